@@ -1,0 +1,5 @@
+"""`python -m nomadmesh`."""
+
+from nomadmesh.cli import main
+
+main()

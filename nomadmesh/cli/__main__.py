@@ -1,0 +1,5 @@
+"""`python -m nomadmesh.cli`."""
+
+from nomadmesh.cli import main
+
+main()

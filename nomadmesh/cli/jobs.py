@@ -1,0 +1,1 @@
+"""Offline job verbs: render, validate, fmt."""

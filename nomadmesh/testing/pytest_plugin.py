@@ -1,0 +1,1 @@
+"""pytest plugin (entry point `nomadmesh`): fixtures for the Nomad and Consul emulators."""

@@ -200,6 +200,11 @@ class Kind(enum.Enum):
     BLOCK = "block"
     BLOCKS = "list of blocks"
 
+    @property
+    def article(self) -> str:
+        """The kind with its indefinite article, for messages ("an integer")."""
+        return ("an " if self.value[0] in "aeiou" else "a ") + self.value
+
 
 @attrs.frozen
 class FieldSpec:
@@ -233,6 +238,7 @@ def field(
     block: type | str | None = None,
     default: Any = None,
     hcl_block: bool = False,
+    converter: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Declare an optional, keyword-only model field and its Nomad JSON / HCL names."""
     if kind in (Kind.STRS, Kind.BLOCKS):
@@ -241,7 +247,7 @@ def field(
         default = EMPTY
     meta = {_SPEC: (api, hcl, kind, block, False, hcl_block)}
     return attrs.field(
-        default=default, kw_only=True, converter=_CONVERTERS.get(kind), metadata=meta
+        default=default, kw_only=True, converter=converter or _CONVERTERS.get(kind), metadata=meta
     )
 
 
@@ -345,7 +351,7 @@ def check_types(obj: Any, path: str) -> Iterator[Problem]:
         elif s.kind is Kind.DURATION and isinstance(value, str):
             yield Problem(where, f"{value!r} is not a duration (e.g. '10s', '1h30m')")
         elif not _TYPE_CHECKS[s.kind](value):
-            yield Problem(where, f"expected a {s.kind.value}, got {describe(value)}")
+            yield Problem(where, f"expected {s.kind.article}, got {describe(value)}")
         elif s.kind is Kind.MAP and s.name not in ("config",):
             for k, v in value.items():
                 if not isinstance(v, str):

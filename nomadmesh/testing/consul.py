@@ -1,0 +1,550 @@
+"""An in-process emulator of the Consul HTTP API: catalog, health, agent services/checks and KV.
+
+One emulated agent that is also the server of datacenter `dc1`, with a single node. Checks are not
+probed: their status is what was registered (default `critical`, as Consul does) until changed via
+the check endpoints or `set_check_status`. Indexes follow Consul: the health of service X carries
+the highest raft index of X's entries, so unrelated changes do not wake its watchers.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from nomadmesh.testing._filter import FilterError, compile_filter
+from nomadmesh.testing._http import (
+    EmulatorError,
+    HttpEmulator,
+    HttpError,
+    Request,
+    Response,
+    bearer_token,
+    int_param,
+)
+
+DATACENTER = "dc1"
+NODE_NAME = "consul-emulator"
+CHECK_STATES = ("passing", "warning", "critical", "maintenance")
+_SERF_CHECK = "serfHealth"
+
+
+class ConsulEmulator(HttpEmulator):
+    """A Consul agent+server on loopback speaking the real HTTP API (see docs/emulators.md)."""
+
+    default_port = 8500
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, acl_token: str | None = None,
+                 node_address: str = "127.0.0.1") -> None:
+        super().__init__(host, port)
+        self.acl_token = acl_token
+        self.node_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{NODE_NAME}.{DATACENTER}"))
+        self.node_address = node_address
+        self._services: dict[str, dict[str, Any]] = {}
+        self._checks: dict[str, dict[str, Any]] = {
+            _SERF_CHECK: self._check_record(
+                {"CheckID": _SERF_CHECK, "Name": "Serf Health Status", "Status": "passing",
+                 "Output": "Agent alive and reachable"}, service=None, index=1),
+        }
+        self._name_index: dict[str, int] = {}
+        self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
+        self._kv: dict[str, dict[str, Any]] = {}
+        self._tombstones: dict[str, int] = {}
+        self._routes()
+
+    def start(self) -> ConsulEmulator:
+        """Bind and serve (again on the same port after a stop); returns self."""
+        super().start()
+        return self
+
+    def __enter__(self) -> ConsulEmulator:
+        return self.start()
+
+    # --- Python-side API (same state code as the HTTP handlers) -----------------------------
+
+    def register(self, name: str, *, service_id: str | None = None, address: str = "",
+                 port: int = 0, tags: Sequence[str] = (), meta: Mapping[str, str] | None = None,
+                 checks: Iterable[Mapping[str, Any]] = ()) -> str:
+        """Register a service instance with Consul check definitions; returns its service ID."""
+        definition: dict[str, Any] = {
+            "Name": name, "ID": service_id or name, "Address": address, "Port": port,
+            "Tags": list(tags), "Meta": dict(meta or {}), "Checks": [dict(c) for c in checks],
+        }
+        return self.register_definition(definition)
+
+    def register_definition(self, body: Mapping[str, Any]) -> str:
+        """Register a service from a `/v1/agent/service/register` body; returns its service ID."""
+        body = _canonical_keys(body)
+        name = body.get("Name")
+        if not name or not isinstance(name, str):
+            raise HttpError(400, "Missing service name")
+        service_id = str(body.get("ID") or name)
+        checks = list(body.get("Checks") or [])
+        if body.get("Check"):
+            checks.insert(0, body["Check"])
+        with self.store.write() as index:
+            old = self._services.get(service_id)
+            if old is not None and old["Service"] != name:
+                self._touch_name(old["Service"], index)
+                self._drop_service_checks(service_id)
+            record = {
+                "ID": service_id,
+                "Service": name,
+                "Tags": list(body.get("Tags") or []),
+                "Address": str(body.get("Address") or ""),
+                "Meta": dict(body.get("Meta") or {}),
+                "Port": int(body.get("Port") or 0),
+                "Weights": dict(body.get("Weights") or {"Passing": 1, "Warning": 1}),
+                "EnableTagOverride": bool(body.get("EnableTagOverride", False)),
+                "Kind": str(body.get("Kind") or ""),
+                "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
+                "Connect": {},
+                "Datacenter": DATACENTER,
+                "CreateIndex": old["CreateIndex"] if old else index,
+                "ModifyIndex": index,
+            }
+            self._services[service_id] = record
+            for n, raw_check in enumerate(checks, start=1):
+                check = _canonical_keys(raw_check)
+                check_id = check.get("CheckID") or check.get("ID") or (
+                    f"service:{service_id}" if len(checks) == 1 else f"service:{service_id}:{n}")
+                self._put_check(dict(check, CheckID=check_id), record, index)
+            self._touch_name(name, index)
+            self._tables["services"] = index
+        return service_id
+
+    def deregister(self, service_id: str) -> None:
+        """Remove a service instance and its checks; HttpError 404 when it is unknown."""
+        with self.store.write() as index:
+            record = self._services.pop(service_id, None)
+            if record is None:
+                raise HttpError(404, f'Unknown service ID "{service_id}". Ensure that the '
+                                     "service ID is passed, not the service name.")
+            self._drop_service_checks(service_id)
+            self._touch_name(record["Service"], index)
+            self._tables["services"] = self._tables["checks"] = index
+
+    def set_check_status(self, check_id: str, status: str, output: str = "") -> None:
+        """Set a check's status (passing, warning, critical, maintenance)."""
+        if status not in CHECK_STATES:
+            raise HttpError(400, f'Invalid check status: "{status}"')
+        with self.store.write() as index:
+            check = self._checks.get(check_id)
+            if check is None:
+                raise HttpError(404, f'Unknown check ID "{check_id}". Ensure that the check ID '
+                                     "is passed, not the check name.")
+            if check["Status"] == status and check["Output"] == output:
+                return
+            check["Status"] = status
+            check["Output"] = output
+            check["ModifyIndex"] = index
+            self._tables["checks"] = index
+            if check["ServiceName"]:
+                self._touch_name(check["ServiceName"], index)
+            else:
+                for name in {s["Service"] for s in self._services.values()}:
+                    self._touch_name(name, index)
+
+    def checks_of(self, service_id: str) -> list[str]:
+        """The check IDs registered for a service instance."""
+        with self.store.lock:
+            return [c["CheckID"] for c in self._checks.values() if c["ServiceID"] == service_id]
+
+    def service_ids(self, name: str | None = None) -> list[str]:
+        """IDs of registered service instances (of one service name, when given)."""
+        with self.store.lock:
+            return [i for i, s in self._services.items() if name is None or s["Service"] == name]
+
+    def kv_put(self, key: str, value: bytes | str, flags: int = 0) -> None:
+        """Write a KV entry from Python."""
+        data = value.encode() if isinstance(value, str) else value
+        self._kv_write(key, data, flags, cas=None)
+
+    def kv_get(self, key: str) -> bytes | None:
+        """Read a KV value from Python (None when missing)."""
+        with self.store.lock:
+            entry = self._kv.get(key)
+            return None if entry is None else bytes(entry["Raw"])
+
+    # --- state helpers (caller holds the lock) -----------------------------------------------
+
+    def _touch_name(self, name: str, index: int) -> None:
+        self._name_index[name] = index
+
+    def _drop_service_checks(self, service_id: str) -> None:
+        for check_id in [c for c, v in self._checks.items() if v["ServiceID"] == service_id]:
+            del self._checks[check_id]
+
+    def _check_record(self, definition: Mapping[str, Any], service: Mapping[str, Any] | None,
+                      index: int) -> dict[str, Any]:
+        kind = ""
+        for key, name in (("TTL", "ttl"), ("HTTP", "http"), ("TCP", "tcp"), ("GRPC", "grpc"),
+                          ("Args", "script"), ("AliasService", "alias")):
+            if definition.get(key):
+                kind = name
+                break
+        status = definition.get("Status") or "critical"
+        if status not in CHECK_STATES:
+            raise HttpError(400, f'Invalid check status: "{status}"')
+        fields = {k: definition[k] for k in ("HTTP", "TCP", "TTL", "Interval", "Timeout",
+                                             "Method", "GRPC", "DeregisterCriticalServiceAfter")
+                  if definition.get(k)}
+        return {
+            "Node": NODE_NAME,
+            "CheckID": str(definition["CheckID"]),
+            "Name": str(definition.get("Name") or (
+                f"Service '{service['Service']}' check" if service else definition["CheckID"])),
+            "Status": status,
+            "Notes": str(definition.get("Notes") or ""),
+            "Output": str(definition.get("Output") or ""),
+            "ServiceID": service["ID"] if service else "",
+            "ServiceName": service["Service"] if service else "",
+            "ServiceTags": list(service["Tags"]) if service else [],
+            "Type": kind,
+            "Interval": str(definition.get("Interval") or ""),
+            "Timeout": str(definition.get("Timeout") or ""),
+            "ExposedPort": 0,
+            "Definition": fields,
+            "CreateIndex": index,
+            "ModifyIndex": index,
+        }
+
+    def _put_check(self, definition: Mapping[str, Any], service: Mapping[str, Any],
+                   index: int) -> None:
+        record = self._check_record(definition, service, index)
+        old = self._checks.get(record["CheckID"])
+        if old is not None:
+            record["CreateIndex"] = old["CreateIndex"]
+        self._checks[record["CheckID"]] = record
+        self._tables["checks"] = index
+
+    def _node(self) -> dict[str, Any]:
+        return {
+            "ID": self.node_id, "Node": NODE_NAME, "Address": self.node_address,
+            "Datacenter": DATACENTER,
+            "TaggedAddresses": {"lan": self.node_address, "wan": self.node_address},
+            "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1,
+        }
+
+    def _instances(self, name: str) -> list[dict[str, Any]]:
+        return sorted((s for s in self._services.values() if s["Service"] == name),
+                      key=lambda s: s["ID"])
+
+    def _service_index(self, name: str) -> int:
+        return self._name_index.get(name) or max(self._tables["services"], self._tables["nodes"])
+
+    def _service_view(self, s: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in s.items() if k != "Datacenter"}
+
+    def _health_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
+        checks = [copy.deepcopy(c) for c in self._checks.values()
+                  if c["ServiceID"] in ("", s["ID"])]
+        return {"Node": self._node(), "Service": self._service_view(s), "Checks": checks}
+
+    def _catalog_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
+        node = self._node()
+        return {
+            "ID": node["ID"], "Node": NODE_NAME, "Address": self.node_address,
+            "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
+            "NodeMeta": node["Meta"], "ServiceKind": s["Kind"], "ServiceID": s["ID"],
+            "ServiceName": s["Service"], "ServiceTags": list(s["Tags"]),
+            "ServiceAddress": s["Address"], "ServiceWeights": dict(s["Weights"]),
+            "ServiceMeta": dict(s["Meta"]), "ServicePort": s["Port"],
+            "ServiceEnableTagOverride": s["EnableTagOverride"],
+            "ServiceProxy": copy.deepcopy(s["Proxy"]), "ServiceConnect": {},
+            "CreateIndex": s["CreateIndex"], "ModifyIndex": s["ModifyIndex"],
+        }
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def index_headers(self, index: int) -> dict[str, str]:
+        """Consul's blocking-query headers."""
+        return {"X-Consul-Index": str(index), "X-Consul-KnownLeader": "true",
+                "X-Consul-LastContact": "0"}
+
+    def authorize(self, req: Request) -> None:
+        """With an ACL token set, every endpoint but /v1/status needs exactly that token."""
+        if self.acl_token is None or req.path.startswith("/v1/status/"):
+            return
+        token = bearer_token(req, "X-Consul-Token")
+        if not token:
+            raise HttpError(403, "Permission denied")
+        if token != self.acl_token:
+            raise HttpError(403, "ACL not found")
+
+    def _routes(self) -> None:
+        r = self.router.add
+        r("GET", "/v1/status/leader", self._h_leader)
+        r("GET", "/v1/status/peers", self._h_peers)
+        r("GET", "/v1/agent/self", self._h_agent_self)
+        r("GET", "/v1/agent/services", self._h_agent_services)
+        r("GET", "/v1/agent/checks", self._h_agent_checks)
+        r("PUT", "/v1/agent/service/register", self._h_register)
+        r("PUT", "/v1/agent/service/deregister/(.+)", self._h_deregister)
+        r("PUT", "/v1/agent/check/(pass|warn|fail)/(.+)", self._h_check_ttl)
+        r("PUT", "/v1/agent/check/update/(.+)", self._h_check_update)
+        r("GET", "/v1/catalog/services", self._h_catalog_services)
+        r("GET", "/v1/catalog/service/(.+)", self._h_catalog_service)
+        r("GET", "/v1/catalog/nodes", self._h_catalog_nodes)
+        r("GET", "/v1/catalog/datacenters", self._h_datacenters)
+        r("GET", "/v1/health/service/(.+)", self._h_health_service)
+        r("GET", "/v1/health/checks/(.+)", self._h_health_checks)
+        r("GET", "/v1/health/state/(.+)", self._h_health_state)
+        r("GET PUT DELETE", "/v1/kv/(.*)", self._h_kv)
+
+    def _answer(self, body: Any, index: int) -> Response:
+        return Response(body, headers=self.index_headers(index))
+
+    def _h_leader(self, req: Request) -> Response:
+        return Response(f"{self.host}:8300")
+
+    def _h_peers(self, req: Request) -> Response:
+        return Response([f"{self.host}:8300"])
+
+    def _h_datacenters(self, req: Request) -> Response:
+        return Response([DATACENTER])
+
+    def _h_agent_self(self, req: Request) -> Response:
+        return Response({
+            "Config": {"Datacenter": DATACENTER, "PrimaryDatacenter": DATACENTER,
+                       "NodeName": NODE_NAME, "NodeID": self.node_id, "Server": True,
+                       "Revision": "emulator", "Version": "1.17.0"},
+            "Member": {"Name": NODE_NAME, "Addr": self.node_address, "Port": 8301,
+                       "Tags": {"role": "consul", "dc": DATACENTER}, "Status": 1},
+            "Meta": {"consul-network-segment": ""},
+        })
+
+    def _h_agent_services(self, req: Request) -> Response:
+        with self.store.lock:
+            return Response({i: self._service_view(s) for i, s in self._services.items()})
+
+    def _h_agent_checks(self, req: Request) -> Response:
+        with self.store.lock:
+            return Response({i: copy.deepcopy(c) for i, c in self._checks.items()
+                             if i != _SERF_CHECK})
+
+    def _h_register(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "Request decode failed: expected an object")
+        self.register_definition(body)
+        return Response(raw=b"")
+
+    def _h_deregister(self, req: Request) -> Response:
+        self.deregister(req.params[0])
+        return Response(raw=b"")
+
+    def _h_check_ttl(self, req: Request) -> Response:
+        verb, check_id = req.params
+        status = {"pass": "passing", "warn": "warning", "fail": "critical"}[verb]
+        self.set_check_status(check_id, status, req.query.get("note", ""))
+        return Response(raw=b"")
+
+    def _h_check_update(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "Request decode failed: expected an object")
+        self.set_check_status(req.params[0], str(body.get("Status", "")),
+                              str(body.get("Output") or ""))
+        return Response(raw=b"")
+
+    def _h_catalog_services(self, req: Request) -> Response:
+        def index() -> int:
+            return self._tables["services"]
+
+        with self.store.lock:
+            idx = self.store.block(req, index)
+            out: dict[str, list[str]] = {"consul": []}
+            for s in self._services.values():
+                tags = out.setdefault(s["Service"], [])
+                tags.extend(t for t in s["Tags"] if t not in tags)
+            return self._answer(out, idx)
+
+    def _h_catalog_nodes(self, req: Request) -> Response:
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._tables["nodes"])
+            node = self._node()
+            return self._answer([{k: v for k, v in node.items()}], idx)
+
+    def _h_catalog_service(self, req: Request) -> Response:
+        name = req.params[0]
+        pred = _predicate(req)
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._service_index(name))
+            entries = [self._catalog_entry(s) for s in self._instances(name)
+                       if _has_tag(s, req.query.get("tag"))]
+            return self._answer([e for e in entries if pred is None or pred(e)], idx)
+
+    def _h_health_service(self, req: Request) -> Response:
+        name = req.params[0]
+        pred = _predicate(req)
+        passing = req.flag("passing")
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._service_index(name))
+            out = []
+            for s in self._instances(name):
+                if not _has_tag(s, req.query.get("tag")):
+                    continue
+                entry = self._health_entry(s)
+                if passing and any(c["Status"] != "passing" for c in entry["Checks"]):
+                    continue
+                if pred is None or pred(entry):
+                    out.append(entry)
+            return self._answer(out, idx)
+
+    def _h_health_checks(self, req: Request) -> Response:
+        name = req.params[0]
+        pred = _predicate(req)
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._service_index(name))
+            checks = [copy.deepcopy(c) for c in self._checks.values() if c["ServiceName"] == name]
+            return self._answer([c for c in checks if pred is None or pred(c)], idx)
+
+    def _h_health_state(self, req: Request) -> Response:
+        state = req.params[0]
+        if state not in ("any", *CHECK_STATES):
+            raise HttpError(400, "Bad check state")
+        pred = _predicate(req)
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._tables["checks"])
+            checks = [copy.deepcopy(c) for c in self._checks.values()
+                      if state == "any" or c["Status"] == state]
+            return self._answer([c for c in checks if pred is None or pred(c)], idx)
+
+    # --- KV -----------------------------------------------------------------------------------
+
+    def _kv_index(self, key: str, prefix: bool) -> int:
+        if prefix:
+            found = [e["ModifyIndex"] for k, e in self._kv.items() if k.startswith(key)]
+            found += [i for k, i in self._tombstones.items() if k.startswith(key)]
+            return max(found) if found else self._tables["kvs"]
+        entry = self._kv.get(key)
+        if entry is not None:
+            return int(entry["ModifyIndex"])
+        return self._tables["kvs"]
+
+    def _kv_write(self, key: str, data: bytes, flags: int, cas: int | None) -> bool:
+        with self.store.lock:
+            old = self._kv.get(key)
+            if cas is not None and (
+                (cas == 0 and old is not None) or (cas > 0 and (old is None
+                                                                or old["ModifyIndex"] != cas))):
+                return False
+            index = self.store.bump()
+            self._kv[key] = {
+                "LockIndex": 0, "Key": key, "Flags": flags, "Raw": data,
+                "CreateIndex": old["CreateIndex"] if old else index, "ModifyIndex": index,
+            }
+            self._tombstones.pop(key, None)
+            self._tables["kvs"] = index
+            return True
+
+    def _h_kv(self, req: Request) -> Response:
+        key = req.params[0]
+        if req.method == "PUT":
+            cas = int_param(req, "cas", -1) if "cas" in req.query else None
+            ok = self._kv_write(key, req.body, int_param(req, "flags"), cas)
+            return Response(ok)
+        if req.method == "DELETE":
+            return Response(self._kv_delete(key, req.flag("recurse"),
+                                             int_param(req, "cas") if "cas" in req.query else None))
+        recurse = req.flag("recurse")
+        keys_only = "keys" in req.query
+        with self.store.lock:
+            idx = self.store.block(req, lambda: self._kv_index(key, recurse or keys_only))
+            if keys_only:
+                listed = _kv_keys(sorted(k for k in self._kv if k.startswith(key)), key,
+                                  req.query.get("separator", ""))
+                if not listed:
+                    return Response(raw=b"", status=404, headers=self.index_headers(idx))
+                return self._answer(listed, idx)
+            matches = ([self._kv[k] for k in sorted(self._kv) if k.startswith(key)] if recurse
+                       else [self._kv[key]] if key in self._kv else [])
+            if not matches:
+                return Response(raw=b"", status=404, headers=self.index_headers(idx))
+            if "raw" in req.query:
+                return Response(raw=bytes(matches[0]["Raw"]), headers=self.index_headers(idx),
+                                content_type="text/plain; charset=utf-8")
+            return self._answer([_kv_view(e) for e in matches], idx)
+
+    def _kv_delete(self, key: str, recurse: bool, cas: int | None) -> bool:
+        with self.store.lock:
+            if cas is not None:
+                entry = self._kv.get(key)
+                if entry is None or entry["ModifyIndex"] != cas:
+                    return False
+            doomed = [k for k in self._kv if k.startswith(key)] if recurse else (
+                [key] if key in self._kv else [])
+            if not doomed:
+                return True
+            index = self.store.bump()
+            for k in doomed:
+                del self._kv[k]
+                self._tombstones[k] = index
+            self._tables["kvs"] = index
+            return True
+
+
+_KNOWN_KEYS = (
+    "ID", "Name", "Tags", "Address", "Meta", "Port", "Weights", "EnableTagOverride", "Kind",
+    "Check", "Checks", "CheckID", "Status", "Notes", "Output", "TTL", "HTTP", "TCP", "GRPC",
+    "Args", "AliasService", "Interval", "Timeout", "Method", "Header",
+    "DeregisterCriticalServiceAfter", "ServiceID", "TLSSkipVerify",
+)
+_KEY_LOOKUP = {k.lower(): k for k in _KNOWN_KEYS}
+
+
+def _canonical_keys(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Consul decodes JSON keys case-insensitively and accepts snake_case; so does the emulator."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        out[_KEY_LOOKUP.get(str(key).lower().replace("_", ""), str(key))] = value
+    return out
+
+
+def _kv_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    raw = entry["Raw"]
+    return {
+        "LockIndex": entry["LockIndex"], "Key": entry["Key"], "Flags": entry["Flags"],
+        "Value": base64.b64encode(raw).decode() if raw else None,
+        "CreateIndex": entry["CreateIndex"], "ModifyIndex": entry["ModifyIndex"],
+    }
+
+
+def _kv_keys(keys: list[str], prefix: str, separator: str) -> list[str]:
+    if not separator:
+        return keys
+    out: list[str] = []
+    for k in keys:
+        rest = k[len(prefix):]
+        cut = rest.find(separator)
+        item = k if cut < 0 else prefix + rest[: cut + len(separator)]
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _has_tag(service: Mapping[str, Any], tag: str | None) -> bool:
+    return not tag or tag in service["Tags"]
+
+
+def _predicate(req: Request) -> Any:
+    text = req.query.get("filter")
+    if not text:
+        return None
+    try:
+        return compile_filter(text)
+    except FilterError as exc:
+        raise HttpError(400, f"Failed to create boolean expression evaluator: {exc}") from exc
+
+
+def check_id_for(service_id: str, name: str) -> str:
+    """A stable check ID derived from a service ID and a check name (as Nomad generates them)."""
+    digest = hashlib.sha1(f"{service_id}/{name}".encode()).hexdigest()
+    return f"_nomad-check-{digest}"
+
+
+__all__ = ["CHECK_STATES", "ConsulEmulator", "EmulatorError", "check_id_for"]

@@ -1,0 +1,106 @@
+"""Prometheus metrics of the control plane, and the small HTTP server for `/metrics` + `/healthz`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+
+class XdsMetrics:
+    """Every metric the control plane exports, in a registry of its own (one per ControlPlane)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connected_proxies = Gauge(
+            "nomadmesh_xds_connected_proxies", "ADS streams currently open", registry=self.registry
+        )
+        self.pushes = Counter(
+            "nomadmesh_xds_pushes", "DiscoveryResponses sent", ["type"], registry=self.registry
+        )
+        self.resources_pushed = Counter(
+            "nomadmesh_xds_resources_pushed",
+            "Resources carried by DiscoveryResponses",
+            ["type"],
+            registry=self.registry,
+        )
+        self.nacks = Counter(
+            "nomadmesh_xds_nacks", "Responses rejected by Envoy", ["type"], registry=self.registry
+        )
+        self.stale_requests = Counter(
+            "nomadmesh_xds_stale_requests",
+            "Requests ignored because their nonce was stale",
+            registry=self.registry,
+        )
+        self.snapshot_build_seconds = Histogram(
+            "nomadmesh_xds_snapshot_build_seconds",
+            "Time to build all snapshots from a source's state",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.snapshot_errors = Counter(
+            "nomadmesh_xds_snapshot_errors",
+            "Snapshots refused as inconsistent or invalid",
+            registry=self.registry,
+        )
+        self.consul_errors = Counter(
+            "nomadmesh_xds_consul_errors", "Failed Consul queries", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return bytes(generate_latest(self.registry))
+
+
+class OperationsServer:
+    """`/metrics` (Prometheus) and `/healthz` over plain HTTP, on its own thread."""
+
+    def __init__(self, host: str, port: int, metrics: XdsMetrics, healthy: Callable[[], bool]):
+        handler = _handler(metrics, healthy)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="nomadmesh-xds-metrics", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when asked for port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler(metrics: XdsMetrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif self.path == "/healthz":
+                ok = healthy()
+                self._reply(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Keep scrapes out of the logs."""
+
+    return Handler

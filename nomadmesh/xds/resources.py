@@ -156,7 +156,7 @@ def eds_cluster(service: str) -> cluster_pb2.Cluster:
 def load_assignment(
     service: str, endpoints: Iterable[Endpoint]
 ) -> endpoint_pb2.ClusterLoadAssignment:
-    """Endpoints of one service: passing healthy, warning healthy at its weight, critical unhealthy."""
+    """Endpoints of a service: passing healthy, warning healthy at its weight, critical not."""
     lb_endpoints = []
     for endpoint in sorted(endpoints, key=lambda e: (e.address, e.port)):
         healthy = endpoint.health != CRITICAL and endpoint.weight > 0
@@ -185,13 +185,21 @@ def egress_binding(metadata: Mapping[str, object]) -> tuple[str, int] | None:
     port = metadata.get("egress_port")
     if address is None and port is None:
         return None
-    try:
-        return str(address or DEFAULT_EGRESS_ADDRESS), int(str(port or DEFAULT_EGRESS_PORT))
-    except ValueError:
-        raise XdsError(f"node metadata egress_port {port!r} is not a port number") from None
+    # Struct numbers arrive as floats; rendered templates arrive as strings.
+    if port is None:
+        number = DEFAULT_EGRESS_PORT
+    elif (isinstance(port, float) and port.is_integer()) or (
+        isinstance(port, (int, str)) and str(port).isdigit()
+    ):
+        number = int(port)
+    else:
+        raise XdsError(f"node metadata egress_port {port!r} is not a port number")
+    return str(address or DEFAULT_EGRESS_ADDRESS), number
 
 
-def bind_listener(listener: listener_pb2.Listener, address: str, port: int) -> listener_pb2.Listener:
+def bind_listener(
+    listener: listener_pb2.Listener, address: str, port: int
+) -> listener_pb2.Listener:
     """A copy of `listener` bound to `address:port`."""
     bound = listener_pb2.Listener()
     bound.CopyFrom(listener)

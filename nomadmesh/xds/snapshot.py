@@ -81,17 +81,14 @@ class Snapshot:
 
     def type_version(self, type_url: str) -> str:
         """A version for the whole set of one type: changes iff any of its resources changes."""
-        digest = hashlib.blake2b(digest_size=8)
-        for name, item in sorted(self.of_type(type_url).items()):
-            digest.update(f"{name}={item.version};".encode())
-        return digest.hexdigest()
+        return set_version(self.of_type(type_url))
 
     def problems(self) -> list[str]:
         """Consistency problems: routes to missing clusters, EDS clusters without endpoints, ..."""
         found = []
         clusters = self.of_type(CLUSTER_TYPE)
         for listener in self.of_type(LISTENER_TYPE).values():
-            for route_name in _rds_names(listener.message):
+            for route_name in rds_names(listener.message):
                 if route_name not in self.of_type(ROUTE_TYPE):
                     found.append(
                         f"listener {listener.name!r} uses route configuration {route_name!r}, "
@@ -120,7 +117,16 @@ class Snapshot:
             raise XdsError("inconsistent snapshot:" + "".join(f"\n  * {p}" for p in found))
 
 
-def _rds_names(listener: listener_pb2.Listener) -> list[str]:
+def set_version(items: Mapping[str, Resource]) -> str:
+    """A version for a set of resources: changes iff a name or a resource's content changes."""
+    digest = hashlib.blake2b(digest_size=8)
+    for name, item in sorted(items.items()):
+        digest.update(f"{name}={item.version};".encode())
+    return digest.hexdigest()
+
+
+def rds_names(listener: listener_pb2.Listener) -> list[str]:
+    """Route configuration names a listener's HTTP connection managers fetch over RDS."""
     names = []
     for chain in listener.filter_chains:
         for network_filter in chain.filters:

@@ -1,1 +1,73 @@
-"""Offline job verbs: render, validate, fmt."""
+"""Offline job verbs: render, validate and fmt work on files without a cluster."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from nomadmesh.cli import cli
+from nomadmesh.cli._options import job_variables, load_jobs
+from nomadmesh.errors import ValidationError
+from nomadmesh.model import Job
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@job_variables
+@click.option("--output", "-f", "output", type=click.Choice(["json", "hcl"]), default="json",
+              show_default=True, help="Registration payload as JSON, or the job as HCL.")
+def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], output: str) -> None:
+    """Print the registration payload {"Job": ...} (or HCL) for a job file."""
+    jobs = load_jobs(path, variables, var_files)
+    click.echo(_render(jobs, output), nl=False)
+
+
+def _render(jobs: list[Job], output: str) -> str:
+    if output == "hcl":
+        return "\n".join(j.to_hcl() for j in jobs)
+    payloads = [j.to_register_body() for j in jobs]
+    body = payloads[0] if len(payloads) == 1 else payloads
+    return json.dumps(body, indent=2) + "\n"
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@job_variables
+def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -> None:
+    """Check a job file offline; exit 0 when valid, 1 with every problem listed."""
+    try:
+        jobs = load_jobs(path, variables, var_files)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            click.echo(f"{path}: {problem}", err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        sys.exit(1)
+    for job in jobs:
+        tasks = sum(len(g.tasks) for g in job.groups)
+        click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="Do not write; exit 1 if any file would change.")
+def fmt(paths: tuple[str, ...], check: bool) -> None:
+    """Rewrite HCL job files in canonical formatting."""
+    from nomadmesh.codec.hcl import format_hcl
+    from nomadmesh.loader import _read
+
+    changed = []
+    for path in paths:
+        p = Path(path)
+        original = _read(p)
+        formatted = format_hcl(original, source=path)
+        if formatted != original:
+            changed.append(path)
+            if not check:
+                p.write_text(formatted, encoding="utf-8")
+        click.echo(("would reformat " if check else "reformatted ") + path
+                   if formatted != original else f"unchanged {path}")
+    if check and changed:
+        sys.exit(1)

@@ -79,7 +79,8 @@ def _encoder(cls: type) -> _Encoder:
 
 
 def _encode_ports(ports: tuple[Port, ...], out: dict[str, Any]) -> None:
-    reserved, dynamic = [], []
+    reserved: list[dict[str, Any]] = []
+    dynamic: list[dict[str, Any]] = []
     for p in ports:
         entry: dict[str, Any] = {"Label": p.label}
         if p.static:
@@ -314,9 +315,9 @@ def _decode_ports(value: Any, key: str, path: str, problems: list[Problem]) -> t
         if "label" not in kwargs:
             problems.append(Problem(where, "a port needs a Label"))
             ok = False
-        if key == "DynamicPorts" and kwargs.get("static"):
+        if key == "DynamicPorts":
             # Nomad assigns Value for dynamic ports itself; a value here is the server's pick.
-            kwargs.pop("static")
+            kwargs.pop("static", None)
         elif key == "ReservedPorts" and not kwargs.get("static"):
             problems.append(Problem(f"{where}.static", "a reserved port needs a Value"))
             ok = False

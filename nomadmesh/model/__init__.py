@@ -5,7 +5,12 @@ from nomadmesh.model.group import Group, Scaling, VolumeRequest
 from nomadmesh.model.job import Job, Parameterized, Periodic
 from nomadmesh.model.network import DNSConfig, Network, Port
 from nomadmesh.model.placement import Affinity, Constraint, Spread, SpreadTarget
-from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, RestartPolicy, UpdateStrategy
+from nomadmesh.model.policies import (
+    MigrateStrategy,
+    ReschedulePolicy,
+    RestartPolicy,
+    UpdateStrategy,
+)
 from nomadmesh.model.resources import EphemeralDisk, LogConfig, Resources
 from nomadmesh.model.service import Check, CheckRestart, Service
 from nomadmesh.model.task import (

@@ -27,16 +27,17 @@ class FrozenDict(dict[str, Any]):
     """
 
     __slots__ = ("_hash",)
+    _hash: int
 
     def _immutable(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("model maps are immutable; build a new object with attrs.evolve()")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable  # type: ignore[assignment]
-    __ior__ = _immutable  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
+    __ior__ = _immutable
 
     def __hash__(self) -> int:  # type: ignore[override]
         try:
-            return self._hash  # type: ignore[no-any-return]
+            return self._hash
         except AttributeError:
             self._hash = hash(frozenset(self.items()))
             return self._hash
@@ -338,21 +339,23 @@ def check_types(obj: Any, path: str) -> Iterator[Problem]:
         if value is None:
             continue
         where = child_path(path, s.hcl)
+        block: type = s.block if s.block is not None else object
         if s.kind is Kind.BLOCK:
-            if not isinstance(value, s.block):  # type: ignore[arg-type]
-                yield Problem(where, f"expected a {s.block.__name__} block, got {describe(value)}")  # type: ignore[union-attr]
+            if not isinstance(value, block):
+                yield Problem(where, f"expected a {block.__name__} block, got {describe(value)}")
         elif s.kind is Kind.BLOCKS:
             if not isinstance(value, tuple):
-                yield Problem(where, f"expected a list of {s.block.__name__} blocks")  # type: ignore[union-attr]
-            else:
-                for i, item in enumerate(value):
-                    if not isinstance(item, s.block):  # type: ignore[arg-type]
-                        yield Problem(f"{where}[{i}]", f"expected a {s.block.__name__} block, got {describe(item)}")  # type: ignore[union-attr]
+                yield Problem(where, f"expected a list of {block.__name__} blocks")
+                continue
+            for i, item in enumerate(value):
+                if not isinstance(item, block):
+                    yield Problem(f"{where}[{i}]",
+                                  f"expected a {block.__name__} block, got {describe(item)}")
         elif s.kind is Kind.DURATION and isinstance(value, str):
             yield Problem(where, f"{value!r} is not a duration (e.g. '10s', '1h30m')")
         elif not _TYPE_CHECKS[s.kind](value):
             yield Problem(where, f"expected {s.kind.article}, got {describe(value)}")
-        elif s.kind is Kind.MAP and s.name not in ("config",):
+        elif s.kind is Kind.MAP and s.name != "config":
             for k, v in value.items():
                 if not isinstance(v, str):
                     yield Problem(f"{where}.{k}", f"expected a string, got {describe(v)}")

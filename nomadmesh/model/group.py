@@ -10,7 +10,12 @@ from nomadmesh.errors import Problem
 from nomadmesh.model._base import Kind, extra_fields, field, label
 from nomadmesh.model.network import Network, Port
 from nomadmesh.model.placement import Affinity, Constraint, Spread
-from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, RestartPolicy, UpdateStrategy
+from nomadmesh.model.policies import (
+    MigrateStrategy,
+    ReschedulePolicy,
+    RestartPolicy,
+    UpdateStrategy,
+)
 from nomadmesh.model.resources import EphemeralDisk
 from nomadmesh.model.service import Service
 from nomadmesh.model.task import Task
@@ -117,14 +122,11 @@ class Group:
             yield Problem(f"{path}.network", "a group may have only one network block")
         labels: set[str] = set()
         for p in self.ports:
-            if isinstance(p, Port) and p.label in labels:
+            if p.label in labels:
                 yield Problem(f"{path}.network.port[{p.label}]", "port label declared twice")
-            elif isinstance(p, Port):
-                labels.add(p.label)
+            labels.add(p.label)
         known_tasks = {t.name for t in tasks}
         for i, s in enumerate(self.services):
-            if not isinstance(s, Service):
-                continue
             where = f"{path}.service[{i}]"
             yield from _port_reference(where, s.port, labels)
             if s.task and s.task not in known_tasks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
@@ -46,7 +47,7 @@ def _static_first(ports: object) -> tuple[Port, ...]:
 
     The order is canonical so that a network survives a JSON round trip unchanged.
     """
-    items = to_tuple(ports)  # type: ignore[arg-type]
+    items: tuple[Any, ...] = to_tuple(ports)  # type: ignore[arg-type]
     if all(isinstance(p, Port) for p in items):
         return tuple(p for p in items if p.static) + tuple(p for p in items if not p.static)
     return items
@@ -90,8 +91,6 @@ class Network:
                           f"mode {mode!r} must be host, bridge, none or cni/<name>")
         statics: dict[int, str] = {}
         for p in self.ports:
-            if not isinstance(p, Port):
-                continue
             if p.static and p.static in statics and not p.ignore_collision:
                 yield Problem(f"{path}.port[{p.label}].static",
                               f"static port {p.static} is also used by port {statics[p.static]!r}")

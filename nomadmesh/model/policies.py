@@ -154,7 +154,7 @@ def _merge(base: _P, override: _P) -> _P:
     """Fields set in `override` win over `base`; unset (None) ones are inherited."""
     changes: dict[str, Any] = {
         a.name: getattr(override, a.name)
-        for a in attrs.fields(type(override))  # type: ignore[misc]
+        for a in attrs.fields(type(override))  # type: ignore[arg-type]
         if getattr(override, a.name) is not None
     }
     return attrs.evolve(base, **changes)  # type: ignore[misc]

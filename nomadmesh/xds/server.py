@@ -314,6 +314,6 @@ class AdsServer:
         """Start accepting streams."""
         self._server.start()
 
-    def stop(self, grace: float = 1.0) -> None:
+    def stop(self, grace: float = 0.2) -> None:
         """Stop: open streams are cancelled after `grace` seconds."""
         self._server.stop(grace).wait()

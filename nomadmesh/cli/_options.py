@@ -1,0 +1,43 @@
+"""Options shared by the verbs that read job files (--var, --var-file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from nomadmesh.loader import load_all
+from nomadmesh.model import Job
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_assignments(values: tuple[str, ...], what: str = "--var") -> dict[str, str]:
+    """`K=V` strings to a dict; a missing `=` is a usage error naming the value."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        out[key] = value
+    return out
+
+
+def job_variables(fn: F) -> F:
+    """Add `--var K=V` (repeatable) and `--var-file F` (repeatable) to a command."""
+
+    def to_dict(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+        return parse_assignments(value)
+
+    fn = click.option("--var-file", "var_files", multiple=True,
+                      type=click.Path(dir_okay=False),
+                      help="Variable values from an HCL or JSON file (repeatable).")(fn)
+    fn = click.option("--var", "variables", multiple=True, callback=to_dict, metavar="K=V",
+                      help="Set an input variable (repeatable); wins over --var-file.")(fn)
+    return fn
+
+
+def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -> list[Job]:
+    """Load every job a file defines (input problems surface as nomadmesh InputErrors)."""
+    return load_all(path, variables=variables, var_files=var_files)

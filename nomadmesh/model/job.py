@@ -33,7 +33,7 @@ class Periodic:
             yield Problem(f"{path}.crons", "a periodic block needs crons (or cron)")
         if self.cron and self.crons:
             yield Problem(f"{path}.cron", "use crons or cron, not both")
-        if self.spec_type not in (None, "cron"):
+        if self.spec_type not in (None, "", "cron"):
             yield Problem(f"{path}.spec_type", f"spec_type {self.spec_type!r} must be 'cron'")
 
     def canonicalize(self) -> Periodic:
@@ -52,7 +52,7 @@ class Parameterized:
     meta_optional: tuple[str, ...] = field("MetaOptional", Kind.STRS)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.payload not in (None, "optional", "required", "forbidden"):
+        if self.payload not in (None, "", "optional", "required", "forbidden"):
             yield Problem(f"{path}.payload",
                           f"payload {self.payload!r} must be optional, required or forbidden")
         both = set(self.meta_required) & set(self.meta_optional)
@@ -112,7 +112,7 @@ class Job:
             yield Problem(path, "a job needs an ID")
         elif any(c.isspace() for c in self.id) or "\x00" in self.id:
             yield Problem(path, f"job ID {self.id!r} cannot contain spaces or NUL")
-        if self.type not in (None, *JOB_TYPES):
+        if self.type not in (None, "", *JOB_TYPES):
             yield Problem(f"{path}.type", f"type {self.type!r} must be one of " + ", ".join(JOB_TYPES))
         if isinstance(self.priority, int) and not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
             yield Problem(f"{path}.priority",

@@ -86,7 +86,7 @@ class Network:
 
     def problems(self, path: str) -> Iterator[Problem]:
         mode = self.mode
-        if isinstance(mode, str) and mode not in NETWORK_MODES and not mode.startswith("cni/"):
+        if mode and mode not in NETWORK_MODES and not mode.startswith("cni/"):
             yield Problem(f"{path}.mode",
                           f"mode {mode!r} must be host, bridge, none or cni/<name>")
         statics: dict[int, str] = {}

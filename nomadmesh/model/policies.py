@@ -24,7 +24,7 @@ class RestartPolicy:
     render_templates: bool | None = field("RenderTemplates", Kind.BOOL)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.mode not in (None, "delay", "fail"):
+        if self.mode not in (None, "", "delay", "fail"):
             yield Problem(f"{path}.mode", f"mode {self.mode!r} must be 'delay' or 'fail'")
         if isinstance(self.attempts, int) and self.attempts < 0:
             yield Problem(f"{path}.attempts", "attempts cannot be negative")
@@ -61,7 +61,7 @@ class ReschedulePolicy:
     unlimited: bool | None = field("Unlimited", Kind.BOOL)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.delay_function not in (None, "constant", "exponential", "fibonacci"):
+        if self.delay_function not in (None, "", "constant", "exponential", "fibonacci"):
             yield Problem(f"{path}.delay_function",
                           f"{self.delay_function!r} must be constant, exponential or fibonacci")
         if isinstance(self.attempts, int) and self.attempts < 0:
@@ -97,7 +97,7 @@ class UpdateStrategy:
     auto_promote: bool | None = field("AutoPromote", Kind.BOOL)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.health_check not in (None, "checks", "task_states", "manual"):
+        if self.health_check not in (None, "", "checks", "task_states", "manual"):
             yield Problem(f"{path}.health_check",
                           f"{self.health_check!r} must be checks, task_states or manual")
         for name in ("max_parallel", "canary"):
@@ -135,7 +135,7 @@ class MigrateStrategy:
     healthy_deadline: int | None = field("HealthyDeadline", Kind.DURATION)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.health_check not in (None, "checks", "task_states"):
+        if self.health_check not in (None, "", "checks", "task_states"):
             yield Problem(f"{path}.health_check",
                           f"{self.health_check!r} must be checks or task_states")
         if isinstance(self.max_parallel, int) and self.max_parallel < 0:

@@ -79,7 +79,7 @@ class Template:
             yield Problem(path, "a template takes data or source, not both")
         if not self.destination:
             yield Problem(f"{path}.destination", "a template needs a destination")
-        if self.change_mode not in (None, *CHANGE_MODES):
+        if self.change_mode not in (None, "", *CHANGE_MODES):
             yield Problem(f"{path}.change_mode", f"{self.change_mode!r} must be one of "
                           + ", ".join(CHANGE_MODES))
         if self.change_mode == "signal" and not self.change_signal:
@@ -121,7 +121,7 @@ class Artifact:
     def problems(self, path: str) -> Iterator[Problem]:
         if not self.source:
             yield Problem(f"{path}.source", "an artifact needs a source")
-        if self.mode not in (None, "any", "file", "dir"):
+        if self.mode not in (None, "", "any", "file", "dir"):
             yield Problem(f"{path}.mode", f"mode {self.mode!r} must be any, file or dir")
         if isinstance(self.destination, str) and ".." in self.destination.split("/"):
             yield Problem(f"{path}.destination", "destination must stay inside the task directory")
@@ -145,7 +145,7 @@ class VolumeMount:
             yield Problem(f"{path}.volume", "a volume_mount needs a volume")
         if not self.destination:
             yield Problem(f"{path}.destination", "a volume_mount needs a destination")
-        if self.propagation_mode not in (None, "private", "host-to-task", "bidirectional"):
+        if self.propagation_mode not in (None, "", "private", "host-to-task", "bidirectional"):
             yield Problem(f"{path}.propagation_mode",
                           f"{self.propagation_mode!r} is not a propagation mode")
 
@@ -165,7 +165,7 @@ class Vault:
     allow_token_expiration: bool | None = field("AllowTokenExpiration", Kind.BOOL)
 
     def problems(self, path: str) -> Iterator[Problem]:
-        if self.change_mode not in (None, "noop", "restart", "signal"):
+        if self.change_mode not in (None, "", "noop", "restart", "signal"):
             yield Problem(f"{path}.change_mode", f"{self.change_mode!r} is not a change mode")
         if self.change_mode == "signal" and not self.change_signal:
             yield Problem(f"{path}.change_signal", "change_mode 'signal' needs change_signal")

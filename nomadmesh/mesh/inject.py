@@ -1,0 +1,440 @@
+"""Sidecar injection: every meshed group gets an Envoy task fed by the nomadmesh control plane.
+
+Per meshed group, `inject` adds: the sidecar task (prestart + sidecar, bootstrap from a template),
+the ports it needs, the egress env vars and upstream URLs on the application tasks, the sidecar's
+metrics service, and the group's routes as Consul service meta for the control plane. It is pure
+(a new Job, the input untouched) and idempotent (a group that has a sidecar is left alone).
+Every conflict with what the user wrote is a MeshError with the path of the conflicting field.
+
+Network modes decide where things listen (see docs/mesh.md): in `bridge` (and `cni/*`) the group
+has its own network namespace, so egress and admin use fixed ports on loopback and only the metrics
+port is mapped to the host; in `host` mode every listener gets a dynamic Nomad port.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+import attrs
+
+from nomadmesh.errors import MeshError, Problem
+from nomadmesh.mesh.bootstrap import METRICS_PATH, BootstrapParams
+from nomadmesh.mesh.settings import GroupMesh, Mesh, Sidecar
+from nomadmesh.mesh.template import Runtime, bootstrap_template
+from nomadmesh.mesh.upstreams import (
+    GROUP_META_KEY,
+    SERVICE_META_KEY,
+    Upstream,
+    format_upstreams,
+    parse_upstreams,
+    url_env_name,
+)
+from nomadmesh.model import (
+    Check,
+    Group,
+    Job,
+    Lifecycle,
+    Port,
+    Service,
+    Task,
+    Template,
+)
+from nomadmesh.model._base import SECOND
+
+MESH_META_KEY = "nomadmesh.mesh"
+# Task meta marking an injected sidecar (its value is the service it serves): the idempotence key.
+SIDECAR_META_KEY = "nomadmesh.sidecar"
+XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
+LOOPBACK = "127.0.0.1"
+
+DEFAULT_MESH = Mesh()
+
+
+def inject(job: Job, mesh: Mesh | None = None) -> Job:
+    """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
+    mesh = _checked(mesh or DEFAULT_MESH)
+    problems: list[Problem] = []
+    groups = tuple(_inject_group(job, g, mesh, problems) for g in job.groups)
+    if problems:
+        raise MeshError(problems, subject=f"job {job.id!r}")
+    if all(new is old for new, old in zip(groups, job.groups, strict=True)):
+        return job
+    return attrs.evolve(job, groups=groups)
+
+
+def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
+    """Whether `inject` would add a sidecar to this group (or already did)."""
+    mesh = mesh or DEFAULT_MESH
+    problems: list[Problem] = []
+    return _wants_mesh(group, mesh.group_settings(group.name), f"{job.path}.group[{group.name}]",
+                       problems) and not problems
+
+
+def has_sidecar(group: Group) -> bool:
+    """A group already proxied: injected by nomadmesh, or using Nomad's own Connect sidecar."""
+    for task in group.tasks:
+        if SIDECAR_META_KEY in task.meta or (task.kind or "").startswith("connect-proxy"):
+            return True
+    services = list(group.services) + [s for t in group.tasks for s in t.services]
+    return any(s.connect for s in services)
+
+
+def sidecar_task(group: Group) -> Task | None:
+    """The sidecar nomadmesh injected into this group, if any."""
+    for task in group.tasks:
+        if SIDECAR_META_KEY in task.meta:
+            return task
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _checked(mesh: Mesh) -> Mesh:
+    return mesh.validate()
+
+
+# --- one group -----------------------------------------------------------------------------------
+
+
+def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Problem]) -> bool:
+    """Python settings win, then the group's `nomadmesh.mesh` meta, then "has a service"."""
+    flag = group.meta.get(MESH_META_KEY)
+    if flag is not None and flag not in ("true", "false"):
+        problems.append(Problem(f"{path}.meta.{MESH_META_KEY}",
+                                f"{flag!r} must be \"true\" or \"false\""))
+        return False
+    if settings.enabled is not None:
+        return settings.enabled
+    if flag is not None:
+        return flag == "true"
+    return _app_service(group) is not None
+
+
+def _app_service(group: Group) -> tuple[Service, Task | None] | None:
+    """The service that names the group in the mesh: the first group service, else a task's."""
+    if group.services:
+        return group.services[0], None
+    for task in group.tasks:
+        if task.services and task.is_main:
+            return task.services[0], task
+    return None
+
+
+@attrs.frozen
+class _Plan:
+    """What one group's injection needs to know, decided once."""
+
+    path: str
+    service: str
+    bridge: bool
+    sidecar: Sidecar
+    upstreams: tuple[Upstream, ...]
+
+
+def _inject_group(job: Job, group: Group, mesh: Mesh, problems: list[Problem]) -> Group:
+    path = f"{job.path}.group[{group.name}]"
+    settings = mesh.group_settings(group.name)
+    if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
+        return group
+    found = _app_service(group)
+    if found is None:
+        problems.append(Problem(path, "the group is meshed but has no service to name its "
+                                "sidecar after; add a service block"))
+        return group
+    service, owner = found
+    before = len(problems)
+    bridge = _network_mode(group, path, problems)
+    sidecar = mesh.sidecar_for(group.name)
+    if bridge and sidecar.driver == "raw_exec":
+        problems.append(Problem(f"{path}.network.mode", "a raw_exec sidecar cannot join the "
+                                "group's bridge network namespace; use docker or exec, or "
+                                "network mode host"))
+    plan = _Plan(
+        path=path,
+        service=service.name or f"{job.name or job.id}-{group.name}"
+        + (f"-{owner.name}" if owner is not None else ""),
+        bridge=bool(bridge),
+        sidecar=sidecar,
+        upstreams=_upstreams(group, settings, mesh, path, problems),
+    )
+    task = _sidecar_task(job, group, plan, mesh, problems)
+    ports = _ports(plan, mesh)
+    _check_ports(group, plan, mesh, ports, problems)
+    app_env = _app_env(plan, mesh)
+    tasks = tuple(_with_env(t, app_env, plan, problems) if t.is_main else t for t in group.tasks)
+    if len(problems) > before or bridge is None:
+        return group
+    network = group.networks[0]
+    tasks = (*tasks, task)
+    services = group.services
+    if plan.upstreams:
+        published = _published(service, format_upstreams(plan.upstreams), plan, owner, problems)
+        if owner is None:
+            services = (published, *group.services[1:])
+        else:
+            tasks = tuple(attrs.evolve(t, services=(published, *t.services[1:]))
+                          if t.name == owner.name else t for t in tasks)
+    if len(problems) > before:
+        return group
+    return attrs.evolve(
+        group,
+        tasks=tasks,
+        services=services,
+        networks=(attrs.evolve(network, ports=network.ports + ports), *group.networks[1:]),
+    )
+
+
+def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | None:
+    """True for a namespaced network (bridge, cni/*), False for host; None (a problem) otherwise."""
+    if not group.networks:
+        problems.append(Problem(f"{path}.network", "a meshed group needs a network block "
+                                "(mode \"bridge\" or \"host\") for the sidecar's ports"))
+        return None
+    mode = group.networks[0].mode or "host"
+    if mode == "none":
+        problems.append(Problem(f"{path}.network.mode", "a meshed group cannot have network "
+                                "mode \"none\"; the sidecar needs a network"))
+        return None
+    return mode == "bridge" or mode.startswith("cni/")
+
+
+def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
+               problems: list[Problem]) -> tuple[Upstream, ...]:
+    """The group meta's upstreams, then the Python settings'; prefixes and env names unique."""
+    located: list[tuple[Upstream, str]] = []
+    text = group.meta.get(GROUP_META_KEY)
+    if text is not None:
+        meta_path = f"{path}.meta.{GROUP_META_KEY}"
+        found, bad = parse_upstreams(text, meta_path)
+        problems.extend(bad)
+        located.extend((u, meta_path) for u in found)
+    located.extend((u, f"mesh.groups.{group.name}.upstreams[{i}]")
+                   for i, u in enumerate(settings.upstreams))
+    prefixes: dict[str, Upstream] = {}
+    env_names: dict[str, Upstream] = {}
+    out: list[Upstream] = []
+    for upstream, where in located:
+        if upstream in out:
+            continue
+        other = prefixes.get(upstream.prefix)
+        if other is not None:
+            problems.append(Problem(where, f"prefix {upstream.prefix!r} is used by both "
+                                    f"{other.service!r} and {upstream.service!r}"))
+            continue
+        env = url_env_name(mesh.upstream_url_env, upstream.service)
+        other = env_names.get(env)
+        if other is not None:
+            problems.append(Problem(where, f"{upstream} and {other} would both set {env}; give "
+                                    "each service one prefix"))
+            continue
+        prefixes[upstream.prefix] = env_names[env] = upstream
+        out.append(upstream)
+    return tuple(out)
+
+
+def _ports(plan: _Plan, mesh: Mesh) -> tuple[Port, ...]:
+    if plan.bridge:
+        # Egress and admin stay inside the namespace; only metrics are reachable from the host.
+        return (Port(mesh.metrics_port_label, to=mesh.metrics_port),)
+    return (Port(mesh.egress_port_label), Port(mesh.admin_port_label),
+            Port(mesh.metrics_port_label))
+
+
+def _check_ports(group: Group, plan: _Plan, mesh: Mesh, ports: Iterable[Port],
+                 problems: list[Problem]) -> None:
+    labels = {p.label for p in ports}
+    inside = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
+              mesh.metrics_port: "metrics_port"}
+    for port in group.ports:
+        where = f"{plan.path}.network.port[{port.label}]"
+        if port.label in labels:
+            problems.append(Problem(where, f"port label {port.label!r} is needed by the sidecar; "
+                                    "rename the port or change the mesh's port labels"))
+        if plan.bridge and port.to in inside:
+            problems.append(Problem(f"{where}.to", f"port {port.to} inside the namespace is the "
+                                    f"sidecar's {inside[port.to]}; use another port or change "
+                                    f"mesh.{inside[port.to]}"))
+
+
+def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
+    if plan.bridge:
+        host, port = LOOPBACK, str(mesh.egress_port)
+        base = f"http://{LOOPBACK}:{mesh.egress_port}"
+    else:
+        label = mesh.egress_port_label
+        host, port = f"${{NOMAD_IP_{label}}}", f"${{NOMAD_PORT_{label}}}"
+        base = f"http://${{NOMAD_ADDR_{label}}}"
+    env = {mesh.egress_host_env: host, mesh.egress_port_env: port}
+    for upstream in plan.upstreams:
+        env[url_env_name(mesh.upstream_url_env, upstream.service)] = base + upstream.prefix
+    return env
+
+
+def _with_env(task: Task, env: dict[str, str], plan: _Plan, problems: list[Problem]) -> Task:
+    for name in env:
+        if name in task.env:
+            problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
+                                    f"{name} is set by the mesh; remove it or rename the mesh's "
+                                    "env var"))
+    return attrs.evolve(task, env={**task.env, **env})
+
+
+def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
+               problems: list[Problem]) -> Service:
+    """The application service carrying the routes the control plane reads from Consul."""
+    current = service.meta.get(SERVICE_META_KEY)
+    if current is not None and current != routes:
+        where = f"task[{owner.name}].service[0]" if owner is not None else "service[0]"
+        problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
+                                f"already set to {current!r}, but the group's upstreams are "
+                                f"{routes!r}; declare upstreams in one place"))
+    return attrs.evolve(service, meta={**service.meta, SERVICE_META_KEY: routes})
+
+
+# --- the sidecar task ---------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+
+
+def _sidecar_task(job: Job, group: Group, plan: _Plan, mesh: Mesh,
+                  problems: list[Problem]) -> Task:
+    sidecar = plan.sidecar
+    name_source = group.name if "${" in plan.service else plan.service
+    name = (sidecar.name or "").replace("{service}", name_source)
+    if group.task(name) is not None:
+        problems.append(Problem(f"{plan.path}.task[{name}]", f"task name {name!r} is needed by "
+                                "the sidecar; rename the task or set the sidecar's name"))
+    metrics_name = mesh.metrics_service.replace("{service}", name_source)
+    taken = {s.name for s in group.services} | {s.name for t in group.tasks for s in t.services}
+    if metrics_name in taken:
+        problems.append(Problem(f"{plan.path}.service[{metrics_name}]", f"service name "
+                                f"{metrics_name!r} is needed for the sidecar's metrics"))
+    env, templates = _xds(mesh)
+    for key in sidecar.env:
+        if key in env:
+            problems.append(Problem(f"mesh.groups.{group.name}.sidecar.env.{key}",
+                                    f"{key} is set by the mesh from the control plane address"))
+    cluster = _template_value(plan.service, f"{plan.path}.service[0].name", problems)
+    bootstrap = Template(
+        data=_bootstrap(mesh, plan.bridge, cluster, job.id, group.name),
+        destination=mesh.bootstrap_path,
+        change_mode="restart",
+    )
+    provider = _app_service(group)
+    metrics = Service(
+        name=metrics_name,
+        port=mesh.metrics_port_label,
+        provider=provider[0].provider if provider is not None else None,
+        tags=mesh.metrics_tags,
+        meta={"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service},
+        checks=(Check(type="tcp", name=f"{name} metrics listener", interval=10 * SECOND,
+                      timeout=2 * SECOND),),
+    )
+    return Task(
+        name,
+        driver=sidecar.driver,
+        config=_driver_config(sidecar, mesh, plan.bridge),
+        env={**env, **sidecar.env},
+        lifecycle=Lifecycle(hook="prestart", sidecar=True),
+        resources=sidecar.resources,
+        logs=sidecar.logs,
+        shutdown_delay=sidecar.shutdown_delay,
+        kill_timeout=sidecar.kill_timeout,
+        templates=(*templates, bootstrap),
+        services=(metrics,),
+        meta={**sidecar.meta, SIDECAR_META_KEY: plan.service},
+    )
+
+
+def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, object]:
+    directory, _, file = mesh.bootstrap_path.partition("/")
+    base = "${NOMAD_SECRETS_DIR}" if directory == "secrets" else "${NOMAD_TASK_DIR}"
+    args = ["-c", f"{base}/{file}", "-l", sidecar.log_level or "info"]
+    if sidecar.concurrency:
+        args += ["--concurrency", str(sidecar.concurrency)]
+    args += ["--disable-hot-restart", *(sidecar.args or ())]
+    config: dict[str, object]
+    if sidecar.driver == "docker":
+        config = {"image": sidecar.image_ref, "args": args}
+        if not bridge:
+            # In host mode a container would otherwise get Docker's own bridge network.
+            config["network_mode"] = "host"
+    else:
+        config = {"command": sidecar.envoy_binary, "args": args}
+    return {**config, **sidecar.config}
+
+
+def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
+    """XDS_HOST / XDS_PORT: literal for a fixed address, from Consul via an env template else."""
+    address = mesh.control_plane_address
+    if address is not None:
+        return {mesh.xds_host_env: address[0], mesh.xds_port_env: str(address[1])}, ()
+    data = (f'{{{{ range $i, $s := service "{mesh.control_plane}" }}}}{{{{ if eq $i 0 }}}}'
+            f"{mesh.xds_host_env}={{{{ $s.Address }}}}\n{mesh.xds_port_env}={{{{ $s.Port }}}}\n"
+            "{{ end }}{{ end }}")
+    return {}, (Template(data=data, destination=XDS_ENV_PATH, env=True, change_mode="restart"),)
+
+
+def _template_value(text: str, path: str, problems: list[Problem]) -> str:
+    """A Nomad `${VAR}` inside a name becomes the template's `{{ env "VAR" }}`."""
+
+    def to_env(match: re.Match[str]) -> str:
+        var = match.group(1)
+        if var.startswith("meta."):
+            var = "NOMAD_META_" + var.removeprefix("meta.")
+        if not re.fullmatch(r"[A-Za-z0-9_]+", var):
+            problems.append(Problem(path, f"${{{match.group(1)}}} cannot be resolved in the "
+                                    "sidecar's bootstrap; use a NOMAD_* variable or a literal"))
+            return match.group(0)
+        return f"@@{var}@@"
+
+    return _INTERPOLATION.sub(to_env, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _bootstrap_skeleton(mesh: Mesh, bridge: bool) -> str:
+    """The bootstrap template of every group with this mesh and mode; names are placeholders."""
+    address = mesh.control_plane_address
+    runtime = [Runtime("NOMAD_ALLOC_ID")]
+    if bridge:
+        ports: dict[str, object] = {
+            "admin_port": mesh.admin_port, "metrics_address": "0.0.0.0",
+            "metrics_port": mesh.metrics_port, "egress_address": LOOPBACK,
+            "egress_port": mesh.egress_port,
+        }
+    else:
+        admin = Runtime(f"NOMAD_PORT_{mesh.admin_port_label}", number=True)
+        metrics_ip = Runtime(f"NOMAD_IP_{mesh.metrics_port_label}")
+        metrics = Runtime(f"NOMAD_PORT_{mesh.metrics_port_label}", number=True)
+        egress_ip = Runtime(f"NOMAD_IP_{mesh.egress_port_label}")
+        egress = Runtime(f"NOMAD_PORT_{mesh.egress_port_label}", number=True)
+        runtime += [admin, metrics_ip, metrics, egress_ip, egress]
+        ports = {
+            "admin_port": admin.placeholder, "metrics_address": metrics_ip.placeholder,
+            "metrics_port": metrics.placeholder, "egress_address": egress_ip.placeholder,
+            "egress_port": egress.placeholder,
+        }
+    params = BootstrapParams(
+        node_id=runtime[0].placeholder,
+        cluster="@@CLUSTER@@",
+        xds_host=address[0] if address is not None else "@@XDS_HOST@@",
+        xds_port=address[1] if address is not None else "@@XDS_PORT@@",
+        admin_address=LOOPBACK,
+        node_metadata={"nomad_job": "@@JOB@@", "nomad_group": "@@GROUP@@"},
+        **ports,  # type: ignore[arg-type]
+    )
+    return bootstrap_template(params, runtime=runtime,
+                              xds_service=None if address is not None else mesh.control_plane)
+
+
+def _bootstrap(mesh: Mesh, bridge: bool, cluster: str, job_id: str, group: str) -> str:
+    import json
+
+    def quoted(value: str) -> str:
+        return json.dumps(value)[1:-1]
+
+    text = _bootstrap_skeleton(mesh, bridge)
+    cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', quoted(cluster))
+    return (text.replace("@@CLUSTER@@", cluster_text).replace("@@JOB@@", quoted(job_id))
+            .replace("@@GROUP@@", quoted(group)))

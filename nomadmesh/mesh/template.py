@@ -66,7 +66,7 @@ def bootstrap_template(params: BootstrapParams, *, runtime: Sequence[Runtime] = 
         for cluster in bootstrap["static_resources"]["clusters"]:
             if cluster["name"] == XDS_CLUSTER:
                 cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = _ENDPOINTS_PLACEHOLDER
-    text = json.dumps(bootstrap, indent=2, sort_keys=False)
+    text = json.dumps(bootstrap)
     for value in runtime:
         if value.number:
             text = text.replace(f'"{value.placeholder}"', value.expression)

@@ -1,0 +1,292 @@
+"""ADS protocol rules, checked with a scripted gRPC client against the real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+
+from nomadmesh.testing.envoy import AdsClient
+from nomadmesh.xds import (
+    ControlPlane,
+    Endpoint,
+    MeshState,
+    Resource,
+    Snapshot,
+    Upstream,
+    build_snapshots,
+    resources,
+)
+from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+
+UPSTREAMS = {
+    "service-a": (Upstream("service-b", "/hi_b"), Upstream("service-c", "/hi_c")),
+    "service-d": (Upstream("service-c", "/hi_c"),),
+}
+ENDPOINTS = {
+    "service-b": (Endpoint("127.0.0.1", 8001),),
+    "service-c": (Endpoint("127.0.0.1", 8002), Endpoint("127.0.0.1", 8003)),
+}
+
+
+def install(
+    plane: ControlPlane,
+    endpoints: dict[str, tuple[Endpoint, ...]] | None = None,
+    upstreams: dict[str, tuple[Upstream, ...]] | None = None,
+) -> None:
+    state = MeshState(endpoints=endpoints or ENDPOINTS, upstreams=upstreams or UPSTREAMS)
+    plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
+
+
+@pytest.fixture
+def plane() -> Iterator[ControlPlane]:
+    with ControlPlane(listen="127.0.0.1:0") as control_plane:
+        install(control_plane)
+        yield control_plane
+
+
+@pytest.fixture
+def client(plane: ControlPlane) -> Iterator[AdsClient]:
+    with AdsClient(plane.port) as ads:
+        yield ads
+
+
+def names(response: object) -> list[str]:
+    found = []
+    for packed in response.resources:  # type: ignore[attr-defined]
+        message = {
+            CLUSTER_TYPE: cluster_pb2.Cluster,
+            ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+            LISTENER_TYPE: listener_pb2.Listener,
+            ROUTE_TYPE: route_pb2.RouteConfiguration,
+        }[packed.type_url]
+        item = message()
+        packed.Unpack(item)
+        found.append(getattr(item, "cluster_name", "") or item.name)
+    return found
+
+
+def subscribe_all(client: AdsClient) -> dict[str, object]:
+    """Walk the stream the way Envoy does: CDS, EDS, LDS, RDS, acknowledging each."""
+    client.request(CLUSTER_TYPE)
+    cds = client.receive()
+    client.ack(cds)
+    client.request(ENDPOINT_TYPE, ("service-b", "service-c"))
+    eds = client.receive()
+    client.ack(eds, ("service-b", "service-c"))
+    client.request(LISTENER_TYPE)
+    lds = client.receive()
+    client.ack(lds)
+    client.request(ROUTE_TYPE, ("egress_route",))
+    rds = client.receive()
+    client.ack(rds, ("egress_route",))
+    assert client.pending() == []
+    return {"cds": cds, "eds": eds, "lds": lds, "rds": rds}
+
+
+def test_first_request_gets_the_complete_cluster_set(client: AdsClient) -> None:
+    client.request(CLUSTER_TYPE)
+    response = client.receive()
+    assert response.type_url == CLUSTER_TYPE
+    assert sorted(names(response)) == ["service-b", "service-c"]
+
+
+def test_a_stream_whose_first_request_has_no_node_is_refused(plane: ControlPlane) -> None:
+    with AdsClient(plane.port, send_node=False) as client:
+        client.request(CLUSTER_TYPE)
+        with pytest.raises(AssertionError, match="stream ended"):
+            client.receive()
+        assert client.error is not None
+        assert client.error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_every_response_has_a_fresh_nonce(client: AdsClient) -> None:
+    responses = subscribe_all(client)
+    nonces = [r.nonce for r in responses.values()]  # type: ignore[attr-defined]
+    assert len(set(nonces)) == len(nonces) and all(nonces)
+
+
+def test_an_ack_gets_no_response(client: AdsClient) -> None:
+    client.request(CLUSTER_TYPE)
+    client.ack(client.receive())
+    assert client.pending() == []
+
+
+def test_a_request_with_a_stale_nonce_is_ignored(client: AdsClient, plane: ControlPlane) -> None:
+    responses = subscribe_all(client)
+    install(plane, endpoints={**ENDPOINTS, "service-b": (Endpoint("127.0.0.1", 9001),)})
+    client.receive()  # the new service-b assignment
+    client.request(ENDPOINT_TYPE, ("service-b",), nonce=responses["eds"].nonce)  # type: ignore[attr-defined]
+    assert client.pending() == []
+    assert plane.metrics.stale_requests._value.get() == 1
+
+
+def test_requested_names_that_do_not_exist_yet_are_sent_when_they_appear(
+    client: AdsClient, plane: ControlPlane
+) -> None:
+    client.request(ENDPOINT_TYPE, ("service-x",))
+    assert client.pending() == []
+    install(
+        plane,
+        endpoints={**ENDPOINTS, "service-x": (Endpoint("127.0.0.1", 8009),)},
+        upstreams={**UPSTREAMS, "service-a": (Upstream("service-x", "/x"),)},
+    )
+    assert names(client.receive()) == ["service-x"]
+
+
+def test_a_nack_is_counted_and_the_rejected_version_is_not_sent_again(
+    client: AdsClient, plane: ControlPlane
+) -> None:
+    client.request(CLUSTER_TYPE)
+    cds = client.receive()
+    client.nack(cds, "Proto constraint validation failed")
+    assert client.pending() == []
+    assert plane.metrics.nacks.labels(CLUSTER_TYPE)._value.get() == 1
+
+
+def test_after_a_nack_a_new_version_is_sent(client: AdsClient, plane: ControlPlane) -> None:
+    client.request(CLUSTER_TYPE)
+    cds = client.receive()
+    client.nack(cds, "rejected")
+    install(plane, upstreams={**UPSTREAMS, "service-a": (Upstream("service-b", "/hi_b"),)})
+    responses = client.pending(1.0)
+    assert [names(r) for r in responses if r.type_url == CLUSTER_TYPE][-1] == ["service-b"]
+
+
+def snapshot(version: str, port: int, services: tuple[str, ...]) -> Snapshot:
+    upstreams = [Upstream(name, f"/{name}") for name in services]
+    items = [
+        Resource.of(resources.egress_listener(port=port)),
+        Resource.of(resources.egress_route(upstreams)),
+    ]
+    for name in services:
+        items.append(Resource.of(resources.eds_cluster(name)))
+        endpoint = Endpoint("127.0.0.1", port + 1)
+        items.append(Resource.of(resources.load_assignment(name, [endpoint])))
+    return Snapshot.of(version, items)
+
+
+def test_one_change_is_pushed_clusters_then_endpoints_then_listeners_then_routes(
+    plane: ControlPlane,
+) -> None:
+    plane.cache.set_snapshot("service-z", snapshot("1", 3101, ("service-b",)))
+    with AdsClient(plane.port, cluster="service-z") as client:
+        for type_url, subscribed in (
+            (CLUSTER_TYPE, ()),
+            (ENDPOINT_TYPE, ("service-b", "service-c")),
+            (LISTENER_TYPE, ()),
+            (ROUTE_TYPE, ("egress_route",)),
+        ):
+            client.request(type_url, subscribed)
+            client.ack(client.receive(), subscribed)
+        plane.cache.set_snapshot("service-z", snapshot("2", 3201, ("service-b", "service-c")))
+        order = [r.type_url for r in client.pending(1.0)]
+    assert order == [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]
+
+
+def test_removed_clusters_go_last_after_the_routes_that_stop_using_them(
+    client: AdsClient, plane: ControlPlane
+) -> None:
+    subscribe_all(client)
+    install(plane, upstreams={**UPSTREAMS, "service-a": (Upstream("service-b", "/hi_b"),)})
+    responses = client.pending(1.0)
+    order = [(r.type_url, sorted(names(r))) for r in responses if r.type_url != ENDPOINT_TYPE]
+    assert order == [(ROUTE_TYPE, ["egress_route"]), (CLUSTER_TYPE, ["service-b"])]
+
+
+def test_one_endpoint_change_resends_only_that_clusters_assignment(
+    client: AdsClient, plane: ControlPlane
+) -> None:
+    subscribe_all(client)
+    install(plane, endpoints={**ENDPOINTS, "service-b": (Endpoint("127.0.0.1", 9001),)})
+    responses = client.pending(1.0)
+    assert [(r.type_url, names(r)) for r in responses] == [(ENDPOINT_TYPE, ["service-b"])]
+
+
+def test_an_endpoint_change_reaches_only_envoys_that_use_the_cluster(plane: ControlPlane) -> None:
+    with AdsClient(plane.port, cluster="service-d") as other, AdsClient(plane.port) as client:
+        subscribe_all(client)
+        other.request(CLUSTER_TYPE)
+        other.ack(other.receive())
+        other.request(ENDPOINT_TYPE, ("service-c",))
+        other.ack(other.receive(), ("service-c",))
+        install(plane, endpoints={**ENDPOINTS, "service-b": (Endpoint("127.0.0.1", 9001),)})
+        assert [names(r) for r in client.pending(0.5)] == [["service-b"]]
+        assert other.pending(0.2) == []
+
+
+def test_the_egress_listener_binds_where_node_metadata_says(plane: ControlPlane) -> None:
+    metadata = {"egress_address": "127.0.0.2", "egress_port": 4555}
+    with AdsClient(plane.port, metadata=metadata) as client:
+        client.request(LISTENER_TYPE)
+        listener = listener_pb2.Listener()
+        client.receive().resources[0].Unpack(listener)
+    address = listener.address.socket_address
+    assert (address.address, address.port_value) == ("127.0.0.2", 4555)
+
+
+def test_cluster_version_does_not_change_when_only_endpoints_change(
+    client: AdsClient, plane: ControlPlane
+) -> None:
+    responses = subscribe_all(client)
+    install(plane, endpoints={**ENDPOINTS, "service-c": (Endpoint("127.0.0.1", 9002),)})
+    eds = client.receive()
+    assert eds.type_url == ENDPOINT_TYPE
+    assert eds.version_info != responses["eds"].version_info  # type: ignore[attr-defined]
+    assert client.pending() == []
+
+
+def test_unsubscribed_then_resubscribed_names_are_sent_again(client: AdsClient) -> None:
+    responses = subscribe_all(client)
+    eds = responses["eds"]
+    client.request(ENDPOINT_TYPE, ("service-c",), nonce=eds.nonce)  # type: ignore[attr-defined]
+    assert client.pending() == []
+    client.request(ENDPOINT_TYPE, ("service-b", "service-c"), nonce=eds.nonce)  # type: ignore[attr-defined]
+    assert [names(r) for r in client.pending()] == [["service-b"]]
+
+
+def test_a_closed_stream_leaves_no_watch_and_no_connected_proxy(plane: ControlPlane) -> None:
+    with AdsClient(plane.port) as client:
+        client.request(CLUSTER_TYPE)
+        client.receive()
+        assert plane.metrics.connected_proxies._value.get() == 1
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and plane.cache.watcher_count():
+        time.sleep(0.02)
+    assert plane.cache.watcher_count() == 0
+    assert plane.metrics.connected_proxies._value.get() == 0
+
+
+def test_a_hundred_streams_connect_and_disconnect_repeatedly_without_leaks(
+    plane: ControlPlane,
+) -> None:
+    threads_before = threading.active_count()
+    for _ in range(3):
+        clients = [AdsClient(plane.port, node_id=f"n{i}") for i in range(100)]
+        for client in clients:
+            client.request(CLUSTER_TYPE)
+        for client in clients:
+            assert sorted(names(client.receive())) == ["service-b", "service-c"]
+        for client in clients:
+            client.close()
+
+    def readers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "nomadmesh-xds-reader"]
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        plane.cache.watcher_count() or plane.metrics.connected_proxies._value.get() or readers()
+    ):
+        time.sleep(0.05)
+    assert plane.cache.watcher_count() == 0
+    assert plane.metrics.connected_proxies._value.get() == 0
+    # Idle pool workers may linger; stream readers and client threads must not.
+    assert readers() == []
+    assert threading.active_count() <= threads_before + 120

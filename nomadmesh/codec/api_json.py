@@ -16,7 +16,16 @@ import attrs
 from nomadmesh.codec._tables import PASSTHROUGH, SERVER
 from nomadmesh.errors import Problem, ValidationError
 from nomadmesh.model import Job, Network, Port
-from nomadmesh.model._base import FrozenDict, Kind, describe, freeze, label_spec, specs, thaw
+from nomadmesh.model._base import (
+    FrozenDict,
+    Kind,
+    describe,
+    field_defaults,
+    freeze,
+    label_spec,
+    specs,
+    thaw,
+)
 
 # --- encoding ----------------------------------------------------------------------------------
 
@@ -35,47 +44,40 @@ def encode(obj: Any) -> dict[str, Any]:
 
 
 def _encoder(cls: type) -> _Encoder:
+    """Compile a straight-line encoder for `cls` from its field table (one line per field)."""
     try:
         return _encoders[cls]
     except KeyError:
         pass
-    plan: list[tuple[str, str, Kind, _Encoder | None]] = []
-    for s in specs(cls):
-        sub = _encoder(s.block) if s.block is not None and s.block is not Port else None
-        plan.append((s.name, s.api, s.kind, sub))
-    has_extra = "extra" in attrs.fields_dict(cls)
-
-    def encode_obj(obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, api, kind, sub in plan:
-            value = getattr(obj, name)
-            if value is None:
-                continue
-            if kind is Kind.BLOCKS:
-                if not value:
-                    continue
-                if api == "*ports":
-                    _encode_ports(value, out)
-                    continue
-                out[api] = [sub(v) for v in value]  # type: ignore[misc]
-            elif kind is Kind.BLOCK:
-                out[api] = sub(value)  # type: ignore[misc]
-            elif kind is Kind.STRS:
-                if value:
-                    out[api] = list(value)
-            elif kind is Kind.MAP:
-                if value:
-                    out[api] = thaw(value) if name == "config" else dict(value)
-            elif kind is Kind.ANY:
-                out[api] = thaw(value)
-            else:
-                out[api] = value
-        if has_extra and obj.extra:
-            out.update(thaw(obj.extra))
-        return out
-
-    _encoders[cls] = encode_obj
-    return encode_obj
+    namespace: dict[str, Any] = {"thaw": thaw, "encode_ports": _encode_ports}
+    lines = ["def encode_obj(obj):", "    out = {}"]
+    for i, s in enumerate(specs(cls)):
+        lines.append(f"    v = obj.{s.name}")
+        key = repr(s.api)
+        if s.kind is Kind.BLOCKS and s.block is Port:
+            lines.append("    if v: encode_ports(v, out)")
+        elif s.kind is Kind.BLOCKS:
+            namespace[f"sub{i}"] = _encoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"    if v: out[{key}] = [sub{i}(x) for x in v]")
+        elif s.kind is Kind.BLOCK:
+            namespace[f"sub{i}"] = _encoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"    if v is not None: out[{key}] = sub{i}(v)")
+        elif s.kind is Kind.STRS:
+            lines.append(f"    if v: out[{key}] = list(v)")
+        elif s.kind is Kind.MAP:
+            convert = "thaw(v)" if s.name == "config" else "dict(v)"
+            lines.append(f"    if v: out[{key}] = {convert}")
+        elif s.kind is Kind.ANY:
+            lines.append(f"    if v is not None: out[{key}] = thaw(v)")
+        else:
+            lines.append(f"    if v is not None: out[{key}] = v")
+    if "extra" in attrs.fields_dict(cls):
+        lines.append("    if obj.extra: out.update(thaw(obj.extra))")
+    lines.append("    return out")
+    exec("\n".join(lines), namespace)  # generated from the model's own field table only
+    encoder: _Encoder = namespace["encode_obj"]
+    _encoders[cls] = encoder
+    return encoder
 
 
 def _encode_ports(ports: tuple[Port, ...], out: dict[str, Any]) -> None:
@@ -116,11 +118,8 @@ def decode_job(data: Mapping[str, Any], *, validate: bool = True) -> Job:
         raise ValidationError.single("job", f"expected a JSON object, got {describe(data)}")
     job_id = data.get("ID")
     root = f"job[{job_id}]" if isinstance(job_id, str) and job_id else "job"
-    job = _decoder(Job)(data, root, problems)
-    if job is not None and validate and not problems:
-        from nomadmesh.model.validation import problems as rule_problems
-
-        problems.extend(rule_problems(job, root))
+    # With validate=True each block's rules run as soon as the block is built (types checked).
+    job = _decoder(Job, validate)(data, root, problems)
     if problems:
         raise ValidationError(problems, subject=f"job {job_id!r}" if job_id else "job")
     assert job is not None
@@ -130,15 +129,16 @@ def decode_job(data: Mapping[str, Any], *, validate: bool = True) -> Job:
 def decode(cls: type, data: Any, path: str = "") -> Any:
     """Any model object from its Nomad JSON form (no rule validation; type and key checks only)."""
     problems: list[Problem] = []
-    obj = _decoder(cls)(data, path, problems)
+    obj = _decoder(cls, False)(data, path, problems)
     if problems:
         raise ValidationError(problems, subject=cls.__name__)
     return obj
 
 
 _Decoder = Callable[[Any, str, list[Problem]], Any]
-_decoders: dict[type, _Decoder] = {}
+_decoders: dict[tuple[type, bool], _Decoder] = {}
 
+_SCALAR, _BLOCK, _BLOCKS, _STRS, _MAP, _CONFIG, _ANY = range(7)
 _SCALAR_TYPES: dict[Kind, tuple[type, ...]] = {
     Kind.STR: (str,),
     Kind.INT: (int,),
@@ -153,23 +153,169 @@ def _zero(value: Any) -> bool:
     return value is None or value is False or value == "" or value == 0 or value == [] or value == {}
 
 
-def _decoder(cls: type) -> _Decoder:
+def _decoder(cls: type, rules: bool) -> _Decoder:
+    """The decoder for `cls`: a generated fast path for well-formed input, which hands any
+    object it does not like to the thorough path that reports every problem with its path.
+    With `rules`, each object's validation rules run right after it is built."""
     try:
-        return _decoders[cls]
+        return _decoders[cls, rules]
     except KeyError:
         pass
-    table: dict[str, tuple[str, str, Kind, Any]] = {}
-    for s in specs(cls):
-        table[s.api] = (s.name, s.hcl, s.kind, s.block)
+    fast = _fast_decoder(cls, _thorough_decoder(cls, rules), rules)
+    _decoders[cls, rules] = fast
+    return fast
+
+
+_thorough: dict[tuple[type, bool], _Decoder] = {}
+
+
+def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
+    """Generate straight-line code: one `data.get` and one exact type test per field."""
+    model_keys = {s.api for s in specs(cls) if s.api != "*ports"}
+    rest_keys = PASSTHROUGH.get(cls, frozenset()) | SERVER.get(cls, frozenset())
+    if cls is Network:
+        rest_keys = rest_keys | {"ReservedPorts", "DynamicPorts"}
+    ns: dict[str, Any] = {
+        "thorough": thorough, "cls": cls, "MODEL": frozenset(model_keys),
+        "KNOWN": frozenset(model_keys | rest_keys), "FrozenDict": FrozenDict, "freeze": freeze,
+        "rest": _rest_fields, "ports": _decode_ports, "new": object.__new__,
+        "DEFAULTS": field_defaults(cls),
+    }
     lab = label_spec(cls)
-    label_api = lab.api if lab is not None else None
+    lines = [
+        "def decode_fast(data, path, problems):",
+        "    if type(data) is not dict: return thorough(data, path, problems)",
+        "    keys = data.keys()",
+        "    kw = {}",
+        "    if not keys <= MODEL:",
+        "        if not keys <= KNOWN: return thorough(data, path, problems)",
+        "        rest(cls, data, keys - MODEL, kw, path, problems)",
+        "    before = len(problems)",
+    ]
+    if lab is not None:
+        lines.append(f"    if data.get({lab.api!r}) is None: return thorough(data, path, problems)")
+    slow = "return thorough(data, path, problems)"
+    for i, sp in enumerate(specs(cls)):
+        if sp.api == "*ports":
+            continue
+        key, name = repr(sp.api), repr(sp.name)
+        lines.append(f"    v = data.get({key})")
+        lines.append("    if v is not None:")
+        if sp.kind is Kind.BLOCKS or sp.kind is Kind.BLOCK:
+            ns[f"sub{i}"] = _decoder(sp.block, rules)  # type: ignore[arg-type]
+            where = f"path + {'.' + sp.hcl!r}"
+            if sp.kind is Kind.BLOCK:
+                lines.append(f"        o = sub{i}(v, {where}, problems)")
+                lines.append(f"        if o is not None: kw[{name}] = o")
+                continue
+            sub_lab = label_spec(sp.block)  # type: ignore[arg-type]
+            lines.append(f"        if type(v) is not list: {slow}")
+            lines.append("        items = []")
+            lines.append("        for n, x in enumerate(v):")
+            if sub_lab is not None:
+                lines.append(f"            t = x.get({sub_lab.api!r}) or n if type(x) is dict else n")
+            else:
+                lines.append("            t = n")
+            lines.append(f"            o = sub{i}(x, f'{{path}}.{sp.hcl}[{{t}}]', problems)")
+            lines.append("            if o is not None: items.append(o)")
+            lines.append(f"        kw[{name}] = tuple(items)")
+        elif sp.kind is Kind.STRS:
+            lines.append(f"        if type(v) is not list: {slow}")
+            lines.append("        for x in v:")
+            lines.append(f"            if type(x) is not str: {slow}")
+            lines.append(f"        kw[{name}] = tuple(v)")
+        elif sp.kind is Kind.MAP and sp.name != "config":
+            lines.append(f"        if type(v) is not dict: {slow}")
+            lines.append("        for x in v.values():")
+            lines.append(f"            if type(x) is not str: {slow}")
+            lines.append(f"        kw[{name}] = FrozenDict(v)")
+        elif sp.kind is Kind.MAP:
+            lines.append(f"        if type(v) is not dict: {slow}")
+            lines.append(f"        kw[{name}] = freeze(v)")
+        elif sp.kind is Kind.ANY:
+            lines.append(f"        kw[{name}] = freeze(v)")
+        else:
+            types = _SCALAR_TYPES[sp.kind]
+            test = (f"type(v) is not {types[0].__name__}" if len(types) == 1
+                    else f"type(v) not in ({', '.join(t.__name__ for t in types)})")
+            lines.append(f"        if {test}: {slow}")
+            lines.append(f"        kw[{name}] = v")
+    lines.append("    if len(problems) > before: return None")
+    # Every value is already checked and in its final immutable form, so the object is built
+    # directly rather than through __init__'s converters (see nomadmesh.model._base).
+    lines.append("    obj = new(cls)")
+    lines.append("    d = obj.__dict__")
+    lines.append("    d.update(DEFAULTS)")
+    lines.append("    d.update(kw)")
+    if rules and hasattr(cls, "problems"):
+        lines.append("    problems.extend(obj.problems(path))")
+    lines.append("    return obj")
+    exec("\n".join(lines), ns)  # generated from the model's own field table only
+    decoder: _Decoder = ns["decode_fast"]
+    return decoder
+
+
+def _rest_fields(cls: type, data: dict[str, Any], keys: Any, kw: dict[str, Any], path: str,
+                 problems: list[Problem]) -> None:
+    """Fill `extra`, `server` and ports from the keys outside the model's own fields."""
+    passthrough = PASSTHROUGH.get(cls, frozenset())
+    extra: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    for key in keys:
+        value = data[key]
+        if key in passthrough:
+            if not _zero(value):
+                extra[key] = freeze(value)
+        elif key in ("ReservedPorts", "DynamicPorts"):
+            if value is not None:
+                kw["ports"] = kw.get("ports", ()) + _decode_ports(value, key, path, problems)
+        else:
+            kept[key] = value
+    if "ports" in kw:
+        # Reserved ports first, as the model keeps them (Network's converter does the same).
+        ports = kw["ports"]
+        kw["ports"] = tuple(p for p in ports if p.static) + tuple(p for p in ports if not p.static)
+    if extra:
+        kw["extra"] = extra
+    if kept:
+        kw["server"] = kept
+
+
+def _thorough_decoder(cls: type, rules: bool) -> _Decoder:
+    """Compile the thorough decoder for `cls`: checks every key and reports every problem."""
+    try:
+        return _thorough[cls, rules]
+    except KeyError:
+        pass
+    # A placeholder lets nested compilation refer to this class before it is finished.
+    _thorough[cls, rules] = lambda d, p, pr: decode_obj(d, p, pr)
+    table: dict[str, tuple[str, str, int, Any, Any, str | None, str]] = {}
+    for s in specs(cls):
+        sub: Any = None
+        sub_label: str | None = None
+        allowed: Any = ()
+        if s.kind is Kind.BLOCKS or s.kind is Kind.BLOCK:
+            if s.block is not Port:
+                sub = _thorough_decoder(s.block, rules)  # type: ignore[arg-type]
+                lab_spec = label_spec(s.block)  # type: ignore[arg-type]
+                sub_label = lab_spec.api if lab_spec is not None else None
+            code = _BLOCKS if s.kind is Kind.BLOCKS else _BLOCK
+        elif s.kind is Kind.STRS:
+            code = _STRS
+        elif s.kind is Kind.MAP:
+            code = _CONFIG if s.name == "config" else _MAP
+        elif s.kind is Kind.ANY:
+            code = _ANY
+        else:
+            code = _SCALAR
+            allowed = _SCALAR_TYPES[s.kind]
+        what = "integer nanoseconds" if s.kind is Kind.DURATION else s.kind.article
+        table[s.api] = (s.name, s.hcl, code, allowed, sub, sub_label, what)
+    lab = label_spec(cls)
     passthrough = PASSTHROUGH.get(cls, frozenset())
     server = SERVER.get(cls, frozenset())
     known = sorted(set(table) | passthrough | server)
     is_network = cls is Network
-    _decoders[cls] = lambda d, p, pr: decode_obj(d, p, pr)  # allow recursion while compiling
-    subs = {api: _decoder(block) for api, (_, _, kind, block) in table.items()
-            if block is not None and block is not Port}
 
     def decode_obj(data: Any, path: str, problems: list[Problem]) -> Any:
         if type(data) is not dict and not isinstance(data, Mapping):
@@ -198,84 +344,73 @@ def _decoder(cls: type) -> _Decoder:
                 else:
                     hint = difflib.get_close_matches(str(key), known, n=1)
                     more = f"; did you mean {hint[0]!r}?" if hint else ""
-                    problems.append(Problem(f"{path}.{key}",
-                                            f"unknown field {key!r} (Nomad would silently drop it){more}"))
+                    problems.append(Problem(
+                        f"{path}.{key}", f"unknown field {key!r} (Nomad would silently drop it){more}"))
                 continue
             if value is None:
                 continue
-            name, hcl, kind, block = entry
-            if kind is Kind.BLOCKS:
-                where = f"{path}.{hcl}"
+            name, hcl, code, allowed, sub, sub_label, what = entry
+            if code is _SCALAR:
+                if type(value) in allowed:
+                    kwargs[name] = value
+                elif allowed == (int,) and type(value) is float and value.is_integer():
+                    kwargs[name] = int(value)
+                else:
+                    problems.append(Problem(f"{path}.{hcl}", f"expected {what}, got {describe(value)}"))
+            elif code is _BLOCKS:
                 if type(value) is not list:
-                    problems.append(Problem(where, f"expected a list, got {describe(value)}"))
+                    problems.append(Problem(f"{path}.{hcl}", f"expected a list, got {describe(value)}"))
                     continue
-                sub = subs[key]
-                sub_label = label_spec(block)
                 items = []
                 for i, item in enumerate(value):
                     tag: Any = i
-                    if sub_label is not None and isinstance(item, Mapping):
-                        lv = item.get(sub_label.api)
-                        if isinstance(lv, str) and lv:
-                            tag = lv
-                    decoded = sub(item, f"{where}[{tag}]", problems)
+                    if sub_label is not None and type(item) is dict:
+                        tag = item.get(sub_label) or i
+                    decoded = sub(item, f"{path}.{hcl}[{tag}]", problems)
                     if decoded is not None:
                         items.append(decoded)
                 kwargs[name] = tuple(items)
-            elif kind is Kind.BLOCK:
-                decoded = subs[key](value, f"{path}.{hcl}", problems)
+            elif code is _BLOCK:
+                decoded = sub(value, f"{path}.{hcl}", problems)
                 if decoded is not None:
                     kwargs[name] = decoded
-            elif kind is Kind.STRS:
-                if type(value) is not list or not all(type(v) is str for v in value):
+            elif code is _STRS:
+                if type(value) is list and all(type(v) is str for v in value):
+                    kwargs[name] = tuple(value)
+                else:
                     problems.append(Problem(f"{path}.{hcl}",
                                             f"expected a list of strings, got {describe(value)}"))
-                else:
-                    kwargs[name] = tuple(value)
-            elif kind is Kind.MAP:
-                if not isinstance(value, Mapping):
-                    problems.append(Problem(f"{path}.{hcl}",
-                                            f"expected an object, got {describe(value)}"))
-                elif name == "config":
-                    kwargs[name] = freeze(value)
-                else:
-                    for k, v in value.items():
-                        if type(v) is not str:
-                            problems.append(Problem(f"{path}.{hcl}.{k}",
-                                                    f"expected a string, got {describe(v)}"))
-                    kwargs[name] = FrozenDict(value)
-            elif kind is Kind.ANY:
+            elif code is _MAP:
+                if type(value) is not dict and not isinstance(value, Mapping):
+                    problems.append(Problem(f"{path}.{hcl}", f"expected an object, got {describe(value)}"))
+                    continue
+                for k, v in value.items():
+                    if type(v) is not str:
+                        problems.append(Problem(f"{path}.{hcl}.{k}", f"expected a string, got {describe(v)}"))
+                kwargs[name] = FrozenDict(value)
+            elif code is _CONFIG:
+                if type(value) is not dict and not isinstance(value, Mapping):
+                    problems.append(Problem(f"{path}.{hcl}", f"expected an object, got {describe(value)}"))
+                    continue
                 kwargs[name] = freeze(value)
             else:
-                vt = type(value)
-                if vt not in _SCALAR_TYPES[kind] or (vt is bool and kind is not Kind.BOOL):
-                    if kind is Kind.FLOAT and vt is int:
-                        kwargs[name] = value
-                        continue
-                    if kind is Kind.INT and vt is float and value.is_integer():
-                        kwargs[name] = int(value)
-                        continue
-                    what = "integer nanoseconds" if kind is Kind.DURATION else kind.article
-                    problems.append(Problem(f"{path}.{hcl}",
-                                            f"expected {what}, got {describe(value)}"))
-                    continue
-                kwargs[name] = value
+                kwargs[name] = freeze(value)
         if lab is not None and lab.name not in kwargs:
-            if label_api is not None and cls is not Job:
-                problems.append(Problem(path, f"missing {label_api!r}"))
-                return None
-            if cls is Job:
-                problems.append(Problem(path, "missing 'ID'"))
-                return None
+            problems.append(Problem(path, f"missing {lab.api!r}"))
+            return None
         if len(problems) > before:
             return None
         if extra:
             kwargs["extra"] = extra
         if kept:
             kwargs["server"] = kept
-        return cls(**kwargs)
+        obj = cls(**kwargs)
+        if rules and has_rules:
+            problems.extend(obj.problems(path))
+        return obj
 
-    _decoders[cls] = decode_obj
+    has_rules = hasattr(cls, "problems")
+    _thorough[cls, rules] = decode_obj
     return decode_obj
 
 

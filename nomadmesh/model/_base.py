@@ -3,6 +3,11 @@
 Each model class declares its fields with `field()`, which records beside the field what Nomad calls
 it in JSON (`api`), what the jobspec calls it in HCL (`hcl`, when it differs from the Python name)
 and what kind of value it holds. The codecs read that table; nothing else knows the mapping.
+
+Model classes are frozen attrs classes without `__slots__`: a frozen slotted class pays one
+`object.__setattr__` call per field on construction, while a dict-backed one lets the JSON decoder
+build a fully type-checked object with a single `__dict__.update` (see `field_defaults`). Decoding a
+large job is dominated by object construction, so this is where the time goes.
 """
 
 from __future__ import annotations
@@ -52,14 +57,19 @@ class FrozenDict(dict[str, Any]):
 EMPTY = FrozenDict()
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Deep-convert JSON-like data to immutable form: dicts to FrozenDict, lists to tuples."""
-    if isinstance(value, FrozenDict):
+    t = type(value)
+    if t in _ATOMS or t is FrozenDict:
         return value
-    if isinstance(value, dict):
-        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
+    if t is dict or isinstance(value, dict):
+        return FrozenDict({k if type(k) is str else str(k): v if type(v) in _ATOMS else freeze(v)
+                           for k, v in value.items()})
+    if t is list or t is tuple:
+        return tuple(v if type(v) in _ATOMS else freeze(v) for v in value)
     return value
 
 
@@ -296,6 +306,24 @@ def specs(cls: type) -> tuple[FieldSpec, ...]:
     result = tuple(out)
     _specs_cache[cls] = result
     return result
+
+
+_defaults_cache: dict[type, dict[str, Any]] = {}
+
+
+def field_defaults(cls: type) -> dict[str, Any]:
+    """Every field's default value (all immutable), for building objects from checked data."""
+    try:
+        return _defaults_cache[cls]
+    except KeyError:
+        pass
+    out = {}
+    for a in attrs.fields(cls):
+        if a.default is attrs.NOTHING:
+            continue
+        out[a.name] = a.default
+    _defaults_cache[cls] = out
+    return out
 
 
 def label_spec(cls: type) -> FieldSpec | None:

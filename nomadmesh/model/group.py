@@ -21,7 +21,7 @@ from nomadmesh.model.service import Service
 from nomadmesh.model.task import Task
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class VolumeRequest:
     """A host or CSI volume the group claims (`volume "name"` block)."""
 
@@ -44,7 +44,7 @@ class VolumeRequest:
             yield Problem(path, "access_mode and attachment_mode apply to csi volumes only")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Scaling:
     """Horizontal scaling bounds and autoscaler policy for the group (`scaling` block)."""
 
@@ -63,7 +63,7 @@ class Scaling:
             yield Problem(f"{path}.max", f"max {self.max} is below min {self.min}")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Group:
     """A task group: `Group("api", count=2, tasks=[Task(...)])`."""
 

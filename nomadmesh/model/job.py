@@ -17,7 +17,7 @@ JOB_TYPES = ("service", "batch", "system", "sysbatch")
 MIN_PRIORITY, MAX_PRIORITY = 1, 100
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Periodic:
     """Run a batch job on a cron schedule (`periodic` block)."""
 
@@ -43,7 +43,7 @@ class Periodic:
                             time_zone=self.time_zone or "UTC")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Parameterized:
     """Make a batch job a template dispatched with a payload and meta (`parameterized`)."""
 
@@ -64,7 +64,7 @@ class Parameterized:
         return attrs.evolve(self, payload=self.payload or "optional")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Job:
     """A Nomad job: `Job("web", groups=[Group("api", tasks=[Task("app", driver="docker")])])`."""
 

@@ -13,7 +13,7 @@ from nomadmesh.model._base import Kind, extra_fields, field, label, to_tuple
 NETWORK_MODES = ("host", "bridge", "none")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Port:
     """A port label; `static` reserves a fixed host port, otherwise Nomad picks one.
 
@@ -53,7 +53,7 @@ def _static_first(ports: object) -> tuple[Port, ...]:
     return items
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DNSConfig:
     """DNS settings for bridge-mode allocations (`dns` block)."""
 
@@ -62,7 +62,7 @@ class DNSConfig:
     options: tuple[str, ...] = field("Options", Kind.STRS)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Network:
     """A group `network` block: mode (host, bridge, cni/<name>) and its ports."""
 

@@ -19,7 +19,7 @@ _NO_VALUE = frozenset({"distinct_hosts", "distinct_property", "is_set", "is_not_
 AFFINITY_OPERATORS = CONSTRAINT_OPERATORS - {"distinct_hosts", "distinct_property"}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Constraint:
     """A hard placement rule: `attribute operator value` must hold on the node."""
 
@@ -44,7 +44,7 @@ class Constraint:
         return self if self.operator else attrs.evolve(self, operator="=")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Affinity:
     """A soft placement preference, weighted from -100 (avoid) to 100 (prefer)."""
 
@@ -68,7 +68,7 @@ class Affinity:
         return attrs.evolve(self, operator=self.operator or "=", weight=self.weight or 50)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class SpreadTarget:
     """A share of allocations for one attribute value (`target "us-east" { percent = 50 }`)."""
 
@@ -80,7 +80,7 @@ class SpreadTarget:
             yield Problem(f"{path}.percent", f"percent {self.percent} must be 0 to 100")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Spread:
     """Spread allocations across the values of a node attribute."""
 

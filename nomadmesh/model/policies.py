@@ -13,7 +13,7 @@ from nomadmesh.model._base import HOUR, MINUTE, SECOND, Kind, field
 _P = TypeVar("_P")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class RestartPolicy:
     """Restarts of a failed task on the same node (`restart` block)."""
 
@@ -49,7 +49,7 @@ class RestartPolicy:
         return _merge(base, self)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ReschedulePolicy:
     """Moving a failed allocation to another node (`reschedule` block)."""
 
@@ -82,7 +82,7 @@ class ReschedulePolicy:
         return None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class UpdateStrategy:
     """Rolling updates, canaries and auto-revert (`update` block)."""
 
@@ -125,7 +125,7 @@ class UpdateStrategy:
         return _merge(base, self)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class MigrateStrategy:
     """How allocations leave a draining node (`migrate` block)."""
 

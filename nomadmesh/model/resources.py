@@ -13,7 +13,7 @@ MIN_CPU = 1  # structs.MinCPU
 MIN_MEMORY_MB = 10  # structs.MinMemoryMB
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Resources:
     """CPU (MHz), memory (MB) and friends (`resources` block)."""
 
@@ -49,7 +49,7 @@ class Resources:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class LogConfig:
     """Log rotation for a task (`logs` block)."""
 
@@ -73,7 +73,7 @@ class LogConfig:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class EphemeralDisk:
     """The allocation's scratch disk (`ephemeral_disk` block)."""
 

@@ -16,7 +16,7 @@ ADDRESS_MODES = ("alloc", "auto", "driver", "host")
 _SERVICE_NAME = re.compile(r"^(?:[A-Za-z0-9-]|\$\{[^}]+\})+$")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class CheckRestart:
     """Restart a task whose check stays unhealthy (`check_restart` block)."""
 
@@ -29,7 +29,7 @@ class CheckRestart:
             yield Problem(f"{path}.limit", "limit cannot be negative")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Check:
     """A health check of a service (`check` block)."""
 
@@ -86,7 +86,7 @@ class Check:
             yield Problem(f"{path}.on_update", f"{self.on_update!r} is not an on_update mode")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Service:
     """A service registration for a group or task (`service` block)."""
 

@@ -17,7 +17,7 @@ LIFECYCLE_HOOKS = ("prestart", "poststart", "poststop")
 CHANGE_MODES = ("noop", "restart", "signal", "script")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Lifecycle:
     """When a task runs relative to the main tasks (`lifecycle` block)."""
 
@@ -32,7 +32,7 @@ class Lifecycle:
             yield Problem(f"{path}.sidecar", "a poststop task cannot be a sidecar")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChangeScript:
     """The script run when a template changes with change_mode = "script"."""
 
@@ -42,7 +42,7 @@ class ChangeScript:
     fail_on_error: bool | None = field("FailOnError", Kind.BOOL)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class TemplateWait:
     """Quiescence bounds for template re-rendering (`wait` block)."""
 
@@ -50,7 +50,7 @@ class TemplateWait:
     max: int | None = field("Max", Kind.DURATION)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Template:
     """A consul-template rendered into the task's directory (`template` block)."""
 
@@ -107,7 +107,7 @@ class Template:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Artifact:
     """A file fetched with go-getter before the task starts (`artifact` block)."""
 
@@ -130,7 +130,7 @@ class Artifact:
         return attrs.evolve(self, mode=self.mode or "any", destination=self.destination or "local/")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class VolumeMount:
     """Where a group volume appears inside the task (`volume_mount` block)."""
 
@@ -150,7 +150,7 @@ class VolumeMount:
                           f"{self.propagation_mode!r} is not a propagation mode")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Vault:
     """Vault token and policies for the task (`vault` block)."""
 
@@ -171,7 +171,7 @@ class Vault:
             yield Problem(f"{path}.change_signal", "change_mode 'signal' needs change_signal")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Task:
     """One task of a group: `Task("app", driver="docker", config={"image": "nginx"})`."""
 

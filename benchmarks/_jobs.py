@@ -1,0 +1,58 @@
+"""Large, realistic jobs for benchmarks (shared so every benchmark measures the same shapes)."""
+
+from __future__ import annotations
+
+from nomadmesh import (
+    Check,
+    Constraint,
+    Group,
+    Job,
+    LogConfig,
+    Network,
+    Port,
+    Resources,
+    RestartPolicy,
+    Service,
+    Task,
+    Template,
+)
+
+
+def big_job(groups: int = 500, tasks_per_group: int = 3) -> Job:
+    """A service job with `groups` groups of `tasks_per_group` tasks, each fully dressed."""
+    return Job(
+        "big",
+        datacenters=["dc1", "dc2"],
+        meta={"team": "platform", "owner.email": "ops@example.com"},
+        constraints=[Constraint(attribute="${attr.kernel.name}", value="linux")],
+        groups=[_group(i, tasks_per_group) for i in range(groups)],
+    )
+
+
+def _group(i: int, tasks: int) -> Group:
+    return Group(
+        f"g{i}",
+        count=2,
+        meta={"shard": str(i)},
+        restart=RestartPolicy(attempts=3, interval="5m", delay="10s", mode="delay"),
+        networks=[Network(mode="bridge", ports=[Port("http", to=8080), Port("metrics")])],
+        services=[Service(name=f"svc-{i}", port="http", tags=["api", f"shard-{i}"],
+                          checks=[Check(type="http", path="/health", interval="10s",
+                                        timeout="2s")])],
+        tasks=[_task(i, j) for j in range(tasks)],
+    )
+
+
+def _task(i: int, j: int) -> Task:
+    return Task(
+        f"t{j}",
+        driver="docker",
+        config={"image": f"registry.example.com/app-{i}:1.{j}", "ports": ["http"],
+                "args": ["--port", "${NOMAD_PORT_http}", "--shard", str(i)]},
+        env={"SHARD": str(i), "ROLE": f"role-{j}", "LOG_LEVEL": "info"},
+        resources=Resources(cpu=200, memory=256),
+        logs=LogConfig(max_files=3, max_file_size=5),
+        kill_timeout="20s",
+        templates=[Template(data="KEY={{ key \"app/config\" }}\n", destination="local/app.env",
+                            env=True)],
+    )

@@ -1,0 +1,66 @@
+"""Model codec costs against their bare-JSON baselines, measured in one run.
+
+Run: python benchmarks/bench_model.py [--groups 500] [--repeat 21]
+Targets (issue 2): to_api()+dumps <= 3x dumps alone; from_api(loads(s)) <= 5x loads(s) alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _jobs import big_job
+
+from nomadmesh import Job
+
+
+def paired(baseline: Callable[[], object], subject: Callable[[], object],
+           repeat: int) -> tuple[float, float]:
+    """Median wall times of baseline and subject, run alternately so load affects both alike."""
+    baseline()
+    subject()
+    base, subj = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        baseline()
+        base.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        subject()
+        subj.append(time.perf_counter() - start)
+    return statistics.median(base), statistics.median(subj)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--tasks", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=21)
+    args = parser.parse_args()
+
+    job = big_job(args.groups, args.tasks)
+    api = job.to_api()
+    text = json.dumps(api)
+
+    dumps_only, encode = paired(lambda: json.dumps(api), lambda: json.dumps(job.to_api()),
+                                args.repeat)
+    loads_only, decode = paired(lambda: json.loads(text),
+                                lambda: Job.from_api(json.loads(text)), args.repeat)
+
+    print(f"job: {args.groups} groups x {args.tasks} tasks, {len(text) / 1e6:.2f} MB of JSON")
+    print(f"json.dumps(dict)               {dumps_only * 1e3:8.2f} ms")
+    print(f"json.dumps(job.to_api())       {encode * 1e3:8.2f} ms   ratio {encode / dumps_only:.2f}x"
+          "  (target <= 3x)")
+    print(f"json.loads(s)                  {loads_only * 1e3:8.2f} ms")
+    print(f"Job.from_api(json.loads(s))    {decode * 1e3:8.2f} ms   ratio {decode / loads_only:.2f}x"
+          "  (target <= 5x, validation included)")
+
+
+if __name__ == "__main__":
+    main()

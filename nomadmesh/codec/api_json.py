@@ -161,12 +161,12 @@ def _decoder(cls: type, rules: bool) -> _Decoder:
         return _decoders[cls, rules]
     except KeyError:
         pass
-    fast = _fast_decoder(cls, _thorough_decoder(cls, rules), rules)
+    fast = _fast_decoder(cls, _thorough_decoder(cls), rules)
     _decoders[cls, rules] = fast
     return fast
 
 
-_thorough: dict[tuple[type, bool], _Decoder] = {}
+_thorough: dict[type, _Decoder] = {}
 
 
 def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
@@ -187,10 +187,12 @@ def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
         "    if type(data) is not dict: return thorough(data, path, problems)",
         "    keys = data.keys()",
         "    kw = {}",
+        "    bad = False",
         "    if not keys <= MODEL:",
         "        if not keys <= KNOWN: return thorough(data, path, problems)",
+        "        n = len(problems)",
         "        rest(cls, data, keys - MODEL, kw, path, problems)",
-        "    before = len(problems)",
+        "        bad = len(problems) > n",
     ]
     if lab is not None:
         lines.append(f"    if data.get({lab.api!r}) is None: return thorough(data, path, problems)")
@@ -206,7 +208,8 @@ def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
             where = f"path + {'.' + sp.hcl!r}"
             if sp.kind is Kind.BLOCK:
                 lines.append(f"        o = sub{i}(v, {where}, problems)")
-                lines.append(f"        if o is not None: kw[{name}] = o")
+                lines.append("        if o is None: bad = True")
+                lines.append(f"        else: kw[{name}] = o")
                 continue
             sub_lab = label_spec(sp.block)  # type: ignore[arg-type]
             lines.append(f"        if type(v) is not list: {slow}")
@@ -217,7 +220,8 @@ def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
             else:
                 lines.append("            t = n")
             lines.append(f"            o = sub{i}(x, f'{{path}}.{sp.hcl}[{{t}}]', problems)")
-            lines.append("            if o is not None: items.append(o)")
+            lines.append("            if o is None: bad = True")
+            lines.append("            else: items.append(o)")
             lines.append(f"        kw[{name}] = tuple(items)")
         elif sp.kind is Kind.STRS:
             lines.append(f"        if type(v) is not list: {slow}")
@@ -240,7 +244,8 @@ def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
                     else f"type(v) not in ({', '.join(t.__name__ for t in types)})")
             lines.append(f"        if {test}: {slow}")
             lines.append(f"        kw[{name}] = v")
-    lines.append("    if len(problems) > before: return None")
+    # A child that failed has reported why; a parent of a failed child is not built.
+    lines.append("    if bad: return None")
     # Every value is already checked and in its final immutable form, so the object is built
     # directly rather than through __init__'s converters (see nomadmesh.model._base).
     lines.append("    obj = new(cls)")
@@ -281,14 +286,18 @@ def _rest_fields(cls: type, data: dict[str, Any], keys: Any, kw: dict[str, Any],
         kw["server"] = kept
 
 
-def _thorough_decoder(cls: type, rules: bool) -> _Decoder:
-    """Compile the thorough decoder for `cls`: checks every key and reports every problem."""
+def _thorough_decoder(cls: type) -> _Decoder:
+    """Compile the thorough decoder for `cls`: checks every key and reports every problem.
+
+    It only sees objects the fast path rejected, so it reports structure and types; the rules
+    need well-formed blocks and run on the fast path.
+    """
     try:
-        return _thorough[cls, rules]
+        return _thorough[cls]
     except KeyError:
         pass
     # A placeholder lets nested compilation refer to this class before it is finished.
-    _thorough[cls, rules] = lambda d, p, pr: decode_obj(d, p, pr)
+    _thorough[cls] = lambda d, p, pr: decode_obj(d, p, pr)
     table: dict[str, tuple[str, str, int, Any, Any, str | None, str]] = {}
     for s in specs(cls):
         sub: Any = None
@@ -296,7 +305,7 @@ def _thorough_decoder(cls: type, rules: bool) -> _Decoder:
         allowed: Any = ()
         if s.kind is Kind.BLOCKS or s.kind is Kind.BLOCK:
             if s.block is not Port:
-                sub = _thorough_decoder(s.block, rules)  # type: ignore[arg-type]
+                sub = _thorough_decoder(s.block)  # type: ignore[arg-type]
                 lab_spec = label_spec(s.block)  # type: ignore[arg-type]
                 sub_label = lab_spec.api if lab_spec is not None else None
             code = _BLOCKS if s.kind is Kind.BLOCKS else _BLOCK
@@ -404,13 +413,9 @@ def _thorough_decoder(cls: type, rules: bool) -> _Decoder:
             kwargs["extra"] = extra
         if kept:
             kwargs["server"] = kept
-        obj = cls(**kwargs)
-        if rules and has_rules:
-            problems.extend(obj.problems(path))
-        return obj
+        return cls(**kwargs)
 
-    has_rules = hasattr(cls, "problems")
-    _thorough[cls, rules] = decode_obj
+    _thorough[cls] = decode_obj
     return decode_obj
 
 

@@ -1,0 +1,75 @@
+"""The offline CLI verbs: render, validate, fmt — exit codes and no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nomadmesh.cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "jobs"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_render_prints_the_registration_payload(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", str(EXAMPLES / "echo-api.json"))
+    assert code == 0
+    assert json.loads(out)["Job"]["TaskGroups"][0]["Count"] == 2
+
+
+def test_render_passes_variables_to_python_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", str(EXAMPLES / "service_a.py"), "--var", "count=5")
+    assert code == 0
+    assert json.loads(out)["Job"]["TaskGroups"][0]["Count"] == 5
+
+
+def test_a_malformed_var_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "render", str(EXAMPLES / "service_a.py"), "--var", "count")
+    assert code == 2
+    assert "'count' is not KEY=VALUE" in err
+
+
+def test_validate_exits_0_for_a_valid_job(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", str(EXAMPLES / "echo-api.json"))
+    assert code == 0
+    assert "job 'echo-api' is valid" in out
+
+
+def test_validate_lists_every_problem_and_exits_1(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"ID": "x", "Priority": 500, "TaskGroups": [
+        {"Name": "g", "Count": -1, "Tasks": [{"Name": "t", "Driver": "exec"}]}]}))
+    code, _, err = run(capsys, "validate", str(bad))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert f"{bad}: job[x].priority: priority 500 must be 1 to 100" in lines
+    assert f"{bad}: job[x].group[g].count: count -1 cannot be negative" in lines
+    assert lines[-1] == "2 problem(s) found"
+
+
+def test_an_unreadable_file_is_one_line_and_exit_2(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "render", str(tmp_path / "missing.json"))
+    assert code == 2
+    assert err.strip() == f"error: {tmp_path / 'missing.json'}: no such file"
+
+
+def test_bad_input_never_shows_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Job": {"ID": 3}')
+    done = subprocess.run([sys.executable, "-m", "nomadmesh", "render", str(bad)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {bad}:1:")

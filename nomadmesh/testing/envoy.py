@@ -15,6 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -39,6 +40,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Poll `predicate()` every 20 ms until it is true; AssertionError naming `what` if never."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or 'condition'}")
 
 
 def validate_bootstrap(bootstrap: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -134,14 +145,14 @@ class EnvoyProcess:
         dump: dict[str, Any] = self.admin("/config_dump").json()
         return dump
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"
+    ) -> None:
         """Poll `predicate()` until true, failing with Envoy's log tail."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; envoy log:\n{self.log_tail()}")
+        try:
+            eventually(predicate, timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; envoy log:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         """Kill Envoy's whole process group and remove its files."""

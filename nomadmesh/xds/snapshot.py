@@ -146,26 +146,50 @@ class MeshState:
     upstreams: Mapping[str, tuple[Upstream, ...]] = attrs.field(factory=dict)
 
 
-def build_snapshots(state: MeshState, version: str) -> dict[str, Snapshot]:
-    """One snapshot per service that declares upstreams (or has endpoints) in `state`."""
+class ResourceMemo:
+    """Resources of the previous build, reused when their inputs did not change."""
+
+    def __init__(self) -> None:
+        self.clusters: dict[str, Resource] = {}
+        self.assignments: dict[str, tuple[tuple[Endpoint, ...], Resource]] = {}
+        self.routes: dict[tuple[Upstream, ...], Resource] = {}
+        self.listener = Resource.of(resources.egress_listener())
+
+
+def build_snapshots(
+    state: MeshState, version: str, memo: ResourceMemo | None = None
+) -> dict[str, Snapshot]:
+    """One snapshot per service that declares upstreams or has endpoints in `state`."""
+    memo = memo or ResourceMemo()
     clusters: dict[str, Resource] = {}
-    assignments: dict[str, Resource] = {}
+    assignments: dict[str, tuple[tuple[Endpoint, ...], Resource]] = {}
+    routes: dict[tuple[Upstream, ...], Resource] = {}
 
     def shared(service: str) -> tuple[Resource, Resource]:
-        # Cluster and assignment protos are built once and shared by every node that uses them.
+        # Built once per service and shared by every node that uses it; reused across builds.
         if service not in clusters:
-            clusters[service] = Resource.of(resources.eds_cluster(service))
-            assignments[service] = Resource.of(
-                resources.load_assignment(service, state.endpoints.get(service, ()))
+            clusters[service] = memo.clusters.get(service) or Resource.of(
+                resources.eds_cluster(service)
             )
-        return clusters[service], assignments[service]
+            endpoints = tuple(state.endpoints.get(service, ()))
+            previous = memo.assignments.get(service)
+            if previous is not None and previous[0] == endpoints:
+                assignments[service] = previous
+            else:
+                assignment = Resource.of(resources.load_assignment(service, endpoints))
+                assignments[service] = (endpoints, assignment)
+        return clusters[service], assignments[service][1]
 
-    listener = Resource.of(resources.egress_listener())
     snapshots = {}
     for node_cluster in sorted(set(state.upstreams) | set(state.endpoints)):
-        upstreams = state.upstreams.get(node_cluster, ())
-        items = [listener, Resource.of(resources.egress_route(upstreams))]
+        upstreams = tuple(state.upstreams.get(node_cluster, ()))
+        if upstreams not in routes:
+            routes[upstreams] = memo.routes.get(upstreams) or Resource.of(
+                resources.egress_route(upstreams)
+            )
+        items = [memo.listener, routes[upstreams]]
         for service in sorted({u.service for u in upstreams}):
             items.extend(shared(service))
         snapshots[node_cluster] = Snapshot.of(version, items)
+    memo.clusters, memo.assignments, memo.routes = clusters, assignments, routes
     return snapshots

@@ -1,0 +1,1 @@
+"""Where snapshots come from: Consul's catalog, or a snapshot file."""

@@ -1,0 +1,255 @@
+"""The Consul source against the Consul emulator: endpoints, health, routes, outages, index resets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from envoy.config.endpoint.v3 import endpoint_pb2
+
+from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+from nomadmesh.testing import ConsulEmulator
+from nomadmesh.testing.envoy import EnvoyProcess, HttpBackend, eventually, free_port
+from nomadmesh.xds import ControlPlane, Endpoint, Upstream
+from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
+from nomadmesh.xds.sources.consul import service_view
+
+ROUTES = {"nomadmesh-upstreams": "service-a=/hi_a,service-b=/hi_b"}
+
+
+def register(
+    consul: ConsulEmulator,
+    name: str,
+    instance: str,
+    port: int,
+    status: str = "passing",
+    meta: dict[str, str] | None = None,
+    weights: dict[str, int] | None = None,
+) -> None:
+    consul.register_definition(
+        {
+            "Name": name,
+            "ID": instance,
+            "Address": "127.0.0.1",
+            "Port": port,
+            "Meta": meta or {},
+            "Weights": weights or {"Passing": 1, "Warning": 1},
+            "Checks": [{"CheckID": f"{instance}-check", "TTL": "30s", "Status": status}],
+        }
+    )
+
+
+def ports(plane: ControlPlane, service: str, node: str = "service-x") -> list[tuple[int, int]]:
+    """(port, health_status) of each endpoint of `service` as node `node` would get them."""
+    snapshot = plane.cache.get(node)
+    if snapshot is None or service not in snapshot.of_type(ENDPOINT_TYPE):
+        return []
+    assignment = snapshot.of_type(ENDPOINT_TYPE)[service].message
+    assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+    return [
+        (e.endpoint.address.socket_address.port_value, e.health_status)
+        for group in assignment.endpoints
+        for e in group.lb_endpoints
+    ]
+
+
+@pytest.fixture
+def consul() -> Iterator[ConsulEmulator]:
+    with ConsulEmulator() as emulator:
+        register(emulator, "service-x", "x1", 7000, meta=ROUTES)
+        register(emulator, "service-a", "a1", 7001)
+        register(emulator, "service-b", "b1", 7002)
+        yield emulator
+
+
+@pytest.fixture
+def plane(consul: ConsulEmulator) -> Iterator[ControlPlane]:
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, metrics="127.0.0.1:0") as cp:
+        eventually(lambda: ports(cp, "service-b"), what="first snapshot from Consul")
+        yield cp
+
+
+def test_routes_come_from_the_service_meta(plane: ControlPlane) -> None:
+    snapshot = plane.cache.get("service-x")
+    assert snapshot is not None
+    assert sorted(snapshot.of_type(CLUSTER_TYPE)) == ["service-a", "service-b"]
+    route = snapshot.of_type("type.googleapis.com/envoy.config.route.v3.RouteConfiguration")
+    prefixes = [r.match.prefix for r in route["egress_route"].message.virtual_hosts[0].routes]
+    assert sorted(prefixes) == ["/hi_a", "/hi_b"]
+
+
+def test_a_new_instance_appears_in_the_assignment(plane: ControlPlane, consul: ConsulEmulator) -> None:
+    register(consul, "service-a", "a2", 7011)
+    eventually(lambda: [p for p, _ in ports(plane, "service-a")] == [7001, 7011], what="the second instance")
+
+
+def test_a_critical_check_marks_the_endpoint_unhealthy(plane: ControlPlane, consul: ConsulEmulator) -> None:
+    consul.set_check_status("a1-check", "critical")
+    eventually(lambda: ports(plane, "service-a") == [(7001, 2)], what="UNHEALTHY endpoint")
+
+
+def test_a_health_flip_changes_only_that_services_assignment(
+    plane: ControlPlane, consul: ConsulEmulator
+) -> None:
+    before = plane.cache.get("service-x")
+    assert before is not None
+    consul.set_check_status("a1-check", "critical")
+    eventually(lambda: ports(plane, "service-a") == [(7001, 2)], what="the flip")
+    after = plane.cache.get("service-x")
+    assert after is not None
+    changed = [
+        (type_url, name)
+        for type_url, items in after.resources.items()
+        for name, item in items.items()
+        if before.of_type(type_url)[name].version != item.version
+    ]
+    assert changed == [(ENDPOINT_TYPE, "service-a")]
+
+
+def test_a_wake_up_without_a_change_builds_nothing(plane: ControlPlane, consul: ConsulEmulator) -> None:
+    time.sleep(0.1)
+    before = plane.cache.get("service-x")
+    consul.set_check_status("a1-check", "passing", output="still fine")  # new index, same view
+    time.sleep(0.3)
+    assert plane.cache.get("service-x") is before
+
+
+def test_changes_close_together_are_coalesced_into_one_build(
+    plane: ControlPlane, consul: ConsulEmulator
+) -> None:
+    time.sleep(0.1)
+    generation = plane.cache.get("service-x").version  # type: ignore[union-attr]
+    for n in range(5):
+        register(consul, "service-a", f"extra{n}", 7100 + n)
+    eventually(lambda: len(ports(plane, "service-a")) == 6, what="all five instances")
+    time.sleep(0.1)
+    later = int(plane.cache.get("service-x").version)  # type: ignore[union-attr]
+    assert later - int(generation) <= 2
+
+
+def test_consul_down_keeps_the_last_snapshot_and_recovers_when_back(
+    plane: ControlPlane, consul: ConsulEmulator
+) -> None:
+    before = plane.cache.get("service-x")
+    consul.stop()
+    eventually(lambda: not plane.healthy(), what="unhealthy while Consul is down")
+    assert plane.cache.get("service-x") is before
+    assert plane.metrics.consul_errors._value.get() >= 1
+    consul.start()
+    register(consul, "service-a", "a2", 7011)
+    started = time.monotonic()
+    eventually(lambda: len(ports(plane, "service-a")) == 2, timeout=5, what="recovery")
+    assert time.monotonic() - started < 1.5
+    assert plane.healthy()
+
+
+def test_healthz_reports_consul_outages(plane: ControlPlane, consul: ConsulEmulator) -> None:
+    url = f"http://127.0.0.1:{plane.metrics_port}/healthz"
+    assert requests.get(url, timeout=2).status_code == 200
+    consul.stop()
+    eventually(lambda: requests.get(url, timeout=2).status_code == 503, what="503 from /healthz")
+    consul.start()
+
+
+def test_an_index_that_goes_backwards_restarts_the_watch(plane: ControlPlane, consul: ConsulEmulator) -> None:
+    port = consul.port
+    consul.stop()
+    with ConsulEmulator(port=port) as fresh:  # a rebuilt Consul: its indexes start over
+        register(fresh, "service-x", "x1", 7000, meta=ROUTES)
+        register(fresh, "service-a", "a9", 7009)
+        register(fresh, "service-b", "b1", 7002)
+        eventually(
+            lambda: [p for p, _ in ports(plane, "service-a")] == [7009],
+            timeout=5,
+            what="the rebuilt Consul's endpoint",
+        )
+
+
+def test_the_explicit_address_wins_over_consul_http_addr(
+    consul: ConsulEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", f"127.0.0.1:{free_port()}")
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as cp:
+        eventually(lambda: ports(cp, "service-a"), what="snapshot from the explicit address")
+
+
+def test_metrics_page_lists_the_control_plane_metrics(plane: ControlPlane) -> None:
+    text = requests.get(f"http://127.0.0.1:{plane.metrics_port}/metrics", timeout=2).text
+    for name in (
+        "nomadmesh_xds_connected_proxies",
+        "nomadmesh_xds_pushes",
+        "nomadmesh_xds_nacks",
+        "nomadmesh_xds_snapshot_build_seconds",
+        "nomadmesh_xds_consul_errors",
+    ):
+        assert name in text
+
+
+def test_service_view_applies_consul_weights_and_worst_check() -> None:
+    def entry(instance: str, port: int, status: str) -> dict[str, object]:
+        return {
+            "Node": {"Address": "10.0.0.1"},
+            "Service": {
+                "ID": instance,
+                "Address": "",
+                "Port": port,
+                "Weights": {"Passing": 10, "Warning": 1},
+                "Meta": ROUTES,
+            },
+            "Checks": [{"Status": "passing"}, {"Status": status}],
+        }
+
+    endpoints, upstreams = service_view(
+        "s", [entry("i1", 1, "passing"), entry("i2", 2, "warning"), entry("i3", 3, "critical")]
+    )
+    assert endpoints == (
+        Endpoint("10.0.0.1", 1, health="passing", weight=10),
+        Endpoint("10.0.0.1", 2, health="warning", weight=1),
+        Endpoint("10.0.0.1", 3, health="critical", weight=10),
+    )
+    assert upstreams == (Upstream("service-a", "/hi_a"), Upstream("service-b", "/hi_b"))
+
+
+@pytest.mark.envoy
+def test_envoy_routes_by_prefix_from_consul_and_drops_a_failing_instance(
+    consul: ConsulEmulator,
+) -> None:
+    with HttpBackend("a1") as a1, HttpBackend("a2") as a2, HttpBackend("b1") as b1:
+        register(consul, "service-a", "a1", a1.port)
+        register(consul, "service-a", "a2", a2.port)
+        register(consul, "service-b", "b1", b1.port)
+        with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane:
+            egress = free_port()
+            params = BootstrapParams(
+                node_id="x1",
+                cluster="service-x",
+                xds_host="127.0.0.1",
+                xds_port=plane.port,
+                admin_port=0,
+                metrics_port=free_port(),
+                egress_address="127.0.0.1",
+                egress_port=egress,
+            )
+            with EnvoyProcess(render_bootstrap(params)) as envoy:
+
+                def answer(path: str) -> str:
+                    try:
+                        return requests.get(f"http://127.0.0.1:{egress}{path}", timeout=2).text
+                    except requests.RequestException:
+                        return ""
+
+                envoy.wait_for(lambda: answer("/hi_b").startswith("b1"), what="route to /hi_b")
+                envoy.wait_for(lambda: answer("/hi_a").startswith("a2"), what="a2 in rotation")
+                consul.set_check_status("a2-check", "critical")
+                envoy.wait_for(
+                    lambda: all(answer("/hi_a").startswith("a1 ") for _ in range(10)),
+                    what="traffic only on a1",
+                )
+                consul.deregister("a1")
+                consul.set_check_status("a2-check", "passing")
+                envoy.wait_for(
+                    lambda: all(answer("/hi_a").startswith("a2 ") for _ in range(10)),
+                    what="traffic back on a2 once a1 is gone",
+                )

@@ -17,6 +17,7 @@ def job(count: int | str = 2) -> Job:
                     Service(
                         name="service-a",
                         port="http",
+                        tags=["api"],
                         checks=[Check(type="http", path="/health", interval="10s",
                                       timeout="2s")],
                     )

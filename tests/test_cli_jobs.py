@@ -73,3 +73,37 @@ def test_bad_input_never_shows_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {bad}:1:")
+
+
+def test_render_inject_adds_the_sidecar_and_egress_env(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", str(EXAMPLES / "service-b.nomad.hcl"), "--inject")
+    assert code == 0
+    tasks = json.loads(out)["Job"]["TaskGroups"][0]["Tasks"]
+    assert [t["Name"] for t in tasks] == ["service-b-app", "service-b-sidecar"]
+    assert tasks[0]["Env"]["SERVICE_A_URL"].endswith("/hi_a")
+
+
+def test_render_hcl_output_loads_back_as_the_same_job(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", str(EXAMPLES / "web-canary.nomad.hcl"), "--output", "hcl")
+    assert code == 0
+    written = tmp_path / "web.nomad.hcl"
+    written.write_text(out)
+    from nomadmesh import load
+
+    assert load(written) == load(EXAMPLES / "web-canary.nomad.hcl")
+
+
+def test_fmt_check_reports_unformatted_files_without_writing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    messy = tmp_path / "messy.nomad.hcl"
+    messy.write_text('job "x" {\ngroup "g" {\n task "t" {\n driver="exec"\n}\n}\n}\n')
+    before = messy.read_text()
+    code, out, _ = run(capsys, "fmt", "--check", str(messy))
+    assert code == 1
+    assert f"would reformat {messy}" in out
+    assert messy.read_text() == before
+    code, _, _ = run(capsys, "fmt", str(messy))
+    assert code == 0
+    code, out, _ = run(capsys, "fmt", "--check", str(messy))
+    assert (code, out.strip()) == (0, f"unchanged {messy}")

@@ -19,13 +19,26 @@ from nomadmesh.model import Job
 @job_variables
 @click.option("--output", "-f", "output", type=click.Choice(["json", "hcl"]), default="json",
               show_default=True, help="Registration payload as JSON, or the job as HCL.")
-def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], output: str) -> None:
+@click.option("--inject", "with_sidecars", is_flag=True,
+              help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
+@click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
+              help="Mesh settings (TOML or YAML) for --inject.")
+def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], output: str,
+           with_sidecars: bool, mesh_file: str | None) -> None:
     """Print the registration payload {"Job": ...} (or HCL) for a job file."""
     jobs = load_jobs(path, variables, var_files)
-    click.echo(_render(jobs, output), nl=False)
+    if with_sidecars:
+        from nomadmesh.mesh import Mesh, inject
+
+        mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
+        jobs = [inject(job, mesh) for job in jobs]
+    elif mesh_file:
+        raise click.UsageError("--mesh only applies with --inject")
+    click.echo(render_jobs(jobs, output), nl=False)
 
 
-def _render(jobs: list[Job], output: str) -> str:
+def render_jobs(jobs: list[Job], output: str) -> str:
+    """Jobs as one registration payload (a list for several) in JSON, or as HCL."""
     if output == "hcl":
         return "\n".join(j.to_hcl() for j in jobs)
     payloads = [j.to_register_body() for j in jobs]

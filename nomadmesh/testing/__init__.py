@@ -2,5 +2,16 @@
 
 from nomadmesh.testing._http import EmulatorError, Faults
 from nomadmesh.testing.consul import ConsulEmulator
+from nomadmesh.testing.nomad import NomadEmulator
+from nomadmesh.testing.scheduler import NodeSpec, TaskHandle, TaskRunner, Timings
 
-__all__ = ["ConsulEmulator", "EmulatorError", "Faults"]
+__all__ = [
+    "ConsulEmulator",
+    "EmulatorError",
+    "Faults",
+    "NodeSpec",
+    "NomadEmulator",
+    "TaskHandle",
+    "TaskRunner",
+    "Timings",
+]

@@ -133,8 +133,9 @@ def _body(old: Mapping[str, Any], new: Mapping[str, Any],
 def _object(name: str, old: Any, new: Any) -> dict[str, Any] | None:
     if old == new:
         return None
+    objects: list[dict[str, Any]] = []
     if name == "Config":
-        fields, objects = _flat_fields(_flatten(old or {}), _flatten(new or {})), []
+        fields = _flat_fields(_flatten(old or {}), _flatten(new or {}))
     else:
         fields, objects = _body(old or {}, new or {}, skip=set())
     if not fields and not objects and old is not None and new is not None:

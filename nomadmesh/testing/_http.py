@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -244,10 +244,8 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             items = list(self.connections.items())
         for sock, _ in items:
-            try:
+            with suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
         for _, thread in items:
             thread.join(timeout=5)
 

@@ -319,6 +319,7 @@ class Cluster:
         self.handles: dict[str, dict[str, TaskHandle]] = {}
         self.dispatch_tokens: dict[tuple[str, str, str], str] = {}
         self._next_port = _PORT_RANGE[0]
+        self._health_generation: dict[str, int] = {}
         self._node_index = 1
 
     # --- scripting ---------------------------------------------------------------------------
@@ -401,6 +402,7 @@ class Cluster:
             changed = existing is None or existing["Stop"] or (
                 _jobspec.spec_of(existing) != _jobspec.spec_of(job))
             if changed:
+                job["Stop"] = False
                 stored = self._store_version(key, job, existing, index)
             else:
                 assert existing is not None
@@ -419,7 +421,7 @@ class Cluster:
                        existing: dict[str, Any] | None, index: int) -> dict[str, Any]:
         history = self.versions.setdefault(key, [])
         job.update({
-            "Stop": False, "Status": "pending", "StatusDescription": "", "Stable": False,
+            "Stop": bool(job.get("Stop")), "Status": "pending", "StatusDescription": "", "Stable": False,
             "Version": existing["Version"] + 1 if existing else 0, "SubmitTime": now_ns(),
             "CreateIndex": existing["CreateIndex"] if existing else index, "ModifyIndex": index,
             "JobModifyIndex": index,
@@ -754,9 +756,11 @@ class Cluster:
                 in_flight = sum(1 for a in current
                                 if (a["DeploymentStatus"] or {}).get("Healthy") is None)
                 budget = max(0, min(need, max_parallel - in_flight))
-            outcome = self._place(job, group, budget, ev, dep, index,
-                                  replacing=sorted(old, key=_alloc_index))
+            replacing = sorted(old, key=_alloc_index)
+            outcome = self._place(job, group, budget, ev, dep, index, replacing=replacing)
             outcome.queued += need - budget if outcome.failed is None else 0
+            for alloc in replacing[: outcome.placed]:
+                self._stop_alloc(alloc, "alloc is being updated due to job update", index)
         keep_old = max(0, count - len(current) - outcome.placed)
         survivors = [a for a in old if a["DesiredStatus"] == "run"]
         for alloc in sorted(survivors, key=_alloc_index, reverse=True)[: max(0, len(survivors)
@@ -1070,6 +1074,7 @@ class Cluster:
             return
         alloc["ClientStatus"] = status
         alloc["ClientDescription"] = description
+        self._health_generation[alloc["ID"]] = self._health_generation.get(alloc["ID"], 0) + 1
         if status == "running":
             self._register_services(alloc)
             self._watch_health(alloc)
@@ -1091,10 +1096,11 @@ class Cluster:
         unhealthy = any(h.script is not None and h.script.fail == "unhealthy"
                         for h in self.handles.get(alloc["ID"], {}).values())
         alloc_id = alloc["ID"]
+        generation = self._health_generation.get(alloc_id, 0)
 
         def decide() -> None:
             current = self.allocs.get(alloc_id)
-            if current is None or current["ClientStatus"] != "running":
+            if current is None or self._health_generation.get(alloc_id, 0) != generation:
                 return
             self._set_health(current, healthy=not unhealthy, index=self.store.bump())
 
@@ -1135,9 +1141,8 @@ class Cluster:
         allocs = self.job_allocs(job["Namespace"], job["ID"])
         if job["Stop"]:
             status = "dead"
-        elif job.get("Periodic") or job.get("ParameterizedJob"):
-            status = "running"
-        elif any(not _terminal(a) for a in allocs):
+        elif job.get("Periodic") or job.get("ParameterizedJob") or any(
+                not _terminal(a) for a in allocs):
             status = "running"
         elif allocs and not any(e["Status"] == "blocked" for e in self.evals.values()
                                 if e["JobID"] == job["ID"]):
@@ -1353,7 +1358,7 @@ def _group(job: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _group_ports(group: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for network in group.get("Networks") or []:
         out.extend(network.get(kind) or [])
     return out

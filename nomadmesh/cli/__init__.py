@@ -14,6 +14,7 @@ from nomadmesh.errors import InputError, NomadmeshError
 COMMAND_MODULES = (
     "nomadmesh.cli.jobs",
     "nomadmesh.cli.mesh",
+    "nomadmesh.cli.xds",
 )
 
 EXIT_FAILED = 1

@@ -64,6 +64,7 @@ class ControlPlane:
         *,
         listen: str = "127.0.0.1:18000",
         consul: str | None = None,
+        consul_token: str | None = None,
         snapshot_file: str | Path | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
@@ -81,7 +82,9 @@ class ControlPlane:
         if consul is not None:
             from nomadmesh.xds.sources.consul import ConsulSource
 
-            self.source = ConsulSource(consul, self.cache, self.metrics, coalesce=coalesce)
+            self.source = ConsulSource(
+                consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce
+            )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource
 
@@ -98,6 +101,11 @@ class ControlPlane:
     def port(self) -> int:
         """The gRPC port actually bound."""
         return int(self._server.port)
+
+    @property
+    def host(self) -> str:
+        """The gRPC listener's host."""
+        return self._server.host
 
     @property
     def metrics_port(self) -> int | None:

@@ -205,7 +205,8 @@ class _Stream:
 
     def _complete_set(self, type_url: str, snapshot: Snapshot) -> dict[str, Resource]:
         items = dict(snapshot.of_type(type_url))
-        if type_url == LISTENER_TYPE and self.binding is not None and EGRESS_LISTENER in items:
+        bind = snapshot.bind_egress and self.binding is not None
+        if type_url == LISTENER_TYPE and bind and EGRESS_LISTENER in items:
             items[EGRESS_LISTENER] = self._bind(items[EGRESS_LISTENER])
         return items
 

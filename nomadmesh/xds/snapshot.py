@@ -53,13 +53,17 @@ class Resource:
 
 @attrs.frozen(eq=False)
 class Snapshot:
-    """All resources for one node cluster, by type URL then name; `version` labels the whole."""
+    """All resources for one node cluster, by type URL then name; `version` labels the whole.
+
+    With `bind_egress`, the `egress` listener is bound where each sidecar's node metadata says.
+    """
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
+    bind_egress: bool = False
 
     @classmethod
-    def of(cls, version: str, items: Iterable[Resource]) -> Snapshot:
+    def of(cls, version: str, items: Iterable[Resource], *, bind_egress: bool = False) -> Snapshot:
         """Group resources by type; duplicate names are an error."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
@@ -68,7 +72,7 @@ class Snapshot:
             if item.name in by_type[item.type_url]:
                 raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
             by_type[item.type_url][item.name] = item
-        return cls(version=version, resources=by_type)
+        return cls(version=version, resources=by_type, bind_egress=bind_egress)
 
     @classmethod
     def empty(cls, version: str) -> Snapshot:
@@ -190,6 +194,6 @@ def build_snapshots(
         items = [memo.listener, routes[upstreams]]
         for service in sorted({u.service for u in upstreams}):
             items.extend(shared(service))
-        snapshots[node_cluster] = Snapshot.of(version, items)
+        snapshots[node_cluster] = Snapshot.of(version, items, bind_egress=True)
     memo.clusters, memo.assignments, memo.routes = clusters, assignments, routes
     return snapshots

@@ -1,0 +1,230 @@
+"""The snapshot file source and `nomadmesh xds serve`: served as given, validated, hot-reloaded."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from nomadmesh.errors import XdsError
+from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+from nomadmesh.testing.envoy import EnvoyProcess, HttpBackend, eventually, free_port
+from nomadmesh.xds import ControlPlane
+from nomadmesh.xds.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from nomadmesh.xds.sources.static import load_snapshot_file
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+
+
+def design_snapshot(backend_port: int, egress_port: int = 3101) -> dict[str, Any]:
+    """The original design's snapshot: listener `egress`, route `egress_route`, one cluster."""
+    return {
+        "version_info": "1",
+        "node": {"service_name": "edge-router"},
+        "resources": [
+            {
+                "@type": LISTENER_TYPE,
+                "name": "egress",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": egress_port}},
+                "filter_chains": [
+                    {
+                        "filters": [
+                            {
+                                "name": "envoy.filters.network.http_connection_manager",
+                                "typed_config": {
+                                    "@type": HCM + "HttpConnectionManager",
+                                    "stat_prefix": "egress",
+                                    "rds": {
+                                        "route_config_name": "egress_route",
+                                        "config_source": {"ads": {}, "resource_api_version": "V3"},
+                                    },
+                                    "http_filters": [
+                                        {
+                                            "name": "envoy.filters.http.router",
+                                            "typed_config": {
+                                                "@type": "type.googleapis.com/"
+                                                "envoy.extensions.filters.http.router.v3.Router"
+                                            },
+                                        }
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                ],
+            },
+            {
+                "@type": ROUTE_TYPE,
+                "name": "egress_route",
+                "virtual_hosts": [
+                    {
+                        "name": "egress",
+                        "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/hi_a"}, "route": {"cluster": "service-a"}}],
+                    }
+                ],
+            },
+            {
+                "@type": CLUSTER_TYPE,
+                "name": "service-a",
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {
+                    "cluster_name": "service-a",
+                    "endpoints": [
+                        {
+                            "lb_endpoints": [
+                                {
+                                    "endpoint": {
+                                        "address": {
+                                            "socket_address": {
+                                                "address": "127.0.0.1",
+                                                "port_value": backend_port,
+                                            }
+                                        }
+                                    }
+                                }
+                            ]
+                        }
+                    ],
+                },
+            },
+        ],
+    }
+
+
+def write(path: Path, document: Any) -> Path:
+    path.write_text(yaml.safe_dump(document) if path.suffix == ".yaml" else json.dumps(document))
+    return path
+
+
+def test_a_file_in_the_original_design_shape_loads_as_given(tmp_path: Path) -> None:
+    snapshots = load_snapshot_file(write(tmp_path / "s.yaml", design_snapshot(8080)))
+    snapshot = snapshots["edge-router"]
+    assert snapshot.version == "1"
+    assert list(snapshot.of_type(LISTENER_TYPE)) == ["egress"]
+    assert list(snapshot.of_type(CLUSTER_TYPE)) == ["service-a"]
+
+
+def test_a_bad_field_names_the_file_and_the_resource(tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    document["resources"][0]["adress"] = {}
+    path = write(tmp_path / "s.json", document)
+    with pytest.raises(XdsError, match=r"s\.json, resource 0 \(Listener 'egress'\): .*adress"):
+        load_snapshot_file(path)
+
+
+def test_a_route_to_a_missing_cluster_is_refused(tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    del document["resources"][2]
+    with pytest.raises(XdsError, match="routes to cluster 'service-a', which does not exist"):
+        load_snapshot_file(write(tmp_path / "s.yaml", document))
+
+
+def test_an_unknown_resource_type_is_refused(tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    document["resources"][0]["@type"] = "type.googleapis.com/envoy.config.listener.v3.Nope"
+    with pytest.raises(XdsError, match="resource 0: @type"):
+        load_snapshot_file(write(tmp_path / "s.yaml", document))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[ControlPlane, Path]]:
+    path = write(tmp_path / "s.yaml", design_snapshot(8080))
+    with ControlPlane(listen="127.0.0.1:0", snapshot_file=path) as plane:
+        yield plane, path
+
+
+def test_an_edited_file_is_reloaded(served: tuple[ControlPlane, Path]) -> None:
+    plane, path = served
+    document = design_snapshot(8081)
+    document["version_info"] = "2"
+    write(path, document)
+    eventually(
+        lambda: plane.cache.get("edge-router").version == "2",  # type: ignore[union-attr]
+        what="the reload",
+    )
+
+
+def test_a_broken_edit_keeps_the_last_good_snapshot(served: tuple[ControlPlane, Path]) -> None:
+    plane, path = served
+    before = plane.cache.get("edge-router")
+    path.write_text("resources: [")
+    eventually(lambda: not plane.healthy(), what="the refusal")
+    assert plane.cache.get("edge-router") is before
+    assert plane.metrics.snapshot_errors._value.get() == 1
+
+
+@pytest.mark.envoy
+def test_envoy_serves_the_snapshot_file_routes(tmp_path: Path) -> None:
+    with HttpBackend("a1") as backend:
+        egress = free_port()
+        path = write(tmp_path / "s.yaml", design_snapshot(backend.port, egress))
+        with ControlPlane(listen="127.0.0.1:0", snapshot_file=path) as plane:
+            params = BootstrapParams(
+                node_id="e1",
+                cluster="edge-router",
+                xds_host="127.0.0.1",
+                xds_port=plane.port,
+                admin_port=0,
+                metrics_port=free_port(),
+            )
+            with EnvoyProcess(render_bootstrap(params)) as envoy:
+                # The file's own listener address is served as given (no egress metadata).
+                def answer() -> str:
+                    try:
+                        return requests.get(f"http://127.0.0.1:{egress}/hi_a", timeout=2).text
+                    except requests.RequestException:
+                        return ""
+
+                envoy.wait_for(lambda: answer() == "a1 /hi_a", what="traffic via the file")
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nomadmesh", "xds", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_cli_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", design_snapshot(8080))
+    metrics = free_port()
+    process = _serve(
+        "--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}", "--metrics", f"127.0.0.1:{metrics}"
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                url = f"http://127.0.0.1:{metrics}/healthz"
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        eventually(healthy, timeout=20, what="/healthz")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+
+
+def test_cli_serve_reports_a_bad_snapshot_file_without_a_traceback(tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    document["resources"][2]["connect_timeout"] = "soon"
+    path = write(tmp_path / "s.yaml", document)
+    process = _serve("--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}")
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert stderr.startswith(f"error: snapshot file {path}, resource 2 (Cluster 'service-a')")
+    assert "Traceback" not in stderr

@@ -9,9 +9,8 @@ import pytest
 import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
 from nomadmesh.testing import ConsulEmulator
-from nomadmesh.testing.envoy import EnvoyProcess, HttpBackend, eventually, free_port
+from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, free_port
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
 from nomadmesh.xds.sources.consul import service_view
@@ -220,36 +219,48 @@ def test_envoy_routes_by_prefix_from_consul_and_drops_a_failing_instance(
         register(consul, "service-a", "a1", a1.port)
         register(consul, "service-a", "a2", a2.port)
         register(consul, "service-b", "b1", b1.port)
-        with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane:
-            egress = free_port()
-            params = BootstrapParams(
-                node_id="x1",
-                cluster="service-x",
-                xds_host="127.0.0.1",
-                xds_port=plane.port,
-                admin_port=0,
-                metrics_port=free_port(),
-                egress_address="127.0.0.1",
-                egress_port=egress,
+        with (
+            ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane,
+            Sidecar(plane.port, "service-x") as sidecar,
+        ):
+            envoy = sidecar.envoy
+            envoy.wait_for(lambda: sidecar.answer("/hi_b").startswith("b1"), what="/hi_b")
+            envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a2"), what="a2 in rotation")
+            consul.set_check_status("a2-check", "critical")
+            envoy.wait_for(
+                lambda: all(sidecar.answer("/hi_a").startswith("a1 ") for _ in range(10)),
+                what="traffic only on a1",
             )
-            with EnvoyProcess(render_bootstrap(params)) as envoy:
+            consul.deregister("a1")
+            consul.set_check_status("a2-check", "passing")
+            envoy.wait_for(
+                lambda: all(sidecar.answer("/hi_a").startswith("a2 ") for _ in range(10)),
+                what="traffic back on a2 once a1 is gone",
+            )
 
-                def answer(path: str) -> str:
-                    try:
-                        return requests.get(f"http://127.0.0.1:{egress}{path}", timeout=2).text
-                    except requests.RequestException:
-                        return ""
 
-                envoy.wait_for(lambda: answer("/hi_b").startswith("b1"), what="route to /hi_b")
-                envoy.wait_for(lambda: answer("/hi_a").startswith("a2"), what="a2 in rotation")
-                consul.set_check_status("a2-check", "critical")
-                envoy.wait_for(
-                    lambda: all(answer("/hi_a").startswith("a1 ") for _ in range(10)),
-                    what="traffic only on a1",
-                )
-                consul.deregister("a1")
-                consul.set_check_status("a2-check", "passing")
-                envoy.wait_for(
-                    lambda: all(answer("/hi_a").startswith("a2 ") for _ in range(10)),
-                    what="traffic back on a2 once a1 is gone",
-                )
+@pytest.mark.envoy
+def test_envoy_keeps_routing_through_a_ten_second_consul_outage(consul: ConsulEmulator) -> None:
+    with HttpBackend("a1") as a1, HttpBackend("a2") as a2:
+        register(consul, "service-a", "a1", a1.port)
+        consul.deregister("b1")
+        with (
+            ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane,
+            Sidecar(plane.port, "service-x") as sidecar,
+        ):
+            sidecar.envoy.wait_for(lambda: sidecar.answer("/hi_a") == "a1 /hi_a", what="/hi_a")
+            consul.stop()
+            outage_ends = time.monotonic() + 10
+            while time.monotonic() < outage_ends:
+                assert sidecar.answer("/hi_a") == "a1 /hi_a"
+                time.sleep(0.25)
+            assert not plane.healthy()
+            consul.start()
+            returned = time.monotonic()
+            register(consul, "service-a", "a2", a2.port)
+            consul.deregister("a1")
+            sidecar.envoy.wait_for(
+                lambda: sidecar.answer("/hi_a") == "a2 /hi_a", what="the post-outage change"
+            )
+            assert time.monotonic() - returned < 1.0
+            assert plane.healthy()

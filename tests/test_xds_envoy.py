@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import attrs
 import pytest
-import requests
 
-from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
-from nomadmesh.testing.envoy import EnvoyProcess, HttpBackend, free_port
+from nomadmesh.testing.envoy import HttpBackend, Sidecar, free_port
 from nomadmesh.xds import (
     ControlPlane,
     Endpoint,
@@ -30,42 +27,6 @@ UPSTREAMS = {"service-x": (Upstream("service-a", "/hi_a"), Upstream("service-b",
 def install(plane: ControlPlane, endpoints: dict[str, tuple[Endpoint, ...]]) -> None:
     state = MeshState(endpoints=endpoints, upstreams=UPSTREAMS)
     plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
-
-
-@attrs.frozen
-class Sidecar:
-    """A running Envoy and the URL of its egress listener."""
-
-    envoy: EnvoyProcess
-    egress_url: str
-
-
-def start_sidecar(xds_port: int) -> Sidecar:
-    egress_port = free_port()
-    params = BootstrapParams(
-        node_id="alloc-x",
-        cluster="service-x",
-        xds_host="127.0.0.1",
-        xds_port=xds_port,
-        admin_port=0,
-        metrics_port=free_port(),
-        egress_address="127.0.0.1",
-        egress_port=egress_port,
-    )
-    envoy = EnvoyProcess(render_bootstrap(params)).start()
-    return Sidecar(envoy, f"http://127.0.0.1:{egress_port}")
-
-
-def get(sidecar: Sidecar, path: str) -> requests.Response:
-    return requests.get(sidecar.egress_url + path, timeout=2)
-
-
-def answers(sidecar: Sidecar, path: str) -> str:
-    try:
-        response = get(sidecar, path)
-    except requests.RequestException:
-        return ""
-    return response.text if response.status_code == 200 else ""
 
 
 @pytest.fixture
@@ -90,18 +51,15 @@ def plane(backends: dict[str, HttpBackend]) -> Iterator[ControlPlane]:
 
 @pytest.fixture
 def sidecar(plane: ControlPlane) -> Iterator[Sidecar]:
-    proxy = start_sidecar(plane.port)
-    try:
-        proxy.envoy.wait_for(lambda: answers(proxy, "/hi_a").startswith("a1"), what="route to /hi_a")
+    with Sidecar(plane.port, "service-x") as proxy:
+        proxy.envoy.wait_for(lambda: proxy.answer("/hi_a").startswith("a1"), what="/hi_a")
         yield proxy
-    finally:
-        proxy.envoy.stop()
 
 
 def test_egress_routes_each_prefix_to_its_upstream(sidecar: Sidecar) -> None:
-    assert answers(sidecar, "/hi_a") == "a1 /hi_a"
-    assert answers(sidecar, "/hi_b/x") == "b1 /hi_b/x"
-    assert get(sidecar, "/other").status_code == 404
+    assert sidecar.answer("/hi_a") == "a1 /hi_a"
+    assert sidecar.answer("/hi_b/x") == "b1 /hi_b/x"
+    assert sidecar.get("/other").status_code == 404
 
 
 def test_scaling_a_service_up_and_down_moves_traffic(
@@ -109,10 +67,10 @@ def test_scaling_a_service_up_and_down_moves_traffic(
 ) -> None:
     both = (endpoint(backends["a1"]), endpoint(backends["a2"]))
     install(plane, {"service-a": both, "service-b": (endpoint(backends["b1"]),)})
-    sidecar.envoy.wait_for(lambda: answers(sidecar, "/hi_a").startswith("a2"), what="traffic on a2")
+    sidecar.envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a2"), what="traffic on a2")
     install(plane, {"service-a": (endpoint(backends["a2"]),), "service-b": (endpoint(backends["b1"]),)})
     sidecar.envoy.wait_for(
-        lambda: all(answers(sidecar, "/hi_a").startswith("a2") for _ in range(10)), what="traffic only on a2"
+        lambda: all(sidecar.answer("/hi_a").startswith("a2") for _ in range(10)), what="traffic only on a2"
     )
 
 
@@ -122,7 +80,7 @@ def test_a_critical_endpoint_takes_no_traffic(
     failing = (endpoint(backends["a1"], "critical"), endpoint(backends["a2"]))
     install(plane, {"service-a": failing, "service-b": (endpoint(backends["b1"]),)})
     sidecar.envoy.wait_for(
-        lambda: all(answers(sidecar, "/hi_a").startswith("a2") for _ in range(10)),
+        lambda: all(sidecar.answer("/hi_a").startswith("a2") for _ in range(10)),
         what="traffic only on the passing endpoint",
     )
 
@@ -150,7 +108,7 @@ def test_a_rejected_cluster_is_counted_once_and_traffic_is_unaffected(
     assert plane.metrics.nacks.labels(resources.CLUSTER_TYPE)._value.get() == 1
     assert plane.metrics.pushes.labels(resources.CLUSTER_TYPE)._value.get() == pushes
     assert sidecar.envoy.stat("cluster_manager.cds.update_rejected") == "1"
-    assert answers(sidecar, "/hi_a") == "a1 /hi_a"
+    assert sidecar.answer("/hi_a") == "a1 /hi_a"
 
 
 def test_envoy_keeps_routing_across_a_control_plane_restart(
@@ -159,20 +117,21 @@ def test_envoy_keeps_routing_across_a_control_plane_restart(
     port = free_port()
     endpoints = {"service-a": (endpoint(backends["a1"]),), "service-b": (endpoint(backends["b1"]),)}
     first = ControlPlane(listen=f"127.0.0.1:{port}").start()
-    install(first, endpoints)
-    proxy = start_sidecar(port)
-    envoy = proxy.envoy
     try:
-        envoy.wait_for(lambda: answers(proxy, "/hi_a").startswith("a1"), what="route to /hi_a")
-        first.stop()
-        envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "0", what="disconnection")
-        assert answers(proxy, "/hi_a") == "a1 /hi_a"
-        with ControlPlane(listen=f"127.0.0.1:{port}") as second:
-            install(second, endpoints)
-            envoy.wait_for(
-                lambda: envoy.stat("control_plane.connected_state") == "1", timeout=15, what="reconnection"
-            )
-            assert answers(proxy, "/hi_a") == "a1 /hi_a"
+        install(first, endpoints)
+        with Sidecar(port, "service-x") as proxy:
+            envoy = proxy.envoy
+            envoy.wait_for(lambda: proxy.answer("/hi_a").startswith("a1"), what="/hi_a")
+            first.stop()
+            envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "0", what="disconnection")
+            assert proxy.answer("/hi_a") == "a1 /hi_a"
+            with ControlPlane(listen=f"127.0.0.1:{port}") as second:
+                install(second, endpoints)
+                envoy.wait_for(
+                    lambda: envoy.stat("control_plane.connected_state") == "1",
+                    timeout=15,
+                    what="reconnection",
+                )
+                assert proxy.answer("/hi_a") == "a1 /hi_a"
     finally:
-        envoy.stop()
         first.stop()

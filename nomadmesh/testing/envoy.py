@@ -327,3 +327,43 @@ class HttpBackend:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class Sidecar:
+    """A real Envoy bootstrapped like an injected sidecar, with its egress on a loopback port."""
+
+    def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1") -> None:
+        from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+
+        egress_port = free_port()
+        params = BootstrapParams(
+            node_id=node_id, cluster=cluster, xds_host="127.0.0.1", xds_port=xds_port,
+            admin_port=0, metrics_port=free_port(), egress_address="127.0.0.1",
+            egress_port=egress_port,
+        )
+        self.envoy = EnvoyProcess(render_bootstrap(params))
+        self.egress_url = f"http://127.0.0.1:{egress_port}"
+
+    def get(self, path: str) -> requests.Response:
+        """GET a path through the egress listener."""
+        return requests.get(self.egress_url + path, timeout=2)
+
+    def answer(self, path: str) -> str:
+        """The body of a 200 answer through the egress listener, or "" for anything else."""
+        try:
+            response = self.get(path)
+        except requests.RequestException:
+            return ""
+        return response.text if response.status_code == 200 else ""
+
+    def __enter__(self) -> Sidecar:
+        self.envoy.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.envoy.stop()

@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from nomadmesh.deploy.config import NomadConfig
 from nomadmesh.errors import (
     ApiError,
+    InputError,
     ConflictError,
     NomadUnavailable,
     NotFound,
@@ -105,8 +106,20 @@ def _ssl_context(config: NomadConfig) -> ssl.SSLContext:
     return context
 
 
+def _check_files(config: NomadConfig) -> None:
+    for what, path, want_dir in (("NOMAD_CACERT", config.ca_cert, False),
+                                 ("NOMAD_CAPATH", config.ca_path, True),
+                                 ("NOMAD_CLIENT_CERT", config.client_cert, False),
+                                 ("NOMAD_CLIENT_KEY", config.client_key, False)):
+        if path and not (os.path.isdir(path) if want_dir else os.path.isfile(path)):
+            kind = "directory" if want_dir else "file"
+            raise InputError(f"{what}: no such {kind}: {path}")
+
+
 def make_session(config: NomadConfig) -> requests.Session:
-    """One pooled session carrying the TLS settings of `config`."""
+    """One pooled session carrying the TLS settings of `config` (files must exist)."""
+    if not config.skip_verify:
+        _check_files(config)
     session = requests.Session()
     session.verify = config.verify
     if config.cert:

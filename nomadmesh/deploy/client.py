@@ -54,6 +54,7 @@ JobLike = Job | Mapping[str, Any]
 OnEvent = Callable[[DeployEvent], None]
 
 _ROLLBACK = re.compile(r"rolling back to job version (\d+)")
+_NEEDS_PROMOTION = "requires manual promotion"
 _TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
 _TERMINAL_ALLOC = ("complete", "failed", "lost")
 
@@ -137,7 +138,8 @@ class NomadClient:
         """Server-side validation; raises ValidationError with paths, returns Nomad's warnings."""
         api = self._api_job(job)
         reply = self._http.call("post", ("validate", "job"), body={"Job": api},
-                                params=self._params(api, namespace, region))
+                                params=self._params(api, namespace, region),
+                                retry=self._http.retry)
         body = reply.body or {}
         errors = body.get("ValidationErrors") or []
         if errors:
@@ -149,9 +151,10 @@ class NomadClient:
              region: str | None = None, source: str | None = None) -> Plan:
         """Dry-run `job`: the diff, per-group counts, failed placements and the modify index."""
         api = self.payload(job, source=source)
-        reply = self._submit("post", (("job", api["ID"], "plan")),
+        # A plan changes nothing on the server, so it is as safe to repeat as a read.
+        reply = self._submit("post", ("job", api["ID"], "plan"),
                              {"Job": api, "Diff": True, "PolicyOverride": False},
-                             self._params(api, namespace, region))
+                             self._params(api, namespace, region), retry=self._http.retry)
         return Plan.from_api(api["ID"], reply.body or {})
 
     def register(self, job: JobLike, *, enforce_index: int | None = None,
@@ -220,7 +223,7 @@ class NomadClient:
         emit = on_event or (lambda _event: None)
         self._check_owner(api, params, allow_foreign)
         plan_reply = self._submit("post", ("job", job_id, "plan"),
-                                  {"Job": api, "Diff": True}, params)
+                                  {"Job": api, "Diff": True}, params, retry=self._http.retry)
         plan = Plan.from_api(job_id, plan_reply.body or {})
         index = plan.job_modify_index if check_index is None else check_index
         emit(DeployEvent("plan", ", ".join(f"{g.name}: {g.summary()}" for g in plan.groups)
@@ -527,6 +530,7 @@ class _Run:
                 status = dep.get("Status")
                 if status == "running" and self.canaries_ready(dep):
                     if not self.auto_promote:
+                        self.flush_allocs()
                         return self.result("awaiting-promotion")
                     self.client._http.call("post", ("deployment", "promote", deployment_id),
                                            body={"DeploymentID": deployment_id, "All": True},
@@ -536,6 +540,7 @@ class _Run:
                     continue
                 if status not in _TERMINAL_DEPLOYMENT:
                     continue
+                self.flush_allocs()
                 if status == "successful":
                     if reverted_to is not None:
                         raise self.fail(failed_diagnosis + Diagnosis((Finding(
@@ -566,11 +571,14 @@ class _Run:
         return Diagnosis((diagnose.deployment_finding(self.job_id, dep),)) + found
 
     def canaries_ready(self, dep: Mapping[str, Any]) -> bool:
+        """Whether the deployment waits only for someone to promote its healthy canaries."""
         states = dep.get("TaskGroups") or {}
         waiting = [s for s in states.values()
                    if int(s.get("DesiredCanaries") or 0) > 0 and not s.get("Promoted")]
         if not waiting or any(s.get("AutoPromote") for s in waiting):
             return False
+        if _NEEDS_PROMOTION in str(dep.get("StatusDescription") or ""):
+            return True
         return all(len(s.get("PlacedCanaries") or ()) >= int(s["DesiredCanaries"])
                    and int(s.get("HealthyAllocs") or 0) >= int(s["DesiredCanaries"])
                    for s in waiting)
@@ -581,6 +589,10 @@ class _Run:
             self.groups = groups
             self.event(DeployEvent("progress", "; ".join(str(g) for g in groups),
                                    groups=groups))
+
+    def flush_allocs(self) -> None:
+        """Report the allocation events the follower has not delivered yet."""
+        self.on_allocs(self.client._get(("job", self.job_id, "allocations"), self.params) or [])
 
     def on_allocs(self, allocs: list[Mapping[str, Any]]) -> None:
         for alloc in allocs:

@@ -81,7 +81,8 @@ class GroupProgress:
                    healthy=int(state.get("HealthyAllocs") or 0),
                    unhealthy=int(state.get("UnhealthyAllocs") or 0),
                    desired_canaries=int(state.get("DesiredCanaries") or 0),
-                   placed_canaries=len(state.get("PlacedCanaries") or ()),
+                   placed_canaries=len(state.get("PlacedCanaries") or ()) or min(
+                       int(state.get("DesiredCanaries") or 0), int(state.get("PlacedAllocs") or 0)),
                    promoted=bool(state.get("Promoted")),
                    auto_revert=bool(state.get("AutoRevert")))
 

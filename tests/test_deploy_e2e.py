@@ -1,0 +1,372 @@
+"""The deploy loop end to end over real HTTP: the Nomad emulator, or a real cluster.
+
+With NOMAD_ADDR set, every test here runs against that cluster (jobs get unique IDs and are
+purged afterwards); otherwise each test gets a fresh emulator. Failures are induced by scripting
+the emulator, or on a real cluster by job content that fails the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import attrs
+import pytest
+
+from nomadmesh.deploy import DeployEvent, NomadClient
+from nomadmesh.errors import (
+    ConflictError,
+    DeploymentFailed,
+    NotFound,
+    OwnershipError,
+    ValidationError,
+)
+from nomadmesh.model import Group, Job, Parameterized, Periodic, Resources, Task, UpdateStrategy
+from nomadmesh.testing import NomadEmulator
+
+REAL = bool(os.environ.get("NOMAD_ADDR"))
+SECOND = 1_000_000_000
+FAST_UPDATE = UpdateStrategy(min_healthy_time=1 * SECOND, healthy_deadline=30 * SECOND,
+                             progress_deadline=60 * SECOND)
+
+
+@pytest.fixture
+def emulator() -> Iterator[NomadEmulator | None]:
+    """A fresh emulator, or None when the tests run against the cluster at NOMAD_ADDR."""
+    if REAL:
+        yield None
+        return
+    with NomadEmulator() as nomad:
+        yield nomad
+
+
+@pytest.fixture
+def client(emulator: NomadEmulator | None) -> Iterator[NomadClient]:
+    c = NomadClient.from_env() if emulator is None else NomadClient(emulator.url)
+    with c:
+        yield c
+
+
+@pytest.fixture
+def job_id(client: NomadClient) -> Iterator[str]:
+    """A job ID unique to this test; the job is purged afterwards."""
+    ident = f"nm-test-{uuid.uuid4().hex[:8]}"
+    yield ident
+    try:
+        client.stop(ident, purge=True)
+    except NotFound:
+        pass
+
+
+def service(job_id: str, image: str = "busybox:1.36", count: int = 2,
+            **job_fields: object) -> Job:
+    task = Task("app", driver="docker", config={"image": image, "command": "sh",
+                                                "args": ["-c", "sleep 3600"]},
+                resources=Resources(cpu=50, memory=32))
+    job_fields.setdefault("update", FAST_UPDATE)
+    return Job(job_id, groups=(Group("api", count=count, tasks=(task,)),),
+               **job_fields)  # type: ignore[arg-type]
+
+
+def failing(emulator: NomadEmulator | None, job: Job, how: str, *,
+            version: int | None = None) -> Job:
+    """The job made to fail `how` ("driver" or "exit"): scripted on the emulator, by content on
+    a real cluster (an image that does not exist, a command that exits 3)."""
+    group = job.groups[0]
+    task = group.tasks[0]
+    if emulator is not None:
+        emulator.script_task(job.id, group.name, task.name, fail=how, exit_code=3,
+                             message="boom", version=version)
+        return job
+    config = dict(task.config)
+    if how == "driver":
+        config["image"] = "nomadmesh.invalid/does-not-exist:0"
+    else:
+        config["args"] = ["-c", "echo boom; exit 3"]
+    changed = attrs.evolve(task, config=config)
+    return attrs.evolve(job, groups=(attrs.evolve(group, tasks=(changed,)),))
+
+
+# --- healthy path -------------------------------------------------------------------------------
+
+
+def test_run_returns_healthy_when_every_allocation_is_healthy(client: NomadClient,
+                                                              job_id: str) -> None:
+    result = client.run(service(job_id), timeout=60)
+    assert (result.status, result.ok) == ("healthy", True)
+    assert [(g.name, g.healthy, g.desired) for g in result.groups] == [("api", 2, 2)]
+
+
+def test_run_reports_progress_and_task_events_as_they_happen(client: NomadClient,
+                                                             job_id: str) -> None:
+    events: list[DeployEvent] = []
+    client.run(service(job_id), timeout=60, on_event=events.append)
+    kinds = {e.kind for e in events}
+    assert {"plan", "register", "evaluation", "progress", "task"} <= kinds
+    assert any(e.task == "app" and e.alloc_id for e in events if e.kind == "task")
+
+
+def test_submitted_job_carries_ownership_meta_shown_by_status(client: NomadClient,
+                                                              job_id: str) -> None:
+    client.run(service(job_id), timeout=60, source="jobs/web.nomad.hcl")
+    owner = client.status(job_id).owner
+    assert (owner.tool, owner.source) == ("nomadmesh", "jobs/web.nomad.hcl")
+    assert owner.digest and len(owner.digest) == 16
+
+
+def test_status_lists_allocations_and_latest_deployment(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    status = client.status(job_id)
+    assert status.deployment_status == "successful"
+    assert sorted(a.client_status for a in status.allocations) == ["running", "running"]
+
+
+def test_plan_of_an_unchanged_job_has_no_changes(client: NomadClient, job_id: str) -> None:
+    job = service(job_id)
+    client.run(job, timeout=60)
+    plan = client.plan(job)
+    assert not plan.changes
+    assert plan.job_modify_index > 0
+
+
+def test_plan_of_a_changed_image_shows_the_field_and_destructive_updates(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    plan = client.plan(service(job_id, image="busybox:1.37"))
+    assert plan.changes
+    assert any('"busybox:1.36" => "busybox:1.37"' in line for _, line in plan.lines())
+    group = plan.group("api")
+    assert group is not None and group.destructive_update >= 1  # max_parallel at a time
+
+
+# --- failures, with their diagnosis ---------------------------------------------------------------
+
+
+def test_driver_failure_raises_deployment_failed_naming_group_task_and_alloc(
+        client: NomadClient, emulator: NomadEmulator | None, job_id: str) -> None:
+    job = failing(emulator, service(job_id), "driver")
+    with pytest.raises(DeploymentFailed) as failed:
+        client.run(job, timeout=60)
+    task_lines = [d for d in failed.value.diagnosis if "task 'app'" in d]
+    assert task_lines and "group 'api'" in task_lines[0] and "(alloc " in task_lines[0]
+    assert "driver failure" in task_lines[0]
+
+
+def test_crashing_task_is_explained_by_its_exit_code(
+        client: NomadClient, emulator: NomadEmulator | None, job_id: str) -> None:
+    if emulator is not None:
+        emulator.timings.healthy_after = 0.5  # long enough for the crash loop to finish first
+    job = failing(emulator, service(job_id), "exit")
+    with pytest.raises(DeploymentFailed) as failed:
+        client.run(job, timeout=90)
+    assert any("exited with code 3" in d for d in failed.value.diagnosis)
+
+
+def test_impossible_placement_is_explained_by_the_exhausted_dimension(
+        client: NomadClient, job_id: str) -> None:
+    job = service(job_id)
+    huge = attrs.evolve(job.groups[0].tasks[0], resources=Resources(cpu=50, memory=10_000_000))
+    job = attrs.evolve(job, groups=(attrs.evolve(job.groups[0], tasks=(huge,)),))
+    with pytest.raises(DeploymentFailed) as failed:
+        client.run(job, timeout=60)
+    (line,) = failed.value.diagnosis
+    assert line.startswith("group 'api': could not place")
+    assert "memory exhausted" in line
+
+
+def test_plan_shows_failed_placements_before_anything_is_submitted(
+        client: NomadClient, job_id: str) -> None:
+    job = service(job_id)
+    huge = attrs.evolve(job.groups[0].tasks[0], resources=Resources(cpu=50, memory=10_000_000))
+    plan = client.plan(attrs.evolve(job, groups=(attrs.evolve(job.groups[0], tasks=(huge,)),)))
+    assert [f.group for f in plan.failed_placements] == ["api"]
+    with pytest.raises(NotFound):
+        client.job(job_id)
+
+
+def test_server_side_validation_errors_carry_group_paths(client: NomadClient,
+                                                         job_id: str) -> None:
+    broken = {"ID": job_id, "TaskGroups": [{"Name": "api", "Count": 1,
+                                            "Tasks": [{"Name": "app"}]}]}
+    with pytest.raises(ValidationError) as invalid:
+        client.validate(broken)
+    assert any(p.path.startswith(f"job[{job_id}]") for p in invalid.value.problems)
+
+
+# --- lost updates, ownership --------------------------------------------------------------------
+
+
+def test_concurrent_change_between_plan_and_register_is_a_conflict_and_overwrites_nothing(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    plan = client.plan(service(job_id, image="busybox:1.37"))
+    client.register(service(job_id, image="busybox:1.35"))  # someone else, meanwhile
+    with pytest.raises(ConflictError):
+        client.register(service(job_id, image="busybox:1.37"),
+                        enforce_index=plan.job_modify_index)
+    assert client.job(job_id)["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == "busybox:1.35"
+
+
+def test_run_with_a_stale_check_index_is_a_conflict(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    with pytest.raises(ConflictError):
+        client.run(service(job_id, image="busybox:1.37"), check_index=1, timeout=60)
+
+
+def test_enforce_index_zero_refuses_to_replace_an_existing_job(client: NomadClient,
+                                                              job_id: str) -> None:
+    client.register(service(job_id))
+    with pytest.raises(ConflictError):
+        client.register(service(job_id, image="busybox:1.37"), enforce_index=0)
+
+
+def test_job_owned_by_another_tool_is_not_overwritten(client: NomadClient, job_id: str) -> None:
+    foreign = service(job_id).to_api()
+    foreign["Meta"] = {"pack.name": "web", "pack.version": "0.1"}
+    client._http.call("post", ("job", job_id), body={"Job": foreign})
+    with pytest.raises(OwnershipError, match="nomad-pack"):
+        client.run(service(job_id), timeout=60)
+    assert client.job(job_id)["Meta"]["pack.name"] == "web"
+
+
+def test_allow_foreign_takes_over_a_job_owned_by_another_tool(client: NomadClient,
+                                                             job_id: str) -> None:
+    foreign = service(job_id).to_api()
+    foreign["Meta"] = {"pack.name": "web"}
+    client._http.call("post", ("job", job_id), body={"Job": foreign})
+    taken_over = client.run(service(job_id, image="busybox:1.37"), timeout=60, allow_foreign=True)
+    assert taken_over.status == "healthy"
+    assert client.status(job_id).owner.tool == "nomadmesh"
+
+
+# --- rollbacks and canaries ---------------------------------------------------------------------
+
+
+def test_auto_revert_is_followed_and_reported(client: NomadClient, emulator: NomadEmulator | None,
+                                              job_id: str) -> None:
+    reverting = attrs.evolve(FAST_UPDATE, auto_revert=True)
+    client.run(service(job_id, update=reverting), timeout=60)
+    bad = failing(emulator, service(job_id, image="busybox:1.37", update=reverting), "driver",
+                  version=1)
+    with pytest.raises(DeploymentFailed) as failed:
+        client.run(bad, timeout=90)
+    result = failed.value.result
+    assert getattr(result, "reverted_to", None) == 0
+    assert any("rolled back to version 0" in d for d in failed.value.diagnosis)
+    assert client.job(job_id)["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == "busybox:1.36"
+
+
+def test_healthy_canaries_wait_for_promotion_by_default(client: NomadClient,
+                                                        job_id: str) -> None:
+    canary = attrs.evolve(FAST_UPDATE, canary=1)
+    client.run(service(job_id, update=canary), timeout=60)
+    result = client.run(service(job_id, image="busybox:1.37", update=canary), timeout=60)
+    assert result.status == "awaiting-promotion"
+    assert [(g.placed_canaries, g.promoted) for g in result.groups] == [(1, False)]
+
+
+def test_promote_true_promotes_healthy_canaries_and_finishes_the_rollout(
+        client: NomadClient, job_id: str) -> None:
+    canary = attrs.evolve(FAST_UPDATE, canary=1)
+    client.run(service(job_id, update=canary), timeout=60)
+    result = client.run(service(job_id, image="busybox:1.37", update=canary), timeout=60,
+                        promote=True)
+    assert (result.status, result.promoted) == ("healthy", True)
+
+
+def test_promote_promotes_the_latest_deployment(client: NomadClient, job_id: str) -> None:
+    canary = attrs.evolve(FAST_UPDATE, canary=1)
+    client.run(service(job_id, update=canary), timeout=60)
+    client.run(service(job_id, image="busybox:1.37", update=canary), timeout=60)
+    deployment_id = client.promote(job_id)
+    assert client.status(job_id).deployment_id == deployment_id
+
+
+# --- other job types ----------------------------------------------------------------------------
+
+
+def batch(job_id: str, **job_fields: object) -> Job:
+    task = Task("work", driver="docker", config={"image": "busybox:1.36", "command": "true"},
+                resources=Resources(cpu=50, memory=32))
+    return Job(job_id, type="batch", groups=(Group("run", count=1, tasks=(task,)),),
+               **job_fields)  # type: ignore[arg-type]
+
+
+def test_batch_job_finishes_when_its_allocations_complete(client: NomadClient,
+                                                          job_id: str) -> None:
+    assert client.run(batch(job_id), timeout=60).status == "complete"
+
+
+def test_parameterized_job_is_registered_and_dispatched_with_meta(client: NomadClient,
+                                                                 job_id: str) -> None:
+    job = batch(job_id, parameterized=Parameterized(meta_required=("input",)))
+    assert client.run(job, timeout=60).status == "registered"
+    dispatched = client.dispatch(job_id, meta={"input": "s3://bucket/a.png"}, payload=b"x")
+    assert dispatched.dispatched_job_id.startswith(f"{job_id}/dispatch-")
+    assert client.job(dispatched.dispatched_job_id)["Meta"]["input"] == "s3://bucket/a.png"
+
+
+def test_periodic_job_is_registered_and_left_to_its_schedule(client: NomadClient,
+                                                            job_id: str) -> None:
+    job = batch(job_id, periodic=Periodic(crons=("0 3 * * *",)))
+    assert client.run(job, timeout=60).status == "registered"
+
+
+def test_system_job_is_done_when_placed_and_running(client: NomadClient, job_id: str) -> None:
+    task = Task("agent", driver="docker", config={"image": "busybox:1.36"},
+                resources=Resources(cpu=50, memory=32))
+    job = Job(job_id, type="system", groups=(Group("node", tasks=(task,)),))
+    assert client.run(job, timeout=60).status in ("placed", "healthy")
+
+
+# --- lifecycle verbs ------------------------------------------------------------------------------
+
+
+def test_history_lists_versions_newest_first_with_their_owner(client: NomadClient,
+                                                              job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    client.run(service(job_id, image="busybox:1.37"), timeout=60)
+    history = client.history(job_id)
+    assert [v.version for v in history] == [1, 0]
+    assert history[0].owner.tool == "nomadmesh"
+    assert any("busybox:1.37" in change for change in history[0].changes)
+
+
+def test_revert_registers_the_earlier_version_again(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    client.run(service(job_id, image="busybox:1.37"), timeout=60)
+    client.revert(job_id, 0)
+    job = client.job(job_id)
+    assert (job["Version"], job["TaskGroups"][0]["Tasks"][0]["Config"]["image"]) == (
+        2, "busybox:1.36")
+
+
+def test_stop_marks_the_job_stopped(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    client.stop(job_id)
+    assert client.status(job_id).stopped
+
+
+def test_stop_with_purge_forgets_the_job(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    client.stop(job_id, purge=True)
+    with pytest.raises(NotFound):
+        client.status(job_id)
+
+
+def test_unknown_job_is_not_found(client: NomadClient) -> None:
+    with pytest.raises(NotFound) as missing:
+        client.status("nm-test-no-such-job")
+    assert missing.value.status == 404
+
+
+def test_namespace_per_call_keeps_jobs_apart(client: NomadClient, job_id: str) -> None:
+    namespace = os.environ.get("NOMADMESH_TEST_NAMESPACE", "team-a")
+    client.run(service(job_id), timeout=60, namespace=namespace)
+    try:
+        assert client.status(job_id, namespace=namespace).status == "running"
+        with pytest.raises(NotFound):
+            client.status(job_id, namespace="default")
+    finally:
+        client.stop(job_id, purge=True, namespace=namespace)

@@ -505,6 +505,8 @@ class Cluster:
                 queued[group["Name"]] = placement.queued
                 if placement.failed:
                     failed[group["Name"]] = placement.failed
+            if dep is not None:
+                self._check_deployment(dep, index)
             self._update_job_status(job, index)
         ev.update(Status="complete", QueuedAllocations=queued, SnapshotIndex=index,
                   ModifyIndex=index, ModifyTime=now_ns(), FailedTGAllocs=failed or None)

@@ -57,7 +57,7 @@ def test_ca_file_becomes_the_verify_setting_of_the_session(tmp_path: Path) -> No
 
 
 def test_missing_ca_file_is_an_input_error_naming_the_variable() -> None:
-    with pytest.raises(InputError, match="NOMAD_CACERT: no such file: /nowhere/ca.pem"):
+    with pytest.raises(InputError, match=r"NOMAD_CACERT: no such file: /nowhere/ca\.pem"):
         NomadClient(ca_cert="/nowhere/ca.pem")
 
 

@@ -7,6 +7,7 @@ the emulator, or on a real cluster by job content that fails the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -53,10 +54,8 @@ def job_id(client: NomadClient) -> Iterator[str]:
     """A job ID unique to this test; the job is purged afterwards."""
     ident = f"nm-test-{uuid.uuid4().hex[:8]}"
     yield ident
-    try:
+    with contextlib.suppress(NotFound):
         client.stop(ident, purge=True)
-    except NotFound:
-        pass
 
 
 def service(job_id: str, image: str = "busybox:1.36", count: int = 2,

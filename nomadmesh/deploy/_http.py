@@ -27,8 +27,8 @@ from requests.adapters import HTTPAdapter
 from nomadmesh.deploy.config import NomadConfig
 from nomadmesh.errors import (
     ApiError,
-    InputError,
     ConflictError,
+    InputError,
     NomadUnavailable,
     NotFound,
     PermissionDenied,

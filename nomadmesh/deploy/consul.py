@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,10 @@ class ServiceHealth:
             address = "http://" + address
         parts = urlsplit(address)
         self.address = address.rstrip("/")
-        self._client = consul.Consul(token=token)
+        with warnings.catch_warnings():
+            # python-consul2 warns about legacy ACL and discovery-chain APIs on construction.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._client = consul.Consul(token=token)
         # Rebuild the HTTP layer from our own settings: the constructor prefers the environment.
         self._client.http = consul.std.HTTPClient(parts.hostname, parts.port or 8500,
                                                   parts.scheme, verify, None, timeout)

@@ -1,0 +1,54 @@
+"""With Consul configured, `run()` waits for the job's services to pass and `status` shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from nomadmesh.deploy import NomadClient, ServiceHealth
+from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
+from nomadmesh.testing import ConsulEmulator, NomadEmulator
+
+SECOND = 1_000_000_000
+
+
+def job() -> Job:
+    task = Task("app", driver="docker", config={"image": "busybox:1.36"},
+                resources=Resources(cpu=50, memory=32))
+    check = Check(type="http", path="/health", interval=5 * SECOND, timeout=SECOND)
+    group = Group("api", count=2, tasks=(task,), networks=(Network(ports=(Port("http"),)),),
+                  services=(Service(name="web-api", port="http", checks=(check,)),))
+    return Job("web", groups=(group,))
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[NomadEmulator, ConsulEmulator]]:
+    with ConsulEmulator() as consul, NomadEmulator(consul=consul) as nomad:
+        yield nomad, consul
+
+
+def test_run_waits_for_every_instance_to_pass_in_consul(
+        cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
+    nomad, consul = cluster
+    with NomadClient(nomad.url, consul=consul.url) as client:
+        result = client.run(job(), timeout=30)
+    assert result.services == {"web-api": 2}
+
+
+def test_status_shows_each_service_instance_and_its_checks(
+        cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
+    nomad, consul = cluster
+    with NomadClient(nomad.url, consul=consul.url) as client:
+        client.run(job(), timeout=30)
+        instances = client.status("web").services
+    assert [i.service for i in instances] == ["web-api", "web-api"]
+    assert all(i.passing and i.port > 0 and i.checks for i in instances)
+
+
+def test_from_env_reads_consul_http_addr(cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
+    nomad, consul = cluster
+    env = {"NOMAD_ADDR": nomad.url, "CONSUL_HTTP_ADDR": consul.url}
+    with NomadClient.from_env(env) as client:
+        assert isinstance(client.consul, ServiceHealth)
+        assert client.consul.address == consul.url

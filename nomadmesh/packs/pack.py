@@ -17,10 +17,12 @@ from nomadmesh.packs.variables import DEPENDENCY, DESCRIPTION, VariableInfo
 V = TypeVar("V")
 
 # Job meta that ties every rendered job to its pack instance (read back by plan/run/stop/status).
-META_PACK = "nomadmesh.pack"
-META_PACK_VERSION = "nomadmesh.pack_version"
-META_DEPLOYMENT = "nomadmesh.deployment"
-META_VARIABLES_DIGEST = "nomadmesh.variables_digest"
+# Dashes, not dots: NomadClient.payload replaces every `nomadmesh.*` job meta key with its own
+# ownership keys on submit, so dotted names would not survive to the server.
+META_PACK = "nomadmesh-pack"
+META_PACK_VERSION = "nomadmesh-pack-version"
+META_DEPLOYMENT = "nomadmesh-deployment"
+META_VARIABLES_DIGEST = "nomadmesh-variables-digest"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -161,10 +161,11 @@ def _clone(url: str, ref: str, checkout: Path) -> None:
     checkout.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=checkout.parent))
     try:
-        _git("clone", "--quiet", "--no-checkout", url, str(work))
-        _git("-C", str(work), "-c", "advice.detachedHead=false", "checkout", "--quiet",
-             "--detach", ref, what=f"ref {ref!r} of {url}")
-        commit = _git("-C", str(work), "rev-parse", "HEAD").strip()
+        _git("clone", "--quiet", "--no-checkout", url, str(work), what=url)
+        commit = _git("-C", str(work), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                      what=f"{url}: no tag, branch or commit named {ref!r}").strip()
+        _git("-C", str(work), "-c", "advice.detachedHead=false", "checkout", "--quiet", commit,
+             what=f"checking out {ref!r} of {url}")
         (work / COMMIT_FILE).write_text(commit + "\n")
         if checkout.exists():  # another process fetched the same ref meanwhile
             shutil.rmtree(work)
@@ -175,7 +176,8 @@ def _clone(url: str, ref: str, checkout: Path) -> None:
         raise
 
 
-def _git(*args: str, what: str = "") -> str:
+def _git(*args: str, what: str) -> str:
+    """Run git; a failure is a LoadError starting with `what`, ending with git's last line."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
         done = subprocess.run(["git", *args], capture_output=True, text=True, env=env,
@@ -184,8 +186,7 @@ def _git(*args: str, what: str = "") -> str:
         raise LoadError("git is not installed; it is needed for git+ pack references") from None
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()
-        raise LoadError(f"git {args[0] if args[0] != '-C' else args[2]} failed"
-                        + (f" for {what}" if what else "") + (f": {detail[-1]}" if detail else ""))
+        raise LoadError(what + (f": {detail[-1]}" if detail else ""))
     return done.stdout
 
 

@@ -208,10 +208,11 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # the default of 5 resets bursts of concurrent clients
 
     def __init__(self, address: tuple[str, int], app: HttpEmulator) -> None:
         self.app = app
-        self.connections: dict[socket.socket, threading.Thread] = {}
+        self.connections: dict[threading.Thread, socket.socket] = {}
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -221,7 +222,7 @@ class _Server(ThreadingHTTPServer):
             name=f"{type(self.app).__name__}-conn", daemon=True,
         )
         with self.connections_lock:
-            self.connections[request] = thread
+            self.connections[thread] = request
         thread.start()
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
@@ -231,22 +232,24 @@ class _Server(ThreadingHTTPServer):
                 conn.settimeout(10)
                 conn = self.app.tls_context.wrap_socket(request, server_side=True)
                 conn.settimeout(None)
+                with self.connections_lock:
+                    self.connections[threading.current_thread()] = conn
             self.finish_request(conn, client_address)
         except (OSError, ssl.SSLError):
             pass  # the client went away or the handshake failed; nothing to answer
         finally:
             with self.connections_lock:
-                self.connections.pop(request, None)
+                self.connections.pop(threading.current_thread(), None)
             self.shutdown_request(conn)
 
     def close_connections(self) -> None:
         """Shut down every open connection and wait for its thread."""
         with self.connections_lock:
             items = list(self.connections.items())
-        for sock, _ in items:
+        for _, sock in items:
             with suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in items:
+        for thread, _ in items:
             thread.join(timeout=5)
 
 

@@ -13,8 +13,11 @@ from nomadmesh.errors import InputError, NomadmeshError
 # `nomadmesh --help` is stable and a missing area fails loudly rather than silently.
 COMMAND_MODULES = (
     "nomadmesh.cli.jobs",
+    "nomadmesh.cli.deploy",
     "nomadmesh.cli.mesh",
+    "nomadmesh.cli.packs",
     "nomadmesh.cli.xds",
+    "nomadmesh.cli.dev",
 )
 
 EXIT_FAILED = 1

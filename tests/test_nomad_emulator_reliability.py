@@ -124,12 +124,12 @@ def test_scheduler_resumes_after_restart(nomad: NomadEmulator) -> None:
 
 def test_stop_leaves_no_threads_behind() -> None:
     before = set(threading.enumerate())
+    session = requests.Session()  # its keep-alive connection is still open when stop() runs
     with ConsulEmulator() as consul, NomadEmulator(consul=consul) as nomad:
-        with requests.Session() as session:
-            session.post(f"{nomad.url}/v1/jobs", json={"Job": service_job("web")}, timeout=5)
-            assert nomad.wait_for(lambda: nomad.deployment_status("web") == "successful")
-            session.get(f"{nomad.url}/v1/jobs", timeout=5)
-    time.sleep(0.05)
+        session.post(f"{nomad.url}/v1/jobs", json={"Job": service_job("web")}, timeout=5)
+        assert nomad.wait_for(lambda: nomad.deployment_status("web") == "successful")
+        session.get(f"{nomad.url}/v1/jobs", timeout=5)
+    session.close()
     assert set(threading.enumerate()) - before == set()
 
 

@@ -1,0 +1,42 @@
+"""`nomadmesh dev`: run the Nomad and Consul emulators locally until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from nomadmesh.cli import cli
+from nomadmesh.testing.cluster import LocalCluster
+
+
+@cli.command()
+@click.option("--nomad-port", type=int, default=4646, show_default=True,
+              help="Port of the Nomad API emulator (0 picks a free one).")
+@click.option("--consul-port", type=int, default=8500, show_default=True,
+              help="Port of the Consul API emulator (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def dev(nomad_port: int, consul_port: int, host: str) -> None:
+    """Run emulated Nomad and Consul APIs on loopback until Ctrl+C (no real cluster needed)."""
+    stopped = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    with LocalCluster(host=host, nomad_port=nomad_port, consul_port=consul_port) as cluster:
+        click.echo(f"Nomad API emulator:  {cluster.nomad.url}")
+        click.echo(f"Consul API emulator: {cluster.consul.url}")
+        click.echo("These are emulators (see docs/emulators.md); point clients at them with:")
+        for name, value in cluster.env.items():
+            click.echo(f"export {name}={value}")
+        click.echo("Press Ctrl+C to stop.", err=True)
+        try:
+            while not stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            click.echo("stopping", err=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)

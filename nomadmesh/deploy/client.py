@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -59,6 +60,7 @@ _TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
 _TERMINAL_ALLOC = ("complete", "failed", "lost")
 
 
+@functools.cache
 def _tool_version() -> str:
     try:
         return metadata.version("nomadmesh")

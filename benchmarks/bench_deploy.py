@@ -62,7 +62,7 @@ def bench_notice(rounds: int) -> list[float]:
             job = make_job(f"notice-{i}")
             turned: list[float] = []
 
-            def watch(job_id: str = job.id) -> None:
+            def watch(job_id: str = job.id, turned: list[float] = turned) -> None:
                 def successful() -> bool:
                     dep = emulator.cluster.latest_deployment("default", job_id)
                     return dep is not None and dep["Status"] == "successful"

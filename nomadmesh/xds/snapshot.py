@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from envoy.config.cluster.v3 import cluster_pb2
@@ -26,29 +26,30 @@ from nomadmesh.xds.resources import (
     Upstream,
 )
 
+_TYPE_PREFIX = "type.googleapis.com/"
 
-@attrs.frozen(eq=False)
-class Resource:
-    """One xDS resource: its name, the proto, the packed Any sent on the wire, a content version."""
+
+class Resource(NamedTuple):
+    """One xDS resource: its name, the proto, the packed Any sent on the wire, a content version.
+
+    A NamedTuple rather than an attrs class: snapshots of thousands of services create many.
+    """
 
     name: str
     message: Any
     packed: any_pb2.Any
     version: str
+    type_url: str
 
     @classmethod
     def of(cls, message: Any) -> Resource:
         """Wrap a Listener / RouteConfiguration / Cluster / ClusterLoadAssignment proto."""
-        packed = any_pb2.Any()
-        packed.Pack(message, deterministic=True)
-        version = hashlib.blake2b(packed.value, digest_size=8).hexdigest()
-        name = message.cluster_name if packed.type_url == ENDPOINT_TYPE else message.name
-        return cls(name=name, message=message, packed=packed, version=version)
-
-    @property
-    def type_url(self) -> str:
-        """The resource's xDS type URL."""
-        return str(self.packed.type_url)
+        type_url = _TYPE_PREFIX + message.DESCRIPTOR.full_name
+        value = message.SerializeToString(deterministic=True)
+        packed = any_pb2.Any(type_url=type_url, value=value)
+        version = hashlib.blake2b(value, digest_size=8).hexdigest()
+        name = message.cluster_name if type_url == ENDPOINT_TYPE else message.name
+        return cls(name=name, message=message, packed=packed, version=version, type_url=type_url)
 
 
 @attrs.frozen(eq=False)

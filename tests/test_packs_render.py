@@ -108,7 +108,8 @@ def test_an_exception_in_the_pack_function_names_the_pack() -> None:
     def broken(v: CacheVariables, deployment: str) -> Job:
         raise KeyError("port")
 
-    with pytest.raises(InputError, match=r"pack 'broken' 1 failed to render: KeyError"):
+    with pytest.raises(InputError, match=r"pack 'broken' 1 failed to render at "
+                       r".*test_packs_render\.py:\d+: KeyError"):
         pack(name="broken", version="1", variables=CacheVariables)(broken).render()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import traceback
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -100,8 +102,8 @@ class Pack(Generic[V]):
         except NomadmeshError:
             raise
         except Exception as exc:
-            raise InputError(f"pack {self.name!r} {self.version} failed to render: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise InputError(f"pack {self.name!r} {self.version} failed to render"
+                             f"{_where(exc)}: {type(exc).__name__}: {exc}") from exc
         jobs = [produced] if isinstance(produced, Job) else list(produced)
         for job in jobs:
             if not isinstance(job, Job):
@@ -110,6 +112,14 @@ class Pack(Generic[V]):
             jobs.extend(dep._jobs(getattr(variables, field_name), dependency_deployment(name,
                                                                                       field_name)))
         return jobs
+
+
+def _where(exc: BaseException) -> str:
+    """` at file:line` of the deepest frame outside nomadmesh itself (the pack's own code)."""
+    ours = Path(__file__).resolve().parent.parent
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if ours not in Path(f.filename).resolve().parents]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def pack(*, name: str, version: str, variables: type[V], description: str = "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,13 +46,10 @@ job "thumbs" {
 """
 
 
-@pytest.fixture
-def nomad(monkeypatch: pytest.MonkeyPatch) -> Iterator[NomadEmulator]:
-    with NomadEmulator() as emulator:
-        monkeypatch.setenv("NOMAD_ADDR", emulator.url)
-        monkeypatch.delenv("NOMAD_TOKEN", raising=False)
-        monkeypatch.delenv("CONSUL_HTTP_ADDR", raising=False)
-        yield emulator
+@pytest.fixture(autouse=True)
+def nomad_addr(nomad: NomadEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI finds the plugin's emulator through NOMAD_ADDR, as it would a cluster."""
+    monkeypatch.setenv("NOMAD_ADDR", nomad.url)
 
 
 @pytest.fixture

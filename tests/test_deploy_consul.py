@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from nomadmesh.deploy import NomadClient, ServiceHealth
 from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
@@ -22,23 +18,15 @@ def job() -> Job:
     return Job("web", groups=(group,))
 
 
-@pytest.fixture
-def cluster() -> Iterator[tuple[NomadEmulator, ConsulEmulator]]:
-    with ConsulEmulator() as consul, NomadEmulator(consul=consul) as nomad:
-        yield nomad, consul
-
-
 def test_run_waits_for_every_instance_to_pass_in_consul(
-        cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
-    nomad, consul = cluster
+        nomad: NomadEmulator, consul: ConsulEmulator) -> None:
     with NomadClient(nomad.url, consul=consul.url) as client:
         result = client.run(job(), timeout=30)
     assert result.services == {"web-api": 2}
 
 
 def test_status_shows_each_service_instance_and_its_checks(
-        cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
-    nomad, consul = cluster
+        nomad: NomadEmulator, consul: ConsulEmulator) -> None:
     with NomadClient(nomad.url, consul=consul.url) as client:
         client.run(job(), timeout=30)
         instances = client.status("web").services
@@ -46,8 +34,7 @@ def test_status_shows_each_service_instance_and_its_checks(
     assert all(i.passing and i.port > 0 and i.checks for i in instances)
 
 
-def test_from_env_reads_consul_http_addr(cluster: tuple[NomadEmulator, ConsulEmulator]) -> None:
-    nomad, consul = cluster
+def test_from_env_reads_consul_http_addr(nomad: NomadEmulator, consul: ConsulEmulator) -> None:
     env = {"NOMAD_ADDR": nomad.url, "CONSUL_HTTP_ADDR": consul.url}
     with NomadClient.from_env(env) as client:
         assert isinstance(client.consul, ServiceHealth)

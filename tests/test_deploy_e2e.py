@@ -1,7 +1,8 @@
 """The deploy loop end to end over real HTTP: the Nomad emulator, or a real cluster.
 
-With NOMAD_ADDR set, every test here runs against that cluster (jobs get unique IDs and are
-purged afterwards); otherwise each test gets a fresh emulator. Failures are induced by scripting
+With NOMAD_ADDR set, every test here runs against that cluster (the `real_cluster` marker of the
+nomadmesh pytest plugin; jobs get unique IDs and are purged afterwards); otherwise each test gets
+the plugin's fresh emulator. Failures are induced by scripting
 the emulator, or on a real cluster by job content that fails the same way.
 """
 
@@ -32,19 +33,22 @@ FAST_UPDATE = UpdateStrategy(min_healthy_time=1 * SECOND, healthy_deadline=30 * 
                              progress_deadline=60 * SECOND)
 
 
+pytestmark = pytest.mark.real_cluster
+
+
 @pytest.fixture
-def emulator() -> Iterator[NomadEmulator | None]:
-    """A fresh emulator, or None when the tests run against the cluster at NOMAD_ADDR."""
+def emulator(request: pytest.FixtureRequest) -> NomadEmulator | None:
+    """The plugin's emulator, or None when the tests run against the cluster at NOMAD_ADDR."""
     if REAL:
-        yield None
-        return
-    with NomadEmulator() as nomad:
-        yield nomad
+        return None
+    nomad: NomadEmulator = request.getfixturevalue("nomad")
+    return nomad
 
 
 @pytest.fixture
-def client(emulator: NomadEmulator | None) -> Iterator[NomadClient]:
-    c = NomadClient.from_env() if emulator is None else NomadClient(emulator.url)
+def client(nomad_url: str, emulator: NomadEmulator | None) -> Iterator[NomadClient]:
+    """A client of the cluster under test; on a real one, token and TLS come from NOMAD_*."""
+    c = NomadClient(nomad_url) if emulator is not None else NomadClient.from_env(address=nomad_url)
     with c:
         yield c
 

@@ -11,7 +11,7 @@ import pytest
 from nomadmesh.deploy import DeployEvent, NomadClient, Retry
 from nomadmesh.errors import ApiError, DeploymentFailed, NomadUnavailable
 from nomadmesh.model import Group, Job, Resources, Task
-from nomadmesh.testing import NomadEmulator
+from nomadmesh.testing import Faults, NomadEmulator
 
 FAST_RETRY = Retry(attempts=12, backoff=0.01, max_backoff=0.2)
 
@@ -22,11 +22,10 @@ def job(job_id: str = "web") -> Job:
     return Job(job_id, groups=(Group("api", count=2, tasks=(task,)),))
 
 
-@pytest.fixture
-def nomad() -> Iterator[NomadEmulator]:
-    with NomadEmulator() as emulator:
-        emulator.faults.seed = 7
-        yield emulator
+@pytest.fixture(autouse=True)
+def seeded(nomad: NomadEmulator) -> None:
+    """Reproducible fault injection."""
+    nomad.faults = Faults(seed=7)
 
 
 @pytest.fixture

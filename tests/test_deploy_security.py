@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from urllib3.exceptions import InsecureRequestWarning
 
 from nomadmesh.deploy import NomadClient, Retry
 from nomadmesh.errors import NomadmeshError, NomadUnavailable, PermissionDenied
@@ -103,8 +104,9 @@ def test_ca_directory_and_server_name_verify_a_certificate_issued_for_that_name(
         assert client.plan(job()).is_new
 
 
-def test_skip_verify_accepts_an_unknown_certificate_only_when_asked(
+def test_skip_verify_accepts_an_unknown_certificate_only_when_asked_and_warns(
         tls_nomad: tuple[NomadEmulator, Path, trustme.CA]) -> None:
     nomad, _, _ = tls_nomad
-    with NomadClient.from_env({"NOMAD_ADDR": nomad.url, "NOMAD_SKIP_VERIFY": "true"}) as client:
+    with NomadClient.from_env({"NOMAD_ADDR": nomad.url, "NOMAD_SKIP_VERIFY": "true"}) as client, \
+            pytest.warns(InsecureRequestWarning):
         assert client.plan(job()).is_new

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
+import requests
 
-from nomadmesh import Group, Job, Task
+from nomadmesh import Group, Job, Periodic, Task
 from nomadmesh.deploy import NomadClient
 from nomadmesh.errors import NotFound, OwnershipError
 from nomadmesh.packs import Pack, pack, variable
@@ -99,3 +100,14 @@ def test_a_job_of_another_deployment_is_not_taken_over(client: NomadClient) -> N
 def test_stopping_an_unknown_deployment_is_not_found(client: NomadClient) -> None:
     with pytest.raises(NotFound, match="no running jobs belong to deployment 'nowhere'"):
         stop_pack(client, "nowhere")
+
+
+def test_children_of_a_periodic_job_are_not_jobs_of_the_deployment(client: NomadClient,
+                                                                   nomad_url: str) -> None:
+    nightly = pack(name="nightly", version="1", variables=Variables)(
+        lambda v, d: Job(d, type="batch", periodic=Periodic(crons=["0 3 * * *"]), groups=[
+            Group("main", tasks=[Task("main", driver="docker", config={"image": v.image})])]))
+    run_pack(client, nightly.render(deployment="report"), wait=False)
+    requests.post(f"{nomad_url}/v1/job/report/periodic/force", timeout=5).raise_for_status()
+    assert job_ids(client, "report") == ["report"]
+    assert plan_pack(client, nightly.render(deployment="report")).dropped == ()

@@ -34,9 +34,13 @@ class DeployedJob:
 
     @classmethod
     def from_stub(cls, stub: Mapping[str, Any]) -> DeployedJob | None:
-        """From a `GET /v1/jobs?meta=true` entry; None when the job is not from a pack."""
+        """From a `GET /v1/jobs?meta=true` entry; None when the job is not from a pack.
+
+        Children of periodic and parameterized jobs inherit their parent's meta but were never
+        rendered by the pack; they are not the deployment's jobs (and are never pruned).
+        """
         meta = stub.get("Meta") or {}
-        if not meta.get(META_PACK) or not meta.get(META_DEPLOYMENT):
+        if not meta.get(META_PACK) or not meta.get(META_DEPLOYMENT) or stub.get("ParentID"):
             return None
         return cls(str(stub["ID"]), str(stub.get("Namespace") or "default"), str(meta[META_PACK]),
                    str(meta.get(META_PACK_VERSION) or ""), str(meta[META_DEPLOYMENT]),

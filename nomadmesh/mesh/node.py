@@ -61,6 +61,7 @@ def node_bootstrap(group: Group, env: Mapping[str, str] | None = None,
         raise MeshError.single(f"group[{group.name}]", "the group has no nomadmesh sidecar; "
                                "inject the job first", subject="sidecar")
     text = bootstrap_template(task).data or ""
-    instances = {name: [EXAMPLE_XDS] for name in _SERVICE_LOOP.findall(text)}
+    instances: dict[str, Sequence[tuple[str, int]]] = {
+        name: [EXAMPLE_XDS] for name in _SERVICE_LOOP.findall(text)}
     instances.update(services or {})
     return render_bootstrap_json(text, runtime_env(group, env), instances)

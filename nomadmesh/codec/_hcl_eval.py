@@ -29,7 +29,7 @@ _TRAVERSAL = re.compile(
 )
 _STEP = re.compile(r"\.\s*([A-Za-z_][\w-]*|\d+)|\[\s*(\d+|\"[^\"\\]*\")\s*\]")
 _NUMBER = re.compile(r"\s*-?\s*\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*\Z")
-_IDENTIFIER = re.compile(r"[A-Za-z_][\w-]*\Z")
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w-]*\Z", re.ASCII)
 _FUNCTION = re.compile(r"[A-Za-z_][\w:]*\s*\(")
 _SCOPES = ("var", "local")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import hcl2
-from hcl2.utils import SerializationOptions
+from hcl2.utils import SerializationOptions, process_escape_sequences
 
 from nomadmesh.codec._hcl_eval import (
     EvalProblem,
@@ -269,10 +269,18 @@ def _blocks(raw: Any) -> list[tuple[list[str], dict[str, Any]]] | None:
             (key, inner), = item.items()
             if type(inner) is not dict:
                 return None
-            labels.append(key[1:-1] if key.startswith('"') else key)
+            labels.append(_label(key))
             item = inner
         out.append((labels, item))
     return out
+
+
+def _label(key: str) -> str:
+    """A block label as written (`"web"`): quotes removed, backslash escapes resolved."""
+    if not key.startswith('"'):
+        return key
+    text = key[1:-1]
+    return process_escape_sequences(text) if "\\" in text else text
 
 
 def _unknown(path: str, key: str, known: Any) -> Problem:
@@ -605,13 +613,14 @@ def _camel_body(body: dict[str, Any], where: str, problems: list[Problem],
                     continue
             out[api] = value
             continue
-        labelled = bool(blocks[0][0])
-        if labelled and key in _LABELLED_LIST:
+        if key in _LABELLED_LIST and any(labels for labels, _ in blocks):
             out[_LABELLED_LIST[key]] = [{"Name": labels[0],
                                          **_camel_body(inner, f"{path}[{labels[0]}]", problems,
                                                        scope)}
-                                        for labels, inner in blocks]
-            continue
+                                        for labels, inner in blocks if labels]
+            blocks = [(labels, inner) for labels, inner in blocks if not labels]
+            if not blocks:
+                continue
         api = _BLOCK_API.get(key) or _camel(key)
         if api in _LABELLED_MAP:
             out[api] = {labels[0] if labels else "": _camel_body(inner, f"{path}[{i}]", problems,
@@ -642,7 +651,7 @@ class _Writer:
         self.lines.append(f"{'  ' * self.depth}{key} = {expr}")
 
     def open(self, name: str, labels: list[str] | tuple[str, ...] = ()) -> None:
-        head = " ".join([name, *(_quote(lb) for lb in labels)])
+        head = " ".join([name, *(_quote_label(lb) for lb in labels)])
         self.lines.append(f"{'  ' * self.depth}{head} {{")
         self.depth += 1
 
@@ -810,6 +819,14 @@ def _escape_templates(text: str) -> str:
         pos = i + 2
     out.append(text[pos:])
     return "".join(out)
+
+
+def _quote_label(text: str) -> str:
+    """A block label: a plain string literal (labels are not templates)."""
+    s = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    if _CONTROL.search(s):
+        s = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
+    return f'"{s}"'
 
 
 def _quote(text: str) -> str:

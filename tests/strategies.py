@@ -1,0 +1,510 @@
+"""Hypothesis strategies for valid nomadmesh model objects, from single blocks up to whole jobs.
+
+Every strategy builds objects that pass `validate()`; optional fields are left unset about half of
+the time so that both "absent" and "present" paths are exercised. Free text (meta and env values,
+template data, check paths...) is drawn from the full Unicode range, so the codecs' escaping is
+tested too. Import what you need: `from tests.strategies import jobs, groups, tasks`.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
+
+from nomadmesh.model import (
+    Affinity,
+    Artifact,
+    ChangeScript,
+    Check,
+    CheckRestart,
+    Constraint,
+    DNSConfig,
+    EphemeralDisk,
+    Group,
+    Job,
+    Lifecycle,
+    LogConfig,
+    MigrateStrategy,
+    Network,
+    Parameterized,
+    Periodic,
+    Port,
+    ReschedulePolicy,
+    Resources,
+    RestartPolicy,
+    Scaling,
+    Service,
+    Spread,
+    SpreadTarget,
+    Task,
+    Template,
+    TemplateWait,
+    UpdateStrategy,
+    Vault,
+    VolumeMount,
+    VolumeRequest,
+)
+from nomadmesh.model._base import HOUR, MILLISECOND, MINUTE, SECOND
+
+T = TypeVar("T")
+
+# --- building blocks ---------------------------------------------------------------------------
+
+
+def optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
+    """The value or None (field left unset)."""
+    return st.none() | strategy
+
+
+IDENT = string.ascii_letters + string.digits + "_"
+names = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=12).filter(
+    lambda s: s[0].isalnum())
+"""Names that are valid everywhere (job IDs, groups, tasks, services)."""
+identifiers = st.builds(lambda head, tail: head + tail, st.sampled_from(string.ascii_letters + "_"),
+                        st.text(IDENT, max_size=8)).filter(
+    lambda s: s not in ("true", "false", "null") and not s.startswith("__"))
+"""Keys that HCL can write bare (`key = value`)."""
+text = st.text(max_size=30)
+"""Any text: quotes, backslashes, newlines, `${`, `%{`, emoji..."""
+runtime_refs = st.sampled_from(["${NOMAD_PORT_http}", "${attr.kernel.name}", "${meta.rack}",
+                                "${node.unique.name}", "${NOMAD_META_version}",
+                                "${env.HOME}", "${NOMAD_ALLOC_DIR}/data"])
+"""Nomad runtime interpolations that must survive every codec literally."""
+strings = text | runtime_refs | st.builds(lambda a, b: a + b, text, runtime_refs)
+"""Free text, with runtime interpolations mixed in."""
+_segment = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=5)
+map_keys = identifiers | st.builds(lambda a, sep, b: a + sep + b, _segment,
+                                   st.sampled_from(".-"), _segment) | text.filter(
+    lambda s: not s.startswith("__"))
+"""Map keys: identifiers, dotted/dashed keys (`"a.b"`), and arbitrary text."""
+string_maps = st.dictionaries(map_keys, strings, max_size=4)
+"""meta / env maps."""
+durations = st.integers(0, 48 * HOUR) | st.sampled_from([SECOND, 10 * SECOND, 90 * SECOND,
+                                                          1500 * MILLISECOND, 5 * MINUTE])
+"""Durations in nanoseconds, including odd ones like 1500ms and 1h30m."""
+seconds = st.integers(1, 3600).map(lambda n: n * SECOND)
+
+
+@cache
+def config_values(depth: int = 2) -> st.SearchStrategy[Any]:
+    """Driver config values: scalars, lists, maps, and lists of maps (written as blocks)."""
+    scalar = strings | st.integers(-(2**53), 2**53) | st.booleans()
+    if depth == 0:
+        return scalar
+    inner = config_values(depth - 1)
+    return (scalar | st.lists(scalar, max_size=3).map(tuple)
+            | st.dictionaries(map_keys, inner, max_size=3)
+            | st.lists(st.dictionaries(identifiers, inner, max_size=3), min_size=1,
+                       max_size=2).map(tuple))
+
+
+configs = st.dictionaries(map_keys, config_values(), max_size=5)
+"""A task's driver config."""
+
+
+# --- placement ---------------------------------------------------------------------------------
+
+attributes = st.sampled_from(["${attr.kernel.name}", "${node.datacenter}", "${meta.rack}",
+                              "${attr.cpu.arch}", "${node.class}"])
+nonempty = strings.filter(bool)
+
+
+@cache
+def constraints() -> st.SearchStrategy[Constraint]:
+    """Valid constraints, including value-less operators and distinct_hosts."""
+    valued = st.builds(Constraint, attribute=attributes,
+                       operator=optional(st.sampled_from(["=", "!=", "<", ">=", "regexp",
+                                                          "version", "semver", "set_contains"])),
+                       value=nonempty)
+    bare = st.builds(Constraint, attribute=attributes,
+                     operator=st.sampled_from(["distinct_property", "is_set", "is_not_set"]))
+    hosts = st.builds(Constraint, operator=st.just("distinct_hosts"))
+    return valued | bare | hosts
+
+
+@cache
+def affinities() -> st.SearchStrategy[Affinity]:
+    """Valid affinities with non-zero weights."""
+    return st.builds(Affinity, attribute=attributes,
+                     operator=optional(st.sampled_from(["=", "!=", "regexp", "version"])),
+                     value=nonempty,
+                     weight=optional(st.integers(-100, 100).filter(bool)))
+
+
+@cache
+def spreads() -> st.SearchStrategy[Spread]:
+    """Valid spreads with targets adding up to at most 100%."""
+    targets = st.lists(st.builds(SpreadTarget, value=names, percent=optional(st.integers(0, 33))),
+                       max_size=3, unique_by=lambda t: t.value)
+    return st.builds(Spread, attribute=attributes, weight=optional(st.integers(0, 100)),
+                     targets=targets)
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+
+@cache
+def restart_policies() -> st.SearchStrategy[RestartPolicy]:
+    """Valid restart policies (attempts x delay fits in the interval)."""
+    return st.builds(RestartPolicy, attempts=optional(st.integers(0, 5)),
+                     interval=optional(st.just(HOUR)), delay=optional(seconds.filter(
+                         lambda d: d <= 10 * MINUTE)),
+                     mode=optional(st.sampled_from(["delay", "fail"])),
+                     render_templates=optional(st.booleans()))
+
+
+@cache
+def reschedule_policies() -> st.SearchStrategy[ReschedulePolicy]:
+    """Valid reschedule policies."""
+    return st.builds(ReschedulePolicy, attempts=optional(st.integers(0, 10)),
+                     interval=optional(durations), delay=optional(st.just(30 * SECOND)),
+                     delay_function=optional(st.sampled_from(["constant", "exponential",
+                                                              "fibonacci"])),
+                     max_delay=optional(st.just(HOUR)), unlimited=optional(st.booleans()))
+
+
+@cache
+def update_strategies() -> st.SearchStrategy[UpdateStrategy]:
+    """Valid update strategies (canary present when auto_promote is)."""
+    return st.builds(UpdateStrategy, stagger=optional(durations),
+                     max_parallel=optional(st.integers(0, 10)),
+                     health_check=optional(st.sampled_from(["checks", "task_states", "manual"])),
+                     min_healthy_time=optional(st.just(10 * SECOND)),
+                     healthy_deadline=optional(st.just(5 * MINUTE)),
+                     progress_deadline=optional(st.just(10 * MINUTE)),
+                     canary=optional(st.integers(1, 3)),
+                     auto_revert=optional(st.booleans()),
+                     auto_promote=st.none())
+
+
+@cache
+def migrate_strategies() -> st.SearchStrategy[MigrateStrategy]:
+    """Valid migrate strategies."""
+    return st.builds(MigrateStrategy, max_parallel=optional(st.integers(0, 5)),
+                     health_check=optional(st.sampled_from(["checks", "task_states"])),
+                     min_healthy_time=optional(durations), healthy_deadline=optional(durations))
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+@cache
+def resources() -> st.SearchStrategy[Resources]:
+    """Valid resources, sometimes with a passthrough device request in `extra`."""
+    devices = st.lists(st.fixed_dictionaries({"Name": st.sampled_from(["nvidia/gpu", "fpga"]),
+                                              "Count": st.integers(1, 4)}),
+                       min_size=1, max_size=2).map(lambda d: {"Devices": d})
+    return st.builds(Resources, cpu=optional(st.integers(1, 4000)),
+                     memory=optional(st.integers(10, 4096)),
+                     memory_max=st.none(), disk=optional(st.integers(0, 1000)),
+                     secrets=optional(st.integers(1, 100)),
+                     extra=st.just({}) | devices)
+
+
+@cache
+def templates(destination: st.SearchStrategy[str]) -> st.SearchStrategy[Template]:
+    """Valid templates: inline data (often multi-line) or a source file."""
+    data = st.text(max_size=60) | st.lists(st.text(alphabet=st.characters(
+        blacklist_categories=["Cs", "Cc"]), max_size=20), min_size=1, max_size=4).map(
+        lambda lines: "\n".join(lines) + "\n")
+    body = (st.fixed_dictionaries({"data": data.filter(bool)})
+            | st.fixed_dictionaries({"source": nonempty}))
+    modes = st.sampled_from([
+        {}, {"change_mode": "restart"}, {"change_mode": "noop"},
+        {"change_mode": "signal", "change_signal": "SIGHUP"},
+    ]) | st.builds(lambda cs: {"change_mode": "script", "change_script": cs},
+                   st.builds(ChangeScript, command=nonempty, args=st.lists(strings, max_size=2),
+                             timeout=optional(durations), fail_on_error=optional(st.booleans())))
+    return st.builds(
+        lambda b, m, **kw: Template(**b, **m, **kw), body, modes,
+        destination=destination, splay=optional(durations),
+        perms=optional(st.sampled_from(["0644", "0600", "755"])),
+        uid=optional(st.integers(0, 65535)), gid=optional(st.integers(0, 65535)),
+        left_delimiter=optional(st.just("[[")), right_delimiter=optional(st.just("]]")),
+        env=optional(st.booleans()), vault_grace=optional(durations),
+        wait=optional(st.builds(TemplateWait, min=optional(durations), max=optional(durations))),
+        error_on_missing_key=optional(st.booleans()), once=optional(st.booleans()),
+    )
+
+
+@cache
+def artifacts() -> st.SearchStrategy[Artifact]:
+    """Valid artifacts."""
+    return st.builds(Artifact, source=nonempty,
+                     destination=optional(st.sampled_from(["local/", "local/bin", "alloc/x"])),
+                     mode=optional(st.sampled_from(["any", "file", "dir"])),
+                     options=string_maps, headers=string_maps, chown=optional(st.booleans()))
+
+
+@cache
+def checks(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchStrategy[Check]:
+    """Valid health checks against the given port labels and tasks."""
+    port = optional(st.sampled_from(ports)) if ports else st.none()
+    task = optional(st.sampled_from(task_names)) if task_names else st.none()
+    kinds = st.sampled_from([
+        {"type": "http", "path": "/health"}, {"type": "tcp"},
+        {"type": "script", "command": "/bin/check"}, {"type": "grpc"},
+    ])
+    return st.builds(
+        lambda k, **kw: Check(**k, **kw), kinds,
+        name=optional(nonempty), port=port, interval=seconds, timeout=seconds,
+        method=optional(st.sampled_from(["GET", "POST"])),
+        header=optional(st.dictionaries(identifiers | map_keys, st.lists(text, min_size=1,
+                                                                         max_size=2).map(tuple),
+                                        min_size=1, max_size=2)),
+        args=st.lists(strings, max_size=2), initial_status=optional(st.sampled_from(
+            ["passing", "warning", "critical"])),
+        address_mode=optional(st.sampled_from(["alloc", "auto", "driver", "host"])),
+        task=task, success_before_passing=optional(st.integers(0, 5)),
+        on_update=optional(st.sampled_from(["require_healthy", "ignore_warnings", "ignore"])),
+        check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 5)),
+                                         grace=optional(durations),
+                                         ignore_warnings=optional(st.booleans()))),
+        extra=st.just({}) | st.builds(lambda n: {"Notes": n}, nonempty),
+    )
+
+
+@cache
+def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    """Consul Connect blocks in Nomad JSON form: sidecar service, upstreams, expose, sidecar task."""
+    upstream = st.fixed_dictionaries(
+        {"DestinationName": names, "LocalBindPort": st.integers(1, 65535)},
+        optional={"Datacenter": names, "LocalBindAddress": st.just("127.0.0.1"),
+                  "MeshGateway": st.fixed_dictionaries({"Mode": st.sampled_from(["local",
+                                                                                  "remote"])}),
+                  "Config": st.dictionaries(identifiers, strings, max_size=2)})
+    expose = st.fixed_dictionaries({"Paths": st.lists(st.fixed_dictionaries(
+        {"Path": st.just("/metrics"), "Protocol": st.just("http"),
+         "LocalPathPort": st.integers(1, 65535),
+         "ListenerPort": st.sampled_from(ports) if ports else st.just("expose")}),
+        min_size=1, max_size=2)})
+    proxy = st.fixed_dictionaries({}, optional={
+        "LocalServicePort": st.integers(1, 65535),
+        "Upstreams": st.lists(upstream, min_size=1, max_size=3),
+        "Expose": expose,
+        "Config": st.dictionaries(map_keys, config_values(1), max_size=3),
+        "TransparentProxy": st.fixed_dictionaries({}, optional={
+            "UID": st.just("101"), "ExcludeOutboundCIDRs": st.lists(st.just("10.0.0.0/8"),
+                                                                    max_size=1),
+            "NoDNS": st.booleans()}),
+    })
+    sidecar_service = st.fixed_dictionaries({}, optional={
+        "Port": st.sampled_from(ports) if ports else names, "Tags": st.lists(names, max_size=2),
+        "Proxy": proxy, "DisableDefaultTCPCheck": st.booleans(), "Meta": string_maps})
+    sidecar_task = st.fixed_dictionaries({}, optional={
+        "Name": names, "Driver": st.just("docker"),
+        "Config": st.dictionaries(map_keys, config_values(1), max_size=3), "Env": string_maps,
+        "Resources": st.fixed_dictionaries({"CPU": st.integers(1, 1000),
+                                            "MemoryMB": st.integers(10, 1000)}),
+        "LogConfig": st.fixed_dictionaries({"MaxFiles": st.integers(1, 5),
+                                            "MaxFileSizeMB": st.integers(1, 5)}),
+        "KillTimeout": durations, "ShutdownDelay": durations, "KillSignal": st.just("SIGTERM")})
+    return st.fixed_dictionaries({}, optional={"SidecarService": sidecar_service,
+                                               "SidecarTask": sidecar_task,
+                                               "Native": st.booleans()}).map(freeze_json)
+
+
+def freeze_json(value: Any) -> Any:
+    """Lists as tuples, as the model stores them, so generated and decoded values compare equal."""
+    from nomadmesh.model._base import freeze
+
+    return freeze(value)
+
+
+@cache
+def services(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchStrategy[Service]:
+    """Valid services (Consul or Nomad provider), with checks and sometimes Connect."""
+    port = optional(st.sampled_from(ports) | st.integers(1, 65535).map(str)) if ports \
+        else optional(st.integers(1, 65535).map(str))
+    consul = st.builds(
+        Service, name=optional(names), port=port, provider=optional(st.just("consul")),
+        tags=st.lists(strings, max_size=3), canary_tags=st.lists(names, max_size=2),
+        enable_tag_override=optional(st.booleans()), address_mode=optional(st.sampled_from(
+            ["alloc", "auto", "host"])), task=optional(st.sampled_from(task_names))
+        if task_names else st.none(), on_update=optional(st.just("ignore")),
+        meta=string_maps, canary_meta=string_maps, tagged_addresses=string_maps,
+        checks=st.lists(checks(ports, task_names), max_size=2),
+        check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 3)))),
+        connect=optional(connects(ports)),
+        extra=st.just({}) | st.builds(lambda p, w: {"Weights": {"Passing": p, "Warning": w}},
+                                      st.integers(1, 10), st.integers(1, 10)),
+    )
+    nomad = st.builds(Service, name=optional(names), port=port, provider=st.just("nomad"),
+                      tags=st.lists(names, max_size=2))
+    return consul | nomad
+
+
+@cache
+def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | None = None,
+          ports: tuple[str, ...] | None = None) -> st.SearchStrategy[Task]:
+    """Valid tasks; volume mounts and service ports refer to the given group volumes and ports."""
+    mounts = (st.lists(st.builds(VolumeMount, volume=st.sampled_from(volumes),
+                                 destination=st.sampled_from(["/data", "/srv"]),
+                                 read_only=optional(st.booleans()),
+                                 propagation_mode=optional(st.sampled_from(
+                                     ["private", "host-to-task", "bidirectional"]))),
+                       max_size=2) if volumes else st.just([]))
+    identity = st.fixed_dictionaries({"Env": st.just(True)}, optional={
+        "Aud": st.lists(names, min_size=1, max_size=2), "File": st.booleans()})
+    identities = st.lists(st.fixed_dictionaries({"Name": names, "Aud": st.lists(
+        names, min_size=1, max_size=2)}, optional={"TTL": seconds}), min_size=1, max_size=2,
+        unique_by=lambda d: d["Name"])
+    extra = st.fixed_dictionaries({}, optional={"Identity": identity,
+                                                "Identities": identities}).map(freeze_json)
+    return st.builds(
+        Task, name=name, driver=st.sampled_from(["docker", "exec", "raw_exec", "java"]),
+        config=configs, env=string_maps, user=optional(names), kind=optional(names),
+        leader=optional(st.just(False)),
+        lifecycle=optional(st.builds(Lifecycle, hook=st.sampled_from(["prestart", "poststart"]),
+                                     sidecar=optional(st.booleans()))),
+        resources=optional(resources()),
+        services=st.lists(services(ports or (), ()), max_size=1),
+        templates=st.lists(templates(st.just("local/a")), max_size=1)
+        | st.lists(templates(st.just("local/b")), max_size=1),
+        artifacts=st.lists(artifacts(), max_size=2), volume_mounts=mounts,
+        vault=optional(st.builds(Vault, policies=st.lists(names, max_size=2),
+                                 role=optional(names), env=optional(st.booleans()),
+                                 change_mode=optional(st.sampled_from(["noop", "restart"])))),
+        restart=optional(restart_policies()),
+        logs=optional(st.builds(LogConfig, max_files=optional(st.integers(1, 20)),
+                                max_file_size=optional(st.integers(1, 100)),
+                                disabled=optional(st.booleans()))),
+        kill_timeout=optional(durations), kill_signal=optional(st.sampled_from(["SIGINT"])),
+        shutdown_delay=optional(durations), meta=string_maps,
+        constraints=st.lists(constraints(), max_size=2),
+        affinities=st.lists(affinities(), max_size=1),
+        extra=extra,
+    )
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def ports() -> st.SearchStrategy[list[Port]]:
+    """Valid port lists: unique labels, distinct static ports, dynamic ones with `to`."""
+    labels = st.lists(st.builds(lambda a, b: a + b, st.sampled_from(string.ascii_lowercase),
+                                st.text(string.ascii_lowercase + "_", max_size=6)),
+                      unique=True, max_size=3)
+
+    def build(ls: tuple[str, ...]) -> st.SearchStrategy[list[Port]]:
+        statics = st.lists(st.integers(1, 65535), min_size=len(ls), max_size=len(ls), unique=True)
+        return st.builds(lambda values, flags, tos, hns: [
+            Port(label, static=v if f else None, to=t, host_network=h)
+            for label, v, f, t, h in zip(ls, values, flags, tos, hns, strict=True)],
+            statics, st.lists(st.booleans(), min_size=len(ls), max_size=len(ls)),
+            st.lists(optional(st.integers(-1, 65535)), min_size=len(ls), max_size=len(ls)),
+            st.lists(optional(st.just("public")), min_size=len(ls), max_size=len(ls)))
+
+    return labels.flatmap(build)
+
+
+def networks(port_list: list[Port]) -> st.SearchStrategy[Network]:
+    """A group network holding the given ports."""
+    return st.builds(
+        Network, mode=optional(st.sampled_from(["host", "bridge", "none", "cni/mesh"])),
+        ports=st.just(port_list), hostname=optional(names),
+        dns=optional(st.builds(DNSConfig, servers=st.lists(st.just("1.1.1.1"), max_size=1),
+                               searches=st.lists(names, max_size=1),
+                               options=st.lists(st.just("ndots:2"), max_size=1))),
+        mbits=optional(st.integers(1, 100)))
+
+
+@st.composite
+def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
+           job_type: str = "service") -> Group:
+    """A valid group whose services, checks and mounts refer to its own ports, tasks, volumes."""
+    network_list = draw(st.just([]) | ports().flatmap(networks).map(lambda n: [n]))
+    labels = tuple(p.label for n in network_list for p in n.ports)
+    volumes = draw(st.lists(st.builds(VolumeRequest, name=names, type=st.just("host"),
+                                      source=names, read_only=optional(st.booleans()),
+                                      per_alloc=optional(st.booleans())), max_size=2,
+                            unique_by=lambda v: v.name)
+                   | st.lists(st.builds(
+                       VolumeRequest, name=st.just("csi"), type=st.just("csi"), source=names,
+                       access_mode=optional(st.just("single-node-writer")),
+                       attachment_mode=optional(st.just("file-system")),
+                       mount_options=optional(st.fixed_dictionaries(
+                           {"FSType": st.just("ext4"),
+                            "MountFlags": st.lists(st.just("noatime"), max_size=1)}).map(
+                           freeze_json))), max_size=1))
+    task_list = draw(st.lists(tasks(volumes=tuple(v.name for v in volumes), ports=labels),
+                              min_size=1, max_size=2, unique_by=lambda t: t.name))
+    task_names = tuple(t.name for t in task_list)
+    many = job_type in ("service", "batch")
+    return draw(st.builds(
+        Group, name=name, count=optional(st.integers(0, 10 if many else 1)),
+        tasks=st.just(task_list),
+        networks=st.just(network_list),
+        services=st.lists(services(labels, task_names), max_size=2),
+        volumes=st.just(volumes),
+        restart=optional(restart_policies()),
+        reschedule=optional(reschedule_policies()) if job_type not in ("system", "sysbatch")
+        else st.none(),
+        update=optional(update_strategies()) if job_type in ("service", "system") else st.none(),
+        migrate=optional(migrate_strategies()),
+        ephemeral_disk=optional(st.builds(EphemeralDisk, size=optional(st.integers(0, 1000)),
+                                          sticky=optional(st.booleans()),
+                                          migrate=optional(st.booleans()))),
+        scaling=optional(st.builds(Scaling, min=optional(st.integers(0, 2)),
+                                   max=st.integers(2, 10), enabled=optional(st.booleans()),
+                                   policy=optional(st.dictionaries(
+                                       identifiers, config_values(1), max_size=2).map(
+                                       freeze_json)))),
+        shutdown_delay=optional(durations), stop_after_client_disconnect=optional(durations),
+        max_client_disconnect=optional(durations),
+        prevent_reschedule_on_lost=optional(st.booleans()),
+        constraints=st.lists(constraints(), max_size=2),
+        affinities=st.lists(affinities(), max_size=1), spreads=st.lists(spreads(), max_size=1),
+        meta=string_maps,
+        extra=st.fixed_dictionaries({}, optional={
+            "Consul": st.fixed_dictionaries({"Namespace": names}),
+            "Disconnect": st.fixed_dictionaries({"LostAfter": seconds,
+                                                 "Replace": st.booleans()}),
+        }).map(freeze_json),
+    ))
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+@st.composite
+def jobs(draw: st.DrawFn, job_type: st.SearchStrategy[str | None] | None = None) -> Job:
+    """A valid job of any type: service, batch (periodic or parameterized), system, sysbatch."""
+    kind = draw(job_type if job_type is not None
+                else st.sampled_from([None, "service", "batch", "system", "sysbatch"]))
+    effective = kind or "service"
+    batchy = effective in ("batch", "sysbatch")
+    group_list = draw(st.lists(groups(job_type=effective), min_size=1, max_size=2,
+                               unique_by=lambda g: g.name))
+    return draw(st.builds(
+        Job, id=names, name=optional(nonempty), type=st.just(kind),
+        region=optional(names), namespace=optional(names),
+        datacenters=st.lists(names, max_size=3), node_pool=optional(names),
+        priority=optional(st.integers(1, 100)), all_at_once=optional(st.booleans()),
+        meta=string_maps, constraints=st.lists(constraints(), max_size=2),
+        affinities=st.lists(affinities(), max_size=2), spreads=st.lists(spreads(), max_size=1),
+        update=optional(update_strategies()) if effective in ("service", "system")
+        else st.none(),
+        migrate=optional(migrate_strategies()),
+        reschedule=optional(reschedule_policies()) if effective not in ("system", "sysbatch")
+        else st.none(),
+        periodic=optional(st.builds(Periodic, crons=st.lists(st.just("*/5 * * * *"), min_size=1,
+                                                             max_size=2),
+                                    prohibit_overlap=optional(st.booleans()),
+                                    time_zone=optional(st.just("Europe/Paris")))) if batchy
+        else st.none(),
+        parameterized=optional(st.builds(Parameterized, payload=optional(st.sampled_from(
+            ["optional", "required", "forbidden"])), meta_required=st.lists(
+            st.just("a"), max_size=1), meta_optional=st.lists(st.just("b"), max_size=1)))
+        if batchy else st.none(),
+        groups=st.just(group_list),
+        extra=st.fixed_dictionaries({}, optional={
+            "UI": st.fixed_dictionaries({"Description": nonempty}, optional={
+                "Links": st.lists(st.fixed_dictionaries({"Label": names, "URL": names}),
+                                  min_size=1, max_size=2)}),
+            "ConsulNamespace": names,
+        }).map(freeze_json),
+    ))

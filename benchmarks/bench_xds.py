@@ -62,7 +62,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 def bench_build(services: int, endpoints: int) -> None:
     state = mesh_state(services, endpoints)
-    full = timed(lambda: build_snapshots(state, "1"), 7)
+    full = timed(lambda: build_snapshots(state, "1"), 11)
     memo = ResourceMemo()
     build_snapshots(state, "1", memo=memo)
     flipped = mesh_state(services, endpoints, flipped=0)
@@ -72,8 +72,14 @@ def bench_build(services: int, endpoints: int) -> None:
         build_snapshots(flipped if n % 2 == 0 else state, str(n), memo=memo)
         incremental.append((time.perf_counter() - started) * 1000)
     print(f"snapshot build, {services} services x {endpoints} endpoints (3 upstreams each):")
-    print(f"  full build        median {statistics.median(full):7.1f} ms  (target <= 200 ms)")
-    print(f"  after one flip    median {statistics.median(incremental):7.1f} ms  (memoized)")
+    print(
+        f"  full build        median {statistics.median(full):7.1f} ms  best {min(full):7.1f} ms"
+        "  (target <= 200 ms)"
+    )
+    print(
+        f"  after one flip    median {statistics.median(incremental):7.1f} ms  best "
+        f"{min(incremental):7.1f} ms  (memoized)"
+    )
 
 
 def bench_fanout(services: int, endpoints: int, streams: int) -> None:
@@ -206,7 +212,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--coalesce", type=float, default=0.005)
+    parser.add_argument("--coalesce", type=float, default=0.01, help="seconds (the default)")
     parser.add_argument("--skip-envoy", action="store_true")
     args = parser.parse_args()
     bench_build(args.services, args.endpoints)

@@ -294,6 +294,8 @@ class HttpBackend:
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real services and Envoy use
+
             def do_GET(self) -> None:
                 backend.requests += 1
                 body = f"{backend.name} {self.path}".encode()

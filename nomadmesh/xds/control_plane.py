@@ -68,7 +68,7 @@ class ControlPlane:
         snapshot_file: str | Path | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
-        coalesce: float = 0.02,
+        coalesce: float = 0.01,
     ) -> None:
         if consul is not None and snapshot_file is not None:
             raise XdsError("choose one source: a Consul address or a snapshot file, not both")

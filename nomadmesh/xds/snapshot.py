@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -165,7 +166,19 @@ def build_snapshots(
     state: MeshState, version: str, memo: ResourceMemo | None = None
 ) -> dict[str, Snapshot]:
     """One snapshot per service that declares upstreams or has endpoints in `state`."""
-    memo = memo or ResourceMemo()
+    # A build allocates tens of thousands of objects and no reference cycles; pausing the cyclic
+    # collector saves it from repeatedly traversing the whole mesh state (about a third of the
+    # time for 1,000 services).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(state, version, memo or ResourceMemo())
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _build(state: MeshState, version: str, memo: ResourceMemo) -> dict[str, Snapshot]:
     clusters: dict[str, Resource] = {}
     assignments: dict[str, tuple[tuple[Endpoint, ...], Resource]] = {}
     routes: dict[tuple[Upstream, ...], Resource] = {}

@@ -45,7 +45,7 @@ class ConsulSource:
         metrics: XdsMetrics,
         *,
         token: str | None = None,
-        coalesce: float = 0.02,
+        coalesce: float = 0.01,
         wait: str = "10s",
         timeout: float = 15.0,
     ) -> None:

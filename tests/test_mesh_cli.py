@@ -1,0 +1,130 @@
+"""The mesh verbs of the command line, the examples they document, and HCL round trips."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import nomadmesh
+from nomadmesh.cli import main
+from nomadmesh.mesh import Mesh, inject, sidecar_task
+from nomadmesh.mesh.prometheus import prometheus_config
+from nomadmesh.model import Job
+from nomadmesh.testing.envoy import validate_bootstrap
+
+ROOT = Path(__file__).parent.parent
+JOBS = ROOT / "examples" / "jobs"
+MESH_EXAMPLES = ROOT / "examples" / "mesh"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_inject_prints_the_registration_payload(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["inject", str(JOBS / "service-b.nomad.hcl")], capsys)
+    job = Job.from_api(json.loads(out))
+    assert code == 0
+    assert job == inject(nomadmesh.load(JOBS / "service-b.nomad.hcl"))
+
+
+def test_inject_writes_hcl_to_a_file_with_mesh_settings(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "service-b.nomad.hcl"
+    code, _, err = run(["inject", str(JOBS / "service-b.nomad.hcl"), "--mesh",
+                        str(MESH_EXAMPLES / "mesh.yaml"), "--output", "hcl", "-o",
+                        str(out_file)], capsys)
+    assert (code, err.strip()) == (0, f"wrote 1 injected job(s) to {out_file}")
+    sidecar = sidecar_task(nomadmesh.load(out_file).groups[0])
+    assert sidecar is not None
+    assert sidecar.driver == "exec"
+
+
+def test_inject_reports_conflicts_with_paths(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (JOBS / "service-b.nomad.hcl").read_text().replace(
+        'LOG_LEVEL = "info"', 'EGRESS_PORT = "1"')
+    path = tmp_path / "conflict.nomad.hcl"
+    path.write_text(text)
+    code, _, err = run(["inject", str(path)], capsys)
+    assert code == 2
+    assert "job[service-b].group[service-b].task[service-b-app].env.EGRESS_PORT" in err
+
+
+@pytest.mark.envoy
+def test_sidecar_bootstrap_prints_what_envoy_validates(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["sidecar", "bootstrap", str(JOBS / "service-b.nomad.hcl"), "--group",
+                        "service-b", "--env", "NOMAD_ALLOC_ID=alloc-7"], capsys)
+    bootstrap = json.loads(out)
+    assert code == 0
+    assert (bootstrap["node"]["id"], bootstrap["node"]["cluster"]) == ("alloc-7", "service-b")
+    assert validate_bootstrap(bootstrap).returncode == 0
+
+
+def test_sidecar_bootstrap_uses_the_given_control_plane_instance(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["sidecar", "bootstrap", str(JOBS / "echo-api.json"), "-g", "echo",
+                     "--xds", "10.1.2.3:7000"], capsys)
+    xds = json.loads(out)["static_resources"]["clusters"][0]
+    address = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert address["socket_address"] == {"address": "10.1.2.3", "port_value": 7000}
+
+
+def test_sidecar_bootstrap_of_an_unmeshed_group_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["sidecar", "bootstrap", str(JOBS / "batch-report.nomad.hcl"), "-g",
+                        "report"], capsys)
+    assert code == 2
+    assert "is not meshed" in err
+
+
+def test_prometheus_config_finds_sidecars_by_tag_and_the_control_plane(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["sidecar", "prometheus-config", "--consul", "consul:8500"], capsys)
+    sidecars, control_plane = yaml.safe_load(out)["scrape_configs"]
+    assert code == 0
+    assert sidecars["metrics_path"] == "/stats/prometheus"
+    assert sidecars["consul_sd_configs"] == [{"server": "consul:8500",
+                                              "tags": ["prometheus", "nomadmesh-sidecar"]}]
+    assert control_plane["consul_sd_configs"][0]["services"] == ["nomadmesh-xds-metrics"]
+
+
+def test_prometheus_config_can_pin_control_plane_targets() -> None:
+    config = prometheus_config(Mesh(), control_plane_targets=("10.0.0.5:9090",))
+    assert config["scrape_configs"][1]["static_configs"] == [{"targets": ["10.0.0.5:9090"]}]
+
+
+# --- examples and HCL ----------------------------------------------------------------------------
+
+
+def test_the_python_example_prints_both_injected_jobs() -> None:
+    result = subprocess.run([sys.executable, str(MESH_EXAMPLES / "original_design.py")],
+                            capture_output=True, text=True, check=True, timeout=60)
+    decoder = json.JSONDecoder()
+    first, end = decoder.raw_decode(result.stdout)
+    second, _ = decoder.raw_decode(result.stdout[end:].lstrip())
+    assert [first["Job"]["ID"], second["Job"]["ID"]] == ["service-a", "service-b"]
+
+
+def test_the_python_example_loads_as_a_job_file() -> None:
+    example = runpy.run_path(str(MESH_EXAMPLES / "original_design.py"))
+    assert nomadmesh.load_all(MESH_EXAMPLES / "original_design.py") == example["jobs"]()
+
+
+@pytest.mark.parametrize("name", ["service-a.nomad.hcl", "service-b.nomad.hcl",
+                                  "web-canary.nomad.hcl", "node-exporter.nomad.hcl",
+                                  "cache-bridge-dns.nomad.hcl", "echo-api.json"])
+def test_an_injected_example_renders_back_to_hcl_unchanged(name: str) -> None:
+    injected = inject(nomadmesh.load(JOBS / name))
+    assert Job.from_hcl(injected.to_hcl()) == injected

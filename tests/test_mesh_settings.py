@@ -1,0 +1,125 @@
+"""Mesh settings: defaults, merging, and loading TOML/YAML files with errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nomadmesh.errors import LoadError, MeshError, ParseError
+from nomadmesh.mesh import DEFAULT_SIDECAR, GroupMesh, Mesh, Sidecar, Upstream
+from nomadmesh.model import LogConfig, Resources
+from nomadmesh.model._base import SECOND
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "mesh"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def paths(exc: pytest.ExceptionInfo[MeshError]) -> list[str]:
+    return [p.path for p in exc.value.problems]
+
+
+def test_defaults_follow_the_original_design_and_nomads_connect() -> None:
+    mesh = Mesh()
+    assert (mesh.control_plane, mesh.egress_port, mesh.admin_port) == ("nomadmesh-xds", 3101, 19000)
+    assert (mesh.xds_host_env, mesh.xds_port_env) == ("XDS_HOST", "XDS_PORT")
+    assert (mesh.egress_host_env, mesh.egress_port_env) == ("EGRESS_HOST", "EGRESS_PORT")
+    assert mesh.sidecar == DEFAULT_SIDECAR
+    assert DEFAULT_SIDECAR.resources == Resources(cpu=250, memory=128)
+    assert DEFAULT_SIDECAR.logs == LogConfig(max_files=2, max_file_size=2)
+    assert DEFAULT_SIDECAR.shutdown_delay == 5 * SECOND
+
+
+def test_a_partial_mesh_sidecar_keeps_every_other_default() -> None:
+    mesh = Mesh(sidecar=Sidecar(image="registry.local/envoy"))
+    assert mesh.sidecar.image == "registry.local/envoy"
+    assert mesh.sidecar.resources == Resources(cpu=250, memory=128)
+    assert mesh.sidecar.driver == "docker"
+
+
+def test_a_fixed_control_plane_address_is_recognised() -> None:
+    assert Mesh(control_plane="10.0.0.5:18000").control_plane_address == ("10.0.0.5", 18000)
+    assert Mesh(control_plane="xds.internal:443").control_plane_address == ("xds.internal", 443)
+    assert Mesh(control_plane="nomadmesh-xds").control_plane_address is None
+
+
+def test_bad_settings_are_listed_with_their_paths() -> None:
+    mesh = Mesh(egress_port=0, xds_host_env="1BAD", sidecar=Sidecar(driver="podman"),
+                groups={"api": GroupMesh(upstreams=[Upstream("api", prefix="nope")])})
+    with pytest.raises(MeshError) as caught:
+        mesh.validate()
+    assert paths(caught) == ["mesh.egress_port", "mesh.xds_host_env", "mesh.sidecar.driver",
+                             "mesh.groups.api.upstreams[0]"]
+
+
+def test_example_toml_settings_load() -> None:
+    mesh = Mesh.from_file(EXAMPLES / "mesh.toml")
+    assert mesh.sidecar.resources == Resources(cpu=300, memory=128)
+    assert mesh.groups["service-b"].upstreams == (Upstream("service-a", prefix="/hi_a"),)
+    assert mesh.groups["batch-worker"].enabled is False
+
+
+def test_example_yaml_settings_load() -> None:
+    mesh = Mesh.from_file(EXAMPLES / "mesh.yaml")
+    assert mesh.control_plane_address == ("10.0.0.5", 18000)
+    assert mesh.sidecar.driver == "exec"
+    assert mesh.sidecar.logs == LogConfig(max_files=3, max_file_size=2)
+    assert mesh.groups["service-b"].upstreams == (Upstream("service-a", prefix="/hi_a"),
+                                                  Upstream("service-c", prefix="/hi_c"))
+
+
+def test_group_sidecar_settings_from_a_file_merge_onto_the_mesh_sidecar(tmp_path: Path) -> None:
+    path = write(tmp_path, "mesh.toml", '[sidecar]\nshutdown_delay = "10s"\n'
+                 "[groups.api.sidecar.env]\nA = \"1\"\n")
+    sidecar = Mesh.from_file(path).sidecar_for("api")
+    assert (sidecar.shutdown_delay, dict(sidecar.env)) == (10 * SECOND, {"A": "1"})
+    assert sidecar.resources == Resources(cpu=250, memory=128)
+
+
+def test_an_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "mesh.yaml", "sidecar:\n  resources:\n    cpus: 2\n")
+    with pytest.raises(MeshError, match=r"sidecar\.resources\.cpus: unknown setting 'cpus' "
+                       r"\(did you mean 'cpu'\?\)"):
+        Mesh.from_file(path)
+
+
+def test_a_wrong_type_is_named_with_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "mesh.toml", 'egress_port = "3101"\n[groups.api]\nenabled = "no"\n')
+    with pytest.raises(MeshError) as caught:
+        Mesh.from_file(path)
+    assert paths(caught) == ["egress_port", "groups.api.enabled"]
+
+
+def test_a_bad_upstream_in_a_file_names_its_position(tmp_path: Path) -> None:
+    path = write(tmp_path, "mesh.yaml", "groups:\n  api:\n    upstreams: [a=/x, b-no-prefix]\n")
+    with pytest.raises(MeshError) as caught:
+        Mesh.from_file(path)
+    assert paths(caught) == ["groups.api.upstreams[1]"]
+
+
+def test_a_rule_broken_in_a_file_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "mesh.toml", "[sidecar.resources]\nmemory = 5\n")
+    with pytest.raises(MeshError) as caught:
+        Mesh.from_file(path)
+    assert paths(caught) == ["sidecar.resources.memory"]
+
+
+def test_toml_syntax_errors_are_parse_errors(tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match=r"mesh\.toml"):
+        Mesh.from_file(write(tmp_path, "mesh.toml", "control_plane = \n"))
+
+
+def test_yaml_syntax_errors_carry_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ParseError) as caught:
+        Mesh.from_file(write(tmp_path, "mesh.yaml", "sidecar:\n  driver: [docker\n"))
+    assert caught.value.line is not None
+
+
+def test_an_unsupported_settings_file_type_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"\.toml, \.yaml"):
+        Mesh.from_file(write(tmp_path, "mesh.ini", "x=1\n"))

@@ -320,6 +320,8 @@ class Cluster:
         self.dispatch_tokens: dict[tuple[str, str, str], str] = {}
         self._next_port = _PORT_RANGE[0]
         self._health_generation: dict[str, int] = {}
+        self._allocs_by_job: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._evals_by_job: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._node_index = 1
 
     # --- scripting ---------------------------------------------------------------------------
@@ -366,9 +368,11 @@ class Cluster:
 
     def job_allocs(self, namespace: str, job_id: str) -> list[dict[str, Any]]:
         """All allocations of a job, oldest first."""
-        return sorted((a for a in self.allocs.values()
-                       if a["JobID"] == job_id and a["Namespace"] == namespace),
-                      key=lambda a: a["CreateIndex"])
+        return list(self._allocs_by_job.get((namespace, job_id), ()))
+
+    def job_evals(self, namespace: str, job_id: str) -> list[dict[str, Any]]:
+        """All evaluations of a job, oldest first."""
+        return list(self._evals_by_job.get((namespace, job_id), ()))
 
     def latest_deployment(self, namespace: str, job_id: str) -> dict[str, Any] | None:
         """The job's most recent deployment."""
@@ -480,6 +484,7 @@ class Cluster:
             "CreateTime": ts, "ModifyTime": ts,
         }
         self.evals[ev["ID"]] = ev
+        self._evals_by_job.setdefault((ev["Namespace"], ev["JobID"]), []).append(ev)
         self.tables["evals"] = index
         if status == "pending":
             self.clock.later(0, lambda: self._process_eval(ev["ID"]))
@@ -582,7 +587,7 @@ class Cluster:
                 if state is None:
                     raise HttpError(500, f'task group "{name}" not in deployment')
                 healthy_canaries = sum(
-                    1 for a in self.allocs.values()
+                    1 for a in self.job_allocs(dep["Namespace"], dep["JobID"])
                     if a["DeploymentID"] == dep["ID"] and a["TaskGroup"] == name
                     and (a["DeploymentStatus"] or {}).get("Canary")
                     and (a["DeploymentStatus"] or {}).get("Healthy"))
@@ -683,7 +688,7 @@ class Cluster:
         for name, state in dep["TaskGroups"].items():
             if state["DesiredCanaries"] and not state["Promoted"]:
                 done = False
-                canaries = [a for a in self.allocs.values()
+                canaries = [a for a in self.job_allocs(dep["Namespace"], dep["JobID"])
                             if a["DeploymentID"] == dep["ID"] and a["TaskGroup"] == name
                             and (a["DeploymentStatus"] or {}).get("Canary")]
                 if len(canaries) >= state["DesiredCanaries"] and all(
@@ -983,6 +988,7 @@ class Cluster:
             "CreateTime": ts, "ModifyTime": ts,
         }
         self.allocs[alloc["ID"]] = alloc
+        self._allocs_by_job.setdefault((alloc["Namespace"], alloc["JobID"]), []).append(alloc)
         self.tables["allocs"] = index
         env = self._task_env(alloc, node, alloc_index)
         handles = {}
@@ -1146,8 +1152,8 @@ class Cluster:
         elif job.get("Periodic") or job.get("ParameterizedJob") or any(
                 not _terminal(a) for a in allocs):
             status = "running"
-        elif allocs and not any(e["Status"] == "blocked" for e in self.evals.values()
-                                if e["JobID"] == job["ID"]):
+        elif allocs and not any(e["Status"] == "blocked"
+                                for e in self.job_evals(job["Namespace"], job["ID"])):
             status = "dead"
         else:
             status = "pending"
@@ -1250,8 +1256,8 @@ class Cluster:
         }
 
     def _queued(self, job: Mapping[str, Any]) -> dict[str, int]:
-        evals = [e for e in self.evals.values() if e["JobID"] == job["ID"]
-                 and e["Namespace"] == job["Namespace"] and e["Status"] == "complete"]
+        evals = [e for e in self.job_evals(job["Namespace"], job["ID"])
+                 if e["Status"] == "complete"]
         if not evals:
             return {}
         latest = max(evals, key=lambda e: e["ModifyIndex"])

@@ -301,6 +301,20 @@ def test_batch_job_finishes_when_its_allocations_complete(client: NomadClient,
     assert client.run(batch(job_id), timeout=60).status == "complete"
 
 
+def test_failing_batch_job_is_explained_by_its_exit_code(
+        client: NomadClient, emulator: NomadEmulator | None, job_id: str) -> None:
+    job = batch(job_id)
+    if emulator is not None:
+        emulator.script_task(job_id, "run", "work", fail="exit", exit_code=3)
+    else:
+        job = attrs.evolve(job, groups=(attrs.evolve(job.groups[0], tasks=(attrs.evolve(
+            job.groups[0].tasks[0], config={"image": "busybox:1.36", "command": "sh",
+                                            "args": ["-c", "exit 3"]}),)),))
+    with pytest.raises(DeploymentFailed) as failed:
+        client.run(job, timeout=60)
+    assert any("task 'work'" in d and "exited with code 3" in d for d in failed.value.diagnosis)
+
+
 def test_parameterized_job_is_registered_and_dispatched_with_meta(client: NomadClient,
                                                                  job_id: str) -> None:
     job = batch(job_id, parameterized=Parameterized(meta_required=("input",)))
@@ -373,3 +387,12 @@ def test_namespace_per_call_keeps_jobs_apart(client: NomadClient, job_id: str) -
             client.status(job_id, namespace="default")
     finally:
         client.stop(job_id, purge=True, namespace=namespace)
+
+
+def test_register_of_an_invalid_job_lists_nomads_errors_as_problems(client: NomadClient,
+                                                                   job_id: str) -> None:
+    broken = {"ID": job_id, "TaskGroups": [{"Name": "api", "Count": 1,
+                                            "Tasks": [{"Name": "app"}]}]}
+    with pytest.raises(ValidationError) as invalid:
+        client.register(broken)
+    assert invalid.value.problems

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from nomadmesh.deploy import DeployEvent, NomadClient, Retry
-from nomadmesh.errors import ApiError, DeploymentFailed, NomadUnavailable
+from nomadmesh.errors import ApiError, DeploymentFailed, DeployTimeout, NomadUnavailable
 from nomadmesh.model import Group, Job, Resources, Task
 from nomadmesh.testing import Faults, NomadEmulator
 
@@ -104,3 +104,40 @@ def test_register_under_enforce_index_is_repeated_until_it_lands(nomad: NomadEmu
     registered = client.register(job(), enforce_index=0)
     nomad.faults.drop_rate = 0.0
     assert client.job("web")["JobModifyIndex"] == registered.job_modify_index
+
+
+def test_server_gone_for_good_mid_watch_raises_nomad_unavailable(
+        nomad: NomadEmulator) -> None:
+    nomad.timings.healthy_after = 5.0
+
+    def stop_server(event: DeployEvent) -> None:
+        if event.kind == "evaluation":
+            nomad.stop()
+
+    with NomadClient(nomad.url, retry=Retry(attempts=3, backoff=0.01)) as client, \
+            pytest.raises(NomadUnavailable) as down:
+        client.run(job(), timeout=60, on_event=stop_server)
+    assert down.value.address == nomad.url
+
+
+def test_slow_rollout_raises_deploy_timeout_with_the_progress_so_far(
+        nomad: NomadEmulator, client: NomadClient) -> None:
+    nomad.timings.healthy_after = 30.0
+    with pytest.raises(DeployTimeout) as slow:
+        client.run(job(), timeout=0.5)
+    assert any("did not finish before the timeout (api: 0/2 healthy" in d
+               for d in slow.value.diagnosis)
+
+
+def test_retried_register_whose_first_attempt_landed_is_not_a_false_conflict(
+        nomad: NomadEmulator) -> None:
+    # The first attempts land on the server only after the client stopped waiting for them;
+    # a later attempt then meets the index they moved. The job carries our digest, so this is
+    # our own write, not someone else's.
+    nomad.faults.latency = 0.5
+    threading.Timer(0.6, lambda: setattr(nomad.faults, "latency", 0.0)).start()
+    with NomadClient(nomad.url, retry=Retry(attempts=20, backoff=0.01, max_backoff=0.02)) as c:
+        registered = c.register(job(), enforce_index=0, timeout=0.2)
+        current = c.job("web")
+    assert registered.job_modify_index == current["JobModifyIndex"]
+    assert current["Version"] == 0

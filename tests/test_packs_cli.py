@@ -57,6 +57,14 @@ def test_render_prints_every_job_with_variables_applied(capsys: pytest.CaptureFi
     assert bodies[0]["Job"]["Meta"]["nomadmesh-deployment"] == "shop"
 
 
+def test_render_injects_the_sidecar_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    web_service = Path(__file__).parent.parent / "examples" / "packs" / "web_service"
+    code, out, _ = run(capsys, "pack", "render", str(web_service), "--var", "image=web:1",
+                       "--inject")
+    tasks = [t["Name"] for t in json.loads(out)[0]["Job"]["TaskGroups"][0]["Tasks"]]
+    assert code == 0 and len(tasks) == 2 and tasks[0] == "app"
+
+
 def test_render_reads_environment_variables(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOMADMESH_VAR_count", "7")

@@ -10,9 +10,10 @@ import requests
 
 from nomadmesh import Group, Job, Periodic, Task
 from nomadmesh.deploy import NomadClient
-from nomadmesh.errors import NotFound, OwnershipError
+from nomadmesh.errors import DeploymentFailed, NotFound, OwnershipError
 from nomadmesh.packs import Pack, pack, variable
 from nomadmesh.packs.deploy import deployments, plan_pack, run_pack, stop_pack
+from nomadmesh.testing import NomadEmulator
 
 
 @attrs.frozen(kw_only=True)
@@ -111,3 +112,12 @@ def test_children_of_a_periodic_job_are_not_jobs_of_the_deployment(client: Nomad
     requests.post(f"{nomad_url}/v1/job/report/periodic/force", timeout=5).raise_for_status()
     assert job_ids(client, "report") == ["report"]
     assert plan_pack(client, nightly.render(deployment="report")).dropped == ()
+
+
+def test_a_failed_rollout_prunes_nothing(client: NomadClient, nomad: NomadEmulator) -> None:
+    run_pack(client, V1.render(deployment="eu"))
+    nomad.script_task("eu-web", "main", "main", fail="driver")
+    with pytest.raises(DeploymentFailed):
+        run_pack(client, V2.render(V2.variables(image="app:2"), deployment="eu"), prune=True,
+                 timeout=10)
+    assert job_ids(client, "eu") == ["eu-web", "eu-worker"]

@@ -127,3 +127,14 @@ def test_a_pack_name_must_be_lowercase() -> None:
     with pytest.raises(ValidationError) as exc:
         pack(name="My Pack", version="1", variables=CacheVariables)(lambda v, d: [])
     assert exc.value.problems[0].path == "name"
+
+
+def test_render_without_variables_reports_a_required_one_by_path() -> None:
+    @attrs.frozen(kw_only=True)
+    class Needs:
+        image: str = variable(description="required")
+
+    needy = pack(name="needy", version="1", variables=Needs)(lambda v, d: simple_job(d, v.image))
+    with pytest.raises(ValidationError) as exc:
+        needy.render()
+    assert [p.path for p in exc.value.problems] == ["image"]

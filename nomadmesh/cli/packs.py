@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import job_variables
+from nomadmesh.cli._options import parse_assignments
 from nomadmesh.deploy import DeployEvent, NomadClient
 from nomadmesh.model import Job
 from nomadmesh.packs import FoundPack, find_pack, list_packs
@@ -43,7 +43,12 @@ def rendering(fn: F) -> F:
                       help="Inject the Envoy sidecar into meshed groups after rendering.")(fn)
     fn = click.option("--name", "deployment", default=None, metavar="DEPLOYMENT",
                       help="Deployment name (default: the pack's name); job IDs derive from it.")(fn)
-    fn = job_variables(fn)
+    fn = click.option("--var-file", "var_files", multiple=True, type=click.Path(dir_okay=False),
+                      help="Variable values from an HCL, JSON, YAML or TOML file (repeatable).")(fn)
+    fn = click.option("--var", "variables", multiple=True, metavar="PATH=VALUE",
+                      callback=lambda _ctx, _param, value: parse_assignments(value),
+                      help="Set a variable, nested ones by dotted path (repeatable; wins over "
+                           "--var-file and NOMADMESH_VAR_*).")(fn)
     return click.argument("ref", metavar="PACK")(fn)
 
 

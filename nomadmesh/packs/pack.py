@@ -29,9 +29,6 @@ META_VARIABLES_DIGEST = "nomadmesh-variables-digest"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-JobFunction = Callable[[Any, str], "Job | Iterable[Job]"]
-
-
 @attrs.frozen
 class Pack(Generic[V]):
     """A reusable, parameterized set of jobs: `pack.render(Variables(...), deployment="shop")`."""
@@ -73,8 +70,10 @@ class Pack(Generic[V]):
                                   subject=f"variables of pack {self.name!r}")
 
     def render(self, variables: V | None = None, *, deployment: str | None = None) -> list[Job]:
-        """The validated jobs of one deployment (default name: the pack's), stamped with meta."""
-        chosen = self.variables() if variables is None else variables
+        """The validated jobs of one deployment (default name: the pack's), stamped with meta;
+        without `variables`, the defaults (a required variable is a ValidationError)."""
+        chosen = variables if variables is not None else _variables.resolve(
+            self.variables, env={}, subject=f"variables of pack {self.name!r}")
         if not isinstance(chosen, self.variables):
             raise InputError(f"pack {self.name!r} takes {self.variables.__name__}, "
                              f"not {type(chosen).__name__}")

@@ -40,7 +40,7 @@ DEPENDENCY = "nomadmesh.dependency"
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
-Path_ = tuple[str, ...]
+VarPath = tuple[str, ...]  # ("redis", "port") for `redis.port`
 
 
 def variable(default: Any = attrs.NOTHING, *, description: str = "", validator: Any = None,
@@ -89,7 +89,7 @@ def resolve(cls: type[V], *, values: Mapping[str, Any] | None = None,
     """Build the variables from every source by precedence; ValidationError lists every problem."""
     leaves = _leaves(cls)
     problems: list[Problem] = []
-    merged: dict[Path_, _Value] = {}
+    merged: dict[VarPath, _Value] = {}
     merged.update(_from_env(leaves, os.environ if env is None else env))
     for path in var_files:
         merged.update(_flatten(cls, read_var_file(path), str(path), problems))
@@ -148,8 +148,8 @@ def read_var_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --- the schema: leaves (typed values) and namespaces (nested variables classes) ---------------
 
 
-def _leaves(cls: type, prefix: Path_ = ()) -> dict[Path_, attrs.Attribute[Any]]:
-    out: dict[Path_, attrs.Attribute[Any]] = {}
+def _leaves(cls: type, prefix: VarPath = ()) -> dict[VarPath, attrs.Attribute[Any]]:
+    out: dict[VarPath, attrs.Attribute[Any]] = {}
     for a in _fields(cls):
         if _is_namespace(a):
             out.update(_leaves(a.type, (*prefix, a.name)))  # type: ignore[arg-type]
@@ -167,8 +167,8 @@ def _is_namespace(a: attrs.Attribute[Any]) -> bool:
     return isinstance(a.type, type) and attrs.has(a.type)
 
 
-def _namespaces(cls: type, prefix: Path_ = ()) -> set[Path_]:
-    out: set[Path_] = set()
+def _namespaces(cls: type, prefix: VarPath = ()) -> set[VarPath]:
+    out: set[VarPath] = set()
     for a in _fields(cls):
         if _is_namespace(a):
             out.add((*prefix, a.name))
@@ -185,7 +185,7 @@ def _type_name(tp: Any) -> str:
 # --- sources --------------------------------------------------------------------------------
 
 
-def _from_env(leaves: Mapping[Path_, Any], env: Mapping[str, str]) -> dict[Path_, _Value]:
+def _from_env(leaves: Mapping[VarPath, Any], env: Mapping[str, str]) -> dict[VarPath, _Value]:
     """`NOMADMESH_VAR_redis__port=6380` sets `redis.port`; names that match no variable are
     ignored, as the environment is shared by every pack (and Nomad's CLI does the same)."""
     out = {}
@@ -198,13 +198,13 @@ def _from_env(leaves: Mapping[Path_, Any], env: Mapping[str, str]) -> dict[Path_
 
 
 def _flatten(cls: type, data: Mapping[Any, Any], origin: str,
-             problems: list[Problem]) -> dict[Path_, _Value]:
+             problems: list[Problem]) -> dict[VarPath, _Value]:
     """Nested mappings and dotted keys to leaf paths; unknown names become problems."""
     leaves = _leaves(cls)
     namespaces = _namespaces(cls)
-    out: dict[Path_, _Value] = {}
+    out: dict[VarPath, _Value] = {}
 
-    def walk(mapping: Mapping[Any, Any], prefix: Path_) -> None:
+    def walk(mapping: Mapping[Any, Any], prefix: VarPath) -> None:
         for key, value in mapping.items():
             path = (*prefix, *str(key).split("."))
             dotted = ".".join(path)
@@ -223,7 +223,7 @@ def _flatten(cls: type, data: Mapping[Any, Any], origin: str,
     return out
 
 
-def _unknown(dotted: str, leaves: Iterable[Path_], origin: str) -> str:
+def _unknown(dotted: str, leaves: Iterable[VarPath], origin: str) -> str:
     names = [".".join(p) for p in leaves]
     close = difflib.get_close_matches(dotted, names, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else (
@@ -234,7 +234,7 @@ def _unknown(dotted: str, leaves: Iterable[Path_], origin: str) -> str:
 # --- building the instance --------------------------------------------------------------------
 
 
-def _build(cls: type[V], prefix: Path_, values: Mapping[Path_, _Value],
+def _build(cls: type[V], prefix: VarPath, values: Mapping[VarPath, _Value],
            problems: list[Problem]) -> V | None:
     kwargs: dict[str, Any] = {}
     unset: set[str] = set()

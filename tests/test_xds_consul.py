@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from nomadmesh.testing import ConsulEmulator
-from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, free_port
+from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
 from nomadmesh.xds.sources.consul import service_view
@@ -264,3 +265,18 @@ def test_envoy_keeps_routing_through_a_ten_second_consul_outage(consul: ConsulEm
                 lambda: sidecar.answer("/hi_a") == "a2 /hi_a", what="the post-outage change"
             )
             assert plane.healthy()
+
+
+def test_stopping_leaves_no_control_plane_threads_behind() -> None:
+    def ours() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("nomadmesh-xds")]
+
+    with ConsulEmulator() as emulator:
+        register(emulator, "service-x", "x1", 7000, meta=ROUTES)
+        register(emulator, "service-a", "a1", 7001)
+        with ControlPlane(listen="127.0.0.1:0", consul=emulator.address, metrics="127.0.0.1:0") as cp:
+            eventually(lambda: ports(cp, "service-a"), what="first snapshot")
+            with AdsClient(cp.port, cluster="service-x") as client:
+                client.request(CLUSTER_TYPE)
+                client.receive()
+    eventually(lambda: not ours(), timeout=5, what=f"threads to end: {ours()}")

@@ -292,9 +292,17 @@ class AdsServer:
         max_streams: int = 1024,
     ) -> None:
         # Each open stream holds one worker thread for its whole life.
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=max_streams, thread_name_prefix="nomadmesh-xds-stream"
+        )
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_streams, thread_name_prefix="nomadmesh-xds"),
-            options=[("grpc.so_reuseport", 0)],
+            self._executor,
+            options=[
+                ("grpc.so_reuseport", 0),  # a second control plane must not share the port
+                # Ping idle Envoys so streams of vanished hosts are closed, not kept forever.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+            ],
         )
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
             AdsServicer(cache, metrics), self._server
@@ -316,5 +324,6 @@ class AdsServer:
         self._server.start()
 
     def stop(self, grace: float = 0.2) -> None:
-        """Stop: open streams are cancelled after `grace` seconds."""
+        """Stop: open streams are cancelled after `grace` seconds; worker threads end."""
         self._server.stop(grace).wait()
+        self._executor.shutdown(wait=True, cancel_futures=True)

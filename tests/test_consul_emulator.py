@@ -343,3 +343,13 @@ def test_two_emulators_side_by_side_are_independent() -> None:
         assert one.port != two.port
         assert requests.get(f"{two.url}/v1/catalog/services", timeout=5).json() == {
             "consul": []}
+
+
+def test_reregistration_replaces_checks_but_keeps_a_known_checks_status(
+        consul: ConsulEmulator) -> None:
+    consul.register("web", service_id="web-1", checks=[{"CheckID": "a", "TTL": "10s"},
+                                                       {"CheckID": "b", "TTL": "10s"}])
+    consul.set_check_status("a", "passing")
+    consul.register("web", service_id="web-1", checks=[{"CheckID": "a", "TTL": "10s"}])
+    checks = requests.get(f"{consul.url}/v1/health/checks/web", timeout=5).json()
+    assert [(c["CheckID"], c["Status"]) for c in checks] == [("a", "passing")]

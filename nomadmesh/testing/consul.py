@@ -87,9 +87,13 @@ class ConsulEmulator(HttpEmulator):
             checks.insert(0, body["Check"])
         with self.store.write() as index:
             old = self._services.get(service_id)
+            # A re-registration replaces the service's checks; a check that keeps its ID keeps
+            # its status unless the new definition sets one, as the Consul agent does.
+            previous = {c["CheckID"]: c["Status"] for c in self._checks.values()
+                        if c["ServiceID"] == service_id}
+            self._drop_service_checks(service_id)
             if old is not None and old["Service"] != name:
                 self._touch_name(old["Service"], index)
-                self._drop_service_checks(service_id)
             record = {
                 "ID": service_id,
                 "Service": name,
@@ -111,6 +115,8 @@ class ConsulEmulator(HttpEmulator):
                 check = _canonical_keys(raw_check)
                 check_id = check.get("CheckID") or check.get("ID") or (
                     f"service:{service_id}" if len(checks) == 1 else f"service:{service_id}:{n}")
+                if not check.get("Status") and check_id in previous:
+                    check["Status"] = previous[check_id]
                 self._put_check(dict(check, CheckID=check_id), record, index)
             self._touch_name(name, index)
             self._tables["services"] = index

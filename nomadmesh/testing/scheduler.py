@@ -289,7 +289,7 @@ def _duration_text(ns: int) -> str:
 
 @attrs.define
 class Placement:
-    """A scheduling outcome for one group: allocations to place and metrics of failures."""
+    """A scheduling outcome for one group: how many were placed, queued, and why not."""
 
     placed: int = 0
     failed: dict[str, Any] | None = None
@@ -845,7 +845,7 @@ class Cluster:
         taken_nodes = {a["NodeID"] for a in self.job_allocs(job["Namespace"], job["ID"])
                        if a["TaskGroup"] == group["Name"] and not _terminal(a)}
         for _ in range(n):
-            node, reason = self._pick_node(job, group, nodes, metrics, taken_nodes)
+            node = self._pick_node(job, group, nodes, metrics, taken_nodes)
             if node is None:
                 outcome.queued += 1
                 metrics["NodesExhausted"] = metrics["NodesExhausted"] or 0
@@ -862,7 +862,6 @@ class Cluster:
                 taken_nodes.add(node.id)
             self._create_alloc(job, group, node, alloc_index, ev, dep, index, canary)
             outcome.placed += 1
-            del reason
         if outcome.failed is not None:
             outcome.failed["CoalescedFailures"] = max(0, outcome.queued - 1)
             outcome.failed["ResourcesExhausted"] = {
@@ -878,7 +877,7 @@ class Cluster:
 
     def _pick_node(self, job: Mapping[str, Any], group: Mapping[str, Any],
                    nodes: list[NodeSpec], metrics: dict[str, Any],
-                   taken: set[str]) -> tuple[NodeSpec | None, str]:
+                   taken: set[str]) -> NodeSpec | None:
         cpu = sum(int(t["Resources"].get("CPU") or 0) for t in group["Tasks"])
         memory = sum(int(t["Resources"].get("MemoryMB") or 0) for t in group["Tasks"])
         static = [p["Value"] for p in _group_ports(group, "ReservedPorts")]
@@ -905,8 +904,7 @@ class Cluster:
         if best is None:
             metrics["NodesExhausted"] = sum(exhausted.values())
             metrics["DimensionExhausted"] = exhausted or None
-            return None, "exhausted"
-        return best, ""
+        return best
 
     def _node_usage(self, node: NodeSpec) -> tuple[int, int, set[int]]:
         cpu = memory = 0
@@ -1319,7 +1317,7 @@ class Cluster:
                 updates[group["Name"]] = counts
                 if counts["Place"]:
                     nodes, metrics = self._eligible(job, group)
-                    node, _ = self._pick_node(job, group, nodes, metrics, set())
+                    node = self._pick_node(job, group, nodes, metrics, set())
                     if node is None:
                         metrics["CoalescedFailures"] = counts["Place"] - 1
                         failed[group["Name"]] = metrics

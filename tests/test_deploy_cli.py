@@ -170,3 +170,15 @@ def test_dispatch_passes_meta_and_prints_the_child_id(
 
 def test_dispatch_meta_without_equals_is_a_usage_error(nomad: NomadEmulator) -> None:
     assert nomadmesh("dispatch", "thumbs", "--meta", "input") == 2
+
+
+def test_run_on_a_terminal_shows_a_live_table_of_group_progress(
+        job_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats the captured output as a terminal
+    monkeypatch.setenv("COLUMNS", "120")
+    assert nomadmesh("run", str(job_file)) == 0
+    out = capsys.readouterr().out
+    assert "job web" in out
+    assert all(column in out for column in ("group", "healthy", "placed", "desired"))
+    assert "    [evaluation]" not in out  # no plain lines on a terminal

@@ -14,7 +14,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -188,8 +188,10 @@ class NomadHttp:
         return out
 
     def call(self, method: str, path: tuple[str, ...], *, params: dict[str, Any] | None = None,
-             body: Any = None, timeout: float | None = None, retry: Retry | None = None) -> Reply:
-        """One API request; `retry` says how often a failure may be repeated (default: reads only)."""
+             body: Any = None, timeout: float | None = None, retry: Retry | None = None,
+             cancelled: Callable[[], bool] | None = None) -> Reply:
+        """One API request; `retry` says how often a failure may be repeated (default: reads
+        only); `cancelled` ends the retries early (a watch that is no longer interested)."""
         policy = retry if retry is not None else (self.retry if method == "get" else NO_RETRY)
         delays = policy.delays()
         head, *rest = path
@@ -206,7 +208,7 @@ class NomadHttp:
                     timeout=timeout if timeout is not None else self.config.timeout)
             except nomad_exceptions.BaseNomadException as exc:
                 failure = self._failure(exc, method, url)
-                retryable = _retryable(failure)
+                retryable = _retryable(failure) and not (cancelled is not None and cancelled())
                 if not retryable or attempt > len(delays):
                     if retryable and len(delays) > 0:
                         raise NomadUnavailable(

@@ -33,7 +33,7 @@ from nomadmesh.deploy.results import (
     Owner,
     RegisterResult,
 )
-from nomadmesh.deploy.watch import Watch
+from nomadmesh.deploy.watch import Fetch, Watch
 from nomadmesh.errors import (
     ApiError,
     ConflictError,
@@ -377,11 +377,10 @@ class NomadClient:
     def _get(self, path: tuple[str, ...], params: dict[str, Any]) -> Any:
         return self._http.call("get", path, params=params).body
 
-    def _blocking(self, path: tuple[str, ...], params: dict[str, Any]
-                  ) -> Callable[[int, float], Reply]:
-        def fetch(index: int, wait: float) -> Reply:
+    def _blocking(self, path: tuple[str, ...], params: dict[str, Any]) -> Fetch:
+        def fetch(index: int, wait: float, cancelled: Callable[[], bool]) -> Reply:
             return self._http.call("get", path, params={**params, **blocking_params(index, wait)},
-                                   timeout=blocking_timeout(wait))
+                                   timeout=blocking_timeout(wait), cancelled=cancelled)
         return fetch
 
 

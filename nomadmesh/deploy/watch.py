@@ -16,7 +16,8 @@ from typing import Any
 from nomadmesh.deploy._http import Reply
 from nomadmesh.errors import NomadmeshError
 
-Fetch = Callable[[int, float], Reply]
+# fetch(index, wait, cancelled) -> Reply; `cancelled` tells the transport to stop retrying.
+Fetch = Callable[[int, float, Callable[[], bool]], Reply]
 
 
 class Follower(threading.Thread):
@@ -40,7 +41,7 @@ class Follower(threading.Thread):
         first = True
         while not self._stopped.is_set():
             try:
-                reply = self._fetch(index, self._wait)
+                reply = self._fetch(index, self._wait, self._stopped.is_set)
             except NomadmeshError as exc:
                 if not self._stopped.is_set():
                     self._out.put((self.key, exc))

@@ -117,6 +117,7 @@ class _Stream:
             self.metrics.connected_proxies.dec()
             if cancel_watch is not None:
                 cancel_watch()
+            log.info("stream closed %s", self._label())
 
     def _read(self, request_iterator: Iterator[Any]) -> None:
         try:

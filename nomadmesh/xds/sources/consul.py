@@ -190,15 +190,18 @@ class ConsulSource:
         self._changed.set()
 
     def _build_loop(self) -> None:
+        last_build = -self.coalesce
         while not self._stopped.is_set():
             self._changed.wait()
             if self._stopped.is_set():
                 return
-            # Coalesce: changes arriving within the window go into the same build.
-            time.sleep(self.coalesce)
+            # At most one build per coalescing window: an isolated change is built at once,
+            # a burst waits for the window to close and goes into one build.
+            self._stopped.wait(max(0.0, last_build + self.coalesce - time.monotonic()))
             self._changed.clear()
             with self._lock:
                 views = dict(self._views)
+            last_build = time.monotonic()
             self._install(views)
 
     def _install(self, views: Mapping[str, ServiceView]) -> None:

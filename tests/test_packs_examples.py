@@ -95,6 +95,19 @@ def test_the_control_plane_is_never_meshed_itself() -> None:
     assert not has_sidecar(inject(xds).groups[0])
 
 
+def test_the_control_plane_runs_in_its_image_with_the_chosen_log_level() -> None:
+    [xds] = render("mesh_control_plane", log_level="debug")
+    task = xds.groups[0].tasks[0]
+    assert (task.driver, task.config["image"]) == ("docker", "ghcr.io/nomadmesh/nomadmesh:0.1.0")
+    assert list(task.config["args"])[-2:] == ["--log-level", "debug"]
+
+
+def test_without_an_image_the_control_plane_runs_the_nodes_nomadmesh() -> None:
+    [xds] = render("mesh_control_plane", image="")
+    task = xds.groups[0].tasks[0]
+    assert (task.driver, task.config["command"]) == ("raw_exec", "nomadmesh")
+
+
 def test_the_control_plane_log_level_is_one_of_the_choices() -> None:
     with pytest.raises(ValidationError) as exc:
         render("mesh_control_plane", log_level="loud")

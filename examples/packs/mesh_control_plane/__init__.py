@@ -1,7 +1,8 @@
 """mesh_control_plane: the nomadmesh xDS control plane (`nomadmesh xds serve`) as a Nomad service.
 
-Sidecars find it through Consul under `service_name` (the mesh settings' `control_plane`); it
-reads the catalog from the node's Consul agent and serves ADS over gRPC, metrics on /metrics.
+Composes `nomadmesh.xds.control_plane_job` (ports, arguments, services and checks stay defined in
+one place) and adds what a production deployment wants: a container image, spreading over nodes,
+a safe rolling update and no sidecar of its own.
 """
 
 from __future__ import annotations
@@ -10,30 +11,22 @@ from typing import Literal
 
 import attrs
 
-from nomadmesh import (
-    Check,
-    Group,
-    Job,
-    Network,
-    Port,
-    Resources,
-    Service,
-    Spread,
-    Task,
-    UpdateStrategy,
-)
+from nomadmesh import Job, Spread, UpdateStrategy
+from nomadmesh.mesh import Mesh
 from nomadmesh.packs import pack, variable
+from nomadmesh.xds.job import control_plane_job
 
 
 @attrs.frozen(kw_only=True)
 class Variables:
     """What a deployment of the control plane can change."""
 
-    image: str = variable("ghcr.io/nomadmesh/nomadmesh:0.1.0",
-                          description="image with nomadmesh[xds] installed")
+    image: str | None = variable("ghcr.io/nomadmesh/nomadmesh:0.1.0",
+                                 description="image with nomadmesh[xds] installed (docker); "
+                                             "empty runs the nodes' own nomadmesh (raw_exec)")
     count: int = variable(2, description="instances (sidecars use every healthy one)",
                           validator=attrs.validators.ge(1))
-    service_name: str = variable("nomadmesh-xds",
+    service_name: str = variable(Mesh().control_plane,
                                  description="Consul service the sidecars look up; must match "
                                              "the mesh settings' control_plane")
     consul_address: str = variable("${attr.unique.network.ip-address}:8500",
@@ -50,26 +43,22 @@ class Variables:
       url="https://github.com/nomadmesh/nomadmesh/tree/main/examples/packs/mesh_control_plane")
 def jobs(v: Variables, deployment: str) -> Job:
     """The control plane job, spread over nodes, never meshed itself."""
-    return Job(deployment, datacenters=v.datacenters, priority=80, groups=[Group(
-        "xds",
-        count=v.count,
+    base = control_plane_job(job_id=deployment, service=v.service_name, consul=v.consul_address,
+                             count=v.count, datacenters=v.datacenters, cpu=v.cpu,
+                             memory=v.memory_mb)
+    [group] = base.groups
+    [task] = group.tasks
+    args = [*task.config["args"], "--log-level", v.log_level]
+    if v.image:
+        # Host networking: the dynamic ports Nomad picks are the ones the process binds.
+        task = attrs.evolve(task, driver="docker", config={
+            "image": v.image, "command": "nomadmesh", "args": args, "network_mode": "host"})
+    else:
+        task = attrs.evolve(task, config={**task.config, "args": args})
+    group = attrs.evolve(
+        group, tasks=[task],
         # The control plane feeds the sidecars; it must not wait for a sidecar of its own.
-        meta={"nomadmesh.mesh": "false"},
+        meta={**group.meta, "nomadmesh.mesh": "false"},
         spreads=[Spread(attribute="${node.unique.id}")],
-        update=UpdateStrategy(max_parallel=1, auto_revert=True),
-        networks=[Network(mode="host", ports=[Port("grpc"), Port("metrics")])],
-        services=[
-            Service(name=v.service_name, port="grpc", tags=["xds", "grpc"], checks=[
-                Check(type="http", port="metrics", path="/healthz", interval="10s",
-                      timeout="2s")]),
-            Service(name=f"{v.service_name}-metrics", port="metrics", tags=["prometheus"]),
-        ],
-        tasks=[Task(
-            "xds", driver="docker",
-            config={"image": v.image, "network_mode": "host", "args": [
-                "nomadmesh", "xds", "serve",
-                "--listen", "0.0.0.0:${NOMAD_PORT_grpc}",
-                "--consul", v.consul_address,
-                "--metrics", "0.0.0.0:${NOMAD_PORT_metrics}",
-                "--log-level", v.log_level]},
-            resources=Resources(cpu=v.cpu, memory=v.memory_mb))])])
+        update=UpdateStrategy(max_parallel=1, auto_revert=True))
+    return attrs.evolve(base, priority=80, groups=[group])

@@ -396,3 +396,21 @@ def test_register_of_an_invalid_job_lists_nomads_errors_as_problems(client: Noma
     with pytest.raises(ValidationError) as invalid:
         client.register(broken)
     assert invalid.value.problems
+
+
+def test_plan_of_an_invalid_job_is_a_validation_error_not_retried_as_an_outage(
+        client: NomadClient, job_id: str) -> None:
+    broken = {"ID": job_id, "TaskGroups": [{"Name": "api", "Count": 1,
+                                            "Tasks": [{"Name": "app"}]}]}
+    with pytest.raises(ValidationError) as invalid:
+        client.plan(broken)
+    assert any(p.path.startswith(f"job[{job_id}]") for p in invalid.value.problems)
+
+
+def test_namespace_of_the_call_wins_over_the_jobs_own(client: NomadClient, job_id: str) -> None:
+    namespace = os.environ.get("NOMADMESH_TEST_NAMESPACE", "team-a")
+    client.run(service(job_id, namespace="default"), timeout=60, namespace=namespace)
+    try:
+        assert client.job(job_id, namespace=namespace)["Namespace"] == namespace
+    finally:
+        client.stop(job_id, purge=True, namespace=namespace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ USER_AGENT = "nomadmesh"
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 NO_LEADER = "No cluster leader"
 CONFLICT_MARKER = "Enforcing job modify index"
+_REJECTED = re.compile(r"errors? occurred|validation failed|[Ii]nvalid|not (?:a|allowed)|"
+                       r"does not match|must be|required")
 
 
 @attrs.frozen
@@ -269,7 +272,10 @@ def _retryable(failure: Exception) -> bool:
     if isinstance(failure, ConflictError):
         return False
     if isinstance(failure, ApiError):
-        return (failure.status in RETRYABLE_STATUS) or NO_LEADER in failure.body
+        if NO_LEADER in failure.body:
+            return True
+        # Nomad answers 500 for rejected input too (`1 error occurred: * ...`); that is final.
+        return failure.status in RETRYABLE_STATUS and not _REJECTED.search(failure.body)
     return False
 
 

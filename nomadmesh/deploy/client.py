@@ -122,8 +122,10 @@ class NomadClient:
 
     # --- jobs in, plans and registrations out -------------------------------------------------
 
-    def payload(self, job: JobLike, *, source: str | None = None) -> dict[str, Any]:
-        """The API JSON nomadmesh submits for `job`: its own form plus ownership meta."""
+    def payload(self, job: JobLike, *, source: str | None = None,
+                namespace: str | None = None) -> dict[str, Any]:
+        """The API JSON nomadmesh submits for `job`: its own form plus ownership meta (and the
+        namespace of the call, which wins over the job's)."""
         api = dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
         meta = {k: v for k, v in (api.get("Meta") or {}).items() if not k.startswith("nomadmesh.")}
         body = json.dumps({**api, "Meta": meta}, sort_keys=True, separators=(",", ":"))
@@ -133,6 +135,8 @@ class NomadClient:
         if source:
             meta[META_SOURCE] = source
         api["Meta"] = meta
+        if namespace:
+            api["Namespace"] = namespace
         return api
 
     def validate(self, job: JobLike, *, namespace: str | None = None,
@@ -152,7 +156,7 @@ class NomadClient:
     def plan(self, job: JobLike, *, namespace: str | None = None,
              region: str | None = None, source: str | None = None) -> Plan:
         """Dry-run `job`: the diff, per-group counts, failed placements and the modify index."""
-        api = self.payload(job, source=source)
+        api = self.payload(job, source=source, namespace=namespace)
         # A plan changes nothing on the server, so it is as safe to repeat as a read.
         reply = self._submit("post", ("job", api["ID"], "plan"),
                              {"Job": api, "Diff": True, "PolicyOverride": False},
@@ -165,7 +169,7 @@ class NomadClient:
                  timeout: float | None = None) -> RegisterResult:
         """Submit `job` in one request. With `enforce_index` (0 = must not exist yet), a
         concurrent change raises ConflictError and nothing is overwritten."""
-        api = self.payload(job, source=source)
+        api = self.payload(job, source=source, namespace=namespace)
         return self._register(api, enforce_index, preserve_counts,
                               self._params(api, namespace, region), timeout)
 
@@ -219,7 +223,7 @@ class NomadClient:
         a diagnosis otherwise (DeployTimeout after `timeout` seconds).
         """
         deadline = time.monotonic() + timeout
-        api = self.payload(job, source=source)
+        api = self.payload(job, source=source, namespace=namespace)
         job_id = api["ID"]
         params = self._params(api, namespace, region)
         emit = on_event or (lambda _event: None)
@@ -660,12 +664,16 @@ def _service_names(api: Mapping[str, Any]) -> list[str]:
     return sorted(_service_counts(api))
 
 
+_LOCATED = re.compile(r"^(job\[[^\]]*\]\S*): (.+)$", re.S)
 _GROUP = re.compile(r'[Tt]ask group "?([^"\s:]+)"?')
 _TASK = re.compile(r'[Tt]ask "?([^"\s:]+)"? validation')
 
 
 def _problem(job_id: str, text: str) -> Problem:
     """A Nomad validation message with a nomadmesh path guessed from its group/task names."""
+    located = _LOCATED.match(text.strip())
+    if located:
+        return Problem(located.group(1), located.group(2))
     path = f"job[{job_id}]"
     group = _GROUP.search(text)
     if group:

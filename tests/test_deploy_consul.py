@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import requests
 from nomadmesh.deploy import NomadClient, ServiceHealth
 from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
@@ -39,3 +42,26 @@ def test_from_env_reads_consul_http_addr(nomad: NomadEmulator, consul: ConsulEmu
     with NomadClient.from_env(env) as client:
         assert isinstance(client.consul, ServiceHealth)
         assert client.consul.address == consul.url
+
+
+def _register_critical(consul: ConsulEmulator, service_id: str) -> str:
+    requests.put(f"{consul.url}/v1/agent/service/register", timeout=5, json={
+        "ID": service_id, "Name": "db", "Port": 5432,
+        "Check": {"CheckID": f"{service_id}-ttl", "Name": "ttl", "TTL": "30s",
+                  "Status": "critical"}}).raise_for_status()
+    return f"{service_id}-ttl"
+
+
+def test_waiting_for_services_returns_as_soon_as_a_check_turns_passing(
+        consul: ConsulEmulator) -> None:
+    check = _register_critical(consul, "db-1")
+    threading.Timer(0.2, consul.set_check_status, (check, "passing")).start()
+    health = ServiceHealth(consul.url)
+    assert health.wait_passing({"db": 1}, timeout=10) == {"db": 1}
+
+
+def test_waiting_for_services_gives_up_at_the_timeout_with_the_count_reached(
+        consul: ConsulEmulator) -> None:
+    _register_critical(consul, "db-1")
+    health = ServiceHealth(consul.url)
+    assert health.wait_passing({"db": 1}, timeout=0.3) == {"db": 0}

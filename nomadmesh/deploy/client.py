@@ -457,10 +457,17 @@ class _Run:
         else:
             result = self.follow_allocations(job_type)
         if self.client.consul is not None and result.status == "healthy":
-            services = self.client.consul.wait_passing(
-                _service_counts(self.api), self.remaining())
+            expected = _service_counts(self.api)
+            services = self.client.consul.wait_passing(expected, self.remaining())
             for name, n in services.items():
                 self.event(DeployEvent("service", f"{name}: {n} passing in Consul"))
+            short = [Finding("service", self.job_id,
+                             f"service {name!r}: {services.get(name, 0)}/{want} instances "
+                             "passing in Consul before the timeout")
+                     for name, want in expected.items() if services.get(name, 0) < want]
+            if short:
+                raise self.fail(Diagnosis(tuple(short)), "timeout", timeout=True,
+                                services=services)
             result = self.result(result.status, services=services)
         return result
 

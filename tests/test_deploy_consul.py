@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import requests
+
 from nomadmesh.deploy import NomadClient, ServiceHealth
 from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
 from nomadmesh.testing import ConsulEmulator, NomadEmulator

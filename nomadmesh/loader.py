@@ -30,13 +30,20 @@ def load(path: str | os.PathLike[str], *, variables: Mapping[str, Any] | None = 
 
 
 def load_all(path: str | os.PathLike[str], *, variables: Mapping[str, Any] | None = None,
-             var_files: Iterable[str | os.PathLike[str]] = (),
-             validate: bool = True) -> list[Job]:
-    """Load every job a file defines.
+             var_files: Iterable[str | os.PathLike[str]] = (), validate: bool = True,
+             deployment: str | None = None) -> list[Job]:
+    """Load every job a file defines, or that a pack (a name, directory or git URL) renders.
 
     HCL input variables come from, lowest precedence first: `NOMAD_VAR_<name>` environment
-    variables, `var_files` (HCL or JSON), then `variables`.
+    variables, `var_files` (HCL or JSON), then `variables`. `deployment` names a pack instance.
     """
+    from nomadmesh.packs import is_pack_ref, render_ref
+
+    ref = os.fspath(path)
+    if is_pack_ref(ref):
+        return render_ref(ref, variables=variables, var_files=var_files, deployment=deployment)
+    if deployment is not None:
+        raise LoadError(f"{ref}: a deployment name only applies to packs")
     p = Path(path)
     if not p.exists():
         raise LoadError(f"{p}: no such file")

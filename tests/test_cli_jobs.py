@@ -107,3 +107,20 @@ def test_fmt_check_reports_unformatted_files_without_writing(
     assert code == 0
     code, out, _ = run(capsys, "fmt", "--check", str(messy))
     assert (code, out.strip()) == (0, f"unchanged {messy}")
+
+
+def test_render_takes_a_pack_and_ties_jobs_to_the_deployment_name(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pack = Path(__file__).parent.parent / "examples" / "packs" / "batch_report"
+    code, out, _ = run(capsys, "render", str(pack), "--name", "nightly")
+    assert code == 0
+    job = json.loads(out)["Job"]
+    assert job["ID"] == "nightly"
+    assert job["Meta"]["nomadmesh-deployment"] == "nightly"
+
+
+def test_a_deployment_name_for_a_plain_job_file_is_an_input_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "render", str(EXAMPLES / "echo-api.json"), "--name", "x")
+    assert code == 2
+    assert "a deployment name only applies to packs" in err

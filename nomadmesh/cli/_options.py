@@ -38,6 +38,12 @@ def job_variables(fn: F) -> F:
     return fn
 
 
-def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -> list[Job]:
-    """Load every job a file defines (input problems surface as nomadmesh InputErrors)."""
-    return load_all(path, variables=variables, var_files=var_files)
+def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+              deployment: str | None = None) -> list[Job]:
+    """Load every job a file (or pack) defines; input problems surface as InputErrors."""
+    return load_all(path, variables=variables, var_files=var_files, deployment=deployment)
+
+
+deployment_option = click.option(
+    "--name", "deployment", default=None, metavar="DEPLOYMENT",
+    help="For packs: the deployment (pack instance) name the jobs are tied to.")

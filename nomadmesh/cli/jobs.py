@@ -9,24 +9,25 @@ from pathlib import Path
 import click
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import job_variables, load_jobs
+from nomadmesh.cli._options import deployment_option, job_variables, load_jobs
 from nomadmesh.errors import ValidationError
 from nomadmesh.model import Job
 
 
 @cli.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="PATH|PACK")
 @job_variables
+@deployment_option
 @click.option("--output", "-f", "output", type=click.Choice(["json", "hcl"]), default="json",
               show_default=True, help="Registration payload as JSON, or the job as HCL.")
 @click.option("--inject", "with_sidecars", is_flag=True,
               help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
 @click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
               help="Mesh settings (TOML or YAML) for --inject.")
-def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], output: str,
-           with_sidecars: bool, mesh_file: str | None) -> None:
-    """Print the registration payload {"Job": ...} (or HCL) for a job file."""
-    jobs = load_jobs(path, variables, var_files)
+def render(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+           deployment: str | None, output: str, with_sidecars: bool, mesh_file: str | None) -> None:
+    """Print the registration payload {"Job": ...} (or HCL) for a job file or a pack."""
+    jobs = load_jobs(path, variables, var_files, deployment)
     if with_sidecars:
         from nomadmesh.mesh import Mesh, inject
 

@@ -125,6 +125,20 @@ def test_status_lists_allocations_and_latest_deployment(client: NomadClient, job
     assert sorted(a.client_status for a in status.allocations) == ["running", "running"]
 
 
+def test_running_an_unchanged_job_again_is_healthy_without_a_new_version(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    again = client.run(service(job_id), timeout=60)
+    assert (again.status, again.job_version) == ("healthy", 0)
+
+
+def test_a_new_source_file_alone_updates_the_ownership_meta_in_place(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60, source="old.nomad.hcl")
+    assert client.run(service(job_id), timeout=60, source="new.nomad.hcl").status == "healthy"
+    assert client.status(job_id).owner.source == "new.nomad.hcl"
+
+
 def test_plan_of_an_unchanged_job_has_no_changes(client: NomadClient, job_id: str) -> None:
     job = service(job_id)
     client.run(job, timeout=60)

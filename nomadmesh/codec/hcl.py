@@ -332,6 +332,10 @@ def _decoder(cls: type) -> _Decoder:
             where = f"{path}.{key}"
             spec = table.get(key)
             if spec is None:
+                if key == "dynamic":
+                    found = _blocks(raw)
+                    label = found[0][0][0] if found and found[0][0] else ""
+                    raise _Located(Unsupported(f'dynamic "{label}"', "dynamic block"), where)
                 if key in passthrough:
                     _decode_extra(key, raw, where, problems, scope, extra, allowed_extra)
                 elif key in shorthands or (cls is Constraint and key in ("distinct_hosts",

@@ -12,6 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -238,20 +239,21 @@ def test_enforce_index_zero_refuses_to_replace_an_existing_job(client: NomadClie
         client.register(service(job_id, image="busybox:1.37"), enforce_index=0)
 
 
-def test_job_owned_by_another_tool_is_not_overwritten(client: NomadClient, job_id: str) -> None:
+def test_job_owned_by_another_tool_is_not_overwritten(client: NomadClient, nomad_api: Any,
+                                                      job_id: str) -> None:
     foreign = service(job_id).to_api()
     foreign["Meta"] = {"pack.name": "web", "pack.version": "0.1"}
-    client._http.call("post", ("job", job_id), body={"Job": foreign})
+    nomad_api.job.register_job(job_id, {"Job": foreign})  # as Nomad Pack would
     with pytest.raises(OwnershipError, match="nomad-pack"):
         client.run(service(job_id), timeout=60)
     assert client.job(job_id)["Meta"]["pack.name"] == "web"
 
 
 def test_allow_foreign_takes_over_a_job_owned_by_another_tool(client: NomadClient,
-                                                             job_id: str) -> None:
+                                                             nomad_api: Any, job_id: str) -> None:
     foreign = service(job_id).to_api()
     foreign["Meta"] = {"pack.name": "web"}
-    client._http.call("post", ("job", job_id), body={"Job": foreign})
+    nomad_api.job.register_job(job_id, {"Job": foreign})
     taken_over = client.run(service(job_id, image="busybox:1.37"), timeout=60, allow_foreign=True)
     assert taken_over.status == "healthy"
     assert client.status(job_id).owner.tool == "nomadmesh"

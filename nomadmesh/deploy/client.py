@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -92,8 +93,6 @@ class NomadClient:
     def from_env(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> NomadClient:
         """Settings as the Nomad CLI reads them (NOMAD_ADDR, NOMAD_TOKEN, ...; CONSUL_HTTP_ADDR
         for service health); explicit keyword arguments win."""
-        import os
-
         env = os.environ if env is None else env
         if "consul" not in explicit and env.get("CONSUL_HTTP_ADDR"):
             explicit["consul"] = ServiceHealth.from_env(env)

@@ -252,6 +252,7 @@ def test_responses_carry_nomad_index_headers(nomad_url: str) -> None:
 
 def test_blocking_job_read_wakes_on_register(nomad: NomadEmulator) -> None:
     requests.post(f"{nomad.url}/v1/jobs", json={"Job": service_job("web")}, timeout=5)
+    assert nomad.wait_for(lambda: nomad.deployment_status("web") == "successful")
     r = requests.get(f"{nomad.url}/v1/job/web", timeout=5)
     index = r.headers["X-Nomad-Index"]
     threading.Timer(0.05, nomad.register, (service_job("web", image="v2"),)).start()

@@ -480,3 +480,29 @@ def test_slow_timings_are_configurable() -> None:
         assert nomad.wait_for(lambda: bool(nomad.cluster.allocs))
         first = next(iter(nomad.cluster.allocs.values()))["ClientStatus"]
     assert (early, first) == ([], "pending")
+
+
+def test_job_with_only_unplaceable_allocations_is_pending(nomad: NomadEmulator,
+                                                          nomad_api: Any) -> None:
+    result = nomad_api.job.register_job("big", {"Job": service_job("big", memory_mb=100_000)})
+    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+    assert nomad_api.job.get_job("big")["Status"] == "pending"
+
+
+def test_a_placeable_version_cancels_the_blocked_evaluation(nomad: NomadEmulator,
+                                                            nomad_api: Any) -> None:
+    first = nomad_api.job.register_job("big", {"Job": service_job("big", memory_mb=100_000)})
+    assert nomad.wait_for(lambda: nomad.cluster.evals[first["EvalID"]]["Status"] == "complete")
+    blocked_id = nomad.cluster.evals[first["EvalID"]]["BlockedEval"]
+    nomad_api.job.register_job("big", {"Job": service_job("big")})
+    assert _settled(nomad, "big")
+    assert nomad_api.evaluation.get_evaluation(blocked_id)["Status"] == "canceled"
+    assert nomad_api.job.get_job("big")["Status"] == "running"
+
+
+def test_service_job_whose_allocations_all_failed_is_dead(nomad: NomadEmulator,
+                                                          nomad_api: Any) -> None:
+    nomad.script_task("web", "app", "server", fail="driver")
+    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    assert _settled(nomad, "web", status="failed")
+    assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "web")]["Status"] == "dead")

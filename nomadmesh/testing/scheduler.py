@@ -499,6 +499,11 @@ class Cluster:
         index = self.store.bump()
         failed: dict[str, Any] = {}
         queued: dict[str, int] = {}
+        for older in self.job_evals(*key):
+            if older["Status"] == "blocked":
+                # This evaluation re-plans every queued allocation, so the older one is moot.
+                older.update(Status="canceled", ModifyIndex=index, ModifyTime=now_ns(),
+                             StatusDescription="superseded by a newer evaluation of the job")
         if job is None or job["Stop"]:
             for alloc in self.job_allocs(*key):
                 self._stop_alloc(alloc, "alloc not needed as job is stopped", index)
@@ -512,7 +517,6 @@ class Cluster:
                     failed[group["Name"]] = placement.failed
             if dep is not None:
                 self._check_deployment(dep, index)
-            self._update_job_status(job, index)
         ev.update(Status="complete", QueuedAllocations=queued, SnapshotIndex=index,
                   ModifyIndex=index, ModifyTime=now_ns(), FailedTGAllocs=failed or None)
         if failed and job is not None:
@@ -521,6 +525,8 @@ class Cluster:
             blocked["StatusDescription"] = "created to place remaining allocations"
             ev["BlockedEval"] = blocked["ID"]
         self.tables["evals"] = index
+        if job is not None:
+            self._update_job_status(job, index)
 
     # --- deployments -------------------------------------------------------------------------
 
@@ -1145,16 +1151,17 @@ class Cluster:
 
     def _update_job_status(self, job: dict[str, Any], index: int) -> None:
         allocs = self.job_allocs(job["Namespace"], job["ID"])
+        evals = self.job_evals(job["Namespace"], job["ID"])
         if job["Stop"]:
             status = "dead"
-        elif job.get("Periodic") or job.get("ParameterizedJob") or any(
-                not _terminal(a) for a in allocs):
+        elif job["Type"] == "system" or job.get("Periodic") or job.get("ParameterizedJob"):
             status = "running"
-        elif allocs and not any(e["Status"] == "blocked"
-                                for e in self.job_evals(job["Namespace"], job["ID"])):
-            status = "dead"
-        else:
+        elif any(a["DesiredStatus"] == "run" and not _terminal(a) for a in allocs):
+            status = "running"
+        elif any(e["Status"] in ("pending", "blocked") for e in evals):
             status = "pending"
+        else:
+            status = "dead" if allocs or evals else "pending"
         if job["Status"] != status:
             job["Status"] = status
             job["ModifyIndex"] = index

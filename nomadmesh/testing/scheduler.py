@@ -1154,9 +1154,8 @@ class Cluster:
         evals = self.job_evals(job["Namespace"], job["ID"])
         if job["Stop"]:
             status = "dead"
-        elif job["Type"] == "system" or job.get("Periodic") or job.get("ParameterizedJob"):
-            status = "running"
-        elif any(a["DesiredStatus"] == "run" and not _terminal(a) for a in allocs):
+        elif (job["Type"] == "system" or job.get("Periodic") or job.get("ParameterizedJob")
+              or any(a["DesiredStatus"] == "run" and not _terminal(a) for a in allocs)):
             status = "running"
         elif any(e["Status"] in ("pending", "blocked") for e in evals):
             status = "pending"

@@ -14,8 +14,9 @@ port is mapped to the host; in `host` mode every listener gets a dynamic Nomad p
 from __future__ import annotations
 
 import functools
+import json
 import re
-from collections.abc import Iterable
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -41,7 +42,7 @@ from nomadmesh.model import (
     Task,
     Template,
 )
-from nomadmesh.model._base import SECOND
+from nomadmesh.model._base import SECOND, FrozenDict
 
 MESH_META_KEY = "nomadmesh.mesh"
 # Task meta marking an injected sidecar (its value is the service it serves): the idempotence key.
@@ -51,17 +52,41 @@ LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
 
+T = TypeVar("T")
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(obj: T, **changes: object) -> T:
+    """`attrs.evolve` without re-running converters, for values already in model form.
+
+    Injection builds a few objects per group; on a 500-group job the converters (re-freezing maps
+    that are frozen already) would cost more than the rest of the work together.
+    """
+    new = object.__new__(type(obj))
+    state = getattr(obj, "__dict__", None)
+    if state is not None:  # model classes without __slots__: copy the instance dict at C speed
+        new.__dict__.update(state)
+        new.__dict__.update(changes)
+        return new
+    cls: Any = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
 
 def inject(job: Job, mesh: Mesh | None = None) -> Job:
     """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
-    mesh = _checked(mesh or DEFAULT_MESH)
+    kit = _Kit(_checked(mesh or DEFAULT_MESH))
     problems: list[Problem] = []
-    groups = tuple(_inject_group(job, g, mesh, problems) for g in job.groups)
+    groups = tuple(_inject_group(job, g, kit, problems) for g in job.groups)
     if problems:
         raise MeshError(problems, subject=f"job {job.id!r}")
     if all(new is old for new, old in zip(groups, job.groups, strict=True)):
         return job
-    return attrs.evolve(job, groups=groups)
+    return _replace(job, groups=groups)
 
 
 def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
@@ -77,8 +102,8 @@ def has_sidecar(group: Group) -> bool:
     for task in group.tasks:
         if SIDECAR_META_KEY in task.meta or (task.kind or "").startswith("connect-proxy"):
             return True
-    services = list(group.services) + [s for t in group.tasks for s in t.services]
-    return any(s.connect for s in services)
+    return any(s.connect for s in group.services) or any(
+        s.connect for t in group.tasks for s in t.services)
 
 
 def sidecar_task(group: Group) -> Task | None:
@@ -121,8 +146,7 @@ def _app_service(group: Group) -> tuple[Service, Task | None] | None:
     return None
 
 
-@attrs.frozen
-class _Plan:
+class _Plan(NamedTuple):
     """What one group's injection needs to know, decided once."""
 
     path: str
@@ -132,7 +156,8 @@ class _Plan:
     upstreams: tuple[Upstream, ...]
 
 
-def _inject_group(job: Job, group: Group, mesh: Mesh, problems: list[Problem]) -> Group:
+def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) -> Group:
+    mesh = kit.mesh
     path = f"{job.path}.group[{group.name}]"
     settings = mesh.group_settings(group.name)
     if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
@@ -158,9 +183,9 @@ def _inject_group(job: Job, group: Group, mesh: Mesh, problems: list[Problem]) -
         sidecar=sidecar,
         upstreams=_upstreams(group, settings, mesh, path, problems),
     )
-    task = _sidecar_task(job, group, plan, mesh, problems)
-    ports = _ports(plan, mesh)
-    _check_ports(group, plan, mesh, ports, problems)
+    task = _sidecar_task(job, group, plan, kit, problems)
+    ports = kit.ports(plan.bridge)
+    _check_ports(group, plan, kit, problems)
     app_env = _app_env(plan, mesh)
     tasks = tuple(_with_env(t, app_env, plan, problems) if t.is_main else t for t in group.tasks)
     if len(problems) > before or bridge is None:
@@ -173,15 +198,16 @@ def _inject_group(job: Job, group: Group, mesh: Mesh, problems: list[Problem]) -
         if owner is None:
             services = (published, *group.services[1:])
         else:
-            tasks = tuple(attrs.evolve(t, services=(published, *t.services[1:]))
+            tasks = tuple(_replace(t, services=(published, *t.services[1:]))
                           if t.name == owner.name else t for t in tasks)
     if len(problems) > before:
         return group
-    return attrs.evolve(
+    # The new ports are dynamic and go last, so the network keeps its static-first order.
+    return _replace(
         group,
         tasks=tasks,
         services=services,
-        networks=(attrs.evolve(network, ports=network.ports + ports), *group.networks[1:]),
+        networks=(_replace(network, ports=network.ports + ports), *group.networks[1:]),
     )
 
 
@@ -233,28 +259,18 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
     return tuple(out)
 
 
-def _ports(plan: _Plan, mesh: Mesh) -> tuple[Port, ...]:
-    if plan.bridge:
-        # Egress and admin stay inside the namespace; only metrics are reachable from the host.
-        return (Port(mesh.metrics_port_label, to=mesh.metrics_port),)
-    return (Port(mesh.egress_port_label), Port(mesh.admin_port_label),
-            Port(mesh.metrics_port_label))
-
-
-def _check_ports(group: Group, plan: _Plan, mesh: Mesh, ports: Iterable[Port],
-                 problems: list[Problem]) -> None:
-    labels = {p.label for p in ports}
-    inside = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
-              mesh.metrics_port: "metrics_port"}
+def _check_ports(group: Group, plan: _Plan, kit: _Kit, problems: list[Problem]) -> None:
+    labels = kit.port_labels(plan.bridge)
     for port in group.ports:
-        where = f"{plan.path}.network.port[{port.label}]"
         if port.label in labels:
-            problems.append(Problem(where, f"port label {port.label!r} is needed by the sidecar; "
+            problems.append(Problem(f"{plan.path}.network.port[{port.label}]",
+                                    f"port label {port.label!r} is needed by the sidecar; "
                                     "rename the port or change the mesh's port labels"))
-        if plan.bridge and port.to in inside:
-            problems.append(Problem(f"{where}.to", f"port {port.to} inside the namespace is the "
-                                    f"sidecar's {inside[port.to]}; use another port or change "
-                                    f"mesh.{inside[port.to]}"))
+        if plan.bridge and port.to in kit.inside_ports:
+            setting = kit.inside_ports[port.to]
+            problems.append(Problem(f"{plan.path}.network.port[{port.label}].to",
+                                    f"port {port.to} inside the namespace is the sidecar's "
+                                    f"{setting}; use another port or change mesh.{setting}"))
 
 
 def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
@@ -272,12 +288,14 @@ def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
 
 
 def _with_env(task: Task, env: dict[str, str], plan: _Plan, problems: list[Problem]) -> Task:
-    for name in env:
-        if name in task.env:
-            problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
-                                    f"{name} is set by the mesh; remove it or rename the mesh's "
-                                    "env var"))
-    return attrs.evolve(task, env={**task.env, **env})
+    clashes = () if task.env.keys().isdisjoint(env) else sorted(task.env.keys() & env.keys())
+    for name in clashes:
+        problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
+                                f"{name} is set by the mesh; remove it or rename the mesh's "
+                                "env var"))
+    merged = FrozenDict(task.env)
+    dict.update(merged, env)  # still being built: the freeze applies from here on
+    return _replace(task, env=merged)
 
 
 def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
@@ -289,7 +307,7 @@ def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
         problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
                                 f"already set to {current!r}, but the group's upstreams are "
                                 f"{routes!r}; declare upstreams in one place"))
-    return attrs.evolve(service, meta={**service.meta, SERVICE_META_KEY: routes})
+    return _replace(service, meta=FrozenDict({**service.meta, SERVICE_META_KEY: routes}))
 
 
 # --- the sidecar task ---------------------------------------------------------------------------
@@ -297,8 +315,9 @@ def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 
 
-def _sidecar_task(job: Job, group: Group, plan: _Plan, mesh: Mesh,
+def _sidecar_task(job: Job, group: Group, plan: _Plan, kit: _Kit,
                   problems: list[Problem]) -> Task:
+    mesh = kit.mesh
     sidecar = plan.sidecar
     name_source = group.name if "${" in plan.service else plan.service
     name = (sidecar.name or "").replace("{service}", name_source)
@@ -306,45 +325,111 @@ def _sidecar_task(job: Job, group: Group, plan: _Plan, mesh: Mesh,
         problems.append(Problem(f"{plan.path}.task[{name}]", f"task name {name!r} is needed by "
                                 "the sidecar; rename the task or set the sidecar's name"))
     metrics_name = mesh.metrics_service.replace("{service}", name_source)
-    taken = {s.name for s in group.services} | {s.name for t in group.tasks for s in t.services}
-    if metrics_name in taken:
+    if any(s.name == metrics_name for s in group.services) or any(
+            s.name == metrics_name for t in group.tasks for s in t.services):
         problems.append(Problem(f"{plan.path}.service[{metrics_name}]", f"service name "
                                 f"{metrics_name!r} is needed for the sidecar's metrics"))
-    env, templates = _xds(mesh)
+    prototype = kit.prototype(sidecar, plan.bridge)
     for key in sidecar.env:
-        if key in env:
+        if key in kit.xds_env:
             problems.append(Problem(f"mesh.groups.{group.name}.sidecar.env.{key}",
                                     f"{key} is set by the mesh from the control plane address"))
     cluster = _template_value(plan.service, f"{plan.path}.service[0].name", problems)
-    bootstrap = Template(
-        data=_bootstrap(mesh, plan.bridge, cluster, job.id, group.name),
-        destination=mesh.bootstrap_path,
-        change_mode="restart",
-    )
-    provider = _app_service(group)
-    metrics = Service(
+    bootstrap = _replace(kit.bootstrap_file,
+                         data=kit.bootstrap(plan.bridge, cluster, job.id, group.name))
+    app = _app_service(group)
+    metrics = _replace(
+        kit.metrics_service(app[0].provider if app is not None else None),
         name=metrics_name,
-        port=mesh.metrics_port_label,
-        provider=provider[0].provider if provider is not None else None,
-        tags=mesh.metrics_tags,
-        meta={"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service},
-        checks=(Check(type="tcp", name=f"{name} metrics listener", interval=10 * SECOND,
-                      timeout=2 * SECOND),),
+        meta=FrozenDict({"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}),
     )
-    return Task(
-        name,
-        driver=sidecar.driver,
-        config=_driver_config(sidecar, mesh, plan.bridge),
-        env={**env, **sidecar.env},
-        lifecycle=Lifecycle(hook="prestart", sidecar=True),
-        resources=sidecar.resources,
-        logs=sidecar.logs,
-        shutdown_delay=sidecar.shutdown_delay,
-        kill_timeout=sidecar.kill_timeout,
-        templates=(*templates, bootstrap),
+    return _replace(
+        prototype,
+        name=name,
+        templates=(*prototype.templates, bootstrap),
         services=(metrics,),
-        meta={**sidecar.meta, SIDECAR_META_KEY: plan.service},
+        meta=FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}),
     )
+
+
+class _Kit:
+    """What the groups of one `inject` call share, built once: prototypes, bootstrap skeletons."""
+
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        self.xds_env, self.xds_templates = _xds(mesh)
+        self.bootstrap_file = Template(destination=mesh.bootstrap_path, change_mode="restart")
+        self._check = Check(type="tcp", interval=10 * SECOND, timeout=2 * SECOND)
+        # Keyed by identity (the sidecar is kept alive in the value): hashing settings per group
+        # would cost more than building the prototype.
+        self._tasks: dict[tuple[int, bool], tuple[Sidecar, Task]] = {}
+        self._services: dict[str | None, Service] = {}
+        self._skeletons: dict[bool, list[str]] = {}
+        # Egress and admin stay inside a bridge namespace; only metrics reach the host there.
+        self._ports = {
+            True: (Port(mesh.metrics_port_label, to=mesh.metrics_port),),
+            False: (Port(mesh.egress_port_label), Port(mesh.admin_port_label),
+                    Port(mesh.metrics_port_label)),
+        }
+        self._labels = {bridge: frozenset(p.label for p in ports)
+                        for bridge, ports in self._ports.items()}
+        self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
+                             mesh.metrics_port: "metrics_port"}
+
+    def ports(self, bridge: bool) -> tuple[Port, ...]:
+        """The ports the sidecar adds to the group network."""
+        return self._ports[bridge]
+
+    def port_labels(self, bridge: bool) -> frozenset[str]:
+        return self._labels[bridge]
+
+    def prototype(self, sidecar: Sidecar, bridge: bool) -> Task:
+        """Everything of the sidecar task that does not depend on the group."""
+        key = (id(sidecar), bridge)
+        found = self._tasks.get(key)
+        if found is None:
+            task = Task(
+                "sidecar",
+                driver=sidecar.driver,
+                config=_driver_config(sidecar, self.mesh, bridge),
+                env={**self.xds_env, **sidecar.env},
+                lifecycle=Lifecycle(hook="prestart", sidecar=True),
+                resources=sidecar.resources,
+                logs=sidecar.logs,
+                shutdown_delay=sidecar.shutdown_delay,
+                kill_timeout=sidecar.kill_timeout,
+                templates=self.xds_templates,
+            )
+            found = self._tasks[key] = (sidecar, task)
+        return found[1]
+
+    def metrics_service(self, provider: str | None) -> Service:
+        """The sidecar's metrics service, less its name and meta."""
+        service = self._services.get(provider)
+        if service is None:
+            service = self._services[provider] = Service(
+                port=self.mesh.metrics_port_label, provider=provider, tags=self.mesh.metrics_tags,
+                checks=(self._check,))
+        return service
+
+    def bootstrap(self, bridge: bool, cluster: str, job_id: str, group: str) -> str:
+        """The bootstrap template text of one group."""
+        parts = self._skeletons.get(bridge)
+        if parts is None:
+            parts = self._skeletons[bridge] = _SKELETON_SLOTS.split(
+                _bootstrap_skeleton(self.mesh, bridge))
+        cluster_text = _quoted(cluster)
+        if "@@" in cluster_text:
+            cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', cluster_text)
+        values = {"CLUSTER": cluster_text, "JOB": _quoted(job_id), "GROUP": _quoted(group)}
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            out.append(values[parts[i]])
+            out.append(parts[i + 1])
+        return "".join(out)
+
+
+_SKELETON_SLOTS = re.compile(r"@@(CLUSTER|JOB|GROUP)@@")
 
 
 def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, object]:
@@ -365,6 +450,7 @@ def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, obje
     return {**config, **sidecar.config}
 
 
+@functools.lru_cache(maxsize=64)
 def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
     """XDS_HOST / XDS_PORT: literal for a fixed address, from Consul via an env template else."""
     address = mesh.control_plane_address
@@ -428,13 +514,9 @@ def _bootstrap_skeleton(mesh: Mesh, bridge: bool) -> str:
                               xds_service=None if address is not None else mesh.control_plane)
 
 
-def _bootstrap(mesh: Mesh, bridge: bool, cluster: str, job_id: str, group: str) -> str:
-    import json
+_JSON_SAFE = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*\Z')
 
-    def quoted(value: str) -> str:
-        return json.dumps(value)[1:-1]
 
-    text = _bootstrap_skeleton(mesh, bridge)
-    cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', quoted(cluster))
-    return (text.replace("@@CLUSTER@@", cluster_text).replace("@@JOB@@", quoted(job_id))
-            .replace("@@GROUP@@", quoted(group)))
+def _quoted(value: str) -> str:
+    """`value` as the inside of a JSON string."""
+    return value if _JSON_SAFE.match(value) else json.dumps(value)[1:-1]

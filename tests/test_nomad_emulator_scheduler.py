@@ -506,3 +506,34 @@ def test_service_job_whose_allocations_all_failed_is_dead(nomad: NomadEmulator,
     nomad_api.job.register_job("web", {"Job": service_job("web")})
     assert _settled(nomad, "web", status="failed")
     assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "web")]["Status"] == "dead")
+
+
+def test_paused_deployment_places_nothing_until_resumed(nomad: NomadEmulator,
+                                                        nomad_api: Any) -> None:
+    nomad.timings.healthy_after = 0.2
+    update = {"MaxParallel": 1}
+    nomad_api.job.register_job("web", {"Job": service_job("web", count=2, update=update)})
+    assert _settled(nomad, "web")
+    nomad_api.job.register_job("web", {"Job": service_job("web", count=2, image="v2",
+                                                          update=update)})
+    assert nomad.wait_for(lambda: nomad.deployment_status("web") == "running"
+                          and nomad.cluster.latest_deployment("default", "web")["JobVersion"]
+                          == 1)
+    dep_id = nomad_api.job.get_deployment("web")["ID"]
+    nomad_api.deployment.pause_deployment(dep_id, True)
+    assert nomad_api.deployment.get_deployment(dep_id)["Status"] == "paused"
+    nomad_api.deployment.pause_deployment(dep_id, False)
+    assert _settled(nomad, "web", version=1)
+
+
+def test_stopped_allocation_is_replaced(nomad: NomadEmulator, nomad_api: Any) -> None:
+    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    assert _settled(nomad, "web")
+    [alloc] = _allocs(nomad_api, "web")
+    nomad_api.allocation.stop_allocation(alloc["ID"])
+    assert nomad.wait_for(lambda: len(_live(list(nomad.cluster.allocs.values()))) == 1
+                          and alloc["ID"] not in {a["ID"] for a in
+                                                  _live(list(nomad.cluster.allocs.values()))})
+    stopped = nomad_api.allocation.get_allocation(alloc["ID"])
+    assert (stopped["DesiredStatus"], stopped["DesiredDescription"]) == (
+        "stop", "alloc is being migrated")

@@ -163,6 +163,8 @@ class NomadEmulator(HttpEmulator):
         r("GET", "/v1/deployment/allocations/([^/]+)", self._h_deployment_allocs)
         r(_WRITE, "/v1/deployment/promote/([^/]+)", self._h_promote)
         r(_WRITE, "/v1/deployment/fail/([^/]+)", self._h_fail)
+        r(_WRITE, "/v1/deployment/pause/([^/]+)", self._h_pause)
+        r(_WRITE, "/v1/allocation/([^/]+)/stop", self._h_alloc_stop)
         r("GET", "/v1/deployment/([^/]+)", self._h_deployment)
         r("GET", "/v1/nodes", self._h_nodes)
         r("GET", "/v1/node/([^/]+)/allocations", self._h_node_allocs)
@@ -567,6 +569,15 @@ class NomadEmulator(HttpEmulator):
 
     def _h_fail(self, req: Request) -> Response:
         result = self.cluster.fail_deployment(req.params[0])
+        return self._answer(result, result["Index"])
+
+    def _h_pause(self, req: Request) -> Response:
+        body = req.json() if req.body.strip() else {}
+        result = self.cluster.pause_deployment(req.params[0], bool(body.get("Pause")))
+        return self._answer(result, result["Index"])
+
+    def _h_alloc_stop(self, req: Request) -> Response:
+        result = self.cluster.stop_allocation(req.params[0])
         return self._answer(result, result["Index"])
 
     def _h_nodes(self, req: Request) -> Response:

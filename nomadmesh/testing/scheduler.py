@@ -617,6 +617,36 @@ class Cluster:
             self._fail(dep, "Deployment marked as failed", index)
             return self._deployment_eval(dep, index)
 
+    def pause_deployment(self, deployment_id: str, pause: bool) -> dict[str, Any]:
+        """Pause (no more placements) or resume a running deployment."""
+        with self.store.lock:
+            dep = self._deployment(deployment_id)
+            if dep["Status"] not in ("running", "paused"):
+                raise HttpError(500, f"can't pause terminal deployment with status "
+                                     f"{dep['Status']!r}")
+            index = self.store.bump()
+            if pause:
+                self._set_deployment(dep, "paused", "Deployment is paused", index)
+                return {"EvalID": "", "EvalCreateIndex": 0, "DeploymentModifyIndex": index,
+                        "RevertedJobVersion": None, "Index": index}
+            self._set_deployment(dep, "running", "Deployment is running", index)
+            return self._deployment_eval(dep, index)
+
+    def stop_allocation(self, alloc_id: str) -> dict[str, Any]:
+        """Stop one allocation (it is migrated: the scheduler places a replacement)."""
+        with self.store.lock:
+            alloc = self.allocs.get(alloc_id)
+            if alloc is None:
+                raise HttpError(404, "alloc not found")
+            index = self.store.bump()
+            alloc["DesiredTransition"]["Migrate"] = True
+            self._stop_alloc(alloc, "alloc is being migrated", index)
+            job = self.jobs.get((alloc["Namespace"], alloc["JobID"]))
+            eval_id = ""
+            if job is not None:
+                eval_id = self.create_eval(job, "alloc-stop", index)["ID"]
+            return {"EvalID": eval_id, "Index": index}
+
     def _deployment(self, deployment_id: str) -> dict[str, Any]:
         dep = self.deployments.get(deployment_id)
         if dep is None:

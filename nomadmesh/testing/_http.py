@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -392,8 +393,10 @@ class HttpEmulator:
             self.authorize(req)
             resp = handler(req)
         except HttpError as exc:
-            resp = Response(status=exc.status, raw=exc.text.encode(),
-                            content_type="text/plain; charset=utf-8")
+            resp = _text_response(exc.status, exc.text)
+        except Exception as exc:  # an emulator bug: answer like a server error, and show it
+            traceback.print_exc()
+            resp = _text_response(500, f"emulator internal error: {exc!r}")
         self._write(h, resp)
 
     def _write(self, h: _Handler, resp: Response) -> None:
@@ -406,6 +409,10 @@ class HttpEmulator:
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(data)
+
+
+def _text_response(status: int, text: str) -> Response:
+    return Response(status=status, raw=text.encode(), content_type="text/plain; charset=utf-8")
 
 
 def _tls_context(tls: ssl.SSLContext | tuple[str, str] | None) -> ssl.SSLContext | None:

@@ -788,9 +788,10 @@ class Cluster:
             need = state["DesiredCanaries"] - len(canaries)
             return self._place(job, group, max(need, 0), ev, dep, index, canary=True)
         if len(current) > count:
-            for alloc in sorted(current, key=_alloc_index, reverse=True)[: len(current) - count]:
+            by_index = sorted(current, key=_alloc_index)
+            for alloc in by_index[count:]:
                 self._stop_alloc(alloc, "alloc not needed due to job update", index)
-            current = current[:count]
+            current = by_index[:count]
         need = count - len(current)
         if need > 0:
             budget = need
@@ -801,7 +802,6 @@ class Cluster:
                 budget = max(0, min(need, max_parallel - in_flight))
             replacing = sorted(old, key=_alloc_index)
             outcome = self._place(job, group, budget, ev, dep, index, replacing=replacing)
-            outcome.queued += need - budget if outcome.failed is None else 0
             for alloc in replacing[: outcome.placed]:
                 self._stop_alloc(alloc, "alloc is being updated due to job update", index)
         keep_old = max(0, count - len(current) - outcome.placed)

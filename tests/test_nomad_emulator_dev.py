@@ -61,3 +61,16 @@ def test_port_in_use_is_an_emulator_error() -> None:
             start_local_cluster(nomad_port=cluster.nomad.port)
     finally:
         cluster.stop()
+
+
+def test_dev_stops_cleanly_on_sigterm() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "CONSUL_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nomadmesh", "dev", "--nomad-port", "0", "--consul-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("export CONSUL_HTTP_ADDR="):
+            break
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0

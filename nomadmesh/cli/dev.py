@@ -34,8 +34,7 @@ def dev(nomad_port: int, consul_port: int, host: str) -> None:
             click.echo(f"export {name}={value}")
         click.echo("Press Ctrl+C to stop.", err=True)
         try:
-            while not stopped.wait(0.5):
-                pass
+            stopped.wait()
         except KeyboardInterrupt:
             click.echo("stopping", err=True)
         finally:

@@ -99,11 +99,16 @@ def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
 
 def has_sidecar(group: Group) -> bool:
     """A group already proxied: injected by nomadmesh, or using Nomad's own Connect sidecar."""
+    for service in group.services:
+        if service.connect:
+            return True
     for task in group.tasks:
         if SIDECAR_META_KEY in task.meta or (task.kind or "").startswith("connect-proxy"):
             return True
-    return any(s.connect for s in group.services) or any(
-        s.connect for t in group.tasks for s in t.services)
+        for service in task.services:
+            if service.connect:
+                return True
+    return False
 
 
 def sidecar_task(group: Group) -> Task | None:
@@ -186,7 +191,7 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     task = _sidecar_task(job, group, plan, kit, problems)
     ports = kit.ports(plan.bridge)
     _check_ports(group, plan, kit, problems)
-    app_env = _app_env(plan, mesh)
+    app_env = kit.app_env(plan)
     tasks = tuple(_with_env(t, app_env, plan, problems) if t.is_main else t for t in group.tasks)
     if len(problems) > before or bridge is None:
         return group
@@ -228,8 +233,10 @@ def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | No
 def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
                problems: list[Problem]) -> tuple[Upstream, ...]:
     """The group meta's upstreams, then the Python settings'; prefixes and env names unique."""
-    located: list[tuple[Upstream, str]] = []
     text = group.meta.get(GROUP_META_KEY)
+    if text is None and not settings.upstreams:
+        return ()
+    located: list[tuple[Upstream, str]] = []
     if text is not None:
         meta_path = f"{path}.meta.{GROUP_META_KEY}"
         found, bad = parse_upstreams(text, meta_path)
@@ -261,7 +268,7 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
 
 def _check_ports(group: Group, plan: _Plan, kit: _Kit, problems: list[Problem]) -> None:
     labels = kit.port_labels(plan.bridge)
-    for port in group.ports:
+    for port in (p for network in group.networks for p in network.ports):
         if port.label in labels:
             problems.append(Problem(f"{plan.path}.network.port[{port.label}]",
                                     f"port label {port.label!r} is needed by the sidecar; "
@@ -321,14 +328,17 @@ def _sidecar_task(job: Job, group: Group, plan: _Plan, kit: _Kit,
     sidecar = plan.sidecar
     name_source = group.name if "${" in plan.service else plan.service
     name = (sidecar.name or "").replace("{service}", name_source)
-    if group.task(name) is not None:
-        problems.append(Problem(f"{plan.path}.task[{name}]", f"task name {name!r} is needed by "
-                                "the sidecar; rename the task or set the sidecar's name"))
     metrics_name = mesh.metrics_service.replace("{service}", name_source)
-    if any(s.name == metrics_name for s in group.services) or any(
-            s.name == metrics_name for t in group.tasks for s in t.services):
-        problems.append(Problem(f"{plan.path}.service[{metrics_name}]", f"service name "
-                                f"{metrics_name!r} is needed for the sidecar's metrics"))
+    for task in group.tasks:
+        if task.name == name:
+            problems.append(Problem(f"{plan.path}.task[{name}]", f"task name {name!r} is needed "
+                                    "by the sidecar; rename the task or set the sidecar's name"))
+        for service in task.services:
+            if service.name == metrics_name:
+                _metrics_name_taken(plan, metrics_name, problems)
+    for service in group.services:
+        if service.name == metrics_name:
+            _metrics_name_taken(plan, metrics_name, problems)
     prototype = kit.prototype(sidecar, plan.bridge)
     for key in sidecar.env:
         if key in kit.xds_env:
@@ -352,6 +362,11 @@ def _sidecar_task(job: Job, group: Group, plan: _Plan, kit: _Kit,
     )
 
 
+def _metrics_name_taken(plan: _Plan, metrics_name: str, problems: list[Problem]) -> None:
+    problems.append(Problem(f"{plan.path}.service[{metrics_name}]",
+                            f"service name {metrics_name!r} is needed for the sidecar's metrics"))
+
+
 class _Kit:
     """What the groups of one `inject` call share, built once: prototypes, bootstrap skeletons."""
 
@@ -365,6 +380,7 @@ class _Kit:
         self._tasks: dict[tuple[int, bool], tuple[Sidecar, Task]] = {}
         self._services: dict[str | None, Service] = {}
         self._skeletons: dict[bool, list[str]] = {}
+        self._app_envs: dict[tuple[bool, tuple[Upstream, ...]], dict[str, str]] = {}
         # Egress and admin stay inside a bridge namespace; only metrics reach the host there.
         self._ports = {
             True: (Port(mesh.metrics_port_label, to=mesh.metrics_port),),
@@ -375,6 +391,14 @@ class _Kit:
                         for bridge, ports in self._ports.items()}
         self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
                              mesh.metrics_port: "metrics_port"}
+
+    def app_env(self, plan: _Plan) -> dict[str, str]:
+        """The env every main task gets; shared by groups with the same mode and upstreams."""
+        key = (plan.bridge, plan.upstreams)
+        env = self._app_envs.get(key)
+        if env is None:
+            env = self._app_envs[key] = _app_env(plan, self.mesh)
+        return env
 
     def ports(self, bridge: bool) -> tuple[Port, ...]:
         """The ports the sidecar adds to the group network."""
@@ -464,6 +488,8 @@ def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
 
 def _template_value(text: str, path: str, problems: list[Problem]) -> str:
     """A Nomad `${VAR}` inside a name becomes the template's `{{ env "VAR" }}`."""
+    if "${" not in text:
+        return text
 
     def to_env(match: re.Match[str]) -> str:
         var = match.group(1)

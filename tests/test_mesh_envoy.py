@@ -17,7 +17,14 @@ from nomadmesh.mesh import GroupMesh, Mesh, Sidecar, Upstream, inject, sidecar_t
 from nomadmesh.mesh.node import node_bootstrap
 from nomadmesh.model import Group, Job, Network, Port, Service, Task
 from nomadmesh.testing.envoy import EnvoyProcess, HttpBackend, free_port, validate_bootstrap
-from nomadmesh.xds import ControlPlane, Endpoint, MeshState, build_snapshots, parse_upstreams
+from nomadmesh.xds import (
+    ControlPlane,
+    Endpoint,
+    MeshState,
+    Snapshot,
+    build_snapshots,
+    parse_upstreams,
+)
 
 pytestmark = pytest.mark.envoy
 
@@ -144,3 +151,26 @@ def _get(url: str) -> str:
         time.sleep(0.05)
         return ""
     return response.text if response.status_code == 200 else ""
+
+
+@pytest.mark.parametrize(("mode", "control_plane_kind"), [("host", "fixed"), ("cni/mesh", "consul")])
+def test_sidecar_comes_up_ready_and_connected(mode: str, control_plane_kind: str,
+                                              control_plane: ControlPlane) -> None:
+    address = f"127.0.0.1:{control_plane.port}"
+    mesh = Mesh(control_plane=address if control_plane_kind == "fixed" else "nomadmesh-xds",
+                egress_port=free_port(), admin_port=free_port(), metrics_port=free_port())
+    job = Job("web", groups=[Group(
+        "api", networks=[Network(mode=mode, ports=[Port("http")])],
+        services=[Service(name="api", port="http")], tasks=[Task("app", driver="docker")])])
+    group = inject(job, mesh).groups[0]
+    control_plane.cache.set_snapshot("api", Snapshot.empty("1"))  # Envoy is ready after xDS
+    # Dynamic ports (host mode) get free loopback ports, as Nomad would assign them.
+    env = {f"NOMAD_PORT_{p.label}": str(free_port()) for p in group.ports}
+    bootstrap = node_bootstrap(group, env, services={"nomadmesh-xds": [("127.0.0.1",
+                                                                        control_plane.port)]})
+
+    with EnvoyProcess(bootstrap) as envoy:
+        envoy.wait_for(envoy.is_ready, what="/ready")
+        envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1",
+                       what="connected to the control plane")
+    assert bootstrap["node"]["cluster"] == "api"

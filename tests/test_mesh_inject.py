@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from nomadmesh.errors import MeshError
-from nomadmesh.mesh import GroupMesh, Mesh, Sidecar, Upstream, inject, sidecar_task
+from nomadmesh.mesh import GroupMesh, Mesh, Sidecar, Upstream, inject, is_meshed, sidecar_task
 from nomadmesh.model import (
     Group,
     Job,
@@ -365,3 +365,8 @@ def test_injected_job_validates_and_survives_the_json_round_trip(mode: str, driv
     injected = inject(job(group(mode=mode)), mesh)
     assert injected.validate() is injected
     assert Job.from_api(injected.to_api()) == injected
+
+
+def test_is_meshed_tells_which_groups_inject_would_touch() -> None:
+    j = job(group("a"), group("b", meta={"nomadmesh.mesh": "false"}))
+    assert [is_meshed(j, g) for g in j.groups] == [True, False]

@@ -52,31 +52,6 @@ LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
 
-T = TypeVar("T")
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _replace(obj: T, **changes: object) -> T:
-    """`attrs.evolve` without re-running converters, for values already in model form.
-
-    Injection builds a few objects per group; on a 500-group job the converters (re-freezing maps
-    that are frozen already) would cost more than the rest of the work together.
-    """
-    new = object.__new__(type(obj))
-    state = getattr(obj, "__dict__", None)
-    if state is not None:  # model classes without __slots__: copy the instance dict at C speed
-        new.__dict__.update(state)
-        new.__dict__.update(changes)
-        return new
-    cls: Any = type(obj)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
-    for name in names:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new
-
-
 def inject(job: Job, mesh: Mesh | None = None) -> Job:
     """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
     kit = _Kit(_checked(mesh or DEFAULT_MESH))
@@ -546,3 +521,30 @@ _JSON_SAFE = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*\Z')
 def _quoted(value: str) -> str:
     """`value` as the inside of a JSON string."""
     return value if _JSON_SAFE.match(value) else json.dumps(value)[1:-1]
+
+
+# --- copying model values ------------------------------------------------------------------------
+
+T = TypeVar("T")
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(obj: T, **changes: object) -> T:
+    """`attrs.evolve` without re-running converters, for values already in model form.
+
+    Injection builds a few objects per group; on a 500-group job the converters (re-freezing maps
+    that are frozen already) would cost more than the rest of the work together.
+    """
+    new = object.__new__(type(obj))
+    state = getattr(obj, "__dict__", None)
+    if state is not None:  # model classes without __slots__: copy the instance dict at C speed
+        new.__dict__.update(state)
+        new.__dict__.update(changes)
+        return new
+    cls: Any = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new

@@ -144,3 +144,16 @@ def test_a_cancelled_watch_hears_nothing() -> None:
     cache.set_snapshot("service-x", Snapshot.empty("1"))
     assert heard == []
     assert cache.watcher_count() == 0
+
+
+def test_a_rebuild_keeps_the_snapshot_of_nodes_that_see_no_change() -> None:
+    memo = ResourceMemo()
+    state = MeshState(
+        endpoints=STATE.endpoints,
+        upstreams={**STATE.upstreams, "service-y": (Upstream("service-b", "/hi_b"),)},
+    )
+    first = build_snapshots(state, "1", memo=memo)
+    flipped = {**STATE.endpoints, "service-a": (Endpoint("10.0.0.1", 80, health="critical"),)}
+    second = build_snapshots(MeshState(flipped, state.upstreams), "2", memo=memo)
+    assert second["service-y"] is first["service-y"]
+    assert second["service-x"] is not first["service-x"]

@@ -160,6 +160,7 @@ class ResourceMemo:
         self.assignments: dict[str, tuple[tuple[Endpoint, ...], Resource]] = {}
         self.routes: dict[tuple[Upstream, ...], Resource] = {}
         self.listener = Resource.of(resources.egress_listener())
+        self.snapshots: dict[str, tuple[list[Resource], Snapshot]] = {}
 
 
 def build_snapshots(
@@ -198,7 +199,8 @@ def _build(state: MeshState, version: str, memo: ResourceMemo) -> dict[str, Snap
                 assignments[service] = (endpoints, assignment)
         return clusters[service], assignments[service][1]
 
-    snapshots = {}
+    snapshots: dict[str, Snapshot] = {}
+    built: dict[str, tuple[list[Resource], Snapshot]] = {}
     for node_cluster in sorted(set(state.upstreams) | set(state.endpoints)):
         upstreams = tuple(state.upstreams.get(node_cluster, ()))
         if upstreams not in routes:
@@ -208,6 +210,17 @@ def _build(state: MeshState, version: str, memo: ResourceMemo) -> dict[str, Snap
         items = [memo.listener, routes[upstreams]]
         for service in sorted({u.service for u in upstreams}):
             items.extend(shared(service))
-        snapshots[node_cluster] = Snapshot.of(version, items, bind_egress=True)
+        previous = memo.snapshots.get(node_cluster)
+        if previous is not None and _same_items(previous[0], items):
+            # Nothing this node sees changed: the same object, so its streams are not woken.
+            built[node_cluster] = previous
+        else:
+            built[node_cluster] = (items, Snapshot.of(version, items, bind_egress=True))
+        snapshots[node_cluster] = built[node_cluster][1]
     memo.clusters, memo.assignments, memo.routes = clusters, assignments, routes
+    memo.snapshots = built
     return snapshots
+
+
+def _same_items(old: list[Resource], new: list[Resource]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))

@@ -116,7 +116,7 @@ def test_render_takes_a_pack_and_ties_jobs_to_the_deployment_name(
     assert code == 0
     job = json.loads(out)["Job"]
     assert job["ID"] == "nightly"
-    assert job["Meta"]["nomadmesh-deployment"] == "nightly"
+    assert job["Meta"]["nomadmesh.deployment"] == "nightly"
 
 
 def test_a_deployment_name_for_a_plain_job_file_is_an_input_error(

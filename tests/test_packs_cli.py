@@ -54,7 +54,7 @@ def test_render_prints_every_job_with_variables_applied(capsys: pytest.CaptureFi
     bodies = json.loads(out)
     assert [(b["Job"]["ID"], b["Job"]["TaskGroups"][0]["Count"]) for b in bodies] == [
         ("shop-web", 4), ("shop-worker", 4)]
-    assert bodies[0]["Job"]["Meta"]["nomadmesh-deployment"] == "shop"
+    assert bodies[0]["Job"]["Meta"]["nomadmesh.deployment"] == "shop"
 
 
 def test_render_injects_the_sidecar_when_asked(capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,6 +69,9 @@ def _tool_version() -> str:
         return "0+unknown"
 
 
+OWNERSHIP_KEYS = frozenset({META_TOOL, META_VERSION, META_DIGEST, META_SOURCE})
+
+
 class NomadClient:
     """A client of one Nomad API; a context manager. The token is never shown."""
 
@@ -126,7 +129,8 @@ class NomadClient:
         """The API JSON nomadmesh submits for `job`: its own form plus ownership meta (and the
         namespace of the call, which wins over the job's)."""
         api = dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
-        meta = {k: v for k, v in (api.get("Meta") or {}).items() if not k.startswith("nomadmesh.")}
+        # Only the ownership keys are ours to rewrite; the digest covers everything else.
+        meta = {k: v for k, v in (api.get("Meta") or {}).items() if k not in OWNERSHIP_KEYS}
         body = json.dumps({**api, "Meta": meta}, sort_keys=True, separators=(",", ":"))
         meta[META_TOOL] = TOOL
         meta[META_VERSION] = _tool_version()

@@ -21,10 +21,10 @@ V = TypeVar("V")
 # Job meta that ties every rendered job to its pack instance (read back by plan/run/stop/status).
 # Dashes, not dots: NomadClient.payload replaces every `nomadmesh.*` job meta key with its own
 # ownership keys on submit, so dotted names would not survive to the server.
-META_PACK = "nomadmesh-pack"
-META_PACK_VERSION = "nomadmesh-pack-version"
-META_DEPLOYMENT = "nomadmesh-deployment"
-META_VARIABLES_DIGEST = "nomadmesh-variables-digest"
+META_PACK = "nomadmesh.pack"
+META_PACK_VERSION = "nomadmesh.pack_version"
+META_DEPLOYMENT = "nomadmesh.deployment"
+META_VARIABLES_DIGEST = "nomadmesh.variables_digest"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -101,7 +101,7 @@ def resolve(cls: type[V], *, values: Mapping[str, Any] | None = None,
 
 
 def digest(variables: object) -> str:
-    """A short, stable hash of resolved variables (job meta `nomadmesh-variables-digest`)."""
+    """A short, stable hash of resolved variables (job meta `nomadmesh.variables_digest`)."""
     data = attrs.asdict(variables) if attrs.has(type(variables)) else variables  # type: ignore[arg-type]
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -98,3 +98,14 @@ def test_token_is_not_in_client_or_config_repr() -> None:
         assert SECRET not in repr(client)
         assert SECRET not in repr(client.config)
         assert "token=<set>" in repr(client)
+
+
+def test_the_payload_rewrites_only_the_ownership_meta_keys() -> None:
+    from nomadmesh import Group, Job, Task
+
+    job = Job("web", meta={"nomadmesh.pack": "web", "nomadmesh.digest": "stale", "team": "a"},
+              groups=[Group("g", tasks=[Task("t", driver="exec")])])
+    meta = NomadClient("http://127.0.0.1:1").payload(job)["Meta"]
+    assert meta["nomadmesh.pack"] == "web" and meta["team"] == "a"
+    assert meta["nomadmesh.digest"] != "stale"
+    assert meta["nomadmesh.tool"] == "nomadmesh"

@@ -145,8 +145,11 @@ def test_consul_down_keeps_the_last_snapshot_and_recovers_when_back(
     before = plane.cache.get("service-x")
     consul.stop()
     eventually(lambda: not plane.healthy(), what="unhealthy while Consul is down")
+    time.sleep(1.0)
     assert plane.cache.get("service-x") is before
-    assert plane.metrics.consul_errors._value.get() >= 1
+    # Four watches (catalog and three services) backing off from 50 ms to 0.5 s: a handful of
+    # attempts each, not a busy loop.
+    assert 1 <= plane.metrics.consul_errors._value.get() <= 40
     consul.start()
     register(consul, "service-a", "a2", 7011)
     eventually(

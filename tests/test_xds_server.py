@@ -13,7 +13,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
-from nomadmesh.testing.envoy import AdsClient
+from nomadmesh.testing.envoy import AdsClient, eventually
 from nomadmesh.xds import (
     ControlPlane,
     Endpoint,
@@ -149,6 +149,16 @@ def test_a_nack_is_counted_and_the_rejected_version_is_not_sent_again(
     client.nack(cds, "Proto constraint validation failed")
     assert client.pending() == []
     assert plane.metrics.nacks.labels(CLUSTER_TYPE)._value.get() == 1
+
+
+def test_a_nack_is_logged_with_envoys_error_text(
+    client: AdsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.request(CLUSTER_TYPE)
+    client.nack(client.receive(), "Proto constraint validation failed: connect_timeout")
+    eventually(lambda: "NACK" in caplog.text, timeout=2, what="the NACK log line")
+    assert "error=Proto constraint validation failed: connect_timeout" in caplog.text
+    assert "cluster=service-a" in caplog.text
 
 
 def test_after_a_nack_a_new_version_is_sent(client: AdsClient, plane: ControlPlane) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,45 +183,3 @@ def test_envoy_serves_the_snapshot_file_routes(tmp_path: Path) -> None:
                         return ""
 
                 envoy.wait_for(lambda: answer() == "a1 /hi_a", what="traffic via the file")
-
-
-def _serve(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "nomadmesh", "xds", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_cli_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yaml", design_snapshot(8080))
-    metrics = free_port()
-    process = _serve(
-        "--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}", "--metrics", f"127.0.0.1:{metrics}"
-    )
-    try:
-
-        def healthy() -> bool:
-            try:
-                url = f"http://127.0.0.1:{metrics}/healthz"
-                return requests.get(url, timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        eventually(healthy, timeout=20, what="/healthz")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
-    assert process.returncode == 0, stderr
-
-
-def test_cli_serve_reports_a_bad_snapshot_file_without_a_traceback(tmp_path: Path) -> None:
-    document = design_snapshot(8080)
-    document["resources"][2]["connect_timeout"] = "soon"
-    path = write(tmp_path / "s.yaml", document)
-    process = _serve("--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}")
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 1
-    assert stderr.startswith(f"error: snapshot file {path}, resource 2 (Cluster 'service-a')")
-    assert "Traceback" not in stderr

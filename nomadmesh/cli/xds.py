@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -11,6 +12,11 @@ import click
 
 from nomadmesh.cli import cli
 from nomadmesh.errors import XdsError
+
+# gRPC's C core prints its own lines (e.g. for a port in use) next to the CLI's one-line error;
+# it reads this before its first import. GRPC_VERBOSITY set by the user wins.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 from nomadmesh.xds import ControlPlane, ServerTls
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"

@@ -182,3 +182,24 @@ def test_run_on_a_terminal_shows_a_live_table_of_group_progress(
     assert "job web" in out
     assert all(column in out for column in ("group", "healthy", "placed", "desired"))
     assert "    [evaluation]" not in out  # no plain lines on a terminal
+
+
+PACKS = Path(__file__).parent.parent / "examples" / "packs"
+
+
+def test_plan_run_and_stop_take_a_pack_like_a_job_file(
+        nomad: NomadEmulator, capsys: pytest.CaptureFixture[str]) -> None:
+    pack = str(PACKS / "redis_cache")
+    assert nomadmesh("plan", pack, "--name", "cache") == 1
+    assert "Pack redis-cache 1.0.0, deployment 'cache'" in capsys.readouterr().out
+    assert nomadmesh("run", pack, "--name", "cache") == 0
+    assert nomadmesh("plan", pack, "--name", "cache") == 0
+    capsys.readouterr()
+    assert nomadmesh("stop", pack, "--name", "cache") == 0
+    assert "==> job 'cache' stopped" in capsys.readouterr().out
+
+
+def test_prune_is_refused_for_a_plain_job_file(job_file: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert nomadmesh("run", str(job_file), "--prune") == 2
+    assert "--prune applies to packs only" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from nomadmesh.cli import EXIT_FAILED, cli
-from nomadmesh.cli._options import job_variables, load_jobs, parse_assignments
+from nomadmesh.cli._options import deployment_option, job_variables, load_jobs, parse_assignments
 from nomadmesh.deploy import DeployEvent, DeployResult, NomadClient
 from nomadmesh.errors import DeploymentFailed, NomadmeshError
 from nomadmesh.model import Job, parse_duration
@@ -46,8 +46,8 @@ def _client(address: str | None, region: str | None) -> NomadClient:
 
 
 def _jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...], inject: bool,
-          mesh_file: str | None) -> list[Job]:
-    jobs = load_jobs(path, variables, var_files)
+          mesh_file: str | None, deployment: str | None = None) -> list[Job]:
+    jobs = load_jobs(path, variables, var_files, deployment)
     if not inject:
         if mesh_file:
             raise click.UsageError("--mesh needs --inject")
@@ -60,17 +60,26 @@ def _jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...], inje
 
 
 @cli.command("plan")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="PATH|PACK")
 @job_variables
+@deployment_option
 @mesh_options
 @connection_options
-def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...], inject: bool,
-                 mesh_file: str | None, address: str | None, namespace: str | None,
-                 region: str | None) -> None:
-    """Show what submitting a job file would change; exit 0 no changes, 1 changes, 255 error."""
+def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+                 deployment: str | None, inject: bool, mesh_file: str | None,
+                 address: str | None, namespace: str | None, region: str | None) -> None:
+    """Show what submitting a job file or pack would change; exit 0 none, 1 changes, 255 error."""
+    from nomadmesh.packs import is_pack_ref
+    from nomadmesh.packs.deploy import plan_pack
+
     try:
-        jobs = _jobs(path, variables, var_files, inject, mesh_file)
+        jobs = _jobs(path, variables, var_files, inject, mesh_file, deployment)
         with _client(address, region) as client:
+            if is_pack_ref(path):
+                pack_plan = plan_pack(client, jobs)
+                click.echo(pack_plan.render(), nl=False)
+                changed = any(p.changes for p in pack_plan.plans) or bool(pack_plan.dropped)
+                sys.exit(EXIT_PLAN_CHANGES if changed else 0)
             plans = [client.plan(job, namespace=namespace, source=path) for job in jobs]
     except NomadmeshError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -83,8 +92,11 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
 
 
 @cli.command("run")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="PATH|PACK")
 @job_variables
+@deployment_option
+@click.option("--prune", is_flag=True,
+              help="For packs: stop the deployment's jobs this version no longer produces.")
 @mesh_options
 @connection_options
 @click.option("--detach", is_flag=True, help="Return once the job is registered.")
@@ -95,10 +107,10 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
 @click.option("--promote", is_flag=True, help="Promote canaries once they are healthy.")
 @click.option("--force-owner", is_flag=True,
               help="Overwrite a job that another tool (e.g. Nomad Pack) deployed.")
-def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...], inject: bool,
-                mesh_file: str | None, address: str | None, namespace: str | None,
-                region: str | None, detach: bool, timeout: str, check_index: int | None,
-                promote: bool, force_owner: bool) -> None:
+def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+                deployment: str | None, prune: bool, inject: bool, mesh_file: str | None,
+                address: str | None, namespace: str | None, region: str | None, detach: bool,
+                timeout: str, check_index: int | None, promote: bool, force_owner: bool) -> None:
     """Submit a job file and watch it until healthy; exit 0 healthy, 1 failed, 2 bad input."""
     try:
         seconds = parse_duration(timeout) / 1e9
@@ -106,7 +118,14 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
         raise click.BadParameter(str(exc), param_hint="--timeout") from None
     if seconds <= 0:
         raise click.BadParameter("must be positive", param_hint="--timeout")
-    jobs = _jobs(path, variables, var_files, inject, mesh_file)
+    jobs = _jobs(path, variables, var_files, inject, mesh_file, deployment)
+    from nomadmesh.packs import is_pack_ref
+
+    if is_pack_ref(path):
+        _run_pack(jobs, prune, address, region, detach, seconds)
+        return
+    if prune:
+        raise click.UsageError("--prune applies to packs only")
     failed = False
     with _client(address, region) as client:
         for job in jobs:
@@ -123,6 +142,27 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
             click.echo(_verdict(result))
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def _run_pack(jobs: list[Job], prune: bool, address: str | None, region: str | None,
+              detach: bool, seconds: float) -> None:
+    """Run a rendered pack; dropped jobs are stopped only with --prune, else listed."""
+    from nomadmesh.packs.deploy import run_pack
+
+    with _client(address, region) as client, _progress(jobs[0].id) as on_event:
+        try:
+            result = run_pack(client, jobs, prune=prune, wait=not detach, timeout=seconds,
+                              on_event=on_event)
+        except DeploymentFailed as exc:
+            _print_failure(exc)
+            sys.exit(EXIT_FAILED)
+    for r in result.results:
+        click.echo(_verdict(r))
+    for job_id in result.pruned:
+        click.echo(f"==> job {job_id!r} stopped: the pack no longer produces it (--prune)")
+    for job_id in result.left_running:
+        click.echo(f"==> job {job_id!r} left running although the pack no longer produces it; "
+                   "run again with --prune to stop it")
 
 
 def _verdict(result: DeployResult) -> str:
@@ -191,12 +231,24 @@ def status_command(job_id: str, address: str | None, namespace: str | None,
 
 
 @cli.command("stop")
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB|PACK")
 @click.option("--purge", is_flag=True, help="Also forget the job and its history.")
+@click.option("--name", "deployment", default=None, metavar="DEPLOYMENT",
+              help="Stop every job of this pack deployment (JOB|PACK is then the pack).")
 @connection_options
-def stop_command(job_id: str, purge: bool, address: str | None, namespace: str | None,
-                 region: str | None) -> None:
-    """Stop a job's allocations (and with --purge, remove the job)."""
+def stop_command(job_id: str, purge: bool, deployment: str | None, address: str | None,
+                 namespace: str | None, region: str | None) -> None:
+    """Stop a job's allocations (and with --purge, remove the job), or a pack deployment."""
+    if deployment is not None:
+        from nomadmesh.packs import find_pack
+        from nomadmesh.packs.deploy import stop_pack
+
+        with _client(address, region) as client:
+            stopped = stop_pack(client, deployment, pack=find_pack(job_id).pack.name,
+                                purge=purge, namespace=namespace)
+        for stopped_id in stopped:
+            click.echo(f"==> job {stopped_id!r} {'purged' if purge else 'stopped'}")
+        return
     with _client(address, region) as client:
         result = client.stop(job_id, purge=purge, namespace=namespace)
     click.echo(f"==> job {job_id!r} {'purged' if purge else 'stopped'}"

@@ -966,24 +966,16 @@ class Cluster:
                       alloc_index: int, ev: Mapping[str, Any], dep: dict[str, Any] | None,
                       index: int, canary: bool) -> dict[str, Any]:
         ts = now_ns()
-        ports = []
-        for p in _group_ports(group, "ReservedPorts"):
-            ports.append({"Label": p["Label"], "Value": p["Value"], "To": p.get("To", 0),
-                          "HostIP": node.address})
-        for p in _group_ports(group, "DynamicPorts"):
-            ports.append({"Label": p["Label"], "Value": self._alloc_port(node),
-                          "To": p.get("To", 0), "HostIP": node.address})
+        reserved = [{"Label": p["Label"], "Value": p["Value"], "To": p.get("To", 0)}
+                    for p in _group_ports(group, "ReservedPorts")]
+        dynamic = [{"Label": p["Label"], "Value": self._alloc_port(node), "To": p.get("To", 0)}
+                   for p in _group_ports(group, "DynamicPorts")]
+        ports = [{**p, "HostIP": node.address} for p in reserved + dynamic]
         networks = [{
-            "Mode": (group.get("Networks") or [{}])[0].get("Mode") or "host",
-            "Device": "", "CIDR": "", "IP": node.address, "MBits": 0, "DNS": None,
-            "ReservedPorts": [{"Label": p["Label"], "Value": p["Value"], "To": p["To"],
-                               "HostNetwork": "default"} for p in ports
-                              if any(p["Label"] == r["Label"]
-                                     for r in _group_ports(group, "ReservedPorts"))] or None,
-            "DynamicPorts": [{"Label": p["Label"], "Value": p["Value"], "To": p["To"],
-                              "HostNetwork": "default"} for p in ports
-                             if any(p["Label"] == d["Label"]
-                                    for d in _group_ports(group, "DynamicPorts"))] or None,
+            "Mode": group["Networks"][0].get("Mode") or "host", "Device": "", "CIDR": "",
+            "IP": node.address, "MBits": 0, "DNS": None,
+            "ReservedPorts": [{**p, "HostNetwork": "default"} for p in reserved] or None,
+            "DynamicPorts": [{**p, "HostNetwork": "default"} for p in dynamic] or None,
         }] if group.get("Networks") else None
         tasks_resources = {
             t["Name"]: {"Cpu": {"CpuShares": int(t["Resources"].get("CPU") or 0),

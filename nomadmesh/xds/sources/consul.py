@@ -128,6 +128,9 @@ class ConsulSource:
                                 what, self.address, f"{type(exc).__name__}: {exc}"[:300])
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
+                # Re-read without blocking once Consul answers: recovery shows at once, and a
+                # Consul restored from a snapshot is read afresh.
+                index = 0
                 continue
             backoff = _BACKOFF_START
             with self._lock:
@@ -136,8 +139,9 @@ class ConsulSource:
             if recovered:
                 log.info("consul query recovered what=%s", what)
             new_index = int(new_index or 0)
-            # Consul's rule: an index that goes backwards (or is 0) restarts the watch.
-            index = new_index if new_index > index else 0
+            # Consul's rule: an index that goes backwards (or is not positive) restarts the watch;
+            # an unchanged one (the wait expired) keeps it.
+            index = 0 if new_index < index or new_index <= 0 else new_index
             apply(body)
             if index == 0:
                 stop.wait(_BACKOFF_START)

@@ -194,6 +194,12 @@ class Job:
 
         return encode_job(self)
 
+    def _repr_html_(self) -> str:
+        """A table of groups, tasks and ports for Jupyter."""
+        from nomadmesh.model._html import job_html
+
+        return job_html(self)
+
     def canonicalize(self) -> Job:
         """This job with Nomad's server defaults applied (what `GET /v1/job/<id>` returns)."""
         from nomadmesh.codec.canonical import canonicalize

@@ -119,6 +119,17 @@ def test_an_ack_gets_no_response(client: AdsClient) -> None:
     assert client.pending() == []
 
 
+def test_a_request_without_a_nonce_is_a_new_subscription_and_is_answered(
+    client: AdsClient,
+) -> None:
+    client.request(CLUSTER_TYPE)
+    first = client.receive()
+    client.request(CLUSTER_TYPE)
+    again = client.receive()
+    assert again.version_info == first.version_info
+    assert again.nonce != first.nonce
+
+
 def test_a_request_with_a_stale_nonce_is_ignored(client: AdsClient, plane: ControlPlane) -> None:
     responses = subscribe_all(client)
     install(plane, endpoints={**ENDPOINTS, "service-b": (Endpoint("127.0.0.1", 9001),)})

@@ -224,9 +224,7 @@ class _Stream:
         state = self.types[type_url]
         if type_url in COMPLETE_SET_TYPES:
             items = self._complete_set(type_url, snapshot)
-            if not force and set_version(items) == state.sent_version:
-                return None
-            return self._send_set(type_url, items)
+            return self._send_set(type_url, items, force=force)
         available = snapshot.of_type(type_url)
         due = [
             available[name]
@@ -240,10 +238,12 @@ class _Stream:
             state.sent[item.name] = item
         return self._message(type_url, snapshot.type_version(type_url), due)
 
-    def _send_set(self, type_url: str, items: dict[str, Resource]) -> Any | None:
+    def _send_set(
+        self, type_url: str, items: dict[str, Resource], *, force: bool = False
+    ) -> Any | None:
         state = self.types[type_url]
         version = set_version(items)
-        if version == state.sent_version and set(items) == set(state.sent):
+        if not force and version == state.sent_version:
             return None
         # A changed cluster (listener) is rebuilt by Envoy and warms until it gets its endpoints
         # (routes) again, so those are due again even though their content did not change.

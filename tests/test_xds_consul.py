@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -227,32 +228,64 @@ def test_service_view_applies_consul_weights_and_worst_check() -> None:
     assert upstreams == (Upstream("service-a", "/hi_a"), Upstream("service-b", "/hi_b"))
 
 
-@pytest.mark.envoy
-def test_envoy_routes_by_prefix_from_consul_and_drops_a_failing_instance(
-    consul: ConsulEmulator,
-) -> None:
+@attrs.frozen
+class Meshed:
+    """Consul, a control plane fed by it, a real sidecar for `service-x`, and the backends."""
+
+    consul: ConsulEmulator
+    sidecar: Sidecar
+    backends: dict[str, HttpBackend]
+
+    def only(self, name: str) -> bool:
+        """Whether ten requests in a row to /hi_a all reach the backend `name`."""
+        return all(self.sidecar.answer("/hi_a").startswith(f"{name} ") for _ in range(10))
+
+
+@pytest.fixture
+def meshed(consul: ConsulEmulator) -> Iterator[Meshed]:
     with HttpBackend("a1") as a1, HttpBackend("a2") as a2, HttpBackend("b1") as b1:
         register(consul, "service-a", "a1", a1.port)
-        register(consul, "service-a", "a2", a2.port)
         register(consul, "service-b", "b1", b1.port)
         with (
             ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane,
             Sidecar(plane.port, "service-x") as sidecar,
         ):
-            envoy = sidecar.envoy
-            envoy.wait_for(lambda: sidecar.answer("/hi_b").startswith("b1"), what="/hi_b")
-            envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a2"), what="a2 in rotation")
-            consul.set_check_status("a2-check", "critical")
-            envoy.wait_for(
-                lambda: all(sidecar.answer("/hi_a").startswith("a1 ") for _ in range(10)),
-                what="traffic only on a1",
-            )
-            consul.deregister("a1")
-            consul.set_check_status("a2-check", "passing")
-            envoy.wait_for(
-                lambda: all(sidecar.answer("/hi_a").startswith("a2 ") for _ in range(10)),
-                what="traffic back on a2 once a1 is gone",
-            )
+            sidecar.envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a1"), what="/hi_a")
+            yield Meshed(consul, sidecar, {"a1": a1, "a2": a2, "b1": b1})
+
+
+@pytest.mark.envoy
+def test_envoy_sends_each_prefix_to_its_service_from_consul(meshed: Meshed) -> None:
+    assert meshed.sidecar.answer("/hi_a/x") == "a1 /hi_a/x"
+    assert meshed.sidecar.answer("/hi_b") == "b1 /hi_b"
+
+
+@pytest.mark.envoy
+def test_scaling_up_in_consul_brings_traffic_to_the_new_instance(meshed: Meshed) -> None:
+    register(meshed.consul, "service-a", "a2", meshed.backends["a2"].port)
+    meshed.sidecar.envoy.wait_for(
+        lambda: meshed.sidecar.answer("/hi_a").startswith("a2"), what="traffic on a2"
+    )
+
+
+@pytest.mark.envoy
+def test_scaling_down_in_consul_takes_traffic_off_the_instance(meshed: Meshed) -> None:
+    register(meshed.consul, "service-a", "a2", meshed.backends["a2"].port)
+    meshed.sidecar.envoy.wait_for(lambda: meshed.sidecar.answer("/hi_a").startswith("a2"))
+    meshed.consul.deregister("a1")
+    meshed.sidecar.envoy.wait_for(lambda: meshed.only("a2"), what="traffic only on a2")
+
+
+@pytest.mark.envoy
+def test_a_failing_health_check_takes_the_instance_out(meshed: Meshed) -> None:
+    register(meshed.consul, "service-a", "a2", meshed.backends["a2"].port)
+    meshed.sidecar.envoy.wait_for(lambda: meshed.sidecar.answer("/hi_a").startswith("a2"))
+    meshed.consul.set_check_status("a1-check", "critical")
+    meshed.sidecar.envoy.wait_for(lambda: meshed.only("a2"), what="traffic only on a2")
+    meshed.consul.set_check_status("a1-check", "passing")
+    meshed.sidecar.envoy.wait_for(
+        lambda: meshed.sidecar.answer("/hi_a").startswith("a1"), what="a1 back in rotation"
+    )
 
 
 @pytest.mark.envoy

@@ -65,6 +65,7 @@ class ControlPlane:
         listen: str = "127.0.0.1:18000",
         consul: str | None = None,
         consul_token: str | None = None,
+        consul_wait: str = "10s",
         snapshot_file: str | Path | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
@@ -83,7 +84,8 @@ class ControlPlane:
             from nomadmesh.xds.sources.consul import ConsulSource
 
             self.source = ConsulSource(
-                consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce
+                consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce,
+                wait=consul_wait,
             )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource

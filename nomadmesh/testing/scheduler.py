@@ -200,18 +200,38 @@ class TaskHandle:
 class TaskRunner(Protocol):
     """Runs the tasks of allocations; report progress through the handle's methods."""
 
+    # True when the runner executes the services' HTTP/TCP checks itself: they are registered
+    # critical and an allocation is healthy only once they pass.
+    runs_checks: bool
+
     def start(self, handle: TaskHandle) -> None:
         """Start a task (it is pending with a Received event already)."""
 
     def stop(self, handle: TaskHandle) -> None:
         """Stop a task because its allocation is being stopped; report it dead."""
 
+    def port_available(self, address: str, port: int) -> bool:
+        """Whether a dynamic port may be handed to an allocation."""
+
+    def logs(self, alloc_id: str, task: str, kind: str) -> bytes:
+        """What a task wrote to `kind` (stdout or stderr) so far."""
+
 
 class SimulatedRunner:
     """The default runner: tasks start, run, exit or fail on a timer as scripted."""
 
+    runs_checks = False
+
     def __init__(self, timings: Timings) -> None:
         self.timings = timings
+
+    def port_available(self, address: str, port: int) -> bool:
+        """Every port is free on a simulated node."""
+        return True
+
+    def logs(self, alloc_id: str, task: str, kind: str) -> bytes:
+        """Simulated tasks write nothing."""
+        return b""
 
     def start(self, handle: TaskHandle) -> None:
         """Set up, then start (or fail) after `start_delay`."""
@@ -959,7 +979,7 @@ class Cluster:
         while True:
             port = self._next_port
             self._next_port = port + 1 if port + 1 < _PORT_RANGE[1] else _PORT_RANGE[0]
-            if port not in used:
+            if port not in used and self.runner.port_available(node.address, port):
                 return port
 
     def _create_alloc(self, job: dict[str, Any], group: dict[str, Any], node: NodeSpec,
@@ -1132,14 +1152,27 @@ class Cluster:
         alloc_id = alloc["ID"]
         generation = self._health_generation.get(alloc_id, 0)
 
+        deadline = time.monotonic() + self.timings.healthy_deadline
+
         def decide() -> None:
             current = self.allocs.get(alloc_id)
             if current is None or self._health_generation.get(alloc_id, 0) != generation:
                 return
-            self._set_health(current, healthy=not unhealthy, index=self.store.bump())
+            passing = not self.runner.runs_checks or self._checks_passing(current)
+            if not passing and time.monotonic() < deadline:
+                self.clock.later(self.timings.healthy_after, decide)
+                return
+            self._set_health(current, healthy=passing and not unhealthy, index=self.store.bump())
 
         delay = self.timings.healthy_deadline if unhealthy else self.timings.healthy_after
         self.clock.later(delay, decide)
+
+    def _checks_passing(self, alloc: Mapping[str, Any]) -> bool:
+        if self.consul is None:
+            return True
+        return all(self.consul.check_status(check_id) == "passing"
+                   for service_id, _, _ in self._service_ids(alloc)
+                   for check_id in self.consul.checks_of(service_id))
 
     def _set_health(self, alloc: dict[str, Any], healthy: bool, index: int) -> None:
         status = alloc["DeploymentStatus"]
@@ -1229,7 +1262,8 @@ class Cluster:
             checks = [{
                 "CheckID": check_id_for(service_id, c.get("Name") or c.get("Type", "check")),
                 "Name": c.get("Name") or f"service: \"{service.get('Name')}\" check",
-                "Status": "critical" if unhealthy else "passing",
+                "Status": "critical" if unhealthy or (
+                    self.runner.runs_checks and c.get("Type") in ("http", "tcp")) else "passing",
                 **({"HTTP": f"http://{address}:{port['Value'] if port else 0}"
                             f"{c.get('Path', '/')}"} if c.get("Type") == "http" else
                    {"TCP": f"{address}:{port['Value'] if port else 0}"} if c.get("Type") == "tcp"
@@ -1419,7 +1453,8 @@ def _glob(pattern: str, value: str) -> bool:
     return re.match(regex, value) is not None
 
 
-def _node_value(node: NodeSpec, target: str) -> str | None:
+def node_value(node: NodeSpec, target: str) -> str | None:
+    """A `${attr.*}`, `${meta.*}` or `${node.*}` value of a node (None when unset)."""
     match = re.fullmatch(r"\$\{(.+)\}", target.strip())
     if match is None:
         return target
@@ -1437,7 +1472,7 @@ def _node_value(node: NodeSpec, target: str) -> str | None:
 
 def _satisfies(node: NodeSpec, constraint: Mapping[str, Any]) -> bool:
     operand = constraint.get("Operand") or "="
-    left = _node_value(node, str(constraint.get("LTarget") or ""))
+    left = node_value(node, str(constraint.get("LTarget") or ""))
     right = str(constraint.get("RTarget") or "")
     if operand in ("distinct_hosts", "distinct_property", "version", "semver"):
         return True

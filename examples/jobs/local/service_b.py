@@ -1,0 +1,33 @@
+"""service-b for local runs, in Python: the same job as service-b.nomad.hcl (raw_exec, host network)."""
+
+from nomadmesh import Check, Group, Job, Network, Port, Resources, RestartPolicy, Service, Task
+
+
+def job(python: str = "python3", apps: str = "/opt/nomadmesh/examples/apps",
+        count: int | str = 1) -> Job:
+    """service-b running examples/apps/service_b.py with `python`; the sidecar is injected later."""
+    return Job(
+        "service-b",
+        type="service",
+        datacenters=["dc1"],
+        groups=[
+            Group(
+                "service-b",
+                count=int(count),
+                meta={"nomadmesh.upstreams": "service-a=/hi_a"},
+                networks=[Network(ports=[Port("http")])],
+                services=[Service(name="service-b", port="http", tags=["demo"], checks=[
+                    Check(type="http", path="/health", interval="10s", timeout="2s")])],
+                restart=RestartPolicy(attempts=3, delay="1s", interval="1m", mode="fail"),
+                tasks=[
+                    Task(
+                        "service-b-app",
+                        driver="raw_exec",
+                        config={"command": python, "args": [f"{apps}/service_b.py"]},
+                        env={"PYTHONUNBUFFERED": "1"},
+                        resources=Resources(cpu=100, memory=64),
+                    )
+                ],
+            )
+        ],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,12 +15,16 @@ from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import eventually, free_port
 
 
-def serve(*args: str) -> subprocess.Popen[str]:
+def serve(*args: str, consul_env: str | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_HTTP")}
+    if consul_env is not None:
+        env["CONSUL_HTTP_ADDR"] = consul_env
     return subprocess.Popen(
         [sys.executable, "-m", "nomadmesh", "xds", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
 
 
@@ -91,7 +96,27 @@ def test_serving_without_a_source_is_refused() -> None:
     process = serve("--listen", f"127.0.0.1:{free_port()}")
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
-    assert stderr == "error: nothing to serve: give --consul ADDR or --snapshot FILE\n"
+    assert stderr == (
+        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE\n"
+    )
+
+
+def test_without_consul_or_snapshot_consul_http_addr_is_used() -> None:
+    with ConsulEmulator() as consul:
+        metrics = free_port()
+        process = serve(
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--metrics",
+            f"127.0.0.1:{metrics}",
+            consul_env=consul.address,
+        )
+        try:
+            eventually(lambda: healthz_ok(metrics), timeout=20, what="/healthz")
+        finally:
+            stderr = stop(process)
+    assert process.returncode == 0, stderr
+    assert "source=consul" in stderr
 
 
 def test_an_address_in_use_is_reported_without_a_traceback(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ def xds_group() -> None:
 @click.option("--listen", default="127.0.0.1:18000", show_default=True,
               help="HOST:PORT for the ADS gRPC listener (loopback unless told otherwise).")
 @click.option("--consul", "consul_address", metavar="ADDR",
-              help="Consul HTTP address (HOST:PORT or URL) to read services and health from.")
+              help="Consul HTTP address (HOST:PORT or URL) to read services and health from; "
+                   "without it and without --snapshot, CONSUL_HTTP_ADDR.")
 @click.option("--consul-token", envvar="CONSUL_HTTP_TOKEN", show_envvar=True, default=None,
               help="Consul ACL token (never printed).")
 @click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False),
@@ -56,7 +57,11 @@ def serve(
 ) -> None:
     """Serve ADS to Envoy sidecars from Consul or a snapshot file."""
     if consul_address is None and snapshot_file is None:
-        raise XdsError("nothing to serve: give --consul ADDR or --snapshot FILE")
+        consul_address = os.environ.get("CONSUL_HTTP_ADDR") or None
+    if consul_address is None and snapshot_file is None:
+        raise XdsError(
+            "nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE"
+        )
     if (tls_cert is None) != (tls_key is None) or (tls_client_ca and tls_cert is None):
         raise XdsError("TLS needs both --tls-cert and --tls-key (and --tls-client-ca for mTLS)")
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)

@@ -32,6 +32,8 @@ _NUMBER = re.compile(r"\s*-?\s*\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*\Z")
 _IDENTIFIER = re.compile(r"[A-Za-z_][\w-]*\Z", re.ASCII)
 _FUNCTION = re.compile(r"[A-Za-z_][\w:]*\s*\(")
 _SCOPES = ("var", "local")
+# python-hcl2 returns heredocs as `"<<EOF\n...EOF"`; a quoted string never holds a raw newline.
+_HEREDOC = re.compile(r"<<-?[A-Za-z_][\w-]*\r?\n")
 
 
 class Unsupported(Exception):
@@ -185,7 +187,7 @@ def evaluate_text(raw: str, scope: Scope) -> Any:
     """A string from python-hcl2: a quoted template, a heredoc, or a `${...}` expression."""
     if raw.startswith('"'):
         body = raw[1:-1]
-        if body.startswith("<<"):
+        if body.startswith("<<") and _HEREDOC.match(body):
             return render(heredoc_body(body), scope, escapes=False)
         if "$" not in body and "%" not in body:
             return process_escape_sequences(body) if "\\" in body else body

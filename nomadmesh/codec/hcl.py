@@ -819,7 +819,8 @@ def _escape_templates(text: str) -> str:
         if before.endswith(text[i]):
             before = before[:-1] + ("\\u0024" if text[i] == "$" else "\\u0025")
         out.append(before)
-        out.append(text[i] * 2 + "{")
+        # python-hcl2 lexes `$${`/`%%{` only up to a closing `}`; without one, escape the brace.
+        out.append(text[i] * 2 + "{" if "}" in text[i + 2:] else text[i] + "\\u007b")
         pos = i + 2
     out.append(text[pos:])
     return "".join(out)
@@ -846,11 +847,10 @@ def _quote(text: str) -> str:
 def _string(text: str) -> str:
     """A string attribute value: a heredoc for multi-line text when that is exact, else quoted."""
     if "\n" in text and text.endswith("\n") and len(text) > 1 and not _CONTROL.search(text) \
-            and "\\u00" not in _escape_templates(text):
+            and ("{" not in text or _escape_templates(text) == text):
         lines = text[:-1].split("\n")
         marker = "EOT"
         while any(line.strip() == marker for line in lines):
             marker += "X"
-        body = _escape_templates(text) if "{" in text else text
-        return f"<<{marker}\n{body}{marker}"
+        return f"<<{marker}\n{text}{marker}"
     return _quote(text)

@@ -9,12 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Answer = Callable[[str], dict[str, Any]]
+PORT = "http"  # the Nomad port label; Nomad names its variables after it (NOMAD_PORT_http)
 
 
 def identity(service: str) -> dict[str, Any]:
     """Who answered: the service, its allocation and the address it listens on."""
     return {"service": service, "alloc": os.environ.get("NOMAD_ALLOC_ID", "")[:8],
-            "address": os.environ.get("NOMAD_ADDR_http", "")}
+            "address": os.environ.get(f"NOMAD_ADDR_{PORT}", "")}
 
 
 def serve(answer: Answer) -> None:
@@ -33,7 +34,8 @@ def serve(answer: Answer) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             print(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}", flush=True)
 
-    address = (os.environ.get("NOMAD_IP_http", "127.0.0.1"), int(os.environ["NOMAD_PORT_http"]))
+    address = (os.environ.get(f"NOMAD_IP_{PORT}", "127.0.0.1"),
+               int(os.environ[f"NOMAD_PORT_{PORT}"]))
     server = ThreadingHTTPServer(address, Handler)
     print(f"listening on {address[0]}:{address[1]}", flush=True)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -11,7 +12,7 @@ import click
 
 from nomadmesh.cli import cli
 from nomadmesh.deploy import NomadClient
-from nomadmesh.errors import NotFound, NomadmeshError
+from nomadmesh.errors import NomadmeshError, NotFound
 
 
 @cli.command()
@@ -49,10 +50,8 @@ def demo(once: bool, examples: str | None, timeout: float) -> None:
             if once:
                 return
             click.echo("Press Ctrl+C to stop.", err=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stopped.wait()
-            except KeyboardInterrupt:
-                pass
             click.echo("stopping", err=True)
     finally:
         signal.signal(signal.SIGTERM, previous)

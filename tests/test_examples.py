@@ -6,31 +6,32 @@ import json
 from pathlib import Path
 
 import pytest
+from example_files import JOBS as EXAMPLES
+from example_files import job_files
 
 import nomadmesh
 from nomadmesh import Job
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "jobs"
-FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".hcl", ".json", ".py"))
+FILES = job_files()
 
 
 def test_there_are_at_least_ten_example_job_files() -> None:
     assert len(FILES) >= 10
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_example_loads_and_validates(path: Path) -> None:
     for job in nomadmesh.load_all(path):
         assert job.validate() is job
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_example_survives_the_json_round_trip(path: Path) -> None:
     for job in nomadmesh.load_all(path):
         assert Job.from_api(json.loads(json.dumps(job.to_register_body()))) == job
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_example_survives_the_hcl_round_trip(path: Path) -> None:
     for job in nomadmesh.load_all(path):
         assert Job.from_hcl(job.to_hcl()) == job

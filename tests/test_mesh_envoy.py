@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 import requests
+from example_files import job_files
 
 import nomadmesh
 from nomadmesh.errors import MeshError
@@ -29,7 +30,7 @@ from nomadmesh.xds import (
 pytestmark = pytest.mark.envoy
 
 ROOT = Path(__file__).parent.parent
-EXAMPLE_FILES = [*sorted((ROOT / "examples" / "jobs").iterdir()),
+EXAMPLE_FILES = [*job_files(),
                  ROOT / "examples" / "mesh" / "original_design.py"]
 DRIVERS = ("docker", "exec", "raw_exec")
 CONTROL_PLANES = ("nomadmesh-xds", "10.0.0.5:18000")

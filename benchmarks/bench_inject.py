@@ -8,35 +8,16 @@ Exits 1 when the target is missed.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _jobs import big_job
+from _bench import big_job, paired
 
 from nomadmesh.mesh import Mesh, inject
 
 TARGET = 0.5
-
-
-def paired(baseline: Callable[[], object], subject: Callable[[], object],
-           repeat: int) -> tuple[float, float]:
-    """Median wall times of baseline and subject, run alternately so load affects both alike."""
-    baseline()
-    subject()
-    base, subj = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        baseline()
-        base.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        subject()
-        subj.append(time.perf_counter() - start)
-    return statistics.median(base), statistics.median(subj)
 
 
 def main() -> None:

@@ -8,33 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _jobs import big_job
+from _bench import big_job, paired
 
 from nomadmesh import Job
-
-
-def paired(baseline: Callable[[], object], subject: Callable[[], object],
-           repeat: int) -> tuple[float, float]:
-    """Median wall times of baseline and subject, run alternately so load affects both alike."""
-    baseline()
-    subject()
-    base, subj = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        baseline()
-        base.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        subject()
-        subj.append(time.perf_counter() - start)
-    return statistics.median(base), statistics.median(subj)
 
 
 def main() -> None:

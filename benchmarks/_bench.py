@@ -1,6 +1,10 @@
-"""Large, realistic jobs for benchmarks (shared so every benchmark measures the same shapes)."""
+"""Shared benchmark pieces: large realistic jobs, and paired timing against a baseline."""
 
 from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
 
 from nomadmesh import (
     Check,
@@ -56,3 +60,19 @@ def _task(i: int, j: int) -> Task:
         templates=[Template(data="KEY={{ key \"app/config\" }}\n", destination="local/app.env",
                             env=True)],
     )
+
+
+def paired(baseline: Callable[[], object], subject: Callable[[], object],
+           repeat: int) -> tuple[float, float]:
+    """Median wall times of baseline and subject, run alternately so load affects both alike."""
+    baseline()
+    subject()
+    base, subj = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        baseline()
+        base.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        subject()
+        subj.append(time.perf_counter() - start)
+    return statistics.median(base), statistics.median(subj)

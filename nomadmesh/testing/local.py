@@ -148,9 +148,12 @@ class LocalRunner:
         for alloc in allocs:
             alloc.closing = True
             alloc.stopping.set()
-        for alloc in allocs:
-            for task in alloc.tasks.values():
-                task.kill(timeout=2.0)
+        killers = [threading.Thread(target=task.kill, args=(2.0,))
+                   for alloc in allocs for task in alloc.tasks.values()]
+        for killer in killers:
+            killer.start()
+        for killer in killers:
+            killer.join()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         self._http.close()

@@ -708,7 +708,7 @@ def _write_object(w: _Writer, obj: Any) -> None:
             w.attr(s.hcl, _expr(value))
     extra = getattr(obj, "extra", None)
     if extra:
-        _write_camel_entries(w, extra)
+        _write_camel_entries(w, dict(sorted(extra.items())))  # sorted: the same text every time
 
 
 def _write_string_map(w: _Writer, name: str, value: Mapping[str, Any]) -> None:

@@ -13,12 +13,6 @@ import click
 from nomadmesh.cli import cli
 from nomadmesh.errors import XdsError
 
-# gRPC's C core prints its own lines (e.g. for a port in use) next to the CLI's one-line error;
-# it reads this before its first import. GRPC_VERBOSITY set by the user wins.
-os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-
-from nomadmesh.xds import ControlPlane, ServerTls
-
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
@@ -56,6 +50,11 @@ def serve(
     log_level: str,
 ) -> None:
     """Serve ADS to Envoy sidecars from Consul or a snapshot file."""
+    # gRPC's C core prints its own lines (e.g. for a port in use) next to the CLI's one-line
+    # error; it reads this before its first import. GRPC_VERBOSITY set by the user wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    from nomadmesh.xds import ControlPlane, ServerTls
+
     if consul_address is None and snapshot_file is None:
         consul_address = os.environ.get("CONSUL_HTTP_ADDR") or None
     if consul_address is None and snapshot_file is None:

@@ -201,6 +201,16 @@ class Mesh:
 
         return inject(job, self)
 
+    def control_plane_job(self, **options: Any) -> Job:
+        """A Nomad job running the xDS control plane, registered under the Consul service name
+        this mesh's sidecars look up (options as `nomadmesh.xds.job.control_plane_job`)."""
+        from nomadmesh.xds.job import control_plane_job
+
+        if self.control_plane_address is not None:
+            raise MeshError.single("mesh.control_plane", "a fixed host:port control plane is "
+                                   "run by you; control_plane_job needs a Consul service name")
+        return control_plane_job(service=self.control_plane, **options)
+
     @property
     def control_plane_address(self) -> tuple[str, int] | None:
         """(host, port) when the control plane is a fixed address; None for a Consul service."""

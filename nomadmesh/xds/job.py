@@ -57,6 +57,8 @@ def control_plane_job(
     group = Group(
         "xds",
         count=count,
+        # The control plane is what sidecars connect to; it must not get a sidecar itself.
+        meta={"nomadmesh.mesh": "false"},
         networks=(Network(ports=(Port(GRPC_PORT), Port(METRICS_PORT))),),
         services=tuple(services),
         tasks=(task,),

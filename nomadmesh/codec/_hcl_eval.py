@@ -406,7 +406,8 @@ def convert(value: Any, vtype: Any, where: str, parse_text: Callable[[str], Any]
                 raise EvalProblem(f"{where} is missing attribute {missing[0]!r}")
             return {k: convert(value[k], t, f"{where}.{k}", parse_text)
                     for k, t in vtype[1].items()}
-    raise EvalProblem(f"{where}: {value!r} is not a {type_name(vtype)}")
+    nested = "." in where[4:] or "[" in where
+    raise EvalProblem(f"{value!r} is not a {type_name(vtype)}" + (f" (at {where})" if nested else ""))
 
 
 def type_name(vtype: Any) -> str:

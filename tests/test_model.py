@@ -214,3 +214,11 @@ def test_update_min_healthy_time_must_be_below_healthy_deadline() -> None:
 def test_static_ports_come_first_so_the_json_round_trip_is_exact() -> None:
     network = Network(ports=[Port("http"), Port("admin", static=9000)])
     assert [p.label for p in network.ports] == ["admin", "http"]
+
+
+def test_a_static_port_of_zero_means_dynamic_as_in_nomad() -> None:
+    port = Port("http", static=0)
+    assert port.static is None
+    network = Network(ports=[port])
+    assert Job.from_api(Job("j", groups=[Group("g", networks=[network], tasks=[
+        Task("t", driver="exec")])]).to_api()).groups[0].networks[0] == network

@@ -13,6 +13,10 @@ from nomadmesh.model._base import Kind, extra_fields, field, label, to_tuple
 NETWORK_MODES = ("host", "bridge", "none")
 
 
+def _zero_is_unset(value: object) -> object:
+    return None if type(value) is int and value == 0 else value
+
+
 @attrs.frozen(slots=False)
 class Port:
     """A port label; `static` reserves a fixed host port, otherwise Nomad picks one.
@@ -22,7 +26,8 @@ class Port:
     """
 
     label: str = label("Label")
-    static: int | None = field("Value", Kind.INT)
+    # Nomad reads a static port of 0 as "no static port"; the model says so too.
+    static: int | None = field("Value", Kind.INT, converter=_zero_is_unset)
     to: int | None = field("To", Kind.INT)
     host_network: str | None = field("HostNetwork", Kind.STR)
     ignore_collision: bool | None = field("IgnoreCollision", Kind.BOOL)

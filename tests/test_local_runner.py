@@ -282,3 +282,20 @@ def test_logs_command_prints_a_tasks_output(local: LocalExecutionCluster) -> Non
                                 env={"NOMAD_ADDR": local.nomad.url})
     assert (result.exit_code, result.output) == (
         0, f"==> hello hello {alloc['ID'][:8]} say (stdout)\nhello from the task\n")
+
+
+def test_a_job_stopped_while_its_sidecar_waits_to_restart_stops_at_once(
+        local: LocalExecutionCluster) -> None:
+    sidecar = Task("proxy", driver="raw_exec", config={"command": "/nonexistent/proxy"},
+                   lifecycle=Lifecycle(hook="prestart", sidecar=True))
+    job = Job("stuck", datacenters=["dc1"], groups=[Group(
+        "stuck", tasks=[python_task("app", "import time; time.sleep(60)"), sidecar],
+        restart=RestartPolicy(attempts=5, delay="30s", interval="5m", mode="fail"))])
+    submit(local, job)
+    assert local.nomad.wait_for(lambda: any(
+        e["Type"] == "Restarting"
+        for e in only_alloc(local, "stuck").get("TaskStates", {}).get("proxy", {}).get("Events", [])))
+    with NomadClient(local.nomad.url) as client:
+        client.stop("stuck")
+    alloc = wait_status(local, "stuck", "complete", timeout=5)
+    assert [alloc["TaskStates"][t]["State"] for t in ("app", "proxy")] == ["dead", "dead"]

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,10 @@ class LocalRunner:
 
     def start(self, handle: TaskHandle) -> None:
         """Collect the allocation's tasks; once all are here, run them in lifecycle order."""
+        if self._closed.is_set():
+            handle.event("Driver Failure", "the local runner is closed", FailsTask=True)
+            handle.dead(failed=True)
+            return
         with self._lock:
             if self.consul is None:
                 self.consul = handle.cluster.consul
@@ -235,25 +239,28 @@ class _Alloc:
     def _run(self) -> None:
         for task in self.phase("prestart", sidecar=False):
             task.start()
-            task.finished.wait()
-            if task.failed or self.stopping.is_set():
+            if not self._until(task.finished.is_set) or task.failed:
                 return self._shutdown()
-        for task in self.phase("prestart", sidecar=True):
+        sidecars = self.phase("prestart", sidecar=True)
+        for task in sidecars:
             task.start()
-        for task in self.phase("prestart", sidecar=True):
-            task.started.wait()
-        if self.stopping.is_set():
+        if not self._until(lambda: all(t.started.is_set() for t in sidecars)):
             return self._shutdown()
-        for task in self.phase(""):
+        main = self.phase("")
+        for task in main:
             task.start()
-        for task in self.phase(""):
-            task.started.wait()
-        for task in self.phase("poststart"):
-            task.start()
-        while not self.stopping.wait(0.1):
-            if all(t.finished.is_set() for t in self.phase("")):
-                break
+        if self._until(lambda: all(t.started.is_set() for t in main)):
+            for task in self.phase("poststart"):
+                task.start()
+            self._until(lambda: all(t.finished.is_set() for t in main))
         return self._shutdown()
+
+    def _until(self, condition: Callable[[], bool]) -> bool:
+        """Wait for `condition`; False when the allocation is stopped first."""
+        while not condition():
+            if self.stopping.wait(0.05):
+                return False
+        return True
 
     def _shutdown(self) -> None:
         if self.closing:

@@ -51,6 +51,11 @@ from nomadmesh.model._base import (
 )
 
 _OPTIONS = SerializationOptions(with_comments=False)
+_WITH_COMMENTS = SerializationOptions(with_comments=True)
+
+# Where a comment was, as the path of blocks around it: (("job", "web"), ("group", "api"),
+# ("service", 0)) — labelled blocks by label, unlabelled ones by their index among siblings.
+_BlockPath = tuple[tuple[str, "str | int"], ...]
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -80,9 +85,12 @@ def decode_job(text: str, *, variables: Mapping[str, Any] | None = None,
     return job
 
 
-def encode_job(job: Job) -> str:
-    """The job as an HCL2 jobspec that python-hcl2 and Nomad parse back to the same job."""
-    w = _Writer()
+def encode_job(job: Job, *, comments: Mapping[_BlockPath, list[str]] | None = None) -> str:
+    """The job as an HCL2 jobspec that python-hcl2 and Nomad parse back to the same job.
+
+    `comments` (from the file being formatted) are written at the top of the block they were in.
+    """
+    w = _Writer(comments or {})
     w.open("job", [job.id])
     _write_object(w, job)
     w.close()
@@ -119,7 +127,38 @@ def format_hcl(text: str, source: str | None = None) -> str:
     if used:
         raise InputError(f"{source or '<input>'}: cannot reformat a file with {' / '.join(used)} "
                          "blocks: formatting goes through evaluated values and would drop them")
-    return encode_job(decode_job(text, source=source, validate=False))
+    job = decode_job(text, source=source, validate=False)
+    return encode_job(job, comments=_comments(hcl2.loads(text, serialization_options=_WITH_COMMENTS)))
+
+
+def _comments(tree: Any, path: _BlockPath = ()) -> dict[_BlockPath, list[str]]:
+    """Every comment in a parsed file, keyed by the path of the block that holds it.
+
+    python-hcl2 keeps comments per block but not their line, so `fmt` moves each comment to the
+    top of its block: the text is kept, its exact position is not.
+    """
+    found: dict[_BlockPath, list[str]] = {}
+    if not isinstance(tree, dict):
+        return found
+    texts = [str(c.get("value", "")).strip() for c in tree.get("__comments__", ())
+             if isinstance(c, dict)]
+    if texts:
+        found[path] = texts
+    for key, value in tree.items():
+        if key.startswith("__") or not isinstance(value, list):
+            continue
+        index = 0
+        for item in value:
+            if not isinstance(item, dict):
+                continue
+            if item.get("__is_block__"):
+                found.update(_comments(item, (*path, (key, index))))
+                index += 1
+            elif len(item) == 1:
+                [(label, body)] = item.items()
+                if isinstance(body, dict) and body.get("__is_block__"):
+                    found.update(_comments(body, (*path, (key, _label(label)))))
+    return found
 
 
 # --- parsing and the top level -----------------------------------------------------------------
@@ -662,27 +701,65 @@ def _camel_body(body: dict[str, Any], where: str, problems: list[Problem],
 
 
 class _Writer:
-    """Deterministic, `nomad fmt`-like HCL: two-space indent, one attribute per line."""
+    """Deterministic `nomad fmt`-style HCL: attributes first with aligned `=`, then each block
+    after a blank line; task and group blocks last, as jobspecs are usually read."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.depth = 0
+    _LAST = frozenset({"task", "group"})
+
+    def __init__(self, comments: Mapping[_BlockPath, list[str]]) -> None:
+        self._comments = comments
+        root = _Body((), comments.get((), []))
+        self._bodies: list[_Body] = [root]
 
     def attr(self, name: str, expr: str) -> None:
         key = name if is_identifier(name) else _quote(name)
-        self.lines.append(f"{'  ' * self.depth}{key} = {expr}")
+        self._bodies[-1].attributes.append((key, expr))
 
     def open(self, name: str, labels: list[str] | tuple[str, ...] = ()) -> None:
+        parent = self._bodies[-1]
+        if labels:
+            step: tuple[str, str | int] = (name, labels[0])
+        else:
+            step = (name, parent.unlabelled.get(name, 0))
+            parent.unlabelled[name] = int(step[1]) + 1
+        path = (*parent.path, step)
         head = " ".join([name, *(_quote_label(lb) for lb in labels)])
-        self.lines.append(f"{'  ' * self.depth}{head} {{")
-        self.depth += 1
+        self._bodies.append(_Body(path, self._comments.get(path, []), head))
 
     def close(self) -> None:
-        self.depth -= 1
-        self.lines.append(f"{'  ' * self.depth}}}")
+        body = self._bodies.pop()
+        inner = body.render()
+        lines = ([f"{body.head} {{", *(f"  {line}" if line else "" for line in inner), "}"]
+                 if inner else [f"{body.head} {{}}"])
+        parent = self._bodies[-1]
+        (parent.last if body.head.split(" ", 1)[0] in self._LAST else parent.blocks).append(lines)
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        return "\n".join(self._bodies[0].render()) + "\n"
+
+
+class _Body:
+    """One block's contents while it is written: comments, attributes, then nested blocks."""
+
+    def __init__(self, path: _BlockPath, comments: list[str], head: str = "") -> None:
+        self.path = path
+        self.head = head
+        self.comments = comments
+        self.attributes: list[tuple[str, str]] = []
+        self.blocks: list[list[str]] = []
+        self.last: list[list[str]] = []
+        self.unlabelled: dict[str, int] = {}
+
+    def render(self) -> list[str]:
+        out = [f"# {line.strip()}".rstrip() for text in self.comments
+               for line in text.splitlines()]
+        width = max((len(k) for k, _ in self.attributes), default=0)
+        out += [f"{key.ljust(width)} = {expr}" for key, expr in self.attributes]
+        for block in (*self.blocks, *self.last):
+            if out:
+                out.append("")
+            out.extend(block)
+        return out
 
 
 def _write_object(w: _Writer, obj: Any) -> None:

@@ -74,7 +74,8 @@ def _encoder(cls: type) -> _Encoder:
     if "extra" in attrs.fields_dict(cls):
         lines.append("    if obj.extra: out.update(thaw(obj.extra))")
     lines.append("    return out")
-    exec("\n".join(lines), namespace)  # generated from the model's own field table only
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>", "exec"), namespace)
     encoder: _Encoder = namespace["encode_obj"]
     _encoders[cls] = encoder
     return encoder
@@ -255,7 +256,8 @@ def _fast_decoder(cls: type, thorough: _Decoder, rules: bool) -> _Decoder:
     if rules and hasattr(cls, "problems"):
         lines.append("    problems.extend(obj.problems(path))")
     lines.append("    return obj")
-    exec("\n".join(lines), ns)  # generated from the model's own field table only
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>", "exec"), ns)
     decoder: _Decoder = ns["decode_fast"]
     return decoder
 

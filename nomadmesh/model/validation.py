@@ -56,7 +56,8 @@ def _typed_collector(cls: type) -> _Collector:
             lines.append(f"        sub{i}(x, f'{{path}}.{hcl}[{{x.{label}}}]', out)")
     if len(lines) == 1:
         lines.append("    return None")
-    exec("\n".join(lines), ns)  # generated from the model's own field table only
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh rules {cls.__name__}>", "exec"), ns)
     collector: _Collector = ns["collect"]
     _collectors[cls] = collector
     return collector

@@ -119,6 +119,13 @@ def test_submitted_job_carries_ownership_meta_shown_by_status(client: NomadClien
     assert owner.digest and len(owner.digest) == 16
 
 
+def test_jobs_lists_the_submitted_job_with_its_meta(client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    [stub] = client.jobs(prefix=job_id, meta=True)
+    assert stub["ID"] == job_id
+    assert stub["Meta"]["nomadmesh.tool"] == "nomadmesh"
+
+
 def test_status_lists_allocations_and_latest_deployment(client: NomadClient, job_id: str) -> None:
     client.run(service(job_id), timeout=60)
     status = client.status(job_id)

@@ -74,9 +74,8 @@ def logs(job_id: str, task: str, stderr: bool, alloc_prefix: str) -> None:
                                  + (f" starting with {alloc_prefix!r}" if alloc_prefix else ""))
         for alloc in allocations:
             try:
-                text = client._http.call("get", ("client", "fs", "logs", alloc.id), params={
-                    "task": task, "type": kind, "plain": "true", "origin": "start"}).body
+                text = client.logs(alloc.id, task, stderr=stderr)
             except NotFound:
                 raise NomadmeshError(f"allocation {alloc.id[:8]} of {job_id!r} is gone") from None
             click.echo(f"==> {job_id} {alloc.group} {alloc.id[:8]} {task} ({kind})")
-            click.echo(text if isinstance(text, str) else "", nl=False)
+            click.echo(text, nl=False)

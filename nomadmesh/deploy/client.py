@@ -274,6 +274,23 @@ class NomadClient:
             "get", ("job", job_id), params=self._http.params(namespace, region)).body
         return body
 
+    def jobs(self, *, namespace: str | None = None, region: str | None = None,
+             prefix: str | None = None, meta: bool = False) -> list[dict[str, Any]]:
+        """The job list stubs (`GET /v1/jobs`); namespace "*" lists every namespace, `meta`
+        includes each job's meta."""
+        extra = {"prefix": prefix, "meta": "true" if meta else None}
+        body = self._http.call("get", ("jobs",), params=self._http.params(namespace, region, extra))
+        return list(body.body or [])
+
+    def logs(self, alloc_id: str, task: str, *, stderr: bool = False,
+             region: str | None = None) -> str:
+        """What a task of an allocation wrote to stdout (or stderr), from the start."""
+        params = self._http.params(None, region, {"task": task, "type": "stderr" if stderr
+                                                  else "stdout", "plain": "true",
+                                                  "origin": "start"})
+        text = self._http.call("get", ("client", "fs", "logs", alloc_id), params=params).body
+        return text if isinstance(text, str) else ""
+
     def status(self, job_id: str, *, namespace: str | None = None,
                region: str | None = None) -> JobStatus:
         """The job now: status, version, owner, group summary, allocations, latest deployment,

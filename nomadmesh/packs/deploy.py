@@ -163,9 +163,7 @@ def _identity(jobs: Sequence[Job]) -> tuple[str, str, str]:
 
 
 def _deployed_jobs(client: NomadClient, namespace: str | None) -> list[DeployedJob]:
-    # NomadClient has no public job listing yet; this is the one place that lists jobs.
-    params = client._http.params(namespace or "*", None, {"meta": "true"})
-    stubs = client._http.call("get", ("jobs",), params=params).body or []
+    stubs = client.jobs(namespace=namespace or "*", meta=True)
     return [j for j in (DeployedJob.from_stub(s) for s in stubs) if j is not None]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import requests
 
+from nomadmesh._running import Running
 from nomadmesh.deploy import NomadClient
 from nomadmesh.errors import NomadmeshError
 from nomadmesh.loader import load_all
@@ -48,7 +49,7 @@ class Hop:
     millis: float
 
 
-class Demo:
+class Demo(Running):
     """The whole mesh on one machine; a context manager that leaves nothing running."""
 
     def __init__(self, examples: Path | str | None = None, *,
@@ -85,11 +86,7 @@ class Demo:
         self._http.close()
         shutil.rmtree(self._root, ignore_errors=True)
 
-    def __enter__(self) -> Demo:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- the steps -------------------------------------------------------------------------------
 

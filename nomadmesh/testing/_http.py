@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
+from nomadmesh._running import Running
 from nomadmesh.errors import NomadmeshError
 
 DEFAULT_WAIT = 300.0
@@ -268,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _dispatch
 
 
-class HttpEmulator:
+class HttpEmulator(Running):
     """Base of both emulators: lifecycle (start/stop/restart on the same port), faults, routing."""
 
     default_port = 0
@@ -352,11 +353,7 @@ class HttpEmulator:
     def _stopping(self) -> None:
         """Hook for subclasses: the server is about to stop."""
 
-    def __enter__(self) -> Any:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- request handling ------------------------------------------------------------------
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from nomadmesh._running import Running
 from nomadmesh.testing.consul import ConsulEmulator
 from nomadmesh.testing.nomad import NomadEmulator
 
 
-class LocalCluster:
+class LocalCluster(Running):
     """A running Consul emulator and a Nomad emulator that registers services in it."""
 
     def __init__(self, *, host: str = "127.0.0.1", nomad_port: int = 0, consul_port: int = 0,
@@ -37,11 +38,7 @@ class LocalCluster:
         self.nomad.stop()
         self.consul.stop()
 
-    def __enter__(self) -> LocalCluster:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_local_cluster(nomad_port: int = 0, consul_port: int = 0,

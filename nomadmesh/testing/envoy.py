@@ -24,6 +24,7 @@ import requests
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from nomadmesh._running import Running
 from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
 
 
@@ -68,7 +69,7 @@ def validate_bootstrap(bootstrap: dict[str, Any]) -> subprocess.CompletedProcess
         )
 
 
-class EnvoyProcess:
+class EnvoyProcess(Running):
     """One Envoy started from a bootstrap dict; the admin port is discovered, not guessed."""
 
     def __init__(self, bootstrap: dict[str, Any], *, log_level: str = "warning") -> None:
@@ -168,16 +169,7 @@ class EnvoyProcess:
         self._proc = None
         self._tmp.cleanup()
 
-    def __enter__(self) -> EnvoyProcess:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class AdsClient:

@@ -493,18 +493,23 @@ class NomadEmulator(HttpEmulator):
             if e["ID"].startswith(prefix) and (pred is None or pred(e))
             and _in_namespace(req, e)])
 
-    def _h_eval(self, req: Request) -> Response:
-        eval_id = req.params[0]
+    def _one(self, req: Request, items: Callable[[], dict[str, Any]], table: str,
+             missing: str) -> Response:
+        """A blocking read of the object whose ID is in the path; 404 `missing` if it is gone."""
+        key = req.params[0]
         cluster = self.cluster
 
         def build() -> Any:
-            ev = cluster.evals.get(eval_id)
-            if ev is None:
-                raise HttpError(404, "eval not found")
-            return copy.deepcopy(ev)
+            item = items().get(key)
+            if item is None:
+                raise HttpError(404, missing)
+            return copy.deepcopy(item)
 
-        return self._blocking(req, lambda: _modify_index(cluster.evals.get(eval_id),
-                                                         cluster.tables["evals"]), build)
+        return self._blocking(req, lambda: _modify_index(items().get(key), cluster.tables[table]),
+                              build)
+
+    def _h_eval(self, req: Request) -> Response:
+        return self._one(req, lambda: self.cluster.evals, "evals", "eval not found")
 
     def _h_eval_allocs(self, req: Request) -> Response:
         eval_id = req.params[0]
@@ -523,17 +528,7 @@ class NomadEmulator(HttpEmulator):
             and _in_namespace(req, a)])
 
     def _h_alloc(self, req: Request) -> Response:
-        alloc_id = req.params[0]
-        cluster = self.cluster
-
-        def build() -> Any:
-            alloc = cluster.allocs.get(alloc_id)
-            if alloc is None:
-                raise HttpError(404, "alloc not found")
-            return copy.deepcopy(alloc)
-
-        return self._blocking(req, lambda: _modify_index(cluster.allocs.get(alloc_id),
-                                                         cluster.tables["allocs"]), build)
+        return self._one(req, lambda: self.cluster.allocs, "allocs", "alloc not found")
 
     def _h_logs(self, req: Request) -> Response:
         alloc_id, task, kind = req.params[0], req.query.get("task", ""), req.query.get("type", "")
@@ -557,17 +552,8 @@ class NomadEmulator(HttpEmulator):
             if d["ID"].startswith(prefix) and _in_namespace(req, d)])
 
     def _h_deployment(self, req: Request) -> Response:
-        dep_id = req.params[0]
-        cluster = self.cluster
-
-        def build() -> Any:
-            dep = cluster.deployments.get(dep_id)
-            if dep is None:
-                raise HttpError(404, "deployment not found")
-            return copy.deepcopy(dep)
-
-        return self._blocking(req, lambda: _modify_index(cluster.deployments.get(dep_id),
-                                                         cluster.tables["deployment"]), build)
+        return self._one(req, lambda: self.cluster.deployments, "deployment",
+                         "deployment not found")
 
     def _h_deployment_allocs(self, req: Request) -> Response:
         dep_id = req.params[0]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 import attrs
 import grpc
 
+from nomadmesh._running import Running
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import OperationsServer, XdsMetrics
@@ -56,7 +56,7 @@ def split_address(address: str, *, what: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-class ControlPlane:
+class ControlPlane(Running):
     """ADS on `listen`, fed by Consul (`consul`) or a snapshot file; optional `/metrics` server."""
 
     def __init__(
@@ -137,13 +137,4 @@ class ControlPlane:
         if self._operations is not None:
             self._operations.stop()
 
-    def __enter__(self) -> ControlPlane:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -23,7 +23,7 @@ import requests
 
 from nomadmesh._running import Running
 from nomadmesh.deploy import NomadClient
-from nomadmesh.errors import NomadmeshError
+from nomadmesh.errors import DemoFailed
 from nomadmesh.loader import load_all
 from nomadmesh.mesh import Mesh, Sidecar
 from nomadmesh.model import Job
@@ -32,10 +32,6 @@ from nomadmesh.testing.local import LocalExecutionCluster
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTROL_PLANE = "nomadmesh-xds"
 SERVICES = ("service-a", "service-b", "edge-router")
-
-
-class DemoFailed(NomadmeshError):
-    """The demo's check did not pass; the message says which step and why."""
 
 
 @attrs.frozen

@@ -149,5 +149,9 @@ class DeployTimeout(DeploymentFailed):
     """A watched deployment did not finish within the allowed time."""
 
 
+class DemoFailed(NomadmeshError):
+    """`nomadmesh demo`'s check did not pass; the message says which step and why."""
+
+
 class XdsError(NomadmeshError):
     """The xDS control plane cannot build or serve a configuration (bad snapshot, bad settings)."""

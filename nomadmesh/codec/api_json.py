@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.codec._tables import PASSTHROUGH, SERVER
 from nomadmesh.errors import Problem, ValidationError
 from nomadmesh.model import Job, Network, Port
@@ -120,7 +121,8 @@ def decode_job(data: Mapping[str, Any], *, validate: bool = True) -> Job:
     job_id = data.get("ID")
     root = f"job[{job_id}]" if isinstance(job_id, str) and job_id else "job"
     # With validate=True each block's rules run as soon as the block is built (types checked).
-    job = _decoder(Job, validate)(data, root, problems)
+    with collector_paused():
+        job = _decoder(Job, validate)(data, root, problems)
     if problems:
         raise ValidationError(problems, subject=f"job {job_id!r}" if job_id else "job")
     assert job is not None

@@ -103,7 +103,10 @@ class Group:
     @property
     def ports(self) -> tuple[Port, ...]:
         """Every port declared by the group's networks."""
-        return tuple(p for n in self.networks if isinstance(n, Network) for p in n.ports)
+        networks = self.networks
+        if len(networks) == 1:
+            return networks[0].ports
+        return tuple(p for n in networks for p in n.ports)
 
     def problems(self, path: str) -> Iterator[Problem]:
         if not self.name:
@@ -112,10 +115,14 @@ class Group:
             yield Problem(f"{path}.count", f"count {self.count} cannot be negative")
         if not self.tasks:
             yield Problem(path, "a group needs at least one task")
-        tasks = [t for t in self.tasks if isinstance(t, Task)]
-        yield from _duplicates(path, "task", [t.name for t in tasks])
-        yield from _duplicates(path, "volume", [v.name for v in self.volumes
-                                                if isinstance(v, VolumeRequest)])
+        # Rules run after the type checks, so every item here is of its declared class.
+        tasks = self.tasks
+        task_names = {t.name for t in tasks}
+        if len(task_names) != len(tasks):
+            yield from _duplicates(path, "task", [t.name for t in tasks])
+        volumes = {v.name for v in self.volumes}
+        if len(volumes) != len(self.volumes):
+            yield from _duplicates(path, "volume", [v.name for v in self.volumes])
         if sum(1 for t in tasks if t.leader) > 1:
             yield Problem(path, "only one task may be the leader")
         if len(self.networks) > 1:
@@ -125,20 +132,20 @@ class Group:
             if p.label in labels:
                 yield Problem(f"{path}.network.port[{p.label}]", "port label declared twice")
             labels.add(p.label)
-        known_tasks = {t.name for t in tasks}
         for i, s in enumerate(self.services):
-            where = f"{path}.service[{i}]"
-            yield from _port_reference(where, s.port, labels)
-            if s.task and s.task not in known_tasks:
-                yield Problem(f"{where}.task", f"task {s.task!r} is not in the group")
+            if s.port is not None and s.port not in labels:
+                yield from _port_reference(f"{path}.service[{i}]", s.port, labels)
+            if s.task and s.task not in task_names:
+                yield Problem(f"{path}.service[{i}].task", f"task {s.task!r} is not in the group")
             for j, c in enumerate(s.checks):
-                yield from _port_reference(f"{where}.check[{j}]", c.port, labels)
-                if c.task and c.task not in known_tasks:
-                    yield Problem(f"{where}.check[{j}].task", f"task {c.task!r} is not in the group")
-        volumes = {v.name for v in self.volumes if isinstance(v, VolumeRequest)}
+                if c.port is not None and c.port not in labels:
+                    yield from _port_reference(f"{path}.service[{i}].check[{j}]", c.port, labels)
+                if c.task and c.task not in task_names:
+                    yield Problem(f"{path}.service[{i}].check[{j}].task",
+                                  f"task {c.task!r} is not in the group")
         for t in tasks:
             for i, s in enumerate(t.services):
-                if isinstance(s, Service):
+                if s.port is not None and s.port not in labels:
                     yield from _port_reference(f"{path}.task[{t.name}].service[{i}]", s.port,
                                                labels)
             for i, m in enumerate(t.volume_mounts):

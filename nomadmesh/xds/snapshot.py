@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -15,6 +14,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf import any_pb2
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.errors import XdsError
 from nomadmesh.xds import resources
 from nomadmesh.xds.resources import (
@@ -167,16 +167,10 @@ def build_snapshots(
     state: MeshState, version: str, memo: ResourceMemo | None = None
 ) -> dict[str, Snapshot]:
     """One snapshot per service that declares upstreams or has endpoints in `state`."""
-    # A build allocates tens of thousands of objects and no reference cycles; pausing the cyclic
-    # collector saves it from repeatedly traversing the whole mesh state (about a third of the
-    # time for 1,000 services).
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    # A build allocates tens of thousands of objects and no reference cycles (about a third of
+    # the time for 1,000 services went to collector traversals).
+    with collector_paused():
         return _build(state, version, memo or ResourceMemo())
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _build(state: MeshState, version: str, memo: ResourceMemo) -> dict[str, Snapshot]:

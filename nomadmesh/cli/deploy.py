@@ -111,7 +111,7 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
                 deployment: str | None, prune: bool, inject: bool, mesh_file: str | None,
                 address: str | None, namespace: str | None, region: str | None, detach: bool,
                 timeout: str, check_index: int | None, promote: bool, force_owner: bool) -> None:
-    """Submit a job file and watch it until healthy; exit 0 healthy, 1 failed, 2 bad input."""
+    """Submit a job file or pack and watch it until healthy; exit 0 healthy, 1 failed, 2 bad input."""
     try:
         seconds = parse_duration(timeout) / 1e9
     except (ValueError, NomadmeshError) as exc:

@@ -30,7 +30,7 @@ from nomadmesh.model import (
     Template,
     UpdateStrategy,
 )
-from nomadmesh.model._base import SECOND, Kind, specs
+from nomadmesh.model._base import SECOND, Kind, overlay, specs
 
 T = TypeVar("T")
 
@@ -77,13 +77,13 @@ def _group(group: Group, job: Job, job_type: str, job_name: str,
     default_reschedule = ReschedulePolicy.default_for(job_type)
     reschedule: ReschedulePolicy | None = None
     if default_reschedule is not None:
-        reschedule = _merge(_merge(default_reschedule, job.reschedule), group.reschedule)
+        reschedule = overlay(overlay(default_reschedule, job.reschedule), group.reschedule)
     update = None
     if job_update is not None:
         update = (group.update or UpdateStrategy()).merged_onto(job_update)
     migrate = None
     if job_type == "service":
-        migrate = _merge(_merge(MigrateStrategy.default(), job.migrate), group.migrate)
+        migrate = overlay(overlay(MigrateStrategy.default(), job.migrate), group.migrate)
     tasks = tuple(_task(t, group, job_name, restart) for t in group.tasks)
     return attrs.evolve(
         group,
@@ -147,21 +147,10 @@ def _service(service: Service, task: Task | None, group: Group, job_name: str) -
 
 def _merge_check_restart(base: CheckRestart | None,
                          override: CheckRestart | None) -> CheckRestart | None:
-    merged = _merge(base, override) if base is not None else override
+    merged = overlay(base, override)
     if merged is None:
         return None
     return merged if merged.grace is not None else attrs.evolve(merged, grace=SECOND)
-
-
-def _merge(base: T, override: Any) -> T:
-    """Fields set on `override` win over `base`; None on either side means unset."""
-    if override is None:
-        return base
-    if base is None:
-        return override  # type: ignore[no-any-return]
-    changes = {a.name: getattr(override, a.name) for a in attrs.fields(type(override))
-               if getattr(override, a.name) is not None}
-    return attrs.evolve(base, **changes)  # type: ignore[misc]
 
 
 def _zero_fill(obj: T) -> T:

@@ -20,7 +20,7 @@ import attrs
 from nomadmesh.errors import LoadError, MeshError, ParseError, Problem
 from nomadmesh.mesh.upstreams import Upstream, parse_upstreams
 from nomadmesh.model import Job, LogConfig, Resources
-from nomadmesh.model._base import SECOND, freeze_map, to_duration
+from nomadmesh.model._base import SECOND, freeze_map, overlay, to_duration
 from nomadmesh.model.validation import problems as model_problems
 
 DRIVERS = ("docker", "exec", "raw_exec")
@@ -31,18 +31,6 @@ _PORT_LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 
 T = TypeVar("T")
-
-
-def _merge_block(base: T | None, override: T | None) -> T | None:
-    """Fields set on `override` win; the unset ones (None) keep `base`'s value."""
-    if override is None:
-        return base
-    if base is None:
-        return override
-    cls: Any = type(override)
-    changes = {a.name: getattr(override, a.name) for a in attrs.fields(cls)
-               if a.name != "extra" and getattr(override, a.name) is not None}
-    return attrs.evolve(base, **changes)  # type: ignore[misc]
 
 
 def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -79,8 +67,8 @@ class Sidecar:
                            else base.envoy_version),
             envoy_binary=(self.envoy_binary if self.envoy_binary is not None
                           else base.envoy_binary),
-            resources=_merge_block(base.resources, self.resources),
-            logs=_merge_block(base.logs, self.logs),
+            resources=overlay(base.resources, self.resources),
+            logs=overlay(base.logs, self.logs),
             shutdown_delay=(self.shutdown_delay if self.shutdown_delay is not None
                             else base.shutdown_delay),
             kill_timeout=self.kill_timeout if self.kill_timeout is not None else base.kill_timeout,

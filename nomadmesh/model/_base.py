@@ -308,6 +308,24 @@ def specs(cls: type) -> tuple[FieldSpec, ...]:
     return result
 
 
+def overlay(base: T, override: T | None) -> T:
+    """`base` with every field `override` sets (not None) taken from `override`; Nomad's Merge.
+
+    An unset override, or an empty `extra` map, leaves `base` as it is; a None base takes the
+    override whole.
+    """
+    if override is None:
+        return base
+    if base is None:
+        return override
+    changes = {
+        a.name: value
+        for a in attrs.fields(type(override))  # type: ignore[arg-type]
+        if (value := getattr(override, a.name)) is not None and (a.name != "extra" or value)
+    }
+    return attrs.evolve(base, **changes) if changes else base  # type: ignore[misc]
+
+
 _defaults_cache: dict[type, dict[str, Any]] = {}
 
 

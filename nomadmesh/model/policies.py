@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
 
 import attrs
 
 from nomadmesh.errors import Problem
-from nomadmesh.model._base import HOUR, MINUTE, SECOND, Kind, field
-
-_P = TypeVar("_P")
+from nomadmesh.model._base import HOUR, MINUTE, SECOND, Kind, field, overlay
 
 
 @attrs.frozen(slots=False)
@@ -46,7 +43,7 @@ class RestartPolicy:
 
     def merged_onto(self, base: RestartPolicy) -> RestartPolicy:
         """Fields set here win; unset ones come from `base` (Nomad's Merge)."""
-        return _merge(base, self)
+        return overlay(base, self)
 
 
 @attrs.frozen(slots=False)
@@ -122,7 +119,7 @@ class UpdateStrategy:
                               auto_promote=False)
 
     def merged_onto(self, base: UpdateStrategy) -> UpdateStrategy:
-        return _merge(base, self)
+        return overlay(base, self)
 
 
 @attrs.frozen(slots=False)
@@ -147,14 +144,5 @@ class MigrateStrategy:
                                min_healthy_time=10 * SECOND, healthy_deadline=5 * MINUTE)
 
     def merged_onto(self, base: MigrateStrategy) -> MigrateStrategy:
-        return _merge(base, self)
+        return overlay(base, self)
 
-
-def _merge(base: _P, override: _P) -> _P:
-    """Fields set in `override` win over `base`; unset (None) ones are inherited."""
-    changes: dict[str, Any] = {
-        a.name: getattr(override, a.name)
-        for a in attrs.fields(type(override))  # type: ignore[arg-type]
-        if getattr(override, a.name) is not None
-    }
-    return attrs.evolve(base, **changes)  # type: ignore[misc]

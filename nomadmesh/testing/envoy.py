@@ -279,7 +279,7 @@ class AdsClient:
         self.close()
 
 
-class HttpBackend:
+class HttpBackend(Running):
     """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service."""
 
     def __init__(self, name: str, port: int = 0) -> None:
@@ -313,22 +313,17 @@ class HttpBackend:
         """The bound port."""
         return int(self._server.server_address[1])
 
-    def __enter__(self) -> HttpBackend:
+    def start(self) -> HttpBackend:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
 
 
-class Sidecar:
+class Sidecar(Running):
     """A real Envoy bootstrapped like an injected sidecar, with its egress on a loopback port."""
 
     def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1") -> None:
@@ -353,14 +348,9 @@ class Sidecar:
             return ""
         return response.text if response.status_code == 200 else ""
 
-    def __enter__(self) -> Sidecar:
+    def start(self) -> Sidecar:
         self.envoy.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self.envoy.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,3 +48,12 @@ def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...],
 deployment_option = click.option(
     "--name", "deployment", default=None, metavar="DEPLOYMENT",
     help="For packs: the deployment (pack instance) name the jobs are tied to.")
+
+
+def render_jobs(jobs: list[Job], output: str) -> str:
+    """Jobs as one registration payload (a list for several) in JSON, or as HCL."""
+    if output == "hcl":
+        return "\n".join(j.to_hcl() for j in jobs)
+    payloads = [j.to_register_body() for j in jobs]
+    body = payloads[0] if len(payloads) == 1 else payloads
+    return json.dumps(body, indent=2) + "\n"

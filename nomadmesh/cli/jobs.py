@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import deployment_option, job_variables, load_jobs
+from nomadmesh.cli._options import deployment_option, job_variables, load_jobs, render_jobs
 from nomadmesh.errors import ValidationError
-from nomadmesh.model import Job
 
 
 @cli.command()
@@ -36,15 +34,6 @@ def render(path: str, variables: dict[str, str], var_files: tuple[str, ...],
     elif mesh_file:
         raise click.UsageError("--mesh only applies with --inject")
     click.echo(render_jobs(jobs, output), nl=False)
-
-
-def render_jobs(jobs: list[Job], output: str) -> str:
-    """Jobs as one registration payload (a list for several) in JSON, or as HCL."""
-    if output == "hcl":
-        return "\n".join(j.to_hcl() for j in jobs)
-    payloads = [j.to_register_body() for j in jobs]
-    body = payloads[0] if len(payloads) == 1 else payloads
-    return json.dumps(body, indent=2) + "\n"
 
 
 @cli.command()

@@ -9,7 +9,7 @@ import click
 import yaml
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import job_variables, load_jobs, parse_assignments
+from nomadmesh.cli._options import job_variables, load_jobs, parse_assignments, render_jobs
 from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.node import node_bootstrap
 from nomadmesh.mesh.prometheus import (
@@ -17,7 +17,6 @@ from nomadmesh.mesh.prometheus import (
     DEFAULT_CONTROL_PLANE_METRICS_SERVICE,
     prometheus_config,
 )
-from nomadmesh.model import Job
 
 mesh_option = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
                            help="Mesh settings (TOML or YAML); defaults apply without it.")
@@ -40,19 +39,12 @@ def inject_command(path: str, variables: dict[str, str], var_files: tuple[str, .
     """Add an Envoy sidecar to every meshed group of a job file and write the result."""
     mesh = _mesh(mesh_file)
     jobs = [inject(job, mesh) for job in load_jobs(path, variables, var_files)]
-    text = _write(jobs, output)
+    text = render_jobs(jobs, output)
     if out is None:
         click.echo(text, nl=False)
     else:
         Path(out).write_text(text, encoding="utf-8")
         click.echo(f"wrote {len(jobs)} injected job(s) to {out}", err=True)
-
-
-def _write(jobs: list[Job], output: str) -> str:
-    if output == "hcl":
-        return "\n".join(job.to_hcl() for job in jobs)
-    bodies = [job.to_register_body() for job in jobs]
-    return json.dumps(bodies[0] if len(bodies) == 1 else bodies, indent=2) + "\n"
 
 
 @cli.group()

@@ -39,11 +39,6 @@ def encode_job(job: Job) -> dict[str, Any]:
     return _encoder(Job)(job)
 
 
-def encode(obj: Any) -> dict[str, Any]:
-    """Any model object as Nomad API JSON."""
-    return _encoder(type(obj))(obj)
-
-
 def _encoder(cls: type) -> _Encoder:
     """Compile a straight-line encoder for `cls` from its field table (one line per field)."""
     try:
@@ -127,15 +122,6 @@ def decode_job(data: Mapping[str, Any], *, validate: bool = True) -> Job:
         raise ValidationError(problems, subject=f"job {job_id!r}" if job_id else "job")
     assert job is not None
     return job  # type: ignore[no-any-return]
-
-
-def decode(cls: type, data: Any, path: str = "") -> Any:
-    """Any model object from its Nomad JSON form (no rule validation; type and key checks only)."""
-    problems: list[Problem] = []
-    obj = _decoder(cls, False)(data, path, problems)
-    if problems:
-        raise ValidationError(problems, subject=cls.__name__)
-    return obj
 
 
 _Decoder = Callable[[Any, str, list[Problem]], Any]

@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterable, Mapping
@@ -85,7 +86,8 @@ def _env_variables(text: str) -> dict[str, str]:
     """NOMAD_VAR_<name> values for the variables the file declares (as Nomad's CLI does)."""
     found = {k[len(VAR_ENV_PREFIX):]: v for k, v in os.environ.items()
              if k.startswith(VAR_ENV_PREFIX)}
-    return {k: v for k, v in found.items() if f'variable "{k}"' in text}
+    return {k: v for k, v in found.items()
+            if re.search(rf'(?m)^\s*variable\s+"{re.escape(k)}"', text)}
 
 
 def _read(p: Path) -> str:

@@ -91,3 +91,13 @@ def test_an_invalid_python_job_is_validated_on_load(tmp_path: Path) -> None:
                  "job = Job('x', groups=[Group('g', count=-2, tasks=[Task('t', driver='exec')])])\n")
     with pytest.raises(ValidationError, match=r"job\[x\]\.group\[g\]\.count"):
         nomadmesh.load(path)
+
+
+def test_nomad_var_environment_reaches_a_variable_however_its_block_is_spaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOMAD_VAR_image", "nginx:1.27")
+    path = write(tmp_path, "web.nomad.hcl",
+                 'variable   "image" {\n  type = string\n}\n'
+                 'job "web" {\n  group "g" {\n    task "t" {\n      driver = "docker"\n'
+                 '      config {\n        image = var.image\n      }\n    }\n  }\n}\n')
+    assert nomadmesh.load(path).groups[0].tasks[0].config["image"] == "nginx:1.27"

@@ -18,8 +18,6 @@ import json
 import re
 from typing import Any, NamedTuple, TypeVar
 
-import attrs
-
 from nomadmesh.errors import MeshError, Problem
 from nomadmesh.mesh.bootstrap import METRICS_PATH, BootstrapParams
 from nomadmesh.mesh.settings import GroupMesh, Mesh, Sidecar
@@ -51,17 +49,19 @@ XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
 LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
+_NO_SETTINGS = GroupMesh()
+_NOTHING_INSIDE: dict[int, str] = {}  # host mode: no port of the group is inside a namespace
 
 def inject(job: Job, mesh: Mesh | None = None) -> Job:
     """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
-    kit = _Kit(_checked(mesh or DEFAULT_MESH))
+    kit = _Kit(_checked(mesh or DEFAULT_MESH), job)
     problems: list[Problem] = []
-    groups = tuple(_inject_group(job, g, kit, problems) for g in job.groups)
+    groups = tuple([_inject_group(job, g, kit, problems) for g in job.groups])
     if problems:
         raise MeshError(problems, subject=f"job {job.id!r}")
     if all(new is old for new, old in zip(groups, job.groups, strict=True)):
         return job
-    return _replace(job, groups=groups)
+    return _evolve(job, {"groups": groups})
 
 
 def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
@@ -78,7 +78,7 @@ def has_sidecar(group: Group) -> bool:
         if service.connect:
             return True
     for task in group.tasks:
-        if SIDECAR_META_KEY in task.meta or (task.kind or "").startswith("connect-proxy"):
+        if SIDECAR_META_KEY in task.meta or (task.kind and task.kind.startswith("connect-proxy")):
             return True
         for service in task.services:
             if service.connect:
@@ -138,8 +138,8 @@ class _Plan(NamedTuple):
 
 def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) -> Group:
     mesh = kit.mesh
-    path = f"{job.path}.group[{group.name}]"
-    settings = mesh.group_settings(group.name)
+    path = f"{kit.job_path}.group[{group.name}]"
+    settings = kit.settings(group.name)
     if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
         return group
     found = _app_service(group)
@@ -150,45 +150,40 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     service, owner = found
     before = len(problems)
     bridge = _network_mode(group, path, problems)
-    sidecar = mesh.sidecar_for(group.name)
+    sidecar = mesh.sidecar if settings.sidecar is None else mesh.sidecar_for(group.name)
     if bridge and sidecar.driver == "raw_exec":
         problems.append(Problem(f"{path}.network.mode", "a raw_exec sidecar cannot join the "
                                 "group's bridge network namespace; use docker or exec, or "
                                 "network mode host"))
-    plan = _Plan(
-        path=path,
-        service=service.name or f"{job.name or job.id}-{group.name}"
+    plan = _Plan(  # positional: this runs once per group
+        path,
+        service.name or f"{job.name or job.id}-{group.name}"
         + (f"-{owner.name}" if owner is not None else ""),
-        bridge=bool(bridge),
-        sidecar=sidecar,
-        upstreams=_upstreams(group, settings, mesh, path, problems),
+        bool(bridge),
+        sidecar,
+        _upstreams(group, settings, mesh, path, problems),
     )
-    task = _sidecar_task(job, group, plan, kit, problems)
-    ports = kit.ports(plan.bridge)
+    task = _sidecar_task(group, plan, service, kit, problems)
     _check_ports(group, plan, kit, problems)
-    app_env = kit.app_env(plan)
-    tasks = tuple(_with_env(t, app_env, plan, problems) if t.is_main else t for t in group.tasks)
+    tasks = _with_env(group.tasks, kit.app_env(plan), plan, problems)
     if len(problems) > before or bridge is None:
         return group
-    network = group.networks[0]
-    tasks = (*tasks, task)
+    tasks.append(task)
     services = group.services
     if plan.upstreams:
         published = _published(service, format_upstreams(plan.upstreams), plan, owner, problems)
         if owner is None:
-            services = (published, *group.services[1:])
+            services = (published, *services[1:])
         else:
-            tasks = tuple(_replace(t, services=(published, *t.services[1:]))
-                          if t.name == owner.name else t for t in tasks)
-    if len(problems) > before:
-        return group
+            tasks = [_evolve(t, {"services": (published, *t.services[1:])})
+                     if t.name == owner.name else t for t in tasks]
+        if len(problems) > before:
+            return group
     # The new ports are dynamic and go last, so the network keeps its static-first order.
-    return _replace(
-        group,
-        tasks=tasks,
-        services=services,
-        networks=(_replace(network, ports=network.ports + ports), *group.networks[1:]),
-    )
+    networks = group.networks
+    network = _evolve(networks[0], {"ports": networks[0].ports + kit.ports(plan.bridge)})
+    return _evolve(group, {"tasks": tuple(tasks), "services": services,
+                           "networks": (network, *networks[1:])})
 
 
 def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | None:
@@ -243,16 +238,18 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
 
 def _check_ports(group: Group, plan: _Plan, kit: _Kit, problems: list[Problem]) -> None:
     labels = kit.port_labels(plan.bridge)
-    for port in (p for network in group.networks for p in network.ports):
-        if port.label in labels:
-            problems.append(Problem(f"{plan.path}.network.port[{port.label}]",
-                                    f"port label {port.label!r} is needed by the sidecar; "
-                                    "rename the port or change the mesh's port labels"))
-        if plan.bridge and port.to in kit.inside_ports:
-            setting = kit.inside_ports[port.to]
-            problems.append(Problem(f"{plan.path}.network.port[{port.label}].to",
-                                    f"port {port.to} inside the namespace is the sidecar's "
-                                    f"{setting}; use another port or change mesh.{setting}"))
+    inside = kit.inside_ports if plan.bridge else _NOTHING_INSIDE
+    for network in group.networks:
+        for port in network.ports:
+            if port.label in labels:
+                problems.append(Problem(f"{plan.path}.network.port[{port.label}]",
+                                        f"port label {port.label!r} is needed by the sidecar; "
+                                        "rename the port or change the mesh's port labels"))
+            if port.to in inside:
+                setting = inside[port.to]
+                problems.append(Problem(f"{plan.path}.network.port[{port.label}].to",
+                                        f"port {port.to} inside the namespace is the sidecar's "
+                                        f"{setting}; use another port or change mesh.{setting}"))
 
 
 def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
@@ -269,15 +266,23 @@ def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
     return env
 
 
-def _with_env(task: Task, env: dict[str, str], plan: _Plan, problems: list[Problem]) -> Task:
-    clashes = () if task.env.keys().isdisjoint(env) else sorted(task.env.keys() & env.keys())
-    for name in clashes:
-        problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
-                                f"{name} is set by the mesh; remove it or rename the mesh's "
-                                "env var"))
-    merged = FrozenDict(task.env)
-    dict.update(merged, env)  # still being built: the freeze applies from here on
-    return _replace(task, env=merged)
+def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
+              problems: list[Problem]) -> list[Task]:
+    """The group's tasks, each main task with the mesh's env added to its own."""
+    out = []
+    added = len(env)
+    for task in tasks:
+        if task.is_main:
+            merged = FrozenDict(task.env)
+            _dict_update(merged, env)  # still being built: the freeze applies from here on
+            if len(merged) != len(task.env) + added:
+                for name in sorted(task.env.keys() & env.keys()):
+                    problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
+                                            f"{name} is set by the mesh; remove it or rename the "
+                                            "mesh's env var"))
+            task = _evolve(task, {"env": merged})
+        out.append(task)
+    return out
 
 
 def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
@@ -289,7 +294,7 @@ def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
         problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
                                 f"already set to {current!r}, but the group's upstreams are "
                                 f"{routes!r}; declare upstreams in one place"))
-    return _replace(service, meta=FrozenDict({**service.meta, SERVICE_META_KEY: routes}))
+    return _evolve(service, {"meta": FrozenDict({**service.meta, SERVICE_META_KEY: routes})})
 
 
 # --- the sidecar task ---------------------------------------------------------------------------
@@ -297,13 +302,13 @@ def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 
 
-def _sidecar_task(job: Job, group: Group, plan: _Plan, kit: _Kit,
+def _sidecar_task(group: Group, plan: _Plan, app: Service, kit: _Kit,
                   problems: list[Problem]) -> Task:
-    mesh = kit.mesh
+    """The sidecar of one group: the shared prototype with its names, meta and bootstrap."""
     sidecar = plan.sidecar
     name_source = group.name if "${" in plan.service else plan.service
     name = (sidecar.name or "").replace("{service}", name_source)
-    metrics_name = mesh.metrics_service.replace("{service}", name_source)
+    metrics_name = kit.mesh.metrics_service.replace("{service}", name_source)
     for task in group.tasks:
         if task.name == name:
             problems.append(Problem(f"{plan.path}.task[{name}]", f"task name {name!r} is needed "
@@ -314,27 +319,23 @@ def _sidecar_task(job: Job, group: Group, plan: _Plan, kit: _Kit,
     for service in group.services:
         if service.name == metrics_name:
             _metrics_name_taken(plan, metrics_name, problems)
-    prototype = kit.prototype(sidecar, plan.bridge)
     for key in sidecar.env:
         if key in kit.xds_env:
             problems.append(Problem(f"mesh.groups.{group.name}.sidecar.env.{key}",
                                     f"{key} is set by the mesh from the control plane address"))
-    cluster = _template_value(plan.service, f"{plan.path}.service[0].name", problems)
-    bootstrap = _replace(kit.bootstrap_file,
-                         data=kit.bootstrap(plan.bridge, cluster, job.id, group.name))
-    app = _app_service(group)
-    metrics = _replace(
-        kit.metrics_service(app[0].provider if app is not None else None),
-        name=metrics_name,
-        meta=FrozenDict({"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}),
-    )
-    return _replace(
-        prototype,
-        name=name,
-        templates=(*prototype.templates, bootstrap),
-        services=(metrics,),
-        meta=FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}),
-    )
+    cluster = _template_value(plan.service, plan.path, problems)
+    prototype = kit.prototype(sidecar, plan.bridge)
+    bootstrap = _evolve(kit.bootstrap_file, {"data": kit.bootstrap(plan.bridge, cluster, group.name)})
+    metrics = _evolve(kit.metrics_service(app.provider), {
+        "name": metrics_name,
+        "meta": FrozenDict({"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}),
+    })
+    return _evolve(prototype, {
+        "name": name,
+        "templates": (*prototype.templates, bootstrap),
+        "services": (metrics,),
+        "meta": FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}),
+    })
 
 
 def _metrics_name_taken(plan: _Plan, metrics_name: str, problems: list[Problem]) -> None:
@@ -345,17 +346,20 @@ def _metrics_name_taken(plan: _Plan, metrics_name: str, problems: list[Problem])
 class _Kit:
     """What the groups of one `inject` call share, built once: prototypes, bootstrap skeletons."""
 
-    def __init__(self, mesh: Mesh) -> None:
+    def __init__(self, mesh: Mesh, job: Job) -> None:
         self.mesh = mesh
+        self.job_path = job.path
+        self._job_id = _quoted(job.id)
+        self._groups = mesh.groups
         self.xds_env, self.xds_templates = _xds(mesh)
         self.bootstrap_file = Template(destination=mesh.bootstrap_path, change_mode="restart")
         self._check = Check(type="tcp", interval=10 * SECOND, timeout=2 * SECOND)
         # Keyed by identity (the sidecar is kept alive in the value): hashing settings per group
         # would cost more than building the prototype.
-        self._tasks: dict[tuple[int, bool], tuple[Sidecar, Task]] = {}
+        self._tasks: dict[bool | tuple[int, bool], tuple[Sidecar, Task]] = {}
         self._services: dict[str | None, Service] = {}
-        self._skeletons: dict[bool, list[str]] = {}
-        self._app_envs: dict[tuple[bool, tuple[Upstream, ...]], dict[str, str]] = {}
+        self._skeletons: dict[bool, tuple[list[str], tuple[tuple[int, bool], ...]]] = {}
+        self._app_envs: dict[bool | tuple[bool, tuple[Upstream, ...]], dict[str, str]] = {}
         # Egress and admin stay inside a bridge namespace; only metrics reach the host there.
         self._ports = {
             True: (Port(mesh.metrics_port_label, to=mesh.metrics_port),),
@@ -367,9 +371,15 @@ class _Kit:
         self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
                              mesh.metrics_port: "metrics_port"}
 
+    def settings(self, group: str) -> GroupMesh:
+        """`Mesh.group_settings`, without the call when the mesh has no per-group settings."""
+        if not self._groups:
+            return _NO_SETTINGS
+        return self._groups.get(group) or _NO_SETTINGS
+
     def app_env(self, plan: _Plan) -> dict[str, str]:
         """The env every main task gets; shared by groups with the same mode and upstreams."""
-        key = (plan.bridge, plan.upstreams)
+        key = plan.bridge if not plan.upstreams else (plan.bridge, plan.upstreams)
         env = self._app_envs.get(key)
         if env is None:
             env = self._app_envs[key] = _app_env(plan, self.mesh)
@@ -384,7 +394,7 @@ class _Kit:
 
     def prototype(self, sidecar: Sidecar, bridge: bool) -> Task:
         """Everything of the sidecar task that does not depend on the group."""
-        key = (id(sidecar), bridge)
+        key = bridge if sidecar is self.mesh.sidecar else (id(sidecar), bridge)
         found = self._tasks.get(key)
         if found is None:
             task = Task(
@@ -411,21 +421,32 @@ class _Kit:
                 checks=(self._check,))
         return service
 
-    def bootstrap(self, bridge: bool, cluster: str, job_id: str, group: str) -> str:
-        """The bootstrap template text of one group."""
-        parts = self._skeletons.get(bridge)
-        if parts is None:
-            parts = self._skeletons[bridge] = _SKELETON_SLOTS.split(
-                _bootstrap_skeleton(self.mesh, bridge))
+    def bootstrap(self, bridge: bool, cluster: str, group: str) -> str:
+        """The bootstrap template text of one group: the skeleton with its names filled in."""
+        skeleton = self._skeletons.get(bridge)
+        if skeleton is None:
+            skeleton = self._skeletons[bridge] = self._split(_bootstrap_skeleton(self.mesh, bridge))
+        pieces, slots = skeleton
         cluster_text = _quoted(cluster)
         if "@@" in cluster_text:
             cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', cluster_text)
-        values = {"CLUSTER": cluster_text, "JOB": _quoted(job_id), "GROUP": _quoted(group)}
-        out = [parts[0]]
-        for i in range(1, len(parts), 2):
-            out.append(values[parts[i]])
-            out.append(parts[i + 1])
+        group_text = _quoted(group)
+        out = pieces.copy()
+        for index, is_cluster in slots:
+            out[index] = cluster_text if is_cluster else group_text
         return "".join(out)
+
+    def _split(self, skeleton: str) -> tuple[list[str], tuple[tuple[int, bool], ...]]:
+        """The skeleton as text pieces with the job id filled in, and the (index, is-cluster)
+        of each slot left for a group's values."""
+        pieces = _SKELETON_SLOTS.split(skeleton)
+        slots = []
+        for index in range(1, len(pieces), 2):
+            if pieces[index] == "JOB":
+                pieces[index] = self._job_id
+            else:
+                slots.append((index, pieces[index] == "CLUSTER"))
+        return pieces, tuple(slots)
 
 
 _SKELETON_SLOTS = re.compile(r"@@(CLUSTER|JOB|GROUP)@@")
@@ -462,7 +483,8 @@ def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
 
 
 def _template_value(text: str, path: str, problems: list[Problem]) -> str:
-    """A Nomad `${VAR}` inside a name becomes the template's `{{ env "VAR" }}`."""
+    """A Nomad `${VAR}` inside the group's service name (at `path`) becomes the template's
+    `{{ env "VAR" }}`."""
     if "${" not in text:
         return text
 
@@ -471,7 +493,8 @@ def _template_value(text: str, path: str, problems: list[Problem]) -> str:
         if var.startswith("meta."):
             var = "NOMAD_META_" + var.removeprefix("meta.")
         if not re.fullmatch(r"[A-Za-z0-9_]+", var):
-            problems.append(Problem(path, f"${{{match.group(1)}}} cannot be resolved in the "
+            problems.append(Problem(f"{path}.service[0].name",
+                                    f"${{{match.group(1)}}} cannot be resolved in the "
                                     "sidecar's bootstrap; use a NOMAD_* variable or a literal"))
             return match.group(0)
         return f"@@{var}@@"
@@ -515,36 +538,28 @@ def _bootstrap_skeleton(mesh: Mesh, bridge: bool) -> str:
                               xds_service=None if address is not None else mesh.control_plane)
 
 
-_JSON_SAFE = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*\Z')
-
-
 def _quoted(value: str) -> str:
-    """`value` as the inside of a JSON string."""
-    return value if _JSON_SAFE.match(value) else json.dumps(value)[1:-1]
+    """`value` as the inside of a JSON string: printable ASCII as it is, the rest escaped."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    return json.dumps(value)[1:-1]
 
 
 # --- copying model values ------------------------------------------------------------------------
 
 T = TypeVar("T")
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_new = object.__new__
+_set = object.__setattr__
+_dict_update = dict.update
 
 
-def _replace(obj: T, **changes: object) -> T:
+def _evolve(obj: T, changes: dict[str, Any]) -> T:
     """`attrs.evolve` without re-running converters, for values already in model form.
 
     Injection builds a few objects per group; on a 500-group job the converters (re-freezing maps
-    that are frozen already) would cost more than the rest of the work together.
+    that are frozen already) would cost more than the rest of the work together. Model classes keep
+    a `__dict__` (see model/_base.py), so the copy is one dict merge at C speed.
     """
-    new = object.__new__(type(obj))
-    state = getattr(obj, "__dict__", None)
-    if state is not None:  # model classes without __slots__: copy the instance dict at C speed
-        new.__dict__.update(state)
-        new.__dict__.update(changes)
-        return new
-    cls: Any = type(obj)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(a.name for a in attrs.fields(cls))
-    for name in names:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    new = _new(type(obj))
+    _set(new, "__dict__", obj.__dict__ | changes)
     return new

@@ -176,6 +176,8 @@ def test_canary_deployment_waits_for_promotion(nomad: NomadEmulator, nomad_api: 
     assert (dep["Status"], dep["TaskGroups"]["app"]["DesiredCanaries"]) == ("running", 1)
     canaries = [a for a in _live(_allocs(nomad_api, "web")) if a["DeploymentStatus"]["Canary"]]
     assert len(canaries) == 1
+    # Nomad lists the canaries it placed by allocation ID in the deployment's group state.
+    assert dep["TaskGroups"]["app"]["PlacedCanaries"] == [canaries[0]["ID"]]
 
 
 def test_promote_completes_a_canary_deployment(nomad: NomadEmulator, nomad_api: Any) -> None:

@@ -81,8 +81,7 @@ class GroupProgress:
                    healthy=int(state.get("HealthyAllocs") or 0),
                    unhealthy=int(state.get("UnhealthyAllocs") or 0),
                    desired_canaries=int(state.get("DesiredCanaries") or 0),
-                   placed_canaries=len(state.get("PlacedCanaries") or ()) or min(
-                       int(state.get("DesiredCanaries") or 0), int(state.get("PlacedAllocs") or 0)),
+                   placed_canaries=len(state.get("PlacedCanaries") or ()),
                    promoted=bool(state.get("Promoted")),
                    auto_revert=bool(state.get("AutoRevert")))
 

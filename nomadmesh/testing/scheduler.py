@@ -916,8 +916,11 @@ class Cluster:
             used.add(alloc_index)
             if job["Type"] == "system":
                 taken_nodes.add(node.id)
-            self._create_alloc(job, group, node, alloc_index, ev, dep, index, canary)
+            alloc = self._create_alloc(job, group, node, alloc_index, ev, dep, index, canary)
             outcome.placed += 1
+            if canary and dep is not None:
+                state = dep["TaskGroups"][group["Name"]]
+                state["PlacedCanaries"] = [*(state["PlacedCanaries"] or ()), alloc["ID"]]
         if outcome.failed is not None:
             outcome.failed["CoalescedFailures"] = max(0, outcome.queued - 1)
             outcome.failed["ResourcesExhausted"] = {

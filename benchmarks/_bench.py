@@ -65,14 +65,18 @@ def _task(i: int, j: int) -> Task:
 def paired(baseline: Callable[[], object], subject: Callable[[], object],
            repeat: int) -> tuple[float, float]:
     """Median wall times of baseline and subject, run alternately so load affects both alike."""
-    baseline()
-    subject()
-    base, subj = [], []
+    base, subj = rotated([baseline, subject], repeat)
+    return base, subj
+
+
+def rotated(functions: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median wall time of each function, run in rotation so load affects all alike."""
+    for function in functions:
+        function()
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeat):
-        start = time.perf_counter()
-        baseline()
-        base.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        subject()
-        subj.append(time.perf_counter() - start)
-    return statistics.median(base), statistics.median(subj)
+        for function, samples in zip(functions, times, strict=True):
+            start = time.perf_counter()
+            function()
+            samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]

@@ -49,7 +49,6 @@ XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
 LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
-_NO_SETTINGS = GroupMesh()
 _NOTHING_INSIDE: dict[int, str] = {}  # host mode: no port of the group is inside a namespace
 
 def inject(job: Job, mesh: Mesh | None = None) -> Job:
@@ -139,7 +138,7 @@ class _Plan(NamedTuple):
 def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) -> Group:
     mesh = kit.mesh
     path = f"{kit.job_path}.group[{group.name}]"
-    settings = kit.settings(group.name)
+    settings = mesh.group_settings(group.name)
     if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
         return group
     found = _app_service(group)
@@ -350,7 +349,6 @@ class _Kit:
         self.mesh = mesh
         self.job_path = job.path
         self._job_id = _quoted(job.id)
-        self._groups = mesh.groups
         self.xds_env, self.xds_templates = _xds(mesh)
         self.bootstrap_file = Template(destination=mesh.bootstrap_path, change_mode="restart")
         self._check = Check(type="tcp", interval=10 * SECOND, timeout=2 * SECOND)
@@ -370,12 +368,6 @@ class _Kit:
                         for bridge, ports in self._ports.items()}
         self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
                              mesh.metrics_port: "metrics_port"}
-
-    def settings(self, group: str) -> GroupMesh:
-        """`Mesh.group_settings`, without the call when the mesh has no per-group settings."""
-        if not self._groups:
-            return _NO_SETTINGS
-        return self._groups.get(group) or _NO_SETTINGS
 
     def app_env(self, plan: _Plan) -> dict[str, str]:
         """The env every main task gets; shared by groups with the same mode and upstreams."""

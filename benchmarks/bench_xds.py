@@ -19,8 +19,8 @@ import requests
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
 from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
+from nomadmesh.xds.build import ResourceMemo
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from nomadmesh.xds.snapshot import ResourceMemo
 
 
 def mesh_state(services: int, endpoints: int, flipped: int | None = None) -> MeshState:

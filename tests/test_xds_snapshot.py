@@ -17,8 +17,8 @@ from nomadmesh.xds import (
     parse_upstreams,
     resources,
 )
+from nomadmesh.xds.build import ResourceMemo
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from nomadmesh.xds.snapshot import ResourceMemo
 
 STATE = MeshState(
     endpoints={

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 from nomadmesh.errors import XdsError
 
 if TYPE_CHECKING:
+    from nomadmesh.xds.build import MeshState, build_snapshots
     from nomadmesh.xds.cache import SnapshotCache
     from nomadmesh.xds.control_plane import ControlPlane, ServerTls
     from nomadmesh.xds.resources import Endpoint, Upstream, parse_upstreams
-    from nomadmesh.xds.snapshot import MeshState, Resource, Snapshot, build_snapshots
+    from nomadmesh.xds.snapshot import Resource, Snapshot
 
 _HOMES = {
     "SnapshotCache": "cache", "ControlPlane": "control_plane", "ServerTls": "control_plane",
     "Endpoint": "resources", "Upstream": "resources", "parse_upstreams": "resources",
-    "MeshState": "snapshot", "Resource": "snapshot", "Snapshot": "snapshot",
-    "build_snapshots": "snapshot",
+    "MeshState": "build", "Resource": "snapshot", "Snapshot": "snapshot",
+    "build_snapshots": "build",
 }
 
 

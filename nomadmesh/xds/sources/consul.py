@@ -20,10 +20,10 @@ import requests
 
 from nomadmesh.errors import XdsError
 from nomadmesh.mesh.upstreams import SERVICE_META_KEY
+from nomadmesh.xds.build import MeshState, ResourceMemo, build_snapshots
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import CRITICAL, PASSING, WARNING, Endpoint, Upstream, parse_upstreams
-from nomadmesh.xds.snapshot import MeshState, ResourceMemo, build_snapshots
 
 log = logging.getLogger("nomadmesh.xds.consul")
 

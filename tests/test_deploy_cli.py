@@ -133,9 +133,8 @@ def test_run_inject_adds_the_envoy_sidecar_before_submitting(
     path = tmp_path / "a.nomad.hcl"
     path.write_text(Path("examples/jobs/service-a.nomad.hcl").read_text())
     assert nomadmesh("run", str(path), "--inject") == 0
-    with nomad.store.lock:
-        (job,) = [j for (_, _), j in nomad.cluster.jobs.items()]
-        tasks = [t["Name"] for g in job["TaskGroups"] for t in g["Tasks"]]
+    (job,) = nomad.snapshot().jobs()
+    tasks = [t["Name"] for g in job["TaskGroups"] for t in g["Tasks"]]
     assert any("sidecar" in name or "envoy" in name for name in tasks)
 
 

@@ -49,7 +49,7 @@ def submit(cluster: LocalExecutionCluster, job: Job) -> None:
 
 
 def only_alloc(cluster: LocalExecutionCluster, job_id: str) -> dict[str, Any]:
-    allocs = [a for a in cluster.nomad.cluster.allocs.values() if a["JobID"] == job_id]
+    allocs = [a for a in cluster.nomad.snapshot().all("allocs") if a["JobID"] == job_id]
     return allocs[0] if len(allocs) == 1 else {}
 
 

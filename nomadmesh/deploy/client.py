@@ -151,6 +151,8 @@ class NomadClient:
     def submission(self, job: JobLike, api: Mapping[str, Any]) -> dict[str, Any]:
         """The register body's `Submission`: the job's own source, format and variables when it
         was loaded from a file, else the JSON nomadmesh submits (shown in Nomad's UI)."""
+        if isinstance(job, Mapping) and isinstance(job.get("Submission"), Mapping):
+            return dict(job["Submission"])
         sub: SubmissionLike | None = getattr(job, "submission", None)
         if sub is not None:
             return {"Source": sub.source, "Format": sub.format,

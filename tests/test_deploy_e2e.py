@@ -143,6 +143,7 @@ def test_a_nomadmesh_upgrade_alone_changes_nothing_on_the_cluster(
                         if name == "nomadmesh" else real_version(name))
     with NomadClient(client.address, token=client.config.token) as upgraded:
         plan = upgraded.plan(service(job_id))
+        assert upgraded.payload(service(job_id)) == client.payload(service(job_id))
     assert plan.diff.get("Type") == "None"
     assert plan.exit_code == 0
 

@@ -86,7 +86,8 @@ class Server:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -329,3 +330,14 @@ def test_json_bodies_are_sent_as_nomad_expects(serve: Callable[[Script], Server]
         result = client.register(job(), enforce_index=0)
     assert (result.eval_id, result.job_modify_index) == ("e", 3)
     assert server.seen[0].headers["content-type"] == "application/json"
+
+
+def test_credentials_in_the_nomad_address_are_never_quoted() -> None:
+    with NomadEmulator() as gone:
+        port = gone.url.rsplit(":", 1)[1]
+    with NomadClient(f"http://admin:pw-123456@127.0.0.1:{port}",
+                     retry=Retry(attempts=1)) as client, \
+            pytest.raises(NomadUnavailable) as down:
+        client.status("web")
+    assert "pw-123456" not in str(down.value)
+    assert "admin:<redacted>@127.0.0.1" in str(down.value)

@@ -131,7 +131,17 @@ class ConsulApi:
                                    status=403, body=self._redact(str(exc))) from None
         except (consul.exceptions.BadRequest, consul.NotFound, consul.exceptions.ClientError) as exc:
             raise ApiError(f"Consul refused {what}", body=self._redact(str(exc))) from None
-        except (requests.RequestException, consul.ConsulException, ValueError) as exc:
+        except consul.ConsulException as exc:
+            # py-consul's own words for an answer that is not JSON (callback.py CB.json).
+            if str(exc).startswith("Failed to decode JSON"):
+                raise ApiError(f"Consul answered {what} with something that is not JSON",
+                               body=self._redact(str(exc)[:500])) from None
+            if str(exc).startswith("Missing index header"):
+                raise ApiError(f"the answer to {what} has no X-Consul-Index header (is "
+                               f"{self.address} a Consul agent?)") from None
+            raise ConsulUnavailable(f"{what} failed", address=self.address,
+                                    cause=self._redact(_reason(exc))) from None
+        except (requests.RequestException, ValueError) as exc:
             raise ConsulUnavailable(f"{what} failed", address=self.address,
                                     cause=self._redact(_reason(exc))) from None
         try:

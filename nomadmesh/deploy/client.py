@@ -63,16 +63,16 @@ class SubmissionLike(Protocol):
     """Where a job came from, as Nomad's `api.JobSubmission` (the model's `Job.submission`)."""
 
     @property
-    def source(self) -> str: ...
+    def source(self) -> str | None: ...
 
     @property
-    def format(self) -> str: ...
+    def format(self) -> str | None: ...
 
     @property
     def variable_flags(self) -> Mapping[str, str]: ...
 
     @property
-    def variables(self) -> str: ...
+    def variables(self) -> str | None: ...
 
 
 class NomadClient:
@@ -156,8 +156,10 @@ class NomadClient:
             return dict(job["Submission"])
         sub: SubmissionLike | None = getattr(job, "submission", None)
         if sub is not None:
-            return {"Source": sub.source, "Format": sub.format,
-                    "VariableFlags": dict(sub.variable_flags), "Variables": sub.variables}
+            # Raw values: the agent query-escapes VariableFlags itself (command/agent/
+            # job_endpoint.go:1009 apiJobSubmissionToStructs) and unescapes them on read.
+            return {"Source": sub.source or "", "Format": sub.format or "",
+                    "VariableFlags": dict(sub.variable_flags), "Variables": sub.variables or ""}
         return {"Source": json.dumps({"Job": api}, indent=2, sort_keys=True), "Format": "json",
                 "VariableFlags": {}, "Variables": ""}
 

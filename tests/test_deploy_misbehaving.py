@@ -365,7 +365,10 @@ def test_consul_answers_of_the_wrong_shape_are_api_errors(
         api.health_service("db")
     with pytest.raises(ApiError, match="no X-Consul-Index header"):
         api.health_service("api")
-    assert api.catalog_services() == (7, {})
+    with pytest.raises(ApiError, match="/v1/catalog/services"):
+        api.catalog_services()
+    assert api.catalog_services_raw() == (7, None)
+    assert api.health_service_raw("web") == (7, [None])
     api.close()
 
 

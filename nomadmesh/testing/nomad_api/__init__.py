@@ -1,0 +1,44 @@
+"""Nomad's agent and server as pure functions on API JSON, for the emulator.
+
+It imports nothing of nomadmesh's client (model, codec, hcl, mesh, deploy): it decodes with Go's
+rules from Nomad's api schema and follows Nomad's source (cited beside each function), so the
+emulator checks the client instead of agreeing with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nomadmesh.testing.nomad_api.agent import (
+    DispatchRequest,
+    PlanRequest,
+    RegisterRequest,
+    check_register,
+    decode_dispatch,
+    decode_plan,
+    decode_register,
+    decode_validate,
+)
+from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
+from nomadmesh.testing.nomad_api.gojson import marshal
+
+
+def api_job_json(job: dict[str, Any]) -> dict[str, Any]:
+    """A decoded api job as Go's json.Marshal prints it (what `nomad-api-oracle register` shows)."""
+    out: dict[str, Any] = marshal(job, "*api.Job")
+    return out
+
+
+__all__ = [
+    "DispatchRequest",
+    "NomadApiError",
+    "PlanRequest",
+    "RegisterRequest",
+    "api_job_json",
+    "check_register",
+    "decode_dispatch",
+    "decode_plan",
+    "decode_register",
+    "decode_validate",
+    "multierror",
+]

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from nomadmesh.testing.nomad_api.admission import (
+    Admitted,
+    ServerConfig,
+    admit,
+    spec_changed,
+    to_structs,
+    validate_response,
+)
 from nomadmesh.testing.nomad_api.agent import (
     DispatchRequest,
     PlanRequest,
@@ -19,8 +27,10 @@ from nomadmesh.testing.nomad_api.agent import (
     decode_register,
     decode_validate,
 )
-from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
+from nomadmesh.testing.nomad_api.children import Dispatched, dispatch, periodic_child, snappy_decode
+from nomadmesh.testing.nomad_api.errors import AgentPanic, NomadApiError, multierror
 from nomadmesh.testing.nomad_api.gojson import marshal
+from nomadmesh.testing.nomad_api.periodic import next_launch
 
 
 def api_job_json(job: dict[str, Any]) -> dict[str, Any]:
@@ -30,15 +40,27 @@ def api_job_json(job: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "Admitted",
+    "AgentPanic",
     "DispatchRequest",
+    "Dispatched",
     "NomadApiError",
     "PlanRequest",
     "RegisterRequest",
+    "ServerConfig",
+    "admit",
     "api_job_json",
     "check_register",
     "decode_dispatch",
     "decode_plan",
     "decode_register",
     "decode_validate",
+    "dispatch",
     "multierror",
+    "next_launch",
+    "periodic_child",
+    "snappy_decode",
+    "spec_changed",
+    "to_structs",
+    "validate_response",
 ]

@@ -28,9 +28,11 @@ from nomadmesh.testing.nomad_api.agent import (
     decode_validate,
 )
 from nomadmesh.testing.nomad_api.children import Dispatched, dispatch, periodic_child, snappy_decode
+from nomadmesh.testing.nomad_api.diff import annotate, job_diff, plan_diff
 from nomadmesh.testing.nomad_api.errors import AgentPanic, NomadApiError, multierror
 from nomadmesh.testing.nomad_api.gojson import marshal
 from nomadmesh.testing.nomad_api.periodic import next_launch
+from nomadmesh.testing.nomad_api.update import combined_meta, tasks_updated, update_kind
 
 
 def api_job_json(job: dict[str, Any]) -> dict[str, Any]:
@@ -49,18 +51,24 @@ __all__ = [
     "RegisterRequest",
     "ServerConfig",
     "admit",
+    "annotate",
     "api_job_json",
     "check_register",
+    "combined_meta",
     "decode_dispatch",
     "decode_plan",
     "decode_register",
     "decode_validate",
     "dispatch",
+    "job_diff",
     "multierror",
     "next_launch",
     "periodic_child",
+    "plan_diff",
     "snappy_decode",
     "spec_changed",
+    "tasks_updated",
     "to_structs",
+    "update_kind",
     "validate_response",
 ]

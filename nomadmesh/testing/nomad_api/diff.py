@@ -302,10 +302,10 @@ def _named(old: list[Obj] | None, new: list[Obj] | None) -> list[tuple[Obj | Non
 
 def _groups(old: list[Obj] | None, new: list[Obj] | None, contextual: bool) -> list[Obj] | None:
     """diff.go:391 taskGroupDiffs, sorted by name."""
-    return [_group(o, n, contextual) for o, n in _named(old, new)] or None
+    return [group_diff(o, n, contextual) for o, n in _named(old, new)] or None
 
 
-def _group(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
+def group_diff(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
     """diff.go:223 TaskGroup.Diff."""
     kind = NONE
     if old is None:

@@ -28,6 +28,9 @@ _MACROS = {"@yearly": "0 0 0 1 1 * *", "@annually": "0 0 0 1 1 * *",
            "@daily": "0 0 0 * * * *", "@hourly": "0 0 * * * * *"}
 
 
+_UTC = ZoneInfo("UTC")
+
+
 class CronError(ValueError):
     """A cron spec cronexpr refuses; the text is cronexpr's."""
 
@@ -224,31 +227,53 @@ def _dow(cron: Cron, text: str) -> None:
 
 
 def cron_next(cron: Cron, after: datetime) -> datetime | None:
-    """The first instant after `after` (aware) the spec matches, in `after`'s zone (Next)."""
+    """The first instant after `after` (aware) the spec matches, in `after`'s zone.
+
+    As hashicorp/cronexpr's Next: a local time skipped by a DST jump does not run that day, and
+    one repeated when clocks go back runs at both instants.
+    """
     zone = after.tzinfo
-    start = (after + timedelta(seconds=1)).replace(microsecond=0)
+    start = (_utc(after) + timedelta(seconds=1)).replace(microsecond=0)
     local = start.replace(tzinfo=None) if zone is None else start.astimezone(zone).replace(
         tzinfo=None)
+    earliest = local - timedelta(hours=2)  # a repeated hour may still lie ahead
     for year in cron.years:
-        if year < local.year:
+        if year < earliest.year:
             continue
         for month in cron.months:
-            if (year, month) < (local.year, local.month):
+            if (year, month) < (earliest.year, earliest.month):
                 continue
             for day in cron.days(year, month):
-                if (year, month, day) < (local.year, local.month, local.day):
+                if (year, month, day) < (earliest.year, earliest.month, earliest.day):
                     continue
                 for hour in cron.hours:
                     for minute in cron.minutes:
                         for second in cron.seconds:
                             candidate = datetime(year, month, day, hour, minute, second)
-                            if candidate < local:
+                            if candidate < earliest:
                                 continue
-                            aware = candidate.replace(tzinfo=zone)
-                            if zone is not None and aware <= after:
-                                continue  # a repeated hour (DST fall back) already passed
-                            return aware
+                            for instant in _instants(candidate, zone):
+                                if _utc(instant) >= _utc(start):
+                                    return instant
     return None
+
+
+def _instants(local: datetime, zone: Any) -> list[datetime]:
+    """The instants a local wall time names: none (skipped), one, or two (repeated)."""
+    if zone is None:
+        return [local]
+    out = []
+    for fold in (0, 1):
+        aware = local.replace(tzinfo=zone, fold=fold)
+        back = aware.astimezone(_UTC).astimezone(zone).replace(tzinfo=None)
+        if back == local and all(aware.utcoffset() != o.utcoffset() for o in out):
+            out.append(aware)
+    return sorted(out, key=_utc)
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware time in UTC: Python compares two times of one zone by wall clock, not instant."""
+    return moment.astimezone(_UTC) if moment.tzinfo is not None else moment
 
 
 def valid_time_zone(name: str) -> bool:
@@ -279,4 +304,4 @@ def next_launch(job: dict[str, Any], after: datetime) -> datetime | None:
     local_after = after.astimezone(zone(p))
     specs = [p["Spec"]] if p["Spec"] else list(p["Specs"] or ())
     times = [t for t in (cron_next(parse_cron(s), local_after) for s in specs) if t is not None]
-    return min(times) if times else None
+    return min(times, key=_utc) if times else None

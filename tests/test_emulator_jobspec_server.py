@@ -39,7 +39,10 @@ def web(**group: Any) -> Obj:
     return {"ID": "web", "TaskGroups": [{"Name": "api", "Count": 2, "Tasks": [task], **group}]}
 
 
-def register(job: Obj, *, config: ServerConfig = ServerConfig(), path_id: str | None = None,
+DEV_AGENT = ServerConfig()
+
+
+def register(job: Obj, *, config: ServerConfig = DEV_AGENT, path_id: str | None = None,
              **request: Any) -> Obj:
     req = decode_register(body(job, **request))
     return admit(check_register(req, path_id), config=config, write_region=req.region,
@@ -179,6 +182,23 @@ def test_connect_sidecar_is_injected_as_nomad_does() -> None:
         new("Port", Label="connect-proxy-count-api", To=-1, HostNetwork="default")]
     assert new("Constraint", LTarget="${attr.consul.grpc}", RTarget="0",
                Operand=">") in sidecar["Constraints"]
+
+
+def test_ingress_gateway_task_and_bridge_binds_are_injected() -> None:
+    # nomad/job_endpoint_hook_connect.go:332 (gateway branch), :423 gatewayProxy, :500 task
+    ingress = {"Listeners": [{"Port": 8080, "Protocol": "tcp", "Services": [{"Name": "api"}]}]}
+    job = web(Services=[{"Name": "ingress", "PortLabel": "8080",
+                         "Connect": {"Gateway": {"Ingress": ingress}}}],
+              Networks=[{"Mode": "bridge"}])
+    group = register(job)["TaskGroups"][0]
+    gateway = group["Tasks"][1]
+    assert (gateway["Name"], gateway["Kind"]) == ("connect-ingress-ingress",
+                                                  "connect-ingress:ingress")
+    assert gateway["Config"]["image"] == "${meta.connect.gateway_image}"
+    proxy = group["Services"][0]["Connect"]["Gateway"]["Proxy"]
+    assert (proxy["ConnectTimeout"], proxy["EnvoyGatewayNoDefaultBind"]) == (5 * 10**9, True)
+    assert proxy["EnvoyGatewayBindAddresses"] == {
+        "api": new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=8080)}
 
 
 def test_sidecar_task_overrides_merge_onto_the_defaults() -> None:

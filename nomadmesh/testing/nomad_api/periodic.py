@@ -262,7 +262,7 @@ def _instants(local: datetime, zone: Any) -> list[datetime]:
     """The instants a local wall time names: none (skipped), one, or two (repeated)."""
     if zone is None:
         return [local]
-    out = []
+    out: list[datetime] = []
     for fold in (0, 1):
         aware = local.replace(tzinfo=zone, fold=fold)
         back = aware.astimezone(_UTC).astimezone(zone).replace(tzinfo=None)

@@ -285,7 +285,7 @@ def _consul_attr(cluster: str, attr: str) -> str:
 
 
 def _connect_hook(job: Obj, g: Obj) -> None:
-    """nomad/job_endpoint_hook_connect.go:274 groupConnectHook (sidecars and native tasks)."""
+    """nomad/job_endpoint_hook_connect.go:274 groupConnectHook (sidecars, native, gateways)."""
     env = {"NOMAD_JOB_NAME": job["Name"], "NOMAD_JOB_ID": job["ID"], "NOMAD_GROUP_NAME": g["Name"],
            "NOMAD_REGION": job["Region"], "NOMAD_NAMESPACE": job["Namespace"]}
     for service in g["Services"] or ():
@@ -325,7 +325,85 @@ def _connect_hook(job: Obj, g: Obj) -> None:
                 target = found[0]
             target["Kind"] = f"connect-native:{service['Name']}"
             service["TaskName"] = target["Name"]
+        elif connect["Gateway"] is not None:
+            _gateway_hook(job, g, service, env)
     _canonicalize_network(g["Networks"][0])
+
+
+def _gateway_hook(job: Obj, g: Obj, service: Obj, env: dict[str, str]) -> None:
+    """The gateway branch of groupConnectHook (job_endpoint_hook_connect.go:332)."""
+    gateway = service["Connect"]["Gateway"]
+    service["Name"] = replace_env(service["Name"], env)
+    mode = g["Networks"][0]["Mode"]
+    gateway["Proxy"] = _gateway_proxy(gateway, mode)
+    name = service["Name"]
+    if gateway["Terminating"] is not None and service["PortLabel"] == "":
+        service["PortLabel"] = f"connect-terminating-{name}"
+        _inject_port(g, service["PortLabel"])
+    if gateway["Mesh"] is not None:
+        if service["PortLabel"] == "":
+            raise NomadApiError(500, "error in job mutator connect: service.port must be set "
+                                "for mesh gateway service")
+        _inject_port(g, f"connect-mesh-{name}-lan")
+    prefix = ("connect-mesh" if gateway["Mesh"] is not None else "connect-ingress"
+              if gateway["Ingress"] is not None else "connect-terminating")
+    if any(t["Kind"] == f"{prefix}:{name}" for t in g["Tasks"] or ()):
+        return
+    tls = (gateway["Ingress"] or {}).get("TLS")
+    customized = tls is not None and bool(tls["TLSMinVersion"] or tls["TLSMaxVersion"]
+                                          or tls["CipherSuites"])
+    constraints = [_constraint("${attr.consul.version}", ">= 1.8.0", "semver"),
+                   _constraint("${attr.consul.grpc}", "0", ">")]
+    if customized:
+        constraints.append(_constraint("${attr.consul.version}", ">= 1.11.2", "semver"))
+    config: Obj = {"image": "${meta.connect.gateway_image}",
+                   "args": ["-c", "${NOMAD_SECRETS_DIR}/envoy_bootstrap.json",
+                            "-l", "${meta.connect.log_level}",
+                            "--concurrency", "${meta.connect.proxy_concurrency}",
+                            "--disable-hot-restart"]}
+    if mode == "host":
+        config["network_mode"] = "host"
+    task = new("Task", Name=f"{prefix}-{name}", Kind=f"{prefix}:{name}", Driver=_guess_driver(g),
+               Config=config, ShutdownDelay=5 * SECOND,
+               LogConfig=new("LogConfig", MaxFiles=2, MaxFileSizeMB=2),
+               Resources=new("Resources", CPU=250, MemoryMB=128), Constraints=constraints)
+    g["Tasks"] = (g["Tasks"] or []) + [task]
+    if service["Connect"]["SidecarTask"] is not None:
+        _merge_sidecar_task(service["Connect"]["SidecarTask"], task)
+    canonicalize_task(task, job, g)
+
+
+def _gateway_proxy(gateway: Obj, mode: str) -> Obj:
+    """nomad/job_endpoint_hook_connect.go:423 gatewayProxy."""
+    proxy = gateway["Proxy"]
+    if proxy is not None and (proxy["EnvoyGatewayNoDefaultBind"]
+                              or proxy["EnvoyGatewayBindTaggedAddresses"]
+                              or proxy["EnvoyGatewayBindAddresses"]):
+        return dict(proxy)  # :408 not the default: the user's own
+    out = new("ConsulGatewayProxy")
+    if proxy is not None:
+        out["ConnectTimeout"] = proxy["ConnectTimeout"]
+        out["EnvoyDNSDiscoveryType"] = proxy["EnvoyDNSDiscoveryType"]
+        out["Config"] = proxy["Config"]
+    if out["ConnectTimeout"] is None:
+        out["ConnectTimeout"] = 5 * SECOND
+    if mode == "bridge" or mode.startswith("cni/"):
+        binds: dict[str, Obj] | None = None
+        if gateway["Ingress"] is not None:
+            binds = {}
+            for listener in gateway["Ingress"]["Listeners"] or ():
+                for svc in listener["Services"] or ():
+                    binds[svc["Name"]] = new("ConsulGatewayBindAddress", Address="0.0.0.0",
+                                             Port=listener["Port"])
+        elif gateway["Terminating"] is not None:
+            binds = {"default": new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=-1)}
+        elif gateway["Mesh"] is not None:
+            binds = {k: new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=-1)
+                     for k in ("wan", "lan")}
+        if binds is not None:
+            out["EnvoyGatewayNoDefaultBind"] = True
+            out["EnvoyGatewayBindAddresses"] = binds
+    return out
 
 
 def _service_cluster(service: Obj, g: Obj) -> str:

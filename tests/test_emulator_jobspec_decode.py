@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from nomadmesh.testing.nomad_api import (
     decode_dispatch,
     decode_plan,
     decode_register,
+    parse_hcl,
 )
 from tests.emulator_support import (
     GOLDEN,
@@ -81,3 +84,38 @@ def test_empty_body_is_refused_before_decoding() -> None:
     with pytest.raises(NomadApiError) as err:
         decode_register(b"")
     assert (err.value.status, err.value.text) == (400, "Request body is empty")
+
+
+def test_parse_without_a_parser_is_501_and_checks_the_body_first() -> None:
+    # command/agent/job_endpoint.go:930 JobsParseRequest
+    with pytest.raises(NomadApiError) as err:
+        parse_hcl(b'{"JobHCL": ""}', None)
+    assert (err.value.status, err.value.text) == (400, "Job spec is empty")
+    with pytest.raises(NomadApiError) as err:
+        parse_hcl(b'{"JobHCL": "job \\"x\\" {}"}', None)
+    assert err.value.status == 501
+
+
+def test_parse_with_nomads_own_parser_canonicalizes_as_the_agent(tmp_path: Path) -> None:
+    oracle = require_oracle()
+
+    def jobspec2(hcl: str, variables: str) -> dict[str, Any]:
+        (tmp_path / "input.hcl").write_text(hcl)
+        (tmp_path / "vars.hcl").write_text(variables)
+        done = subprocess.run([str(oracle), "parse", "--var-file", "vars.hcl", "input.hcl"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise ValueError(done.stderr.strip())
+        job: dict[str, Any] = json.loads(done.stdout)["Job"]
+        return job
+
+    hcl = ('variable "n" {\n  type = number\n}\njob "web" {\n  group "g" {\n    count = var.n\n'
+           '    task "t" {\n      driver = "docker"\n    }\n  }\n}\n')
+    request = json.dumps({"JobHCL": hcl, "Variables": "n = 3\n", "Canonicalize": True}).encode()
+    parsed = parse_hcl(request, jobspec2)
+    body = json.dumps({"Job": jobspec2(hcl, "n = 3\n")}).encode()
+    assert parsed == comparable(oracle_register([body], oracle)[0])["job"]
+    assert parsed["TaskGroups"][0]["Count"] == 3
+    with pytest.raises(NomadApiError) as err:
+        parse_hcl(json.dumps({"JobHCL": "job {"}).encode(), jobspec2)
+    assert err.value.status == 400 and err.value.text.startswith("Failed to parse job: ")

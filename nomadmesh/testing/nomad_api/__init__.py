@@ -31,6 +31,7 @@ from nomadmesh.testing.nomad_api.children import Dispatched, dispatch, periodic_
 from nomadmesh.testing.nomad_api.diff import annotate, job_diff, plan_diff
 from nomadmesh.testing.nomad_api.errors import AgentPanic, NomadApiError, multierror
 from nomadmesh.testing.nomad_api.gojson import marshal
+from nomadmesh.testing.nomad_api.parse import HclParser, parse_hcl
 from nomadmesh.testing.nomad_api.periodic import next_launch
 from nomadmesh.testing.nomad_api.update import combined_meta, tasks_updated, update_kind
 
@@ -46,6 +47,7 @@ __all__ = [
     "AgentPanic",
     "DispatchRequest",
     "Dispatched",
+    "HclParser",
     "NomadApiError",
     "PlanRequest",
     "RegisterRequest",
@@ -63,6 +65,7 @@ __all__ = [
     "job_diff",
     "multierror",
     "next_launch",
+    "parse_hcl",
     "periodic_child",
     "plan_diff",
     "snappy_decode",

@@ -196,13 +196,6 @@ def decode(raw: bytes, struct: str) -> dict[str, Any]:
     return out  # type: ignore[no-any-return]
 
 
-def decode_value(value: Any, struct: str) -> tuple[dict[str, Any], str | None]:
-    """Decode an already parsed JSON value into `struct`: (the value, Go's first error or None)."""
-    decoder = _Decoder()
-    out = decoder.value(value, "api." + struct, new_struct(struct))
-    return out, decoder.error
-
-
 def new_struct(name: str) -> dict[str, Any]:
     """A Go struct value with every field zero."""
     return {f.json: _zero(f.go_type) for f in structs()[name]}

@@ -42,6 +42,12 @@ _EXTRA: dict[str, tuple[Field, ...]] = {
         *_WRITE,
     ),
     "JobValidateRequest": (Field("Job", "Job", "*api.Job", False), *_WRITE),
+    # api/jobs.go:73
+    "JobsParseRequest": (
+        Field("JobHCL", "JobHCL", "string", False),
+        Field("Variables", "Variables", "string", False),
+        Field("Canonicalize", "Canonicalize", "bool", False),
+    ),
     "JobDispatchRequest": (
         Field("JobID", "JobID", "string", False),
         Field("Payload", "Payload", "[]uint8", False),

@@ -52,11 +52,16 @@ class DispatchRequest:
     priority: int
 
 
+def _decode_body(raw: bytes, struct: str) -> Obj:
+    """command/agent/http.go:870 decodeBody: a request without a body is refused first."""
+    if not raw:
+        raise NomadApiError(400, "Request body is empty")
+    return decode(raw, struct)
+
+
 def decode_register(raw: bytes) -> RegisterRequest:
     """Decode a register body as job_endpoint.go:555 jobUpdate does (400 on a bad body)."""
-    if not raw:
-        raise NomadApiError(400, "Request body is empty")  # http.go:872, http.NoBody
-    body = decode(raw, "JobRegisterRequest")
+    body = _decode_body(raw, "JobRegisterRequest")
     return RegisterRequest(
         job=body["Job"], enforce_index=body["EnforceIndex"],
         job_modify_index=body["JobModifyIndex"], policy_override=body["PolicyOverride"],
@@ -87,9 +92,7 @@ def check_register(request: RegisterRequest, path_id: str | None) -> Obj:
 
 def decode_plan(raw: bytes, path_id: str | None = None) -> PlanRequest:
     """Decode and check a plan body as job_endpoint.go:171 jobPlan does."""
-    if not raw:
-        raise NomadApiError(400, "Request body is empty")
-    body = decode(raw, "JobPlanRequest")
+    body = _decode_body(raw, "JobPlanRequest")
     job = body["Job"]
     if job is None:
         raise NomadApiError(400, "Job must be specified")
@@ -102,9 +105,7 @@ def decode_plan(raw: bytes, path_id: str | None = None) -> PlanRequest:
 
 def decode_validate(raw: bytes) -> Obj:
     """Decode a /v1/validate/job body as job_endpoint.go:207 ValidateJobRequest does."""
-    if not raw:
-        raise NomadApiError(400, "Request body is empty")
-    job = decode(raw, "JobValidateRequest")["Job"]
+    job = _decode_body(raw, "JobValidateRequest")["Job"]
     if job is None:
         raise NomadApiError(400, "Job must be specified")
     return job  # type: ignore[no-any-return]
@@ -112,9 +113,7 @@ def decode_validate(raw: bytes) -> Obj:
 
 def decode_dispatch(raw: bytes, path_id: str) -> DispatchRequest:
     """Decode a dispatch body as job_endpoint.go:881 jobDispatchRequest does."""
-    if not raw:
-        raise NomadApiError(400, "Request body is empty")
-    body = decode(raw, "JobDispatchRequest")
+    body = _decode_body(raw, "JobDispatchRequest")
     if body["JobID"] and body["JobID"] != path_id:
         raise NomadApiError(400, "Job ID does not match")
     return DispatchRequest(

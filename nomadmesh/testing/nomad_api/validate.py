@@ -194,13 +194,38 @@ def _spreads(spreads: list[Obj] | None, system: bool) -> list[str]:
 
 
 _COMPARE = ("=", "==", "is", "!=", "not", "<", "<=", ">", ">=")
-_SEMVER = re.compile(r"^\s*(=|!=|>|<|>=|=>|<=|=<|~>|\^)?\s*v?\d+(\.\d+){0,2}"
-                     r"(-[0-9A-Za-z.\-]+)?(\+[0-9A-Za-z.\-]+)?\s*$")
+_VERSION = r"v?\d+(?:\.\d+)*(?:-?[0-9A-Za-z\-~]+(?:\.[0-9A-Za-z\-~]+)*)?(?:\+[0-9A-Za-z\-~.]+)?"
+# hashicorp/go-version constraint.go (`version`) and helper/constraints/semver (`semver`):
+# comma-separated "<operator> <version>" parts; semver has no pessimistic "~>"
+_CONSTRAINT = {
+    "version": re.compile(rf"^\s*(|=|!=|>|<|>=|<=|~>)\s*({_VERSION})\s*$"),
+    "semver": re.compile(rf"^\s*(|=|!=|>|<|>=|<=)\s*({_VERSION})\s*$"),
+}
 
 
-def _version_ok(rtarget: str) -> bool:
-    """hashicorp/go-version NewConstraint (comma-separated operator + version)."""
-    return all(_SEMVER.match(part) for part in rtarget.split(","))
+def _malformed(kind: str, rtarget: str) -> str | None:
+    """The first comma-separated part go-version / semver NewConstraint refuses, if any."""
+    return next((part for part in rtarget.split(",") if not _CONSTRAINT[kind].match(part)), None)
+
+
+def _operand(op: str, rtarget: str, noun: str, set_text: str) -> list[str] | None:
+    """The operand rules Constraint.Validate and Affinity.Validate share (None: not shared)."""
+    if op in ("set_contains_all", "set_contains_any", "set_contains"):
+        return [set_text] if rtarget == "" else []
+    if op == "regexp":
+        try:
+            re.compile(rtarget)
+        except re.error as exc:
+            return [f"Regular expression failed to compile: {exc}"]
+        return []
+    if op in ("version", "semver"):
+        part = _malformed(op, rtarget)
+        if part is None:
+            return []
+        return [f"{op.capitalize()} {noun} is invalid: Malformed constraint: {part}"]
+    if op in _COMPARE:
+        return [f"Operator {_q(op)} requires an RTarget"] if rtarget == "" else []
+    return None
 
 
 def validate_constraint(c: Obj) -> list[str]:
@@ -209,23 +234,9 @@ def validate_constraint(c: Obj) -> list[str]:
     op, rtarget = c["Operand"], c["RTarget"]
     if op == "":
         errs.append("Missing constraint operand")
-    require_ltarget = True
-    if op == "distinct_hosts":
-        require_ltarget = False
-    elif op in ("set_contains_all", "set_contains_any", "set_contains"):
-        if rtarget == "":
-            errs.append("Set contains constraint requires an RTarget")
-    elif op == "regexp":
-        try:
-            re.compile(rtarget)
-        except re.error as exc:
-            errs.append(f"Regular expression failed to compile: {exc}")
-    elif op == "version":
-        if not _version_ok(rtarget):
-            errs.append(f"Version constraint is invalid: Malformed constraint: {rtarget}")
-    elif op == "semver":
-        if not _version_ok(rtarget):
-            errs.append(f"Semver constraint is invalid: Malformed constraint: {rtarget}")
+    shared = _operand(op, rtarget, "constraint", "Set contains constraint requires an RTarget")
+    if shared is not None:
+        errs += shared
     elif op == "distinct_property":
         if rtarget != "":
             if not rtarget.isdigit():
@@ -237,12 +248,9 @@ def validate_constraint(c: Obj) -> list[str]:
     elif op in ("is_set", "is_not_set"):
         if rtarget != "":
             errs.append(f"Operator {_q(op)} does not support an RTarget")
-    elif op in _COMPARE:
-        if rtarget == "":
-            errs.append(f"Operator {_q(op)} requires an RTarget")
-    else:
+    elif op != "distinct_hosts":
         errs.append(f"Unknown constraint type {_q(op)}")
-    if require_ltarget:
+    if op != "distinct_hosts":
         ltarget = c["LTarget"]
         if ltarget == "":
             errs.append("no attribute provided but is required by operator")
@@ -264,25 +272,8 @@ def _affinity(a: Obj) -> list[str]:
     op, rtarget = a["Operand"], a["RTarget"]
     if op == "":
         errs.append("Missing affinity operand")
-    if op in ("set_contains_all", "set_contains_any", "set_contains"):
-        if rtarget == "":
-            errs.append("Set contains operators require an RTarget")
-    elif op == "regexp":
-        try:
-            re.compile(rtarget)
-        except re.error as exc:
-            errs.append(f"Regular expression failed to compile: {exc}")
-    elif op == "version":
-        if not _version_ok(rtarget):
-            errs.append(f"Version affinity is invalid: Malformed constraint: {rtarget}")
-    elif op == "semver":
-        if not _version_ok(rtarget):
-            errs.append(f"Semver affinity is invalid: Malformed constraint: {rtarget}")
-    elif op in _COMPARE:
-        if rtarget == "":
-            errs.append(f"Operator {_q(op)} requires an RTarget")
-    else:
-        errs.append(f"Unknown affinity operator {_q(op)}")
+    shared = _operand(op, rtarget, "affinity", "Set contains operators require an RTarget")
+    errs += shared if shared is not None else [f"Unknown affinity operator {_q(op)}"]
     if a["LTarget"] == "":
         errs.append("No LTarget provided but is required")
     if a["Weight"] == 0:

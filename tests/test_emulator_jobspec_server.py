@@ -129,8 +129,9 @@ def test_consul_service_implies_a_consul_version_constraint() -> None:
 
 
 def test_nomad_service_with_checks_implies_discovery_and_version_constraints() -> None:
-    job = web(Services=[{"Name": "web", "Provider": "nomad",
-                         "Checks": [{"Type": "tcp", "Interval": 10**10, "Timeout": 10**9}]}])
+    job = web(Services=[{"Name": "web", "Provider": "nomad", "PortLabel": "http",
+                         "Checks": [{"Type": "tcp", "Interval": 10**10, "Timeout": 10**9}]}],
+              Networks=[{"DynamicPorts": [{"Label": "http"}]}])
     constraints = register(job)["TaskGroups"][0]["Constraints"]
     assert constraints == [
         new("Constraint", LTarget="${attr.nomad.service_discovery}", RTarget="true", Operand="="),
@@ -292,6 +293,38 @@ def test_port_collisions_and_constraint_operands() -> None:
     assert "Static port 80 already reserved by taskgroup network:a" in text
     assert "Constraint 1 validation failed: " + multierror([
         "Missing constraint operand", 'Unknown constraint type ""']) in text
+
+
+def test_check_rules_follow_the_service_provider() -> None:
+    # nomad/structs/services.go validateConsulService / validateNomadService and validateCommon
+    checks = [{"Name": "c", "Type": "http", "Path": "http://x/", "Interval": 10**10,
+               "Timeout": 10**9}]
+    job = web(Services=[{"Name": "web", "PortLabel": "http", "Checks": checks}],
+              Networks=[{"DynamicPorts": [{"Label": "http"}]}])
+    assert "Check c invalid: http type must have relative http path" in refusal(job).text
+    checks[0] |= {"Path": "/", "Interval": 10**8, "SuccessBeforePassing": 2}
+    job["TaskGroups"][0]["Services"][0]["Provider"] = "nomad"
+    assert "interval (100ms) cannot be lower than 1s" in refusal(job).text
+    checks[0]["Interval"] = 10**10
+    assert "success_before_passing may only be set for Consul service checks" in refusal(
+        job).text
+
+
+def test_task_blocks_follow_their_validate_methods() -> None:
+    job = web(Volumes={"data": {"Type": "host", "Source": ""}})
+    task = job["TaskGroups"][0]["Tasks"][0]
+    task["VolumeMounts"] = [{"Volume": "data", "Destination": "/d", "PropagationMode": "x"}]
+    task["Identities"] = [{"Name": "bad name", "Audience": ["a"]}]
+    task["Secrets"] = [{"Name": "s", "Provider": "vault", "Path": "p"}]
+    text = refusal(job).text
+    # volumes.go:147, volumes.go VolumeMount.Validate, workload_id.go:451, Task.Validate
+    assert "Task group volume validation for data failed: " + multierror([
+        "volume has an empty source"]) in text
+    assert 'Volume Mount (0) is invalid: "' + multierror([
+        'volume mount has an invalid propagation mode: "x"']) + '"' in text
+    assert 'Identity "bad name" is invalid: ' + multierror([
+        'invalid name "bad name". Must match regex ^[a-zA-Z0-9-_]{1,128}$']) in text
+    assert 'Secret "s" has provider "vault" but no vault block' in text
 
 
 def test_nonexistent_node_pool() -> None:

@@ -323,6 +323,7 @@ def validate_group(tg: Obj, j: Obj) -> list[str]:
             errs.append("MaxRunDuration must be greater than zero")
         if job_type not in ("batch", "sysbatch"):
             errs.append(f"Job type {_q(job_type)} does not allow max_run_duration")
+    errs += _disconnect(tg["Disconnect"], job_type)
     errs += _constraints(tg["Constraints"])
     errs += _affinities(tg["Affinities"], job_type == "system")
     if tg["RestartPolicy"] is not None:
@@ -367,6 +368,11 @@ def validate_group(tg: Obj, j: Obj) -> list[str]:
         errs.append("Only one task may be marked as leader")
     if tg["Tasks"] and mains == 0:
         errs.append(f"Task group {tg['Name']} must have at least one main task")
+    canaries = tg["Update"]["Canary"] if tg["Update"] is not None else 0
+    for name, volume in (tg["Volumes"] or {}).items():
+        inner = _volume(volume, job_type, tg["Count"], canaries)
+        if inner:
+            errs.append(f"Task group volume validation for {name} failed: {inner}")
     errs += _nested("Task group network validation failed: ", _networks(tg))
     errs += _nested("Task group service validation failed: ", _group_services(tg))
     errs += _nested("Task group scaling policy validation failed: ", _scaling(tg, j))
@@ -536,9 +542,160 @@ def _service(s: Obj) -> list[str]:
     if s["OnUpdate"] not in ("", "ignore", "require_healthy", "ignore_warnings"):
         errs.append('Service on_update must be "require_healthy", "ignore_warnings", or '
                     f'"ignore"; not {_q(s["OnUpdate"])}')
-    if s["Provider"] not in ("consul", "nomad"):
+    if s["Provider"] == "consul":
+        errs += _consul_service(s)
+    elif s["Provider"] == "nomad":
+        errs += _nomad_service(s)
+    else:
         errs.append(f'Service provider must be "consul", or "nomad"; not {_q(s["Provider"])}')
+    if s["Identity"] is not None and not s["Identity"]["Audience"]:
+        errs.append("Service identity must provide at least one target aud value")
     return errs
+
+
+_CONSUL_SERVICE_KINDS = ("", "api-gateway", "ingress-gateway", "mesh-gateway",
+                         "terminating-gateway")  # consul/api ServiceKind* (services.go:877)
+
+
+def _check_port(s: Obj, c: Obj) -> str | None:
+    """nomad/structs/services.go validateCheckPort."""
+    if s["PortLabel"] == "" and c["PortLabel"] == "" and c["Type"] in ("grpc", "http", "tcp"):
+        return (f"Check {c['Name']} invalid: check requires a port but neither check nor "
+                f"service {_q(s['Name'])} have a port")
+    return None
+
+
+def _consul_service(s: Obj) -> list[str]:
+    """nomad/structs/services.go validateConsulService."""
+    errs = []
+    connect = s["Connect"]
+    sidecar = connect is not None and connect["SidecarService"] is not None
+    for c in s["Checks"] or ():
+        port = _check_port(s, c)
+        if port is not None:
+            errs.append(port)
+        elif c["Type"] == "tcp" and sidecar:
+            errs.append(f"Check {c['Name']} invalid: tcp checks are not valid for Connect "
+                        "enabled services")
+        elif (err := _check(c, consul=True)) is not None:
+            errs.append(f"Check {c['Name']} invalid: {err}")
+    if s["Kind"] not in _CONSUL_SERVICE_KINDS:
+        errs.append(f"Service {s['Name']} kind must be one of consul service kind or empty")
+    if connect is not None:
+        kinds = sidecar + bool(connect["Native"]) + (connect["Gateway"] is not None)
+        if kinds != 1:  # services.go:1334 ConsulConnect.Validate
+            errs.append("Consul Connect must be exclusively native, make use of a sidecar, or "
+                        "represent a Gateway")
+        if connect["Native"] and not s["TaskName"]:
+            errs.append(f"Service {s['Name']} is Connect Native and requires setting the task")
+        if connect["Native"] and s["PortLabel"] == "":
+            errs.append(f"Service {s['Name']} is Connect Native and requires setting the port")
+    return errs
+
+
+def _nomad_service(s: Obj) -> list[str]:
+    """nomad/structs/services.go validateNomadService."""
+    errs = []
+    for c in s["Checks"] or ():
+        port = _check_port(s, c)
+        if port is not None:
+            errs.append(port)
+        elif (err := _check(c, consul=False)) is not None:
+            errs.append(err)
+    if s["Connect"] is not None:
+        errs.append("Service with provider nomad cannot include Connect blocks")
+    return errs
+
+
+def _check(c: Obj, *, consul: bool) -> str | None:
+    """nomad/structs/services.go ServiceCheck validateCommon + validateConsul / validateNomad."""
+    allowed = ["grpc", "tcp", "http", "script"] if consul else ["tcp", "http"]
+    kind = c["Type"].lower()
+    d = go_duration
+    if kind not in allowed:
+        return f"invalid check type ({_q(kind)}), must be one of {', '.join(allowed)}"
+    if kind == "http":
+        if c["Path"] == "":
+            return "http type must have http path"
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", c["Path"]):
+            return "http type must have relative http path"
+    if kind == "script" and c["Command"] == "":
+        return "script type must have a valid script path"
+    if c["Interval"] == 0:
+        return "missing required value interval. Interval cannot be less than 1s"
+    if c["Interval"] < SECOND:
+        return f"interval ({d(c['Interval'])}) cannot be lower than 1s"
+    if c["Timeout"] == 0:
+        return "missing required value timeout. Timeout cannot be less than 1s"
+    if c["Timeout"] < SECOND:
+        return f"timeout ({d(c['Timeout'])}) is lower than required minimum timeout 1s"
+    if c["InitialStatus"] not in ("", "passing", "warning", "critical"):
+        return (f"invalid initial check state ({c['InitialStatus']}), must be one of "
+                '"passing", "warning", "critical" or empty')
+    if c["AddressMode"] == "auto":
+        return 'invalid address_mode "auto" - auto only valid for services'
+    if c["AddressMode"] not in ("", "host", "driver", "alloc", "alloc_ipv6"):
+        return f"invalid address_mode {_q(c['AddressMode'])}"
+    if c["OnUpdate"] not in ("", "ignore", "require_healthy", "ignore_warnings"):
+        return ('on_update must be "require_healthy", "ignore_warnings", or "ignore"; got '
+                f"{_q(c['OnUpdate'])}")
+    restart = c["CheckRestart"]
+    if restart is not None:
+        if c["OnUpdate"] == "ignore":
+            return f"on_update value {_q(c['OnUpdate'])} is not compatible with check_restart"
+        if not restart["IgnoreWarnings"] and c["OnUpdate"] == "ignore_warnings":
+            return ('on_update value "ignore_warnings" not supported with check_restart '
+                    'ignore_warnings value "false"')
+        restart_errs = []  # structs.go:7793 CheckRestart.Validate
+        if restart["Limit"] < 0:
+            restart_errs.append(f"limit must be greater than or equal to 0 but found "
+                                f"{restart['Limit']}")
+        if restart["Grace"] < 0:
+            restart_errs.append(f"grace period must be greater than or equal to 0 but found "
+                                f"{restart['Grace']}")
+        if restart_errs:
+            return multierror(restart_errs)
+    return _consul_check(c, kind) if consul else _nomad_check(c)
+
+
+def _consul_check(c: Obj, kind: str) -> str | None:
+    """nomad/structs/services.go ServiceCheck.validateConsul (after validateCommon)."""
+    if c["Expose"] and kind not in ("grpc", "http"):
+        return "expose may only be set on HTTP or gRPC checks"
+    for key, name in (("SuccessBeforePassing", "success_before_passing"),
+                      ("FailuresBeforeCritical", "failures_before_critical"),
+                      ("FailuresBeforeWarning", "failures_before_warning")):
+        if c[key] < 0:
+            return f"{name} must be non-negative"
+        if c[key] > 0 and c["Type"] not in ("tcp", "http", "grpc"):
+            return f"{name} not supported for check of type {_q(c['Type'])}"
+    if len(c["Notes"]) > 255:
+        return "notes must not be longer than 255 characters"
+    return None
+
+
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE")
+
+
+def _nomad_check(c: Obj) -> str | None:
+    """nomad/structs/services.go ServiceCheck.validateNomad (after validateCommon)."""
+    if c["Expose"]:
+        return "expose may only be set for Consul service checks"
+    if c["OnUpdate"] == "ignore_warnings":
+        return "on_update may only be set to ignore_warnings for Consul service checks"
+    if c["CheckRestart"] is not None and c["CheckRestart"]["IgnoreWarnings"]:
+        return "ignore_warnings on check_restart only supported for Consul service checks"
+    if c["AddressMode"] == "driver":
+        return "address_mode = driver may only be set for Consul service checks"
+    if c["Type"] == "http" and c["Method"] != "" and c["Method"].upper() not in _HTTP_METHODS:
+        return f"method type {_q(c['Method'])} not supported in Nomad http check"
+    for key, name in (("SuccessBeforePassing", "success_before_passing"),
+                      ("FailuresBeforeCritical", "failures_before_critical"),
+                      ("FailuresBeforeWarning", "failures_before_warning"),
+                      ("TLSServerName", "tls_server_name")):
+        if c[key]:
+            return f"{name} may only be set for Consul service checks"
+    return None
 
 
 def _group_services(tg: Obj) -> list[str]:
@@ -661,6 +818,16 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
         inner = _artifact(a)
         if inner:
             errs.append(f"Artifact {idx + 1} validation failed: {multierror(inner)}")
+    vault = t["Vault"]
+    if vault is not None:  # structs.go Vault.Validate
+        vault_errs = []
+        if vault["ChangeMode"] == "signal":
+            if vault["ChangeSignal"] == "":
+                vault_errs.append('Signal must be specified when using change mode "signal"')
+        elif vault["ChangeMode"] not in ("noop", "restart"):
+            vault_errs.append(f"Unknown change mode {_q(vault['ChangeMode'])}")
+        if vault_errs:
+            errs.append(f"Vault validation failed: {multierror(vault_errs)}")
     destinations: dict[str, int] = {}
     for idx, tmpl in enumerate(t["Templates"] or ()):
         inner = _template(tmpl)
@@ -671,6 +838,24 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
                         f"{destinations[tmpl['DestPath']]}")
         else:
             destinations[tmpl["DestPath"]] = idx + 1
+    seen_actions: dict[str, bool] = {}
+    for action in t["Actions"] or ():  # actions.go Action.Validate
+        action_errs = []
+        if action["Command"] == "":
+            action_errs.append("command cannot be empty")
+        if not re.fullmatch(r"[^\x00\s]{1,128}", action["Name"]):
+            action_errs.append(f"invalid name '{action['Name']}'")
+        if action_errs:
+            errs.append(f"Action {action['Name']} validation failed: {multierror(action_errs)}")
+        if seen_actions.get(action["Name"]) is False:
+            errs.append(f"Action {action['Name']} defined multiple times")
+            seen_actions[action["Name"]] = True
+            continue
+        seen_actions.setdefault(action["Name"], False)
+    payload = t["DispatchPayload"]
+    if payload is not None and _escapes(payload["File"], "task/local/"):
+        errs.append("Dispatch Payload validation failed: destination escapes allocation "
+                    "directory")
     lifecycle = t["Lifecycle"]
     if lifecycle is not None:
         if lifecycle["Hook"] == "":
@@ -685,6 +870,150 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
     for idx, vm in enumerate(t["VolumeMounts"] or ()):
         if vm["Volume"] not in (tg["Volumes"] or {}):
             errs.append(f"Volume Mount ({idx}) references undefined volume {vm['Volume']}")
+        inner = _volume_mount(vm)
+        if inner:
+            errs.append(f'Volume Mount ({idx}) is invalid: "{multierror(inner)}"')
+    if t["Identity"] is not None:
+        inner = _identity(t["Identity"])
+        if inner:
+            errs.append(f"Identity {_q(t['Identity']['Name'])} is invalid: {multierror(inner)}")
+    for wid in t["Identities"] or ():
+        if wid["Name"] == "default":
+            errs.append("Duplicate default identities found")
+        inner = _identity(wid)
+        if inner:
+            errs.append(f"Identity {_q(wid['Name'])} is invalid: {multierror(inner)}")
+    secrets: set[str] = set()
+    for secret in t["Secrets"] or ():
+        if secret["Name"] in secrets:
+            errs.append(f"Duplicate secret {_q(secret['Name'])} found")
+        secrets.add(secret["Name"])
+        if secret["Provider"] == "vault" and t["Vault"] is None:
+            errs.append(f'Secret {_q(secret["Name"])} has provider "vault" but no vault block')
+        inner = _secret(secret)
+        if inner:
+            errs.append(f"Secret {_q(secret['Name'])} is invalid: {multierror(inner)}")
+    return errs
+
+
+def _disconnect(d: Obj | None, job_type: str) -> list[str]:
+    """nomad/structs/group.go DisconnectStrategy.Validate."""
+    if d is None:
+        return []
+    errs = []
+    if d["StopOnClientAfter"] is not None:
+        if d["StopOnClientAfter"] < 0:
+            errs.append("stop_after cannot be a negative duration")
+        if job_type not in ("service", "batch"):
+            errs.append("stop_after can only be used with service or batch job types")
+    if d["LostAfter"] < 0:
+        errs.append("lost_after cannot be a negative duration")
+    if d["StopOnClientAfter"] is not None and d["LostAfter"] != 0:
+        errs.append("Disconnect cannot be configured with both lost_after and stop_after")
+    if d["Reconcile"] not in ("", "best_score", "longest_running", "keep_original",
+                              "keep_replacement"):
+        errs.append(f"reconcile option is invalid: {d['Reconcile']}")
+    return errs
+
+
+def _volume(v: Obj, job_type: str, count: int, canaries: int) -> str:
+    """nomad/structs/volumes.go:147 VolumeRequest.Validate ("" when valid)."""
+    if v["Type"] not in ("host", "csi"):
+        return f"volume has unrecognized type {v['Type']}"
+    errs = []
+    mode = v["AccessMode"]
+    if v["Source"] == "":
+        errs.append("volume has an empty source")
+    if v["PerAlloc"]:
+        if job_type in ("system", "sysbatch"):
+            errs.append("volume cannot be per_alloc for system or sysbatch jobs")
+        if canaries > 0:
+            errs.append("volume cannot be per_alloc when canaries are in use")
+        if v["Sticky"]:
+            errs.append("volume cannot be per_alloc and sticky at the same time")
+    if v["Type"] == "host":
+        if v["MountOptions"] is not None:
+            errs.append("host volumes cannot have mount options")
+        if mode == "single-node-reader-only":
+            if not v["ReadOnly"]:
+                errs.append(f"{mode} volumes must be read-only")
+        elif mode not in ("single-node-writer", "single-node-single-writer",
+                          "single-node-multi-writer", ""):
+            errs.append(f"host volumes cannot be mounted with {mode} access mode")
+    else:
+        if v["AttachmentMode"] == "":
+            errs.append("CSI volumes must have an attachment mode")
+        elif v["AttachmentMode"] == "block-device" and v["MountOptions"] is not None:
+            errs.append("block devices cannot have mount options")
+        single = count > 1 and not v["PerAlloc"]
+        if mode == "":
+            errs.append("CSI volumes must have an access mode")
+        elif mode in ("single-node-reader-only", "multi-node-reader-only"):
+            if not v["ReadOnly"]:
+                errs.append(f"{mode} volumes must be read-only")
+            if mode == "single-node-reader-only" and single:
+                errs.append(f"volume with {mode} access mode allows only one reader")
+        elif mode == "single-node-writer" and single:
+            errs.append(f"volume with {mode} access mode allows only one reader or writer")
+        elif mode == "multi-node-single-writer" and not v["ReadOnly"] and single:
+            errs.append(f"volume with {mode} access mode allows only one writer")
+    return multierror(errs) if errs else ""
+
+
+def _volume_mount(vm: Obj) -> list[str]:
+    """nomad/structs/volumes.go VolumeMount.Validate."""
+    errs = []
+    if vm["Volume"] == "":
+        errs.append("volume mount references an empty volume")
+    if vm["PropagationMode"] not in ("", "private", "host-to-task", "bidirectional"):
+        errs.append("volume mount has an invalid propagation mode: "
+                    f"{_q(vm['PropagationMode'])}")
+    if vm["SELinuxLabel"] not in ("", "z", "Z"):
+        errs.append(f'volume mount has an invalid SELinux label: "{vm["SELinuxLabel"]}"')
+    return errs
+
+
+def _identity(wi: Obj) -> list[str]:
+    """nomad/structs/workload_id.go:451 WorkloadIdentity.Validate."""
+    errs = []
+    if not re.fullmatch(r"[a-zA-Z0-9\-_]{1,128}", wi["Name"]):
+        errs.append(f"invalid name {_q(wi['Name'])}. Must match regex ^[a-zA-Z0-9-_]{{1,128}}$")
+    errs += [f"an empty string is an invalid audience ({i + 1})"
+             for i, aud in enumerate(wi["Audience"] or ()) if aud == ""]
+    mode, signal = wi["ChangeMode"], wi["ChangeSignal"]
+    if mode in ("", "noop", "restart"):
+        if signal != "":
+            errs.append(f'can only use change_signal={_q(signal)} with change_mode="signal"')
+    elif mode == "signal":
+        if signal == "":
+            errs.append('change_signal must be specified when using change_mode="signal"')
+    else:
+        errs.append(f"invalid change_mode: {mode}")
+    if wi["TTL"] > 0 and wi["Name"] in ("", "default"):
+        errs.append("ttl for default identity not yet supported")
+    if wi["TTL"] < 0:
+        errs.append("ttl must be >= 0")
+    if wi["Filepath"] != "" and not wi["File"]:
+        errs.append("file parameter must be true in order to specify filepath")
+    return errs
+
+
+def _secret(secret: Obj) -> list[str]:
+    """nomad/structs/structs.go Secret.Validate."""
+    errs = []
+    if secret["Name"] == "":
+        errs.append("secret name cannot be empty")
+    if not re.fullmatch(r"[a-zA-Z0-9_]{1,128}", secret["Name"]):
+        errs.append("secret name must match regex ^[a-zA-Z0-9_]{1,128}$")
+    if secret["Provider"] == "":
+        errs.append("secret provider cannot be empty")
+    if secret["Path"] == "":
+        errs.append("secret path cannot be empty")
+    if secret["Provider"] in ("nomad", "vault"):
+        if secret["Env"]:
+            errs.append(f"{secret['Provider']} provider cannot use the env block")
+    elif secret["Config"]:
+        errs.append(f"custom plugin provider {secret['Provider']} cannot use the config block")
     return errs
 
 
@@ -756,10 +1085,10 @@ def _task_services(t: Obj) -> list[str]:
     return errs
 
 
-def _escapes(path: str) -> bool:
-    """helper/escapingfs/escapes.go:62 PathEscapesAllocViaRelative("task", path)."""
+def _escapes(path: str, prefix: str = "task") -> bool:
+    """helper/escapingfs/escapes.go:62 PathEscapesAllocViaRelative(prefix, path)."""
     alloc = "/alloc-dir/alloc-id"
-    full = posixpath.normpath(posixpath.join(alloc, "task", path))
+    full = posixpath.normpath(posixpath.join(alloc, prefix, path))
     return posixpath.relpath(full, alloc).startswith("..")
 
 
@@ -794,6 +1123,8 @@ def _template(tmpl: Obj) -> list[str]:
         if tmpl["ChangeScript"] is None:
             errs.append("must specify change script configuration value when change mode is "
                         "script")
+        elif tmpl["ChangeScript"]["Command"] == "":
+            errs.append("must specify script path value when change mode is script")
     elif mode not in ("noop", "restart"):
         errs.append("Invalid change mode. Must be one of the following: noop, signal, script, "
                     "restart")
@@ -806,5 +1137,10 @@ def _template(tmpl: Obj) -> list[str]:
     elif perms != "" and int(perms.replace("_", ""), 8) >= 4096:
         errs.append(f"Failed to parse {_q(perms)} as octal: strconv.ParseUint: parsing "
                     f"{_q(perms)}: value out of range")
+    wait = tmpl["Wait"]  # structs.go WaitConfig.Validate
+    if wait is not None and wait["Min"] is not None and wait["Max"] is not None and wait[
+            "Min"] > wait["Max"]:
+        errs.append(f"wait min {go_duration(wait['Min'])} is greater than max "
+                    f"{go_duration(wait['Max'])}")
     return errs
 

@@ -202,6 +202,18 @@ def test_ingress_gateway_task_and_bridge_binds_are_injected() -> None:
         "api": new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=8080)}
 
 
+def test_connect_needs_one_bridge_network() -> None:
+    # nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate
+    job = web(Services=[{"Name": "db", "Connect": {"SidecarService": {}}}])
+    assert refusal(job).text == multierror([
+        'connect sidecar: must have exactly one network for Consul Connect: group "api" has 0 '
+        "networks"])
+    job["TaskGroups"][0]["Networks"] = [{"Mode": "host"}]
+    assert refusal(job).text == multierror([
+        'connect sidecar: invalid network mode for Consul Connect: group "api" uses network '
+        'mode "host"; must be "bridge" or "cni/*"'])
+
+
 def test_sidecar_task_overrides_merge_onto_the_defaults() -> None:
     # nomad/structs/services.go:1588 MergeIntoTask: only what is set replaces the default
     job = web(Services=[{"Name": "db", "Connect": {"SidecarService": {},

@@ -15,7 +15,7 @@ from typing import Any
 from nomadmesh.testing.nomad_api import convert
 from nomadmesh.testing.nomad_api.api_canonical import canonicalize_job
 from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
-from nomadmesh.testing.nomad_api.server import mutate
+from nomadmesh.testing.nomad_api.server import connect_validate, expose_validate, mutate
 from nomadmesh.testing.nomad_api.validate import validate_job
 
 Obj = dict[str, Any]
@@ -121,6 +121,10 @@ def _validators(j: Obj, config: ServerConfig) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
     groups = j["TaskGroups"] or []
     tasks = [t for tg in groups for t in tg["Tasks"] or ()]
+    for check in (connect_validate, expose_validate):
+        error = next((e for tg in groups if (e := check(tg)) is not None), None)
+        if error is not None:
+            errors.append(error)
     # job_endpoint_hook_vault.go:21: every vault block needs an enabled cluster
     for t in tasks:
         if t["Vault"] is not None and t["Vault"]["Cluster"] not in config.vault_clusters:

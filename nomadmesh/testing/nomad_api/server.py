@@ -566,3 +566,112 @@ def _add(holder: Obj, constraint: Obj, *, left: bool) -> None:
         if (c["LTarget"] == constraint["LTarget"]) if left else (c == constraint):
             return
     holder["Constraints"] = (holder["Constraints"] or []) + [constraint]
+
+
+# --- validating hooks ---------------------------------------------------------------------------
+
+def _network_mode(g: Obj, prefix: str, allow_host: bool) -> str | None:
+    """nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate."""
+    networks = g["Networks"] or []
+    if len(networks) != 1:
+        return (f"{prefix}: must have exactly one network for Consul Connect: group "
+                f"{_go_quote(g['Name'])} has {len(networks)} networks")
+    mode = networks[0]["Mode"]
+    if mode == "bridge" or (allow_host and mode == "host") or mode.startswith("cni/"):
+        return None
+    allowed = '"bridge", "host", or "cni/*"' if allow_host else '"bridge" or "cni/*"'
+    return (f"{prefix}: invalid network mode for Consul Connect: group {_go_quote(g['Name'])} "
+            f"uses network mode {_go_quote(mode)}; must be {allowed}")
+
+
+def connect_validate(g: Obj) -> str | None:
+    """nomad/job_endpoint_hook_connect.go:549 groupConnectValidate (the first error)."""
+    for s in g["Services"] or ():
+        connect = s["Connect"]
+        if connect is None:
+            continue
+        error = None
+        if connect["SidecarService"] is not None:
+            error = _network_mode(g, "connect sidecar", False)
+            if error is None and s["Name"] != s["Name"].lower():
+                error = (f"Consul Connect service name {_go_quote(s['Name'])} in group "
+                         f"{_go_quote(g['Name'])} must not contain uppercase characters")
+            if error is None and g["Name"] != g["Name"].lower():
+                error = (f"Consul Connect group {_go_quote(g['Name'])} with service "
+                         f"{_go_quote(s['Name'])} must not contain uppercase characters")
+        elif connect["Native"]:
+            tasks = g["Tasks"] or []
+            if s["TaskName"] == "" and len(tasks) != 1:
+                error = (f"task for Consul Connect Native service {g['Name']}->{s['Name']} is "
+                         "ambiguous and must be set")
+            elif s["TaskName"] and not any(t["Name"] == s["TaskName"] for t in tasks):
+                error = (f"task {s['TaskName']} named by Consul Connect Native service "
+                         f"{g['Name']}->{s['Name']} does not exist")
+        elif connect["Gateway"] is not None:
+            error = _network_mode(g, "connect gateway", True)
+        if error is not None:
+            return error
+    return _upstreams_validate(g)
+
+
+def _upstreams_validate(g: Obj) -> str | None:
+    """nomad/job_endpoint_hook_connect.go:568 groupConnectUpstreamsValidate."""
+    listeners: dict[str, str] = {}
+    blocks = 0
+    tproxy = False
+    for s in g["Services"] or ():
+        connect = s["Connect"]
+        blocks += connect is not None
+        proxy = (connect or {}).get("SidecarService") and connect["SidecarService"]["Proxy"]
+        if not proxy:
+            continue
+        for up in proxy["Upstreams"] or ():
+            address = up["LocalBindAddress"]
+            listener = up["LocalBindSocketPath"] or (
+                f"[{address}]:{up['LocalBindPort']}" if ":" in address
+                else f"{address}:{up['LocalBindPort']}")
+            if listener in listeners:
+                return (f"Consul Connect services {_go_quote(s['Name'])} and "
+                        f"{_go_quote(listeners[listener])} in group {_go_quote(g['Name'])} "
+                        f"using same address for upstreams ({listener})")
+            listeners[listener] = s["Name"]
+        tp = proxy["TransparentProxy"]
+        if tp is not None:
+            tproxy = True
+            for n in g["Networks"] or ():
+                dns = n["DNS"]
+                if dns is not None and (dns["Options"] or dns["Searches"] or dns["Servers"]) \
+                        and not tp["NoDNS"]:
+                    return ("Consul Connect transparent proxy cannot be used with network.dns "
+                            "unless no_dns=true")
+            for label in tp["ExcludeInboundPorts"] or ():
+                numeric = label.isdigit() and int(label) <= 65535
+                if not numeric and not any(p["Label"] == label for n in g["Networks"] or ()
+                                           for p in n["ReservedPorts"] or ()):
+                    return (f"Consul Connect transparent proxy port {_go_quote(label)} must be "
+                            "numeric or one of network.port labels")
+    if tproxy and blocks > 1:
+        return "Consul Connect transparent proxy requires there is only one connect block"
+    return None
+
+
+def expose_validate(g: Obj) -> str | None:
+    """nomad/job_endpoint_hook_expose_check.go:61 Validate (network mode, check placement)."""
+    services = g["Services"] or []
+    if any(c["Expose"] for s in services for c in s["Checks"] or ()):
+        error = _network_mode(g, "connect expose check", False)
+        if error is not None:
+            return error
+    for s in services:
+        sidecar = s["Connect"] is not None and s["Connect"]["SidecarService"] is not None
+        for c in s["Checks"] or ():
+            if c["Expose"] and not sidecar:
+                return (f"exposed service check {g['Name']}->{s['Name']}->{c['Name']} requires "
+                        "use of sidecar_proxy")
+    for t in g["Tasks"] or ():
+        for s in t["Services"] or ():
+            for c in s["Checks"] or ():
+                if c["Expose"]:
+                    return (f"exposed service check {g['Name']}[{t['Name']}]->{s['Name']}->"
+                            f"{c['Name']} is not a task-group service")
+    return None

@@ -120,8 +120,6 @@ def test_slow_rollout_raises_deploy_timeout_with_the_progress_so_far(
 
 
 # Strict: once the emulator stores Submissions this passes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the emulator does not store Submissions yet "
-                   "(GET /v1/job/<id>/submission; /work/coord/to-emucluster.md, deploy item 1)")
 def test_retried_register_whose_first_attempt_landed_is_not_a_false_conflict(
         nomad: NomadEmulator) -> None:
     # The first attempts land on the server only after the client stopped waiting for them;

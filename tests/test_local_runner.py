@@ -294,7 +294,7 @@ def test_a_job_stopped_while_its_sidecar_waits_to_restart_stops_at_once(
     submit(local, job)
     assert local.nomad.wait_for(lambda: any(
         e["Type"] == "Restarting"
-        for e in only_alloc(local, "stuck").get("TaskStates", {}).get("proxy", {}).get("Events", [])))
+        for e in (only_alloc(local, "stuck").get("TaskStates") or {}).get("proxy", {}).get("Events", [])))
     with NomadClient(local.nomad.url) as client:
         client.stop("stuck")
     alloc = wait_status(local, "stuck", "complete", timeout=5)

@@ -10,6 +10,7 @@ import nomad as python_nomad
 import pytest
 import requests
 
+from nomadmesh.cli.dev import hcl_parser
 from nomadmesh.testing import NomadEmulator
 from nomadmesh.testing.jobs import batch_job, service_job
 
@@ -197,25 +198,21 @@ def test_validate_valid_job_has_no_errors(nomad_url: str) -> None:
     assert (r.json()["ValidationErrors"], r.json()["Error"]) == (None, "")
 
 
-def test_parse_turns_hcl_into_api_json(nomad_api: Any) -> None:
-    hcl = '''
-    job "web" {
-      group "app" {
-        count = 2
-        task "server" {
-          driver = "docker"
-          config { image = "nginx" }
-        }
-      }
-    }
-    '''
-    job = nomad_api.jobs.parse(hcl, canonicalize=True)
+def test_parse_without_an_hcl_parser_is_not_emulated(nomad_url: str) -> None:
+    r = requests.post(f"{nomad_url}/v1/jobs/parse", json={"JobHCL": 'job "x" {}'}, timeout=5)
+    assert (r.status_code, r.text.startswith("/v1/jobs/parse is not emulated")) == (501, True)
+
+
+def test_dev_parses_hcl_with_nomadmeshs_parser() -> None:
+    hcl = 'job "web" {\n  group "app" {\n    count = var.n\n    task "server" {\n' \
+          '      driver = "docker"\n    }\n  }\n}\nvariable "n" {\n  type = number\n}\n'
+    with NomadEmulator(hcl_parser=hcl_parser) as nomad:
+        ok = requests.post(f"{nomad.url}/v1/jobs/parse", json={
+            "JobHCL": hcl, "Variables": "n = 2\n", "Canonicalize": True}, timeout=5)
+        bad = requests.post(f"{nomad.url}/v1/jobs/parse", json={"JobHCL": "job {"}, timeout=5)
+    job = ok.json()
     assert (job["ID"], job["TaskGroups"][0]["Count"], job["Namespace"]) == ("web", 2, "default")
-
-
-def test_parse_error_is_400(nomad_url: str) -> None:
-    r = requests.post(f"{nomad_url}/v1/jobs/parse", json={"JobHCL": "job {"}, timeout=5)
-    assert r.status_code == 400
+    assert (bad.status_code, bad.text.startswith("Failed to parse job: ")) == (400, True)
 
 
 # --- stop, purge --------------------------------------------------------------------------------

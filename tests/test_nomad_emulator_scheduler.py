@@ -446,7 +446,7 @@ def test_dispatch_without_required_meta_is_refused(nomad_url: str, nomad_api: An
     nomad_api.job.register_job("p", {"Job": _parameterized("p")})
     r = requests.post(f"{nomad_url}/v1/job/p/dispatch", json={}, timeout=5)
     assert (r.status_code, r.text) == (500, "Dispatch did not provide required meta keys: "
-                                            "['customer']")
+                                            "[customer]")  # Go prints a slice so
 
 
 def test_dispatch_with_the_same_idempotency_token_returns_the_same_child(

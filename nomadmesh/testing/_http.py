@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
@@ -121,6 +121,7 @@ class Blocking:
 
 
 Handler = Callable[[Request], "Response | Blocking"]
+DROP = Response(status=0)  # close the connection without an answer
 
 
 @attrs.define
@@ -210,8 +211,10 @@ class HttpEmulator(Running):
     """Base of both emulators: lifecycle (start/stop/restart on the same port), faults, routing."""
 
     default_port = 0
-    # Exceptions with `status` and `text` that handlers raise to refuse a request.
+    # Exceptions with `status` and `text` that handlers raise to refuse a request, and those
+    # after which a real server drops the connection without an answer (a Go panic).
     answered_errors: tuple[type[Exception], ...] = ()
+    dropped_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  tls: ssl.SSLContext | tuple[str, str] | None = None,
@@ -281,9 +284,7 @@ class HttpEmulator(Running):
         def run() -> None:
             asyncio.set_event_loop(loop)
             self._server = loop.run_until_complete(asyncio.start_server(
-                self._serve, sock=sock, ssl=self.tls_context, limit=self.limits.max_header,
-                ssl_handshake_timeout=self.limits.handshake_timeout
-                if self.tls_context is not None else None))
+                self._serve, sock=sock, limit=self.limits.max_header))
             ready.set()
             loop.run_forever()
 
@@ -382,6 +383,8 @@ class HttpEmulator(Running):
 
     def _error_response(self, exc: Exception) -> Response:
         """The text/plain answer to a refusal; anything else is an emulator bug, shown."""
+        if isinstance(exc, self.dropped_errors):
+            return DROP
         if isinstance(exc, (HttpError, *self.answered_errors)):
             status, text = getattr(exc, "status", 500), getattr(exc, "text", str(exc))
             return _text_response(int(status), str(text))
@@ -392,12 +395,17 @@ class HttpEmulator(Running):
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        stream: _Stream = _PlainStream(reader, writer)
         try:
+            if self.tls_context is not None:
+                tls = _TlsStream(reader, writer, self.tls_context, self.limits.max_header)
+                await asyncio.wait_for(tls.handshake(), self.limits.handshake_timeout)
+                stream = tls
             while not self._closing:
                 try:
-                    req, keep_alive = await self._read_request(reader, writer)
+                    req, keep_alive = await self._read_request(stream)
                 except _BadRequest as bad:
-                    await _write_raw(writer, bad.status, bad.text, close=True)
+                    await _write_raw(stream, bad.status, bad.text, close=True)
                     return
                 if req is None:
                     return
@@ -407,11 +415,14 @@ class HttpEmulator(Running):
                     writer.transport.abort()
                     return
                 response = await self._respond(req)
-                await _write_response(writer, req, response, keep_alive)
+                if response is DROP:
+                    writer.transport.abort()
+                    return
+                await _write_response(stream, req, response, keep_alive)
                 if not keep_alive:
                     return
-        except (asyncio.CancelledError, ConnectionError, ssl.SSLError, OSError,
-                asyncio.IncompleteReadError):
+        except (asyncio.CancelledError, asyncio.TimeoutError, ConnectionError, ssl.SSLError,
+                OSError, asyncio.IncompleteReadError):
             pass
         finally:
             self._connections.discard(task)
@@ -446,11 +457,10 @@ class HttpEmulator(Running):
             return response
         return attrs.evolve(blocking, seen=seen)
 
-    async def _read_request(self, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> tuple[Request | None, bool]:
+    async def _read_request(self, stream: _Stream) -> tuple[Request | None, bool]:
         limits = self.limits
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.idle_timeout)
+            head = await asyncio.wait_for(stream.readuntil(b"\r\n\r\n"), limits.idle_timeout)
         except asyncio.TimeoutError:
             return None, False
         except asyncio.IncompleteReadError as exc:
@@ -478,7 +488,7 @@ class HttpEmulator(Running):
                 raise _BadRequest(400, "400 Bad Request")
             headers[key] = f"{headers[key]}, {value}" if key in headers and (
                 key != "content-length") else value
-        body = await self._read_body(reader, writer, headers, version)
+        body = await self._read_body(stream, headers)
         split = urlsplit(target)
         connection = headers.get("connection", "").lower()
         keep_alive = ("close" not in connection) if version == "HTTP/1.1" else (
@@ -487,15 +497,14 @@ class HttpEmulator(Running):
                        query=dict(parse_qsl(split.query, keep_blank_values=True)),
                        headers=headers, body=body), keep_alive
 
-    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         headers: dict[str, str], version: str) -> bytes:
+    async def _read_body(self, stream: _Stream, headers: dict[str, str]) -> bytes:
         limits = self.limits
         encoding = headers.get("transfer-encoding", "").lower()
         if encoding and encoding != "chunked":
             raise _BadRequest(501, "501 Not Implemented: unsupported transfer encoding")
         if "chunked" in encoding:
-            await _continue(writer, headers)
-            return await asyncio.wait_for(_read_chunked(reader, limits.max_body),
+            await _continue(stream, headers)
+            return await asyncio.wait_for(_read_chunked(stream, limits.max_body),
                                           limits.read_timeout)
         text = headers.get("content-length")
         if text is None:
@@ -508,20 +517,145 @@ class HttpEmulator(Running):
                                    f"{limits.max_body} bytes")
         if not length:
             return b""
-        await _continue(writer, headers)
+        await _continue(stream, headers)
         try:
-            return await asyncio.wait_for(reader.readexactly(length), limits.read_timeout)
+            return await asyncio.wait_for(stream.readexactly(length), limits.read_timeout)
         except asyncio.TimeoutError:
             raise _BadRequest(408, "408 Request Timeout") from None
 
 
-async def _continue(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
+class _Stream(Protocol):
+    """A connection's byte stream, plain or TLS."""
+
+    async def readuntil(self, separator: bytes) -> bytes: ...
+
+    async def readexactly(self, n: int) -> bytes: ...
+
+    async def readline(self) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+class _PlainStream:
+    """A plain TCP connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.readuntil = reader.readuntil
+        self.readexactly = reader.readexactly
+        self.readline = reader.readline
+        self.write = writer.write
+        self.drain = writer.drain
+
+
+class _TlsStream:
+    """TLS over a connection, done with memory BIOs so that a refused handshake still sends
+    its alert before the close (as Go's crypto/tls does), which asyncio's own TLS does not."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 context: ssl.SSLContext, limit: int) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._ssl = context.wrap_bio(self._in, self._out, server_side=True)
+        self._buffer = bytearray()
+        self._limit = limit
+
+    async def handshake(self) -> None:
+        """Complete the handshake; a refusal sends its alert, then raises."""
+        while True:
+            try:
+                self._ssl.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await self._send()
+                if not await self._receive():
+                    raise ConnectionError("connection closed during the TLS handshake") from None
+            except ssl.SSLError:
+                await self._send()
+                raise
+        await self._send()
+
+    async def _send(self) -> None:
+        data = self._out.read()
+        if data:
+            self._writer.write(data)
+            await self._writer.drain()
+
+    async def _receive(self) -> bool:
+        data = await self._reader.read(65536)
+        if not data:
+            return False
+        self._in.write(data)
+        return True
+
+    async def _fill(self) -> bool:
+        """Decrypt more bytes into the buffer; False at the end of the stream."""
+        while True:
+            try:
+                chunk = self._ssl.read(65536)
+            except ssl.SSLWantReadError:
+                await self._send()
+                if not await self._receive():
+                    return False
+                continue
+            except ssl.SSLZeroReturnError:
+                return False
+            if not chunk:
+                return False
+            self._buffer += chunk
+            return True
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    async def readuntil(self, separator: bytes) -> bytes:
+        """As StreamReader.readuntil."""
+        while True:
+            found = self._buffer.find(separator)
+            if found >= 0:
+                return self._take(found + len(separator))
+            if len(self._buffer) > self._limit:
+                raise asyncio.LimitOverrunError("separator not found within the limit",
+                                                len(self._buffer))
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(self._take(len(self._buffer)), None)
+
+    async def readexactly(self, n: int) -> bytes:
+        """As StreamReader.readexactly."""
+        while len(self._buffer) < n:
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(self._take(len(self._buffer)), n)
+        return self._take(n)
+
+    async def readline(self) -> bytes:
+        """As StreamReader.readline."""
+        try:
+            return await self.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+
+    def write(self, data: bytes) -> None:
+        """Encrypt and send."""
+        self._ssl.write(data)
+        self._writer.write(self._out.read())
+
+    async def drain(self) -> None:
+        """As StreamWriter.drain."""
+        await self._writer.drain()
+
+
+async def _continue(stream: _Stream, headers: dict[str, str]) -> None:
     if headers.get("expect", "").lower() == "100-continue":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        await writer.drain()
+        stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await stream.drain()
 
 
-async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
+async def _read_chunked(reader: _Stream, limit: int) -> bytes:
     out = bytearray()
     while True:
         line = await reader.readline()
@@ -548,7 +682,7 @@ def _status_line(status: int) -> bytes:
     return f"HTTP/1.1 {status} {phrase}\r\n".encode()
 
 
-async def _write_raw(writer: asyncio.StreamWriter, status: int, text: str, close: bool) -> None:
+async def _write_raw(writer: _Stream, status: int, text: str, close: bool) -> None:
     data = text.encode()
     writer.write(_status_line(status) + b"Content-Type: text/plain; charset=utf-8\r\n"
                  + (b"Connection: close\r\n" if close else b"")
@@ -557,7 +691,7 @@ async def _write_raw(writer: asyncio.StreamWriter, status: int, text: str, close
         await writer.drain()
 
 
-async def _write_response(writer: asyncio.StreamWriter, req: Request, resp: Response,
+async def _write_response(writer: _Stream, req: Request, resp: Response,
                           keep_alive: bool) -> None:
     data = resp.raw if resp.raw is not None else json.dumps(resp.body).encode()
     head = [_status_line(resp.status),

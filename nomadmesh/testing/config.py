@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from typing import Any
 
 import attrs
 
-NOMAD_VERSION = "1.8.0"
+NOMAD_VERSION = "2.0.6"  # the Nomad the emulator follows (hashicorp/nomad aa026cc)
+CONSUL_VERSION = "1.17.0"
+CNI_VERSION = "1.5.1"
+# client/fingerprint/signal.go: the signals a client can send, as `os.signals`
+_SIGNALS = ",".join(sorted(s.name for s in signal.Signals
+                           if not s.name.startswith(("SIGRT", "SIGCLD", "SIGPOLL", "SIGPWR",
+                                                     "SIGSTKFLT"))))
 
 
 @attrs.define
@@ -25,6 +32,8 @@ class NodeSpec:
     drivers: tuple[str, ...] = ("docker", "exec", "raw_exec")
     attributes: dict[str, str] = attrs.Factory(dict)
     meta: dict[str, str] = attrs.Factory(dict)
+    consul: bool = True  # fingerprinted with a Consul agent (services with provider "consul")
+    cni: bool = True  # the CNI reference plugins are installed (bridge networking)
     id: str = attrs.field(default="")
 
     def __attrs_post_init__(self) -> None:
@@ -32,11 +41,25 @@ class NodeSpec:
             self.id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.name}.nomad-emulator"))
 
     def to_node(self, index: int) -> dict[str, Any]:
-        """The node as Nomad's `structs.Node` JSON (`GET /v1/node/<id>`)."""
+        """The node as Nomad's `structs.Node` JSON (`GET /v1/node/<id>`), fingerprinted as a
+        client would be (client/fingerprint): with Consul's attributes when it has a Consul."""
         attributes = {"kernel.name": "linux", "cpu.arch": "amd64", "os.name": "ubuntu",
                       "unique.network.ip-address": self.address,
-                      "nomad.version": NOMAD_VERSION,
-                      **{f"driver.{d}": "1" for d in self.drivers}, **self.attributes}
+                      "unique.hostname": self.name, "nomad.version": NOMAD_VERSION,
+                      "nomad.service_discovery": "true", "os.signals": _SIGNALS,
+                      **{f"driver.{d}": "1" for d in self.drivers}}
+        if self.consul:
+            # client/fingerprint/consul.go; the emulated Consul has no gRPC (no Connect)
+            attributes.update({
+                "consul.server": "true", "consul.version": CONSUL_VERSION, "consul.sku": "oss",
+                "consul.revision": "emulator", "unique.consul.name": "consul-emulator",
+                "consul.datacenter": "dc1", "consul.segment": "", "consul.connect": "false",
+                "consul.grpc": "-1", "consul.ft.namespaces": "false", "consul.dns.port": "-1"})
+        if self.cni:
+            # client/fingerprint/plugins_cni.go, the plugins bridge networking needs
+            attributes.update({f"plugins.cni.version.{plugin}": CNI_VERSION for plugin in (
+                "bridge", "firewall", "host-local", "loopback", "portmap")})
+        attributes.update(self.attributes)
         return {
             "ID": self.id, "Name": self.name, "Datacenter": self.datacenter,
             "NodeClass": self.node_class, "NodePool": self.node_pool, "Drain": False,

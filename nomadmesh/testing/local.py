@@ -59,8 +59,9 @@ class SandboxError(Exception):
 
 
 def local_node(address: str = "127.0.0.1") -> NodeSpec:
-    """The one node of a local cluster: this machine, offering `exec` and `raw_exec` only."""
-    return NodeSpec("local", address=address, drivers=LOCAL_DRIVERS)
+    """The one node of a local cluster: this machine, offering `exec` and `raw_exec` only, and
+    no bridge networking (tasks share the host's network)."""
+    return NodeSpec("local", address=address, drivers=LOCAL_DRIVERS, cni=False)
 
 
 def local_timings() -> Timings:

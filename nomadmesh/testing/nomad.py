@@ -18,9 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import attrs
-
-from nomadmesh.testing import jobspec
+from nomadmesh.testing import nomad_api as api
 from nomadmesh.testing._filter import FilterError, compile_filter
 from nomadmesh.testing._http import (
     Blocking,
@@ -35,7 +33,7 @@ from nomadmesh.testing.client.client import Client
 from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScript
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
-from nomadmesh.testing.jobspec import NomadApiError
+from nomadmesh.testing.nomad_api import AgentPanic, HclParser, NomadApiError
 from nomadmesh.testing.server import job_endpoint
 from nomadmesh.testing.server import structs as s
 from nomadmesh.testing.server.deploymentwatcher import DeploymentError
@@ -61,25 +59,29 @@ class NomadEmulator(HttpEmulator):
 
     default_port = 4646
     answered_errors = (NomadApiError, DeploymentError)
+    dropped_errors = (AgentPanic,)
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, consul: ConsulEmulator | None = None,
                  acl: bool | str = False, tls: ssl.SSLContext | tuple[str, str] | None = None, *,
                  nodes: Iterable[NodeSpec] | None = None, timings: Timings | None = None,
                  runner: TaskRunner | None = None, region: str = "global",
-                 datacenter: str = "dc1", limits: HttpLimits | None = None) -> None:
+                 datacenter: str = "dc1", limits: HttpLimits | None = None,
+                 hcl_parser: HclParser | None = None) -> None:
         super().__init__(host, port, tls, limits)
         self.region = region
         self.datacenter = datacenter
         self.acl_token: str | None = (acl if isinstance(acl, str) else str(uuid.uuid4())
                                       ) if acl else None
         timings = timings or Timings()
+        self.hcl_parser = hcl_parser
         self.runner: TaskRunner = runner or SimulatedRunner(timings)
+        self.nodes = list(nodes) if nodes is not None else default_nodes()
         self.server = Server(region=region, timings=timings, port_free=self.runner.port_available,
+                             node_pools=tuple(n.node_pool for n in self.nodes),
                              name=f"NomadEmulator-{id(self):x}")
         self.state = self.server.state
         self.watches = self.state.watches
         self.client = Client(self.server, self.runner, consul)
-        self.nodes = list(nodes) if nodes is not None else default_nodes()
         with self.state.txn() as txn:
             for node in self.nodes:
                 txn.upsert_node(node.to_node(txn.index))
@@ -133,11 +135,10 @@ class NomadEmulator(HttpEmulator):
         self.client.clear_scripts()
 
     def register(self, job: Mapping[str, Any]) -> dict[str, Any]:
-        """Register a job (Nomad JSON) from Python, as `POST /v1/jobs` does."""
+        """Register a job (Nomad API JSON) from Python, exactly as `POST /v1/jobs` does."""
         try:
-            return job_endpoint.register(
-                self.server, jobspec.RegisterRequest(job=dict(job)),
-                namespace=str(job.get("Namespace") or "default"))
+            request = api.decode_register(json.dumps({"Job": job}).encode())
+            return job_endpoint.register(self.server, request)
         except NomadApiError as exc:
             raise HttpError(exc.status, exc.text) from None
 
@@ -300,21 +301,17 @@ class NomadEmulator(HttpEmulator):
         return data
 
     def _register(self, req: Request, path_id: str | None) -> Response:
-        request = jobspec.decode_register(req.body)
-        namespace = (request.job or {}).get("Namespace") or self._namespace(req)
-        if request.job is not None and not request.job.get("Region") and req.query.get(
-                "region"):
-            request = jobspec.RegisterRequest(**{**_fields(request), "job": {
-                **request.job, "Region": req.query["region"]}})
-        result = job_endpoint.register(self.server, request, namespace=namespace,
-                                       path_id=path_id)
+        result = job_endpoint.register(self.server, api.decode_register(req.body),
+                                       path_id=path_id, query_region=req.query.get("region", ""),
+                                       query_namespace=req.query.get("namespace", ""))
         return self.answer(result, result["Index"])
 
     def _h_parse(self, req: Request) -> Response:
-        return Response(jobspec.parse_hcl(req.body))
+        return Response(api.parse_hcl(req.body, self.hcl_parser))
 
     def _h_validate(self, req: Request) -> Response:
-        return Response(jobspec.validate_response(jobspec.decode_validate(req.body)))
+        return Response(api.validate_response(api.decode_validate(req.body),
+                                              config=self.server.config))
 
     def _h_job(self, req: Request) -> Response | Blocking:
         rest = req.params[0]
@@ -357,12 +354,13 @@ class NomadEmulator(HttpEmulator):
                       "deployment", "submission", "services"):
             raise HttpError(405, "Invalid method")
         if action == "plan":
-            result = job_endpoint.plan(self.server, jobspec.decode_plan(req.body),
-                                       namespace=namespace, path_id=job_id)
+            result = job_endpoint.plan(self.server, api.decode_plan(req.body, job_id),
+                                       query_region=req.query.get("region", ""),
+                                       query_namespace=req.query.get("namespace", ""))
             return self.answer(result, result["Index"])
         if action == "dispatch":
-            result = job_endpoint.dispatch(self.server, namespace, job_id,
-                                           jobspec.decode_dispatch(req.body))
+            result = job_endpoint.dispatch(self.server, namespace,
+                                           api.decode_dispatch(req.body, job_id))
             return self.answer(result, result["Index"])
         body = _body_object(req)
         if action == "evaluate":
@@ -411,8 +409,7 @@ class NomadEmulator(HttpEmulator):
             versions = list(snap.job_versions(namespace, job_id))
             out: dict[str, Any] = {"Versions": versions, "Diffs": None}
             if diffs:
-                out["Diffs"] = [jobspec.plan_diff(versions[i + 1], versions[i],
-                                                  contextual=False, desired_updates={})
+                out["Diffs"] = [api.job_diff(versions[i + 1], versions[i], True)
                                 for i in range(len(versions) - 1)]
             return snap.table_index("job_version"), out
 
@@ -770,6 +767,3 @@ def _predicate(req: Request) -> Any:
     except FilterError as exc:
         raise HttpError(400, f"failed to read filter expression: {exc}") from exc
 
-
-def _fields(request: jobspec.RegisterRequest) -> dict[str, Any]:
-    return attrs.asdict(request, recurse=False)

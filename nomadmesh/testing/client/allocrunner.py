@@ -76,7 +76,8 @@ class AllocRunner:
         self.check_statuses: dict[str, str] = {}
         self._dirty = False
         self._health: dict[str, Any] | None = None
-        self._health_timers: list[Timer] = []
+        self._deadline_timer: Timer | None = None
+        self._poll_timer: Timer | None = None
         self._healthy_since = 0.0
         self._deployment_id = ""
         self._health_report: dict[str, Any] | None = None
@@ -330,14 +331,20 @@ class AllocRunner:
                         "checks": (update.get("HealthCheck") or "checks") == "checks",
                         "min_ns": int(update.get("MinHealthyTime") or 0)}
         deadline = timings.deadline(self._health["deadline"])
-        self._health_timers.append(self.client.loop.call_later(deadline, self._deadline))
+        self._deadline_timer = self.client.loop.call_later(deadline, self._deadline)
         self._healthy_since = 0.0
         self._check_health()
 
     def _cancel_health(self) -> None:
-        for timer in self._health_timers:
-            timer.cancel()
-        self._health_timers = []
+        for timer in (self._deadline_timer, self._poll_timer):
+            if timer is not None:
+                timer.cancel()
+        self._deadline_timer = self._poll_timer = None
+
+    def _poll(self, delay: float) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+        self._poll_timer = self.client.loop.call_later(delay, self._check_health)
 
     def _relevant(self) -> list[str]:
         return [t["Name"] for t in self.group.get("Tasks") or () if _lifecycle(t)[0] != "poststop"
@@ -358,16 +365,14 @@ class AllocRunner:
             self._healthy_since = 0.0
             if health["checks"] and all(states[n]["State"] == "running"
                                         for n in self._relevant()):
-                self._health_timers.append(self.client.loop.call_later(
-                    min(max(health["min"], 0.01), 0.25), self._check_health))
+                self._poll(min(max(health["min"], 0.01), 0.25))
             return
         now = time.monotonic()
         if not self._healthy_since:
             self._healthy_since = now
         remaining = self._healthy_since + health["min"] - now
         if remaining > 0:
-            self._health_timers.append(self.client.loop.call_later(remaining,
-                                                                   self._check_health))
+            self._poll(remaining)
             return
         self._set_health(True, {})
 

@@ -11,6 +11,7 @@ deadline and the evaluation batch period follow `Timings.scale`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -228,14 +229,17 @@ class DeploymentWatcher:
 
     def _fail(self, dep: Mapping[str, Any], description: str, rollback: bool) -> None:
         self._unwatch(dep["ID"])
-        self.server.write(lambda txn: self._apply_failure(txn, dep["ID"], description,
-                                                          rollback))
+        with contextlib.suppress(DeploymentError):  # someone else ended it meanwhile
+            self.server.write(lambda txn: self._apply_failure(txn, dep["ID"], description,
+                                                              rollback))
 
     def _apply_failure(self, txn: Txn, dep_id: str, description: str,
                        rollback: bool) -> dict[str, Any]:
         """The end of watch() / FailDeployment: status, rollback job, evaluation."""
         dep = txn.deployment_by_id(dep_id)
         assert dep is not None
+        if dep["Status"] not in s.ACTIVE_DEPLOYMENT:  # it ended meanwhile
+            raise DeploymentError(500, "can't fail terminal deployment")
         target = None
         if rollback:
             target = _latest_stable(txn, dep)
@@ -277,6 +281,9 @@ class DeploymentWatcher:
         def apply(txn: Txn) -> dict[str, Any]:
             dep = txn.deployment_by_id(deployment_id)
             assert dep is not None
+            if dep["Status"] not in s.ACTIVE_DEPLOYMENT:  # it ended meanwhile (state_store.go)
+                raise DeploymentError(500, f'Deployment "{deployment_id}" has terminal status '
+                                           f'"{dep["Status"]}":')
             chosen = set(dep["TaskGroups"]) if groups is None else set(groups)
             canaries = {c for st in dep["TaskGroups"].values()
                         for c in st.get("PlacedCanaries") or ()}
@@ -335,6 +342,10 @@ class DeploymentWatcher:
                      else "can't resume terminal deployment")
 
         def apply(txn: Txn) -> dict[str, Any]:
+            current = txn.deployment_by_id(deployment_id)
+            if current is None or current["Status"] not in s.ACTIVE_DEPLOYMENT:
+                raise DeploymentError(500, "can't pause terminal deployment" if pause
+                                      else "can't resume terminal deployment")
             status, desc = ((s.DEPLOYMENT_PAUSED, s.DESC_PAUSED) if pause
                             else (s.DEPLOYMENT_RUNNING, s.DESC_RUNNING))
             dep = txn.update_deployment_status(deployment_id, status, desc)

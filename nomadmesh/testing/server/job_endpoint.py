@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nomadmesh.testing import jobspec
-from nomadmesh.testing.jobspec import NomadApiError
+from nomadmesh.testing import nomad_api as api
+from nomadmesh.testing.nomad_api import NomadApiError
 from nomadmesh.testing.server import structs as s
 from nomadmesh.testing.server.scheduler import apply_plan, schedule
 from nomadmesh.testing.server.state import Txn
@@ -58,38 +58,47 @@ def _validate_update(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> N
         raise NomadApiError(500, "field 'Dispatched' is read-only")
 
 
-def register(server: Server, request: jobspec.RegisterRequest, *, namespace: str,
-             path_id: str | None = None, triggered_by: str = s.TRIGGER_JOB_REGISTER,
-             internal: bool = False) -> dict[str, Any]:
-    """Job.Register (job_endpoint.go:93): admit, check, store a version when changed, evaluate."""
-    job_in = request.job
-    if job_in is not None and not job_in.get("Namespace"):
-        job_in = {**job_in, "Namespace": namespace}
-    existing = server.state.snapshot().job_by_id(
-        (job_in or {}).get("Namespace") or namespace, (job_in or {}).get("ID") or "")
-    job = dict(job_in) if internal and job_in is not None else jobspec.admit(
-        job_in, path_id=path_id, previous=existing, region=server.region).job
-    warnings = ""
+def register(server: Server, request: api.RegisterRequest, *, path_id: str | None = None,
+             query_region: str = "", query_namespace: str = "") -> dict[str, Any]:
+    """Job.Register (job_endpoint.go:93) of a decoded register body: admit, then store."""
+    api_job = api.check_register(request, path_id)
+    admitted = api.admit(api_job, config=server.config, write_region=request.region,
+                         write_namespace=request.namespace, query_region=query_region,
+                         query_namespace=query_namespace)
+    server.check_region(admitted.region)
+    warnings = [admitted.warnings_text] if admitted.warnings_text else []
     submission = request.submission
     if submission is not None and len(str(submission.get("Source") or "")) > MAX_SOURCE_SIZE:
-        warnings = (f"job source size of {len(str(submission['Source']))} exceeds maximum of "
-                    f"{MAX_SOURCE_SIZE} and will be discarded")
+        warnings.append(f"job source size of {len(str(submission['Source']))} exceeds maximum "
+                        f"of {MAX_SOURCE_SIZE} and will be discarded")
         submission = None
+    return register_job(server, admitted.job, enforce=request.enforce_index,
+                        job_modify_index=request.job_modify_index,
+                        preserve_counts=request.preserve_counts, submission=submission,
+                        eval_priority=request.eval_priority, warnings="\n".join(warnings))
+
+
+def register_job(server: Server, job: Mapping[str, Any], *, enforce: bool = False,
+                 job_modify_index: int = 0, preserve_counts: bool = False,
+                 submission: Mapping[str, Any] | None = None, eval_priority: int = 0,
+                 warnings: str = "", triggered_by: str = s.TRIGGER_JOB_REGISTER
+                 ) -> dict[str, Any]:
+    """Store an admitted job (a new version when its spec changed) and evaluate it."""
 
     def apply(txn: Txn) -> dict[str, Any]:
         current = txn.job_by_id(job["Namespace"], job["ID"])
-        if request.enforce_index:
-            enforce_index(current, request.job_modify_index)
+        if enforce:
+            enforce_index(current, job_modify_index)
         _validate_update(current, job)
         new = dict(job)
-        if request.preserve_counts and current is not None:
+        if preserve_counts and current is not None:
             counts = {g["Name"]: g["Count"] for g in current["TaskGroups"]}
             new["TaskGroups"] = [s.evolve(g, Count=counts.get(g["Name"], g["Count"]))
                                  for g in new["TaskGroups"]]
         new["SubmitTime"] = s.now_ns()
         ev = None
         if not _no_eval(new):
-            ev = s.new_eval(new, triggered_by, priority=request.eval_priority or None)
+            ev = s.new_eval(new, triggered_by, priority=eval_priority or None)
         if current is not None and not server.spec_changed(current, new):
             if ev is None:
                 return _register_reply(current["ModifyIndex"], "", 0, current["ModifyIndex"],
@@ -174,15 +183,14 @@ def evaluate(server: Server, namespace: str, job_id: str,
     return result
 
 
-def plan(server: Server, request: jobspec.PlanRequest, *, namespace: str,
-         path_id: str) -> dict[str, Any]:
+def plan(server: Server, request: api.PlanRequest, *, query_region: str = "",
+         query_namespace: str = "") -> dict[str, Any]:
     """Job.Plan (job_endpoint.go:1770): the scheduler on a scratch copy of the state."""
-    job_in = request.job
-    if job_in is not None and not job_in.get("Namespace"):
-        job_in = {**job_in, "Namespace": namespace}
-    snap = server.state.snapshot()
-    old = snap.job_by_id(namespace, (job_in or {}).get("ID") or path_id)
-    job = jobspec.admit(job_in, path_id=path_id, previous=old, region=server.region).job
+    admitted = api.admit(request.job, config=server.config, query_region=query_region,
+                         query_namespace=query_namespace)
+    server.check_region(admitted.region)
+    job = admitted.job
+    old = server.state.snapshot().job_by_id(job["Namespace"], job["ID"])
     scratch = server.state.scratch()
     index = 0
     if old is not None:
@@ -201,11 +209,10 @@ def plan(server: Server, request: jobspec.PlanRequest, *, namespace: str,
     apply_plan(scratch, outcome.plan)
     diff = None
     if request.diff:
-        diff = jobspec.plan_diff(old, job, contextual=True,
-                                 desired_updates=outcome.desired_tg_updates)
+        diff = api.plan_diff(old, job, outcome.desired_tg_updates, contextual=True)
     next_launch = s.ZERO_TIME
     if s.is_periodic(job):
-        when = jobspec.next_launch(job, datetime.now().astimezone())
+        when = api.next_launch(job, datetime.now().astimezone())
         if when is not None:
             next_launch = when.isoformat().replace("+00:00", "Z")
     created = [e for e in outcome.new_evals if e["Status"] != s.EVAL_BLOCKED] or None
@@ -214,7 +221,7 @@ def plan(server: Server, request: jobspec.PlanRequest, *, namespace: str,
                         "PreemptedAllocs": None},
         "FailedTGAllocs": outcome.failed_tg_allocs or None, "JobModifyIndex": index,
         "CreatedEvals": created, "Diff": diff, "NextPeriodicLaunch": next_launch,
-        "Warnings": "", "Index": index,
+        "Warnings": admitted.warnings_text, "Index": index,
     }
 
 
@@ -235,9 +242,8 @@ def revert(server: Server, namespace: str, job_id: str, version: int,
         raise NomadApiError(500, f"Current job has version {current['Version']}; enforcing "
                                  f"version {enforce_prior}")
     job = s.evolve(target, Stable=False, VersionTag=None)
-    request = jobspec.RegisterRequest(job=job, enforce_index=enforce_prior is not None,
-                                      job_modify_index=current["JobModifyIndex"])
-    return register(server, request, namespace=namespace, internal=True)
+    return register_job(server, job, enforce=enforce_prior is not None,
+                        job_modify_index=current["JobModifyIndex"])
 
 
 def stable(server: Server, namespace: str, job_id: str, version: int,
@@ -353,15 +359,12 @@ def scale_status(snap: Any, namespace: str, job_id: str) -> tuple[int, dict[str,
                    "JobStopped": bool(job.get("Stop")), "TaskGroups": groups}
 
 
-def dispatch(server: Server, namespace: str, job_id: str,
-             request: jobspec.DispatchRequest) -> dict[str, Any]:
-    """Job.Dispatch (job_endpoint.go:2000): a child of a parameterized job, evaluated."""
+def dispatch(server: Server, namespace: str, request: api.DispatchRequest) -> dict[str, Any]:
+    """Job.Dispatch (job_endpoint.go:1984): a child of a parameterized job, evaluated."""
     snap = server.state.snapshot()
-    parent = snap.job_by_id(namespace, job_id)
-    if parent is None:
-        raise NomadApiError(500, "parameterized job not found")
-    outcome = jobspec.dispatch(parent, request, now=datetime.now().astimezone(),
-                               children=snap.children(namespace, job_id))
+    parent = snap.job_by_id(namespace, request.job_id)
+    outcome = api.dispatch(parent, request, now=datetime.now().astimezone(),
+                           children=snap.children(namespace, request.job_id))
     child = outcome.job
     if not outcome.created:
         return {"Index": snap.index, "JobCreateIndex": child["CreateIndex"], "EvalID": "",
@@ -383,7 +386,7 @@ def dispatch(server: Server, namespace: str, job_id: str,
 def launch_periodic(server: Server, parent: Mapping[str, Any],
                     launch: datetime) -> dict[str, Any]:
     """PeriodicDispatch.createEval: register the child of one launch, with an evaluation."""
-    child = jobspec.periodic_child(parent, launch)
+    child = api.periodic_child(dict(parent), launch)
 
     def apply(txn: Txn) -> dict[str, Any]:
         stored = txn.upsert_job(s.evolve(child, SubmitTime=s.now_ns()))

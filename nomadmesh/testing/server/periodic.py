@@ -1,7 +1,7 @@
 """The periodic dispatcher, as nomad/periodic.go: launches children of periodic jobs on time.
 
 Every enabled periodic job that is not stopped gets a timer for its next launch (from the
-cron specs, through `jobspec.next_launch`); at that time a child `<id>/periodic-<unix>` is
+cron specs, `nomad_api.next_launch`); at that time a child `<id>/periodic-<unix>` is
 registered with a `periodic-job` evaluation, unless the job prohibits overlap and a child is
 still running. Launch times are wall-clock times: `Timings.scale` does not apply to a cron.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nomadmesh.testing import jobspec
-from nomadmesh.testing.jobspec import NomadApiError
+from nomadmesh.testing import nomad_api as api
+from nomadmesh.testing.nomad_api import NomadApiError
 from nomadmesh.testing.server import job_endpoint
 from nomadmesh.testing.server import structs as s
 from nomadmesh.testing.server.loop import Timer
@@ -54,7 +54,7 @@ class PeriodicDispatch:
             self._schedule(key, job)
 
     def _schedule(self, key: Key, job: dict[str, Any]) -> None:
-        when = jobspec.next_launch(job, datetime.now().astimezone())
+        when = api.next_launch(job, datetime.now().astimezone())
         if when is None:
             return
         delay = when.timestamp() - datetime.now().astimezone().timestamp()

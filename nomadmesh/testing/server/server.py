@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from nomadmesh.testing import jobspec
+from nomadmesh.testing import nomad_api as api
 from nomadmesh.testing.config import Timings
+from nomadmesh.testing.nomad_api import NomadApiError
 from nomadmesh.testing.server.deploymentwatcher import DeploymentWatcher
 from nomadmesh.testing.server.loop import Loop
 from nomadmesh.testing.server.periodic import PeriodicDispatch
@@ -26,8 +27,11 @@ class Server:
     """One region's server: state, scheduling, deployments, periodic launches."""
 
     def __init__(self, *, region: str, timings: Timings,
-                 port_free: Callable[[str, int], bool], name: str = "nomad-emulator") -> None:
+                 port_free: Callable[[str, int], bool], node_pools: tuple[str, ...] = (),
+                 name: str = "nomad-emulator") -> None:
         self.region = region
+        self.config = api.ServerConfig(region=region, node_pools=tuple(sorted(
+            {"all", "default", *node_pools})))
         self.timings = timings
         self.port_free = port_free
         self.state = StateStore()
@@ -54,19 +58,24 @@ class Server:
         with self.state.txn() as txn:
             return fn(txn)
 
-    # --- the jobspec side, through the one adapter ---------------------------------------------
+    def check_region(self, region: str) -> None:
+        """A request for another region has nowhere to go (nomad/rpc.go forwardRegion)."""
+        if region and region != self.region:
+            raise NomadApiError(500, "No path to region")
+
+    # --- the jobspec side (nomadmesh.testing.nomad_api) ----------------------------------------
 
     @staticmethod
     def update_kind(old: Mapping[str, Any], new: Mapping[str, Any], group: str) -> str:
         """scheduler/util.go tasksUpdated: ignore, inplace or destructive."""
-        return jobspec.update_kind(old, new, group)
+        return str(api.update_kind(dict(old), dict(new), group))
 
     @staticmethod
     def spec_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         """structs.Job.SpecChanged."""
-        return jobspec.spec_changed(old, new)
+        return api.spec_changed(dict(old), dict(new))
 
     @staticmethod
     def multierror(errors: list[str]) -> str:
         """go-multierror's text."""
-        return jobspec.multierror(errors)
+        return api.multierror(errors)

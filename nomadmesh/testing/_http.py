@@ -100,13 +100,19 @@ def decode_json(raw: bytes) -> Any:
 
 @attrs.define
 class Response:
-    """A handler's answer: JSON (default) or raw text, a status and extra headers."""
+    """A handler's answer: JSON (default) or raw text, a status and extra headers.
+
+    With `stream`, the body is sent chunked: `stream()` (run on the pool) answers the next
+    bytes and whether that was the end; it is called again every `poll` seconds.
+    """
 
     body: Any = None
     status: int = 200
     headers: dict[str, str] = attrs.Factory(dict)
     raw: bytes | None = None
     content_type: str = "application/json"
+    stream: Callable[[], tuple[bytes, bool]] | None = None
+    poll: float = 0.1
 
 
 @attrs.define
@@ -418,6 +424,9 @@ class HttpEmulator(Running):
                 if response is DROP:
                     writer.transport.abort()
                     return
+                if response.stream is not None:
+                    await self._write_stream(stream, response)
+                    return
                 await _write_response(stream, req, response, keep_alive)
                 if not keep_alive:
                     return
@@ -428,6 +437,25 @@ class HttpEmulator(Running):
             self._connections.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _write_stream(self, stream: _Stream, resp: Response) -> None:
+        """A chunked answer fed by `resp.stream` until it says it is done."""
+        assert resp.stream is not None
+        head = [_status_line(resp.status), f"Content-Type: {resp.content_type}\r\n".encode(),
+                b"Transfer-Encoding: chunked\r\n", b"Connection: close\r\n"]
+        head.extend(f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in resp.headers.items())
+        stream.write(b"".join(head) + b"\r\n")
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            data, done = await loop.run_in_executor(self._pool, resp.stream)
+            if data:
+                stream.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            await stream.drain()
+            if done:
+                break
+            await asyncio.sleep(resp.poll)
+        stream.write(b"0\r\n\r\n")
+        await stream.drain()
 
     async def _respond(self, req: Request) -> Response:
         loop = asyncio.get_running_loop()

@@ -9,8 +9,10 @@ emulated and what is not.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -212,6 +214,8 @@ class NomadEmulator(HttpEmulator):
         r("GET", "/v1/nodes", self._h_nodes)
         r("GET", "/v1/node/([^/]+)/allocations", self._h_node_allocs)
         r("GET", "/v1/node/([^/]+)", self._h_node)
+        r("GET", "/v1/vars", self._h_vars)
+        r("GET DELETE " + _WRITE, "/v1/var/(.*)", self._h_var)
         r("GET", "/v1/services", self._h_services)
         r("GET DELETE", "/v1/service/(.*)", self._h_service)
 
@@ -571,15 +575,55 @@ class NomadEmulator(HttpEmulator):
         return self.blocking(req, [("service_registrations", "alloc", alloc_id)], compute)
 
     def _h_logs(self, req: Request) -> Response:
-        alloc_id, task, kind = req.params[0], req.query.get("task", ""), req.query.get("type", "")
+        """FileSystem.Logs (command/agent/fs_endpoint.go:267, client/fs_endpoint.go)."""
+        alloc_id, task = req.params[0], req.query.get("task", "")
+        if not alloc_id:
+            raise HttpError(400, "must provide a valid alloc id")
+        if not task:
+            raise HttpError(400, "must provide task name")
+        follow, plain = _bool_param(req, "follow"), _bool_param(req, "plain")
+        kind = req.query.get("type", "")
+        if kind not in ("stdout", "stderr"):
+            raise HttpError(400, "must provide log type (stdout/stderr)")
+        offset = req.query.get("offset", "") or "0"
+        if not re.fullmatch(r"-?\d+", offset):
+            raise HttpError(400, f'error parsing offset: strconv.ParseInt: parsing "{offset}": '
+                                 "invalid syntax")
+        origin = req.query.get("origin") or "start"
+        if origin not in ("start", "end"):
+            raise HttpError(400, "origin must be start or end")
         alloc = self.snapshot().alloc_by_id(alloc_id)
         if alloc is None:
-            raise HttpError(404, "alloc not found")
-        if task not in (alloc.get("TaskStates") or {}):
+            raise HttpError(404, f'Unknown allocation "{alloc_id}"')
+        group = s.lookup_group(alloc["Job"], alloc["TaskGroup"]) or {}
+        if task not in {t["Name"] for t in group.get("Tasks") or ()}:
             raise HttpError(400, f"unknown task name {task!r}")
-        if kind not in ("stdout", "stderr"):
-            raise HttpError(400, "must include a type: stdout or stderr")
-        return Response(raw=self.runner.logs(alloc_id, task, kind), content_type="text/plain")
+        data = self.runner.logs(alloc_id, task, kind)
+        start = max(0, len(data) - int(offset)) if origin == "end" else min(len(data),
+                                                                             int(offset))
+        position = [start]
+        file = f"alloc/logs/{task}.{kind}.0"
+
+        def frame(chunk: bytes) -> bytes:
+            return chunk if plain else json.dumps({
+                "Data": base64.b64encode(chunk).decode(), "File": file,
+                "Offset": position[0], "FileEvent": ""}).encode() if chunk else b""
+
+        if not follow:
+            return Response(raw=frame(data[start:]), content_type="text/plain" if plain
+                            else "application/json")
+
+        def more() -> tuple[bytes, bool]:
+            current = self.runner.logs(alloc_id, task, kind)
+            chunk = current[position[0]:]
+            position[0] = len(current)
+            state = ((self.snapshot().alloc_by_id(alloc_id) or {}).get("TaskStates") or {}).get(
+                task) or {}
+            finished = state.get("State") == "dead" and len(
+                self.runner.logs(alloc_id, task, kind)) == position[0]
+            return frame(chunk), finished
+
+        return Response(stream=more, content_type="text/plain" if plain else "application/json")
 
     def _h_deployments(self, req: Request) -> Response | Blocking:
         return self._listing(req, "deployment", "CreateIndex")
@@ -732,6 +776,102 @@ class NomadEmulator(HttpEmulator):
                              compute)
 
 
+    # --- Variables (command/agent/variable_endpoint.go, nomad/variables_endpoint.go) ---------
+
+    def _h_vars(self, req: Request) -> Response | Blocking:
+        namespace = self._namespace(req)
+        prefix = req.query.get("prefix", "")
+
+        def compute() -> tuple[int, Any]:
+            snap = self.snapshot()
+            rows = sorted((v for v in snap.all("variables") if v["Path"].startswith(prefix)
+                           and (namespace == "*" or v["Namespace"] == namespace)),
+                          key=lambda v: (v["Namespace"], v["Path"]))
+            return snap.table_index("variables"), [
+                {k: v[k] for k in ("Namespace", "Path", "CreateIndex", "CreateTime",
+                                   "ModifyIndex", "ModifyTime")} for v in rows]
+
+        return self.blocking(req, [("variables",)], compute)
+
+    def _h_var(self, req: Request) -> Response | Blocking:
+        path = req.params[0]
+        if not path:
+            raise HttpError(400, "missing variable path")
+        namespace = self._namespace(req)
+        if req.method == "GET":
+            def compute() -> tuple[int, Any]:
+                snap = self.snapshot()
+                var = snap.variable(namespace, path)
+                if var is None:
+                    raise HttpError(404, "variable not found")
+                return int(var["ModifyIndex"]), var
+
+            return self.blocking(req, [("variables", (namespace, path))], compute)
+        cas = _cas(req)
+        if req.method == "DELETE":
+            conflict, index = self.server.write(
+                lambda txn: (txn.delete_variable(namespace, path, cas), txn.index))
+            if conflict is not None:
+                return Response(conflict, status=409, headers=self.index_headers(
+                    int(conflict["ModifyIndex"])))
+            return self.answer(None, index)
+        body = _body_object(req)
+        items = body.get("Items")
+        if not items:
+            raise HttpError(400, "variable missing required Items object")
+        if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
+            raise HttpError(400, "json: cannot unmarshal into Go struct field "
+                                 "VariableDecrypted.Items of type string")
+        namespace = str(body.get("Namespace") or namespace)
+        problem = _variable_problem(namespace, path, items)
+        if problem:
+            raise HttpError(400, problem)
+        stored, conflict, index = self.server.write(
+            lambda txn: (*txn.set_variable(namespace, path, items, cas), txn.index))
+        if conflict is not None:
+            return Response(conflict, status=409, headers=self.index_headers(
+                int(conflict["ModifyIndex"])))
+        return self.answer(stored, index)
+
+
+_VARIABLE_PATH = re.compile(r"^[a-zA-Z0-9\-_~/]{1,128}$")
+
+
+def _cas(req: Request) -> int | None:
+    """parseCAS (variable_endpoint.go:271)."""
+    text = req.query.get("cas", "")
+    if not text:
+        return None
+    if not text.isdigit():
+        raise HttpError(400, f'can not parse cas: strconv.ParseUint: parsing "{text}": '
+                             "invalid syntax")
+    return int(text)
+
+
+def _variable_problem(namespace: str, path: str, items: Mapping[str, str]) -> str:
+    """VariableDecrypted.Validate and ValidatePath (nomad/structs/variables.go:368, :413)."""
+    if namespace == "*":
+        return 'can not target wildcard ("*")namespace'
+    if sum(len(k) + len(v) for k, v in items.items()) > 64 * 1024:
+        return "variables are limited to 64KiB in total size"
+    if not _VARIABLE_PATH.match(path):
+        return f'invalid path "{path}"'
+    parts = path.split("/")
+    if parts[0] != "nomad":
+        return ""
+    if len(parts) == 1:
+        return ('"nomad" is a reserved top-level directory path, but you may write variables '
+                'to "nomad/jobs", "nomad/job-templates", "nomad/sentinel", or below')
+    if parts[1] in ("jobs", "sentinel") or (parts[1] == "job-templates" and len(parts) == 3):
+        return ""
+    if parts[1] == "job-templates":
+        return ('"nomad/job-templates" is a reserved directory path, but you may write '
+                'variables at the level below it, for example, '
+                '"nomad/job-templates/template-name"')
+    return ('only paths at "nomad/jobs" or "nomad/job-templates" and below are valid paths '
+            'under the top-level "nomad" directory')
+
+
 def _choose(regs: list[dict[str, Any]], parameter: str) -> list[dict[str, Any]]:
     """ServiceRegistration.choose: rendezvous hashing on `<n>|<key>`."""
     count, sep, key = parameter.partition("|")
@@ -747,6 +887,19 @@ def _alloc_stub(alloc: Mapping[str, Any]) -> dict[str, Any]:
     stub = {k: alloc.get(k) for k in _ALLOC_STUB_FIELDS}
     stub["JobType"] = alloc["Job"]["Type"]
     return stub
+
+
+def _bool_param(req: Request, name: str) -> bool:
+    """A strconv.ParseBool query parameter (400 with Go's text when it is not one)."""
+    text = req.query.get(name, "")
+    if not text:
+        return False
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise HttpError(400, f"failed to parse {name} field to boolean: strconv.ParseBool: "
+                         f'parsing "{text}": invalid syntax')
 
 
 def _body_object(req: Request) -> dict[str, Any]:

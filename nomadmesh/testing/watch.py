@@ -44,6 +44,11 @@ class Watches:
                     if not subscribers:
                         del self._subscribers[key]
 
+    def waiting(self, key: WatchKey) -> int:
+        """How many subscribers wait on a key (parked blocking queries, watchers)."""
+        with self._lock:
+            return len(self._subscribers.get(key, {}))
+
     def fired_since(self, keys: Iterable[WatchKey], index: int) -> bool:
         """Whether one of the keys was touched by a commit after `index`."""
         with self._lock:

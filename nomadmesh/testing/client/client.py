@@ -11,13 +11,14 @@ runtime environment (`NOMAD_*` variables, client/taskenv).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nomadmesh.testing.client import services as svc
 from nomadmesh.testing.client.allocrunner import AllocRunner
 from nomadmesh.testing.client.runner import FAILURES, TaskRunner, TaskScript
 from nomadmesh.testing.server import structs as s
+from nomadmesh.testing.server.reconciler import reschedule_eligible
 from nomadmesh.testing.server.state import Txn
 from nomadmesh.testing.watch import WatchKey
 
@@ -135,11 +136,8 @@ class Client:
         if not pending:
             return
 
-        def apply(txn: Txn) -> None:
-            for update in pending.values():
-                txn.update_alloc_from_client(update)
-
-        self.server.write(apply)
+        self.server.write(lambda txn: update_allocs(txn, pending.values(),
+                                                    self.timings.scale))
 
     # --- services -------------------------------------------------------------------------------
 
@@ -201,3 +199,29 @@ class Client:
             env[f"NOMAD_META_{key}"] = str(value)
             env[f"NOMAD_META_{key.upper()}"] = str(value)
         return env
+
+
+def update_allocs(txn: Txn, updates: Iterable[Mapping[str, Any]], scale: float) -> None:
+    """Node.UpdateAlloc (nomad/node_endpoint.go:1520): store what clients report; a failed
+    allocation that may be rescheduled gets an `alloc-failure` evaluation, one whose job is
+    gone is stopped."""
+    now = s.now_ns()
+    for update in updates:
+        existing = txn.alloc_by_id(update["ID"])
+        if existing is None:
+            continue
+        update = {**update, "ModifyTime": now}
+        job = txn.job_by_id(existing["Namespace"], existing["JobID"])
+        trigger = ""
+        if update.get("ClientStatus") in s.TERMINAL_CLIENT:
+            if job is None:
+                trigger = s.TRIGGER_JOB_DEREGISTER
+            elif (update["ClientStatus"] == s.CLIENT_FAILED and not existing.get("FollowupEvalID")
+                  and s.lookup_group(job, existing["TaskGroup"]) is not None
+                  and reschedule_eligible(s.evolve(existing, Job=job), now, scale)):
+                trigger = s.TRIGGER_RETRY_FAILED_ALLOC
+        stored = txn.update_alloc_from_client(update)
+        if trigger == s.TRIGGER_JOB_DEREGISTER and stored is not None:
+            txn.upsert_alloc(s.evolve(stored, DesiredStatus=s.DESIRED_STOP))
+        if trigger:
+            txn.upsert_eval(s.new_eval(job or existing["Job"], trigger))

@@ -201,6 +201,11 @@ class Snapshot:
         """GetServiceRegistrationsByJobID."""
         return self.by("service_registrations", "job", (namespace, job_id))
 
+    def variable(self, namespace: str, path: str) -> dict[str, Any] | None:
+        """VarGet."""
+        var: dict[str, Any] | None = self.get("variables", (namespace, path))
+        return var
+
     def scaling_events(self, namespace: str, job_id: str) -> dict[str, Any] | None:
         """ScalingEventsByJob: {group: [events, newest first]}."""
         events: dict[str, Any] | None = self.get("scaling_event", (namespace, job_id))
@@ -617,6 +622,33 @@ class Txn(Snapshot):
         current[group] = events
         self.put("scaling_event", key, current)
 
+    def set_variable(self, namespace: str, path: str, items: Mapping[str, str],
+                     cas: int | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """VarSet / VarSetCAS (state_store_variables.go): (stored, conflict)."""
+        key = (namespace, path)
+        existing = self.variable(*key)
+        if cas is not None and ((cas == 0 and existing is not None) or (
+                cas != 0 and (existing is None or existing["ModifyIndex"] != cas))):
+            return None, existing or _empty_variable(namespace, path)
+        now = s.now_ns()
+        var = {"Namespace": namespace, "Path": path, "Items": dict(items),
+               "CreateIndex": existing["CreateIndex"] if existing else self.index,
+               "CreateTime": existing["CreateTime"] if existing else now,
+               "ModifyIndex": self.index, "ModifyTime": now}
+        self.put("variables", key, var)
+        return var, None
+
+    def delete_variable(self, namespace: str, path: str,
+                        cas: int | None) -> dict[str, Any] | None:
+        """VarDelete / VarDeleteCAS: the conflicting variable, or None when done."""
+        key = (namespace, path)
+        existing = self.variable(*key)
+        if cas is not None and ((cas == 0 and existing is not None) or (
+                cas != 0 and (existing is None or existing["ModifyIndex"] != cas))):
+            return existing or _empty_variable(namespace, path)
+        self.delete("variables", key)
+        return None
+
     def upsert_periodic_launch(self, namespace: str, job_id: str, launch_ns: int) -> None:
         """UpsertPeriodicLaunch."""
         key = (namespace, job_id)
@@ -625,6 +657,11 @@ class Txn(Snapshot):
             "ID": job_id, "Namespace": namespace, "Launch": s.rfc3339(launch_ns),
             "CreateIndex": existing["CreateIndex"] if existing else self.index,
             "ModifyIndex": self.index})
+
+
+def _empty_variable(namespace: str, path: str) -> dict[str, Any]:
+    return {"Namespace": namespace, "Path": path, "Items": None, "CreateIndex": 0,
+            "CreateTime": 0, "ModifyIndex": 0, "ModifyTime": 0}
 
 
 class StateStore:

@@ -92,7 +92,7 @@ def test_a_batch_allocation_is_rescheduled_once_by_default(nomad: NomadEmulator)
     nomad.register(batch_job("b"))
     assert nomad.wait_for(lambda: len(_allocs(nomad, "b")) == 2
                           and all(a["ClientStatus"] == "failed" for a in _allocs(nomad, "b")))
-    evals = sorted((e["TriggeredBy"] for e in nomad.snapshot().evals_by_job("default", "b")))
+    evals = sorted(e["TriggeredBy"] for e in nomad.snapshot().evals_by_job("default", "b"))
     assert evals == ["alloc-failure", "alloc-reschedule", "job-register"]
     assert _delays(_allocs(nomad, "b")[1]) == [5 * SECOND]
     # the one attempt in 24h is used: the second failure creates no evaluation

@@ -126,3 +126,30 @@ def test_deleting_a_registration_by_id(nomad: NomadEmulator) -> None:
     [reg] = _service(nomad, "web").json()
     gone = requests.delete(f"{nomad.url}/v1/service/web/{reg['ID']}", timeout=5)
     assert gone.status_code == 200 and _service(nomad, "web").json() == []
+
+
+def test_a_check_with_its_own_port_probes_that_port(nomad: NomadEmulator,
+                                                    consul: ConsulEmulator) -> None:
+    # service_client.go:1507: a check's PortLabel wins over its service's.
+    job = service_job("api", service="web")
+    group = job["TaskGroups"][0]
+    group["Networks"][0]["DynamicPorts"].append({"Label": "health", "To": 9090})
+    group["Services"][0]["Checks"] = [
+        {"Name": "alive", "Type": "tcp", "PortLabel": "health",
+         "Interval": 10_000_000_000, "Timeout": 2_000_000_000},
+        {"Name": "ready", "Type": "http", "Path": "/ready",
+         "Interval": 10_000_000_000, "Timeout": 2_000_000_000}]
+    nomad.register(job)
+    assert _running(nomad, "api", 1)
+
+    def checks() -> list[dict[str, Any]]:
+        return [c for c in consul.check_definitions() if c["CheckID"].startswith("_nomad-check")]
+
+    assert nomad.wait_for(lambda: len(checks()) == 2)
+    alloc = next(a for a in nomad.snapshot().all("allocs") if a["JobID"] == "api")
+    ports = {p["Label"]: p for p in alloc["AllocatedResources"]["Shared"]["Ports"]}
+    health, http = ports["health"], ports["http"]
+    assert sorted(c.get("TCP") or c["HTTP"] for c in checks()) == sorted([
+        f"{health['HostIP']}:{health['Value']}",
+        f"http://{http['HostIP']}:{http['Value']}/ready"])
+    assert health["Value"] != http["Value"]

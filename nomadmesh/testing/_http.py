@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import re
@@ -43,6 +44,8 @@ MAX_JSON_DEPTH = 10000  # Go's encoding/json maxNestingDepth
 _WAIT_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _WAIT_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
                "h": 3600.0}
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -81,6 +84,34 @@ class Request:
         if name not in self.query:
             return False
         return self.query[name].lower() not in ("false", "0")
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+GO_MAX_DEPTH = 10000  # encoding/json/scanner.go maxNestingDepth
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep a JSON text nests arrays and objects (brackets inside strings do not count)."""
+    if raw.count(b"[") + raw.count(b"{") <= 1:
+        return raw.count(b"[") + raw.count(b"{")
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    return max(itertools.accumulate(_BRACKET_STEP[c] for c in brackets), default=0)
+
+
+def check_nesting(raw: bytes, limit: int) -> None:
+    """Refuse, with a 400, JSON that Go decodes but nests deeper than the emulator's `limit`.
+
+    Past Go's own bound the decoder refuses it with Go's text.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return
+    depth = nesting_depth(raw)
+    if limit < depth <= GO_MAX_DEPTH:
+        raise HttpError(400, f"emulator limit: the request body nests {depth} levels deep, over "
+                             f"HttpLimits.max_depth = {limit} (Nomad accepts up to "
+                             f"{GO_MAX_DEPTH})")
 
 
 def decode_json(raw: bytes) -> Any:
@@ -485,24 +516,39 @@ class HttpEmulator(Running):
             return response
         return attrs.evolve(blocking, seen=seen)
 
+    async def _read_head(self, stream: _Stream) -> list[bytes] | None:
+        """The request line and header lines (CRLF or bare LF, as textproto reads them)."""
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                line = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                if lines or exc.partial.strip():
+                    raise _BadRequest(400, "400 Bad Request") from None
+                return None
+            except asyncio.LimitOverrunError:
+                raise _BadRequest(431, "431 Request Header Fields Too Large") from None
+            size += len(line)
+            if size > self.limits.max_header:
+                raise _BadRequest(431, "431 Request Header Fields Too Large")
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            if not line and lines:
+                return lines
+            lines.append(line)
+
     async def _read_request(self, stream: _Stream) -> tuple[Request | None, bool]:
-        limits = self.limits
         try:
-            head = await asyncio.wait_for(stream.readuntil(b"\r\n\r\n"), limits.idle_timeout)
+            lines = await asyncio.wait_for(self._read_head(stream), self.limits.idle_timeout)
         except asyncio.TimeoutError:
             return None, False
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise _BadRequest(400, "400 Bad Request") from None
+        if lines is None:
             return None, False
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(431, "431 Request Header Fields Too Large") from None
-        lines = head[:-4].split(b"\r\n")
         try:
             method, target, version = lines[0].decode("latin-1").split(" ")
         except ValueError:
-            raise _BadRequest(400, "400 Bad Request") from None
-        if not _TOKEN.match(method) or version not in ("HTTP/1.1", "HTTP/1.0"):
+            raise _BadRequest(400, "400 Bad Request: malformed request line") from None
+        if not _TOKEN.match(method) or not target or version not in ("HTTP/1.1", "HTTP/1.0"):
             raise _BadRequest(400 if version.startswith("HTTP/") or not version else 505,
                               "400 Bad Request")
         headers: dict[str, str] = {}
@@ -516,6 +562,8 @@ class HttpEmulator(Running):
                 raise _BadRequest(400, "400 Bad Request")
             headers[key] = f"{headers[key]}, {value}" if key in headers and (
                 key != "content-length") else value
+        if version == "HTTP/1.1" and "host" not in headers:
+            raise _BadRequest(400, "400 Bad Request: missing required Host header")
         body = await self._read_body(stream, headers)
         split = urlsplit(target)
         connection = headers.get("connection", "").lower()
@@ -532,12 +580,17 @@ class HttpEmulator(Running):
             raise _BadRequest(501, "501 Not Implemented: unsupported transfer encoding")
         if "chunked" in encoding:
             await _continue(stream, headers)
-            return await asyncio.wait_for(_read_chunked(stream, limits.max_body),
-                                          limits.read_timeout)
+            try:
+                return await asyncio.wait_for(_read_chunked(stream, limits.max_body),
+                                              limits.read_timeout)
+            except asyncio.TimeoutError:
+                raise _BadRequest(408, "408 Request Timeout") from None
+            except asyncio.IncompleteReadError:
+                raise _BadRequest(400, "400 Bad Request: unexpected EOF") from None
         text = headers.get("content-length")
         if text is None:
             return b""
-        if not text.isdigit():
+        if not _DIGITS.fullmatch(text):
             raise _BadRequest(400, "400 Bad Request: bad Content-Length")
         length = int(text)
         if length > limits.max_body:
@@ -550,6 +603,8 @@ class HttpEmulator(Running):
             return await asyncio.wait_for(stream.readexactly(length), limits.read_timeout)
         except asyncio.TimeoutError:
             raise _BadRequest(408, "408 Request Timeout") from None
+        except asyncio.IncompleteReadError:
+            raise _BadRequest(400, "400 Bad Request: unexpected EOF") from None
 
 
 class _Stream(Protocol):
@@ -688,10 +743,9 @@ async def _read_chunked(reader: _Stream, limit: int) -> bytes:
     while True:
         line = await reader.readline()
         size_text = line.split(b";")[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _BadRequest(400, "400 Bad Request: malformed chunked encoding") from None
+        if not _HEX.fullmatch(size_text):
+            raise _BadRequest(400, "400 Bad Request: malformed chunked encoding")
+        size = int(size_text, 16)
         if size == 0:
             while (await reader.readline()).strip():
                 pass
@@ -699,7 +753,8 @@ async def _read_chunked(reader: _Stream, limit: int) -> bytes:
         if len(out) + size > limit:
             raise _BadRequest(413, f"413 Request Entity Too Large: body over {limit} bytes")
         out += await reader.readexactly(size)
-        await reader.readexactly(2)
+        if await reader.readexactly(2) != b"\r\n":
+            raise _BadRequest(400, "400 Bad Request: malformed chunked encoding")
 
 
 def _status_line(status: int) -> bytes:
@@ -721,7 +776,7 @@ async def _write_raw(writer: _Stream, status: int, text: str, close: bool) -> No
 
 async def _write_response(writer: _Stream, req: Request, resp: Response,
                           keep_alive: bool) -> None:
-    data = resp.raw if resp.raw is not None else json.dumps(resp.body).encode()
+    data = resp.raw if resp.raw is not None else go_json(resp.body)
     head = [_status_line(resp.status),
             f"Content-Type: {resp.content_type}\r\n".encode(),
             f"Content-Length: {len(data)}\r\n".encode(),
@@ -731,8 +786,15 @@ async def _write_response(writer: _Stream, req: Request, resp: Response,
     if not keep_alive:
         head.append(b"Connection: close\r\n")
     head.append(b"\r\n")
-    writer.write(b"".join(head) + (b"" if req.method == "HEAD" else data))
+    writer.write(b"".join(head))
+    if req.method != "HEAD":
+        writer.write(data)
     await writer.drain()
+
+
+def go_json(body: Any) -> bytes:
+    """JSON as Go's encoding/json writes it: no spaces after separators."""
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _text_response(status: int, text: str) -> Response:

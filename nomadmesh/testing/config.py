@@ -126,3 +126,4 @@ class HttpLimits:
     read_timeout: float = 30.0
     handshake_timeout: float = 5.0  # Nomad's limits.https_handshake_timeout
     workers: int = 16
+    max_depth: int = 256  # JSON nesting of a job body (Nomad's decoder allows 10000)

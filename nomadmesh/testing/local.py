@@ -52,6 +52,7 @@ from nomadmesh.testing.templates import TemplateError, render
 LOCAL_DRIVERS = ("exec", "raw_exec")
 _INTERPOLATION = re.compile(r"\$\{([^}]+)\}")
 _MAX_ARTIFACT = 512 * 1024 * 1024
+GROUP_EXIT_WAIT = 2.0  # seconds a killed task waits for the processes it forked
 
 
 class SandboxError(Exception):
@@ -328,6 +329,7 @@ class _Task:
                 process.wait(timeout)
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
+        _await_group_exit(pgid, GROUP_EXIT_WAIT)
         with self._lock:
             self.pgid = None
 
@@ -653,6 +655,18 @@ def _kill_signal(spec: Mapping[str, Any]) -> signal.Signals | None:
     """The task's kill_signal (SIGINT by default); None when it names no signal (then the
     process is killed with SIGKILL, never left running)."""
     return _signal(str(spec.get("KillSignal") or "SIGINT"))
+
+
+def _await_group_exit(pgid: int, timeout: float) -> None:
+    """Wait until no process of the group is left (children the task forked are reaped by
+    init, not by us), up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return
+        time.sleep(0.01)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -29,7 +29,9 @@ from nomadmesh.testing._http import (
     Request,
     Response,
     bearer_token,
+    check_nesting,
     decode_json,
+    go_json,
 )
 from nomadmesh.testing.client.client import Client
 from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScript
@@ -87,7 +89,9 @@ class NomadEmulator(HttpEmulator):
         with self.state.txn() as txn:
             for node in self.nodes:
                 txn.upsert_node(node.to_node(txn.index))
-        self._stubs: dict[tuple[str, str, bool], tuple[int, int, bytes]] = {}
+        self._stubs: dict[tuple[str, str, bool], tuple[Any, Any, bytes]] = {}
+        self._lists: dict[tuple[str, str, bool], tuple[tuple[int, int], bytes]] = {}
+        self._job_order: tuple[int, list[Any]] = (0, [])
         self._routes()
 
     @property
@@ -260,19 +264,39 @@ class NomadEmulator(HttpEmulator):
 
         def compute() -> tuple[int, Any]:
             snap = self.snapshot()
-            parts = []
-            for job in snap.jobs():
-                if (namespace != "*" and job["Namespace"] != namespace) or not (
-                        job["ID"].startswith(prefix)):
-                    continue
-                if pred is not None and not pred(
-                        {**self._stub(snap, job, False), "Meta": job.get("Meta") or {}}):
-                    continue
-                parts.append(self._stub_bytes(snap, job, with_meta))
-            raw = b"[" + b",".join(parts) + b"]"
-            return snap.table_index("jobs", "job_summary"), Response(raw=raw)
+            index = snap.table_index("jobs", "job_summary")
+            if pred is None:
+                return index, Response(raw=self._job_list(snap, namespace, prefix, with_meta))
+            parts = [self._stub_bytes(snap, job, with_meta) for job in self._sorted_jobs(snap)
+                     if (namespace == "*" or job["Namespace"] == namespace)
+                     and job["ID"].startswith(prefix)
+                     and pred({**self._stub(snap, job, False), "Meta": job.get("Meta") or {}})]
+            return index, Response(raw=b"[" + b",".join(parts) + b"]")
 
         return self.blocking(req, [("jobs",), ("job_summary",)], compute)
+
+    def _sorted_jobs(self, snap: Snapshot) -> list[dict[str, Any]]:
+        """The jobs sorted by namespace and ID; the order is kept until a job comes or goes."""
+        keyset = snap.keyset_index("jobs")
+        if self._job_order[0] != keyset:
+            self._job_order = (keyset, sorted(snap.keys("jobs")))
+        return [snap.get("jobs", key) for key in self._job_order[1]]
+
+    def _job_list(self, snap: Snapshot, namespace: str, prefix: str, meta: bool) -> bytes:
+        """The JSON of a job listing, kept until a job or a summary changes."""
+        marker = (snap.table_index("jobs", "job_summary"), snap.keyset_index("jobs"))
+        key = (namespace, prefix, meta)
+        cached = self._lists.get(key)
+        if cached is not None and cached[0] == marker:
+            return cached[1]
+        data = b"[" + b",".join(
+            self._stub_bytes(snap, job, meta) for job in self._sorted_jobs(snap)
+            if (namespace == "*" or job["Namespace"] == namespace)
+            and job["ID"].startswith(prefix)) + b"]"
+        if len(self._lists) > 64:
+            self._lists.clear()
+        self._lists[key] = (marker, data)
+        return data
 
     def _stub(self, snap: Snapshot, job: Mapping[str, Any], meta: bool) -> dict[str, Any]:
         """structs.Job.Stub (JobListStub)."""
@@ -293,28 +317,32 @@ class NomadEmulator(HttpEmulator):
         return stub
 
     def _stub_bytes(self, snap: Snapshot, job: Mapping[str, Any], meta: bool) -> bytes:
-        """The JSON of a job's stub, cached until the job or its summary changes."""
+        """The JSON of a job's stub, kept until the job or its summary changes."""
         key = (job["Namespace"], job["ID"], meta)
         summary = snap.job_summary(job["Namespace"], job["ID"])
-        versions = (int(job["ModifyIndex"]), int(summary["ModifyIndex"]) if summary else 0)
         cached = self._stubs.get(key)
-        if cached is not None and cached[:2] == versions:
+        if cached is not None and cached[0] is job and cached[1] is summary:
             return cached[2]
-        data = json.dumps(self._stub(snap, job, meta)).encode()
-        self._stubs[key] = (*versions, data)
+        data = go_json(self._stub(snap, job, meta))
+        self._stubs[key] = (job, summary, data)
         return data
 
     def _register(self, req: Request, path_id: str | None) -> Response:
-        result = job_endpoint.register(self.server, api.decode_register(req.body),
+        result = job_endpoint.register(self.server, api.decode_register(self._job_body(req)),
                                        path_id=path_id, query_region=req.query.get("region", ""),
                                        query_namespace=req.query.get("namespace", ""))
         return self.answer(result, result["Index"])
+
+    def _job_body(self, req: Request) -> bytes:
+        """A body that carries a job, refused when it nests deeper than the emulator handles."""
+        check_nesting(req.body, self.limits.max_depth)
+        return req.body
 
     def _h_parse(self, req: Request) -> Response:
         return Response(api.parse_hcl(req.body, self.hcl_parser))
 
     def _h_validate(self, req: Request) -> Response:
-        return Response(api.validate_response(api.decode_validate(req.body),
+        return Response(api.validate_response(api.decode_validate(self._job_body(req)),
                                               config=self.server.config))
 
     def _h_job(self, req: Request) -> Response | Blocking:
@@ -358,13 +386,13 @@ class NomadEmulator(HttpEmulator):
                       "deployment", "submission", "services"):
             raise HttpError(405, "Invalid method")
         if action == "plan":
-            result = job_endpoint.plan(self.server, api.decode_plan(req.body, job_id),
+            result = job_endpoint.plan(self.server, api.decode_plan(self._job_body(req), job_id),
                                        query_region=req.query.get("region", ""),
                                        query_namespace=req.query.get("namespace", ""))
             return self.answer(result, result["Index"])
         if action == "dispatch":
             result = job_endpoint.dispatch(self.server, namespace,
-                                           api.decode_dispatch(req.body, job_id))
+                                           api.decode_dispatch(self._job_body(req), job_id))
             return self.answer(result, result["Index"])
         body = _body_object(req)
         if action == "evaluate":

@@ -294,10 +294,11 @@ class AllocRunner:
                 kind = check.get("Type")
                 if kind not in ("http", "tcp"):
                     continue
-                http = (f"{check.get('Protocol') or 'http'}://{reg.address}:{reg.port}"
+                address, port = reg.check_target(check)
+                http = (f"{check.get('Protocol') or 'http'}://{address}:{port}"
                         f"{check.get('Path') or '/'}") if kind == "http" else ""
                 out.append((svc.check_id(reg.id, check), http,
-                            f"{reg.address}:{reg.port}" if kind == "tcp" else "",
+                            f"{address}:{port}" if kind == "tcp" else "",
                             int(check.get("Interval") or 10 * s.SECOND) / 1e9,
                             int(check.get("Timeout") or 2 * s.SECOND) / 1e9))
         return out
@@ -331,7 +332,8 @@ class AllocRunner:
                         "checks": (update.get("HealthCheck") or "checks") == "checks",
                         "min_ns": int(update.get("MinHealthyTime") or 0)}
         deadline = timings.deadline(self._health["deadline"])
-        self._deadline_timer = self.client.loop.call_later(deadline, self._deadline)
+        self._deadline_timer = self.client.loop.call_later(deadline, self._deadline,
+                                                           patient=True)
         self._healthy_since = 0.0
         self._check_health()
 

@@ -35,6 +35,19 @@ class Registration:
     port: int
     tags: tuple[str, ...]
     meta: Mapping[str, str]
+    ports: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def check_target(self, check: Mapping[str, Any]) -> tuple[str, int]:
+        """A check's address and port: its own port label, else the service's.
+
+        service_client.go:1507 (checks without a custom address use the host address).
+        """
+        label = check.get("PortLabel") or self.service.get("PortLabel") or ""
+        port = self.ports.get(label)
+        if port is None:
+            return self.address, self.port
+        address = self.address if self.service.get("Address") else str(port["HostIP"])
+        return address, int(port["Value"])
 
 
 def check_id(service_id: str, check: Mapping[str, Any]) -> str:
@@ -88,7 +101,7 @@ def registrations(alloc: Mapping[str, Any], group: Mapping[str, Any], node: Mapp
             id=f"_nomad-task-{alloc['ID']}-{workload}-{name}-{label}", name=name,
             provider=provider, task=task or "", service=service,
             address=str(service.get("Address") or (port["HostIP"] if port else node_address)),
-            port=int(port["Value"]) if port else 0, tags=tags, meta=meta))
+            port=int(port["Value"]) if port else 0, tags=tags, meta=meta, ports=ports))
     return out
 
 
@@ -103,16 +116,17 @@ def consul_definition(reg: Registration, critical: bool, runner_checks: bool) ->
             "Interval": duration_text(int(check.get("Interval") or 10_000_000_000)),
             "Timeout": duration_text(int(check.get("Timeout") or 2_000_000_000)),
         }
+        address, port = reg.check_target(check)
         if kind == "http":
             path = str(check.get("Path") or "/")
             scheme = check.get("Protocol") or "http"
-            definition["HTTP"] = f"{scheme}://{reg.address}:{reg.port}{path}"
+            definition["HTTP"] = f"{scheme}://{address}:{port}{path}"
             if check.get("Method"):
                 definition["Method"] = check["Method"]
         elif kind == "tcp":
-            definition["TCP"] = f"{reg.address}:{reg.port}"
+            definition["TCP"] = f"{address}:{port}"
         elif kind == "grpc":
-            definition["GRPC"] = f"{reg.address}:{reg.port}/{check.get('GRPCService') or ''}"
+            definition["GRPC"] = f"{address}:{port}/{check.get('GRPCService') or ''}"
         else:
             definition["TTL"] = duration_text(int(check.get("Interval") or 10_000_000_000)
                                               + 31_000_000_000)

@@ -107,7 +107,7 @@ class DeploymentWatcher:
         if cutoff:
             dep_id = dep["ID"]
             watch.deadline = self.server.loop.call_later(
-                (cutoff - s.now_ns()) / 1e9, lambda: self._deadline_hit(dep_id))
+                (cutoff - s.now_ns()) / 1e9, lambda: self._deadline_hit(dep_id), patient=True)
 
     def _deadline_hit(self, dep_id: str) -> None:
         watch = self._watches.get(dep_id)

@@ -207,6 +207,38 @@ def alloc_usage(alloc: Mapping[str, Any]) -> tuple[int, int, int]:
     return cpu, memory, int((resources.get("Shared") or {}).get("DiskMB") or 0)
 
 
+@attrs.define
+class Usage:
+    """What a node's live allocations (as the plan leaves them) hold: the sums placement needs."""
+
+    cpu: int = 0
+    memory: int = 0
+    disk: int = 0
+    ports: set[int] = attrs.Factory(set)
+    jobs: dict[tuple[str, str], int] = attrs.Factory(dict)  # (namespace, job) -> allocations
+    groups: dict[tuple[str, str, str], int] = attrs.Factory(dict)  # + task group
+
+    def add(self, alloc: Mapping[str, Any], sign: int = 1) -> None:
+        """Count an allocation in (sign 1) or out (sign -1)."""
+        cpu, memory, disk = alloc_usage(alloc)
+        self.cpu += sign * cpu
+        self.memory += sign * memory
+        self.disk += sign * disk
+        if sign > 0:
+            self.ports |= alloc_ports(alloc)
+        else:
+            self.ports -= alloc_ports(alloc)
+        job = (alloc["Namespace"], alloc["JobID"])
+        group = (*job, alloc["TaskGroup"])
+        self.jobs[job] = self.jobs.get(job, 0) + sign
+        self.groups[group] = self.groups.get(group, 0) + sign
+
+    def copy(self) -> Usage:
+        """An independent copy."""
+        return Usage(self.cpu, self.memory, self.disk, set(self.ports), dict(self.jobs),
+                     dict(self.groups))
+
+
 @attrs.frozen
 class Option:
     """RankedNode: the chosen node and what the group gets there."""
@@ -224,7 +256,7 @@ class SelectOptions:
     penalty_nodes: frozenset[str] = frozenset()
 
 
-ProposedFn = Callable[[str], list[dict[str, Any]]]
+UsageFn = Callable[[str], Usage]
 PortFree = Callable[[str, int], bool]
 
 
@@ -232,9 +264,9 @@ class Stack:
     """GenericStack over the job's ready nodes; `select` records its AllocMetric in `metric`."""
 
     def __init__(self, job: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]],
-                 proposed: ProposedFn, port_free: PortFree) -> None:
+                 usage: UsageFn, port_free: PortFree) -> None:
         self.job = job
-        self.proposed = proposed
+        self.usage = usage
         self.port_free = port_free
         all_nodes = [dict(n) for n in nodes]
         pool = job.get("NodePool") or "default"
@@ -302,12 +334,13 @@ class Stack:
                           for c in group.get("Constraints") or ())
         if not (job_level or group_level):
             return True
-        for alloc in self.proposed(node["ID"]):
-            same_job = (alloc["JobID"], alloc["Namespace"]) == (self.job["ID"],
-                                                               self.job["Namespace"])
-            if same_job and (job_level or alloc["TaskGroup"] == group["Name"]):
-                return False
-        return True
+        return self._count(self.usage(node["ID"]), group, job_level) == 0
+
+    def _count(self, usage: Usage, group: Mapping[str, Any], job_level: bool) -> int:
+        job = (self.job["Namespace"], self.job["ID"])
+        if job_level:
+            return usage.jobs.get(job, 0)
+        return usage.groups.get((*job, group["Name"]), 0)
 
     def _distinct_property(self, node: Mapping[str, Any], group: Mapping[str, Any],
                            constraints: list[Mapping[str, Any]]) -> str:
@@ -320,13 +353,9 @@ class Stack:
                 return f'missing property "{target}"'
             limit = int(constraint.get("RTarget") or 1)
             job_level = constraint in (self.job.get("Constraints") or ())
-            used = 0
-            for other in self.nodes:
-                if resolve_target(target, other) != (value, True):
-                    continue
-                used += sum(1 for a in self.proposed(other["ID"])
-                            if a["JobID"] == self.job["ID"]
-                            and (job_level or a["TaskGroup"] == group["Name"]))
+            used = sum(self._count(self.usage(other["ID"]), group, job_level)
+                       for other in self.nodes
+                       if resolve_target(target, other) == (value, True))
             if used >= limit:
                 return f"distinct_property: {target}={value} used by {used} allocs"
         return ""
@@ -351,13 +380,9 @@ class Stack:
     def fit(self, node: Mapping[str, Any], group: Mapping[str, Any],
             metric: dict[str, Any]) -> dict[str, Any] | None:
         """BinPackIterator: the group's AllocatedResources on this node, or None (exhausted)."""
-        proposed = self.proposed(node["ID"])
-        used_cpu = used_mem = used_disk = 0
-        used_ports: set[int] = set()
-        for alloc in proposed:
-            cpu, mem, disk = alloc_usage(alloc)
-            used_cpu, used_mem, used_disk = used_cpu + cpu, used_mem + mem, used_disk + disk
-            used_ports |= alloc_ports(alloc)
+        usage = self.usage(node["ID"])
+        used_cpu, used_mem, used_disk = usage.cpu, usage.memory, usage.disk
+        used_ports = set(usage.ports)
         resources = node.get("NodeResources") or {}
         address = (node.get("Attributes") or {}).get("unique.network.ip-address", "127.0.0.1")
         reserved = []
@@ -426,13 +451,9 @@ class Stack:
         resources = node.get("NodeResources") or {}
         node_cpu = float((resources.get("Cpu") or {}).get("CpuShares") or 1)
         node_mem = float((resources.get("Memory") or {}).get("MemoryMB") or 1)
-        cpu = mem = 0
-        collisions = 0
-        for alloc in self.proposed(node["ID"]):
-            a_cpu, a_mem, _ = alloc_usage(alloc)
-            cpu, mem = cpu + a_cpu, mem + a_mem
-            if alloc["JobID"] == self.job["ID"] and alloc["TaskGroup"] == group["Name"]:
-                collisions += 1
+        usage = self.usage(node["ID"])
+        cpu, mem = usage.cpu, usage.memory
+        collisions = self._count(usage, group, False)
         own_cpu, own_mem, _ = alloc_usage({"AllocatedResources": fitted})
         free_cpu = 1 - (cpu + own_cpu) / node_cpu
         free_mem = 1 - (mem + own_mem) / node_mem

@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 import attrs
 
+LAG = 0.05  # the loop is behind when due work waits longer than this
+MAX_DEFERRAL = 30.0
+
 
 @attrs.define(eq=False)
 class Timer:
@@ -26,10 +29,13 @@ class Timer:
     when: float
     fn: Callable[[], None]
     cancelled: bool = False
+    patient: bool = False
+    due: float = 0.0
 
     def cancel(self) -> None:
         """Do not run the callback."""
         self.cancelled = True
+
 
 
 class Loop:
@@ -43,13 +49,22 @@ class Loop:
         self._thread: threading.Thread | None = None
         self._running = False
 
-    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        """Run `fn` after `delay` seconds."""
-        timer = Timer(time.monotonic() + max(delay, 0.0), fn)
+    def call_later(self, delay: float, fn: Callable[[], None], *,
+                   patient: bool = False) -> Timer:
+        """Run `fn` after `delay` seconds.
+
+        A patient timer (a deadline) waits for the loop to catch up with work that was due
+        before it, so a busy emulator does not fail what it simply has not processed yet.
+        """
+        when = time.monotonic() + max(delay, 0.0)
+        timer = Timer(when, fn, patient=patient, due=when)
+        self._push(timer)
+        return timer
+
+    def _push(self, timer: Timer) -> None:
         with self._wake:
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
             self._wake.notify()
-        return timer
 
     def call_soon(self, fn: Callable[[], None]) -> Timer:
         """Run `fn` as soon as the loop gets to it (after what is already due)."""
@@ -87,6 +102,12 @@ class Loop:
                 if not self._running:
                     return
                 _, _, timer = heapq.heappop(self._heap)
+                now = time.monotonic()
+                behind = bool(self._heap) and self._heap[0][0] < now - LAG
+                if timer.patient and behind and now - timer.due < MAX_DEFERRAL:
+                    timer.when = now + LAG
+                    heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
+                    continue
             if timer.cancelled:
                 continue
             try:

@@ -96,16 +96,23 @@ class _Scheduler:
         self.queued: dict[str, int] = {}
         self.stack: feasible.Stack | None = None
         if job is not None and not job.get("Stop"):
-            self.stack = feasible.Stack(job, snap.nodes(), self.proposed, port_free)
+            self.stack = feasible.Stack(job, snap.nodes(), self.usage, port_free)
 
-    def proposed(self, node_id: str) -> list[dict[str, Any]]:
-        """EvalContext.ProposedAllocs: the node's live allocations as the plan leaves them."""
-        out = [a for a in self.snap.allocs_by_node(node_id)
-               if not s.terminal(a) and a["ID"] not in self.plan.stopped]
-        out = [self.plan.allocations.get(a["ID"], a) for a in out]
-        out.extend(a for a in self.plan.allocations.values()
-                   if a["NodeID"] == node_id and self.snap.alloc_by_id(a["ID"]) is None)
-        return out
+    def usage(self, node_id: str) -> feasible.Usage:
+        """EvalContext.ProposedAllocs, summed: the node's live allocations (kept by the state
+        store per node) as the plan leaves them."""
+        base = self.snap.node_usage(node_id)
+        if not (self.plan.stopped or self.plan.allocations):
+            return base
+        usage = base.copy()
+        for alloc in self.plan.stopped.values():
+            before = self.snap.alloc_by_id(alloc["ID"])
+            if alloc["NodeID"] == node_id and before is not None and not s.terminal(before):
+                usage.add(before, -1)
+        for alloc in self.plan.allocations.values():
+            if alloc["NodeID"] == node_id and self.snap.alloc_by_id(alloc["ID"]) is None:
+                usage.add(alloc)
+        return usage
 
     # --- service and batch -------------------------------------------------------------------
 

@@ -19,13 +19,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from nomadmesh.testing.server import structs as s
+from nomadmesh.testing.server.feasible import Usage
 from nomadmesh.testing.watch import Watches, WatchKey
 
 TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
 
 TABLES = ("jobs", "job_version", "job_summary", "job_submission", "evals", "allocs",
           "deployment", "nodes", "service_registrations", "scaling_event", "periodic_launch",
-          "variables")
+          "variables", "node_usage")
 
 Key = Hashable
 
@@ -51,15 +52,16 @@ _INDEXES: dict[str, dict[str, Callable[[Mapping[str, Any]], Key | None]]] = {
 class _Root:
     """One published version of the whole state: never changed once published."""
 
-    __slots__ = ("index", "indexes", "table_index", "tables")
+    __slots__ = ("index", "indexes", "keysets", "table_index", "tables")
 
     def __init__(self, index: int, tables: dict[str, dict[Key, Any]],
                  indexes: dict[tuple[str, str], dict[Key, tuple[Key, ...]]],
-                 table_index: dict[str, int]) -> None:
+                 table_index: dict[str, int], keysets: dict[str, int]) -> None:
         self.index = index
         self.tables = tables
         self.indexes = indexes
         self.table_index = table_index
+        self.keysets = keysets  # per table: the index of the last insert or delete
 
 
 class Snapshot:
@@ -72,6 +74,10 @@ class Snapshot:
     def index(self) -> int:
         """The raft index this snapshot was taken at."""
         return self._root.index
+
+    def keyset_index(self, table: str) -> int:
+        """The index of the last insert into or delete from a table (not updates)."""
+        return self._root.keysets.get(table, 1)
 
     def table_index(self, *tables: str) -> int:
         """The index of the last write to any of these tables (at least 1)."""
@@ -201,6 +207,11 @@ class Snapshot:
         """GetServiceRegistrationsByJobID."""
         return self.by("service_registrations", "job", (namespace, job_id))
 
+    def node_usage(self, node_id: str) -> Usage:
+        """What the node's live allocations hold (cpu, memory, disk, ports, per job/group)."""
+        usage: Usage | None = self.get("node_usage", node_id)
+        return Usage() if usage is None else usage
+
     def variable(self, namespace: str, path: str) -> dict[str, Any] | None:
         """VarGet."""
         var: dict[str, Any] | None = self.get("variables", (namespace, path))
@@ -217,7 +228,7 @@ class Txn(Snapshot):
 
     def __init__(self, root: _Root) -> None:
         super().__init__(_Root(root.index + 1, dict(root.tables), dict(root.indexes),
-                               dict(root.table_index)))
+                               dict(root.table_index), dict(root.keysets)))
         self._copied: set[str] = set()
         self._copied_indexes: set[tuple[str, str]] = set()
         self.touched: set[WatchKey] = set()
@@ -243,6 +254,8 @@ class Txn(Snapshot):
         """Insert or replace an object, keeping the table's secondary indexes."""
         rows = self._table(table)
         old = rows.get(key)
+        if old is None:
+            self._root.keysets[table] = self._root.index
         rows[key] = obj
         self.touched.add((table, key))
         for name, indexer in _INDEXES.get(table, {}).items():
@@ -266,6 +279,7 @@ class Txn(Snapshot):
         old = rows.pop(key, None)
         if old is None:
             return None
+        self._root.keysets[table] = self._root.index
         self.touched.add((table, key))
         for name, indexer in _INDEXES.get(table, {}).items():
             ikey = indexer(old)
@@ -494,11 +508,33 @@ class Txn(Snapshot):
             new["ModifyIndex"] = self.index
         self._deployment_with_alloc(new, existing)
         self._summary_with_alloc(new, existing)
+        self._usage_with_alloc(new, existing)
         self.put("allocs", new["ID"], new)
         if s.client_terminal(new):
             self.delete_services_by_alloc(new["ID"])
         self.refresh_job_status(new["Namespace"], new["JobID"])
         return new
+
+    def _usage_with_alloc(self, alloc: Mapping[str, Any],
+                          existing: Mapping[str, Any] | None) -> None:
+        """Keep each node's sum of what its live allocations hold (placement reads it)."""
+        was = existing is not None and not s.terminal(existing)
+        live = not s.terminal(alloc)
+        moved = was and live and existing is not None and (
+            existing["NodeID"] != alloc["NodeID"]
+            or existing.get("AllocatedResources") is not alloc.get("AllocatedResources"))
+        if was == live and not moved:
+            return
+        if was and existing is not None:
+            self._node_usage(existing, -1)
+        if live:
+            self._node_usage(alloc, 1)
+
+    def _node_usage(self, alloc: Mapping[str, Any], sign: int) -> None:
+        usage = self.get("node_usage", alloc["NodeID"])
+        usage = Usage() if usage is None else usage.copy()
+        usage.add(alloc, sign)
+        self.put("node_usage", alloc["NodeID"], usage)
 
     def _deployment_with_alloc(self, alloc: dict[str, Any],
                                existing: Mapping[str, Any] | None) -> None:
@@ -671,7 +707,7 @@ class StateStore:
         self._write_lock = threading.Lock()
         self._root = _Root(1, {t: {} for t in TABLES},
                            {(t, name): {} for t, names in _INDEXES.items() for name in names},
-                           {t: 1 for t in TABLES})
+                           {t: 1 for t in TABLES}, {t: 1 for t in TABLES})
         self.watches = Watches()
         # Called after every commit with the keys it touched and its index, on the committing
         # thread: the server's own watchers (worker, deployment watcher, clients) hand work to

@@ -24,6 +24,8 @@ def hcl_parser(text: str, variables: str) -> dict[str, Any]:
         job: dict[str, Any] = Job.from_hcl(text, variables=values, validate=False).to_api()
     except (NomadmeshError, ValueError, TypeError) as exc:
         raise ValueError(str(exc)) from None
+    if job.get("Name") is None:  # jobspec2/parse_job.go:15: the name defaults to the ID
+        job["Name"] = job.get("ID")
     return job
 
 

@@ -433,6 +433,10 @@ class HttpEmulator(Running):
         assert task is not None
         self._connections.add(task)
         stream: _Stream = _PlainStream(reader, writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # asyncio skips it for a socket made with proto 0
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if self.tls_context is not None:
                 tls = _TlsStream(reader, writer, self.tls_context, self.limits.max_header)
@@ -786,9 +790,9 @@ async def _write_response(writer: _Stream, req: Request, resp: Response,
     if not keep_alive:
         head.append(b"Connection: close\r\n")
     head.append(b"\r\n")
-    writer.write(b"".join(head))
     if req.method != "HEAD":
-        writer.write(data)
+        head.append(data)
+    writer.write(b"".join(head))
     await writer.drain()
 
 

@@ -28,6 +28,7 @@ from nomadmesh.testing._http import (
     Request,
     Response,
     bearer_token,
+    go_json,
     int_param,
 )
 from nomadmesh.testing.config import HttpLimits
@@ -68,6 +69,9 @@ class ConsulEmulator(HttpEmulator):
         }
         self._name_index: dict[str, int] = {}
         self._by_name: dict[str, set[str]] = {}
+        self._catalog_services: tuple[int, bytes] = (0, b"")  # (services index, its JSON)
+        self._entry_json: dict[str, tuple[Any, tuple[Any, ...], bytes]] = {}
+        self._health_answers: dict[tuple[str, bool, str | None], tuple[int, bytes]] = {}
         self._checks_by_service: dict[str, set[str]] = {}
         self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
         self._kv: dict[str, dict[str, Any]] = {}
@@ -147,6 +151,7 @@ class ConsulEmulator(HttpEmulator):
         """Remove a service instance and its checks; HttpError 404 when it is unknown."""
         with self._write() as w:
             record = self._services.pop(service_id, None)
+            self._entry_json.pop(service_id, None)
             if record is None:
                 raise HttpError(404, f'Unknown service ID "{service_id}". Ensure that the '
                                      "service ID is passed, not the service name.")
@@ -197,7 +202,7 @@ class ConsulEmulator(HttpEmulator):
     def healthy_instances(self, name: str) -> list[dict[str, Any]]:
         """Instances of a service whose checks all pass (what consul-template's `service` sees)."""
         with self._lock:
-            return [self._service_view(s) for s in self._instances(name)
+            return [copy.deepcopy(self._service_view(s)) for s in self._instances(name)
                     if all(c["Status"] == "passing" for c in self._checks_for(s["ID"]))]
 
     def service_ids(self, name: str | None = None) -> list[str]:
@@ -312,23 +317,35 @@ class ConsulEmulator(HttpEmulator):
     def _service_index(self, name: str) -> int:
         return self._name_index.get(name) or max(self._tables["services"], self._tables["nodes"])
 
+    # The views below share the state's objects: they are encoded under the lock (`_read`).
+
     def _service_view(self, s: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in s.items() if k != "Datacenter"}
+        return {k: v for k, v in s.items() if k != "Datacenter"}
 
     def _health_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
-        checks = [dict(c, ServiceTags=list(c["ServiceTags"])) for c in self._checks_for(s["ID"])]
-        return {"Node": node, "Service": self._service_view(s), "Checks": checks}
+        return {"Node": node, "Service": self._service_view(s), "Checks": self._checks_for(s["ID"])}
+
+    def _health_entry_json(self, s: Mapping[str, Any], node: Mapping[str, Any],
+                           checks: list[dict[str, Any]]) -> bytes:
+        """A health entry's JSON, kept until its service or one of its checks is replaced."""
+        cached = self._entry_json.get(s["ID"])
+        if cached is not None and cached[0] is s and len(cached[1]) == len(checks) and all(
+                a is b for a, b in zip(cached[1], checks, strict=True)):
+            return cached[2]
+        data = go_json({"Node": node, "Service": self._service_view(s), "Checks": checks})
+        self._entry_json[s["ID"]] = (s, tuple(checks), data)
+        return data
 
     def _catalog_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "ID": node["ID"], "Node": NODE_NAME, "Address": self.node_address,
             "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
             "NodeMeta": node["Meta"], "ServiceKind": s["Kind"], "ServiceID": s["ID"],
-            "ServiceName": s["Service"], "ServiceTags": list(s["Tags"]),
-            "ServiceAddress": s["Address"], "ServiceWeights": dict(s["Weights"]),
-            "ServiceMeta": dict(s["Meta"]), "ServicePort": s["Port"],
+            "ServiceName": s["Service"], "ServiceTags": s["Tags"],
+            "ServiceAddress": s["Address"], "ServiceWeights": s["Weights"],
+            "ServiceMeta": s["Meta"], "ServicePort": s["Port"],
             "ServiceEnableTagOverride": s["EnableTagOverride"],
-            "ServiceProxy": copy.deepcopy(s["Proxy"]), "ServiceConnect": {},
+            "ServiceProxy": s["Proxy"], "ServiceConnect": {},
             "CreateIndex": s["CreateIndex"], "ModifyIndex": s["ModifyIndex"],
         }
 
@@ -371,10 +388,10 @@ class ConsulEmulator(HttpEmulator):
 
     def _read(self, req: Request, keys: Iterable[WatchKey], index_of: Any,
               build: Any) -> Response | Blocking:
-        """A blocking read: `index_of()` and `build()` under the state lock."""
+        """A blocking read: `index_of()` and `build()`, encoded, under the state lock."""
         def compute() -> tuple[int, Any]:
             with self._lock:
-                return index_of(), build()
+                return index_of(), Response(raw=go_json(build()))
 
         return self.blocking(req, keys, compute)
 
@@ -399,12 +416,13 @@ class ConsulEmulator(HttpEmulator):
 
     def _h_agent_services(self, req: Request) -> Response:
         with self._lock:
-            return Response({i: self._service_view(s) for i, s in self._services.items()})
+            return Response(raw=go_json({i: self._service_view(s)
+                                         for i, s in self._services.items()}))
 
     def _h_agent_checks(self, req: Request) -> Response:
         with self._lock:
-            return Response({i: copy.deepcopy(c) for i, c in self._checks.items()
-                             if i != _SERF_CHECK})
+            return Response(raw=go_json({i: c for i, c in self._checks.items()
+                                         if i != _SERF_CHECK}))
 
     def _h_register(self, req: Request) -> Response:
         body = req.json()
@@ -432,18 +450,22 @@ class ConsulEmulator(HttpEmulator):
         return Response(raw=b"")
 
     def _h_catalog_services(self, req: Request) -> Response | Blocking:
-        def build() -> dict[str, list[str]]:
-            out: dict[str, list[str]] = {"consul": []}
-            for name in sorted(self._by_name):
-                instances = self._instances(name)
-                if not instances:
-                    continue
-                tags = out.setdefault(name, [])
-                for instance in instances:
-                    tags.extend(t for t in instance["Tags"] if t not in tags)
-            return out
+        def compute() -> tuple[int, Response]:
+            with self._lock:
+                index = self._tables["services"]
+                if self._catalog_services[0] != index:
+                    out: dict[str, list[str]] = {"consul": []}
+                    for name in sorted(self._by_name):
+                        instances = self._instances(name)
+                        if not instances:
+                            continue
+                        tags = out.setdefault(name, [])
+                        for instance in instances:
+                            tags.extend(t for t in instance["Tags"] if t not in tags)
+                    self._catalog_services = (index, go_json(out))
+                return index, Response(raw=self._catalog_services[1])
 
-        return self._read(req, [("services",)], lambda: self._tables["services"], build)
+        return self.blocking(req, [("services",)], compute)
 
     def _h_catalog_nodes(self, req: Request) -> Response | Blocking:
         return self._read(req, [("nodes",)], lambda: self._tables["nodes"],
@@ -468,27 +490,40 @@ class ConsulEmulator(HttpEmulator):
         passing = req.flag("passing")
         tag = req.query.get("tag")
 
-        def build() -> list[dict[str, Any]]:
-            node = self._node()
-            out = []
-            for s in self._instances(name):
-                if not _has_tag(s, tag):
-                    continue
-                entry = self._health_entry(s, node)
-                if passing and any(c["Status"] != "passing" for c in entry["Checks"]):
-                    continue
-                if pred is None or pred(entry):
-                    out.append(entry)
-            return out
+        def compute() -> tuple[int, Response]:
+            with self._lock:
+                index = self._service_index(name)
+                key = (name, passing, tag)
+                cached = self._health_answers.get(key)
+                if pred is None and cached is not None and cached[0] == index:
+                    return index, Response(raw=cached[1])
+                node = self._node()
+                parts = []
+                for s in self._instances(name):
+                    if not _has_tag(s, tag):
+                        continue
+                    checks = self._checks_for(s["ID"])
+                    if passing and any(c["Status"] != "passing" for c in checks):
+                        continue
+                    if pred is None:
+                        parts.append(self._health_entry_json(s, node, checks))
+                    elif pred(entry := self._health_entry(s, node)):
+                        parts.append(go_json(entry))
+                data = b"[" + b",".join(parts) + b"]"
+                if pred is None:
+                    if len(self._health_answers) > 256:
+                        self._health_answers.clear()
+                    self._health_answers[key] = (index, data)
+                return index, Response(raw=data)
 
-        return self._read(req, [("service", name)], lambda: self._service_index(name), build)
+        return self.blocking(req, [("service", name)], compute)
 
     def _h_health_checks(self, req: Request) -> Response | Blocking:
         name = req.params[0]
         pred = _predicate(req)
 
         def build() -> list[dict[str, Any]]:
-            checks = [copy.deepcopy(c) for i in sorted(self._by_name.get(name, ()))
+            checks = [c for i in sorted(self._by_name.get(name, ()))
                       for c in self._checks_for(i) if c["ServiceName"] == name]
             return [c for c in checks if pred is None or pred(c)]
 
@@ -501,7 +536,7 @@ class ConsulEmulator(HttpEmulator):
         pred = _predicate(req)
 
         def build() -> list[dict[str, Any]]:
-            checks = [copy.deepcopy(c) for c in self._checks.values()
+            checks = [c for c in self._checks.values()
                       if state == "any" or c["Status"] == state]
             return [c for c in checks if pred is None or pred(c)]
 

@@ -31,12 +31,12 @@ from nomadmesh.testing._http import (
     bearer_token,
     check_nesting,
     decode_json,
-    go_json,
 )
 from nomadmesh.testing.client.client import Client
 from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScript
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
+from nomadmesh.testing.joblist import JobListing
 from nomadmesh.testing.nomad_api import AgentPanic, HclParser, NomadApiError
 from nomadmesh.testing.server import job_endpoint
 from nomadmesh.testing.server import structs as s
@@ -89,9 +89,7 @@ class NomadEmulator(HttpEmulator):
         with self.state.txn() as txn:
             for node in self.nodes:
                 txn.upsert_node(node.to_node(txn.index))
-        self._stubs: dict[tuple[str, str, bool], tuple[Any, Any, bytes]] = {}
-        self._lists: dict[tuple[str, str, bool], tuple[tuple[int, int], bytes]] = {}
-        self._job_order: tuple[int, list[Any]] = (0, [])
+        self._listings = {meta: JobListing(self.state, self._stub, meta) for meta in (False, True)}
         self._routes()
 
     @property
@@ -265,38 +263,16 @@ class NomadEmulator(HttpEmulator):
         def compute() -> tuple[int, Any]:
             snap = self.snapshot()
             index = snap.table_index("jobs", "job_summary")
+            listing = self._listings[with_meta]
             if pred is None:
-                return index, Response(raw=self._job_list(snap, namespace, prefix, with_meta))
-            parts = [self._stub_bytes(snap, job, with_meta) for job in self._sorted_jobs(snap)
+                return index, Response(raw=listing.answer(snap, namespace, prefix))
+            parts = [part for job, part in listing.stubs(snap)
                      if (namespace == "*" or job["Namespace"] == namespace)
                      and job["ID"].startswith(prefix)
                      and pred({**self._stub(snap, job, False), "Meta": job.get("Meta") or {}})]
             return index, Response(raw=b"[" + b",".join(parts) + b"]")
 
         return self.blocking(req, [("jobs",), ("job_summary",)], compute)
-
-    def _sorted_jobs(self, snap: Snapshot) -> list[dict[str, Any]]:
-        """The jobs sorted by namespace and ID; the order is kept until a job comes or goes."""
-        keyset = snap.keyset_index("jobs")
-        if self._job_order[0] != keyset:
-            self._job_order = (keyset, sorted(snap.keys("jobs")))
-        return [snap.get("jobs", key) for key in self._job_order[1]]
-
-    def _job_list(self, snap: Snapshot, namespace: str, prefix: str, meta: bool) -> bytes:
-        """The JSON of a job listing, kept until a job or a summary changes."""
-        marker = (snap.table_index("jobs", "job_summary"), snap.keyset_index("jobs"))
-        key = (namespace, prefix, meta)
-        cached = self._lists.get(key)
-        if cached is not None and cached[0] == marker:
-            return cached[1]
-        data = b"[" + b",".join(
-            self._stub_bytes(snap, job, meta) for job in self._sorted_jobs(snap)
-            if (namespace == "*" or job["Namespace"] == namespace)
-            and job["ID"].startswith(prefix)) + b"]"
-        if len(self._lists) > 64:
-            self._lists.clear()
-        self._lists[key] = (marker, data)
-        return data
 
     def _stub(self, snap: Snapshot, job: Mapping[str, Any], meta: bool) -> dict[str, Any]:
         """structs.Job.Stub (JobListStub)."""
@@ -315,17 +291,6 @@ class NomadEmulator(HttpEmulator):
         if meta and job.get("Meta"):
             stub["Meta"] = job["Meta"]
         return stub
-
-    def _stub_bytes(self, snap: Snapshot, job: Mapping[str, Any], meta: bool) -> bytes:
-        """The JSON of a job's stub, kept until the job or its summary changes."""
-        key = (job["Namespace"], job["ID"], meta)
-        summary = snap.job_summary(job["Namespace"], job["ID"])
-        cached = self._stubs.get(key)
-        if cached is not None and cached[0] is job and cached[1] is summary:
-            return cached[2]
-        data = go_json(self._stub(snap, job, meta))
-        self._stubs[key] = (job, summary, data)
-        return data
 
     def _register(self, req: Request, path_id: str | None) -> Response:
         result = job_endpoint.register(self.server, api.decode_register(self._job_body(req)),
@@ -588,7 +553,12 @@ class NomadEmulator(HttpEmulator):
         return self._by_index(req, "eval")
 
     def _h_allocs(self, req: Request) -> Response | Blocking:
-        return self._listing(req, "allocs", "CreateIndex", _alloc_stub)
+        # alloc_endpoint.go:42: `resources` adds AllocatedResources, `task_states=false` drops
+        # TaskStates (structs/alloc.go:757 Stub)
+        resources = _bool_param(req, "resources")
+        task_states = req.query.get("task_states") is None or _bool_param(req, "task_states")
+        return self._listing(req, "allocs", "CreateIndex", lambda a: _alloc_stub(
+            a, resources=resources, task_states=task_states))
 
     def _h_alloc(self, req: Request) -> Response | Blocking:
         return self._one(req, "allocs", "alloc not found")
@@ -716,12 +686,22 @@ class NomadEmulator(HttpEmulator):
         return self.answer(result, result["Index"])
 
     def _h_nodes(self, req: Request) -> Response | Blocking:
+        resources, os_name = _bool_param(req, "resources"), _bool_param(req, "os")
+
         def stub(node: dict[str, Any]) -> dict[str, Any]:
-            return {k: node.get(k) for k in (
+            """structs.Node.Stub (structs.go:2296) with NodeStubFields (http.go:1132)."""
+            attributes = node.get("Attributes") or {}
+            out = {k: node.get(k) for k in (
                 "ID", "Name", "Datacenter", "NodeClass", "NodePool", "Drain",
                 "SchedulingEligibility", "Status", "StatusDescription", "Drivers", "Version",
                 "CreateIndex", "ModifyIndex")} | {
-                "Address": (node.get("Attributes") or {}).get("unique.network.ip-address")}
+                "Address": attributes.get("unique.network.ip-address")}
+            if resources:
+                out["NodeResources"] = node.get("NodeResources")
+                out["ReservedResources"] = node.get("ReservedResources")
+            if os_name:
+                out["Attributes"] = {"os.name": attributes.get("os.name", "")}
+            return out
 
         return self._listing(req, "nodes", "Name", stub)
 
@@ -910,10 +890,15 @@ def _choose(regs: list[dict[str, Any]], parameter: str) -> list[dict[str, Any]]:
     return ranked[:int(count)]
 
 
-def _alloc_stub(alloc: Mapping[str, Any]) -> dict[str, Any]:
+def _alloc_stub(alloc: Mapping[str, Any], *, resources: bool = False,
+                task_states: bool = True) -> dict[str, Any]:
     """structs.Allocation.Stub (AllocListStub)."""
     stub = {k: alloc.get(k) for k in _ALLOC_STUB_FIELDS}
     stub["JobType"] = alloc["Job"]["Type"]
+    if resources:
+        stub["AllocatedResources"] = alloc.get("AllocatedResources")
+    if not task_states:
+        stub["TaskStates"] = None
     return stub
 
 

@@ -24,6 +24,7 @@ class Watches:
         self._subscribers: dict[WatchKey, dict[int, Callable[[], None]]] = {}
         self._fired: dict[WatchKey, int] = {}
         self._next = 0
+        self.calls = 0  # callbacks called so far (how many waiters writes have woken)
 
     def subscribe(self, keys: Iterable[WatchKey], callback: Callable[[], None]) -> int:
         """Call `callback` (from the committing thread; keep it quick) when a key is touched."""
@@ -62,5 +63,6 @@ class Watches:
                 self._fired[key] = index
                 callbacks.update(self._subscribers.get(key, {}))
             callbacks.update(self._subscribers.get(ANY, {}))
+            self.calls += len(callbacks)
         for callback in callbacks.values():
             callback()

@@ -87,6 +87,10 @@ class Snapshot:
         """The object under `key` (None when there is none)."""
         return self._root.tables[table].get(key)
 
+    def rows(self, table: str) -> Mapping[Key, Any]:
+        """A table's objects by primary key (read only)."""
+        return self._root.tables[table]
+
     def all(self, table: str) -> Iterable[Any]:
         """Every object of a table, in insertion order."""
         return self._root.tables[table].values()
@@ -713,6 +717,9 @@ class StateStore:
         # thread: the server's own watchers (worker, deployment watcher, clients) hand work to
         # their loop from here.
         self.listeners: list[Callable[[set[WatchKey], int], None]] = []
+        # Called inside the write, before its snapshot is visible (keep them quick): caches
+        # that must never serve a snapshot newer than what they were told.
+        self.precommit: list[Callable[[set[WatchKey], int], None]] = []
 
     @property
     def index(self) -> int:
@@ -729,6 +736,8 @@ class StateStore:
         with self._write_lock:
             txn = Txn(self._root)
             yield txn
+            for hook in self.precommit:
+                hook(txn.touched, txn.index)
             self._root = txn._root
         self.watches.fire(txn.touched, txn.index)
         for listener in self.listeners:

@@ -1,63 +1,107 @@
-"""nomadmesh: typed Nomad jobs in Python, Envoy sidecars injected, deployed and watched."""
+"""nomadmesh: typed Nomad jobs in Python, Envoy sidecars injected, deployed and watched.
 
-from nomadmesh.codec.canonical import canonicalize
-from nomadmesh.deploy import (
-    DeployResult,
-    Diagnosis,
-    JobStatus,
-    NomadClient,
-    Plan,
-)
-from nomadmesh.errors import (
-    ApiError,
-    ConflictError,
-    DeploymentFailed,
-    DeployTimeout,
-    InputError,
-    LoadError,
-    MeshError,
-    NomadmeshError,
-    NomadUnavailable,
-    NotFound,
-    OwnershipError,
-    ParseError,
-    PermissionDenied,
-    Problem,
-    ValidationError,
-)
-from nomadmesh.loader import load, load_all
-from nomadmesh.mesh import Mesh, Upstream, inject
-from nomadmesh.model import *  # noqa: F403
-from nomadmesh.model import __all__ as _model_names
+The names below are imported on first use (PEP 562), so `import nomadmesh` and the command line
+start without loading the model, the deploy client or the mesh until they are needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ApiError",
-    "ConflictError",
-    "DeployResult",
-    "DeployTimeout",
-    "DeploymentFailed",
-    "Diagnosis",
-    "InputError",
-    "JobStatus",
-    "LoadError",
-    "Mesh",
-    "MeshError",
-    "NomadClient",
-    "NomadUnavailable",
-    "NomadmeshError",
-    "NotFound",
-    "OwnershipError",
-    "ParseError",
-    "PermissionDenied",
-    "Plan",
-    "Problem",
-    "Upstream",
-    "ValidationError",
-    "canonicalize",
-    "inject",
-    "load",
-    "load_all",
-    *_model_names,
-]
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("DeployResult", "Diagnosis", "JobStatus", "NomadClient", "Plan"),
+                    "nomadmesh.deploy"),
+    **dict.fromkeys(("ApiError", "ConflictError", "DeploymentFailed", "DeployTimeout",
+                     "InputError", "LoadError", "MeshError", "NomadmeshError", "NomadUnavailable",
+                     "NotFound", "OwnershipError", "ParseError", "PermissionDenied", "Problem",
+                     "ValidationError"), "nomadmesh.errors"),
+    **dict.fromkeys(("load", "load_all"), "nomadmesh.loader"),
+    **dict.fromkeys(("Mesh", "Upstream", "inject"), "nomadmesh.mesh"),
+    "canonicalize": "nomadmesh.codec.canonical",
+    **dict.fromkeys((
+        "Affinity", "Artifact", "ChangeScript", "Check", "CheckRestart", "Constraint", "DNSConfig",
+        "EphemeralDisk", "FrozenDict", "Group", "Job", "Lifecycle", "LogConfig",
+        "MigrateStrategy", "Network", "Parameterized", "Periodic", "Port", "ReschedulePolicy",
+        "Resources", "RestartPolicy", "Scaling", "Service", "Spread", "SpreadTarget", "Task",
+        "Template", "TemplateWait", "UpdateStrategy", "Vault", "VolumeMount", "VolumeRequest",
+        "format_duration", "parse_duration"), "nomadmesh.model"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nomadmesh' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
+    from nomadmesh.codec.canonical import canonicalize
+    from nomadmesh.deploy import DeployResult, Diagnosis, JobStatus, NomadClient, Plan
+    from nomadmesh.errors import (
+        ApiError,
+        ConflictError,
+        DeploymentFailed,
+        DeployTimeout,
+        InputError,
+        LoadError,
+        MeshError,
+        NomadmeshError,
+        NomadUnavailable,
+        NotFound,
+        OwnershipError,
+        ParseError,
+        PermissionDenied,
+        Problem,
+        ValidationError,
+    )
+    from nomadmesh.loader import load, load_all
+    from nomadmesh.mesh import Mesh, Upstream, inject
+    from nomadmesh.model import (
+        Affinity,
+        Artifact,
+        ChangeScript,
+        Check,
+        CheckRestart,
+        Constraint,
+        DNSConfig,
+        EphemeralDisk,
+        FrozenDict,
+        Group,
+        Job,
+        Lifecycle,
+        LogConfig,
+        MigrateStrategy,
+        Network,
+        Parameterized,
+        Periodic,
+        Port,
+        ReschedulePolicy,
+        Resources,
+        RestartPolicy,
+        Scaling,
+        Service,
+        Spread,
+        SpreadTarget,
+        Task,
+        Template,
+        TemplateWait,
+        UpdateStrategy,
+        Vault,
+        VolumeMount,
+        VolumeRequest,
+        format_duration,
+        parse_duration,
+    )

@@ -8,42 +8,61 @@ from pathlib import Path
 import click
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import deployment_option, job_variables, load_jobs, render_jobs
+from nomadmesh.cli._group import NomadCommand
+from nomadmesh.cli._options import (
+    deployment_option,
+    format_option,
+    job_variables,
+    json_input,
+    load_jobs,
+    render_jobs,
+)
+from nomadmesh.cli._output import write_output
 from nomadmesh.errors import ValidationError
 
 
 @cli.command()
-@click.argument("path", metavar="PATH|PACK")
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
+@json_input
 @deployment_option
-@click.option("--output", "-f", "output", type=click.Choice(["json", "hcl"]), default="json",
-              show_default=True, help="Registration payload as JSON, or the job as HCL.")
+@format_option(("json", "hcl"), "The registration payload as JSON, or the job as HCL.")
 @click.option("--inject", "with_sidecars", is_flag=True,
               help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
-@click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
-              help="Mesh settings (TOML or YAML) for --inject.")
-def render(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-           deployment: str | None, output: str, with_sidecars: bool, mesh_file: str | None) -> None:
+@click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False),
+              help="Mesh settings (TOML, YAML or JSON) for --inject.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write to FILE instead of standard output.")
+def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_input: bool,
+           deployment: str | None, output_format: str, with_sidecars: bool,
+           mesh_file: str | None, out_file: str | None) -> None:
     """Print the registration payload {"Job": ...} (or HCL) for a job file or a pack."""
-    jobs = load_jobs(path, variables, var_files, deployment)
+    if mesh_file and not with_sidecars:
+        raise click.UsageError("--mesh only applies with --inject")
+    jobs = load_jobs(path, variables, var_files, deployment, json_input=json_input)
     if with_sidecars:
         from nomadmesh.mesh import Mesh, inject
 
         mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
         jobs = [inject(job, mesh) for job in jobs]
-    elif mesh_file:
-        raise click.UsageError("--mesh only applies with --inject")
-    click.echo(render_jobs(jobs, output), nl=False)
+    write_output(render_jobs(jobs, output_format), out_file)
 
 
-@cli.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@cli.command(cls=NomadCommand)
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
-def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -> None:
-    """Check a job file offline; exit 0 when valid, 1 with every problem listed."""
+@json_input
+def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+             json_input: bool) -> None:
+    """Check a job file offline, as `nomad job validate`.
+
+    Exit 0 when every job is valid, 1 when any problem is found (syntax, variables or rules),
+    each printed with its file position or field path.
+    """
     try:
-        jobs = load_jobs(path, variables, var_files)
+        jobs = load_jobs(path, variables, var_files, json_input=json_input)
     except ValidationError as exc:
+        click.echo("Job validation errors:", err=True)
         for problem in exc.problems:
             click.echo(f"{path}: {problem}", err=True)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
@@ -51,6 +70,7 @@ def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -
     for job in jobs:
         tasks = sum(len(g.tasks) for g in job.groups)
         click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
+    click.echo("Job validation successful")
 
 
 @cli.command()

@@ -31,7 +31,68 @@ _EXPORTS: dict[str, str] = {
         "format_duration", "parse_duration"), "nomadmesh.model"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Affinity",
+    "ApiError",
+    "Artifact",
+    "ChangeScript",
+    "Check",
+    "CheckRestart",
+    "ConflictError",
+    "Constraint",
+    "DNSConfig",
+    "DeployResult",
+    "DeployTimeout",
+    "DeploymentFailed",
+    "Diagnosis",
+    "EphemeralDisk",
+    "FrozenDict",
+    "Group",
+    "InputError",
+    "Job",
+    "JobStatus",
+    "Lifecycle",
+    "LoadError",
+    "LogConfig",
+    "Mesh",
+    "MeshError",
+    "MigrateStrategy",
+    "Network",
+    "NomadClient",
+    "NomadUnavailable",
+    "NomadmeshError",
+    "NotFound",
+    "OwnershipError",
+    "Parameterized",
+    "ParseError",
+    "Periodic",
+    "PermissionDenied",
+    "Plan",
+    "Port",
+    "Problem",
+    "ReschedulePolicy",
+    "Resources",
+    "RestartPolicy",
+    "Scaling",
+    "Service",
+    "Spread",
+    "SpreadTarget",
+    "Task",
+    "Template",
+    "TemplateWait",
+    "UpdateStrategy",
+    "Upstream",
+    "ValidationError",
+    "Vault",
+    "VolumeMount",
+    "VolumeRequest",
+    "canonicalize",
+    "format_duration",
+    "inject",
+    "load",
+    "load_all",
+    "parse_duration",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -49,7 +110,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from nomadmesh.codec.canonical import canonicalize
-    from nomadmesh.deploy import DeployResult, Diagnosis, JobStatus, NomadClient, Plan
+    from nomadmesh.deploy import (
+        DeployResult,
+        Diagnosis,
+        JobStatus,
+        NomadClient,
+        Plan,
+    )
     from nomadmesh.errors import (
         ApiError,
         ConflictError,
@@ -68,7 +135,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
         ValidationError,
     )
     from nomadmesh.loader import load, load_all
-    from nomadmesh.mesh import Mesh, Upstream, inject
+    from nomadmesh.mesh import Mesh, Upstream
+    from nomadmesh.mesh.inject import inject
     from nomadmesh.model import (
         Affinity,
         Artifact,

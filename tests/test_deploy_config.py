@@ -100,12 +100,21 @@ def test_token_is_not_in_client_or_config_repr() -> None:
         assert "token=<set>" in repr(client)
 
 
-def test_the_payload_rewrites_only_the_ownership_meta_keys() -> None:
+def test_the_payload_keeps_only_stable_meta_and_writes_only_the_tool() -> None:
     from nomadmesh import Group, Job, Task
 
     job = Job("web", meta={"nomadmesh.pack": "web", "nomadmesh.digest": "stale", "team": "a"},
               groups=[Group("g", tasks=[Task("t", driver="exec")])])
     meta = NomadClient("http://127.0.0.1:1").payload(job)["Meta"]
-    assert meta["nomadmesh.pack"] == "web" and meta["team"] == "a"
-    assert meta["nomadmesh.digest"] != "stale"
-    assert meta["nomadmesh.tool"] == "nomadmesh"
+    assert meta == {"nomadmesh.pack": "web", "team": "a", "nomadmesh.tool": "nomadmesh"}
+
+
+def test_the_payload_keeps_an_older_versions_bookkeeping_at_the_servers_value() -> None:
+    # Removing the key would change Meta, and any Meta change replaces every allocation.
+    from nomadmesh import Group, Job, Task
+
+    job = Job("web", groups=[Group("g", tasks=[Task("t", driver="exec")])])
+    current = {"Meta": {"nomadmesh.digest": "0123abcd", "nomadmesh.version": "0.0.9"}}
+    meta = NomadClient("http://127.0.0.1:1").payload(job, current=current)["Meta"]
+    assert meta == {"nomadmesh.digest": "0123abcd", "nomadmesh.version": "0.0.9",
+                    "nomadmesh.tool": "nomadmesh"}

@@ -23,13 +23,13 @@ def show(event: DeployEvent) -> None:
 def deploy(path: str) -> int:
     job = nomadmesh.load(path)
     with NomadClient.from_env() as client:
-        plan = client.plan(job, source=path)
+        plan = client.plan(job)
         print(plan.render())
         if not plan.changes:
             print(f"job {job.id!r} is up to date")
             return 0
         try:
-            result = client.run(job, source=path, timeout=300, on_event=show)
+            result = client.run(job, timeout=300, on_event=show)
         except ConflictError as exc:
             print(f"conflict: {exc}", file=sys.stderr)
             return 2

@@ -17,10 +17,10 @@ from nomadmesh.cli import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     WIDTH,
+    _terminal,
     top_help,
     verb,
 )
-from nomadmesh.cli import _terminal
 from nomadmesh.errors import InputError, NomadmeshError
 
 # Go's strconv.ParseBool, which Nomad's flag package uses for `-detach=false` and the like.
@@ -31,12 +31,9 @@ _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 class Failed(click.ClickException):
     """An error already worded for the user, with the exit code of the verb that met it."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(_terminal.error_line(self.format_message()), err=True)
+        self.code = code
 
 
 class NomadmeshGroup(click.Group):
@@ -77,8 +74,7 @@ class NomadCommand(click.Command):
         try:
             return super().parse_args(ctx, self._go_booleans(args))
         except click.UsageError as exc:
-            exc.exit_code = self.error_exit
-            raise
+            raise Failed(_usage_message(exc, ctx), self.error_exit) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -86,8 +82,7 @@ class NomadCommand(click.Command):
         except NomadmeshError as exc:
             raise Failed(str(exc), self.error_exit) from None
         except click.UsageError as exc:
-            exc.exit_code = self.error_exit
-            raise
+            raise Failed(_usage_message(exc, ctx), self.error_exit) from None
 
     def _go_booleans(self, args: list[str]) -> list[str]:
         """`-flag=true` becomes `-flag`, `-flag=false` its off switch (or nothing)."""
@@ -122,23 +117,24 @@ def run(args: Sequence[str]) -> int:
     """Run the CLI on `args`; the exit code. Color flags are global, as in `nomad` (meta.go:261)."""
     rest = _terminal.configure(args, os.environ)
     try:
-        code = cli.main(args=rest, prog_name="nomadmesh", standalone_mode=False)
+        code = cli.main(args=rest, prog_name="nomadmesh", standalone_mode=False,
+                        color=_terminal.click_color())
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_INTERRUPTED
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except Failed as exc:
-        exc.show()
-        return exc.exit_code
+        _error(exc.format_message())
+        return exc.code
     except click.ClickException as exc:
-        click.echo(_terminal.error_line(_usage_message(exc)), err=True)
+        _error(_usage_message(exc, getattr(exc, "ctx", None)))
         return exc.exit_code
     except InputError as exc:
-        click.echo(_terminal.error_line(str(exc)), err=True)
+        _error(str(exc))
         return EXIT_USAGE
     except NomadmeshError as exc:
-        click.echo(_terminal.error_line(str(exc)), err=True)
+        _error(str(exc))
         return EXIT_FAILED
     except BrokenPipeError:
         # `nomadmesh status | head`: the reader left; nothing more to say, as a Go tool does.
@@ -147,9 +143,12 @@ def run(args: Sequence[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
-def _usage_message(exc: click.ClickException) -> str:
+def _error(message: str) -> None:
+    click.echo(_terminal.error_line(message), err=True, color=_terminal.color(sys.stderr))
+
+
+def _usage_message(exc: click.ClickException, ctx: click.Context | None) -> str:
     message = exc.format_message()
-    ctx = getattr(exc, "ctx", None)
     if isinstance(exc, click.UsageError) and ctx is not None:
         return f"{message} (see `{ctx.command_path} --help`)"
     return message

@@ -99,7 +99,7 @@ def _follow(client: NomadClient, request: LogRequest, alloc: Allocation,
     first = True
     try:
         while True:
-            done = _terminal(client, alloc.id)
+            done = _terminal(client, request, alloc.id)
             grew = False
             for stderr in streams:
                 text = _read(client, request, alloc, stderr)
@@ -117,9 +117,8 @@ def _follow(client: NomadClient, request: LogRequest, alloc: Allocation,
         sys.stdout.flush()
 
 
-def _terminal(client: NomadClient, alloc_id: str) -> bool:
+def _terminal(client: NomadClient, request: LogRequest, alloc_id: str) -> bool:
     """Whether the allocation has stopped running (then its logs can no longer grow)."""
-    from nomadmesh.cli._options import api_read
-
-    body = api_read(client, ("allocation", alloc_id), {})
-    return isinstance(body, dict) and str(body.get("ClientStatus")) in _TERMINAL
+    api = client.api
+    stubs = api.allocations(request.job_id, api.http.params())
+    return any(a.get("ID") == alloc_id and a.get("ClientStatus") in _TERMINAL for a in stubs)

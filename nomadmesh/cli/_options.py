@@ -149,11 +149,3 @@ def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-
-def api_read(client: NomadClient, path: tuple[str, ...], params: dict[str, str]) -> Any:
-    """A GET of Nomad's API as JSON, through the client's error mapping (`namespace` in params
-    overrides the client's)."""
-    # NomadClient has no public raw read yet (asked of the deploy area in to-deploy.md).
-    http = client._http
-    extra = {k: v for k, v in params.items() if k != "namespace"}
-    return http.call("get", path, params=http.params(params.get("namespace"), None, extra)).body

@@ -37,16 +37,6 @@ _ANNOTATION_COLORS = {"forces create": GREEN, "forces destroy": RED,
                       "forces in-place update": CYAN, "forces create/destroy update": YELLOW}
 
 
-def exit_code(plan: Plan) -> int:
-    """0 when no allocation is created, destroyed, migrated or replaced, else 1 (job_plan.go:416;
-    in-place updates do not count, as in Nomad)."""
-    if str(plan.diff.get("Type") or "None") == "None":
-        return 0
-    changing = any(g.stop + g.place + g.migrate + g.destructive_update + g.canary > 0
-                   for g in plan.groups)
-    return 1 if changing else 0
-
-
 def format_plan(plan: Plan, *, verbose: bool = False, diff: bool = True) -> str:
     """The diff (unless `diff` is false), the scheduler dry-run and the warnings."""
     out: list[str] = []
@@ -258,4 +248,5 @@ def _fraction(value: int, precision: int) -> str:
 
 def plan_json(plan: Plan) -> Mapping[str, Any]:
     """The plan as `nomad job plan -json-output` prints it: Nomad's JobPlanResponse as received."""
-    return plan.response
+    response: Mapping[str, Any] = plan.response
+    return response

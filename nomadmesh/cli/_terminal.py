@@ -59,6 +59,14 @@ def error_line(message: str) -> str:
     return paint(f"error: {message}", RED, stream=sys.stderr)
 
 
+def click_color() -> bool | None:
+    """click's `color` setting for this run: True forced, False off, None to detect per stream
+    (click strips ANSI codes from output that is not a terminal unless told otherwise)."""
+    if _choice["no"]:
+        return False
+    return True if _choice["force"] else None
+
+
 def rich_options() -> dict[str, bool | None]:
     """Keyword arguments for rich.console.Console that follow the same choice."""
     if _choice["no"]:

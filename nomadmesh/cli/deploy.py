@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from nomadmesh.cli import cli
+from nomadmesh.cli import EXIT_FAILED, cli
 from nomadmesh.cli._group import NomadCommand
 from nomadmesh.cli._options import (
     Connection,
-    api_read,
     connection_options,
     deployment_option,
     job_variables,
@@ -27,11 +26,10 @@ from nomadmesh.cli._table import columns, key_values
 from nomadmesh.errors import DeploymentFailed, NomadmeshError
 
 if TYPE_CHECKING:
-    from nomadmesh.deploy import DeployEvent, DeployResult, JobStatus, NomadClient, Plan
+    from nomadmesh.deploy import DeployEvent, DeployResult, JobStatus, NomadClient
     from nomadmesh.model import Job
 
 EXIT_PLAN_ERROR = 255  # job_plan.go:64-67
-EXIT_PLACEMENT = 2  # job_run.go:46-51, monitor.go:318-323
 SHORT_ID = 8  # meta.go: shortId
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,26 +78,36 @@ def _is_pack(path: str) -> bool:
               help="Show the diff between the job on the server and this one (-diff=false: off).")
 @click.option("-json-output", "--json-output", "json_output", is_flag=True,
               help="Print Nomad's plan response as JSON instead of the plan text.")
+@click.option("-preserve-counts/-no-preserve-counts", "--preserve-counts/--no-preserve-counts",
+              default=True, show_default=True,
+              help="Keep a group's running count when the file's count did not change since it "
+                   "was scaled (-preserve-counts=false: submit the file's counts).")
 @deployment_option
+@click.option("--prune", is_flag=True,
+              help="For packs: plan as `run --prune` would run (dropped jobs count as changes).")
 @mesh_options
 @connection_options
 def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
                  json_input: bool, verbose: bool, show_diff: bool, json_output: bool,
-                 deployment: str | None, inject: bool, mesh_file: str | None,
+                 preserve_counts: bool, deployment: str | None, prune: bool, inject: bool,
+                 mesh_file: str | None,
                  connection: Connection) -> None:
     """Show what submitting a job file or pack would change, as `nomad job plan`.
 
     Exit 0 when no allocation would be created, destroyed or replaced, 1 when one would, 255 on
     any error (job_plan.go:64).
     """
-    from nomadmesh.cli._plan import exit_code, format_modify_index, format_plan, plan_json
+    from nomadmesh.cli._plan import format_modify_index, format_plan, plan_json
 
+    pack = _is_pack(path)
+    if prune and not pack:
+        raise click.UsageError("--prune applies to packs only")
     jobs = _jobs(path, variables, var_files, json_input, inject, mesh_file, deployment)
     with connection.client() as client:
-        if _is_pack(path):
+        if pack:
             sys.exit(plan_pack_command(client, jobs, verbose=verbose, show_diff=show_diff,
-                                json_output=json_output))
-        plans = [client.plan(job, source=path) for job in jobs]
+                                       json_output=json_output, prune=prune))
+        plans = [client.plan(job, preserve_counts=preserve_counts) for job in jobs]
     if json_output:
         body = [plan_json(p) for p in plans]
         click.echo(json.dumps(body[0] if len(body) == 1 else body, indent=4))
@@ -111,13 +119,13 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
         for plan in plans:
             click.echo(format_plan(plan, verbose=verbose, diff=show_diff), nl=False)
             click.echo(format_modify_index(plan.job_modify_index, run_args, path))
-    sys.exit(max(exit_code(p) for p in plans))
+    sys.exit(max(p.exit_code for p in plans))
 
 
 def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, show_diff: bool,
-               json_output: bool) -> int:
-    """Print a pack deployment's plan; its exit code (1 also when jobs would be dropped)."""
-    from nomadmesh.cli._plan import exit_code, format_plan, plan_json
+                      json_output: bool, prune: bool) -> int:
+    """Print a pack deployment's plan; its exit code (1 also when --prune would stop jobs)."""
+    from nomadmesh.cli._plan import format_plan, plan_json
     from nomadmesh.packs.deploy import plan_pack
 
     pack_plan = plan_pack(client, jobs)
@@ -132,11 +140,13 @@ def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, sh
         for plan in pack_plan.plans:
             click.echo(format_plan(plan, verbose=verbose, diff=show_diff))
         if pack_plan.dropped:
-            click.echo("Jobs this version no longer produces (stopped only with --prune):")
+            click.echo("Jobs this version no longer produces (stopped with --prune):"
+                       if prune else
+                       "Jobs this version no longer produces (stopped only with --prune):")
             for job_id in pack_plan.dropped:
                 click.echo(f"  - {job_id}")
-    changed = max((exit_code(p) for p in pack_plan.plans), default=0)
-    return 1 if pack_plan.dropped else changed
+    changed = max((p.exit_code for p in pack_plan.plans), default=0)
+    return 1 if prune and pack_plan.dropped else changed
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -151,6 +161,10 @@ def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, sh
                                 "must not exist yet), e.g. the index `plan` printed.")
 @click.option("-detach", "--detach", is_flag=True,
               help="Return once the job is registered, printing its evaluation ID.")
+@click.option("-preserve-counts/-no-preserve-counts", "--preserve-counts/--no-preserve-counts",
+              default=True, show_default=True,
+              help="Keep a group's running count when the file's count did not change since it "
+                   "was scaled (-preserve-counts=false: submit the file's counts).")
 @click.option("-output", "--output", "print_only", is_flag=True,
               help="Print the JSON that would be submitted, without submitting.")
 @deployment_option
@@ -164,7 +178,8 @@ def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, sh
               help="Overwrite a job that another tool (e.g. Nomad Pack) deployed.")
 @connection_options
 def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-                json_input: bool, check_index: int | None, detach: bool, print_only: bool,
+                json_input: bool, check_index: int | None, detach: bool, preserve_counts: bool,
+                print_only: bool,
                 deployment: str | None, prune: bool, inject: bool, mesh_file: str | None,
                 timeout: str, promote: bool, force_owner: bool, connection: Connection) -> None:
     """Submit a job file or pack and watch it until healthy, as `nomad job run`.
@@ -190,7 +205,8 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
                 try:
                     result = client.run(job, wait=not detach, timeout=seconds, on_event=on_event,
                                         check_index=check_index, promote=promote,
-                                        allow_foreign=force_owner, source=path)
+                                        allow_foreign=force_owner,
+                                        preserve_counts=preserve_counts)
                 except DeploymentFailed as exc:
                     codes.append(_print_failure(exc))
                     continue
@@ -252,10 +268,10 @@ def _print_failure(exc: DeploymentFailed) -> int:
     click.echo(paint(f"==> job {exc.job_id!r} failed:", RED, stream=sys.stderr), err=True)
     for line in exc.diagnosis or ("(no diagnosis available)",):
         click.echo(f"    * {line}", err=True)
+    from nomadmesh.deploy import DeployResult
+
     result = exc.result
-    findings = getattr(getattr(result, "diagnosis", None), "findings", ())
-    placement = bool(findings) and all(f.kind == "placement" for f in findings)
-    return EXIT_PLACEMENT if placement else 1
+    return result.exit_code if isinstance(result, DeployResult) else EXIT_FAILED
 
 
 @contextmanager
@@ -371,17 +387,20 @@ def _time(nanos: object) -> str:
 def _job_json(client: NomadClient, job_id: str, namespace: str = "") -> dict[str, Any]:
     """createJsonJobsOutput (job_status.go:877): the job's summary, allocations, latest
     deployment and evaluations as Nomad's API returns them."""
-    params = {"namespace": namespace} if namespace else {}
-    base = ("job", job_id)
-    return {"Summary": api_read(client, (*base, "summary"), params),
-            "Allocations": api_read(client, (*base, "allocations"), params),
-            "LatestDeployment": api_read(client, (*base, "deployment"), params),
-            "Evaluations": api_read(client, (*base, "evaluations"), params)}
+    api = client.api
+    params = api.http.params(namespace or None)
+    return {"Summary": api.summary(job_id, params),
+            "Allocations": api.allocations(job_id, params),
+            "LatestDeployment": api.latest_deployment(job_id, params),
+            "Evaluations": api.evaluations(job_id, params)}
 
 
 def format_status(status: JobStatus, *, short: bool = False, id_length: int | None = SHORT_ID) -> str:
     """A job's status in the layout of `nomad job status JOB`, plus owner and services."""
-    cut = (lambda text: text[:id_length]) if id_length else (lambda text: text)
+
+    def cut(text: str) -> str:
+        return text[:id_length] if id_length else text
+
     basic = [("ID", status.job_id), ("Type", status.type),
              ("Status", status.status + (" (stopped)" if status.stopped else "")),
              ("Version", f"{status.version}" + (" (stable)" if status.stable else "")),
@@ -435,10 +454,10 @@ def history_command(job_id: str, as_json: bool, only_version: int | None, show_d
                     full: bool, connection: Connection) -> None:
     """List a job's versions, newest first, with who submitted each and what changed."""
     with connection.client() as client:
-        body = api_read(client, ("job", job_id, "versions"), {"diffs": "true"})
+        body = client.api.versions(job_id, client.api.http.params(extra={"diffs": "true"}))
         versions = client.history(job_id)
-    raw = list(body.get("Versions") or []) if isinstance(body, dict) else []
-    diffs = list(body.get("Diffs") or []) if isinstance(body, dict) else []
+    raw = list(body.get("Versions") or [])
+    diffs = list(body.get("Diffs") or [])
     picked = [i for i, v in enumerate(versions) if only_version in (None, v.version)]
     if only_version is not None and not picked:
         raise NomadmeshError(f"job {job_id!r} has no version {only_version}")

@@ -31,7 +31,7 @@ from nomadmesh.errors import ValidationError
               help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
 @click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False),
               help="Mesh settings (TOML, YAML or JSON) for --inject.")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--out", "out_file", default=None, metavar="FILE",
               help="Write to FILE instead of standard output.")
 def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_input: bool,
            deployment: str | None, output_format: str, with_sidecars: bool,

@@ -124,7 +124,7 @@ def new_command(name: str, directory: str) -> None:
 @pack_group.command("render")
 @rendering
 @format_option(("json", "hcl"), "Registration payloads as JSON, or the jobs as HCL.")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--out", "out_file", default=None, metavar="FILE",
               help="Write to FILE instead of standard output.")
 def render_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...],
                    deployment: str | None, inject: bool, mesh_file: str | None,
@@ -143,10 +143,12 @@ def render_command(ref: str, variables: dict[str, str], var_files: tuple[str, ..
               help="Show every field of added and removed groups and tasks too.")
 @click.option("-json-output", "--json-output", "json_output", is_flag=True,
               help="Print Nomad's plan responses as JSON.")
+@click.option("--prune", is_flag=True,
+              help="Plan as `pack run --prune` would run (dropped jobs count as changes).")
 @connection_options
 def plan_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...],
                  deployment: str | None, inject: bool, mesh_file: str | None, verbose: bool,
-                 json_output: bool, connection: Connection) -> None:
+                 json_output: bool, prune: bool, connection: Connection) -> None:
     """Dry-run a deployment: each job's diff, and the jobs this version would drop.
 
     Exit 0 when nothing would change, 1 when allocations or jobs would, 255 on error.
@@ -156,7 +158,7 @@ def plan_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...]
     jobs = _render(ref, variables, var_files, deployment, inject, mesh_file)
     with connection.client() as client:
         sys.exit(plan_pack_command(client, jobs, verbose=verbose, show_diff=True,
-                                   json_output=json_output))
+                                   json_output=json_output, prune=prune))
 
 
 @pack_group.command("run")
@@ -224,8 +226,8 @@ def status_command(pack_name: str | None, deployment: str | None, include_stoppe
     if not found:
         click.echo("no pack deployments found")
         return
-    rows = [(d.deployment, d.pack, j.version, j.id, j.type, "stopped" if j.stopped else j.status)
-            for d in found for j in d.jobs]
+    rows = [(d.deployment, d.pack, j.version or "-", j.id, j.type,
+             "stopped" if j.stopped else j.status) for d in found for j in d.jobs]
     _table(("DEPLOYMENT", "PACK", "VERSION", "JOB", "TYPE", "STATUS"), rows)
 
 

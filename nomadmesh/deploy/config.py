@@ -42,6 +42,7 @@ class NomadConfig:
 
     address: str = DEFAULT_ADDRESS
     token: str | None = attrs.field(default=None, repr=False)
+    http_auth: str | None = attrs.field(default=None, repr=False)
     namespace: str | None = None
     region: str | None = None
     ca_cert: str | None = None
@@ -96,6 +97,7 @@ class NomadConfig:
 _ENV = {
     "address": "NOMAD_ADDR",
     "token": "NOMAD_TOKEN",
+    "http_auth": "NOMAD_HTTP_AUTH",
     "namespace": "NOMAD_NAMESPACE",
     "region": "NOMAD_REGION",
     "ca_cert": "NOMAD_CACERT",

@@ -91,6 +91,22 @@ class Plan:
         """Whether submitting would change the job or its allocations."""
         return (self.diff.get("Type") not in (None, "None")) or any(g.changes for g in self.groups)
 
+    @property
+    def allocations_change(self) -> bool:
+        """Whether an allocation would be created, destroyed, replaced or migrated, as
+        `nomad job plan` decides its exit code (command/job_plan.go:416-428: in-place updates
+        do not count)."""
+        if str(self.diff.get("Type") or "None") == "None":
+            return False
+        return any(g.place + g.stop + g.migrate + g.destructive_update + g.canary > 0
+                   for g in self.groups)
+
+    @property
+    def exit_code(self) -> int:
+        """`nomad job plan`'s exit code for this plan: 1 when allocations change, else 0 (255,
+        an error, is the caller's)."""
+        return 1 if self.allocations_change else 0
+
     def group(self, name: str) -> GroupUpdate | None:
         """The scheduler's counts for one group."""
         return next((g for g in self.groups if g.name == name), None)

@@ -58,8 +58,9 @@ class PackDeployment:
 
     @property
     def versions(self) -> tuple[str, ...]:
-        """The pack versions its jobs were rendered from (more than one mid-upgrade)."""
-        return tuple(sorted({j.version for j in self.jobs}))
+        """The pack versions its jobs were rendered from, where known (more than one
+        mid-upgrade): only jobs submitted by nomadmesh before 0.2 carry it in their meta."""
+        return tuple(sorted({j.version for j in self.jobs if j.version}))
 
 
 @attrs.frozen

@@ -10,7 +10,6 @@ rendered; problems carry the variable's dotted path (`redis.port`) and where the
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import sys
@@ -98,13 +97,6 @@ def resolve(cls: type[V], *, values: Mapping[str, Any] | None = None,
     if problems or instance is None:
         raise ValidationError(problems, subject=subject)
     return instance
-
-
-def digest(variables: object) -> str:
-    """A short, stable hash of resolved variables (job meta `nomadmesh.variables_digest`)."""
-    data = attrs.asdict(variables) if attrs.has(type(variables)) else variables  # type: ignore[arg-type]
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_var_file(path: str | os.PathLike[str]) -> dict[str, Any]:

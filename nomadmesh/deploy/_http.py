@@ -14,6 +14,7 @@ and PUT, reads NOMAD_* by itself and drops `X-Nomad-Index`; wrapping it would me
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import logging
@@ -22,7 +23,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -88,11 +89,31 @@ class Reply:
 # --- what Nomad answers: one table ------------------------------------------------------------
 
 
+_NESTED = re.compile(r"\d+ errors? occurred:$")
+
+
 def _validation(status: int, text: str, where: str, subject: str | None) -> NomadmeshError:
+    """Nomad's nested go-multierror text as problems: a `Task group "g" validation failed: N
+    errors occurred:` line opens the group its following lines belong to."""
     job = subject or ""
-    lines = [line.strip()[2:].strip() for line in text.splitlines()
-             if line.strip().startswith("* ")]
-    return ValidationError([problem(job, line) for line in lines] or [problem(job, text.strip())],
+    problems: list[Problem] = []
+    group: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("* "):
+            continue
+        line = line[2:].strip()
+        named = _GROUP.search(line)
+        if named and _NESTED.search(line):
+            group = named.group(1)
+            continue
+        found = problem(job, line)
+        if group and found.path == f"job[{job}]":
+            task = _TASK.search(line)
+            found = Problem(f"job[{job}].group[{group}]"
+                            + (f".task[{task.group(1)}]" if task else ""), found.message)
+        problems.append(found)
+    return ValidationError(problems or [problem(job, text.strip())],
                            subject=f"job {job!r}" if job else "job")
 
 
@@ -181,7 +202,7 @@ def _reason(exc: BaseException) -> str:
     while inner is not None and id(inner) not in seen:
         seen.add(id(inner))
         if isinstance(inner, ssl.SSLCertVerificationError):
-            return str(inner.verify_message or inner.reason or "certificate verify failed")
+            return f"certificate verify failed: {inner.verify_message or inner.reason}"
         if isinstance(inner, ssl.SSLError) and inner.reason:
             best = str(inner.reason)
         elif isinstance(inner, OSError) and inner.strerror:
@@ -287,7 +308,8 @@ class NomadHttp:
         if config.token:
             self._headers["X-Nomad-Token"] = config.token
         password = (config.http_auth or "").partition(":")[2]
-        self._secrets = tuple(s for s in (config.token, password) if s)
+        basic = base64.b64encode(config.http_auth.encode()).decode() if config.http_auth else ""
+        self._secrets = tuple(s for s in (config.token, password, basic) if s)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -358,6 +380,30 @@ class NomadHttp:
                 delay = min(delay, max(0.0, deadline - time.monotonic()))
             log.debug("%s: %s; retrying in %.2fs", what, cause, delay)
             time.sleep(delay)
+
+    def stream(self, path: tuple[str, ...], *,
+               params: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """A streamed GET (logs with `follow=true`): decoded text chunks as they arrive; errors
+        as `request` maps them. Sent once; the connection closes when iteration stops."""
+        endpoint = "/v1/" + "/".join(quote(str(p), safe="") for p in path)
+        what = f"GET {endpoint}"
+        try:
+            response = self.session.get(self.config.address + endpoint, params=dict(params or {}),
+                                        headers=self._headers, allow_redirects=False,
+                                        timeout=(self.config.timeout, None), stream=True)
+        except requests.RequestException as exc:
+            raise NomadUnavailable(f"{what} failed", address=self.config.address,
+                                   cause=self.redact(describe_transport(exc)[0])) from None
+        with response:
+            if not 200 <= response.status_code < 300:
+                raise self._refusal(response, "get", response.url, None)[0]
+            try:
+                for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+                    if chunk:
+                        yield chunk if isinstance(chunk, str) else chunk.decode(errors="replace")
+            except requests.RequestException as exc:
+                raise NomadUnavailable(f"{what} failed", address=self.config.address,
+                                       cause=self.redact(describe_transport(exc)[0])) from None
 
     def _gave_up(self, what: str, attempts: int, cause: str) -> NomadUnavailable:
         times = f" {attempts} times" if attempts > 1 else ""

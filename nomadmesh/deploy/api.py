@@ -8,7 +8,7 @@ are sent once. Paths and shapes follow Nomad's `api/` package and command/agent/
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from nomadmesh.deploy._http import (
@@ -174,6 +174,10 @@ class NomadApi:
     def promote(self, deployment_id: str, body: JsonObject, params: Params) -> JsonObject:
         """`POST /v1/deployment/promote/<id>` (DeploymentPromoteRequest)."""
         return self._write("post", ("deployment", "promote", deployment_id), body, params)
+
+    def follow_logs(self, alloc_id: str, params: Params) -> Iterator[str]:
+        """`GET /v1/client/fs/logs/<alloc>` with `follow=true`: text as the task writes it."""
+        return self.http.stream(("client", "fs", "logs", alloc_id), params=params)
 
     def logs(self, alloc_id: str, params: Params) -> str:
         """`GET /v1/client/fs/logs/<alloc>` with `plain=true`: the text a task wrote."""

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from nomadmesh.deploy import diagnose
@@ -151,6 +151,8 @@ class NomadClient:
     def submission(self, job: JobLike, api: Mapping[str, Any]) -> dict[str, Any]:
         """The register body's `Submission`: the job's own source, format and variables when it
         was loaded from a file, else the JSON nomadmesh submits (shown in Nomad's UI)."""
+        if isinstance(job, Mapping) and isinstance(job.get("Submission"), Mapping):
+            return dict(job["Submission"])
         sub: SubmissionLike | None = getattr(job, "submission", None)
         if sub is not None:
             return {"Source": sub.source, "Format": sub.format,
@@ -337,13 +339,33 @@ class NomadClient:
         extra = {"prefix": prefix, "meta": "true" if meta else None}
         return self.api.jobs(self._http.params(namespace, region, extra))
 
-    def logs(self, alloc_id: str, task: str, *, stderr: bool = False,
-             region: str | None = None) -> str:
-        """What a task of an allocation wrote to stdout (or stderr), from the start."""
-        params = self._http.params(None, region, {"task": task, "type": "stderr" if stderr
-                                                  else "stdout", "plain": "true",
-                                                  "origin": "start"})
-        return self.api.logs(alloc_id, params)
+    def logs(self, alloc_id: str, task: str, *, stderr: bool = False, origin: str = "start",
+             offset: int = 0, region: str | None = None) -> str:
+        """What a task of an allocation wrote to stdout (or stderr): from the start, or with
+        `origin="end"` the last `offset` bytes."""
+        return self.api.logs(alloc_id, self._log_params(task, stderr, origin, offset, region))
+
+    def follow_logs(self, alloc_id: str, task: str, *, stderr: bool = False,
+                    origin: str = "start", offset: int = 0,
+                    region: str | None = None) -> Iterator[str]:
+        """The task's output as it is written (`follow=true`), chunk by chunk, until the task's
+        log ends or the caller stops iterating."""
+        params = {**self._log_params(task, stderr, origin, offset, region), "follow": "true"}
+        return self.api.follow_logs(alloc_id, params)
+
+    def _log_params(self, task: str, stderr: bool, origin: str, offset: int,
+                    region: str | None) -> dict[str, Any]:
+        if origin not in ("start", "end"):
+            raise ValueError(f"origin must be 'start' or 'end', not {origin!r}")
+        return self._http.params(None, region, {
+            "task": task, "type": "stderr" if stderr else "stdout", "plain": "true",
+            "origin": origin, "offset": offset or None})
+
+    def versions(self, job_id: str, *, namespace: str | None = None,
+                 region: str | None = None) -> list[dict[str, Any]]:
+        """The stored versions of the job as Nomad returns them (newest first)."""
+        body = self.api.versions(job_id, self._http.params(namespace, region))
+        return list(body.get("Versions") or [])
 
     def status(self, job_id: str, *, namespace: str | None = None,
                region: str | None = None) -> JobStatus:

@@ -65,6 +65,7 @@ class Plan:
     failed_placements: Diagnosis = Diagnosis()
     warnings: str = ""
     next_periodic_launch: str | None = None
+    response: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
     def from_api(cls, job_id: str, data: Mapping[str, Any]) -> Plan:
@@ -79,7 +80,8 @@ class Plan:
             failed_placements=placement_failures(job_id, data.get("FailedTGAllocs")),
             warnings=str(data.get("Warnings") or ""),
             next_periodic_launch=None if not launch or str(launch).startswith("0001-")
-            else str(launch))
+            else str(launch),
+            response=data)
 
     @property
     def is_new(self) -> bool:

@@ -9,29 +9,30 @@ A reference is one of:
 
 A pack directory is imported under its own name with its parent directory on `sys.path`, so
 packs in the same directory import each other as dependencies the way installed packs do.
+
+The loader asks `is_pack_ref` of every job file the CLI reads, so this module imports little at
+its top; what only fetching, listing or rendering needs is imported where it is used.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import importlib
-import importlib.metadata
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from nomadmesh.errors import LoadError, NomadmeshError
-from nomadmesh.packs.pack import Pack
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from nomadmesh.packs.pack import Pack
 
 ENTRY_POINT_GROUP = "nomadmesh.packs"
 PATH_ENV = "NOMADMESH_PACKS_PATH"
@@ -71,6 +72,8 @@ def find_pack(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | None 
         if found.pack.name == ref:
             return found
     known = sorted({f.pack.name for f in everything})
+    import difflib
+
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else (
         f"; known packs: {', '.join(known)}" if known else
@@ -125,6 +128,8 @@ def load_directory(path: str | os.PathLike[str]) -> Pack[Any]:
 
 def pack_of(module: types.ModuleType, where: str) -> Pack[Any]:
     """The pack a module declares: its `pack` attribute, else the one Pack defined in it."""
+    from nomadmesh.packs.pack import Pack
+
     declared = getattr(module, "pack", None)
     if isinstance(declared, Pack):
         return declared
@@ -146,6 +151,8 @@ def fetch_git(ref: str, *, cache_dir: str | os.PathLike[str] | None = None,
                         "[#subdirectory=PATH]")
     subdir = match.group("subdir") or ""
     root = Path(cache_dir or (env or os.environ).get(CACHE_ENV) or _default_cache()) / "packs"
+    import hashlib
+
     key = hashlib.sha256(f"{url}@{pinned}".encode()).hexdigest()[:16]
     checkout = root / f"{_slug(url)}-{_slug(pinned)}-{key}"
     if not (checkout / COMMIT_FILE).is_file():
@@ -158,6 +165,9 @@ def fetch_git(ref: str, *, cache_dir: str | os.PathLike[str] | None = None,
 
 
 def _clone(url: str, ref: str, checkout: Path) -> None:
+    import shutil
+    import tempfile
+
     checkout.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=checkout.parent))
     try:
@@ -178,6 +188,8 @@ def _clone(url: str, ref: str, checkout: Path) -> None:
 
 def _git(*args: str, what: str) -> str:
     """Run git; a failure is a LoadError starting with `what`, ending with git's last line."""
+    import subprocess
+
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
         done = subprocess.run(["git", *args], capture_output=True, text=True, env=env,
@@ -210,11 +222,15 @@ def _pack_dirs(search_path: Iterable[str | os.PathLike[str]] | None) -> list[Pat
             if _is_pack_dir(d) and not d.name.startswith(("_", "."))]
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
+def _entry_points() -> list[EntryPoint]:
+    import importlib.metadata
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def _from_entry_point(ep: importlib.metadata.EntryPoint) -> Pack[Any]:
+def _from_entry_point(ep: EntryPoint) -> Pack[Any]:
+    from nomadmesh.packs.pack import Pack
+
     try:
         target = ep.load()
     except NomadmeshError:
@@ -230,6 +246,6 @@ def _from_entry_point(ep: importlib.metadata.EntryPoint) -> Pack[Any]:
                     "not a pack or a module declaring one")
 
 
-def _entry_point_origin(ep: importlib.metadata.EntryPoint) -> str:
+def _entry_point_origin(ep: EntryPoint) -> str:
     dist = ep.dist
     return f"{dist.name} {dist.version}" if dist is not None else f"entry point {ep.value}"

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import attrs
-import yaml
 
 from nomadmesh.errors import LoadError, ParseError, Problem, ValidationError
 
@@ -116,6 +115,8 @@ def read_var_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ParseError(exc.msg, source=str(p), line=exc.lineno, column=exc.colno) from None
     elif suffix in (".yaml", ".yml"):
+        import yaml
+
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nomadmesh.model import Job
-    from nomadmesh.packs.pack import (
+    from nomadmesh.packs.definition import (
         META_DEPLOYMENT,
         META_PACK,
         META_PACK_VERSION,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     **dict.fromkeys(("META_DEPLOYMENT", "META_PACK", "META_PACK_VERSION", "META_VARIABLES_DIGEST",
                      "Pack", "dependency", "dependency_deployment", "pack"),
-                    "nomadmesh.packs.pack"),
+                    "nomadmesh.packs.definition"),
     **dict.fromkeys(("FoundPack", "find_pack", "is_pack_ref", "list_packs"),
                     "nomadmesh.packs.registry"),
     **dict.fromkeys(("VariableInfo", "read_var_file", "variable"), "nomadmesh.packs.variables"),

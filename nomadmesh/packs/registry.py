@@ -32,7 +32,7 @@ from nomadmesh.errors import LoadError, NomadmeshError
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from nomadmesh.packs.pack import Pack
+    from nomadmesh.packs.definition import Pack
 
 ENTRY_POINT_GROUP = "nomadmesh.packs"
 PATH_ENV = "NOMADMESH_PACKS_PATH"
@@ -128,7 +128,7 @@ def load_directory(path: str | os.PathLike[str]) -> Pack[Any]:
 
 def pack_of(module: types.ModuleType, where: str) -> Pack[Any]:
     """The pack a module declares: its `pack` attribute, else the one Pack defined in it."""
-    from nomadmesh.packs.pack import Pack
+    from nomadmesh.packs.definition import Pack
 
     declared = getattr(module, "pack", None)
     if isinstance(declared, Pack):
@@ -229,7 +229,7 @@ def _entry_points() -> list[EntryPoint]:
 
 
 def _from_entry_point(ep: EntryPoint) -> Pack[Any]:
-    from nomadmesh.packs.pack import Pack
+    from nomadmesh.packs.definition import Pack
 
     try:
         target = ep.load()

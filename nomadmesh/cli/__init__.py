@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if not args or args[0] in _HELP:
         sys.stdout.write(top_help())
         sys.exit(0)
+    if any("\x00" in arg for arg in args):
+        # A real command line cannot hold one (exec takes C strings); main(argv) from Python can.
+        sys.stderr.write("error: an argument contains a NUL byte\n")
+        sys.exit(EXIT_USAGE)
     if args == ["--version"]:
         from nomadmesh import __version__
 

@@ -57,9 +57,10 @@ def find_pack(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | None 
         directory, origin = fetch_git(ref, cache_dir=cache_dir)
         return FoundPack(load_directory(directory), origin)
     path = Path(ref)
-    if path.is_dir():
+    kind = _kind(path)
+    if kind == "directory":
         return FoundPack(load_directory(path), str(path.resolve()))
-    if path.exists():
+    if kind is not None:
         raise LoadError(f"{ref}: not a pack directory (a pack is a Python package directory)")
     for ep in _entry_points():
         if ep.name == ref:
@@ -93,8 +94,11 @@ def is_pack_ref(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | Non
     if ref.startswith("git+"):
         return True
     path = Path(ref)
-    if path.exists():
-        return _is_pack_dir(path)
+    kind = _kind(path)
+    if kind is not None:
+        return kind == "directory" and _is_pack_dir(path)
+    if not ref or len(ref) > 255 or "\x00" in ref:
+        return False  # not a name an entry point or a directory can have
     names = {ep.name for ep in _entry_points()}
     names |= {d.name for d in _pack_dirs(search_path)}
     return ref in names or ref.replace("-", "_") in names
@@ -211,14 +215,30 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text.rstrip("/").rsplit("/", 1)[-1])[:40]
 
 
+def _kind(path: Path) -> str | None:
+    """"directory", "other" (it exists, as a file or anything else) or None (it does not);
+    a path the system refuses to look up (too long, a loop, no permission) is an error."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except ValueError:  # a NUL byte: no such path can exist
+        return None
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot be looked up: {exc.strerror}") from None
+    import stat
+
+    return "directory" if stat.S_ISDIR(mode) else "other"
+
+
 def _is_pack_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "__init__.py").is_file()
+    return _kind(path) == "directory" and _kind(path / "__init__.py") == "other"
 
 
 def _pack_dirs(search_path: Iterable[str | os.PathLike[str]] | None) -> list[Path]:
     roots = ([Path(p) for p in search_path] if search_path is not None else
              [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p])
-    return [d for root in roots if root.is_dir() for d in sorted(root.iterdir())
+    return [d for root in roots if _kind(root) == "directory" for d in sorted(root.iterdir())
             if _is_pack_dir(d) and not d.name.startswith(("_", "."))]
 
 

@@ -102,26 +102,33 @@ class ConsulApi:
     def health_service(self, name: str, *, index: int | None = None,
                        wait: str | None = None) -> tuple[int, list[dict[str, Any]]]:
         """`GET /v1/health/service/<name>` (a blocking query with `index`): the Consul index
-        and every instance with its node and checks."""
-        idx, body = self._call(f"reading service {name!r}",
-                               lambda: self._client.health.service(name, index=index, wait=wait))
-        if body is None:
-            body = []
+        and every instance with its node and checks; any other shape is an ApiError."""
+        idx, body = self.health_service_raw(name, index=index, wait=wait)
         if not isinstance(body, list) or not all(isinstance(e, dict) for e in body):
             raise self._shape(f"/v1/health/service/{name}", "a JSON list of objects", body)
         return idx, body
 
+    def health_service_raw(self, name: str, *, index: int | None = None,
+                           wait: str | None = None) -> tuple[int, Any]:
+        """The same answer as decoded JSON of any shape, for callers that check each entry."""
+        return self._call(f"reading service {name!r}",
+                          lambda: self._client.health.service(name, index=index, wait=wait))
+
     def catalog_services(self, *, index: int | None = None,
                          wait: str | None = None) -> tuple[int, dict[str, list[str]]]:
-        """`GET /v1/catalog/services` (a blocking query with `index`): names and their tags."""
-        idx, body = self._call("reading the service catalog",
-                               lambda: self._client.catalog.services(index=index, wait=wait))
-        if body is None:
-            body = {}
-        if not isinstance(body, dict):
-            raise self._shape("/v1/catalog/services", "a JSON object", body)
-        return idx, {str(k): [str(t) for t in v] if isinstance(v, list) else []
-                     for k, v in body.items()}
+        """`GET /v1/catalog/services` (a blocking query with `index`): names and their tags;
+        any other shape (`null` included) is an ApiError."""
+        idx, body = self.catalog_services_raw(index=index, wait=wait)
+        if not isinstance(body, dict) or not all(
+                isinstance(v, list) and all(isinstance(t, str) for t in v) for v in body.values()):
+            raise self._shape("/v1/catalog/services", "a JSON object of tag lists", body)
+        return idx, body
+
+    def catalog_services_raw(self, *, index: int | None = None,
+                             wait: str | None = None) -> tuple[int, Any]:
+        """The same answer as decoded JSON of any shape, for callers that check each entry."""
+        return self._call("reading the service catalog",
+                          lambda: self._client.catalog.services(index=index, wait=wait))
 
     def _call(self, what: str, query: Any) -> tuple[int, Any]:
         try:
@@ -131,7 +138,17 @@ class ConsulApi:
                                    status=403, body=self._redact(str(exc))) from None
         except (consul.exceptions.BadRequest, consul.NotFound, consul.exceptions.ClientError) as exc:
             raise ApiError(f"Consul refused {what}", body=self._redact(str(exc))) from None
-        except (requests.RequestException, consul.ConsulException, ValueError) as exc:
+        except consul.ConsulException as exc:
+            # py-consul's own words for an answer that is not JSON (callback.py CB.json).
+            if str(exc).startswith("Failed to decode JSON"):
+                raise ApiError(f"Consul answered {what} with something that is not JSON",
+                               body=self._redact(str(exc)[:500])) from None
+            if str(exc).startswith("Missing index header"):
+                raise ApiError(f"the answer to {what} has no X-Consul-Index header (is "
+                               f"{self.address} a Consul agent?)") from None
+            raise ConsulUnavailable(f"{what} failed", address=self.address,
+                                    cause=self._redact(_reason(exc))) from None
+        except (requests.RequestException, ValueError) as exc:
             raise ConsulUnavailable(f"{what} failed", address=self.address,
                                     cause=self._redact(_reason(exc))) from None
         try:

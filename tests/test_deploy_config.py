@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,23 @@ def test_the_payload_keeps_an_older_versions_bookkeeping_at_the_servers_value() 
     meta = NomadClient("http://127.0.0.1:1").payload(job, current=current)["Meta"]
     assert meta == {"nomadmesh.digest": "0123abcd", "nomadmesh.version": "0.0.9",
                     "nomadmesh.tool": "nomadmesh"}
+
+
+def test_a_python_built_job_is_submitted_with_its_json_as_the_source() -> None:
+    from nomadmesh import Group, Job, Task
+
+    job = Job("web", groups=[Group("g", tasks=[Task("t", driver="exec")])])
+    client = NomadClient("http://127.0.0.1:1")
+    api = client.payload(job)
+    submission = client.submission(job, api)
+    assert (submission["Format"], submission["VariableFlags"], submission["Variables"]) == (
+        "json", {}, "")
+    assert json.loads(submission["Source"]) == {"Job": api}
+
+
+def test_a_body_with_its_own_submission_is_submitted_as_given() -> None:
+    given = {"Source": 'job "web" {}', "Format": "hcl2", "VariableFlags": {"a": "b c"},
+             "Variables": 'x = "1"'}
+    body = {"Job": {"ID": "web"}, "Submission": given}
+    client = NomadClient("http://127.0.0.1:1")
+    assert client.submission(body, client.payload(body)) == given

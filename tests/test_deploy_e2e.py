@@ -113,6 +113,9 @@ def test_run_reports_progress_and_task_events_as_they_happen(client: NomadClient
     assert any(e.task == "app" and e.alloc_id for e in events if e.kind == "task")
 
 
+# Strict: once the emulator stores Submissions this passes and the marker must go.
+@pytest.mark.xfail(not REAL, strict=True, reason="the emulator does not store Submissions yet "
+                   "(GET /v1/job/<id>/submission; /work/coord/to-emucluster.md, deploy item 1)")
 def test_submitted_job_carries_only_the_owner_tool_in_meta_and_its_source_in_the_submission(
         client: NomadClient, job_id: str) -> None:
     client.run(service(job_id), timeout=60)
@@ -140,6 +143,7 @@ def test_a_nomadmesh_upgrade_alone_changes_nothing_on_the_cluster(
                         if name == "nomadmesh" else real_version(name))
     with NomadClient(client.address, token=client.config.token) as upgraded:
         plan = upgraded.plan(service(job_id))
+        assert upgraded.payload(service(job_id)) == client.payload(service(job_id))
     assert plan.diff.get("Type") == "None"
     assert plan.exit_code == 0
 

@@ -20,6 +20,7 @@ import attrs
 import pytest
 import trustme
 
+from nomadmesh.consul_api import ConsulApi, ConsulConfig
 from nomadmesh.deploy import NomadClient, Retry
 from nomadmesh.errors import (
     ApiError,
@@ -86,7 +87,8 @@ class Server:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -118,6 +120,10 @@ def job(job_id: str = "web") -> Job:
 
 def text(status: int, body: str, content_type: str = "text/plain") -> Answer:
     return status, {"Content-Type": content_type}, body.encode()
+
+
+def consul_answer(status: int, body: str, content_type: str = "application/json") -> Answer:
+    return status, {"Content-Type": content_type, "X-Consul-Index": "7"}, body.encode()
 
 
 # --- redirects ---------------------------------------------------------------------------------
@@ -329,3 +335,75 @@ def test_json_bodies_are_sent_as_nomad_expects(serve: Callable[[Script], Server]
         result = client.register(job(), enforce_index=0)
     assert (result.eval_id, result.job_modify_index) == ("e", 3)
     assert server.seen[0].headers["content-type"] == "application/json"
+
+
+def test_credentials_in_the_nomad_address_are_never_quoted() -> None:
+    with NomadEmulator() as gone:
+        port = gone.url.rsplit(":", 1)[1]
+    with NomadClient(f"http://admin:pw-123456@127.0.0.1:{port}",
+                     retry=Retry(attempts=1)) as client, \
+            pytest.raises(NomadUnavailable) as down:
+        client.status("web")
+    assert "pw-123456" not in str(down.value)
+    assert "admin:<redacted>@127.0.0.1" in str(down.value)
+
+
+# --- Consul, through the one Consul boundary ---------------------------------------------------
+
+
+def test_consul_answers_of_the_wrong_shape_are_api_errors(
+        serve: Callable[[Script], Server]) -> None:
+    answers = {"/v1/health/service/web": consul_answer(200, "[null]"),
+               "/v1/health/service/db": consul_answer(200, "<html>login</html>", "text/html"),
+               "/v1/health/service/api": text(200, "[]", "application/json"),
+               "/v1/catalog/services": consul_answer(200, "null")}
+    server = serve(lambda m, p, h: answers[p.split("?")[0]])
+    api = ConsulApi(ConsulConfig(address=server.url))
+    with pytest.raises(ApiError, match="/v1/health/service/web"):
+        api.health_service("web")
+    with pytest.raises(ApiError, match="not JSON"):
+        api.health_service("db")
+    with pytest.raises(ApiError, match="no X-Consul-Index header"):
+        api.health_service("api")
+    with pytest.raises(ApiError, match="/v1/catalog/services"):
+        api.catalog_services()
+    assert api.catalog_services_raw() == (7, None)
+    assert api.health_service_raw("web") == (7, [None])
+    api.close()
+
+
+def test_consul_token_from_the_config_wins_over_the_environment(
+        serve: Callable[[Script], Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    # py-consul on its own prefers CONSUL_HTTP_TOKEN / CONSUL_HTTP_ADDR over its arguments.
+    server = serve(lambda m, p, h: consul_answer(200, "[]"))
+    monkeypatch.setenv("CONSUL_HTTP_TOKEN", "from-the-environment")
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1")
+    api = ConsulApi(ConsulConfig(address=server.url, token="from-the-config"))
+    assert api.health_service("web") == (7, [])
+    api.close()
+    assert server.seen[0].headers.get("x-consul-token") == "from-the-config"
+
+
+def test_a_consul_error_echoing_the_token_is_quoted_without_it(
+        serve: Callable[[Script], Server]) -> None:
+    server = serve(lambda m, p, h: text(500, f"boom, token was {h.get('x-consul-token')}"))
+    api = ConsulApi(ConsulConfig(address=server.url, token=TOKEN))
+    with pytest.raises(NomadmeshError) as failed:
+        api.health_service("web")
+    api.close()
+    assert TOKEN not in str(failed.value)
+
+
+@pytest.mark.parametrize("address", ["http://consul:99999", "ftp://consul", "http://:8500"])
+def test_a_malformed_consul_address_is_an_input_error(address: str) -> None:
+    with pytest.raises(InputError, match="Consul address"):
+        ConsulApi(ConsulConfig(address=address))
+
+
+def test_consul_config_reads_the_consul_cli_environment() -> None:
+    config = ConsulConfig.from_env({"CONSUL_HTTP_ADDR": "consul:8501", "CONSUL_HTTP_SSL": "true",
+                                    "CONSUL_HTTP_TOKEN": "t0ken", "CONSUL_CACERT": "/ca.pem"},
+                                   timeout=3.0)
+    assert (config.url, config.token, config.verify, config.timeout) == (
+        "https://consul:8501", "t0ken", "/ca.pem", 3.0)
+    assert "t0ken" not in repr(config)

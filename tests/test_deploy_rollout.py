@@ -101,6 +101,9 @@ def _scale(nomad: NomadEmulator, count: int) -> None:
     answer.raise_for_status()
 
 
+# Strict: once the emulator answers GET /v1/job/<id>/scale this passes and the marker must go.
+@pytest.mark.xfail(strict=True, reason="the emulator has no GET /v1/job/<id>/scale with scaling "
+                   "events yet (/work/coord/to-emucluster.md, deploy item 2)")
 def test_run_keeps_a_scaled_groups_count_when_the_file_did_not_change_it(
         client: NomadClient, nomad: NomadEmulator) -> None:
     client.run(service(count=2), timeout=30)

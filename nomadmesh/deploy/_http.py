@@ -310,6 +310,7 @@ class NomadHttp:
         password = (config.http_auth or "").partition(":")[2]
         basic = base64.b64encode(config.http_auth.encode()).decode() if config.http_auth else ""
         self._secrets = tuple(s for s in (config.token, password, basic) if s)
+        self._address = self.redact(config.address)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -360,7 +361,7 @@ class NomadHttp:
             except requests.RequestException as exc:
                 cause, retryable = describe_transport(exc)
                 failure: NomadmeshError = NomadUnavailable(
-                    f"{what} failed", address=self.config.address, cause=self.redact(cause))
+                    f"{what} failed", address=self._address, cause=self.redact(cause))
             else:
                 index = response.headers.get("X-Nomad-Index", "")
                 if log.isEnabledFor(logging.DEBUG):
@@ -392,7 +393,7 @@ class NomadHttp:
                                         headers=self._headers, allow_redirects=False,
                                         timeout=(self.config.timeout, None), stream=True)
         except requests.RequestException as exc:
-            raise NomadUnavailable(f"{what} failed", address=self.config.address,
+            raise NomadUnavailable(f"{what} failed", address=self._address,
                                    cause=self.redact(describe_transport(exc)[0])) from None
         with response:
             if not 200 <= response.status_code < 300:
@@ -402,12 +403,12 @@ class NomadHttp:
                     if chunk:
                         yield chunk if isinstance(chunk, str) else chunk.decode(errors="replace")
             except requests.RequestException as exc:
-                raise NomadUnavailable(f"{what} failed", address=self.config.address,
+                raise NomadUnavailable(f"{what} failed", address=self._address,
                                        cause=self.redact(describe_transport(exc)[0])) from None
 
     def _gave_up(self, what: str, attempts: int, cause: str) -> NomadUnavailable:
         times = f" {attempts} times" if attempts > 1 else ""
-        return NomadUnavailable(f"{what} failed{times}", address=self.config.address,
+        return NomadUnavailable(f"{what} failed{times}", address=self._address,
                                 cause=self.redact(cause))
 
     def _refusal(self, response: requests.Response, method: str, url: str,

@@ -160,20 +160,25 @@ class NomadApi:
         """`/v1/evaluation/<id>` (an object), for blocking queries."""
         return ("evaluation", eval_id)
 
-    def deployment(self, deployment_id: str, params: Params) -> JsonObject:
+    def deployment(self, deployment_id: str, params: Params, *,
+                   deadline: float | None = None) -> JsonObject:
         """`GET /v1/deployment/<id>`."""
-        out: JsonObject = self._read(("deployment", deployment_id), Answer.OBJECT, params)
+        out: JsonObject = self._read(("deployment", deployment_id), Answer.OBJECT, params,
+                                     deadline=deadline)
         return out
 
-    def deployment_allocations(self, deployment_id: str, params: Params) -> list[JsonObject]:
+    def deployment_allocations(self, deployment_id: str, params: Params, *,
+                               deadline: float | None = None) -> list[JsonObject]:
         """`GET /v1/deployment/allocations/<id>`."""
         out: list[JsonObject] = self._read(("deployment", "allocations", deployment_id),
-                                           Answer.LIST, params)
+                                           Answer.LIST, params, deadline=deadline)
         return out
 
-    def promote(self, deployment_id: str, body: JsonObject, params: Params) -> JsonObject:
+    def promote(self, deployment_id: str, body: JsonObject, params: Params, *,
+                deadline: float | None = None) -> JsonObject:
         """`POST /v1/deployment/promote/<id>` (DeploymentPromoteRequest)."""
-        return self._write("post", ("deployment", "promote", deployment_id), body, params)
+        return self._write("post", ("deployment", "promote", deployment_id), body, params,
+                           deadline=deadline)
 
     def follow_logs(self, alloc_id: str, params: Params) -> Iterator[str]:
         """`GET /v1/client/fs/logs/<alloc>` with `follow=true`: text as the task writes it."""

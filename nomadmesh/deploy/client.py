@@ -48,6 +48,7 @@ from nomadmesh.model import Job
 TOOL = "nomadmesh"
 DEFAULT_RUN_TIMEOUT = 600.0
 WATCH_WAIT = 30.0
+DIAGNOSIS_GRACE = 2.0
 
 JobLike = Job | Mapping[str, Any]
 OnEvent = Callable[[DeployEvent], None]
@@ -62,16 +63,16 @@ class SubmissionLike(Protocol):
     """Where a job came from, as Nomad's `api.JobSubmission` (the model's `Job.submission`)."""
 
     @property
-    def source(self) -> str: ...
+    def source(self) -> str | None: ...
 
     @property
-    def format(self) -> str: ...
+    def format(self) -> str | None: ...
 
     @property
     def variable_flags(self) -> Mapping[str, str]: ...
 
     @property
-    def variables(self) -> str: ...
+    def variables(self) -> str | None: ...
 
 
 class NomadClient:
@@ -155,8 +156,10 @@ class NomadClient:
             return dict(job["Submission"])
         sub: SubmissionLike | None = getattr(job, "submission", None)
         if sub is not None:
-            return {"Source": sub.source, "Format": sub.format,
-                    "VariableFlags": dict(sub.variable_flags), "Variables": sub.variables}
+            # Raw values: the agent query-escapes VariableFlags itself (command/agent/
+            # job_endpoint.go:1009 apiJobSubmissionToStructs) and unescapes them on read.
+            return {"Source": sub.source or "", "Format": sub.format or "",
+                    "VariableFlags": dict(sub.variable_flags), "Variables": sub.variables or ""}
         return {"Source": json.dumps({"Job": api}, indent=2, sort_keys=True), "Format": "json",
                 "VariableFlags": {}, "Variables": ""}
 
@@ -535,6 +538,11 @@ class _Run:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def grace(self) -> float:
+        """The deadline for reads that explain an outcome already known: a little past the
+        run's own, so that a verdict reached at the last moment still gets its diagnosis."""
+        return max(self.deadline, time.monotonic() + DIAGNOSIS_GRACE)
+
     def result(self, status: str, **extra: Any) -> DeployResult:
         return DeployResult(self.job_id, status, job_version=self.job_version,
                             eval_id=self.eval_id, deployment_id=self.deployment_id,
@@ -577,7 +585,8 @@ class _Run:
             result = self.follow_allocations(job_type)
         if self.client.consul is not None and result.status == "healthy":
             expected = _service_counts(self.job)
-            live = _live_alloc_ids(self.api.allocations(self.job_id, self.params),
+            live = _live_alloc_ids(self.api.allocations(self.job_id, self.params,
+                                                        deadline=self.deadline),
                                    self.job_version)
             services = self.client.consul.wait_passing(expected, self.remaining(),
                                                        alloc_ids=live)
@@ -617,7 +626,8 @@ class _Run:
         message = "did not finish before the timeout"
         if self.deployment_id:
             try:
-                allocs = self.api.deployment_allocations(self.deployment_id, self.params)
+                allocs = self.api.deployment_allocations(self.deployment_id, self.params,
+                                                         deadline=self.grace())
             except NomadmeshError:
                 allocs = []
             found = diagnose.allocation_failures(self.job_id, allocs)
@@ -704,9 +714,9 @@ class _Run:
         meanwhile (a canary failed: its failure, and any auto-revert, arrive next)."""
         try:
             self.api.promote(deployment_id, {"DeploymentID": deployment_id, "All": True},
-                             self.params)
+                             self.params, deadline=self.deadline)
         except ApiError as refused:
-            dep = self.api.deployment(deployment_id, self.params)
+            dep = self.api.deployment(deployment_id, self.params, deadline=self.grace())
             if dep.get("Status") == "running" and not _unhealthy(dep):
                 raise
             self.event(DeployEvent("promote", f"promotion refused, deployment "
@@ -715,7 +725,8 @@ class _Run:
         return True
 
     def deployment_diagnosis(self, dep: Mapping[str, Any]) -> Diagnosis:
-        allocs = self.api.deployment_allocations(str(dep["ID"]), self.params)
+        allocs = self.api.deployment_allocations(str(dep["ID"]), self.params,
+                                                 deadline=self.grace())
         found = diagnose.allocation_failures(self.job_id, allocs)
         return Diagnosis((diagnose.deployment_finding(self.job_id, dep),)) + found
 
@@ -741,7 +752,7 @@ class _Run:
 
     def flush_allocs(self) -> None:
         """Report the allocation events the follower has not delivered yet."""
-        self.on_allocs(self.api.allocations(self.job_id, self.params))
+        self.on_allocs(self.api.allocations(self.job_id, self.params, deadline=self.grace()))
 
     def on_allocs(self, allocs: Sequence[Mapping[str, Any]]) -> None:
         for alloc in allocs:

@@ -267,12 +267,14 @@ class Crash:
     message: str
     count: int
     example: Any
+    number: int  # the first crashing case's number (`--replay N` prints it whole)
     traceback: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         text = self.example if isinstance(self.example, str) else repr(self.example)
         return {"signature": self.signature, "message": self.message[:500], "count": self.count,
-                "reproducer": text[:3000], "traceback": self.traceback[-3000:]}
+                "case": self.number, "reproducer": text[:3000],
+                "traceback": self.traceback[-3000:]}
 
 
 @dataclass
@@ -348,12 +350,17 @@ def fuzz(target: Target, *, cases: int, seed: int, budget: float,
         ws = Workspace(Path(tmp))
         start = time.monotonic()
         done = 0
+        slowest = (0.0, -1)
         for case in target.cases(rng, ws):
             if done >= cases or time.monotonic() - start > budget:
                 break
             if mark is not None:
                 os.pwrite(mark, f"{done:>12}\n".encode(), 0)
+            began = time.monotonic()
             exc = attempt(target, case, ws)
+            took = time.monotonic() - began
+            if took > slowest[0]:
+                slowest = (took, done)
             done += 1
             if exc is None:
                 continue
@@ -361,7 +368,7 @@ def fuzz(target: Target, *, cases: int, seed: int, budget: float,
             if sig in crashes:
                 crashes[sig].count += 1
             else:
-                crashes[sig] = Crash(sig, f"{type(exc).__name__}: {exc}"[:500], 1, case,
+                crashes[sig] = Crash(sig, f"{type(exc).__name__}: {exc}"[:500], 1, case, done - 1,
                                      "".join(traceback.format_exception(exc)))
         elapsed = time.monotonic() - start
         for crash in crashes.values():
@@ -369,6 +376,7 @@ def fuzz(target: Target, *, cases: int, seed: int, budget: float,
                 crash.example = _shrunk(target, crash.example, crash.signature, ws)
             crash.example = target.describe(crash.example)
     return {"target": target.name, "cases": done, "seconds": round(elapsed, 1), "seed": seed,
+            "slowest": {"seconds": round(slowest[0], 3), "case": slowest[1]},
             "crashes": [c.as_dict() for c in crashes.values()]}
 
 
@@ -933,7 +941,7 @@ def main() -> int:
     parser.add_argument("--replay", type=int, metavar="N", help="print case N and exit")
     args = parser.parse_args()
     if args.replay is not None:
-        print(replay(TARGETS[args.target], args.seed, args.replay))
+        sys.stdout.write(replay(TARGETS[args.target], args.seed, args.replay) + "\n")
         return 0
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
@@ -948,10 +956,11 @@ def main() -> int:
         print(json.dumps(report))
     else:
         print(f"{report['target']}: {report['cases']} cases in {report['seconds']} s, "
-              f"{len(report['crashes'])} crash group(s)")
+              f"{len(report['crashes'])} crash group(s); slowest: case "
+              f"{report['slowest']['case']}, {report['slowest']['seconds']} s")
         for crash in report["crashes"]:
-            print(f"\n* {crash['signature']} ({crash['count']}x): {crash['message']}\n"
-                  f"  reproducer: {crash['reproducer'][:600]}")
+            print(f"\n* {crash['signature']} ({crash['count']}x, first: case {crash['case']}): "
+                  f"{crash['message']}\n  reproducer: {crash['reproducer'][:600]}")
     return 1 if report["crashes"] else 0
 
 

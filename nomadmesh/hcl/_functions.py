@@ -250,8 +250,6 @@ def _split(sep: str, s: str) -> Any:
 
 
 def _replace(s: str, substr: str, repl: str) -> str:
-    if len(substr) > 1 and substr.startswith("/") and substr.endswith("/"):
-        return _regex_replace(s, substr[1:-1], repl)
     return s.replace(substr, repl)
 
 
@@ -448,10 +446,13 @@ def _chunklist(lst: Any, size: Any) -> Any:
 
 
 def _coalesce(*vals: Any) -> Any:
+    target = unify([type_of(v) for v in vals if v is not None]) if any(v is not None for v in vals) else DYNAMIC
+    if target is None:
+        raise FunctionError("all arguments must have the same type")
     for v in vals:
-        if v is not None and v != "":
-            return v
-    raise FunctionError("no non-null, non-empty-string arguments")
+        if v is not None:
+            return convert(v, target)
+    raise FunctionError("no non-null arguments")
 
 
 def _coalescelist(*vals: Any) -> Any:
@@ -527,13 +528,24 @@ def _flatten(lst: Any) -> Any:
     return out
 
 
-def _index(coll: Any, value: Any) -> Any:
-    if not (type(coll) in (list, ListVal)):
-        raise FunctionError("argument must be a list or tuple", 0)
-    for i, x in enumerate(coll):
-        if equal(x, value):
-            return i
-    raise FunctionError("item not found")
+def _index(coll: Any, key: Any) -> Any:
+    """cty stdlib IndexFunc: coll[key] with static type checks."""
+    t = type(coll)
+    if t is list or t is ListVal:
+        if not is_number(key):
+            raise FunctionError("key for tuple must be number" if t is list else "key for list must be number")
+        if type(key) is not int or not 0 <= key < len(coll):
+            if t is list:
+                raise FunctionError(f"key must be between 0 and {len(coll) - 1} inclusive")
+            raise FunctionError("invalid index")
+        return coll[key]
+    if t is MapVal:
+        if type(key) is not str:
+            raise FunctionError("key for map must be string")
+        if key not in coll:
+            raise FunctionError("invalid index")
+        return coll[key]
+    raise FunctionError("collection must be a list, a map or a tuple")
 
 
 def _keys(m: Any) -> Any:
@@ -556,11 +568,9 @@ def _values(m: Any) -> Any:
 
 def _length(coll: Any) -> Any:
     t = type(coll)
-    if t is str:
-        return _strlen(coll)
-    if t in (list, ListVal, SetVal, dict, MapVal):
+    if t in (list, ListVal, SetVal, MapVal):
         return len(coll)
-    raise FunctionError("collection must be a list, a map or a tuple", 0)
+    raise FunctionError("collection must be a list, a map or a tuple")
 
 
 def _lookup(m: Any, key: str, *default: Any) -> Any:
@@ -590,14 +600,6 @@ def _merge(*maps: Any) -> Any:
         etype = unify([m.etype for m in maps if m is not None]) or DYNAMIC
         return MapVal({k: convert(v, etype) for k, v in out.items()}, etype)
     return out
-
-
-def _reverse(lst: Any) -> Any:
-    if not _seq(lst):
-        raise FunctionError("can only reverse list or tuple values", 0)
-    if type(lst) is list:
-        return list(reversed(lst))
-    return ListVal(list(reversed(lst)), lst.etype)
 
 
 def _setintersection(first: Any, *others: Any) -> Any:
@@ -857,45 +859,102 @@ def _yamldecode(s: str) -> Any:
     import yaml
 
     try:
-        docs = list(yaml.load_all(s, Loader=_yaml_loader()))
+        nodes = list(yaml.compose_all(s, Loader=yaml.BaseLoader))
     except yaml.YAMLError as exc:
-        raise FunctionError(f"on line {getattr(getattr(exc, 'problem_mark', None), 'line', 0) + 1}, "
-                            f"column {getattr(getattr(exc, 'problem_mark', None), 'column', 0) + 1}: "
-                            f"{getattr(exc, 'problem', exc)}", 0) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"on line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise FunctionError(f"{where}{getattr(exc, 'problem', None) or exc}", 0) from None
     except RecursionError:
         raise FunctionError("YAML is nested too deeply", 0) from None
-    if not docs:
+    if not nodes:
         return None
-    if len(docs) > 1:
+    if len(nodes) > 1:
         raise FunctionError("on line 1, column 1: unexpected extra content after value", 0)
-    return _from_yaml(docs[0])
+    return _yaml_node(nodes[0], 0)
 
 
-@cache
-def _yaml_loader() -> Any:
+_YAML_MAP: dict[str, Any] = {}
+for _words, _value in ((("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+                       (("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+                       (("", "~", "null", "Null", "NULL"), None),
+                       ((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+                       (("-.inf", "-.Inf", "-.INF"), float("-inf"))):
+    for _w in _words:
+        _YAML_MAP[_w] = _value
+_YAML_INT = re.compile(r"\A(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+_YAML_FLOAT = re.compile(r"\A[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_YAML_STAMP = re.compile(r"\A(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]| )(\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
+                         r"(Z|[+-]\d{2}:\d{2})?)?\Z")
+
+
+def _yaml_node(node: Any, depth: int) -> Any:
+    """go-cty-yaml's conversion of a YAML node (resolve.go resolveScalar rules)."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
-        """YAML 1.2-ish core schema, as go-cty-yaml resolves plain scalars."""
+    if depth > 200:
+        raise FunctionError("YAML is nested too deeply", 0)
+    if isinstance(node, yaml.SequenceNode):
+        return [_yaml_node(x, depth + 1) for x in node.value]
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for k, v in node.value:
+            key = _yaml_node(k, depth + 1)
+            if not isinstance(key, str):
+                key = convert(key, STRING) if key is not None else "null"
+            out[key] = _yaml_node(v, depth + 1)
+        return out
+    src = node.value
+    tag = node.tag
+    if node.style in ("'", '"') or tag not in ("tag:yaml.org,2002:str", "!"):
+        if tag == "tag:yaml.org,2002:int" or tag == "tag:yaml.org,2002:float":
+            n = parse_number(src.replace("_", ""))
+            if n is None:
+                raise FunctionError(f"cannot parse {_go_quote(src)} as {tag.replace('tag:yaml.org,2002:', '!!')}", 0)
+            return n
+        if tag == "tag:yaml.org,2002:bool":
+            if type(_YAML_MAP.get(src)) is not bool:
+                raise FunctionError(f"cannot parse {_go_quote(src)} as !!bool", 0)
+            return _YAML_MAP[src]
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        return src
+    if node.style in ("|", ">"):
+        return src
+    if src in _YAML_MAP:
+        value = _YAML_MAP[src]
+        if type(value) is float:
+            raise FunctionError("infinite numbers are not supported", 0)
+        return value
+    if src in (".nan", ".NaN", ".NAN"):
+        raise FunctionError("floating point NaN is not supported", 0)
+    first = src[:1]
+    if first == ".":
+        n = parse_number(src)
+        return n if n is not None else src
+    if first.isdigit() or first in "+-":
+        m = _YAML_STAMP.match(src)
+        if m and len(src.split("-")[0]) == 4:
+            return _yaml_timestamp(m)
+        if _YAML_INT.match(src) or _YAML_FLOAT.match(src):
+            plain = src.replace("_", "")
+            n = parse_number(plain)
+            if n is None:
+                try:
+                    n = int(plain, 0)
+                except ValueError:
+                    raise FunctionError(f"cannot parse {_go_quote(src)} as !!int", 0) from None
+            return n
+    return src
 
-    def construct_str(loader: Any, node: Any) -> Any:
-        return loader.construct_scalar(node)
 
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", construct_str)
-    return Loader
-
-
-def _from_yaml(v: Any) -> Any:
-    t = type(v)
-    if t is float:
-        return _float_number(v) if math.isfinite(v) else v
-    if t is list:
-        return [_from_yaml(x) for x in v]
-    if t is dict:
-        return {str(k) if not isinstance(k, str) else k: _from_yaml(x) for k, x in v.items()}
-    if t is bytes:
-        return base64.b64encode(v).decode()
-    return v
+def _yaml_timestamp(m: re.Match[str]) -> str:
+    y, mo, d, h, mi, sec, frac, zone = m.groups()
+    if h is None:
+        return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T00:00:00Z"
+    base = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(sec):02d}"
+    if zone is None or zone == "Z":
+        return base + "Z"
+    return base + zone
 
 
 # --- crypto, uuid --------------------------------------------------------------------------------
@@ -1256,7 +1315,7 @@ _STATIC: dict[str, Function] = {
     "formatdate": _f([_p("format", S), _p("time", S)], _formatdate),
     "formatlist": _f([_p("format", S)], _formatlist, _p("args", D, True)),
     "indent": _f([_p("spaces", N), _p("str", S)], _indent),
-    "index": _f([_p("list", D), _p("value", D)], _index),
+    "index": _f([_p("collection", D), _p("key", D)], _index),
     "join": _f([_p("separator", S)], _join, _p("lists", list_of(S))),
     "jsondecode": _f([_p("str", S)], _jsondecode),
     "jsonencode": _f([_p("val", D, True)], _jsonencode),
@@ -1271,7 +1330,7 @@ _STATIC: dict[str, Function] = {
     "parseint": _f([_p("number", D), _p("base", N)], _parseint),
     "pow": _f([_p("num", N), _p("power", N)], _pow),
     "range": _f([], _range, _p("params", N)),
-    "reverse": _f([_p("list", D)], _reverse),
+    "reverse": _f([_p("str", S)], _strrev),
     "replace": _f([_p("str", S), _p("substr", S), _p("replace", S)], _replace),
     "regex_replace": _f([_p("str", S), _p("pattern", S), _p("replace", S)], _regex_replace),
     "rsadecrypt": _f([_p("ciphertext", S), _p("privatekey", S)], _rsadecrypt),

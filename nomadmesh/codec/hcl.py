@@ -35,7 +35,6 @@ from nomadmesh.codec._hcl_eval import (
     type_name,
     unsupported_error,
 )
-from nomadmesh.codec._tables import PASSTHROUGH, PASSTHROUGH_HCL
 from nomadmesh.errors import InputError, ParseError, Problem, ValidationError
 from nomadmesh.model import Affinity, Constraint, Job
 from nomadmesh.model._base import (
@@ -357,7 +356,11 @@ _CONSTRAINT_SHORTHANDS = ("version", "semver", "regexp", "set_contains")
 _AFFINITY_SHORTHANDS = ("version", "semver", "regexp", "set_contains_any", "set_contains_all",
                         "set_contains")
 # ANY fields whose content is Nomad JSON with CamelCase keys (the rest keep their keys as written).
-_CAMEL_FIELDS = frozenset({"connect", "mount_options"})
+_CAMEL_FIELDS: frozenset[str] = frozenset()
+# Every Nomad field is typed in the model now; nothing is passed through (kept while this codec
+# is replaced by nomadmesh.hcl).
+PASSTHROUGH: dict[type, frozenset[str]] = {}
+PASSTHROUGH_HCL: dict[str, str] = {}
 
 
 def _decoder(cls: type) -> _Decoder:
@@ -365,7 +368,7 @@ def _decoder(cls: type) -> _Decoder:
         return _decoders[cls]
     except KeyError:
         pass
-    table: dict[str, FieldSpec] = {s.hcl: s for s in specs(cls) if not s.label}
+    table: dict[str, FieldSpec] = {s.hcl: s for s in specs(cls) if not s.label and s.hcl}
     lab = label_spec(cls)
     passthrough = {PASSTHROUGH_HCL.get(k) or _snake(k): k for k in PASSTHROUGH.get(cls, ())}
     allowed_extra = PASSTHROUGH.get(cls, frozenset())
@@ -402,7 +405,7 @@ def _decoder(cls: type) -> _Decoder:
                     problems.append(_unknown(where, key, known))
                 continue
             kind = spec.kind
-            if kind is Kind.BLOCKS or kind is Kind.BLOCK:
+            if kind is Kind.BLOCKS or kind is Kind.BLOCK or kind is Kind.BLOCK_MAP:
                 blocks = _blocks(raw)
                 if blocks is None:
                     problems.append(Problem(where, f"{key} is a block: write {key} "
@@ -432,10 +435,12 @@ def _decoder(cls: type) -> _Decoder:
                 if kind is Kind.BLOCK:
                     if items:
                         kwargs[spec.name] = items[0]
+                elif kind is Kind.BLOCK_MAP:
+                    kwargs[spec.name] = {x.name: x for x in items}
                 else:
                     kwargs[spec.name] = tuple(items)
                 continue
-            if kind is Kind.MAP or kind is Kind.ANY:
+            if kind is Kind.MAP or kind is Kind.ANY or kind is Kind.MAP_STRS:
                 value = _decode_map(key, raw, where, problems, scope, spec)
             else:
                 value = _decode_scalar(raw, where, problems, scope, kind)
@@ -482,9 +487,6 @@ def _decode_scalar(raw: Any, where: str, problems: list[Problem], scope: Scope,
             return int(value)
         if vt is str and value.strip().lstrip("-").isdigit():
             return int(value)
-    elif kind is Kind.FLOAT:
-        if vt in (int, float):
-            return value
     elif kind is Kind.BOOL:
         if vt is bool:
             return value
@@ -500,6 +502,8 @@ def _decode_scalar(raw: Any, where: str, problems: list[Problem], scope: Scope,
         problems.append(Problem(where, f"expected a duration string like \"10s\", got "
                                 f"{describe(value)}"))
         return _NOTHING
+    elif kind is Kind.INTS and vt is list and all(type(v) is int for v in value):
+        return tuple(value)
     elif kind is Kind.STRS and vt is list:
         out = []
         for i, v in enumerate(value):
@@ -764,7 +768,7 @@ class _Body:
 
 def _write_object(w: _Writer, obj: Any) -> None:
     for s in specs(type(obj)):
-        if s.label:
+        if s.label or not s.hcl:
             continue
         value = getattr(obj, s.name)
         if value is None:
@@ -774,6 +778,11 @@ def _write_object(w: _Writer, obj: Any) -> None:
             w.open(s.hcl)
             _write_object(w, value)
             w.close()
+        elif kind is Kind.BLOCK_MAP:
+            for key, item in value.items():
+                w.open(s.hcl, [key])
+                _write_object(w, item)
+                w.close()
         elif kind is Kind.BLOCKS:
             sub_label = label_spec(s.block)  # type: ignore[arg-type]
             for item in value:
@@ -785,7 +794,9 @@ def _write_object(w: _Writer, obj: Any) -> None:
                 _write_free(w, s.hcl, value)
             elif value:
                 _write_string_map(w, s.hcl, value)
-        elif kind is Kind.ANY:
+        elif kind is Kind.ANY or kind is Kind.MAP_STRS:
+            if not value:
+                continue
             if s.name in _CAMEL_FIELDS and isinstance(value, Mapping):
                 w.open(s.hcl)
                 _write_camel_entries(w, value)
@@ -794,7 +805,7 @@ def _write_object(w: _Writer, obj: Any) -> None:
                 _write_free(w, s.hcl, value)
         elif kind is Kind.DURATION and type(value) is int:
             w.attr(s.hcl, _quote(format_duration(value)))
-        elif kind is Kind.STRS:
+        elif kind is Kind.STRS or kind is Kind.INTS:
             if value:
                 w.attr(s.hcl, _expr(value))
         elif kind is Kind.STR and isinstance(value, str):

@@ -118,7 +118,7 @@ def _error(diags: list[Diagnostic], filename: str) -> HclError:
     subject = first.subject
     line = column = None
     source = filename
-    if subject is not None:
+    if subject is not None and subject.source.filename:
         line, column = subject.source.position(subject.start)
         source = subject.source.filename
     return HclError(f"{first.summary}; {first.detail}", source=source, line=line, column=column,

@@ -60,6 +60,24 @@ class Range:
         return f"{name}:{line},{col}-{end_line},{end_col}"
 
 
+class ZeroRange(Range):
+    """The empty hcl.Range of an expression built without a source (jobspec2's string -var values)."""
+
+    def __init__(self) -> None:
+        super().__init__(Source("", ""), 0, 0)
+
+    @property
+    def line(self) -> int:
+        return 0
+
+    @property
+    def column(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return ":0,0-0"
+
+
 class Diagnostic:
     """One HCL error diagnostic."""
 

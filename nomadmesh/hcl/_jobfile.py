@@ -11,7 +11,7 @@ from typing import Any
 
 from nomadmesh.hcl import _syntax as syn
 from nomadmesh.hcl._body import View
-from nomadmesh.hcl._diag import Diagnostic, HclDiagnostics, Source, go_quote
+from nomadmesh.hcl._diag import Diagnostic, HclDiagnostics, Source, ZeroRange, go_quote
 from nomadmesh.hcl._eval import Ctx, evaluate
 from nomadmesh.hcl._functions import functions
 from nomadmesh.hcl._jobspec import decode_job_block, normalize_job, undefined_variable
@@ -298,9 +298,8 @@ def _typed(variable: Variable, value: Any, src: Source, expr: syn.Expr | None, s
     try:
         return convert(value, variable.type)
     except ConversionError as exc:
-        s, e = (expr.s, expr.e) if expr is not None else (0, len(src.text))
-        raise HclDiagnostics([Diagnostic(summary, f"{detail}: {exc}.", src.range(s, e) if src.text else None)]) \
-            from None
+        subject = src.range(expr.s, expr.e) if expr is not None else ZeroRange()
+        raise HclDiagnostics([Diagnostic(summary, f"{detail}: {exc}.", subject)]) from None
 
 
 def _variable_value(v: Variable, funcs: dict[str, Any]) -> Any:

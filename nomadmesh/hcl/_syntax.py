@@ -1150,8 +1150,6 @@ class Parser:
         exprs = tp.parse_root()
         if len(parts) == 2 and parts[0][0] == "interp":
             return TemplateWrap(exprs[0], open_[2], close_e)
-        if len(exprs) == 1 and type(exprs[0]) is Literal:
-            return Literal(exprs[0].value, open_[2], close_e)
         return TemplateExpr(exprs, open_[2], close_e)
 
     def template_parts(self, open_: Token, end: str) -> tuple[list[list[Any]], int]:

@@ -310,7 +310,7 @@ def _format(fmt: str, *args: Any) -> str:
         argi += 1
         out.append(_format_one(verb, flags, width, prec, arg, m.start()))
     out.append(fmt[pos:])
-    if argi < len(args) and not _VERB.search(fmt.replace("%%", "")) is None:
+    if argi < len(args) and _VERB.search(fmt.replace("%%", "")) is not None:
         pass
     return "".join(out)
 
@@ -757,7 +757,7 @@ def _base64decode(s: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise FunctionError(f"the result of decoding the provided string is not valid UTF-8", 0) from None
+        raise FunctionError("the result of decoding the provided string is not valid UTF-8", 0) from None
 
 
 def _urlencode(s: str) -> str:
@@ -767,7 +767,6 @@ def _urlencode(s: str) -> str:
 
 
 def _yamlencode(v: Any) -> str:
-    import yaml
     from yaml import events
 
     evs: list[Any] = [events.StreamStartEvent(), events.DocumentStartEvent(explicit=False)]
@@ -822,7 +821,7 @@ def _cty_yaml_emitter() -> Any:
             while i < n:
                 ch = text[i]
                 printable = ch == "\n" or (" " <= ch <= "~") or (
-                    "\x85" == ch or ("\xa0" <= ch <= "\ud7ff") or ("\ue000" <= ch <= "\ufffd" and ch != "\ufeff")
+                    ch == "\x85" or ("\xa0" <= ch <= "\ud7ff") or ("\ue000" <= ch <= "\ufffd" and ch != "\ufeff")
                     or ch > "\uffff")
                 if not printable or ch in '"\\' or ch in "\n\r\x85\u2028\u2029" or ch == "\ufeff":
                     code = _YAML_ESCAPES.get(ch)

@@ -27,7 +27,6 @@ from nomadmesh.hcl._values import (
     STRING,
     ConversionError,
     ListVal,
-    MapVal,
     SetVal,
     Type,
     convert,

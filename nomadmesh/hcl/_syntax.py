@@ -309,7 +309,7 @@ class RelativeTraversal(Expr):
 
 
 class FunctionCall(Expr):
-    __slots__ = ("args", "expand_final", "name", "name_e", "open_s", "open_e")
+    __slots__ = ("args", "expand_final", "name", "name_e", "open_e", "open_s")
 
     def __init__(self, name: str, args: list[Expr], expand_final: bool, s: int, name_e: int,
                  open_s: int, open_e: int, e: int) -> None:
@@ -394,7 +394,7 @@ class ObjectCons(Expr):
 
 
 class ForExpr(Expr):
-    __slots__ = ("cond", "coll", "group", "key_expr", "key_var", "open_e", "val_expr", "val_var")
+    __slots__ = ("coll", "cond", "group", "key_expr", "key_var", "open_e", "val_expr", "val_var")
 
     def __init__(self, key_var: str | None, val_var: str, coll: Expr, key_expr: Expr | None,
                  val_expr: Expr, cond: Expr | None, group: bool, s: int, open_e: int, e: int) -> None:

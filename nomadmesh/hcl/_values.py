@@ -186,11 +186,7 @@ def _set_order(items: Any) -> list[Any]:
     for item in items:
         if not any(equal(item, x) for x in out):
             out.append(item)
-    if out and all(type(x) is str for x in out):
-        out.sort()
-    elif out and all(is_number(x) for x in out):
-        out.sort()
-    elif out and all(type(x) is bool for x in out):
+    if (out and all(type(x) is str for x in out)) or (out and all(is_number(x) for x in out)) or (out and all(type(x) is bool for x in out)):
         out.sort()
     return out
 

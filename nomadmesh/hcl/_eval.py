@@ -546,7 +546,7 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
             return a / b
         return normalize(Fraction(a) / Fraction(b))
     if b == 0:
-        raise FunctionError("can't use modulo 0")
+        return a  # cty's Modulo: x % 0 is x
     # cty's Modulo truncates toward zero, as Go's math.Mod does.
     if type(a) is float or type(b) is float:
         return float("nan")
@@ -591,6 +591,8 @@ def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     try:
         if name == "convert":
             return _convert_call(expr, ctx)
+        if not expr.expand_final:
+            check_arity(fn, name, len(expr.args), expr, ctx)
         args = [evaluate(a, ctx) for a in expr.args]
         if expr.expand_final:
             last = args.pop()
@@ -608,33 +610,42 @@ def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
         ctx.depth -= 1
 
 
-def call_function(fn: Function, name: str, args: list[Any], expr: syn.FunctionCall, ctx: Ctx) -> Any:
-    """Check arity, convert arguments to the parameter types, run the implementation."""
+def check_arity(fn: Function, name: str, count: int, expr: syn.FunctionCall, ctx: Ctx) -> None:
+    """hcl's argument count checks, made before any argument is evaluated."""
     params = fn.params
-    if len(args) < len(params):
-        missing = params[len(args)]
+    if count < len(params):
+        missing = params[count]
         qual = " at least" if fn.var_param is not None else ""
         raise ctx.fail("Not enough function arguments",
                        f"Function {go_quote(name)} expects{qual} {len(params)} argument(s). Missing value "
-                       f"for {go_quote(missing.name)}.", expr.s, expr.e)
-    if fn.var_param is None and len(args) > len(params):
+                       f"for {go_quote(missing.name)}.", expr.e - 1, expr.e)
+    if fn.var_param is None and count > len(params):
         raise ctx.fail("Too many function arguments",
-                       f"Function {go_quote(name)} expects only {len(params)} argument(s).", expr.s, expr.e)
+                       f"Function {go_quote(name)} expects only {len(params)} argument(s).",
+                       *start_range(expr.args[min(len(params), len(expr.args) - 1)]))
+
+
+def call_function(fn: Function, name: str, args: list[Any], expr: syn.FunctionCall, ctx: Ctx) -> Any:
+    """Check arity, convert arguments to the parameter types, run the implementation."""
+    params = fn.params
+    check_arity(fn, name, len(args), expr, ctx)
     converted: list[Any] = []
-    for i, value in enumerate(args):
+    for i, value in enumerate(args):  # hcl converts every argument before cty checks for nulls
         param = params[i] if i < len(params) else fn.var_param
         assert param is not None
-        arg_expr = expr.args[min(i, len(expr.args) - 1)]
-        if value is None and not param.allow_null:
-            raise ctx.fail("Invalid function argument",
-                           f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
-                           *start_range(arg_expr))
         try:
             converted.append(convert(value, param.type))
         except ConversionError as exc:
             raise ctx.fail("Invalid function argument",
                            f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
-                           *start_range(arg_expr)) from None
+                           *start_range(expr.args[min(i, len(expr.args) - 1)])) from None
+    for i, value in enumerate(converted):
+        param = params[i] if i < len(params) else fn.var_param
+        assert param is not None
+        if value is None and not param.allow_null:
+            raise ctx.fail("Invalid function argument",
+                           f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
+                           *start_range(expr.args[min(i, len(expr.args) - 1)]))
     try:
         return fn.impl(*converted)
     except FunctionError as exc:
@@ -645,12 +656,12 @@ def call_function(fn: Function, name: str, args: list[Any], expr: syn.FunctionCa
                            f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
                            *start_range(expr.args[exc.arg])) from None
         raise ctx.fail("Error in function call", f"Call to function {go_quote(name)} failed: {exc}.",
-                       expr.s, expr.e) from None
+                       *start_range(expr)) from None
     except HclDiagnostics:
         raise
     except (ValueError, ArithmeticError, RecursionError, OverflowError) as exc:
         raise ctx.fail("Error in function call", f"Call to function {go_quote(name)} failed: {exc}.",
-                       expr.s, expr.e) from None
+                       *start_range(expr)) from None
 
 
 def _try_can(expr: syn.FunctionCall, ctx: Ctx) -> Any:

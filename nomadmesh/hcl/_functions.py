@@ -136,27 +136,28 @@ def _parseint(num: Any, base: Any) -> Any:
 
 
 def _range(*params: Any) -> Any:
-    if not 1 <= len(params) <= 3:
-        raise FunctionError("must have one, two, or three arguments")
+    """cty RangeFunc (sequence.go): one or two arguments pick the direction themselves."""
     if len(params) == 1:
-        start, end, step = 0, params[0], 1
+        start, end, step = 0, params[0], (-1 if params[0] < 0 else 1)
     elif len(params) == 2:
-        start, end, step = params[0], params[1], 1
-    else:
+        start, end, step = params[0], params[1], (-1 if params[1] < params[0] else 1)
+    elif len(params) == 3:
         start, end, step = params
+    else:
+        raise FunctionError("must have one, two, or three arguments")
     if step == 0:
-        raise FunctionError("step must not be zero")
+        raise FunctionError("step must not be zero", 2)
+    if step < 0 and end > start:
+        raise FunctionError("end must be less than start when step is negative", 1)
+    if step > 0 and end < start:
+        raise FunctionError("end must be greater than start when step is positive", 1)
     out = []
     cur = start
-    if step > 0 and start > end:
-        raise FunctionError("invalid range: start must be less than or equal to end for a positive step")
-    if step < 0 and start < end:
-        raise FunctionError("invalid range: start must be greater than or equal to end for a negative step")
     while (cur < end) if step > 0 else (cur > end):
-        out.append(cur)
-        if len(out) > 1024:
+        if len(out) >= 1024:
             raise FunctionError("more than 1024 values were generated; either decrease the difference "
                                 "between start and end or use a smaller step")
+        out.append(cur)
         cur = normalize(cur + step)
     return ListVal(out, NUMBER)
 
@@ -186,11 +187,14 @@ def _indent(spaces: Any, s: str) -> str:
 
 
 def _join(sep: str, *lists: Any) -> str:
+    if not lists:
+        raise FunctionError("at least one list is required")
     items: list[str] = []
-    for lst in lists:
+    for li, lst in enumerate(lists):
         for i, item in enumerate(lst):
             if item is None:
-                raise FunctionError(f"element {i} is null")
+                detail = f"element {i} of list {li + 1} is null" if len(lists) > 1 else f"element {i} is null"
+                raise FunctionError(f"{detail}; cannot concatenate null values", li + 1)
             items.append(item)
     return sep.join(items)
 
@@ -286,128 +290,13 @@ def _trimspace(s: str) -> str:
                    "\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
-# format / formatlist: Go's fmt verbs as cty's stdlib implements them
-
-_VERB = re.compile(r"%(?:\[(\d+)\])?([ +\-#0]*)(\d+|\*)?(?:\.(\d+|\*)?)?([a-zA-Z%])")
-
-
 def _format(fmt: str, *args: Any) -> str:
-    out: list[str] = []
-    pos = 0
-    argi = 0
-    for m in _VERB.finditer(fmt):
-        out.append(fmt[pos:m.start()])
-        pos = m.end()
-        explicit, flags, width, prec, verb = m.groups()
-        if verb == "%":
-            out.append("%")
-            continue
-        if explicit:
-            argi = int(explicit) - 1
-        if argi >= len(args):
-            raise FunctionError(f"not enough arguments for %{verb} at {m.start()}")
-        arg = args[argi]
-        argi += 1
-        out.append(_format_one(verb, flags, width, prec, arg, m.start()))
-    out.append(fmt[pos:])
-    if argi < len(args) and _VERB.search(fmt.replace("%%", "")) is not None:
-        pass
-    return "".join(out)
+    from nomadmesh.hcl._format_verbs import FormatError, format_values
 
-
-def _pad(text: str, flags: str, width: str | None) -> str:
-    if not width:
-        return text
-    w = int(width)
-    if "-" in flags:
-        return text.ljust(w)
-    if "0" in flags and text[:1] in "-+" and text[1:].replace(".", "").isdigit():
-        return text[0] + text[1:].rjust(w - 1, "0")
-    if "0" in flags:
-        return text.rjust(w, "0")
-    return text.rjust(w)
-
-
-def _format_one(verb: str, flags: str, width: str | None, prec: str | None, arg: Any, at: int) -> str:
-    if verb == "v":
-        if arg is None:
-            return _pad("null", flags, width)
-        if type(arg) is str:
-            return _pad(arg, flags, width)
-        if is_number(arg):
-            return _pad(format_number(arg), flags, width)
-        if type(arg) is bool:
-            return _pad("true" if arg else "false", flags, width)
-        return _pad(_json_encode(arg), flags, width)
-    if arg is None:
-        raise FunctionError(f"unsupported value for %{verb} at {at}: null value cannot be formatted")
-    if verb == "s":
-        try:
-            text = convert(arg, STRING)
-        except ConversionError as exc:
-            raise FunctionError(f"unsupported value for %s at {at}: {exc}") from None
-        if prec:
-            text = text[:int(prec)]
-        return _pad(text, flags, width)
-    if verb == "q":
-        try:
-            text = convert(arg, STRING)
-        except ConversionError as exc:
-            raise FunctionError(f"unsupported value for %q at {at}: {exc}") from None
-        return _pad(_go_quote(text), flags, width)
-    if verb == "t":
-        if type(arg) is not bool:
-            raise FunctionError(f"unsupported value for %t at {at}: bool required")
-        return _pad("true" if arg else "false", flags, width)
     try:
-        num = convert(arg, NUMBER)
-    except ConversionError as exc:
-        raise FunctionError(f"unsupported value for %{verb} at {at}: {exc}") from None
-    plus = "+" if "+" in flags else (" " if " " in flags else "")
-    if verb in "dbox":
-        if type(num) is not int:
-            raise FunctionError(f"unsupported value for %{verb} at {at}: an integer is required")
-        base = {"d": "d", "b": "b", "o": "o", "x": "x"}[verb]
-        text = format(abs(num), base)
-        sign = "-" if num < 0 else plus
-        return _pad(sign + text, flags, width)
-    if verb == "X":
-        if type(num) is not int:
-            raise FunctionError(f"unsupported value for %X at {at}: an integer is required")
-        return _pad(("-" if num < 0 else plus) + format(abs(num), "X"), flags, width)
-    f = float(num)
-    if verb in "fF":
-        text = f"{f:{plus}.{int(prec) if prec else 6}f}"
-    elif verb in "eE":
-        text = f"{f:{plus}.{int(prec) if prec else 6}{verb}}"
-    elif verb in "gG":
-        text = _go_g(f, prec, verb, plus)
-    else:
-        raise FunctionError(f"invalid format verb %{verb} at {at}")
-    return _pad(text, flags, width)
-
-
-def _go_g(f: float, prec: str | None, verb: str, plus: str) -> str:
-    if prec is None:
-        text = repr(f)
-        if "e" in text or "E" in text:
-            mant, _, exp = text.partition("e")
-            e = int(exp)
-            text = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-        elif text.endswith(".0"):
-            text = text[:-2]
-        exp10 = math.floor(math.log10(abs(f))) if f != 0 else 0
-        if exp10 < -4 or exp10 >= 21:
-            text = f"{f:e}"
-            mant, _, exp = text.partition("e")
-            mant = mant.rstrip("0").rstrip(".")
-            e = int(exp)
-            text = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-        if verb == "G":
-            text = text.upper()
-        return (plus if f >= 0 else "") + text
-    text = f"{f:{plus}.{int(prec)}{'g' if verb == 'g' else 'G'}}"
-    return text
+        return format_values(fmt, list(args))
+    except FormatError as exc:
+        raise FunctionError(str(exc), None if exc.arg is None else exc.arg + 1) from None
 
 
 def _formatlist(fmt: str, *args: Any) -> Any:
@@ -460,7 +349,7 @@ def _coalescelist(*vals: Any) -> Any:
         if v is None:
             continue
         if not _seq(v):
-            raise FunctionError("coalescelist arguments must be lists or tuples", i)
+            raise FunctionError("coalescelist arguments must be lists or tuples")
         if len(v) > 0:
             return v
     raise FunctionError("no non-null arguments")
@@ -487,7 +376,7 @@ def _concat(*seqs: Any) -> Any:
 
 def _contains(lst: Any, value: Any) -> Any:
     if not (_seq(lst) or isinstance(lst, dict)):
-        raise FunctionError("argument must be list, tuple, or set", 0)
+        raise FunctionError("argument must be list, tuple, or set")
     items = lst.values() if isinstance(lst, dict) else lst
     return any(equal(x, value) for x in items)
 
@@ -502,19 +391,18 @@ def _distinct(lst: Any) -> Any:
 
 def _element(lst: Any, index: Any) -> Any:
     if not _seq(lst):
-        raise FunctionError("cannot read elements from " + _friendly(lst), 0)
+        raise FunctionError("cannot read elements from " + _friendly(lst))
+    if type(index) is not int or not -(1 << 63) <= index < (1 << 63):
+        raise FunctionError("invalid index: value must be a whole number, between -9223372036854775808 and "
+                            "9223372036854775807")
     if not lst:
         raise FunctionError("cannot use element function with an empty list")
-    if type(index) is not int:
-        raise FunctionError("invalid index: value must be a whole number", 1)
-    if index < 0:
-        raise FunctionError("cannot use element function with a negative index")
     return lst[index % len(lst)]
 
 
 def _flatten(lst: Any) -> Any:
     if not _seq(lst):
-        raise FunctionError("can only flatten lists, sets and tuples", 0)
+        raise FunctionError("can only flatten lists, sets and tuples")
     out: list[Any] = []
 
     def walk(v: Any) -> None:
@@ -559,7 +447,7 @@ def _keys(m: Any) -> Any:
 
 def _values(m: Any) -> Any:
     if not isinstance(m, dict):
-        raise FunctionError("must have map or object type", 0)
+        raise FunctionError("values() requires a map as the first argument")
     vals = [v for _, v in sorted_items(m)]
     if type(m) is MapVal:
         return ListVal(vals, m.etype)
@@ -573,16 +461,19 @@ def _length(coll: Any) -> Any:
     raise FunctionError("collection must be a list, a map or a tuple")
 
 
-def _lookup(m: Any, key: str, *default: Any) -> Any:
-    if len(default) > 1:
-        raise FunctionError("lookup() takes no more than three arguments")
-    if not isinstance(m, dict):
-        raise FunctionError("the given value is not a map or object", 0)
-    if key in m:
-        return m[key]
-    if default:
-        return default[0]
-    raise FunctionError(f"lookup failed to find key {_go_quote(key)}")
+def _lookup(m: Any, key: str, default: Any) -> Any:
+    """cty LookupFunc (collection.go:650): all three arguments are required."""
+    if type(m) is dict:
+        if key in m:
+            return m[key]
+        return default
+    if type(m) is MapVal:
+        try:
+            fallback = convert(default, m.etype)
+        except ConversionError:
+            raise FunctionError("the default value must have the same type as the map elements", 2) from None
+        return m[key] if key in m else fallback
+    raise FunctionError("lookup() requires a map as the first argument", 0)
 
 
 def _merge(*maps: Any) -> Any:
@@ -592,7 +483,7 @@ def _merge(*maps: Any) -> Any:
         if m is None:
             continue
         if not isinstance(m, dict):
-            raise FunctionError(f"arguments must be maps or objects, got {_friendly(m)}", i)
+            raise FunctionError(f"arguments must be maps or objects, got {_go_quote(_friendly(m))}")
         if type(m) is not MapVal:
             all_maps = False
         out.update(m)
@@ -626,28 +517,40 @@ def _setproduct(*sets: Any) -> Any:
 
 
 def _slice(lst: Any, start: Any, end: Any) -> Any:
+    if type(lst) is SetVal:
+        raise FunctionError("cannot slice a set, because its elements do not have indices; explicitly convert to "
+                            "a list if the ordering of the result is not important", 0)
     if not _seq(lst):
         raise FunctionError("must be a list or tuple value", 0)
-    start, end = int(start), int(end)
+    for i, v in ((1, start), (2, end)):
+        if type(v) is not int:
+            which = "start" if i == 1 else "end"
+            raise FunctionError(f"invalid {which} index: value must be a whole number, between "
+                                "-9223372036854775808 and 9223372036854775807", i)
     if start < 0:
-        raise FunctionError("from index must be greater than or equal to 0", 1)
+        raise FunctionError("start index must not be less than zero", 1)
+    if start > len(lst):
+        raise FunctionError("start index must not be greater than the length of the list", 1)
+    if end < 0:
+        raise FunctionError("end index must not be less than zero", 2)
     if end > len(lst):
-        raise FunctionError("to index must be less than or equal to the length of the input collection", 2)
+        raise FunctionError("end index must not be greater than the length of the list", 2)
     if start > end:
-        raise FunctionError("from index must be less than or equal to index", 1)
+        raise FunctionError("start index must not be greater than end index", 1)
     part = lst[start:end]
     return list(part) if type(lst) is list else ListVal(part, lst.etype)
 
 
 def _sort(lst: Any) -> Any:
-    if any(x is None for x in lst):
-        raise FunctionError("given list element is null; a null value cannot be sorted", 0)
+    for i, x in enumerate(lst):
+        if x is None:
+            raise FunctionError(f"given list element {i} is null; a null string cannot be sorted")
     return ListVal(sorted(lst), STRING)
 
 
 def _zipmap(keys: Any, vals: Any) -> Any:
     if not _seq(vals):
-        raise FunctionError("values must be a list or tuple", 1)
+        raise FunctionError("values argument must be a list or tuple value")
     if len(keys) != len(vals):
         raise FunctionError(f"number of keys ({len(keys)}) does not match number of values ({len(vals)})")
     if type(vals) is list:
@@ -658,7 +561,7 @@ def _zipmap(keys: Any, vals: Any) -> Any:
 # --- encoding ------------------------------------------------------------------------------------
 
 
-def _json_encode(v: Any) -> str:
+def json_encode(v: Any) -> str:
     """cty's JSON: sorted object keys, Go's HTML-safe string escaping, exact numbers."""
     out: list[str] = []
 
@@ -669,7 +572,7 @@ def _json_encode(v: Any) -> str:
         elif t is bool:
             out.append("true" if x else "false")
         elif t is str:
-            out.append(_go_json_string(x))
+            out.append(go_json_string(x))
         elif is_number(x):
             if t is float:
                 raise FunctionError("value must be known and finite")
@@ -686,7 +589,7 @@ def _json_encode(v: Any) -> str:
             for i, (k, item) in enumerate(sorted_items(x)):
                 if i:
                     out.append(",")
-                out.append(_go_json_string(k))
+                out.append(go_json_string(k))
                 out.append(":")
                 enc(item)
             out.append("}")
@@ -695,14 +598,14 @@ def _json_encode(v: Any) -> str:
     return "".join(out)
 
 
-def _go_json_string(s: str) -> str:
+def go_json_string(s: str) -> str:
     text = json.dumps(s, ensure_ascii=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\\u007f", "\x7f"))
 
 
 def _jsonencode(v: Any) -> str:
-    return _json_encode(v)
+    return json_encode(v)
 
 
 def from_json_value(v: Any) -> Any:
@@ -1321,7 +1224,7 @@ _STATIC: dict[str, Function] = {
     "keys": _f([_p("inputMap", D)], _keys),
     "length": _f([_p("collection", D)], _length),
     "log": _f([_p("num", N), _p("base", N)], _log),
-    "lookup": _f([_p("inputMap", D), _p("key", S)], _lookup, _p("default", D, True)),
+    "lookup": _f([_p("inputMap", D), _p("key", S), _p("default", D)], _lookup),
     "lower": _f([_p("str", S)], _lower),
     "max": _f([], _max, _p("numbers", N)),
     "merge": _f([], _merge, _p("maps", D, True)),

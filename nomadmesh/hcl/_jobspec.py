@@ -329,7 +329,9 @@ def decode_map(view: View, go_type: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if elem == "interface {}":
         for name, attr in attrs.items():
-            out[name] = interface_value(attr.value(), attr.expr, attr.ctx)
+            value = interface_value(attr.value(), attr.expr, attr.ctx)
+            if value is not None:  # parse_map.go: SetMapIndex with a nil value deletes the key
+                out[name] = value
         return out
     field = GoField(name="", json="", hcl="", hcl_kind="", go_type=elem, kind="scalar", elem="",
                     omitempty=False, skip=False)

@@ -1157,7 +1157,8 @@ class Parser:
         parts: list[list[Any]] = []
         ltrim_next = False
         next_can_trim_prev = False
-        start = self.peek()[2]
+        first = self.peek()
+        start = first[2]
         while True:
             tok = self.read()
             kind = tok[0]
@@ -1182,7 +1183,7 @@ class Parser:
                 close = self.peek()
                 if close[0] is not SEQEND:
                     self.nl_stack.pop()
-                    raise self._bad_interp_end(close, start, end)
+                    raise self._bad_interp_end(close, (first[2], first[3]), end)
                 self.read()
                 if close[1] == "~}":
                     ltrim_next = True
@@ -1207,16 +1208,16 @@ class Parser:
                 raise self.fail("Unterminated template string", "No closing marker was found for the string.",
                                 tok[2], tok[3])
         if not parts:
-            parts.append(["lit", "", open_[3], open_[3]])
+            parts.append(["lit", "", first[3], first[3]])
         parts.append(["end", None, close_e, close_e])
         return parts, close_e
 
-    def _bad_interp_end(self, close: Token, start: int, end: str) -> _ParseAbort:
+    def _bad_interp_end(self, close: Token, start_range: tuple[int, int], end: str) -> _ParseAbort:
         if close[0] is EOF:
             return self.fail("Unclosed template interpolation sequence",
                              "There is no closing brace for this interpolation sequence before the end "
                              "of the file. This might be caused by incorrect nesting inside the given "
-                             "expression.", start, start)
+                             "expression.", *start_range)
         if close[0] == ":":
             return self.fail("Extra characters after interpolation expression",
                              "Template interpolation doesn't expect a colon at this location. Did you "
@@ -1227,7 +1228,7 @@ class Parser:
             return self.fail("Unclosed template interpolation sequence",
                              "There is no closing brace for this interpolation sequence before the end "
                              "of the quoted template. This might be caused by incorrect nesting inside "
-                             "the given expression.", start, start)
+                             "the given expression.", *start_range)
         return self.fail("Extra characters after interpolation expression",
                          "Expected a closing brace to end the interpolation expression, but found extra "
                          "characters.\n\nThis can happen when you include interpolation syntax for "

@@ -391,7 +391,7 @@ def _convert(v: Any, want: Type) -> Any:
         assert elem is not None
         if t is list or t is ListVal or t is SetVal:
             if t is list and elem.kind == "dynamic":
-                elem = unify([type_of(x) for x in v])
+                elem = unify([type_of(x) for x in v]) if v else DYNAMIC
                 if elem is None:
                     raise _Mismatch
             elif t is not list and v.etype.kind != "dynamic" and elem.kind == "dynamic":
@@ -405,7 +405,7 @@ def _convert(v: Any, want: Type) -> Any:
         assert elem is not None
         if t is dict or t is MapVal:
             if t is dict and elem.kind == "dynamic":
-                elem = unify([type_of(x) for x in v.values()])
+                elem = unify([type_of(x) for x in v.values()]) if v else DYNAMIC
                 if elem is None:
                     raise _Mismatch
             elif t is MapVal and elem.kind == "dynamic":

@@ -325,16 +325,17 @@ class Job:
     @classmethod
     def from_hcl(cls, text: str, *, variables: Mapping[str, Any] | None = None,
                  source: str | None = None, validate: bool = True) -> Job:
-        """Parse an HCL2 jobspec; input variables and locals are evaluated."""
-        from nomadmesh.codec.hcl import decode_job
+        """Parse an HCL2 jobspec exactly as Nomad's jobspec2 does (see `nomadmesh.hcl.parse`)."""
+        from nomadmesh.hcl import parse
 
-        return decode_job(text, variables=variables, source=source, validate=validate)
+        parsed = parse(text, filename=source or "job.nomad.hcl", variables=variables)
+        return cls.from_api({"Job": parsed.job, "Submission": parsed.submission}, validate=validate)
 
     def to_hcl(self) -> str:
-        """The job as an HCL2 jobspec."""
-        from nomadmesh.codec.hcl import encode_job
+        """The job as an HCL2 jobspec that Nomad's parser reads back to the same job."""
+        from nomadmesh.hcl import write_job
 
-        return encode_job(self)
+        return write_job(self.to_api())
 
     def _repr_html_(self) -> str:
         """A table of groups, tasks and ports for Jupyter."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import io
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,21 +54,26 @@ def test_fmt_of_a_formatted_file_changes_nothing() -> None:
 
 
 def test_fmt_keeps_variables_locals_and_functions_as_written() -> None:
-    text = ('variable "n" {\n  default = 2\n}\n\nlocals {\n  names = [for i in range(var.n) : "w${i}"]\n}\n\n'
-            'job "j" {\n  meta = { count = length(local.names) }\n}\n')
+    text = (
+        'variable "n" {\n  default = 2\n}\n\nlocals {\n  names = [for i in range(var.n) : "w${i}"]\n}\n\n'
+        'job "j" {\n  meta = { count = length(local.names) }\n}\n'
+    )
     assert format_source(text) == text
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    ("a=b.c\n", "a = b.c\n"),
-    ("a = b [ 0 ]\n", "a = b[0]\n"),
-    ("a = f( 1 ,2 )\n", "a = f(1, 2)\n"),
-    ("a = -1\nb = 1 - -2\n", "a = -1\nb = 1 - -2\n"),
-    ('a = "${ x }"\n', 'a = "${x}"\n'),
-    ("a = {b=1}\n", "a = { b = 1 }\n"),
-    ("a = !b\n", "a = !b\n"),
-    ("a = [ for x in y : x ]\n", "a = [for x in y : x]\n"),
-])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("a=b.c\n", "a = b.c\n"),
+        ("a = b [ 0 ]\n", "a = b[0]\n"),
+        ("a = f( 1 ,2 )\n", "a = f(1, 2)\n"),
+        ("a = -1\nb = 1 - -2\n", "a = -1\nb = 1 - -2\n"),
+        ('a = "${ x }"\n', 'a = "${x}"\n'),
+        ("a = {b=1}\n", "a = { b = 1 }\n"),
+        ("a = !b\n", "a = !b\n"),
+        ("a = [ for x in y : x ]\n", "a = [for x in y : x]\n"),
+    ],
+)
 def test_fmt_spacing_rules(before: str, after: str) -> None:
     assert format_source(before) == after
 
@@ -119,13 +123,15 @@ def test_fmt_check_passes_on_formatted_files(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_fmt_reads_standard_input_and_writes_standard_output(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(UNFORMATTED))
     assert run(capsys, "-") == (0, FORMATTED, "")
 
 
 def test_fmt_of_a_directory_takes_nomad_and_hcl_files_and_recurses_on_request(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     top = write(tmp_path, "a.nomad", UNFORMATTED)
     nested = write(tmp_path, "sub/b.hcl", UNFORMATTED)
     other = write(tmp_path, "c.txt", UNFORMATTED)
@@ -136,7 +142,9 @@ def test_fmt_of_a_directory_takes_nomad_and_hcl_files_and_recurses_on_request(
     assert nested.read_text() == FORMATTED
 
 
-def test_fmt_without_writing_or_listing_prints_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fmt_without_writing_or_listing_prints_the_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, "web.hcl", UNFORMATTED)
     assert run(capsys, "-list=false", "-write=false", str(path)) == (0, FORMATTED, "")
     assert path.read_text() == UNFORMATTED

@@ -40,8 +40,10 @@ def error(text: str, **kwargs: Any) -> HclError:
 
 def test_an_attribute_set_twice_is_redefined_with_both_positions() -> None:
     exc = error('job "j" {\n  region = "a"\n  region = "b"\n}\n')
-    assert exc.nomad_text == ('f.nomad.hcl:3,3-9: Attribute redefined; The argument "region" was already set '
-                              "at f.nomad.hcl:2,3-9. Each argument may be set only once.")
+    assert exc.nomad_text == (
+        'f.nomad.hcl:3,3-9: Attribute redefined; The argument "region" was already set '
+        "at f.nomad.hcl:2,3-9. Each argument may be set only once."
+    )
     assert (exc.line, exc.column) == (3, 3)
     assert isinstance(exc, ParseError)
 
@@ -69,8 +71,10 @@ def test_comments_of_all_three_kinds_are_ignored() -> None:
 
 def test_single_line_blocks_hold_one_argument() -> None:
     assert job('  group "g" { count = 2 }')["TaskGroups"][0]["Count"] == 2
-    assert "Invalid single-argument block definition" in error(
-        'job "j" {\n  group "g" { count = 2, x = 1 }\n}\n').nomad_text
+    assert (
+        "Invalid single-argument block definition"
+        in error('job "j" {\n  group "g" { count = 2, x = 1 }\n}\n').nomad_text
+    )
 
 
 def test_heredocs_keep_their_last_newline_and_flush_ones_drop_the_common_indent() -> None:
@@ -149,8 +153,9 @@ def test_runtime_references_stay_literal_as_jobspec2_writes_them() -> None:
 
 def test_unknown_attributes_of_var_are_errors_at_the_step() -> None:
     exc = error('job "j" {\n  region = var.nope\n}\n')
-    assert exc.nomad_text.startswith('f.nomad.hcl:2,15-20: Unsupported attribute; This object does not have an '
-                                     'attribute named "nope".')
+    assert exc.nomad_text.startswith(
+        'f.nomad.hcl:2,15-20: Unsupported attribute; This object does not have an attribute named "nope".'
+    )
 
 
 def test_try_and_can_catch_evaluation_errors() -> None:
@@ -159,41 +164,46 @@ def test_try_and_can_catch_evaluation_errors() -> None:
 
 
 def test_convert_takes_a_type_expression() -> None:
-    assert config('convert({ a = 1 }, map(string))') == {"a": "1"}
+    assert config("convert({ a = 1 }, map(string))") == {"a": "1"}
 
 
 # --- functions --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expr", "value"), [
-    ('format("%05.1f|%-4s|%x", 3.14159, "ab", 255)', "003.1|ab  |ff"),
-    ('join(",", split("-", "a-b-c"))', "a,b,c"),
-    ('jsonencode({ b = [1, "<x>"], a = null })', '{"a":null,"b":[1,"\\u003cx\\u003e"]}'),
-    ('yamlencode({ a = [1], b = "x\\ny" })', '"a":\n- 1\n"b": |-\n  x\n  y\n'),
-    ('jsondecode("{\\"a\\": [1, 2.5]}").a[1]', "2.5"),
-    ('jsonencode(yamldecode("on: y"))', '{"true":true}'),
-    ('base64encode("nomad")', "bm9tYWQ="),
-    ('sha256("x")', "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"),
-    ('uuidv5("dns", "example.com")', "cfbff0d1-9375-5685-968c-48ce8b15ae17"),
-    ('cidrsubnet("10.0.0.0/8", 8, 3)', "10.3.0.0/16"),
-    ('formatdate("DD MMM YYYY hh:mm ZZZ", "2026-03-05T07:08:09Z")', "05 Mar 2026 07:08 UTC"),
-    ('timeadd("2026-01-31T23:00:00Z", "90m")', "2026-02-01T00:30:00Z"),
-    ('regex_replace("host-01", "^([a-z]+)-(\\\\d+)$", "$2.$1")', "01.host"),
-    ('title("hello world")', "Hello World"),
-    ("parseint(\"ff\", 16)", "255"),
-    ("max(1, 5, 3)", "5"),
-    ('lookup({ a = 1 }, "b", "none")', "none"),
-    ('element(["a", "b"], 3)', "b"),
-    ('reverse("abc")', "cba"),
-])
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ('format("%05.1f|%-4s|%x", 3.14159, "ab", 255)', "003.1|ab  |ff"),
+        ('join(",", split("-", "a-b-c"))', "a,b,c"),
+        ('jsonencode({ b = [1, "<x>"], a = null })', '{"a":null,"b":[1,"\\u003cx\\u003e"]}'),
+        ('yamlencode({ a = [1], b = "x\\ny" })', '"a":\n- 1\n"b": |-\n  x\n  y\n'),
+        ('jsondecode("{\\"a\\": [1, 2.5]}").a[1]', "2.5"),
+        ('jsonencode(yamldecode("on: y"))', '{"true":true}'),
+        ('base64encode("nomad")', "bm9tYWQ="),
+        ('sha256("x")', "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"),
+        ('uuidv5("dns", "example.com")', "cfbff0d1-9375-5685-968c-48ce8b15ae17"),
+        ('cidrsubnet("10.0.0.0/8", 8, 3)', "10.3.0.0/16"),
+        ('formatdate("DD MMM YYYY hh:mm ZZZ", "2026-03-05T07:08:09Z")', "05 Mar 2026 07:08 UTC"),
+        ('timeadd("2026-01-31T23:00:00Z", "90m")', "2026-02-01T00:30:00Z"),
+        ('regex_replace("host-01", "^([a-z]+)-(\\\\d+)$", "$2.$1")', "01.host"),
+        ('title("hello world")', "Hello World"),
+        ('parseint("ff", 16)', "255"),
+        ("max(1, 5, 3)", "5"),
+        ('lookup({ a = 1 }, "b", "none")', "none"),
+        ('element(["a", "b"], 3)', "b"),
+        ('reverse("abc")', "cba"),
+    ],
+)
 def test_functions_compute_what_nomad_computes(expr: str, value: str) -> None:
     assert meta(expr) == value
 
 
 def test_a_function_argument_of_the_wrong_type_names_the_parameter() -> None:
     exc = error('job "j" {\n  region = upper(["a"])\n}\n')
-    assert exc.nomad_text == ('f.nomad.hcl:2,18-19: Invalid function argument; Invalid value for "str" '
-                              "parameter: string required, but have tuple.")
+    assert exc.nomad_text == (
+        'f.nomad.hcl:2,18-19: Invalid function argument; Invalid value for "str" '
+        "parameter: string required, but have tuple."
+    )
 
 
 def test_an_unknown_function_suggests_the_nearest_name() -> None:

@@ -18,19 +18,31 @@ from tests.golden_hcl import first_diagnostic
 from tests.nomad_oracle import oracle
 
 NAMES = st.sampled_from(["a", "b", "web", "x_1", "dash-name"])
-STRINGS = st.text(alphabet=st.sampled_from(list("ab Z09-_./:{}$%\\\"\té\n")), max_size=8)
+STRINGS = st.text(alphabet=st.sampled_from(list('ab Z09-_./:{}$%\\"\té\n')), max_size=8)
 
 
 def _string_literal(s: str) -> str:
-    escaped = (s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-               .replace("${", "$${").replace("%{", "%%{"))
+    escaped = (
+        s.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+    )
     return f'"{escaped}"'
 
 
-numbers = st.one_of(st.integers(-10**6, 10**6).map(str),
-                    st.decimals(-1000, 1000, places=3, allow_nan=False, allow_infinity=False).map(str))
-atoms = st.one_of(numbers, STRINGS.map(_string_literal), st.sampled_from(["true", "false", "null"]),
-                  st.sampled_from(["local.n", "local.s", "local.l", "local.m", "var.v"]))
+numbers = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.decimals(-1000, 1000, places=3, allow_nan=False, allow_infinity=False).map(str),
+)
+atoms = st.one_of(
+    numbers,
+    STRINGS.map(_string_literal),
+    st.sampled_from(["true", "false", "null"]),
+    st.sampled_from(["local.n", "local.s", "local.l", "local.m", "var.v"]),
+)
 
 
 def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -38,18 +50,53 @@ def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         st.lists(children, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
         st.lists(st.tuples(NAMES, children), max_size=3).map(
-            lambda kvs: "{ " + ", ".join(f'"{k}" = {v}' for k, v in kvs) + " }"),
-        st.tuples(st.sampled_from(["+", "-", "*", "/", "%", "==", "!=", "<", ">=", "&&", "||"]), children,
-                  children).map(lambda t: f"({t[1]} {t[0]} {t[2]})"),
+            lambda kvs: "{ " + ", ".join(f'"{k}" = {v}' for k, v in kvs) + " }"
+        ),
+        st.tuples(
+            st.sampled_from(["+", "-", "*", "/", "%", "==", "!=", "<", ">=", "&&", "||"]), children, children
+        ).map(lambda t: f"({t[1]} {t[0]} {t[2]})"),
         st.tuples(children, children, children).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
         pair.map(lambda t: f'"pre-${{{t[0]}}}-${{{t[1]}}}"'),
         children.map(lambda x: f"[for i, v in local.l : {x}]"),
         children.map(lambda x: f"{{ for k, v in local.m : k => {x} }}"),
-        st.tuples(st.sampled_from(["upper", "lower", "trimspace", "length", "jsonencode", "keys", "sort",
-                                   "distinct", "flatten", "abs", "floor", "tostring", "chomp", "values"]),
-                  children).map(lambda t: f"{t[0]}({t[1]})"),
-        st.tuples(st.sampled_from(["concat", "max", "min", "coalesce", "join", "format", "split",
-                                   "lookup", "element", "contains"]), pair).map(lambda t: f"{t[0]}({t[1][0]}, {t[1][1]})"),
+        st.tuples(
+            st.sampled_from(
+                [
+                    "upper",
+                    "lower",
+                    "trimspace",
+                    "length",
+                    "jsonencode",
+                    "keys",
+                    "sort",
+                    "distinct",
+                    "flatten",
+                    "abs",
+                    "floor",
+                    "tostring",
+                    "chomp",
+                    "values",
+                ]
+            ),
+            children,
+        ).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(
+            st.sampled_from(
+                [
+                    "concat",
+                    "max",
+                    "min",
+                    "coalesce",
+                    "join",
+                    "format",
+                    "split",
+                    "lookup",
+                    "element",
+                    "contains",
+                ]
+            ),
+            pair,
+        ).map(lambda t: f"{t[0]}({t[1][0]}, {t[1][1]})"),
         children.map(lambda x: f"{x}[0]"),
         children.map(lambda x: f'{x}["a"]'),
         children.map(lambda x: f"{x}[*]"),
@@ -89,15 +136,24 @@ job "prop" {
 def _oracle_answer(binary: Path, tmp: Path, text: str) -> dict[str, Any]:
     path = tmp / "prop.nomad.hcl"
     path.write_text(text)
-    done = subprocess.run([str(binary), "parse", path.name], cwd=tmp, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    done = subprocess.run(
+        [str(binary), "parse", path.name],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     if done.returncode != 0:
         return {"error": done.stderr.strip()}
     return {"job": json.loads(done.stdout)["Job"]}
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(expr=EXPRESSIONS)
 def test_generated_expressions_evaluate_as_nomad_evaluates_them(expr: str, tmp_path: Path) -> None:
     text = HEADER % expr

@@ -43,9 +43,14 @@ def test_nomad_reads_what_we_write(tmp_path: Path) -> None:
         job = json.loads(fixture.golden.read_text())["job"]
         path = tmp_path / f"{fixture.name}.nomad.hcl"
         path.write_text(write_job(job))
-        done = subprocess.run([str(binary), "parse", path.name], cwd=tmp_path, capture_output=True, text=True,
-                              env={k: v for k, v in os.environ.items() if not k.startswith("NOMAD_VAR_")},
-                              timeout=120)
+        done = subprocess.run(
+            [str(binary), "parse", path.name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("NOMAD_VAR_")},
+            timeout=120,
+        )
         assert done.returncode == 0, f"{fixture.name}: {done.stderr}"
         assert job_form(json.loads(done.stdout)["Job"]) == job_form(job), fixture.name
 
@@ -65,13 +70,20 @@ def test_maps_with_dotted_keys_use_the_attribute_form() -> None:
 
 def test_free_form_config_keeps_objects_and_lists_of_objects_apart() -> None:
     config = {"labels": {"a": "b"}, "mount": [{"type": "bind"}], "n": 1.5, "empty": []}
-    job = {"ID": "j", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "d", "Config": config}]}]}
+    job = {
+        "ID": "j",
+        "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "d", "Config": config}]}],
+    }
     assert parse_job(write_job(job), environ={})["TaskGroups"][0]["Tasks"][0]["Config"] == config
 
 
 def test_the_default_identity_is_written_where_nomad_reads_it() -> None:
-    task = {"Name": "t", "Driver": "d", "Identity": {"Env": True},
-            "Identities": [{"Name": "vault", "Audience": ["v"]}]}
+    task = {
+        "Name": "t",
+        "Driver": "d",
+        "Identity": {"Env": True},
+        "Identities": [{"Name": "vault", "Audience": ["v"]}],
+    }
     job = {"ID": "j", "TaskGroups": [{"Name": "g", "Tasks": [task]}]}
     back = parse_job(write_job(job), environ={})["TaskGroups"][0]["Tasks"][0]
     assert back["Identity"] == {"Env": True}
@@ -83,11 +95,20 @@ def test_a_field_nomads_hcl_cannot_hold_is_an_error() -> None:
         write_job({"ID": "j", "ConsulNamespace": "ns"})
 
 
-@pytest.mark.parametrize(("ns", "text"), [
-    (0, "0s"), (1, "1ns"), (1500, "1.5\u00b5s"), (2_500_000, "2.5ms"), (10_000_000_000, "10s"),
-    (90_000_000_000, "1m30s"), (3_600_000_000_000, "1h0m0s"), (5_400_500_000_000, "1h30m0.5s"),
-    (-2_000_000_000, "-2s"),
-])
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0s"),
+        (1, "1ns"),
+        (1500, "1.5\u00b5s"),
+        (2_500_000, "2.5ms"),
+        (10_000_000_000, "10s"),
+        (90_000_000_000, "1m30s"),
+        (3_600_000_000_000, "1h0m0s"),
+        (5_400_500_000_000, "1h30m0.5s"),
+        (-2_000_000_000, "-2s"),
+    ],
+)
 def test_durations_are_written_as_go_prints_them(ns: int, text: str) -> None:
     assert go_duration(ns) == text
 

@@ -40,9 +40,16 @@ def test_json_syntax_errors_carry_line_and_column(tmp_path: Path) -> None:
 
 
 def test_an_invalid_json_job_names_the_file_and_the_field(tmp_path: Path) -> None:
-    path = write(tmp_path, "bad.json", json.dumps({"ID": "x", "TaskGroups": [{"Name": "g",
-                                                   "Count": "two", "Tasks": [{"Name": "t",
-                                                                           "Driver": "exec"}]}]}))
+    path = write(
+        tmp_path,
+        "bad.json",
+        json.dumps(
+            {
+                "ID": "x",
+                "TaskGroups": [{"Name": "g", "Count": "two", "Tasks": [{"Name": "t", "Driver": "exec"}]}],
+            }
+        ),
+    )
     with pytest.raises(ValidationError, match=r"(?s)bad.json: .*job\[x\]\.group\[g\]\.count"):
         nomadmesh.load(path)
 
@@ -120,18 +127,22 @@ def test_hcl_errors_are_hcl_errors_with_nomads_text(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.nomad.hcl", 'job "x" {\n  count = 1\n}\n')
     with pytest.raises(HclError) as caught:
         nomadmesh.load(path)
-    assert caught.value.nomad_text == (f'{path}:2,3-8: Unsupported argument; An argument named "count" is not '
-                                       "expected here.")
+    assert caught.value.nomad_text == (
+        f'{path}:2,3-8: Unsupported argument; An argument named "count" is not expected here.'
+    )
 
 
 def test_a_var_value_that_does_not_convert_is_an_error_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "v.nomad.hcl", 'variable "n" {\n  type = number\n}\njob "x" {\n  priority = var.n\n}\n')
+    path = write(
+        tmp_path, "v.nomad.hcl", 'variable "n" {\n  type = number\n}\njob "x" {\n  priority = var.n\n}\n'
+    )
     with pytest.raises(HclError, match="The received arg value for n is not compatible"):
         nomadmesh.load(path, variables={"n": "many"}, validate=False)
 
 
 def test_a_nomad_var_environment_value_that_does_not_convert_is_an_error_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NOMAD_VAR_n", "[1")
     path = write(tmp_path, "v.nomad.hcl", 'variable "n" {\n  type = list(number)\n}\njob "x" {\n}\n')
     with pytest.raises(HclError):
@@ -139,7 +150,9 @@ def test_a_nomad_var_environment_value_that_does_not_convert_is_an_error_line(
 
 
 def test_var_files_and_flags_are_recorded_in_the_submission(tmp_path: Path) -> None:
-    path = write(tmp_path, "v.nomad.hcl", 'variable "n" {\n  default = 1\n}\njob "x" {\n  priority = var.n\n}\n')
+    path = write(
+        tmp_path, "v.nomad.hcl", 'variable "n" {\n  default = 1\n}\njob "x" {\n  priority = var.n\n}\n'
+    )
     var_file = write(tmp_path, "v.vars.hcl", "n = 70\n")
     job = nomadmesh.load(path, var_files=[var_file], validate=False)
     assert job.priority == 70
@@ -184,18 +197,25 @@ def test_a_python_module_without_a_job_says_how_to_define_one(tmp_path: Path) ->
 
 
 def test_an_invalid_python_job_is_validated_on_load(tmp_path: Path) -> None:
-    path = write(tmp_path, "invalid.py",
-                 "from nomadmesh import Job, Group, Task\n"
-                 "job = Job('x', groups=[Group('g', count='two', tasks=[Task('t', driver='exec')])])\n")
+    path = write(
+        tmp_path,
+        "invalid.py",
+        "from nomadmesh import Job, Group, Task\n"
+        "job = Job('x', groups=[Group('g', count='two', tasks=[Task('t', driver='exec')])])\n",
+    )
     with pytest.raises(ValidationError, match=r"job\[x\]\.group\[g\]\.count"):
         nomadmesh.load(path)
 
 
 def test_nomad_var_environment_reaches_a_variable_however_its_block_is_spaced(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NOMAD_VAR_image", "nginx:1.27")
-    path = write(tmp_path, "web.nomad.hcl",
-                 'variable   "image" {\n  type = string\n}\n'
-                 'job "web" {\n  group "g" {\n    task "t" {\n      driver = "docker"\n'
-                 '      config {\n        image = var.image\n      }\n    }\n  }\n}\n')
+    path = write(
+        tmp_path,
+        "web.nomad.hcl",
+        'variable   "image" {\n  type = string\n}\n'
+        'job "web" {\n  group "g" {\n    task "t" {\n      driver = "docker"\n'
+        "      config {\n        image = var.image\n      }\n    }\n  }\n}\n",
+    )
     assert nomadmesh.load(path).groups[0].tasks[0].config["image"] == "nginx:1.27"

@@ -68,7 +68,7 @@ def format_values(fmt: str, args: list[Any]) -> str:
             k = j + 1
             while k < n and fmt[k].isdigit():
                 k += 1
-            verb.prec = int(fmt[j + 1:k] or "0")
+            verb.prec = int(fmt[j + 1 : k] or "0")
             j = k
         if j < n and fmt[j] == "[":
             k = j + 1
@@ -76,7 +76,7 @@ def format_values(fmt: str, args: list[Any]) -> str:
                 while k < n and fmt[k].isdigit():
                     k += 1
                 if k < n and fmt[k] == "]":
-                    verb.arg = int(fmt[j + 1:k])
+                    verb.arg = int(fmt[j + 1 : k])
                     j = k + 1
                 else:
                     _bad_char(fmt, k)
@@ -87,7 +87,7 @@ def format_values(fmt: str, args: list[Any]) -> str:
         if not (fmt[j].isascii() and fmt[j].isalpha()):
             _bad_char(fmt, j)
         verb.mode = fmt[j]
-        verb.raw = fmt[i:j + 1]
+        verb.raw = fmt[i : j + 1]
         highest = max(highest, verb.arg)
         out.append(_append(verb, args))
         next_arg = verb.arg + 1
@@ -120,12 +120,16 @@ def _q(text: str) -> str:
 def _append(verb: _Verb, args: list[Any]) -> str:
     idx = verb.arg - 1
     if idx >= len(args):
-        raise FormatError(f"not enough arguments for {_q(verb.raw)} at {verb.offset}: need index {verb.arg} but "
-                          f"have {len(args)} total")
+        raise FormatError(
+            f"not enough arguments for {_q(verb.raw)} at {verb.offset}: need index {verb.arg} but "
+            f"have {len(args)} total"
+        )
     arg = args[idx]
     mode = verb.mode
     if mode != "v" and arg is None:
-        raise FormatError(f"unsupported value for {_q(verb.raw)} at {verb.offset}: null value cannot be formatted")
+        raise FormatError(
+            f"unsupported value for {_q(verb.raw)} at {verb.offset}: null value cannot be formatted"
+        )
     if mode == "v":
         if "#" not in verb.flags and arg is not None:
             if type(arg) is str:
@@ -148,7 +152,9 @@ def _append(verb: _Verb, args: list[Any]) -> str:
             raise FormatError(f"unsupported value for {_q(verb.raw)} at {verb.offset}: {exc}") from None
         if mode in "bdoxX":
             if type(num) is not int:
-                raise FormatError(f"unsupported value for {_q(verb.raw)} at {verb.offset}: an integer is required")
+                raise FormatError(
+                    f"unsupported value for {_q(verb.raw)} at {verb.offset}: an integer is required"
+                )
             return _integer(verb, num)
         return _float(verb, num)
     if mode in "sq":
@@ -157,7 +163,7 @@ def _append(verb: _Verb, args: list[Any]) -> str:
         except ConversionError as exc:
             raise FormatError(f"unsupported value for {_q(verb.raw)} at {verb.offset}: {exc}") from None
         if verb.prec:
-            text = text[:verb.prec]
+            text = text[: verb.prec]
         if mode == "q":
             from nomadmesh.hcl._functions import go_json_string
 
@@ -174,7 +180,7 @@ def _pad(verb: _Verb, text: str, *, numeric: bool = False) -> str:
         return text + " " * (width - len(text))
     if numeric and "0" in verb.flags:
         sign = text[0] if text[:1] in "+- " else ""
-        body = text[len(sign):]
+        body = text[len(sign) :]
         return sign + "0" * (width - len(text)) + body
     return " " * (width - len(text)) + text
 
@@ -182,8 +188,13 @@ def _pad(verb: _Verb, text: str, *, numeric: bool = False) -> str:
 def _integer(verb: _Verb, n: int) -> str:
     """Go's fmt of a *big.Int."""
     mode = verb.mode
-    digits = {"d": str(abs(n)), "b": format(abs(n), "b"), "o": format(abs(n), "o"),
-              "x": format(abs(n), "x"), "X": format(abs(n), "X")}[mode]
+    digits = {
+        "d": str(abs(n)),
+        "b": format(abs(n), "b"),
+        "o": format(abs(n), "o"),
+        "x": format(abs(n), "x"),
+        "X": format(abs(n), "X"),
+    }[mode]
     if verb.prec is not None:
         digits = "" if verb.prec == 0 and n == 0 else digits.rjust(verb.prec, "0")
     prefix = ""
@@ -257,7 +268,8 @@ def _float_text(num: Any, mode: str, prec: int | None) -> str:
         if prec is None:
             text = _plain(value)
         else:
-            text = f"{value.quantize(decimal.Decimal(1).scaleb(-prec), rounding=decimal.ROUND_HALF_EVEN, context=_CTX):f}"
+            step = decimal.Decimal(1).scaleb(-prec)
+            text = f"{value.quantize(step, rounding=decimal.ROUND_HALF_EVEN, context=_CTX):f}"
         return ("-" if neg else "") + text
     if mode == "e":
         return ("-" if neg else "") + _e_text(value, prec)
@@ -290,8 +302,9 @@ def _digits(value: decimal.Decimal, sig: int | None) -> tuple[str, int]:
         return "0", 1
     if sig is not None:
         exp = value.adjusted()
-        value = value.quantize(decimal.Decimal(1).scaleb(exp - sig + 1), rounding=decimal.ROUND_HALF_EVEN,
-                               context=_CTX)
+        value = value.quantize(
+            decimal.Decimal(1).scaleb(exp - sig + 1), rounding=decimal.ROUND_HALF_EVEN, context=_CTX
+        )
     sign, digit_tuple, exponent = value.as_tuple()
     del sign
     assert isinstance(exponent, int)
@@ -309,12 +322,15 @@ def _e_text(value: decimal.Decimal, prec: int | None) -> str:
             digits, dp = _digits(value, None)
             exp = dp - 1
         else:
-            q = value.quantize(decimal.Decimal(1).scaleb(exp - prec), rounding=decimal.ROUND_HALF_EVEN, context=_CTX)
+            q = value.quantize(
+                decimal.Decimal(1).scaleb(exp - prec), rounding=decimal.ROUND_HALF_EVEN, context=_CTX
+            )
             if q.adjusted() != exp:
                 exp = q.adjusted()
-                q = value.quantize(decimal.Decimal(1).scaleb(exp - prec), rounding=decimal.ROUND_HALF_EVEN,
-                                   context=_CTX)
-            digits = "".join(map(str, q.as_tuple()[1])).ljust(prec + 1, "0")[:prec + 1]
+                q = value.quantize(
+                    decimal.Decimal(1).scaleb(exp - prec), rounding=decimal.ROUND_HALF_EVEN, context=_CTX
+                )
+            digits = "".join(map(str, q.as_tuple()[1])).ljust(prec + 1, "0")[: prec + 1]
     mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
     return f"{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
 
@@ -324,4 +340,3 @@ def _plain(value: decimal.Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
-

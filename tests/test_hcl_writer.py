@@ -116,3 +116,9 @@ def test_durations_are_written_as_go_prints_them(ns: int, text: str) -> None:
 def test_job_to_hcl_round_trips_through_the_model() -> None:
     job = Job.from_api(golden_job("connect-and-more.nomad.hcl"), validate=False)
     assert Job.from_hcl(job.to_hcl(), validate=False) == job
+
+
+def test_an_empty_block_is_written_because_it_means_defaults() -> None:
+    connect = {"SidecarService": {}, "Gateway": {"Mesh": {}}}
+    job = {"ID": "j", "TaskGroups": [{"Name": "g", "Services": [{"Name": "s", "Connect": connect}]}]}
+    assert parse_job(write_job(job), environ={})["TaskGroups"][0]["Services"][0]["Connect"] == connect

@@ -920,8 +920,10 @@ def _hash(name: str) -> Callable[[str], str]:
 
 
 def _bcrypt(s: str, *cost: Any) -> str:
+    import importlib
+
     try:
-        import bcrypt
+        bcrypt = importlib.import_module("bcrypt")  # optional: only this function needs it
     except ImportError:
         raise FunctionError("bcrypt needs the Python package 'bcrypt' (pip install bcrypt)") from None
     if len(cost) > 1:

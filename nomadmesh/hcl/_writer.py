@@ -105,7 +105,9 @@ def _struct(out: _Out, struct: str, value: Mapping[str, Any], path: str) -> None
     blocks: list[tuple[GoField, Any]] = []
     for f in _fields(struct):
         v = value.get(f.json)
-        if f.json in unwritten or f.hcl_kind == "label" or _empty(v):
+        # An empty struct block is meaningful (`sidecar_service {}`: a sidecar with defaults).
+        struct_block = f.hcl_kind == "block" and f.kind in ("ptr", "struct") and isinstance(v, Mapping)
+        if f.json in unwritten or f.hcl_kind == "label" or (_empty(v) and not struct_block):
             continue
         if f.skip or not f.hcl:
             if f.json == "Identity" and struct == "Task":

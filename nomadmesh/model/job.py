@@ -29,6 +29,7 @@ from nomadmesh.model._base import (
 from nomadmesh.model.group import Group, groups
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
 from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateStrategy
+from nomadmesh.model.server import stored
 
 
 @attrs.frozen
@@ -237,8 +238,14 @@ class Job:
 
     # --- defaults ------------------------------------------------------------------------------
 
-    def canonicalize(self) -> Job:
-        """api/jobs.go:1164 Job.Canonicalize: the job as a Nomad agent defaults it."""
+    def canonicalize(self, *, server: bool = True) -> Job:
+        """Nomad's defaults: the job as `GET /v1/job/<id>` returns it (see nomadmesh.model.server),
+        or with `server=False` exactly what the agent's api.Job.Canonicalize makes of it."""
+        job = self._api_canonical()
+        return stored(job) if server else job
+
+    def _api_canonical(self) -> Job:
+        """api/jobs.go:1164 Job.Canonicalize."""
         job_type = "service" if self.type is None else self.type
         update = self.update
         if update is not None:

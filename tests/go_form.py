@@ -2,8 +2,9 @@
 
 Go cannot tell an absent key from `null`, from an empty list or map, or from the zero value of a
 plain (non-pointer) field, so all of those are dropped; a pointer field keeps its zero (`Count: 0`
-is not `Count: null`). Numbers in free-form objects (task config) are float64s, as in Go. Comparing `go_form("Job", ours) == go_form("Job", nomads)` therefore
-checks exactly what Nomad would see, no more and no less.
+is not `Count: null`). Numbers in free-form objects (task config) are float64s, as in Go.
+Comparing `go_form("Job", ours) == go_form("Job", nomads)` therefore checks exactly what Nomad
+would see, no more and no less.
 """
 
 from __future__ import annotations

@@ -58,6 +58,15 @@ class ParseError(InputError):
         super().__init__(f"{where}: {message}")
 
 
+class HclError(ParseError):
+    """An HCL file Nomad's jobspec2 parser rejects; `nomad_text` is Nomad's own diagnostic line."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 column: int | None = None, nomad_text: str = "") -> None:
+        super().__init__(message, source=source, line=line, column=column)
+        self.nomad_text = nomad_text
+
+
 class UnsupportedExpression(ParseError):
     """An HCL expression nomadmesh cannot evaluate locally (functions, dynamic blocks, ...)."""
 

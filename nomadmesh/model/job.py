@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
 
 import attrs
 
@@ -162,11 +161,6 @@ class Submission:
     variable_flags: Mapping[str, str] = field("VariableFlags", MAP, hcl="")
     variables: str | None = field("Variables", hcl="")
 
-    def canonicalize(self) -> Submission:
-        """api/jobs.go:1072 JobSubmission.Canonicalize: variable flags query-escaped."""
-        return evolve(self, variable_flags={k: quote_plus(v, safe="")
-                                            for k, v in self.variable_flags.items()})
-
 
 # Fields Nomad sets itself (api/jobs.go "Fields set by server"): `Job.server`, ignored by equality.
 SERVER_FIELDS = frozenset({
@@ -298,7 +292,9 @@ class Job:
         """The register payload: `{"Job": ..., "Submission": ..., **options}`."""
         body: dict[str, Any] = {"Job": self.to_api()}
         if self.submission is not None:
-            body["Submission"] = _json.encode(self.submission.canonicalize())
+            # Sent as given: the agent escapes the variable flags itself
+            # (command/agent/job_endpoint.go:1014 apiJobSubmissionToStructs).
+            body["Submission"] = _json.encode(self.submission)
         body.update(options)
         return body
 
@@ -331,17 +327,25 @@ class Job:
 
     @classmethod
     def from_hcl(cls, text: str, *, variables: Mapping[str, Any] | None = None,
-                 source: str | None = None, validate: bool = True) -> Job:
-        """Parse an HCL2 jobspec; input variables and locals are evaluated."""
-        from nomadmesh.codec.hcl import decode_job
+                 source: str | None = None, validate: bool = True,
+                 environ: Mapping[str, str] | None = None) -> Job:
+        """Parse an HCL2 jobspec as Nomad's CLI does (jobspec2, see nomadmesh.hcl), with its
+        `Submission` (the source text, format and variables) on `job.submission`.
 
-        return decode_job(text, variables=variables, source=source, validate=validate)
+        `variables` are `-var` values; NOMAD_VAR_* come from `environ` (default: the process's).
+        """
+        # Imported here, not at the top: the HCL parser is only paid for by those who parse HCL.
+        from nomadmesh.hcl import parse
+
+        parsed = parse(text, filename=source or "job.nomad.hcl", variables=variables,
+                       environ=environ)
+        return cls.from_api({"Job": parsed.job, "Submission": parsed.submission}, validate=validate)
 
     def to_hcl(self) -> str:
-        """The job as an HCL2 jobspec."""
-        from nomadmesh.codec.hcl import encode_job
+        """The job as an HCL2 jobspec that Nomad's parser reads back to the same job."""
+        from nomadmesh.hcl import write_job
 
-        return encode_job(self)
+        return write_job(self.to_api())
 
     def _repr_html_(self) -> str:
         """A table of groups, tasks and ports for Jupyter."""

@@ -2,8 +2,9 @@
 
 Go cannot tell an absent key from `null`, from an empty list or map, or from the zero value of a
 plain (non-pointer) field, so all of those are dropped; a pointer field keeps its zero (`Count: 0`
-is not `Count: null`). Comparing `go_form("Job", ours) == go_form("Job", nomads)` therefore
-checks exactly what Nomad would see, no more and no less.
+is not `Count: null`). Numbers in free-form objects (task config) are float64s, as in Go.
+Comparing `go_form("Job", ours) == go_form("Job", nomads)` therefore checks exactly what Nomad
+would see, no more and no less.
 """
 
 from __future__ import annotations
@@ -48,8 +49,21 @@ def _field(kind: str, go_type: str, elem: str, v: Any) -> Any:
     if kind == "map":
         if not v:
             return None
-        return {k: go_form(elem, x) for k, x in v.items()} if elem else dict(v)
+        if elem:
+            return {k: go_form(elem, x) for k, x in v.items()}
+        return _float64(v) if go_type == "map[string]interface {}" else dict(v)
     return v
+
+
+def _float64(v: Any) -> Any:
+    """Free-form JSON as Go holds it in an interface{}: every number a float64."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, dict):
+        return {k: _float64(x) for k, x in v.items()}
+    return [_float64(x) for x in v]
 
 
 def job_form(job: Any) -> Any:

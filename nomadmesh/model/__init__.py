@@ -74,9 +74,10 @@ from nomadmesh.model.task import (
 from nomadmesh.model.volumes import CSIMountOptions, VolumeMount, VolumeRequest
 
 
-def canonicalize(job: Job) -> Job:
-    """The job with Nomad's defaults applied, as `api.Job.Canonicalize()` does; idempotent."""
-    return job.canonicalize()
+def canonicalize(job: Job, *, server: bool = True) -> Job:
+    """The job with Nomad's defaults applied: as `GET /v1/job/<id>` returns it, or with
+    `server=False` exactly as the agent's `api.Job.Canonicalize()` makes it; idempotent."""
+    return job.canonicalize(server=server)
 
 
 # Notebook-friendly reprs: only the fields that differ from their defaults.

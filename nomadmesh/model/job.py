@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
 
 import attrs
 
@@ -29,6 +28,7 @@ from nomadmesh.model._base import (
 from nomadmesh.model.group import Group, groups
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
 from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateStrategy
+from nomadmesh.model.server import stored
 
 
 @attrs.frozen
@@ -161,11 +161,6 @@ class Submission:
     variable_flags: Mapping[str, str] = field("VariableFlags", MAP, hcl="")
     variables: str | None = field("Variables", hcl="")
 
-    def canonicalize(self) -> Submission:
-        """api/jobs.go:1072 JobSubmission.Canonicalize: variable flags query-escaped."""
-        return evolve(self, variable_flags={k: quote_plus(v, safe="")
-                                            for k, v in self.variable_flags.items()})
-
 
 # Fields Nomad sets itself (api/jobs.go "Fields set by server"): `Job.server`, ignored by equality.
 SERVER_FIELDS = frozenset({
@@ -237,8 +232,14 @@ class Job:
 
     # --- defaults ------------------------------------------------------------------------------
 
-    def canonicalize(self) -> Job:
-        """api/jobs.go:1164 Job.Canonicalize: the job as a Nomad agent defaults it."""
+    def canonicalize(self, *, server: bool = True) -> Job:
+        """Nomad's defaults: the job as `GET /v1/job/<id>` returns it (see nomadmesh.model.server),
+        or with `server=False` exactly what the agent's api.Job.Canonicalize makes of it."""
+        job = self._api_canonical()
+        return stored(job) if server else job
+
+    def _api_canonical(self) -> Job:
+        """api/jobs.go:1164 Job.Canonicalize."""
         job_type = "service" if self.type is None else self.type
         update = self.update
         if update is not None:
@@ -291,7 +292,9 @@ class Job:
         """The register payload: `{"Job": ..., "Submission": ..., **options}`."""
         body: dict[str, Any] = {"Job": self.to_api()}
         if self.submission is not None:
-            body["Submission"] = _json.encode(self.submission.canonicalize())
+            # Sent as given: the agent escapes the variable flags itself
+            # (command/agent/job_endpoint.go:1014 apiJobSubmissionToStructs).
+            body["Submission"] = _json.encode(self.submission)
         body.update(options)
         return body
 
@@ -324,11 +327,18 @@ class Job:
 
     @classmethod
     def from_hcl(cls, text: str, *, variables: Mapping[str, Any] | None = None,
-                 source: str | None = None, validate: bool = True) -> Job:
-        """Parse an HCL2 jobspec exactly as Nomad's jobspec2 does (see `nomadmesh.hcl.parse`)."""
+                 source: str | None = None, validate: bool = True,
+                 environ: Mapping[str, str] | None = None) -> Job:
+        """Parse an HCL2 jobspec as Nomad's CLI does (jobspec2, see nomadmesh.hcl), with its
+        `Submission` (the source text, format and variables) on `job.submission`.
+
+        `variables` are `-var` values; NOMAD_VAR_* come from `environ` (default: the process's).
+        """
+        # Imported here, not at the top: the HCL parser is only paid for by those who parse HCL.
         from nomadmesh.hcl import parse
 
-        parsed = parse(text, filename=source or "job.nomad.hcl", variables=variables)
+        parsed = parse(text, filename=source or "job.nomad.hcl", variables=variables,
+                       environ=environ)
         return cls.from_api({"Job": parsed.job, "Submission": parsed.submission}, validate=validate)
 
     def to_hcl(self) -> str:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it.
+# Public names of nomadmesh's own modules -> the module that defines each; every name of the
+# job model (`nomadmesh.model.__all__`) is exported too.
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("DeployResult", "Diagnosis", "JobStatus", "NomadClient", "Plan"),
                     "nomadmesh.deploy"),
@@ -21,155 +22,92 @@ _EXPORTS: dict[str, str] = {
                      "ValidationError"), "nomadmesh.errors"),
     **dict.fromkeys(("load", "load_all"), "nomadmesh.loader"),
     **dict.fromkeys(("Mesh", "Upstream", "inject"), "nomadmesh.mesh"),
-    "canonicalize": "nomadmesh.codec.canonical",
-    **dict.fromkeys((
-        "Affinity", "Artifact", "ChangeScript", "Check", "CheckRestart", "Constraint", "DNSConfig",
-        "EphemeralDisk", "FrozenDict", "Group", "Job", "Lifecycle", "LogConfig",
-        "MigrateStrategy", "Network", "Parameterized", "Periodic", "Port", "ReschedulePolicy",
-        "Resources", "RestartPolicy", "Scaling", "Service", "Spread", "SpreadTarget", "Task",
-        "Template", "TemplateWait", "UpdateStrategy", "Vault", "VolumeMount", "VolumeRequest",
-        "format_duration", "parse_duration"), "nomadmesh.model"),
 }
-
-__all__ = [
-    "Affinity",
-    "ApiError",
-    "Artifact",
-    "ChangeScript",
-    "Check",
-    "CheckRestart",
-    "ConflictError",
-    "Constraint",
-    "DNSConfig",
-    "DeployResult",
-    "DeployTimeout",
-    "DeploymentFailed",
-    "Diagnosis",
-    "EphemeralDisk",
-    "FrozenDict",
-    "Group",
-    "InputError",
-    "Job",
-    "JobStatus",
-    "Lifecycle",
-    "LoadError",
-    "LogConfig",
-    "Mesh",
-    "MeshError",
-    "MigrateStrategy",
-    "Network",
-    "NomadClient",
-    "NomadUnavailable",
-    "NomadmeshError",
-    "NotFound",
-    "OwnershipError",
-    "Parameterized",
-    "ParseError",
-    "Periodic",
-    "PermissionDenied",
-    "Plan",
-    "Port",
-    "Problem",
-    "ReschedulePolicy",
-    "Resources",
-    "RestartPolicy",
-    "Scaling",
-    "Service",
-    "Spread",
-    "SpreadTarget",
-    "Task",
-    "Template",
-    "TemplateWait",
-    "UpdateStrategy",
-    "Upstream",
-    "ValidationError",
-    "Vault",
-    "VolumeMount",
-    "VolumeRequest",
-    "canonicalize",
-    "format_duration",
-    "inject",
-    "load",
-    "load_all",
-    "parse_duration",
-]
+_MODEL = "nomadmesh.model"
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nomadmesh' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if name == "__all__":  # `from nomadmesh import *`: this module's names and the model's
+        value: Any = sorted({*_EXPORTS, *importlib.import_module(_MODEL).__all__})
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        model = importlib.import_module(_MODEL)
+        if name not in model.__all__:
+            raise AttributeError(f"module 'nomadmesh' has no attribute {name!r}")
+        value = getattr(model, name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *importlib.import_module(_MODEL).__all__})
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
-    from nomadmesh.codec.canonical import canonicalize
     from nomadmesh.deploy import (
-        DeployResult,
-        Diagnosis,
-        JobStatus,
-        NomadClient,
-        Plan,
+        DeployResult as DeployResult,
+    )
+    from nomadmesh.deploy import (
+        Diagnosis as Diagnosis,
+    )
+    from nomadmesh.deploy import (
+        JobStatus as JobStatus,
+    )
+    from nomadmesh.deploy import (
+        NomadClient as NomadClient,
+    )
+    from nomadmesh.deploy import (
+        Plan as Plan,
     )
     from nomadmesh.errors import (
-        ApiError,
-        ConflictError,
-        DeploymentFailed,
-        DeployTimeout,
-        InputError,
-        LoadError,
-        MeshError,
-        NomadmeshError,
-        NomadUnavailable,
-        NotFound,
-        OwnershipError,
-        ParseError,
-        PermissionDenied,
-        Problem,
-        ValidationError,
+        ApiError as ApiError,
     )
-    from nomadmesh.loader import load, load_all
-    from nomadmesh.mesh import Mesh, Upstream
-    from nomadmesh.mesh.inject import inject
-    from nomadmesh.model import (
-        Affinity,
-        Artifact,
-        ChangeScript,
-        Check,
-        CheckRestart,
-        Constraint,
-        DNSConfig,
-        EphemeralDisk,
-        FrozenDict,
-        Group,
-        Job,
-        Lifecycle,
-        LogConfig,
-        MigrateStrategy,
-        Network,
-        Parameterized,
-        Periodic,
-        Port,
-        ReschedulePolicy,
-        Resources,
-        RestartPolicy,
-        Scaling,
-        Service,
-        Spread,
-        SpreadTarget,
-        Task,
-        Template,
-        TemplateWait,
-        UpdateStrategy,
-        Vault,
-        VolumeMount,
-        VolumeRequest,
-        format_duration,
-        parse_duration,
+    from nomadmesh.errors import (
+        ConflictError as ConflictError,
     )
+    from nomadmesh.errors import (
+        DeploymentFailed as DeploymentFailed,
+    )
+    from nomadmesh.errors import (
+        DeployTimeout as DeployTimeout,
+    )
+    from nomadmesh.errors import (
+        InputError as InputError,
+    )
+    from nomadmesh.errors import (
+        LoadError as LoadError,
+    )
+    from nomadmesh.errors import (
+        MeshError as MeshError,
+    )
+    from nomadmesh.errors import (
+        NomadmeshError as NomadmeshError,
+    )
+    from nomadmesh.errors import (
+        NomadUnavailable as NomadUnavailable,
+    )
+    from nomadmesh.errors import (
+        NotFound as NotFound,
+    )
+    from nomadmesh.errors import (
+        OwnershipError as OwnershipError,
+    )
+    from nomadmesh.errors import (
+        ParseError as ParseError,
+    )
+    from nomadmesh.errors import (
+        PermissionDenied as PermissionDenied,
+    )
+    from nomadmesh.errors import (
+        Problem as Problem,
+    )
+    from nomadmesh.errors import (
+        ValidationError as ValidationError,
+    )
+    from nomadmesh.loader import load as load
+    from nomadmesh.loader import load_all as load_all
+    from nomadmesh.mesh import Mesh as Mesh
+    from nomadmesh.mesh import Upstream as Upstream
+    from nomadmesh.mesh.inject import inject as inject
+    from nomadmesh.model import *  # noqa: F403

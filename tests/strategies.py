@@ -21,10 +21,17 @@ from nomadmesh.model import (
     Check,
     CheckRestart,
     Constraint,
+    Consul,
+    ConsulConnect,
+    CSIMountOptions,
+    Device,
+    Disconnect,
     DNSConfig,
     EphemeralDisk,
     Group,
     Job,
+    JobUI,
+    JobUILink,
     Lifecycle,
     LogConfig,
     MigrateStrategy,
@@ -37,6 +44,7 @@ from nomadmesh.model import (
     RestartPolicy,
     Scaling,
     Service,
+    ServiceWeights,
     Spread,
     SpreadTarget,
     Task,
@@ -46,8 +54,10 @@ from nomadmesh.model import (
     Vault,
     VolumeMount,
     VolumeRequest,
+    WorkloadIdentity,
 )
 from nomadmesh.model._base import HOUR, MILLISECOND, MINUTE, SECOND
+from nomadmesh.model._json import decode
 
 T = TypeVar("T")
 
@@ -193,15 +203,14 @@ def migrate_strategies() -> st.SearchStrategy[MigrateStrategy]:
 
 @cache
 def resources() -> st.SearchStrategy[Resources]:
-    """Valid resources, sometimes with a passthrough device request in `extra`."""
-    devices = st.lists(st.fixed_dictionaries({"Name": st.sampled_from(["nvidia/gpu", "fpga"]),
-                                              "Count": st.integers(1, 4)}),
-                       min_size=1, max_size=2).map(lambda d: {"Devices": d})
+    """Valid resources, sometimes with device requests."""
+    devices = st.lists(st.builds(Device, name=st.sampled_from(["nvidia/gpu", "fpga"]),
+                                 count=st.integers(1, 4)), max_size=2)
     return st.builds(Resources, cpu=optional(st.integers(1, 4000)),
                      memory=optional(st.integers(10, 4096)),
                      memory_max=st.none(), disk=optional(st.integers(0, 1000)),
                      secrets=optional(st.integers(1, 100)),
-                     extra=st.just({}) | devices)
+                     devices=devices)
 
 
 @cache
@@ -263,12 +272,12 @@ def checks(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchStra
         check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 5)),
                                          grace=optional(durations),
                                          ignore_warnings=optional(st.booleans()))),
-        extra=st.just({}) | st.builds(lambda n: {"Notes": n}, nonempty),
+        notes=optional(nonempty),
     )
 
 
 @cache
-def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+def connects(ports: tuple[str, ...]) -> st.SearchStrategy[ConsulConnect]:
     """Consul Connect blocks in Nomad JSON form: sidecar service, upstreams, expose, sidecar task."""
     upstream = st.fixed_dictionaries(
         {"DestinationName": names, "LocalBindPort": st.integers(1, 65535)},
@@ -304,14 +313,8 @@ def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
         "KillTimeout": durations, "ShutdownDelay": durations, "KillSignal": st.just("SIGTERM")})
     return st.fixed_dictionaries({}, optional={"SidecarService": sidecar_service,
                                                "SidecarTask": sidecar_task,
-                                               "Native": st.booleans()}).map(freeze_json)
-
-
-def freeze_json(value: Any) -> Any:
-    """Lists as tuples, as the model stores them, so generated and decoded values compare equal."""
-    from nomadmesh.model._base import freeze
-
-    return freeze(value)
+                                               "Native": st.booleans()}).map(
+        lambda d: decode(ConsulConnect, d, "connect"))
 
 
 @cache
@@ -329,8 +332,8 @@ def services(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchSt
         checks=st.lists(checks(ports, task_names), max_size=2),
         check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 3)))),
         connect=optional(connects(ports)),
-        extra=st.just({}) | st.builds(lambda p, w: {"Weights": {"Passing": p, "Warning": w}},
-                                      st.integers(1, 10), st.integers(1, 10)),
+        weights=optional(st.builds(ServiceWeights, passing=st.integers(1, 10),
+                                   warning=st.integers(1, 10))),
     )
     nomad = st.builds(Service, name=optional(names), port=port, provider=st.just("nomad"),
                       tags=st.lists(names, max_size=2))
@@ -347,13 +350,11 @@ def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | No
                                  propagation_mode=optional(st.sampled_from(
                                      ["private", "host-to-task", "bidirectional"]))),
                        max_size=2) if volumes else st.just([]))
-    identity = st.fixed_dictionaries({"Env": st.just(True)}, optional={
-        "Aud": st.lists(names, min_size=1, max_size=2), "File": st.booleans()})
-    identities = st.lists(st.fixed_dictionaries({"Name": names, "Aud": st.lists(
-        names, min_size=1, max_size=2)}, optional={"TTL": seconds}), min_size=1, max_size=2,
-        unique_by=lambda d: d["Name"])
-    extra = st.fixed_dictionaries({}, optional={"Identity": identity,
-                                                "Identities": identities}).map(freeze_json)
+    identity = st.builds(WorkloadIdentity, env=st.just(True),
+                         aud=st.lists(names, min_size=1, max_size=2), file=optional(st.booleans()))
+    identities = st.lists(st.builds(WorkloadIdentity, name=names, aud=st.lists(
+        names, min_size=1, max_size=2), ttl=optional(seconds)), max_size=2,
+        unique_by=lambda d: d.name)
     return st.builds(
         Task, name=name, driver=st.sampled_from(["docker", "exec", "raw_exec", "java"]),
         config=configs, env=string_maps, user=optional(names), kind=optional(names),
@@ -376,7 +377,7 @@ def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | No
         shutdown_delay=optional(durations), meta=string_maps,
         constraints=st.lists(constraints(), max_size=2),
         affinities=st.lists(affinities(), max_size=1),
-        extra=extra,
+        identity=optional(identity), identities=identities,
     )
 
 
@@ -426,10 +427,9 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
                        VolumeRequest, name=st.just("csi"), type=st.just("csi"), source=names,
                        access_mode=optional(st.just("single-node-writer")),
                        attachment_mode=optional(st.just("file-system")),
-                       mount_options=optional(st.fixed_dictionaries(
-                           {"FSType": st.just("ext4"),
-                            "MountFlags": st.lists(st.just("noatime"), max_size=1)}).map(
-                           freeze_json))), max_size=1))
+                       mount_options=optional(st.builds(
+                           CSIMountOptions, fs_type=st.just("ext4"),
+                           mount_flags=st.lists(st.just("noatime"), max_size=1)))), max_size=1))
     task_list = draw(st.lists(tasks(volumes=tuple(v.name for v in volumes), ports=labels),
                               min_size=1, max_size=2, unique_by=lambda t: t.name))
     task_names = tuple(t.name for t in task_list)
@@ -451,19 +451,15 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
         scaling=optional(st.builds(Scaling, min=optional(st.integers(0, 2)),
                                    max=st.integers(2, 10), enabled=optional(st.booleans()),
                                    policy=optional(st.dictionaries(
-                                       identifiers, config_values(1), max_size=2).map(
-                                       freeze_json)))),
+                                       identifiers, config_values(1), max_size=2)))),
         shutdown_delay=optional(durations), stop_after_client_disconnect=optional(durations),
         max_client_disconnect=optional(durations),
         prevent_reschedule_on_lost=optional(st.booleans()),
         constraints=st.lists(constraints(), max_size=2),
         affinities=st.lists(affinities(), max_size=1), spreads=st.lists(spreads(), max_size=1),
         meta=string_maps,
-        extra=st.fixed_dictionaries({}, optional={
-            "Consul": st.fixed_dictionaries({"Namespace": names}),
-            "Disconnect": st.fixed_dictionaries({"LostAfter": seconds,
-                                                 "Replace": st.booleans()}),
-        }).map(freeze_json),
+        consul=optional(st.builds(Consul, namespace=names)),
+        disconnect=optional(st.builds(Disconnect, lost_after=seconds, replace=st.booleans())),
     ))
 
 
@@ -501,10 +497,67 @@ def jobs(draw: st.DrawFn, job_type: st.SearchStrategy[str | None] | None = None)
             st.just("a"), max_size=1), meta_optional=st.lists(st.just("b"), max_size=1)))
         if batchy else st.none(),
         groups=st.just(group_list),
-        extra=st.fixed_dictionaries({}, optional={
-            "UI": st.fixed_dictionaries({"Description": nonempty}, optional={
-                "Links": st.lists(st.fixed_dictionaries({"Label": names, "URL": names}),
-                                  min_size=1, max_size=2)}),
-            "ConsulNamespace": names,
-        }).map(freeze_json),
+        ui=optional(st.builds(JobUI, description=nonempty, links=st.lists(
+            st.builds(JobUILink, label=names, url=names), max_size=2))),
+        consul_namespace=optional(names),
     ))
+
+
+# --- any value of any model class, from the field table (not meant to be valid) ---------------
+
+_go_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+"""Text Go's JSON carries unchanged (no lone surrogates, which Go replaces with U+FFFD)."""
+_float64_ints = st.integers(-(2**53), 2**53)
+_json_scalars = _go_text | _float64_ints | st.booleans() | st.none() | st.floats(
+    allow_nan=False, allow_infinity=False, width=64)
+free_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
+                         | st.dictionaries(_go_text, inner, max_size=3), max_leaves=8)
+"""Free-form JSON as Nomad keeps it: numbers it can hold in a float64."""
+
+
+def _kind_strategy(s: Any) -> st.SearchStrategy[Any]:
+    from nomadmesh.model._base import INT_RANGES, Kind
+
+    kind = s.kind
+    if kind is Kind.STR:
+        return _go_text
+    if kind is Kind.BOOL:
+        return st.booleans()
+    if kind is Kind.INT:
+        low, high = INT_RANGES[s.go_int]
+        return st.integers(low, high)
+    if kind is Kind.DURATION:
+        return st.integers(0, 2**63 - 1)
+    if kind is Kind.STRS:
+        return st.lists(_go_text, max_size=3)
+    if kind is Kind.INTS:
+        low, high = INT_RANGES[s.go_int]
+        return st.lists(st.integers(low, high), max_size=3)
+    if kind is Kind.MAP:
+        return st.dictionaries(_go_text, _go_text, max_size=3)
+    if kind is Kind.MAP_STRS:
+        return st.dictionaries(_go_text, st.lists(_go_text, max_size=2), max_size=2)
+    if kind is Kind.ANY:
+        return st.dictionaries(_go_text, free_json, max_size=3)
+    block = st.deferred(lambda: any_of(s.block))
+    if kind is Kind.BLOCK:
+        return block
+    if kind is Kind.BLOCKS:
+        return st.lists(block, max_size=2)
+    return st.lists(block, max_size=2).map(lambda items: {x.name: x for x in items})
+
+
+@cache
+def any_of(cls: type) -> st.SearchStrategy[Any]:
+    """Any object of a model class: every field drawn by its kind, each set about half the time."""
+    from nomadmesh.model._base import specs
+
+    args = []
+    fields: dict[str, st.SearchStrategy[Any]] = {}
+    for s in specs(cls):
+        if s.label:
+            args.append(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=8))
+        else:
+            fields[s.name] = optional(_kind_strategy(s))
+    return st.builds(lambda *a, **kw: cls(*a, **{k: v for k, v in kw.items() if v is not None}),
+                     *args, **fields)

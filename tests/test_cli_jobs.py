@@ -288,7 +288,7 @@ def test_the_package_root_loads_names_on_first_use() -> None:
 def test_every_public_name_of_the_package_root_resolves() -> None:
     import nomadmesh
 
-    for name in nomadmesh.__all__:
+    for name in nomadmesh.__all__:  # the model's names and nomadmesh's own
         assert getattr(nomadmesh, name) is not None, name
     assert "Job" in dir(nomadmesh)
     with pytest.raises(AttributeError):
@@ -300,12 +300,20 @@ def test_the_lazy_exports_and_the_type_checking_imports_name_the_same_objects() 
     import importlib
 
     import nomadmesh
+    import nomadmesh.model
 
     tree = ast.parse(Path(nomadmesh.__file__).read_text())
     [block] = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) ==
                "TYPE_CHECKING"]
     eager = {a.name: node.module for node in block.body if isinstance(node, ast.ImportFrom)
-             for a in node.names}
-    assert sorted(eager) == sorted(nomadmesh.__all__) == sorted(nomadmesh._EXPORTS)
+             for a in node.names if a.name != "*"}
+    assert sorted(eager) == sorted(nomadmesh._EXPORTS)
+    assert set(nomadmesh.__all__) == set(eager) | set(nomadmesh.model.__all__)
     for name, module in eager.items():
         assert getattr(importlib.import_module(str(module)), name) is getattr(nomadmesh, name)
+
+
+def test_star_import_gives_the_model_and_the_client() -> None:
+    namespace: dict[str, object] = {}
+    exec("from nomadmesh import *", namespace)
+    assert {"Job", "Group", "NomadClient", "load", "canonicalize"} <= set(namespace)

@@ -1,5 +1,1 @@
-"""Conversions of the job model: Nomad API JSON, HCL2, and Nomad's canonical defaults."""
-
-from nomadmesh.codec.canonical import canonicalize
-
-__all__ = ["canonicalize"]
+"""The HCL codec being replaced by `nomadmesh.hcl` (the model and Nomad JSON live in nomadmesh.model)."""

@@ -45,7 +45,7 @@ def parse_yaml(text: str, source: str) -> Any:
     class Loader(yaml.SafeLoader):
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise ParseError("YAML aliases (*name) are not supported in variable files",
                                  source=source, line=mark.line + 1, column=mark.column + 1)
             return super().compose_node(parent, index)

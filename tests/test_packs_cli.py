@@ -35,6 +35,28 @@ def test_list_shows_packs_of_the_search_path(capsys: pytest.CaptureFixture[str],
     assert out.splitlines()[1].split()[:2] == ["alpha", "1.2.0"]
 
 
+def test_list_shows_the_packs_installed_with_nomadmesh_from_any_directory(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "nomadmesh", "pack", "list"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    [row] = [line.split() for line in done.stdout.splitlines() if line.startswith("mesh-")]
+    assert row[:2] == ["mesh-control-plane", "1.0.0"] and row[-2] == "nomadmesh"
+
+
+def test_no_packs_found_suggests_a_command_that_exists(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nomadmesh.packs.registry as registry
+
+    monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    code, out, _ = run(capsys, "pack", "list")
+    assert code == 0
+    assert "`nomadmesh pack --path DIR list`" in out and "$NOMADMESH_PACKS_PATH" in out
+    write_pack(tmp_path, name="alpha")
+    code, out, _ = run(capsys, "pack", "--path", str(tmp_path), "list")  # as suggested
+    assert code == 0 and "alpha" in out
+
+
 def test_info_lists_variables_with_types_and_defaults(capsys: pytest.CaptureFixture[str],
                                                       tmp_path: Path) -> None:
     directory = write_pack(tmp_path, name="alpha", image="nginx:1")

@@ -42,6 +42,8 @@ def parse_yaml(text: str, source: str) -> Any:
     """A YAML document through the safe loader, without anchors and aliases."""
     import yaml
 
+    _check_brackets(text, source, quotes="\"'")
+
     class Loader(yaml.SafeLoader):
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
@@ -103,20 +105,22 @@ def _no_constant(token: str) -> Any:
     raise _Constant(token)
 
 
-def _check_brackets(text: str, source: str) -> None:
-    """Refuse JSON nested deeper than MAX_DEPTH before the recursive decoder sees it."""
+def _check_brackets(text: str, source: str, quotes: str = '"') -> None:
+    """Refuse brackets nested deeper than MAX_DEPTH (outside quoted strings) before a recursive
+    parser sees them: JSON, and YAML's flow collections (PyYAML needs seconds for 5,000)."""
     level = 0
-    in_string = escaped = False
+    quote = ""
+    escaped = False
     for char in text:
-        if in_string:
+        if quote:
             if escaped:
                 escaped = False
-            elif char == "\\":
+            elif char == "\\" and quote == '"':
                 escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
+            elif char == quote:
+                quote = ""
+        elif char in quotes:
+            quote = char
         elif char in "[{":
             level += 1
             if level > MAX_DEPTH:

@@ -155,3 +155,16 @@ def test_run_without_prune_says_which_jobs_it_left(capsys: pytest.CaptureFixture
     _, out, _ = run(capsys, "pack", "run", str(write_pack(tmp_path / "b", name="shop",
                                                           suffixes=("web",))), "--name", "eu")
     assert "job 'eu-worker': left running" in out and "--prune" in out
+
+
+def test_pack_run_exits_as_nomad_job_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         nomad_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOMAD_ADDR", nomad_url)
+    shop = write_pack(tmp_path, name="shop")
+    assert run(capsys, "pack", "run", str(shop), "--name", "small")[0] == 0
+    assert run(capsys, "pack", "plan", str(shop), "--name", "small")[0] == 0
+    assert run(capsys, "pack", "plan", str(shop), "--var", "count=2", "--name", "small")[0] == 1
+    assert run(capsys, "pack", "plan", str(shop), "--var", "count=x", "--name", "small")[0] == 255
+    # 100 x 300 MB does not fit the emulator's three 8 GB nodes: placement failures exit 2
+    code, _, err = run(capsys, "pack", "run", str(shop), "--var", "count=100", "--name", "big")
+    assert code == 2 and "failed" in err

@@ -208,7 +208,7 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
                                         allow_foreign=force_owner,
                                         preserve_counts=preserve_counts)
                 except DeploymentFailed as exc:
-                    codes.append(_print_failure(exc))
+                    codes.append(print_failure(exc))
                     continue
             _print_result(result, detach)
     sys.exit(max(codes))
@@ -236,7 +236,7 @@ def _run_pack(connection: Connection, jobs: list[Job], prune: bool, detach: bool
             result = run_pack(client, jobs, prune=prune, wait=not detach, timeout=seconds,
                               on_event=on_event)
         except DeploymentFailed as exc:
-            return _print_failure(exc)
+            return print_failure(exc)
     for r in result.results:
         _print_result(r, detach)
     for job_id in result.pruned:
@@ -261,7 +261,7 @@ def _print_result(result: DeployResult, detach: bool) -> None:
     click.echo(f"==> {result}")
 
 
-def _print_failure(exc: DeploymentFailed) -> int:
+def print_failure(exc: DeploymentFailed) -> int:
     """The diagnosis on standard error; the exit code (2 for placement failures, else 1)."""
     from nomadmesh.cli._terminal import RED, paint
 

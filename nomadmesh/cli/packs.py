@@ -161,7 +161,7 @@ def plan_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...]
                                    json_output=json_output, prune=prune))
 
 
-@pack_group.command("run")
+@pack_group.command("run", cls=NomadCommand)
 @rendering
 @click.option("--prune", is_flag=True,
               help="Stop the deployment's jobs that this version no longer produces.")
@@ -172,7 +172,13 @@ def plan_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...]
 def run_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...],
                 deployment: str | None, inject: bool, mesh_file: str | None, prune: bool,
                 detach: bool, timeout: float, connection: Connection) -> None:
-    """Deploy a pack: run every job; dropped jobs are stopped only with --prune."""
+    """Deploy a pack: run every job; dropped jobs are stopped only with --prune.
+
+    Exit 0 when every job is healthy, 2 when allocations could not be placed, 1 on any other
+    failure, as `nomad job run`.
+    """
+    from nomadmesh.cli.deploy import print_failure
+    from nomadmesh.errors import DeploymentFailed
     from nomadmesh.packs.deploy import run_pack
 
     jobs = _render(ref, variables, var_files, deployment, inject, mesh_file)
@@ -181,8 +187,11 @@ def run_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...],
         click.echo(f"  {event.kind}: {event.message}", err=True)
 
     with connection.client() as client:
-        result = run_pack(client, jobs, prune=prune, wait=not detach, timeout=timeout,
-                          on_event=show)
+        try:
+            result = run_pack(client, jobs, prune=prune, wait=not detach, timeout=timeout,
+                              on_event=show)
+        except DeploymentFailed as exc:
+            sys.exit(print_failure(exc))
     for r in result.results:
         click.echo(f"job {r.job_id!r}: {r.status}")
     for job_id in result.pruned:

@@ -19,7 +19,7 @@ import requests
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
 from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
-from nomadmesh.xds.build import ResourceMemo
+from nomadmesh.xds.build import SnapshotBuilder
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 
@@ -62,14 +62,18 @@ def percentile(samples: list[float], q: float) -> float:
 
 def bench_build(services: int, endpoints: int) -> None:
     state = mesh_state(services, endpoints)
-    full = timed(lambda: build_snapshots(state, "1"), 11)
-    memo = ResourceMemo()
-    build_snapshots(state, "1", memo=memo)
+    full = timed(lambda: build_snapshots(state), 11)
+    builder = SnapshotBuilder()
+    builder.load(state)
+    for name in state.endpoints:
+        builder.add_node(name)
+    builder.build()
     flipped = mesh_state(services, endpoints, flipped=0)
     incremental = []
     for n in range(8):
         started = time.perf_counter()
-        build_snapshots(flipped if n % 2 == 0 else state, str(n), memo=memo)
+        builder.load(flipped if n % 2 == 0 else state)
+        builder.build()
         incremental.append((time.perf_counter() - started) * 1000)
     print(f"snapshot build, {services} services x {endpoints} endpoints (3 upstreams each):")
     print(
@@ -85,7 +89,7 @@ def bench_build(services: int, endpoints: int) -> None:
 def bench_fanout(services: int, endpoints: int, streams: int) -> None:
     state = mesh_state(services, endpoints)
     with ControlPlane(listen="127.0.0.1:0") as plane:
-        plane.cache.replace_all(build_snapshots(state, "1"))
+        plane.cache.replace_all(build_snapshots(state))
         clients = [AdsClient(plane.port, cluster=f"svc-{i:04d}", node_id=f"n{i}") for i in range(streams)]
         try:
             for client in clients:
@@ -109,7 +113,7 @@ def bench_fanout(services: int, endpoints: int, streams: int) -> None:
             before = counts()
             # svc-0001 is an upstream of svc-0000, svc-0998 and svc-0999; of the connected
             # streams (the first `streams` services) only svc-0000 uses it.
-            plane.cache.replace_all(build_snapshots(mesh_state(services, endpoints, flipped=1), "2"))
+            plane.cache.replace_all(build_snapshots(mesh_state(services, endpoints, flipped=1)))
             time.sleep(0.5)
             delta = {k: counts()[k] - v for k, v in before.items()}
             receivers = sum(1 for c in clients if c.pending(0.01))
@@ -178,8 +182,9 @@ def bench_data_plane(requests_count: int, rate: float) -> None:
             endpoints={"service-a": (Endpoint("127.0.0.1", backend.port),)},
             upstreams={"service-x": (Upstream("service-a", "/hi_a"),)},
         )
-        plane.cache.replace_all(build_snapshots(state, "1"))
-        with Sidecar(plane.port, "service-x") as sidecar:
+        sidecar = Sidecar(plane.port, "service-x")
+        plane.cache.replace_all(build_snapshots(state, [sidecar.node_hash]))
+        with sidecar:
             eventually(lambda: sidecar.answer("/hi_a").startswith("a1"), what="route")
             targets = {
                 "direct": (requests.Session(), f"http://127.0.0.1:{backend.port}/hi_a"),

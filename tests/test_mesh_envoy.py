@@ -118,16 +118,17 @@ def test_injected_service_b_reaches_service_a_through_its_egress_url(
     job = nomadmesh.load(ROOT / "examples" / "jobs" / "service_a.py")
     service_b = inject(renamed(job, "service-b"), mesh)
     group = service_b.groups[0]
-    routes = parse_upstreams(group.services[0].meta["nomadmesh-upstreams"])
+    routes, problems = parse_upstreams(group.services[0].meta["nomadmesh-upstreams"], "meta")
+    assert not problems
     state = MeshState(endpoints={"service-a": (Endpoint("127.0.0.1", service_a.port),)},
                       upstreams={"service-b": routes})
-    control_plane.cache.replace_all(build_snapshots(state, version="1"))
     bootstrap = node_bootstrap(group, services={"nomadmesh-xds": [("127.0.0.1",
                                                                    control_plane.port)]})
     app = group.task("service-b-app")
     assert app is not None
 
     with EnvoyProcess(bootstrap) as envoy:
+        control_plane.cache.set_snapshots(build_snapshots(state, [envoy.node_hash]))
         envoy.wait_for(envoy.is_ready, what="/ready")
         envoy.wait_for(lambda: _get(app.env["SERVICE_A_URL"]) == "service-a /hi_a",
                        what="service-a through the egress listener")
@@ -164,13 +165,13 @@ def test_sidecar_comes_up_ready_and_connected(mode: str, control_plane_kind: str
         "api", networks=[Network(mode=mode, ports=[Port("http")])],
         services=[Service(name="api", port="http")], tasks=[Task("app", driver="docker")])])
     group = inject(job, mesh).groups[0]
-    control_plane.cache.set_snapshot("api", Snapshot.empty("1"))  # Envoy is ready after xDS
     # Dynamic ports (host mode) get free loopback ports, as Nomad would assign them.
     env = {f"NOMAD_PORT_{p.label}": str(free_port()) for p in group.ports}
     bootstrap = node_bootstrap(group, env, services={"nomadmesh-xds": [("127.0.0.1",
                                                                         control_plane.port)]})
 
     with EnvoyProcess(bootstrap) as envoy:
+        control_plane.cache.set_snapshot(envoy.node_hash, Snapshot.empty())  # ready after xDS
         envoy.wait_for(envoy.is_ready, what="/ready")
         envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1",
                        what="connected to the control plane")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -15,9 +17,10 @@ from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
-from nomadmesh.xds.sources.consul import service_view
+from nomadmesh.xds.sources.consul import ConsulSource, service_view
 
 ROUTES = {"nomadmesh-upstreams": "service-a=/hi_a,service-b=/hi_b"}
+NODES = ("service-x", "service-a", "service-b")
 
 
 def register(
@@ -65,9 +68,27 @@ def consul() -> Iterator[ConsulEmulator]:
         yield emulator
 
 
+@contextlib.contextmanager
+def consul_plane(consul: ConsulEmulator, **options: Any) -> Iterator[ControlPlane]:
+    """A control plane on `consul` with sidecars of service-x, -a and -b watching (no binding)."""
+    plane = ControlPlane(listen="127.0.0.1:0", consul=consul.address, **options)
+    cancels = [plane.cache.watch(node, lambda: None) for node in NODES]
+    try:
+        with plane:
+            yield plane
+    finally:
+        for cancel in cancels:
+            cancel()
+
+
+def builds(plane: ControlPlane) -> int:
+    assert isinstance(plane.source, ConsulSource)
+    return plane.source.builds
+
+
 @pytest.fixture
 def plane(consul: ConsulEmulator) -> Iterator[ControlPlane]:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, metrics="127.0.0.1:0") as cp:
+    with consul_plane(consul, metrics="127.0.0.1:0") as cp:
         eventually(lambda: ports(cp, "service-b"), what="first snapshot from Consul")
         yield cp
 
@@ -77,7 +98,7 @@ def test_routes_come_from_the_service_meta(plane: ControlPlane) -> None:
     assert snapshot is not None
     assert sorted(snapshot.of_type(CLUSTER_TYPE)) == ["service-a", "service-b"]
     route = snapshot.of_type("type.googleapis.com/envoy.config.route.v3.RouteConfiguration")
-    prefixes = [r.match.prefix for r in route["egress_route"].message.virtual_hosts[0].routes]
+    prefixes = {r.match.prefix for r in route["egress_route"].message.virtual_hosts[0].routes}
     assert sorted(prefixes) == ["/hi_a", "/hi_b"]
 
 
@@ -126,14 +147,14 @@ def test_a_wake_up_without_a_change_builds_nothing(plane: ControlPlane, consul: 
 
 
 def test_a_burst_of_changes_is_coalesced_into_one_build(consul: ConsulEmulator) -> None:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, coalesce=0.5) as plane:
+    with consul_plane(consul, coalesce=0.5) as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
         time.sleep(0.6)  # let the window of the initial builds close
-        generation = int(plane.cache.get("service-x").version)  # type: ignore[union-attr]
+        generation = builds(plane)
         for n in range(5):
             register(consul, "service-a", f"extra{n}", 7100 + n)
         eventually(lambda: len(ports(plane, "service-a")) == 6, what="all five instances")
-        later = int(plane.cache.get("service-x").version)  # type: ignore[union-attr]
+        later = builds(plane)
     # The first change is built at once; the rest of the burst waits for the window.
     assert later - generation <= 2
 
@@ -141,7 +162,7 @@ def test_a_burst_of_changes_is_coalesced_into_one_build(consul: ConsulEmulator) 
 def test_an_isolated_change_is_built_without_waiting_for_the_window(
     consul: ConsulEmulator,
 ) -> None:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, coalesce=0.5) as plane:
+    with consul_plane(consul, coalesce=0.5) as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
         time.sleep(0.6)  # the window of the initial builds has closed
         register(consul, "service-a", "a2", 7011)
@@ -180,7 +201,7 @@ def test_healthz_reports_consul_outages(plane: ControlPlane, consul: ConsulEmula
 def test_an_index_that_goes_backwards_restarts_the_watch(consul: ConsulEmulator) -> None:
     # A query carrying an index from the old Consul blocks until its wait expires; the shorter
     # wait bounds the test, the behaviour is the same with the default 10 s.
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, consul_wait="1s") as plane:
+    with consul_plane(consul, consul_wait="1s") as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
         port = consul.port
         consul.stop()
@@ -199,7 +220,7 @@ def test_the_explicit_address_wins_over_consul_http_addr(
     consul: ConsulEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONSUL_HTTP_ADDR", f"127.0.0.1:{free_port()}")
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as cp:
+    with consul_plane(consul) as cp:
         eventually(lambda: ports(cp, "service-a"), what="snapshot from the explicit address")
 
 
@@ -229,9 +250,10 @@ def test_service_view_applies_consul_weights_and_worst_check() -> None:
             "Checks": [{"Status": "passing"}, {"Status": status}],
         }
 
-    endpoints, upstreams = service_view(
+    (endpoints, upstreams), skipped = service_view(
         "s", [entry("i1", 1, "passing"), entry("i2", 2, "warning"), entry("i3", 3, "critical")]
     )
+    assert skipped == []
     assert endpoints == (
         Endpoint("10.0.0.1", 1, health="passing", weight=10),
         Endpoint("10.0.0.1", 2, health="warning", weight=1),
@@ -333,7 +355,7 @@ def test_stopping_leaves_no_control_plane_threads_behind() -> None:
     with ConsulEmulator() as emulator:
         register(emulator, "service-x", "x1", 7000, meta=ROUTES)
         register(emulator, "service-a", "a1", 7001)
-        with ControlPlane(listen="127.0.0.1:0", consul=emulator.address, metrics="127.0.0.1:0") as cp:
+        with consul_plane(emulator, metrics="127.0.0.1:0") as cp:
             eventually(lambda: ports(cp, "service-a"), what="first snapshot")
             with AdsClient(cp.port, cluster="service-x") as client:
                 client.request(CLUSTER_TYPE)

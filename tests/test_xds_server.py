@@ -13,6 +13,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from nomadmesh.contract import node_hash
 from nomadmesh.testing.envoy import AdsClient, eventually
 from nomadmesh.xds import (
     ControlPlane,
@@ -42,7 +43,9 @@ def install(
     upstreams: dict[str, tuple[Upstream, ...]] | None = None,
 ) -> None:
     state = MeshState(endpoints=endpoints or ENDPOINTS, upstreams=upstreams or UPSTREAMS)
-    plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
+    bound = node_hash("service-a", {"egress_address": "127.0.0.2", "egress_port": 4555})
+    nodes = [*state.endpoints, *state.upstreams, bound]
+    plane.cache.replace_all(build_snapshots(state, nodes))
 
 
 @pytest.fixture
@@ -191,7 +194,7 @@ def snapshot(version: str, port: int, services: tuple[str, ...]) -> Snapshot:
         items.append(Resource.of(resources.eds_cluster(name)))
         endpoint = Endpoint("127.0.0.1", port + 1)
         items.append(Resource.of(resources.load_assignment(name, [endpoint])))
-    return Snapshot.of(version, items)
+    return Snapshot.of(items, version)
 
 
 def test_one_change_is_pushed_clusters_then_endpoints_then_listeners_then_routes(

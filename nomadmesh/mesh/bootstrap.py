@@ -12,14 +12,13 @@ from typing import Any
 
 import attrs
 
+from nomadmesh.contract import EGRESS_ADDRESS_KEY, EGRESS_PORT_KEY
+
 XDS_CLUSTER = "xds_cluster"
 ADMIN_CLUSTER = "nomadmesh_admin"
 METRICS_LISTENER = "nomadmesh_metrics"
 METRICS_PATH = "/stats/prometheus"
 
-# Node metadata keys the control plane reads to bind the egress listener.
-EGRESS_ADDRESS_KEY = "egress_address"
-EGRESS_PORT_KEY = "egress_port"
 
 _HCM = (
     "type.googleapis.com/"

@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any, NamedTuple, TypeVar
 
+from nomadmesh.contract import MESH_META_KEY, SIDECAR_META_KEY
 from nomadmesh.errors import MeshError, Problem
 from nomadmesh.mesh.bootstrap import METRICS_PATH, BootstrapParams
 from nomadmesh.mesh.settings import GroupMesh, Mesh, Sidecar
@@ -42,9 +43,6 @@ from nomadmesh.model import (
 )
 from nomadmesh.model._base import SECOND, FrozenDict
 
-MESH_META_KEY = "nomadmesh.mesh"
-# Task meta marking an injected sidecar (its value is the service it serves): the idempotence key.
-SIDECAR_META_KEY = "nomadmesh.sidecar"
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
 LOOPBACK = "127.0.0.1"
 

@@ -25,6 +25,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from nomadmesh._running import Running
+from nomadmesh.contract import node_hash
 from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
 
 
@@ -78,6 +79,12 @@ class EnvoyProcess(Running):
         self._tmp = tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-")
         self._proc: subprocess.Popen[bytes] | None = None
         self.admin_url = ""
+
+    @property
+    def node_hash(self) -> str:
+        """The control plane's cache key for this Envoy's snapshot."""
+        node = self.bootstrap["node"]
+        return node_hash(node["cluster"], node.get("metadata", {}))
 
     @property
     def log_path(self) -> Path:
@@ -335,6 +342,7 @@ class Sidecar(Running):
         )
         self.envoy = EnvoyProcess(render_bootstrap(params))
         self.egress_url = f"http://127.0.0.1:{egress_port}"
+        self.node_hash = self.envoy.node_hash
 
     def get(self, path: str) -> requests.Response:
         """GET a path through the egress listener."""

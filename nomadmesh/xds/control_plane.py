@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -9,6 +10,7 @@ import attrs
 import grpc
 
 from nomadmesh._running import Running
+from nomadmesh.contract import node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import OperationsServer, XdsMetrics
@@ -70,17 +72,20 @@ class ControlPlane(Running):
         metrics: str | None = None,
         tls: ServerTls | None = None,
         coalesce: float = 0.01,
+        source: Callable[[SnapshotCache, XdsMetrics], Source] | None = None,
     ) -> None:
-        if consul is not None and snapshot_file is not None:
-            raise XdsError("choose one source: a Consul address or a snapshot file, not both")
-        self.cache = SnapshotCache()
+        if sum(x is not None for x in (consul, snapshot_file, source)) > 1:
+            raise XdsError("choose one source: a Consul address, a snapshot file or a source")
+        self.cache = SnapshotCache(node_hash=node_hash)
         self.metrics = XdsMetrics()
         host, port = split_address(listen, what="listen address")
         credentials = tls.credentials() if tls is not None else None
         self._server = AdsServer(self.cache, self.metrics, host=host, port=port,
                                  credentials=credentials)
         self.source: Source | None = None
-        if consul is not None:
+        if source is not None:
+            self.source = source(self.cache, self.metrics)
+        elif consul is not None:
             from nomadmesh.xds.sources.consul import ConsulSource
 
             self.source = ConsulSource(

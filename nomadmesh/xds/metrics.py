@@ -49,6 +49,12 @@ class XdsMetrics:
         self.consul_errors = Counter(
             "nomadmesh_xds_consul_errors", "Failed Consul queries", registry=self.registry
         )
+        self.source_errors = Counter(
+            "nomadmesh_xds_source_errors",
+            "Source answers skipped or retried",
+            ["source", "kind"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -15,19 +15,18 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from nomadmesh.errors import XdsError
-from nomadmesh.xds import resources
-from nomadmesh.xds.cache import SnapshotCache
-from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     COMPLETE_SET_TYPES,
-    EGRESS_LISTENER,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
 )
+from nomadmesh.errors import XdsError
+from nomadmesh.xds import resources
+from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.snapshot import Resource, Snapshot, rds_names, set_version
 
 log = logging.getLogger("nomadmesh.xds")
@@ -80,9 +79,8 @@ class _Stream:
         self.metrics = metrics
         self.events: queue.Queue[Any] = queue.Queue()
         self.node: base_pb2.Node | None = None
-        self.binding: tuple[str, int] | None = None
+        self.node_hash = ""
         self.types: dict[str, _TypeState] = {type_url: _TypeState() for type_url in PUSH_ORDER}
-        self._bound: dict[str, Resource] = {}
 
     def run(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         """Yield responses to requests and to snapshot changes, in the order they are due."""
@@ -102,9 +100,9 @@ class _Stream:
                     responses = self._on_change()
                 else:
                     if self.node is None:
-                        node = self._accept_node(event, context)
+                        self._accept_node(event, context)
                         cancel_watch = self.cache.watch(
-                            node.cluster, lambda: self.events.put(_CHANGED)
+                            self.node_hash, lambda: self.events.put(_CHANGED)
                         )
                     responses = self._on_request(event)
                 for response in responses:
@@ -135,7 +133,8 @@ class _Stream:
             )
         self.node = request.node
         try:
-            self.binding = resources.egress_binding(resources.node_metadata(request.node))
+            self.node_hash = self.cache.node_hash(
+                request.node.cluster, resources.node_metadata(request.node))
         except XdsError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         log.info("stream opened node=%s cluster=%s", request.node.id, request.node.cluster)
@@ -169,14 +168,14 @@ class _Stream:
         new_subscription = not request.response_nonce or bool(names - state.names)
         state.names = names
         state.subscribed = True
-        snapshot = self.cache.get(self.node.cluster) if self.node is not None else None
+        snapshot = self.cache.get(self.node_hash) if self.node is not None else None
         if snapshot is None:
             return []
         response = self._response(request.type_url, snapshot, force=new_subscription)
         return [response] if response is not None else []
 
     def _on_change(self) -> list[Any]:
-        snapshot = self.cache.get(self.node.cluster) if self.node is not None else None
+        snapshot = self.cache.get(self.node_hash) if self.node is not None else None
         if snapshot is None:
             return []
         responses = []
@@ -205,20 +204,7 @@ class _Stream:
         return responses
 
     def _complete_set(self, type_url: str, snapshot: Snapshot) -> dict[str, Resource]:
-        items = dict(snapshot.of_type(type_url))
-        bind = snapshot.bind_egress and self.binding is not None
-        if type_url == LISTENER_TYPE and bind and EGRESS_LISTENER in items:
-            items[EGRESS_LISTENER] = self._bind(items[EGRESS_LISTENER])
-        return items
-
-    def _bind(self, listener: Resource) -> Resource:
-        # The egress listener binds where this sidecar's node metadata says; cached per version.
-        assert self.binding is not None
-        bound = self._bound.get(listener.version)
-        if bound is None:
-            bound = Resource.of(resources.bind_listener(listener.message, *self.binding))
-            self._bound = {listener.version: bound}
-        return bound
+        return dict(snapshot.of_type(type_url))
 
     def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Any | None:
         state = self.types[type_url]
@@ -247,7 +233,7 @@ class _Stream:
             return None
         # A changed cluster (listener) is rebuilt by Envoy and warms until it gets its endpoints
         # (routes) again, so those are due again even though their content did not change.
-        dependent = self.types[_DEPENDENT[type_url]]
+        dependent = self.types[_DEPENDENT.get(type_url, type_url)]
         for name, item in items.items():
             previous = state.sent.get(name)
             if previous is None or previous.version != item.version:
@@ -274,6 +260,8 @@ _DEPENDENT = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
 
 
 def _dependent_names(type_url: str, item: Resource) -> list[str]:
+    if type_url not in _DEPENDENT:
+        return []
     if type_url == CLUSTER_TYPE:
         return [item.message.eds_cluster_config.service_name or item.name]
     return rds_names(item.message)

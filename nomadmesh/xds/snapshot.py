@@ -14,14 +14,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf import any_pb2
 
-from nomadmesh.errors import XdsError
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
 )
+from nomadmesh.errors import XdsError
 
 _TYPE_PREFIX = "type.googleapis.com/"
 
@@ -51,18 +51,14 @@ class Resource(NamedTuple):
 
 @attrs.frozen(eq=False)
 class Snapshot:
-    """All resources for one node cluster, by type URL then name; `version` labels the whole.
-
-    With `bind_egress`, the `egress` listener is bound where each sidecar's node metadata says.
-    """
+    """All resources for one node hash, by type URL then name; `version` labels the whole."""
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
-    bind_egress: bool = False
 
     @classmethod
-    def of(cls, version: str, items: Iterable[Resource], *, bind_egress: bool = False) -> Snapshot:
-        """Group resources by type; duplicate names are an error."""
+    def of(cls, items: Iterable[Resource], version: str | None = None) -> Snapshot:
+        """Group resources by type; duplicate names are an error; version from content if None."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
             if item.type_url not in by_type:
@@ -70,12 +66,17 @@ class Snapshot:
             if item.name in by_type[item.type_url]:
                 raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
             by_type[item.type_url][item.name] = item
-        return cls(version=version, resources=by_type, bind_egress=bind_egress)
+        if version is None:
+            digest = hashlib.blake2b(digest_size=8)
+            for type_url in PUSH_ORDER:
+                digest.update(set_version(by_type[type_url]).encode())
+            version = digest.hexdigest()
+        return cls(version=version, resources=by_type)
 
     @classmethod
-    def empty(cls, version: str) -> Snapshot:
+    def empty(cls, version: str | None = None) -> Snapshot:
         """A snapshot with no resources at all (Envoy still initializes on it)."""
-        return cls.of(version, ())
+        return cls.of((), version)
 
     def of_type(self, type_url: str) -> Mapping[str, Resource]:
         """Resources of one type, by name."""

@@ -418,6 +418,12 @@ class Upstream:
         """`Upstream("service-a", "/hi_a")`, `Upstream("service-a", prefix="/hi_a", ...)`."""
         self.__attrs_init__(service=service, prefix=prefix, **fields)
 
+    def with_policy(self, policy: Policy | None) -> Upstream:
+        """The same route with another policy."""
+        fields = {a.name: getattr(self, a.name) for a in attrs.fields(Upstream)}
+        fields["policy"] = policy
+        return Upstream(**fields)
+
     @property
     def is_plain(self) -> bool:
         """Only a service and a prefix: the short form says all of it."""

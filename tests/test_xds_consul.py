@@ -6,6 +6,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import attrs
@@ -13,10 +14,12 @@ import pytest
 import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from nomadmesh.contract import CONFIG_PREFIX, Policy, config_document
+from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
-from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
+from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 from nomadmesh.xds.sources.consul import ConsulSource, service_view
 
 ROUTES = {"nomadmesh-upstreams": "service-a=/hi_a,service-b=/hi_b"}
@@ -361,3 +364,133 @@ def test_stopping_leaves_no_control_plane_threads_behind() -> None:
                 client.request(CLUSTER_TYPE)
                 client.receive()
     eventually(lambda: not ours(), timeout=5, what=f"threads to end: {ours()}")
+
+
+def route_timeouts(plane: ControlPlane, node: str = "service-x") -> dict[str, float]:
+    """Route timeout (seconds) per prefix, as `node` would get it."""
+    snapshot = plane.cache.get(node)
+    if snapshot is None:
+        return {}
+    config = snapshot.of_type(ROUTE_TYPE)["egress_route"].message
+    return {r.match.prefix: r.route.timeout.ToTimedelta().total_seconds()
+            for r in config.virtual_hosts[0].routes}
+
+
+def test_the_config_in_kv_wins_over_the_meta_routes_and_changes_without_a_reregistration(
+        plane: ControlPlane, consul: ConsulEmulator) -> None:
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 15.0, "/hi_b": 15.0},
+               what="the meta routes with the default policy")
+    document = config_document([Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))])
+    consul.kv_put(CONFIG_PREFIX + "service-x", document)
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 2.0}, what="the KV config served")
+    consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="3s"))]))
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 3.0}, what="the policy change served")
+
+
+def test_a_bad_kv_document_is_reported_and_the_last_good_one_kept(
+        plane: ControlPlane, consul: ConsulEmulator) -> None:
+    good = config_document([Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))])
+    consul.kv_put(CONFIG_PREFIX + "service-x", good)
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 2.0}, what="the KV config")
+    consul.kv_put(CONFIG_PREFIX + "service-x", b"{\"upstreams\": [{\"service\": 1}]}\xff")
+    eventually(lambda: any("config" in p for p in plane.source.problems()),  # type: ignore[union-attr]
+               what="the bad document reported")
+    assert not plane.healthy()
+    assert route_timeouts(plane) == {"/hi_a": 2.0}
+    consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="4s"))]))
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 4.0}, what="a later good edit applied")
+    eventually(plane.healthy, what="healthy again")
+
+
+@pytest.mark.parametrize(("instance", "problem"), [
+    ({"Port": 70000}, "port 70000 is not 1-65535"),
+    ({"Weights": {"Passing": 5_000_000_000, "Warning": 1}}, "clamped"),
+])
+def test_an_instance_envoy_cannot_take_is_skipped_counted_and_later_changes_still_apply(
+        plane: ControlPlane, consul: ConsulEmulator, instance: dict[str, Any], problem: str) -> None:
+    consul.register_definition({"Name": "service-a", "ID": "bad", "Address": "127.0.0.1",
+                                "Port": 7050, **instance})
+    eventually(lambda: any(problem in p for p in plane.source.problems()),  # type: ignore[union-attr]
+               what="the problem reported")
+    assert not plane.healthy()
+    register(consul, "service-b", "b2", 7022)
+    eventually(lambda: [p for p, _ in ports(plane, "service-b")] == [7002, 7022],
+               what="a later change still served")
+    consul.deregister("bad")
+    eventually(plane.healthy, what="healthy once the bad instance is gone")
+
+
+def test_malformed_health_answers_are_skipped_and_counted() -> None:
+    (endpoints, _), skipped = service_view("s", [None, {"Service": {"ID": "x", "Port": 1.5,
+                                                                    "Address": "10.0.0.1"}}])
+    assert endpoints == ()
+    assert skipped == ["1 entries that are not objects skipped",
+                       "instance x: port 1.5 is not 1-65535, skipped"]
+
+
+def test_a_malformed_consul_address_is_an_xds_error() -> None:
+    for address in ("http://[::1", "host:abc", "ftp://host:8500"):
+        with pytest.raises(XdsError, match="Consul address"):
+            ControlPlane(listen="127.0.0.1:0", consul=address)
+
+
+class HostileConsul:
+    """A Consul that answers `null` catalogs and `[null]` health at first, then good answers."""
+
+    def __init__(self, bad_answers: int) -> None:
+        self.bad_left = {"catalog": bad_answers, "health": bad_answers}
+        hostile = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                kind = "catalog" if self.path.startswith("/v1/catalog/services") else "health"
+                bad = hostile.bad_left.get(kind, 0) > 0 and "/v1/kv/" not in self.path
+                if bad:
+                    hostile.bad_left[kind] -= 1
+                if "/v1/kv/" in self.path:
+                    status, body = 404, b""
+                elif kind == "catalog":
+                    status, body = 200, b"null" if bad else b'{"service-x": [], "service-a": []}'
+                elif self.path.startswith("/v1/health/service/service-a"):
+                    good = b'[{"Node": {"Address": "127.0.0.1"}, "Service": {"ID": "a1", "Port": 7001}}]'
+                    status, body = 200, b"[null]" if bad else good
+                else:
+                    meta = b'{"nomadmesh-upstreams": "service-a=/hi_a"}'
+                    status, body = 200, b'[{"Node": {"Address": "127.0.0.1"}, "Service": ' \
+                        b'{"ID": "x1", "Port": 7000, "Meta": ' + meta + b"}}]"
+                self.send_response(status)
+                self.send_header("X-Consul-Index", "7")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_null_catalog_and_null_health_answers_are_retried_until_good() -> None:
+    hostile = HostileConsul(bad_answers=3)
+    try:
+        plane = ControlPlane(listen="127.0.0.1:0", consul=hostile.address, consul_wait="1s")
+        cancel = plane.cache.watch("service-x", lambda: None)
+        with plane:
+            eventually(lambda: ports(plane, "service-a") == [(7001, 1)], what="the good answers")
+            assert hostile.bad_left == {"catalog": 0, "health": 0}
+            assert plane.metrics.source_errors.labels("consul", "bad_answer")._value.get() >= 2
+            eventually(plane.healthy, what="healthy after the good answers")
+        cancel()
+    finally:
+        hostile.close()

@@ -168,7 +168,7 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     tasks.append(task)
     services = group.services
     if plan.upstreams:
-        published = _published(service, format_upstreams(plan.upstreams), plan, owner, problems)
+        published = _published(service, routes_meta(plan.upstreams), plan, owner, problems)
         if owner is None:
             services = (published, *services[1:])
         else:
@@ -211,26 +211,38 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
         located.extend((u, meta_path) for u in found)
     located.extend((u, f"mesh.groups.{group.name}.upstreams[{i}]")
                    for i, u in enumerate(settings.upstreams))
-    prefixes: dict[str, Upstream] = {}
-    env_names: dict[str, Upstream] = {}
+    matches: dict[tuple[object, ...], Upstream] = {}
+    env_names: dict[str, str] = {}
     out: list[Upstream] = []
     for upstream, where in located:
         if upstream in out:
             continue
-        other = prefixes.get(upstream.prefix)
+        match = (upstream.prefix, upstream.methods, upstream.headers)
+        other = matches.get(match)
         if other is not None:
             problems.append(Problem(where, f"prefix {upstream.prefix!r} is used by both "
-                                    f"{other.service!r} and {upstream.service!r}"))
+                                    f"{other.service!r} and {upstream.service!r}"
+                                    + (" with the same methods and headers"
+                                       if upstream.methods or upstream.headers else "")))
             continue
         env = url_env_name(mesh.upstream_url_env, upstream.service)
-        other = env_names.get(env)
-        if other is not None:
-            problems.append(Problem(where, f"{upstream} and {other} would both set {env}; give "
-                                    "each service one prefix"))
+        owner = env_names.setdefault(env, upstream.service)
+        if owner != upstream.service:
+            problems.append(Problem(where, f"{upstream.service!r} and {owner!r} would both set "
+                                    f"{env}; rename one of the services"))
             continue
-        prefixes[upstream.prefix] = env_names[env] = upstream
+        matches[match] = upstream
         out.append(upstream)
     return tuple(out)
+
+
+def routes_meta(upstreams: tuple[Upstream, ...]) -> str:
+    """The short form published in service meta: each (service, prefix) once, in order."""
+    seen: dict[tuple[str, str], Upstream] = {}
+    for upstream in upstreams:
+        seen.setdefault((upstream.service, upstream.prefix),
+                        Upstream(upstream.service, upstream.prefix))
+    return format_upstreams(seen.values())
 
 
 def _check_ports(group: Group, plan: _Plan, kit: _Kit, problems: list[Problem]) -> None:
@@ -259,7 +271,9 @@ def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
         base = f"http://${{NOMAD_ADDR_{label}}}"
     env = {mesh.egress_host_env: host, mesh.egress_port_env: port}
     for upstream in plan.upstreams:
-        env[url_env_name(mesh.upstream_url_env, upstream.service)] = base + upstream.prefix
+        # A service routed under several prefixes (or matches) gets the URL of its first route.
+        env.setdefault(url_env_name(mesh.upstream_url_env, upstream.service),
+                       base + upstream.prefix)
     return env
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -286,13 +288,23 @@ class AdsClient:
         self.close()
 
 
-class HttpBackend(Running):
-    """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service."""
+Answer = Callable[[int, str, str], tuple[int, float]]
 
-    def __init__(self, name: str, port: int = 0) -> None:
+
+class HttpBackend(Running):
+    """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service.
+
+    `answer(number, method, path) -> (status, delay)` makes it misbehave: the n-th request
+    (from 1) gets that status after that many seconds.
+    """
+
+    def __init__(self, name: str, port: int = 0, *, answer: Answer | None = None) -> None:
         self.name = name
         self.requests = 0
+        self._connections: set[socket.socket] = set()
         backend = self
+        lock = threading.Lock()
+        self._lock = lock
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real services and Envoy use
@@ -301,12 +313,35 @@ class HttpBackend(Running):
             disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
-                backend.requests += 1
+                with lock:
+                    backend.requests += 1
+                    number = backend.requests
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status, delay = answer(number, self.command, self.path) if answer else (200, 0.0)
+                if delay:
+                    time.sleep(delay)
                 body = f"{backend.name} {self.path}".encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the caller gave up (a timeout) and closed the connection
+
+            do_POST = do_PUT = do_DELETE = do_GET
+
+            def setup(self) -> None:
+                super().setup()
+                with lock:
+                    backend._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with lock:
+                    backend._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: object) -> None:
                 """Silence per-request logging."""
@@ -328,6 +363,22 @@ class HttpBackend(Running):
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self._reset_connections()
+
+    def kill(self) -> None:
+        """Die as a crashed process does: stop listening and reset every open connection."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._reset_connections()
+
+    def _reset_connections(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                # A linger of 0 makes the close a reset; shutdown wakes the handler's blocked read.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class Sidecar(Running):

@@ -13,9 +13,11 @@ import yaml
 
 import nomadmesh
 from nomadmesh.cli import main
+from nomadmesh.contract import Policy, Upstream, read_config_document
 from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.prometheus import prometheus_config
 from nomadmesh.model import Job
+from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import validate_bootstrap
 
 ROOT = Path(__file__).parent.parent
@@ -128,3 +130,52 @@ def test_the_python_example_loads_as_a_job_file() -> None:
 def test_an_injected_example_renders_back_to_hcl_unchanged(name: str) -> None:
     injected = inject(nomadmesh.load(JOBS / name))
     assert Job.from_hcl(injected.to_hcl()) == injected
+
+
+POLICY_MESH = """
+[[groups.service-b.upstreams]]
+service = "service-a"
+prefix = "/hi_a"
+timeout = "2s"
+"""
+
+
+def test_mesh_apply_writes_each_services_config_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "mesh.toml"
+    settings.write_text(POLICY_MESH)
+    job = str(JOBS / "service-b.nomad.hcl")
+    with ConsulEmulator() as consul:
+        code, out, _ = run(["mesh", "apply", job, "--mesh", str(settings), "--consul",
+                              consul.address], capsys)
+        assert (code, out.split()) == (0, ["nomadmesh/mesh/service-b"])
+        stored = consul.kv_get("nomadmesh/mesh/service-b")
+        assert stored is not None
+        assert read_config_document(stored, "kv") == (
+            Upstream("service-a", "/hi_a", policy=Policy(timeout="2s")),)
+        again = run(["mesh", "apply", job, "--mesh", str(settings), "--consul", consul.address],
+                    capsys)
+    assert again[0] == 0
+    assert "0 of 1 service config(s) changed" in again[2]
+
+
+def test_sidecar_config_shows_every_default_of_the_effective_policy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "mesh.toml"
+    settings.write_text(POLICY_MESH)
+    code, out, _ = run(["sidecar", "config", str(JOBS / "service-b.nomad.hcl"), "--mesh",
+                        str(settings)], capsys)
+    (route,) = json.loads(out)["service-b"]
+    assert code == 0
+    assert route["policy"]["timeout"] == 2.0
+    assert route["policy"]["retries"]["attempts"] == 2
+    assert route["policy"]["outlier_detection"]["consecutive_gateway_failure"] == 3
+
+
+def test_prometheus_config_reads_consul_http_addr(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", "https://consul.internal:8501")
+    code, out, _ = run(["sidecar", "prometheus-config", "--output", "json"], capsys)
+    sd = json.loads(out)["scrape_configs"][0]["consul_sd_configs"][0]
+    assert code == 0
+    assert (sd["server"], sd["scheme"]) == ("consul.internal:8501", "https")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
+import nomadmesh
+from nomadmesh.contract import Policy, Retries
 from nomadmesh.errors import MeshError
 from nomadmesh.mesh import GroupMesh, Mesh, Sidecar, Upstream, inject, is_meshed, sidecar_task
 from nomadmesh.model import (
@@ -19,6 +23,8 @@ from nomadmesh.model import (
     Task,
 )
 from nomadmesh.model._base import SECOND
+
+JOBS = Path(__file__).parent.parent / "examples" / "jobs"
 
 
 def group(name: str = "api", *, mode: str | None = "bridge", count: int = 1,
@@ -370,3 +376,13 @@ def test_injected_job_validates_and_survives_the_json_round_trip(mode: str, driv
 def test_is_meshed_tells_which_groups_inject_would_touch() -> None:
     j = job(group("a"), group("b", meta={"nomadmesh.mesh": "false"}))
     assert [is_meshed(j, g) for g in j.groups] == [True, False]
+
+
+def test_a_policy_change_leaves_the_injected_job_unchanged() -> None:
+    # Policy travels in the config transport, never in job meta: changing it replaces no allocation.
+    job = nomadmesh.load(JOBS / "service-b.nomad.hcl")
+    fast = Mesh(groups={"service-b": GroupMesh(upstreams=[
+        Upstream("service-a", "/hi_a", policy=Policy(timeout="1s"))])})
+    slow = Mesh(policy=Policy(timeout="30s"), groups={"service-b": GroupMesh(upstreams=[
+        Upstream("service-a", "/hi_a", policy=Policy(timeout="9s", retries=Retries(attempts=5)))])})
+    assert inject(job, fast) == inject(job, slow) == inject(job)

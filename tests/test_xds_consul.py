@@ -494,3 +494,23 @@ def test_null_catalog_and_null_health_answers_are_retried_until_good() -> None:
         cancel()
     finally:
         hostile.close()
+
+
+def _route_timeouts(dump: dict[str, Any]) -> set[str]:
+    found = set()
+    for config in dump["configs"]:
+        for route_config in config.get("dynamic_route_configs", ()):
+            for host in route_config["route_config"].get("virtual_hosts", ()):
+                found |= {r["route"].get("timeout", "") for r in host["routes"]}
+    return found
+
+
+@pytest.mark.envoy
+def test_a_policy_written_to_kv_reaches_the_running_sidecar(meshed: Meshed) -> None:
+    envoy = meshed.sidecar.envoy
+    assert _route_timeouts(envoy.config_dump()) == {"15s"}
+    meshed.consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))]))
+    envoy.wait_for(lambda: _route_timeouts(envoy.config_dump()) == {"2s"},
+                   what="the new route timeout in Envoy")
+    assert meshed.sidecar.answer("/hi_a") == "a1 /hi_a"

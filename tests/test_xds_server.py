@@ -194,7 +194,7 @@ def snapshot(version: str, port: int, services: tuple[str, ...]) -> Snapshot:
         items.append(Resource.of(resources.eds_cluster(name)))
         endpoint = Endpoint("127.0.0.1", port + 1)
         items.append(Resource.of(resources.load_assignment(name, [endpoint])))
-    return Snapshot.of(items, version)
+    return Snapshot.of(items, version=version)
 
 
 def test_one_change_is_pushed_clusters_then_endpoints_then_listeners_then_routes(

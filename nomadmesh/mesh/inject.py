@@ -219,6 +219,10 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
             continue
         match = (upstream.prefix, upstream.methods, upstream.headers)
         other = matches.get(match)
+        if other is not None and other.service == upstream.service:
+            # The settings refine a route the group meta declares (a policy, a split): theirs wins.
+            out[out.index(other)] = matches[match] = upstream
+            continue
         if other is not None:
             problems.append(Problem(where, f"prefix {upstream.prefix!r} is used by both "
                                     f"{other.service!r} and {upstream.service!r}"

@@ -57,7 +57,7 @@ class Snapshot:
     resources: Mapping[str, Mapping[str, Resource]]
 
     @classmethod
-    def of(cls, items: Iterable[Resource], version: str | None = None) -> Snapshot:
+    def of(cls, items: Iterable[Resource], *, version: str | None = None) -> Snapshot:
         """Group resources by type; duplicate names are an error; version from content if None."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
@@ -74,9 +74,9 @@ class Snapshot:
         return cls(version=version, resources=by_type)
 
     @classmethod
-    def empty(cls, version: str | None = None) -> Snapshot:
+    def empty(cls, *, version: str | None = None) -> Snapshot:
         """A snapshot with no resources at all (Envoy still initializes on it)."""
-        return cls.of((), version)
+        return cls.of((), version=version)
 
     def of_type(self, type_url: str) -> Mapping[str, Resource]:
         """Resources of one type, by name."""

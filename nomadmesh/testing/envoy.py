@@ -384,12 +384,20 @@ class HttpBackend(Running):
 class Sidecar(Running):
     """A real Envoy bootstrapped like an injected sidecar, with its egress on a loopback port."""
 
-    def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1") -> None:
+    def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1", *,
+                 app_port: int | None = None) -> None:
         egress_port = free_port()
+        metadata: dict[str, object] = {}
+        self.inbound_port: int | None = None
+        if app_port is not None:
+            # An inbound listener in front of the app at `app_port`, as injected sidecars have.
+            self.inbound_port = free_port()
+            metadata = {"inbound_address": "127.0.0.1", "inbound_port": self.inbound_port,
+                        "app_address": "127.0.0.1", "app_port": app_port}
         params = BootstrapParams(
             node_id=node_id, cluster=cluster, xds_host="127.0.0.1", xds_port=xds_port,
             admin_port=0, metrics_port=free_port(), egress_address="127.0.0.1",
-            egress_port=egress_port,
+            egress_port=egress_port, node_metadata=metadata,
         )
         self.envoy = EnvoyProcess(render_bootstrap(params))
         self.egress_url = f"http://127.0.0.1:{egress_port}"

@@ -10,39 +10,55 @@ replicas that see the same state serve the same versions.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 
 import attrs
 
 from nomadmesh._gc import collector_paused
 from nomadmesh.contract import (
+    APP_ADDRESS_KEY,
+    APP_PORT_KEY,
     DEFAULT_EGRESS_ADDRESS,
     DEFAULT_EGRESS_PORT,
+    DEFAULT_INBOUND_PORT,
     DEFAULT_POLICY,
     EGRESS_ADDRESS_KEY,
     EGRESS_PORT_KEY,
+    INBOUND_ADDRESS_KEY,
+    INBOUND_PORT_KEY,
     NodeKey,
     Policy,
     Upstream,
 )
 from nomadmesh.xds import resources
+from nomadmesh.xds.ca import Identity, MeshCA
 from nomadmesh.xds.resources import ClusterPlan, Endpoint
 from nomadmesh.xds.snapshot import Resource, Snapshot
 
 
 @attrs.frozen
 class MeshConfig:
-    """Mesh-wide settings the control plane applies to every sidecar."""
+    """Mesh-wide settings the control plane applies to every sidecar.
+
+    With a `ca`, sidecars talk mTLS: each gets its SPIFFE certificate and the trust bundle over
+    SDS, its inbound listener requires a client certificate, and its upstream clusters accept
+    only the upstream's SPIFFE ID. `default_allow` decides who may call a service that lists no
+    allowed callers (Envoy RBAC on the inbound listener; a denied call is a 403).
+    """
 
     default_policy: Policy = DEFAULT_POLICY
+    ca: MeshCA | None = attrs.field(default=None, eq=False)
+    default_allow: bool = True
 
 
 @attrs.frozen
 class MeshState:
-    """What the control plane knows: endpoints per service and upstream routes per service."""
+    """What the control plane knows: endpoints, upstream routes and allowed callers per service."""
 
     endpoints: Mapping[str, tuple[Endpoint, ...]] = attrs.field(factory=dict)
     upstreams: Mapping[str, tuple[Upstream, ...]] = attrs.field(factory=dict)
+    callers: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 class SnapshotBuilder:
@@ -52,6 +68,7 @@ class SnapshotBuilder:
         self.config = config
         self._endpoints: dict[str, tuple[Endpoint, ...]] = {}
         self._upstreams: dict[str, tuple[Upstream, ...]] = {}
+        self._allowed: dict[str, tuple[str, ...]] = {}
         # node cluster -> node hashes of its connected sidecars
         self._nodes: dict[str, set[str]] = {}
         # upstream service -> node clusters routing to it
@@ -66,6 +83,11 @@ class SnapshotBuilder:
         self._assignments: dict[str, Resource] = {}
         self._subsets: dict[str, set[str]] = {}  # service -> EDS names built from it
         self._listeners: dict[tuple[str, int], Resource] = {}
+        self._inbound: dict[tuple[object, ...], Resource] = {}
+        self._apps: dict[tuple[str, int], Resource] = {}
+        self._identities: dict[str, tuple[Identity, Resource]] = {}
+        self._trust = (Resource.of(resources.trust_secret(config.ca.bundle))
+                       if config.ca is not None else None)
         self._snapshots: dict[str, tuple[list[Resource], Snapshot]] = {}
 
     # --- changes ---------------------------------------------------------------------------------
@@ -97,6 +119,26 @@ class SnapshotBuilder:
             self._callers.setdefault(service, set()).add(name)
         self._upstreams[name] = upstreams
         self._dirty_clusters.add(name)
+
+    def set_callers(self, name: str, callers: Iterable[str] | None) -> None:
+        """Who may call service `name` (None: the mesh's default allow or deny)."""
+        old = self._allowed.get(name)
+        new = None if callers is None else tuple(sorted(set(callers)))
+        if old != new:
+            if new is None:
+                self._allowed.pop(name, None)
+            else:
+                self._allowed[name] = new
+            self._dirty_clusters.add(name)
+
+    def renew_due(self, now: datetime.datetime | None = None) -> datetime.datetime | None:
+        """Mark the services whose certificate is due for renewal; the next renewal time."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        for service, (identity, _) in list(self._identities.items()):
+            if identity.renew_at <= now:
+                del self._identities[service]
+                self._dirty_clusters.add(service)
+        return min((i.renew_at for i, _ in self._identities.values()), default=None)
 
     def remove_service(self, name: str) -> None:
         """A service left the catalog: its endpoints and routes go."""
@@ -134,6 +176,8 @@ class SnapshotBuilder:
                 self.remove_service(name)
         for name in set(state.endpoints) | set(state.upstreams):
             self.set_service(name, state.endpoints.get(name, ()), state.upstreams.get(name, ()))
+        for name in set(self._allowed) | set(state.callers):
+            self.set_callers(name, state.callers.get(name))
 
     # --- building --------------------------------------------------------------------------------
 
@@ -187,6 +231,11 @@ class SnapshotBuilder:
     def _items(self, key: NodeKey) -> list[Resource]:
         upstreams = self._upstreams.get(key.cluster, ())
         items = [self._listener(key), self._route(key.cluster, upstreams)]
+        if key.get(INBOUND_PORT_KEY) is not None:
+            items.extend(self._inbound_items(key))
+        ca = self.config.ca
+        if ca is not None and self._trust is not None:
+            items.extend((self._identity(ca, key.cluster), self._trust))
         clusters: set[str] = set()
         assignments: set[str] = set()
         default = self.config.default_policy
@@ -219,9 +268,38 @@ class SnapshotBuilder:
     def _cluster(self, plan: ClusterPlan) -> Resource:
         found = self._clusters.get(plan)
         if found is None:
+            ca = self.config.ca
+            service = resources.subset_filter(plan.service_name)[0]
+            tls = resources.upstream_tls(service, ca.trust_domain) if ca is not None else None
             found = self._clusters[plan] = Resource.of(
-                resources.eds_cluster(plan.name, plan.service_name, plan.policy))
+                resources.eds_cluster(plan.name, plan.service_name, plan.policy, tls))
         return found
+
+    def _inbound_items(self, key: NodeKey) -> list[Resource]:
+        ca = self.config.ca
+        callers = self._allowed.get(key.cluster)
+        binding = (key.get(INBOUND_ADDRESS_KEY) or DEFAULT_EGRESS_ADDRESS,
+                   key.port(INBOUND_PORT_KEY, DEFAULT_INBOUND_PORT))
+        memo_key = (binding, callers, ca is not None)
+        listener = self._inbound.get(memo_key)
+        if listener is None:
+            rbac = resources.rbac_filter(callers, ca.trust_domain if ca else "",
+                                         self.config.default_allow)
+            listener = self._inbound[memo_key] = Resource.of(resources.inbound_listener(
+                *binding, rbac=rbac, tls=ca is not None))
+        app = (key.get(APP_ADDRESS_KEY) or "127.0.0.1", key.port(APP_PORT_KEY, 8080))
+        cluster = self._apps.get(app)
+        if cluster is None:
+            cluster = self._apps[app] = Resource.of(resources.local_app_cluster(*app))
+        return [listener, cluster]
+
+    def _identity(self, ca: MeshCA, service: str) -> Resource:
+        found = self._identities.get(service)
+        if found is None:
+            identity = ca.identity(service)
+            found = self._identities[service] = (identity, Resource.of(
+                resources.identity_secret(identity.certificate, identity.private_key)))
+        return found[1]
 
     def _assignment(self, service_name: str) -> Resource:
         found = self._assignments.get(service_name)

@@ -30,13 +30,17 @@ from envoy.config.core.v3 import (
 )
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.rbac.v3 import rbac_pb2 as rbac_config_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format, wrappers_pb2
 
@@ -50,11 +54,16 @@ from nomadmesh.contract import (
     EGRESS_ROUTE,
     ENDPOINT_TYPE,
     IDEMPOTENT_METHODS,
+    IDENTITY_SECRET,
+    INBOUND_CLUSTER,
+    INBOUND_LISTENER,
+    INBOUND_ROUTE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
     SAFE_RETRY_ON,
     SECRET_TYPE,
+    TRUST_SECRET,
     CircuitBreakers,
     OutlierDetection,
     Policy,
@@ -62,6 +71,7 @@ from nomadmesh.contract import (
     Retries,
     Upstream,
     parse_upstreams,
+    spiffe_id,
 )
 
 __all__ = [
@@ -429,3 +439,102 @@ def node_metadata(node: base_pb2.Node) -> dict[str, object]:
     """A node's metadata Struct as a plain dict."""
     result: dict[str, object] = json_format.MessageToDict(node.metadata)
     return result
+
+
+# --- zero trust: the inbound listener, mTLS over SDS, RBAC ----------------------------------------
+
+
+def _sds(name: str) -> secret_pb2.SdsSecretConfig:
+    return secret_pb2.SdsSecretConfig(name=name, sds_config=ads_source())
+
+
+def _socket(context: object) -> base_pb2.TransportSocket:
+    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=pack(context))
+
+
+def upstream_tls(service: str, trust_domain: str) -> base_pb2.TransportSocket:
+    """mTLS to an upstream: present our identity, accept only the upstream's SPIFFE ID."""
+    common = tls_pb2.CommonTlsContext(
+        tls_certificate_sds_secret_configs=[_sds(IDENTITY_SECRET)])
+    combined = common.combined_validation_context
+    combined.validation_context_sds_secret_config.CopyFrom(_sds(TRUST_SECRET))
+    combined.default_validation_context.match_typed_subject_alt_names.add(
+        san_type=common_pb2.SubjectAltNameMatcher.URI,
+        matcher=string_pb2.StringMatcher(exact=spiffe_id(service, trust_domain)))
+    return _socket(tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=service))
+
+
+def inbound_tls() -> base_pb2.TransportSocket:
+    """mTLS on the inbound listener: a client certificate from the mesh's CA is required."""
+    common = tls_pb2.CommonTlsContext(
+        tls_certificate_sds_secret_configs=[_sds(IDENTITY_SECRET)],
+        validation_context_sds_secret_config=_sds(TRUST_SECRET))
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    context.require_client_certificate.value = True
+    return _socket(context)
+
+
+def rbac_filter(callers: Sequence[str] | None, trust_domain: str,
+                default_allow: bool) -> hcm_pb2.HttpFilter:
+    """Envoy RBAC: only `callers` (by SPIFFE ID) may call; None means the mesh default."""
+    rules = rbac_config_pb2.RBAC(action=rbac_config_pb2.RBAC.ALLOW)
+    if callers is None and default_allow:
+        policy = rules.policies["any-caller"]
+        policy.permissions.add(any=True)
+        policy.principals.add(any=True)
+    elif callers:
+        policy = rules.policies["allowed-callers"]
+        policy.permissions.add(any=True)
+        for caller in sorted(callers):
+            principal = policy.principals.add()
+            principal.authenticated.principal_name.exact = spiffe_id(caller, trust_domain)
+    # No policy at all: every request is denied (403, counted in http.inbound.rbac.denied).
+    return http_filter("envoy.filters.http.rbac", rbac_pb2.RBAC(rules=rules))
+
+
+def inbound_listener(address: str, port: int, *, rbac: hcm_pb2.HttpFilter | None,
+                     tls: bool, access_log: Sequence[object] = ()) -> listener_pb2.Listener:
+    """The listener in front of the app: mTLS (when the mesh has a CA), RBAC, then the app."""
+    manager = hcm_pb2.HttpConnectionManager(stat_prefix=INBOUND_LISTENER)
+    host = manager.route_config.virtual_hosts.add(name="inbound", domains=["*"])
+    route = host.routes.add()
+    route.match.prefix = "/"
+    route.route.cluster = INBOUND_CLUSTER
+    manager.route_config.name = INBOUND_ROUTE
+    if rbac is not None:
+        manager.http_filters.append(rbac)
+    manager.http_filters.append(http_filter(_ROUTER_FILTER, router_pb2.Router()))
+    if tls:
+        # The app learns who called: the caller's SPIFFE ID in x-forwarded-client-cert.
+        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
+        manager.set_current_client_cert_details.uri = True
+    manager.access_log.extend(access_log)
+    return listener(INBOUND_LISTENER, address, port, manager,
+                    transport_socket=inbound_tls() if tls else None)
+
+
+def local_app_cluster(address: str, port: int) -> cluster_pb2.Cluster:
+    """The app behind the inbound listener, on the group's loopback."""
+    cluster = cluster_pb2.Cluster(name=INBOUND_CLUSTER, type=cluster_pb2.Cluster.STATIC,
+                                  connect_timeout=_duration(1.0))
+    cluster.load_assignment.cluster_name = INBOUND_CLUSTER
+    socket_address = cluster.load_assignment.endpoints.add().lb_endpoints.add(
+    ).endpoint.address.socket_address
+    socket_address.address = address
+    socket_address.port_value = port
+    return cluster
+
+
+def identity_secret(certificate: bytes, private_key: bytes) -> secret_pb2.Secret:
+    """The sidecar's own certificate and key, sent over SDS."""
+    secret = secret_pb2.Secret(name=IDENTITY_SECRET)
+    secret.tls_certificate.certificate_chain.inline_bytes = certificate
+    secret.tls_certificate.private_key.inline_bytes = private_key
+    return secret
+
+
+def trust_secret(bundle: bytes) -> secret_pb2.Secret:
+    """The mesh's CA certificates: what a peer's certificate must chain to."""
+    secret = secret_pb2.Secret(name=TRUST_SECRET)
+    secret.validation_context.trusted_ca.inline_bytes = bundle
+    return secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
@@ -31,6 +32,14 @@ def weight_of(value: Any) -> tuple[int, str]:
 def entry_upstreams(text: str) -> tuple[tuple[Upstream, ...], list[Problem]]:
     """Routes in the short form of a service's meta."""
     return parse_upstreams(text, "meta")
+
+
+def seconds_until(moment: datetime.datetime | None) -> float | None:
+    """Seconds from now until `moment` (None: no deadline), at least a millisecond."""
+    if moment is None:
+        return None
+    left = (moment - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return max(left, 0.001)
 
 
 class Problems:
@@ -88,6 +97,7 @@ class BuildLoop:
         self._lock = threading.Lock()
         self._pending: list[Callable[[SnapshotBuilder], None]] = []
         self._changed = threading.Event()
+        self._next_renewal: datetime.datetime | None = None
         self.builds = 0
 
     def _queue(self, change: Callable[[SnapshotBuilder], None]) -> None:
@@ -128,10 +138,11 @@ class BuildLoop:
         self._changed.set()
 
     def run(self) -> None:
-        """Build until the source stops: at most one build per coalescing window."""
+        """Build until the source stops: at most one build per coalescing window, and when a
+        certificate is due for renewal."""
         last_build = -self.coalesce
         while not self._stopped.is_set():
-            self._changed.wait()
+            self._changed.wait(seconds_until(self._next_renewal))
             if self._stopped.is_set():
                 return
             # An isolated change is built at once; a burst waits for the window to close and
@@ -148,7 +159,9 @@ class BuildLoop:
         try:
             for change in pending:
                 change(self.builder)
+            self.builder.renew_due()
             changed, removed = self.builder.build()
+            self._next_renewal = self.builder.renew_due()
             self.cache.set_snapshots(changed, removed)
         except XdsError as exc:
             self.metrics.snapshot_errors.inc()

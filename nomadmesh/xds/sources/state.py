@@ -6,10 +6,12 @@ For embedding the control plane (the demo, tests, programs with their own discov
 
 from __future__ import annotations
 
+import datetime
 import threading
 
 from nomadmesh.xds.build import MeshConfig, MeshState, SnapshotBuilder
 from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.sources._common import seconds_until
 
 
 class MeshStateSource:
@@ -23,6 +25,11 @@ class MeshStateSource:
         self._lock = threading.Lock()
         self._builder = SnapshotBuilder(config or MeshConfig())
         self._builder.load(state or MeshState())
+        self._stopped = threading.Event()
+        self._renewals = threading.Thread(target=self._renew, name="nomadmesh-xds-state-renew",
+                                          daemon=True)
+        self._next_renewal: datetime.datetime | None = None
+        self._wake = threading.Event()
         cache.on_watch(self._added, self._removed)
 
     def update(self, state: MeshState) -> None:
@@ -32,10 +39,22 @@ class MeshStateSource:
             self._install()
 
     def start(self) -> None:
-        """Nothing to watch: the state comes from `update()`."""
+        """Renew certificates as they come due (the state itself comes from `update()`)."""
+        self._renewals.start()
 
     def stop(self) -> None:
-        """Nothing to stop."""
+        """Stop renewing."""
+        self._stopped.set()
+        self._wake.set()
+        if self._renewals.is_alive():
+            self._renewals.join(timeout=2)
+
+    def _renew(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(seconds_until(self._next_renewal))
+            self._wake.clear()
+            with self._lock:
+                self._install()
 
     def problems(self) -> list[str]:
         """A state given in Python has no problems of its own."""
@@ -56,5 +75,10 @@ class MeshStateSource:
             self._install()
 
     def _install(self) -> None:
+        self._builder.renew_due()
         changed, removed = self._builder.build()
+        next_renewal = self._builder.renew_due()
+        if next_renewal != self._next_renewal:
+            self._next_renewal = next_renewal
+            self._wake.set()
         self.cache.set_snapshots(changed, removed)

@@ -26,6 +26,9 @@ from nomadmesh.xds import (
     build_snapshots,
     parse_upstreams,
 )
+from nomadmesh.xds.build import MeshConfig
+from nomadmesh.xds.ca import MeshCA
+from nomadmesh.xds.sources.state import MeshStateSource
 
 pytestmark = pytest.mark.envoy
 
@@ -114,6 +117,7 @@ def test_injected_service_b_reaches_service_a_through_its_egress_url(
         service_a: HttpBackend, control_plane: ControlPlane) -> None:
     # The original design on one machine: loopback ports instead of a network namespace.
     mesh = Mesh(egress_port=free_port(), admin_port=free_port(), metrics_port=free_port(),
+                inbound_port=free_port(),
                 groups={"service-b": GroupMesh(upstreams=[Upstream("service-a", prefix="/hi_a")])})
     job = nomadmesh.load(ROOT / "examples" / "jobs" / "service_a.py")
     service_b = inject(renamed(job, "service-b"), mesh)
@@ -160,7 +164,8 @@ def test_sidecar_comes_up_ready_and_connected(mode: str, control_plane_kind: str
                                               control_plane: ControlPlane) -> None:
     address = f"127.0.0.1:{control_plane.port}"
     mesh = Mesh(control_plane=address if control_plane_kind == "fixed" else "nomadmesh-xds",
-                egress_port=free_port(), admin_port=free_port(), metrics_port=free_port())
+                egress_port=free_port(), admin_port=free_port(), metrics_port=free_port(),
+                inbound_port=free_port())
     job = Job("web", groups=[Group(
         "api", networks=[Network(mode=mode, ports=[Port("http")])],
         services=[Service(name="api", port="http")], tasks=[Task("app", driver="docker")])])
@@ -176,3 +181,40 @@ def test_sidecar_comes_up_ready_and_connected(mode: str, control_plane_kind: str
         envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1",
                        what="connected to the control plane")
     assert bootstrap["node"]["cluster"] == "api"
+
+
+def loopback_mesh(**settings: object) -> Mesh:
+    """A mesh whose bridge-mode ports are free loopback ports: one sidecar per mesh per host."""
+    return Mesh(egress_port=free_port(), admin_port=free_port(), metrics_port=free_port(),
+                inbound_port=free_port(), **settings)  # type: ignore[arg-type]
+
+
+def test_injected_sidecars_talk_mtls_and_the_app_is_behind_the_inbound_listener() -> None:
+    job = nomadmesh.load(ROOT / "examples" / "jobs" / "service_a.py")
+    callee_mesh = loopback_mesh()
+    caller_mesh = loopback_mesh(groups={"service-b": GroupMesh(
+        upstreams=[Upstream("service-a", prefix="/hi_a")])})
+    service_a = inject(renamed(job, "service-a"), callee_mesh).groups[0]
+    service_b = inject(renamed(job, "service-b"), caller_mesh).groups[0]
+    assert service_a.services[0].port == "inbound"
+    config = MeshConfig(ca=MeshCA.generate())
+    with HttpBackend("service-a") as app, ControlPlane(
+            listen="127.0.0.1:0",
+            source=lambda cache, metrics: MeshStateSource(cache, config=config)) as plane:
+        xds = {"nomadmesh-xds": [("127.0.0.1", plane.port)]}
+        # The app listens where its port label says; Nomad would set NOMAD_PORT_http.
+        a_env = {"NOMAD_PORT_http": str(app.port)}
+        with EnvoyProcess(node_bootstrap(service_a, a_env, xds)) as callee, \
+                EnvoyProcess(node_bootstrap(service_b, services=xds)) as caller:
+            routes, _ = parse_upstreams(service_b.services[0].meta["nomadmesh-upstreams"], "m")
+            assert isinstance(plane.source, MeshStateSource)
+            plane.source.update(MeshState(
+                endpoints={"service-a": (Endpoint("127.0.0.1", callee_mesh.inbound_port),),
+                           "service-b": ()},
+                upstreams={"service-b": routes}))
+            url = service_b.task("service-b-app").env["SERVICE_A_URL"]  # type: ignore[union-attr]
+            caller.wait_for(lambda: _get(url) == "service-a /hi_a", timeout=20,
+                            what="service-b reaches service-a over mTLS")
+            assert int(callee.stat("http.inbound.downstream_cx_ssl_total") or 0) >= 1
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"http://127.0.0.1:{callee_mesh.inbound_port}/hi_a", timeout=5)

@@ -170,9 +170,13 @@ class Mesh:
     egress_port: int = 3101
     admin_port: int = 19000
     metrics_port: int = 9102
+    inbound_port: int = 3102
     egress_port_label: str = "egress"
     admin_port_label: str = "envoy_admin"
     metrics_port_label: str = "envoy_metrics"
+    inbound_port_label: str = "inbound"
+    # An inbound listener in front of every app: the service is registered at its port.
+    inbound: bool = True
     metrics_service: str = "{service}-sidecar-metrics"
     metrics_tags: tuple[str, ...] = attrs.field(default=("prometheus", "nomadmesh-sidecar"),
                                                 converter=tuple)
@@ -217,16 +221,21 @@ class Mesh:
             port = self.control_plane_address[1]
             if not 0 < port <= 65535:
                 yield Problem(f"{path}.control_plane", f"port {port} is outside 1-65535")
-        for name in ("egress_port", "admin_port", "metrics_port"):
+        for name in ("egress_port", "admin_port", "metrics_port", "inbound_port"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
                 yield Problem(f"{path}.{name}", f"{value!r} is not a port number (1-65535)")
-        for name in ("egress_port_label", "admin_port_label", "metrics_port_label"):
+        for name in ("egress_port_label", "admin_port_label", "metrics_port_label",
+                     "inbound_port_label"):
             if not _PORT_LABEL.match(getattr(self, name)):
                 yield Problem(f"{path}.{name}", "a port label may only hold letters, digits and _")
-        labels = [self.egress_port_label, self.admin_port_label, self.metrics_port_label]
+        labels = [self.egress_port_label, self.admin_port_label, self.metrics_port_label,
+                  self.inbound_port_label]
         if len(set(labels)) != len(labels):
             yield Problem(f"{path}.metrics_port_label", "the sidecar's port labels must differ")
+        ports = [self.egress_port, self.admin_port, self.metrics_port, self.inbound_port]
+        if len(set(ports)) != len(ports):
+            yield Problem(f"{path}.inbound_port", "the sidecar's ports must differ")
         for name in ("xds_host_env", "xds_port_env", "egress_host_env", "egress_port_env"):
             if not _ENV_NAME.match(getattr(self, name)):
                 yield Problem(f"{path}.{name}", "not a valid environment variable name")
@@ -367,7 +376,8 @@ def _not_json(name: str) -> Any:
 
 _MESH_SCALARS: dict[str, type | tuple[type, ...]] = {
     "control_plane": str, "egress_port": int, "admin_port": int, "metrics_port": int,
-    "egress_port_label": str, "admin_port_label": str, "metrics_port_label": str,
+    "inbound_port": int, "egress_port_label": str, "admin_port_label": str,
+    "metrics_port_label": str, "inbound_port_label": str, "inbound": bool,
     "metrics_service": str, "xds_host_env": str, "xds_port_env": str, "egress_host_env": str,
     "egress_port_env": str, "upstream_url_env": str, "bootstrap_path": str,
 }

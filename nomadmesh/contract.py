@@ -709,25 +709,38 @@ def _kinds(annotation: Any) -> tuple[type, ...]:
 # --- the config transport's document -------------------------------------------------------------
 
 
-def config_document(upstreams: Iterable[Upstream]) -> str:
+class ServiceConfig(NamedTuple):
+    """One service's mesh config: the routes its sidecars get, and who may call it."""
+
+    upstreams: tuple[Upstream, ...] = ()
+    allow: tuple[str, ...] | None = None  # None: the control plane's default allow or deny
+
+
+def config_document(upstreams: Iterable[Upstream], allow: Iterable[str] | None = None) -> str:
     """One service's mesh config as the JSON stored at `CONFIG_PREFIX + service`."""
-    return json.dumps({"upstreams": [u.to_dict() for u in upstreams]}, sort_keys=True,
-                      separators=(",", ":"))
+    data: dict[str, Any] = {"upstreams": [u.to_dict() for u in upstreams]}
+    if allow is not None:
+        data["allow"] = sorted(set(allow))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def read_config_document(text: str | bytes, where: str) -> tuple[Upstream, ...]:
+def read_config_document(text: str | bytes, where: str) -> ServiceConfig:
     """Parse a stored config document; XdsError naming `where` when it is unusable."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise XdsError(f"{where}: not a JSON document: {str(exc)[:200]}") from None
-    if not isinstance(data, dict) or set(data) - {"upstreams"}:
-        raise XdsError(f"{where}: expected an object with the key 'upstreams'")
+    if not isinstance(data, dict) or set(data) - {"upstreams", "allow"}:
+        raise XdsError(f"{where}: expected an object with the keys 'upstreams' and 'allow'")
     reader = PlainReader()
     found = reader.upstreams(f"{where}.upstreams", data.get("upstreams", []))
+    allow = data.get("allow")
+    if allow is not None and not (isinstance(allow, list) and all(
+            isinstance(a, str) and _SERVICE.match(a) for a in allow)):
+        raise XdsError(f"{where}.allow: expected a list of service names")
     if reader.problems:
         raise XdsError("; ".join(str(p) for p in reader.problems[:5]))
-    return found
+    return ServiceConfig(found, tuple(allow) if allow is not None else None)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -13,7 +13,7 @@ import yaml
 
 import nomadmesh
 from nomadmesh.cli import main
-from nomadmesh.contract import Policy, Upstream, read_config_document
+from nomadmesh.contract import Policy, ServiceConfig, Upstream, read_config_document
 from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.prometheus import prometheus_config
 from nomadmesh.model import Job
@@ -133,6 +133,9 @@ def test_an_injected_example_renders_back_to_hcl_unchanged(name: str) -> None:
 
 
 POLICY_MESH = """
+[groups.service-b]
+allow = ["edge-router"]
+
 [[groups.service-b.upstreams]]
 service = "service-a"
 prefix = "/hi_a"
@@ -151,8 +154,8 @@ def test_mesh_apply_writes_each_services_config_once(
         assert (code, out.split()) == (0, ["nomadmesh/mesh/service-b"])
         stored = consul.kv_get("nomadmesh/mesh/service-b")
         assert stored is not None
-        assert read_config_document(stored, "kv") == (
-            Upstream("service-a", "/hi_a", policy=Policy(timeout="2s")),)
+        assert read_config_document(stored, "kv") == ServiceConfig(
+            (Upstream("service-a", "/hi_a", policy=Policy(timeout="2s")),), ("edge-router",))
         again = run(["mesh", "apply", job, "--mesh", str(settings), "--consul", consul.address],
                     capsys)
     assert again[0] == 0

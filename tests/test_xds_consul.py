@@ -14,12 +14,12 @@ import pytest
 import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from nomadmesh.contract import CONFIG_PREFIX, Policy, config_document
+from nomadmesh.contract import CONFIG_PREFIX, Policy, config_document, node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
-from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
+from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from nomadmesh.xds.sources.consul import ConsulSource, service_view
 
 ROUTES = {"nomadmesh-upstreams": "service-a=/hi_a,service-b=/hi_b"}
@@ -514,3 +514,33 @@ def test_a_policy_written_to_kv_reaches_the_running_sidecar(meshed: Meshed) -> N
     envoy.wait_for(lambda: _route_timeouts(envoy.config_dump()) == {"2s"},
                    what="the new route timeout in Envoy")
     assert meshed.sidecar.answer("/hi_a") == "a1 /hi_a"
+
+
+def inbound_rbac(plane: ControlPlane, node: str) -> list[str]:
+    """The policy names of the inbound listener's RBAC filter, as `node` would get them."""
+    from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    snapshot = plane.cache.get(node)
+    if snapshot is None or "inbound" not in snapshot.of_type(LISTENER_TYPE):
+        return []
+    manager = hcm_pb2.HttpConnectionManager()
+    listener = snapshot.of_type(LISTENER_TYPE)["inbound"].message
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    rbac = rbac_pb2.RBAC()
+    manager.http_filters[0].typed_config.Unpack(rbac)
+    return sorted(rbac.rules.policies)
+
+
+def test_allowed_callers_in_kv_become_the_inbound_rbac_policy(consul: ConsulEmulator) -> None:
+    node = node_hash("service-a", {"inbound_port": 3102, "app_port": 8080})
+    plane = ControlPlane(listen="127.0.0.1:0", consul=consul.address)
+    cancel = plane.cache.watch(node, lambda: None)
+    with plane:
+        eventually(lambda: inbound_rbac(plane, node) == ["any-caller"], what="default allow")
+        consul.kv_put(CONFIG_PREFIX + "service-a", config_document([], allow=["service-x"]))
+        eventually(lambda: inbound_rbac(plane, node) == ["allowed-callers"],
+                   what="only service-x allowed")
+    cancel()

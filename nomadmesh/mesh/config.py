@@ -20,11 +20,27 @@ from urllib.parse import quote, urlsplit
 import attrs
 import requests
 
-from nomadmesh.contract import CONFIG_PREFIX, DEFAULT_POLICY, Policy, Upstream, config_document
+from nomadmesh.contract import (
+    CONFIG_PREFIX,
+    DEFAULT_POLICY,
+    Policy,
+    ServiceConfig,
+    Upstream,
+    config_document,
+)
 from nomadmesh.errors import ApiError, ConsulUnavailable, InputError, PermissionDenied, Problem
 from nomadmesh.mesh.inject import DEFAULT_MESH, _app_service, _upstreams, inject, is_meshed
 from nomadmesh.mesh.settings import Mesh
 from nomadmesh.model import Group, Job
+
+
+def service_configs(job: Job, mesh: Mesh | None = None) -> dict[str, ServiceConfig]:
+    """The mesh config of every meshed group of `job`, by the group's service name."""
+    mesh = mesh or DEFAULT_MESH
+    upstreams = service_upstreams(job, mesh)
+    names = {app_service_name(g): g.name for g in job.groups}
+    return {service: ServiceConfig(routes, mesh.group_settings(names[service]).allow)
+            for service, routes in upstreams.items()}
 
 
 def service_upstreams(job: Job, mesh: Mesh | None = None) -> dict[str, tuple[Upstream, ...]]:
@@ -69,8 +85,8 @@ def config_entries(jobs: Iterable[Job], mesh: Mesh | None = None) -> dict[str, s
     """The KV key → JSON document of every meshed service of `jobs`."""
     entries: dict[str, str] = {}
     for job in jobs:
-        for service, upstreams in service_upstreams(job, mesh).items():
-            entries[CONFIG_PREFIX + service] = config_document(upstreams)
+        for service, config in service_configs(job, mesh).items():
+            entries[CONFIG_PREFIX + service] = config_document(config.upstreams, config.allow)
     return entries
 
 

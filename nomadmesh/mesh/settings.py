@@ -28,6 +28,7 @@ from nomadmesh.model.validation import problems as model_problems
 DRIVERS = ("docker", "exec", "raw_exec")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _PORT_LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 
@@ -145,10 +146,15 @@ class GroupMesh:
     enabled: bool | None = None  # None: meshed when the group has a service (and meta allows)
     upstreams: tuple[Upstream, ...] = attrs.field(default=(), converter=_upstream_tuple)
     sidecar: Sidecar | None = None
+    # Services that may call this group's service (None: the control plane's default).
+    allow: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
 
     def problems(self, path: str) -> Iterator[Problem]:
         for i, u in enumerate(self.upstreams):
             yield from u.problems(f"{path}.upstreams[{i}]")
+        for i, caller in enumerate(self.allow or ()):
+            if not isinstance(caller, str) or not _SERVICE_NAME.match(caller):
+                yield Problem(f"{path}.allow[{i}]", f"{caller!r} is not a service name")
         if self.sidecar is not None:
             yield from self.sidecar.problems(f"{path}.sidecar")
 
@@ -468,8 +474,11 @@ class _SettingsReader:
                 kwargs[key] = self.upstreams(at, value)
             elif key == "sidecar":
                 kwargs[key] = self.sidecar(at, value)
+            elif key == "allow":
+                if self._strings(at, value):
+                    kwargs[key] = tuple(value)
             else:
-                self._unknown(at, key, ["enabled", "upstreams", "sidecar"])
+                self._unknown(at, key, ["enabled", "upstreams", "sidecar", "allow"])
         return GroupMesh(**kwargs)
 
     def upstreams(self, where: str, value: Any) -> tuple[Upstream, ...]:

@@ -121,6 +121,11 @@ class BuildLoop:
         upstreams = tuple(upstreams)
         self._queue(lambda b: b.set_upstreams(name, upstreams))
 
+    def set_callers(self, name: str, callers: Iterable[str] | None) -> None:
+        """Who may call a service (None: the mesh default)."""
+        callers = tuple(callers) if callers is not None else None
+        self._queue(lambda b: b.set_callers(name, callers))
+
     def remove_service(self, name: str) -> None:
         """A service is gone."""
         self._queue(lambda b: b.remove_service(name))

@@ -24,7 +24,13 @@ import consul
 import consul.std
 import requests
 
-from nomadmesh.contract import CONFIG_PREFIX, SERVICE_META_KEY, Upstream, read_config_document
+from nomadmesh.contract import (
+    CONFIG_PREFIX,
+    SERVICE_META_KEY,
+    ServiceConfig,
+    Upstream,
+    read_config_document,
+)
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
@@ -83,7 +89,7 @@ class ConsulSource:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._views: dict[str, ServiceView] = {}
-        self._configs: dict[str, tuple[Upstream, ...]] = {}
+        self._configs: dict[str, ServiceConfig] = {}
         self._watchers: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
@@ -235,7 +241,7 @@ class ConsulSource:
                 return  # a late answer, or a wake-up without a change
             self._views[name] = view
             config = self._configs.get(name)
-        self._builds.set_service(name, view[0], config if config is not None else view[1])
+        self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
 
     def _config_loop(self) -> None:
         client = self._client()
@@ -251,7 +257,7 @@ class ConsulSource:
 
     def _on_config(self, entries: Any) -> None:
         """The mesh config documents under `CONFIG_PREFIX`; they win over service meta routes."""
-        found: dict[str, tuple[Upstream, ...]] = {}
+        found: dict[str, ServiceConfig] = {}
         bad = []
         for entry in entries or ():
             key = str(entry.get("Key", "")) if isinstance(entry, Mapping) else ""
@@ -277,8 +283,9 @@ class ConsulSource:
             self._configs = found
             updates = {s: (self._views.get(s), found.get(s)) for s in changed}
         for service, (view, config) in updates.items():
-            routes = config if config is not None else (view[1] if view is not None else ())
-            self._builds.set_upstreams(service, routes)
+            meta_routes = view[1] if view is not None else ()
+            self._builds.set_upstreams(service, config.upstreams if config else meta_routes)
+            self._builds.set_callers(service, config.allow if config else None)
 
 
 def service_view(name: str, entries: Sequence[Any]) -> tuple[ServiceView, list[str]]:

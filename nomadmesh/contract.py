@@ -36,6 +36,8 @@ COMPLETE_SET_TYPES = frozenset({LISTENER_TYPE, CLUSTER_TYPE})
 # Group meta (HCL) and Consul/Nomad service meta carrying a group's routes in the short form.
 GROUP_META_KEY = "nomadmesh.upstreams"
 SERVICE_META_KEY = "nomadmesh-upstreams"
+# Nomad's own service registrations carry tags but no meta: there the routes are one tag.
+ROUTES_TAG_PREFIX = SERVICE_META_KEY + "="
 # Group meta opting a group in or out of the mesh.
 MESH_META_KEY = "nomadmesh.mesh"
 # Task meta marking an injected sidecar (its value is the service it serves).

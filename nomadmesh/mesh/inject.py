@@ -24,6 +24,7 @@ from nomadmesh.contract import (
     INBOUND_ADDRESS_KEY,
     INBOUND_PORT_KEY,
     MESH_META_KEY,
+    ROUTES_TAG_PREFIX,
     SIDECAR_META_KEY,
 )
 from nomadmesh.errors import MeshError, Problem
@@ -326,6 +327,13 @@ def _published(service: Service, routes: str | None, plan: _Plan, owner: Task | 
                                     f"already set to {current!r}, but the group's upstreams are "
                                     f"{routes!r}; declare upstreams in one place"))
         changes["meta"] = FrozenDict({**service.meta, SERVICE_META_KEY: routes})
+        tag = ROUTES_TAG_PREFIX + routes
+        if service.provider == "nomad" and tag not in service.tags:
+            # Nomad's registrations keep tags only; the control plane reads the routes there.
+            if any(t.startswith(ROUTES_TAG_PREFIX) for t in service.tags):
+                problems.append(Problem(f"{plan.path}.service[0].tags", "a routes tag is already "
+                                        f"set, but the group's upstreams are {routes!r}"))
+            changes["tags"] = (*service.tags, tag)
     if plan.app_port is not None:
         changes["port"] = mesh.inbound_port_label
         changes["checks"] = tuple(c if c.port else _evolve(c, {"port": plan.app_port})

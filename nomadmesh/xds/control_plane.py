@@ -12,6 +12,7 @@ import grpc
 from nomadmesh._running import Running
 from nomadmesh.contract import node_hash
 from nomadmesh.errors import XdsError
+from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import OperationsServer, XdsMetrics
 from nomadmesh.xds.server import AdsServer
@@ -73,6 +74,7 @@ class ControlPlane(Running):
         tls: ServerTls | None = None,
         coalesce: float = 0.01,
         source: Callable[[SnapshotCache, XdsMetrics], Source] | None = None,
+        mesh_config: MeshConfig | None = None,
     ) -> None:
         if sum(x is not None for x in (consul, snapshot_file, source)) > 1:
             raise XdsError("choose one source: a Consul address, a snapshot file or a source")
@@ -90,7 +92,7 @@ class ControlPlane(Running):
 
             self.source = ConsulSource(
                 consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce,
-                wait=consul_wait,
+                wait=consul_wait, config=mesh_config,
             )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource

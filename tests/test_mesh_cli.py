@@ -18,7 +18,7 @@ from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.prometheus import prometheus_config
 from nomadmesh.model import Job
 from nomadmesh.testing import ConsulEmulator
-from nomadmesh.testing.envoy import validate_bootstrap
+from nomadmesh.testing.envoy import envoy_path
 
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "examples" / "jobs"
@@ -63,24 +63,33 @@ def test_inject_reports_conflicts_with_paths(
     assert "job[service-b].group[service-b].task[service-b-app].env.EGRESS_PORT" in err
 
 
-@pytest.mark.envoy
-def test_sidecar_bootstrap_prints_what_envoy_validates(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_sidecar_bootstrap_prints_the_bootstrap(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["sidecar", "bootstrap", str(JOBS / "service-b.nomad.hcl"), "--group",
                         "service-b", "--env", "NOMAD_ALLOC_ID=alloc-7"], capsys)
     bootstrap = json.loads(out)
     assert code == 0
     assert (bootstrap["node"]["id"], bootstrap["node"]["cluster"]) == ("alloc-7", "service-b")
-    assert validate_bootstrap(bootstrap).returncode == 0
+
+
+@pytest.mark.envoy
+def test_sidecar_bootstrap_writes_files_envoy_validates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["sidecar", "bootstrap", str(JOBS / "service-b.nomad.hcl"), "--group",
+                        "service-b", "--dir", str(tmp_path)], capsys)
+    assert (code, out.strip()) == (0, str(tmp_path / "secrets" / "envoy_bootstrap.json"))
+    result = subprocess.run([envoy_path(), "--mode", "validate", "-c", out.strip(), "-l",
+                             "error"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_sidecar_bootstrap_uses_the_given_control_plane_instance(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(["sidecar", "bootstrap", str(JOBS / "echo-api.json"), "-g", "echo",
-                     "--xds", "10.1.2.3:7000"], capsys)
-    xds = json.loads(out)["static_resources"]["clusters"][0]
-    address = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-    assert address["socket_address"] == {"address": "10.1.2.3", "port_value": 7000}
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["sidecar", "bootstrap", str(JOBS / "echo-api.json"), "-g", "echo", "--xds",
+         "10.1.2.3:7000", "--dir", str(tmp_path)], capsys)
+    instances = json.loads((tmp_path / "secrets" / "nomadmesh_xds_endpoints.json").read_text())
+    (endpoint,) = instances["resources"][0]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"] == {
+        "address": "10.1.2.3", "port_value": 7000}
 
 
 def test_sidecar_bootstrap_of_an_unmeshed_group_is_a_usage_error(

@@ -113,9 +113,15 @@ def test_bootstrap_template_names_the_node_after_alloc_and_service() -> None:
 def test_consul_control_plane_resolves_every_instance_in_the_template() -> None:
     sidecar = sidecar_task(only_group(inject(job(), Mesh(control_plane="my-xds"))))
     assert sidecar is not None
-    assert '{{ range $i, $s := service "my-xds" }}' in (sidecar.templates[-1].data or "")
-    xds_env = sidecar.templates[0]
+    xds_env, instances, bootstrap = sidecar.templates
+    assert '{{ range $i, $s := service "my-xds" }}' in (instances.data or "")
+    # A new or gone control plane instance is re-rendered into the file Envoy watches: no restart.
+    assert (instances.destination, instances.change_mode) == (
+        "secrets/nomadmesh_xds_endpoints.json", "noop")
+    assert "nomadmesh_xds_endpoints.json" in (bootstrap.data or "")
+    assert "range" not in (bootstrap.data or "")
     assert xds_env.env is True
+    assert xds_env.change_mode == "noop"
     assert "XDS_HOST={{ $s.Address }}" in (xds_env.data or "")
 
 

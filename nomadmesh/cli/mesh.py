@@ -19,7 +19,7 @@ from nomadmesh.mesh.config import (
     effective_route,
     service_upstreams,
 )
-from nomadmesh.mesh.node import node_bootstrap
+from nomadmesh.mesh.node import node_bootstrap, write_node_files
 from nomadmesh.mesh.prometheus import (
     DEFAULT_CONSUL,
     DEFAULT_CONTROL_PLANE_METRICS_SERVICE,
@@ -118,14 +118,18 @@ def config_command(path: str, group_name: str | None, variables: dict[str, str],
               help="A runtime value (NOMAD_ALLOC_ID, NOMAD_PORT_<label>, ...); repeatable.")
 @click.option("--xds", "xds", default="127.0.0.1:18000", show_default=True,
               help="Control-plane instance to use when the mesh finds it through Consul.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Write every file the sidecar's templates render (the bootstrap and the "
+                   "control plane instances it reads) under DIR as the task directory.")
 @job_variables
 @mesh_option
 def bootstrap_command(path: str, group_name: str, job_id: str | None, env: tuple[str, ...],
-                      xds: str, variables: dict[str, str], var_files: tuple[str, ...],
-                      mesh_file: str | None) -> None:
+                      xds: str, directory: str | None, variables: dict[str, str],
+                      var_files: tuple[str, ...], mesh_file: str | None) -> None:
     """Print a group's sidecar bootstrap as Envoy would read it on a node.
 
-    Check it with `envoy --mode validate -c FILE`.
+    With --dir, the files are written there and `envoy --mode validate -c
+    DIR/secrets/envoy_bootstrap.json` checks them as the node would start them.
     """
     mesh = _mesh(mesh_file)
     jobs = load_jobs(path, variables, var_files)
@@ -146,9 +150,16 @@ def bootstrap_command(path: str, group_name: str, job_id: str | None, env: tuple
     host, sep, port = xds.rpartition(":")
     if not sep or not port.isdigit():
         raise click.BadParameter(f"{xds!r} is not host:port", param_hint="--xds")
-    bootstrap = node_bootstrap(injected, parse_assignments(env, what="--env"),
-                               services={mesh.control_plane: [(host, int(port))]})
-    click.echo(json.dumps(bootstrap, indent=2))
+    values = parse_assignments(env, what="--env")
+    services = {mesh.control_plane: [(host, int(port))]}
+    if directory is not None:
+        try:
+            written = write_node_files(injected, Path(directory), values, services)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write to {directory}: {exc.strerror}") from None
+        click.echo(str(written))
+        return
+    click.echo(json.dumps(node_bootstrap(injected, values, services=services), indent=2))
 
 
 @sidecar.command("prometheus-config")

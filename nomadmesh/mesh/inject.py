@@ -30,7 +30,7 @@ from nomadmesh.contract import (
 from nomadmesh.errors import MeshError, Problem
 from nomadmesh.mesh.bootstrap import METRICS_PATH, BootstrapParams
 from nomadmesh.mesh.settings import GroupMesh, Mesh, Sidecar
-from nomadmesh.mesh.template import Runtime, bootstrap_template
+from nomadmesh.mesh.template import Runtime, bootstrap_template, xds_endpoints_template
 from nomadmesh.mesh.upstreams import (
     GROUP_META_KEY,
     SERVICE_META_KEY,
@@ -52,6 +52,7 @@ from nomadmesh.model import (
 from nomadmesh.model._base import SECOND, FrozenDict
 
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
+XDS_ENDPOINTS_PATH = "secrets/nomadmesh_xds_endpoints.json"
 LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
@@ -523,14 +524,20 @@ def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, obje
 
 @functools.lru_cache(maxsize=64)
 def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
-    """XDS_HOST / XDS_PORT: literal for a fixed address, from Consul via an env template else."""
+    """XDS_HOST / XDS_PORT: literal for a fixed address; with a control plane service, every
+    instance in a file Envoy watches (no restart when replicas change) and the first one, for
+    information, in the env."""
     address = mesh.control_plane_address
     if address is not None:
         return {mesh.xds_host_env: address[0], mesh.xds_port_env: str(address[1])}, ()
     data = (f'{{{{ range $i, $s := service "{mesh.control_plane}" }}}}{{{{ if eq $i 0 }}}}'
             f"{mesh.xds_host_env}={{{{ $s.Address }}}}\n{mesh.xds_port_env}={{{{ $s.Port }}}}\n"
             "{{ end }}{{ end }}")
-    return {}, (Template(data=data, destination=XDS_ENV_PATH, env=True, change_mode="restart"),)
+    return {}, (
+        Template(data=data, destination=XDS_ENV_PATH, env=True, change_mode="noop"),
+        Template(data=xds_endpoints_template(mesh.control_plane),
+                 destination=XDS_ENDPOINTS_PATH, change_mode="noop"),
+    )
 
 
 def _template_value(text: str, path: str, problems: list[Problem]) -> str:
@@ -587,6 +594,11 @@ def _bootstrap_skeleton(mesh: Mesh, bridge: bool, inbound: bool) -> str:
         inbound_metadata = {INBOUND_ADDRESS_KEY: inbound_ip.placeholder,
                             INBOUND_PORT_KEY: inbound_port.placeholder,
                             APP_ADDRESS_KEY: "@@APP_IP@@", APP_PORT_KEY: "@@APP_PORT@@"}
+    endpoints_file = None
+    if address is None:
+        secrets = Runtime("NOMAD_SECRETS_DIR")
+        runtime.append(secrets)
+        endpoints_file = f"{secrets.placeholder}/{XDS_ENDPOINTS_PATH.partition('/')[2]}"
     params = BootstrapParams(
         node_id=runtime[0].placeholder,
         cluster="@@CLUSTER@@",
@@ -594,10 +606,10 @@ def _bootstrap_skeleton(mesh: Mesh, bridge: bool, inbound: bool) -> str:
         xds_port=address[1] if address is not None else "@@XDS_PORT@@",
         admin_address=LOOPBACK,
         node_metadata={"nomad_job": "@@JOB@@", "nomad_group": "@@GROUP@@", **inbound_metadata},
+        xds_endpoints_file=endpoints_file,
         **ports,  # type: ignore[arg-type]
     )
-    return bootstrap_template(params, runtime=runtime,
-                              xds_service=None if address is not None else mesh.control_plane)
+    return bootstrap_template(params, runtime=runtime)
 
 
 def _quoted(value: str) -> str:

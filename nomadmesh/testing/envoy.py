@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,8 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from nomadmesh._running import Running
 from nomadmesh.contract import node_hash
 from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+from nomadmesh.mesh.node import write_node_files
+from nomadmesh.model import Group
 
 
 def envoy_path() -> str:
@@ -63,22 +65,57 @@ def validate_bootstrap(bootstrap: dict[str, Any]) -> subprocess.CompletedProcess
     with tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-") as tmp:
         path = Path(tmp) / "bootstrap.json"
         path.write_text(json.dumps(bootstrap))
-        return subprocess.run(
-            [envoy_path(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return _validate(path)
+
+
+def validate_group(group: Group, env: Mapping[str, str] | None = None,
+                   services: Mapping[str, Sequence[tuple[str, int]]] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+    """`envoy --mode validate` on an injected group's sidecar, every template rendered as a
+    node would (the bootstrap and the files it reads)."""
+    with tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-") as tmp:
+        return _validate(write_node_files(group, Path(tmp), env, services))
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [envoy_path(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 class EnvoyProcess(Running):
     """One Envoy started from a bootstrap dict; the admin port is discovered, not guessed."""
 
+    @classmethod
+    def for_group(cls, group: Group, env: Mapping[str, str] | None = None,
+                  services: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+                  *, log_level: str = "warning") -> EnvoyProcess:
+        """The sidecar of an injected group, from its templates rendered as a node would, in
+        this Envoy's own directory (the files it watches can be rendered again there)."""
+        envoy = cls({}, log_level=log_level)
+        envoy.task_dir = Path(envoy._tmp.name) / "task"
+        envoy.group, envoy.group_env = group, dict(env or {})
+        envoy.rerender(services)
+        return envoy
+
+    def rerender(self, services: Mapping[str, Sequence[tuple[str, int]]] | None) -> None:
+        """Render the group's templates again with other service instances (as Nomad does when
+        they change); Envoy picks up the files it watches."""
+        assert self.group is not None and self.task_dir is not None
+        path = write_node_files(self.group, self.task_dir, self.group_env, services)
+        self.bootstrap = json.loads(path.read_text())
+
     def __init__(self, bootstrap: dict[str, Any], *, log_level: str = "warning") -> None:
         self.bootstrap = bootstrap
         self.log_level = log_level
         self._tmp = tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-")
+        self.task_dir: Path | None = None
+        self.group: Group | None = None
+        self.group_env: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self.admin_url = ""
 

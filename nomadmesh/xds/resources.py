@@ -15,6 +15,7 @@ Traffic policy maps onto Envoy as follows (see docs/mesh.md for each key's meani
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -107,7 +108,9 @@ class ClusterPlan(NamedTuple):
     policy: Policy
 
 
+@functools.lru_cache(maxsize=1024)
 def _duration(seconds: float) -> duration_pb2.Duration:
+    # Shared: callers only ever copy it (CopyFrom) or pass it to a constructor, which copies.
     value = duration_pb2.Duration()
     value.FromTimedelta(datetime.timedelta(seconds=seconds))
     return value
@@ -293,13 +296,13 @@ def _add_route(host: route_components_pb2.VirtualHost, upstream: Upstream, polic
     if policy.idle_timeout is not None:
         action.idle_timeout.CopyFrom(_duration(policy.idle_timeout))
     if policy.retries is not None and policy.retries.attempts and retry_on:
-        action.retry_policy.CopyFrom(_retry_policy(policy.retries, retry_on))
+        action.retry_policy.CopyFrom(_retry_policy(policy.retries, tuple(retry_on)))
     if policy.rate_limit is not None:
-        route.typed_per_filter_config[RATE_LIMIT_FILTER].CopyFrom(
-            pack(_rate_limit(policy.rate_limit)))
+        route.typed_per_filter_config[RATE_LIMIT_FILTER].CopyFrom(_rate_limit(policy.rate_limit))
 
 
-def _retry_policy(retries: Retries, retry_on: Sequence[str]) -> route_components_pb2.RetryPolicy:
+@functools.lru_cache(maxsize=256)
+def _retry_policy(retries: Retries, retry_on: tuple[str, ...]) -> route_components_pb2.RetryPolicy:
     policy = route_components_pb2.RetryPolicy(retry_on=",".join(retry_on))
     policy.num_retries.value = retries.attempts
     if retries.per_try_timeout is not None:
@@ -316,8 +319,9 @@ def _retry_policy(retries: Retries, retry_on: Sequence[str]) -> route_components
 _PREVIOUS_HOSTS = pack(previous_hosts_pb2.PreviousHostsPredicate())
 
 
-def _rate_limit(limit: RateLimit) -> local_rate_limit_pb2.LocalRateLimit:
-    return local_rate_limit_pb2.LocalRateLimit(
+@functools.lru_cache(maxsize=256)
+def _rate_limit(limit: RateLimit) -> any_pb2.Any:
+    return pack(local_rate_limit_pb2.LocalRateLimit(
         stat_prefix="egress_rate_limit",
         token_bucket=token_bucket_pb2.TokenBucket(
             max_tokens=limit.requests,
@@ -326,7 +330,7 @@ def _rate_limit(limit: RateLimit) -> local_rate_limit_pb2.LocalRateLimit:
         ),
         filter_enabled=_ALWAYS,
         filter_enforced=_ALWAYS,
-    )
+    ))
 
 
 _ALWAYS = base_pb2.RuntimeFractionalPercent(
@@ -345,17 +349,28 @@ def eds_cluster(
 ) -> cluster_pb2.Cluster:
     """A cluster whose endpoints come from EDS over ADS, with the policy's cluster-level parts."""
     cluster = cluster_pb2.Cluster()
-    cluster.CopyFrom(_EDS_CLUSTER)
+    cluster.CopyFrom(_cluster_prototype(policy.connect_timeout, policy.circuit_breakers,
+                                        policy.retries, policy.outlier_detection))
     cluster.name = name
     if service_name is not None and service_name != name:
         cluster.eds_cluster_config.service_name = service_name
-    if policy.connect_timeout is not None:
-        cluster.connect_timeout.CopyFrom(_duration(policy.connect_timeout))
-    _circuit_breakers(cluster, policy.circuit_breakers, policy.retries)
-    if policy.outlier_detection is not None:
-        cluster.outlier_detection.CopyFrom(_outlier_detection(policy.outlier_detection))
     if transport_socket is not None:
         cluster.transport_socket.CopyFrom(transport_socket)
+    return cluster
+
+
+@functools.lru_cache(maxsize=256)
+def _cluster_prototype(connect_timeout: float | None, limits: CircuitBreakers | None,
+                       retries: Retries | None,
+                       detection: OutlierDetection | None) -> cluster_pb2.Cluster:
+    # Every cluster of one policy is this one with its name set: copying beats building.
+    cluster = cluster_pb2.Cluster()
+    cluster.CopyFrom(_EDS_CLUSTER)
+    if connect_timeout is not None:
+        cluster.connect_timeout.CopyFrom(_duration(connect_timeout))
+    _circuit_breakers(cluster, limits, retries)
+    if detection is not None:
+        cluster.outlier_detection.CopyFrom(_outlier_detection(detection))
     return cluster
 
 

@@ -125,27 +125,6 @@ def test_the_cache_refuses_an_inconsistent_snapshot_and_keeps_the_old_one() -> N
     assert cache.get("service-x") is good
 
 
-def test_the_cache_tells_only_the_watchers_of_a_changed_node_cluster() -> None:
-    cache = SnapshotCache()
-    snapshots = build_snapshots(STATE, "1")
-    cache.replace_all(snapshots)
-    heard: list[str] = []
-    cache.watch("service-x", lambda: heard.append("x"))
-    cache.watch("service-a", lambda: heard.append("a"))
-    cache.replace_all({**snapshots, "service-x": build_snapshots(STATE, "2")["service-x"]})
-    assert heard == ["x"]
-
-
-def test_a_cancelled_watch_hears_nothing() -> None:
-    cache = SnapshotCache()
-    heard: list[str] = []
-    cancel = cache.watch("service-x", lambda: heard.append("x"))
-    cancel()
-    cache.set_snapshot("service-x", Snapshot.empty("1"))
-    assert heard == []
-    assert cache.watcher_count() == 0
-
-
 def test_a_rebuild_keeps_the_snapshot_of_nodes_that_see_no_change() -> None:
     memo = ResourceMemo()
     state = MeshState(

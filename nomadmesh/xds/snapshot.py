@@ -1,4 +1,4 @@
-"""Immutable snapshots: every resource one node cluster sees, each with its own version."""
+"""Immutable snapshots: exactly the resources one node hash is sent, each with its own version."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from google.protobuf import any_pb2
 
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.resources import (
@@ -27,14 +26,16 @@ _TYPE_PREFIX = "type.googleapis.com/"
 
 
 class Resource(NamedTuple):
-    """One xDS resource: its name, the proto, the packed Any sent on the wire, a content version.
+    """One xDS resource: its name, the proto, its encoded form on the wire, a content version.
 
     A NamedTuple rather than an attrs class: snapshots of thousands of services create many.
+    `wire` is the resource as one `resources` entry of a DiscoveryResponse (field 2, a
+    length-delimited `google.protobuf.Any`), encoded once and shared by every stream it is sent on.
     """
 
     name: str
     message: Any
-    packed: any_pb2.Any
+    wire: bytes
     version: str
     type_url: str
 
@@ -43,22 +44,36 @@ class Resource(NamedTuple):
         """Wrap a Listener / RouteConfiguration / Cluster / ClusterLoadAssignment proto."""
         type_url = _TYPE_PREFIX + message.DESCRIPTOR.full_name
         value = message.SerializeToString(deterministic=True)
-        packed = any_pb2.Any(type_url=type_url, value=value)
+        # The version depends on the content only, so every replica gives the same resource the
+        # same version and a reconnecting Envoy sees no change.
         version = hashlib.blake2b(value, digest_size=8).hexdigest()
         name = message.cluster_name if type_url == ENDPOINT_TYPE else message.name
-        return cls(name=name, message=message, packed=packed, version=version, type_url=type_url)
+        packed = field(1, type_url.encode()) + field(2, value)
+        return cls(name=name, message=message, wire=field(2, packed), version=version,
+                   type_url=type_url)
+
+    @property
+    def any_bytes(self) -> bytes:
+        """The serialized `google.protobuf.Any` (what delta xDS wraps in its own Resource)."""
+        start = 1  # the one-byte tag of field 2; then the length varint
+        while self.wire[start] & 0x80:
+            start += 1
+        return self.wire[start + 1:]
 
 
 @attrs.frozen(eq=False)
 class Snapshot:
-    """All resources for one node cluster, by type URL then name; `version` labels the whole.
+    """All resources for one node hash, by type URL then name; `version` labels the whole.
 
-    With `bind_egress`, the `egress` listener is bound where each sidecar's node metadata says.
+    The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
+    they do not depend on which control plane built the snapshot or when. `bind_egress` is read
+    by the server until snapshot building binds the egress listener per node itself.
     """
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
     bind_egress: bool = False
+    _type_versions: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
     def of(cls, version: str, items: Iterable[Resource], *, bind_egress: bool = False) -> Snapshot:
@@ -83,7 +98,11 @@ class Snapshot:
 
     def type_version(self, type_url: str) -> str:
         """A version for the whole set of one type: changes iff any of its resources changes."""
-        return set_version(self.of_type(type_url))
+        version = self._type_versions.get(type_url)
+        if version is None:
+            # Computed once per snapshot and type, shared by every stream of its node hash.
+            version = self._type_versions[type_url] = set_version(self.of_type(type_url))
+        return version
 
     def problems(self) -> list[str]:
         """Consistency problems: routes to missing clusters, EDS clusters without endpoints, ..."""
@@ -106,9 +125,8 @@ class Snapshot:
                             "which does not exist"
                         )
         for cluster in clusters.values():
-            is_eds = cluster.message.type == cluster_pb2.Cluster.EDS
-            service_name = cluster.message.eds_cluster_config.service_name or cluster.name
-            if is_eds and service_name not in self.of_type(ENDPOINT_TYPE):
+            service_name = eds_name(cluster.message)
+            if service_name is not None and service_name not in self.of_type(ENDPOINT_TYPE):
                 found.append(f"EDS cluster {cluster.name!r} has no ClusterLoadAssignment")
         return found
 
@@ -127,6 +145,13 @@ def set_version(items: Mapping[str, Resource]) -> str:
     return digest.hexdigest()
 
 
+def eds_name(cluster: cluster_pb2.Cluster) -> str | None:
+    """The ClusterLoadAssignment an EDS cluster asks for, or None for other cluster types."""
+    if cluster.type != cluster_pb2.Cluster.EDS:
+        return None
+    return str(cluster.eds_cluster_config.service_name or cluster.name)
+
+
 def rds_names(listener: listener_pb2.Listener) -> list[str]:
     """Route configuration names a listener's HTTP connection managers fetch over RDS."""
     names = []
@@ -138,3 +163,17 @@ def rds_names(listener: listener_pb2.Listener) -> list[str]:
                 if manager.HasField("rds"):
                     names.append(manager.rds.route_config_name)
     return names
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

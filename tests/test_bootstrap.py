@@ -134,7 +134,7 @@ def test_every_combination_passes_envoy_validate(tls_files: dict[str, str]) -> N
 @pytest.fixture
 def empty_control_plane() -> ControlPlane:
     with ControlPlane(listen="127.0.0.1:0") as plane:
-        plane.cache.set_snapshot("service-a", Snapshot.empty("1"))
+        plane.cache.set_snapshot("service-a", Snapshot.empty())
         yield plane
 
 

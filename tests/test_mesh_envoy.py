@@ -164,7 +164,7 @@ def test_sidecar_comes_up_ready_and_connected(mode: str, control_plane_kind: str
         "api", networks=[Network(mode=mode, ports=[Port("http")])],
         services=[Service(name="api", port="http")], tasks=[Task("app", driver="docker")])])
     group = inject(job, mesh).groups[0]
-    control_plane.cache.set_snapshot("api", Snapshot.empty("1"))  # Envoy is ready after xDS
+    control_plane.cache.set_snapshot("api", Snapshot.empty())  # Envoy is ready after xDS
     # Dynamic ports (host mode) get free loopback ports, as Nomad would assign them.
     env = {f"NOMAD_PORT_{p.label}": str(free_port()) for p in group.ports}
     bootstrap = node_bootstrap(group, env, services={"nomadmesh-xds": [("127.0.0.1",

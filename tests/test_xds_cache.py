@@ -84,7 +84,7 @@ def test_a_closed_watch_hears_nothing_and_leaves_no_trace() -> None:
         cache = SnapshotCache()
         heard: list[str] = []
         cache.open_watch("service-x", lambda: heard.append("x")).close()
-        cache.set_snapshot("service-x", Snapshot.empty("1"))
+        cache.set_snapshot("service-x", Snapshot.empty())
         await asyncio.sleep(0)
         assert cache.watcher_count() == 0 and cache.watched() == set()
         return heard
@@ -98,7 +98,7 @@ def test_a_change_from_another_thread_wakes_the_watch_on_its_own_loop() -> None:
         loop_thread = threading.get_ident()
         woken: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         cache.open_watch("service-x", lambda: woken.set_result(threading.get_ident()))
-        setter = threading.Thread(target=cache.set_snapshot, args=("service-x", Snapshot.empty("1")))
+        setter = threading.Thread(target=cache.set_snapshot, args=("service-x", Snapshot.empty()))
         setter.start()
         woken_on = await asyncio.wait_for(woken, timeout=5)
         setter.join()
@@ -111,9 +111,9 @@ def test_an_inconsistent_snapshot_installs_nothing_of_the_same_call() -> None:
     cache = SnapshotCache()
     good = build_snapshots(STATE, "1")
     cache.replace_all(good)
-    broken = Snapshot.of("2", [Resource.of(resources.egress_listener())])
+    broken = Snapshot.of([Resource.of(resources.egress_listener())])
     with pytest.raises(XdsError, match="uses route configuration 'egress_route'"):
-        cache.set_snapshots({"service-y": Snapshot.empty("2"), "service-x": broken})
+        cache.set_snapshots({"service-y": Snapshot.empty(), "service-x": broken})
     assert cache.get("service-x") is good["service-x"]
     assert cache.get("service-y") is good["service-y"]
 
@@ -194,3 +194,18 @@ def test_any_bytes_are_the_packed_resource() -> None:
     packed.ParseFromString(item.any_bytes)
     assert packed.type_url == CLUSTER_TYPE
     assert packed.value == item.message.SerializeToString(deterministic=True)
+
+
+def test_a_source_hears_when_a_node_hash_gets_its_first_and_loses_its_last_watch() -> None:
+    async def body() -> list[str]:
+        cache = SnapshotCache()
+        heard: list[str] = []
+        cache.on_watch(lambda h: heard.append(f"+{h}"), lambda h: heard.append(f"-{h}"))
+        one = cache.open_watch("service-x", lambda: None)
+        two = cache.open_watch("service-x", lambda: None)
+        one.close()
+        two.close()
+        two.close()
+        return heard
+
+    assert run(body) == ["+service-x", "-service-x"]

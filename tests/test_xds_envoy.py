@@ -98,7 +98,7 @@ def test_a_rejected_cluster_is_counted_once_and_traffic_is_unaffected(
         for r in kind.values()
         if r.name != "service-a" or r.type_url != resources.CLUSTER_TYPE
     ]
-    broken_snapshot = Snapshot.of("broken", [*items, Resource.of(broken)], bind_egress=True)
+    broken_snapshot = Snapshot.of([*items, Resource.of(broken)], bind_egress=True)
     plane.cache.set_snapshot("service-x", broken_snapshot)
     sidecar.envoy.wait_for(
         lambda: sidecar.envoy.stat("cluster_manager.cds.update_rejected") == "1", what="the CDS rejection"

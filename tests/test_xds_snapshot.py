@@ -99,19 +99,19 @@ def test_a_rebuild_with_a_memo_reuses_unchanged_resources() -> None:
 
 
 def test_a_route_to_a_missing_cluster_is_inconsistent() -> None:
-    snapshot = Snapshot.of("1", [Resource.of(resources.egress_route([Upstream("service-a", "/hi_a")]))])
+    snapshot = Snapshot.of([Resource.of(resources.egress_route([Upstream("service-a", "/hi_a")]))])
     with pytest.raises(XdsError, match="routes to cluster 'service-a', which does not exist"):
         snapshot.check()
 
 
 def test_an_eds_cluster_without_an_assignment_is_inconsistent() -> None:
-    snapshot = Snapshot.of("1", [Resource.of(resources.eds_cluster("service-a"))])
+    snapshot = Snapshot.of([Resource.of(resources.eds_cluster("service-a"))])
     with pytest.raises(XdsError, match="EDS cluster 'service-a' has no ClusterLoadAssignment"):
         snapshot.check()
 
 
 def test_a_listener_whose_route_configuration_is_missing_is_inconsistent() -> None:
-    snapshot = Snapshot.of("1", [Resource.of(resources.egress_listener())])
+    snapshot = Snapshot.of([Resource.of(resources.egress_listener())])
     with pytest.raises(XdsError, match="uses route configuration 'egress_route'"):
         snapshot.check()
 
@@ -121,7 +121,7 @@ def test_the_cache_refuses_an_inconsistent_snapshot_and_keeps_the_old_one() -> N
     good = build_snapshots(STATE, "1")["service-x"]
     cache.set_snapshot("service-x", good)
     with pytest.raises(XdsError):
-        cache.set_snapshot("service-x", Snapshot.of("2", [Resource.of(resources.egress_listener())]))
+        cache.set_snapshot("service-x", Snapshot.of([Resource.of(resources.egress_listener())]))
     assert cache.get("service-x") is good
 
 

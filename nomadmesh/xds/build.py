@@ -81,7 +81,7 @@ def _build(state: MeshState, version: str, memo: ResourceMemo) -> dict[str, Snap
             # Nothing this node sees changed: the same object, so its streams are not woken.
             built[node_cluster] = previous
         else:
-            built[node_cluster] = (items, Snapshot.of(version, items, bind_egress=True))
+            built[node_cluster] = (items, Snapshot.of(items, version=version, bind_egress=True))
         snapshots[node_cluster] = built[node_cluster][1]
     memo.clusters, memo.assignments, memo.routes = clusters, assignments, routes
     memo.snapshots = built

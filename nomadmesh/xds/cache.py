@@ -52,6 +52,16 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._snapshots: dict[str, Snapshot] = {}
         self._watches: dict[str, set[Watch]] = {}
+        self._listeners: list[tuple[Callable[[str], None], Callable[[str], None]]] = []
+
+    def on_watch(self, added: Callable[[str], None], removed: Callable[[str], None]) -> None:
+        """Hear when a node hash gets its first open watch (`added`) and loses its last.
+
+        Called on the gRPC loop thread without the cache's lock: hand the work to your own
+        thread (a source builds a snapshot for a node hash it only learns from a connecting Envoy).
+        """
+        with self._lock:
+            self._listeners.append((added, removed))
 
     def get(self, node_hash: str) -> Snapshot | None:
         """The current snapshot for a node hash, or None while there is none."""
@@ -110,7 +120,11 @@ class SnapshotCache:
         """
         watch = Watch(self, node_hash, wake, asyncio.get_running_loop(), egress_binding)
         with self._lock:
+            first = node_hash not in self._watches
             self._watches.setdefault(node_hash, set()).add(watch)
+            listeners = list(self._listeners) if first else []
+        for added, _ in listeners:
+            added(node_hash)
         return watch
 
     def watched(self) -> set[str]:
@@ -124,12 +138,16 @@ class SnapshotCache:
             return sum(len(w) for w in self._watches.values())
 
     def _close(self, watch: Watch) -> None:
+        listeners = []
         with self._lock:
             watches = self._watches.get(watch.node_hash)
-            if watches is not None:
+            if watches is not None and watch in watches:
                 watches.discard(watch)
                 if not watches:
                     del self._watches[watch.node_hash]
+                    listeners = list(self._listeners)
+        for _, removed in listeners:
+            removed(watch.node_hash)
 
 
 def _wake(watches: list[Watch]) -> None:

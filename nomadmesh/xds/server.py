@@ -13,8 +13,8 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any, NoReturn
+from collections.abc import Coroutine, Iterable
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from envoy.config.core.v3 import base_pb2
@@ -30,12 +30,14 @@ from nomadmesh.xds.resources import PUSH_ORDER
 from nomadmesh.xds.snapshot import field
 
 log = logging.getLogger("nomadmesh.xds")
+T = TypeVar("T")
 
 CONTROL_PLANE_ID = "nomadmesh"
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 _CLOSED = object()
 _CHANGED = object()
 _GARBAGE = object()
+_REFUSAL_LOG_SECONDS = 1.0
 _TYPE_FIELDS = {type_url: field(4, type_url.encode()) for type_url in PUSH_ORDER}
 
 
@@ -48,6 +50,57 @@ def encode_response(response: Response, nonce: str, control_plane: bytes) -> byt
         field(5, nonce.encode()),
         control_plane,
     ))
+
+
+class LoopThread:
+    """An asyncio event loop run on a daemon thread while anything uses it (`acquire`/`release`).
+
+    The loop object lives as long as the process and is never closed: grpc.aio's completion
+    queue poller is process-wide and hands late events to the loop of each call, which fails
+    once that loop is closed. A stopped loop just queues them until it runs again.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._name = name
+        self._lock = threading.Lock()
+        self._users = 0
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        """Count one user; the first one starts the loop's thread."""
+        with self._lock:
+            self._users += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self.loop.run_forever, name=self._name,
+                                                daemon=True)
+                self._thread.start()
+
+    def release(self) -> None:
+        """Uncount one user; after the last one the loop stops and its thread ends."""
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._thread is not None:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(timeout=10)
+                self._thread = None
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run `coroutine` on the loop and wait for its result (or its exception)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+_LOOP: LoopThread | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def xds_loop() -> LoopThread:
+    """The process's one event loop for gRPC: every ADS server (and the test clients) share it."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = LoopThread("nomadmesh-xds-loop")
+        return _LOOP
 
 
 class AdsServer:
@@ -81,59 +134,35 @@ class AdsServer:
         self._unidentified: collections.OrderedDict[_Stream, asyncio.Future[None]] = (
             collections.OrderedDict()
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refusals: dict[str, tuple[float, int]] = {}
         self._server: grpc.aio.Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop every stream runs on (while started)."""
-        if self._loop is None:
-            raise XdsError("the ADS server is not running")
-        return self._loop
+        """The event loop every stream runs on."""
+        return xds_loop().loop
 
     def start(self) -> None:
-        """Bind and start serving on a new event loop thread; XdsError if it cannot listen."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(ready, failure), name="nomadmesh-xds-ads", daemon=True
-        )
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            raise failure[0]
+        """Bind and start serving on the process's xDS event loop; XdsError if it cannot listen."""
+        runner = xds_loop()
+        runner.acquire()
+        try:
+            self._server = runner.call(self._open())
+        except BaseException:
+            runner.release()
+            raise
 
     def stop(self, grace: float = 0.2) -> None:
-        """Stop: open streams are cancelled after `grace` seconds; the loop thread ends."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if not loop.is_closed():
-            stopping = asyncio.run_coroutine_threadsafe(self._shutdown(grace), loop)
-            stopping.result(timeout=grace + 10)
-        thread.join(timeout=10)
-        self._loop = None
+        """Stop: open streams are cancelled after `grace` seconds."""
+        server, self._server = self._server, None
+        if server is not None:
+            runner = xds_loop()
+            try:
+                runner.call(server.stop(grace), timeout=grace + 10)
+            finally:
+                runner.release()
 
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._open())
-        except XdsError as exc:
-            failure.append(exc)
-            ready.set()
-            loop.close()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _open(self) -> None:
+    async def _open(self) -> grpc.aio.Server:
         server = grpc.aio.server(
             options=[
                 ("grpc.so_reuseport", 0),  # a second control plane must not share the port
@@ -144,6 +173,10 @@ class AdsServer:
                 ("grpc.max_connection_idle_ms", 300_000),
                 # An Envoy uses one stream; many streams on one connection is not a sidecar.
                 ("grpc.max_concurrent_streams", 128),
+                # A reconnect storm (a replica died) arrives at once; gRPC core cancels calls
+                # beyond 1,000 not yet handed to the server, unless told to queue more.
+                ("grpc.server.max_pending_requests", 10_000),
+                ("grpc.server.max_pending_requests_hard_limit", 20_000),
             ],
             maximum_concurrent_rpcs=self._max_streams,
         )
@@ -170,12 +203,7 @@ class AdsServer:
             raise XdsError(f"cannot listen on {address}: address unavailable")
         self.port = port
         await server.start()
-        self._server = server
-
-    async def _shutdown(self, grace: float) -> None:
-        if self._server is not None:
-            await self._server.stop(grace)
-        asyncio.get_running_loop().stop()
+        return server
 
     async def _stream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         await _Stream(self, context).run()
@@ -195,6 +223,17 @@ class AdsServer:
                 oldest.set_result(None)
         self.metrics.unidentified_streams.set(len(self._unidentified))
         return evicted
+
+    def _log_refusal(self, reason: str, line: str) -> None:
+        """Log refused streams at most once a second per reason: floods must not flood the log."""
+        now = time.monotonic()
+        last, suppressed = self._refusals.get(reason, (-_REFUSAL_LOG_SECONDS, 0))
+        if now - last < _REFUSAL_LOG_SECONDS:
+            self._refusals[reason] = (last, suppressed + 1)
+            return
+        more = f" (and {suppressed} more since the last such line)" if suppressed else ""
+        log.warning("stream refused %s%s", line, more)
+        self._refusals[reason] = (now, 0)
 
     def _identified(self, stream: _Stream) -> None:
         self._unidentified.pop(stream, None)
@@ -259,14 +298,17 @@ class _Stream:
         finally:
             self.server._identified(self)
         if read not in done:
-            read.cancel()
-            if evicted.done():
-                await self._refuse("evicted", grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                   "too many streams without a first request")
-            await self._refuse(
-                "identify_timeout", grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no first request within {self.server.identify_timeout:g}s",
-            )
+            try:
+                if evicted.done():
+                    await self._refuse("evicted", grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                       "too many streams without a first request")
+                await self._refuse(
+                    "identify_timeout", grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no first request within {self.server.identify_timeout:g}s",
+                )
+            finally:
+                # Only after the status is out: cancelling a read first cancels the whole call.
+                read.cancel()
         try:
             request = read.result()
         except DecodeError:
@@ -291,7 +333,7 @@ class _Stream:
 
     async def _refuse(self, reason: str, code: grpc.StatusCode, message: str) -> NoReturn:
         self.metrics.streams_refused.labels(reason).inc()
-        log.warning("stream refused %s reason=%s error=%s", self._label(), reason, message)
+        self.server._log_refusal(reason, f"{self._label()} reason={reason} error={message}")
         await self.context.abort(code, message)
         raise AssertionError("unreachable: abort raises")
 

@@ -63,7 +63,7 @@ class Resource(NamedTuple):
 
 @attrs.frozen(eq=False)
 class Snapshot:
-    """All resources for one node hash, by type URL then name; `version` labels the whole.
+    """All resources for one node hash, by type URL then name; `version` labels the whole (logs).
 
     The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
     they do not depend on which control plane built the snapshot or when. `bind_egress` is read
@@ -76,8 +76,10 @@ class Snapshot:
     _type_versions: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
-    def of(cls, version: str, items: Iterable[Resource], *, bind_egress: bool = False) -> Snapshot:
-        """Group resources by type; duplicate names are an error."""
+    def of(
+        cls, items: Iterable[Resource], *, version: str | None = None, bind_egress: bool = False
+    ) -> Snapshot:
+        """Group resources by type (duplicate names are an error); `version` is only a label."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
             if item.type_url not in by_type:
@@ -85,12 +87,17 @@ class Snapshot:
             if item.name in by_type[item.type_url]:
                 raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
             by_type[item.type_url][item.name] = item
+        if version is None:
+            digest = hashlib.blake2b(digest_size=8)
+            for type_url in PUSH_ORDER:
+                digest.update(set_version(by_type[type_url]).encode())
+            version = digest.hexdigest()
         return cls(version=version, resources=by_type, bind_egress=bind_egress)
 
     @classmethod
-    def empty(cls, version: str) -> Snapshot:
+    def empty(cls, *, version: str | None = None) -> Snapshot:
         """A snapshot with no resources at all (Envoy still initializes on it)."""
-        return cls.of(version, ())
+        return cls.of((), version=version)
 
     def of_type(self, type_url: str) -> Mapping[str, Resource]:
         """Resources of one type, by name."""

@@ -75,7 +75,7 @@ def _snapshot(entry: Any, where: str) -> tuple[str, Snapshot]:
         raise XdsError(f"{where}: resources must be a list")
     items = [_resource(raw, f"{where}, resource {i}") for i, raw in enumerate(raw_resources)]
     try:
-        snapshot = Snapshot.of(version, items)
+        snapshot = Snapshot.of(items, version=version)
         snapshot.check()
     except XdsError as exc:
         raise XdsError(f"{where}: {exc}") from None

@@ -209,3 +209,39 @@ def test_a_source_hears_when_a_node_hash_gets_its_first_and_loses_its_last_watch
         return heard
 
     assert run(body) == ["+service-x", "-service-x"]
+
+
+def test_with_resources_replaces_and_shares_what_it_does_not_touch() -> None:
+    snapshot = build_snapshots(STATE, "1")["service-x"]
+    snapshot.check()
+    moved = Resource.of(resources.load_assignment("service-a", [Endpoint("10.0.0.7", 80)]))
+    derived = snapshot.with_resources([moved])
+    assert derived.of_type(ENDPOINT_TYPE)["service-a"] is moved
+    assert derived.of_type(CLUSTER_TYPE) is snapshot.of_type(CLUSTER_TYPE)
+    assert snapshot.of_type(ENDPOINT_TYPE)["service-a"] is not moved
+    assert derived.type_version(ENDPOINT_TYPE) != snapshot.type_version(ENDPOINT_TYPE)
+
+
+def test_with_resources_that_change_references_is_checked_again() -> None:
+    cache = SnapshotCache()
+    snapshot = build_snapshots(STATE, "1")["service-x"]
+    cache.set_snapshot("service-x", snapshot)
+    rerouted = Resource.of(resources.egress_route([Upstream("service-z", "/z")]))
+    with pytest.raises(XdsError, match="routes to cluster 'service-z', which does not exist"):
+        cache.set_snapshot("service-x", snapshot.with_resources([rerouted]))
+    assert cache.get("service-x") is snapshot
+
+
+def test_a_weighted_route_needs_every_cluster_it_splits_to() -> None:
+    from envoy.config.route.v3 import route_pb2
+
+    config = route_pb2.RouteConfiguration(name="egress_route")
+    entry = config.virtual_hosts.add(name="egress", domains=["*"]).routes.add()
+    entry.match.prefix = "/"
+    entry.route.weighted_clusters.clusters.add(name="service-a", weight={"value": 95})
+    entry.route.weighted_clusters.clusters.add(name="canary", weight={"value": 5})
+    snapshot = Snapshot.of([Resource.of(config), Resource.of(resources.eds_cluster("service-a")),
+                            Resource.of(resources.load_assignment("service-a", []))])
+    assert snapshot.problems() == [
+        "route configuration 'egress_route' routes to cluster 'canary', which does not exist"
+    ]

@@ -26,7 +26,7 @@ from nomadmesh.xds.resources import (
     ROUTE_TYPE,
     bind_listener,
 )
-from nomadmesh.xds.snapshot import Resource, Snapshot, eds_name, rds_names, set_version
+from nomadmesh.xds.snapshot import Resource, Snapshot, set_version
 
 NodeHash = Callable[[str, Mapping[str, Any]], str]
 
@@ -335,7 +335,5 @@ _DEPENDENT = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
 
 
 def _dependent_names(type_url: str, item: Resource) -> list[str]:
-    if type_url == CLUSTER_TYPE:
-        name = eds_name(item.message)
-        return [name] if name is not None else []
-    return rds_names(item.message)
+    wanted = _DEPENDENT[type_url]
+    return [name for ref_type, name in item.refs if ref_type == wanted]

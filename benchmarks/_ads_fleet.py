@@ -37,6 +37,7 @@ class Fleet:
     def __init__(self, count: int) -> None:
         self.count = count
         self.subscribed = 0
+        self.ready: set[int] = set()
         self.all_subscribed = asyncio.Event()
         self.armed = False
         self.times: dict[int, float] = {}
@@ -51,6 +52,16 @@ class Fleet:
 
 
 async def envoy(fleet: Fleet, number: int, channel: grpc.aio.Channel, cluster: str) -> None:
+    """One simulated Envoy: a stream, reopened after a short back-off when it fails, as Envoy's."""
+    while True:
+        try:
+            await stream(fleet, number, channel, cluster)
+            return
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.2)
+
+
+async def stream(fleet: Fleet, number: int, channel: grpc.aio.Channel, cluster: str) -> None:
     """One stream: CDS first, then EDS for its clusters, LDS, RDS for `egress_route`; ACK all."""
     stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
     call = stub.StreamAggregatedResources()
@@ -84,7 +95,8 @@ async def envoy(fleet: Fleet, number: int, channel: grpc.aio.Channel, cluster: s
             if follow is not None:
                 await call.write(discovery_pb2.DiscoveryRequest(
                     type_url=follow, resource_names=names[follow]))
-            if type_url == ROUTE:
+            if type_url == ROUTE and number not in fleet.ready:
+                fleet.ready.add(number)
                 fleet.subscribed += 1
                 if fleet.subscribed == fleet.count:
                     fleet.all_subscribed.set()
@@ -120,6 +132,7 @@ async def main() -> None:
         if line[0] == "arm":
             fleet.times.clear()
             fleet.enough.clear()
+            fleet.wanted = fleet.count + 1
             fleet.armed = True
             print("armed", flush=True)
         elif line[0] == "collect":

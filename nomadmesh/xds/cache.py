@@ -179,6 +179,9 @@ class _TypeState:
     # name -> Resource last sent; for complete-set types this is the whole set last sent.
     sent: dict[str, Resource] = attrs.field(factory=dict)
     sent_version: str | None = None
+    # The snapshot's mapping of this type when the stream last caught up with it: a snapshot
+    # derived with `with_resources` shares untouched types, so a type is skipped in O(1).
+    basis: object = None
 
 
 class Watch:
@@ -200,7 +203,7 @@ class Watch:
         self._closed = False
         self._types = {type_url: _TypeState() for type_url in PUSH_ORDER}
         self._binding = egress_binding
-        self._bound: dict[str, Resource] = {}
+        self._bound: tuple[object, Mapping[str, Resource], str] | None = None
 
     def notify(self, changed_at: float) -> None:
         """The snapshot changed (called on the watch's loop by the cache)."""
@@ -242,10 +245,10 @@ class Watch:
         removals = []
         for type_url in PUSH_ORDER:
             state = self._types[type_url]
-            if not state.subscribed:
+            if not state.subscribed or snapshot.of_type(type_url) is state.basis:
                 continue
             if type_url in COMPLETE_SET_TYPES:
-                current = self._complete_set(type_url, snapshot)
+                current, version = self._complete_set(type_url, snapshot)
                 removed = {n: r for n, r in state.sent.items() if n not in current}
                 if removed:
                     # Make before break: keep removed resources until everything else is updated.
@@ -258,12 +261,14 @@ class Watch:
             if response is not None:
                 responses.append(response)
         for type_url in removals:
-            final = self._send_set(type_url, self._complete_set(type_url, snapshot))
+            current, version = self._complete_set(type_url, snapshot)
+            final = self._send_set(type_url, current, version=version)
+            self._types[type_url].basis = snapshot.of_type(type_url)
             if final is not None:
                 responses.append(final)
         return responses
 
-    def _complete_set(self, type_url: str, snapshot: Snapshot) -> Mapping[str, Resource]:
+    def _complete_set(self, type_url: str, snapshot: Snapshot) -> tuple[Mapping[str, Resource], str]:
         items = snapshot.of_type(type_url)
         if (
             type_url == LISTENER_TYPE
@@ -271,23 +276,18 @@ class Watch:
             and self._binding is not None
             and EGRESS_LISTENER in items
         ):
-            return {**items, EGRESS_LISTENER: self._bind(items[EGRESS_LISTENER])}
-        return items
-
-    def _bind(self, listener: Resource) -> Resource:
-        assert self._binding is not None
-        bound = self._bound.get(listener.version)
-        if bound is None:
-            bound = Resource.of(bind_listener(listener.message, *self._binding))
-            self._bound = {listener.version: bound}
-        return bound
+            if self._bound is None or self._bound[0] is not items:
+                listener = Resource.of(bind_listener(items[EGRESS_LISTENER].message, *self._binding))
+                bound = {**items, EGRESS_LISTENER: listener}
+                self._bound = (items, bound, set_version(bound))
+            return self._bound[1], self._bound[2]
+        return items, snapshot.type_version(type_url)
 
     def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Response | None:
         state = self._types[type_url]
+        state.basis = snapshot.of_type(type_url)
         if type_url in COMPLETE_SET_TYPES:
-            items = self._complete_set(type_url, snapshot)
-            shared = items is snapshot.of_type(type_url)
-            version = snapshot.type_version(type_url) if shared else None
+            items, version = self._complete_set(type_url, snapshot)
             return self._send_set(type_url, items, force=force, version=version)
         available = snapshot.of_type(type_url)
         due = []
@@ -326,6 +326,7 @@ class Watch:
             if previous is None or previous.version != item.version:
                 for dependent_name in _dependent_names(type_url, item):
                     dependent.sent.pop(dependent_name, None)
+                    dependent.basis = None
         state.sent = dict(items)
         state.sent_version = version
         return Response(type_url, version, tuple(items[name] for name in sorted(items)))

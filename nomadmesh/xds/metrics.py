@@ -76,6 +76,18 @@ class XdsMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
 
+        self._push_children: dict[str, tuple[Counter, Counter]] = {}
+
+    def count_push(self, type_url: str, resources: int) -> None:
+        """One DiscoveryResponse of `type_url` carrying `resources` resources was sent."""
+        children = self._push_children.get(type_url)
+        if children is None:
+            # Label lookups take a lock and a dict walk; a push to 2,000 streams does 4,000.
+            children = (self.pushes.labels(type_url), self.resources_pushed.labels(type_url))
+            self._push_children[type_url] = children
+        children[0].inc()
+        children[1].inc(resources)
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return bytes(generate_latest(self.registry))

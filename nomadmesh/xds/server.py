@@ -387,6 +387,5 @@ class _Stream:
             nonce = str(self._sent)
             self._nonces[response.type_url] = nonce
             payload = encode_response(response, nonce, self.server._control_plane)
-            self.metrics.pushes.labels(response.type_url).inc()
-            self.metrics.resources_pushed.labels(response.type_url).inc(len(response.resources))
+            self.metrics.count_push(response.type_url, len(response.resources))
             await self.context.write(payload)

@@ -136,6 +136,10 @@ class Snapshot:
             digest.update(f"{item.type_url}/{item.name}={item.version};".encode())
         derived = Snapshot(version=digest.hexdigest(), resources=by_type,
                            bind_egress=self.bind_egress)
+        derived._memo.update(
+            (type_url, version) for type_url, version in self._memo.items()
+            if type_url in by_type and type_url not in copied
+        )
         if same_shape and self._memo.get("checked"):
             derived._memo["checked"] = True
         return derived
@@ -191,10 +195,8 @@ def references(type_url: str, message: Any) -> tuple[tuple[str, str], ...]:
 
 def set_version(items: Mapping[str, Resource]) -> str:
     """A version for a set of resources: changes iff a name or a resource's content changes."""
-    digest = hashlib.blake2b(digest_size=8)
-    for name, item in sorted(items.items()):
-        digest.update(f"{name}={item.version};".encode())
-    return digest.hexdigest()
+    text = "".join([f"{name}={items[name].version};" for name in sorted(items)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def eds_name(cluster: cluster_pb2.Cluster) -> str | None:
@@ -223,9 +225,14 @@ def field(number: int, payload: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL = [bytes((n,)) for n in range(0x80)]

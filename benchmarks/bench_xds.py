@@ -10,17 +10,34 @@ Envoy p50 <= 20 ms, p99 <= 100 ms; one sidecar hop adds <= 1 ms p50 at 500 reque
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import grpc
 import requests
 
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
-from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
+from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Snapshot, Upstream, build_snapshots
 from nomadmesh.xds.build import SnapshotBuilder
-from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from nomadmesh.xds.cache import Response, SnapshotCache
+from nomadmesh.xds.resources import (
+    CLUSTER_TYPE,
+    COMPLETE_SET_TYPES,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    load_assignment,
+)
+from nomadmesh.xds.server import SERVICE, encode_response, xds_loop
+from nomadmesh.xds.snapshot import Resource, field
 
 
 def mesh_state(services: int, endpoints: int, flipped: int | None = None) -> MeshState:
@@ -182,9 +199,8 @@ def bench_data_plane(requests_count: int, rate: float) -> None:
             endpoints={"service-a": (Endpoint("127.0.0.1", backend.port),)},
             upstreams={"service-x": (Upstream("service-a", "/hi_a"),)},
         )
-        sidecar = Sidecar(plane.port, "service-x")
-        plane.cache.replace_all(build_snapshots(state, [sidecar.node_hash]))
-        with sidecar:
+        plane.cache.replace_all(build_snapshots(state))
+        with Sidecar(plane.port, "service-x") as sidecar:
             eventually(lambda: sidecar.answer("/hi_a").startswith("a1"), what="route")
             targets = {
                 "direct": (requests.Session(), f"http://127.0.0.1:{backend.port}/hi_a"),
@@ -210,6 +226,245 @@ def bench_data_plane(requests_count: int, rate: float) -> None:
     print(f"  added by the sidecar hop: p50 {added:+.2f} ms  (target <= 1 ms)")
 
 
+def scale_state(services: int, endpoints: int, shared: str) -> MeshState:
+    """`services` services of `endpoints` endpoints; each calls the next three and `shared`."""
+    names = [f"svc-{i:04d}" for i in range(services)]
+    state_endpoints = {
+        name: tuple(Endpoint(f"10.{i // 250}.{i % 250}.{j + 1}", 8080) for j in range(endpoints))
+        for i, name in enumerate(names)
+    }
+    upstreams = {
+        name: tuple(
+            Upstream(target, f"/{target}")
+            for target in dict.fromkeys([*(names[(i + k) % services] for k in (1, 2, 3)), shared])
+            if target != name
+        )
+        for i, name in enumerate(names)
+    }
+    return MeshState(endpoints=state_endpoints, upstreams=upstreams)
+
+
+def rss() -> int:
+    """This process's resident memory in bytes."""
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+class Fleet:
+    """`benchmarks/_ads_fleet.py` as a child process: N simulated Envoys on their own core."""
+
+    def __init__(self, port: int, clusters: list[str], per_connection: int) -> None:
+        script = Path(__file__).with_name("_ads_fleet.py")
+        self._process = subprocess.Popen(
+            [sys.executable, str(script), "--port", str(port), "--clusters", ",".join(clusters),
+             "--per-connection", str(per_connection)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.ready_seconds = float(self._line("ready")[0])
+
+    def _line(self, expected: str) -> list[str]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().split()
+        if not line or line[0] != expected:
+            raise RuntimeError(f"fleet said {line[:3]!r}, expected {expected!r}")
+        return line[1:]
+
+    def command(self, text: str, expected: str) -> list[str]:
+        """Send one command line and read the answer line."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(text + "\n")
+        self._process.stdin.flush()
+        return self._line(expected)
+
+    def close(self) -> None:
+        """Quit the fleet (closing its streams) and wait for it."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("quit\n")
+        self._process.stdin.flush()
+        self._process.wait(timeout=60)
+
+
+def endpoint_change(
+    snapshots: dict[str, Snapshot], users: list[str], service: str, endpoints: int, k: int
+) -> dict[str, Snapshot]:
+    """One endpoint of `service` moves: a new assignment, and every snapshot using it derived."""
+    moved = [Endpoint(f"10.99.{k % 250}.{j + 1}", 8080 + k) for j in range(endpoints)]
+    assignment = Resource.of(load_assignment(service, moved))
+    return {node: snapshots[node].with_resources([assignment]) for node in users}
+
+
+class BarePush:
+    """The floor: a bare grpc.aio server that writes one prebuilt message to every stream.
+
+    It answers the fleet's subscriptions from the same cache (untimed), then on `push()` every
+    stream coroutine wakes and writes the same bytes: gRPC's own cost of one push to N streams.
+    """
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+        self.port = 0
+        self._server: Any = None
+        self._pushed: asyncio.Future[bytes] | None = None
+
+    async def _open(self) -> None:
+        self._pushed = asyncio.get_running_loop().create_future()
+        # The same connection settings as the control plane's server: 2,000 streams opening at
+        # once are queued, not cancelled.
+        server = grpc.aio.server(options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.server.max_pending_requests", 10_000),
+            ("grpc.server.max_pending_requests_hard_limit", 20_000),
+        ], maximum_concurrent_rpcs=20_000)
+        handler = grpc.stream_stream_rpc_method_handler(
+            self._stream, request_deserializer=_request_class().FromString,
+            response_serializer=None,
+        )
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            SERVICE, {"StreamAggregatedResources": handler})])
+        self.port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        self._server = server
+
+    async def _stream(self, request_iterator: Any, context: Any) -> None:
+        first = await context.read()
+        snapshot = self.cache.get(first.node.cluster)
+        assert snapshot is not None
+        control_plane = field(6, b"")
+
+        async def answer_subscriptions() -> None:
+            request = first
+            while request is not grpc.aio.EOF:
+                if not request.response_nonce:
+                    items = snapshot.of_type(request.type_url)
+                    if request.type_url not in COMPLETE_SET_TYPES:
+                        items = {n: items[n] for n in request.resource_names if n in items}
+                    response = Response(request.type_url, snapshot.type_version(request.type_url),
+                                        tuple(items.values()))
+                    await context.write(encode_response(response, "s", control_plane))
+                request = await context.read()
+
+        reader = asyncio.ensure_future(answer_subscriptions())
+        try:
+            while True:
+                assert self._pushed is not None
+                await context.write(await asyncio.shield(self._pushed))
+        finally:
+            reader.cancel()
+
+    def start(self) -> None:
+        """Start on the xDS event loop."""
+        xds_loop().acquire()
+        xds_loop().call(self._open())
+
+    def push(self, payload: bytes) -> None:
+        """Wake every stream to write `payload` (from any thread)."""
+
+        def fire() -> None:
+            assert self._pushed is not None
+            pushed, self._pushed = self._pushed, asyncio.get_running_loop().create_future()
+            pushed.set_result(payload)
+
+        xds_loop().loop.call_soon_threadsafe(fire)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        xds_loop().call(self._server.stop(0.1))
+        xds_loop().release()
+
+
+def _request_class() -> Any:
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    return discovery_pb2.DiscoveryRequest
+
+
+def latencies(times: list[str], started: float) -> list[float]:
+    """Milliseconds from `started` to each receipt time the fleet reported."""
+    return [(float(t) - started) * 1000 for t in times]
+
+
+def bench_scale(services: int, endpoints: int, streams: int, changes: int,
+                per_connection: int) -> None:
+    shared = "svc-0000"
+    base = rss()
+    state = scale_state(services, endpoints, shared)
+    started = time.perf_counter()
+    snapshots = build_snapshots(state)
+    build_seconds = time.perf_counter() - started
+    per_service = (rss() - base) / services
+    users = sorted(node for node, snap in snapshots.items() if shared in snap.of_type(ENDPOINT_TYPE))
+    clusters = sorted(snapshots)[:streams]
+    subscribed = sum(1 for node in clusters if node in set(users))
+    print(f"scale: {services} services x {endpoints} endpoints, each calling 3 others and "
+          f"{shared}; {streams} ADS streams ({per_connection} per connection)")
+    with ControlPlane(listen="127.0.0.1:0") as plane:
+        started = time.perf_counter()
+        plane.cache.replace_all(snapshots)
+        install_seconds = time.perf_counter() - started
+        before_streams = rss()
+        fleet = Fleet(plane.port, clusters, per_connection)
+        per_stream = (rss() - before_streams) / streams
+        print(f"  build every snapshot {build_seconds:.2f} s, install (checked) "
+              f"{install_seconds:.2f} s; memory {per_service / 1024:.1f} KiB per service")
+        print(f"  {streams} streams subscribed (CDS, EDS, LDS, RDS acknowledged) in "
+              f"{fleet.ready_seconds:.1f} s; server memory {per_stream / 1024:.1f} KiB per stream")
+        ours: list[float] = []
+        derive_ms: list[float] = []
+        for k in range(changes):
+            fleet.command("arm", "armed")
+            changed_at = time.monotonic()
+            changed = endpoint_change(snapshots, users, shared, endpoints, k)
+            plane.cache.set_snapshots(changed)
+            derive_ms.append((time.monotonic() - changed_at) * 1000)
+            snapshots.update(changed)
+            ours += latencies(fleet.command(f"collect {subscribed}", "times"), changed_at)
+        few: list[float] = []
+        target = clusters[-1]
+        few_users = [n for n in clusters if target in snapshots[n].of_type(ENDPOINT_TYPE)]
+        for k in range(changes):
+            fleet.command("arm", "armed")
+            changed_at = time.monotonic()
+            changed = endpoint_change(snapshots, few_users, target, endpoints, k)
+            plane.cache.set_snapshots(changed)
+            snapshots.update(changed)
+            few += latencies(fleet.command(f"collect {len(few_users)}", "times"), changed_at)
+        fleet.close()
+        bare_server = BarePush(plane.cache)
+        bare_server.start()
+        try:
+            fleet = Fleet(bare_server.port, clusters, per_connection)
+            bare: list[float] = []
+            for k in range(changes):
+                fleet.command("arm", "armed")
+                assignment = next(iter(endpoint_change(snapshots, users[:1], shared, endpoints,
+                                                       1000 + k).values()))
+                payload = encode_response(
+                    Response(ENDPOINT_TYPE, f"bare-{k}", (assignment.of_type(ENDPOINT_TYPE)[shared],)),
+                    "p", field(6, b""),
+                )
+                changed_at = time.monotonic()
+                bare_server.push(payload)
+                bare += latencies(fleet.command(f"collect {streams}", "times"), changed_at)
+            bare_count = streams
+            fleet.close()
+        finally:
+            bare_server.stop()
+    complete = len(ours) == subscribed * changes and len(bare) == bare_count * changes
+    print(f"  one endpoint of {shared} changes ({len(users)} node snapshots derived, the "
+          f"{subscribed} streams using it), {changes} changes, receipt at every stream:")
+    print(f"    nomadmesh         p50 {percentile(ours, 0.5):6.1f} ms  p99 "
+          f"{percentile(ours, 0.99):6.1f} ms  max {max(ours):6.1f} ms  (target p99 <= 100 ms; "
+          f"derive + install median {statistics.median(derive_ms):.1f} ms)")
+    print(f"    bare grpcio push  p50 {percentile(bare, 0.5):6.1f} ms  p99 "
+          f"{percentile(bare, 0.99):6.1f} ms  max {max(bare):6.1f} ms")
+    print(f"    ratio             p50 {percentile(ours, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
+          f"{percentile(ours, 0.99) / percentile(bare, 0.99):.2f}x"
+          f"{'' if complete else '  (SOME RECEIPTS MISSING)'}")
+    print(f"  one endpoint of {target} changes ({len(few_users)} subscribed streams), "
+          f"{changes} changes: p50 {percentile(few, 0.5):.1f} ms  p99 {percentile(few, 0.99):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -218,12 +473,23 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--coalesce", type=float, default=0.01, help="seconds (the default)")
     parser.add_argument("--skip-envoy", action="store_true")
+    parser.add_argument("--scale-services", type=int, default=10_000)
+    parser.add_argument("--scale-streams", type=int, default=2_000)
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--per-connection", type=int, default=1,
+                        help="streams per HTTP/2 connection in the scale run (Envoy: 1)")
+    parser.add_argument("--only", choices=["scale", "classic"],
+                        help="run only the scale run, or only the earlier measurements")
     args = parser.parse_args()
-    bench_build(args.services, args.endpoints)
-    bench_fanout(args.services, args.endpoints, args.streams)
-    if not args.skip_envoy:
-        bench_convergence(args.trials, args.coalesce)
-        bench_data_plane(2000, 500.0)
+    if args.only != "scale":
+        bench_build(args.services, args.endpoints)
+        bench_fanout(args.services, args.endpoints, args.streams)
+        if not args.skip_envoy:
+            bench_convergence(args.trials, args.coalesce)
+            bench_data_plane(2000, 500.0)
+    if args.only != "classic":
+        bench_scale(args.scale_services, args.endpoints, args.scale_streams, args.changes,
+                    args.per_connection)
 
 
 if __name__ == "__main__":

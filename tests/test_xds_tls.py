@@ -40,7 +40,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def mtls_plane(pki: dict[str, str]) -> Iterator[ControlPlane]:
     tls = ServerTls(cert_file=pki["server_cert"], key_file=pki["server_key"], client_ca_file=pki["ca"])
     with ControlPlane(listen="127.0.0.1:0", tls=tls) as plane:
-        plane.cache.set_snapshot("service-a", Snapshot.empty(version="1"))
+        plane.cache.set_snapshot("service-a", Snapshot.empty())
         yield plane
 
 

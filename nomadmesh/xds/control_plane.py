@@ -4,31 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import attrs
 import grpc
 
 from nomadmesh._running import Running
-from nomadmesh.contract import node_hash
+from nomadmesh.contract import node_hash as contract_node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.build import MeshConfig
-from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.cache import NodeHash, SnapshotCache
 from nomadmesh.xds.metrics import OperationsServer, XdsMetrics
 from nomadmesh.xds.server import AdsServer
+from nomadmesh.xds.source import Source, SourceHealth
 
-
-class Source(Protocol):
-    """Something that keeps the snapshot cache filled (Consul, a snapshot file)."""
-
-    def start(self) -> None:
-        """Load once (raising XdsError if that is impossible) and keep watching."""
-
-    def stop(self) -> None:
-        """Stop watching; the cache keeps its last snapshots."""
-
-    def healthy(self) -> bool:
-        """Whether the last attempt to read the source succeeded."""
+SourceFactory = Callable[[SnapshotCache, XdsMetrics], Source]
 
 
 @attrs.frozen(kw_only=True)
@@ -52,15 +42,17 @@ class ServerTls:
 
 
 def split_address(address: str, *, what: str) -> tuple[str, int]:
-    """Split `HOST:PORT` (IPv6 in brackets), raising XdsError naming the setting."""
+    """Split `HOST:PORT` (IPv6 in brackets, port 0-65535), raising XdsError naming the setting."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or not port.isascii():
         raise XdsError(f"{what} {address!r} is not HOST:PORT")
+    if int(port) > 65535:
+        raise XdsError(f"{what} {address!r}: port {port} is outside 0-65535")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class ControlPlane(Running):
-    """ADS on `listen`, fed by Consul (`consul`) or a snapshot file; optional `/metrics` server."""
+    """ADS on `listen`, fed by Consul (`consul`), a snapshot file or any `source`; `/metrics`."""
 
     def __init__(
         self,
@@ -70,24 +62,30 @@ class ControlPlane(Running):
         consul_token: str | None = None,
         consul_wait: str = "10s",
         snapshot_file: str | Path | None = None,
+        source: SourceFactory | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
         coalesce: float = 0.01,
-        source: Callable[[SnapshotCache, XdsMetrics], Source] | None = None,
+        node_hash: NodeHash = contract_node_hash,
         mesh_config: MeshConfig | None = None,
+        identify_timeout: float = 10.0,
+        max_unidentified: int = 1024,
     ) -> None:
         if sum(x is not None for x in (consul, snapshot_file, source)) > 1:
             raise XdsError("choose one source: a Consul address, a snapshot file or a source")
-        self.cache = SnapshotCache(node_hash=node_hash)
-        self.metrics = XdsMetrics()
         host, port = split_address(listen, what="listen address")
+        self._metrics_address = (
+            split_address(metrics, what="metrics address") if metrics is not None else None
+        )
+        self.cache = SnapshotCache(node_hash)
+        self.metrics = XdsMetrics()
         credentials = tls.credentials() if tls is not None else None
-        self._server = AdsServer(self.cache, self.metrics, host=host, port=port,
-                                 credentials=credentials)
-        self.source: Source | None = None
-        if source is not None:
-            self.source = source(self.cache, self.metrics)
-        elif consul is not None:
+        self._server = AdsServer(
+            self.cache, self.metrics, host=host, port=port, credentials=credentials,
+            identify_timeout=identify_timeout, max_unidentified=max_unidentified,
+        )
+        self.source: Any = None
+        if consul is not None:
             from nomadmesh.xds.sources.consul import ConsulSource
 
             self.source = ConsulSource(
@@ -98,12 +96,9 @@ class ControlPlane(Running):
             from nomadmesh.xds.sources.static import SnapshotFileSource
 
             self.source = SnapshotFileSource(Path(snapshot_file), self.cache, self.metrics)
+        elif source is not None:
+            self.source = source(self.cache, self.metrics)
         self._operations: OperationsServer | None = None
-        if metrics is not None:
-            metrics_host, metrics_port = split_address(metrics, what="metrics address")
-            self._operations = OperationsServer(
-                metrics_host, metrics_port, self.metrics, self.healthy
-            )
         self._running = False
 
     @property
@@ -117,19 +112,45 @@ class ControlPlane(Running):
         return self._server.host
 
     @property
+    def server(self) -> AdsServer:
+        """The ADS transport (its event loop, limits)."""
+        return self._server
+
+    @property
     def metrics_port(self) -> int | None:
         """The `/metrics` port actually bound, when serving metrics."""
         return self._operations.port if self._operations is not None else None
 
+    def health(self) -> SourceHealth:
+        """Serving, and the source keeping up; otherwise what is wrong, one line per problem."""
+        if not self._running:
+            return SourceHealth(ok=False, problems=("not serving",))
+        if self.source is None:
+            return SourceHealth(ok=True)
+        if hasattr(self.source, "health"):
+            health: SourceHealth = self.source.health()
+            return health
+        # A source written before SourceHealth existed reports a plain boolean.
+        ok = bool(self.source.healthy())
+        return SourceHealth(ok=ok, problems=() if ok else ("the source's last read failed",))
+
     def healthy(self) -> bool:
-        """Serving, and the source's last read succeeded."""
-        return self._running and (self.source is None or self.source.healthy())
+        """Serving, and the source's last reads succeeded."""
+        return self.health().ok
 
     def start(self) -> ControlPlane:
-        """Load the source, then start serving ADS and metrics."""
-        if self.source is not None:
-            self.source.start()
-        self._server.start()
+        """Bind every port, load the source, then start serving ADS and metrics."""
+        if self._metrics_address is not None:
+            self._operations = OperationsServer(*self._metrics_address, self.metrics, self.health)
+        try:
+            self._server.start()
+            if self.source is not None:
+                self.source.start()
+        except BaseException:
+            self._server.stop(0)
+            if self._operations is not None:
+                self._operations.close()
+            raise
         if self._operations is not None:
             self._operations.start()
         self._running = True
@@ -143,5 +164,3 @@ class ControlPlane(Running):
         self._server.stop()
         if self._operations is not None:
             self._operations.stop()
-
-

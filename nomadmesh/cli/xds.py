@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -36,6 +37,22 @@ def xds_group() -> None:
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
 @click.option("--tls-client-ca", type=click.Path(dir_okay=False),
               help="Require client certificates signed by this CA (mTLS).")
+@click.option("--nomad", "nomad_address", metavar="ADDR",
+              help="Nomad HTTP address: read Nomad's own service registrations "
+                   "(provider = \"nomad\") instead of Consul.")
+@click.option("--nomad-token", envvar="NOMAD_TOKEN", show_envvar=True, default=None,
+              help="Nomad ACL token (never printed).")
+@click.option("--mtls", is_flag=True,
+              help="Sidecars talk mTLS with SPIFFE certificates from a CA made at start.")
+@click.option("--ca-cert", type=click.Path(dir_okay=False),
+              help="The mesh CA's certificate (PEM; the same on every replica); implies --mtls.")
+@click.option("--ca-key", type=click.Path(dir_okay=False), help="The mesh CA's EC key (PEM).")
+@click.option("--trust-domain", default="nomadmesh.local", show_default=True,
+              help="SPIFFE trust domain of the certificates.")
+@click.option("--cert-lifetime", default="1h", show_default=True,
+              help="Lifetime of each sidecar certificate; renewed at half of it.")
+@click.option("--default-deny", is_flag=True,
+              help="A service with no allow list may be called by nobody (default: anybody).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(
@@ -47,6 +64,14 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     tls_client_ca: str | None,
+    nomad_address: str | None,
+    nomad_token: str | None,
+    mtls: bool,
+    ca_cert: str | None,
+    ca_key: str | None,
+    trust_domain: str,
+    cert_lifetime: str,
+    default_deny: bool,
     log_level: str,
 ) -> None:
     """Serve ADS to Envoy sidecars from Consul or a snapshot file."""
@@ -55,9 +80,9 @@ def serve(
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from nomadmesh.xds import ControlPlane, ServerTls
 
-    if consul_address is None and snapshot_file is None:
+    if consul_address is None and snapshot_file is None and nomad_address is None:
         consul_address = os.environ.get("CONSUL_HTTP_ADDR") or None
-    if consul_address is None and snapshot_file is None:
+    if consul_address is None and snapshot_file is None and nomad_address is None:
         raise XdsError(
             "nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE"
         )
@@ -69,8 +94,18 @@ def serve(
         if tls_cert is not None and tls_key is not None
         else None
     )
+    mesh_config = _mesh_config(mtls, ca_cert, ca_key, trust_domain, cert_lifetime, default_deny)
+    source = None
+    if nomad_address is not None:
+        from nomadmesh.xds.sources.nomad import NomadSource
+
+        def source(cache: Any, xds_metrics: Any) -> Any:
+            return NomadSource(nomad_address, cache, xds_metrics, token=nomad_token,
+                               config=mesh_config)
+
     plane = ControlPlane(listen=listen, consul=consul_address, consul_token=consul_token,
-                         snapshot_file=snapshot_file, metrics=metrics, tls=tls)
+                         snapshot_file=snapshot_file, metrics=metrics, tls=tls, source=source,
+                         mesh_config=mesh_config)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -81,6 +116,30 @@ def serve(
     with plane:
         logging.getLogger("nomadmesh.xds").info(
             "serving listen=%s:%s metrics_port=%s source=%s", plane.host, plane.port,
-            plane.metrics_port, "consul" if consul_address else "snapshot-file",
+            plane.metrics_port,
+            "consul" if consul_address else "nomad" if nomad_address else "snapshot-file",
         )
         stop.wait()
+
+
+def _mesh_config(mtls: bool, ca_cert: str | None, ca_key: str | None, trust_domain: str,
+                 cert_lifetime: str, default_deny: bool) -> Any:
+    """The mesh-wide settings of `xds serve` (mTLS, authorization default)."""
+    import datetime
+
+    from nomadmesh.contract import parse_duration
+    from nomadmesh.xds.build import MeshConfig
+    from nomadmesh.xds.ca import MeshCA
+
+    seconds = parse_duration(cert_lifetime)
+    if seconds is None or seconds <= 0:
+        raise XdsError(f"--cert-lifetime {cert_lifetime!r} is not a duration (e.g. 1h, 30m)")
+    lifetime = datetime.timedelta(seconds=seconds)
+    if (ca_cert is None) != (ca_key is None):
+        raise XdsError("a given CA needs both --ca-cert and --ca-key")
+    ca = None
+    if ca_cert is not None and ca_key is not None:
+        ca = MeshCA.load(ca_cert, ca_key, trust_domain=trust_domain, lifetime=lifetime)
+    elif mtls:
+        ca = MeshCA.generate(trust_domain=trust_domain, lifetime=lifetime)
+    return MeshConfig(ca=ca, default_allow=not default_deny)

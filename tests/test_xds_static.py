@@ -197,7 +197,7 @@ def test_the_original_designs_literal_shape_with_a_top_level_service_name_loads(
 def test_service_names_that_disagree_are_refused(tmp_path: Path) -> None:
     document = design_snapshot(8080)
     document["service_name"] = "other"
-    with pytest.raises(XdsError, match="service_name 'other' and node.service_name"):
+    with pytest.raises(XdsError, match=r"service_name 'other' and node\.service_name"):
         load_snapshot_file(write(tmp_path / "s.yaml", document))
 
 

@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+import attrs
 import click
 
 from nomadmesh.cli import cli
@@ -53,6 +54,13 @@ def xds_group() -> None:
               help="Lifetime of each sidecar certificate; renewed at half of it.")
 @click.option("--default-deny", is_flag=True,
               help="A service with no allow list may be called by nobody (default: anybody).")
+@click.option("--access-log", is_flag=True,
+              help="Every sidecar logs one JSON line per request to its stdout.")
+@click.option("--tracing", type=click.Choice(["zipkin", "opentelemetry"]), default=None,
+              help="Send spans to a Zipkin (HTTP JSON) or OpenTelemetry (OTLP gRPC) collector.")
+@click.option("--tracing-collector", metavar="HOST:PORT", help="The tracing collector.")
+@click.option("--tracing-sampling", type=float, default=100.0, show_default=True,
+              help="Percent of requests traced.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(
@@ -72,6 +80,10 @@ def serve(
     trust_domain: str,
     cert_lifetime: str,
     default_deny: bool,
+    access_log: bool,
+    tracing: str | None,
+    tracing_collector: str | None,
+    tracing_sampling: float,
     log_level: str,
 ) -> None:
     """Serve ADS to Envoy sidecars from Consul or a snapshot file."""
@@ -95,6 +107,15 @@ def serve(
         else None
     )
     mesh_config = _mesh_config(mtls, ca_cert, ca_key, trust_domain, cert_lifetime, default_deny)
+    if tracing is not None or tracing_collector is not None:
+        if tracing is None or tracing_collector is None:
+            raise XdsError("tracing needs both --tracing and --tracing-collector")
+        from nomadmesh.xds.build import Tracing
+
+        mesh_config = attrs.evolve(mesh_config, tracing=Tracing(
+            tracing, tracing_collector, tracing_sampling))
+    if access_log:
+        mesh_config = attrs.evolve(mesh_config, access_log=True)
     source = None
     if nomad_address is not None:
         from nomadmesh.xds.sources.nomad import NomadSource

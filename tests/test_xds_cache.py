@@ -53,12 +53,12 @@ def summary(responses: list[Response]) -> list[tuple[str, list[str]]]:
 def test_only_the_watches_of_a_changed_node_hash_are_woken() -> None:
     async def body() -> list[str]:
         cache = SnapshotCache()
-        snapshots = build_snapshots(STATE, "1")
+        snapshots = build_snapshots(STATE)
         cache.replace_all(snapshots)
         heard: list[str] = []
         cache.open_watch("service-x", lambda: heard.append("x"))
         cache.open_watch("service-y", lambda: heard.append("y"))
-        cache.set_snapshots({"service-x": build_snapshots(with_endpoint("service-a", 81), "2")["service-x"]})
+        cache.set_snapshots({"service-x": build_snapshots(with_endpoint("service-a", 81))["service-x"]})
         await asyncio.sleep(0)
         return heard
 
@@ -68,7 +68,7 @@ def test_only_the_watches_of_a_changed_node_hash_are_woken() -> None:
 def test_installing_the_same_snapshot_object_wakes_nobody() -> None:
     async def body() -> list[str]:
         cache = SnapshotCache()
-        snapshots = build_snapshots(STATE, "1")
+        snapshots = build_snapshots(STATE)
         cache.replace_all(snapshots)
         heard: list[str] = []
         cache.open_watch("service-x", lambda: heard.append("x"))
@@ -109,7 +109,7 @@ def test_a_change_from_another_thread_wakes_the_watch_on_its_own_loop() -> None:
 
 def test_an_inconsistent_snapshot_installs_nothing_of_the_same_call() -> None:
     cache = SnapshotCache()
-    good = build_snapshots(STATE, "1")
+    good = build_snapshots(STATE)
     cache.replace_all(good)
     broken = Snapshot.of([Resource.of(resources.egress_listener())])
     with pytest.raises(XdsError, match="uses route configuration 'egress_route'"):
@@ -120,7 +120,7 @@ def test_an_inconsistent_snapshot_installs_nothing_of_the_same_call() -> None:
 
 def test_set_snapshots_removes_what_it_is_told_and_keeps_the_rest() -> None:
     cache = SnapshotCache()
-    cache.replace_all(build_snapshots(STATE, "1"))
+    cache.replace_all(build_snapshots(STATE))
     cache.set_snapshots({}, removed=["service-y"])
     assert "service-y" not in cache.node_hashes() and "service-x" in cache.node_hashes()
 
@@ -128,7 +128,7 @@ def test_set_snapshots_removes_what_it_is_told_and_keeps_the_rest() -> None:
 def test_a_new_watch_gets_everything_it_subscribes_to_in_one_response_per_type() -> None:
     async def body() -> list[tuple[str, list[str]]]:
         cache = SnapshotCache()
-        cache.replace_all(build_snapshots(STATE, "1"))
+        cache.replace_all(build_snapshots(STATE))
         return summary(subscribe(cache.open_watch("service-x", lambda: None)))
 
     assert run(body) == [
@@ -142,10 +142,10 @@ def test_a_new_watch_gets_everything_it_subscribes_to_in_one_response_per_type()
 def test_after_an_endpoint_change_only_that_assignment_is_due() -> None:
     async def body() -> list[tuple[str, list[str]]]:
         cache = SnapshotCache()
-        cache.replace_all(build_snapshots(STATE, "1"))
+        cache.replace_all(build_snapshots(STATE))
         watch = cache.open_watch("service-x", lambda: None)
         subscribe(watch)
-        cache.replace_all(build_snapshots(with_endpoint("service-b", 81), "2"))
+        cache.replace_all(build_snapshots(with_endpoint("service-b", 81)))
         return summary(watch.due())
 
     assert run(body) == [("ClusterLoadAssignment", ["service-b"])]
@@ -154,10 +154,10 @@ def test_after_an_endpoint_change_only_that_assignment_is_due() -> None:
 def test_nothing_is_due_twice_for_the_same_content() -> None:
     async def body() -> list[Response]:
         cache = SnapshotCache()
-        cache.replace_all(build_snapshots(STATE, "1"))
+        cache.replace_all(build_snapshots(STATE))
         watch = cache.open_watch("service-x", lambda: None)
         subscribe(watch)
-        cache.replace_all(build_snapshots(STATE, "2"))  # rebuilt from scratch, same content
+        cache.replace_all(build_snapshots(STATE))  # rebuilt from scratch, same content
         return watch.due()
 
     assert run(body) == []
@@ -166,7 +166,7 @@ def test_nothing_is_due_twice_for_the_same_content() -> None:
 def test_a_node_hash_whose_snapshot_is_removed_is_due_nothing() -> None:
     async def body() -> list[Response]:
         cache = SnapshotCache()
-        cache.replace_all(build_snapshots(STATE, "1"))
+        cache.replace_all(build_snapshots(STATE))
         watch = cache.open_watch("service-x", lambda: None)
         subscribe(watch)
         cache.set_snapshots({}, removed=["service-x"])
@@ -176,7 +176,7 @@ def test_a_node_hash_whose_snapshot_is_removed_is_due_nothing() -> None:
 
 
 def test_versions_depend_only_on_content_so_replicas_agree() -> None:
-    first, second = build_snapshots(STATE, "1")["service-x"], build_snapshots(STATE, "77")["service-x"]
+    first, second = build_snapshots(STATE)["service-x"], build_snapshots(STATE)["service-x"]
     for type_url in (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE):
         assert first.type_version(type_url) == second.type_version(type_url)
 
@@ -212,7 +212,7 @@ def test_a_source_hears_when_a_node_hash_gets_its_first_and_loses_its_last_watch
 
 
 def test_with_resources_replaces_and_shares_what_it_does_not_touch() -> None:
-    snapshot = build_snapshots(STATE, "1")["service-x"]
+    snapshot = build_snapshots(STATE)["service-x"]
     snapshot.check()
     moved = Resource.of(resources.load_assignment("service-a", [Endpoint("10.0.0.7", 80)]))
     derived = snapshot.with_resources([moved])
@@ -224,7 +224,7 @@ def test_with_resources_replaces_and_shares_what_it_does_not_touch() -> None:
 
 def test_with_resources_that_change_references_is_checked_again() -> None:
     cache = SnapshotCache()
-    snapshot = build_snapshots(STATE, "1")["service-x"]
+    snapshot = build_snapshots(STATE)["service-x"]
     cache.set_snapshot("service-x", snapshot)
     rerouted = Resource.of(resources.egress_route([Upstream("service-z", "/z")]))
     with pytest.raises(XdsError, match="routes to cluster 'service-z', which does not exist"):

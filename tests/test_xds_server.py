@@ -13,6 +13,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from nomadmesh.contract import node_hash
 from nomadmesh.testing.envoy import AdsClient, eventually
 from nomadmesh.xds import (
     ControlPlane,
@@ -42,7 +43,9 @@ def install(
     upstreams: dict[str, tuple[Upstream, ...]] | None = None,
 ) -> None:
     state = MeshState(endpoints=endpoints or ENDPOINTS, upstreams=upstreams or UPSTREAMS)
-    plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
+    bound = node_hash("service-a", {"egress_address": "127.0.0.2", "egress_port": 4555})
+    nodes = [*state.endpoints, *state.upstreams, bound]
+    plane.cache.replace_all(build_snapshots(state, nodes))
 
 
 @pytest.fixture
@@ -430,11 +433,12 @@ def test_1100_streams_that_never_send_a_request_do_not_starve_a_real_sidecar() -
             endpoints={"service-a": (Endpoint("127.0.0.1", backend.port),)},
             upstreams={"service-x": (Upstream("service-a", "/hi_a"),)},
         )
-        plane.cache.replace_all(build_snapshots(state, "1"))
+        sidecar = Sidecar(plane.port, "service-x")
+        plane.cache.replace_all(build_snapshots(state, [sidecar.node_hash]))
         with SilentStreams(plane.port, 1100) as silent:
             eventually(lambda: plane.metrics.unidentified_streams._value.get() == 1024,
                        timeout=30, what="1,024 silent streams held (the bound)")
-            with Sidecar(plane.port, "service-x") as sidecar:
+            with sidecar:
                 sidecar.envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a1"),
                                        timeout=20, what="the sidecar's route to service-a")
             # The silent streams were bounded, not timed out: the sidecar got in beside them.

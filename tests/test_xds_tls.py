@@ -60,7 +60,9 @@ def test_envoy_with_a_client_certificate_connects_over_mtls(
         metrics_port=free_port(),
         xds_tls=tls,
     )
-    with EnvoyProcess(render_bootstrap(params)) as envoy:
+    envoy = EnvoyProcess(render_bootstrap(params))
+    mtls_plane.cache.set_snapshot(envoy.node_hash, Snapshot.empty())
+    with envoy:
         envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1", what="an mTLS ADS stream")
         envoy.wait_for(envoy.is_ready, what="/ready")
 

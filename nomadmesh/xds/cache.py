@@ -16,15 +16,13 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     COMPLETE_SET_TYPES,
-    EGRESS_LISTENER,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
-    bind_listener,
 )
 from nomadmesh.xds.snapshot import Resource, Snapshot, set_version
 
@@ -32,7 +30,7 @@ NodeHash = Callable[[str, Mapping[str, Any]], str]
 
 
 def cluster_node_hash(cluster: str, metadata: Mapping[str, Any]) -> str:
-    """The default node hash: a sidecar's `node.cluster` (its service name)."""
+    """The simplest node hash: a sidecar's `node.cluster` (its service name)."""
     return cluster
 
 
@@ -59,9 +57,13 @@ class SnapshotCache:
 
         Called on the gRPC loop thread without the cache's lock: hand the work to your own
         thread (a source builds a snapshot for a node hash it only learns from a connecting Envoy).
+        Node hashes watched already are announced to `added` at once.
         """
         with self._lock:
             self._listeners.append((added, removed))
+            current = sorted(self._watches)
+        for node_hash in current:
+            added(node_hash)
 
     def get(self, node_hash: str) -> Snapshot | None:
         """The current snapshot for a node hash, or None while there is none."""
@@ -107,18 +109,12 @@ class SnapshotCache:
             removed = [h for h in self._snapshots if h not in snapshots]
         self.set_snapshots(snapshots, removed)
 
-    def open_watch(
-        self,
-        node_hash: str,
-        wake: Callable[[], None],
-        *,
-        egress_binding: tuple[str, int] | None = None,
-    ) -> Watch:
+    def open_watch(self, node_hash: str, wake: Callable[[], None]) -> Watch:
         """A watch for one stream; `wake()` is called on the caller's event loop after a change.
 
         Must be called from a running event loop; the watch is used only from that loop.
         """
-        watch = Watch(self, node_hash, wake, asyncio.get_running_loop(), egress_binding)
+        watch = Watch(self, node_hash, wake, asyncio.get_running_loop())
         with self._lock:
             first = node_hash not in self._watches
             self._watches.setdefault(node_hash, set()).add(watch)
@@ -193,7 +189,6 @@ class Watch:
         node_hash: str,
         wake: Callable[[], None],
         loop: asyncio.AbstractEventLoop,
-        egress_binding: tuple[str, int] | None,
     ) -> None:
         self.cache = cache
         self.node_hash = node_hash
@@ -202,8 +197,6 @@ class Watch:
         self._wake = wake
         self._closed = False
         self._types = {type_url: _TypeState() for type_url in PUSH_ORDER}
-        self._binding = egress_binding
-        self._bound: tuple[object, Mapping[str, Resource], str] | None = None
 
     def notify(self, changed_at: float) -> None:
         """The snapshot changed (called on the watch's loop by the cache)."""
@@ -236,7 +229,7 @@ class Watch:
         return [response] if response is not None else []
 
     def due(self) -> list[Response]:
-        """After a change: what is due, clusters -> endpoints -> listeners -> routes, removals last."""
+        """After a change: what is due, in contract.PUSH_ORDER (CDS, EDS, SDS, LDS, RDS), removals last."""
         self.changed_at = None
         snapshot = self.cache.get(self.node_hash)
         if snapshot is None:
@@ -269,19 +262,7 @@ class Watch:
         return responses
 
     def _complete_set(self, type_url: str, snapshot: Snapshot) -> tuple[Mapping[str, Resource], str]:
-        items = snapshot.of_type(type_url)
-        if (
-            type_url == LISTENER_TYPE
-            and snapshot.bind_egress
-            and self._binding is not None
-            and EGRESS_LISTENER in items
-        ):
-            if self._bound is None or self._bound[0] is not items:
-                listener = Resource.of(bind_listener(items[EGRESS_LISTENER].message, *self._binding))
-                bound = {**items, EGRESS_LISTENER: listener}
-                self._bound = (items, bound, set_version(bound))
-            return self._bound[1], self._bound[2]
-        return items, snapshot.type_version(type_url)
+        return snapshot.of_type(type_url), snapshot.type_version(type_url)
 
     def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Response | None:
         state = self._types[type_url]

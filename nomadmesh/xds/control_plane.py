@@ -9,9 +9,11 @@ from typing import Any
 import attrs
 import grpc
 
+from nomadmesh import contract
 from nomadmesh._running import Running
 from nomadmesh.errors import XdsError
-from nomadmesh.xds.cache import NodeHash, SnapshotCache, cluster_node_hash
+from nomadmesh.xds.build import MeshConfig
+from nomadmesh.xds.cache import NodeHash, SnapshotCache
 from nomadmesh.xds.metrics import OperationsServer, XdsMetrics
 from nomadmesh.xds.server import AdsServer
 from nomadmesh.xds.source import Source, SourceHealth
@@ -64,7 +66,8 @@ class ControlPlane(Running):
         metrics: str | None = None,
         tls: ServerTls | None = None,
         coalesce: float = 0.01,
-        node_hash: NodeHash = cluster_node_hash,
+        mesh_config: MeshConfig | None = None,
+        node_hash: NodeHash = contract.node_hash,
         identify_timeout: float = 10.0,
         max_unidentified: int = 1024,
     ) -> None:
@@ -87,7 +90,7 @@ class ControlPlane(Running):
 
             self.source = ConsulSource(
                 consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce,
-                wait=consul_wait,
+                wait=consul_wait, config=mesh_config,
             )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nomadmesh.mesh.settings import DEFAULT_CONTROL_PLANE
+from nomadmesh.contract import DEFAULT_CONTROL_PLANE, MESH_META_KEY
 from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
 
 GRPC_PORT = "grpc"
@@ -58,7 +58,7 @@ def control_plane_job(
         "xds",
         count=count,
         # The control plane is what sidecars connect to; it must not get a sidecar itself.
-        meta={"nomadmesh.mesh": "false"},
+        meta={MESH_META_KEY: "false"},
         networks=(Network(ports=(Port(GRPC_PORT), Port(METRICS_PORT))),),
         services=tuple(services),
         tasks=(task,),

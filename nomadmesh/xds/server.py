@@ -22,11 +22,10 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from nomadmesh.contract import PUSH_ORDER
 from nomadmesh.errors import XdsError
-from nomadmesh.xds import resources
 from nomadmesh.xds.cache import Response, SnapshotCache, Watch
 from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.resources import PUSH_ORDER
 from nomadmesh.xds.snapshot import field
 
 log = logging.getLogger("nomadmesh.xds")
@@ -326,10 +325,9 @@ class _Stream:
         node = request.node
         metadata = json_format.MessageToDict(node.metadata)
         node_hash = self.server.cache.node_hash(node.cluster, metadata)
-        binding = resources.egress_binding(metadata)
         self.node = node
         log.info("stream opened node=%s cluster=%s node_hash=%s", node.id, node.cluster, node_hash)
-        return self.server.cache.open_watch(node_hash, self._wake, egress_binding=binding)
+        return self.server.cache.open_watch(node_hash, self._wake)
 
     async def _refuse(self, reason: str, code: grpc.StatusCode, message: str) -> NoReturn:
         self.metrics.streams_refused.labels(reason).inc()

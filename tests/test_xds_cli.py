@@ -101,7 +101,8 @@ def test_serving_without_a_source_is_refused() -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert stderr == (
-        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE\n"
+        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR), --nomad ADDR "
+        "or --snapshot FILE\n"
     )
 
 

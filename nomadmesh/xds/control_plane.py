@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 import grpc
@@ -52,7 +51,7 @@ def split_address(address: str, *, what: str) -> tuple[str, int]:
 
 
 class ControlPlane(Running):
-    """ADS on `listen`, fed by Consul (`consul`), a snapshot file or any `source`; `/metrics`."""
+    """ADS on `listen`, fed by Consul, Nomad, a snapshot file or any `source`; `/metrics`."""
 
     def __init__(
         self,
@@ -62,6 +61,10 @@ class ControlPlane(Running):
         consul_token: str | None = None,
         consul_wait: str = "10s",
         snapshot_file: str | Path | None = None,
+        nomad: str | None = None,
+        nomad_token: str | None = None,
+        nomad_namespace: str = "*",
+        nomad_wait: str = "10s",
         source: SourceFactory | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
@@ -71,8 +74,10 @@ class ControlPlane(Running):
         identify_timeout: float = 10.0,
         max_unidentified: int = 1024,
     ) -> None:
-        if sum(x is not None for x in (consul, snapshot_file, source)) > 1:
-            raise XdsError("choose one source: a Consul address, a snapshot file or a source")
+        if sum(x is not None for x in (consul, nomad, snapshot_file, source)) > 1:
+            raise XdsError(
+                "choose one source: a Consul address, a Nomad address, a snapshot file or a source"
+            )
         host, port = split_address(listen, what="listen address")
         self._metrics_address = (
             split_address(metrics, what="metrics address") if metrics is not None else None
@@ -84,13 +89,20 @@ class ControlPlane(Running):
             self.cache, self.metrics, host=host, port=port, credentials=credentials,
             identify_timeout=identify_timeout, max_unidentified=max_unidentified,
         )
-        self.source: Any = None
+        self.source: Source | None = None
         if consul is not None:
             from nomadmesh.xds.sources.consul import ConsulSource
 
             self.source = ConsulSource(
                 consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce,
                 wait=consul_wait, config=mesh_config,
+            )
+        elif nomad is not None:
+            from nomadmesh.xds.sources.nomad import NomadSource
+
+            self.source = NomadSource(
+                nomad, self.cache, self.metrics, token=nomad_token, namespace=nomad_namespace,
+                coalesce=coalesce, wait=nomad_wait, config=mesh_config,
             )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource
@@ -125,14 +137,7 @@ class ControlPlane(Running):
         """Serving, and the source keeping up; otherwise what is wrong, one line per problem."""
         if not self._running:
             return SourceHealth(ok=False, problems=("not serving",))
-        if self.source is None:
-            return SourceHealth(ok=True)
-        if hasattr(self.source, "health"):
-            health: SourceHealth = self.source.health()
-            return health
-        # A source written before SourceHealth existed reports a plain boolean.
-        ok = bool(self.source.healthy())
-        return SourceHealth(ok=ok, problems=() if ok else ("the source's last read failed",))
+        return self.source.health() if self.source is not None else SourceHealth(ok=True)
 
     def healthy(self) -> bool:
         """Serving, and the source's last reads succeeded."""

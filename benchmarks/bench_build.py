@@ -14,8 +14,8 @@ The mesh: `services` services of `endpoints` endpoints, each calling the next th
 from __future__ import annotations
 
 import argparse
-import statistics
 import resource
+import statistics
 import time
 
 from nomadmesh.contract import Policy, Upstream

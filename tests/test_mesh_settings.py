@@ -213,3 +213,13 @@ def test_settings_that_are_not_utf8_or_not_a_file_are_one_error(tmp_path: Path) 
         Mesh.from_file(bad)
     with pytest.raises(LoadError, match="not a regular file"):
         Mesh.from_file(tmp_path)
+
+
+def test_example_policy_settings_load() -> None:
+    mesh = Mesh.from_file(EXAMPLES / "policy.toml")
+    assert mesh.policy.timeout == 10.0
+    assert mesh.groups["service-b"].allow == ("edge-router",)
+    (upstream,) = mesh.groups["service-b"].upstreams
+    assert upstream.policy is not None
+    assert upstream.policy.retries == Retries(attempts=3, per_try_timeout="500ms")
+    assert [s.weight for s in upstream.split] == [95, 5]

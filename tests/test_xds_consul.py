@@ -17,7 +17,14 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from nomadmesh.contract import CONFIG_PREFIX, Policy, config_document, node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator
-from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
+from nomadmesh.testing.envoy import (
+    AdsClient,
+    HttpBackend,
+    Sidecar,
+    eventually,
+    free_port,
+    watching,
+)
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from nomadmesh.xds.sources.consul import ConsulSource, service_view
@@ -74,14 +81,9 @@ def consul() -> Iterator[ConsulEmulator]:
 @contextlib.contextmanager
 def consul_plane(consul: ConsulEmulator, **options: Any) -> Iterator[ControlPlane]:
     """A control plane on `consul` with sidecars of service-x, -a and -b watching (no binding)."""
-    plane = ControlPlane(listen="127.0.0.1:0", consul=consul.address, **options)
-    cancels = [plane.cache.watch(node, lambda: None) for node in NODES]
-    try:
-        with plane:
-            yield plane
-    finally:
-        for cancel in cancels:
-            cancel()
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, **options) as plane, \
+            watching(plane.port, *NODES):
+        yield plane
 
 
 def builds(plane: ControlPlane) -> int:
@@ -484,14 +486,12 @@ class HostileConsul:
 def test_null_catalog_and_null_health_answers_are_retried_until_good() -> None:
     hostile = HostileConsul(bad_answers=3)
     try:
-        plane = ControlPlane(listen="127.0.0.1:0", consul=hostile.address, consul_wait="1s")
-        cancel = plane.cache.watch("service-x", lambda: None)
-        with plane:
+        with ControlPlane(listen="127.0.0.1:0", consul=hostile.address,
+                          consul_wait="1s") as plane, watching(plane.port, "service-x"):
             eventually(lambda: ports(plane, "service-a") == [(7001, 1)], what="the good answers")
             assert hostile.bad_left == {"catalog": 0, "health": 0}
             assert plane.metrics.source_errors.labels("consul", "bad_answer")._value.get() >= 2
             eventually(plane.healthy, what="healthy after the good answers")
-        cancel()
     finally:
         hostile.close()
 
@@ -536,11 +536,9 @@ def inbound_rbac(plane: ControlPlane, node: str) -> list[str]:
 
 def test_allowed_callers_in_kv_become_the_inbound_rbac_policy(consul: ConsulEmulator) -> None:
     node = node_hash("service-a", {"inbound_port": 3102, "app_port": 8080})
-    plane = ControlPlane(listen="127.0.0.1:0", consul=consul.address)
-    cancel = plane.cache.watch(node, lambda: None)
-    with plane:
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane, \
+            watching(plane.port, node):
         eventually(lambda: inbound_rbac(plane, node) == ["any-caller"], what="default allow")
         consul.kv_put(CONFIG_PREFIX + "service-a", config_document([], allow=["service-x"]))
         eventually(lambda: inbound_rbac(plane, node) == ["allowed-callers"],
                    what="only service-x allowed")
-    cancel()

@@ -15,7 +15,7 @@ from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
 from nomadmesh.errors import XdsError
 from nomadmesh.mesh import GroupMesh, Mesh, inject
 from nomadmesh.model import Group, Job, Network, Port, Service, Task
-from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually
+from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, watching
 from nomadmesh.xds import ControlPlane
 from nomadmesh.xds.resources import ENDPOINT_TYPE
 from nomadmesh.xds.sources.nomad import NomadSource, registrations_view
@@ -123,16 +123,13 @@ def test_registrations_and_route_tags_become_snapshots_and_follow_changes(
         nomad: NomadServices) -> None:
     nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
     nomad.register("a1", "api", 7001)
-    plane = nomad_plane(nomad)
-    cancel = plane.cache.watch("web", lambda: None)
-    with plane:
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
         eventually(lambda: ports(plane, "web", "api") == [7001], what="the first snapshot")
         nomad.register("a2", "api", 7002)
         eventually(lambda: ports(plane, "web", "api") == [7001, 7002], what="a new registration")
         nomad.deregister("a1")
         eventually(lambda: ports(plane, "web", "api") == [7002], what="a stopped allocation")
         assert any("index=" in q for q in nomad.queries), "blocking queries were used"
-    cancel()
 
 
 def test_a_registration_envoy_cannot_use_is_skipped_reported_and_later_changes_apply(
@@ -140,9 +137,7 @@ def test_a_registration_envoy_cannot_use_is_skipped_reported_and_later_changes_a
     nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
     nomad.register("a1", "api", 7001)
     nomad.register("bad", "api", 70000)
-    plane = nomad_plane(nomad)
-    cancel = plane.cache.watch("web", lambda: None)
-    with plane:
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
         eventually(lambda: ports(plane, "web", "api") == [7001], what="the good registration")
         assert not plane.healthy()
         assert any("port 70000" in p for p in plane.source.problems())  # type: ignore[union-attr]
@@ -150,7 +145,6 @@ def test_a_registration_envoy_cannot_use_is_skipped_reported_and_later_changes_a
         nomad.register("a3", "api", 7003)
         eventually(lambda: ports(plane, "web", "api") == [7001, 7003], what="later changes")
         eventually(plane.healthy, what="healthy again")
-    cancel()
 
 
 def test_malformed_registrations_are_skipped() -> None:

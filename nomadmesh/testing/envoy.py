@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +27,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from nomadmesh._running import Running
-from nomadmesh.contract import node_hash
+from nomadmesh.contract import CLUSTER_TYPE, NodeKey, node_hash
 from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
 from nomadmesh.mesh.node import write_node_files
 from nomadmesh.model import Group
@@ -326,6 +326,25 @@ class AdsClient:
 
 
 Answer = Callable[[int, str, str], tuple[int, float]]
+
+
+@contextlib.contextmanager
+def watching(port: int, *node_hashes: str) -> Iterator[list[AdsClient]]:
+    """An ADS stream per node hash (its cluster and binding as node metadata), each subscribed
+    to clusters: the control plane's sources see sidecars connected."""
+    clients = []
+    try:
+        for node_hash in node_hashes:
+            key = NodeKey.parse(node_hash)
+            metadata: dict[str, Any] = {
+                k: int(v) if k.endswith("_port") else v for k, v in key.binding}
+            client = AdsClient(port, cluster=key.cluster, node_id=node_hash, metadata=metadata)
+            clients.append(client)
+            client.request(CLUSTER_TYPE)
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
 
 
 class HttpBackend(Running):

@@ -36,6 +36,7 @@ from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import CRITICAL, PASSING, WARNING, Endpoint
+from nomadmesh.xds.source import SourceHealth
 from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams, weight_of
 
 log = logging.getLogger("nomadmesh.xds.consul")
@@ -100,6 +101,8 @@ class ConsulSource:
     def start(self) -> None:
         """Start watching; an unreachable Consul is retried in the background, not fatal."""
         self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
+        for node_hash in self.cache.watched():
+            self._builds.node_added(node_hash)
         self._spawn(self._catalog_loop, "nomadmesh-xds-consul-catalog")
         self._spawn(self._config_loop, "nomadmesh-xds-consul-config")
         self._spawn(self._builds.run, "nomadmesh-xds-consul-build")
@@ -123,6 +126,11 @@ class ConsulSource:
     def problems(self) -> list[str]:
         """What is wrong right now (failing queries, skipped answers); empty when healthy."""
         return self.problems_.current()
+
+    def health(self) -> SourceHealth:
+        """Healthy while nothing is wrong; else one line per problem."""
+        problems = tuple(self.problems())
+        return SourceHealth(ok=not problems, problems=problems)
 
     def healthy(self) -> bool:
         """Whether every watch's last answer was read without a problem."""

@@ -29,6 +29,7 @@ from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import Endpoint
+from nomadmesh.xds.source import SourceHealth
 from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams
 
 log = logging.getLogger("nomadmesh.xds.nomad")
@@ -91,6 +92,8 @@ class NomadSource:
     def start(self) -> None:
         """Start watching; an unreachable Nomad is retried in the background, not fatal."""
         self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
+        for node_hash in self.cache.watched():
+            self._builds.node_added(node_hash)
         self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
         self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
 
@@ -113,6 +116,11 @@ class NomadSource:
     def problems(self) -> list[str]:
         """What is wrong right now; empty when healthy."""
         return self.problems_.current()
+
+    def health(self) -> SourceHealth:
+        """Healthy while nothing is wrong; else one line per problem."""
+        problems = tuple(self.problems())
+        return SourceHealth(ok=not problems, problems=problems)
 
     def healthy(self) -> bool:
         """Whether every watch's last answer was read without a problem."""

@@ -11,6 +11,7 @@ import threading
 
 from nomadmesh.xds.build import MeshConfig, MeshState, SnapshotBuilder
 from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.source import SourceHealth
 from nomadmesh.xds.sources._common import seconds_until
 
 
@@ -59,6 +60,10 @@ class MeshStateSource:
     def problems(self) -> list[str]:
         """A state given in Python has no problems of its own."""
         return []
+
+    def health(self) -> SourceHealth:
+        """Always healthy: see `problems`."""
+        return SourceHealth(ok=True)
 
     def healthy(self) -> bool:
         """Always: see `problems`."""

@@ -43,6 +43,7 @@ from nomadmesh.errors import XdsError
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.snapshot import Resource, Snapshot
+from nomadmesh.xds.source import SourceHealth
 
 log = logging.getLogger("nomadmesh.xds.static")
 
@@ -157,6 +158,8 @@ class SnapshotFileSource:
         self._stamp = self._current_stamp()
         self._install(load_snapshot_file(self.path))
         self.cache.on_watch(self._added, self._removed)
+        for node_hash in self.cache.watched():
+            self._added(node_hash)
         self._thread.start()
 
     def stop(self) -> None:
@@ -168,6 +171,10 @@ class SnapshotFileSource:
     def problems(self) -> list[str]:
         """Why the file's current content is not served, if it is not."""
         return [self._problem] if self._problem is not None else []
+
+    def health(self) -> SourceHealth:
+        """Healthy while the file's current content is served."""
+        return SourceHealth(ok=self._problem is None, problems=tuple(self.problems()))
 
     def healthy(self) -> bool:
         """Whether the file's current content was loaded."""

@@ -28,6 +28,7 @@ from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
 from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
 from nomadmesh.xds.build import SnapshotBuilder
 from nomadmesh.xds.cache import Response, SnapshotCache
+from nomadmesh.xds.control_plane import settle_heap
 from nomadmesh.xds.resources import (
     CLUSTER_TYPE,
     COMPLETE_SET_TYPES,
@@ -245,6 +246,25 @@ def scale_state(services: int, endpoints: int, shared: str) -> MeshState:
     return MeshState(endpoints=state_endpoints, upstreams=upstreams)
 
 
+class CollectorPauses:
+    """Durations of the cyclic garbage collector's runs (ms) until `close()`."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.samples.append((time.perf_counter() - self._started) * 1000)
+
+    def close(self) -> None:
+        """Stop recording."""
+        gc.callbacks.remove(self._callback)
+
+
 def rss() -> int:
     """This process's resident memory in bytes."""
     gc.collect()
@@ -403,6 +423,8 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
         plane.cache.set_snapshots(snapshots)
         install_seconds = time.perf_counter() - started
         before_streams = rss()
+        settle_heap()  # as `xds serve` does once its source has loaded
+        pauses = CollectorPauses()
         fleet = Fleet(plane.port, clusters, per_connection)
         per_stream = (rss() - before_streams) / streams
         print(f"  build every snapshot (SnapshotBuilder) {build_seconds:.2f} s, install (checked) "
@@ -453,7 +475,10 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
             fleet.close()
         finally:
             bare_server.stop()
-    complete = len(ours) == len(users) * changes and len(bare) == streams * changes
+    pauses.close()
+    missing = [f"{label} {got} of {wanted}" for label, got, wanted in (
+        ("nomadmesh", len(ours), len(users) * changes), ("bare", len(bare), streams * changes))
+        if got != wanted]
     print(f"  one endpoint of {shared} changes ({touched} node snapshots rebuilt, the "
           f"{len(users)} streams using it), {changes} changes, receipt at every stream:")
     print(f"    change -> receipt    p50 {percentile(ours, 0.5):6.1f} ms  p99 "
@@ -467,7 +492,9 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
     print(f"    transport / bare     p50 {percentile(pushed, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
           f"{percentile(pushed, 0.99) / percentile(bare, 0.99):.2f}x; end to end / bare p99 "
           f"{percentile(ours, 0.99) / percentile(bare, 0.99):.2f}x"
-          f"{'' if complete else '  (SOME RECEIPTS MISSING)'}")
+          f"{'  (RECEIPTS MISSING: ' + ', '.join(missing) + ')' if missing else ''}")
+    print(f"  cyclic collections during the changes: {len(pauses.samples)}, longest "
+          f"{max(pauses.samples, default=0):.1f} ms, {sum(pauses.samples):.0f} ms in all")
     print(f"  one endpoint of {target} changes ({len(few_users)} subscribed streams), "
           f"{changes} changes: p50 {percentile(few, 0.5):.1f} ms  p99 {percentile(few, 0.99):.1f} ms")
 

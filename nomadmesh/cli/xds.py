@@ -87,6 +87,7 @@ def serve(
     # error; it reads this before its first import. GRPC_VERBOSITY set by the user wins.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from nomadmesh.xds import ControlPlane, ServerTls
+    from nomadmesh.xds.control_plane import settle_heap
 
     if consul_address is None and snapshot_file is None and nomad_address is None:
         consul_address = os.environ.get("CONSUL_HTTP_ADDR") or None
@@ -121,6 +122,7 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     source = "consul" if consul_address else "nomad" if nomad_address else "snapshot-file"
     with plane:
+        settle_heap()
         log.info("serving listen=%s:%s metrics_port=%s source=%s mtls=%s", plane.host,
                  plane.port, plane.metrics_port, source, mesh_config.ca is not None)
         stop.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,20 @@ class ServerTls:
         return grpc.ssl_server_credentials(
             [pair], root_certificates=root, require_client_auth=root is not None
         )
+
+
+def settle_heap() -> None:
+    """After the first load: freeze what is alive and make cyclic collections rarer.
+
+    A mesh of 10,000 services is millions of long-lived objects that hold no reference cycles;
+    with the collector's defaults a full collection scans all of them every few thousand
+    allocations, pausing every stream (up to 2 s measured at 10,000 services). Frozen objects are
+    never scanned; rarer collections still reclaim the few cycles asyncio and gRPC create. For
+    processes that serve the control plane (`xds serve`); an embedding program decides for itself.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def split_address(address: str, *, what: str) -> tuple[str, int]:

@@ -75,10 +75,6 @@ class SnapshotCache:
         with self._lock:
             return sorted(self._snapshots)
 
-    def clusters(self) -> list[str]:
-        """Node hashes that currently have a snapshot (the name from before node hashes)."""
-        return self.node_hashes()
-
     def set_snapshot(self, node_hash: str, snapshot: Snapshot) -> None:
         """Check and install one snapshot; an inconsistent one raises XdsError, changes nothing."""
         self.set_snapshots({node_hash: snapshot})
@@ -241,7 +237,7 @@ class Watch:
             if not state.subscribed or snapshot.of_type(type_url) is state.basis:
                 continue
             if type_url in COMPLETE_SET_TYPES:
-                current, version = self._complete_set(type_url, snapshot)
+                current = snapshot.of_type(type_url)
                 removed = {n: r for n, r in state.sent.items() if n not in current}
                 if removed:
                     # Make before break: keep removed resources until everything else is updated.
@@ -254,22 +250,19 @@ class Watch:
             if response is not None:
                 responses.append(response)
         for type_url in removals:
-            current, version = self._complete_set(type_url, snapshot)
-            final = self._send_set(type_url, current, version=version)
+            final = self._send_set(type_url, snapshot.of_type(type_url),
+                                   version=snapshot.type_version(type_url))
             self._types[type_url].basis = snapshot.of_type(type_url)
             if final is not None:
                 responses.append(final)
         return responses
 
-    def _complete_set(self, type_url: str, snapshot: Snapshot) -> tuple[Mapping[str, Resource], str]:
-        return snapshot.of_type(type_url), snapshot.type_version(type_url)
-
     def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Response | None:
         state = self._types[type_url]
         state.basis = snapshot.of_type(type_url)
         if type_url in COMPLETE_SET_TYPES:
-            items, version = self._complete_set(type_url, snapshot)
-            return self._send_set(type_url, items, force=force, version=version)
+            return self._send_set(type_url, snapshot.of_type(type_url), force=force,
+                                  version=snapshot.type_version(type_url))
         available = snapshot.of_type(type_url)
         due = []
         for name in sorted(state.names):

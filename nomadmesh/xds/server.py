@@ -103,7 +103,7 @@ def xds_loop() -> LoopThread:
 
 
 class AdsServer:
-    """A grpc.aio server for `AggregatedDiscoveryService` on its own event loop thread."""
+    """A grpc.aio server for `AggregatedDiscoveryService` on the process's xDS event loop."""
 
     def __init__(
         self,

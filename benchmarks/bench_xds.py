@@ -25,9 +25,10 @@ import requests
 
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
-from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Snapshot, Upstream, build_snapshots
+from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
 from nomadmesh.xds.build import SnapshotBuilder
 from nomadmesh.xds.cache import Response, SnapshotCache
+from nomadmesh.xds.control_plane import settle_heap
 from nomadmesh.xds.resources import (
     CLUSTER_TYPE,
     COMPLETE_SET_TYPES,
@@ -199,8 +200,9 @@ def bench_data_plane(requests_count: int, rate: float) -> None:
             endpoints={"service-a": (Endpoint("127.0.0.1", backend.port),)},
             upstreams={"service-x": (Upstream("service-a", "/hi_a"),)},
         )
-        plane.cache.replace_all(build_snapshots(state))
-        with Sidecar(plane.port, "service-x") as sidecar:
+        sidecar = Sidecar(plane.port, "service-x")
+        plane.cache.replace_all(build_snapshots(state, [sidecar.node_hash]))
+        with sidecar:
             eventually(lambda: sidecar.answer("/hi_a").startswith("a1"), what="route")
             targets = {
                 "direct": (requests.Session(), f"http://127.0.0.1:{backend.port}/hi_a"),
@@ -244,6 +246,25 @@ def scale_state(services: int, endpoints: int, shared: str) -> MeshState:
     return MeshState(endpoints=state_endpoints, upstreams=upstreams)
 
 
+class CollectorPauses:
+    """Durations of the cyclic garbage collector's runs (ms) until `close()`."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.samples.append((time.perf_counter() - self._started) * 1000)
+
+    def close(self) -> None:
+        """Stop recording."""
+        gc.callbacks.remove(self._callback)
+
+
 def rss() -> int:
     """This process's resident memory in bytes."""
     gc.collect()
@@ -285,13 +306,9 @@ class Fleet:
         self._process.wait(timeout=60)
 
 
-def endpoint_change(
-    snapshots: dict[str, Snapshot], users: list[str], service: str, endpoints: int, k: int
-) -> dict[str, Snapshot]:
-    """One endpoint of `service` moves: a new assignment, and every snapshot using it derived."""
-    moved = [Endpoint(f"10.99.{k % 250}.{j + 1}", 8080 + k) for j in range(endpoints)]
-    assignment = Resource.of(load_assignment(service, moved))
-    return {node: snapshots[node].with_resources([assignment]) for node in users}
+def moved_endpoints(endpoints: int, k: int) -> list[Endpoint]:
+    """The endpoints of a service after its k-th change."""
+    return [Endpoint(f"10.99.{k % 250}.{j + 1}", 8080 + k) for j in range(endpoints)]
 
 
 class BarePush:
@@ -389,46 +406,58 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
     shared = "svc-0000"
     base = rss()
     state = scale_state(services, endpoints, shared)
+    builder = SnapshotBuilder()
     started = time.perf_counter()
-    snapshots = build_snapshots(state)
+    builder.load(state)
+    for name in state.endpoints:
+        builder.add_node(name)
+    snapshots, _ = builder.build()
     build_seconds = time.perf_counter() - started
     per_service = (rss() - base) / services
-    users = sorted(node for node, snap in snapshots.items() if shared in snap.of_type(ENDPOINT_TYPE))
     clusters = sorted(snapshots)[:streams]
-    subscribed = sum(1 for node in clusters if node in set(users))
+    users = {node for node in clusters if shared in snapshots[node].of_type(ENDPOINT_TYPE)}
     print(f"scale: {services} services x {endpoints} endpoints, each calling 3 others and "
-          f"{shared}; {streams} ADS streams ({per_connection} per connection)")
+          f"{shared}; {streams} ADS streams ({per_connection} per connection)", flush=True)
     with ControlPlane(listen="127.0.0.1:0") as plane:
         started = time.perf_counter()
-        plane.cache.replace_all(snapshots)
+        plane.cache.set_snapshots(snapshots)
         install_seconds = time.perf_counter() - started
         before_streams = rss()
+        settle_heap()  # as `xds serve` does once its source has loaded
+        pauses = CollectorPauses()
         fleet = Fleet(plane.port, clusters, per_connection)
         per_stream = (rss() - before_streams) / streams
-        print(f"  build every snapshot {build_seconds:.2f} s, install (checked) "
+        print(f"  build every snapshot (SnapshotBuilder) {build_seconds:.2f} s, install (checked) "
               f"{install_seconds:.2f} s; memory {per_service / 1024:.1f} KiB per service")
         print(f"  {streams} streams subscribed (CDS, EDS, LDS, RDS acknowledged) in "
-              f"{fleet.ready_seconds:.1f} s; server memory {per_stream / 1024:.1f} KiB per stream")
-        ours: list[float] = []
-        derive_ms: list[float] = []
-        for k in range(changes):
+              f"{fleet.ready_seconds:.1f} s; server memory {per_stream / 1024:.1f} KiB per stream",
+              flush=True)
+
+        def change(service: str, k: int, receivers: int) -> tuple[list[float], list[float], float,
+                                                                   int]:
             fleet.command("arm", "armed")
             changed_at = time.monotonic()
-            changed = endpoint_change(snapshots, users, shared, endpoints, k)
-            plane.cache.set_snapshots(changed)
-            derive_ms.append((time.monotonic() - changed_at) * 1000)
-            snapshots.update(changed)
-            ours += latencies(fleet.command(f"collect {subscribed}", "times"), changed_at)
-        few: list[float] = []
+            builder.set_service(service, moved_endpoints(endpoints, k))
+            changed, removed = builder.build()
+            plane.cache.set_snapshots(changed, removed)
+            installed_at = time.monotonic()
+            times = fleet.command(f"collect {receivers}", "times")
+            return (latencies(times, changed_at), latencies(times, installed_at),
+                    (installed_at - changed_at) * 1000, len(changed))
+
+        ours: list[float] = []
+        pushed: list[float] = []
+        build_ms: list[float] = []
+        for k in range(changes):
+            samples, push_samples, built, touched = change(shared, k, len(users))
+            ours += samples
+            pushed += push_samples
+            build_ms.append(built)
         target = clusters[-1]
         few_users = [n for n in clusters if target in snapshots[n].of_type(ENDPOINT_TYPE)]
+        few: list[float] = []
         for k in range(changes):
-            fleet.command("arm", "armed")
-            changed_at = time.monotonic()
-            changed = endpoint_change(snapshots, few_users, target, endpoints, k)
-            plane.cache.set_snapshots(changed)
-            snapshots.update(changed)
-            few += latencies(fleet.command(f"collect {len(few_users)}", "times"), changed_at)
+            few += change(target, k, len(few_users))[0]
         fleet.close()
         bare_server = BarePush(plane.cache)
         bare_server.start()
@@ -437,30 +466,35 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
             bare: list[float] = []
             for k in range(changes):
                 fleet.command("arm", "armed")
-                assignment = next(iter(endpoint_change(snapshots, users[:1], shared, endpoints,
-                                                       1000 + k).values()))
-                payload = encode_response(
-                    Response(ENDPOINT_TYPE, f"bare-{k}", (assignment.of_type(ENDPOINT_TYPE)[shared],)),
-                    "p", field(6, b""),
-                )
+                assignment = Resource.of(load_assignment(shared, moved_endpoints(endpoints, 99 + k)))
+                payload = encode_response(Response(ENDPOINT_TYPE, f"bare-{k}", (assignment,)), "p",
+                                          field(6, b""))
                 changed_at = time.monotonic()
                 bare_server.push(payload)
                 bare += latencies(fleet.command(f"collect {streams}", "times"), changed_at)
-            bare_count = streams
             fleet.close()
         finally:
             bare_server.stop()
-    complete = len(ours) == subscribed * changes and len(bare) == bare_count * changes
-    print(f"  one endpoint of {shared} changes ({len(users)} node snapshots derived, the "
-          f"{subscribed} streams using it), {changes} changes, receipt at every stream:")
-    print(f"    nomadmesh         p50 {percentile(ours, 0.5):6.1f} ms  p99 "
-          f"{percentile(ours, 0.99):6.1f} ms  max {max(ours):6.1f} ms  (target p99 <= 100 ms; "
-          f"derive + install median {statistics.median(derive_ms):.1f} ms)")
-    print(f"    bare grpcio push  p50 {percentile(bare, 0.5):6.1f} ms  p99 "
+    pauses.close()
+    missing = [f"{label} {got} of {wanted}" for label, got, wanted in (
+        ("nomadmesh", len(ours), len(users) * changes), ("bare", len(bare), streams * changes))
+        if got != wanted]
+    print(f"  one endpoint of {shared} changes ({touched} node snapshots rebuilt, the "
+          f"{len(users)} streams using it), {changes} changes, receipt at every stream:")
+    print(f"    change -> receipt    p50 {percentile(ours, 0.5):6.1f} ms  p99 "
+          f"{percentile(ours, 0.99):6.1f} ms  max {max(ours):6.1f} ms  (target p99 <= 100 ms)")
+    print(f"      of which build + install (SnapshotBuilder, cache): median "
+          f"{statistics.median(build_ms):.1f} ms")
+    print(f"    installed -> receipt p50 {percentile(pushed, 0.5):6.1f} ms  p99 "
+          f"{percentile(pushed, 0.99):6.1f} ms  max {max(pushed):6.1f} ms  (the transport)")
+    print(f"    bare grpcio push     p50 {percentile(bare, 0.5):6.1f} ms  p99 "
           f"{percentile(bare, 0.99):6.1f} ms  max {max(bare):6.1f} ms")
-    print(f"    ratio             p50 {percentile(ours, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
+    print(f"    transport / bare     p50 {percentile(pushed, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
+          f"{percentile(pushed, 0.99) / percentile(bare, 0.99):.2f}x; end to end / bare p99 "
           f"{percentile(ours, 0.99) / percentile(bare, 0.99):.2f}x"
-          f"{'' if complete else '  (SOME RECEIPTS MISSING)'}")
+          f"{'  (RECEIPTS MISSING: ' + ', '.join(missing) + ')' if missing else ''}")
+    print(f"  cyclic collections during the changes: {len(pauses.samples)}, longest "
+          f"{max(pauses.samples, default=0):.1f} ms, {sum(pauses.samples):.0f} ms in all")
     print(f"  one endpoint of {target} changes ({len(few_users)} subscribed streams), "
           f"{changes} changes: p50 {percentile(few, 0.5):.1f} ms  p99 {percentile(few, 0.99):.1f} ms")
 

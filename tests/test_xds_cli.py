@@ -101,7 +101,8 @@ def test_serving_without_a_source_is_refused() -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert stderr == (
-        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE\n"
+        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR), --nomad ADDR "
+        "or --snapshot FILE\n"
     )
 
 
@@ -231,3 +232,22 @@ def test_sigterm_stops_serving_after_a_client_sent_bytes_that_are_not_a_request(
             process.kill()
             process.communicate()
     assert process.returncode == 0, stderr
+
+
+def test_a_certificate_lifetime_that_is_not_a_duration_is_refused(tmp_path: Path) -> None:
+    stderr = refused("--snapshot", str(snapshot_file(tmp_path)), "--listen", f"127.0.0.1:{free_port()}",
+                     "--mtls", "--cert-lifetime", "forever")
+    assert stderr == "error: --cert-lifetime 'forever' is not a duration such as 1h or 30m\n"
+
+
+def test_sidecar_mtls_without_a_tls_ads_channel_is_served_with_a_warning(tmp_path: Path) -> None:
+    metrics = free_port()
+    process = serve("--snapshot", str(snapshot_file(tmp_path)), "--listen", f"127.0.0.1:{free_port()}",
+                    "--metrics", f"127.0.0.1:{metrics}", "--mtls")
+    try:
+        eventually(lambda: healthz_ok(metrics), timeout=20, what="/healthz")
+    finally:
+        stderr = stop(process)
+    assert process.returncode == 0, stderr
+    assert "private keys travel in SDS responses over a plain-text ADS channel" in stderr
+    assert "mtls=True" in stderr

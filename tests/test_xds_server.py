@@ -26,6 +26,7 @@ from nomadmesh.xds import (
     resources,
 )
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from nomadmesh.xds.source import SourceHealth
 
 UPSTREAMS = {
     "service-a": (Upstream("service-b", "/hi_b"), Upstream("service-c", "/hi_c")),
@@ -443,3 +444,42 @@ def test_1100_streams_that_never_send_a_request_do_not_starve_a_real_sidecar() -
                                        timeout=20, what="the sidecar's route to service-a")
             # The silent streams were bounded, not timed out: the sidecar got in beside them.
             assert silent.codes().count(None) >= 1000
+
+
+class Failing:
+    """A source whose health says what is wrong."""
+
+    def __init__(self) -> None:
+        self.problems = ("consul health:web: [null] entry skipped (3 times)",)
+
+    def start(self) -> None:
+        """Nothing to load."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(ok=not self.problems, problems=self.problems)
+
+
+def test_healthz_answers_503_with_each_source_problem_and_200_once_they_are_gone() -> None:
+    import requests
+
+    failing = Failing()
+    with ControlPlane(listen="127.0.0.1:0", metrics="127.0.0.1:0",
+                      source=lambda cache, metrics: failing) as plane:
+        url = f"http://127.0.0.1:{plane.metrics_port}/healthz"
+        answer = requests.get(url, timeout=5)
+        assert (answer.status_code, answer.text) == (
+            503, "unhealthy\nconsul health:web: [null] entry skipped (3 times)\n")
+        failing.problems = ()
+        answer = requests.get(url, timeout=5)
+        assert (answer.status_code, answer.text) == (200, "ok\n")
+    assert plane.health() == SourceHealth(ok=False, problems=("not serving",))
+
+
+def test_a_listen_port_outside_the_port_range_is_an_xds_error() -> None:
+    from nomadmesh.errors import XdsError
+
+    with pytest.raises(XdsError, match="port 99999 is outside 0-65535"):
+        ControlPlane(listen="127.0.0.1:99999")

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     COMPLETE_SET_TYPES,
     ENDPOINT_TYPE,
@@ -30,7 +30,7 @@ NodeHash = Callable[[str, Mapping[str, Any]], str]
 
 
 def cluster_node_hash(cluster: str, metadata: Mapping[str, Any]) -> str:
-    """The default node hash: a sidecar's `node.cluster` (its service name)."""
+    """The simplest node hash: a sidecar's `node.cluster` (its service name)."""
     return cluster
 
 
@@ -57,9 +57,13 @@ class SnapshotCache:
 
         Called on the gRPC loop thread without the cache's lock: hand the work to your own
         thread (a source builds a snapshot for a node hash it only learns from a connecting Envoy).
+        Node hashes watched already are announced to `added` at once.
         """
         with self._lock:
             self._listeners.append((added, removed))
+            current = sorted(self._watches)
+        for node_hash in current:
+            added(node_hash)
 
     def get(self, node_hash: str) -> Snapshot | None:
         """The current snapshot for a node hash, or None while there is none."""
@@ -70,10 +74,6 @@ class SnapshotCache:
         """Node hashes that currently have a snapshot."""
         with self._lock:
             return sorted(self._snapshots)
-
-    def clusters(self) -> list[str]:
-        """Node hashes that currently have a snapshot (the name from before node hashes)."""
-        return self.node_hashes()
 
     def set_snapshot(self, node_hash: str, snapshot: Snapshot) -> None:
         """Check and install one snapshot; an inconsistent one raises XdsError, changes nothing."""
@@ -105,18 +105,12 @@ class SnapshotCache:
             removed = [h for h in self._snapshots if h not in snapshots]
         self.set_snapshots(snapshots, removed)
 
-    def open_watch(
-        self,
-        node_hash: str,
-        wake: Callable[[], None],
-        *,
-        egress_binding: tuple[str, int] | None = None,
-    ) -> Watch:
+    def open_watch(self, node_hash: str, wake: Callable[[], None]) -> Watch:
         """A watch for one stream; `wake()` is called on the caller's event loop after a change.
 
         Must be called from a running event loop; the watch is used only from that loop.
         """
-        watch = Watch(self, node_hash, wake, asyncio.get_running_loop(), egress_binding)
+        watch = Watch(self, node_hash, wake, asyncio.get_running_loop())
         with self._lock:
             first = node_hash not in self._watches
             self._watches.setdefault(node_hash, set()).add(watch)
@@ -191,7 +185,6 @@ class Watch:
         node_hash: str,
         wake: Callable[[], None],
         loop: asyncio.AbstractEventLoop,
-        egress_binding: tuple[str, int] | None,
     ) -> None:
         self.cache = cache
         self.node_hash = node_hash
@@ -200,8 +193,6 @@ class Watch:
         self._wake = wake
         self._closed = False
         self._types = {type_url: _TypeState() for type_url in PUSH_ORDER}
-        self._binding = egress_binding
-        self._bound: tuple[object, Mapping[str, Resource], str] | None = None
 
     def notify(self, changed_at: float) -> None:
         """The snapshot changed (called on the watch's loop by the cache)."""
@@ -234,7 +225,7 @@ class Watch:
         return [response] if response is not None else []
 
     def due(self) -> list[Response]:
-        """After a change: what is due, clusters -> endpoints -> listeners -> routes, removals last."""
+        """After a change: what is due, in contract.PUSH_ORDER (CDS, EDS, SDS, LDS, RDS), removals last."""
         self.changed_at = None
         snapshot = self.cache.get(self.node_hash)
         if snapshot is None:
@@ -246,7 +237,7 @@ class Watch:
             if not state.subscribed or snapshot.of_type(type_url) is state.basis:
                 continue
             if type_url in COMPLETE_SET_TYPES:
-                current, version = self._complete_set(type_url, snapshot)
+                current = snapshot.of_type(type_url)
                 removed = {n: r for n, r in state.sent.items() if n not in current}
                 if removed:
                     # Make before break: keep removed resources until everything else is updated.
@@ -259,23 +250,19 @@ class Watch:
             if response is not None:
                 responses.append(response)
         for type_url in removals:
-            current, version = self._complete_set(type_url, snapshot)
-            final = self._send_set(type_url, current, version=version)
+            final = self._send_set(type_url, snapshot.of_type(type_url),
+                                   version=snapshot.type_version(type_url))
             self._types[type_url].basis = snapshot.of_type(type_url)
             if final is not None:
                 responses.append(final)
         return responses
 
-    def _complete_set(self, type_url: str, snapshot: Snapshot) -> tuple[Mapping[str, Resource], str]:
-        # The build binds each sidecar's listeners (per node hash): the snapshot is what is sent.
-        return snapshot.of_type(type_url), snapshot.type_version(type_url)
-
     def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Response | None:
         state = self._types[type_url]
         state.basis = snapshot.of_type(type_url)
         if type_url in COMPLETE_SET_TYPES:
-            items, version = self._complete_set(type_url, snapshot)
-            return self._send_set(type_url, items, force=force, version=version)
+            return self._send_set(type_url, snapshot.of_type(type_url), force=force,
+                                  version=snapshot.type_version(type_url))
         available = snapshot.of_type(type_url)
         due = []
         for name in sorted(state.names):

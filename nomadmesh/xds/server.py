@@ -22,10 +22,10 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from nomadmesh.contract import PUSH_ORDER
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.cache import Response, SnapshotCache, Watch
 from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.resources import PUSH_ORDER
 from nomadmesh.xds.snapshot import field
 
 log = logging.getLogger("nomadmesh.xds")
@@ -103,7 +103,7 @@ def xds_loop() -> LoopThread:
 
 
 class AdsServer:
-    """A grpc.aio server for `AggregatedDiscoveryService` on its own event loop thread."""
+    """A grpc.aio server for `AggregatedDiscoveryService` on the process's xDS event loop."""
 
     def __init__(
         self,

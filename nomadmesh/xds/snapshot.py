@@ -13,14 +13,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from nomadmesh.errors import XdsError
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
 )
+from nomadmesh.errors import XdsError
 
 _TYPE_PREFIX = "type.googleapis.com/"
 
@@ -68,20 +68,16 @@ class Snapshot:
     """All resources for one node hash, by type URL then name; `version` labels the whole (logs).
 
     The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
-    they do not depend on which control plane built the snapshot or when. `bind_egress` is read
-    by the server until snapshot building binds the egress listener per node itself.
+    they do not depend on which control plane built the snapshot or when.
     """
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
-    bind_egress: bool = False
     # Per-type versions, computed once; "checked" once check() passed.
     _memo: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
-    def of(
-        cls, items: Iterable[Resource], *, version: str | None = None, bind_egress: bool = False
-    ) -> Snapshot:
+    def of(cls, items: Iterable[Resource], *, version: str | None = None) -> Snapshot:
         """Group resources by type (duplicate names are an error); `version` is only a label."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
@@ -95,7 +91,7 @@ class Snapshot:
             for type_url in PUSH_ORDER:
                 digest.update(set_version(by_type[type_url]).encode())
             version = digest.hexdigest()
-        return cls(version=version, resources=by_type, bind_egress=bind_egress)
+        return cls(version=version, resources=by_type)
 
     @classmethod
     def empty(cls, *, version: str | None = None) -> Snapshot:
@@ -134,8 +130,7 @@ class Snapshot:
             same_shape = same_shape and previous is not None and previous.refs == item.refs
             by_type[item.type_url][item.name] = item  # type: ignore[index]
             digest.update(f"{item.type_url}/{item.name}={item.version};".encode())
-        derived = Snapshot(version=digest.hexdigest(), resources=by_type,
-                           bind_egress=self.bind_egress)
+        derived = Snapshot(version=digest.hexdigest(), resources=by_type)
         derived._memo.update(
             (type_url, version) for type_url, version in self._memo.items()
             if type_url in by_type and type_url not in copied

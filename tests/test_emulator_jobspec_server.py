@@ -367,6 +367,19 @@ def test_memory_max_is_a_warning_without_oversubscription() -> None:
                         "to allow oversubscription.")
 
 
+def test_services_without_shutdown_delay_warn_as_nomad_does() -> None:
+    # nomad/structs/structs.go generateTaskGroupServiceShutdownDelayWarnings, :4956 Warnings
+    job = web(Services=[{"Name": "web", "PortLabel": "http"}], Update={"MaxParallel": 5},
+              Networks=[{"DynamicPorts": [{"Label": "http"}]}])
+    warnings = admit(check_register(decode_register(body(job)), None)).warnings
+    assert warnings == [
+        'Group "api" has warnings: ' + multierror([
+            "Update max parallel count is greater than task group count (5 > 2). A destructive "
+            "change would result in the simultaneous replacement of all allocations."]),
+        'group "api" defines services, but neither the group nor any of its tasks have '
+        "shutdown_delay set"]
+
+
 def test_region_and_namespace_come_from_the_request_first() -> None:
     # command/agent/job_endpoint.go:1057 regionForJob, :1109 namespaceForJob
     req = decode_register(body(web(), Region="east", Namespace="team"))

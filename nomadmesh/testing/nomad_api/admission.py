@@ -16,7 +16,7 @@ from nomadmesh.testing.nomad_api import convert
 from nomadmesh.testing.nomad_api.api_canonical import canonicalize_job
 from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
 from nomadmesh.testing.nomad_api.server import connect_validate, expose_validate, mutate
-from nomadmesh.testing.nomad_api.validate import validate_job
+from nomadmesh.testing.nomad_api.validate import job_warnings, validate_job
 
 Obj = dict[str, Any]
 
@@ -142,6 +142,7 @@ def _validators(j: Obj, config: ServerConfig) -> tuple[list[str], list[str]]:
         errors.append(f'job "{j["ID"]}" is in nonexistent node pool "{j["NodePool"]}"')
     # job_endpoint_hooks.go jobValidate.Validate
     errors += validate_job(j)
+    warnings += job_warnings(j)
     if j["Type"] == "_core":
         errors.append("job type cannot be core")
     if j["Payload"]:

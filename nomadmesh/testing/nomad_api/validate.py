@@ -1144,3 +1144,137 @@ def _template(tmpl: Obj) -> list[str]:
                     f"{go_duration(wait['Max'])}")
     return errs
 
+
+
+def job_warnings(j: Obj) -> list[str]:
+    """nomad/structs/structs.go:4956 Job.Warnings: the entries register answers as warnings."""
+    out = []
+    has_auto, all_auto = False, True
+    for tg in j["TaskGroups"] or ():
+        inner = _group_warnings(tg)
+        if inner:
+            out.append(f"Group {_q(tg['Name'])} has warnings: {multierror(inner)}")
+        u = tg["Update"]
+        if u is not None:
+            has_auto = has_auto or u["AutoPromote"]
+            all_auto = all_auto and (u["Canary"] == 0 or u["AutoPromote"])
+    for tg in j["TaskGroups"] or ():
+        out += _shutdown_delay_warnings(tg)
+    if has_auto and not all_auto:
+        out.append("auto_promote must be true for all groups to enable automatic promotion")
+    if j["Periodic"] is not None and j["Periodic"]["Spec"] != "":
+        out.append("cron is deprecated and may be removed in a future release. Use crons instead")
+    return out
+
+
+def _identity_warnings(wi: Obj) -> list[str]:
+    """nomad/structs/workload_id.go:500 WorkloadIdentity.Warnings."""
+    out = []
+    audiences = len(wi["Audience"] or ())
+    if audiences == 0:
+        out.append("identities without an audience are insecure")
+    elif audiences > 1:
+        out.append("while multiple audiences is allowed, it is more secure to use 1 audience per "
+                   "identity")
+    if wi["Name"] not in ("", "default") and wi["TTL"] == 0:
+        out.append("identities without an expiration are insecure")
+    if wi["Env"] and wi["ChangeMode"] != "restart":
+        out.append(f'using env={_text_bool(wi["Env"])} without change_mode="restart" may result '
+                   "in task not getting updated identity")
+    return out
+
+
+def _text_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _service_warnings(s: Obj) -> list[str]:
+    """Service.Warnings, prefixed as TaskGroup/Task.Warnings do (multierror.Prefix)."""
+    if s["Identity"] is None:
+        return []
+    return [f"Service {_q(s['Name'])}: {w}" for w in _identity_warnings(s["Identity"])]
+
+
+def _group_warnings(tg: Obj) -> list[str]:
+    """nomad/structs/structs.go:7626 TaskGroup.Warnings."""
+    out = []
+    u = tg["Update"]
+    if u is not None and tg["Count"] > 1 and u["MaxParallel"] > tg["Count"]:
+        out.append(f"Update max parallel count is greater than task group count "
+                   f"({u['MaxParallel']} > {tg['Count']}). A destructive change would result in "
+                   "the simultaneous replacement of all allocations.")
+    if tg["MaxClientDisconnect"] is not None:
+        out.append("MaxClientDisconnect is deprecated and ignored in favor of "
+                   "Disconnect.LostAfter")
+    if tg["StopAfterClientDisconnect"] is not None:
+        out.append("StopAfterClientDisconnect is deprecated and ignored favor of "
+                   "Disconnect.StopOnClientAfter")
+    if tg["PreventRescheduleOnLost"]:
+        out.append("PreventRescheduleOnLost is deprecated and ignored in favor of "
+                   "Disconnect.Replace")
+    if tg["Networks"] and tg["Networks"][0]["MBits"] > 0:
+        out.append("mbits has been deprecated as of Nomad 0.12.0. Please remove mbits from the "
+                   "network block")
+    for s in tg["Services"] or ():
+        out += _service_warnings(s)
+    for t in tg["Tasks"] or ():
+        inner = _task_warnings(t)
+        if inner:
+            out.append(f"Task {_q(t['Name'])} has warnings: {multierror(inner)}")
+    return out
+
+
+def _task_warnings(t: Obj) -> list[str]:
+    """nomad/structs/structs.go:8598 Task.Warnings."""
+    out = []
+    resources = t["Resources"]
+    if resources is not None and resources["IOPS"] != 0:
+        out.append("IOPS has been deprecated as of Nomad 0.9.0. Please remove IOPS from resource "
+                   "block.")
+    if resources is not None and resources["Networks"]:
+        out.append("task network resources have been deprecated as of Nomad 0.12.0. Please "
+                   "configure networking via group network block.")
+    for idx, tmpl in enumerate(t["Templates"] or ()):
+        if tmpl["VaultGrace"] != 0:
+            out.append(f"Template[{idx}] VaultGrace has been deprecated as of Nomad 0.11 and "
+                       "ignored since Vault 0.5. Please remove VaultGrace / vault_grace from "
+                       "template block.")
+    for s in t["Services"] or ():
+        out += _service_warnings(s)
+    for wid in t["Identities"] or ():
+        inner = _identity_warnings(wid)
+        if inner:
+            out.append(multierror([f"Identity[{wid['Name']}] {w}" for w in inner]))
+    return out
+
+
+def _shutdown_delay_warnings(tg: Obj) -> list[str]:
+    """nomad/structs/structs.go generateTaskGroupServiceShutdownDelayWarnings."""
+    out = []
+    referenced: set[str] = set()
+    unscoped = False
+    task_delay = False
+    group_delay = tg["ShutdownDelay"] is not None and tg["ShutdownDelay"] > 0
+    for s in tg["Services"] or ():
+        if s["TaskName"] != "":
+            referenced.add(s["TaskName"])
+            continue
+        if s["Connect"] is not None and s["Connect"]["SidecarTask"] is not None:
+            if s["Connect"]["SidecarTask"]["ShutdownDelay"] is None:
+                out.append(f"service {_q(s['Name'])} defines a sidecar task in Consul Connect "
+                           "definition, but the task has no shutdown_delay set")
+            continue
+        unscoped = True
+    for t in tg["Tasks"] or ():
+        if t["Name"] in referenced and t["ShutdownDelay"] == 0:
+            out.append(f"group {_q(tg['Name'])} references task {_q(t['Name'])} in a service "
+                       "definition, but the task has no shutdown_delay set")
+        if t["ShutdownDelay"] > 0:
+            task_delay = True
+        elif t["Services"]:
+            out.append(f"task {_q(t['Name'])} in group {_q(tg['Name'])} defines services, but has "
+                       "no shutdown_delay set")
+    if unscoped and not group_delay and not task_delay:
+        out.append(f"group {_q(tg['Name'])} defines services, but neither the group nor any of "
+                   "its tasks have shutdown_delay set")
+    return out

@@ -8,11 +8,11 @@ the go-multierror text a real agent answers. `validate_response` is `/v1/validat
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from nomadmesh.testing.nomad_api import convert
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.api_canonical import canonicalize_job
 from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
 from nomadmesh.testing.nomad_api.server import connect_validate, expose_validate, mutate
@@ -57,7 +57,7 @@ def to_structs(job: Obj, *, config: ServerConfig = ServerConfig(), write_region:
                write_namespace: str = "", query_region: str = "",
                query_namespace: str = "") -> tuple[Obj, str]:
     """The agent's half: api job -> (structs job, request region) (job_endpoint.go:1025)."""
-    j = copy.deepcopy(job)
+    j = clone(job)
     namespace = (query_namespace or write_namespace or j["Namespace"] or "default")
     j["Namespace"] = namespace
     request_region, job_region = _regions(j, query_region, write_region, config.region)

@@ -20,6 +20,7 @@ import base64
 import json
 import math
 import re
+from functools import cache
 from typing import Any
 
 from nomadmesh.testing.nomad_api.errors import NomadApiError
@@ -198,7 +199,18 @@ def decode(raw: bytes, struct: str) -> dict[str, Any]:
 
 def new_struct(name: str) -> dict[str, Any]:
     """A Go struct value with every field zero."""
-    return {f.json: _zero(f.go_type) for f in structs()[name]}
+    return {key: new_struct(nested) if nested else value for key, nested, value in _layout(name)}
+
+
+@cache
+def _layout(name: str) -> tuple[tuple[str, str, Any], ...]:
+    """(JSON key, nested struct name or "", immutable zero value) per field."""
+    out = []
+    for f in structs()[name]:
+        zero = _zero(f.go_type)
+        nested = f.go_type[4:] if isinstance(zero, dict) else ""
+        out.append((f.json, nested, None if nested else zero))
+    return tuple(out)
 
 
 def marshal(value: Any, go_type: str) -> Any:
@@ -341,7 +353,7 @@ def parse(raw: bytes) -> Any:
         value, _ = _PY_DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
         return _Scanner(text, start).document()
-    if _SURROGATE.search(text):
+    if "\\u" in text and _SURROGATE.search(text):
         value = _replace_surrogates(value)
     return value
 

@@ -7,11 +7,11 @@ implicit identities (the emulated server has no default Consul/Vault identities 
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from typing import Any
 
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.convert import canonicalize_scaling, new
 from nomadmesh.testing.nomad_api.errors import NomadApiError
 
@@ -150,7 +150,7 @@ def canonicalize_task(t: Obj, job: Obj, tg: Obj) -> None:
     else:
         _canonicalize_resources(t["Resources"])
     if t["RestartPolicy"] is None:
-        t["RestartPolicy"] = copy.deepcopy(tg["RestartPolicy"])
+        t["RestartPolicy"] = clone(tg["RestartPolicy"])
     if t["KillTimeout"] == 0:
         t["KillTimeout"] = 5 * SECOND
     for p in t["ScalingPolicies"] or ():
@@ -442,9 +442,9 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
         task["Name"] = st["Name"]
     if st["Driver"] != "" and st["Driver"] != task["Driver"]:
         task["Driver"] = st["Driver"]
-        task["Config"] = copy.deepcopy(st["Config"])
+        task["Config"] = clone(st["Config"])
     elif st["Config"]:
-        task["Config"] = {**(task["Config"] or {}), **copy.deepcopy(st["Config"])}
+        task["Config"] = {**(task["Config"] or {}), **clone(st["Config"])}
     if st["User"] != "":
         task["User"] = st["User"]
     for key in ("Env", "Meta"):
@@ -456,12 +456,12 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
                 task["Resources"][key] = st["Resources"][key]
         for key in ("Networks", "Devices"):
             if st["Resources"][key]:
-                task["Resources"][key] = copy.deepcopy(st["Resources"][key])
+                task["Resources"][key] = clone(st["Resources"][key])
     if st["KillTimeout"] is not None:
         task["KillTimeout"] = st["KillTimeout"]
     if st["LogConfig"] is not None:
         if task["LogConfig"] is None:
-            task["LogConfig"] = copy.deepcopy(st["LogConfig"])
+            task["LogConfig"] = clone(st["LogConfig"])
         else:
             for key in ("MaxFiles", "MaxFileSizeMB"):
                 if st["LogConfig"][key] > 0:
@@ -471,9 +471,9 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
     if st["KillSignal"] != "":
         task["KillSignal"] = st["KillSignal"]
     if st["VolumeMounts"] is not None:
-        task["VolumeMounts"] = copy.deepcopy(st["VolumeMounts"])
+        task["VolumeMounts"] = clone(st["VolumeMounts"])
     if st["Identities"] is not None:
-        task["Identities"] = copy.deepcopy(st["Identities"])
+        task["Identities"] = clone(st["Identities"])
 
 
 def _inject_port(g: Obj, label: str) -> None:

@@ -202,6 +202,22 @@ def test_ingress_gateway_task_and_bridge_binds_are_injected() -> None:
         "api": new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=8080)}
 
 
+def test_exposed_check_gets_a_port_and_an_expose_path() -> None:
+    # nomad/job_endpoint_hook_expose_check.go:172 exposePathForCheck (the "9999" case of
+    # job_endpoint_hook_expose_check_test.go): a numeric service port, a generated check port
+    checks = [{"Name": "health", "Type": "http", "Path": "/health", "Expose": True,
+               "Interval": 10**10, "Timeout": 10**9}]
+    job = web(Services=[{"Name": "api", "PortLabel": "9999", "Checks": checks,
+                         "Connect": {"SidecarService": {}}}], Networks=[{"Mode": "bridge"}])
+    group = register(job)["TaskGroups"][0]
+    port = group["Networks"][0]["DynamicPorts"][0]
+    assert port["Label"].startswith("svc_api_ck_") and len(port["Label"]) == len("svc_api_ck_") + 6
+    assert (port["To"], port["HostNetwork"]) == (-1, "default")
+    expose = group["Services"][0]["Connect"]["SidecarService"]["Proxy"]["Expose"]
+    assert expose["Paths"] == [new("ConsulExposePath", Path="/health", LocalPathPort=9999,
+                                   ListenerPort=port["Label"])]
+
+
 def test_connect_needs_one_bridge_network() -> None:
     # nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate
     job = web(Services=[{"Name": "db", "Connect": {"SidecarService": {}}}])

@@ -210,7 +210,8 @@ def test_exposed_check_gets_a_port_and_an_expose_path() -> None:
     job = web(Services=[{"Name": "api", "PortLabel": "9999", "Checks": checks,
                          "Connect": {"SidecarService": {}}}], Networks=[{"Mode": "bridge"}])
     group = register(job)["TaskGroups"][0]
-    port = group["Networks"][0]["DynamicPorts"][0]
+    sidecar_port, port = group["Networks"][0]["DynamicPorts"]  # the connect hook runs first
+    assert sidecar_port["Label"] == "connect-proxy-api"
     assert port["Label"].startswith("svc_api_ck_") and len(port["Label"]) == len("svc_api_ck_") + 6
     assert (port["To"], port["HostNetwork"]) == (-1, "default")
     expose = group["Services"][0]["Connect"]["SidecarService"]["Proxy"]["Expose"]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from nomadmesh.testing.nomad_api import (
+    NomadApiError,
+    ServerConfig,
     admit,
     check_register,
     decode_register,
@@ -24,8 +27,10 @@ from nomadmesh.testing.nomad_api import (
 )
 from nomadmesh.testing.nomad_api.convert import new
 from nomadmesh.testing.nomad_api.diff import group_diff
+from tests.emulator_support import GOLDEN, mutate
 
 Obj = dict[str, Any]
+CASES: list[Obj] = json.loads((GOLDEN / "register.json").read_text())
 
 
 def field(kind: str, name: str, old: str, new_value: str) -> Obj:
@@ -258,3 +263,37 @@ def test_job_meta_change_shows_as_a_job_field() -> None:
     diff = plan_diff(stored(), changed, {"api": {"DestructiveUpdate": 2}})
     assert diff["Fields"] == [field("Added", "Meta[nomadmesh.digest]", "", "abc")]
     assert diff["TaskGroups"][0]["Updates"] == {"create/destroy update": 2}
+
+
+# the examples place on a "web" node pool; a server knows the pools of its nodes
+EXAMPLES_SERVER = ServerConfig(node_pools=("all", "default", "web"), vault_clusters=("default",))
+
+
+def _admitted(body: bytes) -> Obj | None:
+    try:
+        return admit(check_register(decode_register(body), None), config=EXAMPLES_SERVER).job
+    except NomadApiError:
+        return None
+
+
+def test_mutated_examples_diff_and_classify_without_errors() -> None:
+    # every answer is Nomad-shaped: a refusal is a NomadApiError, an admitted job diffs
+    # against itself as unchanged and against its mutation with Nomad's update kinds
+    rng = random.Random(16)
+    bodies = [c["body"].encode() for c in CASES if c["name"].startswith("examples/")
+              and "mutation" not in c["name"]]
+    kinds: set[str] = set()
+    for body in bodies:
+        old = _admitted(body)
+        assert old is not None, body[:200]
+        old["JobModifyIndex"] = 1
+        assert job_diff(old, copy.deepcopy(old), True)["Type"] == "None"
+        for _ in range(5):
+            new = _admitted(mutate(json.loads(body), rng))
+            if new is None:
+                continue
+            new["JobModifyIndex"] = 2
+            plan_diff(old, new, {})
+            kinds |= {update_kind(old, new, g["Name"]) for g in new["TaskGroups"] or ()
+                      if any(o["Name"] == g["Name"] for o in old["TaskGroups"] or ())}
+    assert kinds <= {"inplace", "destructive"} and kinds

@@ -122,7 +122,8 @@ def _object_cmp(a: Obj, b: Obj) -> int:
         if la != lb:
             return -1 if la < lb else 1
     for fa, fb in zip(a["Fields"] or (), b["Fields"] or (), strict=True):
-        ka, kb = (fa["Name"], fa["Old"], fa["New"]), (fb["Name"], fb["Old"], fb["New"])
+        ka = ("", "", "") if fa is None else (fa["Name"], fa["Old"], fa["New"])
+        kb = ("", "", "") if fb is None else (fb["Name"], fb["Old"], fb["New"])
         if ka != kb:
             return -1 if ka < kb else 1
     for oa, ob in zip(a["Objects"] or (), b["Objects"] or (), strict=True):
@@ -136,7 +137,7 @@ def _sorted(objects: list[Obj]) -> list[Obj] | None:
     return sorted(objects, key=functools.cmp_to_key(_object_cmp)) or None
 
 
-def _object(name: str, kind: str, fields: list[Obj] | None,
+def _object(name: str, kind: str, fields: list[Obj | None] | list[Obj] | None,
             objects: Iterable[Obj | None] = ()) -> Obj:
     return {"Type": kind, "Name": name, "Fields": fields,
             "Objects": [o for o in objects if o is not None] or None}
@@ -199,18 +200,19 @@ def _strings(old: list[Any] | None, new: list[Any] | None, name: str,
     old_set, new_set = set(map(str, old or ())), set(map(str, new or ()))
     if old_set == new_set and not contextual:
         return None
-    fields: list[Obj] = []
+    # fieldDiff of an empty string to itself is nil, and Go appends that nil too (diff.go:3295)
+    fields: list[Obj | None] = []
     removed = added = False
     for k in old_set:
         if k not in new_set:
-            fields.append(_field(k, "", name, contextual) or {})
+            fields.append(_field(k, "", name, contextual))
             removed = True
         elif contextual:
-            fields.append(_field(k, k, name, contextual) or {})
+            fields.append(_field(k, k, name, contextual))
     for k in new_set - old_set:
-        fields.append(_field("", k, name, contextual) or {})
+        fields.append(_field("", k, name, contextual))
         added = True
-    fields.sort(key=lambda f: (f["Name"], f["Old"], f["New"]))
+    fields.sort(key=lambda f: ("", "", "") if f is None else (f["Name"], f["Old"], f["New"]))
     if added and removed:
         kind = EDITED
     elif added:

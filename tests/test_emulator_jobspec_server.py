@@ -16,6 +16,7 @@ from nomadmesh.testing.nomad_api import (
     NomadApiError,
     ServerConfig,
     admit,
+    against_existing,
     check_register,
     decode_register,
     decode_validate,
@@ -404,6 +405,29 @@ def test_region_and_namespace_come_from_the_request_first() -> None:
                      write_namespace=req.namespace)
     assert (admitted.region, admitted.job["Region"], admitted.job["Namespace"]) == (
         "east", "east", "team")
+
+
+def test_register_against_the_stored_job() -> None:
+    # nomad/job_endpoint.go:222 EnforceIndex, :1946 validateJobUpdate, state_store.go:5709
+    stored = register(web(Scaling={"Min": 1, "Max": 10}))
+    stored["JobModifyIndex"] = 7
+    stored["TaskGroups"][0]["Count"] = 4
+    stored["TaskGroups"][0]["Scaling"]["ID"] = "policy-1"
+    req = decode_register(body(web(Scaling={"Min": 1, "Max": 10}), EnforceIndex=True,
+                               JobModifyIndex=7, PreserveCounts=True))
+    new = admit(check_register(req, None)).job
+    kept = against_existing(stored, new, req)
+    assert kept["TaskGroups"][0]["Count"] == 4
+    assert kept["TaskGroups"][0]["Scaling"]["ID"] == "policy-1"
+    stale = decode_register(body(web(), EnforceIndex=True, JobModifyIndex=3))
+    with pytest.raises(NomadApiError) as err:
+        against_existing(stored, new, stale)
+    assert err.value.text == ("Enforcing job modify index 3: job exists with conflicting job "
+                              "modify index: 7")
+    batch = copy.deepcopy(new)
+    batch["Type"] = "batch"
+    with pytest.raises(NomadApiError, match=r'^cannot update job from type "service" to "batch"$'):
+        against_existing(stored, batch, None)
 
 
 def test_spec_changed_ignores_server_fields() -> None:

@@ -8,6 +8,7 @@ the go-multierror text a real agent answers. `validate_response` is `/v1/validat
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,3 +192,74 @@ def spec_changed(old: Obj | None, new: Obj) -> bool:
         return True
     return {k: v for k, v in old.items() if k not in SERVER_FIELDS} != {
         k: v for k, v in new.items() if k not in SERVER_FIELDS}
+
+
+def against_existing(existing: Obj | None, job: Obj, request: Any = None) -> Obj:
+    """The admitted job as stored next to `existing`: job_endpoint.go:222-233, state_store:5709."""
+    if request is not None and request.enforce_index:
+        index = request.job_modify_index
+        if existing is not None:
+            if index == 0:
+                raise NomadApiError(500, "Enforcing job modify index 0: job already exists")
+            if index != existing["JobModifyIndex"]:
+                raise NomadApiError(500, f"Enforcing job modify index {index}: job exists with "
+                                    "conflicting job modify index: "
+                                    f"{existing['JobModifyIndex']}")
+        elif index != 0:
+            raise NomadApiError(500, f"Enforcing job modify index {index}: job does not exist")
+    _validate_update(existing, job)
+    out = clone(job)
+    old_ids = {_policy_key(p): p["ID"] for p in _policies(existing)} if existing else {}
+    for policy in _policies(out):  # :398 propagateScalingPolicyIDs
+        policy["ID"] = old_ids.get(_policy_key(policy)) or str(uuid.uuid4())
+    if existing is not None and request is not None:
+        previous = {tg["Name"]: tg for tg in existing["TaskGroups"] or ()}
+        for tg in out["TaskGroups"] or ():
+            prev = previous.get(tg["Name"])
+            if prev is None:
+                continue
+            if request.preserve_counts:
+                tg["Count"] = prev["Count"]
+            if request.preserve_resources:
+                resources = {t["Name"]: t["Resources"] for t in prev["Tasks"] or ()}
+                for t in tg["Tasks"] or ():
+                    if t["Name"] in resources:
+                        t["Resources"] = clone(resources[t["Name"]])
+    return out
+
+
+def _policies(job: Obj | None) -> list[Obj]:
+    """structs.go:6500 Job.GetScalingPolicies (group policies in CE)."""
+    return [tg["Scaling"] for tg in (job or {}).get("TaskGroups") or () if tg["Scaling"]]
+
+
+def _policy_key(policy: Obj) -> str:
+    """structs.go:6366 ScalingPolicy.JobKey."""
+    target = policy["Target"] or {}
+    return f"{policy['Type']}\0{target.get('Group', '')}\0{target.get('Task', '')}"
+
+
+def _validate_update(old: Obj | None, new: Obj) -> None:
+    """nomad/job_endpoint.go:1946 validateJobUpdate."""
+    if old is None:
+        if new["Dispatched"]:
+            raise NomadApiError(500, "job can't be submitted with 'Dispatched' set")
+        return
+    if old["Type"] != new["Type"]:
+        raise NomadApiError(500, f'cannot update job from type "{old["Type"]}" to '
+                            f'"{new["Type"]}"')
+    for key, noun in (("Periodic", "periodic"), ("ParameterizedJob", "parameterized")):
+        was, now = _is(old, key), _is(new, key)
+        if was and not now:
+            raise NomadApiError(500, f"cannot update {noun} job to being non-{noun}")
+        if now and not was:
+            raise NomadApiError(500, f"cannot update non-{noun} job to being {noun}")
+    if old["Dispatched"] != new["Dispatched"]:
+        raise NomadApiError(500, "field 'Dispatched' is read-only")
+
+
+def _is(job: Obj, key: str) -> bool:
+    """Job.IsPeriodic / IsParameterized (structs.go): set, and for a child not inherited."""
+    if key == "Periodic":
+        return job["Periodic"] is not None
+    return job["ParameterizedJob"] is not None and not job["Dispatched"]

@@ -25,7 +25,7 @@ from nomadmesh.testing.nomad_api import (
     validate_response,
 )
 from nomadmesh.testing.nomad_api.convert import new
-from nomadmesh.testing.nomad_api.validate import go_duration, validate_job
+from nomadmesh.testing.nomad_api.validate import go_duration, validate_group, validate_job
 
 Obj = dict[str, Any]
 
@@ -446,3 +446,132 @@ def test_spec_changed_ignores_server_fields() -> None:
 def test_go_duration_text(ns: int, text: str) -> None:
     # Go's time.Duration.String(), as validation messages print durations
     assert go_duration(ns) == text
+
+
+# --- TestTaskGroup_Validate (nomad/structs/structs_test.go:1497), case by case ------------------
+
+MIN = 60 * 10**9
+SEC = 10**9
+
+
+def _restart(**kw: Any) -> Obj:
+    return new("RestartPolicy", **{"Interval": 5 * MIN, "Delay": 10 * SEC, "Attempts": 10,
+                                   "Mode": "delay", **kw})
+
+
+def _service_update(**kw: Any) -> Obj:
+    return new("UpdateStrategy", **{"Stagger": 30 * SEC, "MaxParallel": 1,
+                                    "HealthCheck": "checks", "MinHealthyTime": 10 * SEC,
+                                    "HealthyDeadline": 5 * MIN, "ProgressDeadline": 10 * MIN,
+                                    **kw})
+
+
+def _runnable(**kw: Any) -> Obj:
+    return new("Task", **{"Driver": "mock_driver", "Resources": new("Resources", CPU=100,
+                                                                    MemoryMB=300),
+                          "LogConfig": new("LogConfig", MaxFiles=10, MaxFileSizeMB=10), **kw})
+
+
+def _ports(*labels: tuple[str, int]) -> list[Obj]:
+    return [new("NetworkResource", ReservedPorts=[new("Port", Label=label, Value=value)
+                                                  for label, value in labels])]
+
+
+GROUP_CASES: list[tuple[str, Obj, str, list[str]]] = [
+    ("task group is missing basic specs",
+     new("TaskGroup", Count=-1, RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=5, Delay=5 * SEC)),
+     "service", ["group name", "count can't be negative", "Missing tasks"]),
+    ("two tasks using same port",
+     new("TaskGroup", Tasks=[
+         new("Task", Name="task-a", Resources=new("Resources", Networks=_ports(("foo", 123)))),
+         new("Task", Name="task-b", Resources=new("Resources", Networks=_ports(("foo", 123))))]),
+     "service", ["Static port 123 already reserved by task-a:foo"]),
+    ("multiple leaders defined and one empty task",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         new("Task", Name="web", Leader=True), new("Task", Name="web", Leader=True),
+         new("Task")], RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=10,
+                              Delay=5 * SEC, DelayFunction="constant")),
+     "service", ["should have an ephemeral disk object", "2 redefines 'web' from task 1",
+                 "Task 3 missing name", "Only one task may be marked as leader",
+                 "Task web validation failed"]),
+    ("invalid update block for batch job",
+     new("TaskGroup", Name="web", Count=1, Tasks=[new("Task", Name="web", Leader=True)],
+         Update=_service_update()),
+     "batch", ["does not allow update block"]),
+    ("invalid reschedule policy for system job",
+     new("TaskGroup", Count=-1, RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=5, Delay=5 * SEC)),
+     "system", ["System or sysbatch jobs should not have a reschedule policy"]),
+    ("invalid max run duration for service job",
+     new("TaskGroup", Name="web", Count=1, MaxRunDuration=5 * MIN,
+         Tasks=[new("Task", Name="web")]),
+     "service", ['Job type "service" does not allow max_run_duration']),
+    ("invalid non-positive max run duration for batch job",
+     new("TaskGroup", Name="web", Count=1, MaxRunDuration=0, Tasks=[new("Task", Name="web")]),
+     "batch", ["MaxRunDuration must be greater than zero"]),
+    ("invalid volume type",
+     new("TaskGroup", Volumes={"foo": new("VolumeRequest", Type="nothost", Source="foo")},
+         Tasks=[new("Task", Name="task-a", Resources=new("Resources"))]),
+     "service", ["volume has unrecognized type nothost"]),
+    ("invalid volume with wrong CSI and canary specs",
+     new("TaskGroup", Name="group-a", Update=new("UpdateStrategy", Canary=1),
+         Volumes={"foo": new("VolumeRequest", Type="csi", PerAlloc=True)},
+         Tasks=[new("Task", Name="task-a", Resources=new("Resources"))]),
+     "service", ["volume has an empty source",
+                 "volume cannot be per_alloc when canaries are in use",
+                 "CSI volumes must have an attachment mode",
+                 "CSI volumes must have an access mode"]),
+    ("invalid task referencing non existent task",
+     new("TaskGroup", Name="group-a", Services=[new(
+         "Service", Name="service-a", Provider="consul", Checks=[new(
+             "ServiceCheck", Name="check-a", Type="tcp", TaskName="task-b", PortLabel="http",
+             Interval=SEC, Timeout=SEC)])], Tasks=[new("Task", Name="task-a")]),
+     "service", ["Check check-a invalid: refers to non-existent task task-b"]),
+    ("services inside group using different providers",
+     new("TaskGroup", Name="group-a", Services=[
+         new("Service", Name="service-a", Provider="nomad"),
+         new("Service", Name="service-b", Provider="consul")],
+         Tasks=[new("Task", Name="task-a")]),
+     "service", ["Multiple service providers used: task group services must use the same "
+                 "provider"]),
+    ("conflicting progress deadline and kill timeout",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         new("Task", Name="web", Leader=True, KillTimeout=10 * MIN + 25 * MIN)],
+         Update=_service_update()),
+     "service", ["KillTimout (35m0s) longer than the group's ProgressDeadline (10m0s)"]),
+    ("task group with only a poststart lifecycle task and no main task",
+     new("TaskGroup", Name="group-a", RestartPolicy=_restart(Delay=15 * SEC, Attempts=2,
+                                                             Interval=30 * MIN, Mode="fail"),
+         ReschedulePolicy=new("ReschedulePolicy", Delay=30 * SEC, DelayFunction="exponential",
+                              MaxDelay=3600 * SEC, Unlimited=True),
+         Migrate=new("MigrateStrategy", MaxParallel=1, HealthCheck="checks",
+                     MinHealthyTime=10 * SEC, HealthyDeadline=5 * MIN),
+         EphemeralDisk=new("EphemeralDisk", SizeMB=300),
+         Tasks=[_runnable(Name="poststart-task", Lifecycle=new(
+             "TaskLifecycleConfig", Hook="poststart"))]),
+     "service", ["Task group group-a must have at least one main task"]),
+    ("progress_deadline 0 does not conflict with kill_timeout",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         _runnable(Name="web", Leader=True, KillTimeout=35 * MIN)],
+         Update=_service_update(ProgressDeadline=0),
+         RestartPolicy=_restart(Delay=15 * SEC, Attempts=2, Interval=30 * MIN, Mode="fail"),
+         ReschedulePolicy=new("ReschedulePolicy", Delay=30 * SEC, DelayFunction="exponential",
+                              MaxDelay=3600 * SEC, Unlimited=True),
+         Migrate=new("MigrateStrategy", MaxParallel=1, HealthCheck="checks",
+                     MinHealthyTime=10 * SEC, HealthyDeadline=5 * MIN),
+         EphemeralDisk=new("EphemeralDisk", SizeMB=300)),
+     "service", []),
+]
+
+
+@pytest.mark.parametrize(("group", "job_type", "expected"),
+                         [(g, t, e) for _, g, t, e in GROUP_CASES],
+                         ids=[name for name, *_ in GROUP_CASES])
+def test_task_group_validate_cases(group: Obj, job_type: str, expected: list[str]) -> None:
+    errors = validate_group(group, new("Job", Type=job_type))
+    text = multierror(errors) if errors else ""
+    assert (errors == []) == (expected == [])
+    for part in expected:  # structs_test.go requireErrors: each text appears
+        assert part in text

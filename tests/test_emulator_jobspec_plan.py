@@ -26,7 +26,7 @@ from nomadmesh.testing.nomad_api import (
     update_kind,
 )
 from nomadmesh.testing.nomad_api.convert import new
-from nomadmesh.testing.nomad_api.diff import group_diff
+from nomadmesh.testing.nomad_api.diff import group_diff, service_diffs
 from tests.emulator_support import GOLDEN, mutate
 
 Obj = dict[str, Any]
@@ -297,3 +297,34 @@ def test_mutated_examples_diff_and_classify_without_errors() -> None:
             kinds |= {update_kind(old, new, g["Name"]) for g in new["TaskGroups"] or ()
                       if any(o["Name"] == g["Name"] for o in old["TaskGroups"] or ())}
     assert kinds <= {"inplace", "destructive"} and kinds
+
+
+def test_services_diff_detect_changes() -> None:
+    # nomad/structs/diff_test.go:9663 TestServicesDiff "Detect changes"
+    old = new("Service", Name="webapp", PortLabel="http", AddressMode="host",
+              Address="a.example.com", EnableTagOverride=True, Tags=["prod"],
+              CanaryTags=["canary"], Weights=new("ServiceWeights", Passing=1, Warning=1))
+    changed = new("Service", Name="webapp-2", PortLabel="https", AddressMode="alloc",
+                  Address="b.example.com", EnableTagOverride=False, Tags=["prod", "dev"],
+                  CanaryTags=["qa"], Weights=new("ServiceWeights", Passing=5, Warning=1))
+    assert service_diffs([old], [changed], True) == [{
+        "Type": "Edited", "Name": "Service", "Fields": [
+            field("Edited", "Address", "a.example.com", "b.example.com"),
+            field("Edited", "AddressMode", "host", "alloc"),
+            field("None", "Cluster", "", ""),
+            field("Edited", "EnableTagOverride", "true", "false"),
+            field("None", "Kind", "", ""),
+            field("Edited", "Name", "webapp", "webapp-2"),
+            field("None", "Namespace", "", ""),
+            field("None", "OnUpdate", "", ""),
+            field("Edited", "PortLabel", "http", "https"),
+            field("None", "Provider", "", ""),
+            field("None", "TaskName", "", "")],
+        "Objects": [
+            {"Type": "Edited", "Name": "CanaryTags", "Objects": None, "Fields": [
+                field("Added", "CanaryTags", "", "qa"),
+                field("Deleted", "CanaryTags", "canary", "")]},
+            {"Type": "Added", "Name": "Tags", "Objects": None, "Fields": [
+                field("Added", "Tags", "", "dev"), field("None", "Tags", "prod", "prod")]},
+            {"Type": "Edited", "Name": "Weights", "Objects": None, "Fields": [
+                field("Edited", "Passing", "1", "5"), field("None", "Warning", "1", "1")]}]}]

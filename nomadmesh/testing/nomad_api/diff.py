@@ -336,7 +336,7 @@ def group_diff(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
     objects.append(_map_object("Disconnect", old["Disconnect"], new["Disconnect"], contextual))
     objects += _networks(old["Networks"], new["Networks"], contextual)
     objects.append(_scaling(old["Scaling"], new["Scaling"], contextual))
-    objects += _services(old["Services"], new["Services"], contextual)
+    objects += service_diffs(old["Services"], new["Services"], contextual)
     objects += _volumes(old["Volumes"], new["Volumes"], contextual)
     return {"Type": kind, "Name": name, "Fields": _fields(old_flat, new_flat, False),
             "Objects": [o for o in objects if o is not None] or None,
@@ -368,7 +368,7 @@ def _task(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
                               "DispatchPayloadConfig", "DispatchPayload", contextual))
     objects += _set(old["Artifacts"], new["Artifacts"], "TaskArtifact", "Artifact", contextual,
                     lambda a: str(a["RelativeDest"]))
-    objects += _services(old["Services"], new["Services"], contextual)
+    objects += service_diffs(old["Services"], new["Services"], contextual)
     objects.append(_block("Vault", "Vault", old["Vault"], new["Vault"], contextual))
     objects += _secrets(old["Secrets"], new["Secrets"], contextual)
     objects.append(_primitive(old["Consul"], new["Consul"], "Consul", "Consul", contextual))
@@ -543,7 +543,7 @@ def _volumes(old: dict[str, Obj] | None, new: dict[str, Obj] | None,
             for k in sorted(set(old) | set(new))]
 
 
-def _services(old: list[Obj] | None, new: list[Obj] | None,
+def service_diffs(old: list[Obj] | None, new: list[Obj] | None,
               contextual: bool) -> list[Obj | None]:
     """diff.go:900 serviceDiffs, matched by findServiceMatch's score."""
     old, new = old or [], new or []

@@ -8,6 +8,7 @@ out (job ParentID, group StopAfterClientDisconnect, resources DiskMB, ...) keep 
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import cache
 from importlib import resources
@@ -104,7 +105,9 @@ def _clone(value: Any) -> Any:
 def job(j: Obj) -> Obj:
     """command/agent/job_endpoint.go:1128 ApiJobToStructJob (after api Canonicalize)."""
     out = _take(j, "Job", "Stop Region Namespace ID Name Type Priority AllAtOnce Datacenters "
-                "NodePool Payload Meta VaultNamespace Version")
+                "NodePool Meta VaultNamespace Version")
+    if j["Payload"] is not None:  # []byte: JSON-ready as the encoder writes it, base64
+        out["Payload"] = base64.b64encode(j["Payload"]).decode("ascii")
     out["Constraints"] = constraints(j["Constraints"])
     out["Affinities"] = affinities(j["Affinities"])
     out["UI"] = _ui(j["UI"])

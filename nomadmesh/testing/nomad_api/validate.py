@@ -134,6 +134,8 @@ def validate_job(j: Obj) -> list[str]:
                            f"exist in both: [{' '.join(both)}]")
         if pj_errs:
             errs.append(multierror(pj_errs))
+    if j["Multiregion"] is not None:
+        errs.append("Multiregion jobs are unlicensed.")  # structs_ce.go:44
     return errs
 
 
@@ -758,6 +760,9 @@ def _scaling(tg: Obj, j: Obj) -> list[str]:
         errs.append("Scaling policy invalid: missing scaling policy type")
     elif p["Type"] != "horizontal":
         errs.append(f'Scaling policy invalid: scaling policy type "{p["Type"]}" is not valid')
+    elif p["Target"]:  # structs.go:6458 validateTargetHorizontal
+        errs += [f"Scaling policy invalid: missing target {name.lower()}"
+                 for name in ("Namespace", "Job", "Group") if not p["Target"].get(name)]
     if p["Max"] < 0:
         errs.append("Scaling policy invalid: maximum count must be specified and non-negative")
     elif p["Max"] < p["Min"]:

@@ -872,6 +872,17 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
             errs.append("Connect proxy task must not have a service block")
         if t["Leader"]:
             errs.append("Connect proxy task must not have leader set")
+    csi = t["CSIPluginConfig"]
+    if csi is not None:
+        if csi["ID"] == "":
+            errs.append("CSIPluginConfig must have a non-empty PluginID")
+        if csi["Type"] not in ("node", "controller", "monolith"):
+            errs.append("CSIPluginConfig PluginType must be one of 'node', 'controller', or "
+                        f"'monolith', got: \"{csi['Type']}\"")
+        base, mount = csi["StagePublishBaseDir"], csi["MountDir"]
+        if base and mount and not posixpath.relpath(base, mount).startswith(".."):
+            errs.append("CSIPluginConfig StagePublishBaseDir must not be a subdirectory of "
+                        f'MountDir, got: StagePublishBaseDir="{base}" MountDir="{mount}"')
     for idx, vm in enumerate(t["VolumeMounts"] or ()):
         if vm["Volume"] not in (tg["Volumes"] or {}):
             errs.append(f"Volume Mount ({idx}) references undefined volume {vm['Volume']}")
@@ -1106,7 +1117,50 @@ def _artifact(a: Obj) -> list[str]:
         errs.append(f"invalid artifact mode {_q(a['GetterMode'])}; must be one of: any, file, dir")
     if _escapes(a["RelativeDest"]):
         errs.append("destination escapes allocation directory")
+    checksum = _checksum((a["GetterOptions"] or {}).get("checksum"))
+    if checksum is not None:
+        errs.append(checksum)
     return errs
+
+
+_CHECKSUM_SIZES = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+
+
+def _checksum(check: str | None) -> str | None:
+    """nomad/structs/structs.go:9921 TaskArtifact.validateChecksum."""
+    if check is None or re.search(r"\$\{[a-zA-Z0-9_\-\.]+\}", check):
+        return None
+    check = check.strip()
+    if check == "":
+        return "checksum value cannot be empty"
+    parts = check.split(":")
+    if len(parts) != 2:
+        return f'checksum must be given as "type:value"; got {_q(check)}'
+    kind, value = parts
+    hex_error = _hex_error(value)
+    if hex_error is not None:
+        return f"invalid checksum: {hex_error}"
+    if kind not in _CHECKSUM_SIZES:
+        return f"unsupported checksum type: {kind}"
+    if len(value) // 2 != _CHECKSUM_SIZES[kind]:
+        return f"invalid {kind} checksum: {value}"
+    return None
+
+
+def _hex_error(text: str) -> str | None:
+    """encoding/hex DecodeString's error text, or None."""
+    data = text.encode()
+    for byte in data:
+        if chr(byte) not in "0123456789abcdefABCDEF":
+            return f"encoding/hex: invalid byte: U+{byte:04X} {_quote_rune(chr(byte))}"
+    if len(data) % 2:
+        return "encoding/hex: odd length hex string"
+    return None
+
+
+def _quote_rune(char: str) -> str:
+    """Go's %q of a rune (as %#U prints it)."""
+    return "'\\''" if char == "'" else f"'{char}'"
 
 
 def _template(tmpl: Obj) -> list[str]:

@@ -346,7 +346,11 @@ def test_task_blocks_follow_their_validate_methods() -> None:
     task["VolumeMounts"] = [{"Volume": "data", "Destination": "/d", "PropagationMode": "x"}]
     task["Identities"] = [{"Name": "bad name", "Audience": ["a"]}]
     task["Secrets"] = [{"Name": "s", "Provider": "vault", "Path": "p"}]
+    task["Artifacts"] = [{"GetterSource": "https://x/y", "GetterOptions": {"checksum": "md5:zz"}}]
     text = refusal(job).text
+    # structs.go:9921 validateChecksum with encoding/hex's error
+    assert "Artifact 1 validation failed: " + multierror([
+        "invalid checksum: encoding/hex: invalid byte: U+007A 'z'"]) in text
     # volumes.go:147, volumes.go VolumeMount.Validate, workload_id.go:451, Task.Validate
     assert "Task group volume validation for data failed: " + multierror([
         "volume has an empty source"]) in text

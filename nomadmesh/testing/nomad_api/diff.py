@@ -4,7 +4,7 @@ Jobs are structs dicts (as `admit` returns them). Values are flattened as helper
 (primitive fields only, maps as `Name[key]`, durations in nanoseconds); objects compare as Go's
 reflect.DeepEqual; a contextual diff lists unchanged fields of edited objects with Type "None".
 Job-, group- and task-level fields are never contextual (diff.go:101, :267, :472), as in Nomad.
-Not followed line by line: connect gateways, multiregion and UI blocks are diffed with the generic
+Not followed line by line: connect gateways and multiregion blocks are diffed with the generic
 object rule (their names are Nomad's; nested gateway objects are not broken out).
 """
 
@@ -264,13 +264,32 @@ def job_diff(old: Obj | None, new: Obj | None, contextual: bool = True) -> Obj:
                                        contextual)]))
     objects.append(_block("Multiregion", "Multiregion", old["Multiregion"], new["Multiregion"],
                           contextual))
-    objects.append(_block("UI", "JobUIConfig", old["UI"], new["UI"], contextual))
+    objects.append(_ui(old["UI"], new["UI"], contextual))
     diff["Objects"] = [o for o in objects if o is not None] or None
     if diff["Type"] == NONE and any(
             x["Type"] != NONE for x in (diff["Fields"] or []) + (diff["Objects"] or [])
             + (diff["TaskGroups"] or [])):
         diff["Type"] = EDITED
     return diff
+
+
+def _ui(old: Obj | None, new: Obj | None, contextual: bool) -> Obj | None:
+    """diff.go:2400 uiDiff with :2434 linkDiffs (links by position)."""
+    def links(a: Obj, b: Obj) -> list[Obj | None]:
+        out = []
+        a_links, b_links = a["Links"] or [], b["Links"] or []
+        for i in range(max(len(a_links), len(b_links))):
+            x = a_links[i] if i < len(a_links) else new_struct("JobUILink")
+            y = b_links[i] if i < len(b_links) else new_struct("JobUILink")
+            if x == y:
+                continue
+            kind = EDITED if i < len(a_links) and i < len(b_links) else (
+                DELETED if i < len(a_links) else ADDED)
+            out.append(_object("Link", kind, _fields(flat(x, "JobUILink"), flat(y, "JobUILink"),
+                                                    contextual)))
+        return list(_sorted([o for o in out if o is not None]) or [])
+
+    return _block("UI", "JobUIConfig", old, new, contextual, children=links)
 
 
 def _constraints(old: Obj, new: Obj, contextual: bool) -> list[Obj | None]:

@@ -328,3 +328,23 @@ def test_services_diff_detect_changes() -> None:
                 field("Added", "Tags", "", "dev"), field("None", "Tags", "prod", "prod")]},
             {"Type": "Edited", "Name": "Weights", "Objects": None, "Fields": [
                 field("Edited", "Passing", "1", "5"), field("None", "Warning", "1", "1")]}]}]
+
+
+def test_ingress_listener_port_change_is_a_deleted_and_an_added_listener() -> None:
+    # nomad/structs/diff.go:1402 connectGatewayIngressListenersDiff keys listeners by protocol/port
+    def gateway(port: int) -> Obj:
+        ingress = {"Listeners": [{"Port": port, "Protocol": "tcp",
+                                  "Services": [{"Name": "api"}]}]}
+        job = {"ID": "gw", "TaskGroups": [{"Name": "g", "Networks": [{"Mode": "bridge"}],
+                                           "Services": [{"Name": "ingress", "PortLabel": "8080",
+                                                         "Connect": {"Gateway": {
+                                                             "Ingress": ingress}}}]}]}
+        return admit(check_register(decode_register(json.dumps({"Job": job}).encode()),
+                                    None)).job
+
+    service = job_diff(gateway(8080), gateway(9090), True)["TaskGroups"][0]["Objects"][0]
+    gw = service["Objects"][0]["Objects"][0]
+    assert (service["Name"], gw["Name"]) == ("Service", "Gateway")
+    ingress = next(o for o in gw["Objects"] if o["Name"] == "Ingress")
+    assert [(o["Name"], o["Type"]) for o in ingress["Objects"]] == [
+        ("Listener", "Added"), ("Listener", "Deleted")]

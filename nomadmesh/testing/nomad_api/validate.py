@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
-from nomadmesh.testing.nomad_api.errors import multierror
+from nomadmesh.testing.nomad_api.errors import AgentPanic, multierror
 from nomadmesh.testing.nomad_api.periodic import CronError, parse_cron, valid_time_zone
 
 Obj = dict[str, Any]
@@ -162,8 +163,9 @@ def _periodic(p: Obj) -> list[str]:
 def _constraints(cs: list[Obj | None] | None, *, task: bool = False) -> list[str]:
     errs = []
     for idx, c in enumerate(cs or ()):
-        if c is None:
-            continue
+        if c is None:  # Constraint.Validate on a nil pointer: the server panics
+            raise AgentPanic("panic in Validate: runtime error: invalid memory address or nil "
+                             "pointer dereference")
         inner = validate_constraint(c)
         if inner:
             errs.append(f"Constraint {idx + 1} validation failed: {multierror(inner)}")
@@ -174,24 +176,24 @@ def _constraints(cs: list[Obj | None] | None, *, task: bool = False) -> list[str
 
 
 def _affinities(affs: list[Obj] | None, system: bool) -> list[str]:
-    if system:
-        return ["System jobs may not have an affinity block"] if affs is not None else []
-    errs = []
-    for idx, a in enumerate(affs or ()):
-        inner = _affinity(a)
-        if inner:
-            errs.append(f"Affinity {idx + 1} validation failed: {multierror(inner)}")
-    return errs
+    return _placement(affs, system, "affinity", "Affinity", _affinity)
 
 
 def _spreads(spreads: list[Obj] | None, system: bool) -> list[str]:
+    return _placement(spreads, system, "spread", "Spread", _spread)
+
+
+def _placement(blocks: list[Obj] | None, system: bool, block: str, label: str,
+               check: Callable[[Obj], list[str]]) -> list[str]:
+    """The affinity and spread rules of Job/TaskGroup/Task.Validate (none in system jobs)."""
     if system:
-        return ["System jobs may not have a spread block"] if spreads is not None else []
+        return [f"System jobs may not have an {block} block" if block == "affinity" else
+                f"System jobs may not have a {block} block"] if blocks is not None else []
     errs = []
-    for idx, s in enumerate(spreads or ()):
-        inner = _spread(s)
+    for idx, item in enumerate(blocks or ()):
+        inner = check(item)
         if inner:
-            errs.append(f"Spread {idx + 1} validation failed: {multierror(inner)}")
+            errs.append(f"{label} {idx + 1} validation failed: {multierror(inner)}")
     return errs
 
 

@@ -7,6 +7,7 @@ oracle is present, hypothesis-generated bodies through both.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import subprocess
@@ -123,8 +124,6 @@ def test_parse_with_nomads_own_parser_canonicalizes_as_the_agent(tmp_path: Path)
 
 def test_the_package_imports_nothing_of_the_client() -> None:
     # the emulator checks the client only if it shares no code with it (issue 13)
-    import ast
-
     package = Path(__file__).resolve().parent.parent / "nomadmesh" / "testing" / "nomad_api"
     forbidden = ("nomadmesh.model", "nomadmesh.codec", "nomadmesh.hcl", "nomadmesh.mesh",
                  "nomadmesh.deploy", "nomadmesh.nomad_schema", "nomadmesh.loader")

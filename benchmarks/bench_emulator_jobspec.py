@@ -40,6 +40,24 @@ def _job(groups: int) -> dict[str, Any]:
     return job
 
 
+def _rows(groups: int, rounds: int) -> list[str]:
+    body = json.dumps({"Job": _job(groups)}).encode()
+    stored = api.admit(api.check_register(api.decode_register(body), None)).job
+    changed = json.loads(json.dumps(stored))
+    changed["TaskGroups"][0]["Count"] = 5
+    changed["JobModifyIndex"], stored["JobModifyIndex"] = 2, 1
+    floor = _timed(rounds, lambda: (json.loads(body), json.dumps(stored)))
+    floor_p50 = statistics.median(floor) * 1000
+    admit = _timed(rounds, lambda: api.admit(api.check_register(api.decode_register(body), None)))
+    diff = _timed(rounds, lambda: api.plan_diff(stored, changed, {}))
+    kinds = _timed(rounds, lambda: [api.update_kind(stored, changed, g["Name"])
+                                    for g in changed["TaskGroups"]])
+    return [_row(f"floor: json.loads body + json.dumps job ({groups} groups)", floor, floor_p50),
+            _row(f"decode + check + admit ({groups} groups)", admit, floor_p50),
+            _row(f"plan_diff, one count change ({groups} groups)", diff, floor_p50),
+            _row(f"update_kind per group ({groups} groups)", kinds, floor_p50)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
@@ -47,23 +65,7 @@ def main() -> None:
     print("| measurement | n | p50 ms | p95 ms | p50 / floor |")
     print("|---|---|---|---|---|")
     for groups in (1, 20):
-        body = json.dumps({"Job": _job(groups)}).encode()
-        stored = api.admit(api.check_register(api.decode_register(body), None)).job
-        changed = json.loads(json.dumps(stored))
-        changed["TaskGroups"][0]["Count"] = 5
-        changed["JobModifyIndex"], stored["JobModifyIndex"] = 2, 1
-        floor = _timed(rounds, lambda: (json.loads(body), json.dumps(stored)))
-        floor_p50 = statistics.median(floor) * 1000
-        print(_row(f"floor: json.loads body + json.dumps job ({groups} groups)", floor,
-                   floor_p50))
-        print(_row(f"decode + check + admit ({groups} groups)", _timed(
-            rounds, lambda: api.admit(api.check_register(api.decode_register(body), None))),
-            floor_p50))
-        print(_row(f"plan_diff, one count change ({groups} groups)", _timed(
-            rounds, lambda: api.plan_diff(stored, changed, {})), floor_p50))
-        print(_row(f"update_kind per group ({groups} groups)", _timed(
-            rounds, lambda: [api.update_kind(stored, changed, g["Name"])
-                             for g in changed["TaskGroups"]]), floor_p50))
+        print("\n".join(_rows(groups, rounds)))
 
 
 if __name__ == "__main__":

@@ -874,6 +874,15 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
             errs.append("Connect proxy task must not have a service block")
         if t["Leader"]:
             errs.append("Connect proxy task must not have leader set")
+        # structs.go:8740 ValidateConnectProxyService
+        service = t["Kind"].split(":", 1)[1]
+        names = [s["Name"] for s in tg["Services"] or ()
+                 if s["Connect"] is not None and s["Connect"]["SidecarService"] is not None]
+        if service not in names:
+            errs.append(f"No Connect services in task group with Connect proxy ({_q(service)})"
+                        if not names else
+                        f"Connect proxy service name ({_q(service)}) not found in Connect "
+                        f"services from task group: [{' '.join(names)}]")
     csi = t["CSIPluginConfig"]
     if csi is not None:
         if csi["ID"] == "":

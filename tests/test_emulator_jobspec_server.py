@@ -22,6 +22,7 @@ from nomadmesh.testing.nomad_api import (
     decode_validate,
     multierror,
     spec_changed,
+    submission,
     validate_response,
 )
 from nomadmesh.testing.nomad_api.convert import new
@@ -579,3 +580,16 @@ def test_task_group_validate_cases(group: Obj, job_type: str, expected: list[str
     assert (errors == []) == (expected == [])
     for part in expected:  # structs_test.go requireErrors: each text appears
         assert part in text
+
+
+def test_submission_is_stored_with_escaped_variables_or_dropped_when_too_big() -> None:
+    # api/jobs.go:1072 JobSubmission.Canonicalize, nomad/job_endpoint_hooks.go submissionController
+    req = decode_register(body(web(), Submission={
+        "Source": 'job "web" {}', "Format": "hcl2", "VariableFlags": {"msg": "a b\nc"}}))
+    stored, warning = submission(req, register(web()))
+    assert warning is None and stored is not None
+    assert (stored["VariableFlags"], stored["JobID"], stored["Namespace"]) == (
+        {"msg": "a+b%0Ac"}, "web", "default")
+    big = decode_register(body(web(), Submission={"Source": "x" * 1_000_001, "Format": "hcl2"}))
+    assert submission(big, register(web())) == (
+        None, "job source size of 1.0 MB exceeds maximum of 1.0 MB and will be discarded")

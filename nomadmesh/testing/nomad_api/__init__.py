@@ -15,6 +15,7 @@ from nomadmesh.testing.nomad_api.admission import (
     admit,
     against_existing,
     spec_changed,
+    submission,
     to_structs,
     validate_response,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "plan_diff",
     "snappy_decode",
     "spec_changed",
+    "submission",
     "tasks_updated",
     "to_structs",
     "update_kind",

@@ -8,6 +8,8 @@ the go-multierror text a real agent answers. `validate_response` is `/v1/validat
 
 from __future__ import annotations
 
+import math
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,3 +265,31 @@ def _is(job: Obj, key: str) -> bool:
     if key == "Periodic":
         return job["Periodic"] is not None
     return job["ParameterizedJob"] is not None and not job["Dispatched"]
+
+
+def submission(request: Any, job: Obj, *,
+               max_size: int = 1_000_000) -> tuple[Obj | None, str | None]:
+    """The stored Submission and its warning: job_endpoint.go:1009, hooks' submissionController."""
+    sub = request.submission
+    if sub is None:
+        return None, None
+    flags = {k: urllib.parse.quote_plus(v) for k, v in (sub["VariableFlags"] or {}).items()}
+    size = len(sub["Source"].encode()) + len(sub["Variables"].encode()) + sum(
+        len(k.encode()) + len(v.encode()) for k, v in flags.items())
+    if size > max_size:
+        return None, (f"job source size of {_si_bytes(size)} exceeds maximum of "
+                      f"{_si_bytes(max_size)} and will be discarded")
+    return {"Source": sub["Source"], "Format": sub["Format"], "VariableFlags": flags or None,
+            "Variables": sub["Variables"], "Namespace": job["Namespace"], "JobID": job["ID"],
+            "Version": 0, "JobModifyIndex": 0}, None
+
+
+def _si_bytes(size: int) -> str:
+    """go-humanize Bytes: SI units, one decimal under 10."""
+    if size < 10:
+        return f"{size} B"
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
+    exponent = min(math.floor(math.log(size, 1000)), len(units) - 1)
+    value = math.floor(size / 1000**exponent * 10 + 0.5) / 10
+    return (f"{value:.1f} {units[exponent]}" if value < 10 else
+            f"{value:.0f} {units[exponent]}")

@@ -107,6 +107,7 @@ def admit(job: Obj, *, config: ServerConfig = ServerConfig(), write_region: str 
 def validate_response(job: Obj, *, config: ServerConfig = ServerConfig()) -> Obj:
     """nomad/job_endpoint.go:486 Job.Validate's reply (`/v1/validate/job`, status 200)."""
     sj, _ = to_structs(job, config=config)
+    sj["Region"] = job["Region"] or "global"  # job_endpoint.go:221 converts without regionForJob
     try:
         sj = mutate(sj, default_priority=config.job_default_priority)
     except NomadApiError as exc:

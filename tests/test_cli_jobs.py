@@ -258,6 +258,8 @@ def test_every_verb_in_the_table_has_its_own_help_as_summary() -> None:
     from nomadmesh.cli import COMMANDS, _load_commands, cli
 
     _load_commands()
+    # every command a module registers has a row, so that --help lists it and it loads by name
+    assert set(cli.commands) == {entry.name for entry in COMMANDS}
     for entry in COMMANDS:
         command = cli.commands[entry.name]
         first_paragraph = " ".join((command.help or "").split("\n\n")[0].split())

@@ -116,7 +116,10 @@ def test_no_user_field_is_lost(job: Job) -> None:
         for i, task in enumerate(before.tasks):
             assert dict(after.tasks[i].env).items() >= dict(task.env).items()
         for old, new in zip(before.services, after.services, strict=True):
-            assert attrs.evolve(new, meta=old.meta) == old
+            # The app service moves to the inbound listener; its checks keep reaching the app.
+            assert attrs.evolve(new, meta=old.meta, port=old.port, checks=old.checks) == old
+            assert [c.port or old.port for c in new.checks] == [
+                c.port or old.port for c in old.checks]
         if before.networks:
             assert after.networks[0].ports[: len(before.networks[0].ports)] == (
                 before.networks[0].ports)

@@ -52,6 +52,8 @@ COMMANDS: tuple[Verb, ...] = (
     Verb("logs", "nomadmesh.cli.deploy", "Print (or follow) what a task of a job wrote."),
     Verb("inject", "nomadmesh.cli.mesh",
          "Add an Envoy sidecar to every meshed group of a job file and write the result."),
+    Verb("mesh", "nomadmesh.cli.mesh",
+         "The mesh's traffic config, kept apart from the jobs (changing it restarts nothing)."),
     Verb("sidecar", "nomadmesh.cli.mesh", "Inspect the Envoy sidecars nomadmesh injects."),
     Verb("pack", "nomadmesh.cli.packs", "Reusable, parameterized job packages written in Python."),
     Verb("xds", "nomadmesh.cli.xds", "The xDS control plane that feeds the Envoy sidecars."),

@@ -36,7 +36,7 @@ def bare_parse_code(path: Path) -> tuple[str, str]:
     """Python source that only parses `path` as HCL, and the parser's name."""
     if importlib.util.find_spec("nomadmesh.hcl") is not None:
         return (f"from nomadmesh.hcl import parse\nparse(open({str(path)!r}).read(), "
-                f"{str(path)!r})", "nomadmesh.hcl.parse")
+                f"filename={str(path)!r})", "nomadmesh.hcl.parse")
     return f"import hcl2\nhcl2.loads(open({str(path)!r}).read())", "hcl2.loads"
 
 

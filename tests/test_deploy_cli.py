@@ -436,3 +436,37 @@ def test_prune_is_refused_for_a_plain_job_file(job_file: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert nomadmesh("run", str(job_file), "--prune") == 1
     assert "--prune applies to packs only" in capsys.readouterr().err
+
+
+def test_tls_flags_verify_the_server_against_the_given_ca_and_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("server.global.nomad")  # Nomad's server name, not the address
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(cert)
+    issued.private_key_pem.write_to_path(key)
+    ca.cert_pem.write_to_path(ca_file)
+    with NomadEmulator(tls=(str(cert), str(key))) as secure:
+        monkeypatch.setenv("NOMAD_ADDR", secure.url)
+        capsys.readouterr()
+        assert nomadmesh("status") == 1  # the system's CAs do not know this one
+        assert nomadmesh("status", "-ca-cert", str(ca_file)) == 1  # issued for another name
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+        assert nomadmesh("status", "-ca-cert", str(ca_file),
+                         "-tls-server-name", "server.global.nomad") == 0
+        assert capsys.readouterr().out == "No running jobs\n"
+
+
+def test_namespace_flag_places_a_job_that_names_none(
+        nomad: NomadEmulator, job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert nomadmesh("run", "-namespace", "team-a", "-detach", str(job_file)) == 0
+    with nomad.store.lock:
+        assert [ns for (ns, _) in nomad.cluster.jobs] == ["team-a"]
+    capsys.readouterr()
+    assert nomadmesh("status", "-namespace", "team-a", "web") == 0
+    assert nomadmesh("status", "-namespace", "*") == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[:2] == ["web", "team-a"]

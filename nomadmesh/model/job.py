@@ -275,6 +275,12 @@ class Job:
         """Every problem Nomad would refuse this job for, with paths (empty when valid)."""
         return list(validation.problems(self, self.path))
 
+    def warnings(self) -> list[Problem]:
+        """What Nomad warns about, and nomadmesh's own checks ("nomadmesh: ..."); never refusals."""
+        if list(validation.types(self, self.path)):
+            return []
+        return validation.job_warnings(self, self.path)
+
     def validate(self) -> Job:
         """Raise ValidationError listing every problem with its path; return self when valid."""
         found = self.problems_list()

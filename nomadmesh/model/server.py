@@ -3,7 +3,8 @@ its own structs, `structs.Job.Canonicalize` and the admission hooks that set def
 
 So `canonicalize(job)` is the job as `GET /v1/job/<id>` returns it, for the parts that depend on the
 job alone. Not modelled, because they depend on the cluster's configuration or add whole blocks:
-the Connect sidecar injection (nomad/job_endpoint_hook_connect.go), implied constraints
+the Connect sidecar and gateway tasks and ports (nomad/job_endpoint_hook_connect.go; validation
+counts the tasks it would add), implied constraints
 (nomad/job_endpoint_hooks.go:260), implicit Consul/Vault identities
 (nomad/job_endpoint_hook_implicit_identities.go) and the NUMA hook.
 """
@@ -57,6 +58,9 @@ def stored(job: Job) -> Job:
         priority=job.priority or 50,
         # nomad/job_endpoint_hook_node_pool_ce.go:27.
         node_pool=job.node_pool or "default",
+        # nomad/structs/structs.go:6101 ParameterizedJobConfig.Canonicalize.
+        parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
+                       if job.parameterized is not None else None),
         groups=groups,
     ))
 
@@ -116,10 +120,20 @@ def _group(group: Group, job: Job) -> Group:
     return evolve(
         group,
         constraints=_with_partition(group.constraints, group.consul),
-        services=tuple(_service(s, job_name, group.name, "group", namespace) for s in group.services),
+        services=tuple(_native_task(_service(s, job_name, group.name, "group", namespace), group)
+                       for s in group.services),
         networks=tuple(_network(n) for n in group.networks),
         tasks=tuple(_task(t, job_name, group.name, namespace) for t in group.tasks),
     )
+
+
+def _native_task(service: Service, group: Group) -> Service:
+    """nomad/job_endpoint_hook_connect.go:327: a Connect native service in a group of one task
+    is that task's (getNamedTaskForNativeService infers it)."""
+    if (service.connect is None or not service.connect.native or service.task
+            or len(group.tasks) != 1):
+        return service
+    return evolve(service, task=group.tasks[0].name)
 
 
 def _with_partition(constraints: tuple[Constraint, ...], consul: Consul | None
@@ -153,8 +167,10 @@ def _task(task: Task, job_name: str, group_name: str, namespace: str) -> Task:
     identity = (_identity(identity) if identity is not None
                 else WorkloadIdentity(name=DEFAULT_IDENTITY, aud=[DEFAULT_AUDIENCE]))
     resources = task.resources
-    if resources is not None and resources.networks:
-        resources = evolve(resources, networks=[_network(n) for n in resources.networks])
+    if resources is not None:
+        # command/agent/job_endpoint.go:1598 ApiResourcesToStructs does not carry DiskMB over.
+        resources = evolve(resources, disk=None,
+                           networks=[_network(n) for n in resources.networks])
     return evolve(
         task,
         constraints=_with_partition(task.constraints, task.consul),

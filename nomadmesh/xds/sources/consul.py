@@ -104,7 +104,7 @@ class ConsulSource:
             client = consul.Consul(token=self._token)
         # Rebuild the HTTP layer from our own settings: the constructor prefers the environment.
         client.http = consul.std.HTTPClient(
-            self._host, self._port, self._scheme, True, None, self._timeout
+            self._host, self._port, self._scheme, True, None, connections_timeout=self._timeout
         )
         client.token = self._token
         return client

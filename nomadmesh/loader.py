@@ -29,9 +29,14 @@ VAR_ENV_PREFIX = "NOMAD_VAR_"
 STDIN = "-"
 
 
-def load(path: str | os.PathLike[str], *, variables: Mapping[str, Any] | None = None,
-         var_files: Iterable[str | os.PathLike[str]] = (), validate: bool = True,
-         format: str | None = None) -> Job:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    variables: Mapping[str, Any] | None = None,
+    var_files: Iterable[str | os.PathLike[str]] = (),
+    validate: bool = True,
+    format: str | None = None,
+) -> Job:
     """Load the one job a file defines (HCL, JSON, or Python); see `load_all` for several."""
     jobs = load_all(path, variables=variables, var_files=var_files, validate=validate, format=format)
     if len(jobs) != 1:
@@ -40,9 +45,15 @@ def load(path: str | os.PathLike[str], *, variables: Mapping[str, Any] | None = 
     return jobs[0]
 
 
-def load_all(path: str | os.PathLike[str], *, variables: Mapping[str, Any] | None = None,
-             var_files: Iterable[str | os.PathLike[str]] = (), validate: bool = True,
-             deployment: str | None = None, format: str | None = None) -> list[Job]:
+def load_all(
+    path: str | os.PathLike[str],
+    *,
+    variables: Mapping[str, Any] | None = None,
+    var_files: Iterable[str | os.PathLike[str]] = (),
+    validate: bool = True,
+    deployment: str | None = None,
+    format: str | None = None,
+) -> list[Job]:
     """Load every job a file defines, or that a pack (a name, directory or git URL) renders.
 
     HCL input variables come, lowest precedence first, from `NOMAD_VAR_<name>` environment
@@ -115,7 +126,9 @@ def _regular_file(p: Path) -> Path:
     if not stat.S_ISREG(st.st_mode):
         raise LoadError(f"{p}: not a regular file (a pipe, socket or device is not a job file)")
     if st.st_size > MAX_FILE_BYTES:
-        raise LoadError(f"{p}: {st.st_size} bytes is larger than the {MAX_FILE_BYTES} bytes a job file may be")
+        raise LoadError(
+            f"{p}: {st.st_size} bytes is larger than the {MAX_FILE_BYTES} bytes a job file may be"
+        )
     return p
 
 
@@ -133,8 +146,13 @@ def _decode(data: bytes, where: str) -> str:
         raise LoadError(f"{where}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _load_hcl(text: str, ref: str, variables: Mapping[str, Any] | None,
-              var_files: Iterable[str | os.PathLike[str]], validate: bool) -> Job:
+def _load_hcl(
+    text: str,
+    ref: str,
+    variables: Mapping[str, Any] | None,
+    var_files: Iterable[str | os.PathLike[str]],
+    validate: bool,
+) -> Job:
     from nomadmesh.hcl import parse
 
     filename = "<stdin>" if ref == STDIN else ref
@@ -194,7 +212,7 @@ def _load_json(text: str, ref: str, validate: bool) -> Job:
     source = "<stdin>" if ref == STDIN else ref
     data = parse_json(text, source)
     if not isinstance(data, dict):
-        raise ParseError("a JSON job file holds an object (the job, or {\"Job\": ...})", source=source)
+        raise ParseError('a JSON job file holds an object (the job, or {"Job": ...})', source=source)
     body = data if "Job" in data else {"Job": data}
     if "Submission" not in body:
         body = {**body, "Submission": {"Source": text, "Format": "json"}}
@@ -228,8 +246,9 @@ def _load_python(p: Path, variables: Mapping[str, Any], validate: bool) -> list[
     except NomadmeshError:
         raise
     except SyntaxError as exc:
-        raise ParseError(exc.msg or "invalid syntax", source=str(p), line=exc.lineno,
-                         column=exc.offset) from None
+        raise ParseError(
+            exc.msg or "invalid syntax", source=str(p), line=exc.lineno, column=exc.offset
+        ) from None
     except Exception as exc:
         raise LoadError(f"{p}: {_user_error(exc, p)}") from None
     finally:
@@ -257,8 +276,10 @@ def _call_job_function(fn: Any, variables: Mapping[str, Any], p: Path) -> Any:
     params = inspect.signature(fn).parameters
     unknown = sorted(set(variables) - set(params))
     if unknown and not any(x.kind is inspect.Parameter.VAR_KEYWORD for x in params.values()):
-        raise LoadError(f"{p}: unknown variable(s) {', '.join(unknown)}; the job function takes "
-                        + (", ".join(params) or "none"))
+        raise LoadError(
+            f"{p}: unknown variable(s) {', '.join(unknown)}; the job function takes "
+            + (", ".join(params) or "none")
+        )
     try:
         return fn(**variables)
     except NomadmeshError:

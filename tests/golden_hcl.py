@@ -62,8 +62,14 @@ def oracle_parse(fixture: Fixture, binary: Path) -> dict[str, Any]:
         cmd += ["--var", f"{key}={value}"]
     for var_file in fixture.var_files:
         cmd += ["--var-file", var_file]
-    done = subprocess.run([*cmd, fixture.path.name], cwd=fixture.path.parent, capture_output=True, text=True,
-                          env=fixture.environ(), timeout=120)
+    done = subprocess.run(
+        [*cmd, fixture.path.name],
+        cwd=fixture.path.parent,
+        capture_output=True,
+        text=True,
+        env=fixture.environ(),
+        timeout=120,
+    )
     if done.returncode != 0:
         return {"error": done.stderr.strip()}
     return {"job": json.loads(done.stdout)["Job"]}

@@ -29,8 +29,14 @@ def ours(fixture: Fixture) -> dict[str, Any]:
     cwd = os.getcwd()
     os.chdir(fixture.path.parent)
     try:
-        parsed = parse(fixture.path.read_text(), filename=fixture.path.name, variables=fixture.vars,
-                       var_files=fixture.var_files, environ=fixture.env, base_dir=".")
+        parsed = parse(
+            fixture.path.read_text(),
+            filename=fixture.path.name,
+            variables=fixture.vars,
+            var_files=fixture.var_files,
+            environ=fixture.env,
+            base_dir=".",
+        )
     except HclError as exc:
         return {"error": exc.nomad_text}
     finally:
@@ -72,12 +78,23 @@ def test_example_parses_as_nomad_does(path: Path) -> None:
 def test_parse_records_the_submission() -> None:
     fixture = next(f for f in fixtures() if f.name == "variables-given.nomad.hcl")
     var_files = [str(fixture.path.parent / f) for f in fixture.var_files]
-    sub = parse(fixture.path.read_text(), filename=fixture.path.name, variables=fixture.vars,
-                var_files=var_files, environ=fixture.env, base_dir=fixture.path.parent).submission
+    sub = parse(
+        fixture.path.read_text(),
+        filename=fixture.path.name,
+        variables=fixture.vars,
+        var_files=var_files,
+        environ=fixture.env,
+        base_dir=fixture.path.parent,
+    ).submission
     assert sub["Format"] == "hcl2"
     assert sub["Source"] == fixture.path.read_text()
     # Simple types stay flags; the list-typed one moves into Variables as HCL (parse.go:330).
-    assert sub["VariableFlags"] == {"image": "redis:7", "count": "3", "enabled": "true",
-                                    "from_env": "from the environment", "undeclared": "ignored"}
+    assert sub["VariableFlags"] == {
+        "image": "redis:7",
+        "count": "3",
+        "enabled": "true",
+        "from_env": "from the environment",
+        "undeclared": "ignored",
+    }
     assert sub["Variables"].endswith('\n\nzones = ["dc1", "dc2"]')
     assert "from_file = {" in sub["Variables"]

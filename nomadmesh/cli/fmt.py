@@ -25,13 +25,30 @@ def _bool(_ctx: click.Context, _param: click.Parameter, value: str) -> bool:
 
 @cli.command("fmt")
 @click.argument("paths", nargs=-1, metavar="[PATH|-]...")
-@click.option("-check", "--check", is_flag=True,
-              help="Do not write; exit 1 if any file is not formatted.")
-@click.option("-list", "--list", "list_", default="true", is_flag=False, flag_value="true",
-              callback=_bool, metavar="BOOL", show_default=True,
-              help="Print the name of each file whose formatting changes.")
-@click.option("-write", "--write", default="true", is_flag=False, flag_value="true", callback=_bool,
-              metavar="BOOL", show_default=True, help="Overwrite files that change.")
+@click.option("-check", "--check", is_flag=True, help="Do not write; exit 1 if any file is not formatted.")
+@click.option(
+    "-list",
+    "--list",
+    "list_",
+    default="true",
+    is_flag=False,
+    flag_value="true",
+    callback=_bool,
+    metavar="BOOL",
+    show_default=True,
+    help="Print the name of each file whose formatting changes.",
+)
+@click.option(
+    "-write",
+    "--write",
+    default="true",
+    is_flag=False,
+    flag_value="true",
+    callback=_bool,
+    metavar="BOOL",
+    show_default=True,
+    help="Overwrite files that change.",
+)
 @click.option("-recursive", "--recursive", is_flag=True, help="Descend into subdirectories.")
 def fmt(paths: tuple[str, ...], check: bool, list_: bool, write: bool, recursive: bool) -> None:
     """Format HCL job files as `nomad fmt` does (layout only; order and comments stay)."""

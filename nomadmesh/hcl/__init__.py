@@ -28,9 +28,16 @@ class ParsedJob:
     variables: tuple[str, ...] = ()  # the variables the file declares
 
 
-def parse(text: str, *, filename: str = "job.nomad.hcl", variables: Mapping[str, Any] | None = None,
-          var_files: Iterable[str | os.PathLike[str]] = (), environ: Mapping[str, str] | None = None,
-          base_dir: str | os.PathLike[str] | None = None, allow_fs: bool = True) -> ParsedJob:
+def parse(
+    text: str,
+    *,
+    filename: str = "job.nomad.hcl",
+    variables: Mapping[str, Any] | None = None,
+    var_files: Iterable[str | os.PathLike[str]] = (),
+    environ: Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+    allow_fs: bool = True,
+) -> ParsedJob:
     """Parse a job file as Nomad's CLI does; raise HclError with Nomad's diagnostic on failure.
 
     `variables` are `-var` values: strings as on the command line (HCL syntax for complex
@@ -42,8 +49,15 @@ def parse(text: str, *, filename: str = "job.nomad.hcl", variables: Mapping[str,
     env = dict(os.environ if environ is None else environ)
     files = [(os.fspath(p), _read_var_file(p)) for p in var_files]
     base = os.fspath(base_dir) if base_dir is not None else os.path.dirname(filename) or "."
-    config = ParseConfig(text, filename, base_dir=base, allow_fs=allow_fs, arg_vars=dict(variables or {}),
-                         var_files=files, environ=env)
+    config = ParseConfig(
+        text,
+        filename,
+        base_dir=base,
+        allow_fs=allow_fs,
+        arg_vars=dict(variables or {}),
+        var_files=files,
+        environ=env,
+    )
     try:
         job, declared = _guarded(lambda: decode_file(config))
     except HclDiagnostics as exc:
@@ -69,10 +83,13 @@ def parse_var_file(text: str, *, filename: str = "vars.hcl") -> dict[str, Any]:
         src = Source(text, filename)
         body = parse_body(text, filename)
         view = View(body, Ctx(src, {}, None), expand=False, as_attrs=False)
-        return {name: to_python(evaluate(attr.expr, attr.ctx)) for name, attr in view.just_attributes().items()}
+        return {
+            name: to_python(evaluate(attr.expr, attr.ctx)) for name, attr in view.just_attributes().items()
+        }
 
     try:
-        return _guarded(run)
+        values: dict[str, Any] = _guarded(run)
+        return values
     except HclDiagnostics as exc:
         raise _error(exc.diags, filename) from None
 
@@ -82,7 +99,8 @@ def format_source(text: str, *, filename: str = "job.nomad.hcl") -> str:
     from nomadmesh.hcl._format import format_text
 
     try:
-        return _guarded(lambda: format_text(text, filename))
+        formatted: str = _guarded(lambda: format_text(text, filename))
+        return formatted
     except HclDiagnostics as exc:
         raise _error(exc.diags, filename) from None
 
@@ -95,17 +113,22 @@ def write_job(job: Mapping[str, Any]) -> str:
 
 
 def _guarded(fn: Any) -> Any:
-    """Run a parse step; hostile depth ends as a diagnostic, never a RecursionError."""
+    """Run a parse step with the cyclic collector paused (a parse makes many objects and no
+    cycles); hostile depth ends as a diagnostic, never a RecursionError."""
     import sys
+
+    from nomadmesh._gc import collector_paused
 
     limit = sys.getrecursionlimit()
     if limit < 10_000:
         sys.setrecursionlimit(10_000)
     try:
-        return fn()
+        with collector_paused():
+            return fn()
     except RecursionError:
-        raise HclDiagnostics([Diagnostic("Nesting too deep", "The input is nested too deeply to read.",
-                                         None)]) from None
+        raise HclDiagnostics(
+            [Diagnostic("Nesting too deep", "The input is nested too deeply to read.", None)]
+        ) from None
     finally:
         if limit < 10_000:
             sys.setrecursionlimit(limit)
@@ -121,8 +144,13 @@ def _error(diags: list[Diagnostic], filename: str) -> HclError:
     if subject is not None and subject.source.filename:
         line, column = subject.source.position(subject.start)
         source = subject.source.filename
-    return HclError(f"{first.summary}; {first.detail}", source=source, line=line, column=column,
-                    nomad_text=diagnostics_error(diags))
+    return HclError(
+        f"{first.summary}; {first.detail}",
+        source=source,
+        line=line,
+        column=column,
+        nomad_text=diagnostics_error(diags),
+    )
 
 
 def _read_var_file(path: str | os.PathLike[str]) -> str:
@@ -133,8 +161,13 @@ def _read_var_file(path: str | os.PathLike[str]) -> str:
         raise HclError(f"unable to parse var file: {exc}", source=str(p)) from None
 
 
-def _submission(text: str, files: list[tuple[str, str]], arg_vars: Mapping[str, Any], env: Mapping[str, str],
-                declared: Mapping[str, Any]) -> dict[str, Any]:
+def _submission(
+    text: str,
+    files: list[tuple[str, str]],
+    arg_vars: Mapping[str, Any],
+    env: Mapping[str, str],
+    declared: Mapping[str, Any],
+) -> dict[str, Any]:
     """parse.go:209 submissionFromJob: the job source, its format and the variables given."""
     from nomadmesh.hcl._jobfile import VAR_ENV_PREFIX
     from nomadmesh.hcl._writer import hcl_value
@@ -143,8 +176,8 @@ def _submission(text: str, files: list[tuple[str, str]], arg_vars: Mapping[str, 
     var_file_text = "".join(t + "\n" for _, t in files)
     flags: dict[str, str] = {}
     for key, value in env.items():
-        if key.startswith(VAR_ENV_PREFIX) and key[len(VAR_ENV_PREFIX):]:
-            flags[key[len(VAR_ENV_PREFIX):]] = value
+        if key.startswith(VAR_ENV_PREFIX) and key[len(VAR_ENV_PREFIX) :]:
+            flags[key[len(VAR_ENV_PREFIX) :]] = value
     for key, value in arg_vars.items():
         flags[key] = value if isinstance(value, str) else hcl_value(value)
     simple: dict[str, str] = {}

@@ -39,9 +39,16 @@ class BlockRef:
 
     __slots__ = ("def_range", "label_ranges", "labels", "node", "type", "type_range", "view")
 
-    def __init__(self, type_: str, labels: list[str], label_ranges: list[tuple[int, int]],
-                 def_range: tuple[int, int], type_range: tuple[int, int], view: View,
-                 node: syn.Block) -> None:
+    def __init__(
+        self,
+        type_: str,
+        labels: list[str],
+        label_ranges: list[tuple[int, int]],
+        def_range: tuple[int, int],
+        type_range: tuple[int, int],
+        view: View,
+        node: syn.Block,
+    ) -> None:
         self.type = type_
         self.labels = labels
         self.label_ranges = label_ranges
@@ -56,9 +63,16 @@ class View:
 
     __slots__ = ("as_attrs", "body", "ctx", "expand", "hidden_attrs", "hidden_blocks")
 
-    def __init__(self, body: syn.Body, ctx: Ctx, *, expand: bool, as_attrs: bool,
-                 hidden_attrs: frozenset[str] = frozenset(),
-                 hidden_blocks: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        body: syn.Body,
+        ctx: Ctx,
+        *,
+        expand: bool,
+        as_attrs: bool,
+        hidden_attrs: frozenset[str] = frozenset(),
+        hidden_blocks: frozenset[str] = frozenset(),
+    ) -> None:
         self.body = body
         self.ctx = ctx
         self.expand = expand
@@ -74,9 +88,14 @@ class View:
 
     def remain(self, schema: Schema) -> View:
         attrs, blocks = schema
-        return View(self.body, self.ctx, expand=self.expand, as_attrs=self.as_attrs,
-                    hidden_attrs=self.hidden_attrs | frozenset(attrs),
-                    hidden_blocks=self.hidden_blocks | frozenset(blocks))
+        return View(
+            self.body,
+            self.ctx,
+            expand=self.expand,
+            as_attrs=self.as_attrs,
+            hidden_attrs=self.hidden_attrs | frozenset(attrs),
+            hidden_blocks=self.hidden_blocks | frozenset(blocks),
+        )
 
     def content(self, schema: Schema, *, partial: bool) -> tuple[dict[str, Attr], list[BlockRef]]:
         """hcl Body.Content / PartialContent: the schema's attributes and blocks, in source order."""
@@ -88,9 +107,11 @@ class View:
             node = body.attrs.get(name)
             if node is None or name in self.hidden_attrs:
                 if required:
-                    raise self.fail("Missing required argument",
-                                    f"The argument {go_quote(name)} is required, but no definition was found.",
-                                    self.missing_range())
+                    raise self.fail(
+                        "Missing required argument",
+                        f"The argument {go_quote(name)} is required, but no definition was found.",
+                        self.missing_range(),
+                    )
                 continue
             found[name] = Attr(node, node.expr, ctx)
         blocks: list[BlockRef] = []
@@ -105,8 +126,17 @@ class View:
             if labels is None:
                 continue
             _check_labels(self, block, btype, block.labels, labels)
-            blocks.append(BlockRef(btype, block.labels, block.label_ranges, block.def_range(),
-                                   (block.s, block.type_e), self._child(block.body, ctx), block))
+            blocks.append(
+                BlockRef(
+                    btype,
+                    block.labels,
+                    block.label_ranges,
+                    block.def_range(),
+                    (block.s, block.type_e),
+                    self._child(block.body, ctx),
+                    block,
+                )
+            )
         if not partial:
             self._check_unsupported(schema, found)
         return found, blocks
@@ -128,8 +158,11 @@ class View:
                 hint = f" Did you mean to define a block of type {go_quote(name)}?"
             else:
                 hint = ""
-            raise self.fail("Unsupported argument", f"An argument named {go_quote(name)} is not expected here.{hint}",
-                            (node.s, node.name_e))
+            raise self.fail(
+                "Unsupported argument",
+                f"An argument named {go_quote(name)} is not expected here.{hint}",
+                (node.s, node.name_e),
+            )
         for block in body.blocks:
             btype = block.type
             if btype in want_blocks or btype in self.hidden_blocks or (btype == "dynamic" and self.expand):
@@ -138,15 +171,21 @@ class View:
             if suggestion:
                 hint = f" Did you mean {go_quote(suggestion)}?"
             elif btype in want_attrs:
-                hint = (f" Did you mean to define argument {go_quote(btype)}? If so, use the equals sign to "
-                        "assign it a value.")
+                hint = (
+                    f" Did you mean to define argument {go_quote(btype)}? If so, use the equals sign to "
+                    "assign it a value."
+                )
             else:
                 hint = ""
-            raise self.fail("Unsupported block type", f"Blocks of type {go_quote(btype)} are not expected here.{hint}",
-                            (block.s, block.type_e))
+            raise self.fail(
+                "Unsupported block type",
+                f"Blocks of type {go_quote(btype)} are not expected here.{hint}",
+                (block.s, block.type_e),
+            )
 
-    def _expand_dynamic(self, block: syn.Block, want_blocks: dict[str, tuple[str, ...]],
-                        partial: bool) -> list[BlockRef]:
+    def _expand_dynamic(
+        self, block: syn.Block, want_blocks: dict[str, tuple[str, ...]], partial: bool
+    ) -> list[BlockRef]:
         _check_labels(self, block, "dynamic", block.labels, _DYNAMIC_LABELS)
         real = block.labels[0]
         if real in self.hidden_blocks:
@@ -154,56 +193,82 @@ class View:
         label_names = want_blocks.get(real)
         if label_names is None:
             if not partial:
-                raise self.fail("Unsupported block type", f"Blocks of type {go_quote(real)} are not expected here.",
-                                block.label_ranges[0])
+                raise self.fail(
+                    "Unsupported block type",
+                    f"Blocks of type {go_quote(real)} are not expected here.",
+                    block.label_ranges[0],
+                )
             return []
         spec = View(block.body, self.ctx, expand=False, as_attrs=False)
-        attrs, contents = spec.content(({"for_each": True, "iterator": False, "labels": False},
-                                        {"content": ()}), partial=False)
+        attrs, contents = spec.content(
+            ({"for_each": True, "iterator": False, "labels": False}, {"content": ()}), partial=False
+        )
         iterator = real
         if "iterator" in attrs:
             it = attrs["iterator"].expr
             if type(it) is not syn.ScopeTraversal or it.steps:
-                raise self.fail("Invalid dynamic iterator name", "Dynamic iterator must be a single variable name.",
-                                (it.s, it.e))
+                raise self.fail(
+                    "Invalid dynamic iterator name",
+                    "Dynamic iterator must be a single variable name.",
+                    (it.s, it.e),
+                )
             iterator = it.root
         each_attr = attrs["for_each"]
         each = each_attr.value()
         t = type(each)
         if each is None:
-            raise self.fail("Invalid dynamic for_each value", "Cannot use a null value in for_each.",
-                            (each_attr.expr.s, each_attr.expr.e))
+            raise self.fail(
+                "Invalid dynamic for_each value",
+                "Cannot use a null value in for_each.",
+                (each_attr.expr.s, each_attr.expr.e),
+            )
         if not (t is list or t is dict or hasattr(each, "etype")):
-            raise self.fail("Invalid dynamic for_each value",
-                            f"Cannot use a {friendly_name(type_of(each))} value in for_each. An iterable "
-                            "collection is required.", (each_attr.expr.s, each_attr.expr.e))
+            raise self.fail(
+                "Invalid dynamic for_each value",
+                f"Cannot use a {friendly_name(type_of(each))} value in for_each. An iterable "
+                "collection is required.",
+                (each_attr.expr.s, each_attr.expr.e),
+            )
         label_exprs: list[syn.Expr] = []
         if "labels" in attrs:
             lexpr = attrs["labels"].expr
             if type(lexpr) is not syn.TupleCons:
-                raise self.fail("Invalid expression", "A static list expression is required.", (lexpr.s, lexpr.e))
+                raise self.fail(
+                    "Invalid expression", "A static list expression is required.", (lexpr.s, lexpr.e)
+                )
             label_exprs = lexpr.exprs
             if len(label_exprs) > len(label_names):
                 extra = label_exprs[len(label_names)]
-                raise self.fail("Extraneous dynamic block label",
-                                f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
-                                (extra.s, extra.e))
+                raise self.fail(
+                    "Extraneous dynamic block label",
+                    f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
+                    (extra.s, extra.e),
+                )
             if len(label_exprs) < len(label_names):
-                raise self.fail("Insufficient dynamic block labels",
-                                f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
-                                (lexpr.s, lexpr.e))
+                raise self.fail(
+                    "Insufficient dynamic block labels",
+                    f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
+                    (lexpr.s, lexpr.e),
+                )
         elif label_names:
-            raise self.fail("Insufficient dynamic block labels",
-                            f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
-                            block.def_range())
+            raise self.fail(
+                "Insufficient dynamic block labels",
+                f"Blocks of type {go_quote(real)} require {len(label_names)} label(s).",
+                block.def_range(),
+            )
         if not contents:
-            raise self.fail("Missing dynamic content block",
-                            'A dynamic block must have a nested block of type "content" to describe the body '
-                            "of each generated block.", spec.missing_range())
+            raise self.fail(
+                "Missing dynamic content block",
+                'A dynamic block must have a nested block of type "content" to describe the body '
+                "of each generated block.",
+                spec.missing_range(),
+            )
         if len(contents) > 1:
-            raise self.fail("Extraneous dynamic content block",
-                            "Only one nested content block is allowed for each dynamic block.",
-                            contents[1].def_range)
+            raise self.fail(
+                "Extraneous dynamic content block",
+                "Only one nested content block is allowed for each dynamic block.",
+                contents[1].def_range,
+            )
         content_body = contents[0].node.body
         out: list[BlockRef] = []
         for key, value in iterate(each):
@@ -213,17 +278,31 @@ class View:
             for lexpr in label_exprs:
                 lval = evaluate(lexpr, child)
                 if lval is None:
-                    raise self.fail("Invalid dynamic block label", "Cannot use a null value as a dynamic block label.",
-                                    (lexpr.s, lexpr.e))
+                    raise self.fail(
+                        "Invalid dynamic block label",
+                        "Cannot use a null value as a dynamic block label.",
+                        (lexpr.s, lexpr.e),
+                    )
                 try:
                     labels.append(convert(lval, STRING))
                 except ConversionError as exc:
-                    raise self.fail("Invalid dynamic block label",
-                                    f"Cannot use this value as a dynamic block label: {exc}.",
-                                    (lexpr.s, lexpr.e)) from None
+                    raise self.fail(
+                        "Invalid dynamic block label",
+                        f"Cannot use this value as a dynamic block label: {exc}.",
+                        (lexpr.s, lexpr.e),
+                    ) from None
                 ranges.append((lexpr.s, lexpr.e))
-            out.append(BlockRef(real, labels, ranges, block.def_range(), block.label_ranges[0],
-                                View(content_body, child, expand=True, as_attrs=self.as_attrs), block))
+            out.append(
+                BlockRef(
+                    real,
+                    labels,
+                    ranges,
+                    block.def_range(),
+                    block.label_ranges[0],
+                    View(content_body, child, expand=True, as_attrs=self.as_attrs),
+                    block,
+                )
+            )
         return out
 
     def just_attributes(self) -> dict[str, Attr]:
@@ -234,8 +313,9 @@ class View:
         if not self.as_attrs:
             if body.blocks:
                 b = body.blocks[0]
-                raise self.fail(f"Unexpected {go_quote(b.type)} block", "Blocks are not allowed here.",
-                                (b.s, b.type_e))
+                raise self.fail(
+                    f"Unexpected {go_quote(b.type)} block", "Blocks are not allowed here.", (b.s, b.type_e)
+                )
             for name, node in body.attrs.items():
                 if name not in self.hidden_attrs:
                     out[name] = Attr(node, node.expr, ctx)
@@ -255,14 +335,22 @@ class View:
 def _check_labels(view: View, block: syn.Block, name: str, labels: list[str], want: tuple[str, ...]) -> None:
     if len(labels) > len(want):
         if not want:
-            raise view.fail(f"Extraneous label for {name}", f"No labels are expected for {name} blocks.",
-                            block.label_ranges[0])
-        raise view.fail(f"Extraneous label for {name}",
-                        f"Only {len(want)} labels ({', '.join(want)}) are expected for {name} blocks.",
-                        block.label_ranges[len(want)])
+            raise view.fail(
+                f"Extraneous label for {name}",
+                f"No labels are expected for {name} blocks.",
+                block.label_ranges[0],
+            )
+        raise view.fail(
+            f"Extraneous label for {name}",
+            f"Only {len(want)} labels ({', '.join(want)}) are expected for {name} blocks.",
+            block.label_ranges[len(want)],
+        )
     if len(labels) < len(want):
-        raise view.fail(f"Missing {want[len(labels)]} for {name}",
-                        f"All {name} blocks must have {len(want)} labels ({', '.join(want)}).", block.obrace)
+        raise view.fail(
+            f"Missing {want[len(labels)]} for {name}",
+            f"All {name} blocks must have {len(want)} labels ({', '.join(want)}).",
+            block.obrace,
+        )
 
 
 def blocks_by_type(blocks: list[syn.Block]) -> dict[str, list[syn.Block]]:

@@ -67,15 +67,20 @@ class Ctx:
 
     __slots__ = ("depth", "functions", "parent", "src", "undefined", "vars")
 
-    def __init__(self, src: Source, variables: dict[str, Any], functions: dict[str, Function] | None,
-                 undefined: Callable[[syn.ScopeTraversal], Any] | None = None,
-                 parent: Ctx | None = None) -> None:
+    def __init__(
+        self,
+        src: Source,
+        variables: dict[str, Any],
+        functions: dict[str, Function] | None,
+        undefined: Callable[[syn.ScopeTraversal], Any] | None = None,
+        parent: Ctx | None = None,
+    ) -> None:
         self.src = src
         self.vars = variables
         self.functions = functions
         self.undefined = undefined
         self.parent = parent
-        self.depth = parent.depth if parent is not None else 0
+        self.depth: int = parent.depth if parent is not None else 0
 
     def child(self, variables: dict[str, Any]) -> Ctx:
         return Ctx(self.src, variables, self.functions, self.undefined, self)
@@ -133,16 +138,22 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
         if t is str:
             out.append(value)
         elif value is None:
-            raise ctx.fail("Invalid template interpolation value",
-                           "The expression result is null. Cannot include a null value in a string "
-                           "template.", part.s, part.e)
+            raise ctx.fail(
+                "Invalid template interpolation value",
+                "The expression result is null. Cannot include a null value in a string template.",
+                part.s,
+                part.e,
+            )
         else:
             try:
                 out.append(convert(value, STRING))
             except ConversionError as exc:
-                raise ctx.fail("Invalid template interpolation value",
-                               f"Cannot include the given value in a string template: {exc}.",
-                               part.s, part.e) from None
+                raise ctx.fail(
+                    "Invalid template interpolation value",
+                    f"Cannot include the given value in a string template: {exc}.",
+                    part.s,
+                    part.e,
+                ) from None
     return "".join(out)
 
 
@@ -155,15 +166,21 @@ def _template_join(expr: syn.TemplateJoin, ctx: Ctx) -> Any:
     out: list[str] = []
     for item in items:
         if item is None:
-            raise ctx.fail("Invalid template interpolation value",
-                           "An iteration result is null. Cannot include a null value in a string template.",
-                           expr.s, expr.e)
+            raise ctx.fail(
+                "Invalid template interpolation value",
+                "An iteration result is null. Cannot include a null value in a string template.",
+                expr.s,
+                expr.e,
+            )
         try:
             out.append(convert(item, STRING))
         except ConversionError as exc:
-            raise ctx.fail("Invalid template interpolation value",
-                           f"Cannot include one of the interpolation results into the string template: "
-                           f"{exc}.", expr.s, expr.e) from None
+            raise ctx.fail(
+                "Invalid template interpolation value",
+                f"Cannot include one of the interpolation results into the string template: {exc}.",
+                expr.s,
+                expr.e,
+            ) from None
     return "".join(out)
 
 
@@ -181,8 +198,9 @@ def _scope_traversal(expr: syn.ScopeTraversal, ctx: Ctx) -> Any:
             return ctx.undefined(expr)
         if ctx.functions is None:
             raise ctx.fail("Variables not allowed", "Variables may not be used here.", expr.s, expr.e)
-        raise ctx.fail("Unknown variable", f"There is no variable named {go_quote(name)}.",
-                       expr.s, expr.root_e)
+        raise ctx.fail(
+            "Unknown variable", f"There is no variable named {go_quote(name)}.", expr.s, expr.root_e
+        )
     for step in expr.steps:
         value = _step(value, step, ctx)
     return value
@@ -208,32 +226,50 @@ def get_attr(value: Any, name: str, ctx: Ctx, s: int, e: int) -> Any:
     if t is dict:
         if name in value:
             return value[name]
-        raise ctx.fail("Unsupported attribute", f"This object does not have an attribute named {go_quote(name)}.",
-                       s, e)
+        raise ctx.fail(
+            "Unsupported attribute", f"This object does not have an attribute named {go_quote(name)}.", s, e
+        )
     if t is MapVal:
         if name in value:
             return value[name]
-        raise ctx.fail("Missing map element", f"This map does not have an element with the key {go_quote(name)}.",
-                       s, e)
+        raise ctx.fail(
+            "Missing map element", f"This map does not have an element with the key {go_quote(name)}.", s, e
+        )
     if value is None:
-        raise ctx.fail("Attempt to get attribute from null value",
-                       "This value is null, so it does not have any attributes.", s, e)
+        raise ctx.fail(
+            "Attempt to get attribute from null value",
+            "This value is null, so it does not have any attributes.",
+            s,
+            e,
+        )
     if t is ListVal and value.etype.kind == "object":
         if name in value.etype.attrs:
-            detail = (f"Can't access attributes on a list of objects. Did you mean to access attribute "
-                      f"{go_quote(name)} for a specific element of the list, or across all elements of "
-                      "the list?")
+            detail = (
+                f"Can't access attributes on a list of objects. Did you mean to access attribute "
+                f"{go_quote(name)} for a specific element of the list, or across all elements of "
+                "the list?"
+            )
         else:
-            detail = ("Can't access attributes on a list of objects. Did you mean to access an attribute for "
-                      "a specific element of the list, or across all elements of the list?")
+            detail = (
+                "Can't access attributes on a list of objects. Did you mean to access an attribute for "
+                "a specific element of the list, or across all elements of the list?"
+            )
         raise ctx.fail("Unsupported attribute", detail, s, e)
     if t is SetVal and value.etype.kind == "object":
-        raise ctx.fail("Unsupported attribute", "Can't access attributes on a set of objects. Did you mean to "
-                       "access an attribute across all elements of the set?", s, e)
+        raise ctx.fail(
+            "Unsupported attribute",
+            "Can't access attributes on a set of objects. Did you mean to "
+            "access an attribute across all elements of the set?",
+            s,
+            e,
+        )
     if t is str or t is bool or is_number(value):
-        raise ctx.fail("Unsupported attribute",
-                       f"Can't access attributes on a primitive-typed value ({friendly_name(type_of(value))}).",
-                       s, e)
+        raise ctx.fail(
+            "Unsupported attribute",
+            f"Can't access attributes on a primitive-typed value ({friendly_name(type_of(value))}).",
+            s,
+            e,
+        )
     raise ctx.fail("Unsupported attribute", "This value does not have any attributes.", s, e)
 
 
@@ -244,8 +280,9 @@ _NO_ELEMENT = "The given key does not identify an element in this collection val
 def index(value: Any, key: Any, ctx: Ctx, s: int, e: int) -> Any:
     """hcl.Index."""
     if value is None:
-        raise ctx.fail("Attempt to index null value", "This value is null, so it does not have any indices.",
-                       s, e)
+        raise ctx.fail(
+            "Attempt to index null value", "This value is null, so it does not have any indices.", s, e
+        )
     if key is None:
         raise ctx.fail(_INVALID_INDEX, "Can't use a null value as an indexing key.", s, e)
     t = type(value)
@@ -256,17 +293,27 @@ def index(value: Any, key: Any, ctx: Ctx, s: int, e: int) -> Any:
             raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}: {exc}.", s, e) from None
         if type(k) is not int:
             if type(k) is Fraction:
-                raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}: indexing a sequence requires a whole number, "
-                               "but the given index has a fractional part.", s, e)
+                raise ctx.fail(
+                    _INVALID_INDEX,
+                    f"{_NO_ELEMENT}: indexing a sequence requires a whole number, "
+                    "but the given index has a fractional part.",
+                    s,
+                    e,
+                )
             raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}.", s, e)
         if k < 0:
-            raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}: a negative number is not a valid index for a "
-                           "sequence.", s, e)
+            raise ctx.fail(
+                _INVALID_INDEX, f"{_NO_ELEMENT}: a negative number is not a valid index for a sequence.", s, e
+            )
         if k >= len(value):
             if not value:
                 raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}: the collection has no elements.", s, e)
-            raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}: the given index is greater than or equal to the "
-                           "length of the collection.", s, e)
+            raise ctx.fail(
+                _INVALID_INDEX,
+                f"{_NO_ELEMENT}: the given index is greater than or equal to the length of the collection.",
+                s,
+                e,
+            )
         return value[k]
     if t is MapVal or t is dict:
         was_number = is_number(key)
@@ -277,14 +324,22 @@ def index(value: Any, key: Any, ctx: Ctx, s: int, e: int) -> Any:
         if k in value:
             return value[k]
         if t is dict:
-            hint = (" An object only supports looking up attributes by name, not by numeric index."
-                    if was_number else "")
+            hint = (
+                " An object only supports looking up attributes by name, not by numeric index."
+                if was_number
+                else ""
+            )
             raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}.{hint}", s, e)
         raise ctx.fail(_INVALID_INDEX, f"{_NO_ELEMENT}.", s, e)
     if t is SetVal:
-        raise ctx.fail(_INVALID_INDEX, "Elements of a set are identified only by their value and don't have "
-                       "any separate index or key to select with, so it's only possible to perform "
-                       "operations across all elements of the set.", s, e)
+        raise ctx.fail(
+            _INVALID_INDEX,
+            "Elements of a set are identified only by their value and don't have "
+            "any separate index or key to select with, so it's only possible to perform "
+            "operations across all elements of the set.",
+            s,
+            e,
+        )
     raise ctx.fail(_INVALID_INDEX, "This value does not have any indices.", s, e)
 
 
@@ -366,14 +421,21 @@ def iterate(coll: Any) -> list[tuple[Any, Any]]:
 def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
     coll = evaluate(expr.coll, ctx)
     if coll is None:
-        raise ctx.fail("Iteration over null value",
-                       "A null value cannot be used as the collection in a 'for' expression.",
-                       expr.coll.s, expr.coll.e)
+        raise ctx.fail(
+            "Iteration over null value",
+            "A null value cannot be used as the collection in a 'for' expression.",
+            expr.coll.s,
+            expr.coll.e,
+        )
     t = type(coll)
     if not (t is list or t is dict or t is ListVal or t is SetVal or t is MapVal):
-        raise ctx.fail("Iteration over non-iterable value",
-                       f"A value of type {friendly_name(type_of(coll))} cannot be used as the collection in "
-                       "a 'for' expression.", expr.coll.s, expr.coll.e)
+        raise ctx.fail(
+            "Iteration over non-iterable value",
+            f"A value of type {friendly_name(type_of(coll))} cannot be used as the collection in "
+            "a 'for' expression.",
+            expr.coll.s,
+            expr.coll.e,
+        )
     key_var, val_var = expr.key_var, expr.val_var
     make_obj = expr.key_expr is not None
     results: list[Any] = []
@@ -387,38 +449,55 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
         if expr.cond is not None:
             cond = evaluate(expr.cond, child)
             if cond is None:
-                raise ctx.fail("Condition is null", "The value of the 'if' clause must not be null.",
-                               expr.cond.s, expr.cond.e)
+                raise ctx.fail(
+                    "Condition is null",
+                    "The value of the 'if' clause must not be null.",
+                    expr.cond.s,
+                    expr.cond.e,
+                )
             try:
                 cond = convert(cond, BOOL)
             except ConversionError as exc:
-                raise ctx.fail("Invalid 'for' condition", f"The 'if' clause value is invalid: {exc}.",
-                               expr.cond.s, expr.cond.e) from None
+                raise ctx.fail(
+                    "Invalid 'for' condition",
+                    f"The 'if' clause value is invalid: {exc}.",
+                    expr.cond.s,
+                    expr.cond.e,
+                ) from None
             if not cond:
                 continue
         if make_obj:
             assert expr.key_expr is not None
             key = evaluate(expr.key_expr, child)
             if key is None:
-                raise ctx.fail("Invalid object key",
-                               "Key expression in 'for' expression must not produce a null value.",
-                               expr.key_expr.s, expr.key_expr.e)
+                raise ctx.fail(
+                    "Invalid object key",
+                    "Key expression in 'for' expression must not produce a null value.",
+                    expr.key_expr.s,
+                    expr.key_expr.e,
+                )
             try:
                 key = convert(key, STRING)
             except ConversionError as exc:
-                raise ctx.fail("Invalid object key",
-                               f"The key expression produced an invalid result: {exc}.",
-                               expr.key_expr.s, expr.key_expr.e) from None
+                raise ctx.fail(
+                    "Invalid object key",
+                    f"The key expression produced an invalid result: {exc}.",
+                    expr.key_expr.s,
+                    expr.key_expr.e,
+                ) from None
             value = evaluate(expr.val_expr, child)
             if expr.group:
                 groups.setdefault(key, []).append(value)
             else:
                 if key in obj:
-                    raise ctx.fail("Duplicate object key",
-                                   f"Two different items produced the key {go_quote(key)} in this 'for' "
-                                   "expression. If duplicates are expected, use the ellipsis (...) after "
-                                   "the value expression to enable grouping by key.",
-                                   expr.key_expr.s, expr.key_expr.e)
+                    raise ctx.fail(
+                        "Duplicate object key",
+                        f"Two different items produced the key {go_quote(key)} in this 'for' "
+                        "expression. If duplicates are expected, use the ellipsis (...) after "
+                        "the value expression to enable grouping by key.",
+                        expr.key_expr.s,
+                        expr.key_expr.e,
+                    )
                 obj[key] = value
         else:
             results.append(evaluate(expr.val_expr, child))
@@ -448,19 +527,30 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
             tt, ft = type_of(true_val), type_of(false_val)
             result_type = tt if tt == ft else unify([tt, ft])
             if result_type is None:
-                raise ctx.fail("Inconsistent conditional result types",
-                               "The true and false result expressions must have consistent types. "
-                               f"{_describe_mismatch(tt, ft)}.", expr.true.s, expr.false.e)
+                raise ctx.fail(
+                    "Inconsistent conditional result types",
+                    "The true and false result expressions must have consistent types. "
+                    f"{_describe_mismatch(tt, ft)}.",
+                    expr.true.s,
+                    expr.false.e,
+                )
     cond = evaluate(expr.cond, ctx)
     if cond is None:
-        raise ctx.fail("Null condition",
-                       "The condition value is null. Conditions must either be true or false.",
-                       expr.cond.s, expr.cond.e)
+        raise ctx.fail(
+            "Null condition",
+            "The condition value is null. Conditions must either be true or false.",
+            expr.cond.s,
+            expr.cond.e,
+        )
     try:
         cond = convert(cond, BOOL)
     except ConversionError:
-        raise ctx.fail("Incorrect condition type", "The condition expression must be of type bool.",
-                       expr.cond.s, expr.cond.e) from None
+        raise ctx.fail(
+            "Incorrect condition type",
+            "The condition expression must be of type bool.",
+            expr.cond.s,
+            expr.cond.e,
+        ) from None
     if cond:
         if true_err is not None:
             raise true_err
@@ -476,8 +566,12 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
     try:
         return convert(chosen, result_type)
     except ConversionError as exc:
-        raise ctx.fail("Inconsistent conditional result types",
-                       f"The {which} result value has the wrong type: {exc}.", where.s, where.e) from None
+        raise ctx.fail(
+            "Inconsistent conditional result types",
+            f"The {which} result value has the wrong type: {exc}.",
+            where.s,
+            where.e,
+        ) from None
 
 
 def _describe_mismatch(tt: Type, ft: Type) -> str:
@@ -501,16 +595,19 @@ def _binary(expr: syn.BinaryOp, ctx: Ctx) -> Any:
     try:
         lv = convert(lhs, want)
     except ConversionError as exc:
-        raise ctx.fail("Invalid operand", f"Unsuitable value for left operand: {exc}.",
-                       expr.lhs.s, expr.lhs.e) from None
+        raise ctx.fail(
+            "Invalid operand", f"Unsuitable value for left operand: {exc}.", expr.lhs.s, expr.lhs.e
+        ) from None
     try:
         rv = convert(rhs, want)
     except ConversionError as exc:
-        raise ctx.fail("Invalid operand", f"Unsuitable value for right operand: {exc}.",
-                       expr.rhs.s, expr.rhs.e) from None
+        raise ctx.fail(
+            "Invalid operand", f"Unsuitable value for right operand: {exc}.", expr.rhs.s, expr.rhs.e
+        ) from None
     if lv is None or rv is None:
-        raise ctx.fail("Operation failed", "Error during operation: argument must not be null.",
-                       expr.s, expr.e)
+        raise ctx.fail(
+            "Operation failed", "Error during operation: argument must not be null.", expr.s, expr.e
+        )
     if op == "&&":
         return lv and rv
     if op == "||":
@@ -546,7 +643,7 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
             return a / b
         return normalize(Fraction(a) / Fraction(b))
     if b == 0:
-        raise FunctionError("can't use modulo 0")
+        return a  # cty's Modulo: x % 0 is x
     # cty's Modulo truncates toward zero, as Go's math.Mod does.
     if type(a) is float or type(b) is float:
         return float("nan")
@@ -561,11 +658,13 @@ def _unary(expr: syn.UnaryOp, ctx: Ctx) -> Any:
     try:
         v = convert(value, want)
     except ConversionError as exc:
-        raise ctx.fail("Invalid operand", f"Unsuitable value for unary operand: {exc}.",
-                       expr.operand.s, expr.operand.e) from None
+        raise ctx.fail(
+            "Invalid operand", f"Unsuitable value for unary operand: {exc}.", expr.operand.s, expr.operand.e
+        ) from None
     if v is None:
-        raise ctx.fail("Operation failed", "Error during operation: argument must not be null.",
-                       expr.s, expr.e)
+        raise ctx.fail(
+            "Operation failed", "Error during operation: argument must not be null.", expr.s, expr.e
+        )
     return normalize(-v) if expr.op == "-" else not v
 
 
@@ -578,124 +677,180 @@ def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     fn = ctx.functions.get(name)
     if fn is None:
         if "::" in name:
-            raise ctx.fail("Call to unknown function",
-                           f"There are no functions in namespace {go_quote(name.rsplit('::', 1)[0] + '::')}.",
-                           expr.s, expr.name_e)
+            raise ctx.fail(
+                "Call to unknown function",
+                f"There are no functions in namespace {go_quote(name.rsplit('::', 1)[0] + '::')}.",
+                expr.s,
+                expr.name_e,
+            )
         suggestion = name_suggestion(name, sorted(ctx.functions))  # Go: map order
         hint = f" Did you mean {go_quote(suggestion)}?" if suggestion else ""
-        raise ctx.fail("Call to unknown function", f"There is no function named {go_quote(name)}.{hint}",
-                       expr.s, expr.name_e)
+        raise ctx.fail(
+            "Call to unknown function",
+            f"There is no function named {go_quote(name)}.{hint}",
+            expr.s,
+            expr.name_e,
+        )
     ctx.depth += 1
     if ctx.depth > MAX_EVAL_DEPTH:
         raise ctx.fail("Nesting too deep", "Function calls are nested too deeply.", expr.s, expr.e)
     try:
         if name == "convert":
             return _convert_call(expr, ctx)
+        if not expr.expand_final:
+            check_arity(fn, name, len(expr.args), expr, ctx)
         args = [evaluate(a, ctx) for a in expr.args]
         if expr.expand_final:
             last = args.pop()
             if last is None:
-                raise ctx.fail("Invalid expanding argument value",
-                               "The expanding argument (indicated by ...) must not be null.",
-                               expr.args[-1].s, expr.args[-1].e)
+                raise ctx.fail(
+                    "Invalid expanding argument value",
+                    "The expanding argument (indicated by ...) must not be null.",
+                    expr.args[-1].s,
+                    expr.args[-1].e,
+                )
             if type(last) not in (list, ListVal, SetVal):
-                raise ctx.fail("Invalid expanding argument value",
-                               "The expanding argument (indicated by ...) must be of a tuple, list, or set "
-                               "type.", expr.args[-1].s, expr.args[-1].e)
+                raise ctx.fail(
+                    "Invalid expanding argument value",
+                    "The expanding argument (indicated by ...) must be of a tuple, list, or set type.",
+                    expr.args[-1].s,
+                    expr.args[-1].e,
+                )
             args.extend(last)
         return call_function(fn, name, args, expr, ctx)
     finally:
         ctx.depth -= 1
 
 
+def check_arity(fn: Function, name: str, count: int, expr: syn.FunctionCall, ctx: Ctx) -> None:
+    """hcl's argument count checks, made before any argument is evaluated."""
+    params = fn.params
+    if count < len(params):
+        missing = params[count]
+        qual = " at least" if fn.var_param is not None else ""
+        raise ctx.fail(
+            "Not enough function arguments",
+            f"Function {go_quote(name)} expects{qual} {len(params)} argument(s). Missing value "
+            f"for {go_quote(missing.name)}.",
+            expr.e - 1,
+            expr.e,
+        )
+    if fn.var_param is None and count > len(params):
+        raise ctx.fail(
+            "Too many function arguments",
+            f"Function {go_quote(name)} expects only {len(params)} argument(s).",
+            *start_range(expr.args[min(len(params), len(expr.args) - 1)]),
+        )
+
+
 def call_function(fn: Function, name: str, args: list[Any], expr: syn.FunctionCall, ctx: Ctx) -> Any:
     """Check arity, convert arguments to the parameter types, run the implementation."""
     params = fn.params
-    if len(args) < len(params):
-        missing = params[len(args)]
-        qual = " at least" if fn.var_param is not None else ""
-        raise ctx.fail("Not enough function arguments",
-                       f"Function {go_quote(name)} expects{qual} {len(params)} argument(s). Missing value "
-                       f"for {go_quote(missing.name)}.", expr.s, expr.e)
-    if fn.var_param is None and len(args) > len(params):
-        raise ctx.fail("Too many function arguments",
-                       f"Function {go_quote(name)} expects only {len(params)} argument(s).", expr.s, expr.e)
+    check_arity(fn, name, len(args), expr, ctx)
     converted: list[Any] = []
-    for i, value in enumerate(args):
+    for i, value in enumerate(args):  # hcl converts every argument before cty checks for nulls
         param = params[i] if i < len(params) else fn.var_param
         assert param is not None
-        arg_expr = expr.args[min(i, len(expr.args) - 1)]
-        if value is None and not param.allow_null:
-            raise ctx.fail("Invalid function argument",
-                           f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
-                           *start_range(arg_expr))
         try:
             converted.append(convert(value, param.type))
         except ConversionError as exc:
-            raise ctx.fail("Invalid function argument",
-                           f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
-                           *start_range(arg_expr)) from None
+            raise ctx.fail(
+                "Invalid function argument",
+                f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
+                *start_range(expr.args[min(i, len(expr.args) - 1)]),
+            ) from None
+    for i, value in enumerate(converted):
+        param = params[i] if i < len(params) else fn.var_param
+        assert param is not None
+        if value is None and not param.allow_null:
+            raise ctx.fail(
+                "Invalid function argument",
+                f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
+                *start_range(expr.args[min(i, len(expr.args) - 1)]),
+            )
     try:
         return fn.impl(*converted)
     except FunctionError as exc:
         if exc.arg is not None and exc.arg < len(expr.args):
             param = params[exc.arg] if exc.arg < len(params) else fn.var_param
             assert param is not None
-            raise ctx.fail("Invalid function argument",
-                           f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
-                           *start_range(expr.args[exc.arg])) from None
-        raise ctx.fail("Error in function call", f"Call to function {go_quote(name)} failed: {exc}.",
-                       expr.s, expr.e) from None
+            raise ctx.fail(
+                "Invalid function argument",
+                f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
+                *start_range(expr.args[exc.arg]),
+            ) from None
+        raise ctx.fail(
+            "Error in function call", f"Call to function {go_quote(name)} failed: {exc}.", *start_range(expr)
+        ) from None
     except HclDiagnostics:
         raise
     except (ValueError, ArithmeticError, RecursionError, OverflowError) as exc:
-        raise ctx.fail("Error in function call", f"Call to function {go_quote(name)} failed: {exc}.",
-                       expr.s, expr.e) from None
+        raise ctx.fail(
+            "Error in function call", f"Call to function {go_quote(name)} failed: {exc}.", *start_range(expr)
+        ) from None
 
 
 def _try_can(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     if expr.name == "can":
         if len(expr.args) != 1:
-            raise ctx.fail("Not enough function arguments" if not expr.args else "Too many function arguments",
-                           'Function "can" expects 1 argument(s). Missing value for "expression".'
-                           if not expr.args else 'Function "can" expects only 1 argument(s).',
-                           expr.s, expr.e)
+            raise ctx.fail(
+                "Not enough function arguments" if not expr.args else "Too many function arguments",
+                'Function "can" expects 1 argument(s). Missing value for "expression".'
+                if not expr.args
+                else 'Function "can" expects only 1 argument(s).',
+                expr.s,
+                expr.e,
+            )
         try:
             evaluate(expr.args[0], ctx)
         except HclDiagnostics:
             return False
         return True
     if not expr.args:
-        raise ctx.fail("Error in function call",
-                       'Call to function "try" failed: at least one argument is required.', expr.s, expr.e)
+        raise ctx.fail(
+            "Error in function call",
+            'Call to function "try" failed: at least one argument is required.',
+            expr.s,
+            expr.e,
+        )
     diags: list[Diagnostic] = []
     for arg in expr.args:
         try:
             return evaluate(arg, ctx)
         except HclDiagnostics as exc:
             diags.extend(exc.diags)
-    raise ctx.fail("Error in function call",
-                   'Call to function "try" failed: no expression succeeded:\n'
-                   + "\n".join(f"- {d.summary} (at {d.subject})\n  {d.detail}" for d in diags)
-                   + "\n\nAt least one expression must produce a successful result.",
-                   expr.s, expr.e)
+    raise ctx.fail(
+        "Error in function call",
+        'Call to function "try" failed: no expression succeeded:\n'
+        + "\n".join(f"- {d.summary} (at {d.subject})\n  {d.detail}" for d in diags)
+        + "\n\nAt least one expression must produce a successful result.",
+        expr.s,
+        expr.e,
+    )
 
 
 def _convert_call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     from nomadmesh.hcl._types import type_constraint
 
     if len(expr.args) != 2:
-        raise ctx.fail("Not enough function arguments" if len(expr.args) < 2 else "Too many function arguments",
-                       'Function "convert" expects 2 argument(s). Missing value for "type".'
-                       if len(expr.args) < 2 else 'Function "convert" expects only 2 argument(s).',
-                       expr.s, expr.e)
+        raise ctx.fail(
+            "Not enough function arguments" if len(expr.args) < 2 else "Too many function arguments",
+            'Function "convert" expects 2 argument(s). Missing value for "type".'
+            if len(expr.args) < 2
+            else 'Function "convert" expects only 2 argument(s).',
+            expr.s,
+            expr.e,
+        )
     value = evaluate(expr.args[0], ctx)
     want = type_constraint(expr.args[1], ctx)
     try:
         return convert(value, want)
     except ConversionError as exc:
-        raise ctx.fail("Invalid function argument", f'Invalid value for "value" parameter: {exc}.',
-                       *start_range(expr.args[0])) from None
+        raise ctx.fail(
+            "Invalid function argument",
+            f'Invalid value for "value" parameter: {exc}.',
+            *start_range(expr.args[0]),
+        ) from None
 
 
 _DISPATCH: dict[type, Callable[[Any, Ctx], Any]] = {

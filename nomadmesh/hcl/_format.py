@@ -105,7 +105,7 @@ def _lines(tokens: list[_Tok]) -> list[_Line]:
             start = len(tokens)
             break
         if _is_newline(tok):
-            lines.append(_Line(tokens[start:i + 1]))
+            lines.append(_Line(tokens[start : i + 1]))
             start = i + 1
     if start < len(tokens):
         rest = [t for t in tokens[start:] if t.kind is not syn.EOF]
@@ -168,8 +168,30 @@ def _indent(lines: list[_Line]) -> None:
 
 
 _NIL = _Tok("NIL", "", 0)
-_MINUS_TIGHT_AFTER = {"NIL", "(", "{", "[", "=", ":", ",", "?", "+", "*", "/", "%", "-", "==", "!=", ">", ">=",
-                      "<", "<=", "&&", "||", "!"}
+_MINUS_TIGHT_AFTER = {
+    "NIL",
+    "(",
+    "{",
+    "[",
+    "=",
+    ":",
+    ",",
+    "?",
+    "+",
+    "*",
+    "/",
+    "%",
+    "-",
+    "==",
+    "!=",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "&&",
+    "||",
+    "!",
+}
 
 
 def _space_after(subject: _Tok, before: _Tok, after: _Tok) -> bool:
@@ -187,7 +209,12 @@ def _space_after(subject: _Tok, before: _Tok, after: _Tok) -> bool:
         return False
     if s == ",":
         return True
-    if s in (syn.QLIT, syn.SLIT, syn.OQUOTE, syn.OHEREDOC) or a in (syn.QLIT, syn.SLIT, syn.CQUOTE, syn.CHEREDOC):
+    if s in (syn.QLIT, syn.SLIT, syn.OQUOTE, syn.OHEREDOC) or a in (
+        syn.QLIT,
+        syn.SLIT,
+        syn.CQUOTE,
+        syn.CHEREDOC,
+    ):
         return False
     if s is syn.IDENT and subject.text == "in" and before.kind is syn.IDENT:
         return True

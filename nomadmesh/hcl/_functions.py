@@ -83,7 +83,7 @@ def _log(n: Any, base: Any) -> Any:
 
 def _pow(n: Any, p: Any) -> Any:
     if type(p) is int and type(n) is int and p >= 0 and p < 4096:
-        return n ** p
+        return n**p
     return _float_number(float(n) ** float(p))
 
 
@@ -123,10 +123,7 @@ def _parseint(num: Any, base: Any) -> Any:
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[:base]
-    if base <= 36:
-        text_cmp = text.lower()
-    else:
-        text_cmp = text
+    text_cmp = text.lower() if base <= 36 else text
     if not text_cmp or any(c not in digits for c in text_cmp):
         raise FunctionError(f"cannot parse {_go_quote(num)} as a base {base} integer", 0)
     value = 0
@@ -136,27 +133,30 @@ def _parseint(num: Any, base: Any) -> Any:
 
 
 def _range(*params: Any) -> Any:
-    if not 1 <= len(params) <= 3:
-        raise FunctionError("must have one, two, or three arguments")
+    """cty RangeFunc (sequence.go): one or two arguments pick the direction themselves."""
     if len(params) == 1:
-        start, end, step = 0, params[0], 1
+        start, end, step = 0, params[0], (-1 if params[0] < 0 else 1)
     elif len(params) == 2:
-        start, end, step = params[0], params[1], 1
-    else:
+        start, end, step = params[0], params[1], (-1 if params[1] < params[0] else 1)
+    elif len(params) == 3:
         start, end, step = params
+    else:
+        raise FunctionError("must have one, two, or three arguments")
     if step == 0:
-        raise FunctionError("step must not be zero")
-    out = []
+        raise FunctionError("step must not be zero", 2)
+    if step < 0 and end > start:
+        raise FunctionError("end must be less than start when step is negative", 1)
+    if step > 0 and end < start:
+        raise FunctionError("end must be greater than start when step is positive", 1)
+    out: list[Any] = []
     cur = start
-    if step > 0 and start > end:
-        raise FunctionError("invalid range: start must be less than or equal to end for a positive step")
-    if step < 0 and start < end:
-        raise FunctionError("invalid range: start must be greater than or equal to end for a negative step")
     while (cur < end) if step > 0 else (cur > end):
+        if len(out) >= 1024:
+            raise FunctionError(
+                "more than 1024 values were generated; either decrease the difference "
+                "between start and end or use a smaller step"
+            )
         out.append(cur)
-        if len(out) > 1024:
-            raise FunctionError("more than 1024 values were generated; either decrease the difference "
-                                "between start and end or use a smaller step")
         cur = normalize(cur + step)
     return ListVal(out, NUMBER)
 
@@ -186,11 +186,14 @@ def _indent(spaces: Any, s: str) -> str:
 
 
 def _join(sep: str, *lists: Any) -> str:
+    if not lists:
+        raise FunctionError("at least one list is required")
     items: list[str] = []
-    for lst in lists:
+    for li, lst in enumerate(lists):
         for i, item in enumerate(lst):
             if item is None:
-                raise FunctionError(f"element {i} is null")
+                detail = f"element {i} of list {li + 1} is null" if len(lists) > 1 else f"element {i} is null"
+                raise FunctionError(f"{detail}; cannot concatenate null values", li + 1)
             items.append(item)
     return sep.join(items)
 
@@ -241,7 +244,7 @@ def _substr(s: str, offset: Any, length: Any) -> str:
         return ""
     if length < 0:
         return s[offset:]
-    return s[offset:offset + length]
+    return s[offset : offset + length]
 
 
 def _split(sep: str, s: str) -> Any:
@@ -264,8 +267,11 @@ def _go_regex(pattern: str) -> re.Pattern[str]:
 def _regex_replace(s: str, pattern: str, repl: str) -> str:
     rx = _go_regex(pattern)
     # Go's $1 / ${name} expansion into Python's \g<...>
-    py_repl = re.sub(r"\$\{(\w+)\}|\$(\w+)|\\", lambda m: "\\\\" if m.group() == "\\" else
-                     f"\\g<{m.group(1) or m.group(2)}>", repl)
+    py_repl = re.sub(
+        r"\$\{(\w+)\}|\$(\w+)|\\",
+        lambda m: "\\\\" if m.group() == "\\" else f"\\g<{m.group(1) or m.group(2)}>",
+        repl,
+    )
     return rx.sub(py_repl, s)
 
 
@@ -274,140 +280,27 @@ def _trim(s: str, cutset: str) -> str:
 
 
 def _trimprefix(s: str, prefix: str) -> str:
-    return s[len(prefix):] if prefix and s.startswith(prefix) else s
+    return s[len(prefix) :] if prefix and s.startswith(prefix) else s
 
 
 def _trimsuffix(s: str, suffix: str) -> str:
-    return s[:-len(suffix)] if suffix and s.endswith(suffix) else s
+    return s[: -len(suffix)] if suffix and s.endswith(suffix) else s
 
 
 def _trimspace(s: str) -> str:
-    return s.strip(" \t\n\r\v\f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-                   "\u200a\u2028\u2029\u202f\u205f\u3000")
-
-
-# format / formatlist: Go's fmt verbs as cty's stdlib implements them
-
-_VERB = re.compile(r"%(?:\[(\d+)\])?([ +\-#0]*)(\d+|\*)?(?:\.(\d+|\*)?)?([a-zA-Z%])")
+    return s.strip(
+        " \t\n\r\v\f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+        "\u200a\u2028\u2029\u202f\u205f\u3000"
+    )
 
 
 def _format(fmt: str, *args: Any) -> str:
-    out: list[str] = []
-    pos = 0
-    argi = 0
-    for m in _VERB.finditer(fmt):
-        out.append(fmt[pos:m.start()])
-        pos = m.end()
-        explicit, flags, width, prec, verb = m.groups()
-        if verb == "%":
-            out.append("%")
-            continue
-        if explicit:
-            argi = int(explicit) - 1
-        if argi >= len(args):
-            raise FunctionError(f"not enough arguments for %{verb} at {m.start()}")
-        arg = args[argi]
-        argi += 1
-        out.append(_format_one(verb, flags, width, prec, arg, m.start()))
-    out.append(fmt[pos:])
-    if argi < len(args) and _VERB.search(fmt.replace("%%", "")) is not None:
-        pass
-    return "".join(out)
+    from nomadmesh.hcl._format_verbs import FormatError, format_values
 
-
-def _pad(text: str, flags: str, width: str | None) -> str:
-    if not width:
-        return text
-    w = int(width)
-    if "-" in flags:
-        return text.ljust(w)
-    if "0" in flags and text[:1] in "-+" and text[1:].replace(".", "").isdigit():
-        return text[0] + text[1:].rjust(w - 1, "0")
-    if "0" in flags:
-        return text.rjust(w, "0")
-    return text.rjust(w)
-
-
-def _format_one(verb: str, flags: str, width: str | None, prec: str | None, arg: Any, at: int) -> str:
-    if verb == "v":
-        if arg is None:
-            return _pad("null", flags, width)
-        if type(arg) is str:
-            return _pad(arg, flags, width)
-        if is_number(arg):
-            return _pad(format_number(arg), flags, width)
-        if type(arg) is bool:
-            return _pad("true" if arg else "false", flags, width)
-        return _pad(_json_encode(arg), flags, width)
-    if arg is None:
-        raise FunctionError(f"unsupported value for %{verb} at {at}: null value cannot be formatted")
-    if verb == "s":
-        try:
-            text = convert(arg, STRING)
-        except ConversionError as exc:
-            raise FunctionError(f"unsupported value for %s at {at}: {exc}") from None
-        if prec:
-            text = text[:int(prec)]
-        return _pad(text, flags, width)
-    if verb == "q":
-        try:
-            text = convert(arg, STRING)
-        except ConversionError as exc:
-            raise FunctionError(f"unsupported value for %q at {at}: {exc}") from None
-        return _pad(_go_quote(text), flags, width)
-    if verb == "t":
-        if type(arg) is not bool:
-            raise FunctionError(f"unsupported value for %t at {at}: bool required")
-        return _pad("true" if arg else "false", flags, width)
     try:
-        num = convert(arg, NUMBER)
-    except ConversionError as exc:
-        raise FunctionError(f"unsupported value for %{verb} at {at}: {exc}") from None
-    plus = "+" if "+" in flags else (" " if " " in flags else "")
-    if verb in "dbox":
-        if type(num) is not int:
-            raise FunctionError(f"unsupported value for %{verb} at {at}: an integer is required")
-        base = {"d": "d", "b": "b", "o": "o", "x": "x"}[verb]
-        text = format(abs(num), base)
-        sign = "-" if num < 0 else plus
-        return _pad(sign + text, flags, width)
-    if verb == "X":
-        if type(num) is not int:
-            raise FunctionError(f"unsupported value for %X at {at}: an integer is required")
-        return _pad(("-" if num < 0 else plus) + format(abs(num), "X"), flags, width)
-    f = float(num)
-    if verb in "fF":
-        text = f"{f:{plus}.{int(prec) if prec else 6}f}"
-    elif verb in "eE":
-        text = f"{f:{plus}.{int(prec) if prec else 6}{verb}}"
-    elif verb in "gG":
-        text = _go_g(f, prec, verb, plus)
-    else:
-        raise FunctionError(f"invalid format verb %{verb} at {at}")
-    return _pad(text, flags, width)
-
-
-def _go_g(f: float, prec: str | None, verb: str, plus: str) -> str:
-    if prec is None:
-        text = repr(f)
-        if "e" in text or "E" in text:
-            mant, _, exp = text.partition("e")
-            e = int(exp)
-            text = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-        elif text.endswith(".0"):
-            text = text[:-2]
-        exp10 = math.floor(math.log10(abs(f))) if f != 0 else 0
-        if exp10 < -4 or exp10 >= 21:
-            text = f"{f:e}"
-            mant, _, exp = text.partition("e")
-            mant = mant.rstrip("0").rstrip(".")
-            e = int(exp)
-            text = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-        if verb == "G":
-            text = text.upper()
-        return (plus if f >= 0 else "") + text
-    text = f"{f:{plus}.{int(prec)}{'g' if verb == 'g' else 'G'}}"
-    return text
+        return format_values(fmt, list(args))
+    except FormatError as exc:
+        raise FunctionError(str(exc), None if exc.arg is None else exc.arg + 1) from None
 
 
 def _formatlist(fmt: str, *args: Any) -> Any:
@@ -438,15 +331,14 @@ def _chunklist(lst: Any, size: Any) -> Any:
     if size < 0:
         raise FunctionError("the size argument must be positive", 1)
     items = list(lst)
-    if size == 0:
-        chunks = [items]
-    else:
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    chunks = [items] if size == 0 else [items[i : i + size] for i in range(0, len(items), size)]
     return ListVal([ListVal(c, lst.etype) for c in chunks], list_of(lst.etype))
 
 
 def _coalesce(*vals: Any) -> Any:
-    target = unify([type_of(v) for v in vals if v is not None]) if any(v is not None for v in vals) else DYNAMIC
+    target = (
+        unify([type_of(v) for v in vals if v is not None]) if any(v is not None for v in vals) else DYNAMIC
+    )
     if target is None:
         raise FunctionError("all arguments must have the same type")
     for v in vals:
@@ -456,11 +348,11 @@ def _coalesce(*vals: Any) -> Any:
 
 
 def _coalescelist(*vals: Any) -> Any:
-    for i, v in enumerate(vals):
+    for v in vals:
         if v is None:
             continue
         if not _seq(v):
-            raise FunctionError("coalescelist arguments must be lists or tuples", i)
+            raise FunctionError("coalescelist arguments must be lists or tuples")
         if len(v) > 0:
             return v
     raise FunctionError("no non-null arguments")
@@ -487,7 +379,7 @@ def _concat(*seqs: Any) -> Any:
 
 def _contains(lst: Any, value: Any) -> Any:
     if not (_seq(lst) or isinstance(lst, dict)):
-        raise FunctionError("argument must be list, tuple, or set", 0)
+        raise FunctionError("argument must be list, tuple, or set")
     items = lst.values() if isinstance(lst, dict) else lst
     return any(equal(x, value) for x in items)
 
@@ -502,19 +394,20 @@ def _distinct(lst: Any) -> Any:
 
 def _element(lst: Any, index: Any) -> Any:
     if not _seq(lst):
-        raise FunctionError("cannot read elements from " + _friendly(lst), 0)
+        raise FunctionError("cannot read elements from " + _friendly(lst))
+    if type(index) is not int or not -(1 << 63) <= index < (1 << 63):
+        raise FunctionError(
+            "invalid index: value must be a whole number, between -9223372036854775808 and "
+            "9223372036854775807"
+        )
     if not lst:
         raise FunctionError("cannot use element function with an empty list")
-    if type(index) is not int:
-        raise FunctionError("invalid index: value must be a whole number", 1)
-    if index < 0:
-        raise FunctionError("cannot use element function with a negative index")
     return lst[index % len(lst)]
 
 
 def _flatten(lst: Any) -> Any:
     if not _seq(lst):
-        raise FunctionError("can only flatten lists, sets and tuples", 0)
+        raise FunctionError("can only flatten lists, sets and tuples")
     out: list[Any] = []
 
     def walk(v: Any) -> None:
@@ -533,7 +426,9 @@ def _index(coll: Any, key: Any) -> Any:
     t = type(coll)
     if t is list or t is ListVal:
         if not is_number(key):
-            raise FunctionError("key for tuple must be number" if t is list else "key for list must be number")
+            raise FunctionError(
+                "key for tuple must be number" if t is list else "key for list must be number"
+            )
         if type(key) is not int or not 0 <= key < len(coll):
             if t is list:
                 raise FunctionError(f"key must be between 0 and {len(coll) - 1} inclusive")
@@ -559,7 +454,7 @@ def _keys(m: Any) -> Any:
 
 def _values(m: Any) -> Any:
     if not isinstance(m, dict):
-        raise FunctionError("must have map or object type", 0)
+        raise FunctionError("values() requires a map as the first argument")
     vals = [v for _, v in sorted_items(m)]
     if type(m) is MapVal:
         return ListVal(vals, m.etype)
@@ -573,26 +468,29 @@ def _length(coll: Any) -> Any:
     raise FunctionError("collection must be a list, a map or a tuple")
 
 
-def _lookup(m: Any, key: str, *default: Any) -> Any:
-    if len(default) > 1:
-        raise FunctionError("lookup() takes no more than three arguments")
-    if not isinstance(m, dict):
-        raise FunctionError("the given value is not a map or object", 0)
-    if key in m:
-        return m[key]
-    if default:
-        return default[0]
-    raise FunctionError(f"lookup failed to find key {_go_quote(key)}")
+def _lookup(m: Any, key: str, default: Any) -> Any:
+    """cty LookupFunc (collection.go:650): all three arguments are required."""
+    if type(m) is dict:
+        if key in m:
+            return m[key]
+        return default
+    if type(m) is MapVal:
+        try:
+            fallback = convert(default, m.etype)
+        except ConversionError:
+            raise FunctionError("the default value must have the same type as the map elements", 2) from None
+        return m.get(key, fallback)
+    raise FunctionError("lookup() requires a map as the first argument", 0)
 
 
 def _merge(*maps: Any) -> Any:
     out: dict[str, Any] = {}
     all_maps = True
-    for i, m in enumerate(maps):
+    for m in maps:
         if m is None:
             continue
         if not isinstance(m, dict):
-            raise FunctionError(f"arguments must be maps or objects, got {_friendly(m)}", i)
+            raise FunctionError(f"arguments must be maps or objects, got {_go_quote(_friendly(m))}")
         if type(m) is not MapVal:
             all_maps = False
         out.update(m)
@@ -621,33 +519,51 @@ def _setproduct(*sets: Any) -> Any:
         raise FunctionError("at least two arguments are required")
     combos: list[list[Any]] = [[]]
     for s in sets:
-        combos = [c + [x] for c in combos for x in s]
+        combos = [[*c, x] for c in combos for x in s]
     return ListVal(combos, DYNAMIC)
 
 
 def _slice(lst: Any, start: Any, end: Any) -> Any:
+    if type(lst) is SetVal:
+        raise FunctionError(
+            "cannot slice a set, because its elements do not have indices; explicitly convert to "
+            "a list if the ordering of the result is not important",
+            0,
+        )
     if not _seq(lst):
         raise FunctionError("must be a list or tuple value", 0)
-    start, end = int(start), int(end)
+    for i, v in ((1, start), (2, end)):
+        if type(v) is not int:
+            which = "start" if i == 1 else "end"
+            raise FunctionError(
+                f"invalid {which} index: value must be a whole number, between "
+                "-9223372036854775808 and 9223372036854775807",
+                i,
+            )
     if start < 0:
-        raise FunctionError("from index must be greater than or equal to 0", 1)
+        raise FunctionError("start index must not be less than zero", 1)
+    if start > len(lst):
+        raise FunctionError("start index must not be greater than the length of the list", 1)
+    if end < 0:
+        raise FunctionError("end index must not be less than zero", 2)
     if end > len(lst):
-        raise FunctionError("to index must be less than or equal to the length of the input collection", 2)
+        raise FunctionError("end index must not be greater than the length of the list", 2)
     if start > end:
-        raise FunctionError("from index must be less than or equal to index", 1)
+        raise FunctionError("start index must not be greater than end index", 1)
     part = lst[start:end]
     return list(part) if type(lst) is list else ListVal(part, lst.etype)
 
 
 def _sort(lst: Any) -> Any:
-    if any(x is None for x in lst):
-        raise FunctionError("given list element is null; a null value cannot be sorted", 0)
+    for i, x in enumerate(lst):
+        if x is None:
+            raise FunctionError(f"given list element {i} is null; a null string cannot be sorted")
     return ListVal(sorted(lst), STRING)
 
 
 def _zipmap(keys: Any, vals: Any) -> Any:
     if not _seq(vals):
-        raise FunctionError("values must be a list or tuple", 1)
+        raise FunctionError("values argument must be a list or tuple value")
     if len(keys) != len(vals):
         raise FunctionError(f"number of keys ({len(keys)}) does not match number of values ({len(vals)})")
     if type(vals) is list:
@@ -658,7 +574,7 @@ def _zipmap(keys: Any, vals: Any) -> Any:
 # --- encoding ------------------------------------------------------------------------------------
 
 
-def _json_encode(v: Any) -> str:
+def json_encode(v: Any) -> str:
     """cty's JSON: sorted object keys, Go's HTML-safe string escaping, exact numbers."""
     out: list[str] = []
 
@@ -669,7 +585,7 @@ def _json_encode(v: Any) -> str:
         elif t is bool:
             out.append("true" if x else "false")
         elif t is str:
-            out.append(_go_json_string(x))
+            out.append(go_json_string(x))
         elif is_number(x):
             if t is float:
                 raise FunctionError("value must be known and finite")
@@ -686,7 +602,7 @@ def _json_encode(v: Any) -> str:
             for i, (k, item) in enumerate(sorted_items(x)):
                 if i:
                     out.append(",")
-                out.append(_go_json_string(k))
+                out.append(go_json_string(k))
                 out.append(":")
                 enc(item)
             out.append("}")
@@ -695,14 +611,20 @@ def _json_encode(v: Any) -> str:
     return "".join(out)
 
 
-def _go_json_string(s: str) -> str:
+def go_json_string(s: str) -> str:
     text = json.dumps(s, ensure_ascii=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\\u007f", "\x7f"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        .replace("\\u007f", "\x7f")
+    )
 
 
 def _jsonencode(v: Any) -> str:
-    return _json_encode(v)
+    return json_encode(v)
 
 
 def from_json_value(v: Any) -> Any:
@@ -719,8 +641,12 @@ def from_json_value(v: Any) -> Any:
 
 def _jsondecode(s: str) -> Any:
     try:
-        data = json.loads(s, parse_float=lambda text: parse_number(text), parse_int=lambda text: parse_number(text),
-                          parse_constant=_reject_constant)
+        data = json.loads(
+            s,
+            parse_float=lambda text: parse_number(text),
+            parse_int=lambda text: parse_number(text),
+            parse_constant=_reject_constant,
+        )
     except json.JSONDecodeError as exc:
         raise FunctionError(f"{exc.msg} at line {exc.lineno} column {exc.colno}", 0) from None
     except RecursionError:
@@ -802,9 +728,23 @@ def _yamlencode(v: Any) -> str:
     return stream.getvalue()
 
 
-_YAML_ESCAPES = {"\x00": "0", "\x07": "a", "\x08": "b", "\t": "t", "\n": "n", "\x0b": "v", "\x0c": "f",
-                 "\r": "r", "\x1b": "e", '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_",
-                 "\u2028": "L", "\u2029": "P"}
+_YAML_ESCAPES = {
+    "\x00": "0",
+    "\x07": "a",
+    "\x08": "b",
+    "\t": "t",
+    "\n": "n",
+    "\x0b": "v",
+    "\x0c": "f",
+    "\r": "r",
+    "\x1b": "e",
+    '"': '"',
+    "\\": "\\",
+    "\x85": "N",
+    "\xa0": "_",
+    "\u2028": "L",
+    "\u2029": "P",
+}
 
 
 @cache
@@ -812,7 +752,7 @@ def _cty_yaml_emitter() -> Any:
     """PyYAML's emitter with libyaml's double-quoted scalar folding (go-yaml, which go-cty-yaml uses)."""
     import yaml
 
-    class Emitter(yaml.emitter.Emitter):  # type: ignore[misc]
+    class Emitter(yaml.emitter.Emitter):
         def write_double_quoted(self, text: str, split: bool = True) -> None:
             self.write_indicator('"', True)
             spaces = False
@@ -820,9 +760,16 @@ def _cty_yaml_emitter() -> Any:
             n = len(text)
             while i < n:
                 ch = text[i]
-                printable = ch == "\n" or (" " <= ch <= "~") or (
-                    ch == "\x85" or ("\xa0" <= ch <= "\ud7ff") or ("\ue000" <= ch <= "\ufffd" and ch != "\ufeff")
-                    or ch > "\uffff")
+                printable = (
+                    ch == "\n"
+                    or (" " <= ch <= "~")
+                    or (
+                        ch == "\x85"
+                        or ("\xa0" <= ch <= "\ud7ff")
+                        or ("\ue000" <= ch <= "\ufffd" and ch != "\ufeff")
+                        or ch > "\uffff"
+                    )
+                )
                 if not printable or ch in '"\\' or ch in "\n\r\x85\u2028\u2029" or ch == "\ufeff":
                     code = _YAML_ESCAPES.get(ch)
                     if code is None:
@@ -873,17 +820,21 @@ def _yamldecode(s: str) -> Any:
 
 
 _YAML_MAP: dict[str, Any] = {}
-for _words, _value in ((("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
-                       (("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
-                       (("", "~", "null", "Null", "NULL"), None),
-                       ((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
-                       (("-.inf", "-.Inf", "-.INF"), float("-inf"))):
+for _words, _value in (
+    (("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    (("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+    (("", "~", "null", "Null", "NULL"), None),
+    ((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    (("-.inf", "-.Inf", "-.INF"), float("-inf")),
+):
     for _w in _words:
         _YAML_MAP[_w] = _value
 _YAML_INT = re.compile(r"\A(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
 _YAML_FLOAT = re.compile(r"\A[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
-_YAML_STAMP = re.compile(r"\A(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]| )(\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
-                         r"(Z|[+-]\d{2}:\d{2})?)?\Z")
+_YAML_STAMP = re.compile(
+    r"\A(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]| )(\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
+    r"(Z|[+-]\d{2}:\d{2})?)?\Z"
+)
 
 
 def _yaml_node(node: Any, depth: int) -> Any:
@@ -908,7 +859,9 @@ def _yaml_node(node: Any, depth: int) -> Any:
         if tag == "tag:yaml.org,2002:int" or tag == "tag:yaml.org,2002:float":
             n = parse_number(src.replace("_", ""))
             if n is None:
-                raise FunctionError(f"cannot parse {_go_quote(src)} as {tag.replace('tag:yaml.org,2002:', '!!')}", 0)
+                raise FunctionError(
+                    f"cannot parse {_go_quote(src)} as {tag.replace('tag:yaml.org,2002:', '!!')}", 0
+                )
             return n
         if tag == "tag:yaml.org,2002:bool":
             if type(_YAML_MAP.get(src)) is not bool:
@@ -947,7 +900,7 @@ def _yaml_node(node: Any, depth: int) -> Any:
 
 
 def _yaml_timestamp(m: re.Match[str]) -> str:
-    y, mo, d, h, mi, sec, frac, zone = m.groups()
+    y, mo, d, h, mi, sec, _frac, zone = m.groups()
     if h is None:
         return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T00:00:00Z"
     base = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(sec):02d}"
@@ -967,8 +920,10 @@ def _hash(name: str) -> Callable[[str], str]:
 
 
 def _bcrypt(s: str, *cost: Any) -> str:
+    import importlib
+
     try:
-        import bcrypt
+        bcrypt = importlib.import_module("bcrypt")  # optional: only this function needs it
     except ImportError:
         raise FunctionError("bcrypt needs the Python package 'bcrypt' (pip install bcrypt)") from None
     if len(cost) > 1:
@@ -986,8 +941,9 @@ def _rsadecrypt(ciphertext: str, private_key: str) -> str:
     try:
         raw = base64.b64decode(ciphertext, validate=True)
     except ValueError:
-        raise FunctionError("failed to decode input \"ciphertext\": cipher text must be base64-encoded", 0) \
-            from None
+        raise FunctionError(
+            'failed to decode input "ciphertext": cipher text must be base64-encoded', 0
+        ) from None
     try:
         key = serialization.load_pem_private_key(private_key.encode(), password=None)
     except (ValueError, TypeError) as exc:
@@ -1005,16 +961,21 @@ def _uuidv4() -> str:
 
 
 def _uuidv5(namespace: str, name: str) -> str:
-    spaces = {"dns": uuid.NAMESPACE_DNS, "url": uuid.NAMESPACE_URL, "oid": uuid.NAMESPACE_OID,
-              "x500": uuid.NAMESPACE_X500}
+    spaces = {
+        "dns": uuid.NAMESPACE_DNS,
+        "url": uuid.NAMESPACE_URL,
+        "oid": uuid.NAMESPACE_OID,
+        "x500": uuid.NAMESPACE_X500,
+    }
     if namespace in spaces:
         ns = spaces[namespace]
     else:
         try:
             ns = uuid.UUID(namespace)
         except ValueError:
-            raise FunctionError(f"uuidv5() doesn't support namespace {namespace} (invalid UUID length: "
-                                f"{len(namespace)})") from None
+            raise FunctionError(
+                f"uuidv5() doesn't support namespace {namespace} (invalid UUID length: {len(namespace)})"
+            ) from None
     return str(uuid.uuid5(ns, name))
 
 
@@ -1050,10 +1011,14 @@ def _cidrsubnet(prefix: str, newbits: Any, netnum: Any) -> str:
     net = _network(prefix)
     new_prefix = net.prefixlen + int(newbits)
     if new_prefix > net.max_prefixlen:
-        raise FunctionError(f"insufficient address space to extend prefix of {net.prefixlen} by {int(newbits)}")
+        raise FunctionError(
+            f"insufficient address space to extend prefix of {net.prefixlen} by {int(newbits)}"
+        )
     num = int(netnum)
     if not 0 <= num < (1 << int(newbits)):
-        raise FunctionError(f"prefix extension of {int(newbits)} does not accommodate a subnet numbered {num}")
+        raise FunctionError(
+            f"prefix extension of {int(newbits)} does not accommodate a subnet numbered {num}"
+        )
     base = int(net.network_address) + (num << (net.max_prefixlen - new_prefix))
     return f"{ipaddress.ip_address(base)}/{new_prefix}"
 
@@ -1065,13 +1030,18 @@ def _cidrsubnets(prefix: str, *newbits: Any) -> Any:
     for i, nb in enumerate(newbits):
         length = net.prefixlen + int(nb)
         if length > net.max_prefixlen:
-            raise FunctionError(f"would extend prefix to {length} bits, which is too long for an IPv"
-                                f"{net.version} address", i + 1)
+            raise FunctionError(
+                f"would extend prefix to {length} bits, which is too long for an IPv{net.version} address",
+                i + 1,
+            )
         block = 1 << (net.max_prefixlen - length)
         current = (current + block - 1) // block * block
         if current + block > int(net.network_address) + net.num_addresses:
-            raise FunctionError(f"not enough remaining address space for a subnet with a prefix of {length} bits "
-                                f"after {ipaddress.ip_address(current - 1)}", i + 1)
+            raise FunctionError(
+                f"not enough remaining address space for a subnet with a prefix of {length} bits "
+                f"after {ipaddress.ip_address(current - 1)}",
+                i + 1,
+            )
         out.append(f"{ipaddress.ip_address(current)}/{length}")
         current += block
     return ListVal(out, STRING)
@@ -1117,8 +1087,10 @@ def _timeadd(ts: str, duration: str) -> str:
     return text + zone
 
 
-_DATE_TOKEN = re.compile(r"'(?:[^']|'')*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|ZZZZZ|ZZZZ|ZZZ|Z|AA|aa|[A-Za-z]|.",
-                         re.DOTALL)
+_DATE_TOKEN = re.compile(
+    r"'(?:[^']|'')*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|ZZZZZ|ZZZZ|ZZZ|Z|AA|aa|[A-Za-z]|.",
+    re.DOTALL,
+)
 
 
 def _formatdate(fmt: str, ts: str) -> str:
@@ -1134,12 +1106,26 @@ def _formatdate(fmt: str, ts: str) -> str:
         sign = "-" if mins < 0 else "+"
         amins = abs(mins)
         table = {
-            "YYYY": f"{t.year:04d}", "YY": f"{t.year % 100:02d}", "MMMM": t.strftime("%B"),
-            "MMM": t.strftime("%b"), "MM": f"{t.month:02d}", "M": str(t.month), "DD": f"{t.day:02d}",
-            "D": str(t.day), "EEEE": t.strftime("%A"), "EEE": t.strftime("%a"), "hh": f"{t.hour:02d}",
-            "h": str(t.hour), "HH": f"{(t.hour % 12) or 12:02d}", "H": str((t.hour % 12) or 12),
-            "mm": f"{t.minute:02d}", "m": str(t.minute), "ss": f"{t.second:02d}", "s": str(t.second),
-            "AA": "PM" if t.hour >= 12 else "AM", "aa": "pm" if t.hour >= 12 else "am",
+            "YYYY": f"{t.year:04d}",
+            "YY": f"{t.year % 100:02d}",
+            "MMMM": t.strftime("%B"),
+            "MMM": t.strftime("%b"),
+            "MM": f"{t.month:02d}",
+            "M": str(t.month),
+            "DD": f"{t.day:02d}",
+            "D": str(t.day),
+            "EEEE": t.strftime("%A"),
+            "EEE": t.strftime("%a"),
+            "hh": f"{t.hour:02d}",
+            "h": str(t.hour),
+            "HH": f"{(t.hour % 12) or 12:02d}",
+            "H": str((t.hour % 12) or 12),
+            "mm": f"{t.minute:02d}",
+            "m": str(t.minute),
+            "ss": f"{t.second:02d}",
+            "s": str(t.second),
+            "AA": "PM" if t.hour >= 12 else "AM",
+            "aa": "pm" if t.hour >= 12 else "am",
             "ZZZZZ": "Z" if zone in ("Z", "z") else f"{sign}{amins // 60:02d}:{amins % 60:02d}",
             "ZZZZ": f"{sign}{amins // 60:02d}{amins % 60:02d}",
             "ZZZ": "UTC" if zone in ("Z", "z") else f"{sign}{amins // 60:02d}{amins % 60:02d}",
@@ -1170,10 +1156,13 @@ def _file_functions(base_dir: str) -> dict[str, Function]:
             if not p.is_file():
                 if p.exists():
                     raise FunctionError(f"failed to read {p}", arg)
-                raise FunctionError(f"no file exists at {path}; this function works only with files that are "
-                                    "distributed as part of the configuration source code, so if this file "
-                                    "will be created by a resource in this configuration you must instead "
-                                    "obtain this result from an attribute of that resource.", arg)
+                raise FunctionError(
+                    f"no file exists at {path}; this function works only with files that are "
+                    "distributed as part of the configuration source code, so if this file "
+                    "will be created by a resource in this configuration you must instead "
+                    "obtain this result from an attribute of that resource.",
+                    arg,
+                )
             if p.stat().st_size > MAX_FILE_BYTES:
                 raise FunctionError(f"{path} is larger than {MAX_FILE_BYTES} bytes", arg)
             return p.read_bytes()
@@ -1185,9 +1174,12 @@ def _file_functions(base_dir: str) -> dict[str, Function]:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise FunctionError(f"contents of {path} are not valid UTF-8; use the filebase64 function to "
-                                "obtain the Base64 encoded contents or the other file functions (e.g. "
-                                "filemd5, filesha256) to obtain file hashing results instead", 0) from None
+            raise FunctionError(
+                f"contents of {path} are not valid UTF-8; use the filebase64 function to "
+                "obtain the Base64 encoded contents or the other file functions (e.g. "
+                "filemd5, filesha256) to obtain file hashing results instead",
+                0,
+            ) from None
 
     def filebase64(path: str) -> str:
         return base64.b64encode(read(path)).decode()
@@ -1195,7 +1187,7 @@ def _file_functions(base_dir: str) -> dict[str, Function]:
     def fileexists(path: str) -> bool:
         p = resolve(path)
         if p.exists() and not p.is_file():
-            raise FunctionError(f"{path} is not a regular file, but \"{_mode(p)}\"", 0)
+            raise FunctionError(f'{path} is not a regular file, but "{_mode(p)}"', 0)
         return p.is_file()
 
     def fileset(path: str, pattern: str) -> Any:
@@ -1262,14 +1254,14 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             j = pattern.find("]", i)
             if j < 0:
                 raise FunctionError("failed to glob pattern: syntax error in pattern", 1)
-            out.append(pattern[i:j + 1].replace("[!", "[^"))
+            out.append(pattern[i : j + 1].replace("[!", "[^"))
             i = j + 1
             continue
         elif ch == "{":
             j = pattern.find("}", i)
             if j < 0:
                 raise FunctionError("failed to glob pattern: syntax error in pattern", 1)
-            out.append("(?:" + "|".join(re.escape(x) for x in pattern[i + 1:j].split(",")) + ")")
+            out.append("(?:" + "|".join(re.escape(x) for x in pattern[i + 1 : j].split(",")) + ")")
             i = j + 1
             continue
         else:
@@ -1321,7 +1313,7 @@ _STATIC: dict[str, Function] = {
     "keys": _f([_p("inputMap", D)], _keys),
     "length": _f([_p("collection", D)], _length),
     "log": _f([_p("num", N), _p("base", N)], _log),
-    "lookup": _f([_p("inputMap", D), _p("key", S)], _lookup, _p("default", D, True)),
+    "lookup": _f([_p("inputMap", D), _p("key", S), _p("default", D)], _lookup),
     "lower": _f([_p("str", S)], _lower),
     "max": _f([], _max, _p("numbers", N)),
     "merge": _f([], _merge, _p("maps", D, True)),

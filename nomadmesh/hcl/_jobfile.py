@@ -19,8 +19,10 @@ from nomadmesh.hcl._types import type_constraint
 from nomadmesh.hcl._values import BOOL, DYNAMIC, NUMBER, STRING, ConversionError, Type, convert, type_of
 
 VAR_ENV_PREFIX = "NOMAD_VAR_"
-_BAD_IDENTIFIER = ("A name must start with a letter or underscore and may contain only letters, digits, "
-                   "underscores, and dashes.")
+_BAD_IDENTIFIER = (
+    "A name must start with a letter or underscore and may contain only letters, digits, "
+    "underscores, and dashes."
+)
 
 
 class Variable:
@@ -39,9 +41,17 @@ class Variable:
 class ParseConfig:
     """What jobspec2's ParseConfig holds: the file, var files, -var values and the environment."""
 
-    def __init__(self, text: str, filename: str, *, base_dir: str, allow_fs: bool,
-                 arg_vars: Mapping[str, Any], var_files: Sequence[tuple[str, str]],
-                 environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        filename: str,
+        *,
+        base_dir: str,
+        allow_fs: bool,
+        arg_vars: Mapping[str, Any],
+        var_files: Sequence[tuple[str, str]],
+        environ: Mapping[str, str],
+    ) -> None:
         self.text = text
         self.filename = filename
         self.base_dir = base_dir
@@ -69,8 +79,9 @@ def decode_file(config: ParseConfig) -> tuple[dict[str, Any], dict[str, Variable
     funcs = functions(config.base_dir, config.allow_fs)
     static = Ctx(src, {}, None)
     top = View(body, static, expand=False, as_attrs=False)
-    _, blocks = top.content(({}, {"job": ("name",), "locals": (), "variable": ("name",),
-                                  "variables": ()}), partial=False)
+    _, blocks = top.content(
+        ({}, {"job": ("name",), "locals": (), "variable": ("name",), "variables": ()}), partial=False
+    )
     variables: dict[str, Variable] = {}
     for b in blocks:
         if b.type == "variable":
@@ -78,8 +89,12 @@ def decode_file(config: ParseConfig) -> tuple[dict[str, Any], dict[str, Variable
         elif b.type == "variables":
             for name, attr in b.view.just_attributes().items():
                 if name in variables:
-                    raise static.fail("Duplicate variable", f"Duplicate {name} variable definition found.",
-                                      attr.node.s, attr.node.name_e)
+                    raise static.fail(
+                        "Duplicate variable",
+                        f"Duplicate {name} variable definition found.",
+                        attr.node.s,
+                        attr.node.name_e,
+                    )
                 value = evaluate(attr.expr, static)
                 v = Variable(name, (src, attr.node.s, attr.node.e))
                 v.values.append(("default", value, (src, attr.expr.s, attr.expr.e)))
@@ -91,8 +106,12 @@ def decode_file(config: ParseConfig) -> tuple[dict[str, Any], dict[str, Variable
         if b.type == "locals":
             for name, attr in b.view.just_attributes().items():
                 if name in seen_locals:
-                    raise static.fail("Duplicate value in locals", f"Duplicate {name} definition found.",
-                                      attr.node.s, attr.node.name_e)
+                    raise static.fail(
+                        "Duplicate value in locals",
+                        f"Duplicate {name} definition found.",
+                        attr.node.s,
+                        attr.node.name_e,
+                    )
                 seen_locals.add(name)
                 local_exprs.append((name, attr.expr))
     _collect_values(config, variables, var_bodies)
@@ -105,9 +124,12 @@ def decode_file(config: ParseConfig) -> tuple[dict[str, Any], dict[str, Variable
         raise HclDiagnostics([Diagnostic("Missing job block", "A job block is required", None)])
     if len(job_blocks) > 1:
         first, second = job_blocks[0], job_blocks[1]
-        raise static.fail("Duplicate job block",
-                          'Only one block of type "job" is allowed. Previous definition was at '
-                          f"{src.range(*first.def_range)}.", *second.def_range)
+        raise static.fail(
+            "Duplicate job block",
+            'Only one block of type "job" is allowed. Previous definition was at '
+            f"{src.range(*first.def_range)}.",
+            *second.def_range,
+        )
     block = job_blocks[0]
     job, tasks, vault, secrets = decode_job_block(block.node, ctx)
     normalize_job(job, block.labels[0], tasks, vault, secrets)
@@ -118,19 +140,24 @@ def parse_var_file(text: str, filename: str) -> syn.Body:
     try:
         return parse_body(text, filename)
     except HclDiagnostics as exc:
-        raise HclDiagnostics([Diagnostic(exc.diags[0].summary, exc.diags[0].detail, exc.diags[0].subject)],
-                             ) from None
+        raise HclDiagnostics(
+            [Diagnostic(exc.diags[0].summary, exc.diags[0].detail, exc.diags[0].subject)],
+        ) from None
 
 
-def _decode_variable_block(block: syn.Block, src: Source, static: Ctx, variables: dict[str, Variable]) -> None:
+def _decode_variable_block(
+    block: syn.Block, src: Source, static: Ctx, variables: dict[str, Variable]
+) -> None:
     """types.variables.go:214 decodeVariableBlock."""
     name = block.labels[0]
     if name in variables:
-        raise HclDiagnostics([Diagnostic("Duplicate variable", f"Duplicate {name} variable definition found.",
-                                         None)])
+        raise HclDiagnostics(
+            [Diagnostic("Duplicate variable", f"Duplicate {name} variable definition found.", None)]
+        )
     view = View(block.body, static, expand=False, as_attrs=False)
-    attrs, vblocks = view.content(({"default": False, "description": False, "type": False},
-                                   {"validation": ()}), partial=False)
+    attrs, vblocks = view.content(
+        ({"default": False, "description": False, "type": False}, {"validation": ()}), partial=False
+    )
     if not syn_valid_identifier(name):
         raise static.fail("Invalid variable name", _BAD_IDENTIFIER, *block.label_ranges[0])
     v = Variable(name, (src, *block.def_range()))
@@ -140,7 +167,9 @@ def _decode_variable_block(block: syn.Block, src: Source, static: Ctx, variables
         try:
             convert(value, STRING)
         except ConversionError as exc:
-            raise static.fail("Unsuitable value type", f"Unsuitable value: {exc}", desc.expr.s, desc.expr.e) from None
+            raise static.fail(
+                "Unsuitable value type", f"Unsuitable value: {exc}", desc.expr.s, desc.expr.e
+            ) from None
     if "type" in attrs:
         v.type = type_constraint(attrs["type"].expr, static)
     if "default" in attrs:
@@ -150,9 +179,12 @@ def _decode_variable_block(block: syn.Block, src: Source, static: Ctx, variables
             try:
                 value = convert(value, v.type)
             except ConversionError as exc:
-                raise static.fail("Invalid default value for variable",
-                                  "This default value is not compatible with the variable's type "
-                                  f"constraint: {exc}.", dexpr.s, dexpr.e) from None
+                raise static.fail(
+                    "Invalid default value for variable",
+                    f"This default value is not compatible with the variable's type constraint: {exc}.",
+                    dexpr.s,
+                    dexpr.e,
+                ) from None
         v.values.append(("default", value, (src, dexpr.s, dexpr.e)))
         if v.type is None:
             v.type = type_of(value)
@@ -164,13 +196,21 @@ def _decode_variable_block(block: syn.Block, src: Source, static: Ctx, variables
             if trav.root == "var" and trav.steps and trav.steps[0][0] == "attr" and trav.steps[0][1] == name:
                 good += 1
                 continue
-            raise static.fail("Invalid reference in variable validation",
-                              f"The condition for variable {go_quote(name)} can only refer to the variable "
-                              f"itself, using var.{name}.", trav.s, trav.e)
+            raise static.fail(
+                "Invalid reference in variable validation",
+                f"The condition for variable {go_quote(name)} can only refer to the variable "
+                f"itself, using var.{name}.",
+                trav.s,
+                trav.e,
+            )
         if good < 1:
-            raise static.fail("Invalid variable validation condition",
-                              f"The condition for variable {go_quote(name)} must refer to var.{name} in order "
-                              "to test incoming values.", cond.s, cond.e)
+            raise static.fail(
+                "Invalid variable validation condition",
+                f"The condition for variable {go_quote(name)} must refer to var.{name} in order "
+                "to test incoming values.",
+                cond.s,
+                cond.e,
+            )
         mexpr = vattrs["error_message"].expr
         message = evaluate(mexpr, static)
         try:
@@ -178,9 +218,12 @@ def _decode_variable_block(block: syn.Block, src: Source, static: Ctx, variables
         except ConversionError as exc:
             raise static.fail("Unsuitable value type", f"Unsuitable value: {exc}", mexpr.s, mexpr.e) from None
         if message is None or not str(message).strip():
-            raise static.fail("Invalid validation error message",
-                              "An empty or blank string is not a valid nor useful error message.",
-                              mexpr.s, mexpr.e)
+            raise static.fail(
+                "Invalid validation error message",
+                "An empty or blank string is not a valid nor useful error message.",
+                mexpr.s,
+                mexpr.e,
+            )
         v.validations.append((cond, message, vb.def_range))
     variables[name] = v
 
@@ -235,64 +278,102 @@ def _value_expression(text: str, vtype: Type | None, filename: str) -> tuple[Any
     return evaluate(expr, Ctx(src, {}, None)), src, expr
 
 
-def _collect_values(config: ParseConfig, variables: dict[str, Variable],
-                    var_bodies: list[tuple[Source, syn.Body]]) -> None:
+def _collect_values(
+    config: ParseConfig, variables: dict[str, Variable], var_bodies: list[tuple[Source, syn.Body]]
+) -> None:
     """types.variables.go:460 collectInputVariableValues: env, then var files, then -var."""
     for key, raw in config.environ.items():
         if not key.startswith(VAR_ENV_PREFIX):
             continue
-        name = key[len(VAR_ENV_PREFIX):]
+        name = key[len(VAR_ENV_PREFIX) :]
         variable = variables.get(name)
         if variable is None or not name:
             continue
         value, src, expr = _value_expression(raw, variable.type, f"<value for var.{name} from env>")
-        value = _typed(variable, value, src, expr, "Invalid value for variable",
-                       f"The value for {name} is not compatible with the variable's type constraint")
+        value = _typed(
+            variable,
+            value,
+            src,
+            expr,
+            "Invalid value for variable",
+            f"The value for {name} is not compatible with the variable's type constraint",
+        )
         variable.values.append(("env", value, (src, 0, len(raw)) if expr is not None else None))
     for src, body in var_bodies:
         for block in body.blocks:
             if block.type == "variable" and len(block.labels) == 1:
                 name = block.labels[0]
-                raise HclDiagnostics([Diagnostic(
-                    "Variable declaration in a .var file",
-                    f"A .var file is used to assign values to variables that have already been declared in "
-                    f"job files, not to declare new variables. To declare variable {go_quote(name)}, place "
-                    f"this block in one of your job files\n\nTo set a value for this variable in "
-                    f"{src.filename}, use the definition syntax instead:\n    {name} = <value>",
-                    src.range(block.s, block.type_e))])
+                raise HclDiagnostics(
+                    [
+                        Diagnostic(
+                            "Variable declaration in a .var file",
+                            "A .var file is used to assign values to variables that have already been "
+                            "declared in job files, not to declare new variables. To declare variable "
+                            f"{go_quote(name)}, place this block in one of your job files\n\nTo set a value "
+                            "for this variable in "
+                            f"{src.filename}, use the definition syntax instead:\n    {name} = <value>",
+                            src.range(block.s, block.type_e),
+                        )
+                    ]
+                )
         view = View(body, Ctx(src, {}, None), expand=False, as_attrs=False)
         for name, attr in view.just_attributes().items():
             variable = variables.get(name)
             if variable is None:
-                raise HclDiagnostics([Diagnostic(
-                    "Undefined variable",
-                    f"A {go_quote(name)} variable was set but was not found in known variables. To declare "
-                    f"variable {go_quote(name)}, place this block in your job files", None)])
+                raise HclDiagnostics(
+                    [
+                        Diagnostic(
+                            "Undefined variable",
+                            f"A {go_quote(name)} variable was set but was not found in known variables. "
+                            f"To declare variable {go_quote(name)}, place this block in your job files",
+                            None,
+                        )
+                    ]
+                )
             value = evaluate(attr.expr, attr.ctx)
-            value = _typed(variable, value, src, attr.expr, "Invalid value for variable",
-                           f"The value for {name} is not compatible with the variable's type constraint")
+            value = _typed(
+                variable,
+                value,
+                src,
+                attr.expr,
+                "Invalid value for variable",
+                f"The value for {name} is not compatible with the variable's type constraint",
+            )
             variable.values.append(("varfile", value, (src, attr.expr.s, attr.expr.e)))
     for name, raw in config.arg_vars.items():
         variable = variables.get(name)
         if variable is None:
-            raise HclDiagnostics([Diagnostic(
-                "Undefined -var variable",
-                f"A {go_quote(name)} variable was passed in the command line but was not found in known "
-                f"variables. To declare variable {go_quote(name)}, place this block in your job file", None)])
+            raise HclDiagnostics(
+                [
+                    Diagnostic(
+                        "Undefined -var variable",
+                        f"A {go_quote(name)} variable was passed in the command line but was not found "
+                        f"in known variables. To declare variable {go_quote(name)}, place this block in "
+                        "your job file",
+                        None,
+                    )
+                ]
+            )
         if isinstance(raw, str):
             value, src, expr = _value_expression(raw, variable.type, f"<value for var.{name} from arguments>")
         else:
             from nomadmesh.hcl._functions import from_python
 
             value, src, expr = from_python(raw, f"var.{name}"), Source("", "<arguments>"), None
-        value = _typed(variable, value, src, expr, "Invalid argument value for -var variable",
-                       f"The received arg value for {name} is not compatible with the variable's type "
-                       "constraint")
+        value = _typed(
+            variable,
+            value,
+            src,
+            expr,
+            "Invalid argument value for -var variable",
+            f"The received arg value for {name} is not compatible with the variable's type constraint",
+        )
         variable.values.append(("cmd", value, (src, expr.s, expr.e) if expr is not None else None))
 
 
-def _typed(variable: Variable, value: Any, src: Source, expr: syn.Expr | None, summary: str,
-           detail: str) -> Any:
+def _typed(
+    variable: Variable, value: Any, src: Source, expr: syn.Expr | None, summary: str, detail: str
+) -> Any:
     if variable.type is None:
         return value
     try:
@@ -305,10 +386,16 @@ def _typed(variable: Variable, value: Any, src: Source, expr: syn.Expr | None, s
 def _variable_value(v: Variable, funcs: dict[str, Any]) -> Any:
     """types.variables.go:140 Variable.Value, with its validation rules."""
     if not v.values:
-        raise HclDiagnostics([Diagnostic(
-            f"Unset variable {go_quote(v.name)}",
-            "A used variable must be set or have a default value; see "
-            "https://developer.hashicorp.com/nomad/docs/reference/hcl2/variables  for details.", None)])
+        raise HclDiagnostics(
+            [
+                Diagnostic(
+                    f"Unset variable {go_quote(v.name)}",
+                    "A used variable must be set or have a default value; see "
+                    "https://developer.hashicorp.com/nomad/docs/reference/hcl2/variables  for details.",
+                    None,
+                )
+            ]
+        )
     origin, value, where = v.values[-1]
     if v.validations:
         decl_src = v.decl[0]
@@ -316,21 +403,35 @@ def _variable_value(v: Variable, funcs: dict[str, Any]) -> Any:
         for cond, message, def_range in v.validations:
             result = evaluate(cond, vctx)
             if result is None:
-                raise vctx.fail("Invalid variable validation result",
-                                "Validation condition expression must return either true or false, not null.",
-                                cond.s, cond.e)
+                raise vctx.fail(
+                    "Invalid variable validation result",
+                    "Validation condition expression must return either true or false, not null.",
+                    cond.s,
+                    cond.e,
+                )
             try:
                 result = convert(result, BOOL)
             except ConversionError as exc:
-                raise vctx.fail("Invalid variable validation result",
-                                f"Invalid validation condition result value: {exc}.", cond.s, cond.e) from None
+                raise vctx.fail(
+                    "Invalid variable validation result",
+                    f"Invalid validation condition result value: {exc}.",
+                    cond.s,
+                    cond.e,
+                ) from None
             if result is False:
-                subject = where[0].range(where[1], where[2]) if where is not None else \
-                    decl_src.range(*def_range)
-                raise HclDiagnostics([Diagnostic(
-                    f"Invalid value for {origin} variable",
-                    f"{message}\n\nThis was checked by the validation rule at {decl_src.range(*def_range)}.",
-                    subject)])
+                subject = (
+                    where[0].range(where[1], where[2]) if where is not None else decl_src.range(*def_range)
+                )
+                raise HclDiagnostics(
+                    [
+                        Diagnostic(
+                            f"Invalid value for {origin} variable",
+                            f"{message}\n\nThis was checked by the validation rule at "
+                            f"{decl_src.range(*def_range)}.",
+                            subject,
+                        )
+                    ]
+                )
     return value
 
 

@@ -60,8 +60,10 @@ class StructSpec:
                 self.blocks[f.hcl] = f
             elif f.hcl_kind in ("", "optional"):
                 self.attrs[f.hcl] = f
-        attr_schema = {name: (f.hcl_kind == "" and not f.go_type.startswith("*"))
-                       for name, f in sorted(self.attrs.items())}
+        attr_schema = {
+            name: (f.hcl_kind == "" and not f.go_type.startswith("*"))
+            for name, f in sorted(self.attrs.items())
+        }
         block_schema = {name: block_labels(f) for name, f in sorted(self.blocks.items())}
         self.schema: Schema = (attr_schema, block_schema)
 
@@ -80,9 +82,15 @@ def spec(name: str) -> StructSpec:
 # --- values into Go types (gocty) ----------------------------------------------------------------
 
 _INT_RANGES = {
-    "int": (-(1 << 63), (1 << 63) - 1), "int64": (-(1 << 63), (1 << 63) - 1),
-    "int8": (-128, 127), "int32": (-(1 << 31), (1 << 31) - 1), "int16": (-(1 << 15), (1 << 15) - 1),
-    "uint8": (0, 255), "uint16": (0, 65535), "uint32": (0, (1 << 32) - 1), "uint64": (0, (1 << 64) - 1),
+    "int": (-(1 << 63), (1 << 63) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "int8": (-128, 127),
+    "int32": (-(1 << 31), (1 << 31) - 1),
+    "int16": (-(1 << 15), (1 << 15) - 1),
+    "uint8": (0, 255),
+    "uint16": (0, 65535),
+    "uint32": (0, (1 << 32) - 1),
+    "uint64": (0, (1 << 64) - 1),
 }
 
 
@@ -92,7 +100,7 @@ def implied_type(go_type: str) -> Type:
     if base.startswith("[]"):
         return list_of(implied_type(base[2:]))
     if base.startswith("map[string]"):
-        return map_of(implied_type(base[len("map[string]"):]))
+        return map_of(implied_type(base[len("map[string]") :]))
     if base in ("string", "api.CSIPluginType"):
         return STRING
     if base == "bool":
@@ -118,7 +126,7 @@ def to_go(value: Any, go_type: str) -> Any:
         inner = base[2:]
         return [to_go(x, inner) for x in value]
     if base.startswith("map[string]"):
-        inner = base[len("map[string]"):]
+        inner = base[len("map[string]") :]
         return {k: to_go(x, inner) for k, x in value.items()}
     if base in _INT_RANGES:
         lo, hi = _INT_RANGES[base]
@@ -156,21 +164,33 @@ def decode_duration(value: Any, expr: syn.Expr, ctx: Ctx) -> int:
         try:
             value = parse_go_duration(value)
         except ValueError as exc:
-            raise ctx.fail("Unsuitable value type", f"Unsuitable duration value: {exc}",
-                           *start_range(expr)) from None
+            raise ctx.fail(
+                "Unsuitable value type", f"Unsuitable duration value: {exc}", *start_range(expr)
+            ) from None
     if not is_number(value):
-        raise ctx.fail("Unsuitable value type",
-                       f"Unsuitable value: expected a string but found {_go_type_name(type_of(value))}",
-                       *start_range(expr))
+        raise ctx.fail(
+            "Unsuitable value type",
+            f"Unsuitable value: expected a string but found {_go_type_name(type_of(value))}",
+            *start_range(expr),
+        )
     if type(value) is not int or not -(1 << 63) <= value < (1 << 63):
-        raise ctx.fail("Unsuitable value type", "Unsuitable value: value must be a whole number, between "
-                       "-9223372036854775808 and 9223372036854775807", *start_range(expr))
+        raise ctx.fail(
+            "Unsuitable value type",
+            "Unsuitable value: value must be a whole number, between "
+            "-9223372036854775808 and 9223372036854775807",
+            *start_range(expr),
+        )
     return value
 
 
 def _go_type_name(t: Type) -> str:
     """cty.Type printed with %s (its GoString)."""
-    names = {"string": "cty.String", "number": "cty.Number", "bool": "cty.Bool", "dynamic": "cty.DynamicPseudoType"}
+    names = {
+        "string": "cty.String",
+        "number": "cty.Number",
+        "bool": "cty.Bool",
+        "dynamic": "cty.DynamicPseudoType",
+    }
     if t.kind in names:
         return names[t.kind]
     if t.kind in ("list", "set", "map"):
@@ -184,8 +204,16 @@ def _go_type_name(t: Type) -> str:
     return "cty.DynamicPseudoType"
 
 
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
-                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 _DURATION_PART = re.compile(r"([0-9]*)(\.[0-9]*)?([^0-9.]*)")
 
 
@@ -230,7 +258,7 @@ def parse_go_duration(text: str) -> int:
         total += v
         if total > (1 << 63) - 1 + (1 if neg else 0):
             raise ValueError(f"time: invalid duration {quoted}")
-        text = text[m.end():]
+        text = text[m.end() :]
     return -total if neg else total
 
 
@@ -242,8 +270,9 @@ def interface_value(value: Any, expr: syn.Expr, ctx: Ctx) -> Any:
     if t is int or t is Fraction or t is float:
         number = to_json_number(value)
         if type(number) is float and not math.isfinite(number):
-            raise ctx.fail("Unsuitable value type", f"json: unsupported value: {_go_float(number)}",
-                           *start_range(expr))
+            raise ctx.fail(
+                "Unsuitable value type", f"json: unsupported value: {_go_float(number)}", *start_range(expr)
+            )
         return number
     if t is list or t is ListVal or t is SetVal:
         return [interface_value(x, expr, ctx) for x in value]
@@ -294,9 +323,12 @@ def decode_blocks(blocks: list[BlockRef], s: StructSpec, out: dict[str, Any], vi
         base = base.lstrip("*")
         is_map = base.startswith("map[")
         if len(group) > 1 and not is_slice and not (is_map and len(group[0].labels) == 1):
-            raise view.fail(f"Duplicate {btype} block",
-                            f"Only one {btype} block is allowed. Another was defined at "
-                            f"{view.ctx.src.range(*group[0].def_range)}.", group[1].def_range)
+            raise view.fail(
+                f"Duplicate {btype} block",
+                f"Only one {btype} block is allowed. Another was defined at "
+                f"{view.ctx.src.range(*group[0].def_range)}.",
+                group[1].def_range,
+            )
         if is_slice:
             out[field.json] = [decode_block(b, field.elem) for b in group]
         elif is_map and field.elem and len(group[0].labels) == 1:
@@ -325,14 +357,25 @@ def decode_block(block: BlockRef, struct_name: str) -> dict[str, Any]:
 def decode_map(view: View, go_type: str) -> dict[str, Any]:
     """gohcl decodeBodyToMap (map-typed blocks: meta, env, config, ...)."""
     attrs = view.just_attributes()
-    elem = go_type[len("map[string]"):]
+    elem = go_type[len("map[string]") :]
     out: dict[str, Any] = {}
     if elem == "interface {}":
         for name, attr in attrs.items():
-            out[name] = interface_value(attr.value(), attr.expr, attr.ctx)
+            value = interface_value(attr.value(), attr.expr, attr.ctx)
+            if value is not None:  # parse_map.go: SetMapIndex with a nil value deletes the key
+                out[name] = value
         return out
-    field = GoField(name="", json="", hcl="", hcl_kind="", go_type=elem, kind="scalar", elem="",
-                    omitempty=False, skip=False)
+    field = GoField(
+        name="",
+        json="",
+        hcl="",
+        hcl_kind="",
+        go_type=elem,
+        kind="scalar",
+        elem="",
+        omitempty=False,
+        skip=False,
+    )
     for name, attr in attrs.items():
         out[name] = decode_expression(attr, field)
     return out
@@ -346,12 +389,24 @@ def decode_as_attribute(view: View, name: str) -> tuple[dict[str, str] | None, V
     remain = view.remain(({name: False}, {}))
     for block in view.body.blocks:
         if block.type == name and name not in view.hidden_blocks:
-            raise view.fail(f"Duplicate {name} block",
-                            f"{name} may not be defined more than once. Another definition is defined at "
-                            f"{view.ctx.src.range(node.s, node.e)}.", block.def_range())
+            raise view.fail(
+                f"Duplicate {name} block",
+                f"{name} may not be defined more than once. Another definition is defined at "
+                f"{view.ctx.src.range(node.s, node.e)}.",
+                block.def_range(),
+            )
     attr = Attr(node, node.expr, view.ctx)
-    field = GoField(name="", json="", hcl="", hcl_kind="", go_type="map[string]string", kind="map", elem="",
-                    omitempty=False, skip=False)
+    field = GoField(
+        name="",
+        json="",
+        hcl="",
+        hcl_kind="",
+        go_type="map[string]string",
+        kind="map",
+        elem="",
+        omitempty=False,
+        skip=False,
+    )
     value = decode_expression(attr, field)
     return (value if value is not None else {}), remain
 
@@ -359,14 +414,30 @@ def decode_as_attribute(view: View, name: str) -> tuple[dict[str, str] | None, V
 # --- jobspec2's registered decoders ---------------------------------------------------------------
 
 _CONSTRAINT_ATTRS = {
-    "attribute": STRING, "value": STRING, "operator": STRING, "distinct_property": STRING,
-    "distinct_hosts": BOOL, "regexp": STRING, "version": STRING, "semver": STRING,
-    "set_contains": STRING, "set_contains_all": STRING, "set_contains_any": STRING,
-    "is_set": STRING, "is_not_set": STRING,
+    "attribute": STRING,
+    "value": STRING,
+    "operator": STRING,
+    "distinct_property": STRING,
+    "distinct_hosts": BOOL,
+    "regexp": STRING,
+    "version": STRING,
+    "semver": STRING,
+    "set_contains": STRING,
+    "set_contains_all": STRING,
+    "set_contains_any": STRING,
+    "is_set": STRING,
+    "is_not_set": STRING,
 }
 _AFFINITY_ATTRS = {
-    "attribute": STRING, "value": STRING, "operator": STRING, "weight": NUMBER, "version": STRING,
-    "semver": STRING, "regexp": STRING, "set_contains": STRING, "set_contains_all": STRING,
+    "attribute": STRING,
+    "value": STRING,
+    "operator": STRING,
+    "weight": NUMBER,
+    "version": STRING,
+    "semver": STRING,
+    "regexp": STRING,
+    "set_contains": STRING,
+    "set_contains_all": STRING,
     "set_contains_any": STRING,
 }
 
@@ -379,9 +450,12 @@ def _hcldec_object(view: View, attrs: dict[str, Type]) -> dict[str, Any]:
         try:
             out[name] = convert(value, attrs[name])
         except ConversionError as exc:
-            raise attr.ctx.fail("Incorrect attribute value type",
-                                f"Inappropriate value for attribute {go_quote(name)}: {exc}.",
-                                attr.expr.s, attr.expr.e) from None
+            raise attr.ctx.fail(
+                "Incorrect attribute value type",
+                f"Inappropriate value for attribute {go_quote(name)}: {exc}.",
+                attr.expr.s,
+                attr.expr.e,
+            ) from None
     return out
 
 
@@ -410,11 +484,18 @@ def decode_affinity(view: View) -> dict[str, Any]:
     def attr(name: str) -> str:
         return v.get(name) or ""
 
-    out: dict[str, Any] = {"LTarget": attr("attribute"), "RTarget": attr("value"), "Operand": attr("operator")}
+    out: dict[str, Any] = {
+        "LTarget": attr("attribute"),
+        "RTarget": attr("value"),
+        "Operand": attr("operator"),
+    }
     weight = v.get("weight")
     if weight is not None:
-        w = int(weight) if not isinstance(weight, float) else (0 if weight != weight else int(max(min(
-            weight, 9.2e18), -9.2e18)))
+        w = (
+            int(weight)
+            if not isinstance(weight, float)
+            else (0 if weight != weight else int(max(min(weight, 9.2e18), -9.2e18)))
+        )
         w = max(min(w, (1 << 63) - 1), -(1 << 63))
         out["Weight"] = ((w + 128) & 0xFF) - 128
     for key in ("version", "semver", "regexp", "set_contains_any", "set_contains_all", "set_contains"):
@@ -474,9 +555,11 @@ def _validate_group_scaling(scaling: dict[str, Any], view: View) -> None:
     attrs, _ = sv.content(({"max": True, "type": False}, {}), partial=True)
     if scaling["Type"] != "horizontal" and "type" in attrs:
         expr = attrs["type"].expr
-        raise sv.fail("Invalid group scaling type",
-                      f"task group scaling policy had invalid type: {go_quote(scaling['Type'])}",
-                      (expr.s, expr.e))
+        raise sv.fail(
+            "Invalid group scaling type",
+            f"task group scaling policy had invalid type: {go_quote(scaling['Type'])}",
+            (expr.s, expr.e),
+        )
 
 
 def decode_task(view: View) -> dict[str, Any]:
@@ -504,21 +587,27 @@ def _task_scaling(blocks: list[BlockRef], view: View) -> list[dict[str, Any]]:
     for b in blocks:
         label = b.labels[0].lower()
         if label not in ("cpu", "mem"):
-            raise view.fail("Invalid scaling policy name", 'scaling policy name must be "cpu" or "mem"',
-                            b.label_ranges[0])
+            raise view.fail(
+                "Invalid scaling policy name", 'scaling policy name must be "cpu" or "mem"', b.label_ranges[0]
+            )
         if label in seen:
-            raise view.fail(f"Duplicate scaling {go_quote(label)} block",
-                            f"Only one scaling {label} block is allowed. Another was defined at "
-                            f"{view.ctx.src.range(*seen[label].def_range)}.", b.def_range)
+            raise view.fail(
+                f"Duplicate scaling {go_quote(label)} block",
+                f"Only one scaling {label} block is allowed. Another was defined at "
+                f"{view.ctx.src.range(*seen[label].def_range)}.",
+                b.def_range,
+            )
         seen[label] = b
         policy_type = "vertical_cpu" if label == "cpu" else "vertical_mem"
         policy = decode_struct(b.view, "ScalingPolicy")
         if not policy.get("Type"):
             policy["Type"] = policy_type
         elif policy["Type"] != policy_type:
-            raise view.fail("Invalid scaling policy type",
-                            f"Invalid policy type, expected {go_quote(policy['Type'])} but found "
-                            f"{go_quote(policy_type)}", b.def_range)
+            raise view.fail(
+                "Invalid scaling policy type",
+                f"Invalid policy type, expected {go_quote(policy['Type'])} but found {go_quote(policy_type)}",
+                b.def_range,
+            )
         out.append(policy)
     return out
 
@@ -534,8 +623,9 @@ _CUSTOM: dict[str, BlockDecoder] = {
 # --- the job ---------------------------------------------------------------------------------------
 
 
-def decode_job_block(block: syn.Block, ctx: Ctx) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                          dict[str, Any] | None, list[dict[str, Any]]]:
+def decode_job_block(
+    block: syn.Block, ctx: Ctx
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]]]:
     """types.config.go:239 decodeJob for the one job block: (job, job-level tasks, vault, secrets)."""
     view = View(block.body, ctx, expand=True, as_attrs=True)
     meta, view = decode_as_attribute(view, "meta")
@@ -549,9 +639,12 @@ def decode_job_block(block: syn.Block, ctx: Ctx) -> tuple[dict[str, Any], list[d
     for b in extra:
         if b.type == "vault":
             if vault_block is not None:
-                raise view.fail("Duplicate vault block",
-                                'Only one block of type "vault" is allowed. Previous definition was at '
-                                f"{ctx.src.range(*vault_block.def_range)}.", b.def_range)
+                raise view.fail(
+                    "Duplicate vault block",
+                    'Only one block of type "vault" is allowed. Previous definition was at '
+                    f"{ctx.src.range(*vault_block.def_range)}.",
+                    b.def_range,
+                )
             vault_block = b
             vault = decode_struct(b.view, "Vault")
         elif b.type == "task":
@@ -570,8 +663,13 @@ def decode_job_block(block: syn.Block, ctx: Ctx) -> tuple[dict[str, Any], list[d
     return job, tasks, vault, secrets
 
 
-def normalize_job(job: dict[str, Any], job_id: str, tasks: list[dict[str, Any]],
-                  vault: dict[str, Any] | None, secrets: list[dict[str, Any]]) -> None:
+def normalize_job(
+    job: dict[str, Any],
+    job_id: str,
+    tasks: list[dict[str, Any]],
+    vault: dict[str, Any] | None,
+    secrets: list[dict[str, Any]],
+) -> None:
     """parse_job.go:13 normalizeJob: Name/ID, periodic SpecType, job-level tasks, vault, templates,
     network ports, the default identity."""
     if job.get("Name") is None:
@@ -605,7 +703,7 @@ def normalize_job(job: dict[str, Any], job_id: str, tasks: list[dict[str, Any]],
                 for i, wid in enumerate(identities):
                     if wid.get("Name", "") in ("", "default"):
                         t["Identity"] = wid
-                        rest = identities[:i] + identities[i + 1:]
+                        rest = identities[:i] + identities[i + 1 :]
                         if rest:
                             t["Identities"] = rest
                         else:
@@ -668,7 +766,7 @@ def undefined_variable(text: str) -> Callable[[syn.ScopeTraversal], Any]:
             ch = text[i]
             if ch == "{" and text[i - 1] == "$":
                 bracketed = True
-                v = text[i - 1:start] + v
+                v = text[i - 1 : start] + v
                 break
             if ch != " ":
                 break
@@ -697,8 +795,7 @@ def diagnostics_error(diags: list[Diagnostic]) -> str:
     return f"{diags[0]}, and {len(diags) - 1} other diagnostic(s)"
 
 
-def new_ctx(src: Source, variables: Mapping[str, Any], functions: dict[str, Function],
-            job_text: str) -> Ctx:
+def new_ctx(src: Source, variables: Mapping[str, Any], functions: dict[str, Function], job_text: str) -> Ctx:
     return Ctx(src, dict(variables), functions, undefined_variable(job_text))
 
 

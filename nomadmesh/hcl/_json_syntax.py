@@ -8,5 +8,6 @@ from nomadmesh.hcl._diag import Diagnostic, HclDiagnostics, Source
 
 def parse_json_body(src: Source) -> syn.Body:
     """Not yet supported: say so with the file position."""
-    raise HclDiagnostics([Diagnostic("Unsupported syntax", "nomadmesh does not read HCL's JSON syntax yet.",
-                                     src.range(0, 1))])
+    raise HclDiagnostics(
+        [Diagnostic("Unsupported syntax", "nomadmesh does not read HCL's JSON syntax yet.", src.range(0, 1))]
+    )

@@ -24,51 +24,75 @@ QNL, INVALID = "QNL", "INVALID"
 
 Token = tuple[str, str, int, int]
 
-_MAIN = re.compile(r"""
- (?P<sp>[ \t]+)
-|(?P<num>[0-9](?:[0-9]|[eE][+-]?[0-9]|\.+(?:[0-9]|[eE][+-]?[0-9]))*)
-|(?P<ident>[^\W\d][\w-]*)
-|(?P<comment>\#[^\n]*\n?|//[^\n]*\n?|/\*[\s\S]*?\*/)
-|(?P<nl>\r?\n)
+_MAIN = re.compile(
+    r"""[ \t]*(?:
+ (?P<ident>[^\W\d][\w-]*)
 |(?P<heredoc><<(-?)([^\W\d][\w-]*)\r?\n)
+|(?P<comment>\#[^\n]*\n?|//[^\n]*\n?|/\*[\s\S]*?\*/)
 |(?P<op>==|!=|>=|<=|&&|\|\||::|\.\.\.|=>|~\}|[\[\]().,*/%+\-=<>!?:&|~^;`'])
+|(?P<nl>\r?\n)
+|(?P<str>"[^"\\$%\r\n]*")
+|(?P<quote>")
 |(?P<ob>\{)
 |(?P<cb>\})
-|(?P<quote>")
-|(?P<inv>[\s\S])
-""", re.VERBOSE)
+|(?P<num>[0-9](?:[0-9]|[eE][+-]?[0-9]|\.+(?:[0-9]|[eE][+-]?[0-9]))*)
+|(?P<eof>\Z)
+|(?P<inv>[\s\S]))""",
+    re.VERBOSE,
+)
 
-_QUOTED = re.compile(r"""
+_QUOTED = re.compile(
+    r"""
  (?P<interp>\$\{~?)
 |(?P<control>%\{~?)
 |(?P<cq>")
 |(?P<lit>\$\$\{~?|%%\{~?|\$(?!\{)|%(?!\{)|(?:\\[^\r\n]|[^$%"\\\r\n])+)
 |(?P<qnl>[\r\n]+)
 |(?P<inv>[\s\S])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
-_HEREDOC = re.compile(r"""
+_HEREDOC = re.compile(
+    r"""
  (?P<interp>\$\{~?)
 |(?P<control>%\{~?)
 |(?P<lit>(?:\$\$\{~?|%%\{~?|\$(?!\{)|%(?!\{)|[^$%\r\n]*)(?P<eol>\r?\n)?)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 _INVALID_DETAIL = {
     "&": ("Unsupported operator", 'Bitwise operators are not supported. Did you mean boolean AND ("&&")?'),
     "|": ("Unsupported operator", 'Bitwise operators are not supported. Did you mean boolean OR ("||")?'),
     "^": ("Unsupported operator", "Bitwise operators are not supported."),
     "~": ("Unsupported operator", 'Bitwise operators are not supported. Did you mean boolean NOT ("!")?'),
-    "`": ("Invalid character", 'The "`" character is not valid. To create a multi-line string, use the '
-          '"heredoc" syntax, like "<<EOT".'),
+    "`": (
+        "Invalid character",
+        'The "`" character is not valid. To create a multi-line string, use the '
+        '"heredoc" syntax, like "<<EOT".',
+    ),
     "'": ("Invalid character", 'Single quotes are not valid. Use double quotes (") to enclose strings.'),
-    ";": ("Invalid character", 'The ";" character is not valid. Use newlines to separate arguments and '
-          "blocks, and commas to separate items in collection values."),
+    ";": (
+        "Invalid character",
+        'The ";" character is not valid. Use newlines to separate arguments and '
+        "blocks, and commas to separate items in collection values.",
+    ),
 }
+
+
+_LEXICAL_PROBLEMS = frozenset("&|^~`';")
 
 
 def scan(src: Source) -> list[Token]:
     """Every token of a configuration file, comments included, ending with EOF."""
+    return scan_tokens(src)[0]
+
+
+def scan_tokens(src: Source) -> tuple[list[Token], bool]:
+    """The tokens, and whether any is one that checkInvalidTokens reports."""
     text = src.text
+    bad = False
     pos = 1 if text.startswith("\ufeff") else 0
     n = len(text)
     out: list[Token] = []
@@ -87,45 +111,54 @@ def scan(src: Source) -> list[Token]:
             assert m is not None
             kind = m.lastgroup
             end = m.end()
-            if kind == "sp":
-                pass
-            elif kind == "ident":
-                add((IDENT, m.group(), pos, end))
+            tok = m.group(kind)  # type: ignore[arg-type]
+            start = end - len(tok)
+            if kind == "ident":
+                add((IDENT, tok, start, end))
             elif kind == "op":
-                tok = m.group()
                 if tok == "~}":
                     braces -= 1
-                    add((SEQEND, tok, pos, end))
+                    add((SEQEND, tok, start, end))
                     if ret_braces and ret_braces[-1] == braces + 1:
                         ret_braces.pop()
                         modes.pop()
                 else:
-                    add((tok, tok, pos, end))
+                    if tok in _LEXICAL_PROBLEMS:
+                        bad = True
+                    add((tok, tok, start, end))
             elif kind == "nl":
-                add((NL, m.group(), pos, end))
+                add((NL, tok, start, end))
+            elif kind == "str":  # a plain quoted string: no escapes, no templates
+                add((OQUOTE, '"', start, start + 1))
+                if end - start > 2:
+                    add((QLIT, tok[1:-1], start + 1, end - 1))
+                add((CQUOTE, '"', end - 1, end))
             elif kind == "num":
-                add((NUMBER, m.group(), pos, end))
+                add((NUMBER, tok, start, end))
             elif kind == "ob":
                 braces += 1
-                add(("{", "{", pos, end))
+                add(("{", "{", start, end))
             elif kind == "cb":
                 if ret_braces and ret_braces[-1] == braces:
                     ret_braces.pop()
                     modes.pop()
-                    add((SEQEND, "}", pos, end))
+                    add((SEQEND, "}", start, end))
                 else:
-                    add(("}", "}", pos, end))
+                    add(("}", "}", start, end))
                 braces -= 1
             elif kind == "comment":
-                add((COMMENT, m.group(), pos, end))
+                add((COMMENT, tok, start, end))
             elif kind == "quote":
-                add((OQUOTE, '"', pos, end))
+                add((OQUOTE, '"', start, end))
                 modes.append("q")
             elif kind == "heredoc":
-                add((OHEREDOC, m.group(), pos, end))
-                modes.append(["h", _heredoc_marker(m.group()), True])
+                add((OHEREDOC, tok, start, end))
+                modes.append(["h", _heredoc_marker(tok), True])
+            elif kind == "eof":
+                break
             else:
-                add((INVALID, m.group(), pos, end))
+                bad = True
+                add((INVALID, tok, start, end))
             pos = end
         elif mode == "q":
             m = quoted_match(text, pos)
@@ -143,8 +176,10 @@ def scan(src: Source) -> list[Token]:
                 ret_braces.append(braces)
                 modes.append("m")
             elif kind == "qnl":
+                bad = True
                 add((QNL, m.group(), pos, end))
             else:
+                bad = True
                 add((INVALID, m.group(), pos, end))
             pos = end
         else:
@@ -161,6 +196,7 @@ def scan(src: Source) -> list[Token]:
                 pos = end
                 continue
             if end == pos:  # a lone "\r": nothing in HCL matches it
+                bad = True
                 add((INVALID, text[pos], pos, pos + 1))
                 pos += 1
                 continue
@@ -179,7 +215,7 @@ def scan(src: Source) -> list[Token]:
             add((SLIT, lit, pos, end))
             pos = end
     add((EOF, "", n, n))
-    return out
+    return out, bad
 
 
 def _heredoc_marker(opener: str) -> str:
@@ -206,16 +242,22 @@ def invalid_token_diagnostics(src: Source, tokens: list[Token]) -> list[Diagnost
                 diags.append(Diagnostic(summary, detail, src.range(start, end)))
                 told[key] = count + 1
         elif kind == QNL:
-            diags.append(Diagnostic(
-                "Invalid multi-line string",
-                "Quoted strings may not be split over multiple lines. To produce a multi-line string, "
-                "either use the \\n escape to represent a newline character or use the \"heredoc\" "
-                "multi-line template syntax.", src.range(start, end)))
+            diags.append(
+                Diagnostic(
+                    "Invalid multi-line string",
+                    "Quoted strings may not be split over multiple lines. To produce a multi-line string, "
+                    'either use the \\n escape to represent a newline character or use the "heredoc" '
+                    "multi-line template syntax.",
+                    src.range(start, end),
+                )
+            )
         elif kind == INVALID:
             if text in "\u201c\u201d":
-                detail = ('"Curly quotes" are not valid here. These can sometimes be inadvertently '
-                          "introduced when sharing code via documents or discussion forums. It might "
-                          'help to replace the character with a "straight quote".')
+                detail = (
+                    '"Curly quotes" are not valid here. These can sometimes be inadvertently '
+                    "introduced when sharing code via documents or discussion forums. It might "
+                    'help to replace the character with a "straight quote".'
+                )
             else:
                 detail = "This character is not used within the language."
             diags.append(Diagnostic("Invalid character", detail, src.range(start, end)))
@@ -257,8 +299,7 @@ class TemplateExpr(Expr):
         self.e = e
 
     def is_string_literal(self) -> bool:
-        return len(self.parts) == 1 and type(self.parts[0]) is Literal \
-            and type(self.parts[0].value) is str
+        return len(self.parts) == 1 and type(self.parts[0]) is Literal and type(self.parts[0].value) is str
 
 
 class TemplateWrap(Expr):
@@ -311,8 +352,17 @@ class RelativeTraversal(Expr):
 class FunctionCall(Expr):
     __slots__ = ("args", "expand_final", "name", "name_e", "open_e", "open_s")
 
-    def __init__(self, name: str, args: list[Expr], expand_final: bool, s: int, name_e: int,
-                 open_s: int, open_e: int, e: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[Expr],
+        expand_final: bool,
+        s: int,
+        name_e: int,
+        open_s: int,
+        open_e: int,
+        e: int,
+    ) -> None:
         self.name = name
         self.args = args
         self.expand_final = expand_final
@@ -396,8 +446,19 @@ class ObjectCons(Expr):
 class ForExpr(Expr):
     __slots__ = ("coll", "cond", "group", "key_expr", "key_var", "open_e", "val_expr", "val_var")
 
-    def __init__(self, key_var: str | None, val_var: str, coll: Expr, key_expr: Expr | None,
-                 val_expr: Expr, cond: Expr | None, group: bool, s: int, open_e: int, e: int) -> None:
+    def __init__(
+        self,
+        key_var: str | None,
+        val_var: str,
+        coll: Expr,
+        key_expr: Expr | None,
+        val_expr: Expr,
+        cond: Expr | None,
+        group: bool,
+        s: int,
+        open_e: int,
+        e: int,
+    ) -> None:
         self.key_var = key_var
         self.val_var = val_var
         self.coll = coll
@@ -464,8 +525,17 @@ class Attribute(Node):
 class Block(Node):
     __slots__ = ("body", "label_ranges", "labels", "obrace", "type", "type_e")
 
-    def __init__(self, type_: str, labels: list[str], label_ranges: list[tuple[int, int]],
-                 body: Body, s: int, type_e: int, obrace: tuple[int, int], e: int) -> None:
+    def __init__(
+        self,
+        type_: str,
+        labels: list[str],
+        label_ranges: list[tuple[int, int]],
+        body: Body,
+        s: int,
+        type_e: int,
+        obrace: tuple[int, int],
+        e: int,
+    ) -> None:
         self.type = type_
         self.labels = labels
         self.label_ranges = label_ranges
@@ -494,10 +564,22 @@ class Body(Node):
 
 # --- parser --------------------------------------------------------------------------------------
 
-_BINARY_PREC = {"||": 1, "&&": 2, "==": 3, "!=": 3, ">": 4, ">=": 4, "<": 4, "<=": 4,
-                "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
-_OPENERS = {"(": ")", "[": "]", "{": "}", OQUOTE: CQUOTE, OHEREDOC: CHEREDOC, INTERP: SEQEND,
-            CONTROL: SEQEND}
+_BINARY_PREC = {
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    ">": 4,
+    ">=": 4,
+    "<": 4,
+    "<=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+}
+_OPENERS = {"(": ")", "[": "]", "{": "}", OQUOTE: CQUOTE, OHEREDOC: CHEREDOC, INTERP: SEQEND, CONTROL: SEQEND}
 
 
 class _ParseAbort(Exception):
@@ -553,9 +635,12 @@ class Parser:
     def enter(self, s: int, e: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.fail("Nesting too deep",
-                            f"nomadmesh reads at most {MAX_DEPTH} nested blocks, brackets and "
-                            "templates.", s, e)
+            raise self.fail(
+                "Nesting too deep",
+                f"nomadmesh reads at most {MAX_DEPTH} nested blocks, brackets and templates.",
+                s,
+                e,
+            )
 
     # bodies
     def parse_body(self, end: str, start: int) -> Body:
@@ -579,27 +664,38 @@ class Parser:
                             "Attribute redefined",
                             f"The argument {_go_quote(item.name)} was already set at "
                             f"{self.src.range(existing.s, existing.name_e)}. Each argument may be "
-                            "set only once.", item.s, item.name_e)
+                            "set only once.",
+                            item.s,
+                            item.name_e,
+                        )
                     attrs[item.name] = item
                 else:
                     blocks.append(item)  # type: ignore[arg-type]
                 continue
             self.read()
             if kind is OQUOTE:
-                raise self.fail("Invalid argument name", "Argument names must not be quoted.",
-                                tok[2], tok[3])
+                raise self.fail("Invalid argument name", "Argument names must not be quoted.", tok[2], tok[3])
             if kind is EOF:
                 if end == "}":
                     raise self.fail(
                         "Unclosed configuration block",
                         "There is no closing brace for this block before the end of the file. "
                         "This may be caused by incorrect brace nesting elsewhere in this file.",
-                        start, start + 1)
-                raise self.fail("Unclosed configuration body",
-                                "Found end of file before the end of this configuration body.",
-                                start, start)
-            raise self.fail("Argument or block definition required",
-                            "An argument or block definition is required here.", tok[2], tok[3])
+                        start,
+                        start + 1,
+                    )
+                raise self.fail(
+                    "Unclosed configuration body",
+                    "Found end of file before the end of this configuration body.",
+                    start,
+                    start,
+                )
+            raise self.fail(
+                "Argument or block definition required",
+                "An argument or block definition is required here.",
+                tok[2],
+                tok[3],
+            )
 
     def parse_body_item(self) -> Attribute | Block:
         ident = self.read()
@@ -608,9 +704,13 @@ class Parser:
             return self.finish_attribute(ident, single_line=False)
         if nxt is OQUOTE or nxt == "{" or nxt is IDENT:
             return self.finish_block(ident)
-        raise self.fail("Argument or block definition required",
-                        'An argument or block definition is required here. To set an argument, use '
-                        'the equals sign "=" to introduce the argument value.', ident[2], ident[3])
+        raise self.fail(
+            "Argument or block definition required",
+            "An argument or block definition is required here. To set an argument, use "
+            'the equals sign "=" to introduce the argument value.',
+            ident[2],
+            ident[3],
+        )
 
     def finish_attribute(self, ident: Token, single_line: bool) -> Attribute:
         self.read()  # "="
@@ -620,11 +720,19 @@ class Parser:
             tok = self.peek()
             if tok[0] is not NL and tok[0] is not EOF:
                 if tok[0] == ",":
-                    raise self.fail("Unexpected comma after argument",
-                                    "Argument definitions must be separated by newlines, not commas. "
-                                    "An argument definition must end with a newline.", tok[2], tok[3])
-                raise self.fail("Missing newline after argument",
-                                "An argument definition must end with a newline.", tok[2], tok[3])
+                    raise self.fail(
+                        "Unexpected comma after argument",
+                        "Argument definitions must be separated by newlines, not commas. "
+                        "An argument definition must end with a newline.",
+                        tok[2],
+                        tok[3],
+                    )
+                raise self.fail(
+                    "Missing newline after argument",
+                    "An argument definition must end with a newline.",
+                    tok[2],
+                    tok[3],
+                )
             self.read()
         return Attribute(ident[1], expr, ident[2], ident[3], end)
 
@@ -648,11 +756,15 @@ class Parser:
                 label_ranges.append((tok[2], tok[3]))
                 continue
             if kind == "=":
-                detail = ('The equals sign "=" indicates an argument definition, and must not be '
-                          "used when defining a block.")
+                detail = (
+                    'The equals sign "=" indicates an argument definition, and must not be '
+                    "used when defining a block."
+                )
             elif kind is NL:
-                detail = ('A block definition must have block content delimited by "{" and "}", '
-                          "starting on the same line as the block header.")
+                detail = (
+                    'A block definition must have block content delimited by "{" and "}", '
+                    "starting on the same line as the block header."
+                )
             else:
                 detail = 'Either a quoted string block label or an opening brace ("{") is expected here.'
             raise self.fail("Invalid block definition", detail, tok[2], tok[3])
@@ -668,16 +780,25 @@ class Parser:
         if eol[0] is NL or eol[0] is EOF:
             self.read()
         else:
-            raise self.fail("Missing newline after block definition",
-                            "A block definition must end with a newline.", eol[2], eol[3])
-        return Block(ident[1], labels, label_ranges, body, ident[2], ident[3],
-                     (obrace[2], obrace[3]), close_e)
+            raise self.fail(
+                "Missing newline after block definition",
+                "A block definition must end with a newline.",
+                eol[2],
+                eol[3],
+            )
+        return Block(
+            ident[1], labels, label_ranges, body, ident[2], ident[3], (obrace[2], obrace[3]), close_e
+        )
 
     def parse_single_attr_body(self, obrace: Token) -> Body:
         ident = self.read()
         if ident[0] is not IDENT:
-            raise self.fail("Argument or block definition required",
-                            "An argument or block definition is required here.", ident[2], ident[3])
+            raise self.fail(
+                "Argument or block definition required",
+                "An argument or block definition is required here.",
+                ident[2],
+                ident[3],
+            )
         nxt = self.peek()
         if nxt[0] == "=":
             attr = self.finish_attribute(ident, single_line=True)
@@ -687,34 +808,55 @@ class Parser:
                 "A single-line block definition can contain only a single argument. If you meant to "
                 f"define argument {_go_quote(ident[1])}, use an equals sign to assign it a value. To "
                 "define a nested block, place it on a line of its own within its parent block.",
-                ident[2], nxt[3])
+                ident[2],
+                nxt[3],
+            )
         else:
-            raise self.fail("Argument or block definition required",
-                            'An argument or block definition is required here. To set an argument, use '
-                            'the equals sign "=" to introduce the argument value.', ident[2], ident[3])
+            raise self.fail(
+                "Argument or block definition required",
+                "An argument or block definition is required here. To set an argument, use "
+                'the equals sign "=" to introduce the argument value.',
+                ident[2],
+                ident[3],
+            )
         close = self.peek()
         if close[0] == "}":
             self.read()
         elif close[0] == ",":
-            raise self.fail("Invalid single-argument block definition",
-                            "Single-line block syntax can include only one argument definition. To "
-                            "define multiple arguments, use the multi-line block syntax with one "
-                            "argument definition per line.", close[2], close[3])
+            raise self.fail(
+                "Invalid single-argument block definition",
+                "Single-line block syntax can include only one argument definition. To "
+                "define multiple arguments, use the multi-line block syntax with one "
+                "argument definition per line.",
+                close[2],
+                close[3],
+            )
         elif close[0] is NL:
-            raise self.fail("Invalid single-argument block definition",
-                            "An argument definition on the same line as its containing block creates "
-                            "a single-line block definition, which must also be closed on the same "
-                            "line. Place the block's closing brace immediately after the argument "
-                            "definition.", close[2], close[3])
+            raise self.fail(
+                "Invalid single-argument block definition",
+                "An argument definition on the same line as its containing block creates "
+                "a single-line block definition, which must also be closed on the same "
+                "line. Place the block's closing brace immediately after the argument "
+                "definition.",
+                close[2],
+                close[3],
+            )
         elif close[0] is EOF:
-            raise self.fail("Unclosed configuration block",
-                            "There is no closing brace for this block before the end of the file. "
-                            "This may be caused by incorrect brace nesting elsewhere in this file.",
-                            obrace[2], obrace[3])
+            raise self.fail(
+                "Unclosed configuration block",
+                "There is no closing brace for this block before the end of the file. "
+                "This may be caused by incorrect brace nesting elsewhere in this file.",
+                obrace[2],
+                obrace[3],
+            )
         else:
-            raise self.fail("Invalid single-argument block definition",
-                            "A single-line block definition must end with a closing brace "
-                            "immediately after its single argument definition.", close[2], close[3])
+            raise self.fail(
+                "Invalid single-argument block definition",
+                "A single-line block definition must end with a closing brace "
+                "immediately after its single argument definition.",
+                close[2],
+                close[3],
+            )
         return Body({attr.name: attr}, [], attr.s, attr.e)
 
     def parse_quoted_label(self) -> str:
@@ -729,12 +871,20 @@ class Parser:
                 parts.append(self.string_literal(tok))
                 continue
             if kind is INTERP or kind is CONTROL:
-                raise self.fail("Invalid string literal",
-                                "Template sequences are not allowed in this string. To include a "
-                                f"literal {_go_quote(tok[1][0])}, double it (as {_go_quote(tok[1][0] * 2)})"
-                                " to escape it.", tok[2], tok[3])
-            raise self.fail("Unterminated template string", "No closing marker was found for the string.",
-                            oquote[2], tok[3])
+                raise self.fail(
+                    "Invalid string literal",
+                    "Template sequences are not allowed in this string. To include a "
+                    f"literal {_go_quote(tok[1][0])}, double it (as {_go_quote(tok[1][0] * 2)})"
+                    " to escape it.",
+                    tok[2],
+                    tok[3],
+                )
+            raise self.fail(
+                "Unterminated template string",
+                "No closing marker was found for the string.",
+                oquote[2],
+                tok[3],
+            )
 
     def string_literal(self, tok: Token) -> str:
         text = tok[1]
@@ -755,9 +905,12 @@ class Parser:
         true = self.parse_expression()
         colon = self.peek()
         if colon[0] != ":":
-            raise self.fail("Missing false expression in conditional",
-                            "The conditional operator (...?...:...) requires a false expression, "
-                            "delimited by a colon.", colon[2], colon[3])
+            raise self.fail(
+                "Missing false expression in conditional",
+                "The conditional operator (...?...:...) requires a false expression, delimited by a colon.",
+                colon[2],
+                colon[3],
+            )
         self.read()
         false = self.parse_expression()
         return Conditional(cond, true, false, start, false.e)
@@ -791,10 +944,14 @@ class Parser:
                     self.read()
                     if "." in attr[1]:
                         first, _, second = attr[1].partition(".")
-                        raise self.fail("Invalid legacy index syntax",
-                                        "When using the legacy index syntax, chaining two indexes "
-                                        "together is not permitted. Use the proper index syntax "
-                                        f"instead, like [{first}][{second}].", attr[2], attr[3])
+                        raise self.fail(
+                            "Invalid legacy index syntax",
+                            "When using the legacy index syntax, chaining two indexes "
+                            "together is not permitted. Use the proper index syntax "
+                            f"instead, like [{first}][{second}].",
+                            attr[2],
+                            attr[3],
+                        )
                     ret = _extend(ret, ("index", self.number_value(attr), dot[2], attr[3]))
                 elif attr[0] == "*":
                     marker = self.read()
@@ -811,29 +968,44 @@ class Parser:
                             self.read()
                             steps.append(("attr", nt[1], d[2], nt[3]))
                         elif nt[0] == "*":
-                            raise self.fail("Nested splat expression not allowed",
-                                            "A splat expression (*) cannot be used inside another "
-                                            "attribute-only splat expression.", nt[2], nt[3])
+                            raise self.fail(
+                                "Nested splat expression not allowed",
+                                "A splat expression (*) cannot be used inside another "
+                                "attribute-only splat expression.",
+                                nt[2],
+                                nt[3],
+                            )
                         else:
-                            raise self.fail("Invalid attribute name",
-                                            "An attribute name is required after a dot.",
-                                            marker[2], marker[3])
+                            raise self.fail(
+                                "Invalid attribute name",
+                                "An attribute name is required after a dot.",
+                                marker[2],
+                                marker[3],
+                            )
                         last_e = nt[3]
                     item = AnonSymbol(dot[2], marker[3])
                     each: Expr = RelativeTraversal(item, steps, first_s, last_e) if steps else item
                     ret = Splat(ret, each, item, dot[2], last_e)
                 else:
-                    raise self.fail("Invalid attribute name", "An attribute name is required after a dot.",
-                                    attr[2], attr[3])
+                    raise self.fail(
+                        "Invalid attribute name",
+                        "An attribute name is required after a dot.",
+                        attr[2],
+                        attr[3],
+                    )
             elif kind == "[":
                 open_ = self.read()
                 if self.peek()[0] == "*":
                     self.read()
                     close = self.read()
                     if close[0] != "]":
-                        raise self.fail("Missing close bracket on splat index",
-                                        'The star for a full splat operator must be immediately '
-                                        'followed by a closing bracket ("]").', close[2], close[3])
+                        raise self.fail(
+                            "Missing close bracket on splat index",
+                            "The star for a full splat operator must be immediately "
+                            'followed by a closing bracket ("]").',
+                            close[2],
+                            close[3],
+                        )
                     item = AnonSymbol(open_[2], close[3])
                     each = self.parse_traversals(item)
                     ret = Splat(ret, each, item, open_[2], each.e)
@@ -845,14 +1017,26 @@ class Parser:
                 self.depth -= 1
                 self.nl_stack.pop()
                 if close[0] != "]":
-                    raise self.fail("Missing close bracket on index",
-                                    'The index operator must end with a closing bracket ("]").',
-                                    close[2], close[3])
+                    raise self.fail(
+                        "Missing close bracket on index",
+                        'The index operator must end with a closing bracket ("]").',
+                        close[2],
+                        close[3],
+                    )
                 if type(key) is Literal:
                     ret = _extend(ret, ("index", key.value, open_[2], close[3]))
                 elif type(key) is TemplateExpr and key.is_string_literal():
-                    ret = _extend(ret, ("index", key.parts[0].value, open_[2],  # type: ignore[attr-defined]
-                                        close[3]))
+                    part = key.parts[0]
+                    assert type(part) is Literal
+                    ret = _extend(
+                        ret,
+                        (
+                            "index",
+                            part.value,
+                            open_[2],
+                            close[3],
+                        ),
+                    )
                 else:
                     ret = IndexExpr(ret, key, open_[2], close[3])
             else:
@@ -863,8 +1047,12 @@ class Parser:
 
         value = parse_number(tok[1])
         if value is None:
-            raise self.fail("Invalid number literal", "Failed to recognize the value of this number literal.",
-                            tok[2], tok[3])
+            raise self.fail(
+                "Invalid number literal",
+                "Failed to recognize the value of this number literal.",
+                tok[2],
+                tok[3],
+            )
         return value
 
     def parse_term(self) -> Expr:
@@ -888,6 +1076,18 @@ class Parser:
             return Literal(self.number_value(tok), tok[2], tok[3])
         if kind is OQUOTE or kind is OHEREDOC:
             self.read()
+            if kind is OQUOTE:
+                toks = self.toks
+                i = self.pos
+                lit = toks[i]
+                if (
+                    lit[0] is QLIT
+                    and toks[i + 1][0] is CQUOTE
+                    and "\\" not in lit[1]
+                    and "{" not in lit[1][:3]
+                ):
+                    self.pos = i + 2  # the common case: a plain string, no escapes or templates
+                    return TemplateExpr([Literal(lit[1], lit[2], lit[3])], tok[2], toks[i + 1][3])
             return self.parse_template(tok)
         if kind == "(":
             self.read()
@@ -896,9 +1096,12 @@ class Parser:
             expr = self.parse_expression()
             close = self.peek()
             if close[0] != ")":
-                raise self.fail("Unbalanced parentheses",
-                                "Expected a closing parenthesis to terminate the expression.",
-                                close[2], close[3])
+                raise self.fail(
+                    "Unbalanced parentheses",
+                    "Expected a closing parenthesis to terminate the expression.",
+                    close[2],
+                    close[3],
+                )
             self.read()
             self.depth -= 1
             self.nl_stack.pop()
@@ -914,12 +1117,18 @@ class Parser:
             self.depth -= 1
             return UnaryOp(kind, operand, tok[2], tok[3])
         if kind is EOF:
-            raise self.fail("Missing expression",
-                            "Expected the start of an expression, but found the end of the file.",
-                            tok[2], tok[3])
-        raise self.fail("Invalid expression",
-                        "Expected the start of an expression, but found an invalid expression token.",
-                        tok[2], tok[3])
+            raise self.fail(
+                "Missing expression",
+                "Expected the start of an expression, but found the end of the file.",
+                tok[2],
+                tok[3],
+            )
+        raise self.fail(
+            "Invalid expression",
+            "Expected the start of an expression, but found an invalid expression token.",
+            tok[2],
+            tok[3],
+        )
 
     def finish_call(self, name: Token) -> FunctionCall:
         open_ = self.read()
@@ -928,16 +1137,22 @@ class Parser:
         while open_[0] == "::":
             nxt = self.read()
             if nxt[0] is not IDENT:
-                raise self.fail("Missing function name",
-                                "Function scope resolution symbol :: must be followed by a function "
-                                "name in this scope.", nxt[2], nxt[3])
+                raise self.fail(
+                    "Missing function name",
+                    "Function scope resolution symbol :: must be followed by a function name in this scope.",
+                    nxt[2],
+                    nxt[3],
+                )
             fname += "::" + nxt[1]
             name_e = nxt[3]
             open_ = self.read()
         if open_[0] != "(":
-            raise self.fail("Missing open parenthesis",
-                            "Function selector must be followed by an open parenthesis to begin the "
-                            "function call.", open_[2], open_[3])
+            raise self.fail(
+                "Missing open parenthesis",
+                "Function selector must be followed by an open parenthesis to begin the function call.",
+                open_[2],
+                open_[3],
+            )
         args: list[Expr] = []
         expand = False
         self.nl_stack.append(False)
@@ -955,19 +1170,30 @@ class Parser:
                 expand = True
                 close = self.read()
                 if close[0] != ")":
-                    raise self.fail("Missing closing parenthesis",
-                                    "An expanded function argument (with ...) must be immediately "
-                                    "followed by closing parentheses.", sep[2], sep[3])
+                    raise self.fail(
+                        "Missing closing parenthesis",
+                        "An expanded function argument (with ...) must be immediately "
+                        "followed by closing parentheses.",
+                        sep[2],
+                        sep[3],
+                    )
                 break
             if sep[0] != ",":
                 if sep[0] is EOF:
-                    raise self.fail("Unterminated function call",
-                                    "There is no closing parenthesis for this function call before "
-                                    "the end of the file. This may be caused by incorrect parenthesis "
-                                    "nesting elsewhere in this file.", name[2], open_[3])
-                raise self.fail("Missing argument separator",
-                                "A comma is required to separate each function argument from the next.",
-                                sep[2], sep[3])
+                    raise self.fail(
+                        "Unterminated function call",
+                        "There is no closing parenthesis for this function call before "
+                        "the end of the file. This may be caused by incorrect parenthesis "
+                        "nesting elsewhere in this file.",
+                        name[2],
+                        open_[3],
+                    )
+                raise self.fail(
+                    "Missing argument separator",
+                    "A comma is required to separate each function argument from the next.",
+                    sep[2],
+                    sep[3],
+                )
             if self.peek()[0] == ")":
                 close = self.read()
                 break
@@ -995,13 +1221,20 @@ class Parser:
                     break
                 if nxt[0] != ",":
                     if nxt[0] is EOF:
-                        raise self.fail("Unterminated tuple constructor expression",
-                                        "There is no corresponding closing bracket before the end of "
-                                        "the file. This may be caused by incorrect bracket nesting "
-                                        "elsewhere in this file.", open_[2], open_[3])
-                    raise self.fail("Missing item separator",
-                                    "Expected a comma to mark the beginning of the next item.",
-                                    nxt[2], nxt[3])
+                        raise self.fail(
+                            "Unterminated tuple constructor expression",
+                            "There is no corresponding closing bracket before the end of "
+                            "the file. This may be caused by incorrect bracket nesting "
+                            "elsewhere in this file.",
+                            open_[2],
+                            open_[3],
+                        )
+                    raise self.fail(
+                        "Missing item separator",
+                        "Expected a comma to mark the beginning of the next item.",
+                        nxt[2],
+                        nxt[3],
+                    )
                 self.read()
             return TupleCons(exprs, open_[2], open_[3], close[3])
         finally:
@@ -1031,9 +1264,11 @@ class Parser:
 
     def finish_object(self, open_: Token) -> ObjectCons:
         items: list[tuple[ObjectKey, Expr]] = []
-        unterminated = ("Unterminated object constructor expression",
-                        "There is no corresponding closing brace before the end of the file. This may "
-                        "be caused by incorrect brace nesting elsewhere in this file.")
+        unterminated = (
+            "Unterminated object constructor expression",
+            "There is no corresponding closing brace before the end of the file. This may "
+            "be caused by incorrect brace nesting elsewhere in this file.",
+        )
         while True:
             nxt = self.peek()
             if nxt[0] is NL:
@@ -1047,20 +1282,30 @@ class Parser:
             nxt = self.peek()
             if nxt[0] != "=" and nxt[0] != ":":
                 if nxt[0] is NL or nxt[0] == ",":
-                    raise self.fail("Missing attribute value",
-                                    'Expected an attribute value, introduced by an equals sign ("=").',
-                                    nxt[2], nxt[3])
+                    raise self.fail(
+                        "Missing attribute value",
+                        'Expected an attribute value, introduced by an equals sign ("=").',
+                        nxt[2],
+                        nxt[3],
+                    )
                 if nxt[0] is IDENT:
-                    raise self.fail("Missing key/value separator",
-                                    'Expected an equals sign ("=") to mark the beginning of the '
-                                    "attribute value. If you intended to given an attribute name "
-                                    "containing periods or spaces, write the name in quotes to create "
-                                    "a string literal.", nxt[2], nxt[3])
+                    raise self.fail(
+                        "Missing key/value separator",
+                        'Expected an equals sign ("=") to mark the beginning of the '
+                        "attribute value. If you intended to given an attribute name "
+                        "containing periods or spaces, write the name in quotes to create "
+                        "a string literal.",
+                        nxt[2],
+                        nxt[3],
+                    )
                 if nxt[0] is EOF:
                     raise self.fail(*unterminated, open_[2], open_[3])
-                raise self.fail("Missing key/value separator",
-                                'Expected an equals sign ("=") to mark the beginning of the attribute '
-                                "value.", nxt[2], nxt[3])
+                raise self.fail(
+                    "Missing key/value separator",
+                    'Expected an equals sign ("=") to mark the beginning of the attribute value.',
+                    nxt[2],
+                    nxt[3],
+                )
             self.read()
             value = self.parse_expression()
             items.append((key, value))
@@ -1071,9 +1316,12 @@ class Parser:
             if nxt[0] != "," and nxt[0] is not NL:
                 if nxt[0] is EOF:
                     raise self.fail(*unterminated, open_[2], open_[3])
-                raise self.fail("Missing attribute separator",
-                                "Expected a newline or comma to mark the beginning of the next "
-                                "attribute.", nxt[2], nxt[3])
+                raise self.fail(
+                    "Missing attribute separator",
+                    "Expected a newline or comma to mark the beginning of the next attribute.",
+                    nxt[2],
+                    nxt[3],
+                )
             self.read()
         return ObjectCons(items, open_[2], open_[3], close[3])
 
@@ -1125,15 +1373,26 @@ class Parser:
         close = self.read()
         if not make_obj:
             if key_expr is not None:
-                raise self.fail("Invalid 'for' expression", "Key expression is not valid when building a tuple.",
-                                key_expr.s, key_expr.e)
+                raise self.fail(
+                    "Invalid 'for' expression",
+                    "Key expression is not valid when building a tuple.",
+                    key_expr.s,
+                    key_expr.e,
+                )
             if ellipsis is not None:
-                raise self.fail("Invalid 'for' expression",
-                                "Grouping ellipsis (...) cannot be used when building a tuple.",
-                                ellipsis[2], ellipsis[3])
+                raise self.fail(
+                    "Invalid 'for' expression",
+                    "Grouping ellipsis (...) cannot be used when building a tuple.",
+                    ellipsis[2],
+                    ellipsis[3],
+                )
         elif key_expr is None:
-            raise self.fail("Invalid 'for' expression", "Key expression is required when building an object.",
-                            val_expr.s, val_expr.e)
+            raise self.fail(
+                "Invalid 'for' expression",
+                "Key expression is required when building an object.",
+                val_expr.s,
+                val_expr.e,
+            )
         return ForExpr(key_var, val_var, coll, key_expr, val_expr, cond, group, open_[2], open_[3], close[3])
 
     # templates
@@ -1157,7 +1416,8 @@ class Parser:
         parts: list[list[Any]] = []
         ltrim_next = False
         next_can_trim_prev = False
-        start = self.peek()[2]
+        first = self.peek()
+        start = first[2]
         while True:
             tok = self.read()
             kind = tok[0]
@@ -1182,7 +1442,7 @@ class Parser:
                 close = self.peek()
                 if close[0] is not SEQEND:
                     self.nl_stack.pop()
-                    raise self._bad_interp_end(close, start, end)
+                    raise self._bad_interp_end(close, (first[2], first[3]), end)
                 self.read()
                 if close[1] == "~}":
                     ltrim_next = True
@@ -1195,53 +1455,77 @@ class Parser:
                 parts.append(self._directive(tok, start))
                 close = self.peek()
                 if close[0] is not SEQEND:
-                    raise self.fail(f"Extra characters in {parts[-1][-1]} marker",
-                                    "Expected a closing brace to end the sequence, but found extra "
-                                    "characters.", close[2], close[3])
+                    raise self.fail(
+                        f"Extra characters in {parts[-1][-1]} marker",
+                        "Expected a closing brace to end the sequence, but found extra characters.",
+                        close[2],
+                        close[3],
+                    )
                 self.read()
                 parts[-1][3] = close[3]
                 if close[1] == "~}":
                     ltrim_next = True
                 self.nl_stack.pop()
             else:
-                raise self.fail("Unterminated template string", "No closing marker was found for the string.",
-                                tok[2], tok[3])
+                raise self.fail(
+                    "Unterminated template string",
+                    "No closing marker was found for the string.",
+                    tok[2],
+                    tok[3],
+                )
         if not parts:
-            parts.append(["lit", "", open_[3], open_[3]])
+            parts.append(["lit", "", first[3], first[3]])
         parts.append(["end", None, close_e, close_e])
         return parts, close_e
 
-    def _bad_interp_end(self, close: Token, start: int, end: str) -> _ParseAbort:
+    def _bad_interp_end(self, close: Token, start_range: tuple[int, int], end: str) -> _ParseAbort:
         if close[0] is EOF:
-            return self.fail("Unclosed template interpolation sequence",
-                             "There is no closing brace for this interpolation sequence before the end "
-                             "of the file. This might be caused by incorrect nesting inside the given "
-                             "expression.", start, start)
+            return self.fail(
+                "Unclosed template interpolation sequence",
+                "There is no closing brace for this interpolation sequence before the end "
+                "of the file. This might be caused by incorrect nesting inside the given "
+                "expression.",
+                *start_range,
+            )
         if close[0] == ":":
-            return self.fail("Extra characters after interpolation expression",
-                             "Template interpolation doesn't expect a colon at this location. Did you "
-                             "intend this to be a literal sequence to be processed as part of another "
-                             'language? If so, you can escape it by starting with "$${" instead of just '
-                             '"${".', close[2], close[3])
+            return self.fail(
+                "Extra characters after interpolation expression",
+                "Template interpolation doesn't expect a colon at this location. Did you "
+                "intend this to be a literal sequence to be processed as part of another "
+                'language? If so, you can escape it by starting with "$${" instead of just '
+                '"${".',
+                close[2],
+                close[3],
+            )
         if (close[0] is CQUOTE or close[0] is OQUOTE) and end is CQUOTE:
-            return self.fail("Unclosed template interpolation sequence",
-                             "There is no closing brace for this interpolation sequence before the end "
-                             "of the quoted template. This might be caused by incorrect nesting inside "
-                             "the given expression.", start, start)
-        return self.fail("Extra characters after interpolation expression",
-                         "Expected a closing brace to end the interpolation expression, but found extra "
-                         "characters.\n\nThis can happen when you include interpolation syntax for "
-                         "another language, such as shell scripting, but forget to escape the "
-                         "interpolation start token. If this is an embedded sequence for another "
-                         'language, escape it by starting with "$${" instead of just "${".',
-                         close[2], close[3])
+            return self.fail(
+                "Unclosed template interpolation sequence",
+                "There is no closing brace for this interpolation sequence before the end "
+                "of the quoted template. This might be caused by incorrect nesting inside "
+                "the given expression.",
+                *start_range,
+            )
+        return self.fail(
+            "Extra characters after interpolation expression",
+            "Expected a closing brace to end the interpolation expression, but found extra "
+            "characters.\n\nThis can happen when you include interpolation syntax for "
+            "another language, such as shell scripting, but forget to escape the "
+            "interpolation start token. If this is an embedded sequence for another "
+            'language, escape it by starting with "$${" instead of just "${".',
+            close[2],
+            close[3],
+        )
 
     def _directive(self, open_: Token, start: int) -> list[Any]:
         kw = self.peek()
         if kw[0] is not IDENT:
-            raise self.fail("Invalid template directive",
-                            'A template directive keyword ("if", "for", etc) is expected at the '
-                            "beginning of a %{ sequence.", kw[2], kw[3])
+            raise self.fail(
+                "Invalid template directive",
+                'A template directive keyword ("if", "for", etc) is expected at the '
+                "beginning of a %{ sequence.",
+                kw[2],
+                kw[3],
+            )
         self.read()
         word = kw[1]
         if word == "if":
@@ -1250,6 +1534,7 @@ class Parser:
         if word in ("else", "endif", "endfor"):
             return [word, None, open_[2], self.peek()[2], word]
         if word == "for":
+
             def bad(detail: str) -> _ParseAbort:
                 tok = self.peek()
                 return self.fail("Invalid 'for' directive", detail, tok[2], tok[3])
@@ -1274,12 +1559,18 @@ class Parser:
 
         suggestion = name_suggestion(word, ["if", "for", "else", "endif", "endfor"])
         hint = f" Did you mean {_go_quote(suggestion)}?" if suggestion else ""
-        raise self.fail("Invalid template control keyword",
-                        f"{_go_quote(word)} is not a valid template control keyword.{hint}", kw[2], kw[3])
+        raise self.fail(
+            "Invalid template control keyword",
+            f"{_go_quote(word)} is not a valid template control keyword.{hint}",
+            kw[2],
+            kw[3],
+        )
 
 
-_SPACE = " \t\n\r\v\f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
-         "\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = (
+    " \t\n\r\v\f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class _TemplateParser:
@@ -1308,8 +1599,12 @@ class _TemplateParser:
             return self.parse_if(part)
         if kind == "for":
             return self.parse_for(part)
-        raise self.p.fail(f"Unexpected {kind} directive",
-                          "The control directives within this template are unbalanced.", part[2], part[3])
+        raise self.p.fail(
+            f"Unexpected {kind} directive",
+            "The control directives within this template are unbalanced.",
+            part[2],
+            part[3],
+        )
 
     def parse_if(self, open_: list[Any]) -> Expr:
         if_exprs: list[Expr] = []
@@ -1320,9 +1615,13 @@ class _TemplateParser:
             part = self.parts[self.pos]
             kind = part[0]
             if kind == "end":
-                raise self.p.fail("Unexpected end of template",
-                                  f"The if directive at {src.range(open_[2], open_[3])} is missing its "
-                                  "corresponding endif directive.", part[2], part[3])
+                raise self.p.fail(
+                    "Unexpected end of template",
+                    f"The if directive at {src.range(open_[2], open_[3])} is missing its "
+                    "corresponding endif directive.",
+                    part[2],
+                    part[3],
+                )
             if kind in ("else", "endif", "endfor"):
                 self.pos += 1
                 if kind == "else" and current is if_exprs:
@@ -1332,12 +1631,18 @@ class _TemplateParser:
                     endif = part
                     break
                 if kind == "else":
-                    raise self.p.fail("Unexpected else directive",
-                                      f"Already in the else clause for the if started at "
-                                      f"{src.range(open_[2], open_[3])}.", part[2], part[3])
-                raise self.p.fail(f"Unexpected {kind} directive",
-                                  f"Expecting an endif directive for the if started at "
-                                  f"{src.range(open_[2], open_[3])}.", part[2], part[3])
+                    raise self.p.fail(
+                        "Unexpected else directive",
+                        f"Already in the else clause for the if started at {src.range(open_[2], open_[3])}.",
+                        part[2],
+                        part[3],
+                    )
+                raise self.p.fail(
+                    f"Unexpected {kind} directive",
+                    f"Expecting an endif directive for the if started at {src.range(open_[2], open_[3])}.",
+                    part[2],
+                    part[3],
+                )
             current.append(self.parse_expr())
         if not if_exprs:
             if_exprs.append(Literal("", open_[3], open_[3]))
@@ -1354,20 +1659,32 @@ class _TemplateParser:
             part = self.parts[self.pos]
             kind = part[0]
             if kind == "end":
-                raise self.p.fail("Unexpected end of template",
-                                  f"The for directive at {src.range(open_[2], open_[3])} is missing its "
-                                  "corresponding endfor directive.", part[2], part[3])
+                raise self.p.fail(
+                    "Unexpected end of template",
+                    f"The for directive at {src.range(open_[2], open_[3])} is missing its "
+                    "corresponding endfor directive.",
+                    part[2],
+                    part[3],
+                )
             if kind in ("else", "endif", "endfor"):
                 self.pos += 1
                 if kind == "endfor":
                     endfor = part
                     break
                 if kind == "else":
-                    raise self.p.fail("Unexpected else directive",
-                                      "An else clause is not expected for a for directive.", part[2], part[3])
-                raise self.p.fail(f"Unexpected {kind} directive",
-                                  "Expecting an endfor directive corresponding to the for directive at "
-                                  f"{src.range(open_[2], open_[3])}.", part[2], part[3])
+                    raise self.p.fail(
+                        "Unexpected else directive",
+                        "An else clause is not expected for a for directive.",
+                        part[2],
+                        part[3],
+                    )
+                raise self.p.fail(
+                    f"Unexpected {kind} directive",
+                    "Expecting an endfor directive corresponding to the for directive at "
+                    f"{src.range(open_[2], open_[3])}.",
+                    part[2],
+                    part[3],
+                )
             content.append(self.parse_expr())
         if not content:
             content.append(Literal("", open_[3], open_[3]))
@@ -1405,6 +1722,8 @@ def _flush_heredoc(parts: list[list[Any]]) -> None:
 
 
 def _meld(parts: list[list[Any]]) -> list[list[Any]]:
+    if len(parts) <= 2:
+        return parts
     out: list[list[Any]] = []
     for part in parts:
         if out and part[0] == "lit" and out[-1][0] == "lit":
@@ -1427,35 +1746,51 @@ def _unescape(parser: Parser, tok: Token) -> str:
             return whole[1:]
         sel = m.group(1)
         if not sel:
-            raise parser.fail("Invalid escape sequence",
-                              "Backslash must be followed by an escape sequence selector character.",
-                              tok[2] + m.start(), tok[2] + m.end())
+            raise parser.fail(
+                "Invalid escape sequence",
+                "Backslash must be followed by an escape sequence selector character.",
+                tok[2] + m.start(),
+                tok[2] + m.end(),
+            )
         if sel in _SIMPLE_ESCAPES:
             return _SIMPLE_ESCAPES[sel]
         if sel[0] in "uU" and len(sel) > 1:
             code = int(sel[1:], 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise parser.fail("Invalid escape sequence", f"Cannot encode character U+{code:04x} in UTF-8.",
-                                  tok[2] + m.start(), tok[2] + m.end())
+                raise parser.fail(
+                    "Invalid escape sequence",
+                    f"Cannot encode character U+{code:04x} in UTF-8.",
+                    tok[2] + m.start(),
+                    tok[2] + m.end(),
+                )
             return chr(code)
         if sel == "u":
-            raise parser.fail("Invalid escape sequence",
-                              "The \\u escape sequence must be followed by four hexadecimal digits.",
-                              tok[2] + m.start(), tok[2] + m.end())
+            raise parser.fail(
+                "Invalid escape sequence",
+                "The \\u escape sequence must be followed by four hexadecimal digits.",
+                tok[2] + m.start(),
+                tok[2] + m.end(),
+            )
         if sel == "U":
-            raise parser.fail("Invalid escape sequence",
-                              "The \\U escape sequence must be followed by eight hexadecimal digits.",
-                              tok[2] + m.start(), tok[2] + m.end())
-        raise parser.fail("Invalid escape sequence",
-                          f"The symbol {_go_quote(sel)} is not a valid escape sequence selector.",
-                          tok[2] + m.start(), tok[2] + m.end())
+            raise parser.fail(
+                "Invalid escape sequence",
+                "The \\U escape sequence must be followed by eight hexadecimal digits.",
+                tok[2] + m.start(),
+                tok[2] + m.end(),
+            )
+        raise parser.fail(
+            "Invalid escape sequence",
+            f"The symbol {_go_quote(sel)} is not a valid escape sequence selector.",
+            tok[2] + m.start(),
+            tok[2] + m.end(),
+        )
 
     return _ESCAPE.sub(repl, text)
 
 
 def _extend(expr: Expr, step: Step) -> Expr:
     if type(expr) is ScopeTraversal or type(expr) is RelativeTraversal:
-        expr.steps.append(step)  # type: ignore[union-attr]
+        expr.steps.append(step)
         expr.e = step[3]
         return expr
     return RelativeTraversal(expr, [step], expr.s, step[3])
@@ -1473,10 +1808,9 @@ def _go_quote(text: str) -> str:
 
 def parse_config(src: Source) -> Body:
     """A whole configuration file's body; raises HclDiagnostics on the first syntax error."""
-    tokens = scan(src)
-    invalid = invalid_token_diagnostics(src, tokens)
-    if invalid:
-        raise HclDiagnostics(invalid)
+    tokens, bad = scan_tokens(src)
+    if bad:
+        raise HclDiagnostics(invalid_token_diagnostics(src, tokens))
     parser = Parser(src, tokens)
     try:
         return parser.parse_body(EOF, 0)
@@ -1486,19 +1820,21 @@ def parse_config(src: Source) -> Body:
 
 def parse_expression(src: Source) -> Expr:
     """One expression (a `-var` value or a variable `type`), all of the source."""
-    tokens = scan(src)
-    invalid = invalid_token_diagnostics(src, tokens)
-    if invalid:
-        raise HclDiagnostics(invalid)
+    tokens, bad = scan_tokens(src)
+    if bad:
+        raise HclDiagnostics(invalid_token_diagnostics(src, tokens))
     parser = Parser(src, tokens)
     parser.nl_stack = [False]
     try:
         expr = parser.parse_expression()
         tok = parser.peek()
         if tok[0] is not EOF:
-            raise parser.fail("Extra characters after expression",
-                              "An expression was successfully parsed, but extra characters were found "
-                              "after it.", tok[2], tok[3])
+            raise parser.fail(
+                "Extra characters after expression",
+                "An expression was successfully parsed, but extra characters were found after it.",
+                tok[2],
+                tok[3],
+            )
         return expr
     except _ParseAbort as exc:
         raise HclDiagnostics([exc.args[0]]) from None
@@ -1520,5 +1856,3 @@ def walk_blocks(body: Body) -> Iterator[Block]:
     for block in body.blocks:
         yield block
         yield from walk_blocks(block.body)
-
-

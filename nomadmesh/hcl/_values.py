@@ -20,8 +20,14 @@ class Type:
 
     __slots__ = ("attrs", "elem", "elems", "key", "kind", "optional")
 
-    def __init__(self, kind: str, elem: Type | None = None, elems: tuple[Type, ...] = (),
-                 attrs: dict[str, Type] | None = None, optional: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        elem: Type | None = None,
+        elems: tuple[Type, ...] = (),
+        attrs: dict[str, Type] | None = None,
+        optional: frozenset[str] = frozenset(),
+    ) -> None:
         self.kind = kind
         self.elem = elem
         self.elems = elems
@@ -95,7 +101,11 @@ def friendly_name(t: Type, constraint: bool = False) -> str:
         return "any type" if constraint else "dynamic"
     if kind in ("list", "set", "map"):
         assert t.elem is not None
-        inner = "any single type" if constraint and t.elem.kind == "dynamic" else friendly_name(t.elem, constraint)
+        inner = (
+            "any single type"
+            if constraint and t.elem.kind == "dynamic"
+            else friendly_name(t.elem, constraint)
+        )
         return f"{kind} of {inner}"
     return kind
 
@@ -186,7 +196,11 @@ def _set_order(items: Any) -> list[Any]:
     for item in items:
         if not any(equal(item, x) for x in out):
             out.append(item)
-    if (out and all(type(x) is str for x in out)) or (out and all(is_number(x) for x in out)) or (out and all(type(x) is bool for x in out)):
+    if (
+        (out and all(type(x) is str for x in out))
+        or (out and all(is_number(x) for x in out))
+        or (out and all(type(x) is bool for x in out))
+    ):
         out.sort()
     return out
 
@@ -270,9 +284,9 @@ def format_number(v: Any) -> str:
         fives += 1
     if den == 1:  # an exact decimal
         digits = max(twos, fives)
-        scaled = abs(frac.numerator) * (10 ** digits) // frac.denominator
+        scaled = abs(frac.numerator) * (10**digits) // frac.denominator
         sign = "-" if frac < 0 else ""
-        whole, part = divmod(scaled, 10 ** digits)
+        whole, part = divmod(scaled, 10**digits)
         return f"{sign}{whole}.{str(part).rjust(digits, '0').rstrip('0')}"
     return _shortest_512(frac)
 
@@ -310,8 +324,8 @@ def _decimal_text(x: Fraction) -> str:
         den_new = den // 2 if den % 2 == 0 else den // 5
         den = den_new
         digits += 1
-    scaled = x.numerator * (10 ** digits) // x.denominator
-    whole, part = divmod(scaled, 10 ** digits)
+    scaled = x.numerator * (10**digits) // x.denominator
+    whole, part = divmod(scaled, 10**digits)
     if digits == 0:
         return str(whole)
     frac_text = str(part).rjust(digits, "0").rstrip("0")
@@ -391,7 +405,7 @@ def _convert(v: Any, want: Type) -> Any:
         assert elem is not None
         if t is list or t is ListVal or t is SetVal:
             if t is list and elem.kind == "dynamic":
-                elem = unify([type_of(x) for x in v])
+                elem = unify([type_of(x) for x in v]) if v else DYNAMIC
                 if elem is None:
                     raise _Mismatch
             elif t is not list and v.etype.kind != "dynamic" and elem.kind == "dynamic":
@@ -405,7 +419,7 @@ def _convert(v: Any, want: Type) -> Any:
         assert elem is not None
         if t is dict or t is MapVal:
             if t is dict and elem.kind == "dynamic":
-                elem = unify([type_of(x) for x in v.values()])
+                elem = unify([type_of(x) for x in v.values()]) if v else DYNAMIC
                 if elem is None:
                     raise _Mismatch
             elif t is MapVal and elem.kind == "dynamic":
@@ -437,7 +451,7 @@ def conversion_exists(got: Type, want: Type) -> bool:
     if want.kind == "dynamic" or got.kind == "dynamic" or got == want:
         return True
     if got.is_primitive and want.is_primitive:
-        return not ({got.kind, want.kind} == {"number", "bool"})
+        return {got.kind, want.kind} != {"number", "bool"}
     wk = want.kind
     gk = got.kind
     if wk in ("list", "set"):
@@ -461,8 +475,11 @@ def conversion_exists(got: Type, want: Type) -> bool:
             return all(conversion_exists(e, want.elem) for e in got.attrs.values())
         return False
     if wk == "tuple":
-        return gk == "tuple" and len(got.elems) == len(want.elems) and all(
-            conversion_exists(a, b) for a, b in zip(got.elems, want.elems, strict=True))
+        return (
+            gk == "tuple"
+            and len(got.elems) == len(want.elems)
+            and all(conversion_exists(a, b) for a, b in zip(got.elems, want.elems, strict=True))
+        )
     if wk == "object":
         if gk == "object":
             for name, aty in want.attrs.items():
@@ -489,7 +506,11 @@ def mismatch_message(got: Type, want: Type) -> str:
         if len(missing) == 2:
             return f'attributes "{missing[0]}" and "{missing[1]}" are required'
         if missing:
-            return "attributes " + ", ".join(f'"{m}"' for m in missing[:-1]) + f', and "{missing[-1]}" are required'
+            return (
+                "attributes "
+                + ", ".join(f'"{m}"' for m in missing[:-1])
+                + f', and "{missing[-1]}" are required'
+            )
         for name, aty in want.attrs.items():
             if name in got.attrs and got.attrs[name] != aty and not conversion_exists(got.attrs[name], aty):
                 return f'attribute "{name}": {mismatch_message(got.attrs[name], aty)}'

@@ -22,9 +22,22 @@ _RUNTIME = re.compile(r"\$\{([^\W\d][\w-]*(?:\.[^\W\d][\w-]*|\[\"[^\"\\$%{}]*\"\
 _INTERP = re.compile(r"\$\{|%\{")
 # Fields a server or Nomad's parser sets itself: never written (api/jobs.go, parse_job.go).
 _UNWRITTEN = {
-    "Job": {"ParentID", "Dispatched", "DispatchIdempotencyToken", "Payload", "NomadTokenID", "Status",
-            "StatusDescription", "Stable", "Version", "SubmitTime", "CreateIndex", "ModifyIndex",
-            "JobModifyIndex", "VersionTag"},
+    "Job": {
+        "ParentID",
+        "Dispatched",
+        "DispatchIdempotencyToken",
+        "Payload",
+        "NomadTokenID",
+        "Status",
+        "StatusDescription",
+        "Stable",
+        "Version",
+        "SubmitTime",
+        "CreateIndex",
+        "ModifyIndex",
+        "JobModifyIndex",
+        "VersionTag",
+    },
     "ScalingPolicy": {"ID", "Namespace", "Target", "CreateIndex", "ModifyIndex"},
     "PeriodicConfig": {"SpecType"},
 }
@@ -92,7 +105,9 @@ def _struct(out: _Out, struct: str, value: Mapping[str, Any], path: str) -> None
     blocks: list[tuple[GoField, Any]] = []
     for f in _fields(struct):
         v = value.get(f.json)
-        if f.json in unwritten or f.hcl_kind == "label" or _empty(v):
+        # An empty struct block is meaningful (`sidecar_service {}`: a sidecar with defaults).
+        struct_block = f.hcl_kind == "block" and f.kind in ("ptr", "struct") and isinstance(v, Mapping)
+        if f.json in unwritten or f.hcl_kind == "label" or (_empty(v) and not struct_block):
             continue
         if f.skip or not f.hcl:
             if f.json == "Identity" and struct == "Task":
@@ -109,8 +124,11 @@ def _struct(out: _Out, struct: str, value: Mapping[str, Any], path: str) -> None
         _struct(out, "WorkloadIdentity", value["Identity"], f"{path}.Identity")
         out.close()
     for f, v in blocks:
-        if struct in ("Job", "TaskGroup", "Task") and f.hcl in ("meta", "env") \
-                and not all(_IDENT.match(k) for k in v):
+        if (
+            struct in ("Job", "TaskGroup", "Task")
+            and f.hcl in ("meta", "env")
+            and not all(_IDENT.match(k) for k in v)
+        ):
             out.line(f"{f.hcl} = {_attr_value(f, v, path)}")  # decodeAsAttribute reads this form
             continue
         _block(out, f, v, f"{path}.{f.json}")
@@ -149,8 +167,7 @@ def _block(out: _Out, f: GoField, value: Any, path: str) -> None:
         label_field = next(x for x in _fields(f.elem) if x.hcl_kind == "label")
         for key, item in value.items():
             out.open(_header(f.hcl, quote(key)))
-            _struct(out, f.elem, {k: v for k, v in item.items() if k != label_field.json},
-                    f"{path}[{key}]")
+            _struct(out, f.elem, {k: v for k, v in item.items() if k != label_field.json}, f"{path}[{key}]")
             out.close()
         return
     items = value if isinstance(value, list) else [value]
@@ -201,8 +218,9 @@ def _key(key: str, path: str, *, block_body: bool = False) -> str:
     if _IDENT.match(key):
         return key
     if block_body:
-        raise WriteError(f"{path}: the key {key!r} is not an HCL name, and Nomad reads this block only "
-                         "with names as keys")
+        raise WriteError(
+            f"{path}: the key {key!r} is not an HCL name, and Nomad reads this block only with names as keys"
+        )
     return quote(key)
 
 
@@ -220,8 +238,13 @@ def _plain(v: Any) -> str:
     if isinstance(v, str):
         return quote(v)
     if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{quote(str(k)) if not _IDENT.match(str(k)) else k} = {_plain(x)}"
-                               for k, x in v.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{quote(str(k)) if not _IDENT.match(str(k)) else k} = {_plain(x)}" for k, x in v.items()
+            )
+            + "}"
+        )
     return "[" + ", ".join(_plain(x) for x in v) + "]"
 
 
@@ -229,8 +252,13 @@ def _free(v: Any, *, top: bool = False) -> str:
     """A value inside a map[string]interface{} block: an object at the top in parentheses, so
     hclutil does not read it as a one-item list."""
     if isinstance(v, Mapping):
-        text = "{" + ", ".join(f"{quote(str(k)) if not _IDENT.match(str(k)) else k} = {_free(x)}"
-                               for k, x in v.items()) + "}"
+        text = (
+            "{"
+            + ", ".join(
+                f"{quote(str(k)) if not _IDENT.match(str(k)) else k} = {_free(x)}" for k, x in v.items()
+            )
+            + "}"
+        )
         return f"({text})" if top else text
     if isinstance(v, list):
         return "[" + ", ".join(_free(x) for x in v) + "]"
@@ -247,10 +275,13 @@ def quote(text: str) -> str:
     for m in _INTERP.finditer(body):
         if m.start() < pos:
             continue
-        out.append(body[pos:m.start()])
+        out.append(body[pos : m.start()])
         runtime = _RUNTIME.match(body, m.start()) if m.group() == "${" else None
-        if (runtime is not None and runtime.group(1).split(".")[0].split("[")[0] not in ("var", "local")
-                and body[runtime.end():runtime.end() + 1] not in ("}", " ")):
+        if (
+            runtime is not None
+            and runtime.group(1).split(".")[0].split("[")[0] not in ("var", "local")
+            and body[runtime.end() : runtime.end() + 1] not in ("}", " ")
+        ):
             out.append(runtime.group())
             pos = runtime.end()
         else:

@@ -12,6 +12,8 @@ counts the tasks it would add), implied constraints
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,8 +36,9 @@ DEFAULT_IDENTITY = "default"  # nomad/structs/workload_id.go:23
 DEFAULT_AUDIENCE = "nomadproject.io"  # nomad/structs/identity.go:16
 
 
-def stored(job: Job) -> Job:
-    """`job` (already api-canonical) as the server stores it."""
+def stored(job: Job, *, zero_fill: bool = True) -> Job:
+    """`job` (already api-canonical) as the server stores it; `zero_fill=False` leaves out the Go
+    zeros of fields the server keeps as values (what validation reads as zero anyway)."""
     update = job.update
     # command/agent/job_endpoint.go:1151: the update strategy was pushed into the groups; the job
     # keeps only stagger and max_parallel, and a zero strategy (a Go value) when max_parallel <= 0.
@@ -44,7 +47,7 @@ def stored(job: Job) -> Job:
     else:
         update = _zero_update()
     groups = tuple(_group(g, job) for g in job.groups)
-    return _as_stored(evolve(
+    out = evolve(
         job,
         update=update,
         # Merged into every group by api/tasks.go:575 and :589; the server does not keep them.
@@ -62,7 +65,8 @@ def stored(job: Job) -> Job:
         parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
                        if job.parameterized is not None else None),
         groups=groups,
-    ))
+    )
+    return _as_stored(out) if zero_fill else out
 
 
 _ZEROS: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.BOOL: False, Kind.DURATION: 0}
@@ -80,31 +84,59 @@ def _structs_values() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[st
 
 def _as_stored(obj: T) -> T:
     """`obj` with the Go zero of every field the server keeps as a value, which a GET returns."""
+    return _storer(type(obj))(obj)  # type: ignore[no-any-return]
+
+
+_storers: dict[type, Callable[[Any], Any]] = {}
+
+
+def _storer(cls: type) -> Callable[[Any], Any]:
+    """Compile `_as_stored` for one class from its field table and the structs facts."""
+    try:
+        return _storers[cls]
+    except KeyError:
+        pass
+    _storers[cls] = lambda obj: _storers[cls](obj)  # a placeholder while compiling
     values, dropped = _structs_values()
-    go = type(obj)._go  # type: ignore[attr-defined]
+    go = cls._go  # type: ignore[attr-defined]
     zero_keys, drop_keys = values.get(go, frozenset()), dropped.get(go, frozenset())
-    changes: dict[str, Any] = {}
-    for s in specs(type(obj)):
-        value = getattr(obj, s.name)
+    namespace: dict[str, Any] = {"evolve": evolve, "same": _same}
+    lines = ["def stored(obj):", "    ch = {}"]
+    for i, s in enumerate(specs(cls)):
+        read = f"    v = obj.{s.name}"
         if s.api in drop_keys:
-            if value is not None:
-                changes[s.name] = None
-        elif value is None:
-            if s.api in zero_keys:
-                changes[s.name] = _ZEROS[s.kind]
-        elif s.kind is Kind.BLOCK:
-            new = _as_stored(value)
-            if new is not value:
-                changes[s.name] = new
-        elif s.kind is Kind.BLOCKS:
-            items = tuple(_as_stored(x) for x in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[s.name] = items
-        elif s.kind is Kind.BLOCK_MAP:
-            mapped = {k: _as_stored(x) for k, x in value.items()}
-            if any(mapped[k] is not x for k, x in value.items()):
-                changes[s.name] = mapped
-    return evolve(obj, **changes) if changes else obj
+            lines += [read, f"    if v is not None: ch[{s.name!r}] = None"]
+        elif s.api in zero_keys:
+            lines += [read, f"    if v is None: ch[{s.name!r}] = {_ZEROS[s.kind]!r}"]
+        elif s.block is not None and _storer(s.block) is not _unchanged:
+            namespace[f"sub{i}"] = _storers[s.block] if s.block in _storers else _storer(s.block)
+            lines.append(read)
+            if s.kind is Kind.BLOCK:
+                lines += ["    if v is not None:", f"        n = sub{i}(v)",
+                          f"        if n is not v: ch[{s.name!r}] = n"]
+            elif s.kind is Kind.BLOCKS:
+                lines += ["    if v:", f"        n = tuple(map(sub{i}, v))",
+                          f"        if not same(n, v): ch[{s.name!r}] = n"]
+            else:
+                lines += ["    if v:", f"        n = {{k: sub{i}(x) for k, x in v.items()}}",
+                          f"        if not same(tuple(n.values()), tuple(v.values())): ch[{s.name!r}] = n"]
+    if len(lines) == 2:
+        _storers[cls] = _unchanged
+        return _unchanged
+    lines.append("    return evolve(obj, **ch) if ch else obj")
+    # Generated from the model's field table and nomad_structs_values.json only.
+    exec(compile("\n".join(lines), f"<nomadmesh stored {cls.__name__}>", "exec"), namespace)
+    result: Callable[[Any], Any] = namespace["stored"]
+    _storers[cls] = result
+    return result
+
+
+def _unchanged(obj: Any) -> Any:
+    return obj
+
+
+def _same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    return all(map(operator.is_, new, old))
 
 
 def _zero_update(stagger: int = 0, max_parallel: int = 0) -> UpdateStrategy:

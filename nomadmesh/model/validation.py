@@ -16,11 +16,19 @@ import posixpath
 import re
 import string
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nomadmesh.errors import Problem
-from nomadmesh.model._base import SECOND, Kind, label_spec, specs, type_problems
+from nomadmesh.model._base import (
+    INT_RANGES,
+    SECOND,
+    Kind,
+    json_problem,
+    label_spec,
+    specs,
+    type_problems,
+)
 
 if TYPE_CHECKING:
     from nomadmesh.model.group import Group
@@ -47,38 +55,120 @@ def problems(obj: Any, path: str | None = None) -> Iterator[Problem]:
 
     if path is None:
         path = f"job[{obj.id}]" if isinstance(obj, Job) else ""
-    found = list(types(obj, path))
+    found = types(obj, path)
     if found or not isinstance(obj, Job):
         return iter(found)
-    return iter(job_rules(obj.canonicalize(), path))
+    return iter(job_rules(stored_for_rules(obj), path))
 
 
-def types(obj: Any, path: str) -> Iterator[Problem]:
+def stored_for_rules(job: Job) -> Job:
+    """The job as the server validates it, without the Go zeros the rules read as zero anyway."""
+    from nomadmesh.model.server import stored
+
+    return stored(job.canonicalize(server=False), zero_fill=False)
+
+
+def types(obj: Any, path: str) -> list[Problem]:
     """Type problems of `obj` and every block inside it, with paths in HCL names."""
-    stack: list[tuple[Any, str]] = [(obj, path)]
-    while stack:
-        item, where = stack.pop()
-        own = list(type_problems(item, where))
-        yield from own
-        bad = {p.path for p in own}
-        children: list[tuple[Any, str]] = []
-        for s in specs(type(item)):
-            value = getattr(item, s.name)
-            if not value or s.block is None:
-                continue
-            at = f"{where}.{s.where}"
-            if at in bad:
-                continue
-            if s.kind is Kind.BLOCK:
-                children.append((value, at))
-            elif s.kind is Kind.BLOCKS:
-                lab = label_spec(s.block)
-                for i, x in enumerate(value):
-                    tag = getattr(x, lab.name, None) if lab is not None else None
-                    children.append((x, f"{at}[{tag if isinstance(tag, str) and tag else i}]"))
-            elif s.kind is Kind.BLOCK_MAP:
-                children.extend((x, f"{at}[{k}]") for k, x in value.items())
-        stack.extend(reversed(children))
+    out: list[Problem] = []
+    _type_checker(type(obj))(obj, path, out)
+    return out
+
+
+_Checker = Callable[[Any, str, list[Problem]], None]
+_checkers: dict[type, _Checker] = {}
+_TESTS = {
+    Kind.STR: "type(v) is str",
+    Kind.BOOL: "type(v) is bool",
+    Kind.STRS: "type(v) is tuple and (not v or set(map(type, v)) == STR)",
+    Kind.MAP: "isinstance(v, Mapping) and (not v or set(map(type, v.values())) == STR)",
+    Kind.MAP_STRS: "False",  # rare: always checked field by field
+    Kind.ANY: "isinstance(v, Mapping) and json_problem(v, '') is None",
+}
+
+
+def _type_checker(cls: type) -> _Checker:
+    """Compile a type checker for one class: a fast test per field, and the thorough messages of
+    `type_problems` for an object that fails one; then the blocks inside it."""
+    try:
+        return _checkers[cls]
+    except KeyError:
+        pass
+    _checkers[cls] = lambda obj, path, out: _checkers[cls](obj, path, out)
+    namespace: dict[str, Any] = {"STR": {str}, "INT": {int}, "Mapping": Mapping,
+                                 "json_problem": json_problem, "thorough": _thorough_types}
+    lines = ["def check(obj, path, out):"]
+    children: list[str] = []
+    for i, s in enumerate(specs(cls)):
+        if s.block is None:
+            if s.kind in (Kind.INT, Kind.DURATION, Kind.INTS):
+                low, high = INT_RANGES["int64" if s.kind is Kind.DURATION else s.go_int]
+                test = (f"type(v) is int and {low} <= v <= {high}" if s.kind is not Kind.INTS else
+                        f"type(v) is tuple and (not v or (set(map(type, v)) == INT and "
+                        f"{low} <= min(v) and max(v) <= {high}))")
+            else:
+                test = _TESTS[s.kind]
+            lines.append(f"    v = obj.{s.name}")
+            lines.append(f"    if v is not None and not ({test}): return thorough(obj, path, out)")
+            continue
+        namespace[f"B{i}"] = s.block
+        namespace[f"sub{i}"] = _type_checker(s.block)
+        at = f"path + {'.' + s.where!r}"
+        if s.kind is Kind.BLOCK:
+            lines.append(f"    v = obj.{s.name}")
+            lines.append(f"    if v is not None and type(v) is not B{i}: return thorough(obj, path, out)")
+            children += [f"    v = obj.{s.name}", f"    if v is not None: sub{i}(v, {at}, out)"]
+        elif s.kind is Kind.BLOCKS:
+            lab = label_spec(s.block)
+            lines.append(f"    v = obj.{s.name}")
+            lines.append(f"    if type(v) is not tuple or (v and set(map(type, v)) != {{B{i}}}): "
+                         "return thorough(obj, path, out)")
+            tag = (f"x.{lab.name} if type(x.{lab.name}) is str and x.{lab.name} else n"
+                   if lab is not None else "n")
+            children += [f"    for n, x in enumerate(obj.{s.name}):",
+                         f"        sub{i}(x, f'{{path}}.{s.where}[{{{tag}}}]', out)"]
+        else:
+            lines.append(f"    v = obj.{s.name}")
+            lines.append(f"    if not isinstance(v, Mapping) or (v and set(map(type, v.values())) != "
+                         f"{{B{i}}}): return thorough(obj, path, out)")
+            children += [f"    for k, x in obj.{s.name}.items():",
+                         f"        sub{i}(x, f'{{path}}.{s.where}[{{k}}]', out)"]
+        if s.label:
+            lines.append(f"    if obj.{s.name} is None: return thorough(obj, path, out)")
+    lab = label_spec(cls)
+    if lab is not None:
+        lines.append(f"    if type(obj.{lab.name}) is not str: return thorough(obj, path, out)")
+    lines += children or ["    return None"]
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh types {cls.__name__}>", "exec"), namespace)
+    result: _Checker = namespace["check"]
+    _checkers[cls] = result
+    return result
+
+
+def _thorough_types(obj: Any, path: str, out: list[Problem]) -> None:
+    """Every type problem of an object a fast test refused, then its well-typed blocks."""
+    own = list(type_problems(obj, path))
+    out.extend(own)
+    bad = {p.path for p in own}
+    for s in specs(type(obj)):
+        value = getattr(obj, s.name)
+        if not value or s.block is None:
+            continue
+        at = f"{path}.{s.where}"
+        if at in bad:
+            continue
+        check = _type_checker(s.block)
+        if s.kind is Kind.BLOCK:
+            check(value, at, out)
+        elif s.kind is Kind.BLOCKS:
+            lab = label_spec(s.block)
+            for i, x in enumerate(value):
+                tag = getattr(x, lab.name, None) if lab is not None else None
+                check(x, f"{at}[{tag if isinstance(tag, str) and tag else i}]", out)
+        elif s.kind is Kind.BLOCK_MAP:
+            for k, x in value.items():
+                check(x, f"{at}[{k}]", out)
 
 
 # --- Go's formatting, for messages quoted from Nomad -------------------------------------------
@@ -1133,6 +1223,8 @@ _CHECKSUM_LENGTHS = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
 def _escapes(prefix: str, path: str) -> bool:
     """helper/escapingfs/escapes.go:62 PathEscapesAllocViaRelative (filepath.Join joins an absolute
     path as a relative one)."""
+    if ".." not in path:
+        return False  # joined under the allocation and cleaned, it cannot climb out of it
     alloc = "/alloc-dir/alloc-id"
     full = posixpath.normpath("/".join((alloc, prefix, path)))
     return posixpath.relpath(full, alloc).startswith("..")
@@ -1269,13 +1361,17 @@ def _is_subdirectory(base: str, path: str) -> bool:
 def _identity(wid: Any, f: _Found) -> None:
     """nomad/structs/workload_id.go:451 WorkloadIdentity.Validate."""
     name = wid.name or ""
+    mode, signal, ttl = wid.change_mode or "", wid.change_signal or "", wid.ttl or 0
+    if (_IDENTITY_NAME.match(name) and "" not in wid.aud and not (wid.filepath and not wid.file)
+            and ((mode in ("", "noop", "restart") and not signal) or (mode == "signal" and signal))
+            and ttl >= 0 and not (ttl > 0 and name in ("", "default"))):
+        return
     prefix = f"Identity {go_quote(name)} is invalid: "
     if not _IDENTITY_NAME.match(name):
         f.add(f"{prefix}invalid name {go_quote(name)}. Must match regex ^[a-zA-Z0-9-_]{{1,128}}$", "name")
     for i, aud in enumerate(wid.aud):
         if aud == "":
             f.add(f"{prefix}an empty string is an invalid audience ({i + 1})", "aud")
-    mode, signal = wid.change_mode or "", wid.change_signal or ""
     if mode in ("", "noop", "restart"):
         if signal:
             f.add(f'{prefix}can only use change_signal={go_quote(signal)} with change_mode="signal"',
@@ -1286,7 +1382,6 @@ def _identity(wid: Any, f: _Found) -> None:
                   "change_signal")
     else:
         f.add(f"{prefix}invalid change_mode: {mode}", "change_mode")
-    ttl = wid.ttl or 0
     if ttl > 0 and name in ("", "default"):
         f.add(f"{prefix}ttl for default identity not yet supported", "ttl")
     if ttl < 0:
@@ -1525,8 +1620,7 @@ def job_warnings(job: Job, path: str) -> list[Problem]:
     """What Nomad warns about (nomad/structs/structs.go:7690 TaskGroup.Warnings, :8580
     Task.Warnings) and what nomadmesh checks beyond Nomad, each message starting "nomadmesh:"."""
     out: list[Problem] = []
-    stored = job.canonicalize()
-    for g in stored.groups:
+    for g in stored_for_rules(job).groups:
         f = _Found(out, f"{path}.group[{g.name}]")
         count, update = g.count or 0, g.update
         if update is not None and count > 1 and (update.max_parallel or 0) > count:

@@ -56,9 +56,28 @@ def problems(obj: Any, path: str | None = None) -> Iterator[Problem]:
     if path is None:
         path = f"job[{obj.id}]" if isinstance(obj, Job) else ""
     found = types(obj, path)
-    if found or not isinstance(obj, Job):
+    if found:
         return iter(found)
-    return iter(job_rules(stored_for_rules(obj), path))
+    if isinstance(obj, Job):
+        return iter(job_rules(stored_for_rules(obj), path))
+    return iter(block_rules(obj, path))
+
+
+def block_rules(obj: Any, path: str) -> list[Problem]:
+    """Nomad's own rules for a block checked on its own (a sidecar's resources, logs, restart
+    policy), on its canonical form as a task would get it."""
+    from nomadmesh.model.policies import RestartPolicy
+    from nomadmesh.model.resources import LogConfig, Resources
+
+    out: list[Problem] = []
+    f = _Found(out, path)
+    if isinstance(obj, Resources):
+        _resources(obj.canonicalize(), f)
+    elif isinstance(obj, LogConfig):
+        _logs(obj.canonicalize(), None, f)
+    elif isinstance(obj, RestartPolicy):
+        _restart(obj, f)
+    return out
 
 
 def stored_for_rules(job: Job) -> Job:
@@ -1472,14 +1491,14 @@ def _device(d: Any, index: int, f: _Found) -> None:
         _affinity(a, f.at(f"affinity[{i}]"))
 
 
-def _logs(logs: Any, g: Group, f: _Found) -> None:
+def _logs(logs: Any, g: Group | None, f: _Found) -> None:
     """nomad/structs/structs.go:7866 LogConfig.Validate(disk)."""
     files, size = logs.max_files or 0, logs.max_file_size or 0
     if files < 1:
         f.add(f"minimum number of files is 1; got {files}", "max_files")
     if size < 1:
         f.add(f"minimum file size is 1MB; got {size}", "max_file_size")
-    disk = g.ephemeral_disk
+    disk = g.ephemeral_disk if g is not None else None
     if disk is not None and (disk.size or 0) <= files * size:
         f.add(f"log storage ({files * size} MB) must be less than requested disk capacity "
               f"({disk.size or 0} MB)")

@@ -339,6 +339,8 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
     if not (type(value) is dict or isinstance(value, Mapping)):
         problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
         return None
+    if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
+        return FrozenDict(value)  # the common case: a flat map of strings
     before = len(problems)
     frozen = _freeze_json(value, path, 0, problems)
     if len(problems) > before:
@@ -372,6 +374,8 @@ def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> 
             out[k] = v if type(v) is str else _freeze_json(v, f"{path}.{k}", depth + 1, problems)
         return FrozenDict(out)
     if t is list or t is tuple:
+        if not value or set(map(type, value)) == _STR:
+            return tuple(value)
         return tuple(v if type(v) is str else _freeze_json(v, f"{path}[{i}]", depth + 1, problems)
                      for i, v in enumerate(value))
     problems.append(Problem(path, f"expected a JSON value, got {describe(value)}"))

@@ -335,7 +335,48 @@ def job_rules(job: Job, path: str) -> list[Problem]:
     if _multiregion(job):
         # nomad/structs/structs_ce.go:44: Nomad CE refuses multiregion jobs.
         f.add("Multiregion jobs are unlicensed.", "multiregion")
+    _admission(job, f)
     return out
+
+
+def _admission(job: Job, f: _Found) -> None:
+    """The validating admission hooks that depend on the job alone: nomad/job_endpoint_hooks.go:490
+    jobValidate (with the default job_max_priority, 100) and Nomad CE's Consul and Vault hooks
+    (nomad/job_endpoint_hook_consul_ce.go:14, job_endpoint_hook_vault_ce.go:17). Those that read
+    the cluster's configuration or state (Vault enabled, node pool exists, namespace rules) are not
+    checked here."""
+    if job.type == "_core":
+        f.add("job type cannot be core", "type")
+    if not 1 <= (job.priority or 0) <= 100:
+        f.add("job priority must be between [1, 100]", "priority")
+    namespaces = set()
+    for g in job.groups:
+        where = f.at(f"group[{g.name}]")
+        if g.consul is not None and g.consul.cluster not in ("", "default", None):
+            where.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
+        for i, s in enumerate(g.services):
+            _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
+        for t in g.tasks:
+            at = where.at(f"task[{t.name}]")
+            for i, s in enumerate(t.services):
+                _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
+            if t.consul is not None and t.consul.cluster not in ("", "default", None):
+                at.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
+            if t.vault is not None:
+                if t.vault.cluster not in ("", "default", None):
+                    at.add("non-default Vault cluster requires Nomad Enterprise", "vault.cluster")
+                if t.vault.namespace:
+                    namespaces.add(t.vault.namespace)
+    if namespaces:
+        f.add("multiple Vault namespaces requires Nomad Enterprise, Namespaces: "
+              + ", ".join(sorted(namespaces)))
+
+
+def _service_admission(s: Service, parent: str, f: _Found) -> None:
+    if s.identity is not None and not s.identity.name:
+        f.add(f"Service {s.name} in {parent} has an identity with an empty name", "identity.name")
+    if (s.provider or "consul") == "consul" and s.cluster not in ("", "default", None):
+        f.add("non-default Consul cluster requires Nomad Enterprise", "cluster")
 
 
 def _multiregion(job: Job) -> bool:
@@ -1660,6 +1701,11 @@ def job_warnings(job: Job, path: str) -> list[Problem]:
                   "block", "network.mbits")
         for t in g.tasks:
             at = f.at(f"task[{t.name}]")
+            if t.resources is not None and t.resources.memory_max:
+                # nomad/job_endpoint_hooks.go:625, under the default scheduler configuration.
+                at.add("Memory oversubscription is not enabled; Task "
+                       f'"{g.name}.{t.name}" memory_max value will be ignored. Update the Scheduler '
+                       "Configuration to allow oversubscription.", "resources.memory_max")
             if t.resources is not None and t.resources.iops:
                 at.add("IOPS has been deprecated as of Nomad 0.9.0. Please remove IOPS from resource "
                        "block.", "resources.iops")

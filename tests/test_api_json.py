@@ -269,3 +269,14 @@ def test_a_local_job_equals_the_servers_copy_once_both_are_canonical() -> None:
     # apply, see nomadmesh/model/server.py); everything else the server sets, canonicalize sets.
     server = evolve(server, groups=[evolve(server.groups[0], consul=None)])
     assert canonicalize(server) == canonicalize(local)
+
+
+def test_a_lone_surrogate_becomes_u_fffd_as_in_gos_decoder() -> None:
+    """Python's JSON reads "\\ud800" into a lone surrogate; Go's decoder replaces it (found by the
+    cli helper's fuzzing: it crashed validation)."""
+    api = sample_job().to_api()
+    api["TaskGroups"][0]["Networks"][0]["Hostname"] = "\ud800"
+    api["TaskGroups"][0]["Tasks"][0]["Config"] = {"k\udc00": ["\ud800x"]}
+    job = Job.from_api(api)
+    assert job.groups[0].networks[0].hostname == "\ufffd"
+    assert job.groups[0].tasks[0].config == {"k\ufffd": ("\ufffdx",)}

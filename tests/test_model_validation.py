@@ -299,3 +299,14 @@ def test_a_spread_weight_of_zero_is_refused() -> None:
     j = job(job={"spreads": [Spread(attribute="${node.datacenter}", weight=0)]})
     assert problems(j) == [("job[web].spread[0].weight",
                             "Spread block must have a positive weight from 0 to 100")]
+
+
+@pytest.mark.parametrize("zone", ["x" * 300, "America", "../etc", "Mars/Olympus"])
+def test_a_bad_time_zone_is_a_problem_not_a_crash(zone: str) -> None:
+    """structs.go:5911 PeriodicConfig.Validate: time.LoadLocation fails (fuzzing found zoneinfo's
+    OSError for a long name and a directory)."""
+    from nomadmesh import Periodic
+
+    j = job(job={"type": "batch", "periodic": Periodic(cron="* * * * *", time_zone=zone)})
+    assert problems(j) == [("job[web].periodic.time_zone",
+                            f'Invalid time zone "{zone}": unknown time zone {zone}')]

@@ -300,7 +300,7 @@ def job_rules(job: Job, path: str) -> list[Problem]:
     _affinities_and_spreads(job.affinities, job.spreads, job_type, f)
     if job.ui is not None and len(job.ui.description or "") > 1000:
         f.add(f"UI description must be under 1000 characters, currently "
-              f"{len((job.ui.description or '').encode())}", "ui.description")
+              f"{len((job.ui.description or '').encode(errors='surrogatepass'))}", "ui.description")
     seen: dict[str, int] = {}
     for i, g in enumerate(job.groups):
         where = f.at(f"group[{g.name or i}]")
@@ -427,8 +427,10 @@ def _periodic(job: Job, f: _Found) -> None:
     if p.time_zone:
         try:
             zoneinfo.ZoneInfo(p.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            f.add(f"Invalid time zone {go_quote(p.time_zone)}: {exc}", "time_zone")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # Go's time.LoadLocation: "unknown time zone X" (or a path error, for a directory).
+            f.add(f"Invalid time zone {go_quote(p.time_zone)}: unknown time zone {p.time_zone}",
+                  "time_zone")
     if p.spec_type == "cron":
         for spec in ([p.cron] if p.cron else []) + list(p.crons):
             problem = _cron_problem(spec)
@@ -927,7 +929,7 @@ def _is_dns_name(name: str) -> bool:
     if name in (".", ""):
         return name == "."
     labels = name.rstrip(".").split(".")
-    return len(name) <= 255 and all(0 < len(label.encode()) <= 63 for label in labels) \
+    return len(name) <= 255 and all(0 < len(label.encode(errors="surrogatepass")) <= 63 for label in labels) \
         and "\\" not in name
 
 

@@ -255,12 +255,12 @@ def artifacts() -> st.SearchStrategy[Artifact]:
 
 
 @cache
-def checks(port: str | None, task_names: tuple[str, ...], provider: str
+def checks(port: str | None, task_names: tuple[str, ...], provider: str, tcp: bool = True
            ) -> st.SearchStrategy[list[Check]]:
     """Valid health checks of a service on `port` (a port label, or None: script checks only)."""
     kinds: list[dict[str, Any]] = [{"type": "script", "command": "/bin/check"}]
     if port is not None:
-        kinds += [{"type": "http", "path": "/health"}, {"type": "tcp"}]
+        kinds += [{"type": "http", "path": "/health"}] + ([{"type": "tcp"}] if tcp else [])
         if provider == "consul":
             kinds.append({"type": "grpc"})
     if provider == "nomad":
@@ -322,9 +322,7 @@ def services(ports: tuple[str, ...], task_names: tuple[str, ...], provider: str,
              group: bool) -> st.SearchStrategy[Service]:
     """Valid services of one provider, on one of `ports` (or none), with checks; group Consul
     services sometimes with a Connect sidecar."""
-    def build(port: str | None) -> st.SearchStrategy[Service]:
-        connect = (optional(connects(port)) if group and provider == "consul" and port
-                   else st.none())
+    def build(port: str | None, connect: ConsulConnect | None) -> st.SearchStrategy[Service]:
         return st.builds(
             Service, name=optional(names), port=st.just(port), provider=st.just(provider),
             tags=st.lists(strings, max_size=3), canary_tags=st.lists(names, max_size=2),
@@ -333,14 +331,20 @@ def services(ports: tuple[str, ...], task_names: tuple[str, ...], provider: str,
             task=optional(st.sampled_from(task_names)) if group and task_names else st.none(),
             on_update=optional(st.just("ignore")), meta=string_maps, canary_meta=string_maps,
             tagged_addresses=string_maps if provider == "consul" else st.just({}),
-            checks=checks(port, task_names if group else (), provider),
-            connect=connect,
+            # nomad/structs/services.go:860: no tcp checks on a Connect sidecar service
+            checks=checks(port, task_names if group else (), provider, tcp=connect is None),
+            connect=st.just(connect),
             weights=optional(st.builds(ServiceWeights, passing=st.integers(1, 10),
                                        warning=st.integers(1, 10)))
             if provider == "consul" else st.none(),
-        ).filter(lambda s: not (s.connect and any(c.type == "tcp" for c in s.checks)))
+        )
 
-    return (st.sampled_from(ports) if ports else st.none()).flatmap(build)
+    def with_connect(port: str | None) -> st.SearchStrategy[Service]:
+        connect = (optional(connects(port)) if group and provider == "consul" and port
+                   else st.none())
+        return connect.flatmap(lambda c: build(port, c))
+
+    return (st.sampled_from(ports) if ports else st.none()).flatmap(with_connect)
 
 
 @cache
@@ -455,7 +459,8 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
         Group, name=name, count=st.just(count),
         tasks=st.just(task_list),
         networks=st.just(network_list),
-        services=st.lists(services(labels, task_names, provider, True), max_size=2),
+        services=st.lists(services(labels, task_names, provider, True), max_size=2,
+                          unique_by=lambda s: (s.name, s.port)),
         volumes=st.just(volumes),
         restart=optional(restart_policies()),
         reschedule=optional(reschedule_policies()) if job_type not in ("system", "sysbatch")
@@ -473,7 +478,7 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
         meta=string_maps,
         consul=optional(st.builds(Consul, namespace=names)),
         disconnect=optional(st.builds(Disconnect, lost_after=seconds, replace=st.booleans())),
-    ).filter(lambda g: len({(s.name, s.port) for s in g.services}) == len(g.services)))
+    ))
 
 
 # --- jobs --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nomadmesh.model._base import Kind, evolve, specs
+from nomadmesh.model._base import Kind, evolve, go_quote, specs
 from nomadmesh.model.identity import Consul, WorkloadIdentity
 from nomadmesh.model.network import Network
 from nomadmesh.model.placement import Constraint
@@ -234,7 +234,7 @@ def _service(service: Service, job: str, group: str, task: str, namespace: str) 
 
 def _check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return evolve(check, name=check.name or f"service: {_go_quote(service_name)} check",
+    return evolve(check, name=check.name or f"service: {go_quote(service_name)} check",
                   task=check.task or task_name, on_update=check.on_update or "require_healthy")
 
 
@@ -243,24 +243,3 @@ def _replace_env(text: str, env: dict[str, str]) -> str:
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
     return text
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q of a string (strconv.Quote): printable characters as they are, the rest escaped."""
-    out = []
-    for c in text:
-        if c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable() or c == " ":
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'

@@ -24,6 +24,7 @@ from nomadmesh.model._base import (
     INT_RANGES,
     SECOND,
     Kind,
+    go_quote,
     json_problem,
     label_spec,
     specs,
@@ -218,27 +219,6 @@ def _fraction(value: int, scale: int) -> str:
         return str(whole)
     digits = str(frac).rjust(len(str(scale)) - 1, "0").rstrip("0")
     return f"{whole}.{digits}"
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(text: str) -> str:
-    """Go's %q of a string (strconv.Quote): printable characters as they are, the rest escaped."""
-    out = []
-    for c in text:
-        if c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable() or c == " ":
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'
 
 
 def _go_list(items: Iterable[str]) -> str:
@@ -497,6 +477,25 @@ def _semver_problem(text: str) -> str | None:
     return None
 
 
+_TARGET_RULES = ("set_contains_all", "set_contains_any", "set_contains", "regexp", "version", "semver")
+
+
+def _target(op: str, rtarget: str, noun: str, set_message: str, f: _Found) -> None:
+    """The RTarget checks constraints and affinities share (structs.go:10030, :10170)."""
+    if op.startswith("set_contains"):
+        if not rtarget:
+            f.add(set_message, "value")
+        return
+    if op == "regexp":
+        problem = _regexp_problem(rtarget)
+        if problem is not None:
+            f.add(f"Regular expression failed to compile: {problem}", "value")
+        return
+    problem = _version_problem(rtarget) if op == "version" else _semver_problem(rtarget)
+    if problem is not None:
+        f.add(f"{op.capitalize()} {noun} is invalid: {problem}", "value")
+
+
 def _constraint(c: Constraint, f: _Found, *, task: bool = False) -> None:
     """nomad/structs/structs.go:10021 Constraint.Validate."""
     op, rtarget = c.operator or "", c.value or ""
@@ -505,21 +504,8 @@ def _constraint(c: Constraint, f: _Found, *, task: bool = False) -> None:
     require_ltarget = True
     if op == "distinct_hosts":
         require_ltarget = False
-    elif op in ("set_contains_all", "set_contains_any", "set_contains"):
-        if not rtarget:
-            f.add("Set contains constraint requires an RTarget", "value")
-    elif op == "regexp":
-        problem = _regexp_problem(rtarget)
-        if problem is not None:
-            f.add(f"Regular expression failed to compile: {problem}", "value")
-    elif op == "version":
-        problem = _version_problem(rtarget)
-        if problem is not None:
-            f.add(f"Version constraint is invalid: {problem}", "value")
-    elif op == "semver":
-        problem = _semver_problem(rtarget)
-        if problem is not None:
-            f.add(f"Semver constraint is invalid: {problem}", "value")
+    elif op in _TARGET_RULES:
+        _target(op, rtarget, "constraint", "Set contains constraint requires an RTarget", f)
     elif op == "distinct_property":
         if rtarget:
             if not rtarget.isdigit() or int(rtarget) >= 2**64:
@@ -553,21 +539,8 @@ def _affinity(a: Affinity, f: _Found) -> None:
     op, rtarget = a.operator or "", a.value or ""
     if op == "":
         f.add("Missing affinity operand", "operator")
-    if op in ("set_contains_all", "set_contains_any", "set_contains"):
-        if not rtarget:
-            f.add("Set contains operators require an RTarget", "value")
-    elif op == "regexp":
-        problem = _regexp_problem(rtarget)
-        if problem is not None:
-            f.add(f"Regular expression failed to compile: {problem}", "value")
-    elif op == "version":
-        problem = _version_problem(rtarget)
-        if problem is not None:
-            f.add(f"Version affinity is invalid: {problem}", "value")
-    elif op == "semver":
-        problem = _semver_problem(rtarget)
-        if problem is not None:
-            f.add(f"Semver affinity is invalid: {problem}", "value")
+    if op in _TARGET_RULES:
+        _target(op, rtarget, "affinity", "Set contains operators require an RTarget", f)
     elif op in _EQUALITY:
         if not rtarget:
             f.add(f"Operator {go_quote(op)} requires an RTarget", "value")

@@ -300,7 +300,7 @@ def _collect_values(
         )
         variable.values.append(("env", value, (src, 0, len(raw)) if expr is not None else None))
     for src, body in var_bodies:
-        for block in body.blocks:
+        for block in _declared_blocks(body):
             if block.type == "variable" and len(block.labels) == 1:
                 name = block.labels[0]
                 raise HclDiagnostics(
@@ -369,6 +369,18 @@ def _collect_values(
             f"The received arg value for {name} is not compatible with the variable's type constraint",
         )
         variable.values.append(("cmd", value, (src, expr.s, expr.e) if expr is not None else None))
+
+
+def _declared_blocks(body: syn.Body) -> list[syn.Block]:
+    """The `variable` blocks of a var file (jobspec2 asks with PartialContent, ignoring its errors)."""
+    from nomadmesh.hcl._json_syntax import JsonBody
+
+    if isinstance(body, JsonBody):
+        try:
+            return body.split({}, {"variable": ("name",)}, frozenset(), True)[1]
+        except HclDiagnostics:
+            return []
+    return body.blocks
 
 
 def _typed(

@@ -357,9 +357,15 @@ def _collect_values(
         if isinstance(raw, str):
             value, src, expr = _value_expression(raw, variable.type, f"<value for var.{name} from arguments>")
         else:
+            from nomadmesh.hcl._eval import FunctionError
             from nomadmesh.hcl._functions import from_python
 
-            value, src, expr = from_python(raw, f"var.{name}"), Source("", "<arguments>"), None
+            try:
+                value, src, expr = from_python(raw, f"var.{name}"), Source("", "<arguments>"), None
+            except FunctionError as exc:
+                raise HclDiagnostics(
+                    [Diagnostic("Invalid argument value for -var variable", f"{exc}.", ZeroRange())]
+                ) from None
         value = _typed(
             variable,
             value,

@@ -1,8 +1,8 @@
 """Everything that can go wrong in nomadmesh, in one place.
 
-Every failure a user can see is one of these classes. Dependencies' exceptions (python-hcl2,
-python-nomad, requests, grpc) are translated at the boundary where they are raised and never reach
-the caller. No exception text ever contains a token.
+Every failure a user can see is one of these classes. Dependencies' exceptions (python-nomad,
+requests, grpc, PyYAML) are translated at the boundary where they are raised and never reach the
+caller. No exception text ever contains a token.
 """
 
 from __future__ import annotations

@@ -95,21 +95,6 @@ def test_render_hcl_output_loads_back_as_the_same_job(tmp_path: Path,
     assert load(written) == load(EXAMPLES / "web-canary.nomad.hcl")
 
 
-def test_fmt_check_reports_unformatted_files_without_writing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    messy = tmp_path / "messy.nomad.hcl"
-    messy.write_text('job "x" {\ngroup "g" {\n task "t" {\n driver="exec"\n}\n}\n}\n')
-    before = messy.read_text()
-    code, out, _ = run(capsys, "fmt", "--check", str(messy))
-    assert code == 1
-    assert f"would reformat {messy}" in out
-    assert messy.read_text() == before
-    code, _, _ = run(capsys, "fmt", str(messy))
-    assert code == 0
-    code, out, _ = run(capsys, "fmt", "--check", str(messy))
-    assert (code, out.strip()) == (0, f"unchanged {messy}")
-
-
 def test_render_takes_a_pack_and_ties_jobs_to_the_deployment_name(
         capsys: pytest.CaptureFixture[str]) -> None:
     pack = Path(__file__).parent.parent / "examples" / "packs" / "batch_report"

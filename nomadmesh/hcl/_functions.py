@@ -931,7 +931,8 @@ def _bcrypt(s: str, *cost: Any) -> str:
     rounds = int(cost[0]) if cost else 10
     if not 4 <= rounds <= 31:
         raise FunctionError(f"crypto/bcrypt: cost {rounds} is outside allowed range (4,31)")
-    return bcrypt.hashpw(s.encode(), bcrypt.gensalt(rounds, prefix=b"2a")).decode()
+    hashed: bytes = bcrypt.hashpw(s.encode(), bcrypt.gensalt(rounds, prefix=b"2a"))
+    return hashed.decode()
 
 
 def _rsadecrypt(ciphertext: str, private_key: str) -> str:

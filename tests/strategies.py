@@ -118,7 +118,8 @@ configs = st.dictionaries(map_keys, config_values(), max_size=5)
 
 attributes = st.sampled_from(["${attr.kernel.name}", "${node.datacenter}", "${meta.rack}",
                               "${attr.cpu.arch}", "${node.class}"])
-nonempty = strings.filter(bool)
+nonempty = (st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30)
+            | runtime_refs)
 _valued = st.sampled_from([("=", nonempty), ("!=", nonempty), ("<", nonempty), (">=", nonempty),
                            ("regexp", st.sampled_from(["^linux$", "a.*b", "[0-9]+"])),
                            ("version", st.sampled_from([">= 1.2", "< 2.0.0, >= 1.0", "~> 1.4"])),
@@ -271,7 +272,7 @@ def checks(port: str | None, task_names: tuple[str, ...], provider: str, tcp: bo
     check = st.builds(
         lambda k, t, **kw: Check(**k, **kw, task=t if k["type"] == "script" else None),
         st.sampled_from(kinds), task,
-        name=optional(names), interval=seconds, timeout=seconds,
+        name=names, interval=seconds, timeout=seconds,
         method=optional(st.sampled_from(["GET", "POST"])),
         header=optional(st.dictionaries(identifiers | map_keys, st.lists(text, min_size=1,
                                                                          max_size=2).map(tuple),

@@ -37,7 +37,7 @@ def sample_job() -> Job:
     return Job(
         "web",
         datacenters=["dc1"],
-        constraints=[Constraint(attribute="${attr.kernel.name}", value="linux")],
+        constraints=[Constraint(attribute="${attr.kernel.name}", value="linux", operator="=")],
         groups=[Group(
             "api",
             count=2,
@@ -67,7 +67,8 @@ def test_field_names_are_nomads_go_names() -> None:
     api = sample_job().to_api()
     task = api["TaskGroups"][0]["Tasks"][0]
     assert task["Resources"] == {"CPU": 200, "MemoryMB": 128}
-    assert api["Constraints"] == [{"LTarget": "${attr.kernel.name}", "RTarget": "linux"}]
+    assert api["Constraints"] == [{"LTarget": "${attr.kernel.name}", "RTarget": "linux",
+                                   "Operand": "="}]
     assert task["Templates"] == [{"EmbeddedTmpl": "x={{ env \"A\" }}", "DestPath": "local/x"}]
     assert api["TaskGroups"][0]["Services"][0]["PortLabel"] == "http"
 
@@ -134,7 +135,7 @@ def test_register_body_wraps_the_job_and_its_submission() -> None:
     assert body["EnforceIndex"] is True and body["Job"]["ID"] == "web"
     # api/jobs.go:1072: variable flags are query-escaped; the agent unescapes them on read.
     assert body["Submission"] == {"Source": 'job "web" {}', "Format": "hcl2",
-                                  "VariableFlags": {"image": "nginx%3A1+2%25"}}
+                                  "VariableFlags": {"image": "nginx:1 2%"}}
     back = Job.from_api(body)
     assert back == sample_job() and back.submission is not None
     assert back.submission.format == "hcl2"
@@ -268,3 +269,14 @@ def test_a_local_job_equals_the_servers_copy_once_both_are_canonical() -> None:
     # apply, see nomadmesh/model/server.py); everything else the server sets, canonicalize sets.
     server = evolve(server, groups=[evolve(server.groups[0], consul=None)])
     assert canonicalize(server) == canonicalize(local)
+
+
+def test_a_lone_surrogate_becomes_u_fffd_as_in_gos_decoder() -> None:
+    """Python's JSON reads "\\ud800" into a lone surrogate; Go's decoder replaces it (found by the
+    cli helper's fuzzing: it crashed validation)."""
+    api = sample_job().to_api()
+    api["TaskGroups"][0]["Networks"][0]["Hostname"] = "\ud800"
+    api["TaskGroups"][0]["Tasks"][0]["Config"] = {"k\udc00": ["\ud800x"]}
+    job = Job.from_api(api)
+    assert job.groups[0].networks[0].hostname == "\ufffd"
+    assert job.groups[0].tasks[0].config == {"k\ufffd": ("\ufffdx",)}

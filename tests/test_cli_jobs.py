@@ -176,8 +176,9 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path: Path,
     assert code == 1
     lines = err.strip().splitlines()
     assert lines[0] == "Job validation errors:"
-    assert f"{bad}: job[x].priority: priority 500 must be 1 to 100" in lines
-    assert f"{bad}: job[x].group[g].count: count -1 cannot be negative" in lines
+    # Nomad's own messages (nomad/job_endpoint_hooks.go:518, nomad/structs/structs.go:7121).
+    assert f"{bad}: job[x].priority: job priority must be between [1, 100]" in lines
+    assert f"{bad}: job[x].group[g].count: Task group count can't be negative" in lines
     assert lines[-1] == "2 problem(s) found"
 
 

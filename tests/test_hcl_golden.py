@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import nomadmesh
 from nomadmesh.errors import HclError
 from nomadmesh.hcl import parse
 from tests.go_form import job_form
@@ -98,3 +99,19 @@ def test_parse_records_the_submission() -> None:
     }
     assert sub["Variables"].endswith('\n\nzones = ["dc1", "dc2"]')
     assert "from_file = {" in sub["Variables"]
+
+
+HCL_EXAMPLE = ROOT / "examples" / "hcl" / "fleet.nomad.hcl"
+
+
+def test_the_hcl_example_loads_with_its_var_file() -> None:
+    job = nomadmesh.load(HCL_EXAMPLE, var_files=[HCL_EXAMPLE.with_name("prod.vars.hcl")])
+    assert [(g.name, g.count) for g in job.groups] == [("worker-emails", 3), ("worker-thumbnails", 2)]
+    assert job.meta == {"team.name": "platform", "queues": "emails,thumbnails"}
+    args = job.groups[1].tasks[0].config["args"]
+    assert list(args) == ["--queue", "thumbnails", "--data", "${NOMAD_ALLOC_DIR}/data"]
+
+
+def test_the_hcl_example_is_what_nomad_makes_of_it() -> None:
+    example = Fixture(HCL_EXAMPLE, var_files=["prod.vars.hcl"])
+    assert job_form(ours(example)["job"]) == job_form(oracle_parse(example, oracle())["job"])

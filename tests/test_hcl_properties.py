@@ -170,12 +170,74 @@ def test_generated_expressions_evaluate_as_nomad_evaluates_them(expr: str, tmp_p
         assert job_form(ours["job"]) == job_form(theirs["job"])
 
 
-PIECES = ['job "j" {', "}", "{", "[", "]", "(", ")", '"', "${", "%{", "~}", "<<EOF\n", "EOF\n", "<<-X\n",
-          "=", "\n", " ", "var.", "local.", "for ", " in ", ":", "=>", "...", "if ", "endif", "endfor",
-          'group "g" {', 'dynamic "port" {', "for_each = ", "content {", "1", "0.5", "-", "*", "/", "%",
-          "?", "!", "&&", "==", "null", "upper(", "jsondecode(", "format(", ",", "#c\n", "/*", "\\", "$${",
-          "é", "\t", "\x00", "'", ";", 'variable "v" {', "default = ", "locals {", "meta = {", "try(",
-          "[*]", ".0", "1e999999", "9" * 30, "convert(", "list(string)"]
+PIECES = [
+    'job "j" {',
+    "}",
+    "{",
+    "[",
+    "]",
+    "(",
+    ")",
+    '"',
+    "${",
+    "%{",
+    "~}",
+    "<<EOF\n",
+    "EOF\n",
+    "<<-X\n",
+    "=",
+    "\n",
+    " ",
+    "var.",
+    "local.",
+    "for ",
+    " in ",
+    ":",
+    "=>",
+    "...",
+    "if ",
+    "endif",
+    "endfor",
+    'group "g" {',
+    'dynamic "port" {',
+    "for_each = ",
+    "content {",
+    "1",
+    "0.5",
+    "-",
+    "*",
+    "/",
+    "%",
+    "?",
+    "!",
+    "&&",
+    "==",
+    "null",
+    "upper(",
+    "jsondecode(",
+    "format(",
+    ",",
+    "#c\n",
+    "/*",
+    "\\",
+    "$${",
+    "é",
+    "\t",
+    "\x00",
+    "'",
+    ";",
+    'variable "v" {',
+    "default = ",
+    "locals {",
+    "meta = {",
+    "try(",
+    "[*]",
+    ".0",
+    "1e999999",
+    "9" * 30,
+    "convert(",
+    "list(string)",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -183,8 +245,11 @@ PIECES = ['job "j" {', "}", "{", "[", "]", "(", ")", '"', "${", "%{", "~}", "<<E
 def test_any_input_ends_in_a_job_or_an_hcl_error(text: str) -> None:
     from nomadmesh.hcl import format_source, parse_var_file
 
-    for attempt in (lambda: parse_job(text, environ={}), lambda: format_source(text),
-                    lambda: parse_var_file(text)):
+    for attempt in (
+        lambda: parse_job(text, environ={}),
+        lambda: format_source(text),
+        lambda: parse_var_file(text),
+    ):
         try:
             result = attempt()
         except HclError as exc:

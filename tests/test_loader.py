@@ -219,3 +219,10 @@ def test_nomad_var_environment_reaches_a_variable_however_its_block_is_spaced(
         "      config {\n        image = var.image\n      }\n    }\n  }\n}\n",
     )
     assert nomadmesh.load(path).groups[0].tasks[0].config["image"] == "nginx:1.27"
+
+
+def test_an_hcl_file_written_in_json_syntax_is_read_as_jobspec2_reads_it(tmp_path: Path) -> None:
+    text = '{"job": {"web": {"group": {"g": {"count": "${1 + 1}", "task": {"t": {"driver": "docker"}}}}}}}'
+    job = nomadmesh.load(write(tmp_path, "web.nomad", text), validate=False)
+    assert (job.id, job.groups[0].count) == ("web", 2)
+    assert job.submission is not None and job.submission.format == "json"

@@ -10,7 +10,8 @@ from nomadmesh.model import Job
 from tests.strategies import any_of, jobs
 
 ROUND_TRIP = settings(max_examples=25, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                             HealthCheck.filter_too_much])
 
 
 @ROUND_TRIP

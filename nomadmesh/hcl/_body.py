@@ -8,6 +8,7 @@ from typing import Any
 from nomadmesh.hcl import _syntax as syn
 from nomadmesh.hcl._diag import HclDiagnostics, go_quote, name_suggestion
 from nomadmesh.hcl._eval import Ctx, evaluate, iterate
+from nomadmesh.hcl._json_syntax import JsonBody, JValue
 from nomadmesh.hcl._values import STRING, ConversionError, convert, friendly_name, type_of
 
 # schema: (attributes {name: required}, blocks {type: label names})
@@ -81,7 +82,10 @@ class View:
         self.hidden_blocks = hidden_blocks
 
     def missing_range(self) -> tuple[int, int]:
-        return self.body.s, self.body.s
+        body = self.body
+        if isinstance(body, JsonBody):
+            return body.missing_range()
+        return body.s, body.s
 
     def fail(self, summary: str, detail: str, rng: tuple[int, int]) -> HclDiagnostics:
         return self.ctx.fail(summary, detail, rng[0], rng[1])
@@ -103,6 +107,8 @@ class View:
         body = self.body
         ctx = self.ctx
         found: dict[str, Attr] = {}
+        if isinstance(body, JsonBody):
+            return self._json_content(body, schema, partial)
         for name, required in want_attrs.items():
             node = body.attrs.get(name)
             if node is None or name in self.hidden_attrs:
@@ -139,6 +145,45 @@ class View:
             )
         if not partial:
             self._check_unsupported(schema, found)
+        return found, blocks
+
+    def _json_content(
+        self, body: JsonBody, schema: Schema, partial: bool
+    ) -> tuple[dict[str, Attr], list[BlockRef]]:
+        want_attrs, want_blocks = schema
+        blocks_wanted = dict(want_blocks)
+        if self.expand:
+            blocks_wanted["dynamic"] = _DYNAMIC_LABELS
+        hidden = self.hidden_attrs | self.hidden_blocks
+        attrs, raw_blocks = body.split(want_attrs, blocks_wanted, hidden, partial)
+        found: dict[str, Attr] = {}
+        for name, required in want_attrs.items():
+            node = attrs.get(name)
+            if node is None:
+                if required:
+                    raise self.fail(
+                        "Missing required argument",
+                        f"The argument {go_quote(name)} is required, but no definition was found.",
+                        self.missing_range(),
+                    )
+                continue
+            found[name] = Attr(node, node.expr, self.ctx)
+        blocks: list[BlockRef] = []
+        for block in raw_blocks:
+            if block.type == "dynamic" and self.expand:
+                blocks.extend(self._expand_dynamic(block, want_blocks, partial))
+                continue
+            blocks.append(
+                BlockRef(
+                    block.type,
+                    block.labels,
+                    block.label_ranges,
+                    block.def_range(),
+                    (block.s, block.type_e),
+                    self._child(block.body, self.ctx),
+                    block,
+                )
+            )
         return found, blocks
 
     def _child(self, body: syn.Body, ctx: Ctx) -> View:
@@ -232,11 +277,14 @@ class View:
         label_exprs: list[syn.Expr] = []
         if "labels" in attrs:
             lexpr = attrs["labels"].expr
-            if type(lexpr) is not syn.TupleCons:
+            if type(lexpr) is syn.TupleCons:
+                label_exprs = lexpr.exprs
+            elif isinstance(lexpr, JValue) and lexpr.kind == "array":
+                label_exprs = list(lexpr.value)
+            else:
                 raise self.fail(
                     "Invalid expression", "A static list expression is required.", (lexpr.s, lexpr.e)
                 )
-            label_exprs = lexpr.exprs
             if len(label_exprs) > len(label_names):
                 extra = label_exprs[len(label_names)]
                 raise self.fail(
@@ -310,6 +358,12 @@ class View:
         body = self.body
         ctx = self.ctx
         out: dict[str, Attr] = {}
+        if isinstance(body, JsonBody):  # hclutil leaves JSON bodies alone
+            return {
+                name: Attr(node, node.expr, ctx)
+                for name, node in body.just_attributes().items()
+                if name not in self.hidden_attrs
+            }
         if not self.as_attrs:
             if body.blocks:
                 b = body.blocks[0]

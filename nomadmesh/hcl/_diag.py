@@ -99,9 +99,11 @@ class Diagnostic:
 class HclDiagnostics(Exception):
     """Internal carrier of error diagnostics; the public API turns it into a nomadmesh error."""
 
-    def __init__(self, diags: list[Diagnostic]) -> None:
+    def __init__(self, diags: list[Diagnostic], unknown_type: object = None) -> None:
         super().__init__(diags)
         self.diags = diags
+        # hcl returns cty.UnknownVal(T) beside its errors; T matters to an enclosing conditional.
+        self.unknown_type = unknown_type
 
 
 def go_quote(text: str) -> str:

@@ -88,8 +88,8 @@ class Ctx:
     def with_source(self, src: Source) -> Ctx:
         return Ctx(src, self.vars, self.functions, self.undefined, self.parent)
 
-    def fail(self, summary: str, detail: str, s: int, e: int) -> HclDiagnostics:
-        return HclDiagnostics([Diagnostic(summary, detail, self.src.range(s, e))])
+    def fail(self, summary: str, detail: str, s: int, e: int, unknown: Type | None = None) -> HclDiagnostics:
+        return HclDiagnostics([Diagnostic(summary, detail, self.src.range(s, e))], unknown)
 
 
 def start_range(expr: syn.Expr) -> tuple[int, int]:
@@ -106,7 +106,7 @@ def start_range(expr: syn.Expr) -> tuple[int, int]:
     if t is syn.TupleCons or t is syn.ObjectCons or t is syn.ForExpr:
         return expr.s, expr.open_e  # type: ignore[attr-defined]
     if t is syn.Splat:
-        return expr.marker_s, expr.marker_s + 1  # type: ignore[attr-defined]
+        return expr.item.s, expr.item.e  # type: ignore[attr-defined]
     if t is syn.BinaryOp:
         return start_range(expr.lhs)  # type: ignore[attr-defined]
     if t is syn.UnaryOp:
@@ -506,6 +506,15 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
     return results
 
 
+def _branch_type(value: Any, err: HclDiagnostics | None) -> tuple[Type, bool]:
+    """A branch's type for unification, and whether it is the untyped null."""
+    if err is not None:
+        return (err.unknown_type if isinstance(err.unknown_type, Type) else DYNAMIC), False
+    if value is None:
+        return DYNAMIC, True
+    return type_of(value), False
+
+
 def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
     true_err = false_err = None
     true_val = false_val = None
@@ -517,30 +526,37 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
         false_val = evaluate(expr.false, ctx)
     except HclDiagnostics as exc:
         false_err = exc
-    result_type: Type | None = DYNAMIC
-    if true_err is None and false_err is None:
-        if true_val is None:
-            result_type = type_of(false_val)
-        elif false_val is None:
-            result_type = type_of(true_val)
-        else:
-            tt, ft = type_of(true_val), type_of(false_val)
-            result_type = tt if tt == ft else unify([tt, ft])
-            if result_type is None:
-                raise ctx.fail(
-                    "Inconsistent conditional result types",
-                    "The true and false result expressions must have consistent types. "
-                    f"{_describe_mismatch(tt, ft)}.",
-                    expr.true.s,
-                    expr.false.e,
-                )
-    cond = evaluate(expr.cond, ctx)
+    tt, true_null = _branch_type(true_val, true_err)
+    ft, false_null = _branch_type(false_val, false_err)
+    result_type: Type | None
+    if true_null:
+        result_type = ft
+    elif false_null:
+        result_type = tt
+    elif tt.kind == "dynamic" or ft.kind == "dynamic":
+        result_type = DYNAMIC
+    else:
+        result_type = tt if tt == ft else unify([tt, ft])
+        if result_type is None:
+            raise ctx.fail(
+                "Inconsistent conditional result types",
+                "The true and false result expressions must have consistent types. "
+                f"{_describe_mismatch(tt, ft)}.",
+                expr.true.s,
+                expr.false.e,
+            )
+    try:
+        cond = evaluate(expr.cond, ctx)
+    except HclDiagnostics as exc:
+        exc.unknown_type = result_type
+        raise
     if cond is None:
         raise ctx.fail(
             "Null condition",
             "The condition value is null. Conditions must either be true or false.",
             expr.cond.s,
             expr.cond.e,
+            result_type,
         )
     try:
         cond = convert(cond, BOOL)
@@ -550,6 +566,7 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
             "The condition expression must be of type bool.",
             expr.cond.s,
             expr.cond.e,
+            result_type,
         ) from None
     if cond:
         if true_err is not None:
@@ -697,29 +714,43 @@ def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     try:
         if name == "convert":
             return _convert_call(expr, ctx)
-        if not expr.expand_final:
-            check_arity(fn, name, len(expr.args), expr, ctx)
-        args = [evaluate(a, ctx) for a in expr.args]
-        if expr.expand_final:
-            last = args.pop()
+        arg_exprs = list(expr.args)
+        expanded: list[Any] = []
+        if expr.expand_final:  # hcl evaluates the expanding argument first
+            last_expr = arg_exprs.pop()
+            last = evaluate(last_expr, ctx)
             if last is None:
                 raise ctx.fail(
                     "Invalid expanding argument value",
                     "The expanding argument (indicated by ...) must not be null.",
-                    expr.args[-1].s,
-                    expr.args[-1].e,
+                    last_expr.s,
+                    last_expr.e,
                 )
             if type(last) not in (list, ListVal, SetVal):
                 raise ctx.fail(
                     "Invalid expanding argument value",
                     "The expanding argument (indicated by ...) must be of a tuple, list, or set type.",
-                    expr.args[-1].s,
-                    expr.args[-1].e,
+                    last_expr.s,
+                    last_expr.e,
                 )
-            args.extend(last)
-        return call_function(fn, name, args, expr, ctx)
+            expanded = list(last)
+        check_arity(fn, name, len(arg_exprs) + len(expanded), expr, ctx)
+        return call_function(fn, name, arg_exprs, expanded, expr, ctx)
     finally:
         ctx.depth -= 1
+
+
+def _convert_arg(fn: Function, i: int, value: Any, arg: syn.Expr, ctx: Ctx) -> Any:
+    param = fn.params[i] if i < len(fn.params) else fn.var_param
+    assert param is not None
+    try:
+        return convert(value, param.type)
+    except ConversionError as exc:
+        raise ctx.fail(
+            "Invalid function argument",
+            f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
+            *start_range(arg),
+        ) from None
 
 
 def check_arity(fn: Function, name: str, count: int, expr: syn.FunctionCall, ctx: Ctx) -> None:
@@ -743,22 +774,16 @@ def check_arity(fn: Function, name: str, count: int, expr: syn.FunctionCall, ctx
         )
 
 
-def call_function(fn: Function, name: str, args: list[Any], expr: syn.FunctionCall, ctx: Ctx) -> Any:
-    """Check arity, convert arguments to the parameter types, run the implementation."""
+def call_function(
+    fn: Function, name: str, arg_exprs: list[syn.Expr], expanded: list[Any], expr: syn.FunctionCall, ctx: Ctx
+) -> Any:
+    """Evaluate and convert each argument in turn (as hcl does), check nulls, run the function."""
     params = fn.params
-    check_arity(fn, name, len(args), expr, ctx)
     converted: list[Any] = []
-    for i, value in enumerate(args):  # hcl converts every argument before cty checks for nulls
-        param = params[i] if i < len(params) else fn.var_param
-        assert param is not None
-        try:
-            converted.append(convert(value, param.type))
-        except ConversionError as exc:
-            raise ctx.fail(
-                "Invalid function argument",
-                f"Invalid value for {go_quote(param.name)} parameter: {exc}.",
-                *start_range(expr.args[min(i, len(expr.args) - 1)]),
-            ) from None
+    for i, arg in enumerate(arg_exprs):
+        converted.append(_convert_arg(fn, i, evaluate(arg, ctx), arg, ctx))
+    for value in expanded:
+        converted.append(_convert_arg(fn, len(converted), value, expr.args[-1], ctx))
     for i, value in enumerate(converted):
         param = params[i] if i < len(params) else fn.var_param
         assert param is not None
@@ -853,22 +878,46 @@ def _convert_call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
         ) from None
 
 
+def _unknown_as(
+    fn: Callable[[Any, Ctx], Any], kind: Callable[[Any], Type | None]
+) -> Callable[[Any, Ctx], Any]:
+    """Errors inside `fn` leave hcl's unknown of the type `kind(expr)` (None: cty.DynamicVal)."""
+
+    def wrapped(expr: Any, ctx: Ctx) -> Any:
+        try:
+            return fn(expr, ctx)
+        except HclDiagnostics as exc:
+            exc.unknown_type = kind(expr)
+            raise
+
+    return wrapped
+
+
+def _op_type(expr: Any) -> Type:
+    op = expr.op
+    return NUMBER if op in _ARITH else BOOL  # unary "-" is in _ARITH too
+
+
+def _dynamic(expr: Any) -> None:
+    return None
+
+
 _DISPATCH: dict[type, Callable[[Any, Ctx], Any]] = {
     syn.Literal: _literal,
-    syn.TemplateExpr: _template,
+    syn.TemplateExpr: _unknown_as(_template, lambda e: STRING),
     syn.TemplateWrap: _template_wrap,
-    syn.TemplateJoin: _template_join,
-    syn.ScopeTraversal: _scope_traversal,
-    syn.RelativeTraversal: _relative_traversal,
-    syn.IndexExpr: _index_expr,
-    syn.Splat: _splat,
+    syn.TemplateJoin: _unknown_as(_template_join, lambda e: STRING),
+    syn.ScopeTraversal: _unknown_as(_scope_traversal, _dynamic),
+    syn.RelativeTraversal: _unknown_as(_relative_traversal, _dynamic),
+    syn.IndexExpr: _unknown_as(_index_expr, _dynamic),
+    syn.Splat: _unknown_as(_splat, _dynamic),
     syn.AnonSymbol: _anon,
     syn.Parens: _parens,
-    syn.TupleCons: _tuple,
-    syn.ObjectCons: _object,
-    syn.ForExpr: _for,
+    syn.TupleCons: _unknown_as(_tuple, _dynamic),
+    syn.ObjectCons: _unknown_as(_object, _dynamic),
+    syn.ForExpr: _unknown_as(_for, _dynamic),
     syn.Conditional: _conditional,
-    syn.BinaryOp: _binary,
-    syn.UnaryOp: _unary,
-    syn.FunctionCall: _call,
+    syn.BinaryOp: _unknown_as(_binary, _op_type),
+    syn.UnaryOp: _unknown_as(_unary, _op_type),
+    syn.FunctionCall: _unknown_as(_call, _dynamic),
 }

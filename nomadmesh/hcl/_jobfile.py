@@ -300,7 +300,7 @@ def _collect_values(
         )
         variable.values.append(("env", value, (src, 0, len(raw)) if expr is not None else None))
     for src, body in var_bodies:
-        for block in body.blocks:
+        for block in _declared_blocks(body):
             if block.type == "variable" and len(block.labels) == 1:
                 name = block.labels[0]
                 raise HclDiagnostics(
@@ -357,9 +357,15 @@ def _collect_values(
         if isinstance(raw, str):
             value, src, expr = _value_expression(raw, variable.type, f"<value for var.{name} from arguments>")
         else:
+            from nomadmesh.hcl._eval import FunctionError
             from nomadmesh.hcl._functions import from_python
 
-            value, src, expr = from_python(raw, f"var.{name}"), Source("", "<arguments>"), None
+            try:
+                value, src, expr = from_python(raw, f"var.{name}"), Source("", "<arguments>"), None
+            except FunctionError as exc:
+                raise HclDiagnostics(
+                    [Diagnostic("Invalid argument value for -var variable", f"{exc}.", ZeroRange())]
+                ) from None
         value = _typed(
             variable,
             value,
@@ -369,6 +375,18 @@ def _collect_values(
             f"The received arg value for {name} is not compatible with the variable's type constraint",
         )
         variable.values.append(("cmd", value, (src, expr.s, expr.e) if expr is not None else None))
+
+
+def _declared_blocks(body: syn.Body) -> list[syn.Block]:
+    """The `variable` blocks of a var file (jobspec2 asks with PartialContent, ignoring its errors)."""
+    from nomadmesh.hcl._json_syntax import JsonBody
+
+    if isinstance(body, JsonBody):
+        try:
+            return body.split({}, {"variable": ("name",)}, frozenset(), True)[1]
+        except HclDiagnostics:
+            return []
+    return body.blocks
 
 
 def _typed(

@@ -89,8 +89,9 @@ def scan(src: Source) -> list[Token]:
     return scan_tokens(src)[0]
 
 
-def scan_tokens(src: Source) -> tuple[list[Token], bool]:
-    """The tokens, and whether any is one that checkInvalidTokens reports."""
+def scan_tokens(src: Source, *, template: bool = False) -> tuple[list[Token], bool]:
+    """The tokens, and whether any is one that checkInvalidTokens reports; `template` scans the
+    text as a bare template (hclsyntax's scanTemplate mode: no quotes, no end marker)."""
     text = src.text
     bad = False
     pos = 1 if text.startswith("\ufeff") else 0
@@ -98,7 +99,7 @@ def scan_tokens(src: Source) -> tuple[list[Token], bool]:
     out: list[Token] = []
     add = out.append
     # mode stack: "m" main, "q" quoted template, "h" heredoc (with marker, start-of-line flag)
-    modes: list[Any] = ["m"]
+    modes: list[Any] = [["h", None, False]] if template else ["m"]
     braces = 0
     ret_braces: list[int] = []
     main_match = _MAIN.match
@@ -1814,6 +1815,25 @@ def parse_config(src: Source) -> Body:
     parser = Parser(src, tokens)
     try:
         return parser.parse_body(EOF, 0)
+    except _ParseAbort as exc:
+        raise HclDiagnostics([exc.args[0]]) from None
+
+
+def parse_template_text(src: Source, text: str, base: int) -> Expr:
+    """hclsyntax.ParseTemplate of a string found at `base` in `src` (a JSON string's value)."""
+    tokens, bad = scan_tokens(Source(text, src.filename), template=True)
+    shifted = [(k, t, s + base, e + base) for k, t, s, e in tokens]
+    if bad:
+        raise HclDiagnostics(invalid_token_diagnostics(src, shifted))
+    parser = Parser(src, shifted)
+    try:
+        first = parser.peek()
+        parts, close_e = parser.template_parts(first, EOF)
+        parts = _meld(parts)
+        exprs = _TemplateParser(parser, parts).parse_root()
+        if len(parts) == 2 and parts[0][0] == "interp":
+            return TemplateWrap(exprs[0], base, close_e)
+        return TemplateExpr(exprs, base, close_e)
     except _ParseAbort as exc:
         raise HclDiagnostics([exc.args[0]]) from None
 

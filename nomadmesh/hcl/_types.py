@@ -25,6 +25,13 @@ _KEYWORDS = {"string": STRING, "number": NUMBER, "bool": BOOL, "any": DYNAMIC}
 
 def type_constraint(expr: syn.Expr, ctx: Ctx, *, allow_optional: bool = False) -> Type:
     """The type an expression names; raises hcl's "Invalid type specification" diagnostics."""
+    from nomadmesh.hcl._json_syntax import JValue
+
+    if isinstance(expr, JValue) and expr.kind == "string":  # HCL's JSON syntax: the string is the expression
+        from nomadmesh.hcl._diag import Source
+
+        inner = syn.parse_expression(Source(expr.value, ctx.src.filename))
+        return type_constraint(inner, ctx, allow_optional=allow_optional)
     if type(expr) is syn.ScopeTraversal and not expr.steps:
         kw = expr.root
         if kw in _KEYWORDS:

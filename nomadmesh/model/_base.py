@@ -14,6 +14,11 @@ distinguishes nil from zero, so the model keeps `0`, `""` and `False` there. A p
 Fields whose Python input differs from what is stored (durations, lists, maps of blocks) are
 declared with `attrs.field(converter=...)` directly, so type checkers see the converter and accept
 what it accepts (`interval="10s"`, `groups=[...]`); the others use `field()`.
+
+Classes are frozen attrs classes backed by an instance dict (`slots=False`): every object,
+decoded or copied, is built by its `__init__`, and a dict-backed frozen `__init__` stores a field
+with one dict assignment where a slotted one makes a call per field (~40% of the construction
+time, which dominates decoding and copying; measured in benchmarks/bench_model.py).
 """
 
 from __future__ import annotations
@@ -111,10 +116,10 @@ def _too_deep() -> ValidationError:
 
 def to_tuple(value: Iterable[T] | None) -> tuple[T, ...]:
     """Any iterable (or None) becomes a tuple; a lone string or map is kept for validation to name."""
-    if value is None:
-        return ()
     if type(value) is tuple:
         return value
+    if value is None:
+        return ()
     if isinstance(value, (str, bytes, Mapping)):
         return (value,)  # type: ignore[return-value]
     return tuple(value)
@@ -181,6 +186,27 @@ def block_map(value: Any) -> FrozenDict:
         return FrozenDict({getattr(v, "name", None) or str(i): v for i, v in enumerate(value)})
     except TypeError:
         return value  # type: ignore[no-any-return]
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(text: str) -> str:
+    """Go's %q of a string (strconv.Quote): printable characters as they are, the rest escaped."""
+    out = []
+    for c in text:
+        if c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
 
 
 # --- durations ---------------------------------------------------------------------------------
@@ -430,36 +456,14 @@ def model_classes(root: type) -> tuple[type, ...]:
 
 # --- copying -------------------------------------------------------------------------------------
 
-_copiers: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
-
 
 def evolve(obj: T, **changes: Any) -> T:
-    """`obj` with `changes` applied: `attrs.evolve`, through the class's own `__init__`, faster.
+    """`obj` with `changes` applied, built by the class's own constructor: `attrs.evolve`, cheaper.
 
-    The copy is built by the class's constructor like any other object (converters run, so
-    `evolve(task, env={...})` stores a frozen map); only the per-call field lookup is compiled.
+    Every field goes through `__init__` (converters included, so `evolve(task, env={...})` stores
+    a frozen map); only attrs.evolve's per-field lookups are saved, by merging the instance dict.
     """
-    cls = type(obj)
-    try:
-        copier = _copiers[cls]
-    except KeyError:
-        copier = _copiers[cls] = _compile_copier(cls)
-    return copier(obj, changes)  # type: ignore[no-any-return]
-
-
-def _compile_copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
-    fields = [a for a in attrs.fields(cls) if a.init]
-    positional = [a.name for a in fields if not a.kw_only]
-    keywords = [a.name for a in fields if a.kw_only]
-    lines = ["def copy(obj, changes):"]
-    lines.append("    kw = {" + ", ".join(f"{n!r}: obj.{n}" for n in keywords) + "}")
-    lines.append("    if changes: kw.update(changes)")
-    args = "".join(f"kw.pop({n!r}) if {n!r} in kw else obj.{n}, " for n in positional)
-    lines.append(f"    return cls({args}**kw)")
-    namespace: dict[str, Any] = {"cls": cls}
-    # Generated from the class's own attrs fields only; named so tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh copy {cls.__name__}>", "exec"), namespace)
-    return namespace["copy"]  # type: ignore[no-any-return]
+    return type(obj)(**{**obj.__dict__, **changes})
 
 
 def overlay(base: T, override: T | None) -> T:

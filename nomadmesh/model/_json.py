@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -152,6 +153,15 @@ _SCALAR_TESTS = {
     Kind.STR: ("type(v) is str", "a string"),
     Kind.BOOL: ("type(v) is bool", "true or false"),
 }
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_text(text: str) -> str:
+    """A string as Go's JSON decoder reads it: a lone UTF-16 surrogate (valid in Python's JSON,
+    not in UTF-8) becomes U+FFFD."""
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _compile_decoder(cls: type) -> _Decoder:
@@ -165,7 +175,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         "cls": cls, "KNOWN": known, "SERVER": server_keys, "Problem": Problem,
         "describe": describe, "unknown_keys": _unknown_keys, "FrozenDict": FrozenDict,
         "free": _free_form, "strs": _strings, "ints": _integers, "smap": _freeze_map,
-        "lmap": _string_lists, "ports": _decode_ports,
+        "lmap": _string_lists, "ports": _decode_ports, "text": go_text,
     }
     lines = [
         "def decode(data, path, problems, unknown):",
@@ -193,7 +203,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         lines.append(f"    v = data.get({s.api!r})")
         if s.label:
             lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
-            lines.append("    elif type(v) is str: kw[" + name + "] = v")
+            lines.append("    elif type(v) is str: kw[" + name + "] = text(v)")
             lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
                          + ", 'expected a string, got ' + describe(v)))")
             continue
@@ -201,7 +211,8 @@ def _compile_decoder(cls: type) -> _Decoder:
         bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
         if s.kind in _SCALAR_TESTS:
             test, what = _SCALAR_TESTS[s.kind]
-            store = f"kw[{name}] = v" if s.ptr else f"if v: kw[{name}] = v"
+            value = "text(v)" if s.kind is Kind.STR else "v"
+            store = f"kw[{name}] = {value}" if s.ptr else f"if v: kw[{name}] = {value}"
             lines.append(f"        if {test}:")
             lines.append(f"            {store}")
             lines.append(f"        else: {bad.format(what)}")
@@ -284,7 +295,7 @@ _INT = {int}
 
 def _strings(value: Any, path: str, problems: list[Problem]) -> tuple[str, ...] | None:
     if type(value) is list and (not value or set(map(type, value)) == _STR):
-        return tuple(value)
+        return tuple(map(go_text, value))
     problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
     return None
 
@@ -304,7 +315,7 @@ def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | 
         if not value:
             return None
         if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
-            return FrozenDict(value)
+            return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
         for k, v in value.items():
             if type(k) is not str:
                 problems.append(Problem(f"{path}.{k}", f"map keys must be strings, got {describe(k)}"))
@@ -339,6 +350,9 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
     if not (type(value) is dict or isinstance(value, Mapping)):
         problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
         return None
+    if (set(map(type, value.values())) == _STR and set(map(type, value)) == _STR
+            and all(map(str.isascii, value.values())) and all(map(str.isascii, value))):
+        return FrozenDict(value)  # the common case: a flat map of plain strings
     before = len(problems)
     frozen = _freeze_json(value, path, 0, problems)
     if len(problems) > before:
@@ -348,7 +362,9 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
 
 def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> Any:
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str:
+        return go_text(value)
+    if t is bool or value is None:
         return value
     if t is int:
         if -_FLOAT_MAX <= value <= _FLOAT_MAX:
@@ -369,10 +385,12 @@ def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> 
             if type(k) is not str:
                 problems.append(Problem(f"{path}.{k!r}", f"map keys must be strings, got {describe(k)}"))
                 continue
-            out[k] = v if type(v) is str else _freeze_json(v, f"{path}.{k}", depth + 1, problems)
+            out[go_text(k)] = _freeze_json(v, f"{path}.{k}", depth + 1, problems)
         return FrozenDict(out)
     if t is list or t is tuple:
-        return tuple(v if type(v) is str else _freeze_json(v, f"{path}[{i}]", depth + 1, problems)
+        if not value or (set(map(type, value)) == _STR and all(map(str.isascii, value))):
+            return tuple(value)
+        return tuple(_freeze_json(v, f"{path}[{i}]", depth + 1, problems)
                      for i, v in enumerate(value))
     problems.append(Problem(path, f"expected a JSON value, got {describe(value)}"))
     return None

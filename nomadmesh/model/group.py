@@ -55,7 +55,7 @@ def _pointer_duration(api: str) -> dict[str, object]:
     return go(api, DURATION, ptr=True)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Group:
     """A task group: `Group("api", count=2, tasks=[Task(...)])`."""
 

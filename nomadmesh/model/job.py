@@ -31,7 +31,7 @@ from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateSt
 from nomadmesh.model.server import stored
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Periodic:
     """Run a batch job on a cron schedule (`periodic` block)."""
 
@@ -58,7 +58,7 @@ class Periodic:
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Parameterized:
     """Make a batch job a template dispatched with a payload and meta (`parameterized`)."""
 
@@ -71,7 +71,7 @@ class Parameterized:
                                                  metadata=go("MetaOptional", STRS))
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class MultiregionStrategy:
     """How a multiregion deployment rolls across regions (`strategy` block)."""
 
@@ -81,7 +81,7 @@ class MultiregionStrategy:
     on_failure: str | None = field("OnFailure", STR, ptr=True)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class MultiregionRegion:
     """One region of a multiregion job (`region "name"` block)."""
 
@@ -99,7 +99,7 @@ def _regions(value: Iterable[MultiregionRegion] | None) -> tuple[MultiregionRegi
     return to_tuple(value)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Multiregion:
     """Deploy the job to several regions (`multiregion` block, Nomad Enterprise)."""
 
@@ -120,7 +120,7 @@ class Multiregion:
         return evolve(self, strategy=strategy, regions=regions)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class JobUILink:
     """A link shown on the job's page in Nomad's web UI (`link` block)."""
 
@@ -134,7 +134,7 @@ def _links(value: Iterable[JobUILink] | None) -> tuple[JobUILink, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class JobUI:
     """The job's description and links in Nomad's web UI (`ui` block)."""
 
@@ -146,7 +146,7 @@ class JobUI:
         metadata=go("Links", BLOCKS, hcl="link", block=JobUILink))
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Submission:
     """Where a job came from: the register body's `Submission`, shown in Nomad's UI.
 
@@ -170,7 +170,7 @@ SERVER_FIELDS = frozenset({
 })
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Job:
     """A Nomad job: `Job("web", groups=[Group("api", tasks=[Task("app", driver="docker")])])`."""
 
@@ -275,6 +275,12 @@ class Job:
         """Every problem Nomad would refuse this job for, with paths (empty when valid)."""
         return list(validation.problems(self, self.path))
 
+    def warnings(self) -> list[Problem]:
+        """What Nomad warns about, and nomadmesh's own checks ("nomadmesh: ..."); never refusals."""
+        if validation.types(self, self.path):
+            return []
+        return validation.job_warnings(self, self.path)
+
     def validate(self) -> Job:
         """Raise ValidationError listing every problem with its path; return self when valid."""
         found = self.problems_list()
@@ -321,7 +327,12 @@ class Job:
         job = _json.decode(cls, data, root, strict=strict)
         if submission is not None:
             job = evolve(job, submission=submission)
-        return job.validate() if validate else job
+        if validate:
+            # Decoding checked every type already; only Nomad's rules remain.
+            found = validation.job_rules(validation.stored_for_rules(job), job.path)
+            if found:
+                raise ValidationError(found, subject=f"job {job.id!r}")
+        return job
 
     # --- HCL -----------------------------------------------------------------------------------
 

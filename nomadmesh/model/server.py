@@ -3,7 +3,8 @@ its own structs, `structs.Job.Canonicalize` and the admission hooks that set def
 
 So `canonicalize(job)` is the job as `GET /v1/job/<id>` returns it, for the parts that depend on the
 job alone. Not modelled, because they depend on the cluster's configuration or add whole blocks:
-the Connect sidecar injection (nomad/job_endpoint_hook_connect.go), implied constraints
+the Connect sidecar and gateway tasks and ports (nomad/job_endpoint_hook_connect.go; validation
+counts the tasks it would add), implied constraints
 (nomad/job_endpoint_hooks.go:260), implicit Consul/Vault identities
 (nomad/job_endpoint_hook_implicit_identities.go) and the NUMA hook.
 """
@@ -11,11 +12,13 @@ the Connect sidecar injection (nomad/job_endpoint_hook_connect.go), implied cons
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nomadmesh.model._base import Kind, evolve, specs
+from nomadmesh.model._base import Kind, evolve, go_quote, specs
 from nomadmesh.model.identity import Consul, WorkloadIdentity
 from nomadmesh.model.network import Network
 from nomadmesh.model.placement import Constraint
@@ -33,8 +36,9 @@ DEFAULT_IDENTITY = "default"  # nomad/structs/workload_id.go:23
 DEFAULT_AUDIENCE = "nomadproject.io"  # nomad/structs/identity.go:16
 
 
-def stored(job: Job) -> Job:
-    """`job` (already api-canonical) as the server stores it."""
+def stored(job: Job, *, zero_fill: bool = True) -> Job:
+    """`job` (already api-canonical) as the server stores it; `zero_fill=False` leaves out the Go
+    zeros of fields the server keeps as values (what validation reads as zero anyway)."""
     update = job.update
     # command/agent/job_endpoint.go:1151: the update strategy was pushed into the groups; the job
     # keeps only stagger and max_parallel, and a zero strategy (a Go value) when max_parallel <= 0.
@@ -43,7 +47,7 @@ def stored(job: Job) -> Job:
     else:
         update = _zero_update()
     groups = tuple(_group(g, job) for g in job.groups)
-    return _as_stored(evolve(
+    out = evolve(
         job,
         update=update,
         # Merged into every group by api/tasks.go:575 and :589; the server does not keep them.
@@ -57,8 +61,12 @@ def stored(job: Job) -> Job:
         priority=job.priority or 50,
         # nomad/job_endpoint_hook_node_pool_ce.go:27.
         node_pool=job.node_pool or "default",
+        # nomad/structs/structs.go:6101 ParameterizedJobConfig.Canonicalize.
+        parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
+                       if job.parameterized is not None else None),
         groups=groups,
-    ))
+    )
+    return _as_stored(out) if zero_fill else out
 
 
 _ZEROS: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.BOOL: False, Kind.DURATION: 0}
@@ -76,31 +84,59 @@ def _structs_values() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[st
 
 def _as_stored(obj: T) -> T:
     """`obj` with the Go zero of every field the server keeps as a value, which a GET returns."""
+    return _storer(type(obj))(obj)  # type: ignore[no-any-return]
+
+
+_storers: dict[type, Callable[[Any], Any]] = {}
+
+
+def _storer(cls: type) -> Callable[[Any], Any]:
+    """Compile `_as_stored` for one class from its field table and the structs facts."""
+    try:
+        return _storers[cls]
+    except KeyError:
+        pass
+    _storers[cls] = lambda obj: _storers[cls](obj)  # a placeholder while compiling
     values, dropped = _structs_values()
-    go = type(obj)._go  # type: ignore[attr-defined]
+    go = cls._go  # type: ignore[attr-defined]
     zero_keys, drop_keys = values.get(go, frozenset()), dropped.get(go, frozenset())
-    changes: dict[str, Any] = {}
-    for s in specs(type(obj)):
-        value = getattr(obj, s.name)
+    namespace: dict[str, Any] = {"evolve": evolve, "same": _same}
+    lines = ["def stored(obj):", "    ch = {}"]
+    for i, s in enumerate(specs(cls)):
+        read = f"    v = obj.{s.name}"
         if s.api in drop_keys:
-            if value is not None:
-                changes[s.name] = None
-        elif value is None:
-            if s.api in zero_keys:
-                changes[s.name] = _ZEROS[s.kind]
-        elif s.kind is Kind.BLOCK:
-            new = _as_stored(value)
-            if new is not value:
-                changes[s.name] = new
-        elif s.kind is Kind.BLOCKS:
-            items = tuple(_as_stored(x) for x in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[s.name] = items
-        elif s.kind is Kind.BLOCK_MAP:
-            mapped = {k: _as_stored(x) for k, x in value.items()}
-            if any(mapped[k] is not x for k, x in value.items()):
-                changes[s.name] = mapped
-    return evolve(obj, **changes) if changes else obj
+            lines += [read, f"    if v is not None: ch[{s.name!r}] = None"]
+        elif s.api in zero_keys:
+            lines += [read, f"    if v is None: ch[{s.name!r}] = {_ZEROS[s.kind]!r}"]
+        elif s.block is not None and _storer(s.block) is not _unchanged:
+            namespace[f"sub{i}"] = _storers[s.block] if s.block in _storers else _storer(s.block)
+            lines.append(read)
+            if s.kind is Kind.BLOCK:
+                lines += ["    if v is not None:", f"        n = sub{i}(v)",
+                          f"        if n is not v: ch[{s.name!r}] = n"]
+            elif s.kind is Kind.BLOCKS:
+                lines += ["    if v:", f"        n = tuple(map(sub{i}, v))",
+                          f"        if not same(n, v): ch[{s.name!r}] = n"]
+            else:
+                lines += ["    if v:", f"        n = {{k: sub{i}(x) for k, x in v.items()}}",
+                          f"        if not same(tuple(n.values()), tuple(v.values())): ch[{s.name!r}] = n"]
+    if len(lines) == 2:
+        _storers[cls] = _unchanged
+        return _unchanged
+    lines.append("    return evolve(obj, **ch) if ch else obj")
+    # Generated from the model's field table and nomad_structs_values.json only.
+    exec(compile("\n".join(lines), f"<nomadmesh stored {cls.__name__}>", "exec"), namespace)
+    result: Callable[[Any], Any] = namespace["stored"]
+    _storers[cls] = result
+    return result
+
+
+def _unchanged(obj: Any) -> Any:
+    return obj
+
+
+def _same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    return all(map(operator.is_, new, old))
 
 
 def _zero_update(stagger: int = 0, max_parallel: int = 0) -> UpdateStrategy:
@@ -116,10 +152,20 @@ def _group(group: Group, job: Job) -> Group:
     return evolve(
         group,
         constraints=_with_partition(group.constraints, group.consul),
-        services=tuple(_service(s, job_name, group.name, "group", namespace) for s in group.services),
+        services=tuple(_native_task(_service(s, job_name, group.name, "group", namespace), group)
+                       for s in group.services),
         networks=tuple(_network(n) for n in group.networks),
         tasks=tuple(_task(t, job_name, group.name, namespace) for t in group.tasks),
     )
+
+
+def _native_task(service: Service, group: Group) -> Service:
+    """nomad/job_endpoint_hook_connect.go:327: a Connect native service in a group of one task
+    is that task's (getNamedTaskForNativeService infers it)."""
+    if (service.connect is None or not service.connect.native or service.task
+            or len(group.tasks) != 1):
+        return service
+    return evolve(service, task=group.tasks[0].name)
 
 
 def _with_partition(constraints: tuple[Constraint, ...], consul: Consul | None
@@ -153,8 +199,10 @@ def _task(task: Task, job_name: str, group_name: str, namespace: str) -> Task:
     identity = (_identity(identity) if identity is not None
                 else WorkloadIdentity(name=DEFAULT_IDENTITY, aud=[DEFAULT_AUDIENCE]))
     resources = task.resources
-    if resources is not None and resources.networks:
-        resources = evolve(resources, networks=[_network(n) for n in resources.networks])
+    if resources is not None:
+        # command/agent/job_endpoint.go:1598 ApiResourcesToStructs does not carry DiskMB over.
+        resources = evolve(resources, disk=None,
+                           networks=[_network(n) for n in resources.networks])
     return evolve(
         task,
         constraints=_with_partition(task.constraints, task.consul),
@@ -186,7 +234,7 @@ def _service(service: Service, job: str, group: str, task: str, namespace: str) 
 
 def _check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return evolve(check, name=check.name or f"service: {_go_quote(service_name)} check",
+    return evolve(check, name=check.name or f"service: {go_quote(service_name)} check",
                   task=check.task or task_name, on_update=check.on_update or "require_healthy")
 
 
@@ -195,24 +243,3 @@ def _replace_env(text: str, env: dict[str, str]) -> str:
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
     return text
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q of a string (strconv.Quote): printable characters as they are, the rest escaped."""
-    out = []
-    for c in text:
-        if c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable() or c == " ":
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'

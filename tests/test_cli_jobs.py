@@ -320,3 +320,18 @@ def test_star_import_gives_the_model_and_the_client() -> None:
     namespace: dict[str, object] = {}
     exec("from nomadmesh import *", namespace)
     assert {"Job", "Group", "NomadClient", "load", "canonicalize"} <= set(namespace)
+
+
+def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    job = tmp_path / "web.nomad.hcl"
+    job.write_text('job "web" {\n  group "api" {\n    count = 2\n    update {\n'
+                   '      max_parallel = 3\n    }\n    task "app" {\n      driver = "docker"\n'
+                   '      config {\n        image = "busybox:1.36"\n      }\n    }\n  }\n}\n')
+    code, out, _ = run(capsys, "validate", str(job))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Job Warnings:"
+    assert lines[1].startswith(f"{job}: job[web].group[api].update.max_parallel: Update max "
+                               "parallel count is greater than task group count (3 > 2).")
+    assert lines[-1] == "Job validation successful"

@@ -17,6 +17,7 @@ from nomadmesh.cli._options import (
     render_jobs,
 )
 from nomadmesh.cli._output import write_output
+from nomadmesh.cli._terminal import BOLD, GREEN, RED, YELLOW, paint
 from nomadmesh.errors import ValidationError
 
 
@@ -55,19 +56,27 @@ def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...],
              json_input: bool) -> None:
     """Check a job file offline, as `nomad job validate`.
 
-    Exit 0 when every job is valid, 1 when any problem is found (syntax, variables or rules),
-    each printed with its file position or field path.
+    Exit 0 when every job is valid, 1 when any problem is found (syntax, variables or the rules
+    Nomad's server applies), each printed with its file position or field path. Warnings (Nomad's
+    own, and nomadmesh's checks marked "nomadmesh:") are printed and do not fail the check.
     """
     try:
         jobs = load_jobs(path, variables, var_files, json_input=json_input)
     except ValidationError as exc:
-        click.echo("Job validation errors:", err=True)
+        click.echo(paint("Job validation errors:", BOLD, RED, stream=sys.stderr), err=True)
         for problem in exc.problems:
             click.echo(f"{path}: {problem}", err=True)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
         sys.exit(1)
+    warnings = [w for job in jobs for w in job.warnings()]
+    if warnings:
+        # As `nomad job validate` (job_validate.go:162, meta.go FormatWarnings): warnings are
+        # printed, in yellow, and do not fail the check.
+        click.echo(paint("Job Warnings:", BOLD, YELLOW))
+        for warning in warnings:
+            click.echo(paint(f"{path}: {warning}", YELLOW))
     for job in jobs:
         tasks = sum(len(g.tasks) for g in job.groups)
         click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
-    click.echo("Job validation successful")
+    click.echo(paint("Job validation successful", BOLD, GREEN))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -88,27 +88,23 @@ def render_jobs(jobs: list[Job], output_format: str) -> str:
     return json.dumps(body, indent=2) + "\n"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Connection:
-    """How to reach Nomad, from the flags; unset flags fall back to NOMAD_* as in `nomad`."""
+    """How to reach Nomad: the connection flags given (NomadConfig's names); flags not given fall
+    back to NOMAD_* in `client()`, as in `nomad`. The token is never part of the repr."""
 
-    address: str | None = None
-    region: str | None = None
-    namespace: str | None = None
-    token: str | None = attrs.field(default=None, repr=False)
-    ca_cert: str | None = None
-    ca_path: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    tls_server_name: str | None = None
-    skip_verify: bool = False
+    flags: Mapping[str, str | bool] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def namespace(self) -> str | None:
+        value = self.flags.get("namespace")
+        return value if isinstance(value, str) else None
 
     def client(self) -> NomadClient:
-        """A client for these settings over the NOMAD_* environment (flags win)."""
+        """A client for these flags over the NOMAD_* environment (flags win)."""
         from nomadmesh.deploy import NomadClient
 
-        settings = attrs.asdict(self)
-        settings["skip_verify"] = True if self.skip_verify else None
+        settings: dict[str, Any] = dict(self.flags)
         return NomadClient.from_env(**settings)
 
 
@@ -134,10 +130,14 @@ def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {flag.replace("-", "_"): kwargs.pop(flag.replace("-", "_"))
-                  for flag, _, _ in _CONNECTION_FLAGS}
-        values["skip_verify"] = kwargs.pop("skip_verify")
-        return fn(*args, connection=Connection(**values), **kwargs)
+        given: dict[str, str | bool] = {}
+        for flag, _, _ in _CONNECTION_FLAGS:
+            value = kwargs.pop(flag.replace("-", "_"))
+            if value is not None:
+                given[flag.replace("-", "_")] = value
+        if kwargs.pop("skip_verify"):
+            given["skip_verify"] = True
+        return fn(*args, connection=Connection(given), **kwargs)
 
     command: Callable[..., Any] = click.option(
         "-tls-skip-verify", "--tls-skip-verify", "-insecure", "--insecure", "skip_verify",

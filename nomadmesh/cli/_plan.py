@@ -199,6 +199,8 @@ def _q(value: object) -> str:
 def _value(raw: object, name: str, path: tuple[str, ...]) -> str:
     text = "" if raw is None else str(raw)
     if text.lstrip("-").isdigit() and _is_duration(name, path):
+        from nomadmesh.model.validation import go_duration
+
         return go_duration(int(text))
     return text
 
@@ -217,33 +219,6 @@ def _duration_fields() -> frozenset[str]:
 
     return frozenset(f.name for fields in schema().structs.values() for f in fields
                      if f.is_duration and f.name not in ("Min", "Max"))
-
-
-def go_duration(ns: int) -> str:
-    """Nanoseconds as Go's time.Duration.String() prints them: 3m0s, 1.5s, 2h45m0.5s, 250ms."""
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    u = abs(ns)
-    if u < 1_000_000_000:
-        unit, precision = next((unit, p) for limit, unit, p in
-                               ((1_000, "ns", 0), (1_000_000, "µs", 3), (1_000_000_000, "ms", 6))
-                               if u < limit)
-        return sign + _fraction(u, precision) + unit
-    seconds, rest = divmod(u, 1_000_000_000)
-    text = _fraction(seconds % 60 * 1_000_000_000 + rest, 9) + "s"
-    minutes = seconds // 60
-    if minutes:
-        text = f"{minutes % 60}m" + text
-        if minutes // 60:
-            text = f"{minutes // 60}h" + text
-    return sign + text
-
-
-def _fraction(value: int, precision: int) -> str:
-    whole, frac = divmod(value, 10 ** precision) if precision else (value, 0)
-    digits = str(frac).rjust(precision, "0").rstrip("0") if frac else ""
-    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def plan_json(plan: Plan) -> Mapping[str, Any]:

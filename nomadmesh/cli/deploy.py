@@ -105,7 +105,10 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
     jobs = _jobs(path, variables, var_files, json_input, inject, mesh_file, deployment)
     with connection.client() as client:
         if pack:
-            sys.exit(plan_pack_command(client, jobs, verbose=verbose, show_diff=show_diff,
+            from nomadmesh.packs import find_pack
+
+            sys.exit(plan_pack_command(client, jobs, find_pack(path).pack.version,
+                                       verbose=verbose, show_diff=show_diff,
                                        json_output=json_output, prune=prune))
         plans = [client.plan(job, preserve_counts=preserve_counts) for job in jobs]
     if json_output:
@@ -122,20 +125,20 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
     sys.exit(max(p.exit_code for p in plans))
 
 
-def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, show_diff: bool,
-                      json_output: bool, prune: bool) -> int:
+def plan_pack_command(client: NomadClient, jobs: list[Job], version: str, *, verbose: bool,
+                      show_diff: bool, json_output: bool, prune: bool) -> int:
     """Print a pack deployment's plan; its exit code (1 also when --prune would stop jobs)."""
     from nomadmesh.cli._plan import format_plan, plan_json
     from nomadmesh.packs.deploy import plan_pack
 
-    pack_plan = plan_pack(client, jobs)
+    pack_plan = plan_pack(client, jobs, prune=prune)
     if json_output:
-        click.echo(json.dumps({"Pack": pack_plan.pack, "Version": pack_plan.version,
+        click.echo(json.dumps({"Pack": pack_plan.pack, "Version": version,
                                "Deployment": pack_plan.deployment,
                                "Plans": [plan_json(p) for p in pack_plan.plans],
                                "Dropped": list(pack_plan.dropped)}, indent=4))
     else:
-        click.echo(f"Pack {pack_plan.pack} {pack_plan.version}, deployment "
+        click.echo(f"Pack {pack_plan.pack} {version}, deployment "
                    f"{pack_plan.deployment!r}\n")
         for plan in pack_plan.plans:
             click.echo(format_plan(plan, verbose=verbose, diff=show_diff))
@@ -145,8 +148,7 @@ def plan_pack_command(client: NomadClient, jobs: list[Job], *, verbose: bool, sh
                        "Jobs this version no longer produces (stopped only with --prune):")
             for job_id in pack_plan.dropped:
                 click.echo(f"  - {job_id}")
-    changed = max((p.exit_code for p in pack_plan.plans), default=0)
-    return 1 if prune and pack_plan.dropped else changed
+    return pack_plan.exit_code
 
 
 # --- run ------------------------------------------------------------------------------------

@@ -157,7 +157,8 @@ def plan_command(ref: str, variables: dict[str, str], var_files: tuple[str, ...]
 
     jobs = _render(ref, variables, var_files, deployment, inject, mesh_file)
     with connection.client() as client:
-        sys.exit(plan_pack_command(client, jobs, verbose=verbose, show_diff=True,
+        sys.exit(plan_pack_command(client, jobs, _find(ref).pack.version, verbose=verbose,
+                                   show_diff=True,
                                    json_output=json_output, prune=prune))
 
 

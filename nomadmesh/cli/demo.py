@@ -40,6 +40,8 @@ def demo(once: bool, examples: str | None, timeout: float) -> None:
             click.echo(f"Consul (emulated):                       {run.cluster.consul.url}")
             run.deploy()
             run.check()
+            run.resilience()
+            run.zero_trust()
             run.scale(3)
             click.echo(f"check passed in {time.monotonic() - started:.1f}s")
             click.echo("explore:")

@@ -11,6 +11,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import attrs
 import click
 
 from nomadmesh.cli import cli
@@ -60,6 +61,13 @@ def xds_group() -> None:
               help="Services that list no allowed callers accept none (default: any caller).")
 @click.option("--identify-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a new stream has to send its first request.")
+@click.option("--access-log", is_flag=True,
+              help="Every sidecar logs one JSON line per request to its stdout.")
+@click.option("--tracing", type=click.Choice(["zipkin", "opentelemetry"]), default=None,
+              help="Send spans to a Zipkin (HTTP JSON) or OpenTelemetry (OTLP gRPC) collector.")
+@click.option("--tracing-collector", metavar="HOST:PORT", help="The tracing collector.")
+@click.option("--tracing-sampling", type=click.FloatRange(0, 100), default=100.0,
+              show_default=True, help="Percent of requests traced.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(
@@ -80,6 +88,10 @@ def serve(
     cert_lifetime: str,
     default_deny: bool,
     identify_timeout: float,
+    access_log: bool,
+    tracing: str | None,
+    tracing_collector: str | None,
+    tracing_sampling: float,
     log_level: str,
 ) -> None:
     """Serve ADS to Envoy sidecars from Consul, Nomad or a snapshot file."""
@@ -105,6 +117,15 @@ def serve(
         else None
     )
     mesh_config = _mesh_config(mtls, ca_cert, ca_key, trust_domain, cert_lifetime, default_deny)
+    if tracing is not None or tracing_collector is not None:
+        if tracing is None or tracing_collector is None:
+            raise XdsError("tracing needs both --tracing and --tracing-collector")
+        from nomadmesh.xds.build import Tracing
+
+        mesh_config = attrs.evolve(mesh_config, tracing=Tracing(
+            tracing, tracing_collector, tracing_sampling))
+    if access_log:
+        mesh_config = attrs.evolve(mesh_config, access_log=True)
     if mesh_config.ca is not None and tls is None:
         log.warning("sidecar private keys travel in SDS responses over a plain-text ADS "
                     "channel: serve it over TLS (--tls-cert/--tls-key)")

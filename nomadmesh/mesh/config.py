@@ -29,7 +29,7 @@ from nomadmesh.contract import (
     config_document,
 )
 from nomadmesh.errors import ApiError, ConsulUnavailable, InputError, PermissionDenied, Problem
-from nomadmesh.mesh.inject import DEFAULT_MESH, _app_service, _upstreams, inject, is_meshed
+from nomadmesh.mesh.inject import DEFAULT_MESH, app_service, group_upstreams, inject, is_meshed
 from nomadmesh.mesh.settings import Mesh
 from nomadmesh.model import Group, Job
 
@@ -52,11 +52,11 @@ def service_upstreams(job: Job, mesh: Mesh | None = None) -> dict[str, tuple[Ups
     for group in job.groups:
         if not is_meshed(job, group, mesh):
             continue
-        app = _app_service(group)
+        app = app_service(group)
         if app is None or not app[0].name or "${" in app[0].name:
             continue
         problems: list[Problem] = []
-        upstreams = _upstreams(group, mesh.group_settings(group.name), mesh,
+        upstreams = group_upstreams(group, mesh.group_settings(group.name), mesh,
                                f"{job.path}.group[{group.name}]", problems)
         found[app[0].name] = tuple(_effective(u, mesh) for u in upstreams)
     return found
@@ -64,7 +64,7 @@ def service_upstreams(job: Job, mesh: Mesh | None = None) -> dict[str, tuple[Ups
 
 def app_service_name(group: Group) -> str | None:
     """The name a group has in the mesh (its application service), if it has one."""
-    app = _app_service(group)
+    app = app_service(group)
     return app[0].name if app is not None else None
 
 

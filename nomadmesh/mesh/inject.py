@@ -119,10 +119,10 @@ def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Pro
         return settings.enabled
     if flag is not None:
         return flag == "true"
-    return _app_service(group) is not None
+    return app_service(group) is not None
 
 
-def _app_service(group: Group) -> tuple[Service, Task | None] | None:
+def app_service(group: Group) -> tuple[Service, Task | None] | None:
     """The service that names the group in the mesh: the first group service, else a task's."""
     if group.services:
         return group.services[0], None
@@ -151,7 +151,7 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     settings = mesh.group_settings(group.name)
     if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
         return group
-    found = _app_service(group)
+    found = app_service(group)
     if found is None:
         problems.append(Problem(path, "the group is meshed but has no service to name its "
                                 "sidecar after; add a service block"))
@@ -170,7 +170,7 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
         + (f"-{owner.name}" if owner is not None else ""),
         bool(bridge),
         sidecar,
-        _upstreams(group, settings, mesh, path, problems),
+        group_upstreams(group, settings, mesh, path, problems),
         service.port if mesh.inbound and service.port else None,
     )
     task = _sidecar_task(group, plan, service, kit, problems)
@@ -212,7 +212,7 @@ def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | No
     return mode == "bridge" or mode.startswith("cni/")
 
 
-def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
+def group_upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
                problems: list[Problem]) -> tuple[Upstream, ...]:
     """The group meta's upstreams, then the Python settings'; prefixes and env names unique."""
     text = group.meta.get(GROUP_META_KEY)

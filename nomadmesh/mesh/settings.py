@@ -135,6 +135,10 @@ def _full_sidecar(value: Sidecar | Mapping[str, Any] | None) -> Sidecar:
     return sidecar.merged_onto(DEFAULT_SIDECAR)
 
 
+def _full_policy(value: Policy) -> Policy:
+    return value.merged_onto(DEFAULT_POLICY) if isinstance(value, Policy) else value
+
+
 def _upstream_tuple(value: Any) -> tuple[Upstream, ...]:
     return tuple(value or ())
 
@@ -192,7 +196,8 @@ class Mesh:
     egress_port_env: str = "EGRESS_PORT"
     upstream_url_env: str = "{SERVICE}_URL"
     bootstrap_path: str = "secrets/envoy_bootstrap.json"
-    policy: Policy = DEFAULT_POLICY
+    # The mesh-wide default traffic policy, part by part over nomadmesh's own defaults.
+    policy: Policy = attrs.field(default=DEFAULT_POLICY, converter=_full_policy)
     groups: Mapping[str, GroupMesh] = attrs.field(factory=dict, converter=_groups)
 
     def inject(self, job: Job) -> Job:
@@ -417,7 +422,7 @@ class _SettingsReader:
             elif key == "policy":
                 policy = self._plain.policy(where, value)
                 if policy is not None:
-                    kwargs[key] = policy.merged_onto(DEFAULT_POLICY)
+                    kwargs[key] = policy
             elif key == "groups":
                 if self._table(where, value):
                     kwargs[key] = {str(name): self.group(f"groups.{name}", settings)

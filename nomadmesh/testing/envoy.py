@@ -379,13 +379,13 @@ class HttpBackend(Running):
                 if delay:
                     time.sleep(delay)
                 body = f"{backend.name} {self.path}".encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the caller gave up (a timeout) and closed the connection
+                # One write for the whole answer: an instance killed mid-traffic either answered
+                # or did not, never half (which no retry could repair).
+                head = (f"{self.protocol_version} {status} {self.responses[status][0]}\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                # OSError: the caller gave up (a timeout) and closed the connection.
+                with contextlib.suppress(OSError):
+                    self.wfile.write(head + body)
 
             do_POST = do_PUT = do_DELETE = do_GET
 

@@ -1262,14 +1262,20 @@ class Cluster:
             label = service.get("PortLabel") or ""
             port = ports.get(label)
             address = port["HostIP"] if port else (node.address if node else "127.0.0.1")
+
+            def check_port(c: Mapping[str, Any], service_port: Any = port) -> Any:
+                # A check's own port wins over its service's
+                # (command/agent/consul/service_client.go:1507 at aa026cc).
+                return ports.get(c.get("PortLabel") or "") or service_port
+
             checks = [{
                 "CheckID": check_id_for(service_id, c.get("Name") or c.get("Type", "check")),
                 "Name": c.get("Name") or f"service: \"{service.get('Name')}\" check",
                 "Status": "critical" if unhealthy or (
                     self.runner.runs_checks and c.get("Type") in ("http", "tcp")) else "passing",
-                **({"HTTP": f"http://{address}:{port['Value'] if port else 0}"
+                **({"HTTP": f"http://{address}:{_port_value(check_port(c))}"
                             f"{c.get('Path', '/')}"} if c.get("Type") == "http" else
-                   {"TCP": f"{address}:{port['Value'] if port else 0}"} if c.get("Type") == "tcp"
+                   {"TCP": f"{address}:{_port_value(check_port(c))}"} if c.get("Type") == "tcp"
                    else {"TTL": "30s"}),
                 "Interval": _duration_text(int(c.get("Interval") or 10_000_000_000)),
                 "Timeout": _duration_text(int(c.get("Timeout") or 2_000_000_000)),
@@ -1496,3 +1502,7 @@ def _satisfies(node: NodeSpec, constraint: Mapping[str, Any]) -> bool:
         have = {x.strip() for x in (left or "").split(",")}
         return any(x.strip() in have for x in right.split(","))
     return True
+
+
+def _port_value(port: Mapping[str, Any] | None) -> int:
+    return int(port["Value"]) if port else 0

@@ -31,10 +31,36 @@ from nomadmesh.contract import (
     Policy,
     Upstream,
 )
+from nomadmesh.errors import XdsError
 from nomadmesh.xds import resources
 from nomadmesh.xds.ca import Identity, MeshCA
 from nomadmesh.xds.resources import ClusterPlan, Endpoint
 from nomadmesh.xds.snapshot import Resource, Snapshot
+
+
+@attrs.frozen
+class Tracing:
+    """Where sidecars send spans: `zipkin` (HTTP JSON, /api/v2/spans) or `opentelemetry` (OTLP
+    over gRPC) at `collector` (host:port), for `sampling` percent of requests."""
+
+    provider: str
+    collector: str
+    sampling: float = 100.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.provider not in ("zipkin", "opentelemetry"):
+            raise XdsError(f"tracing provider {self.provider!r} must be zipkin or opentelemetry")
+        host, sep, port = self.collector.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise XdsError(f"tracing collector {self.collector!r} is not host:port")
+        if not 0 <= self.sampling <= 100:
+            raise XdsError(f"tracing sampling {self.sampling!r} must be a percentage")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The collector's (host, port)."""
+        host, _, port = self.collector.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 @attrs.frozen
@@ -50,6 +76,8 @@ class MeshConfig:
     default_policy: Policy = DEFAULT_POLICY
     ca: MeshCA | None = attrs.field(default=None, eq=False)
     default_allow: bool = True
+    access_log: bool = False  # one JSON line per request on each sidecar's stdout
+    tracing: Tracing | None = None
 
 
 @attrs.frozen
@@ -82,12 +110,15 @@ class SnapshotBuilder:
         self._clusters: dict[ClusterPlan, Resource] = {}
         self._assignments: dict[str, Resource] = {}
         self._subsets: dict[str, set[str]] = {}  # service -> EDS names built from it
-        self._listeners: dict[tuple[str, int], Resource] = {}
+        self._listeners: dict[tuple[tuple[str, int], str], Resource] = {}
         self._inbound: dict[tuple[object, ...], Resource] = {}
         self._apps: dict[tuple[str, int], Resource] = {}
         self._identities: dict[str, tuple[Identity, Resource]] = {}
         self._trust = (Resource.of(resources.trust_secret(config.ca.bundle))
                        if config.ca is not None else None)
+        self._access_log = [resources.json_access_log()] if config.access_log else []
+        self._tracing_cluster = (Resource.of(resources.tracing_cluster(
+            config.tracing.provider, *config.tracing.address)) if config.tracing else None)
         self._snapshots: dict[str, tuple[list[Resource], Snapshot]] = {}
 
     # --- changes ---------------------------------------------------------------------------------
@@ -217,7 +248,7 @@ class SnapshotBuilder:
             previous = self._snapshots.get(node_hash)
             if previous is not None and _same_items(previous[0], items):
                 continue
-            snapshot = Snapshot.of(items)
+            snapshot = _derived(previous, items) or Snapshot.of(items)
             self._snapshots[node_hash] = (items, snapshot)
             changed[node_hash] = snapshot
         for node_hash in self._removed_nodes:
@@ -233,6 +264,8 @@ class SnapshotBuilder:
         items = [self._listener(key), self._route(key.cluster, upstreams)]
         if key.get(INBOUND_PORT_KEY) is not None:
             items.extend(self._inbound_items(key))
+        if self._tracing_cluster is not None:
+            items.append(self._tracing_cluster)
         ca = self.config.ca
         if ca is not None and self._trust is not None:
             items.extend((self._identity(ca, key.cluster), self._trust))
@@ -253,9 +286,14 @@ class SnapshotBuilder:
     def _listener(self, key: NodeKey) -> Resource:
         binding = (key.get(EGRESS_ADDRESS_KEY) or DEFAULT_EGRESS_ADDRESS,
                    key.port(EGRESS_PORT_KEY, DEFAULT_EGRESS_PORT))
-        found = self._listeners.get(binding)
+        tracing = self.config.tracing
+        memo_key = (binding, key.cluster if tracing is not None else "")
+        found = self._listeners.get(memo_key)
         if found is None:
-            found = self._listeners[binding] = Resource.of(resources.egress_listener(*binding))
+            found = self._listeners[memo_key] = Resource.of(resources.egress_listener(
+                *binding, access_log=self._access_log,
+                tracing=resources.tracing(tracing.provider, key.cluster, tracing.sampling)
+                if tracing is not None else None))
         return found
 
     def _route(self, cluster: str, upstreams: tuple[Upstream, ...]) -> Resource:
@@ -286,7 +324,7 @@ class SnapshotBuilder:
             rbac = resources.rbac_filter(callers, ca.trust_domain if ca else "",
                                          self.config.default_allow)
             listener = self._inbound[memo_key] = Resource.of(resources.inbound_listener(
-                *binding, rbac=rbac, tls=ca is not None))
+                *binding, rbac=rbac, tls=ca is not None, access_log=self._access_log))
         app = (key.get(APP_ADDRESS_KEY) or "127.0.0.1", key.port(APP_PORT_KEY, 8080))
         cluster = self._apps.get(app)
         if cluster is None:
@@ -320,6 +358,21 @@ def build_snapshots(state: MeshState, nodes: Iterable[str] | None = None,
     for node_hash in nodes if nodes is not None else set(state.endpoints) | set(state.upstreams):
         builder.add_node(node_hash)
     return builder.build()[0]
+
+
+def _derived(previous: tuple[list[Resource], Snapshot] | None,
+             items: list[Resource]) -> Snapshot | None:
+    """The previous snapshot with only the replaced resources swapped in, when the set of names is
+    the same (an endpoint or policy change): O(what changed) instead of a whole new snapshot."""
+    if previous is None or len(previous[0]) != len(items):
+        return None
+    replaced = []
+    for old, new in zip(previous[0], items, strict=True):
+        if old is not new:
+            if old.name != new.name or old.type_url != new.type_url:
+                return None
+            replaced.append(new)
+    return previous[1].with_resources(replaced)
 
 
 def _same_items(old: list[Resource], new: list[Resource]) -> bool:

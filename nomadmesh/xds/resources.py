@@ -17,10 +17,12 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import (
     address_pb2,
@@ -33,6 +35,8 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.rbac.v3 import rbac_pb2 as rbac_config_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.config.trace.v3 import opentelemetry_pb2, zipkin_pb2
+from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
@@ -41,6 +45,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import string_pb2
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format, wrappers_pb2
@@ -553,3 +558,66 @@ def trust_secret(bundle: bytes) -> secret_pb2.Secret:
     secret = secret_pb2.Secret(name=TRUST_SECRET)
     secret.validation_context.trusted_ca.inline_bytes = bundle
     return secret
+
+
+# --- observability: access logs and tracing -------------------------------------------------------
+
+TRACING_CLUSTER = "nomadmesh_tracing"
+# One JSON object per request on Envoy's stdout (Nomad keeps it with the sidecar's logs).
+ACCESS_LOG_FIELDS = {
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "bytes_sent": "%BYTES_SENT%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "retries": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+    "caller": "%DOWNSTREAM_PEER_URI_SAN%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "trace_id": "%TRACE_ID%",
+}
+
+
+def json_access_log() -> accesslog_pb2.AccessLog:
+    """Envoy's stdout access logger writing one JSON object per request."""
+    log = stream_pb2.StdoutAccessLog()
+    log.log_format.json_format.update(ACCESS_LOG_FIELDS)
+    return accesslog_pb2.AccessLog(name="envoy.access_loggers.stdout", typed_config=pack(log))
+
+
+def tracing(provider: str, service: str, sampling: float) -> hcm_pb2.HttpConnectionManager.Tracing:
+    """Tracing of a connection manager: Zipkin (HTTP JSON v2) or OpenTelemetry (OTLP gRPC),
+    spans sent to the `nomadmesh_tracing` cluster, `sampling` percent of requests."""
+    config = hcm_pb2.HttpConnectionManager.Tracing()
+    config.random_sampling.value = sampling
+    if provider == "zipkin":
+        zipkin = zipkin_pb2.ZipkinConfig(
+            collector_cluster=TRACING_CLUSTER, collector_endpoint="/api/v2/spans",
+            collector_endpoint_version=zipkin_pb2.ZipkinConfig.HTTP_JSON)
+        config.provider.name = "envoy.tracers.zipkin"
+        config.provider.typed_config.Pack(zipkin)
+    else:
+        otel = opentelemetry_pb2.OpenTelemetryConfig(service_name=service)
+        otel.grpc_service.envoy_grpc.cluster_name = TRACING_CLUSTER
+        config.provider.name = "envoy.tracers.opentelemetry"
+        config.provider.typed_config.Pack(otel)
+    return config
+
+
+def tracing_cluster(provider: str, host: str, port: int) -> cluster_pb2.Cluster:
+    """The collector: by address (STATIC) or name (STRICT_DNS); HTTP/2 for OpenTelemetry."""
+    cluster = local_app_cluster(host, port)
+    cluster.name = cluster.load_assignment.cluster_name = TRACING_CLUSTER
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
+    if provider == "opentelemetry":
+        options = http_protocol_options_pb2.HttpProtocolOptions()
+        options.explicit_http_config.http2_protocol_options.SetInParent()
+        cluster.typed_extension_protocol_options[
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].Pack(options)
+    return cluster

@@ -1,6 +1,6 @@
 """Deploy client benchmarks against the Nomad emulator (real HTTP on loopback).
 
-1. `client.register(job)` (model conversion, ownership meta and digest included) against a bare
+1. `client.register(job)` (model conversion, Meta and the Submission included) against a bare
    python-nomad `register_job` of the prebuilt dict; target: at most 1.15x.
 2. How soon `run()` returns after the deployment turns successful on the server; target: p50 at
    most 50 ms.

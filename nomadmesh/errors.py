@@ -108,6 +108,10 @@ class ConflictError(ApiError):
     """Someone else changed the job since it was read; nothing was overwritten."""
 
 
+class RedirectError(ApiError):
+    """A server answered with a redirect; it is never followed, and the error says where it points."""
+
+
 class OwnershipError(NomadmeshError):
     """The job on the server was deployed by another tool; refused unless explicitly allowed."""
 

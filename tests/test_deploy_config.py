@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,12 +101,41 @@ def test_token_is_not_in_client_or_config_repr() -> None:
         assert "token=<set>" in repr(client)
 
 
-def test_the_payload_rewrites_only_the_ownership_meta_keys() -> None:
+def test_the_payload_keeps_only_stable_meta_and_writes_only_the_tool() -> None:
     from nomadmesh import Group, Job, Task
 
     job = Job("web", meta={"nomadmesh.pack": "web", "nomadmesh.digest": "stale", "team": "a"},
               groups=[Group("g", tasks=[Task("t", driver="exec")])])
     meta = NomadClient("http://127.0.0.1:1").payload(job)["Meta"]
-    assert meta["nomadmesh.pack"] == "web" and meta["team"] == "a"
-    assert meta["nomadmesh.digest"] != "stale"
-    assert meta["nomadmesh.tool"] == "nomadmesh"
+    assert meta == {"nomadmesh.pack": "web", "team": "a", "nomadmesh.tool": "nomadmesh"}
+
+
+def test_the_payload_keeps_an_older_versions_bookkeeping_at_the_servers_value() -> None:
+    # Removing the key would change Meta, and any Meta change replaces every allocation.
+    from nomadmesh import Group, Job, Task
+
+    job = Job("web", groups=[Group("g", tasks=[Task("t", driver="exec")])])
+    current = {"Meta": {"nomadmesh.digest": "0123abcd", "nomadmesh.version": "0.0.9"}}
+    meta = NomadClient("http://127.0.0.1:1").payload(job, current=current)["Meta"]
+    assert meta == {"nomadmesh.digest": "0123abcd", "nomadmesh.version": "0.0.9",
+                    "nomadmesh.tool": "nomadmesh"}
+
+
+def test_a_python_built_job_is_submitted_with_its_json_as_the_source() -> None:
+    from nomadmesh import Group, Job, Task
+
+    job = Job("web", groups=[Group("g", tasks=[Task("t", driver="exec")])])
+    client = NomadClient("http://127.0.0.1:1")
+    api = client.payload(job)
+    submission = client.submission(job, api)
+    assert (submission["Format"], submission["VariableFlags"], submission["Variables"]) == (
+        "json", {}, "")
+    assert json.loads(submission["Source"]) == {"Job": api}
+
+
+def test_a_body_with_its_own_submission_is_submitted_as_given() -> None:
+    given = {"Source": 'job "web" {}', "Format": "hcl2", "VariableFlags": {"a": "b c"},
+             "Variables": 'x = "1"'}
+    body = {"Job": {"ID": "web"}, "Submission": given}
+    client = NomadClient("http://127.0.0.1:1")
+    assert client.submission(body, client.payload(body)) == given

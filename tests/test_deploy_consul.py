@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import attrs
 import requests
 
 from nomadmesh.deploy import NomadClient, ServiceHealth
@@ -66,3 +67,29 @@ def test_waiting_for_services_gives_up_at_the_timeout_with_the_count_reached(
     _register_critical(consul, "db-1")
     health = ServiceHealth(consul.url)
     assert health.wait_passing({"db": 1}, timeout=0.3) == {"db": 0}
+
+
+def test_the_health_gate_counts_only_this_jobs_current_allocations(
+        nomad: NomadEmulator, consul: ConsulEmulator) -> None:
+    # Another job registers the same service name with 3 passing instances, and a stray
+    # registration that Nomad did not make passes too; neither counts for "web".
+    other = attrs.evolve(job(), id="other", name="other",
+                         groups=(attrs.evolve(job().groups[0], count=3),))
+    for n in range(2):
+        requests.put(f"{consul.url}/v1/agent/service/register", timeout=5, json={
+            "ID": f"stray-web-api-{n}", "Name": "web-api", "Port": 9000 + n}).raise_for_status()
+    with NomadClient(nomad.url, consul=consul.url) as client:
+        client.run(other, timeout=30)
+        result = client.run(job(), timeout=30)
+        instances = client.status("web").services
+    assert result.services == {"web-api": 2}
+    assert len(instances) == 2
+
+
+def test_status_of_a_new_version_shows_only_instances_of_live_allocations(
+        nomad: NomadEmulator, consul: ConsulEmulator) -> None:
+    with NomadClient(nomad.url, consul=consul.url) as client:
+        client.run(job(), timeout=30)
+        changed = attrs.evolve(job(), groups=(attrs.evolve(job().groups[0], count=1),))
+        result = client.run(changed, timeout=30)
+    assert result.services == {"web-api": 1}

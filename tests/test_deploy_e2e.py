@@ -9,6 +9,8 @@ the emulator, or on a real cluster by job content that fails the same way.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -111,12 +113,39 @@ def test_run_reports_progress_and_task_events_as_they_happen(client: NomadClient
     assert any(e.task == "app" and e.alloc_id for e in events if e.kind == "task")
 
 
-def test_submitted_job_carries_ownership_meta_shown_by_status(client: NomadClient,
-                                                              job_id: str) -> None:
-    client.run(service(job_id), timeout=60, source="jobs/web.nomad.hcl")
-    owner = client.status(job_id).owner
-    assert (owner.tool, owner.source) == ("nomadmesh", "jobs/web.nomad.hcl")
-    assert owner.digest and len(owner.digest) == 16
+# Strict: once the emulator stores Submissions this passes and the marker must go.
+@pytest.mark.xfail(not REAL, strict=True, reason="the emulator does not store Submissions yet "
+                   "(GET /v1/job/<id>/submission; /work/coord/to-emucluster.md, deploy item 1)")
+def test_submitted_job_carries_only_the_owner_tool_in_meta_and_its_source_in_the_submission(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id), timeout=60)
+    assert client.status(job_id).owner.tool == "nomadmesh"
+    meta = client.job(job_id)["Meta"]
+    assert meta == {"nomadmesh.tool": "nomadmesh"}
+    submission = client.api.submission(job_id, 0, {})
+    assert submission is not None and submission["Format"] == "json"
+    assert json.loads(submission["Source"])["Job"]["ID"] == job_id
+
+
+def test_a_count_only_change_updates_allocations_in_place_and_places_the_new_one(
+        client: NomadClient, job_id: str) -> None:
+    client.run(service(job_id, count=2), timeout=60)
+    plan = client.plan(service(job_id, count=3))
+    [group] = plan.groups
+    assert (group.in_place_update, group.destructive_update, group.place) == (2, 0, 1)
+
+
+def test_a_nomadmesh_upgrade_alone_changes_nothing_on_the_cluster(
+        client: NomadClient, job_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client.run(service(job_id), timeout=60)
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "99.0.0"
+                        if name == "nomadmesh" else real_version(name))
+    with NomadClient(client.address, token=client.config.token) as upgraded:
+        plan = upgraded.plan(service(job_id))
+        assert upgraded.payload(service(job_id)) == client.payload(service(job_id))
+    assert plan.diff.get("Type") == "None"
+    assert plan.exit_code == 0
 
 
 def test_jobs_lists_the_submitted_job_with_its_meta(client: NomadClient, job_id: str) -> None:
@@ -138,13 +167,6 @@ def test_running_an_unchanged_job_again_is_healthy_without_a_new_version(
     client.run(service(job_id), timeout=60)
     again = client.run(service(job_id), timeout=60)
     assert (again.status, again.job_version) == ("healthy", 0)
-
-
-def test_a_new_source_file_alone_updates_the_ownership_meta_in_place(
-        client: NomadClient, job_id: str) -> None:
-    client.run(service(job_id), timeout=60, source="old.nomad.hcl")
-    assert client.run(service(job_id), timeout=60, source="new.nomad.hcl").status == "healthy"
-    assert client.status(job_id).owner.source == "new.nomad.hcl"
 
 
 def test_plan_of_an_unchanged_job_has_no_changes(client: NomadClient, job_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,3 +34,17 @@ def test_example_exits_1_with_the_diagnosis_of_a_failed_deploy() -> None:
         done = run_example(nomad.url, "examples/jobs/echo-api.json")
     assert done.returncode == 1
     assert "driver failure: no such image" in done.stderr
+
+
+def test_example_exits_2_when_the_job_cannot_be_placed(tmp_path: Path) -> None:
+    job = json.loads((ROOT / "examples" / "jobs" / "echo-api.json").read_text())
+    body = job.get("Job", job)
+    for group in body["TaskGroups"]:
+        for task in group["Tasks"]:
+            task.setdefault("Resources", {})["MemoryMB"] = 10_000_000
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(job))
+    with NomadEmulator() as nomad:
+        done = run_example(nomad.url, str(path))
+    assert done.returncode == 2, done.stderr
+    assert "could not place" in done.stderr

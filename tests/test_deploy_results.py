@@ -6,11 +6,11 @@ from nomadmesh.deploy import DeployEvent, DeployResult, GroupProgress, Owner
 from nomadmesh.deploy.diagnose import Diagnosis, Finding
 
 
-def test_nomadmesh_meta_names_tool_version_source_and_digest() -> None:
-    owner = Owner.from_meta({"nomadmesh.tool": "nomadmesh", "nomadmesh.version": "0.1.0",
-                             "nomadmesh.source": "jobs/web.hcl", "nomadmesh.digest": "ab12"})
-    assert str(owner) == "nomadmesh 0.1.0 from jobs/web.hcl"
-    assert owner.digest == "ab12"
+def test_nomadmesh_meta_names_the_tool_and_the_pack_deployment() -> None:
+    owner = Owner.from_meta({"nomadmesh.tool": "nomadmesh", "nomadmesh.pack": "web",
+                             "nomadmesh.deployment": "blue"})
+    assert str(owner) == "nomadmesh from pack web (deployment blue)"
+    assert str(Owner.from_meta({"nomadmesh.tool": "nomadmesh"})) == "nomadmesh"
 
 
 def test_nomad_pack_meta_is_recognised_as_another_tool() -> None:

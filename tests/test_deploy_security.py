@@ -110,3 +110,28 @@ def test_skip_verify_accepts_an_unknown_certificate_only_when_asked_and_warns(
     with NomadClient.from_env({"NOMAD_ADDR": nomad.url, "NOMAD_SKIP_VERIFY": "true"}) as client, \
             pytest.warns(InsecureRequestWarning):
         assert client.plan(job()).is_new
+
+
+def test_mutual_tls_uses_the_client_certificate_from_the_environment(tmp_path: Path) -> None:
+    import ssl
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("client.global.nomad")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    cafile, certfile, keyfile = tmp_path / "ca.pem", tmp_path / "cli.pem", tmp_path / "cli-key.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    client_cert.cert_chain_pems[0].write_to_path(str(certfile))
+    client_cert.private_key_pem.write_to_path(str(keyfile))
+    with NomadEmulator(tls=context) as nomad:
+        env = {"NOMAD_ADDR": nomad.url, "NOMAD_CACERT": str(cafile)}
+        with NomadClient.from_env({**env, "NOMAD_CLIENT_CERT": str(certfile),
+                                   "NOMAD_CLIENT_KEY": str(keyfile)}) as client:
+            assert client.register(job()).eval_id
+        with NomadClient.from_env(env, retry=Retry(attempts=5, backoff=1.0)) as anonymous, \
+                pytest.raises(NomadUnavailable) as refused:
+            anonymous.status("web")
+    assert "failed at" in str(refused.value) and " times" not in str(refused.value)

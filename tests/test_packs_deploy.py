@@ -47,7 +47,7 @@ def test_run_registers_every_job_of_the_deployment(client: NomadClient) -> None:
     result = run_pack(client, V1.render(deployment="eu"))
     assert [r.status for r in result.results] == ["healthy", "healthy"]
     [found] = deployments(client)
-    assert (found.pack, found.deployment, found.versions) == ("shop", "eu", ("1.0.0",))
+    assert (found.pack, found.deployment) == ("shop", "eu")
     assert [j.id for j in found.jobs] == ["eu-web", "eu-worker"]
 
 
@@ -121,3 +121,19 @@ def test_a_failed_rollout_prunes_nothing(client: NomadClient, nomad: NomadEmulat
         run_pack(client, V2.render(V2.variables(image="app:2"), deployment="eu"), prune=True,
                  timeout=10)
     assert job_ids(client, "eu") == ["eu-web", "eu-worker"]
+
+
+def test_a_new_pack_version_alone_changes_nothing_on_the_cluster(client: NomadClient) -> None:
+    run_pack(client, V1.render(deployment="eu"))
+    same_jobs = shop_pack("1.0.1", ("web", "worker"))
+    plan = plan_pack(client, same_jobs.render(deployment="eu"))
+    assert [p.diff.get("Type") for p in plan.plans] == ["None", "None"]
+    assert plan.exit_code == 0
+    assert set(client.job("eu-web")["Meta"]) == {"nomadmesh.tool", "nomadmesh.pack",
+                                                 "nomadmesh.deployment"}
+
+
+def test_pack_plan_exit_code_counts_dropped_jobs_only_when_pruning(client: NomadClient) -> None:
+    run_pack(client, V1.render(deployment="eu"))
+    assert plan_pack(client, V2.render(deployment="eu")).exit_code == 0
+    assert plan_pack(client, V2.render(deployment="eu"), prune=True).exit_code == 1

@@ -4,7 +4,8 @@
 
 Prints the plan, submits under the plan's index (a concurrent change fails instead of being
 overwritten), follows the rollout and prints either the healthy result or the diagnosis.
-Exit status: 0 healthy, 1 failed, 2 conflict (someone changed the job meanwhile).
+Exit status as `nomad job run`: 0 healthy, 2 placement failures, 1 any other failure (a conflict:
+someone changed the job meanwhile, and nothing was overwritten).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 
 import nomadmesh
-from nomadmesh.deploy import DeployEvent, NomadClient
+from nomadmesh.deploy import DeployEvent, DeployResult, NomadClient
 from nomadmesh.errors import ConflictError, DeploymentFailed
 
 
@@ -23,21 +24,21 @@ def show(event: DeployEvent) -> None:
 def deploy(path: str) -> int:
     job = nomadmesh.load(path)
     with NomadClient.from_env() as client:
-        plan = client.plan(job, source=path)
+        plan = client.plan(job)
         print(plan.render())
         if not plan.changes:
             print(f"job {job.id!r} is up to date")
             return 0
         try:
-            result = client.run(job, source=path, timeout=300, on_event=show)
+            result = client.run(job, timeout=300, on_event=show)
         except ConflictError as exc:
             print(f"conflict: {exc}", file=sys.stderr)
-            return 2
+            return 1
         except DeploymentFailed as exc:
             print(f"job {exc.job_id!r} failed:", file=sys.stderr)
             for line in exc.diagnosis:
                 print(f"  * {line}", file=sys.stderr)
-            return 1
+            return exc.result.exit_code if isinstance(exc.result, DeployResult) else 1
     print(result)
     return 0
 

@@ -80,7 +80,7 @@ def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...
                 click.echo(pack_plan.render(), nl=False)
                 changed = any(p.changes for p in pack_plan.plans) or bool(pack_plan.dropped)
                 sys.exit(EXIT_PLAN_CHANGES if changed else 0)
-            plans = [client.plan(job, namespace=namespace, source=path) for job in jobs]
+            plans = [client.plan(job, namespace=namespace) for job in jobs]
     except NomadmeshError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PLAN_ERROR)
@@ -133,7 +133,7 @@ def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...]
                 try:
                     result = client.run(job, wait=not detach, timeout=seconds, on_event=on_event,
                                         check_index=check_index, promote=promote,
-                                        allow_foreign=force_owner, source=path,
+                                        allow_foreign=force_owner,
                                         namespace=namespace)
                 except DeploymentFailed as exc:
                     failed = True

@@ -1,6 +1,7 @@
 """Deploying jobs: plan, register, follow the rollout, explain failures (`NomadClient`)."""
 
 from nomadmesh.deploy._http import Retry
+from nomadmesh.deploy.api import NomadApi
 from nomadmesh.deploy.client import NomadClient
 from nomadmesh.deploy.config import NomadConfig
 from nomadmesh.deploy.consul import ServiceHealth
@@ -30,6 +31,7 @@ __all__ = [
     "GroupUpdate",
     "JobStatus",
     "JobVersion",
+    "NomadApi",
     "NomadClient",
     "NomadConfig",
     "Owner",

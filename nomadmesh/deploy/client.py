@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import base64
-import functools
-import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
-from importlib import metadata
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from nomadmesh.deploy import diagnose
-from nomadmesh.deploy._http import NomadHttp, Reply, Retry, blocking_params, blocking_timeout
+from nomadmesh.deploy._http import Answer, NomadHttp, Retry, problem
+from nomadmesh.deploy.api import NomadApi
 from nomadmesh.deploy.config import NomadConfig
 from nomadmesh.deploy.consul import ServiceHealth
 from nomadmesh.deploy.diagnose import Diagnosis, Finding
 from nomadmesh.deploy.plan import Plan
 from nomadmesh.deploy.results import (
-    META_DIGEST,
-    META_SOURCE,
+    META_DEPLOYMENT,
+    META_PACK,
     META_TOOL,
-    META_VERSION,
+    VOLATILE_META,
     Allocation,
     DeployEvent,
     DeployResult,
@@ -34,7 +32,7 @@ from nomadmesh.deploy.results import (
     Owner,
     RegisterResult,
 )
-from nomadmesh.deploy.watch import Fetch, Watch
+from nomadmesh.deploy.watch import Watch
 from nomadmesh.errors import (
     ApiError,
     ConflictError,
@@ -43,7 +41,6 @@ from nomadmesh.errors import (
     NomadmeshError,
     NotFound,
     OwnershipError,
-    Problem,
     ValidationError,
 )
 from nomadmesh.model import Job
@@ -51,6 +48,7 @@ from nomadmesh.model import Job
 TOOL = "nomadmesh"
 DEFAULT_RUN_TIMEOUT = 600.0
 WATCH_WAIT = 30.0
+DIAGNOSIS_GRACE = 2.0
 
 JobLike = Job | Mapping[str, Any]
 OnEvent = Callable[[DeployEvent], None]
@@ -61,41 +59,47 @@ _TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
 _TERMINAL_ALLOC = ("complete", "failed", "lost")
 
 
-@functools.cache
-def _tool_version() -> str:
-    try:
-        return metadata.version("nomadmesh")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+class SubmissionLike(Protocol):
+    """Where a job came from, as Nomad's `api.JobSubmission` (the model's `Job.submission`)."""
 
+    @property
+    def source(self) -> str | None: ...
 
-OWNERSHIP_KEYS = frozenset({META_TOOL, META_VERSION, META_DIGEST, META_SOURCE})
+    @property
+    def format(self) -> str | None: ...
+
+    @property
+    def variable_flags(self) -> Mapping[str, str]: ...
+
+    @property
+    def variables(self) -> str | None: ...
 
 
 class NomadClient:
     """A client of one Nomad API; a context manager. The token is never shown."""
 
     def __init__(self, address: str | None = None, *, token: str | None = None,
-                 namespace: str | None = None, region: str | None = None,
-                 ca_cert: str | None = None, ca_path: str | None = None,
-                 client_cert: str | None = None, client_key: str | None = None,
-                 tls_server_name: str | None = None, skip_verify: bool | None = None,
-                 timeout: float | None = None, retry: Retry | None = None,
-                 consul: ServiceHealth | str | None = None,
+                 http_auth: str | None = None, namespace: str | None = None,
+                 region: str | None = None, ca_cert: str | None = None,
+                 ca_path: str | None = None, client_cert: str | None = None,
+                 client_key: str | None = None, tls_server_name: str | None = None,
+                 skip_verify: bool | None = None, timeout: float | None = None,
+                 retry: Retry | None = None, consul: ServiceHealth | str | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         """Explicit arguments win over NOMAD_* variables of `env` (default: no environment)."""
         self.config = NomadConfig.from_env(
-            env if env is not None else {}, address=address, token=token, namespace=namespace,
-            region=region, ca_cert=ca_cert, ca_path=ca_path, client_cert=client_cert,
-            client_key=client_key, tls_server_name=tls_server_name, skip_verify=skip_verify,
-            timeout=timeout)
+            env if env is not None else {}, address=address, token=token, http_auth=http_auth,
+            namespace=namespace, region=region, ca_cert=ca_cert, ca_path=ca_path,
+            client_cert=client_cert, client_key=client_key, tls_server_name=tls_server_name,
+            skip_verify=skip_verify, timeout=timeout)
         self._http = NomadHttp(self.config, retry=retry or Retry())
+        self.api = NomadApi(self._http)
         self.consul = ServiceHealth(consul) if isinstance(consul, str) else consul
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> NomadClient:
-        """Settings as the Nomad CLI reads them (NOMAD_ADDR, NOMAD_TOKEN, ...; CONSUL_HTTP_ADDR
-        for service health); explicit keyword arguments win."""
+        """Settings as the Nomad CLI reads them (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_HTTP_AUTH, ...;
+        CONSUL_HTTP_ADDR for service health); explicit keyword arguments win."""
         env = os.environ if env is None else env
         if "consul" not in explicit and env.get("CONSUL_HTTP_ADDR"):
             explicit["consul"] = ServiceHealth.from_env(env)
@@ -124,92 +128,121 @@ class NomadClient:
 
     # --- jobs in, plans and registrations out -------------------------------------------------
 
-    def payload(self, job: JobLike, *, source: str | None = None,
-                namespace: str | None = None) -> dict[str, Any]:
-        """The API JSON nomadmesh submits for `job`: its own form plus ownership meta (and the
-        namespace of the call, which wins over the job's)."""
-        api = dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
-        # Only the ownership keys are ours to rewrite; the digest covers everything else.
-        meta = {k: v for k, v in (api.get("Meta") or {}).items() if k not in OWNERSHIP_KEYS}
-        body = json.dumps({**api, "Meta": meta}, sort_keys=True, separators=(",", ":"))
+    def payload(self, job: JobLike, *, namespace: str | None = None,
+                current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The API JSON nomadmesh submits for `job`: its own form, `nomadmesh.tool` in Meta (and
+        the namespace of the call, which wins over the job's).
+
+        Meta holds only what stays the same from one submit to the next: any Meta change makes
+        Nomad replace every allocation (scheduler/util.go tasksUpdated compares
+        CombinedTaskMeta). Keys older nomadmesh versions wrote (`nomadmesh.version`, `.digest`,
+        `.source`, `.pack_version`, `.variables_digest`) are dropped from a new job and kept at
+        the server's `current` value on an existing one, so that upgrading restarts nothing.
+        """
+        api = _api_job(job)
+        meta = {k: v for k, v in (api.get("Meta") or {}).items() if k not in VOLATILE_META}
+        kept = (current or {}).get("Meta") or {}
+        meta.update({k: kept[k] for k in VOLATILE_META if k in kept})
         meta[META_TOOL] = TOOL
-        meta[META_VERSION] = _tool_version()
-        meta[META_DIGEST] = hashlib.sha256(body.encode()).hexdigest()[:16]
-        if source:
-            meta[META_SOURCE] = source
         api["Meta"] = meta
         if namespace:
             api["Namespace"] = namespace
         return api
 
+    def submission(self, job: JobLike, api: Mapping[str, Any]) -> dict[str, Any]:
+        """The register body's `Submission`: the job's own source, format and variables when it
+        was loaded from a file, else the JSON nomadmesh submits (shown in Nomad's UI)."""
+        if isinstance(job, Mapping) and isinstance(job.get("Submission"), Mapping):
+            return dict(job["Submission"])
+        sub: SubmissionLike | None = getattr(job, "submission", None)
+        if sub is not None:
+            # Raw values: the agent query-escapes VariableFlags itself (command/agent/
+            # job_endpoint.go:1009 apiJobSubmissionToStructs) and unescapes them on read.
+            return {"Source": sub.source or "", "Format": sub.format or "",
+                    "VariableFlags": dict(sub.variable_flags), "Variables": sub.variables or ""}
+        return {"Source": json.dumps({"Job": api}, indent=2, sort_keys=True), "Format": "json",
+                "VariableFlags": {}, "Variables": ""}
+
     def validate(self, job: JobLike, *, namespace: str | None = None,
                  region: str | None = None) -> str:
         """Server-side validation; raises ValidationError with paths, returns Nomad's warnings."""
-        api = self._api_job(job)
-        reply = self._http.call("post", ("validate", "job"), body={"Job": api},
-                                params=self._params(api, namespace, region),
-                                retry=self._http.retry)
-        body = reply.body or {}
+        api = _api_job(job)
+        body = self.api.validate({"Job": api}, self._params(api, namespace, region))
         errors = body.get("ValidationErrors") or []
         if errors:
-            raise ValidationError([_problem(api.get("ID", ""), e) for e in errors],
+            raise ValidationError([problem(str(api.get("ID", "")), str(e)) for e in errors],
                                   subject=f"job {api.get('ID')!r}")
         return str(body.get("Warnings") or "")
 
-    def plan(self, job: JobLike, *, namespace: str | None = None,
-             region: str | None = None, source: str | None = None) -> Plan:
-        """Dry-run `job`: the diff, per-group counts, failed placements and the modify index."""
-        api = self.payload(job, source=source, namespace=namespace)
-        # A plan changes nothing on the server, so it is as safe to repeat as a read.
-        reply = self._submit("post", ("job", api["ID"], "plan"),
-                             {"Job": api, "Diff": True, "PolicyOverride": False},
-                             self._params(api, namespace, region), retry=self._http.retry)
-        return Plan.from_api(api["ID"], reply.body or {})
+    def plan(self, job: JobLike, *, namespace: str | None = None, region: str | None = None,
+             preserve_counts: bool = True, timeout: float | None = None) -> Plan:
+        """Dry-run `job` as `run` would submit it: the diff, per-group counts, failed
+        placements, the modify index, and the exit code `nomad job plan` would give."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        api = _checked(job)
+        params = self._params(api, namespace, region)
+        current = self.api.job_or_none(api["ID"], params, deadline=deadline)
+        api = self.payload(api, namespace=namespace, current=current)
+        if preserve_counts and current is not None:
+            api = self._preserve_counts(api, current, params, deadline)
+        return self._plan(api, params, deadline)
+
+    def _plan(self, api: dict[str, Any], params: dict[str, Any],
+              deadline: float | None) -> Plan:
+        reply = self.api.plan(api["ID"], {"Job": api, "Diff": True, "PolicyOverride": False},
+                              params, deadline=deadline)
+        return Plan.from_api(api["ID"], reply)
 
     def register(self, job: JobLike, *, enforce_index: int | None = None,
                  preserve_counts: bool = False, namespace: str | None = None,
-                 region: str | None = None, source: str | None = None,
-                 timeout: float | None = None) -> RegisterResult:
-        """Submit `job` in one request. With `enforce_index` (0 = must not exist yet), a
-        concurrent change raises ConflictError and nothing is overwritten."""
-        api = self.payload(job, source=source, namespace=namespace)
-        return self._register(api, enforce_index, preserve_counts,
-                              self._params(api, namespace, region), timeout)
+                 region: str | None = None, timeout: float | None = None) -> RegisterResult:
+        """Submit `job` in one request (no ownership check, no plan). With `enforce_index`
+        (0 = must not exist yet), a concurrent change raises ConflictError and nothing is
+        overwritten; `preserve_counts` is Nomad's (every existing group keeps its count)."""
+        api = self.payload(job, namespace=namespace)
+        return self._register(api, self.submission(job, api), enforce_index,
+                              self._params(api, namespace, region), preserve_counts,
+                              timeout=timeout)
 
-    def _register(self, api: dict[str, Any], enforce_index: int | None, preserve_counts: bool,
-                  params: dict[str, Any], timeout: float | None) -> RegisterResult:
-        body: dict[str, Any] = {"Job": api}
+    def _register(self, api: dict[str, Any], submission: dict[str, Any],
+                  enforce_index: int | None, params: dict[str, Any],
+                  preserve_counts: bool = False, *, timeout: float | None = None,
+                  deadline: float | None = None) -> RegisterResult:
+        body: dict[str, Any] = {"Job": api, "Submission": submission}
         if enforce_index is not None:
             body["EnforceIndex"] = True
             body["JobModifyIndex"] = enforce_index
         if preserve_counts:
             body["PreserveCounts"] = True
-        # Repeating a register is safe only when the index makes a second copy impossible.
-        retry = self._http.retry if enforce_index is not None else None
         try:
-            reply = self._submit("post", ("job", api["ID"]), body, params, retry=retry,
-                                 timeout=timeout)
+            data = self.api.register(api["ID"], body, params, deadline=deadline, timeout=timeout)
         except ConflictError:
-            if retry is None or not self._landed(api, params):
+            # A repeated register that meets a conflict may have met its own first attempt,
+            # which landed although its answer was lost.
+            if enforce_index is None or self._http.retry.attempts <= 1:
                 raise
-            return self._recover_register(api, params)
-        data = reply.body or {}
+            landed = self._landed(api, submission, params, deadline)
+            if landed is None:
+                raise
+            return landed
         return RegisterResult(api["ID"], str(data.get("EvalID") or ""),
                               int(data.get("JobModifyIndex") or 0), str(data.get("Warnings") or ""))
 
-    def _landed(self, api: Mapping[str, Any], params: dict[str, Any]) -> bool:
-        """After a retried register hit a conflict: did our own first attempt get through?"""
-        try:
-            current = self._http.call("get", ("job", api["ID"]), params=params).body or {}
-        except NotFound:
-            return False
-        ours = (api.get("Meta") or {}).get(META_DIGEST)
-        return bool(ours) and (current.get("Meta") or {}).get(META_DIGEST) == ours
-
-    def _recover_register(self, api: Mapping[str, Any], params: dict[str, Any]) -> RegisterResult:
-        current = self._http.call("get", ("job", api["ID"]), params=params).body or {}
-        evals = self._http.call("get", ("job", api["ID"], "evaluations"), params=params).body or []
+    def _landed(self, api: Mapping[str, Any], submission: Mapping[str, Any],
+                params: dict[str, Any], deadline: float | None) -> RegisterResult | None:
+        """After a repeated register hit a conflict: the registration, if the server's current
+        version was submitted with exactly our source and variables (our own first attempt)."""
+        current = self.api.job_or_none(api["ID"], params, deadline=deadline)
+        if current is None:
+            return None
+        stored = self.api.submission(api["ID"], int(current.get("Version") or 0), params,
+                                     deadline=deadline)
+        keys = ("Source", "Format", "Variables")
+        if stored is None or any(stored.get(k) != submission.get(k) for k in keys) or (
+                dict(stored.get("VariableFlags") or {}) != dict(submission["VariableFlags"])):
+            return None
         jmi = int(current.get("JobModifyIndex") or 0)
+        evals = self.api.evaluations(api["ID"], params)
         ev = next((e for e in evals if int(e.get("JobModifyIndex") or 0) == jmi), None)
         return RegisterResult(api["ID"], str((ev or {}).get("ID") or ""), jmi)
 
@@ -217,45 +250,75 @@ class NomadClient:
 
     def run(self, job: JobLike, *, wait: bool = True, timeout: float = DEFAULT_RUN_TIMEOUT,
             on_event: OnEvent | None = None, check_index: int | None = None,
-            promote: bool = False, allow_foreign: bool = False, source: str | None = None,
+            promote: bool = False, allow_foreign: bool = False, preserve_counts: bool = True,
             namespace: str | None = None, region: str | None = None) -> DeployResult:
-        """Plan, register under the plan's index, follow the evaluation and deployment.
+        """Validate, check ownership, plan, register under the plan's index, follow the
+        evaluation and deployment; `timeout` bounds all of it, retries included.
 
         Returns a result when the job is healthy (services), complete (batch), placed (system),
         registered (periodic/parameterized) or awaiting promotion; raises DeploymentFailed with
         a diagnosis otherwise (DeployTimeout after `timeout` seconds).
         """
         deadline = time.monotonic() + timeout
-        api = self.payload(job, source=source, namespace=namespace)
-        job_id = api["ID"]
+        api = _checked(job)
         params = self._params(api, namespace, region)
         emit = on_event or (lambda _event: None)
-        self._check_owner(api, params, allow_foreign)
-        plan_reply = self._submit("post", ("job", job_id, "plan"),
-                                  {"Job": api, "Diff": True}, params, retry=self._http.retry)
-        plan = Plan.from_api(job_id, plan_reply.body or {})
+        current = self.api.job_or_none(api["ID"], params, deadline=deadline)
+        _check_owner(api, current, allow_foreign)
+        api = self.payload(api, namespace=namespace, current=current)
+        if preserve_counts and current is not None:
+            api = self._preserve_counts(api, current, params, deadline, emit)
+        plan = self._plan(api, params, deadline)
         index = plan.job_modify_index if check_index is None else check_index
         emit(DeployEvent("plan", ", ".join(f"{g.name}: {g.summary()}" for g in plan.groups)
                          or "no groups"))
-        registered = self._register(api, index, False, params, None)
+        registered = self._register(api, self.submission(job, api), index, params,
+                                    deadline=deadline)
         emit(DeployEvent("register", f"registered at index {registered.job_modify_index}"
                          + (f", evaluation {registered.eval_id[:8]}" if registered.eval_id else "")))
         if not wait:
-            return DeployResult(job_id, "registered", eval_id=registered.eval_id or None)
-        run = _Run(self, job_id, api, params, deadline, emit, promote)
+            return DeployResult(api["ID"], "registered", eval_id=registered.eval_id or None)
+        run = _Run(self, api["ID"], api, params, deadline, emit, promote)
         return run.follow(registered)
 
-    def _check_owner(self, api: Mapping[str, Any], params: dict[str, Any],
-                     allow_foreign: bool) -> None:
+    def _preserve_counts(self, api: dict[str, Any], current: Mapping[str, Any],
+                         params: dict[str, Any], deadline: float | None,
+                         emit: OnEvent | None = None) -> dict[str, Any]:
+        """Keep the running count of each group that was scaled since its count was last set by
+        a submit, when the job file still says that count (the rest of the file applies)."""
+        running = {str(g.get("Name")): int(g.get("Count") or 0)
+                   for g in current.get("TaskGroups") or ()}
+        wanted = {str(g.get("Name")): int(g.get("Count") if g.get("Count") is not None else 1)
+                  for g in api.get("TaskGroups") or ()}
+        if all(running.get(name, count) == count for name, count in wanted.items()):
+            return api
         try:
-            current = self._http.call("get", ("job", api["ID"]), params=params).body or {}
-        except NotFound:
-            return
-        owner = Owner.from_meta(current.get("Meta"))
-        if owner.tool and owner.tool != TOOL and not allow_foreign:
-            raise OwnershipError(
-                f"job {api['ID']!r} is managed by {owner}; refusing to overwrite it "
-                "(pass allow_foreign=True / --force-owner to take it over)")
+            status = self.api.scale_status(api["ID"], params, deadline=deadline)
+        except ApiError as missing:
+            # Nomad has answered `GET /v1/job/<id>/scale` since 0.11; without it no scaling is
+            # known and the job file's counts apply.
+            if missing.status not in (404, 405):
+                raise
+            return api
+        keep: dict[str, int] = {}
+        for name, count in wanted.items():
+            events = ((status.get("TaskGroups") or {}).get(name) or {}).get("Events") or []
+            before = count_before_scaling(events, running.get(name))
+            if name in running and running[name] != count and before == count:
+                keep[name] = running[name]
+        if not keep:
+            return api
+        groups = [{**g, "Count": keep[g["Name"]]} if g.get("Name") in keep else g
+                  for g in api["TaskGroups"]]
+        if emit is not None:
+            for name, count in sorted(keep.items()):
+                emit(DeployEvent("scale", f"keeping count {count} (scaled since the job file "
+                                 f"set {wanted[name]})", group=name))
+        return {**api, "TaskGroups": groups}
+
+    def _params(self, api: Mapping[str, Any], namespace: str | None,
+                region: str | None) -> dict[str, Any]:
+        return self._http.params(namespace or api.get("Namespace"), region or api.get("Region"))
 
     # --- other verbs ----------------------------------------------------------------------------
 
@@ -263,46 +326,63 @@ class NomadClient:
              region: str | None = None) -> RegisterResult:
         """Deregister a job (stopping its allocations); `purge` also forgets it."""
         params = self._http.params(namespace, region, {"purge": "true" if purge else None})
-        data = self._http.call("delete", ("job", job_id), params=params).body or {}
+        data = self.api.deregister(job_id, params)
         return RegisterResult(job_id, str(data.get("EvalID") or ""),
                               int(data.get("JobModifyIndex") or 0))
 
     def job(self, job_id: str, *, namespace: str | None = None,
             region: str | None = None) -> dict[str, Any]:
         """The job as the server holds it (Nomad JSON, server defaults applied)."""
-        body: dict[str, Any] = self._http.call(
-            "get", ("job", job_id), params=self._http.params(namespace, region)).body
-        return body
+        return self.api.job(job_id, self._http.params(namespace, region))
 
     def jobs(self, *, namespace: str | None = None, region: str | None = None,
              prefix: str | None = None, meta: bool = False) -> list[dict[str, Any]]:
         """The job list stubs (`GET /v1/jobs`); namespace "*" lists every namespace, `meta`
         includes each job's meta."""
         extra = {"prefix": prefix, "meta": "true" if meta else None}
-        body = self._http.call("get", ("jobs",), params=self._http.params(namespace, region, extra))
-        return list(body.body or [])
+        return self.api.jobs(self._http.params(namespace, region, extra))
 
-    def logs(self, alloc_id: str, task: str, *, stderr: bool = False,
-             region: str | None = None) -> str:
-        """What a task of an allocation wrote to stdout (or stderr), from the start."""
-        params = self._http.params(None, region, {"task": task, "type": "stderr" if stderr
-                                                  else "stdout", "plain": "true",
-                                                  "origin": "start"})
-        text = self._http.call("get", ("client", "fs", "logs", alloc_id), params=params).body
-        return text if isinstance(text, str) else ""
+    def logs(self, alloc_id: str, task: str, *, stderr: bool = False, origin: str = "start",
+             offset: int = 0, region: str | None = None) -> str:
+        """What a task of an allocation wrote to stdout (or stderr): from the start, or with
+        `origin="end"` the last `offset` bytes."""
+        return self.api.logs(alloc_id, self._log_params(task, stderr, origin, offset, region))
+
+    def follow_logs(self, alloc_id: str, task: str, *, stderr: bool = False,
+                    origin: str = "start", offset: int = 0,
+                    region: str | None = None) -> Iterator[str]:
+        """The task's output as it is written (`follow=true`), chunk by chunk, until the task's
+        log ends or the caller stops iterating."""
+        params = {**self._log_params(task, stderr, origin, offset, region), "follow": "true"}
+        return self.api.follow_logs(alloc_id, params)
+
+    def _log_params(self, task: str, stderr: bool, origin: str, offset: int,
+                    region: str | None) -> dict[str, Any]:
+        if origin not in ("start", "end"):
+            raise ValueError(f"origin must be 'start' or 'end', not {origin!r}")
+        return self._http.params(None, region, {
+            "task": task, "type": "stderr" if stderr else "stdout", "plain": "true",
+            "origin": origin, "offset": offset or None})
+
+    def versions(self, job_id: str, *, namespace: str | None = None,
+                 region: str | None = None) -> list[dict[str, Any]]:
+        """The stored versions of the job as Nomad returns them (newest first)."""
+        body = self.api.versions(job_id, self._http.params(namespace, region))
+        return list(body.get("Versions") or [])
 
     def status(self, job_id: str, *, namespace: str | None = None,
                region: str | None = None) -> JobStatus:
         """The job now: status, version, owner, group summary, allocations, latest deployment,
-        and (with Consul) each service's instances and check states."""
+        and (with Consul) the instances of its current allocations with their check states."""
         params = self._http.params(namespace, region)
-        job = self._http.call("get", ("job", job_id), params=params).body or {}
-        summary = self._http.call("get", ("job", job_id, "summary"), params=params).body or {}
-        allocs = self._http.call("get", ("job", job_id, "allocations"), params=params).body or []
-        dep = self._http.call("get", ("job", job_id, "deployment"), params=params).body or {}
+        job = self.api.job(job_id, params)
+        summary = self.api.summary(job_id, params)
+        allocs = self.api.allocations(job_id, params)
+        dep = self.api.latest_deployment(job_id, params) or {}
         services: tuple[Any, ...] = ()
         if self.consul is not None:
-            services = tuple(self.consul.instances(_service_names(job)))
+            services = tuple(self.consul.instances(_service_names(job),
+                                                   alloc_ids=_live_alloc_ids(allocs)))
         return JobStatus(
             job_id=job_id, type=str(job.get("Type") or ""), status=str(job.get("Status") or ""),
             version=int(job.get("Version") or 0), stable=bool(job.get("Stable")),
@@ -317,8 +397,7 @@ class NomadClient:
     def history(self, job_id: str, *, namespace: str | None = None,
                 region: str | None = None) -> list[JobVersion]:
         """Every stored version of the job, newest first, with who submitted it."""
-        params = self._http.params(namespace, region, {"diffs": "true"})
-        body = self._http.call("get", ("job", job_id, "versions"), params=params).body or {}
+        body = self.api.versions(job_id, self._http.params(namespace, region, {"diffs": "true"}))
         versions = body.get("Versions") or []
         diffs = body.get("Diffs") or []
         out = []
@@ -337,8 +416,7 @@ class NomadClient:
         body: dict[str, Any] = {"JobID": job_id, "JobVersion": version}
         if enforce_prior_version is not None:
             body["EnforcePriorVersion"] = enforce_prior_version
-        data = self._http.call("post", ("job", job_id, "revert"), body=body,
-                               params=self._http.params(namespace, region)).body or {}
+        data = self.api.revert(job_id, body, self._http.params(namespace, region))
         return RegisterResult(job_id, str(data.get("EvalID") or ""),
                               int(data.get("JobModifyIndex") or 0))
 
@@ -352,8 +430,7 @@ class NomadClient:
             body["Payload"] = base64.b64encode(raw).decode()
         if idempotency_token:
             body["IdempotencyToken"] = idempotency_token
-        data = self._http.call("post", ("job", job_id, "dispatch"), body=body,
-                               params=self._http.params(namespace, region)).body or {}
+        data = self.api.dispatch(job_id, body, self._http.params(namespace, region))
         return DispatchResult(job_id, str(data.get("DispatchedJobID") or ""),
                               str(data.get("EvalID") or ""))
 
@@ -361,7 +438,7 @@ class NomadClient:
                 namespace: str | None = None, region: str | None = None) -> str:
         """Promote the canaries of the job's latest deployment; returns the deployment ID."""
         params = self._http.params(namespace, region)
-        dep = self._http.call("get", ("job", job_id, "deployment"), params=params).body
+        dep = self.api.latest_deployment(job_id, params)
         if not dep:
             raise NotFound(f"job {job_id!r} has no deployment to promote")
         body: dict[str, Any] = {"DeploymentID": dep["ID"]}
@@ -369,43 +446,67 @@ class NomadClient:
             body["Groups"] = groups
         else:
             body["All"] = True
-        self._http.call("post", ("deployment", "promote", dep["ID"]), body=body, params=params)
+        self.api.promote(str(dep["ID"]), body, params)
         return str(dep["ID"])
 
-    # --- plumbing -------------------------------------------------------------------------------
 
-    def _api_job(self, job: JobLike) -> dict[str, Any]:
-        return dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
+def count_before_scaling(events: list[Mapping[str, Any]], running: int | None) -> int | None:
+    """The count a group had before its latest run of scaling events, if the latest count change
+    was a scaling (`nomad job scale`, an autoscaler) and not a submit; None otherwise.
 
-    def _params(self, api: Mapping[str, Any], namespace: str | None,
-                region: str | None) -> dict[str, Any]:
-        return self._http.params(namespace or api.get("Namespace"), region or api.get("Region"))
+    Scaling events (ScalingEvent, newest first) chain: each one's PreviousCount is the Count of
+    the one before. A submit that changed the count in between breaks the chain, so the chain's
+    oldest PreviousCount is the count the last submit set.
+    """
+    counted = [e for e in events if e.get("Count") is not None and not e.get("Error")]
+    if not counted or running is None or int(counted[0]["Count"]) != running:
+        return None
+    before = int(counted[0].get("PreviousCount") or 0)
+    for event in counted[1:]:
+        if int(event["Count"]) != before:
+            break
+        before = int(event.get("PreviousCount") or 0)
+    return before
 
-    def _submit(self, method: str, path: tuple[str, ...], body: Any, params: dict[str, Any],
-                *, retry: Retry | None = None, timeout: float | None = None) -> Reply:
-        """A write whose 4xx/5xx validation text becomes a ValidationError with paths."""
-        try:
-            return self._http.call(method, path, body=body, params=params, retry=retry,
-                                   timeout=timeout)
-        except ConflictError:
-            raise
-        except ApiError as exc:
-            if exc.status in (400, 500) and "error occurred" in exc.body:
-                job_id = str((body.get("Job") or {}).get("ID") or "")
-                problems = [_problem(job_id, line[2:].strip())
-                            for line in exc.body.splitlines() if line.strip().startswith("* ")]
-                raise ValidationError(problems or [_problem(job_id, exc.body.strip())],
-                                      subject=f"job {job_id!r}") from None
-            raise
 
-    def _get(self, path: tuple[str, ...], params: dict[str, Any]) -> Any:
-        return self._http.call("get", path, params=params).body
+def _api_job(job: JobLike) -> dict[str, Any]:
+    return dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
 
-    def _blocking(self, path: tuple[str, ...], params: dict[str, Any]) -> Fetch:
-        def fetch(index: int, wait: float, cancelled: Callable[[], bool]) -> Reply:
-            return self._http.call("get", path, params={**params, **blocking_params(index, wait)},
-                                   timeout=blocking_timeout(wait), cancelled=cancelled)
-        return fetch
+
+def _checked(job: JobLike) -> dict[str, Any]:
+    """The API JSON of `job`; a Python-built job is validated first (with paths)."""
+    if isinstance(job, Job):
+        job.validate()
+    api = _api_job(job)
+    if not isinstance(api.get("ID"), str) or not api["ID"]:
+        raise ValidationError.single("job", "the job has no ID")
+    return api
+
+
+def _check_owner(api: Mapping[str, Any], current: Mapping[str, Any] | None,
+                 allow_foreign: bool) -> None:
+    """Refuse to overwrite a job another tool or another pack deployment owns."""
+    if current is None or allow_foreign:
+        return
+    owner = Owner.from_meta(current.get("Meta"))
+    if owner.tool and owner.tool != TOOL:
+        raise OwnershipError(
+            f"job {api['ID']!r} is managed by {owner}; refusing to overwrite it "
+            "(pass allow_foreign=True / --force-owner to take it over)")
+    theirs = current.get("Meta") or {}
+    ours = api.get("Meta") or {}
+    if theirs.get(META_DEPLOYMENT) and (theirs.get(META_PACK), theirs.get(META_DEPLOYMENT)) != (
+            ours.get(META_PACK), ours.get(META_DEPLOYMENT)):
+        raise OwnershipError(
+            f"job {api['ID']!r} belongs to deployment {theirs[META_DEPLOYMENT]!r} of pack "
+            f"{theirs.get(META_PACK)!r}; refusing to overwrite it with a plain run "
+            "(run the pack, or pass allow_foreign=True / --force-owner to take it over)")
+
+
+def _live_alloc_ids(allocs: Sequence[Mapping[str, Any]], version: int | None = None) -> set[str]:
+    """Allocations meant to run (of `version`, if given): whose service instances count."""
+    return {str(a.get("ID")) for a in allocs if a.get("DesiredStatus") == "run"
+            and (version is None or int(a.get("JobVersion") or 0) == version)}
 
 
 class _Run:
@@ -414,8 +515,9 @@ class _Run:
     def __init__(self, client: NomadClient, job_id: str, api: Mapping[str, Any],
                  params: dict[str, Any], deadline: float, emit: OnEvent, promote: bool) -> None:
         self.client = client
+        self.api = client.api
         self.job_id = job_id
-        self.api = api
+        self.job = api
         self.params = params
         self.deadline = deadline
         self.emit = emit
@@ -436,6 +538,11 @@ class _Run:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def grace(self) -> float:
+        """The deadline for reads that explain an outcome already known: a little past the
+        run's own, so that a verdict reached at the last moment still gets its diagnosis."""
+        return max(self.deadline, time.monotonic() + DIAGNOSIS_GRACE)
+
     def result(self, status: str, **extra: Any) -> DeployResult:
         return DeployResult(self.job_id, status, job_version=self.job_version,
                             eval_id=self.eval_id, deployment_id=self.deployment_id,
@@ -451,7 +558,7 @@ class _Run:
     # --- stages ----------------------------------------------------------------------------------
 
     def follow(self, registered: RegisterResult) -> DeployResult:
-        job = self.client._get(("job", self.job_id), self.params) or {}
+        job = self.api.job(self.job_id, self.params, deadline=self.deadline)
         self.job_version = int(job.get("Version") or 0)
         if job.get("ParameterizedJob") or job.get("Periodic"):
             kind = "parameterized" if job.get("ParameterizedJob") else "periodic"
@@ -466,7 +573,7 @@ class _Run:
         if failed:
             for f in failed:
                 self.event(DeployEvent("placement", f.message, group=f.group))
-            raise self.fail(failed)
+            raise self.fail(failed, "placement-failed")
         if evaluation.get("Status") != "complete":
             raise self.fail(Diagnosis((Finding(
                 "evaluation", self.job_id, f"evaluation {self.eval_id[:8]} "
@@ -477,8 +584,12 @@ class _Run:
         else:
             result = self.follow_allocations(job_type)
         if self.client.consul is not None and result.status == "healthy":
-            expected = _service_counts(self.api)
-            services = self.client.consul.wait_passing(expected, self.remaining())
+            expected = _service_counts(self.job)
+            live = _live_alloc_ids(self.api.allocations(self.job_id, self.params,
+                                                        deadline=self.deadline),
+                                   self.job_version)
+            services = self.client.consul.wait_passing(expected, self.remaining(),
+                                                       alloc_ids=live)
             for name, n in services.items():
                 self.event(DeployEvent("service", f"{name}: {n} passing in Consul"))
             short = [Finding("service", self.job_id,
@@ -492,7 +603,7 @@ class _Run:
         return result
 
     def follow_eval(self, eval_id: str) -> dict[str, Any]:
-        fetch = self.client._blocking(("evaluation", eval_id), self.params)
+        fetch = self.api.blocking(("evaluation", eval_id), Answer.OBJECT, self.params)
         with Watch() as watch:
             watch.follow("eval", fetch, wait=WATCH_WAIT)
             while True:
@@ -515,8 +626,8 @@ class _Run:
         message = "did not finish before the timeout"
         if self.deployment_id:
             try:
-                allocs = self.client._get(("deployment", "allocations", self.deployment_id),
-                                          self.params) or []
+                allocs = self.api.deployment_allocations(self.deployment_id, self.params,
+                                                         deadline=self.grace())
             except NomadmeshError:
                 allocs = []
             found = diagnose.allocation_failures(self.job_id, allocs)
@@ -532,10 +643,11 @@ class _Run:
         failed_diagnosis = Diagnosis()
         with Watch() as watch:
             watch.follow(f"dep:{deployment_id}",
-                         self.client._blocking(("deployment", deployment_id), self.params),
+                         self.api.blocking(("deployment", deployment_id), Answer.OBJECT,
+                                           self.params),
                          wait=WATCH_WAIT)
-            watch.follow("allocs", self.client._blocking(("job", self.job_id, "allocations"),
-                                                         self.params), wait=WATCH_WAIT)
+            watch.follow("allocs", self.api.blocking(("job", self.job_id, "allocations"),
+                                                     Answer.LIST, self.params), wait=WATCH_WAIT)
             while True:
                 item = watch.next(self.remaining())
                 if item is None:
@@ -554,8 +666,9 @@ class _Run:
                     deployment_id = self.deployment_id = str(body["ID"])
                     self.event(DeployEvent("deployment", f"following rollback deployment "
                                            f"{deployment_id[:8]} (version {body.get('JobVersion')})"))
-                    watch.follow(f"dep:{deployment_id}", self.client._blocking(
-                        ("deployment", deployment_id), self.params), wait=WATCH_WAIT)
+                    watch.follow(f"dep:{deployment_id}", self.api.blocking(
+                        ("deployment", deployment_id), Answer.OBJECT, self.params),
+                        wait=WATCH_WAIT)
                     continue
                 dep = body or {}
                 self.on_progress(dep)
@@ -564,11 +677,9 @@ class _Run:
                     if not self.auto_promote:
                         self.flush_allocs()
                         return self.result("awaiting-promotion")
-                    self.client._http.call("post", ("deployment", "promote", deployment_id),
-                                           body={"DeploymentID": deployment_id, "All": True},
-                                           params=self.params)
-                    self.promoted = True
-                    self.event(DeployEvent("promote", "canaries healthy; promoted"))
+                    if self.promote(deployment_id):
+                        self.promoted = True
+                        self.event(DeployEvent("promote", "canaries healthy; promoted"))
                     continue
                 if status not in _TERMINAL_DEPLOYMENT:
                     continue
@@ -587,8 +698,9 @@ class _Run:
                     failed_diagnosis = diagnosis
                     self.event(DeployEvent("revert", f"auto-revert to version {reverted_to}"))
                     watch.unfollow(f"dep:{deployment_id}")
-                    watch.follow("latest", self.client._blocking(
-                        ("job", self.job_id, "deployment"), self.params), wait=WATCH_WAIT)
+                    watch.follow("latest", self.api.blocking(
+                        ("job", self.job_id, "deployment"), Answer.OBJECT_OR_NULL, self.params),
+                        wait=WATCH_WAIT)
                     continue
                 if reverted_to is not None:
                     diagnosis = failed_diagnosis + diagnosis + Diagnosis((Finding(
@@ -597,8 +709,24 @@ class _Run:
                 raise self.fail(diagnosis, "reverted" if reverted_to is not None else "failed",
                                 reverted_to=reverted_to)
 
+    def promote(self, deployment_id: str) -> bool:
+        """Promote the canaries; False when Nomad refused because the deployment stopped running
+        meanwhile (a canary failed: its failure, and any auto-revert, arrive next)."""
+        try:
+            self.api.promote(deployment_id, {"DeploymentID": deployment_id, "All": True},
+                             self.params, deadline=self.deadline)
+        except ApiError as refused:
+            dep = self.api.deployment(deployment_id, self.params, deadline=self.grace())
+            if dep.get("Status") == "running" and not _unhealthy(dep):
+                raise
+            self.event(DeployEvent("promote", f"promotion refused, deployment "
+                                   f"{dep.get('Status')}: {refused.body.strip()[:200]}"))
+            return False
+        return True
+
     def deployment_diagnosis(self, dep: Mapping[str, Any]) -> Diagnosis:
-        allocs = self.client._get(("deployment", "allocations", str(dep["ID"])), self.params) or []
+        allocs = self.api.deployment_allocations(str(dep["ID"]), self.params,
+                                                 deadline=self.grace())
         found = diagnose.allocation_failures(self.job_id, allocs)
         return Diagnosis((diagnose.deployment_finding(self.job_id, dep),)) + found
 
@@ -624,9 +752,9 @@ class _Run:
 
     def flush_allocs(self) -> None:
         """Report the allocation events the follower has not delivered yet."""
-        self.on_allocs(self.client._get(("job", self.job_id, "allocations"), self.params) or [])
+        self.on_allocs(self.api.allocations(self.job_id, self.params, deadline=self.grace()))
 
-    def on_allocs(self, allocs: list[Mapping[str, Any]]) -> None:
+    def on_allocs(self, allocs: Sequence[Mapping[str, Any]]) -> None:
         for alloc in allocs:
             alloc_id = str(alloc.get("ID") or "")
             group = alloc.get("TaskGroup")
@@ -646,8 +774,8 @@ class _Run:
     def follow_allocations(self, job_type: str) -> DeployResult:
         """Jobs without a deployment: batch until complete, others until placed and running."""
         with Watch() as watch:
-            watch.follow("allocs", self.client._blocking(("job", self.job_id, "allocations"),
-                                                         self.params), wait=WATCH_WAIT)
+            watch.follow("allocs", self.api.blocking(("job", self.job_id, "allocations"),
+                                                     Answer.LIST, self.params), wait=WATCH_WAIT)
             while True:
                 allocs = [a for a in self.next(watch) or []
                           if int(a.get("JobVersion") or 0) == self.job_version]
@@ -691,21 +819,7 @@ def _service_names(api: Mapping[str, Any]) -> list[str]:
     return sorted(_service_counts(api))
 
 
-_LOCATED = re.compile(r"^(job\[[^\]]*\]\S*): (.+)$", re.S)
-_GROUP = re.compile(r'[Tt]ask group "?([^"\s:]+)"?')
-_TASK = re.compile(r'[Tt]ask "?([^"\s:]+)"? validation')
-
-
-def _problem(job_id: str, text: str) -> Problem:
-    """A Nomad validation message with a nomadmesh path guessed from its group/task names."""
-    located = _LOCATED.match(text.strip())
-    if located:
-        return Problem(located.group(1), located.group(2))
-    path = f"job[{job_id}]"
-    group = _GROUP.search(text)
-    if group:
-        path += f".group[{group.group(1)}]"
-        task = _TASK.search(text)
-        if task:
-            path += f".task[{task.group(1)}]"
-    return Problem(path, text.strip())
+def _unhealthy(dep: Mapping[str, Any]) -> bool:
+    """Whether any group of a deployment has unhealthy allocations."""
+    return any(int(s.get("UnhealthyAllocs") or 0) > 0
+               for s in (dep.get("TaskGroups") or {}).values())

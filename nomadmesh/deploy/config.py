@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -33,6 +34,14 @@ def normalize_address(address: str) -> str:
         raise InputError("the Nomad address is empty")
     if "://" not in address:
         address = "http://" + address
+    parts = urlsplit(address)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or (
+            port is not None and not 0 < port < 65536):
+        raise InputError(f"the Nomad address {address!r} is not http(s)://host[:port]")
     return address
 
 
@@ -42,6 +51,7 @@ class NomadConfig:
 
     address: str = DEFAULT_ADDRESS
     token: str | None = attrs.field(default=None, repr=False)
+    http_auth: str | None = attrs.field(default=None, repr=False)
     namespace: str | None = None
     region: str | None = None
     ca_cert: str | None = None
@@ -96,6 +106,7 @@ class NomadConfig:
 _ENV = {
     "address": "NOMAD_ADDR",
     "token": "NOMAD_TOKEN",
+    "http_auth": "NOMAD_HTTP_AUTH",
     "namespace": "NOMAD_NAMESPACE",
     "region": "NOMAD_REGION",
     "ca_cert": "NOMAD_CACERT",

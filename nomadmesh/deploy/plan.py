@@ -65,6 +65,7 @@ class Plan:
     failed_placements: Diagnosis = Diagnosis()
     warnings: str = ""
     next_periodic_launch: str | None = None
+    response: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
     def from_api(cls, job_id: str, data: Mapping[str, Any]) -> Plan:
@@ -79,7 +80,8 @@ class Plan:
             failed_placements=placement_failures(job_id, data.get("FailedTGAllocs")),
             warnings=str(data.get("Warnings") or ""),
             next_periodic_launch=None if not launch or str(launch).startswith("0001-")
-            else str(launch))
+            else str(launch),
+            response=data)
 
     @property
     def is_new(self) -> bool:
@@ -90,6 +92,22 @@ class Plan:
     def changes(self) -> bool:
         """Whether submitting would change the job or its allocations."""
         return (self.diff.get("Type") not in (None, "None")) or any(g.changes for g in self.groups)
+
+    @property
+    def allocations_change(self) -> bool:
+        """Whether an allocation would be created, destroyed, replaced or migrated, as
+        `nomad job plan` decides its exit code (command/job_plan.go:416-428: in-place updates
+        do not count)."""
+        if str(self.diff.get("Type") or "None") == "None":
+            return False
+        return any(g.place + g.stop + g.migrate + g.destructive_update + g.canary > 0
+                   for g in self.groups)
+
+    @property
+    def exit_code(self) -> int:
+        """`nomad job plan`'s exit code for this plan: 1 when allocations change, else 0 (255,
+        an error, is the caller's)."""
+        return 1 if self.allocations_change else 0
 
     def group(self, name: str) -> GroupUpdate | None:
         """The scheduler's counts for one group."""

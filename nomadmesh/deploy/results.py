@@ -10,29 +10,34 @@ import attrs
 
 from nomadmesh.deploy.diagnose import Diagnosis
 
-# Meta keys nomadmesh writes on every job it submits, like Nomad Pack's `pack.*` keys.
+# The meta keys nomadmesh keeps on a job: only what stays the same from one submit to the next
+# (any Meta change replaces every allocation, scheduler/util.go tasksUpdated). The owner tool on
+# every job it submits; the pack and deployment name on a pack's jobs (packs/pack.py).
 META_TOOL = "nomadmesh.tool"
-META_VERSION = "nomadmesh.version"
-META_SOURCE = "nomadmesh.source"
-META_DIGEST = "nomadmesh.digest"
+META_PACK = "nomadmesh.pack"
+META_DEPLOYMENT = "nomadmesh.deployment"
+# Keys older versions wrote that change between submits; never written again (the register
+# body's Submission records where a job came from), kept at their old value where they exist.
+VOLATILE_META = ("nomadmesh.version", "nomadmesh.digest", "nomadmesh.source",
+                 "nomadmesh.pack_version", "nomadmesh.variables_digest")
 
 
 @attrs.frozen
 class Owner:
-    """Who deployed a job, read from its meta: the tool, its version, source file and digest."""
+    """Who deployed a job, read from its meta: the tool, its version and what it deployed from."""
 
     tool: str | None = None
     version: str | None = None
     source: str | None = None
-    digest: str | None = None
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any] | None) -> Owner:
         """Recognise nomadmesh's keys, Nomad Pack's `pack.*` keys and a generic `managed-by`."""
         meta = meta or {}
         if meta.get(META_TOOL):
-            return cls(str(meta[META_TOOL]), meta.get(META_VERSION), meta.get(META_SOURCE),
-                       meta.get(META_DIGEST))
+            pack = meta.get(META_PACK)
+            return cls(str(meta[META_TOOL]), source=(
+                f"pack {pack} (deployment {meta.get(META_DEPLOYMENT)})" if pack else None))
         if any(k.startswith("pack.") for k in meta):
             return cls("nomad-pack", meta.get("pack.version"),
                        meta.get("pack.path") or meta.get("pack.name"))
@@ -136,6 +141,14 @@ class DeployResult:
         """Whether the job reached the state it was submitted for."""
         return self.status in ("healthy", "complete", "placed", "registered",
                                "awaiting-promotion", "unchanged")
+
+    @property
+    def exit_code(self) -> int:
+        """What `nomad job run` exits with: 0 done, 2 placement failures, 1 any other failure
+        (command/monitor.go:188-326)."""
+        if self.ok:
+            return 0
+        return 2 if self.status == "placement-failed" else 1
 
     def __str__(self) -> str:
         head = f"job {self.job_id!r}: {self.status}"

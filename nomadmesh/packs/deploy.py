@@ -58,8 +58,9 @@ class PackDeployment:
 
     @property
     def versions(self) -> tuple[str, ...]:
-        """The pack versions its jobs were rendered from (more than one mid-upgrade)."""
-        return tuple(sorted({j.version for j in self.jobs}))
+        """The pack versions its jobs were rendered from, where known (more than one
+        mid-upgrade): only jobs submitted by nomadmesh before 0.2 carry it in their meta."""
+        return tuple(sorted({j.version for j in self.jobs if j.version}))
 
 
 @attrs.frozen
@@ -71,6 +72,13 @@ class PackPlan:
     deployment: str
     plans: tuple[Plan, ...]
     dropped: tuple[str, ...]
+    prune: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """`nomad job plan`'s rule over the deployment: 1 when any job's allocations would
+        change (or, with `prune`, a dropped job would be stopped), else 0."""
+        return 1 if any(p.exit_code for p in self.plans) or (self.prune and self.dropped) else 0
 
     def render(self) -> str:
         """Every job's plan, then the jobs that only `--prune` would stop."""
@@ -107,13 +115,14 @@ def deployments(client: NomadClient, *, deployment: str | None = None, pack: str
             for (p, d), jobs in sorted(grouped.items())]
 
 
-def plan_pack(client: NomadClient, jobs: Sequence[Job]) -> PackPlan:
-    """Plan every rendered job and list the deployment's jobs the render no longer has."""
+def plan_pack(client: NomadClient, jobs: Sequence[Job], *, prune: bool = False) -> PackPlan:
+    """Plan every rendered job and list the deployment's jobs the render no longer has (which a
+    run with `prune` would stop)."""
     pack, version, deployment = _identity(jobs)
     _check_ownership(client, jobs, pack, deployment)
     plans = tuple(client.plan(job) for job in jobs)
     dropped = _dropped(client, jobs, pack, deployment)
-    return PackPlan(pack, version, deployment, plans, tuple(j.id for j in dropped))
+    return PackPlan(pack, version, deployment, plans, tuple(j.id for j in dropped), prune)
 
 
 def run_pack(client: NomadClient, jobs: Sequence[Job], *, prune: bool = False, wait: bool = True,

@@ -1,8 +1,9 @@
 """Consul as a source: blocking queries on the catalog, each service's health and the mesh's KV
 config → incremental snapshots.
 
-python-consul2 lets CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN override its constructor arguments; here
-the address and token given to the source always win (the CLI reads the environment explicitly).
+Consul is reached through `nomadmesh.consul_api` (the one Consul boundary): the address and token
+given to the source always win over CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN, and the token is
+redacted from every error text.
 
 Consul's answers are not trusted: an instance with a port outside 1-65535, a weight Envoy cannot
 take, or an entry that is not an object is skipped (or clamped), counted, logged and reported by
@@ -15,15 +16,11 @@ import base64
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import consul
-import consul.std
-import requests
-
+from nomadmesh.consul_api import ConsulApi, ConsulConfig
 from nomadmesh.contract import (
     CONFIG_PREFIX,
     SERVICE_META_KEY,
@@ -31,7 +28,7 @@ from nomadmesh.contract import (
     Upstream,
     read_config_document,
 )
-from nomadmesh.errors import XdsError
+from nomadmesh.errors import ApiError, ConsulUnavailable, PermissionDenied, XdsError
 from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
@@ -41,7 +38,6 @@ from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams, 
 
 log = logging.getLogger("nomadmesh.xds.consul")
 
-_CLIENT_LOCK = threading.Lock()
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 0.5
 _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
@@ -141,17 +137,11 @@ class ConsulSource:
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _client(self) -> consul.Consul:
-        # python-consul2's constructor warns about APIs we never call.
-        with _CLIENT_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            client = consul.Consul(token=self._token)
-        # Rebuild the HTTP layer from our own settings: the constructor prefers the environment.
-        client.http = consul.std.HTTPClient(
-            self._host, self._port, self._scheme, True, None, self._timeout
-        )
-        client.token = self._token
-        return client
+    def _client(self) -> ConsulApi:
+        scheme = "https" if self._scheme == "https" else "http"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return ConsulApi(ConsulConfig(address=f"{scheme}://{host}:{self._port}",
+                                      token=self._token, timeout=self._timeout))
 
     def _blocking(self, what: str, stop: threading.Event, query: Any, apply: Any) -> None:
         """Run a blocking query until stopped: index kept, reset when it goes backwards, backoff.
@@ -164,13 +154,14 @@ class ConsulSource:
             try:
                 new_index, body = query(index)
                 apply(body)
-            except (requests.RequestException, consul.ConsulException, ValueError,
-                    XdsError) as exc:
+            except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if stop.is_set() or self._stopped.is_set():
                     return
-                if not isinstance(exc, XdsError):
+                bad_answer = isinstance(exc, XdsError) or (
+                    isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
+                if not bad_answer:
                     self.metrics.consul_errors.inc()
-                kind = "bad_answer" if isinstance(exc, XdsError) else "query_failed"
+                kind = "bad_answer" if bad_answer else "query_failed"
                 self.problems_.report(what, kind, f"{type(exc).__name__}: {exc}"[:300])
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
@@ -194,12 +185,13 @@ class ConsulSource:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            result: tuple[Any, Any] = client.catalog.services(
-                index=index or None, wait=self._wait if index else None
-            )
-            return result
+            return client.catalog_services_raw(index=index or None,
+                                               wait=self._wait if index else None)
 
-        self._blocking("catalog", self._stopped, query, self._on_catalog)
+        try:
+            self._blocking("catalog", self._stopped, query, self._on_catalog)
+        finally:
+            client.close()
 
     def _on_catalog(self, services: Any) -> None:
         if not isinstance(services, Mapping):
@@ -224,14 +216,14 @@ class ConsulSource:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            result: tuple[Any, Any] = client.health.service(
-                name, index=index or None, wait=self._wait if index else None
-            )
-            return result
+            return client.health_service_raw(name, index=index or None,
+                                             wait=self._wait if index else None)
 
-        self._blocking(
-            f"health:{name}", stop, query, lambda body: self._on_health(name, body, stop)
-        )
+        try:
+            self._blocking(f"health:{name}", stop, query,
+                           lambda body: self._on_health(name, body, stop))
+        finally:
+            client.close()
 
     def _on_health(self, name: str, entries: Any, stop: threading.Event) -> None:
         if not isinstance(entries, list):
@@ -255,13 +247,13 @@ class ConsulSource:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            result: tuple[Any, Any] = client.kv.get(
-                CONFIG_PREFIX, index=index or None, wait=self._wait if index else None,
-                recurse=True,
-            )
-            return result
+            return client.kv_prefix_raw(CONFIG_PREFIX, index=index or None,
+                                        wait=self._wait if index else None)
 
-        self._blocking("config", self._stopped, query, self._on_config)
+        try:
+            self._blocking("config", self._stopped, query, self._on_config)
+        finally:
+            client.close()
 
     def _on_config(self, entries: Any) -> None:
         """The mesh config documents under `CONFIG_PREFIX`; they win over service meta routes."""

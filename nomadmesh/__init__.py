@@ -1,6 +1,5 @@
 """nomadmesh: typed Nomad jobs in Python, Envoy sidecars injected, deployed and watched."""
 
-from nomadmesh.codec.canonical import canonicalize
 from nomadmesh.deploy import (
     DeployResult,
     Diagnosis,
@@ -29,6 +28,7 @@ from nomadmesh.loader import load, load_all
 from nomadmesh.mesh import Mesh, Upstream, inject
 from nomadmesh.model import *  # noqa: F403
 from nomadmesh.model import __all__ as _model_names
+from nomadmesh.model import canonicalize
 
 __version__ = "0.1.0"
 

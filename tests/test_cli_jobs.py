@@ -53,8 +53,9 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path: Path,
     code, _, err = run(capsys, "validate", str(bad))
     assert code == 1
     lines = err.strip().splitlines()
-    assert f"{bad}: job[x].priority: priority 500 must be 1 to 100" in lines
-    assert f"{bad}: job[x].group[g].count: count -1 cannot be negative" in lines
+    # Nomad's own messages (nomad/job_endpoint_hooks.go:518, nomad/structs/structs.go:7121).
+    assert f"{bad}: job[x].priority: job priority must be between [1, 100]" in lines
+    assert f"{bad}: job[x].group[g].count: Task group count can't be negative" in lines
     assert lines[-1] == "2 problem(s) found"
 
 
@@ -92,21 +93,6 @@ def test_render_hcl_output_loads_back_as_the_same_job(tmp_path: Path,
     from nomadmesh import load
 
     assert load(written) == load(EXAMPLES / "web-canary.nomad.hcl")
-
-
-def test_fmt_check_reports_unformatted_files_without_writing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    messy = tmp_path / "messy.nomad.hcl"
-    messy.write_text('job "x" {\ngroup "g" {\n task "t" {\n driver="exec"\n}\n}\n}\n')
-    before = messy.read_text()
-    code, out, _ = run(capsys, "fmt", "--check", str(messy))
-    assert code == 1
-    assert f"would reformat {messy}" in out
-    assert messy.read_text() == before
-    code, _, _ = run(capsys, "fmt", str(messy))
-    assert code == 0
-    code, out, _ = run(capsys, "fmt", "--check", str(messy))
-    assert (code, out.strip()) == (0, f"unchanged {messy}")
 
 
 def test_render_takes_a_pack_and_ties_jobs_to_the_deployment_name(

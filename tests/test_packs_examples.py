@@ -81,7 +81,8 @@ def test_web_service_canaries_set_the_update_strategy() -> None:
 
 def test_redis_with_a_volume_persists_to_it() -> None:
     [redis] = render("redis_cache", volume="redis-data")
-    assert redis.groups[0].volumes[0].source == "redis-data"
+    [volume] = redis.groups[0].volumes.values()  # Nomad's map of volumes, keyed by name
+    assert volume.source == "redis-data"
     assert "--appendonly" in redis.groups[0].tasks[0].config["args"]
 
 

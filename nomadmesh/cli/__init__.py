@@ -13,6 +13,7 @@ from nomadmesh.errors import InputError, NomadmeshError
 # `nomadmesh --help` is stable and a missing area fails loudly rather than silently.
 COMMAND_MODULES = (
     "nomadmesh.cli.jobs",
+    "nomadmesh.cli.fmt",
     "nomadmesh.cli.deploy",
     "nomadmesh.cli.mesh",
     "nomadmesh.cli.packs",

@@ -1,9 +1,8 @@
-"""Offline job verbs: render, validate and fmt work on files without a cluster."""
+"""Offline job verbs: render and validate work on files without a cluster (fmt: cli/fmt.py)."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -51,26 +50,3 @@ def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -
     for job in jobs:
         tasks = sum(len(g.tasks) for g in job.groups)
         click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--check", is_flag=True, help="Do not write; exit 1 if any file would change.")
-def fmt(paths: tuple[str, ...], check: bool) -> None:
-    """Rewrite HCL job files in canonical formatting."""
-    from nomadmesh.codec.hcl import format_hcl
-    from nomadmesh.loader import _read
-
-    changed = []
-    for path in paths:
-        p = Path(path)
-        original = _read(p)
-        formatted = format_hcl(original, source=path)
-        if formatted != original:
-            changed.append(path)
-            if not check:
-                p.write_text(formatted, encoding="utf-8")
-        click.echo(("would reformat " if check else "reformatted ") + path
-                   if formatted != original else f"unchanged {path}")
-    if check and changed:
-        sys.exit(1)

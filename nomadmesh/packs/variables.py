@@ -137,9 +137,9 @@ def read_var_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise ParseError(str(exc), source=str(p)) from None
     else:
-        from nomadmesh.codec.hcl import decode_variables
+        from nomadmesh.hcl import parse_var_file
 
-        data = decode_variables(text, source=str(p))
+        data = parse_var_file(text, filename=str(p))
     if not isinstance(data, dict):
         raise ParseError("a variable file must hold a mapping of names to values", source=str(p))
     return data

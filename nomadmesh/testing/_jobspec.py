@@ -12,9 +12,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from nomadmesh.codec import canonicalize as model_canonicalize
 from nomadmesh.errors import InputError, ValidationError
 from nomadmesh.model import Job
+from nomadmesh.model import canonicalize as model_canonicalize
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND

@@ -322,10 +322,11 @@ class BarePush:
         self.cache = cache
         self.port = 0
         self._server: Any = None
-        self._pushed: asyncio.Future[bytes] | None = None
+        self._payloads: list[bytes] = []
+        self._wakeup: asyncio.Future[None] | None = None
 
     async def _open(self) -> None:
-        self._pushed = asyncio.get_running_loop().create_future()
+        self._wakeup = asyncio.get_running_loop().create_future()
         # The same connection settings as the control plane's server: 2,000 streams opening at
         # once are queued, not cancelled.
         server = grpc.aio.server(options=[
@@ -362,10 +363,16 @@ class BarePush:
                 request = await context.read()
 
         reader = asyncio.ensure_future(answer_subscriptions())
+        seen = len(self._payloads)
         try:
             while True:
-                assert self._pushed is not None
-                await context.write(await asyncio.shield(self._pushed))
+                # Every payload pushed since the stream began, in order, even if a push lands
+                # while this stream is still writing the previous one.
+                while seen == len(self._payloads):
+                    assert self._wakeup is not None
+                    await asyncio.shield(self._wakeup)
+                seen += 1
+                await context.write(self._payloads[seen - 1])
         finally:
             reader.cancel()
 
@@ -378,9 +385,10 @@ class BarePush:
         """Wake every stream to write `payload` (from any thread)."""
 
         def fire() -> None:
-            assert self._pushed is not None
-            pushed, self._pushed = self._pushed, asyncio.get_running_loop().create_future()
-            pushed.set_result(payload)
+            assert self._wakeup is not None
+            self._payloads.append(payload)
+            woken, self._wakeup = self._wakeup, asyncio.get_running_loop().create_future()
+            woken.set_result(None)
 
         xds_loop().loop.call_soon_threadsafe(fire)
 

@@ -41,7 +41,8 @@ def healthz_ok(port: int) -> bool:
 
 def stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=10)
+    # Generous for a loaded CI machine; a hang (the issue 16 bug) still fails it.
+    _, stderr = process.communicate(timeout=30)
     return stderr
 
 
@@ -226,7 +227,7 @@ def test_sigterm_stops_serving_after_a_client_sent_bytes_that_are_not_a_request(
         # Streams left open (never identified) must not hold up the stop either.
         with SilentStreams(port, 5):
             process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=15)
+            _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()

@@ -24,6 +24,13 @@ Where a verb is also a `nomad` verb (`validate`, `plan`, `run`, `status`, `stop`
 other error); the others 0 or 1. Verbs of nomadmesh's own exit 2 on bad input (usage, files) and 1
 on other errors. `-no-color` / `-force-color` (or `NOMAD_CLI_NO_COLOR` / `NOMAD_CLI_FORCE_COLOR`)
 apply to every verb.
+
+Flags of these `nomad` verbs that nomadmesh does not take (an error says so, none is ignored):
+`-t` (Go templates; use `-json` / `-json-output` and jq), `-ui`, `-policy-override` and
+`-vault-namespace`, `-consul-namespace` (Enterprise), `-eval-priority`, `-preserve-resources`,
+`-hcl2-strict=false` (nomadmesh is always strict), `-global` and `-no-shutdown-delay` on `stop`,
+`-diff-tag`/`-diff-version` on `history`, `-id-prefix-template` and `-priority` on `dispatch`, and
+tags as `revert` targets. `logs` takes a job (as `nomad alloc logs -job`), not an allocation ID.
 """
 
 

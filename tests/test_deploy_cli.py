@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from nomadmesh.cli import main
 from nomadmesh.testing import NomadEmulator
@@ -274,8 +275,7 @@ def test_run_output_prints_the_job_and_submits_nothing(
     out = capsys.readouterr().out
     assert json.loads(out)["Job"]["ID"] == "web"
     assert out.startswith('{\n    "Job": {')  # json.MarshalIndent(req, "", "    ")
-    with nomad.store.lock:
-        assert not nomad.cluster.jobs
+    assert requests.get(f"{nomad.url}/v1/jobs?namespace=*", timeout=10).json() == []
 
 
 def test_run_inject_adds_the_envoy_sidecar_before_submitting(
@@ -284,9 +284,8 @@ def test_run_inject_adds_the_envoy_sidecar_before_submitting(
     path.write_text((Path(__file__).parent.parent / "examples/jobs/service-a.nomad.hcl")
                     .read_text())
     assert nomadmesh("run", str(path), "--inject") == 0
-    with nomad.store.lock:
-        (job,) = [j for (_, _), j in nomad.cluster.jobs.items()]
-        tasks = [t["Name"] for g in job["TaskGroups"] for t in g["Tasks"]]
+    job = requests.get(f"{nomad.url}/v1/job/service-a", timeout=10).json()
+    tasks = [t["Name"] for g in job["TaskGroups"] for t in g["Tasks"]]
     assert any("sidecar" in name or "envoy" in name for name in tasks)
 
 
@@ -464,8 +463,8 @@ def test_tls_flags_verify_the_server_against_the_given_ca_and_name(
 def test_namespace_flag_places_a_job_that_names_none(
         nomad: NomadEmulator, job_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert nomadmesh("run", "-namespace", "team-a", "-detach", str(job_file)) == 0
-    with nomad.store.lock:
-        assert [ns for (ns, _) in nomad.cluster.jobs] == ["team-a"]
+    stubs = requests.get(f"{nomad.url}/v1/jobs?namespace=*", timeout=10).json()
+    assert [(s["ID"], s["Namespace"]) for s in stubs] == [("web", "team-a")]
     capsys.readouterr()
     assert nomadmesh("status", "-namespace", "team-a", "web") == 0
     assert nomadmesh("status", "-namespace", "*") == 0

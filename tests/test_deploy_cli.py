@@ -362,6 +362,9 @@ def test_status_of_a_job_shows_summary_and_allocations_as_tables(
     assert nomadmesh("status", "web") == 0
     out = capsys.readouterr().out
     assert re.search(r"^ID +\= web$", out, re.M)
+    assert re.search(r"^Priority +\= 50$", out, re.M)
+    assert re.search(r"^Namespace +\= default$", out, re.M)
+    assert re.search(r"^Parameterized +\= false$", out, re.M)
     assert re.search(r"^Owner +\= nomadmesh", out, re.M)
     summary = out.split("\nSummary\n")[1].splitlines()
     assert summary[0].split() == ["Task", "Group", "Queued", "Starting", "Running", "Failed",

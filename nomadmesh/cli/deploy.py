@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -344,7 +344,7 @@ def status_command(job_id: str | None, as_json: bool, short: bool, verbose: bool
         if as_json:
             click.echo(json.dumps([_job_json(client, job_id)], indent=4))
             return
-        click.echo(format_status(client.status(job_id), short=short,
+        click.echo(format_status(client.status(job_id), client.job(job_id), short=short,
                                  id_length=None if verbose else SHORT_ID))
 
 
@@ -397,14 +397,23 @@ def _job_json(client: NomadClient, job_id: str, namespace: str = "") -> dict[str
             "Evaluations": api.evaluations(job_id, params)}
 
 
-def format_status(status: JobStatus, *, short: bool = False, id_length: int | None = SHORT_ID) -> str:
-    """A job's status in the layout of `nomad job status JOB`, plus owner and services."""
+def format_status(status: JobStatus, job: Mapping[str, Any], *, short: bool = False,
+                  id_length: int | None = SHORT_ID) -> str:
+    """A job's status in the layout of `nomad job status JOB` (job_status.go:222-248), with its
+    version and owner, and its services' instances when Consul is known."""
 
     def cut(text: str) -> str:
         return text[:id_length] if id_length else text
 
-    basic = [("ID", status.job_id), ("Type", status.type),
+    basic = [("ID", status.job_id), ("Name", str(job.get("Name") or status.job_id)),
+             ("Submit Date", _time(job.get("SubmitTime"))), ("Type", status.type),
+             ("Priority", str(job.get("Priority", ""))),
+             ("Datacenters", ",".join(job.get("Datacenters") or ())),
+             ("Namespace", str(job.get("Namespace") or "")),
+             ("Node Pool", str(job.get("NodePool") or "")),
              ("Status", status.status + (" (stopped)" if status.stopped else "")),
+             ("Periodic", "true" if job.get("Periodic") else "false"),
+             ("Parameterized", "true" if job.get("ParameterizedJob") else "false"),
              ("Version", f"{status.version}" + (" (stable)" if status.stable else "")),
              ("Owner", str(status.owner))]
     out = [key_values(basic)]

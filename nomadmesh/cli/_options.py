@@ -68,6 +68,27 @@ def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...],
                     **options)
 
 
+def mesh_options(fn: F) -> F:
+    """--inject [--mesh FILE]: add Envoy sidecars to meshed groups first."""
+    fn = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False), default=None,
+                      help="Mesh settings for --inject (TOML, YAML or JSON).")(fn)
+    return click.option("--inject", is_flag=True,
+                        help="Inject Envoy sidecars into meshed groups first "
+                             "(see `nomadmesh inject`).")(fn)
+
+
+def with_sidecars(jobs: list[Job], inject: bool, mesh_file: str | None) -> list[Job]:
+    """`jobs` with sidecars injected when --inject was given (--mesh alone is a usage error)."""
+    if not inject:
+        if mesh_file:
+            raise click.UsageError("--mesh needs --inject")
+        return jobs
+    from nomadmesh.mesh import Mesh
+
+    mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
+    return [mesh.inject(job) for job in jobs]
+
+
 deployment_option = click.option(
     "--name", "deployment", default=None, metavar="DEPLOYMENT",
     help="For packs: the deployment (pack instance) name the jobs are tied to.")

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,7 +20,9 @@ from nomadmesh.cli._options import (
     job_variables,
     json_input,
     load_jobs,
+    mesh_options,
     parse_assignments,
+    with_sidecars,
 )
 from nomadmesh.cli._table import columns, key_values
 from nomadmesh.errors import DeploymentFailed, NomadmeshError
@@ -32,29 +34,12 @@ if TYPE_CHECKING:
 EXIT_PLAN_ERROR = 255  # job_plan.go:64-67
 SHORT_ID = 8  # meta.go: shortId
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def mesh_options(fn: F) -> F:
-    """--inject [--mesh FILE]: add Envoy sidecars before planning or submitting."""
-    fn = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False), default=None,
-                      help="Mesh settings for --inject (TOML, YAML or JSON).")(fn)
-    return click.option("--inject", is_flag=True,
-                        help="Inject Envoy sidecars into meshed groups first.")(fn)
-
-
 def _jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_in: bool,
           inject: bool, mesh_file: str | None, deployment: str | None = None) -> list[Job]:
     if mesh_file and not inject:
-        raise click.UsageError("--mesh needs --inject")
-    jobs = load_jobs(path, variables, var_files, deployment, json_input=json_in)
-    if not inject:
-        return jobs
-    from nomadmesh.mesh import Mesh
-    from nomadmesh.mesh import inject as inject_sidecars
-
-    mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
-    return [inject_sidecars(job, mesh) for job in jobs]
+        raise click.UsageError("--mesh needs --inject")  # before reading anything
+    return with_sidecars(load_jobs(path, variables, var_files, deployment, json_input=json_in),
+                         inject, mesh_file)
 
 
 def _is_pack(path: str) -> bool:

@@ -14,7 +14,9 @@ from nomadmesh.cli._options import (
     job_variables,
     json_input,
     load_jobs,
+    mesh_options,
     render_jobs,
+    with_sidecars,
 )
 from nomadmesh.cli._output import write_output
 from nomadmesh.cli._terminal import BOLD, GREEN, RED, YELLOW, paint
@@ -27,25 +29,17 @@ from nomadmesh.errors import ValidationError
 @json_input
 @deployment_option
 @format_option(("json", "hcl"), "The registration payload as JSON, or the job as HCL.")
-@click.option("--inject", "with_sidecars", is_flag=True,
-              help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
-@click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False),
-              help="Mesh settings (TOML, YAML or JSON) for --inject.")
+@mesh_options
 @click.option("--out", "out_file", default=None, metavar="FILE",
               help="Write to FILE instead of standard output.")
 def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_input: bool,
-           deployment: str | None, output_format: str, with_sidecars: bool,
-           mesh_file: str | None, out_file: str | None) -> None:
+           deployment: str | None, output_format: str, inject: bool, mesh_file: str | None,
+           out_file: str | None) -> None:
     """Print the registration payload {"Job": ...} (or HCL) for a job file or a pack."""
-    if mesh_file and not with_sidecars:
-        raise click.UsageError("--mesh only applies with --inject")
+    if mesh_file and not inject:
+        raise click.UsageError("--mesh needs --inject")  # before reading anything
     jobs = load_jobs(path, variables, var_files, deployment, json_input=json_input)
-    if with_sidecars:
-        from nomadmesh.mesh import Mesh, inject
-
-        mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
-        jobs = [inject(job, mesh) for job in jobs]
-    write_output(render_jobs(jobs, output_format), out_file)
+    write_output(render_jobs(with_sidecars(jobs, inject, mesh_file), output_format), out_file)
 
 
 @cli.command(cls=NomadCommand)

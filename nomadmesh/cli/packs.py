@@ -16,8 +16,10 @@ from nomadmesh.cli._options import (
     Connection,
     connection_options,
     format_option,
+    mesh_options,
     parse_assignments,
     render_jobs,
+    with_sidecars,
 )
 from nomadmesh.cli._output import write_output
 from nomadmesh.packs import FoundPack, find_pack, list_packs
@@ -47,10 +49,7 @@ def _find(ref: str) -> FoundPack:
 
 def rendering(fn: F) -> F:
     """The options of the verbs that render a pack: REF, variables, deployment name, mesh."""
-    fn = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False),
-                      help="Mesh settings (TOML, YAML or JSON) for --inject.")(fn)
-    fn = click.option("--inject", is_flag=True,
-                      help="Inject the Envoy sidecar into meshed groups after rendering.")(fn)
+    fn = mesh_options(fn)
     fn = click.option("--name", "deployment", default=None, metavar="DEPLOYMENT",
                       help="Deployment name (default: the pack's name); job IDs derive from it.")(fn)
     fn = click.option("-var-file", "--var-file", "var_files", multiple=True, metavar="FILE",
@@ -68,14 +67,7 @@ def _render(ref: str, variables: dict[str, str], var_files: tuple[str, ...],
     found = _find(ref)
     jobs = found.pack.render(found.pack.resolve(values=variables, var_files=var_files),
                              deployment=deployment)
-    if mesh_file and not inject:
-        raise click.UsageError("--mesh needs --inject")
-    if not inject:
-        return jobs
-    from nomadmesh.mesh import Mesh
-
-    mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
-    return [mesh.inject(job) for job in jobs]
+    return with_sidecars(jobs, inject, mesh_file)
 
 
 @pack_group.command("list")

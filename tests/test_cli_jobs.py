@@ -335,3 +335,13 @@ def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path,
     assert lines[1].startswith(f"{job}: job[web].group[api].update.max_parallel: Update max "
                                "parallel count is greater than task group count (3 > 2).")
     assert lines[-1] == "Job validation successful"
+
+
+@pytest.mark.parametrize("name", ["web.job", "webjob", "web.txt"])
+def test_any_file_name_is_read_as_hcl2_as_nomad_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    job = tmp_path / name
+    job.write_text((EXAMPLES / "web-canary.nomad.hcl").read_text())
+    code, out, err = run(capsys, "validate", str(job))
+    assert code == 0, err
+    assert "job 'web' is valid" in out

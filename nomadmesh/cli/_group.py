@@ -110,7 +110,7 @@ class NomadCommand(click.Command):
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": WIDTH,
                                "terminal_width": WIDTH})
 def cli() -> None:
-    pass
+    """The group every verb's module adds its commands to (its help is `top_help()`)."""
 
 
 def run(args: Sequence[str]) -> int:

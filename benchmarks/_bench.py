@@ -28,7 +28,7 @@ def big_job(groups: int = 500, tasks_per_group: int = 3) -> Job:
         "big",
         datacenters=["dc1", "dc2"],
         meta={"team": "platform", "owner.email": "ops@example.com"},
-        constraints=[Constraint(attribute="${attr.kernel.name}", value="linux")],
+        constraints=[Constraint(attribute="${attr.kernel.name}", value="linux", operator="=")],
         groups=[_group(i, tasks_per_group) for i in range(groups)],
     )
 

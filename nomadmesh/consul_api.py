@@ -130,6 +130,14 @@ class ConsulApi:
         return self._call("reading the service catalog",
                           lambda: self._client.catalog.services(index=index, wait=wait))
 
+    def kv_prefix_raw(self, prefix: str, *, index: int | None = None,
+                      wait: str | None = None) -> tuple[int, Any]:
+        """`GET /v1/kv/<prefix>?recurse` (a blocking query with `index`): every entry under the
+        prefix (values base64-decoded), or None when there is none; entry checks are the caller's."""
+        return self._call(f"reading the keys under {prefix!r}",
+                          lambda: self._client.kv.get(prefix, index=index, wait=wait,
+                                                      recurse=True))
+
     def _call(self, what: str, query: Any) -> tuple[int, Any]:
         try:
             idx, body = query()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -153,6 +154,49 @@ class Demo(Running):
                              f"answered: {sorted(seen)}")
         return hops
 
+    def resilience(self, requests_count: int = 20) -> int:
+        """An instance of service-a dies without Consul knowing (registered, passing, nothing
+        listening): every request still answers, because edge-router's sidecar retries on
+        another instance and ejects the dead one. Returns how many retries Envoy made."""
+        stat = "cluster.service-a.upstream_rq_retry"
+        ejections = "cluster.service-a.outlier_detection.ejections_enforced_total"
+        before = self._stat("edge-router", stat)
+        ejected_before = self._stat("edge-router", ejections)
+        dead = self.cluster.consul.register(
+            "service-a", service_id="service-a-dead", address="127.0.0.1", port=_closed_port(),
+            checks=[{"CheckID": "service-a-dead-check", "TTL": "60s", "Status": "passing"}])
+        try:
+            self._wait_endpoints("edge-router", "service-a", len(self.allocations("service-a")) + 1)
+            answers = [self._status("/hi_a") for _ in range(requests_count)]
+        finally:
+            self.cluster.consul.deregister(dead)
+        retries = self._stat("edge-router", stat) - before
+        ejected = self._stat("edge-router", ejections) - ejected_before
+        failed = sum(1 for status in answers if status != 200)
+        self.say(f"resilience     a dead service-a instance in Consul: {requests_count - failed} "
+                 f"of {requests_count} requests answered 200; edge-router's Envoy retried "
+                 f"{retries} time(s) on another instance and ejected {ejected} host(s)")
+        if failed or retries < 1:
+            raise DemoFailed(f"with a dead instance {failed} request(s) failed and Envoy retried "
+                             f"{retries} time(s); the default retries should hide it")
+        return retries
+
+    def zero_trust(self) -> str:
+        """A plain-text call straight to service-a's inbound listener is refused (mTLS only),
+        while the same request through the mesh answers."""
+        inbound = self.address("service-a", "inbound")
+        try:
+            response = self._http.get(f"http://{inbound}/hi_a", timeout=5)
+        except requests.RequestException as exc:
+            outcome = f"refused ({type(exc).__name__})"
+        else:
+            raise DemoFailed(f"a plain-text call to service-a's inbound listener at {inbound} "
+                             f"was answered ({response.status_code}); mTLS should refuse it")
+        self.say(f"zero trust     plain-text GET http://{inbound}/hi_a (service-a's inbound "
+                 f"listener, bypassing the mesh): {outcome}; through the mesh: "
+                 f"{self._status('/hi_a')} (mTLS, SPIFFE identities from the control plane)")
+        return outcome
+
     def scale(self, count: int = 3) -> collections.Counter[str]:
         """Scale service-a and send requests until every instance has answered."""
         self._run(self.mesh().inject(self.jobs(service_a_count=count)["service-a"]))
@@ -225,6 +269,30 @@ class Demo(Running):
         if not result.ok:
             raise DemoFailed(f"{job.id}: {result.status}: {result.diagnosis}")
 
+    def _status(self, path: str) -> int:
+        egress = self.address("edge-router", "egress")
+        try:
+            return self._http.get(f"http://{egress}{path}", timeout=5).status_code
+        except requests.RequestException:
+            return 0
+
+    def _stat(self, job_id: str, name: str) -> int:
+        url = f"http://{self.address(job_id, 'envoy_admin')}/stats"
+        text = self._get(url, params={"filter": f"^{name}$"}).text
+        values = [line.partition(": ")[2] for line in text.splitlines()]
+        return int(values[0]) if values and values[0].isdigit() else 0
+
+    def _wait_endpoints(self, job_id: str, cluster: str, count: int) -> None:
+        url = f"http://{self.address(job_id, 'envoy_admin')}/clusters"
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            lines = self._get(url).text.splitlines()
+            if sum(1 for line in lines if line.startswith(f"{cluster}::")
+                   and "::cx_active::" in line) >= count:
+                return
+            time.sleep(0.1)
+        raise DemoFailed(f"{job_id}'s sidecar never had {count} {cluster} endpoints")
+
     def _wait_route(self, path: str) -> None:
         egress = self.address("edge-router", "egress")
         deadline = time.monotonic() + self.timeout
@@ -261,6 +329,13 @@ def describe(hop: Hop) -> str:
         line += (f", which called {answer['called']} (its own sidecar) -> {upstream['service']} "
                  f"{upstream['alloc']} at {upstream['address']}")
     return f"{line}  [{hop.millis:.0f} ms]"
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _nomadmesh_command() -> str:

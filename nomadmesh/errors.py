@@ -1,8 +1,8 @@
 """Everything that can go wrong in nomadmesh, in one place.
 
-Every failure a user can see is one of these classes. Dependencies' exceptions (python-hcl2,
-python-nomad, requests, grpc) are translated at the boundary where they are raised and never reach
-the caller. No exception text ever contains a token.
+Every failure a user can see is one of these classes. Dependencies' exceptions (python-nomad,
+requests, grpc, PyYAML) are translated at the boundary where they are raised and never reach the
+caller. No exception text ever contains a token.
 """
 
 from __future__ import annotations
@@ -56,6 +56,15 @@ class ParseError(InputError):
             if column is not None:
                 where += f":{column}"
         super().__init__(f"{where}: {message}")
+
+
+class HclError(ParseError):
+    """An HCL file Nomad's jobspec2 parser rejects; `nomad_text` is Nomad's own diagnostic line."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 column: int | None = None, nomad_text: str = "") -> None:
+        super().__init__(message, source=source, line=line, column=column)
+        self.nomad_text = nomad_text
 
 
 class UnsupportedExpression(ParseError):
@@ -159,3 +168,7 @@ class DemoFailed(NomadmeshError):
 
 class XdsError(NomadmeshError):
     """The xDS control plane cannot build or serve a configuration (bad snapshot, bad settings)."""
+
+
+class OutputError(InputError):
+    """An output file cannot be written: its directory is missing or closed, or it is not writable."""

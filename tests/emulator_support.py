@@ -184,7 +184,7 @@ _WRONG: list[Any] = ["s", 1.5, -1, True, [], {}, [1], {"k": 1}, 10**20, None]
 
 
 def mutate(body: dict[str, Any], rng: random.Random) -> bytes:
-    """The body with one change Go may refuse: a wrong type, a renamed or unknown key, a null."""
+    """The body with one change Go may refuse (wrong type, renamed or unknown key, deep nesting)."""
     paths: list[tuple[Any, Any]] = []
     todo: list[Any] = [body]
     while todo:
@@ -195,8 +195,11 @@ def mutate(body: dict[str, Any], rng: random.Random) -> bytes:
             if isinstance(node[k], (dict, list)):
                 todo.append(node[k])
     node, key = rng.choice(paths)
-    kind = rng.randrange(4)
-    if kind == 0:
+    kind = rng.randrange(5)
+    if kind == 4:
+        depth = rng.randrange(1, 400)
+        node[key] = json.loads("[" * depth + json.dumps(node[key]) + "]" * depth)
+    elif kind == 0:
         node[key] = rng.choice(_WRONG)
     elif kind == 1 and isinstance(key, str):
         node[key.lower() if rng.random() < 0.5 else key.upper()] = node.pop(key)

@@ -19,12 +19,18 @@ from nomadmesh.model import (
     Artifact,
     ChangeScript,
     Check,
-    CheckRestart,
     Constraint,
+    Consul,
+    ConsulConnect,
+    CSIMountOptions,
+    Device,
+    Disconnect,
     DNSConfig,
     EphemeralDisk,
     Group,
     Job,
+    JobUI,
+    JobUILink,
     Lifecycle,
     LogConfig,
     MigrateStrategy,
@@ -37,6 +43,7 @@ from nomadmesh.model import (
     RestartPolicy,
     Scaling,
     Service,
+    ServiceWeights,
     Spread,
     SpreadTarget,
     Task,
@@ -46,8 +53,10 @@ from nomadmesh.model import (
     Vault,
     VolumeMount,
     VolumeRequest,
+    WorkloadIdentity,
 )
 from nomadmesh.model._base import HOUR, MILLISECOND, MINUTE, SECOND
+from nomadmesh.model._json import decode
 
 T = TypeVar("T")
 
@@ -60,14 +69,14 @@ def optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
 
 
 IDENT = string.ascii_letters + string.digits + "_"
-names = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=12).filter(
-    lambda s: s[0].isalnum())
-"""Names that are valid everywhere (job IDs, groups, tasks, services)."""
+names = st.builds(lambda a, b: a + b, st.sampled_from(string.ascii_lowercase),
+                  st.text(string.ascii_lowercase + string.digits, max_size=10))
+"""Names that are valid everywhere (job IDs, groups, tasks, services: RFC 1123 labels)."""
 identifiers = st.builds(lambda head, tail: head + tail, st.sampled_from(string.ascii_letters + "_"),
                         st.text(IDENT, max_size=8)).filter(
     lambda s: s not in ("true", "false", "null") and not s.startswith("__"))
 """Keys that HCL can write bare (`key = value`)."""
-text = st.text(max_size=30)
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
 """Any text: quotes, backslashes, newlines, `${`, `%{`, emoji..."""
 runtime_refs = st.sampled_from(["${NOMAD_PORT_http}", "${attr.kernel.name}", "${meta.rack}",
                                 "${node.unique.name}", "${NOMAD_META_version}",
@@ -82,9 +91,9 @@ map_keys = identifiers | st.builds(lambda a, sep, b: a + sep + b, _segment,
 """Map keys: identifiers, dotted/dashed keys (`"a.b"`), and arbitrary text."""
 string_maps = st.dictionaries(map_keys, strings, max_size=4)
 """meta / env maps."""
-durations = st.integers(0, 48 * HOUR) | st.sampled_from([SECOND, 10 * SECOND, 90 * SECOND,
-                                                          1500 * MILLISECOND, 5 * MINUTE])
-"""Durations in nanoseconds, including odd ones like 1500ms and 1h30m."""
+durations = st.integers(0, 4 * MINUTE) | st.sampled_from([SECOND, 10 * SECOND, 90 * SECOND,
+                                                          1500 * MILLISECOND, 3 * MINUTE])
+"""Durations in nanoseconds, including odd ones like 1500ms (short enough for every rule)."""
 seconds = st.integers(1, 3600).map(lambda n: n * SECOND)
 
 
@@ -105,20 +114,24 @@ configs = st.dictionaries(map_keys, config_values(), max_size=5)
 """A task's driver config."""
 
 
-# --- placement ---------------------------------------------------------------------------------
+# --- placement (nomad/structs/structs.go:10021 Constraint.Validate and friends) ---------------
 
 attributes = st.sampled_from(["${attr.kernel.name}", "${node.datacenter}", "${meta.rack}",
                               "${attr.cpu.arch}", "${node.class}"])
-nonempty = strings.filter(bool)
+nonempty = (st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30)
+            | runtime_refs)
+_valued = st.sampled_from([("=", nonempty), ("!=", nonempty), ("<", nonempty), (">=", nonempty),
+                           ("regexp", st.sampled_from(["^linux$", "a.*b", "[0-9]+"])),
+                           ("version", st.sampled_from([">= 1.2", "< 2.0.0, >= 1.0", "~> 1.4"])),
+                           ("semver", st.sampled_from([">= 1.2.0", "^1.4", "1.x || 2.x"])),
+                           ("set_contains", nonempty)])
 
 
 @cache
 def constraints() -> st.SearchStrategy[Constraint]:
-    """Valid constraints, including value-less operators and distinct_hosts."""
-    valued = st.builds(Constraint, attribute=attributes,
-                       operator=optional(st.sampled_from(["=", "!=", "<", ">=", "regexp",
-                                                          "version", "semver", "set_contains"])),
-                       value=nonempty)
+    """Valid constraints: each operator with a value it accepts, value-less ones, distinct_hosts."""
+    valued = _valued.flatmap(lambda pair: st.builds(
+        Constraint, attribute=attributes, operator=st.just(pair[0]), value=pair[1]))
     bare = st.builds(Constraint, attribute=attributes,
                      operator=st.sampled_from(["distinct_property", "is_set", "is_not_set"]))
     hosts = st.builds(Constraint, operator=st.just("distinct_hosts"))
@@ -128,10 +141,9 @@ def constraints() -> st.SearchStrategy[Constraint]:
 @cache
 def affinities() -> st.SearchStrategy[Affinity]:
     """Valid affinities with non-zero weights."""
-    return st.builds(Affinity, attribute=attributes,
-                     operator=optional(st.sampled_from(["=", "!=", "regexp", "version"])),
-                     value=nonempty,
-                     weight=optional(st.integers(-100, 100).filter(bool)))
+    return _valued.flatmap(lambda pair: st.builds(
+        Affinity, attribute=attributes, operator=st.just(pair[0]), value=pair[1],
+        weight=optional(st.integers(-100, 100).filter(bool))))
 
 
 @cache
@@ -139,7 +151,7 @@ def spreads() -> st.SearchStrategy[Spread]:
     """Valid spreads with targets adding up to at most 100%."""
     targets = st.lists(st.builds(SpreadTarget, value=names, percent=optional(st.integers(0, 33))),
                        max_size=3, unique_by=lambda t: t.value)
-    return st.builds(Spread, attribute=attributes, weight=optional(st.integers(0, 100)),
+    return st.builds(Spread, attribute=attributes, weight=optional(st.integers(1, 100)),
                      targets=targets)
 
 
@@ -148,28 +160,30 @@ def spreads() -> st.SearchStrategy[Spread]:
 
 @cache
 def restart_policies() -> st.SearchStrategy[RestartPolicy]:
-    """Valid restart policies (attempts x delay fits in the interval)."""
-    return st.builds(RestartPolicy, attempts=optional(st.integers(0, 5)),
-                     interval=optional(st.just(HOUR)), delay=optional(seconds.filter(
-                         lambda d: d <= 10 * MINUTE)),
+    """Valid restart policies: attempts x delay fits in the interval, delay mode retries."""
+    return st.builds(RestartPolicy, attempts=optional(st.integers(1, 5)),
+                     interval=optional(st.just(HOUR)),
+                     delay=optional(seconds.filter(lambda d: d <= 5 * MINUTE)),
                      mode=optional(st.sampled_from(["delay", "fail"])),
                      render_templates=optional(st.booleans()))
 
 
 @cache
 def reschedule_policies() -> st.SearchStrategy[ReschedulePolicy]:
-    """Valid reschedule policies."""
-    return st.builds(ReschedulePolicy, attempts=optional(st.integers(0, 10)),
-                     interval=optional(durations), delay=optional(st.just(30 * SECOND)),
-                     delay_function=optional(st.sampled_from(["constant", "exponential",
-                                                              "fibonacci"])),
-                     max_delay=optional(st.just(HOUR)), unlimited=optional(st.booleans()))
+    """Valid reschedule policies: unlimited with a growing delay, or a few constant attempts."""
+    unlimited = st.builds(ReschedulePolicy, unlimited=st.just(True), attempts=st.just(0),
+                          interval=st.just(0), delay=st.just(30 * SECOND), max_delay=st.just(HOUR),
+                          delay_function=st.sampled_from(["exponential", "fibonacci"]))
+    limited = st.builds(ReschedulePolicy, unlimited=st.just(False), attempts=st.integers(1, 3),
+                        interval=st.just(24 * HOUR), delay=st.just(30 * SECOND),
+                        max_delay=st.just(HOUR), delay_function=st.just("constant"))
+    return unlimited | limited
 
 
 @cache
 def update_strategies() -> st.SearchStrategy[UpdateStrategy]:
     """Valid update strategies (canary present when auto_promote is)."""
-    return st.builds(UpdateStrategy, stagger=optional(durations),
+    return st.builds(UpdateStrategy, stagger=optional(seconds),
                      max_parallel=optional(st.integers(0, 10)),
                      health_check=optional(st.sampled_from(["checks", "task_states", "manual"])),
                      min_healthy_time=optional(st.just(10 * SECOND)),
@@ -185,7 +199,8 @@ def migrate_strategies() -> st.SearchStrategy[MigrateStrategy]:
     """Valid migrate strategies."""
     return st.builds(MigrateStrategy, max_parallel=optional(st.integers(0, 5)),
                      health_check=optional(st.sampled_from(["checks", "task_states"])),
-                     min_healthy_time=optional(durations), healthy_deadline=optional(durations))
+                     min_healthy_time=optional(st.just(10 * SECOND)),
+                     healthy_deadline=optional(st.just(5 * MINUTE)))
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -193,15 +208,13 @@ def migrate_strategies() -> st.SearchStrategy[MigrateStrategy]:
 
 @cache
 def resources() -> st.SearchStrategy[Resources]:
-    """Valid resources, sometimes with a passthrough device request in `extra`."""
-    devices = st.lists(st.fixed_dictionaries({"Name": st.sampled_from(["nvidia/gpu", "fpga"]),
-                                              "Count": st.integers(1, 4)}),
-                       min_size=1, max_size=2).map(lambda d: {"Devices": d})
+    """Valid resources, sometimes with device requests."""
+    devices = st.lists(st.builds(Device, name=st.sampled_from(["nvidia/gpu", "fpga"]),
+                                 count=st.integers(1, 4)), max_size=2)
     return st.builds(Resources, cpu=optional(st.integers(1, 4000)),
-                     memory=optional(st.integers(10, 4096)),
-                     memory_max=st.none(), disk=optional(st.integers(0, 1000)),
-                     secrets=optional(st.integers(1, 100)),
-                     extra=st.just({}) | devices)
+                     memory=optional(st.integers(300, 4096)),
+                     memory_max=st.none(), secrets=optional(st.integers(1, 100)),
+                     devices=devices)
 
 
 @cache
@@ -214,18 +227,19 @@ def templates(destination: st.SearchStrategy[str]) -> st.SearchStrategy[Template
             | st.fixed_dictionaries({"source": nonempty}))
     modes = st.sampled_from([
         {}, {"change_mode": "restart"}, {"change_mode": "noop"},
-        {"change_mode": "signal", "change_signal": "SIGHUP"},
+        {"change_mode": "signal", "change_signal": "SIGHUP", "env": False},
     ]) | st.builds(lambda cs: {"change_mode": "script", "change_script": cs},
                    st.builds(ChangeScript, command=nonempty, args=st.lists(strings, max_size=2),
                              timeout=optional(durations), fail_on_error=optional(st.booleans())))
     return st.builds(
-        lambda b, m, **kw: Template(**b, **m, **kw), body, modes,
+        lambda b, m, **kw: Template(**b, **{**kw, **m}), body, modes,
         destination=destination, splay=optional(durations),
         perms=optional(st.sampled_from(["0644", "0600", "755"])),
         uid=optional(st.integers(0, 65535)), gid=optional(st.integers(0, 65535)),
         left_delimiter=optional(st.just("[[")), right_delimiter=optional(st.just("]]")),
-        env=optional(st.booleans()), vault_grace=optional(durations),
-        wait=optional(st.builds(TemplateWait, min=optional(durations), max=optional(durations))),
+        env=optional(st.booleans()),
+        wait=optional(st.builds(TemplateWait, min=optional(st.just(SECOND)),
+                                max=optional(st.just(MINUTE)))),
         error_on_missing_key=optional(st.booleans()), once=optional(st.booleans()),
     )
 
@@ -236,55 +250,52 @@ def artifacts() -> st.SearchStrategy[Artifact]:
     return st.builds(Artifact, source=nonempty,
                      destination=optional(st.sampled_from(["local/", "local/bin", "alloc/x"])),
                      mode=optional(st.sampled_from(["any", "file", "dir"])),
-                     options=string_maps, headers=string_maps, chown=optional(st.booleans()))
+                     options=st.dictionaries(identifiers.filter(lambda k: k != "checksum"), strings,
+                                             max_size=3),
+                     headers=string_maps, chown=optional(st.booleans()))
 
 
 @cache
-def checks(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchStrategy[Check]:
-    """Valid health checks against the given port labels and tasks."""
-    port = optional(st.sampled_from(ports)) if ports else st.none()
-    task = optional(st.sampled_from(task_names)) if task_names else st.none()
-    kinds = st.sampled_from([
-        {"type": "http", "path": "/health"}, {"type": "tcp"},
-        {"type": "script", "command": "/bin/check"}, {"type": "grpc"},
-    ])
-    return st.builds(
-        lambda k, **kw: Check(**k, **kw), kinds,
-        name=optional(nonempty), port=port, interval=seconds, timeout=seconds,
+def checks(port: str | None, task_names: tuple[str, ...], provider: str, tcp: bool = True
+           ) -> st.SearchStrategy[list[Check]]:
+    """Valid health checks of a service on `port` (a port label, or None: script checks only)."""
+    kinds: list[dict[str, Any]] = [{"type": "script", "command": "/bin/check"}]
+    if port is not None:
+        kinds += [{"type": "http", "path": "/health"}] + ([{"type": "tcp"}] if tcp else [])
+        if provider == "consul":
+            kinds.append({"type": "grpc"})
+    if provider == "nomad":
+        kinds = [k for k in kinds if k["type"] in ("http", "tcp")]
+    if not kinds:
+        return st.just([])
+    task = st.sampled_from(task_names) if task_names else st.none()
+    check = st.builds(
+        lambda k, t, **kw: Check(**k, **kw, task=t if k["type"] == "script" else None),
+        st.sampled_from(kinds), task,
+        name=names, interval=seconds, timeout=seconds,
         method=optional(st.sampled_from(["GET", "POST"])),
         header=optional(st.dictionaries(identifiers | map_keys, st.lists(text, min_size=1,
                                                                          max_size=2).map(tuple),
                                         min_size=1, max_size=2)),
-        args=st.lists(strings, max_size=2), initial_status=optional(st.sampled_from(
-            ["passing", "warning", "critical"])),
-        address_mode=optional(st.sampled_from(["alloc", "auto", "driver", "host"])),
-        task=task, success_before_passing=optional(st.integers(0, 5)),
-        on_update=optional(st.sampled_from(["require_healthy", "ignore_warnings", "ignore"])),
-        check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 5)),
-                                         grace=optional(durations),
-                                         ignore_warnings=optional(st.booleans()))),
-        extra=st.just({}) | st.builds(lambda n: {"Notes": n}, nonempty),
+        initial_status=optional(st.sampled_from(["passing", "warning", "critical"])),
+        on_update=optional(st.sampled_from(["require_healthy", "ignore"])),
+        notes=optional(nonempty.map(lambda n: n[:200])) if provider == "consul" else st.none(),
     )
+    return st.lists(check, max_size=2, unique_by=lambda c: c.name)
 
 
 @cache
-def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
-    """Consul Connect blocks in Nomad JSON form: sidecar service, upstreams, expose, sidecar task."""
+def connects(port: str) -> st.SearchStrategy[ConsulConnect]:
+    """Consul Connect sidecars (one per service, exclusive of native and gateways)."""
     upstream = st.fixed_dictionaries(
         {"DestinationName": names, "LocalBindPort": st.integers(1, 65535)},
         optional={"Datacenter": names, "LocalBindAddress": st.just("127.0.0.1"),
                   "MeshGateway": st.fixed_dictionaries({"Mode": st.sampled_from(["local",
                                                                                   "remote"])}),
                   "Config": st.dictionaries(identifiers, strings, max_size=2)})
-    expose = st.fixed_dictionaries({"Paths": st.lists(st.fixed_dictionaries(
-        {"Path": st.just("/metrics"), "Protocol": st.just("http"),
-         "LocalPathPort": st.integers(1, 65535),
-         "ListenerPort": st.sampled_from(ports) if ports else st.just("expose")}),
-        min_size=1, max_size=2)})
     proxy = st.fixed_dictionaries({}, optional={
         "LocalServicePort": st.integers(1, 65535),
         "Upstreams": st.lists(upstream, min_size=1, max_size=3),
-        "Expose": expose,
         "Config": st.dictionaries(map_keys, config_values(1), max_size=3),
         "TransparentProxy": st.fixed_dictionaries({}, optional={
             "UID": st.just("101"), "ExcludeOutboundCIDRs": st.lists(st.just("10.0.0.0/8"),
@@ -292,7 +303,7 @@ def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
             "NoDNS": st.booleans()}),
     })
     sidecar_service = st.fixed_dictionaries({}, optional={
-        "Port": st.sampled_from(ports) if ports else names, "Tags": st.lists(names, max_size=2),
+        "Port": st.just(port), "Tags": st.lists(names, max_size=2),
         "Proxy": proxy, "DisableDefaultTCPCheck": st.booleans(), "Meta": string_maps})
     sidecar_task = st.fixed_dictionaries({}, optional={
         "Name": names, "Driver": st.just("docker"),
@@ -302,44 +313,45 @@ def connects(ports: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
         "LogConfig": st.fixed_dictionaries({"MaxFiles": st.integers(1, 5),
                                             "MaxFileSizeMB": st.integers(1, 5)}),
         "KillTimeout": durations, "ShutdownDelay": durations, "KillSignal": st.just("SIGTERM")})
-    return st.fixed_dictionaries({}, optional={"SidecarService": sidecar_service,
-                                               "SidecarTask": sidecar_task,
-                                               "Native": st.booleans()}).map(freeze_json)
-
-
-def freeze_json(value: Any) -> Any:
-    """Lists as tuples, as the model stores them, so generated and decoded values compare equal."""
-    from nomadmesh.model._base import freeze
-
-    return freeze(value)
+    return st.fixed_dictionaries({"SidecarService": sidecar_service},
+                                 optional={"SidecarTask": sidecar_task}).map(
+        lambda d: decode(ConsulConnect, d, "connect"))
 
 
 @cache
-def services(ports: tuple[str, ...], task_names: tuple[str, ...]) -> st.SearchStrategy[Service]:
-    """Valid services (Consul or Nomad provider), with checks and sometimes Connect."""
-    port = optional(st.sampled_from(ports) | st.integers(1, 65535).map(str)) if ports \
-        else optional(st.integers(1, 65535).map(str))
-    consul = st.builds(
-        Service, name=optional(names), port=port, provider=optional(st.just("consul")),
-        tags=st.lists(strings, max_size=3), canary_tags=st.lists(names, max_size=2),
-        enable_tag_override=optional(st.booleans()), address_mode=optional(st.sampled_from(
-            ["alloc", "auto", "host"])), task=optional(st.sampled_from(task_names))
-        if task_names else st.none(), on_update=optional(st.just("ignore")),
-        meta=string_maps, canary_meta=string_maps, tagged_addresses=string_maps,
-        checks=st.lists(checks(ports, task_names), max_size=2),
-        check_restart=optional(st.builds(CheckRestart, limit=optional(st.integers(0, 3)))),
-        connect=optional(connects(ports)),
-        extra=st.just({}) | st.builds(lambda p, w: {"Weights": {"Passing": p, "Warning": w}},
-                                      st.integers(1, 10), st.integers(1, 10)),
-    )
-    nomad = st.builds(Service, name=optional(names), port=port, provider=st.just("nomad"),
-                      tags=st.lists(names, max_size=2))
-    return consul | nomad
+def services(ports: tuple[str, ...], task_names: tuple[str, ...], provider: str,
+             group: bool) -> st.SearchStrategy[Service]:
+    """Valid services of one provider, on one of `ports` (or none), with checks; group Consul
+    services sometimes with a Connect sidecar."""
+    def build(port: str | None, connect: ConsulConnect | None) -> st.SearchStrategy[Service]:
+        return st.builds(
+            Service, name=optional(names), port=st.just(port), provider=st.just(provider),
+            tags=st.lists(strings, max_size=3), canary_tags=st.lists(names, max_size=2),
+            enable_tag_override=optional(st.booleans()),
+            address_mode=optional(st.sampled_from(["auto", "host"])),
+            task=optional(st.sampled_from(task_names)) if group and task_names else st.none(),
+            on_update=optional(st.just("ignore")), meta=string_maps, canary_meta=string_maps,
+            tagged_addresses=string_maps if provider == "consul" else st.just({}),
+            # nomad/structs/services.go:860: no tcp checks on a Connect sidecar service
+            checks=checks(port, task_names if group else (), provider, tcp=connect is None),
+            connect=st.just(connect),
+            weights=optional(st.builds(ServiceWeights, passing=st.integers(1, 10),
+                                       warning=st.integers(1, 10)))
+            if provider == "consul" else st.none(),
+        )
+
+    def with_connect(port: str | None) -> st.SearchStrategy[Service]:
+        connect = (optional(connects(port)) if group and provider == "consul" and port
+                   else st.none())
+        return connect.flatmap(lambda c: build(port, c))
+
+    return (st.sampled_from(ports) if ports else st.none()).flatmap(with_connect)
 
 
 @cache
 def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | None = None,
-          ports: tuple[str, ...] | None = None) -> st.SearchStrategy[Task]:
+          ports: tuple[str, ...] | None = None, provider: str = "consul",
+          main: bool = True, system: bool = False) -> st.SearchStrategy[Task]:
     """Valid tasks; volume mounts and service ports refer to the given group volumes and ports."""
     mounts = (st.lists(st.builds(VolumeMount, volume=st.sampled_from(volumes),
                                  destination=st.sampled_from(["/data", "/srv"]),
@@ -347,21 +359,19 @@ def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | No
                                  propagation_mode=optional(st.sampled_from(
                                      ["private", "host-to-task", "bidirectional"]))),
                        max_size=2) if volumes else st.just([]))
-    identity = st.fixed_dictionaries({"Env": st.just(True)}, optional={
-        "Aud": st.lists(names, min_size=1, max_size=2), "File": st.booleans()})
-    identities = st.lists(st.fixed_dictionaries({"Name": names, "Aud": st.lists(
-        names, min_size=1, max_size=2)}, optional={"TTL": seconds}), min_size=1, max_size=2,
-        unique_by=lambda d: d["Name"])
-    extra = st.fixed_dictionaries({}, optional={"Identity": identity,
-                                                "Identities": identities}).map(freeze_json)
+    identity = st.builds(WorkloadIdentity, env=st.just(True),
+                         aud=st.lists(names, min_size=1, max_size=2), file=optional(st.booleans()))
+    identities = st.lists(st.builds(WorkloadIdentity, name=names, aud=st.lists(
+        names, min_size=1, max_size=2), ttl=optional(seconds)), max_size=2,
+        unique_by=lambda d: d.name)
+    lifecycle = st.none() if main else optional(st.builds(
+        Lifecycle, hook=st.sampled_from(["prestart", "poststart"]), sidecar=optional(st.booleans())))
     return st.builds(
         Task, name=name, driver=st.sampled_from(["docker", "exec", "raw_exec", "java"]),
         config=configs, env=string_maps, user=optional(names), kind=optional(names),
-        leader=optional(st.just(False)),
-        lifecycle=optional(st.builds(Lifecycle, hook=st.sampled_from(["prestart", "poststart"]),
-                                     sidecar=optional(st.booleans()))),
+        leader=optional(st.just(False)), lifecycle=lifecycle,
         resources=optional(resources()),
-        services=st.lists(services(ports or (), ()), max_size=1),
+        services=st.lists(services(ports or (), (), provider, False), max_size=1),
         templates=st.lists(templates(st.just("local/a")), max_size=1)
         | st.lists(templates(st.just("local/b")), max_size=1),
         artifacts=st.lists(artifacts(), max_size=2), volume_mounts=mounts,
@@ -369,14 +379,15 @@ def tasks(name: st.SearchStrategy[str] = names, *, volumes: tuple[str, ...] | No
                                  role=optional(names), env=optional(st.booleans()),
                                  change_mode=optional(st.sampled_from(["noop", "restart"])))),
         restart=optional(restart_policies()),
-        logs=optional(st.builds(LogConfig, max_files=optional(st.integers(1, 20)),
-                                max_file_size=optional(st.integers(1, 100)),
+        logs=optional(st.builds(LogConfig, max_files=optional(st.integers(1, 5)),
+                                max_file_size=optional(st.integers(1, 20)),
                                 disabled=optional(st.booleans()))),
         kill_timeout=optional(durations), kill_signal=optional(st.sampled_from(["SIGINT"])),
         shutdown_delay=optional(durations), meta=string_maps,
-        constraints=st.lists(constraints(), max_size=2),
-        affinities=st.lists(affinities(), max_size=1),
-        extra=extra,
+        constraints=st.lists(constraints().filter(
+            lambda c: c.operator not in ("distinct_hosts", "distinct_property")), max_size=2),
+        affinities=st.just(()) if system else st.lists(affinities(), max_size=1),
+        identity=optional(identity), identities=identities,
     )
 
 
@@ -408,8 +419,7 @@ def networks(port_list: list[Port]) -> st.SearchStrategy[Network]:
         ports=st.just(port_list), hostname=optional(names),
         dns=optional(st.builds(DNSConfig, servers=st.lists(st.just("1.1.1.1"), max_size=1),
                                searches=st.lists(names, max_size=1),
-                               options=st.lists(st.just("ndots:2"), max_size=1))),
-        mbits=optional(st.integers(1, 100)))
+                               options=st.lists(st.just("ndots:2"), max_size=1))))
 
 
 @st.composite
@@ -418,52 +428,57 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
     """A valid group whose services, checks and mounts refer to its own ports, tasks, volumes."""
     network_list = draw(st.just([]) | ports().flatmap(networks).map(lambda n: [n]))
     labels = tuple(p.label for n in network_list for p in n.ports)
+    provider = draw(st.sampled_from(["consul", "nomad"]))
+    many = job_type in ("service", "batch")
+    count = draw(optional(st.integers(0, 10 if many else 1)))
     volumes = draw(st.lists(st.builds(VolumeRequest, name=names, type=st.just("host"),
-                                      source=names, read_only=optional(st.booleans()),
-                                      per_alloc=optional(st.booleans())), max_size=2,
-                            unique_by=lambda v: v.name)
+                                      source=names, read_only=optional(st.booleans())),
+                            max_size=2, unique_by=lambda v: v.name)
                    | st.lists(st.builds(
                        VolumeRequest, name=st.just("csi"), type=st.just("csi"), source=names,
-                       access_mode=optional(st.just("single-node-writer")),
-                       attachment_mode=optional(st.just("file-system")),
-                       mount_options=optional(st.fixed_dictionaries(
-                           {"FSType": st.just("ext4"),
-                            "MountFlags": st.lists(st.just("noatime"), max_size=1)}).map(
-                           freeze_json))), max_size=1))
-    task_list = draw(st.lists(tasks(volumes=tuple(v.name for v in volumes), ports=labels),
-                              min_size=1, max_size=2, unique_by=lambda t: t.name))
+                       access_mode=st.just("multi-node-multi-writer"),
+                       attachment_mode=st.just("file-system"),
+                       mount_options=optional(st.builds(
+                           CSIMountOptions, fs_type=st.just("ext4"),
+                           mount_flags=st.lists(st.just("noatime"), max_size=1)))), max_size=1))
+    system = job_type == "system"
+    main = draw(tasks(volumes=tuple(v.name for v in volumes), ports=labels, provider=provider,
+                      system=system))
+    others = draw(st.lists(tasks(volumes=tuple(v.name for v in volumes), ports=labels,
+                                 provider=provider, main=False, system=system), max_size=1))
+    task_list = [main, *(t for t in others if t.name != main.name)]
     task_names = tuple(t.name for t in task_list)
-    many = job_type in ("service", "batch")
+    update = draw(optional(update_strategies())) if job_type in ("service", "system") else None
+    scaling = None
+    if job_type != "system" and draw(st.booleans()):
+        low = draw(st.integers(0, 2))
+        high = draw(st.integers(max(low, 2), 10))
+        count = draw(st.integers(low, high)) if count is not None else None
+        scaling = Scaling(min=low, max=high, enabled=draw(optional(st.booleans())),
+                          policy=draw(st.dictionaries(identifiers, config_values(1), max_size=2)))
     return draw(st.builds(
-        Group, name=name, count=optional(st.integers(0, 10 if many else 1)),
+        Group, name=name, count=st.just(count),
         tasks=st.just(task_list),
         networks=st.just(network_list),
-        services=st.lists(services(labels, task_names), max_size=2),
+        services=st.lists(services(labels, task_names, provider, True), max_size=2,
+                          unique_by=lambda s: (s.name, s.port)),
         volumes=st.just(volumes),
         restart=optional(restart_policies()),
         reschedule=optional(reschedule_policies()) if job_type not in ("system", "sysbatch")
         else st.none(),
-        update=optional(update_strategies()) if job_type in ("service", "system") else st.none(),
-        migrate=optional(migrate_strategies()),
-        ephemeral_disk=optional(st.builds(EphemeralDisk, size=optional(st.integers(0, 1000)),
+        update=st.just(update),
+        migrate=optional(migrate_strategies()) if job_type == "service" else st.none(),
+        ephemeral_disk=optional(st.builds(EphemeralDisk, size=optional(st.integers(200, 1000)),
                                           sticky=optional(st.booleans()),
                                           migrate=optional(st.booleans()))),
-        scaling=optional(st.builds(Scaling, min=optional(st.integers(0, 2)),
-                                   max=st.integers(2, 10), enabled=optional(st.booleans()),
-                                   policy=optional(st.dictionaries(
-                                       identifiers, config_values(1), max_size=2).map(
-                                       freeze_json)))),
-        shutdown_delay=optional(durations), stop_after_client_disconnect=optional(durations),
-        max_client_disconnect=optional(durations),
-        prevent_reschedule_on_lost=optional(st.booleans()),
+        scaling=st.just(scaling),
+        shutdown_delay=optional(durations),
         constraints=st.lists(constraints(), max_size=2),
-        affinities=st.lists(affinities(), max_size=1), spreads=st.lists(spreads(), max_size=1),
+        affinities=st.just(()) if system else st.lists(affinities(), max_size=1),
+        spreads=st.just(()) if system else st.lists(spreads(), max_size=1),
         meta=string_maps,
-        extra=st.fixed_dictionaries({}, optional={
-            "Consul": st.fixed_dictionaries({"Namespace": names}),
-            "Disconnect": st.fixed_dictionaries({"LostAfter": seconds,
-                                                 "Replace": st.booleans()}),
-        }).map(freeze_json),
+        consul=optional(st.builds(Consul, namespace=names)),
+        disconnect=optional(st.builds(Disconnect, lost_after=seconds, replace=st.booleans())),
     ))
 
 
@@ -477,18 +492,20 @@ def jobs(draw: st.DrawFn, job_type: st.SearchStrategy[str | None] | None = None)
                 else st.sampled_from([None, "service", "batch", "system", "sysbatch"]))
     effective = kind or "service"
     batchy = effective in ("batch", "sysbatch")
+    system = effective == "system"
     group_list = draw(st.lists(groups(job_type=effective), min_size=1, max_size=2,
                                unique_by=lambda g: g.name))
     return draw(st.builds(
-        Job, id=names, name=optional(nonempty), type=st.just(kind),
+        Job, id=names, name=optional(names), type=st.just(kind),
         region=optional(names), namespace=optional(names),
         datacenters=st.lists(names, max_size=3), node_pool=optional(names),
         priority=optional(st.integers(1, 100)), all_at_once=optional(st.booleans()),
         meta=string_maps, constraints=st.lists(constraints(), max_size=2),
-        affinities=st.lists(affinities(), max_size=2), spreads=st.lists(spreads(), max_size=1),
+        affinities=st.just(()) if system else st.lists(affinities(), max_size=2),
+        spreads=st.just(()) if system else st.lists(spreads(), max_size=1),
         update=optional(update_strategies()) if effective in ("service", "system")
         else st.none(),
-        migrate=optional(migrate_strategies()),
+        migrate=optional(migrate_strategies()) if effective == "service" else st.none(),
         reschedule=optional(reschedule_policies()) if effective not in ("system", "sysbatch")
         else st.none(),
         periodic=optional(st.builds(Periodic, crons=st.lists(st.just("*/5 * * * *"), min_size=1,
@@ -501,10 +518,67 @@ def jobs(draw: st.DrawFn, job_type: st.SearchStrategy[str | None] | None = None)
             st.just("a"), max_size=1), meta_optional=st.lists(st.just("b"), max_size=1)))
         if batchy else st.none(),
         groups=st.just(group_list),
-        extra=st.fixed_dictionaries({}, optional={
-            "UI": st.fixed_dictionaries({"Description": nonempty}, optional={
-                "Links": st.lists(st.fixed_dictionaries({"Label": names, "URL": names}),
-                                  min_size=1, max_size=2)}),
-            "ConsulNamespace": names,
-        }).map(freeze_json),
+        ui=optional(st.builds(JobUI, description=nonempty, links=st.lists(
+            st.builds(JobUILink, label=names, url=names), max_size=2))),
+        consul_namespace=optional(names),
     ))
+
+
+# --- any value of any model class, from the field table (not meant to be valid) ---------------
+
+_go_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+"""Text Go's JSON carries unchanged (no lone surrogates, which Go replaces with U+FFFD)."""
+_float64_ints = st.integers(-(2**53), 2**53)
+_json_scalars = _go_text | _float64_ints | st.booleans() | st.none() | st.floats(
+    allow_nan=False, allow_infinity=False, width=64)
+free_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
+                         | st.dictionaries(_go_text, inner, max_size=3), max_leaves=8)
+"""Free-form JSON as Nomad keeps it: numbers it can hold in a float64."""
+
+
+def _kind_strategy(s: Any) -> st.SearchStrategy[Any]:
+    from nomadmesh.model._base import INT_RANGES, Kind
+
+    kind = s.kind
+    if kind is Kind.STR:
+        return _go_text
+    if kind is Kind.BOOL:
+        return st.booleans()
+    if kind is Kind.INT:
+        low, high = INT_RANGES[s.go_int]
+        return st.integers(low, high)
+    if kind is Kind.DURATION:
+        return st.integers(0, 2**63 - 1)
+    if kind is Kind.STRS:
+        return st.lists(_go_text, max_size=3)
+    if kind is Kind.INTS:
+        low, high = INT_RANGES[s.go_int]
+        return st.lists(st.integers(low, high), max_size=3)
+    if kind is Kind.MAP:
+        return st.dictionaries(_go_text, _go_text, max_size=3)
+    if kind is Kind.MAP_STRS:
+        return st.dictionaries(_go_text, st.lists(_go_text, max_size=2), max_size=2)
+    if kind is Kind.ANY:
+        return st.dictionaries(_go_text, free_json, max_size=3)
+    block = st.deferred(lambda: any_of(s.block))
+    if kind is Kind.BLOCK:
+        return block
+    if kind is Kind.BLOCKS:
+        return st.lists(block, max_size=2)
+    return st.lists(block, max_size=2).map(lambda items: {x.name: x for x in items})
+
+
+@cache
+def any_of(cls: type) -> st.SearchStrategy[Any]:
+    """Any object of a model class: every field drawn by its kind, each set about half the time."""
+    from nomadmesh.model._base import specs
+
+    args = []
+    fields: dict[str, st.SearchStrategy[Any]] = {}
+    for s in specs(cls):
+        if s.label:
+            args.append(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=8))
+        else:
+            fields[s.name] = optional(_kind_strategy(s))
+    return st.builds(lambda *a, **kw: cls(*a, **{k: v for k, v in kw.items() if v is not None}),
+                     *args, **fields)

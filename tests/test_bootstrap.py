@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -134,14 +135,20 @@ def test_every_combination_passes_envoy_validate(tls_files: dict[str, str]) -> N
 @pytest.fixture
 def empty_control_plane() -> ControlPlane:
     with ControlPlane(listen="127.0.0.1:0") as plane:
-        plane.cache.set_snapshot("service-a", Snapshot.empty("1"))
         yield plane
+
+
+def started(plane: ControlPlane, bootstrap: dict[str, Any]) -> EnvoyProcess:
+    """An Envoy for `bootstrap`, with an empty snapshot waiting for it (Envoy is ready after xDS)."""
+    envoy = EnvoyProcess(bootstrap)
+    plane.cache.set_snapshot(envoy.node_hash, Snapshot.empty())
+    return envoy
 
 
 @pytest.mark.envoy
 def test_envoy_comes_up_ready_and_connected(empty_control_plane: ControlPlane) -> None:
     params = _params(xds_port=empty_control_plane.port, metrics_port=free_port())
-    with EnvoyProcess(render_bootstrap(params)) as envoy:
+    with started(empty_control_plane, render_bootstrap(params)) as envoy:
         envoy.wait_for(envoy.is_ready, what="/ready")
         envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1",
                        what="connected control plane")
@@ -153,7 +160,7 @@ def test_metrics_listener_serves_only_prometheus_stats(empty_control_plane: Cont
     params = _params(
         xds_port=empty_control_plane.port, metrics_port=metrics_port, admin_port=free_port()
     )
-    with EnvoyProcess(render_bootstrap(params)) as envoy:
+    with started(empty_control_plane, render_bootstrap(params)) as envoy:
         envoy.wait_for(envoy.is_ready, what="/ready")
         base = f"http://127.0.0.1:{metrics_port}"
         prometheus = requests.get(base + "/stats/prometheus", timeout=5)

@@ -7,6 +7,7 @@ oracle is present, hypothesis-generated bodies through both.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import subprocess
@@ -119,3 +120,19 @@ def test_parse_with_nomads_own_parser_canonicalizes_as_the_agent(tmp_path: Path)
     with pytest.raises(NomadApiError) as err:
         parse_hcl(json.dumps({"JobHCL": "job {"}).encode(), jobspec2)
     assert err.value.status == 400 and err.value.text.startswith("Failed to parse job: ")
+
+
+def test_the_package_imports_nothing_of_the_client() -> None:
+    # the emulator checks the client only if it shares no code with it (issue 13)
+    package = Path(__file__).resolve().parent.parent / "nomadmesh" / "testing" / "nomad_api"
+    forbidden = ("nomadmesh.model", "nomadmesh.codec", "nomadmesh.hcl", "nomadmesh.mesh",
+                 "nomadmesh.deploy", "nomadmesh.nomad_schema", "nomadmesh.loader")
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    assert "nomadmesh.testing.nomad_api.gojson" in imported  # the scan sees the package
+    assert not {m for m in imported if m.startswith(forbidden)}

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from nomadmesh.testing.nomad_api import (
+    NomadApiError,
+    ServerConfig,
     admit,
     check_register,
     decode_register,
@@ -23,9 +26,11 @@ from nomadmesh.testing.nomad_api import (
     update_kind,
 )
 from nomadmesh.testing.nomad_api.convert import new
-from nomadmesh.testing.nomad_api.diff import group_diff
+from nomadmesh.testing.nomad_api.diff import group_diff, service_diffs
+from tests.emulator_support import GOLDEN, mutate
 
 Obj = dict[str, Any]
+CASES: list[Obj] = json.loads((GOLDEN / "register.json").read_text())
 
 
 def field(kind: str, name: str, old: str, new_value: str) -> Obj:
@@ -258,3 +263,88 @@ def test_job_meta_change_shows_as_a_job_field() -> None:
     diff = plan_diff(stored(), changed, {"api": {"DestructiveUpdate": 2}})
     assert diff["Fields"] == [field("Added", "Meta[nomadmesh.digest]", "", "abc")]
     assert diff["TaskGroups"][0]["Updates"] == {"create/destroy update": 2}
+
+
+# the examples place on a "web" node pool; a server knows the pools of its nodes
+EXAMPLES_SERVER = ServerConfig(node_pools=("all", "default", "web"), vault_clusters=("default",))
+
+
+def _admitted(body: bytes) -> Obj | None:
+    try:
+        return admit(check_register(decode_register(body), None), config=EXAMPLES_SERVER).job
+    except NomadApiError:
+        return None
+
+
+def test_mutated_examples_diff_and_classify_without_errors() -> None:
+    # every answer is Nomad-shaped: a refusal is a NomadApiError, an admitted job diffs
+    # against itself as unchanged and against its mutation with Nomad's update kinds
+    rng = random.Random(16)
+    bodies = [c["body"].encode() for c in CASES if c["name"].startswith("examples/")
+              and "mutation" not in c["name"]]
+    kinds: set[str] = set()
+    for body in bodies:
+        old = _admitted(body)
+        assert old is not None, body[:200]
+        old["JobModifyIndex"] = 1
+        assert job_diff(old, copy.deepcopy(old), True)["Type"] == "None"
+        for _ in range(5):
+            new = _admitted(mutate(json.loads(body), rng))
+            if new is None:
+                continue
+            new["JobModifyIndex"] = 2
+            plan_diff(old, new, {})
+            kinds |= {update_kind(old, new, g["Name"]) for g in new["TaskGroups"] or ()
+                      if any(o["Name"] == g["Name"] for o in old["TaskGroups"] or ())}
+    assert kinds <= {"inplace", "destructive"} and kinds
+
+
+def test_services_diff_detect_changes() -> None:
+    # nomad/structs/diff_test.go:9663 TestServicesDiff "Detect changes"
+    old = new("Service", Name="webapp", PortLabel="http", AddressMode="host",
+              Address="a.example.com", EnableTagOverride=True, Tags=["prod"],
+              CanaryTags=["canary"], Weights=new("ServiceWeights", Passing=1, Warning=1))
+    changed = new("Service", Name="webapp-2", PortLabel="https", AddressMode="alloc",
+                  Address="b.example.com", EnableTagOverride=False, Tags=["prod", "dev"],
+                  CanaryTags=["qa"], Weights=new("ServiceWeights", Passing=5, Warning=1))
+    assert service_diffs([old], [changed], True) == [{
+        "Type": "Edited", "Name": "Service", "Fields": [
+            field("Edited", "Address", "a.example.com", "b.example.com"),
+            field("Edited", "AddressMode", "host", "alloc"),
+            field("None", "Cluster", "", ""),
+            field("Edited", "EnableTagOverride", "true", "false"),
+            field("None", "Kind", "", ""),
+            field("Edited", "Name", "webapp", "webapp-2"),
+            field("None", "Namespace", "", ""),
+            field("None", "OnUpdate", "", ""),
+            field("Edited", "PortLabel", "http", "https"),
+            field("None", "Provider", "", ""),
+            field("None", "TaskName", "", "")],
+        "Objects": [
+            {"Type": "Edited", "Name": "CanaryTags", "Objects": None, "Fields": [
+                field("Added", "CanaryTags", "", "qa"),
+                field("Deleted", "CanaryTags", "canary", "")]},
+            {"Type": "Added", "Name": "Tags", "Objects": None, "Fields": [
+                field("Added", "Tags", "", "dev"), field("None", "Tags", "prod", "prod")]},
+            {"Type": "Edited", "Name": "Weights", "Objects": None, "Fields": [
+                field("Edited", "Passing", "1", "5"), field("None", "Warning", "1", "1")]}]}]
+
+
+def test_ingress_listener_port_change_is_a_deleted_and_an_added_listener() -> None:
+    # nomad/structs/diff.go:1402 connectGatewayIngressListenersDiff keys listeners by protocol/port
+    def gateway(port: int) -> Obj:
+        ingress = {"Listeners": [{"Port": port, "Protocol": "tcp",
+                                  "Services": [{"Name": "api"}]}]}
+        job = {"ID": "gw", "TaskGroups": [{"Name": "g", "Networks": [{"Mode": "bridge"}],
+                                           "Services": [{"Name": "ingress", "PortLabel": "8080",
+                                                         "Connect": {"Gateway": {
+                                                             "Ingress": ingress}}}]}]}
+        return admit(check_register(decode_register(json.dumps({"Job": job}).encode()),
+                                    None)).job
+
+    service = job_diff(gateway(8080), gateway(9090), True)["TaskGroups"][0]["Objects"][0]
+    gw = service["Objects"][0]["Objects"][0]
+    assert (service["Name"], gw["Name"]) == ("Service", "Gateway")
+    ingress = next(o for o in gw["Objects"] if o["Name"] == "Ingress")
+    assert [(o["Name"], o["Type"]) for o in ingress["Objects"]] == [
+        ("Listener", "Added"), ("Listener", "Deleted")]

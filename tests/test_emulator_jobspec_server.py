@@ -16,15 +16,17 @@ from nomadmesh.testing.nomad_api import (
     NomadApiError,
     ServerConfig,
     admit,
+    against_existing,
     check_register,
     decode_register,
     decode_validate,
     multierror,
     spec_changed,
+    submission,
     validate_response,
 )
 from nomadmesh.testing.nomad_api.convert import new
-from nomadmesh.testing.nomad_api.validate import go_duration, validate_job
+from nomadmesh.testing.nomad_api.validate import go_duration, validate_group, validate_job
 
 Obj = dict[str, Any]
 
@@ -202,6 +204,23 @@ def test_ingress_gateway_task_and_bridge_binds_are_injected() -> None:
         "api": new("ConsulGatewayBindAddress", Address="0.0.0.0", Port=8080)}
 
 
+def test_exposed_check_gets_a_port_and_an_expose_path() -> None:
+    # nomad/job_endpoint_hook_expose_check.go:172 exposePathForCheck (the "9999" case of
+    # job_endpoint_hook_expose_check_test.go): a numeric service port, a generated check port
+    checks = [{"Name": "health", "Type": "http", "Path": "/health", "Expose": True,
+               "Interval": 10**10, "Timeout": 10**9}]
+    job = web(Services=[{"Name": "api", "PortLabel": "9999", "Checks": checks,
+                         "Connect": {"SidecarService": {}}}], Networks=[{"Mode": "bridge"}])
+    group = register(job)["TaskGroups"][0]
+    sidecar_port, port = group["Networks"][0]["DynamicPorts"]  # the connect hook runs first
+    assert sidecar_port["Label"] == "connect-proxy-api"
+    assert port["Label"].startswith("svc_api_ck_") and len(port["Label"]) == len("svc_api_ck_") + 6
+    assert (port["To"], port["HostNetwork"]) == (-1, "default")
+    expose = group["Services"][0]["Connect"]["SidecarService"]["Proxy"]["Expose"]
+    assert expose["Paths"] == [new("ConsulExposePath", Path="/health", LocalPathPort=9999,
+                                   ListenerPort=port["Label"])]
+
+
 def test_connect_needs_one_bridge_network() -> None:
     # nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate
     job = web(Services=[{"Name": "db", "Connect": {"SidecarService": {}}}])
@@ -328,7 +347,11 @@ def test_task_blocks_follow_their_validate_methods() -> None:
     task["VolumeMounts"] = [{"Volume": "data", "Destination": "/d", "PropagationMode": "x"}]
     task["Identities"] = [{"Name": "bad name", "Audience": ["a"]}]
     task["Secrets"] = [{"Name": "s", "Provider": "vault", "Path": "p"}]
+    task["Artifacts"] = [{"GetterSource": "https://x/y", "GetterOptions": {"checksum": "md5:zz"}}]
     text = refusal(job).text
+    # structs.go:9921 validateChecksum with encoding/hex's error
+    assert "Artifact 1 validation failed: " + multierror([
+        "invalid checksum: encoding/hex: invalid byte: U+007A 'z'"]) in text
     # volumes.go:147, volumes.go VolumeMount.Validate, workload_id.go:451, Task.Validate
     assert "Task group volume validation for data failed: " + multierror([
         "volume has an empty source"]) in text
@@ -367,6 +390,19 @@ def test_memory_max_is_a_warning_without_oversubscription() -> None:
                         "to allow oversubscription.")
 
 
+def test_services_without_shutdown_delay_warn_as_nomad_does() -> None:
+    # nomad/structs/structs.go generateTaskGroupServiceShutdownDelayWarnings, :4956 Warnings
+    job = web(Services=[{"Name": "web", "PortLabel": "http"}], Update={"MaxParallel": 5},
+              Networks=[{"DynamicPorts": [{"Label": "http"}]}])
+    warnings = admit(check_register(decode_register(body(job)), None)).warnings
+    assert warnings == [
+        'Group "api" has warnings: ' + multierror([
+            "Update max parallel count is greater than task group count (5 > 2). A destructive "
+            "change would result in the simultaneous replacement of all allocations."]),
+        'group "api" defines services, but neither the group nor any of its tasks have '
+        "shutdown_delay set"]
+
+
 def test_region_and_namespace_come_from_the_request_first() -> None:
     # command/agent/job_endpoint.go:1057 regionForJob, :1109 namespaceForJob
     req = decode_register(body(web(), Region="east", Namespace="team"))
@@ -374,6 +410,29 @@ def test_region_and_namespace_come_from_the_request_first() -> None:
                      write_namespace=req.namespace)
     assert (admitted.region, admitted.job["Region"], admitted.job["Namespace"]) == (
         "east", "east", "team")
+
+
+def test_register_against_the_stored_job() -> None:
+    # nomad/job_endpoint.go:222 EnforceIndex, :1946 validateJobUpdate, state_store.go:5709
+    stored = register(web(Scaling={"Min": 1, "Max": 10}))
+    stored["JobModifyIndex"] = 7
+    stored["TaskGroups"][0]["Count"] = 4
+    stored["TaskGroups"][0]["Scaling"]["ID"] = "policy-1"
+    req = decode_register(body(web(Scaling={"Min": 1, "Max": 10}), EnforceIndex=True,
+                               JobModifyIndex=7, PreserveCounts=True))
+    new = admit(check_register(req, None)).job
+    kept = against_existing(stored, new, req)
+    assert kept["TaskGroups"][0]["Count"] == 4
+    assert kept["TaskGroups"][0]["Scaling"]["ID"] == "policy-1"
+    stale = decode_register(body(web(), EnforceIndex=True, JobModifyIndex=3))
+    with pytest.raises(NomadApiError) as err:
+        against_existing(stored, new, stale)
+    assert err.value.text == ("Enforcing job modify index 3: job exists with conflicting job "
+                              "modify index: 7")
+    batch = copy.deepcopy(new)
+    batch["Type"] = "batch"
+    with pytest.raises(NomadApiError, match=r'^cannot update job from type "service" to "batch"$'):
+        against_existing(stored, batch, None)
 
 
 def test_spec_changed_ignores_server_fields() -> None:
@@ -392,3 +451,145 @@ def test_spec_changed_ignores_server_fields() -> None:
 def test_go_duration_text(ns: int, text: str) -> None:
     # Go's time.Duration.String(), as validation messages print durations
     assert go_duration(ns) == text
+
+
+# --- TestTaskGroup_Validate (nomad/structs/structs_test.go:1497), case by case ------------------
+
+MIN = 60 * 10**9
+SEC = 10**9
+
+
+def _restart(**kw: Any) -> Obj:
+    return new("RestartPolicy", **{"Interval": 5 * MIN, "Delay": 10 * SEC, "Attempts": 10,
+                                   "Mode": "delay", **kw})
+
+
+def _service_update(**kw: Any) -> Obj:
+    return new("UpdateStrategy", **{"Stagger": 30 * SEC, "MaxParallel": 1,
+                                    "HealthCheck": "checks", "MinHealthyTime": 10 * SEC,
+                                    "HealthyDeadline": 5 * MIN, "ProgressDeadline": 10 * MIN,
+                                    **kw})
+
+
+def _runnable(**kw: Any) -> Obj:
+    return new("Task", **{"Driver": "mock_driver", "Resources": new("Resources", CPU=100,
+                                                                    MemoryMB=300),
+                          "LogConfig": new("LogConfig", MaxFiles=10, MaxFileSizeMB=10), **kw})
+
+
+def _ports(*labels: tuple[str, int]) -> list[Obj]:
+    return [new("NetworkResource", ReservedPorts=[new("Port", Label=label, Value=value)
+                                                  for label, value in labels])]
+
+
+GROUP_CASES: list[tuple[str, Obj, str, list[str]]] = [
+    ("task group is missing basic specs",
+     new("TaskGroup", Count=-1, RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=5, Delay=5 * SEC)),
+     "service", ["group name", "count can't be negative", "Missing tasks"]),
+    ("two tasks using same port",
+     new("TaskGroup", Tasks=[
+         new("Task", Name="task-a", Resources=new("Resources", Networks=_ports(("foo", 123)))),
+         new("Task", Name="task-b", Resources=new("Resources", Networks=_ports(("foo", 123))))]),
+     "service", ["Static port 123 already reserved by task-a:foo"]),
+    ("multiple leaders defined and one empty task",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         new("Task", Name="web", Leader=True), new("Task", Name="web", Leader=True),
+         new("Task")], RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=10,
+                              Delay=5 * SEC, DelayFunction="constant")),
+     "service", ["should have an ephemeral disk object", "2 redefines 'web' from task 1",
+                 "Task 3 missing name", "Only one task may be marked as leader",
+                 "Task web validation failed"]),
+    ("invalid update block for batch job",
+     new("TaskGroup", Name="web", Count=1, Tasks=[new("Task", Name="web", Leader=True)],
+         Update=_service_update()),
+     "batch", ["does not allow update block"]),
+    ("invalid reschedule policy for system job",
+     new("TaskGroup", Count=-1, RestartPolicy=_restart(),
+         ReschedulePolicy=new("ReschedulePolicy", Interval=5 * MIN, Attempts=5, Delay=5 * SEC)),
+     "system", ["System or sysbatch jobs should not have a reschedule policy"]),
+    ("invalid max run duration for service job",
+     new("TaskGroup", Name="web", Count=1, MaxRunDuration=5 * MIN,
+         Tasks=[new("Task", Name="web")]),
+     "service", ['Job type "service" does not allow max_run_duration']),
+    ("invalid non-positive max run duration for batch job",
+     new("TaskGroup", Name="web", Count=1, MaxRunDuration=0, Tasks=[new("Task", Name="web")]),
+     "batch", ["MaxRunDuration must be greater than zero"]),
+    ("invalid volume type",
+     new("TaskGroup", Volumes={"foo": new("VolumeRequest", Type="nothost", Source="foo")},
+         Tasks=[new("Task", Name="task-a", Resources=new("Resources"))]),
+     "service", ["volume has unrecognized type nothost"]),
+    ("invalid volume with wrong CSI and canary specs",
+     new("TaskGroup", Name="group-a", Update=new("UpdateStrategy", Canary=1),
+         Volumes={"foo": new("VolumeRequest", Type="csi", PerAlloc=True)},
+         Tasks=[new("Task", Name="task-a", Resources=new("Resources"))]),
+     "service", ["volume has an empty source",
+                 "volume cannot be per_alloc when canaries are in use",
+                 "CSI volumes must have an attachment mode",
+                 "CSI volumes must have an access mode"]),
+    ("invalid task referencing non existent task",
+     new("TaskGroup", Name="group-a", Services=[new(
+         "Service", Name="service-a", Provider="consul", Checks=[new(
+             "ServiceCheck", Name="check-a", Type="tcp", TaskName="task-b", PortLabel="http",
+             Interval=SEC, Timeout=SEC)])], Tasks=[new("Task", Name="task-a")]),
+     "service", ["Check check-a invalid: refers to non-existent task task-b"]),
+    ("services inside group using different providers",
+     new("TaskGroup", Name="group-a", Services=[
+         new("Service", Name="service-a", Provider="nomad"),
+         new("Service", Name="service-b", Provider="consul")],
+         Tasks=[new("Task", Name="task-a")]),
+     "service", ["Multiple service providers used: task group services must use the same "
+                 "provider"]),
+    ("conflicting progress deadline and kill timeout",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         new("Task", Name="web", Leader=True, KillTimeout=10 * MIN + 25 * MIN)],
+         Update=_service_update()),
+     "service", ["KillTimout (35m0s) longer than the group's ProgressDeadline (10m0s)"]),
+    ("task group with only a poststart lifecycle task and no main task",
+     new("TaskGroup", Name="group-a", RestartPolicy=_restart(Delay=15 * SEC, Attempts=2,
+                                                             Interval=30 * MIN, Mode="fail"),
+         ReschedulePolicy=new("ReschedulePolicy", Delay=30 * SEC, DelayFunction="exponential",
+                              MaxDelay=3600 * SEC, Unlimited=True),
+         Migrate=new("MigrateStrategy", MaxParallel=1, HealthCheck="checks",
+                     MinHealthyTime=10 * SEC, HealthyDeadline=5 * MIN),
+         EphemeralDisk=new("EphemeralDisk", SizeMB=300),
+         Tasks=[_runnable(Name="poststart-task", Lifecycle=new(
+             "TaskLifecycleConfig", Hook="poststart"))]),
+     "service", ["Task group group-a must have at least one main task"]),
+    ("progress_deadline 0 does not conflict with kill_timeout",
+     new("TaskGroup", Name="web", Count=1, Tasks=[
+         _runnable(Name="web", Leader=True, KillTimeout=35 * MIN)],
+         Update=_service_update(ProgressDeadline=0),
+         RestartPolicy=_restart(Delay=15 * SEC, Attempts=2, Interval=30 * MIN, Mode="fail"),
+         ReschedulePolicy=new("ReschedulePolicy", Delay=30 * SEC, DelayFunction="exponential",
+                              MaxDelay=3600 * SEC, Unlimited=True),
+         Migrate=new("MigrateStrategy", MaxParallel=1, HealthCheck="checks",
+                     MinHealthyTime=10 * SEC, HealthyDeadline=5 * MIN),
+         EphemeralDisk=new("EphemeralDisk", SizeMB=300)),
+     "service", []),
+]
+
+
+@pytest.mark.parametrize(("group", "job_type", "expected"),
+                         [(g, t, e) for _, g, t, e in GROUP_CASES],
+                         ids=[name for name, *_ in GROUP_CASES])
+def test_task_group_validate_cases(group: Obj, job_type: str, expected: list[str]) -> None:
+    errors = validate_group(group, new("Job", Type=job_type))
+    text = multierror(errors) if errors else ""
+    assert (errors == []) == (expected == [])
+    for part in expected:  # structs_test.go requireErrors: each text appears
+        assert part in text
+
+
+def test_submission_is_stored_with_escaped_variables_or_dropped_when_too_big() -> None:
+    # api/jobs.go:1072 JobSubmission.Canonicalize, nomad/job_endpoint_hooks.go submissionController
+    req = decode_register(body(web(), Submission={
+        "Source": 'job "web" {}', "Format": "hcl2", "VariableFlags": {"msg": "a b\nc"}}))
+    stored, warning = submission(req, register(web()))
+    assert warning is None and stored is not None
+    assert (stored["VariableFlags"], stored["JobID"], stored["Namespace"]) == (
+        {"msg": "a+b%0Ac"}, "web", "default")
+    big = decode_register(body(web(), Submission={"Source": "x" * 1_000_001, "Format": "hcl2"}))
+    assert submission(big, register(web())) == (
+        None, "job source size of 1.0 MB exceeds maximum of 1.0 MB and will be discarded")

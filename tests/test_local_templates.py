@@ -77,11 +77,16 @@ def test_the_sidecar_bootstrap_renders_as_the_mesh_renders_it(catalog: ConsulEmu
     mesh = Mesh(control_plane="xds", sidecar=Sidecar(driver="raw_exec"))
     sidecar = sidecar_task(inject(job, mesh).groups[0])
     assert sidecar is not None
-    text = bootstrap_template(sidecar).data or ""
-    env = {"NOMAD_ALLOC_ID": "a1", **{f"NOMAD_{k}_{label}": v for label in
-                                      ("egress", "envoy_admin", "envoy_metrics")
-                                      for k, v in (("IP", "127.0.0.1"), ("PORT", "2000"))}}
-    ours = json.loads(render(text, env, catalog))
-    theirs = json.loads(render_template(text, env, {"xds": [("127.0.0.1", 18000),
-                                                            ("127.0.0.1", 18001)]}))
-    assert ours == theirs
+    env = {"NOMAD_ALLOC_ID": "a1", "NOMAD_SECRETS_DIR": "/secrets",
+           **{f"NOMAD_{k}_{label}": v for label in
+              ("egress", "envoy_admin", "envoy_metrics", "inbound", "http")
+              for k, v in (("IP", "127.0.0.1"), ("PORT", "2000"))}}
+    # The bootstrap, and the file of control plane instances it reads.
+    files = [t for t in sidecar.templates if not t.env]
+    assert bootstrap_template(sidecar) in files and len(files) == 2
+    for template in files:
+        text = template.data or ""
+        ours = json.loads(render(text, env, catalog))
+        theirs = json.loads(render_template(text, env, {"xds": [("127.0.0.1", 18000),
+                                                                ("127.0.0.1", 18001)]}))
+        assert ours == theirs

@@ -13,10 +13,12 @@ import yaml
 
 import nomadmesh
 from nomadmesh.cli import main
+from nomadmesh.contract import Policy, ServiceConfig, Upstream, read_config_document
 from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.prometheus import prometheus_config
-from nomadmesh.model import Job
-from nomadmesh.testing.envoy import validate_bootstrap
+from nomadmesh.model import Job, canonicalize
+from nomadmesh.testing import ConsulEmulator
+from nomadmesh.testing.envoy import envoy_path
 
 ROOT = Path(__file__).parent.parent
 JOBS = ROOT / "examples" / "jobs"
@@ -61,24 +63,33 @@ def test_inject_reports_conflicts_with_paths(
     assert "job[service-b].group[service-b].task[service-b-app].env.EGRESS_PORT" in err
 
 
-@pytest.mark.envoy
-def test_sidecar_bootstrap_prints_what_envoy_validates(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_sidecar_bootstrap_prints_the_bootstrap(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["sidecar", "bootstrap", str(JOBS / "service-b.nomad.hcl"), "--group",
                         "service-b", "--env", "NOMAD_ALLOC_ID=alloc-7"], capsys)
     bootstrap = json.loads(out)
     assert code == 0
     assert (bootstrap["node"]["id"], bootstrap["node"]["cluster"]) == ("alloc-7", "service-b")
-    assert validate_bootstrap(bootstrap).returncode == 0
+
+
+@pytest.mark.envoy
+def test_sidecar_bootstrap_writes_files_envoy_validates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["sidecar", "bootstrap", str(JOBS / "service-b.nomad.hcl"), "--group",
+                        "service-b", "--dir", str(tmp_path)], capsys)
+    assert (code, out.strip()) == (0, str(tmp_path / "secrets" / "envoy_bootstrap.json"))
+    result = subprocess.run([envoy_path(), "--mode", "validate", "-c", out.strip(), "-l",
+                             "error"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_sidecar_bootstrap_uses_the_given_control_plane_instance(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(["sidecar", "bootstrap", str(JOBS / "echo-api.json"), "-g", "echo",
-                     "--xds", "10.1.2.3:7000"], capsys)
-    xds = json.loads(out)["static_resources"]["clusters"][0]
-    address = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-    assert address["socket_address"] == {"address": "10.1.2.3", "port_value": 7000}
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["sidecar", "bootstrap", str(JOBS / "echo-api.json"), "-g", "echo", "--xds",
+         "10.1.2.3:7000", "--dir", str(tmp_path)], capsys)
+    instances = json.loads((tmp_path / "secrets" / "nomadmesh_xds_endpoints.json").read_text())
+    (endpoint,) = instances["resources"][0]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"] == {
+        "address": "10.1.2.3", "port_value": 7000}
 
 
 def test_sidecar_bootstrap_of_an_unmeshed_group_is_a_usage_error(
@@ -126,5 +137,59 @@ def test_the_python_example_loads_as_a_job_file() -> None:
                                   "web-canary.nomad.hcl", "node-exporter.nomad.hcl",
                                   "cache-bridge-dns.nomad.hcl", "echo-api.json"])
 def test_an_injected_example_renders_back_to_hcl_unchanged(name: str) -> None:
+    # Nomad's parser fills its own defaults (template change_mode, splay, ...), so the round trip
+    # is exact once both sides carry Nomad's defaults.
     injected = inject(nomadmesh.load(JOBS / name))
-    assert Job.from_hcl(injected.to_hcl()) == injected
+    assert canonicalize(Job.from_hcl(injected.to_hcl())) == canonicalize(injected)
+
+
+POLICY_MESH = """
+[groups.service-b]
+allow = ["edge-router"]
+
+[[groups.service-b.upstreams]]
+service = "service-a"
+prefix = "/hi_a"
+timeout = "2s"
+"""
+
+
+def test_mesh_apply_writes_each_services_config_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "mesh.toml"
+    settings.write_text(POLICY_MESH)
+    job = str(JOBS / "service-b.nomad.hcl")
+    with ConsulEmulator() as consul:
+        code, out, _ = run(["mesh", "apply", job, "--mesh", str(settings), "--consul",
+                              consul.address], capsys)
+        assert (code, out.split()) == (0, ["nomadmesh/mesh/service-b"])
+        stored = consul.kv_get("nomadmesh/mesh/service-b")
+        assert stored is not None
+        assert read_config_document(stored, "kv") == ServiceConfig(
+            (Upstream("service-a", "/hi_a", policy=Policy(timeout="2s")),), ("edge-router",))
+        again = run(["mesh", "apply", job, "--mesh", str(settings), "--consul", consul.address],
+                    capsys)
+    assert again[0] == 0
+    assert "0 of 1 service config(s) changed" in again[2]
+
+
+def test_sidecar_config_shows_every_default_of_the_effective_policy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "mesh.toml"
+    settings.write_text(POLICY_MESH)
+    code, out, _ = run(["sidecar", "config", str(JOBS / "service-b.nomad.hcl"), "--mesh",
+                        str(settings)], capsys)
+    (route,) = json.loads(out)["service-b"]
+    assert code == 0
+    assert route["policy"]["timeout"] == 2.0
+    assert route["policy"]["retries"]["attempts"] == 2
+    assert route["policy"]["outlier_detection"]["consecutive_gateway_failure"] == 3
+
+
+def test_prometheus_config_reads_consul_http_addr(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", "https://consul.internal:8501")
+    code, out, _ = run(["sidecar", "prometheus-config", "--output", "json"], capsys)
+    sd = json.loads(out)["scrape_configs"][0]["consul_sd_configs"][0]
+    assert code == 0
+    assert (sd["server"], sd["scheme"]) == ("consul.internal:8501", "https")

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
-
-from nomadmesh.errors import MeshError
 from nomadmesh.mesh import Mesh, inject
+from nomadmesh.xds.job import control_plane_job
 
 
 def test_the_control_plane_registers_under_the_name_sidecars_look_up() -> None:
-    job = Mesh(control_plane="mesh-xds").control_plane_job()
+    mesh = Mesh(control_plane="mesh-xds")
+    job = control_plane_job(service=mesh.control_plane)
     assert [s.name for s in job.groups[0].services] == ["mesh-xds", "mesh-xds-metrics"]
     assert job.validate() is job
 
 
 def test_injection_leaves_the_control_plane_without_a_sidecar() -> None:
-    mesh = Mesh()
-    job = mesh.control_plane_job()
-    assert inject(job, mesh) == job
+    job = control_plane_job()
+    assert inject(job, Mesh()) == job
 
 
-def test_a_fixed_address_control_plane_has_no_job_to_generate() -> None:
-    with pytest.raises(MeshError, match=r"mesh\.control_plane"):
-        Mesh(control_plane="10.0.0.5:18000").control_plane_job()
+def test_replicas_and_mtls_are_options_of_the_job() -> None:
+    job = control_plane_job(count=3, mtls=True)
+    assert job.groups[0].count == 3
+    assert "--mtls" in job.groups[0].tasks[0].config["args"]
+    assert "--mtls" not in control_plane_job().groups[0].tasks[0].config["args"]

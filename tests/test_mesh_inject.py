@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
+import nomadmesh
+from nomadmesh.contract import Policy, Retries
 from nomadmesh.errors import MeshError
 from nomadmesh.mesh import GroupMesh, Mesh, Sidecar, Upstream, inject, is_meshed, sidecar_task
 from nomadmesh.model import (
+    Check,
     Group,
     Job,
     Lifecycle,
@@ -19,6 +24,8 @@ from nomadmesh.model import (
     Task,
 )
 from nomadmesh.model._base import SECOND
+
+JOBS = Path(__file__).parent.parent / "examples" / "jobs"
 
 
 def group(name: str = "api", *, mode: str | None = "bridge", count: int = 1,
@@ -66,7 +73,7 @@ def test_original_design_service_b_calls_service_a_through_its_egress_listener()
     assert sidecar.driver == "docker"
     assert sidecar.config["image"] == "docker.io/envoyproxy/envoy:v1.40.0"
     assert sidecar.lifecycle == Lifecycle(hook="prestart", sidecar=True)
-    assert [p.label for p in b_group.ports] == ["http", "envoy_metrics"]
+    assert [p.label for p in b_group.ports] == ["http", "envoy_metrics", "inbound"]
     app = b_group.task("service-b-app")
     assert app is not None
     assert dict(app.env) == {"EGRESS_HOST": "127.0.0.1", "EGRESS_PORT": "3101",
@@ -106,9 +113,15 @@ def test_bootstrap_template_names_the_node_after_alloc_and_service() -> None:
 def test_consul_control_plane_resolves_every_instance_in_the_template() -> None:
     sidecar = sidecar_task(only_group(inject(job(), Mesh(control_plane="my-xds"))))
     assert sidecar is not None
-    assert '{{ range $i, $s := service "my-xds" }}' in (sidecar.templates[-1].data or "")
-    xds_env = sidecar.templates[0]
+    xds_env, instances, bootstrap = sidecar.templates
+    assert '{{ range $i, $s := service "my-xds" }}' in (instances.data or "")
+    # A new or gone control plane instance is re-rendered into the file Envoy watches: no restart.
+    assert (instances.destination, instances.change_mode) == (
+        "secrets/nomadmesh_xds_endpoints.json", "noop")
+    assert "nomadmesh_xds_endpoints.json" in (bootstrap.data or "")
+    assert "range" not in (bootstrap.data or "")
     assert xds_env.env is True
+    assert xds_env.change_mode == "noop"
     assert "XDS_HOST={{ $s.Address }}" in (xds_env.data or "")
 
 
@@ -129,16 +142,35 @@ def test_metrics_service_is_tagged_for_prometheus() -> None:
     assert metrics.meta["metrics_path"] == "/stats/prometheus"
 
 
-def test_bridge_mode_maps_only_the_metrics_port_to_the_host() -> None:
+def test_bridge_mode_maps_only_the_metrics_and_inbound_ports_to_the_host() -> None:
     ports = only_group(inject(job())).ports
-    assert ports[-1] == Port("envoy_metrics", to=9102)
-    assert len(ports) == 2
+    assert ports[1:] == (Port("envoy_metrics", to=9102), Port("inbound", to=3102))
+
+
+def test_the_app_service_is_registered_at_the_inbound_listener_and_checked_directly() -> None:
+    base = job()
+    service = only_group(base).services[0]
+    checked = attrs.evolve(service, checks=[Check(type="http", path="/health", interval=SECOND,
+                                                  timeout=SECOND)])
+    group_ = attrs.evolve(only_group(base), services=[checked])
+    published = only_group(inject(attrs.evolve(base, groups=[group_]))).services[0]
+    assert published.port == "inbound"
+    assert [c.port for c in published.checks] == [service.port]
+    bootstrap = sidecar_task(only_group(inject(base))).templates[-1].data  # type: ignore[union-attr]
+    assert '"inbound_port": 3102' in bootstrap
+    assert f'"app_port": "{{{{ env "NOMAD_PORT_{service.port}" }}}}"' in bootstrap
+
+
+def test_without_inbound_the_service_keeps_its_port() -> None:
+    group_ = only_group(inject(job(), Mesh(inbound=False)))
+    assert group_.services[0].port == only_group(job()).services[0].port
+    assert [p.label for p in group_.ports] == ["http", "envoy_metrics"]
 
 
 def test_host_mode_gives_every_listener_a_dynamic_port() -> None:
     g = only_group(inject(job(group(mode="host"))))
     assert [(p.label, p.static) for p in g.ports[1:]] == [
-        ("egress", None), ("envoy_admin", None), ("envoy_metrics", None)]
+        ("egress", None), ("envoy_admin", None), ("envoy_metrics", None), ("inbound", None)]
     app = g.task("api-app")
     assert app is not None
     assert dict(app.env) == {"EGRESS_HOST": "${NOMAD_IP_egress}",
@@ -370,3 +402,13 @@ def test_injected_job_validates_and_survives_the_json_round_trip(mode: str, driv
 def test_is_meshed_tells_which_groups_inject_would_touch() -> None:
     j = job(group("a"), group("b", meta={"nomadmesh.mesh": "false"}))
     assert [is_meshed(j, g) for g in j.groups] == [True, False]
+
+
+def test_a_policy_change_leaves_the_injected_job_unchanged() -> None:
+    # Policy travels in the config transport, never in job meta: changing it replaces no allocation.
+    job = nomadmesh.load(JOBS / "service-b.nomad.hcl")
+    fast = Mesh(groups={"service-b": GroupMesh(upstreams=[
+        Upstream("service-a", "/hi_a", policy=Policy(timeout="1s"))])})
+    slow = Mesh(policy=Policy(timeout="30s"), groups={"service-b": GroupMesh(upstreams=[
+        Upstream("service-a", "/hi_a", policy=Policy(timeout="9s", retries=Retries(attempts=5)))])})
+    assert inject(job, fast) == inject(job, slow) == inject(job)

@@ -116,7 +116,10 @@ def test_no_user_field_is_lost(job: Job) -> None:
         for i, task in enumerate(before.tasks):
             assert dict(after.tasks[i].env).items() >= dict(task.env).items()
         for old, new in zip(before.services, after.services, strict=True):
-            assert attrs.evolve(new, meta=old.meta) == old
+            # The app service moves to the inbound listener; its checks keep reaching the app.
+            assert attrs.evolve(new, meta=old.meta, port=old.port, checks=old.checks) == old
+            assert [c.port or old.port for c in new.checks] == [
+                c.port or old.port for c in old.checks]
         if before.networks:
             assert after.networks[0].ports[: len(before.networks[0].ports)] == (
                 before.networks[0].ports)
@@ -170,6 +173,7 @@ def test_a_group_override_merges_field_by_field_onto_the_defaults(override: Side
         max_files=logs.max_files if logs.max_files is not None else default_logs.max_files,
         max_file_size=logs.max_file_size if logs.max_file_size is not None
         else default_logs.max_file_size)
-    assert sidecar.shutdown_delay == (override.shutdown_delay if override.shutdown_delay
-                                      is not None else 5 * SECOND)
+    # Task.ShutdownDelay is a Go value (time.Duration): its zero is stored as unset (None).
+    assert (sidecar.shutdown_delay or 0) == (override.shutdown_delay if override.shutdown_delay
+                                             is not None else 5 * SECOND)
     assert dict(sidecar.env).items() >= dict(override.env).items()

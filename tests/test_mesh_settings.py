@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nomadmesh.contract import HeaderMatch, OutlierDetection, Policy, Retries, Split
 from nomadmesh.errors import LoadError, MeshError, ParseError
 from nomadmesh.mesh import DEFAULT_SIDECAR, GroupMesh, Mesh, Sidecar, Upstream
 from nomadmesh.model import LogConfig, Resources
@@ -123,3 +124,102 @@ def test_yaml_syntax_errors_carry_the_line(tmp_path: Path) -> None:
 def test_an_unsupported_settings_file_type_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"\.toml, \.yaml"):
         Mesh.from_file(write(tmp_path, "mesh.ini", "x=1\n"))
+
+
+POLICY_TOML = """
+[policy]
+timeout = "5s"
+retries = { attempts = 3, retry_on = ["connect-failure", "5xx"] }
+
+[[groups.web.upstreams]]
+service = "api"
+prefix = "/api"
+methods = ["GET"]
+headers = [{ name = "x-canary", exact = "1" }]
+rewrite = "/"
+timeout = "250ms"
+split = [{ weight = 95 }, { weight = 5, tag = "canary" }]
+outlier_detection = { consecutive_gateway_failure = 2, base_ejection_time = "10s" }
+"""
+
+
+def test_upstreams_with_policy_load_from_a_file_with_the_mesh_default(tmp_path: Path) -> None:
+    mesh = Mesh.from_file(write(tmp_path, "mesh.toml", POLICY_TOML))
+    assert mesh.policy.timeout == 5.0
+    assert mesh.policy.retries == Retries(attempts=3, retry_on=("connect-failure", "5xx"))
+    (upstream,) = mesh.groups["web"].upstreams
+    assert (upstream.service, upstream.prefix, upstream.methods, upstream.rewrite) == (
+        "api", "/api", ("GET",), "/")
+    assert upstream.headers == (HeaderMatch(name="x-canary", exact="1"),)
+    assert upstream.split == (Split(weight=95), Split(weight=5, tag="canary"))
+    assert upstream.policy == Policy(timeout=0.25, outlier_detection=OutlierDetection(
+        consecutive_gateway_failure=2, base_ejection_time=10.0))
+
+
+@pytest.mark.parametrize(("snippet", "path", "message"), [
+    ('timeout = "soon"', "groups.web.upstreams[0].timeout", "is not a duration"),
+    ("retries = { attempts = -1 }", "groups.web.upstreams[0].policy.retries.attempts",
+     "must be an integer from 0"),
+    ('retries = { retry_on = ["sometimes"] }', "groups.web.upstreams[0].policy.retries.retry_on",
+     "not an Envoy retry condition"),
+    ("rate_limit = { requests = 5, per = \"10ms\" }",
+     "groups.web.upstreams[0].policy.rate_limit.per", "at most every 50ms"),
+    ('headers = [{ name = "x", regex = "(?=a)" }]', "groups.web.upstreams[0].headers[0].regex",
+     "not RE2 syntax"),
+    ("split = [{ weight = 0 }]", "groups.web.upstreams[0].split", "the weights add up to 0"),
+    ("retires = 3", "groups.web.upstreams[0].retires", "did you mean 'retries'"),
+    ('timeout = "400000000000s"', "groups.web.upstreams[0].policy.timeout",
+     "longer than Envoy's largest duration"),
+])
+def test_policy_values_envoy_would_refuse_are_errors_with_paths(
+        tmp_path: Path, snippet: str, path: str, message: str) -> None:
+    text = f'[[groups.web.upstreams]]\nservice = "api"\nprefix = "/api"\n{snippet}\n'
+    with pytest.raises(MeshError) as refused:
+        Mesh.from_file(write(tmp_path, "mesh.toml", text))
+    assert [(p.path, message in p.message) for p in refused.value.problems] == [(path, True)]
+
+
+@pytest.mark.parametrize("value", [
+    "secrets/../../../etc/envoy.json", "local/./x.json", "/etc/envoy.json", "secrets/",
+    "secrets", "local//x.json",
+])
+def test_a_bootstrap_path_must_stay_inside_the_task_directory(value: str) -> None:
+    with pytest.raises(MeshError) as refused:
+        Mesh(bootstrap_path=value).validate()
+    assert paths(refused) == ["mesh.bootstrap_path"]
+
+
+@pytest.mark.parametrize(("name", "text", "error"), [
+    ("nan.json", '{"egress_port": NaN}', "NaN is not JSON"),
+    ("inf.json", '{"egress_port": Infinity}', "Infinity is not JSON"),
+    ("nan.toml", "egress_port = nan", "nan is not a usable number"),
+    ("inf.yaml", "egress_port: .inf", "inf is not a usable number"),
+    ("huge.json", '{"egress_port": ' + "9" * 5000 + "}", "digits"),
+    ("huge.toml", "egress_port = " + "9" * 30, "integer too large"),
+    ("deep.json", "[" * 5000 + "]" * 5000, "nested too deeply"),
+    ("deep.yaml", "a:\n" + "".join("  " * i + "- \n" for i in range(1, 60)), "nested more than"),
+])
+def test_unusable_numbers_and_deep_nesting_are_one_error(
+        tmp_path: Path, name: str, text: str, error: str) -> None:
+    with pytest.raises((MeshError, ParseError)) as refused:
+        Mesh.from_file(write(tmp_path, name, text))
+    assert error in str(refused.value)
+
+
+def test_settings_that_are_not_utf8_or_not_a_file_are_one_error(tmp_path: Path) -> None:
+    bad = tmp_path / "mesh.toml"
+    bad.write_bytes(b"egress_port = 1\n\xff\xfe")
+    with pytest.raises(ParseError, match="not UTF-8"):
+        Mesh.from_file(bad)
+    with pytest.raises(LoadError, match="not a regular file"):
+        Mesh.from_file(tmp_path)
+
+
+def test_example_policy_settings_load() -> None:
+    mesh = Mesh.from_file(EXAMPLES / "policy.toml")
+    assert mesh.policy.timeout == 10.0
+    assert mesh.groups["service-b"].allow == ("edge-router",)
+    (upstream,) = mesh.groups["service-b"].upstreams
+    assert upstream.policy is not None
+    assert upstream.policy.retries == Retries(attempts=3, per_try_timeout="500ms")
+    assert [s.weight for s in upstream.split] == [95, 5]

@@ -1,4 +1,4 @@
-"""The job model: immutable values, natural construction, and validation with paths."""
+"""The job model: immutable values, natural construction, fast copies, side values."""
 
 from __future__ import annotations
 
@@ -8,22 +8,19 @@ import attrs
 import pytest
 
 from nomadmesh import (
-    Check,
-    Constraint,
     Group,
     Job,
-    Lifecycle,
     Network,
     Port,
     Resources,
     Service,
+    Submission,
     Task,
-    Template,
-    UpdateStrategy,
     ValidationError,
-    VolumeMount,
+    VolumeRequest,
 )
-from nomadmesh.model import FrozenDict, format_duration, parse_duration
+from nomadmesh.model import FrozenDict, evolve, format_duration, parse_duration
+from nomadmesh.model._base import MAX_DEPTH
 
 
 def web_job(**group_changes: object) -> Job:
@@ -99,126 +96,61 @@ def test_a_bad_duration_is_reported_with_its_path() -> None:
     assert "not a duration" in problems[0].message
 
 
-def test_a_valid_job_validates_to_itself() -> None:
-    job = web_job()
-    assert job.validate() is job
-
-
-def test_validation_reports_every_problem_at_once_with_paths() -> None:
-    job = web_job(count=-1, tasks=[Task("app", driver="docker", resources=Resources(memory=5)),
-                                   Task("app", driver="docker")])
-    with pytest.raises(ValidationError) as caught:
-        job.validate()
-    assert {p.path for p in caught.value.problems} == {
-        "job[web].group[api].count",
-        "job[web].group[api].task[app]",
-        "job[web].group[api].task[app].resources.memory",
-    }
-    assert "job[web].group[api].task[app].resources.memory: memory 5 MB is below" in str(caught.value)
-
-
-def test_wrong_python_types_are_reported_not_raised() -> None:
+def test_wrong_python_types_are_reported_with_paths_not_raised() -> None:
     job = web_job(count="two")
-    assert paths(job) == ["job[web].group[api].count"]
+    assert [(p.path, p.message) for p in job.problems_list()] == [
+        ("job[web].group[api].count", "expected an integer from -9223372036854775808 to "
+                                      "9223372036854775807 (Go int), got str 'two'")]
 
 
-def test_job_id_may_not_contain_spaces() -> None:
-    job = attrs.evolve(web_job(), id="my job")
-    assert "job[my job]" in paths(job)
+def test_evolve_is_attrs_evolve_through_the_constructor() -> None:
+    task = Task("app", driver="docker")
+    fast = evolve(task, env={"A": "1"}, kill_timeout="5s", name="web")
+    assert fast == attrs.evolve(task, env={"A": "1"}, kill_timeout="5s", name="web")
+    assert isinstance(fast.env, FrozenDict) and fast.kill_timeout == 5_000_000_000
+    assert evolve(task) == task and evolve(task) is not task
 
 
-def test_priority_must_be_between_1_and_100() -> None:
-    assert paths(attrs.evolve(web_job(), priority=101)) == ["job[web].priority"]
+def test_lists_are_accepted_where_tuples_are_stored() -> None:
+    job = Job("web", datacenters=["dc1"], groups=[Group("api", tasks=[Task("t")])])
+    assert job.datacenters == ("dc1",) and isinstance(job.groups, tuple)
 
 
-def test_service_port_must_name_a_group_port() -> None:
-    job = web_job(services=[Service(name="web", port="htp")])
-    [problem] = job.problems_list()
-    assert problem.path == "job[web].group[api].service[0].port"
-    assert "ports: http" in problem.message
+def test_volumes_are_a_map_and_a_list_of_named_volumes_is_keyed_by_name() -> None:
+    volume = VolumeRequest("data", type="host", source="data")
+    assert Group("g", volumes=[volume]).volumes == {"data": volume}
+    assert Group("g", volumes={"data": volume}) == Group("g", volumes=[volume])
 
 
-def test_numeric_service_ports_need_no_label() -> None:
-    assert paths(web_job(services=[Service(name="web", port="9001")])) == []
+def test_zero_of_a_plain_go_field_is_unset_but_a_pointer_keeps_its_zero() -> None:
+    assert Task("t", leader=False, user="", shutdown_delay="0s") == Task("t")
+    assert Group("g", count=0).count == 0
+    assert Resources(cpu=0).cpu == 0
 
 
-def test_a_port_label_declared_twice_is_an_error() -> None:
-    job = web_job(networks=[Network(ports=[Port("http"), Port("http", static=80)])])
-    assert "job[web].group[api].network.port[http]" in paths(job)
+def test_the_job_carries_its_submission_outside_equality_and_hash() -> None:
+    job = web_job()
+    sourced = evolve(job, submission=Submission(source="job {}", format="hcl2",
+                                                variable_flags={"a": "1"}))
+    assert sourced == job and hash(sourced) == hash(job)
+    assert sourced.submission is not None and sourced.submission.variable_flags == {"a": "1"}
+    assert "submission" not in repr(sourced)
 
 
-def test_cpu_must_be_at_least_1_and_memory_at_least_10() -> None:
-    job = web_job(tasks=[Task("app", driver="docker", resources=Resources(cpu=0, memory=9))])
-    assert paths(job) == ["job[web].group[api].task[app].resources.cpu",
-                          "job[web].group[api].task[app].resources.memory"]
-
-
-def test_lifecycle_hook_must_be_known() -> None:
-    job = web_job(tasks=[Task("app", driver="docker"),
-                         Task("side", driver="docker", lifecycle=Lifecycle(hook="before"))])
-    assert paths(job) == ["job[web].group[api].task[side].lifecycle.hook"]
-
-
-def test_a_template_needs_a_destination_and_content() -> None:
-    job = web_job(tasks=[Task("app", driver="docker", templates=[Template()])])
-    assert paths(job) == ["job[web].group[api].task[app].template[0]",
-                          "job[web].group[api].task[app].template[0].destination"]
-
-
-def test_signal_change_mode_needs_a_signal() -> None:
-    t = Template(data="x", destination="local/x", change_mode="signal")
-    job = web_job(tasks=[Task("app", driver="docker", templates=[t])])
-    assert paths(job) == ["job[web].group[api].task[app].template[0].change_signal"]
-
-
-def test_constraint_operator_must_be_known() -> None:
-    job = attrs.evolve(web_job(), constraints=[Constraint(attribute="${attr.os}", operator="~",
-                                                          value="linux")])
-    assert paths(job) == ["job[web].constraint[0].operator"]
-
-
-def test_volume_mount_must_reference_a_group_volume() -> None:
-    job = web_job(tasks=[Task("app", driver="docker",
-                              volume_mounts=[VolumeMount(volume="data", destination="/d")])])
-    assert paths(job) == ["job[web].group[api].task[app].volume_mount[0].volume"]
-
-
-def test_http_check_needs_a_path_interval_and_timeout() -> None:
-    job = web_job(services=[Service(name="web", port="http", checks=[Check(type="http")])])
-    assert sorted(paths(job)) == [
-        "job[web].group[api].service[0].check[0].interval",
-        "job[web].group[api].service[0].check[0].path",
-        "job[web].group[api].service[0].check[0].timeout",
-    ]
-
-
-def test_periodic_and_parameterized_need_batch_jobs() -> None:
-    from nomadmesh import Parameterized, Periodic
-
-    job = attrs.evolve(web_job(), periodic=Periodic(crons=["@daily"]),
-                       parameterized=Parameterized())
-    assert paths(job) == ["job[web].periodic", "job[web].parameterized"]
-
-
-def test_batch_jobs_take_no_update_strategy() -> None:
-    job = attrs.evolve(web_job(update=UpdateStrategy(max_parallel=1)), type="batch")
-    assert paths(job) == ["job[web].group[api].update"]
-
-
-def test_update_min_healthy_time_must_be_below_healthy_deadline() -> None:
-    job = attrs.evolve(web_job(), update=UpdateStrategy(min_healthy_time="5m",
-                                                        healthy_deadline="1m"))
-    assert paths(job) == ["job[web].update.min_healthy_time"]
+def test_a_config_nested_too_deeply_is_a_nomadmesh_error() -> None:
+    deep: object = 1
+    for _ in range(MAX_DEPTH + 5):
+        deep = {"x": deep}
+    with pytest.raises(ValidationError, match="nests more than"):
+        Task("t", config=deep)  # type: ignore[arg-type]
 
 
 def test_static_ports_come_first_so_the_json_round_trip_is_exact() -> None:
-    network = Network(ports=[Port("http"), Port("admin", static=9000)])
-    assert [p.label for p in network.ports] == ["admin", "http"]
+    network = Network(ports=[Port("a"), Port("b", static=80)])
+    assert [p.label for p in network.ports] == ["b", "a"]
+    job = Job("j", groups=[Group("g", networks=[network], tasks=[Task("t", driver="exec")])])
+    assert Job.from_api(job.to_api()).groups[0].networks[0] == network
 
 
 def test_a_static_port_of_zero_means_dynamic_as_in_nomad() -> None:
-    port = Port("http", static=0)
-    assert port.static is None
-    network = Network(ports=[port])
-    assert Job.from_api(Job("j", groups=[Group("g", networks=[network], tasks=[
-        Task("t", driver="exec")])]).to_api()).groups[0].networks[0] == network
+    assert not Port("http", static=0).is_static

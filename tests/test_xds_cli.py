@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import grpc
+import pytest
 import requests
 import yaml
 
 from nomadmesh.testing import ConsulEmulator
+from nomadmesh.testing.ads import SilentStreams
 from nomadmesh.testing.envoy import eventually, free_port
 
 
@@ -37,7 +41,8 @@ def healthz_ok(port: int) -> bool:
 
 def stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=10)
+    # Generous for a loaded CI machine; a hang (the issue 16 bug) still fails it.
+    _, stderr = process.communicate(timeout=30)
     return stderr
 
 
@@ -97,7 +102,8 @@ def test_serving_without_a_source_is_refused() -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert stderr == (
-        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR) or --snapshot FILE\n"
+        "error: nothing to serve: give --consul ADDR (or set CONSUL_HTTP_ADDR), --nomad ADDR "
+        "or --snapshot FILE\n"
     )
 
 
@@ -139,3 +145,110 @@ def test_an_address_in_use_is_reported_without_a_traceback(tmp_path: Path) -> No
         stop(first)
     assert second.returncode == 1
     assert stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+def snapshot_file(tmp_path: Path) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"version_info": "1", "node": {"service_name": "x"}, "resources": []}))
+    return path
+
+
+def refused(*args: str) -> str:
+    """stderr of a `xds serve` that must refuse to start: exit 1, one line, no traceback."""
+    process = serve(*args)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1, stderr
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    return stderr
+
+
+def test_a_listen_port_outside_the_port_range_is_refused(tmp_path: Path) -> None:
+    stderr = refused("--snapshot", str(snapshot_file(tmp_path)), "--listen", "127.0.0.1:99999")
+    assert stderr == "error: listen address '127.0.0.1:99999': port 99999 is outside 0-65535\n"
+
+
+def test_bad_metrics_addresses_are_refused(tmp_path: Path) -> None:
+    path = str(snapshot_file(tmp_path))
+    listen = f"127.0.0.1:{free_port()}"
+    assert refused("--snapshot", path, "--listen", listen, "--metrics", "127.0.0.1:70000") == (
+        "error: metrics address '127.0.0.1:70000': port 70000 is outside 0-65535\n"
+    )
+    assert refused("--snapshot", path, "--listen", listen, "--metrics", "nine-four-hundred") == (
+        "error: metrics address 'nine-four-hundred' is not HOST:PORT\n"
+    )
+
+
+def test_a_metrics_port_in_use_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stderr = refused("--snapshot", str(snapshot_file(tmp_path)),
+                         "--listen", f"127.0.0.1:{free_port()}", "--metrics", f"127.0.0.1:{port}")
+    assert stderr == f"error: cannot serve metrics on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("address", ["http://[::1", "127.0.0.1:abc", "http://127.0.0.1:99999"])
+def test_a_malformed_consul_address_is_refused(address: str) -> None:
+    stderr = refused("--consul", address, "--listen", f"127.0.0.1:{free_port()}")
+    assert address in stderr
+
+
+def test_a_snapshot_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"version_info: \xff\xfe\n")
+    assert str(path) in refused("--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}")
+
+
+def test_a_snapshot_file_nested_5000_deep_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    assert str(path) in refused("--snapshot", str(path), "--listen", f"127.0.0.1:{free_port()}")
+
+
+def test_sigterm_stops_serving_after_a_client_sent_bytes_that_are_not_a_request(
+    tmp_path: Path,
+) -> None:
+    port, metrics = free_port(), free_port()
+    process = serve("--snapshot", str(snapshot_file(tmp_path)), "--listen", f"127.0.0.1:{port}",
+                    "--metrics", f"127.0.0.1:{metrics}")
+    try:
+        eventually(lambda: healthz_ok(metrics), timeout=20, what="/healthz")
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)))
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            method = channel.stream_stream(
+                "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+                request_serializer=None, response_deserializer=None,
+            )
+            with pytest.raises(grpc.RpcError) as ended:
+                list(method(iter([b"\xff\xff\xff\xff\x0fgarbage"]), timeout=10))
+            assert ended.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # Streams left open (never identified) must not hold up the stop either.
+        with SilentStreams(port, 5):
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+
+
+def test_a_certificate_lifetime_that_is_not_a_duration_is_refused(tmp_path: Path) -> None:
+    stderr = refused("--snapshot", str(snapshot_file(tmp_path)), "--listen", f"127.0.0.1:{free_port()}",
+                     "--mtls", "--cert-lifetime", "forever")
+    assert stderr == "error: --cert-lifetime 'forever' is not a duration such as 1h or 30m\n"
+
+
+def test_sidecar_mtls_without_a_tls_ads_channel_is_served_with_a_warning(tmp_path: Path) -> None:
+    metrics = free_port()
+    process = serve("--snapshot", str(snapshot_file(tmp_path)), "--listen", f"127.0.0.1:{free_port()}",
+                    "--metrics", f"127.0.0.1:{metrics}", "--mtls")
+    try:
+        eventually(lambda: healthz_ok(metrics), timeout=20, what="/healthz")
+    finally:
+        stderr = stop(process)
+    assert process.returncode == 0, stderr
+    assert "private keys travel in SDS responses over a plain-text ADS channel" in stderr
+    assert "mtls=True" in stderr

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import attrs
 import pytest
 import requests
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from nomadmesh.contract import CONFIG_PREFIX, Policy, config_document, node_hash
+from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator
-from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually, free_port
+from nomadmesh.testing.envoy import (
+    AdsClient,
+    HttpBackend,
+    Sidecar,
+    eventually,
+    free_port,
+    watching,
+)
 from nomadmesh.xds import ControlPlane, Endpoint, Upstream
-from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
-from nomadmesh.xds.sources.consul import service_view
+from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from nomadmesh.xds.sources.consul import ConsulSource, service_view
 
 ROUTES = {"nomadmesh-upstreams": "service-a=/hi_a,service-b=/hi_b"}
+NODES = ("service-x", "service-a", "service-b")
 
 
 def register(
@@ -65,9 +78,22 @@ def consul() -> Iterator[ConsulEmulator]:
         yield emulator
 
 
+@contextlib.contextmanager
+def consul_plane(consul: ConsulEmulator, **options: Any) -> Iterator[ControlPlane]:
+    """A control plane on `consul` with sidecars of service-x, -a and -b watching (no binding)."""
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, **options) as plane, \
+            watching(plane.port, *NODES):
+        yield plane
+
+
+def builds(plane: ControlPlane) -> int:
+    assert isinstance(plane.source, ConsulSource)
+    return plane.source.builds
+
+
 @pytest.fixture
 def plane(consul: ConsulEmulator) -> Iterator[ControlPlane]:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, metrics="127.0.0.1:0") as cp:
+    with consul_plane(consul, metrics="127.0.0.1:0") as cp:
         eventually(lambda: ports(cp, "service-b"), what="first snapshot from Consul")
         yield cp
 
@@ -77,7 +103,7 @@ def test_routes_come_from_the_service_meta(plane: ControlPlane) -> None:
     assert snapshot is not None
     assert sorted(snapshot.of_type(CLUSTER_TYPE)) == ["service-a", "service-b"]
     route = snapshot.of_type("type.googleapis.com/envoy.config.route.v3.RouteConfiguration")
-    prefixes = [r.match.prefix for r in route["egress_route"].message.virtual_hosts[0].routes]
+    prefixes = {r.match.prefix for r in route["egress_route"].message.virtual_hosts[0].routes}
     assert sorted(prefixes) == ["/hi_a", "/hi_b"]
 
 
@@ -126,14 +152,14 @@ def test_a_wake_up_without_a_change_builds_nothing(plane: ControlPlane, consul: 
 
 
 def test_a_burst_of_changes_is_coalesced_into_one_build(consul: ConsulEmulator) -> None:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, coalesce=0.5) as plane:
+    with consul_plane(consul, coalesce=0.5) as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
         time.sleep(0.6)  # let the window of the initial builds close
-        generation = int(plane.cache.get("service-x").version)  # type: ignore[union-attr]
+        generation = builds(plane)
         for n in range(5):
             register(consul, "service-a", f"extra{n}", 7100 + n)
         eventually(lambda: len(ports(plane, "service-a")) == 6, what="all five instances")
-        later = int(plane.cache.get("service-x").version)  # type: ignore[union-attr]
+        later = builds(plane)
     # The first change is built at once; the rest of the burst waits for the window.
     assert later - generation <= 2
 
@@ -141,11 +167,13 @@ def test_a_burst_of_changes_is_coalesced_into_one_build(consul: ConsulEmulator) 
 def test_an_isolated_change_is_built_without_waiting_for_the_window(
     consul: ConsulEmulator,
 ) -> None:
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, coalesce=0.5) as plane:
+    # A wide window, so that a change served well inside it proves it did not wait for it, even
+    # on a loaded machine.
+    with consul_plane(consul, coalesce=3.0) as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
-        time.sleep(0.6)  # the window of the initial builds has closed
+        time.sleep(3.1)  # the window of the initial builds has closed
         register(consul, "service-a", "a2", 7011)
-        eventually(lambda: len(ports(plane, "service-a")) == 2, timeout=0.3, what="the change")
+        eventually(lambda: len(ports(plane, "service-a")) == 2, timeout=2.0, what="the change")
 
 
 def test_consul_down_keeps_the_last_snapshot_and_recovers_when_back(
@@ -180,7 +208,7 @@ def test_healthz_reports_consul_outages(plane: ControlPlane, consul: ConsulEmula
 def test_an_index_that_goes_backwards_restarts_the_watch(consul: ConsulEmulator) -> None:
     # A query carrying an index from the old Consul blocks until its wait expires; the shorter
     # wait bounds the test, the behaviour is the same with the default 10 s.
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address, consul_wait="1s") as plane:
+    with consul_plane(consul, consul_wait="1s") as plane:
         eventually(lambda: ports(plane, "service-b"), what="first snapshot")
         port = consul.port
         consul.stop()
@@ -199,7 +227,7 @@ def test_the_explicit_address_wins_over_consul_http_addr(
     consul: ConsulEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONSUL_HTTP_ADDR", f"127.0.0.1:{free_port()}")
-    with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as cp:
+    with consul_plane(consul) as cp:
         eventually(lambda: ports(cp, "service-a"), what="snapshot from the explicit address")
 
 
@@ -229,9 +257,10 @@ def test_service_view_applies_consul_weights_and_worst_check() -> None:
             "Checks": [{"Status": "passing"}, {"Status": status}],
         }
 
-    endpoints, upstreams = service_view(
+    (endpoints, upstreams), skipped = service_view(
         "s", [entry("i1", 1, "passing"), entry("i2", 2, "warning"), entry("i3", 3, "critical")]
     )
+    assert skipped == []
     assert endpoints == (
         Endpoint("10.0.0.1", 1, health="passing", weight=10),
         Endpoint("10.0.0.1", 2, health="warning", weight=1),
@@ -333,9 +362,185 @@ def test_stopping_leaves_no_control_plane_threads_behind() -> None:
     with ConsulEmulator() as emulator:
         register(emulator, "service-x", "x1", 7000, meta=ROUTES)
         register(emulator, "service-a", "a1", 7001)
-        with ControlPlane(listen="127.0.0.1:0", consul=emulator.address, metrics="127.0.0.1:0") as cp:
+        with consul_plane(emulator, metrics="127.0.0.1:0") as cp:
             eventually(lambda: ports(cp, "service-a"), what="first snapshot")
             with AdsClient(cp.port, cluster="service-x") as client:
                 client.request(CLUSTER_TYPE)
                 client.receive()
     eventually(lambda: not ours(), timeout=5, what=f"threads to end: {ours()}")
+
+
+def route_timeouts(plane: ControlPlane, node: str = "service-x") -> dict[str, float]:
+    """Route timeout (seconds) per prefix, as `node` would get it."""
+    snapshot = plane.cache.get(node)
+    if snapshot is None:
+        return {}
+    config = snapshot.of_type(ROUTE_TYPE)["egress_route"].message
+    return {r.match.prefix: r.route.timeout.ToTimedelta().total_seconds()
+            for r in config.virtual_hosts[0].routes}
+
+
+def test_the_config_in_kv_wins_over_the_meta_routes_and_changes_without_a_reregistration(
+        plane: ControlPlane, consul: ConsulEmulator) -> None:
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 15.0, "/hi_b": 15.0},
+               what="the meta routes with the default policy")
+    document = config_document([Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))])
+    consul.kv_put(CONFIG_PREFIX + "service-x", document)
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 2.0}, what="the KV config served")
+    consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="3s"))]))
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 3.0}, what="the policy change served")
+
+
+def test_a_bad_kv_document_is_reported_and_the_last_good_one_kept(
+        plane: ControlPlane, consul: ConsulEmulator) -> None:
+    good = config_document([Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))])
+    consul.kv_put(CONFIG_PREFIX + "service-x", good)
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 2.0}, what="the KV config")
+    consul.kv_put(CONFIG_PREFIX + "service-x", b"{\"upstreams\": [{\"service\": 1}]}\xff")
+    eventually(lambda: any("config" in p for p in plane.source.problems()),  # type: ignore[union-attr]
+               what="the bad document reported")
+    assert not plane.healthy()
+    assert route_timeouts(plane) == {"/hi_a": 2.0}
+    consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="4s"))]))
+    eventually(lambda: route_timeouts(plane) == {"/hi_a": 4.0}, what="a later good edit applied")
+    eventually(plane.healthy, what="healthy again")
+
+
+@pytest.mark.parametrize(("instance", "problem"), [
+    ({"Port": 70000}, "port 70000 is not 1-65535"),
+    ({"Weights": {"Passing": 5_000_000_000, "Warning": 1}}, "clamped"),
+])
+def test_an_instance_envoy_cannot_take_is_skipped_counted_and_later_changes_still_apply(
+        plane: ControlPlane, consul: ConsulEmulator, instance: dict[str, Any], problem: str) -> None:
+    consul.register_definition({"Name": "service-a", "ID": "bad", "Address": "127.0.0.1",
+                                "Port": 7050, **instance})
+    eventually(lambda: any(problem in p for p in plane.source.problems()),  # type: ignore[union-attr]
+               what="the problem reported")
+    assert not plane.healthy()
+    register(consul, "service-b", "b2", 7022)
+    eventually(lambda: [p for p, _ in ports(plane, "service-b")] == [7002, 7022],
+               what="a later change still served")
+    consul.deregister("bad")
+    eventually(plane.healthy, what="healthy once the bad instance is gone")
+
+
+def test_malformed_health_answers_are_skipped_and_counted() -> None:
+    (endpoints, _), skipped = service_view("s", [None, {"Service": {"ID": "x", "Port": 1.5,
+                                                                    "Address": "10.0.0.1"}}])
+    assert endpoints == ()
+    assert skipped == ["1 entries that are not objects skipped",
+                       "instance x: port 1.5 is not 1-65535, skipped"]
+
+
+def test_a_malformed_consul_address_is_an_xds_error() -> None:
+    for address in ("http://[::1", "host:abc", "ftp://host:8500"):
+        with pytest.raises(XdsError, match="Consul address"):
+            ControlPlane(listen="127.0.0.1:0", consul=address)
+
+
+class HostileConsul:
+    """A Consul that answers `null` catalogs and `[null]` health at first, then good answers."""
+
+    def __init__(self, bad_answers: int) -> None:
+        self.bad_left = {"catalog": bad_answers, "health": bad_answers}
+        hostile = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                kind = "catalog" if self.path.startswith("/v1/catalog/services") else "health"
+                bad = hostile.bad_left.get(kind, 0) > 0 and "/v1/kv/" not in self.path
+                if bad:
+                    hostile.bad_left[kind] -= 1
+                if "/v1/kv/" in self.path:
+                    status, body = 404, b""
+                elif kind == "catalog":
+                    status, body = 200, b"null" if bad else b'{"service-x": [], "service-a": []}'
+                elif self.path.startswith("/v1/health/service/service-a"):
+                    good = b'[{"Node": {"Address": "127.0.0.1"}, "Service": {"ID": "a1", "Port": 7001}}]'
+                    status, body = 200, b"[null]" if bad else good
+                else:
+                    meta = b'{"nomadmesh-upstreams": "service-a=/hi_a"}'
+                    status, body = 200, b'[{"Node": {"Address": "127.0.0.1"}, "Service": ' \
+                        b'{"ID": "x1", "Port": 7000, "Meta": ' + meta + b"}}]"
+                self.send_response(status)
+                self.send_header("X-Consul-Index", "7")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_null_catalog_and_null_health_answers_are_retried_until_good() -> None:
+    hostile = HostileConsul(bad_answers=3)
+    try:
+        with ControlPlane(listen="127.0.0.1:0", consul=hostile.address,
+                          consul_wait="1s") as plane, watching(plane.port, "service-x"):
+            eventually(lambda: ports(plane, "service-a") == [(7001, 1)], what="the good answers")
+            assert hostile.bad_left == {"catalog": 0, "health": 0}
+            assert plane.metrics.source_errors.labels("consul", "bad_answer")._value.get() >= 2
+            eventually(plane.healthy, what="healthy after the good answers")
+    finally:
+        hostile.close()
+
+
+def _route_timeouts(dump: dict[str, Any]) -> set[str]:
+    found = set()
+    for config in dump["configs"]:
+        for route_config in config.get("dynamic_route_configs", ()):
+            for host in route_config["route_config"].get("virtual_hosts", ()):
+                found |= {r["route"].get("timeout", "") for r in host["routes"]}
+    return found
+
+
+@pytest.mark.envoy
+def test_a_policy_written_to_kv_reaches_the_running_sidecar(meshed: Meshed) -> None:
+    envoy = meshed.sidecar.envoy
+    assert _route_timeouts(envoy.config_dump()) == {"15s"}
+    meshed.consul.kv_put(CONFIG_PREFIX + "service-x", config_document(
+        [Upstream("service-a", "/hi_a", policy=Policy(timeout="2s"))]))
+    envoy.wait_for(lambda: _route_timeouts(envoy.config_dump()) == {"2s"},
+                   what="the new route timeout in Envoy")
+    assert meshed.sidecar.answer("/hi_a") == "a1 /hi_a"
+
+
+def inbound_rbac(plane: ControlPlane, node: str) -> list[str]:
+    """The policy names of the inbound listener's RBAC filter, as `node` would get them."""
+    from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    snapshot = plane.cache.get(node)
+    if snapshot is None or "inbound" not in snapshot.of_type(LISTENER_TYPE):
+        return []
+    manager = hcm_pb2.HttpConnectionManager()
+    listener = snapshot.of_type(LISTENER_TYPE)["inbound"].message
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    rbac = rbac_pb2.RBAC()
+    manager.http_filters[0].typed_config.Unpack(rbac)
+    return sorted(rbac.rules.policies)
+
+
+def test_allowed_callers_in_kv_become_the_inbound_rbac_policy(consul: ConsulEmulator) -> None:
+    node = node_hash("service-a", {"inbound_port": 3102, "app_port": 8080})
+    with ControlPlane(listen="127.0.0.1:0", consul=consul.address) as plane, \
+            watching(plane.port, node):
+        eventually(lambda: inbound_rbac(plane, node) == ["any-caller"], what="default allow")
+        consul.kv_put(CONFIG_PREFIX + "service-a", config_document([], allow=["service-x"]))
+        eventually(lambda: inbound_rbac(plane, node) == ["allowed-callers"],
+                   what="only service-x allowed")

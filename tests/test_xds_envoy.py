@@ -15,9 +15,9 @@ from nomadmesh.xds import (
     Resource,
     Snapshot,
     Upstream,
-    build_snapshots,
     resources,
 )
+from nomadmesh.xds.sources.state import MeshStateSource
 
 pytestmark = pytest.mark.envoy
 
@@ -26,7 +26,13 @@ UPSTREAMS = {"service-x": (Upstream("service-a", "/hi_a"), Upstream("service-b",
 
 def install(plane: ControlPlane, endpoints: dict[str, tuple[Endpoint, ...]]) -> None:
     state = MeshState(endpoints=endpoints, upstreams=UPSTREAMS)
-    plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
+    source = plane.source
+    assert isinstance(source, MeshStateSource)
+    source.update(state)
+
+
+def state_plane(listen: str = "127.0.0.1:0") -> ControlPlane:
+    return ControlPlane(listen=listen, source=lambda cache, metrics: MeshStateSource(cache))
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def endpoint(backend: HttpBackend, health: str = "passing") -> Endpoint:
 
 @pytest.fixture
 def plane(backends: dict[str, HttpBackend]) -> Iterator[ControlPlane]:
-    with ControlPlane(listen="127.0.0.1:0") as control_plane:
+    with state_plane() as control_plane:
         install(
             control_plane,
             {"service-a": (endpoint(backends["a1"]),), "service-b": (endpoint(backends["b1"]),)},
@@ -88,7 +94,7 @@ def test_a_critical_endpoint_takes_no_traffic(
 def test_a_rejected_cluster_is_counted_once_and_traffic_is_unaffected(
     sidecar: Sidecar, plane: ControlPlane, backends: dict[str, HttpBackend]
 ) -> None:
-    current = plane.cache.get("service-x")
+    current = plane.cache.get(sidecar.node_hash)
     assert current is not None
     broken = resources.eds_cluster("service-a")
     broken.connect_timeout.seconds = -1  # Envoy's validation refuses a negative timeout
@@ -98,8 +104,8 @@ def test_a_rejected_cluster_is_counted_once_and_traffic_is_unaffected(
         for r in kind.values()
         if r.name != "service-a" or r.type_url != resources.CLUSTER_TYPE
     ]
-    broken_snapshot = Snapshot.of("broken", [*items, Resource.of(broken)], bind_egress=True)
-    plane.cache.set_snapshot("service-x", broken_snapshot)
+    broken_snapshot = Snapshot.of([*items, Resource.of(broken)])
+    plane.cache.set_snapshot(sidecar.node_hash, broken_snapshot)
     sidecar.envoy.wait_for(
         lambda: sidecar.envoy.stat("cluster_manager.cds.update_rejected") == "1", what="the CDS rejection"
     )
@@ -116,7 +122,7 @@ def test_envoy_keeps_routing_across_a_control_plane_restart(
 ) -> None:
     port = free_port()
     endpoints = {"service-a": (endpoint(backends["a1"]),), "service-b": (endpoint(backends["b1"]),)}
-    first = ControlPlane(listen=f"127.0.0.1:{port}").start()
+    first = state_plane(f"127.0.0.1:{port}").start()
     try:
         install(first, endpoints)
         with Sidecar(port, "service-x") as proxy:
@@ -134,7 +140,7 @@ def test_envoy_keeps_routing_across_a_control_plane_restart(
 
             ask_until_connected_state_is("0")
             answers.extend(proxy.answer("/hi_a") for _ in range(10))
-            with ControlPlane(listen=f"127.0.0.1:{port}") as second:
+            with state_plane(f"127.0.0.1:{port}") as second:
                 install(second, endpoints)
                 ask_until_connected_state_is("1")
                 answers.append(proxy.answer("/hi_a"))

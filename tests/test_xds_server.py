@@ -13,6 +13,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from nomadmesh.contract import node_hash
 from nomadmesh.testing.envoy import AdsClient, eventually
 from nomadmesh.xds import (
     ControlPlane,
@@ -25,6 +26,7 @@ from nomadmesh.xds import (
     resources,
 )
 from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from nomadmesh.xds.source import SourceHealth
 
 UPSTREAMS = {
     "service-a": (Upstream("service-b", "/hi_b"), Upstream("service-c", "/hi_c")),
@@ -42,7 +44,9 @@ def install(
     upstreams: dict[str, tuple[Upstream, ...]] | None = None,
 ) -> None:
     state = MeshState(endpoints=endpoints or ENDPOINTS, upstreams=upstreams or UPSTREAMS)
-    plane.cache.replace_all(build_snapshots(state, version=str(time.monotonic_ns())))
+    bound = node_hash("service-a", {"egress_address": "127.0.0.2", "egress_port": 4555})
+    nodes = [*state.endpoints, *state.upstreams, bound]
+    plane.cache.replace_all(build_snapshots(state, nodes))
 
 
 @pytest.fixture
@@ -191,7 +195,7 @@ def snapshot(version: str, port: int, services: tuple[str, ...]) -> Snapshot:
         items.append(Resource.of(resources.eds_cluster(name)))
         endpoint = Endpoint("127.0.0.1", port + 1)
         items.append(Resource.of(resources.load_assignment(name, [endpoint])))
-    return Snapshot.of(version, items)
+    return Snapshot.of(items, version=version)
 
 
 def test_one_change_is_pushed_clusters_then_endpoints_then_listeners_then_routes(
@@ -311,3 +315,171 @@ def test_a_hundred_streams_connect_and_disconnect_repeatedly_without_leaks(
     # Idle pool workers may linger; stream readers and client threads must not.
     assert readers() == []
     assert threading.active_count() <= threads_before + 120
+
+
+def raw_stream(port: int, messages: list[bytes], timeout: float = 10) -> grpc.RpcError:
+    """Send raw bytes as gRPC messages on an ADS stream; the error the server ends it with."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        method = channel.stream_stream(
+            "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+            request_serializer=None, response_deserializer=None,
+        )
+        with pytest.raises(grpc.RpcError) as ended:
+            list(method(iter(messages), timeout=timeout))
+    return ended.value
+
+
+def test_a_response_is_exactly_what_protobuf_would_encode() -> None:
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    from nomadmesh.xds.cache import Response
+    from nomadmesh.xds.server import encode_response
+
+    items = (Resource.of(resources.eds_cluster("a")), Resource.of(resources.eds_cluster("b")))
+    control_plane = discovery_pb2.DiscoveryResponse(control_plane={"identifier": "x"})
+    wire = encode_response(
+        Response(CLUSTER_TYPE, "v1", items), "7", control_plane.SerializeToString()
+    )
+    decoded = discovery_pb2.DiscoveryResponse.FromString(wire)
+    expected = discovery_pb2.DiscoveryResponse(
+        version_info="v1", type_url=CLUSTER_TYPE, nonce="7", control_plane={"identifier": "x"}
+    )
+    for item in items:
+        expected.resources.add().Pack(item.message)
+    assert decoded == expected
+
+
+def test_a_message_that_is_not_a_discovery_request_ends_that_stream_only(
+    plane: ControlPlane, client: AdsClient
+) -> None:
+    ended = raw_stream(plane.port, [b"\xff\xff\xff\xff\x0fnot a request"])
+    assert ended.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a DiscoveryRequest" in (ended.details() or "")
+    client.request(CLUSTER_TYPE)
+    assert sorted(names(client.receive())) == ["service-b", "service-c"]
+    assert plane.metrics.streams_refused.labels("bad_request")._value.get() == 1
+
+
+def test_garbage_after_the_first_request_ends_the_stream_with_invalid_argument(
+    plane: ControlPlane,
+) -> None:
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    first = discovery_pb2.DiscoveryRequest(type_url="unknown", node={"cluster": "service-a"})
+    ended = raw_stream(plane.port, [first.SerializeToString(), b"\x0a\xff\xff"])
+    assert ended.code() == grpc.StatusCode.INVALID_ARGUMENT
+    eventually(lambda: plane.cache.watcher_count() == 0, timeout=5, what="the watch closed")
+
+
+def test_a_stream_that_never_sends_a_request_is_ended_after_the_identify_timeout() -> None:
+    from nomadmesh.testing.ads import SilentStreams
+
+    with ControlPlane(listen="127.0.0.1:0", identify_timeout=0.3) as plane:
+        with SilentStreams(plane.port, 3) as silent:
+            eventually(lambda: None not in silent.codes(), timeout=10, what="the streams to end")
+            assert set(silent.codes()) == {grpc.StatusCode.DEADLINE_EXCEEDED}
+        assert plane.metrics.streams_refused.labels("identify_timeout")._value.get() == 3
+
+
+def test_past_the_bound_the_oldest_silent_stream_makes_room() -> None:
+    from nomadmesh.testing.ads import SilentStreams
+
+    with ControlPlane(listen="127.0.0.1:0", max_unidentified=5) as plane:
+        install(plane)
+        with SilentStreams(plane.port, 8) as silent:
+            eventually(
+                lambda: silent.codes().count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 3,
+                timeout=10, what="three evictions",
+            )
+            assert plane.metrics.unidentified_streams._value.get() == 5
+            with AdsClient(plane.port) as client:
+                client.request(CLUSTER_TYPE)
+                assert sorted(names(client.receive())) == ["service-b", "service-c"]
+
+
+def test_a_first_request_carrying_another_replicas_nonce_is_answered(client: AdsClient) -> None:
+    client.request(CLUSTER_TYPE, version="0123456789abcdef", nonce="42")
+    assert sorted(names(client.receive())) == ["service-b", "service-c"]
+
+
+def test_the_same_state_gets_the_same_versions_from_two_control_planes() -> None:
+    with ControlPlane(listen="127.0.0.1:0") as one, ControlPlane(listen="127.0.0.1:0") as two:
+        install(one)
+        install(two)
+        versions = []
+        for plane in (one, two):
+            with AdsClient(plane.port) as client:
+                versions.append([r.version_info for r in subscribe_all(client).values()])  # type: ignore[attr-defined]
+    assert versions[0] == versions[1]
+
+
+def test_a_node_whose_metadata_the_node_hash_refuses_is_refused(plane: ControlPlane) -> None:
+    with AdsClient(plane.port, metadata={"egress_port": "eighty"}) as client:
+        client.request(CLUSTER_TYPE)
+        with pytest.raises(AssertionError, match="stream ended"):
+            client.receive()
+    assert client.error is not None and client.error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.envoy
+def test_1100_streams_that_never_send_a_request_do_not_starve_a_real_sidecar() -> None:
+    from nomadmesh.testing.ads import SilentStreams
+    from nomadmesh.testing.envoy import HttpBackend, Sidecar
+
+    with (
+        HttpBackend("a1") as backend,
+        ControlPlane(listen="127.0.0.1:0", identify_timeout=300) as plane,
+    ):
+        state = MeshState(
+            endpoints={"service-a": (Endpoint("127.0.0.1", backend.port),)},
+            upstreams={"service-x": (Upstream("service-a", "/hi_a"),)},
+        )
+        sidecar = Sidecar(plane.port, "service-x")
+        plane.cache.replace_all(build_snapshots(state, [sidecar.node_hash]))
+        with SilentStreams(plane.port, 1100) as silent:
+            eventually(lambda: plane.metrics.unidentified_streams._value.get() == 1024,
+                       timeout=30, what="1,024 silent streams held (the bound)")
+            with sidecar:
+                sidecar.envoy.wait_for(lambda: sidecar.answer("/hi_a").startswith("a1"),
+                                       timeout=20, what="the sidecar's route to service-a")
+            # The silent streams were bounded, not timed out: the sidecar got in beside them.
+            assert silent.codes().count(None) >= 1000
+
+
+class Failing:
+    """A source whose health says what is wrong."""
+
+    def __init__(self) -> None:
+        self.problems = ("consul health:web: [null] entry skipped (3 times)",)
+
+    def start(self) -> None:
+        """Nothing to load."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(ok=not self.problems, problems=self.problems)
+
+
+def test_healthz_answers_503_with_each_source_problem_and_200_once_they_are_gone() -> None:
+    import requests
+
+    failing = Failing()
+    with ControlPlane(listen="127.0.0.1:0", metrics="127.0.0.1:0",
+                      source=lambda cache, metrics: failing) as plane:
+        url = f"http://127.0.0.1:{plane.metrics_port}/healthz"
+        answer = requests.get(url, timeout=5)
+        assert (answer.status_code, answer.text) == (
+            503, "unhealthy\nconsul health:web: [null] entry skipped (3 times)\n")
+        failing.problems = ()
+        answer = requests.get(url, timeout=5)
+        assert (answer.status_code, answer.text) == (200, "ok\n")
+    assert plane.health() == SourceHealth(ok=False, problems=("not serving",))
+
+
+def test_a_listen_port_outside_the_port_range_is_an_xds_error() -> None:
+    from nomadmesh.errors import XdsError
+
+    with pytest.raises(XdsError, match="port 99999 is outside 0-65535"):
+        ControlPlane(listen="127.0.0.1:99999")

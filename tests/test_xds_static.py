@@ -183,3 +183,37 @@ def test_envoy_serves_the_snapshot_file_routes(tmp_path: Path) -> None:
                         return ""
 
                 envoy.wait_for(lambda: answer() == "a1 /hi_a", what="traffic via the file")
+
+
+def test_the_original_designs_literal_shape_with_a_top_level_service_name_loads(
+        tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    document["service_name"] = document.pop("node")["service_name"]
+    snapshots = load_snapshot_file(write(tmp_path / "s.yaml", document))
+    assert list(snapshots) == ["edge-router"]
+    assert snapshots["edge-router"].version == "1"
+
+
+def test_service_names_that_disagree_are_refused(tmp_path: Path) -> None:
+    document = design_snapshot(8080)
+    document["service_name"] = "other"
+    with pytest.raises(XdsError, match=r"service_name 'other' and node\.service_name"):
+        load_snapshot_file(write(tmp_path / "s.yaml", document))
+
+
+@pytest.mark.parametrize("broken", [b"version_info: \xff\xfe\n", b"[" * 5000])
+def test_a_non_utf8_or_deeply_nested_edit_is_reported_and_later_good_edits_apply(
+        served: tuple[ControlPlane, Path], broken: bytes) -> None:
+    plane, path = served
+    before = plane.cache.get("edge-router")
+    path.write_bytes(broken)
+    eventually(lambda: not plane.healthy(), what="the refusal")
+    (problem,) = plane.health().problems
+    assert "refused, serving the last good one" in problem
+    assert plane.cache.get("edge-router") is before
+    document = design_snapshot(8082)
+    document["version_info"] = "3"
+    write(path, document)
+    eventually(lambda: plane.cache.get("edge-router").version == "3",  # type: ignore[union-attr]
+               what="a later good edit")
+    assert plane.healthy()

@@ -40,7 +40,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def mtls_plane(pki: dict[str, str]) -> Iterator[ControlPlane]:
     tls = ServerTls(cert_file=pki["server_cert"], key_file=pki["server_key"], client_ca_file=pki["ca"])
     with ControlPlane(listen="127.0.0.1:0", tls=tls) as plane:
-        plane.cache.set_snapshot("service-a", Snapshot.empty("1"))
+        plane.cache.set_snapshot("service-a", Snapshot.empty())
         yield plane
 
 
@@ -60,7 +60,9 @@ def test_envoy_with_a_client_certificate_connects_over_mtls(
         metrics_port=free_port(),
         xds_tls=tls,
     )
-    with EnvoyProcess(render_bootstrap(params)) as envoy:
+    envoy = EnvoyProcess(render_bootstrap(params))
+    mtls_plane.cache.set_snapshot(envoy.node_hash, Snapshot.empty())
+    with envoy:
         envoy.wait_for(lambda: envoy.stat("control_plane.connected_state") == "1", what="an mTLS ADS stream")
         envoy.wait_for(envoy.is_ready, what="/ready")
 

@@ -1,6 +1,6 @@
 # The nomadmesh control plane for a real cluster: `nomadmesh xds serve` in a stock Python image,
 # reading the node's Consul agent and registered as `nomadmesh-xds`, the service injected sidecars
-# resolve. It is never meshed itself. (Python: `Mesh().control_plane_job(driver="docker")` differs
+# resolve. It is never meshed itself. (Python: `nomadmesh.xds.job.control_plane_job(driver="docker")` differs
 # only in running a preinstalled `nomadmesh` binary.)
 job "nomadmesh-xds" {
   datacenters = ["dc1"]

@@ -2,8 +2,10 @@
 
 Run it to print the injected jobs' registration payloads:
     python examples/mesh/original_design.py
-Or load it like any job file: `nomadmesh inject examples/mesh/original_design.py`
-(the module's `jobs()` returns the jobs before injection).
+Or load it like any job file (the module's `jobs()` returns the jobs before injection; service-b's
+route is in its group meta, so every way of injecting keeps it):
+    nomadmesh inject examples/mesh/original_design.py
+    nomadmesh run --inject examples/mesh/original_design.py
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import json
 
 from nomadmesh import Check, Group, Job, Network, Port, Resources, Service, Task
-from nomadmesh.mesh import GroupMesh, Mesh, Upstream
+from nomadmesh.contract import GROUP_META_KEY
+from nomadmesh.mesh import Mesh
 
-MESH = Mesh(
-    control_plane="nomadmesh-xds",  # a Consul service; "10.0.0.5:18000" would pin an address
-    groups={"service-b": GroupMesh(upstreams=[Upstream("service-a", prefix="/hi_a")])},
-)
+# A Consul service; "10.0.0.5:18000" would pin an address.
+MESH = Mesh(control_plane="nomadmesh-xds")
+# service-b calls service-a under /hi_a. Group meta (rather than Python-only settings) keeps the
+# route whichever way the job is injected; `Mesh(groups={"service-b": GroupMesh(upstreams=...)})`
+# says the same for Python callers, with policies.
+ROUTES = {"service-b": "service-a=/hi_a"}
 
 
 def _service(name: str, count: int) -> Job:
@@ -28,6 +33,7 @@ def _service(name: str, count: int) -> Job:
             Group(
                 name,
                 count=count,
+                meta={GROUP_META_KEY: ROUTES[name]} if name in ROUTES else {},
                 networks=[Network(mode="bridge", ports=[Port("http", to=8080)])],
                 services=[Service(name=name, port="http", checks=[check])],
                 tasks=[

@@ -1,4 +1,5 @@
-"""Mesh verbs: inject sidecars into job files, show a sidecar's bootstrap, Prometheus config."""
+"""Mesh verbs: inject sidecars, apply the mesh config, show a sidecar's bootstrap and effective
+config, Prometheus config."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import yaml
 from nomadmesh.cli import cli
 from nomadmesh.cli._options import job_variables, load_jobs, parse_assignments, render_jobs
 from nomadmesh.mesh import Mesh, inject, sidecar_task
-from nomadmesh.mesh.node import node_bootstrap
+from nomadmesh.mesh.config import (
+    app_service_name,
+    apply_config,
+    config_entries,
+    effective_route,
+    service_upstreams,
+)
+from nomadmesh.mesh.node import node_bootstrap, write_node_files
 from nomadmesh.mesh.prometheus import (
     DEFAULT_CONSUL,
     DEFAULT_CONTROL_PLANE_METRICS_SERVICE,
@@ -47,9 +55,59 @@ def inject_command(path: str, variables: dict[str, str], var_files: tuple[str, .
         click.echo(f"wrote {len(jobs)} injected job(s) to {out}", err=True)
 
 
+@cli.group("mesh")
+def mesh_group() -> None:
+    """The mesh's traffic config, kept apart from the jobs (changing it restarts nothing)."""
+
+
+@mesh_group.command("apply")
+@click.argument("path", type=click.Path(dir_okay=False))
+@job_variables
+@mesh_option
+@click.option("--consul", envvar="CONSUL_HTTP_ADDR", default="127.0.0.1:8500",
+              show_default="$CONSUL_HTTP_ADDR or 127.0.0.1:8500",
+              help="Consul HTTP address the control plane watches.")
+@click.option("--dry-run", is_flag=True, help="Print the documents instead of writing them.")
+def apply_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+                  mesh_file: str | None, consul: str, dry_run: bool) -> None:
+    """Write each meshed service's upstreams and traffic policy to Consul KV
+    (`nomadmesh/mesh/<service>`), where the control plane reads them."""
+    entries = config_entries(load_jobs(path, variables, var_files), _mesh(mesh_file))
+    if dry_run:
+        click.echo(json.dumps({k: json.loads(v) for k, v in entries.items()}, indent=2))
+        return
+    changed = apply_config(entries, consul=consul)
+    click.echo(f"{len(changed)} of {len(entries)} service config(s) changed", err=True)
+    for key in changed:
+        click.echo(key)
+
+
 @cli.group()
 def sidecar() -> None:
     """Inspect the Envoy sidecars nomadmesh injects."""
+
+
+@sidecar.command("config")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--group", "-g", "group_name", default=None, help="Only this task group.")
+@job_variables
+@mesh_option
+def config_command(path: str, group_name: str | None, variables: dict[str, str],
+                   var_files: tuple[str, ...], mesh_file: str | None) -> None:
+    """Print each meshed service's routes with its effective policy, every default filled in.
+
+    This is what the control plane serves the service's sidecars.
+    """
+    mesh = _mesh(mesh_file)
+    out: dict[str, object] = {}
+    for job in load_jobs(path, variables, var_files):
+        wanted = {app_service_name(g) for g in job.groups if group_name in (None, g.name)}
+        for service, upstreams in service_upstreams(job, mesh).items():
+            if service in wanted:
+                out[service] = [effective_route(u, mesh.policy) for u in upstreams]
+    if not out:
+        raise click.UsageError("no meshed group" + (f" named {group_name!r}" if group_name else ""))
+    click.echo(json.dumps(out, indent=2))
 
 
 @sidecar.command("bootstrap")
@@ -60,14 +118,18 @@ def sidecar() -> None:
               help="A runtime value (NOMAD_ALLOC_ID, NOMAD_PORT_<label>, ...); repeatable.")
 @click.option("--xds", "xds", default="127.0.0.1:18000", show_default=True,
               help="Control-plane instance to use when the mesh finds it through Consul.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Write every file the sidecar's templates render (the bootstrap and the "
+                   "control plane instances it reads) under DIR as the task directory.")
 @job_variables
 @mesh_option
 def bootstrap_command(path: str, group_name: str, job_id: str | None, env: tuple[str, ...],
-                      xds: str, variables: dict[str, str], var_files: tuple[str, ...],
-                      mesh_file: str | None) -> None:
+                      xds: str, directory: str | None, variables: dict[str, str],
+                      var_files: tuple[str, ...], mesh_file: str | None) -> None:
     """Print a group's sidecar bootstrap as Envoy would read it on a node.
 
-    Check it with `envoy --mode validate -c FILE`.
+    With --dir, the files are written there and `envoy --mode validate -c
+    DIR/secrets/envoy_bootstrap.json` checks them as the node would start them.
     """
     mesh = _mesh(mesh_file)
     jobs = load_jobs(path, variables, var_files)
@@ -88,14 +150,22 @@ def bootstrap_command(path: str, group_name: str, job_id: str | None, env: tuple
     host, sep, port = xds.rpartition(":")
     if not sep or not port.isdigit():
         raise click.BadParameter(f"{xds!r} is not host:port", param_hint="--xds")
-    bootstrap = node_bootstrap(injected, parse_assignments(env, what="--env"),
-                               services={mesh.control_plane: [(host, int(port))]})
-    click.echo(json.dumps(bootstrap, indent=2))
+    values = parse_assignments(env, what="--env")
+    services = {mesh.control_plane: [(host, int(port))]}
+    if directory is not None:
+        try:
+            written = write_node_files(injected, Path(directory), values, services)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write to {directory}: {exc.strerror}") from None
+        click.echo(str(written))
+        return
+    click.echo(json.dumps(node_bootstrap(injected, values, services=services), indent=2))
 
 
 @sidecar.command("prometheus-config")
 @mesh_option
-@click.option("--consul", default=DEFAULT_CONSUL, show_default=True,
+@click.option("--consul", envvar="CONSUL_HTTP_ADDR", default=DEFAULT_CONSUL,
+              show_default=f"$CONSUL_HTTP_ADDR or {DEFAULT_CONSUL}",
               help="Consul HTTP address Prometheus discovers targets from.")
 @click.option("--control-plane-service", default=DEFAULT_CONTROL_PLANE_METRICS_SERVICE,
               show_default=True, help="Consul service of the control plane's /metrics.")

@@ -12,14 +12,13 @@ from typing import Any
 
 import attrs
 
+from nomadmesh.contract import EGRESS_ADDRESS_KEY, EGRESS_PORT_KEY
+
 XDS_CLUSTER = "xds_cluster"
 ADMIN_CLUSTER = "nomadmesh_admin"
 METRICS_LISTENER = "nomadmesh_metrics"
 METRICS_PATH = "/stats/prometheus"
 
-# Node metadata keys the control plane reads to bind the egress listener.
-EGRESS_ADDRESS_KEY = "egress_address"
-EGRESS_PORT_KEY = "egress_port"
 
 _HCM = (
     "type.googleapis.com/"
@@ -59,6 +58,9 @@ class BootstrapParams:
     node_metadata: Mapping[str, Any] = attrs.field(factory=dict)
     xds_tls: XdsTls | None = None
     connect_timeout: str = "1s"
+    # With a file, the control plane's instances come from it (Envoy watches it: replicas can
+    # come and go without a restart); else the one `xds_host:xds_port`.
+    xds_endpoints_file: str | None = None
 
 
 def render_bootstrap(params: BootstrapParams) -> dict[str, Any]:
@@ -85,6 +87,16 @@ def render_bootstrap(params: BootstrapParams) -> dict[str, Any]:
             "clusters": [_xds_cluster(params), _admin_cluster(params)],
         },
     }
+
+
+def xds_endpoints(instances: list[tuple[Value, Value]]) -> dict[str, Any]:
+    """The file of control plane instances Envoy's xDS cluster reads (an EDS response)."""
+    return {"resources": [{
+        "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+        "cluster_name": XDS_CLUSTER,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(str(h), p)}}
+                                        for h, p in instances]}],
+    }]}
 
 
 def _socket_address(address: str, port: Value) -> dict[str, Any]:
@@ -118,7 +130,19 @@ def _static_cluster(name: str, host: str, port: Value, timeout: str) -> dict[str
 
 
 def _xds_cluster(params: BootstrapParams) -> dict[str, Any]:
-    cluster = _static_cluster(XDS_CLUSTER, params.xds_host, params.xds_port, params.connect_timeout)
+    if params.xds_endpoints_file is not None:
+        cluster: dict[str, Any] = {
+            "name": XDS_CLUSTER,
+            "type": "EDS",
+            "connect_timeout": params.connect_timeout,
+            "eds_cluster_config": {"eds_config": {
+                "path_config_source": {"path": params.xds_endpoints_file},
+                "resource_api_version": "V3",
+            }},
+        }
+    else:
+        cluster = _static_cluster(XDS_CLUSTER, params.xds_host, params.xds_port,
+                                  params.connect_timeout)
     cluster["typed_extension_protocol_options"] = {
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": _HTTP_OPTIONS,

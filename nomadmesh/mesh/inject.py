@@ -18,10 +18,19 @@ import json
 import re
 from typing import Any, NamedTuple, TypeVar
 
+from nomadmesh.contract import (
+    APP_ADDRESS_KEY,
+    APP_PORT_KEY,
+    INBOUND_ADDRESS_KEY,
+    INBOUND_PORT_KEY,
+    MESH_META_KEY,
+    ROUTES_TAG_PREFIX,
+    SIDECAR_META_KEY,
+)
 from nomadmesh.errors import MeshError, Problem
 from nomadmesh.mesh.bootstrap import METRICS_PATH, BootstrapParams
 from nomadmesh.mesh.settings import GroupMesh, Mesh, Sidecar
-from nomadmesh.mesh.template import Runtime, bootstrap_template
+from nomadmesh.mesh.template import Runtime, bootstrap_template, xds_endpoints_template
 from nomadmesh.mesh.upstreams import (
     GROUP_META_KEY,
     SERVICE_META_KEY,
@@ -42,10 +51,8 @@ from nomadmesh.model import (
 )
 from nomadmesh.model._base import SECOND, FrozenDict
 
-MESH_META_KEY = "nomadmesh.mesh"
-# Task meta marking an injected sidecar (its value is the service it serves): the idempotence key.
-SIDECAR_META_KEY = "nomadmesh.sidecar"
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
+XDS_ENDPOINTS_PATH = "secrets/nomadmesh_xds_endpoints.json"
 LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
@@ -112,10 +119,10 @@ def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Pro
         return settings.enabled
     if flag is not None:
         return flag == "true"
-    return _app_service(group) is not None
+    return app_service(group) is not None
 
 
-def _app_service(group: Group) -> tuple[Service, Task | None] | None:
+def app_service(group: Group) -> tuple[Service, Task | None] | None:
     """The service that names the group in the mesh: the first group service, else a task's."""
     if group.services:
         return group.services[0], None
@@ -133,6 +140,9 @@ class _Plan(NamedTuple):
     bridge: bool
     sidecar: Sidecar
     upstreams: tuple[Upstream, ...]
+    # Where the app listens behind the inbound listener: its service's port (a label or a
+    # number); None when the group gets no inbound listener.
+    app_port: str | None
 
 
 def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) -> Group:
@@ -141,7 +151,7 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     settings = mesh.group_settings(group.name)
     if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
         return group
-    found = _app_service(group)
+    found = app_service(group)
     if found is None:
         problems.append(Problem(path, "the group is meshed but has no service to name its "
                                 "sidecar after; add a service block"))
@@ -160,7 +170,8 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
         + (f"-{owner.name}" if owner is not None else ""),
         bool(bridge),
         sidecar,
-        _upstreams(group, settings, mesh, path, problems),
+        group_upstreams(group, settings, mesh, path, problems),
+        service.port if mesh.inbound and service.port else None,
     )
     task = _sidecar_task(group, plan, service, kit, problems)
     _check_ports(group, plan, kit, problems)
@@ -169,8 +180,9 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
         return group
     tasks.append(task)
     services = group.services
-    if plan.upstreams:
-        published = _published(service, format_upstreams(plan.upstreams), plan, owner, problems)
+    if plan.upstreams or plan.app_port is not None:
+        published = _published(service, routes_meta(plan.upstreams) if plan.upstreams else None,
+                               plan, owner, problems, kit.mesh)
         if owner is None:
             services = (published, *services[1:])
         else:
@@ -180,7 +192,8 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
             return group
     # The new ports are dynamic and go last, so the network keeps its static-first order.
     networks = group.networks
-    network = _evolve(networks[0], {"ports": networks[0].ports + kit.ports(plan.bridge)})
+    network = _evolve(networks[0], {"ports": networks[0].ports + kit.ports(
+        plan.bridge, plan.app_port is not None)})
     return _evolve(group, {"tasks": tuple(tasks), "services": services,
                            "networks": (network, *networks[1:])})
 
@@ -199,7 +212,7 @@ def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | No
     return mode == "bridge" or mode.startswith("cni/")
 
 
-def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
+def group_upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
                problems: list[Problem]) -> tuple[Upstream, ...]:
     """The group meta's upstreams, then the Python settings'; prefixes and env names unique."""
     text = group.meta.get(GROUP_META_KEY)
@@ -213,26 +226,42 @@ def _upstreams(group: Group, settings: GroupMesh, mesh: Mesh, path: str,
         located.extend((u, meta_path) for u in found)
     located.extend((u, f"mesh.groups.{group.name}.upstreams[{i}]")
                    for i, u in enumerate(settings.upstreams))
-    prefixes: dict[str, Upstream] = {}
-    env_names: dict[str, Upstream] = {}
+    matches: dict[tuple[object, ...], Upstream] = {}
+    env_names: dict[str, str] = {}
     out: list[Upstream] = []
     for upstream, where in located:
         if upstream in out:
             continue
-        other = prefixes.get(upstream.prefix)
+        match = (upstream.prefix, upstream.methods, upstream.headers)
+        other = matches.get(match)
+        if other is not None and other.service == upstream.service:
+            # The settings refine a route the group meta declares (a policy, a split): theirs wins.
+            out[out.index(other)] = matches[match] = upstream
+            continue
         if other is not None:
             problems.append(Problem(where, f"prefix {upstream.prefix!r} is used by both "
-                                    f"{other.service!r} and {upstream.service!r}"))
+                                    f"{other.service!r} and {upstream.service!r}"
+                                    + (" with the same methods and headers"
+                                       if upstream.methods or upstream.headers else "")))
             continue
         env = url_env_name(mesh.upstream_url_env, upstream.service)
-        other = env_names.get(env)
-        if other is not None:
-            problems.append(Problem(where, f"{upstream} and {other} would both set {env}; give "
-                                    "each service one prefix"))
+        owner = env_names.setdefault(env, upstream.service)
+        if owner != upstream.service:
+            problems.append(Problem(where, f"{upstream.service!r} and {owner!r} would both set "
+                                    f"{env}; rename one of the services"))
             continue
-        prefixes[upstream.prefix] = env_names[env] = upstream
+        matches[match] = upstream
         out.append(upstream)
     return tuple(out)
+
+
+def routes_meta(upstreams: tuple[Upstream, ...]) -> str:
+    """The short form published in service meta: each (service, prefix) once, in order."""
+    seen: dict[tuple[str, str], Upstream] = {}
+    for upstream in upstreams:
+        seen.setdefault((upstream.service, upstream.prefix),
+                        Upstream(upstream.service, upstream.prefix))
+    return format_upstreams(seen.values())
 
 
 def _check_ports(group: Group, plan: _Plan, kit: _Kit, problems: list[Problem]) -> None:
@@ -261,7 +290,9 @@ def _app_env(plan: _Plan, mesh: Mesh) -> dict[str, str]:
         base = f"http://${{NOMAD_ADDR_{label}}}"
     env = {mesh.egress_host_env: host, mesh.egress_port_env: port}
     for upstream in plan.upstreams:
-        env[url_env_name(mesh.upstream_url_env, upstream.service)] = base + upstream.prefix
+        # A service routed under several prefixes (or matches) gets the URL of its first route.
+        env.setdefault(url_env_name(mesh.upstream_url_env, upstream.service),
+                       base + upstream.prefix)
     return env
 
 
@@ -284,16 +315,31 @@ def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
     return out
 
 
-def _published(service: Service, routes: str, plan: _Plan, owner: Task | None,
-               problems: list[Problem]) -> Service:
-    """The application service carrying the routes the control plane reads from Consul."""
-    current = service.meta.get(SERVICE_META_KEY)
-    if current is not None and current != routes:
-        where = f"task[{owner.name}].service[0]" if owner is not None else "service[0]"
-        problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
-                                f"already set to {current!r}, but the group's upstreams are "
-                                f"{routes!r}; declare upstreams in one place"))
-    return _evolve(service, {"meta": FrozenDict({**service.meta, SERVICE_META_KEY: routes})})
+def _published(service: Service, routes: str | None, plan: _Plan, owner: Task | None,
+               problems: list[Problem], mesh: Mesh) -> Service:
+    """The application service as the mesh registers it: at the sidecar's inbound port (its
+    checks still reach the app directly), carrying the routes the control plane reads."""
+    changes: dict[str, object] = {}
+    if routes is not None:
+        current = service.meta.get(SERVICE_META_KEY)
+        if current is not None and current != routes:
+            where = f"task[{owner.name}].service[0]" if owner is not None else "service[0]"
+            problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
+                                    f"already set to {current!r}, but the group's upstreams are "
+                                    f"{routes!r}; declare upstreams in one place"))
+        changes["meta"] = FrozenDict({**service.meta, SERVICE_META_KEY: routes})
+        tag = ROUTES_TAG_PREFIX + routes
+        if service.provider == "nomad" and tag not in service.tags:
+            # Nomad's registrations keep tags only; the control plane reads the routes there.
+            if any(t.startswith(ROUTES_TAG_PREFIX) for t in service.tags):
+                problems.append(Problem(f"{plan.path}.service[0].tags", "a routes tag is already "
+                                        f"set, but the group's upstreams are {routes!r}"))
+            changes["tags"] = (*service.tags, tag)
+    if plan.app_port is not None:
+        changes["port"] = mesh.inbound_port_label
+        changes["checks"] = tuple(c if c.port else _evolve(c, {"port": plan.app_port})
+                                  for c in service.checks)
+    return _evolve(service, changes)
 
 
 # --- the sidecar task ---------------------------------------------------------------------------
@@ -324,7 +370,8 @@ def _sidecar_task(group: Group, plan: _Plan, app: Service, kit: _Kit,
                                     f"{key} is set by the mesh from the control plane address"))
     cluster = _template_value(plan.service, plan.path, problems)
     prototype = kit.prototype(sidecar, plan.bridge)
-    bootstrap = _evolve(kit.bootstrap_file, {"data": kit.bootstrap(plan.bridge, cluster, group.name)})
+    bootstrap = _evolve(kit.bootstrap_file, {"data": kit.bootstrap(plan.bridge, cluster, group.name,
+                                                                   plan.app_port)})
     metrics = _evolve(kit.metrics_service(app.provider), {
         "name": metrics_name,
         "meta": FrozenDict({"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}),
@@ -356,7 +403,7 @@ class _Kit:
         # would cost more than building the prototype.
         self._tasks: dict[bool | tuple[int, bool], tuple[Sidecar, Task]] = {}
         self._services: dict[str | None, Service] = {}
-        self._skeletons: dict[bool, tuple[list[str], tuple[tuple[int, bool], ...]]] = {}
+        self._skeletons: dict[tuple[bool, bool], tuple[list[str], tuple[tuple[int, str], ...]]] = {}
         self._app_envs: dict[bool | tuple[bool, tuple[Upstream, ...]], dict[str, str]] = {}
         # Egress and admin stay inside a bridge namespace; only metrics reach the host there.
         self._ports = {
@@ -364,10 +411,15 @@ class _Kit:
             False: (Port(mesh.egress_port_label), Port(mesh.admin_port_label),
                     Port(mesh.metrics_port_label)),
         }
-        self._labels = {bridge: frozenset(p.label for p in ports)
+        self._inbound_ports = {
+            True: (Port(mesh.inbound_port_label, to=mesh.inbound_port),),
+            False: (Port(mesh.inbound_port_label),),
+        }
+        self._labels = {bridge: frozenset(p.label for p in ports + self._inbound_ports[bridge])
                         for bridge, ports in self._ports.items()}
         self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
-                             mesh.metrics_port: "metrics_port"}
+                             mesh.metrics_port: "metrics_port",
+                             mesh.inbound_port: "inbound_port"}
 
     def app_env(self, plan: _Plan) -> dict[str, str]:
         """The env every main task gets; shared by groups with the same mode and upstreams."""
@@ -377,9 +429,9 @@ class _Kit:
             env = self._app_envs[key] = _app_env(plan, self.mesh)
         return env
 
-    def ports(self, bridge: bool) -> tuple[Port, ...]:
+    def ports(self, bridge: bool, inbound: bool) -> tuple[Port, ...]:
         """The ports the sidecar adds to the group network."""
-        return self._ports[bridge]
+        return self._ports[bridge] + (self._inbound_ports[bridge] if inbound else ())
 
     def port_labels(self, bridge: bool) -> frozenset[str]:
         return self._labels[bridge]
@@ -413,23 +465,31 @@ class _Kit:
                 checks=(self._check,))
         return service
 
-    def bootstrap(self, bridge: bool, cluster: str, group: str) -> str:
+    def bootstrap(self, bridge: bool, cluster: str, group: str, app_port: str | None) -> str:
         """The bootstrap template text of one group: the skeleton with its names filled in."""
-        skeleton = self._skeletons.get(bridge)
+        inbound = app_port is not None
+        skeleton = self._skeletons.get((bridge, inbound))
         if skeleton is None:
-            skeleton = self._skeletons[bridge] = self._split(_bootstrap_skeleton(self.mesh, bridge))
+            skeleton = self._skeletons[(bridge, inbound)] = self._split(
+                _bootstrap_skeleton(self.mesh, bridge, inbound))
         pieces, slots = skeleton
         cluster_text = _quoted(cluster)
         if "@@" in cluster_text:
             cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', cluster_text)
-        group_text = _quoted(group)
+        values = {"CLUSTER": cluster_text, "GROUP": _quoted(group)}
+        if app_port is not None:
+            # A number is where the app listens inside the group; a label is a Nomad port.
+            values["APP_PORT"] = app_port if app_port.isdigit() else (
+                f'{{{{ env "NOMAD_PORT_{app_port}" }}}}')
+            values["APP_IP"] = LOOPBACK if bridge or app_port.isdigit() else (
+                f'{{{{ env "NOMAD_IP_{app_port}" }}}}')
         out = pieces.copy()
-        for index, is_cluster in slots:
-            out[index] = cluster_text if is_cluster else group_text
+        for index, slot in slots:
+            out[index] = values[slot]
         return "".join(out)
 
-    def _split(self, skeleton: str) -> tuple[list[str], tuple[tuple[int, bool], ...]]:
-        """The skeleton as text pieces with the job id filled in, and the (index, is-cluster)
+    def _split(self, skeleton: str) -> tuple[list[str], tuple[tuple[int, str], ...]]:
+        """The skeleton as text pieces with the job id filled in, and the (index, slot name)
         of each slot left for a group's values."""
         pieces = _SKELETON_SLOTS.split(skeleton)
         slots = []
@@ -437,11 +497,11 @@ class _Kit:
             if pieces[index] == "JOB":
                 pieces[index] = self._job_id
             else:
-                slots.append((index, pieces[index] == "CLUSTER"))
+                slots.append((index, pieces[index]))
         return pieces, tuple(slots)
 
 
-_SKELETON_SLOTS = re.compile(r"@@(CLUSTER|JOB|GROUP)@@")
+_SKELETON_SLOTS = re.compile(r"@@(CLUSTER|JOB|GROUP|APP_PORT|APP_IP)@@")
 
 
 def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, object]:
@@ -464,14 +524,20 @@ def _driver_config(sidecar: Sidecar, mesh: Mesh, bridge: bool) -> dict[str, obje
 
 @functools.lru_cache(maxsize=64)
 def _xds(mesh: Mesh) -> tuple[dict[str, str], tuple[Template, ...]]:
-    """XDS_HOST / XDS_PORT: literal for a fixed address, from Consul via an env template else."""
+    """XDS_HOST / XDS_PORT: literal for a fixed address; with a control plane service, every
+    instance in a file Envoy watches (no restart when replicas change) and the first one, for
+    information, in the env."""
     address = mesh.control_plane_address
     if address is not None:
         return {mesh.xds_host_env: address[0], mesh.xds_port_env: str(address[1])}, ()
     data = (f'{{{{ range $i, $s := service "{mesh.control_plane}" }}}}{{{{ if eq $i 0 }}}}'
             f"{mesh.xds_host_env}={{{{ $s.Address }}}}\n{mesh.xds_port_env}={{{{ $s.Port }}}}\n"
             "{{ end }}{{ end }}")
-    return {}, (Template(data=data, destination=XDS_ENV_PATH, env=True, change_mode="restart"),)
+    return {}, (
+        Template(data=data, destination=XDS_ENV_PATH, env=True, change_mode="noop"),
+        Template(data=xds_endpoints_template(mesh.control_plane),
+                 destination=XDS_ENDPOINTS_PATH, change_mode="noop"),
+    )
 
 
 def _template_value(text: str, path: str, problems: list[Problem]) -> str:
@@ -495,7 +561,7 @@ def _template_value(text: str, path: str, problems: list[Problem]) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _bootstrap_skeleton(mesh: Mesh, bridge: bool) -> str:
+def _bootstrap_skeleton(mesh: Mesh, bridge: bool, inbound: bool) -> str:
     """The bootstrap template of every group with this mesh and mode; names are placeholders."""
     address = mesh.control_plane_address
     runtime = [Runtime("NOMAD_ALLOC_ID")]
@@ -517,17 +583,33 @@ def _bootstrap_skeleton(mesh: Mesh, bridge: bool) -> str:
             "metrics_port": metrics.placeholder, "egress_address": egress_ip.placeholder,
             "egress_port": egress.placeholder,
         }
+    inbound_metadata: dict[str, object] = {}
+    if inbound and bridge:
+        inbound_metadata = {INBOUND_ADDRESS_KEY: "0.0.0.0", INBOUND_PORT_KEY: mesh.inbound_port,
+                            APP_ADDRESS_KEY: "@@APP_IP@@", APP_PORT_KEY: "@@APP_PORT@@"}
+    elif inbound:
+        inbound_ip = Runtime(f"NOMAD_IP_{mesh.inbound_port_label}")
+        inbound_port = Runtime(f"NOMAD_PORT_{mesh.inbound_port_label}", number=True)
+        runtime += [inbound_ip, inbound_port]
+        inbound_metadata = {INBOUND_ADDRESS_KEY: inbound_ip.placeholder,
+                            INBOUND_PORT_KEY: inbound_port.placeholder,
+                            APP_ADDRESS_KEY: "@@APP_IP@@", APP_PORT_KEY: "@@APP_PORT@@"}
+    endpoints_file = None
+    if address is None:
+        secrets = Runtime("NOMAD_SECRETS_DIR")
+        runtime.append(secrets)
+        endpoints_file = f"{secrets.placeholder}/{XDS_ENDPOINTS_PATH.partition('/')[2]}"
     params = BootstrapParams(
         node_id=runtime[0].placeholder,
         cluster="@@CLUSTER@@",
         xds_host=address[0] if address is not None else "@@XDS_HOST@@",
         xds_port=address[1] if address is not None else "@@XDS_PORT@@",
         admin_address=LOOPBACK,
-        node_metadata={"nomad_job": "@@JOB@@", "nomad_group": "@@GROUP@@"},
+        node_metadata={"nomad_job": "@@JOB@@", "nomad_group": "@@GROUP@@", **inbound_metadata},
+        xds_endpoints_file=endpoints_file,
         **ports,  # type: ignore[arg-type]
     )
-    return bootstrap_template(params, runtime=runtime,
-                              xds_service=None if address is not None else mesh.control_plane)
+    return bootstrap_template(params, runtime=runtime)
 
 
 def _quoted(value: str) -> str:

@@ -25,6 +25,11 @@ def prometheus_config(mesh: Mesh | None = None, *, consul: str = DEFAULT_CONSUL,
     `control_plane_targets` (`host:port`) when given.
     """
     mesh = mesh or Mesh()
+    # CONSUL_HTTP_ADDR may be a URL; Prometheus wants the host:port and the scheme apart.
+    scheme, _, server = consul.rpartition("://")
+    sd: dict[str, Any] = {"server": server.rstrip("/")}
+    if scheme and scheme != "http":
+        sd["scheme"] = scheme
     relabel = [
         {"source_labels": ["__meta_consul_service_metadata_nomadmesh_service"],
          "target_label": "service"},
@@ -35,7 +40,7 @@ def prometheus_config(mesh: Mesh | None = None, *, consul: str = DEFAULT_CONSUL,
         "job_name": "nomadmesh-sidecars",
         "metrics_path": METRICS_PATH,
         "scrape_interval": interval,
-        "consul_sd_configs": [{"server": consul, "tags": list(mesh.metrics_tags)}],
+        "consul_sd_configs": [{**sd, "tags": list(mesh.metrics_tags)}],
         "relabel_configs": relabel,
     }
     control_plane: dict[str, Any] = {
@@ -46,6 +51,5 @@ def prometheus_config(mesh: Mesh | None = None, *, consul: str = DEFAULT_CONSUL,
     if control_plane_targets:
         control_plane["static_configs"] = [{"targets": list(control_plane_targets)}]
     else:
-        control_plane["consul_sd_configs"] = [{"server": consul,
-                                               "services": [control_plane_service]}]
+        control_plane["consul_sd_configs"] = [{**sd, "services": [control_plane_service]}]
     return {"scrape_configs": [sidecars, control_plane]}

@@ -9,6 +9,7 @@ Overrides merge field by field onto the defaults; a partial `Sidecar` never rese
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,16 +18,17 @@ from typing import Any, TypeVar
 
 import attrs
 
+from nomadmesh.contract import DEFAULT_CONTROL_PLANE, DEFAULT_POLICY, PlainReader, Policy
 from nomadmesh.errors import LoadError, MeshError, ParseError, Problem
-from nomadmesh.mesh.upstreams import Upstream, parse_upstreams
+from nomadmesh.mesh.upstreams import Upstream
 from nomadmesh.model import Job, LogConfig, Resources
 from nomadmesh.model._base import SECOND, freeze_map, overlay, to_duration
 from nomadmesh.model.validation import problems as model_problems
 
 DRIVERS = ("docker", "exec", "raw_exec")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
-DEFAULT_CONTROL_PLANE = "nomadmesh-xds"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _PORT_LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 
@@ -133,6 +135,10 @@ def _full_sidecar(value: Sidecar | Mapping[str, Any] | None) -> Sidecar:
     return sidecar.merged_onto(DEFAULT_SIDECAR)
 
 
+def _full_policy(value: Policy) -> Policy:
+    return value.merged_onto(DEFAULT_POLICY) if isinstance(value, Policy) else value
+
+
 def _upstream_tuple(value: Any) -> tuple[Upstream, ...]:
     return tuple(value or ())
 
@@ -144,10 +150,15 @@ class GroupMesh:
     enabled: bool | None = None  # None: meshed when the group has a service (and meta allows)
     upstreams: tuple[Upstream, ...] = attrs.field(default=(), converter=_upstream_tuple)
     sidecar: Sidecar | None = None
+    # Services that may call this group's service (None: the control plane's default).
+    allow: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
 
     def problems(self, path: str) -> Iterator[Problem]:
         for i, u in enumerate(self.upstreams):
             yield from u.problems(f"{path}.upstreams[{i}]")
+        for i, caller in enumerate(self.allow or ()):
+            if not isinstance(caller, str) or not _SERVICE_NAME.match(caller):
+                yield Problem(f"{path}.allow[{i}]", f"{caller!r} is not a service name")
         if self.sidecar is not None:
             yield from self.sidecar.problems(f"{path}.sidecar")
 
@@ -169,9 +180,13 @@ class Mesh:
     egress_port: int = 3101
     admin_port: int = 19000
     metrics_port: int = 9102
+    inbound_port: int = 3102
     egress_port_label: str = "egress"
     admin_port_label: str = "envoy_admin"
     metrics_port_label: str = "envoy_metrics"
+    inbound_port_label: str = "inbound"
+    # An inbound listener in front of every app: the service is registered at its port.
+    inbound: bool = True
     metrics_service: str = "{service}-sidecar-metrics"
     metrics_tags: tuple[str, ...] = attrs.field(default=("prometheus", "nomadmesh-sidecar"),
                                                 converter=tuple)
@@ -181,6 +196,8 @@ class Mesh:
     egress_port_env: str = "EGRESS_PORT"
     upstream_url_env: str = "{SERVICE}_URL"
     bootstrap_path: str = "secrets/envoy_bootstrap.json"
+    # The mesh-wide default traffic policy, part by part over nomadmesh's own defaults.
+    policy: Policy = attrs.field(default=DEFAULT_POLICY, converter=_full_policy)
     groups: Mapping[str, GroupMesh] = attrs.field(factory=dict, converter=_groups)
 
     def inject(self, job: Job) -> Job:
@@ -188,16 +205,6 @@ class Mesh:
         from nomadmesh.mesh.inject import inject
 
         return inject(job, self)
-
-    def control_plane_job(self, **options: Any) -> Job:
-        """A Nomad job running the xDS control plane, registered under the Consul service name
-        this mesh's sidecars look up (options as `nomadmesh.xds.job.control_plane_job`)."""
-        from nomadmesh.xds.job import control_plane_job
-
-        if self.control_plane_address is not None:
-            raise MeshError.single("mesh.control_plane", "a fixed host:port control plane is "
-                                   "run by you; control_plane_job needs a Consul service name")
-        return control_plane_job(service=self.control_plane, **options)
 
     @property
     def control_plane_address(self) -> tuple[str, int] | None:
@@ -225,16 +232,21 @@ class Mesh:
             port = self.control_plane_address[1]
             if not 0 < port <= 65535:
                 yield Problem(f"{path}.control_plane", f"port {port} is outside 1-65535")
-        for name in ("egress_port", "admin_port", "metrics_port"):
+        for name in ("egress_port", "admin_port", "metrics_port", "inbound_port"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
                 yield Problem(f"{path}.{name}", f"{value!r} is not a port number (1-65535)")
-        for name in ("egress_port_label", "admin_port_label", "metrics_port_label"):
+        for name in ("egress_port_label", "admin_port_label", "metrics_port_label",
+                     "inbound_port_label"):
             if not _PORT_LABEL.match(getattr(self, name)):
                 yield Problem(f"{path}.{name}", "a port label may only hold letters, digits and _")
-        labels = [self.egress_port_label, self.admin_port_label, self.metrics_port_label]
+        labels = [self.egress_port_label, self.admin_port_label, self.metrics_port_label,
+                  self.inbound_port_label]
         if len(set(labels)) != len(labels):
             yield Problem(f"{path}.metrics_port_label", "the sidecar's port labels must differ")
+        ports = [self.egress_port, self.admin_port, self.metrics_port, self.inbound_port]
+        if len(set(ports)) != len(ports):
+            yield Problem(f"{path}.inbound_port", "the sidecar's ports must differ")
         for name in ("xds_host_env", "xds_port_env", "egress_host_env", "egress_port_env"):
             if not _ENV_NAME.match(getattr(self, name)):
                 yield Problem(f"{path}.{name}", "not a valid environment variable name")
@@ -242,9 +254,8 @@ class Mesh:
                 self.upstream_url_env.replace("{SERVICE}", "X")):
             yield Problem(f"{path}.upstream_url_env",
                           "must be an env var name containing {SERVICE}, e.g. '{SERVICE}_URL'")
-        if not self.bootstrap_path.startswith(("secrets/", "local/")):
-            yield Problem(f"{path}.bootstrap_path",
-                          "the bootstrap must be written under secrets/ or local/")
+        yield from _bootstrap_path_problems(f"{path}.bootstrap_path", self.bootstrap_path)
+        yield from self.policy.problems(f"{path}.policy")
         yield from self.sidecar.problems(f"{path}.sidecar")
         for name, settings in self.groups.items():
             yield from settings.problems(f"{path}.groups.{name}")
@@ -270,21 +281,70 @@ class Mesh:
 _NO_GROUP_SETTINGS = GroupMesh()
 
 
+def _bootstrap_path_problems(path: str, value: str) -> Iterator[Problem]:
+    """The bootstrap must stay inside the task's `secrets/` or `local/` directory."""
+    parts = value.split("/")
+    if (len(parts) < 2 or parts[0] not in ("secrets", "local") or value.startswith("/")
+            or any(p in ("", ".", "..") for p in parts[1:]) or "\\" in value
+            or any(ord(c) < 32 for c in value)):
+        yield Problem(path, f"{value!r}: the bootstrap must be a file under secrets/ or local/ "
+                      "(no '..', '.', empty or absolute parts)")
+
+
 # --- settings files ------------------------------------------------------------------------------
 
 
+MAX_SETTINGS_BYTES = 4 * 1024 * 1024
+MAX_SETTINGS_DEPTH = 32
+_INT64 = 2**63
+
+
 def load_mesh(path: str | Path) -> Mesh:
-    """Read a TOML or YAML settings file; problems name the file and the key."""
+    """Read a TOML, YAML or JSON settings file; problems name the file and the key."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if not p.is_file():
+            raise LoadError(f"cannot read mesh settings {p}: not a regular file")
+        with p.open("rb") as stream:
+            raw = stream.read(MAX_SETTINGS_BYTES + 1)
     except OSError as exc:
         raise LoadError(f"cannot read mesh settings {p}: {exc.strerror or exc}") from None
-    data = _parse(text, p)
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise LoadError(f"mesh settings {p}: larger than {MAX_SETTINGS_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text (byte {exc.start})", source=str(p)) from None
+    try:
+        data = _parse(text, p)
+    except RecursionError:
+        raise ParseError("nested too deeply", source=str(p)) from None
     if not isinstance(data, Mapping):
         raise MeshError([Problem(str(p), "mesh settings must be a table/mapping of keys")],
                         subject=f"mesh settings {p}")
+    found = list(_plain_problems(data))
+    if found:
+        raise MeshError(found, subject=f"mesh settings {p}")
     return Mesh.from_dict(data, source=str(p))
+
+
+def _plain_problems(data: Any) -> Iterator[Problem]:
+    """Values no setting can hold: NaN and infinities, integers beyond 64 bits, deep nesting."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        where, value, depth = stack.pop()
+        if depth > MAX_SETTINGS_DEPTH:
+            yield Problem(where or "(top)", f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            yield Problem(where, f"{value!r} is not a usable number")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT64:
+            yield Problem(where, "integer too large")
+        elif isinstance(value, Mapping):
+            stack.extend((f"{where}.{k}" if where else str(k), v, depth + 1)
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v, depth + 1) for i, v in enumerate(value))
 
 
 def _parse(text: str, path: Path) -> Any:
@@ -308,18 +368,27 @@ def _parse(text: str, path: Path) -> Any:
             raise ParseError(str(getattr(exc, "problem", None) or exc), source=str(path),
                              line=mark.line + 1 if mark else None,
                              column=mark.column + 1 if mark else None) from None
+        except ValueError as exc:  # an integer too long to convert
+            raise ParseError(str(exc)[:200], source=str(path)) from None
     if suffix == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, parse_constant=_not_json)
         except json.JSONDecodeError as exc:
             raise ParseError(exc.msg, source=str(path), line=exc.lineno,
                              column=exc.colno) from None
+        except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+            raise ParseError(str(exc)[:200], source=str(path)) from None
     raise LoadError(f"{path}: mesh settings must be .toml, .yaml, .yml or .json")
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 _MESH_SCALARS: dict[str, type | tuple[type, ...]] = {
     "control_plane": str, "egress_port": int, "admin_port": int, "metrics_port": int,
-    "egress_port_label": str, "admin_port_label": str, "metrics_port_label": str,
+    "inbound_port": int, "egress_port_label": str, "admin_port_label": str,
+    "metrics_port_label": str, "inbound_port_label": str, "inbound": bool,
     "metrics_service": str, "xds_host_env": str, "xds_port_env": str, "egress_host_env": str,
     "egress_port_env": str, "upstream_url_env": str, "bootstrap_path": str,
 }
@@ -334,7 +403,9 @@ class _SettingsReader:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.problems: list[Problem] = []
+        self._plain = PlainReader()
+        # One list of problems, shared with the reader of upstreams and policies.
+        self.problems: list[Problem] = self._plain.problems
 
     def mesh(self, data: Mapping[str, Any]) -> Mesh:
         kwargs: dict[str, Any] = {}
@@ -348,12 +419,17 @@ class _SettingsReader:
                     kwargs[key] = tuple(value)
             elif key == "sidecar":
                 kwargs[key] = self.sidecar(where, value)
+            elif key == "policy":
+                policy = self._plain.policy(where, value)
+                if policy is not None:
+                    kwargs[key] = policy
             elif key == "groups":
                 if self._table(where, value):
                     kwargs[key] = {str(name): self.group(f"groups.{name}", settings)
                                    for name, settings in value.items()}
             else:
-                self._unknown(where, key, [*_MESH_SCALARS, "metrics_tags", "sidecar", "groups"])
+                self._unknown(where, key, [*_MESH_SCALARS, "metrics_tags", "sidecar", "policy",
+                                           "groups"])
         mesh = None if self.problems else Mesh(**kwargs)
         if mesh is not None:
             self.problems.extend(
@@ -403,38 +479,16 @@ class _SettingsReader:
                 kwargs[key] = self.upstreams(at, value)
             elif key == "sidecar":
                 kwargs[key] = self.sidecar(at, value)
+            elif key == "allow":
+                if self._strings(at, value):
+                    kwargs[key] = tuple(value)
             else:
-                self._unknown(at, key, ["enabled", "upstreams", "sidecar"])
+                self._unknown(at, key, ["enabled", "upstreams", "sidecar", "allow"])
         return GroupMesh(**kwargs)
 
     def upstreams(self, where: str, value: Any) -> tuple[Upstream, ...]:
-        """`"a=/x,b=/y"`, `["a=/x", ...]`, `{a = "/x"}` or `[{service = "a", prefix = "/x"}]`."""
-        if isinstance(value, str):
-            found, problems = parse_upstreams(value, where)
-            self.problems.extend(problems)
-            return found
-        if isinstance(value, Mapping):
-            items: list[Any] = [{"service": k, "prefix": v} for k, v in value.items()]
-        elif isinstance(value, list):
-            items = value
-        else:
-            self.problems.append(Problem(where, "upstreams must be 'service=/prefix,...', a list, "
-                                         "or a table of service = prefix"))
-            return ()
-        out: list[Upstream] = []
-        for i, item in enumerate(items):
-            at = f"{where}[{i}]"
-            if isinstance(item, str):
-                found, problems = parse_upstreams(item, at)
-                self.problems.extend(problems)
-                out.extend(found)
-            elif (isinstance(item, Mapping) and set(item) == {"service", "prefix"}
-                  and all(isinstance(v, str) for v in item.values())):
-                out.append(Upstream(item["service"], prefix=item["prefix"]))
-            else:
-                self.problems.append(Problem(at, "an upstream is 'service=/prefix' or "
-                                             "{service = ..., prefix = ...}"))
-        return tuple(out)
+        """`"a=/x,b=/y"`, `["a=/x", {service = "a", prefix = "/x", timeout = "2s"}]`, `{a = "/x"}`."""
+        return self._plain.upstreams(where, value)
 
     def _block(self, where: str, value: Any, cls: type[T]) -> T | None:
         if not self._table(where, value):
@@ -471,8 +525,4 @@ class _SettingsReader:
         return True
 
     def _unknown(self, where: str, key: object, known: list[str]) -> None:
-        import difflib
-
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        self.problems.append(Problem(where, f"unknown setting {key!r}{hint}"))
+        self._plain.unknown(where, key, known)

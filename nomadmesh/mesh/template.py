@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from nomadmesh.errors import MeshError, Problem
-from nomadmesh.mesh.bootstrap import XDS_CLUSTER, BootstrapParams, render_bootstrap
+from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap, xds_endpoints
 
 
 @attrs.frozen
@@ -39,7 +39,6 @@ class Runtime:
         return f'{{{{ env "{self.env}" }}}}'
 
 
-_ENDPOINTS_PLACEHOLDER = "@@XDS_ENDPOINTS@@"
 _RANGE = (
     '[{{{{ range $i, $s := service "{service}" }}}}{{{{ if $i }}}},{{{{ end }}}}'
     '{{"endpoint": {{"address": {{"socket_address": '
@@ -54,26 +53,25 @@ _RANGE_PATTERN = re.compile(
 _ENV_PATTERN = re.compile(r'\{\{ env "(?P<name>[A-Za-z0-9_]+)" \}\}')
 
 
-def bootstrap_template(params: BootstrapParams, *, runtime: Sequence[Runtime] = (),
-                       xds_service: str | None = None) -> str:
+def bootstrap_template(params: BootstrapParams, *, runtime: Sequence[Runtime] = ()) -> str:
     """The bootstrap as consul-template text.
 
     `params` may hold `Runtime.placeholder` strings; each listed `Runtime` becomes its `env`
-    expression. With `xds_service`, the xDS cluster's endpoints are that Consul service's instances.
+    expression.
     """
-    bootstrap = render_bootstrap(params)
-    if xds_service is not None:
-        for cluster in bootstrap["static_resources"]["clusters"]:
-            if cluster["name"] == XDS_CLUSTER:
-                cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = _ENDPOINTS_PLACEHOLDER
-    text = json.dumps(bootstrap)
+    text = json.dumps(render_bootstrap(params))
     for value in runtime:
         if value.number:
             text = text.replace(f'"{value.placeholder}"', value.expression)
         text = text.replace(value.placeholder, value.expression)
-    if xds_service is not None:
-        text = text.replace(f'"{_ENDPOINTS_PLACEHOLDER}"', _RANGE.format(service=xds_service))
     return text
+
+
+def xds_endpoints_template(service: str) -> str:
+    """The control plane's instances (every healthy one of its service) as the file the xDS
+    cluster reads; rendered again whenever they change, with no restart."""
+    text = json.dumps(xds_endpoints([]))
+    return text.replace('"lb_endpoints": []', '"lb_endpoints": ' + _RANGE.format(service=service))
 
 
 def env_expression(name: str) -> str:
@@ -112,11 +110,8 @@ def render_template(text: str, env: Mapping[str, str],
     return rendered
 
 
-def render_bootstrap_json(text: str, env: Mapping[str, str],
-                          services: Mapping[str, Sequence[tuple[str, int]]] | None = None
-                          ) -> dict[str, Any]:
-    """`render_template` parsed as JSON: the bootstrap dict Envoy would load."""
-    rendered = render_template(text, env, services)
+def parse_bootstrap(rendered: str) -> dict[str, Any]:
+    """A rendered bootstrap as the dict Envoy would load; MeshError if it is not JSON."""
     try:
         data: dict[str, Any] = json.loads(rendered)
     except json.JSONDecodeError as exc:

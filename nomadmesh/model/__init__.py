@@ -1,53 +1,139 @@
-"""Typed, immutable Nomad jobs: one module per area of the jobspec, names as in HCL."""
+"""Typed, immutable Nomad jobs: one module per area of the jobspec, names as in HCL, shapes as in
+Nomad's api package (nomadmesh/data/nomad_api_schema.json)."""
 
-from nomadmesh.model._base import FrozenDict, format_duration, parse_duration
+from nomadmesh.model._base import (
+    Duration,
+    FrozenDict,
+    evolve,
+    format_duration,
+    model_classes,
+    parse_duration,
+)
 from nomadmesh.model._html import compact_repr
-from nomadmesh.model.group import Group, Scaling, VolumeRequest
-from nomadmesh.model.job import Job, Parameterized, Periodic
-from nomadmesh.model.network import DNSConfig, Network, Port
+from nomadmesh.model.connect import (
+    ConsulConnect,
+    ConsulExposeConfig,
+    ConsulExposePath,
+    ConsulGateway,
+    ConsulGatewayBindAddress,
+    ConsulGatewayProxy,
+    ConsulGatewayTLSConfig,
+    ConsulGatewayTLSSDSConfig,
+    ConsulHTTPHeaderModifiers,
+    ConsulIngressConfigEntry,
+    ConsulIngressListener,
+    ConsulIngressService,
+    ConsulLinkedService,
+    ConsulMeshConfigEntry,
+    ConsulMeshGateway,
+    ConsulProxy,
+    ConsulSidecarService,
+    ConsulTerminatingConfigEntry,
+    ConsulTransparentProxy,
+    ConsulUpstream,
+    SidecarTask,
+)
+from nomadmesh.model.group import Group
+from nomadmesh.model.identity import Consul, Secret, Vault, WorkloadIdentity
+from nomadmesh.model.job import (
+    Job,
+    JobUI,
+    JobUILink,
+    Multiregion,
+    MultiregionRegion,
+    MultiregionStrategy,
+    Parameterized,
+    Periodic,
+    Submission,
+)
+from nomadmesh.model.network import CNIConfig, DNSConfig, Network, Port
 from nomadmesh.model.placement import Affinity, Constraint, Spread, SpreadTarget
 from nomadmesh.model.policies import (
+    Disconnect,
     MigrateStrategy,
     ReschedulePolicy,
     RestartPolicy,
     UpdateStrategy,
 )
-from nomadmesh.model.resources import EphemeralDisk, LogConfig, Resources
-from nomadmesh.model.service import Check, CheckRestart, Service
+from nomadmesh.model.resources import NUMA, Device, EphemeralDisk, LogConfig, Resources
+from nomadmesh.model.scaling import Scaling
+from nomadmesh.model.service import Check, CheckRestart, Service, ServiceWeights
 from nomadmesh.model.task import (
+    Action,
     Artifact,
     ChangeScript,
+    CSIPlugin,
+    DispatchPayload,
     Lifecycle,
+    Schedule,
+    ScheduleCron,
     Task,
     Template,
     TemplateWait,
-    Vault,
-    VolumeMount,
 )
+from nomadmesh.model.volumes import CSIMountOptions, VolumeMount, VolumeRequest
+
+
+def canonicalize(job: Job, *, server: bool = True) -> Job:
+    """The job with Nomad's defaults applied: as `GET /v1/job/<id>` returns it, or with
+    `server=False` exactly as the agent's `api.Job.Canonicalize()` makes it; idempotent."""
+    return job.canonicalize(server=server)
+
 
 # Notebook-friendly reprs: only the fields that differ from their defaults.
-for _cls in (Affinity, Artifact, ChangeScript, Check, CheckRestart, Constraint, DNSConfig,
-             EphemeralDisk, Group, Job, Lifecycle, LogConfig, MigrateStrategy, Network,
-             Parameterized, Periodic, Port, ReschedulePolicy, Resources, RestartPolicy, Scaling,
-             Service, Spread, SpreadTarget, Task, Template, TemplateWait, UpdateStrategy, Vault,
-             VolumeMount, VolumeRequest):
-    _cls.__repr__ = compact_repr  # type: ignore[method-assign]
+for _cls in (*model_classes(Job), Submission):
+    _cls.__repr__ = compact_repr  # type: ignore[method-assign, assignment]
 
 __all__ = [
+    "NUMA",
+    "Action",
     "Affinity",
     "Artifact",
+    "CNIConfig",
+    "CSIMountOptions",
+    "CSIPlugin",
     "ChangeScript",
     "Check",
     "CheckRestart",
     "Constraint",
+    "Consul",
+    "ConsulConnect",
+    "ConsulExposeConfig",
+    "ConsulExposePath",
+    "ConsulGateway",
+    "ConsulGatewayBindAddress",
+    "ConsulGatewayProxy",
+    "ConsulGatewayTLSConfig",
+    "ConsulGatewayTLSSDSConfig",
+    "ConsulHTTPHeaderModifiers",
+    "ConsulIngressConfigEntry",
+    "ConsulIngressListener",
+    "ConsulIngressService",
+    "ConsulLinkedService",
+    "ConsulMeshConfigEntry",
+    "ConsulMeshGateway",
+    "ConsulProxy",
+    "ConsulSidecarService",
+    "ConsulTerminatingConfigEntry",
+    "ConsulTransparentProxy",
+    "ConsulUpstream",
     "DNSConfig",
+    "Device",
+    "Disconnect",
+    "DispatchPayload",
+    "Duration",
     "EphemeralDisk",
     "FrozenDict",
     "Group",
     "Job",
+    "JobUI",
+    "JobUILink",
     "Lifecycle",
     "LogConfig",
     "MigrateStrategy",
+    "Multiregion",
+    "MultiregionRegion",
+    "MultiregionStrategy",
     "Network",
     "Parameterized",
     "Periodic",
@@ -56,9 +142,15 @@ __all__ = [
     "Resources",
     "RestartPolicy",
     "Scaling",
+    "Schedule",
+    "ScheduleCron",
+    "Secret",
     "Service",
+    "ServiceWeights",
+    "SidecarTask",
     "Spread",
     "SpreadTarget",
+    "Submission",
     "Task",
     "Template",
     "TemplateWait",
@@ -66,6 +158,9 @@ __all__ = [
     "Vault",
     "VolumeMount",
     "VolumeRequest",
+    "WorkloadIdentity",
+    "canonicalize",
+    "evolve",
     "format_duration",
     "parse_duration",
 ]

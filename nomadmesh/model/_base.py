@@ -1,28 +1,45 @@
-"""The machinery every model class shares: frozen maps, durations and the field table.
+"""The machinery every model class shares: frozen maps, durations, converters and the field table.
 
-Each model class declares its fields with `field()`, which records beside the field what Nomad calls
-it in JSON (`api`), what the jobspec calls it in HCL (`hcl`, when it differs from the Python name)
-and what kind of value it holds. The codecs read that table; nothing else knows the mapping.
+Each model class is a frozen attrs class that names the Go struct of Nomad's `api` package it
+mirrors (`_go`) and declares each field with its Nomad JSON key, its HCL name (when it differs from
+the Python name) and its kind, beside the field. The JSON converter (`nomadmesh.model._json`), the
+validation walker, the docs table and the schema test read that table; nothing else knows the
+mapping, so a new Nomad field is added in one module.
 
-Model classes are frozen attrs classes without `__slots__`: a frozen slotted class pays one
-`object.__setattr__` call per field on construction, while a dict-backed one lets the JSON decoder
-build a fully type-checked object with a single `__dict__.update` (see `field_defaults`). Decoding a
-large job is dominated by object construction, so this is where the time goes.
+Go's zero values decide what "unset" means. A Go pointer (`*string`, `*int`, `*time.Duration`)
+distinguishes nil from zero, so the model keeps `0`, `""` and `False` there. A plain Go value
+(`string`, `int`, `bool`) cannot, so the model stores its zero as None: `Task(leader=False)`,
+`Task(leader=None)` and a decoded `"Leader": false` are the same task.
+
+Fields whose Python input differs from what is stored (durations, lists, maps of blocks) are
+declared with `attrs.field(converter=...)` directly, so type checkers see the converter and accept
+what it accepts (`interval="10s"`, `groups=[...]`); the others use `field()`.
+
+Classes are frozen attrs classes backed by an instance dict (`slots=False`): every object,
+decoded or copied, is built by its `__init__`, and a dict-backed frozen `__init__` stores a field
+with one dict assignment where a slotted one makes a call per field (~40% of the construction
+time, which dominates decoding and copying; measured in benchmarks/bench_model.py).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import attrs
 
-from nomadmesh.errors import Problem
+from nomadmesh.errors import Problem, ValidationError
 
 T = TypeVar("T")
+
+# How deep a free-form value (task config, scaling policy...) may nest. Python's own JSON parser
+# stops near 1,000 levels; hashing and encoding recurse per level, so the limit keeps them safe.
+MAX_DEPTH = 100
 
 
 class FrozenDict(dict[str, Any]):
@@ -35,7 +52,7 @@ class FrozenDict(dict[str, Any]):
     _hash: int
 
     def _immutable(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("model maps are immutable; build a new object with attrs.evolve()")
+        raise TypeError("model maps are immutable; build a new object with nomadmesh.model.evolve()")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
     __ior__ = _immutable
@@ -55,52 +72,141 @@ class FrozenDict(dict[str, Any]):
 
 
 EMPTY = FrozenDict()
+_ATOMS = frozenset({str, int, bool, type(None)})
 
 
-_ATOMS = frozenset({str, int, float, bool, type(None)})
+class _TooDeep(Exception):
+    """A free-form value nests deeper than MAX_DEPTH (reported as a Problem or ValidationError)."""
 
 
-def freeze(value: Any) -> Any:
-    """Deep-convert JSON-like data to immutable form: dicts to FrozenDict, lists to tuples."""
+def freeze(value: Any, depth: int = 0) -> Any:
+    """Deep-convert JSON-like data to immutable form: dicts to FrozenDict, lists to tuples.
+
+    A FrozenDict is taken as already frozen (the model only builds deep-frozen ones).
+    """
     t = type(value)
-    if t in _ATOMS or t is FrozenDict:
+    if t in _ATOMS or t is float or t is FrozenDict:
         return value
-    if t is dict or isinstance(value, dict):
-        return FrozenDict({k if type(k) is str else str(k): v if type(v) in _ATOMS else freeze(v)
+    if depth >= MAX_DEPTH:
+        raise _TooDeep
+    if t is dict or isinstance(value, Mapping):
+        return FrozenDict({k if type(k) is str else str(k): v if type(v) in _ATOMS else freeze(v, depth + 1)
                            for k, v in value.items()})
     if t is list or t is tuple:
-        return tuple(v if type(v) in _ATOMS else freeze(v) for v in value)
+        return tuple(v if type(v) in _ATOMS else freeze(v, depth + 1) for v in value)
     return value
 
 
 def thaw(value: Any) -> Any:
-    """Deep-convert frozen data back to plain dicts and lists (for YAML, HCL writers, users)."""
+    """Deep-convert frozen data back to plain dicts and lists (what `to_api()` returns)."""
     if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: v if type(v) in _ATOMS else thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
-        return [thaw(v) for v in value]
+        return [v if type(v) in _ATOMS else thaw(v) for v in value]
     return value
 
 
-def freeze_map(value: Mapping[str, Any] | None) -> FrozenDict:
-    """Converter for string-keyed maps (meta, env): None becomes the empty map."""
-    if value is None:
-        return EMPTY
-    if isinstance(value, FrozenDict):
-        return value
-    return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+def _too_deep() -> ValidationError:
+    return ValidationError.single("", f"nomadmesh: a value nests more than {MAX_DEPTH} levels deep",
+                                  subject="value")
+
+
+# --- converters (each named and typed, so type checkers accept what they accept) ----------------
 
 
 def to_tuple(value: Iterable[T] | None) -> tuple[T, ...]:
-    """Converter for repeated fields: any iterable (or None) becomes a tuple."""
+    """Any iterable (or None) becomes a tuple; a lone string or map is kept for validation to name."""
+    if type(value) is tuple:
+        return value
     if value is None:
         return ()
-    if isinstance(value, tuple):
-        return value
     if isinstance(value, (str, bytes, Mapping)):
-        # A lone string or map where a list is expected is kept as given so validation can say so.
         return (value,)  # type: ignore[return-value]
     return tuple(value)
+
+
+def strings(value: Iterable[str] | None) -> tuple[str, ...]:
+    """Converter for a list of strings."""
+    return to_tuple(value)
+
+
+def integers(value: Iterable[int] | None) -> tuple[int, ...]:
+    """Converter for a list of integers."""
+    return to_tuple(value)
+
+
+def freeze_map(value: Mapping[str, Any] | None) -> FrozenDict:
+    """Converter for string maps (meta, env): None becomes the empty map."""
+    if value is None:
+        return EMPTY
+    if type(value) is FrozenDict:
+        return value
+    try:
+        return FrozenDict({k if type(k) is str else str(k): freeze(v) for k, v in value.items()})
+    except _TooDeep:
+        raise _too_deep() from None
+    except AttributeError:
+        return value  # type: ignore[return-value]  # not a map: validation names it
+
+
+def free_form(value: Mapping[str, Any] | None) -> FrozenDict:
+    """Converter for free-form maps (task config, scaling policy): deep-frozen."""
+    if value is None:
+        return EMPTY
+    if type(value) is FrozenDict:
+        return value
+    raw: Any = value
+    if not isinstance(raw, Mapping):
+        return raw  # type: ignore[no-any-return]  # not a map: validation names it
+    try:
+        return freeze(raw)  # type: ignore[no-any-return]
+    except _TooDeep:
+        raise _too_deep() from None
+
+
+def unset_zero(value: T) -> T | None:
+    """Converter for Go value fields: their zero ("", 0, False) is the same as unset (None)."""
+    return None if value in _ZEROS else value
+
+
+_ZEROS = ("", 0)  # False == 0, so bools are covered too
+
+
+def block_map(value: Any) -> FrozenDict:
+    """Converter for maps of blocks keyed by name (group volumes): a map, or blocks with names."""
+    if value is None:
+        return EMPTY
+    if type(value) is FrozenDict:
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): v for k, v in value.items()})
+    if isinstance(value, (str, bytes)):
+        return value  # type: ignore[return-value]  # validation names it
+    try:
+        return FrozenDict({getattr(v, "name", None) or str(i): v for i, v in enumerate(value)})
+    except TypeError:
+        return value  # type: ignore[no-any-return]
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(text: str) -> str:
+    """Go's %q of a string (strconv.Quote): printable characters as they are, the rest escaped."""
+    out = []
+    for c in text:
+        if c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
 
 
 # --- durations ---------------------------------------------------------------------------------
@@ -111,6 +217,9 @@ MILLISECOND = 1_000_000
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
+
+Duration = int | str | timedelta
+"""What a duration field accepts: integer nanoseconds, a Go duration string ("10s"), a timedelta."""
 
 _UNITS = {
     "ns": NANOSECOND,
@@ -177,8 +286,8 @@ def format_duration(ns: int) -> str:
     return sign + "".join(parts)
 
 
-def to_duration(value: Any) -> Any:
-    """Converter for duration fields: "10s", timedelta or int nanoseconds become int nanoseconds.
+def to_duration(value: Duration | None) -> int | None:
+    """Converter for Go `*time.Duration` fields: "10s", timedelta or nanoseconds become nanoseconds.
 
     Anything else is kept as given so that validation reports it with its path.
     """
@@ -188,28 +297,36 @@ def to_duration(value: Any) -> Any:
         try:
             return parse_duration(value)
         except DurationError:
-            return value
+            return value  # type: ignore[return-value]
     if isinstance(value, timedelta):
         return (value.days * 86_400 + value.seconds) * SECOND + value.microseconds * MICROSECOND
-    return value
+    return value  # not a duration: validation names it
+
+
+def duration_value(value: Duration | None) -> int | None:
+    """Converter for Go `time.Duration` value fields: as `to_duration`, and zero means unset."""
+    ns = to_duration(value)
+    return None if ns == 0 else ns
 
 
 # --- the field table -----------------------------------------------------------------------------
 
 
 class Kind(enum.Enum):
-    """What a model field holds; the codecs and the type checks dispatch on it."""
+    """What a model field holds in Nomad's JSON; the converter and the type checks dispatch on it."""
 
     STR = "string"
     INT = "integer"
-    FLOAT = "number"
     BOOL = "boolean"
     DURATION = "duration"
     STRS = "list of strings"
+    INTS = "list of integers"
     MAP = "map of strings"
-    ANY = "free-form value"
+    MAP_STRS = "map of string lists"
+    ANY = "free-form object"
     BLOCK = "block"
     BLOCKS = "list of blocks"
+    BLOCK_MAP = "map of blocks"
 
     @property
     def article(self) -> str:
@@ -217,131 +334,104 @@ class Kind(enum.Enum):
         return ("an " if self.value[0] in "aeiou" else "a ") + self.value
 
 
-@attrs.frozen
-class FieldSpec:
-    """Codec facts about one model field: its Python name, Nomad JSON key and HCL name."""
+STR, INT, BOOL, DURATION = Kind.STR, Kind.INT, Kind.BOOL, Kind.DURATION
+STRS, INTS, MAP, MAP_STRS, ANY = Kind.STRS, Kind.INTS, Kind.MAP, Kind.MAP_STRS, Kind.ANY
+BLOCK, BLOCKS, BLOCK_MAP = Kind.BLOCK, Kind.BLOCKS, Kind.BLOCK_MAP
 
-    name: str
-    api: str
-    hcl: str
-    kind: Kind
-    block: type | None = None
-    label: bool = False  # the HCL block label (job "id", group "name", port "label")
-    hcl_block: bool = False  # written as a block in HCL (maps like meta/env/config)
-
-
-_SPEC = "nomadmesh"
-
-_CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
-    Kind.DURATION: to_duration,
-    Kind.STRS: to_tuple,
-    Kind.BLOCKS: to_tuple,
-    Kind.MAP: freeze_map,
-    Kind.ANY: freeze,
+# The range of each Go integer type Nomad's JSON decoder enforces (a value outside is a 400).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "int": (-(2**63), 2**63 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "uint16": (0, 65535),
+    "uint32": (0, 2**32 - 1),
+    "uint64": (0, 2**64 - 1),
 }
 
 
-def field(
-    api: str,
-    kind: Kind,
-    *,
-    hcl: str | None = None,
-    block: type | str | None = None,
-    default: Any = None,
-    hcl_block: bool = False,
-    converter: Callable[[Any], Any] | None = None,
-) -> Any:
-    """Declare an optional, keyword-only model field and its Nomad JSON / HCL names."""
-    if kind in (Kind.STRS, Kind.BLOCKS):
-        default = ()
-    elif kind is Kind.MAP:
-        default = EMPTY
-    meta = {_SPEC: (api, hcl, kind, block, False, hcl_block)}
-    return attrs.field(
-        default=default, kw_only=True, converter=converter or _CONVERTERS.get(kind), metadata=meta
-    )
+@attrs.frozen
+class FieldSpec:
+    """What Nomad calls one model field and how it is shaped in Nomad's JSON."""
+
+    name: str  # the Python attribute
+    api: str  # the JSON key (the Go field name)
+    hcl: str  # the jobspec name ("" when HCL cannot set it)
+    kind: Kind
+    block: type | None = None  # the model class of a block field
+    label: bool = False  # the HCL block label (group "name", port "label")
+    ptr: bool = False  # a Go pointer: zero is a value, nil is unset
+    go_int: str = "int"  # the Go integer type of an INT field
+
+    @property
+    def where(self) -> str:
+        """The name used in error paths: the HCL name, else the Python one."""
+        return self.hcl or self.name
 
 
-def label(api: str, *, kind: Kind = Kind.STR) -> Any:
-    """Declare the positional field that names a block (the HCL label)."""
-    return attrs.field(metadata={_SPEC: (api, None, kind, None, True, False)})
+_SPEC = "nomadmesh"
+_NO_HCL = "-"
+
+_CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.MAP: freeze_map,
+    Kind.MAP_STRS: free_form,
+    Kind.ANY: free_form,
+}
+_EMPTY_DEFAULTS: dict[Kind, Any] = {
+    Kind.STRS: (), Kind.INTS: (), Kind.BLOCKS: (), Kind.MAP: EMPTY, Kind.MAP_STRS: EMPTY,
+    Kind.ANY: EMPTY, Kind.BLOCK_MAP: EMPTY,
+}
 
 
-def server_fields() -> Any:
+def go(api: str, kind: Kind, *, hcl: str | None = None, block: type | None = None,
+       ptr: bool = False, go_int: str = "int") -> dict[str, Any]:
+    """The metadata of a field declared with `attrs.field(...)` directly (see the module doc).
+
+    `hcl=""` marks a field Nomad's HCL cannot set (it is JSON only).
+    """
+    return {_SPEC: (api, _NO_HCL if hcl == "" else hcl, kind, block, False, ptr, go_int)}
+
+
+def field(api: str, kind: Kind = Kind.STR, *, hcl: str | None = None, block: type | None = None,
+          ptr: bool = False, go_int: str = "int") -> Any:
+    """Declare an optional, keyword-only field whose Python type is what it stores."""
+    converter = _CONVERTERS.get(kind)
+    if converter is None and not ptr and kind in (Kind.STR, Kind.INT, Kind.BOOL):
+        converter = unset_zero
+    return attrs.field(default=_EMPTY_DEFAULTS.get(kind), kw_only=True, converter=converter,
+                       metadata=go(api, kind, hcl=hcl, block=block, ptr=ptr, go_int=go_int))
+
+
+def label(api: str, *, kind: Kind = Kind.STR, ptr: bool = False) -> Any:
+    """Declare the positional field that names a block (its HCL label)."""
+    return attrs.field(metadata={_SPEC: (api, None, kind, None, True, ptr, "int")})
+
+
+def side() -> Any:
     """Fields Nomad sets itself (Status, Version, indexes...): kept aside, ignored by equality."""
-    return attrs.field(
-        default=EMPTY, kw_only=True, converter=freeze_map, eq=False, repr=False,
-        metadata={_SPEC: ("", None, Kind.MAP, None, False, False)},
-    )
-
-
-def extra_fields() -> Any:
-    """Known Nomad fields nomadmesh does not model: kept verbatim in Nomad JSON form."""
-    return attrs.field(
-        default=EMPTY, kw_only=True, converter=freeze_map,
-        metadata={_SPEC: ("", None, Kind.MAP, None, False, False)},
-    )
+    return attrs.field(default=EMPTY, kw_only=True, converter=free_form, eq=False, repr=False)
 
 
 _specs_cache: dict[type, tuple[FieldSpec, ...]] = {}
 
 
 def specs(cls: type) -> tuple[FieldSpec, ...]:
-    """The field table of a model class (excluding the `extra` and `server` side fields)."""
+    """The field table of a model class (side values such as `server` are not in it)."""
     try:
         return _specs_cache[cls]
     except KeyError:
         pass
-    import nomadmesh.model as model_pkg
-
     out = []
     for a in attrs.fields(cls):
         raw = a.metadata.get(_SPEC)
-        if raw is None or a.name in ("extra", "server"):
+        if raw is None:
             continue
-        api, hcl, kind, block, is_label, hcl_block = raw
-        if isinstance(block, str):
-            block = getattr(model_pkg, block)
-        out.append(FieldSpec(a.name, api, hcl or a.name, kind, block, is_label, hcl_block))
+        api, hcl, kind, block, is_label, ptr, go_int = raw
+        hcl_name = "" if hcl == _NO_HCL else (hcl or a.name)
+        out.append(FieldSpec(a.name, api, hcl_name, kind, block, is_label, ptr, go_int))
     result = tuple(out)
     _specs_cache[cls] = result
     return result
-
-
-def overlay(base: T, override: T | None) -> T:
-    """`base` with every field `override` sets (not None) taken from `override`; Nomad's Merge.
-
-    An unset override, or an empty `extra` map, leaves `base` as it is; a None base takes the
-    override whole.
-    """
-    if override is None:
-        return base
-    if base is None:
-        return override
-    changes = {
-        a.name: value
-        for a in attrs.fields(type(override))  # type: ignore[arg-type]
-        if (value := getattr(override, a.name)) is not None and (a.name != "extra" or value)
-    }
-    return attrs.evolve(base, **changes) if changes else base  # type: ignore[misc]
-
-
-_defaults_cache: dict[type, dict[str, Any]] = {}
-
-
-def field_defaults(cls: type) -> dict[str, Any]:
-    """Every field's default value (all immutable), for building objects from checked data."""
-    try:
-        return _defaults_cache[cls]
-    except KeyError:
-        pass
-    out = {}
-    for a in attrs.fields(cls):
-        if a.default is attrs.NOTHING:
-            continue
-        out[a.name] = a.default
-    _defaults_cache[cls] = out
-    return out
 
 
 def label_spec(cls: type) -> FieldSpec | None:
@@ -352,56 +442,157 @@ def label_spec(cls: type) -> FieldSpec | None:
     return None
 
 
-# --- validation helpers ------------------------------------------------------------------------
+def model_classes(root: type) -> tuple[type, ...]:
+    """Every model class reachable from `root` through block fields, `root` first."""
+    seen: dict[type, None] = {root: None}
+    queue = [root]
+    while queue:
+        for s in specs(queue.pop(0)):
+            if s.block is not None and s.block not in seen:
+                seen[s.block] = None
+                queue.append(s.block)
+    return tuple(seen)
 
-_TYPE_CHECKS: dict[Kind, Callable[[Any], bool]] = {
-    Kind.STR: lambda v: isinstance(v, str),
-    Kind.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    Kind.FLOAT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    Kind.BOOL: lambda v: isinstance(v, bool),
-    Kind.DURATION: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    Kind.STRS: lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
-    Kind.MAP: lambda v: isinstance(v, Mapping),
-    Kind.ANY: lambda v: True,
-}
+
+# --- copying -------------------------------------------------------------------------------------
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """`obj` with `changes` applied, built by the class's own constructor: `attrs.evolve`, cheaper.
+
+    Every field goes through `__init__` (converters included, so `evolve(task, env={...})` stores
+    a frozen map); only attrs.evolve's per-field lookups are saved, by merging the instance dict.
+    """
+    return type(obj)(**{**obj.__dict__, **changes})
+
+
+def overlay(base: T, override: T | None) -> T:
+    """`base` with every field `override` sets (not None) taken from `override`; Nomad's Merge."""
+    if override is None:
+        return base
+    if base is None:
+        return override
+    changes = {s.name: value for s in specs(type(override))
+               if (value := getattr(override, s.name)) is not None}
+    return evolve(base, **changes) if changes else base
+
+
+# --- type checks (for objects built in Python; the JSON decoder checks as it decodes) ----------
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = 30
+_repr.maxother = 30
 
 
 def describe(value: Any) -> str:
-    """A short description of a wrong value for error messages."""
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
+    """A short description of a wrong value for error messages (safe for any nesting)."""
+    return f"{type(value).__name__} {_repr.repr(value)}"
 
 
-def child_path(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+def _is_int(value: Any, go_int: str) -> bool:
+    if type(value) is not int:
+        return False
+    low, high = INT_RANGES[go_int]
+    return low <= value <= high
 
 
-def check_types(obj: Any, path: str) -> Iterator[Problem]:
-    """Type problems of one model object's own fields (nested blocks are checked by their owner)."""
+def json_problem(value: Any, path: str) -> Problem | None:
+    """Why a free-form value is not JSON Nomad decodes (non-finite floats, sets, objects...)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        v, where = stack.pop()
+        t = type(v)
+        if t in _ATOMS:
+            continue
+        if t is float:
+            if not math.isfinite(v):
+                return Problem(where, f"{v!r} is not a JSON number")
+            continue
+        if isinstance(v, Mapping):
+            stack.extend((x, f"{where}.{k}") for k, x in v.items())
+        elif isinstance(v, (tuple, list)):
+            stack.extend((x, f"{where}[{i}]") for i, x in enumerate(v))
+        else:
+            return Problem(where, f"expected a JSON value, got {describe(v)}")
+    return None
+
+
+def type_problems(obj: Any, path: str) -> Iterator[Problem]:
+    """Type problems of one model object's own fields (nested blocks are checked by the walker)."""
     for s in specs(type(obj)):
         value = getattr(obj, s.name)
         if value is None:
+            if s.label:
+                yield Problem(path, f"a {type(obj).__name__} needs its {s.where}")
             continue
-        where = child_path(path, s.hcl)
-        block: type = s.block if s.block is not None else object
-        if s.kind is Kind.BLOCK:
-            if not isinstance(value, block):
-                yield Problem(where, f"expected a {block.__name__} block, got {describe(value)}")
-        elif s.kind is Kind.BLOCKS:
-            if not isinstance(value, tuple):
-                yield Problem(where, f"expected a list of {block.__name__} blocks")
-                continue
-            for i, item in enumerate(value):
-                if not isinstance(item, block):
-                    yield Problem(f"{where}[{i}]",
-                                  f"expected a {block.__name__} block, got {describe(item)}")
-        elif s.kind is Kind.DURATION and isinstance(value, str):
-            yield Problem(where, f"{value!r} is not a duration (e.g. '10s', '1h30m')")
-        elif not _TYPE_CHECKS[s.kind](value):
-            yield Problem(where, f"expected {s.kind.article}, got {describe(value)}")
-        elif s.kind is Kind.MAP and s.name != "config":
-            for k, v in value.items():
-                if not isinstance(v, str):
-                    yield Problem(f"{where}.{k}", f"expected a string, got {describe(v)}")
+        where = f"{path}.{s.where}" if not s.label else path
+        kind = s.kind
+        if kind is Kind.STR:
+            if type(value) is not str:
+                yield Problem(where, f"expected a string, got {describe(value)}")
+        elif kind is Kind.INT:
+            if not _is_int(value, s.go_int):
+                low, high = INT_RANGES[s.go_int]
+                yield Problem(where, f"expected an integer from {low} to {high} (Go {s.go_int}), "
+                                     f"got {describe(value)}")
+        elif kind is Kind.BOOL:
+            if type(value) is not bool:
+                yield Problem(where, f"expected true or false, got {describe(value)}")
+        elif kind is Kind.DURATION:
+            if isinstance(value, str):
+                yield Problem(where, f"{value!r} is not a duration (e.g. '10s', '1h30m')")
+            elif not _is_int(value, "int64"):
+                yield Problem(where, f"expected a duration, got {describe(value)}")
+        elif kind is Kind.STRS or kind is Kind.INTS:
+            want = str if kind is Kind.STRS else int
+            if type(value) is not tuple:
+                yield Problem(where, f"expected {kind.article}, got {describe(value)}")
+            else:
+                for i, x in enumerate(value):
+                    if type(x) is not want:
+                        what = "a string" if want is str else "an integer"
+                        yield Problem(f"{where}[{i}]", f"expected {what}, got {describe(x)}")
+        elif kind is Kind.MAP:
+            if not isinstance(value, Mapping):
+                yield Problem(where, f"expected a map of strings, got {describe(value)}")
+            else:
+                for k, v in value.items():
+                    if type(v) is not str:
+                        yield Problem(f"{where}.{k}", f"expected a string, got {describe(v)}")
+        elif kind is Kind.MAP_STRS:
+            if not isinstance(value, Mapping):
+                yield Problem(where, f"expected a map of string lists, got {describe(value)}")
+            else:
+                for k, v in value.items():
+                    if type(v) is not tuple or any(type(x) is not str for x in v):
+                        yield Problem(f"{where}.{k}", f"expected a list of strings, got {describe(v)}")
+        elif kind is Kind.ANY:
+            if not isinstance(value, Mapping):
+                yield Problem(where, f"expected a map, got {describe(value)}")
+            else:
+                problem = json_problem(value, where)
+                if problem is not None:
+                    yield problem
+        elif kind is Kind.BLOCK:
+            if type(value) is not s.block:
+                yield Problem(where, f"expected {_block_name(s)}, got {describe(value)}")
+        elif kind is Kind.BLOCKS:
+            if type(value) is not tuple:
+                yield Problem(where, f"expected a list of {_block_name(s)}s, got {describe(value)}")
+            else:
+                for i, x in enumerate(value):
+                    if type(x) is not s.block:
+                        yield Problem(f"{where}[{i}]", f"expected {_block_name(s)}, got {describe(x)}")
+        elif kind is Kind.BLOCK_MAP:
+            if not isinstance(value, Mapping):
+                yield Problem(where, f"expected a map of {_block_name(s)}s, got {describe(value)}")
+            else:
+                for k, x in value.items():
+                    if type(x) is not s.block:
+                        yield Problem(f"{where}[{k}]", f"expected {_block_name(s)}, got {describe(x)}")
+
+
+def _block_name(s: FieldSpec) -> str:
+    assert s.block is not None
+    return f"a {s.block.__name__}"

@@ -1,51 +1,93 @@
-"""What a task asks of a node, and how its logs and scratch disk are kept."""
+"""What a task asks of a node, and how its logs and scratch disk are kept (api/resources.go,
+api/tasks.go)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
+from typing import ClassVar
 
 import attrs
 
-from nomadmesh.errors import Problem
-from nomadmesh.model._base import Kind, extra_fields, field
+from nomadmesh.model._base import BLOCK, BLOCKS, BOOL, INT, STRS, evolve, field, go, label, strings, to_tuple
+from nomadmesh.model.network import Network, networks
+from nomadmesh.model.placement import Affinity, Constraint, affinities, constraints
 
-MIN_CPU = 1  # structs.MinCPU
-MIN_MEMORY_MB = 10  # structs.MinMemoryMB
+
+@attrs.frozen(slots=False)
+class Device:
+    """A device the task needs, such as `device "nvidia/gpu" { count = 2 }`."""
+
+    _go: ClassVar[str] = "RequestedDevice"
+
+    name: str = label("Name")
+    count: int | None = field("Count", INT, ptr=True, go_int="uint64")
+    constraints: tuple[Constraint, ...] = attrs.field(
+        default=(), kw_only=True, converter=constraints,
+        metadata=go("Constraints", BLOCKS, hcl="constraint", block=Constraint))
+    affinities: tuple[Affinity, ...] = attrs.field(
+        default=(), kw_only=True, converter=affinities,
+        metadata=go("Affinities", BLOCKS, hcl="affinity", block=Affinity))
+
+    def canonicalize(self) -> Device:
+        """api/resources.go:324 RequestedDevice.Canonicalize: count 1, affinity weights."""
+        return evolve(self, count=1 if self.count is None else self.count,
+                      affinities=tuple(a.canonicalize() for a in self.affinities))
+
+
+def _devices(value: Iterable[Device] | None) -> tuple[Device, ...]:
+    return to_tuple(value)
+
+
+@attrs.frozen(slots=False)
+class NUMA:
+    """NUMA-aware placement of the task's cores (`numa` block)."""
+
+    _go: ClassVar[str] = "NUMAResource"
+
+    affinity: str | None = field("Affinity")
+    devices: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                           metadata=go("Devices", STRS))
+
+    def canonicalize(self) -> NUMA:
+        """api/resources.go:135 NUMAResource.Canonicalize: affinity "none"."""
+        return self if self.affinity else evolve(self, affinity="none")
 
 
 @attrs.frozen(slots=False)
 class Resources:
     """CPU (MHz), memory (MB) and friends (`resources` block)."""
 
-    cpu: int | None = field("CPU", Kind.INT)
-    cores: int | None = field("Cores", Kind.INT)
-    memory: int | None = field("MemoryMB", Kind.INT)
-    memory_max: int | None = field("MemoryMaxMB", Kind.INT)
-    disk: int | None = field("DiskMB", Kind.INT)
-    secrets: int | None = field("SecretsMB", Kind.INT)
-    extra: dict[str, object] = extra_fields()
+    _go: ClassVar[str] = "Resources"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if isinstance(self.cpu, int) and self.cpu < MIN_CPU:
-            yield Problem(f"{path}.cpu", f"cpu {self.cpu} is below the minimum of {MIN_CPU} MHz")
-        if isinstance(self.cores, int) and self.cores < 0:
-            yield Problem(f"{path}.cores", "cores cannot be negative")
-        if self.cores and self.cpu:
-            yield Problem(f"{path}.cores", "cpu and cores cannot both be set")
-        if isinstance(self.memory, int) and self.memory < MIN_MEMORY_MB:
-            yield Problem(f"{path}.memory",
-                          f"memory {self.memory} MB is below the minimum of {MIN_MEMORY_MB} MB")
-        if (isinstance(self.memory_max, int) and isinstance(self.memory, int) and self.memory_max
-                and self.memory_max < self.memory):
-            yield Problem(f"{path}.memory_max",
-                          f"memory_max {self.memory_max} MB is below memory {self.memory} MB")
+    cpu: int | None = field("CPU", INT, ptr=True)
+    cores: int | None = field("Cores", INT, ptr=True)
+    memory: int | None = field("MemoryMB", INT, ptr=True)
+    memory_max: int | None = field("MemoryMaxMB", INT, ptr=True)
+    disk: int | None = field("DiskMB", INT, ptr=True)
+    networks: tuple[Network, ...] = attrs.field(
+        default=(), kw_only=True, converter=networks,
+        metadata=go("Networks", BLOCKS, hcl="network", block=Network))
+    devices: tuple[Device, ...] = attrs.field(
+        default=(), kw_only=True, converter=_devices,
+        metadata=go("Devices", BLOCKS, hcl="device", block=Device))
+    numa: NUMA | None = field("NUMA", BLOCK, block=NUMA)
+    secrets: int | None = field("SecretsMB", INT, ptr=True)
+    iops: int | None = field("IOPS", INT, ptr=True)
 
     def canonicalize(self) -> Resources:
-        """Nomad's defaults: CPU 100 MHz (unless cores are asked), 300 MB memory."""
-        return attrs.evolve(
+        """api/resources.go:33 Resources.Canonicalize: CPU 100 unless cores are asked, 300 MB."""
+        cores, cpu = self.cores, self.cpu
+        if cores is None:
+            cores = 0
+            if cpu is None:
+                cpu = 100
+        return evolve(
             self,
-            cpu=self.cpu if self.cpu is not None or self.cores else 100,
-            memory=self.memory if self.memory is not None else 300,
+            cores=cores,
+            cpu=0 if cpu is None else cpu,
+            memory=300 if self.memory is None else self.memory,
+            devices=tuple(d.canonicalize() for d in self.devices),
+            numa=self.numa.canonicalize() if self.numa is not None else None,
         )
 
 
@@ -53,23 +95,20 @@ class Resources:
 class LogConfig:
     """Log rotation for a task (`logs` block)."""
 
-    max_files: int | None = field("MaxFiles", Kind.INT)
-    max_file_size: int | None = field("MaxFileSizeMB", Kind.INT)
-    disabled: bool | None = field("Disabled", Kind.BOOL)
+    _go: ClassVar[str] = "LogConfig"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if isinstance(self.max_files, int) and self.max_files < 1:
-            yield Problem(f"{path}.max_files", "max_files must be at least 1")
-        if isinstance(self.max_file_size, int) and self.max_file_size < 1:
-            yield Problem(f"{path}.max_file_size", "max_file_size must be at least 1 MB")
+    max_files: int | None = field("MaxFiles", INT, ptr=True)
+    max_file_size: int | None = field("MaxFileSizeMB", INT, ptr=True)
+    enabled: bool | None = field("Enabled", BOOL, ptr=True)
+    disabled: bool | None = field("Disabled", BOOL, ptr=True)
 
     def canonicalize(self) -> LogConfig:
-        """Nomad's default: 10 files of 10 MB."""
-        return attrs.evolve(
+        """api/tasks.go:729 LogConfig.Canonicalize: 10 files of 10 MB, not disabled."""
+        return evolve(
             self,
             max_files=10 if self.max_files is None else self.max_files,
             max_file_size=10 if self.max_file_size is None else self.max_file_size,
-            disabled=bool(self.disabled),
+            disabled=False if self.disabled is None else self.disabled,
         )
 
 
@@ -77,14 +116,14 @@ class LogConfig:
 class EphemeralDisk:
     """The allocation's scratch disk (`ephemeral_disk` block)."""
 
-    size: int | None = field("SizeMB", Kind.INT)
-    sticky: bool | None = field("Sticky", Kind.BOOL)
-    migrate: bool | None = field("Migrate", Kind.BOOL)
+    _go: ClassVar[str] = "EphemeralDisk"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if isinstance(self.size, int) and self.size < 0:
-            yield Problem(f"{path}.size", "size cannot be negative")
+    sticky: bool | None = field("Sticky", BOOL, ptr=True)
+    migrate: bool | None = field("Migrate", BOOL, ptr=True)
+    size: int | None = field("SizeMB", INT, ptr=True)
 
     def canonicalize(self) -> EphemeralDisk:
-        return attrs.evolve(self, size=300 if self.size is None else self.size,
-                            sticky=bool(self.sticky), migrate=bool(self.migrate))
+        """api/tasks.go:374 EphemeralDisk.Canonicalize: 300 MB, not sticky, not migrated."""
+        return evolve(self, sticky=False if self.sticky is None else self.sticky,
+                      migrate=False if self.migrate is None else self.migrate,
+                      size=300 if self.size is None else self.size)

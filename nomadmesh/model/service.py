@@ -1,121 +1,189 @@
-"""Service registrations (Consul or Nomad) and their health checks."""
+"""Service registrations (Consul or Nomad) and their health checks (api/services.go)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
-from nomadmesh.errors import Problem
-from nomadmesh.model._base import SECOND, Kind, extra_fields, field
-
-CHECK_TYPES = ("http", "tcp", "script", "grpc")
-ADDRESS_MODES = ("alloc", "auto", "driver", "host")
-# Consul service names: letters, digits and dashes; Nomad interpolations are allowed inside.
-_SERVICE_NAME = re.compile(r"^(?:[A-Za-z0-9-]|\$\{[^}]+\})+$")
+from nomadmesh.model._base import (
+    BLOCK,
+    BLOCKS,
+    BOOL,
+    DURATION,
+    INT,
+    MAP,
+    MAP_STRS,
+    SECOND,
+    STRS,
+    duration_value,
+    evolve,
+    field,
+    go,
+    side,
+    strings,
+    to_duration,
+    to_tuple,
+)
+from nomadmesh.model.connect import ConsulConnect
+from nomadmesh.model.identity import WorkloadIdentity
 
 
 @attrs.frozen(slots=False)
 class CheckRestart:
     """Restart a task whose check stays unhealthy (`check_restart` block)."""
 
-    limit: int | None = field("Limit", Kind.INT)
-    grace: int | None = field("Grace", Kind.DURATION)
-    ignore_warnings: bool | None = field("IgnoreWarnings", Kind.BOOL)
+    _go: ClassVar[str] = "CheckRestart"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if isinstance(self.limit, int) and self.limit < 0:
-            yield Problem(f"{path}.limit", "limit cannot be negative")
+    limit: int | None = field("Limit", INT)
+    grace: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                    metadata=go("Grace", DURATION, ptr=True))
+    ignore_warnings: bool | None = field("IgnoreWarnings", BOOL)
+
+    def merged(self, override: CheckRestart | None) -> CheckRestart:
+        """api/services.go:172 CheckRestart.Merge: a positive limit, a grace, true wins."""
+        if override is None:
+            return self
+        return evolve(
+            self,
+            limit=override.limit if override.limit is not None and override.limit > 0 else self.limit,
+            grace=override.grace if override.grace is not None else self.grace,
+            ignore_warnings=True if override.ignore_warnings else self.ignore_warnings,
+        )
+
+    def canonicalize(self) -> CheckRestart:
+        """api/services.go:144 CheckRestart.Canonicalize: 1s grace."""
+        return self if self.grace is not None else evolve(self, grace=SECOND)
 
 
 @attrs.frozen(slots=False)
 class Check:
     """A health check of a service (`check` block)."""
 
-    type: str | None = field("Type", Kind.STR)
-    name: str | None = field("Name", Kind.STR)
-    port: str | None = field("PortLabel", Kind.STR)
-    path: str | None = field("Path", Kind.STR)
-    protocol: str | None = field("Protocol", Kind.STR)
-    method: str | None = field("Method", Kind.STR)
-    header: dict[str, object] | None = field("Header", Kind.ANY, hcl_block=True)
-    body: str | None = field("Body", Kind.STR)
-    command: str | None = field("Command", Kind.STR)
-    args: tuple[str, ...] = field("Args", Kind.STRS)
-    interval: int | None = field("Interval", Kind.DURATION)
-    timeout: int | None = field("Timeout", Kind.DURATION)
-    initial_status: str | None = field("InitialStatus", Kind.STR)
-    address_mode: str | None = field("AddressMode", Kind.STR)
-    expose: bool | None = field("Expose", Kind.BOOL)
-    grpc_service: str | None = field("GRPCService", Kind.STR)
-    grpc_use_tls: bool | None = field("GRPCUseTLS", Kind.BOOL)
-    tls_server_name: str | None = field("TLSServerName", Kind.STR)
-    tls_skip_verify: bool | None = field("TLSSkipVerify", Kind.BOOL)
-    task: str | None = field("TaskName", Kind.STR)
-    success_before_passing: int | None = field("SuccessBeforePassing", Kind.INT)
-    failures_before_critical: int | None = field("FailuresBeforeCritical", Kind.INT)
-    failures_before_warning: int | None = field("FailuresBeforeWarning", Kind.INT)
-    on_update: str | None = field("OnUpdate", Kind.STR)
-    check_restart: CheckRestart | None = field("CheckRestart", Kind.BLOCK, block=CheckRestart)
-    extra: dict[str, object] = extra_fields()
+    _go: ClassVar[str] = "ServiceCheck"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        kind = self.type
-        if kind not in CHECK_TYPES:
-            yield Problem(f"{path}.type", f"check type {kind!r} must be one of "
-                          + ", ".join(CHECK_TYPES))
-        if kind == "http" and not self.path:
-            yield Problem(f"{path}.path", "an http check needs a path")
-        if kind == "script" and not self.command:
-            yield Problem(f"{path}.command", "a script check needs a command")
-        if isinstance(self.interval, int) and self.interval < SECOND:
-            yield Problem(f"{path}.interval", "interval must be at least 1s")
-        if self.interval is None:
-            yield Problem(f"{path}.interval", "a check needs an interval")
-        if self.timeout is None:
-            yield Problem(f"{path}.timeout", "a check needs a timeout")
-        elif isinstance(self.timeout, int) and self.timeout < SECOND:
-            yield Problem(f"{path}.timeout", "timeout must be at least 1s")
-        if self.initial_status not in (None, "", "passing", "warning", "critical"):
-            yield Problem(f"{path}.initial_status",
-                          f"{self.initial_status!r} must be passing, warning or critical")
-        if self.address_mode not in (None, "", *ADDRESS_MODES):
-            yield Problem(f"{path}.address_mode", f"{self.address_mode!r} is not an address mode")
-        if self.on_update not in (None, "", "require_healthy", "ignore_warnings", "ignore"):
-            yield Problem(f"{path}.on_update", f"{self.on_update!r} is not an on_update mode")
+    name: str | None = field("Name")
+    type: str | None = field("Type")
+    command: str | None = field("Command")
+    args: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                        metadata=go("Args", STRS))
+    path: str | None = field("Path")
+    protocol: str | None = field("Protocol")
+    port: str | None = field("PortLabel", hcl="port")
+    expose: bool | None = field("Expose", BOOL)
+    address_mode: str | None = field("AddressMode")
+    advertise: str | None = field("Advertise")
+    interval: int | None = attrs.field(default=None, kw_only=True, converter=duration_value,
+                                       metadata=go("Interval", DURATION))
+    timeout: int | None = attrs.field(default=None, kw_only=True, converter=duration_value,
+                                      metadata=go("Timeout", DURATION))
+    initial_status: str | None = field("InitialStatus")
+    notes: str | None = field("Notes")
+    tls_server_name: str | None = field("TLSServerName")
+    tls_skip_verify: bool | None = field("TLSSkipVerify", BOOL)
+    header: Mapping[str, Sequence[str]] = field("Header", MAP_STRS)
+    method: str | None = field("Method")
+    check_restart: CheckRestart | None = field("CheckRestart", BLOCK, block=CheckRestart)
+    grpc_service: str | None = field("GRPCService")
+    grpc_use_tls: bool | None = field("GRPCUseTLS", BOOL)
+    task: str | None = field("TaskName", hcl="task")
+    success_before_passing: int | None = field("SuccessBeforePassing", INT)
+    failures_before_critical: int | None = field("FailuresBeforeCritical", INT)
+    failures_before_warning: int | None = field("FailuresBeforeWarning", INT)
+    body: str | None = field("Body")
+    on_update: str | None = field("OnUpdate")
+
+
+def _checks(value: Iterable[Check] | None) -> tuple[Check, ...]:
+    return to_tuple(value)
+
+
+@attrs.frozen(slots=False)
+class ServiceWeights:
+    """DNS SRV weights of a Consul service by health (`weights` block)."""
+
+    _go: ClassVar[str] = "ServiceWeights"
+
+    passing: int | None = field("Passing", INT)
+    warning: int | None = field("Warning", INT)
+
+    def canonicalize(self) -> ServiceWeights:
+        """api/services.go:348 ServiceWeights.Canonicalize: at least 1 each."""
+        return evolve(self, passing=self.passing if self.passing and self.passing > 0 else 1,
+                      warning=self.warning if self.warning and self.warning > 0 else 1)
 
 
 @attrs.frozen(slots=False)
 class Service:
     """A service registration for a group or task (`service` block)."""
 
-    name: str | None = field("Name", Kind.STR)
-    port: str | None = field("PortLabel", Kind.STR)
-    provider: str | None = field("Provider", Kind.STR)
-    tags: tuple[str, ...] = field("Tags", Kind.STRS)
-    canary_tags: tuple[str, ...] = field("CanaryTags", Kind.STRS)
-    enable_tag_override: bool | None = field("EnableTagOverride", Kind.BOOL)
-    address: str | None = field("Address", Kind.STR)
-    address_mode: str | None = field("AddressMode", Kind.STR)
-    task: str | None = field("TaskName", Kind.STR)
-    on_update: str | None = field("OnUpdate", Kind.STR)
-    meta: dict[str, str] = field("Meta", Kind.MAP)
-    canary_meta: dict[str, str] = field("CanaryMeta", Kind.MAP)
-    tagged_addresses: dict[str, str] = field("TaggedAddresses", Kind.MAP)
-    checks: tuple[Check, ...] = field("Checks", Kind.BLOCKS, hcl="check", block=Check)
-    check_restart: CheckRestart | None = field("CheckRestart", Kind.BLOCK, block=CheckRestart)
-    # Consul Connect is passed through loosely: kept in Nomad's JSON form, round-tripped exactly.
-    connect: dict[str, object] | None = field("Connect", Kind.ANY)
-    extra: dict[str, object] = extra_fields()
+    _go: ClassVar[str] = "Service"
+    # structs.Service.Namespace: the server fills it in from the job (nomad/structs/services.go).
+    _server: ClassVar[frozenset[str]] = frozenset({"Namespace"})
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if self.name is not None and not _SERVICE_NAME.match(self.name):
-            yield Problem(f"{path}.name", f"service name {self.name!r} may only hold letters, "
-                          "digits, dashes and ${...} interpolations")
-        if self.provider not in (None, "", "consul", "nomad"):
-            yield Problem(f"{path}.provider", f"provider {self.provider!r} must be consul or nomad")
-        if self.address_mode not in (None, "", *ADDRESS_MODES):
-            yield Problem(f"{path}.address_mode", f"{self.address_mode!r} is not an address mode")
-        if self.provider == "nomad" and self.connect:
-            yield Problem(f"{path}.connect", "Consul Connect needs provider consul")
+    name: str | None = field("Name")
+    tags: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                        metadata=go("Tags", STRS))
+    canary_tags: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                               metadata=go("CanaryTags", STRS))
+    enable_tag_override: bool | None = field("EnableTagOverride", BOOL)
+    port: str | None = field("PortLabel", hcl="port")
+    address_mode: str | None = field("AddressMode")
+    address: str | None = field("Address")
+    checks: tuple[Check, ...] = attrs.field(default=(), kw_only=True, converter=_checks,
+                                            metadata=go("Checks", BLOCKS, hcl="check", block=Check))
+    check_restart: CheckRestart | None = field("CheckRestart", BLOCK, block=CheckRestart)
+    connect: ConsulConnect | None = field("Connect", BLOCK, block=ConsulConnect)
+    meta: Mapping[str, str] = field("Meta", MAP)
+    canary_meta: Mapping[str, str] = field("CanaryMeta", MAP)
+    tagged_addresses: Mapping[str, str] = field("TaggedAddresses", MAP)
+    task: str | None = field("TaskName", hcl="task")
+    on_update: str | None = field("OnUpdate")
+    identity: WorkloadIdentity | None = field("Identity", BLOCK, block=WorkloadIdentity)
+    weights: ServiceWeights | None = field("Weights", BLOCK, block=ServiceWeights)
+    provider: str | None = field("Provider")
+    cluster: str | None = field("Cluster")
+    kind: str | None = field("Kind")
+    server: Mapping[str, Any] = side()
+
+    def canonicalize(self, job_name: str, group_name: str, task_name: str | None = None) -> Service:
+        """api/services.go:274 Service.Canonicalize(t, tg, job): name, modes, check defaults."""
+        name = self.name
+        if not name:
+            name = f"{job_name}-{group_name}" + (f"-{task_name}" if task_name is not None else "")
+        on_update = self.on_update or "require_healthy"
+        checks = []
+        for check in self.checks:
+            restart = (self.check_restart.merged(check.check_restart) if self.check_restart is not None
+                       else check.check_restart)
+            checks.append(evolve(
+                check,
+                check_restart=restart.canonicalize() if restart is not None else None,
+                success_before_passing=_not_negative(check.success_before_passing),
+                failures_before_critical=_not_negative(check.failures_before_critical),
+                failures_before_warning=_not_negative(check.failures_before_warning),
+                on_update=check.on_update or on_update,
+            ))
+        return evolve(
+            self,
+            name=name,
+            address_mode=self.address_mode or "auto",
+            on_update=on_update,
+            provider=self.provider or "consul",
+            cluster=self.cluster or "default",
+            connect=self.connect.canonicalize() if self.connect is not None else None,
+            weights=self.weights.canonicalize() if self.weights is not None else None,
+            checks=tuple(checks),
+        )
+
+
+def _not_negative(value: int | None) -> int | None:
+    return None if value is not None and value < 0 else value
+
+
+def services(value: Iterable[Service] | None) -> tuple[Service, ...]:
+    """Converter: any iterable of services becomes a tuple."""
+    return to_tuple(value)
+
+

@@ -1,229 +1,359 @@
-"""A task: one process (container, binary) in a group, and the blocks it owns."""
+"""A task: one process (container, binary) in a group, and the blocks it owns (api/tasks.go)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from nomadmesh.errors import Problem
-from nomadmesh.model._base import SECOND, Kind, extra_fields, field, label
-from nomadmesh.model.placement import Affinity, Constraint
+from nomadmesh.model._base import (
+    ANY,
+    BLOCK,
+    BLOCKS,
+    BOOL,
+    DURATION,
+    INT,
+    MAP,
+    SECOND,
+    STR,
+    STRS,
+    duration_value,
+    evolve,
+    field,
+    go,
+    label,
+    overlay,
+    strings,
+    to_duration,
+    to_tuple,
+)
+from nomadmesh.model.identity import (
+    Consul,
+    Secret,
+    Vault,
+    WorkloadIdentity,
+    identities,
+    secrets,
+)
+from nomadmesh.model.placement import Affinity, Constraint, affinities, constraints
 from nomadmesh.model.policies import RestartPolicy
 from nomadmesh.model.resources import LogConfig, Resources
-from nomadmesh.model.service import Service
+from nomadmesh.model.scaling import Scaling, scaling_policies
+from nomadmesh.model.service import Service, services
+from nomadmesh.model.volumes import VolumeMount, volume_mounts
 
-LIFECYCLE_HOOKS = ("prestart", "poststart", "poststop")
-CHANGE_MODES = ("noop", "restart", "signal", "script")
+if TYPE_CHECKING:
+    from nomadmesh.model.group import Group
+    from nomadmesh.model.job import Job
 
 
 @attrs.frozen(slots=False)
 class Lifecycle:
     """When a task runs relative to the main tasks (`lifecycle` block)."""
 
-    hook: str | None = field("Hook", Kind.STR)
-    sidecar: bool | None = field("Sidecar", Kind.BOOL)
+    _go: ClassVar[str] = "TaskLifecycle"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if self.hook not in LIFECYCLE_HOOKS:
-            yield Problem(f"{path}.hook", f"hook {self.hook!r} must be one of "
-                          + ", ".join(LIFECYCLE_HOOKS))
-        elif self.sidecar and self.hook == "poststop":
-            yield Problem(f"{path}.sidecar", "a poststop task cannot be a sidecar")
+    hook: str | None = field("Hook")
+    sidecar: bool | None = field("Sidecar", BOOL)
 
 
 @attrs.frozen(slots=False)
 class ChangeScript:
     """The script run when a template changes with change_mode = "script"."""
 
-    command: str | None = field("Command", Kind.STR)
-    args: tuple[str, ...] = field("Args", Kind.STRS)
-    timeout: int | None = field("Timeout", Kind.DURATION)
-    fail_on_error: bool | None = field("FailOnError", Kind.BOOL)
+    _go: ClassVar[str] = "ChangeScript"
+
+    command: str | None = field("Command", STR, ptr=True)
+    args: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                        metadata=go("Args", STRS))
+    timeout: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                      metadata=go("Timeout", DURATION, ptr=True))
+    fail_on_error: bool | None = field("FailOnError", BOOL, ptr=True)
+    run_on_first_render: bool | None = field("RunOnFirstRender", BOOL, ptr=True)
+
+    def canonicalize(self) -> ChangeScript:
+        """api/tasks.go:927 ChangeScript.Canonicalize: 5s timeout, no failure on error."""
+        return evolve(
+            self,
+            command="" if self.command is None else self.command,
+            timeout=5 * SECOND if self.timeout is None else self.timeout,
+            fail_on_error=False if self.fail_on_error is None else self.fail_on_error,
+            run_on_first_render=False if self.run_on_first_render is None else self.run_on_first_render,
+        )
 
 
 @attrs.frozen(slots=False)
 class TemplateWait:
     """Quiescence bounds for template re-rendering (`wait` block)."""
 
-    min: int | None = field("Min", Kind.DURATION)
-    max: int | None = field("Max", Kind.DURATION)
+    _go: ClassVar[str] = "WaitConfig"
+
+    min: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                  metadata=go("Min", DURATION, ptr=True))
+    max: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                  metadata=go("Max", DURATION, ptr=True))
 
 
 @attrs.frozen(slots=False)
 class Template:
     """A consul-template rendered into the task's directory (`template` block)."""
 
-    data: str | None = field("EmbeddedTmpl", Kind.STR)
-    source: str | None = field("SourcePath", Kind.STR)
-    destination: str | None = field("DestPath", Kind.STR)
-    change_mode: str | None = field("ChangeMode", Kind.STR)
-    change_signal: str | None = field("ChangeSignal", Kind.STR)
-    change_script: ChangeScript | None = field("ChangeScript", Kind.BLOCK, block=ChangeScript)
-    splay: int | None = field("Splay", Kind.DURATION)
-    perms: str | None = field("Perms", Kind.STR)
-    uid: int | None = field("Uid", Kind.INT)
-    gid: int | None = field("Gid", Kind.INT)
-    left_delimiter: str | None = field("LeftDelim", Kind.STR)
-    right_delimiter: str | None = field("RightDelim", Kind.STR)
-    env: bool | None = field("Envvars", Kind.BOOL)
-    vault_grace: int | None = field("VaultGrace", Kind.DURATION)
-    wait: TemplateWait | None = field("Wait", Kind.BLOCK, block=TemplateWait)
-    error_on_missing_key: bool | None = field("ErrMissingKey", Kind.BOOL)
-    once: bool | None = field("Once", Kind.BOOL)
+    _go: ClassVar[str] = "Template"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if not self.data and not self.source:
-            yield Problem(path, "a template needs data or source")
-        if self.data and self.source:
-            yield Problem(path, "a template takes data or source, not both")
-        if not self.destination:
-            yield Problem(f"{path}.destination", "a template needs a destination")
-        if self.change_mode not in (None, "", *CHANGE_MODES):
-            yield Problem(f"{path}.change_mode", f"{self.change_mode!r} must be one of "
-                          + ", ".join(CHANGE_MODES))
-        if self.change_mode == "signal" and not self.change_signal:
-            yield Problem(f"{path}.change_signal", "change_mode 'signal' needs change_signal")
-        if self.change_mode == "script" and (self.change_script is None
-                                             or not self.change_script.command):
-            yield Problem(f"{path}.change_script", "change_mode 'script' needs a change_script")
-        if self.perms is not None and (not self.perms.isdigit() or set(self.perms) - set("01234567")):
-            yield Problem(f"{path}.perms", f"perms {self.perms!r} must be an octal mode like '0644'")
-        if isinstance(self.splay, int) and self.splay < 0:
-            yield Problem(f"{path}.splay", "splay cannot be negative")
+    source: str | None = field("SourcePath", STR, ptr=True)
+    destination: str | None = field("DestPath", STR, ptr=True)
+    data: str | None = field("EmbeddedTmpl", STR, ptr=True)
+    change_mode: str | None = field("ChangeMode", STR, ptr=True)
+    change_script: ChangeScript | None = field("ChangeScript", BLOCK, block=ChangeScript)
+    change_signal: str | None = field("ChangeSignal", STR, ptr=True)
+    once: bool | None = field("Once", BOOL, ptr=True)
+    splay: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                    metadata=go("Splay", DURATION, ptr=True))
+    perms: str | None = field("Perms", STR, ptr=True)
+    uid: int | None = field("Uid", INT, ptr=True)
+    gid: int | None = field("Gid", INT, ptr=True)
+    left_delimiter: str | None = field("LeftDelim", STR, ptr=True)
+    right_delimiter: str | None = field("RightDelim", STR, ptr=True)
+    env: bool | None = field("Envvars", BOOL, ptr=True)
+    vault_grace: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                          metadata=go("VaultGrace", DURATION, ptr=True))
+    wait: TemplateWait | None = field("Wait", BLOCK, block=TemplateWait)
+    error_on_missing_key: bool | None = field("ErrMissingKey", BOOL, ptr=True)
 
     def canonicalize(self) -> Template:
-        """api.Template.Canonicalize: restart on change, 5s splay, 0644, {{ }} delimiters."""
-        return attrs.evolve(
+        """api/tasks.go:965 Template.Canonicalize: restart on change, 5s splay, 0644, {{ }}."""
+        change_mode = "restart" if self.change_mode is None else self.change_mode
+        if self.change_signal is None:
+            change_signal = "SIGHUP" if change_mode == "signal" else ""
+        else:
+            change_signal = _go_upper(self.change_signal)
+        return evolve(
             self,
-            change_mode=self.change_mode or "restart",
+            source="" if self.source is None else self.source,
+            destination="" if self.destination is None else self.destination,
+            data="" if self.data is None else self.data,
+            change_mode=change_mode,
+            change_signal=change_signal,
+            change_script=self.change_script.canonicalize() if self.change_script else None,
+            once=False if self.once is None else self.once,
             splay=5 * SECOND if self.splay is None else self.splay,
-            perms=self.perms or "0644",
-            left_delimiter=self.left_delimiter or "{{",
-            right_delimiter=self.right_delimiter or "}}",
-            env=bool(self.env),
-            vault_grace=self.vault_grace or 0,
-            error_on_missing_key=bool(self.error_on_missing_key),
+            perms="0644" if self.perms is None else self.perms,
+            left_delimiter="{{" if self.left_delimiter is None else self.left_delimiter,
+            right_delimiter="}}" if self.right_delimiter is None else self.right_delimiter,
+            env=False if self.env is None else self.env,
+            error_on_missing_key=False if self.error_on_missing_key is None else self.error_on_missing_key,
+            vault_grace=0 if self.vault_grace is None else self.vault_grace,
         )
+
+
+def _go_upper(text: str) -> str:
+    """Go's strings.ToUpper, which maps only what Unicode's simple case mapping maps ("ß" stays)."""
+    return "".join(c if len(u := c.upper()) != 1 else u for c in text)
+
+
+def _templates(value: Iterable[Template] | None) -> tuple[Template, ...]:
+    return to_tuple(value)
 
 
 @attrs.frozen(slots=False)
 class Artifact:
     """A file fetched with go-getter before the task starts (`artifact` block)."""
 
-    source: str | None = field("GetterSource", Kind.STR)
-    destination: str | None = field("RelativeDest", Kind.STR)
-    mode: str | None = field("GetterMode", Kind.STR)
-    options: dict[str, str] = field("GetterOptions", Kind.MAP, hcl_block=True)
-    headers: dict[str, str] = field("GetterHeaders", Kind.MAP, hcl_block=True)
-    chown: bool | None = field("Chown", Kind.BOOL)
+    _go: ClassVar[str] = "TaskArtifact"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if not self.source:
-            yield Problem(f"{path}.source", "an artifact needs a source")
-        if self.mode not in (None, "", "any", "file", "dir"):
-            yield Problem(f"{path}.mode", f"mode {self.mode!r} must be any, file or dir")
-        if isinstance(self.destination, str) and ".." in self.destination.split("/"):
-            yield Problem(f"{path}.destination", "destination must stay inside the task directory")
+    source: str | None = field("GetterSource", STR, ptr=True)
+    options: Mapping[str, str] = field("GetterOptions", MAP)
+    headers: Mapping[str, str] = field("GetterHeaders", MAP)
+    mode: str | None = field("GetterMode", STR, ptr=True)
+    insecure: bool | None = field("GetterInsecure", BOOL, ptr=True)
+    destination: str | None = field("RelativeDest", STR, ptr=True)
+    chown: bool | None = field("Chown", BOOL)
 
     def canonicalize(self) -> Artifact:
-        return attrs.evolve(self, mode=self.mode or "any", destination=self.destination or "local/")
+        """api/tasks.go:869 TaskArtifact.Canonicalize: mode "any", destination under local/."""
+        mode = "any" if self.mode is None else self.mode
+        source = "" if self.source is None else self.source
+        destination = self.destination
+        if destination is None:
+            destination = _go_join("local", _go_base(source)) if mode == "file" else "local/"
+        return evolve(self, mode=mode, insecure=False if self.insecure is None else self.insecure,
+                      source=source, destination=destination)
+
+
+def _go_base(path: str) -> str:
+    """Go's path.Base: the last element, trailing slashes dropped; "." for "" and "/" for "/"."""
+    if not path:
+        return "."
+    stripped = path.rstrip("/")
+    if not stripped:
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
+
+
+def _go_join(*parts: str) -> str:
+    """Go's filepath.Join on Linux: joined with "/" and cleaned."""
+    joined = "/".join(p for p in parts if p)
+    return posixpath.normpath(joined) if joined else ""
+
+
+def _artifacts(value: Iterable[Artifact] | None) -> tuple[Artifact, ...]:
+    return to_tuple(value)
 
 
 @attrs.frozen(slots=False)
-class VolumeMount:
-    """Where a group volume appears inside the task (`volume_mount` block)."""
+class DispatchPayload:
+    """Where a dispatched job's payload is written in the task (`dispatch_payload` block)."""
 
-    volume: str | None = field("Volume", Kind.STR)
-    destination: str | None = field("Destination", Kind.STR)
-    read_only: bool | None = field("ReadOnly", Kind.BOOL)
-    propagation_mode: str | None = field("PropagationMode", Kind.STR)
-    selinux_label: str | None = field("SELinuxLabel", Kind.STR)
+    _go: ClassVar[str] = "DispatchPayloadConfig"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if not self.volume:
-            yield Problem(f"{path}.volume", "a volume_mount needs a volume")
-        if not self.destination:
-            yield Problem(f"{path}.destination", "a volume_mount needs a destination")
-        if self.propagation_mode not in (None, "", "private", "host-to-task", "bidirectional"):
-            yield Problem(f"{path}.propagation_mode",
-                          f"{self.propagation_mode!r} is not a propagation mode")
+    file: str | None = field("File")
 
 
 @attrs.frozen(slots=False)
-class Vault:
-    """Vault token and policies for the task (`vault` block)."""
+class CSIPlugin:
+    """The task is a CSI plugin (`csi_plugin` block)."""
 
-    policies: tuple[str, ...] = field("Policies", Kind.STRS)
-    role: str | None = field("Role", Kind.STR)
-    namespace: str | None = field("Namespace", Kind.STR)
-    cluster: str | None = field("Cluster", Kind.STR)
-    env: bool | None = field("Env", Kind.BOOL)
-    disable_file: bool | None = field("DisableFile", Kind.BOOL)
-    change_mode: str | None = field("ChangeMode", Kind.STR)
-    change_signal: str | None = field("ChangeSignal", Kind.STR)
-    allow_token_expiration: bool | None = field("AllowTokenExpiration", Kind.BOOL)
+    _go: ClassVar[str] = "TaskCSIPluginConfig"
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if self.change_mode not in (None, "", "noop", "restart", "signal"):
-            yield Problem(f"{path}.change_mode", f"{self.change_mode!r} is not a change mode")
-        if self.change_mode == "signal" and not self.change_signal:
-            yield Problem(f"{path}.change_signal", "change_mode 'signal' needs change_signal")
+    id: str | None = field("ID")
+    type: str | None = field("Type")
+    mount_dir: str | None = field("MountDir")
+    stage_publish_base_dir: str | None = field("StagePublishBaseDir")
+    health_timeout: int | None = attrs.field(default=None, kw_only=True, converter=duration_value,
+                                             metadata=go("HealthTimeout", DURATION))
+
+    def canonicalize(self) -> CSIPlugin:
+        """api/tasks.go:1241 TaskCSIPluginConfig.Canonicalize: /csi, /local/csi, 30s."""
+        return evolve(self, mount_dir=self.mount_dir or "/csi",
+                      stage_publish_base_dir=self.stage_publish_base_dir or "/local/csi",
+                      health_timeout=self.health_timeout or 30 * SECOND)
+
+
+@attrs.frozen(slots=False)
+class Action:
+    """A command operators can run in the task on demand (`action "name"` block)."""
+
+    _go: ClassVar[str] = "Action"
+
+    name: str = label("Name")
+    command: str | None = field("Command")
+    args: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=strings,
+                                        metadata=go("Args", STRS))
+
+
+def _actions(value: Iterable[Action] | None) -> tuple[Action, ...]:
+    return to_tuple(value)
+
+
+@attrs.frozen(slots=False)
+class ScheduleCron:
+    """The time window in which a scheduled task runs (`cron` block, Nomad Enterprise)."""
+
+    _go: ClassVar[str] = "TaskScheduleCron"
+
+    start: str | None = field("Start")
+    end: str | None = field("End")
+    timezone: str | None = field("Timezone")
+
+
+@attrs.frozen(slots=False)
+class Schedule:
+    """Run the task only inside a time window (`schedule` block, Nomad Enterprise)."""
+
+    _go: ClassVar[str] = "TaskSchedule"
+
+    cron: ScheduleCron | None = field("Cron", BLOCK, block=ScheduleCron)
 
 
 @attrs.frozen(slots=False)
 class Task:
     """One task of a group: `Task("app", driver="docker", config={"image": "nginx"})`."""
 
+    _go: ClassVar[str] = "Task"
+
     name: str = label("Name")
-    driver: str | None = field("Driver", Kind.STR)
-    config: dict[str, object] = field("Config", Kind.MAP, hcl_block=True)
-    env: dict[str, str] = field("Env", Kind.MAP, hcl_block=True)
-    user: str | None = field("User", Kind.STR)
-    kind: str | None = field("Kind", Kind.STR)
-    leader: bool | None = field("Leader", Kind.BOOL)
-    lifecycle: Lifecycle | None = field("Lifecycle", Kind.BLOCK, block=Lifecycle)
-    resources: Resources | None = field("Resources", Kind.BLOCK, block=Resources)
-    services: tuple[Service, ...] = field("Services", Kind.BLOCKS, hcl="service", block=Service)
-    templates: tuple[Template, ...] = field("Templates", Kind.BLOCKS, hcl="template",
-                                            block=Template)
-    artifacts: tuple[Artifact, ...] = field("Artifacts", Kind.BLOCKS, hcl="artifact",
-                                            block=Artifact)
-    volume_mounts: tuple[VolumeMount, ...] = field("VolumeMounts", Kind.BLOCKS,
-                                                   hcl="volume_mount", block=VolumeMount)
-    vault: Vault | None = field("Vault", Kind.BLOCK, block=Vault)
-    restart: RestartPolicy | None = field("RestartPolicy", Kind.BLOCK, block=RestartPolicy)
-    logs: LogConfig | None = field("LogConfig", Kind.BLOCK, block=LogConfig)
-    kill_timeout: int | None = field("KillTimeout", Kind.DURATION)
-    kill_signal: str | None = field("KillSignal", Kind.STR)
-    shutdown_delay: int | None = field("ShutdownDelay", Kind.DURATION)
-    meta: dict[str, str] = field("Meta", Kind.MAP, hcl_block=True)
-    constraints: tuple[Constraint, ...] = field("Constraints", Kind.BLOCKS, hcl="constraint",
-                                                block=Constraint)
-    affinities: tuple[Affinity, ...] = field("Affinities", Kind.BLOCKS, hcl="affinity",
-                                             block=Affinity)
-    extra: dict[str, object] = extra_fields()
+    driver: str | None = field("Driver")
+    user: str | None = field("User")
+    lifecycle: Lifecycle | None = field("Lifecycle", BLOCK, block=Lifecycle)
+    config: Mapping[str, Any] = field("Config", ANY)
+    constraints: tuple[Constraint, ...] = attrs.field(
+        default=(), kw_only=True, converter=constraints,
+        metadata=go("Constraints", BLOCKS, hcl="constraint", block=Constraint))
+    affinities: tuple[Affinity, ...] = attrs.field(
+        default=(), kw_only=True, converter=affinities,
+        metadata=go("Affinities", BLOCKS, hcl="affinity", block=Affinity))
+    env: Mapping[str, str] = field("Env", MAP)
+    services: tuple[Service, ...] = attrs.field(
+        default=(), kw_only=True, converter=services,
+        metadata=go("Services", BLOCKS, hcl="service", block=Service))
+    resources: Resources | None = field("Resources", BLOCK, block=Resources)
+    restart: RestartPolicy | None = field("RestartPolicy", BLOCK, block=RestartPolicy)
+    meta: Mapping[str, str] = field("Meta", MAP)
+    kill_timeout: int | None = attrs.field(default=None, kw_only=True, converter=to_duration,
+                                           metadata=go("KillTimeout", DURATION, ptr=True))
+    logs: LogConfig | None = field("LogConfig", BLOCK, block=LogConfig)
+    artifacts: tuple[Artifact, ...] = attrs.field(
+        default=(), kw_only=True, converter=_artifacts,
+        metadata=go("Artifacts", BLOCKS, hcl="artifact", block=Artifact))
+    vault: Vault | None = field("Vault", BLOCK, block=Vault)
+    consul: Consul | None = field("Consul", BLOCK, block=Consul)
+    templates: tuple[Template, ...] = attrs.field(
+        default=(), kw_only=True, converter=_templates,
+        metadata=go("Templates", BLOCKS, hcl="template", block=Template))
+    dispatch_payload: DispatchPayload | None = field("DispatchPayload", BLOCK, block=DispatchPayload)
+    volume_mounts: tuple[VolumeMount, ...] = attrs.field(
+        default=(), kw_only=True, converter=volume_mounts,
+        metadata=go("VolumeMounts", BLOCKS, hcl="volume_mount", block=VolumeMount))
+    csi_plugin: CSIPlugin | None = field("CSIPluginConfig", BLOCK, block=CSIPlugin)
+    leader: bool | None = field("Leader", BOOL)
+    shutdown_delay: int | None = attrs.field(default=None, kw_only=True, converter=duration_value,
+                                             metadata=go("ShutdownDelay", DURATION))
+    kill_signal: str | None = field("KillSignal")
+    kind: str | None = field("Kind")
+    scaling_policies: tuple[Scaling, ...] = attrs.field(
+        default=(), kw_only=True, converter=scaling_policies,
+        metadata=go("ScalingPolicies", BLOCKS, hcl="scaling", block=Scaling))
+    secrets: tuple[Secret, ...] = attrs.field(
+        default=(), kw_only=True, converter=secrets,
+        metadata=go("Secrets", BLOCKS, hcl="secret", block=Secret))
+    # Nomad's HCL parser puts an unnamed `identity` block here and named ones in `identities`.
+    identity: WorkloadIdentity | None = field("Identity", BLOCK, hcl="", block=WorkloadIdentity)
+    identities: tuple[WorkloadIdentity, ...] = attrs.field(
+        default=(), kw_only=True, converter=identities,
+        metadata=go("Identities", BLOCKS, hcl="identity", block=WorkloadIdentity))
+    actions: tuple[Action, ...] = attrs.field(
+        default=(), kw_only=True, converter=_actions,
+        metadata=go("Actions", BLOCKS, hcl="action", block=Action))
+    schedule: Schedule | None = field("Schedule", BLOCK, block=Schedule)
 
     @property
     def is_main(self) -> bool:
         """A main task has no lifecycle hook (or an explicit empty one)."""
         return self.lifecycle is None or not self.lifecycle.hook
 
-    def problems(self, path: str) -> Iterator[Problem]:
-        if not self.name:
-            yield Problem(path, "a task needs a name")
-        elif "/" in self.name or "\x00" in self.name:
-            yield Problem(path, f"task name {self.name!r} cannot contain '/' or NUL")
-        if not self.driver:
-            yield Problem(f"{path}.driver", "a task needs a driver")
-        if isinstance(self.kill_timeout, int) and self.kill_timeout < 0:
-            yield Problem(f"{path}.kill_timeout", "kill_timeout cannot be negative")
-        if isinstance(self.shutdown_delay, int) and self.shutdown_delay < 0:
-            yield Problem(f"{path}.shutdown_delay", "shutdown_delay cannot be negative")
-        dests: dict[str, int] = {}
-        for i, t in enumerate(self.templates):
-            if isinstance(t, Template) and t.destination:
-                if t.destination in dests:
-                    yield Problem(f"{path}.template[{i}].destination",
-                                  f"{t.destination!r} is also written by template[{dests[t.destination]}]")
-                dests[t.destination] = i
+    def canonicalize(self, group: Group, job: Job) -> Task:
+        """api/tasks.go:804 Task.Canonicalize(tg, job), with `group` already canonical."""
+        return evolve(
+            self,
+            resources=(self.resources or Resources()).canonicalize(),
+            kill_timeout=5 * SECOND if self.kill_timeout is None else self.kill_timeout,
+            logs=(self.logs or LogConfig()).canonicalize(),
+            artifacts=tuple(a.canonicalize() for a in self.artifacts),
+            vault=self.vault.canonicalize() if self.vault is not None else None,
+            consul=self.consul.canonicalize() if self.consul is not None else None,
+            templates=tuple(t.canonicalize() for t in self.templates),
+            services=tuple(s.canonicalize(job.name or "", group.name, self.name)
+                           for s in self.services),
+            affinities=tuple(a.canonicalize() for a in self.affinities),
+            volume_mounts=tuple(v.canonicalize() for v in self.volume_mounts),
+            csi_plugin=self.csi_plugin.canonicalize() if self.csi_plugin is not None else None,
+            restart=overlay(group.restart, self.restart),
+        )
+
+
+def tasks(value: Iterable[Task] | None) -> tuple[Task, ...]:
+    """Converter: any iterable of tasks becomes a tuple."""
+    return to_tuple(value)
+

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +27,10 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from nomadmesh._running import Running
+from nomadmesh.contract import CLUSTER_TYPE, NodeKey, node_hash
 from nomadmesh.mesh.bootstrap import BootstrapParams, render_bootstrap
+from nomadmesh.mesh.node import write_node_files
+from nomadmesh.model import Group
 
 
 def envoy_path() -> str:
@@ -60,24 +65,65 @@ def validate_bootstrap(bootstrap: dict[str, Any]) -> subprocess.CompletedProcess
     with tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-") as tmp:
         path = Path(tmp) / "bootstrap.json"
         path.write_text(json.dumps(bootstrap))
-        return subprocess.run(
-            [envoy_path(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return _validate(path)
+
+
+def validate_group(group: Group, env: Mapping[str, str] | None = None,
+                   services: Mapping[str, Sequence[tuple[str, int]]] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+    """`envoy --mode validate` on an injected group's sidecar, every template rendered as a
+    node would (the bootstrap and the files it reads)."""
+    with tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-") as tmp:
+        return _validate(write_node_files(group, Path(tmp), env, services))
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [envoy_path(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 class EnvoyProcess(Running):
     """One Envoy started from a bootstrap dict; the admin port is discovered, not guessed."""
 
+    @classmethod
+    def for_group(cls, group: Group, env: Mapping[str, str] | None = None,
+                  services: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+                  *, log_level: str = "warning") -> EnvoyProcess:
+        """The sidecar of an injected group, from its templates rendered as a node would, in
+        this Envoy's own directory (the files it watches can be rendered again there)."""
+        envoy = cls({}, log_level=log_level)
+        envoy.task_dir = Path(envoy._tmp.name) / "task"
+        envoy.group, envoy.group_env = group, dict(env or {})
+        envoy.rerender(services)
+        return envoy
+
+    def rerender(self, services: Mapping[str, Sequence[tuple[str, int]]] | None) -> None:
+        """Render the group's templates again with other service instances (as Nomad does when
+        they change); Envoy picks up the files it watches."""
+        assert self.group is not None and self.task_dir is not None
+        path = write_node_files(self.group, self.task_dir, self.group_env, services)
+        self.bootstrap = json.loads(path.read_text())
+
     def __init__(self, bootstrap: dict[str, Any], *, log_level: str = "warning") -> None:
         self.bootstrap = bootstrap
         self.log_level = log_level
         self._tmp = tempfile.TemporaryDirectory(prefix="nomadmesh-envoy-")
+        self.task_dir: Path | None = None
+        self.group: Group | None = None
+        self.group_env: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self.admin_url = ""
+
+    @property
+    def node_hash(self) -> str:
+        """The control plane's cache key for this Envoy's snapshot."""
+        node = self.bootstrap["node"]
+        return node_hash(node["cluster"], node.get("metadata", {}))
 
     @property
     def log_path(self) -> Path:
@@ -279,13 +325,42 @@ class AdsClient:
         self.close()
 
 
-class HttpBackend(Running):
-    """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service."""
+Answer = Callable[[int, str, str], tuple[int, float]]
 
-    def __init__(self, name: str, port: int = 0) -> None:
+
+@contextlib.contextmanager
+def watching(port: int, *node_hashes: str) -> Iterator[list[AdsClient]]:
+    """An ADS stream per node hash (its cluster and binding as node metadata), each subscribed
+    to clusters: the control plane's sources see sidecars connected."""
+    clients = []
+    try:
+        for node_hash in node_hashes:
+            key = NodeKey.parse(node_hash)
+            metadata: dict[str, Any] = {
+                k: int(v) if k.endswith("_port") else v for k, v in key.binding}
+            client = AdsClient(port, cluster=key.cluster, node_id=node_hash, metadata=metadata)
+            clients.append(client)
+            client.request(CLUSTER_TYPE)
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+class HttpBackend(Running):
+    """A tiny named HTTP server on loopback that answers `<name> <path>`; a stand-in service.
+
+    `answer(number, method, path) -> (status, delay)` makes it misbehave: the n-th request
+    (from 1) gets that status after that many seconds.
+    """
+
+    def __init__(self, name: str, port: int = 0, *, answer: Answer | None = None) -> None:
         self.name = name
         self.requests = 0
+        self._connections: set[socket.socket] = set()
         backend = self
+        lock = threading.Lock()
+        self._lock = lock
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real services and Envoy use
@@ -294,12 +369,35 @@ class HttpBackend(Running):
             disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
-                backend.requests += 1
+                with lock:
+                    backend.requests += 1
+                    number = backend.requests
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status, delay = answer(number, self.command, self.path) if answer else (200, 0.0)
+                if delay:
+                    time.sleep(delay)
                 body = f"{backend.name} {self.path}".encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                # One write for the whole answer: an instance killed mid-traffic either answered
+                # or did not, never half (which no retry could repair).
+                head = (f"{self.protocol_version} {status} {self.responses[status][0]}\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                # OSError: the caller gave up (a timeout) and closed the connection.
+                with contextlib.suppress(OSError):
+                    self.wfile.write(head + body)
+
+            do_POST = do_PUT = do_DELETE = do_GET
+
+            def setup(self) -> None:
+                super().setup()
+                with lock:
+                    backend._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with lock:
+                    backend._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: object) -> None:
                 """Silence per-request logging."""
@@ -321,20 +419,45 @@ class HttpBackend(Running):
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self._reset_connections()
+
+    def kill(self) -> None:
+        """Die as a crashed process does: stop listening and reset every open connection."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._reset_connections()
+
+    def _reset_connections(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                # A linger of 0 makes the close a reset; shutdown wakes the handler's blocked read.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class Sidecar(Running):
     """A real Envoy bootstrapped like an injected sidecar, with its egress on a loopback port."""
 
-    def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1") -> None:
+    def __init__(self, xds_port: int, cluster: str, node_id: str = "sidecar-1", *,
+                 app_port: int | None = None) -> None:
         egress_port = free_port()
+        metadata: dict[str, object] = {}
+        self.inbound_port: int | None = None
+        if app_port is not None:
+            # An inbound listener in front of the app at `app_port`, as injected sidecars have.
+            self.inbound_port = free_port()
+            metadata = {"inbound_address": "127.0.0.1", "inbound_port": self.inbound_port,
+                        "app_address": "127.0.0.1", "app_port": app_port}
         params = BootstrapParams(
             node_id=node_id, cluster=cluster, xds_host="127.0.0.1", xds_port=xds_port,
             admin_port=0, metrics_port=free_port(), egress_address="127.0.0.1",
-            egress_port=egress_port,
+            egress_port=egress_port, node_metadata=metadata,
         )
         self.envoy = EnvoyProcess(render_bootstrap(params))
         self.egress_url = f"http://127.0.0.1:{egress_port}"
+        self.node_hash = self.envoy.node_hash
 
     def get(self, path: str) -> requests.Response:
         """GET a path through the egress listener."""

@@ -1,4 +1,4 @@
-"""nomadmesh's xDS control plane: sources → versioned snapshot cache → state-of-the-world ADS.
+"""nomadmesh's xDS control plane: sources → snapshots per node hash → cache with watches → ADS.
 
 Its gRPC and Envoy protobuf dependencies come with the `xds` extra (`pip install
 'nomadmesh[xds]'`). They load on first use, so `nomadmesh.xds.job` (the control plane's own
@@ -18,12 +18,13 @@ if TYPE_CHECKING:
     from nomadmesh.xds.control_plane import ControlPlane, ServerTls
     from nomadmesh.xds.resources import Endpoint, Upstream, parse_upstreams
     from nomadmesh.xds.snapshot import Resource, Snapshot
+    from nomadmesh.xds.source import Source, SourceHealth
 
 _HOMES = {
     "SnapshotCache": "cache", "ControlPlane": "control_plane", "ServerTls": "control_plane",
     "Endpoint": "resources", "Upstream": "resources", "parse_upstreams": "resources",
     "MeshState": "build", "Resource": "snapshot", "Snapshot": "snapshot",
-    "build_snapshots": "build",
+    "build_snapshots": "build", "Source": "source", "SourceHealth": "source",
 }
 
 
@@ -46,6 +47,8 @@ __all__ = [
     "ServerTls",
     "Snapshot",
     "SnapshotCache",
+    "Source",
+    "SourceHealth",
     "Upstream",
     "build_snapshots",
     "parse_upstreams",

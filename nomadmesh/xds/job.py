@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nomadmesh.mesh.settings import DEFAULT_CONTROL_PLANE
+from nomadmesh.contract import DEFAULT_CONTROL_PLANE, MESH_META_KEY
 from nomadmesh.model import Check, Group, Job, Network, Port, Resources, Service, Task
 
 GRPC_PORT = "grpc"
@@ -23,16 +23,21 @@ def control_plane_job(
     driver: str = "raw_exec",
     cpu: int = 200,
     memory: int = 256,
+    mtls: bool = False,
 ) -> Job:
     """The control plane as a service job: ADS on a dynamic port, `/metrics` and `/healthz`.
 
-    It registers in Consul as `service`, the name injected sidecars resolve by default.
+    It registers in Consul as `service`, the name injected sidecars resolve by default. With
+    `mtls`, sidecars talk mTLS with certificates from a CA each instance makes at start (give
+    every replica the same CA with `--ca-cert/--ca-key` in production, and TLS on the ADS port:
+    the sidecars' keys travel in its answers).
     """
     args = [
         "xds", "serve",
         "--listen", "0.0.0.0:${NOMAD_PORT_grpc}",
         "--consul", consul,
         "--metrics", "0.0.0.0:${NOMAD_PORT_metrics}",
+        *(["--mtls"] if mtls else []),
     ]
     task = Task(
         "xds",
@@ -58,7 +63,7 @@ def control_plane_job(
         "xds",
         count=count,
         # The control plane is what sidecars connect to; it must not get a sidecar itself.
-        meta={"nomadmesh.mesh": "false"},
+        meta={MESH_META_KEY: "false"},
         networks=(Network(ports=(Port(GRPC_PORT), Port(METRICS_PORT))),),
         services=tuple(services),
         tasks=(task,),

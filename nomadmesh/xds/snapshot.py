@@ -1,4 +1,4 @@
-"""Immutable snapshots: every resource one node cluster sees, each with its own version."""
+"""Immutable snapshots: exactly the resources one node hash is sent, each with its own version."""
 
 from __future__ import annotations
 
@@ -12,57 +12,73 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from google.protobuf import any_pb2
 
-from nomadmesh.errors import XdsError
-from nomadmesh.xds.resources import (
+from nomadmesh.contract import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     PUSH_ORDER,
     ROUTE_TYPE,
 )
+from nomadmesh.errors import XdsError
 
 _TYPE_PREFIX = "type.googleapis.com/"
 
 
 class Resource(NamedTuple):
-    """One xDS resource: its name, the proto, the packed Any sent on the wire, a content version.
+    """One xDS resource: its name, the proto, its encoded form on the wire, a content version.
 
     A NamedTuple rather than an attrs class: snapshots of thousands of services create many.
+    `wire` is the resource as one `resources` entry of a DiscoveryResponse (field 2, a
+    length-delimited `google.protobuf.Any`), encoded once and shared by every stream it is sent on.
     """
 
     name: str
     message: Any
-    packed: any_pb2.Any
+    wire: bytes
     version: str
     type_url: str
+    # (type URL, name) of every resource this one needs in the same snapshot.
+    refs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, message: Any) -> Resource:
         """Wrap a Listener / RouteConfiguration / Cluster / ClusterLoadAssignment proto."""
         type_url = _TYPE_PREFIX + message.DESCRIPTOR.full_name
         value = message.SerializeToString(deterministic=True)
-        packed = any_pb2.Any(type_url=type_url, value=value)
+        # The version depends on the content only, so every replica gives the same resource the
+        # same version and a reconnecting Envoy sees no change.
         version = hashlib.blake2b(value, digest_size=8).hexdigest()
         name = message.cluster_name if type_url == ENDPOINT_TYPE else message.name
-        return cls(name=name, message=message, packed=packed, version=version, type_url=type_url)
+        packed = field(1, type_url.encode()) + field(2, value)
+        return cls(name=name, message=message, wire=field(2, packed), version=version,
+                   type_url=type_url, refs=references(type_url, message))
+
+    @property
+    def any_bytes(self) -> bytes:
+        """The serialized `google.protobuf.Any` (what delta xDS wraps in its own Resource)."""
+        start = 1  # the one-byte tag of field 2; then the length varint
+        while self.wire[start] & 0x80:
+            start += 1
+        return self.wire[start + 1:]
 
 
 @attrs.frozen(eq=False)
 class Snapshot:
-    """All resources for one node cluster, by type URL then name; `version` labels the whole.
+    """All resources for one node hash, by type URL then name; `version` labels the whole (logs).
 
-    With `bind_egress`, the `egress` listener is bound where each sidecar's node metadata says.
+    The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
+    they do not depend on which control plane built the snapshot or when.
     """
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
-    bind_egress: bool = False
+    # Per-type versions, computed once; "checked" once check() passed.
+    _memo: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
-    def of(cls, version: str, items: Iterable[Resource], *, bind_egress: bool = False) -> Snapshot:
-        """Group resources by type; duplicate names are an error."""
+    def of(cls, items: Iterable[Resource], *, version: str | None = None) -> Snapshot:
+        """Group resources by type (duplicate names are an error); `version` is only a label."""
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
             if item.type_url not in by_type:
@@ -70,12 +86,17 @@ class Snapshot:
             if item.name in by_type[item.type_url]:
                 raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
             by_type[item.type_url][item.name] = item
-        return cls(version=version, resources=by_type, bind_egress=bind_egress)
+        if version is None:
+            digest = hashlib.blake2b(digest_size=8)
+            for type_url in PUSH_ORDER:
+                digest.update(set_version(by_type[type_url]).encode())
+            version = digest.hexdigest()
+        return cls(version=version, resources=by_type)
 
     @classmethod
-    def empty(cls, version: str) -> Snapshot:
+    def empty(cls, *, version: str | None = None) -> Snapshot:
         """A snapshot with no resources at all (Envoy still initializes on it)."""
-        return cls.of(version, ())
+        return cls.of((), version=version)
 
     def of_type(self, type_url: str) -> Mapping[str, Resource]:
         """Resources of one type, by name."""
@@ -83,48 +104,101 @@ class Snapshot:
 
     def type_version(self, type_url: str) -> str:
         """A version for the whole set of one type: changes iff any of its resources changes."""
-        return set_version(self.of_type(type_url))
+        version = self._memo.get(type_url)
+        if not isinstance(version, str):
+            # Computed once per snapshot and type, shared by every stream of its node hash.
+            version = self._memo[type_url] = set_version(self.of_type(type_url))
+        return version
+
+    def with_resources(self, items: Iterable[Resource]) -> Snapshot:
+        """This snapshot with `items` added or replaced: O(len(items) + types touched).
+
+        Types not touched are shared with this snapshot, not copied. When every item replaces a
+        resource of the same name and references, the consistency already checked still holds.
+        """
+        by_type = dict(self.resources)
+        copied: set[str] = set()
+        same_shape = True
+        digest = hashlib.blake2b(self.version.encode(), digest_size=8)
+        for item in items:
+            if item.type_url not in by_type:
+                raise XdsError(f"resource {item.name!r}: unsupported type {item.type_url}")
+            if item.type_url not in copied:
+                by_type[item.type_url] = dict(by_type[item.type_url])
+                copied.add(item.type_url)
+            previous = by_type[item.type_url].get(item.name)
+            same_shape = same_shape and previous is not None and previous.refs == item.refs
+            by_type[item.type_url][item.name] = item  # type: ignore[index]
+            digest.update(f"{item.type_url}/{item.name}={item.version};".encode())
+        derived = Snapshot(version=digest.hexdigest(), resources=by_type)
+        derived._memo.update(
+            (type_url, version) for type_url, version in self._memo.items()
+            if type_url in by_type and type_url not in copied
+        )
+        if same_shape and self._memo.get("checked"):
+            derived._memo["checked"] = True
+        return derived
 
     def problems(self) -> list[str]:
         """Consistency problems: routes to missing clusters, EDS clusters without endpoints, ..."""
         found = []
-        clusters = self.of_type(CLUSTER_TYPE)
-        for listener in self.of_type(LISTENER_TYPE).values():
-            for route_name in rds_names(listener.message):
-                if route_name not in self.of_type(ROUTE_TYPE):
-                    found.append(
-                        f"listener {listener.name!r} uses route configuration {route_name!r}, "
-                        "which does not exist"
-                    )
-        for route in self.of_type(ROUTE_TYPE).values():
-            for host in route.message.virtual_hosts:
-                for entry in host.routes:
-                    target = entry.route.cluster
-                    if entry.HasField("route") and target and target not in clusters:
-                        found.append(
-                            f"route configuration {route.name!r} routes to cluster {target!r}, "
-                            "which does not exist"
-                        )
-        for cluster in clusters.values():
-            is_eds = cluster.message.type == cluster_pb2.Cluster.EDS
-            service_name = cluster.message.eds_cluster_config.service_name or cluster.name
-            if is_eds and service_name not in self.of_type(ENDPOINT_TYPE):
-                found.append(f"EDS cluster {cluster.name!r} has no ClusterLoadAssignment")
+        for type_url in PUSH_ORDER:
+            for item in self.of_type(type_url).values():
+                for wanted_type, wanted in item.refs:
+                    if wanted not in self.of_type(wanted_type):
+                        found.append(_MISSING[type_url, wanted_type].format(item.name, wanted))
         return found
 
     def check(self) -> None:
-        """Raise XdsError listing every consistency problem."""
+        """Raise XdsError listing every consistency problem (checked once per snapshot)."""
+        if self._memo.get("checked"):
+            return
         found = self.problems()
         if found:
-            raise XdsError("inconsistent snapshot:" + "".join(f"\n  * {p}" for p in found))
+            raise XdsError("inconsistent snapshot:" + "".join(f"\n  * {p!s}" for p in found))
+        self._memo["checked"] = True
+
+
+_MISSING = {
+    (LISTENER_TYPE, ROUTE_TYPE):
+        "listener {!r} uses route configuration {!r}, which does not exist",
+    (ROUTE_TYPE, CLUSTER_TYPE):
+        "route configuration {!r} routes to cluster {!r}, which does not exist",
+    (CLUSTER_TYPE, ENDPOINT_TYPE): "EDS cluster {!r} has no ClusterLoadAssignment {!r}",
+}
+
+
+def references(type_url: str, message: Any) -> tuple[tuple[str, str], ...]:
+    """What a resource needs beside it: RDS names of a listener, clusters of routes, EDS names."""
+    if type_url == LISTENER_TYPE:
+        return tuple((ROUTE_TYPE, name) for name in rds_names(message))
+    if type_url == ROUTE_TYPE:
+        targets: dict[str, None] = {}
+        for host in message.virtual_hosts:
+            for entry in host.routes:
+                if entry.HasField("route"):
+                    if entry.route.cluster:
+                        targets[entry.route.cluster] = None
+                    for weighted in entry.route.weighted_clusters.clusters:
+                        targets[weighted.name] = None
+        return tuple((CLUSTER_TYPE, name) for name in targets)
+    if type_url == CLUSTER_TYPE:
+        name = eds_name(message)
+        return ((ENDPOINT_TYPE, name),) if name is not None else ()
+    return ()
 
 
 def set_version(items: Mapping[str, Resource]) -> str:
     """A version for a set of resources: changes iff a name or a resource's content changes."""
-    digest = hashlib.blake2b(digest_size=8)
-    for name, item in sorted(items.items()):
-        digest.update(f"{name}={item.version};".encode())
-    return digest.hexdigest()
+    text = "".join([f"{name}={items[name].version};" for name in sorted(items)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def eds_name(cluster: cluster_pb2.Cluster) -> str | None:
+    """The ClusterLoadAssignment an EDS cluster asks for, or None for other cluster types."""
+    if cluster.type != cluster_pb2.Cluster.EDS:
+        return None
+    return str(cluster.eds_cluster_config.service_name or cluster.name)
 
 
 def rds_names(listener: listener_pb2.Listener) -> list[str]:
@@ -138,3 +212,22 @@ def rds_names(listener: listener_pb2.Listener) -> list[str]:
                 if manager.HasField("rds"):
                     names.append(manager.rds.route_config_name)
     return names
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_SMALL = [bytes((n,)) for n in range(0x80)]

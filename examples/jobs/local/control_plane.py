@@ -12,7 +12,7 @@ from nomadmesh.xds.job import control_plane_job
 
 def job(nomadmesh: str = "nomadmesh", consul: str = "127.0.0.1:8500") -> Job:
     """The control-plane job with its gRPC and metrics listeners on the allocation's address."""
-    base = control_plane_job(consul=consul, command=nomadmesh, datacenters=["dc1"])
+    base = control_plane_job(consul=consul, command=nomadmesh, datacenters=["dc1"], mtls=True)
     group = base.groups[0]
     task = group.tasks[0]
     args = [a.replace("0.0.0.0:${NOMAD_PORT_", "${NOMAD_ADDR_") for a in task.config["args"]]

@@ -63,6 +63,7 @@ job "nomadmesh-xds" {
           "--listen", "${NOMAD_ADDR_grpc}",
           "--consul", var.consul,
           "--metrics", "${NOMAD_ADDR_metrics}",
+          "--mtls", # sidecars talk mTLS with SPIFFE certificates from this control plane
         ]
       }
 

@@ -8,15 +8,18 @@ the go-multierror text a real agent answers. `validate_response` is `/v1/validat
 
 from __future__ import annotations
 
-import copy
+import math
+import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from nomadmesh.testing.nomad_api import convert
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.api_canonical import canonicalize_job
 from nomadmesh.testing.nomad_api.errors import NomadApiError, multierror
 from nomadmesh.testing.nomad_api.server import connect_validate, expose_validate, mutate
-from nomadmesh.testing.nomad_api.validate import validate_job
+from nomadmesh.testing.nomad_api.validate import job_warnings, validate_job
 
 Obj = dict[str, Any]
 
@@ -57,7 +60,7 @@ def to_structs(job: Obj, *, config: ServerConfig = ServerConfig(), write_region:
                write_namespace: str = "", query_region: str = "",
                query_namespace: str = "") -> tuple[Obj, str]:
     """The agent's half: api job -> (structs job, request region) (job_endpoint.go:1025)."""
-    j = copy.deepcopy(job)
+    j = clone(job)
     namespace = (query_namespace or write_namespace or j["Namespace"] or "default")
     j["Namespace"] = namespace
     request_region, job_region = _regions(j, query_region, write_region, config.region)
@@ -104,6 +107,7 @@ def admit(job: Obj, *, config: ServerConfig = ServerConfig(), write_region: str 
 def validate_response(job: Obj, *, config: ServerConfig = ServerConfig()) -> Obj:
     """nomad/job_endpoint.go:486 Job.Validate's reply (`/v1/validate/job`, status 200)."""
     sj, _ = to_structs(job, config=config)
+    sj["Region"] = job["Region"] or "global"  # job_endpoint.go:221 converts without regionForJob
     try:
         sj = mutate(sj, default_priority=config.job_default_priority)
     except NomadApiError as exc:
@@ -142,6 +146,7 @@ def _validators(j: Obj, config: ServerConfig) -> tuple[list[str], list[str]]:
         errors.append(f'job "{j["ID"]}" is in nonexistent node pool "{j["NodePool"]}"')
     # job_endpoint_hooks.go jobValidate.Validate
     errors += validate_job(j)
+    warnings += job_warnings(j)
     if j["Type"] == "_core":
         errors.append("job type cannot be core")
     if j["Payload"]:
@@ -190,3 +195,102 @@ def spec_changed(old: Obj | None, new: Obj) -> bool:
         return True
     return {k: v for k, v in old.items() if k not in SERVER_FIELDS} != {
         k: v for k, v in new.items() if k not in SERVER_FIELDS}
+
+
+def against_existing(existing: Obj | None, job: Obj, request: Any = None) -> Obj:
+    """The admitted job as stored next to `existing`: job_endpoint.go:222-233, state_store:5709."""
+    if request is not None and request.enforce_index:
+        index = request.job_modify_index
+        if existing is not None:
+            if index == 0:
+                raise NomadApiError(500, "Enforcing job modify index 0: job already exists")
+            if index != existing["JobModifyIndex"]:
+                raise NomadApiError(500, f"Enforcing job modify index {index}: job exists with "
+                                    "conflicting job modify index: "
+                                    f"{existing['JobModifyIndex']}")
+        elif index != 0:
+            raise NomadApiError(500, f"Enforcing job modify index {index}: job does not exist")
+    _validate_update(existing, job)
+    out = clone(job)
+    old_ids = {_policy_key(p): p["ID"] for p in _policies(existing)} if existing else {}
+    for policy in _policies(out):  # :398 propagateScalingPolicyIDs
+        policy["ID"] = old_ids.get(_policy_key(policy)) or str(uuid.uuid4())
+    if existing is not None and request is not None:
+        previous = {tg["Name"]: tg for tg in existing["TaskGroups"] or ()}
+        for tg in out["TaskGroups"] or ():
+            prev = previous.get(tg["Name"])
+            if prev is None:
+                continue
+            if request.preserve_counts:
+                tg["Count"] = prev["Count"]
+            if request.preserve_resources:
+                resources = {t["Name"]: t["Resources"] for t in prev["Tasks"] or ()}
+                for t in tg["Tasks"] or ():
+                    if t["Name"] in resources:
+                        t["Resources"] = clone(resources[t["Name"]])
+    return out
+
+
+def _policies(job: Obj | None) -> list[Obj]:
+    """structs.go:6500 Job.GetScalingPolicies (group policies in CE)."""
+    return [tg["Scaling"] for tg in (job or {}).get("TaskGroups") or () if tg["Scaling"]]
+
+
+def _policy_key(policy: Obj) -> str:
+    """structs.go:6366 ScalingPolicy.JobKey."""
+    target = policy["Target"] or {}
+    return f"{policy['Type']}\0{target.get('Group', '')}\0{target.get('Task', '')}"
+
+
+def _validate_update(old: Obj | None, new: Obj) -> None:
+    """nomad/job_endpoint.go:1946 validateJobUpdate."""
+    if old is None:
+        if new["Dispatched"]:
+            raise NomadApiError(500, "job can't be submitted with 'Dispatched' set")
+        return
+    if old["Type"] != new["Type"]:
+        raise NomadApiError(500, f'cannot update job from type "{old["Type"]}" to '
+                            f'"{new["Type"]}"')
+    for key, noun in (("Periodic", "periodic"), ("ParameterizedJob", "parameterized")):
+        was, now = _is(old, key), _is(new, key)
+        if was and not now:
+            raise NomadApiError(500, f"cannot update {noun} job to being non-{noun}")
+        if now and not was:
+            raise NomadApiError(500, f"cannot update non-{noun} job to being {noun}")
+    if old["Dispatched"] != new["Dispatched"]:
+        raise NomadApiError(500, "field 'Dispatched' is read-only")
+
+
+def _is(job: Obj, key: str) -> bool:
+    """Job.IsPeriodic / IsParameterized (structs.go): set, and for a child not inherited."""
+    if key == "Periodic":
+        return job["Periodic"] is not None
+    return job["ParameterizedJob"] is not None and not job["Dispatched"]
+
+
+def submission(request: Any, job: Obj, *,
+               max_size: int = 1_000_000) -> tuple[Obj | None, str | None]:
+    """The stored Submission and its warning: job_endpoint.go:1009, hooks' submissionController."""
+    sub = request.submission
+    if sub is None:
+        return None, None
+    flags = {k: urllib.parse.quote_plus(v) for k, v in (sub["VariableFlags"] or {}).items()}
+    size = len(sub["Source"].encode()) + len(sub["Variables"].encode()) + sum(
+        len(k.encode()) + len(v.encode()) for k, v in flags.items())
+    if size > max_size:
+        return None, (f"job source size of {_si_bytes(size)} exceeds maximum of "
+                      f"{_si_bytes(max_size)} and will be discarded")
+    return {"Source": sub["Source"], "Format": sub["Format"], "VariableFlags": flags or None,
+            "Variables": sub["Variables"], "Namespace": job["Namespace"], "JobID": job["ID"],
+            "Version": 0, "JobModifyIndex": 0}, None
+
+
+def _si_bytes(size: int) -> str:
+    """go-humanize Bytes: SI units, one decimal under 10."""
+    if size < 10:
+        return f"{size} B"
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
+    exponent = min(math.floor(math.log(size, 1000)), len(units) - 1)
+    value = math.floor(size / 1000**exponent * 10 + 0.5) / 10
+    return (f"{value:.1f} {units[exponent]}" if value < 10 else
+            f"{value:.0f} {units[exponent]}")

@@ -6,11 +6,11 @@ function mirrors the Go method named in its docstring and changes the dict in pl
 
 from __future__ import annotations
 
-import copy
 import posixpath
 from collections.abc import Iterator
 from typing import Any
 
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.errors import AgentPanic
 
 SECOND = 1_000_000_000
@@ -92,7 +92,7 @@ def _update_empty(u: Obj) -> bool:
 
 def _merge(base: Obj, over: Obj) -> Obj:
     """The Merge methods of UpdateStrategy, ReschedulePolicy, MigrateStrategy, RestartPolicy."""
-    out = copy.deepcopy(base)
+    out = clone(base)
     for key, value in over.items():
         if value is not None:
             out[key] = value
@@ -172,13 +172,13 @@ def _task_group(g: Obj, job: Obj) -> None:
     if job["Update"] is not None and g["Update"] is not None:
         g["Update"] = _merge(job["Update"], g["Update"])
     elif job["Update"] is not None and not _update_empty(job["Update"]):
-        g["Update"] = copy.deepcopy(job["Update"])
+        g["Update"] = clone(job["Update"])
     if g["Update"] is not None:
         _update(g["Update"])
     if job["Reschedule"] is not None and g["ReschedulePolicy"] is not None:
         g["ReschedulePolicy"] = _merge(job["Reschedule"], g["ReschedulePolicy"])
     elif job["Reschedule"] is not None:
-        g["ReschedulePolicy"] = copy.deepcopy(job["Reschedule"])
+        g["ReschedulePolicy"] = clone(job["Reschedule"])
     if g["ReschedulePolicy"] is None and job_type not in ("sysbatch", "system"):
         g["ReschedulePolicy"] = default_reschedule(job_type)
     if g["ReschedulePolicy"] is not None:
@@ -187,7 +187,7 @@ def _task_group(g: Obj, job: Obj) -> None:
     if job["Migrate"] is not None and g["Migrate"] is not None:
         g["Migrate"] = _merge(job["Migrate"], g["Migrate"])
     elif job["Migrate"] is not None:
-        g["Migrate"] = copy.deepcopy(job["Migrate"])
+        g["Migrate"] = clone(job["Migrate"])
     if g["Migrate"] is None and job_type == "service":
         g["Migrate"] = {"MaxParallel": None, "HealthCheck": None, "MinHealthyTime": None,
                         "HealthyDeadline": None}
@@ -291,7 +291,7 @@ def _task(t: Obj, tg: Obj, job: Obj) -> None:
         if csi["HealthTimeout"] == 0:
             csi["HealthTimeout"] = 30 * SECOND
     if t["RestartPolicy"] is None:
-        t["RestartPolicy"] = copy.deepcopy(tg["RestartPolicy"])
+        t["RestartPolicy"] = clone(tg["RestartPolicy"])
     else:
         t["RestartPolicy"] = _merge(tg["RestartPolicy"], t["RestartPolicy"])
 
@@ -391,7 +391,7 @@ def _merge_check_restart(c: Obj | None, o: Obj | None) -> Obj | None:
     """api/services.go CheckRestart.Merge (the service's, overridden by the check's)."""
     if c is None:
         return o
-    out = copy.deepcopy(c)
+    out = clone(c)
     if o is None:
         return out
     if o["Limit"] > 0:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import copy
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.agent import DispatchRequest
 from nomadmesh.testing.nomad_api.errors import NomadApiError
 
@@ -27,7 +27,7 @@ class Dispatched:
 
 def periodic_child(parent: Obj, launch: datetime) -> Obj:
     """nomad/periodic.go:410 deriveJob: `<id>/periodic-<unix>`, no Periodic, ParentID set."""
-    child = copy.deepcopy(parent)
+    child = clone(parent)
     child["ParentID"] = parent["ID"]
     child["ID"] = f"{parent['ID']}/periodic-{int(launch.timestamp())}"
     child["Name"] = child["ID"]
@@ -54,7 +54,7 @@ def dispatch(parent: Obj | None, request: DispatchRequest, *, now: datetime,
             if (child["ParentID"] == parent["ID"]
                     and child["DispatchIdempotencyToken"] == request.idempotency_token):
                 return Dispatched(job=child, created=False)
-    child = copy.deepcopy(parent)
+    child = clone(parent)
     suffix = f"{int(now.timestamp())}-{str(uuid.uuid4())[:8]}"
     prefix = f"{request.id_prefix_template}-" if request.id_prefix_template else ""
     child["ID"] = f"{parent['ID']}/dispatch-{prefix}{suffix}"  # structs.go:6120 DispatchedID

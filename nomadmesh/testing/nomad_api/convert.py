@@ -8,12 +8,13 @@ out (job ParentID, group StopAfterClientDisconnect, resources DiskMB, ...) keep 
 
 from __future__ import annotations
 
-import copy
+import base64
 import json
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.errors import AgentPanic
 
 Obj = dict[str, Any]
@@ -32,23 +33,42 @@ def structs_schema() -> dict[str, Any]:
 
 def zero(go_type: str) -> Any:
     """The Go zero value of a nomad/structs type, as the agent's JSON encoder writes it."""
+    kind, value = _zero_kind(go_type)
+    return new(value) if kind == "struct" else value
+
+
+@cache
+def _zero_kind(go_type: str) -> tuple[str, Any]:
+    """("struct", name) for a struct value, else ("scalar", its immutable zero value)."""
     named = structs_schema()["named"]
     if go_type in named:
-        return zero(named[go_type])
+        return _zero_kind(named[go_type])
     if go_type.startswith(("*", "[]", "map[")) or go_type in ("any", "interface{}"):
-        return None
+        return "scalar", None
     if go_type == "string":
-        return ""
+        return "scalar", ""
     if go_type == "bool":
-        return False
+        return "scalar", False
     if go_type in structs_schema()["structs"]:
-        return new(go_type)
-    return 0
+        return "struct", go_type
+    return "scalar", 0
+
+
+@cache
+def _layout(name: str) -> tuple[tuple[str, str, Any], ...]:
+    """A struct's fields as (JSON key, zero kind, zero value or nested struct name)."""
+    return tuple((f["json"], *_zero_kind(f["type"])) for f in structs_schema()["structs"][name])
+
+
+@cache
+def field_types(name: str) -> dict[str, str]:
+    """A struct's Go field types by JSON key."""
+    return {f["json"]: f["type"] for f in structs_schema()["structs"][name]}
 
 
 def new(name: str, **values: Any) -> Obj:
     """A structs value with every field zero except `values`."""
-    out = {f["json"]: zero(f["type"]) for f in structs_schema()["structs"][name]}
+    out = {key: new(value) if kind == "struct" else value for key, kind, value in _layout(name)}
     for key, value in values.items():
         if key not in out:
             raise KeyError(f"structs.{name} has no field {key}")
@@ -59,11 +79,13 @@ def new(name: str, **values: Any) -> Obj:
 def _take(src: Obj, name: str, keys: str, **values: Any) -> Obj:
     """structs.`name` with the space-separated `keys` copied from api `src` (nil -> Go zero)."""
     out = new(name)
-    fields = {f["json"]: f["type"] for f in structs_schema()["structs"][name]}
+    fields = field_types(name)
     for key in keys.split():
-        value = copy.deepcopy(src[key])
-        out[key] = zero(fields[key]) if value is None and not fields[key].startswith(
-            ("*", "[]", "map[")) and fields[key] not in ("any",) else value
+        value = src[key]
+        if value is None:
+            out[key] = zero(fields[key])
+        else:
+            out[key] = clone(value) if isinstance(value, (dict, list)) else value
     out.update(values)
     return out
 
@@ -77,13 +99,15 @@ def _need(value: Any, where: str) -> Any:
 
 def _clone(value: Any) -> Any:
     """maps.Clone / slices.Clone (nil stays nil)."""
-    return copy.deepcopy(value)
+    return clone(value)
 
 
 def job(j: Obj) -> Obj:
     """command/agent/job_endpoint.go:1128 ApiJobToStructJob (after api Canonicalize)."""
     out = _take(j, "Job", "Stop Region Namespace ID Name Type Priority AllAtOnce Datacenters "
-                "NodePool Payload Meta VaultNamespace Version")
+                "NodePool Meta VaultNamespace Version")
+    if j["Payload"] is not None:  # []byte: JSON-ready as the encoder writes it, base64
+        out["Payload"] = base64.b64encode(j["Payload"]).decode("ascii")
     out["Constraints"] = constraints(j["Constraints"])
     out["Affinities"] = affinities(j["Affinities"])
     out["UI"] = _ui(j["UI"])

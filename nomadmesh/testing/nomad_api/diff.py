@@ -4,8 +4,7 @@ Jobs are structs dicts (as `admit` returns them). Values are flattened as helper
 (primitive fields only, maps as `Name[key]`, durations in nanoseconds); objects compare as Go's
 reflect.DeepEqual; a contextual diff lists unchanged fields of edited objects with Type "None".
 Job-, group- and task-level fields are never contextual (diff.go:101, :267, :472), as in Nomad.
-Not followed line by line: connect gateways, multiregion and UI blocks are diffed with the generic
-object rule (their names are Nomad's; nested gateway objects are not broken out).
+Multiregion blocks (Enterprise only; a CE server refuses them) are diffed with the generic rule.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Any
 
 from nomadmesh.testing.nomad_api.convert import new as new_struct
 from nomadmesh.testing.nomad_api.convert import structs_schema
+from nomadmesh.testing.nomad_api.validate import go_duration
 
 Obj = dict[str, Any]
 ADDED, DELETED, EDITED, NONE = "Added", "Deleted", "Edited", "None"
@@ -122,7 +122,8 @@ def _object_cmp(a: Obj, b: Obj) -> int:
         if la != lb:
             return -1 if la < lb else 1
     for fa, fb in zip(a["Fields"] or (), b["Fields"] or (), strict=True):
-        ka, kb = (fa["Name"], fa["Old"], fa["New"]), (fb["Name"], fb["Old"], fb["New"])
+        ka = ("", "", "") if fa is None else (fa["Name"], fa["Old"], fa["New"])
+        kb = ("", "", "") if fb is None else (fb["Name"], fb["Old"], fb["New"])
         if ka != kb:
             return -1 if ka < kb else 1
     for oa, ob in zip(a["Objects"] or (), b["Objects"] or (), strict=True):
@@ -136,7 +137,7 @@ def _sorted(objects: list[Obj]) -> list[Obj] | None:
     return sorted(objects, key=functools.cmp_to_key(_object_cmp)) or None
 
 
-def _object(name: str, kind: str, fields: list[Obj] | None,
+def _object(name: str, kind: str, fields: list[Obj | None] | list[Obj] | None,
             objects: Iterable[Obj | None] = ()) -> Obj:
     return {"Type": kind, "Name": name, "Fields": fields,
             "Objects": [o for o in objects if o is not None] or None}
@@ -199,18 +200,19 @@ def _strings(old: list[Any] | None, new: list[Any] | None, name: str,
     old_set, new_set = set(map(str, old or ())), set(map(str, new or ()))
     if old_set == new_set and not contextual:
         return None
-    fields: list[Obj] = []
+    # fieldDiff of an empty string to itself is nil, and Go appends that nil too (diff.go:3295)
+    fields: list[Obj | None] = []
     removed = added = False
     for k in old_set:
         if k not in new_set:
-            fields.append(_field(k, "", name, contextual) or {})
+            fields.append(_field(k, "", name, contextual))
             removed = True
         elif contextual:
-            fields.append(_field(k, k, name, contextual) or {})
+            fields.append(_field(k, k, name, contextual))
     for k in new_set - old_set:
-        fields.append(_field("", k, name, contextual) or {})
+        fields.append(_field("", k, name, contextual))
         added = True
-    fields.sort(key=lambda f: (f["Name"], f["Old"], f["New"]))
+    fields.sort(key=lambda f: ("", "", "") if f is None else (f["Name"], f["Old"], f["New"]))
     if added and removed:
         kind = EDITED
     elif added:
@@ -262,13 +264,32 @@ def job_diff(old: Obj | None, new: Obj | None, contextual: bool = True) -> Obj:
                                        contextual)]))
     objects.append(_block("Multiregion", "Multiregion", old["Multiregion"], new["Multiregion"],
                           contextual))
-    objects.append(_block("UI", "JobUIConfig", old["UI"], new["UI"], contextual))
+    objects.append(_ui(old["UI"], new["UI"], contextual))
     diff["Objects"] = [o for o in objects if o is not None] or None
     if diff["Type"] == NONE and any(
             x["Type"] != NONE for x in (diff["Fields"] or []) + (diff["Objects"] or [])
             + (diff["TaskGroups"] or [])):
         diff["Type"] = EDITED
     return diff
+
+
+def _ui(old: Obj | None, new: Obj | None, contextual: bool) -> Obj | None:
+    """diff.go:2400 uiDiff with :2434 linkDiffs (links by position)."""
+    def links(a: Obj, b: Obj) -> list[Obj | None]:
+        out = []
+        a_links, b_links = a["Links"] or [], b["Links"] or []
+        for i in range(max(len(a_links), len(b_links))):
+            x = a_links[i] if i < len(a_links) else new_struct("JobUILink")
+            y = b_links[i] if i < len(b_links) else new_struct("JobUILink")
+            if x == y:
+                continue
+            kind = EDITED if i < len(a_links) and i < len(b_links) else (
+                DELETED if i < len(a_links) else ADDED)
+            out.append(_object("Link", kind, _fields(flat(x, "JobUILink"), flat(y, "JobUILink"),
+                                                    contextual)))
+        return list(_sorted([o for o in out if o is not None]) or [])
+
+    return _block("UI", "JobUIConfig", old, new, contextual, children=links)
 
 
 def _constraints(old: Obj, new: Obj, contextual: bool) -> list[Obj | None]:
@@ -334,7 +355,7 @@ def group_diff(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
     objects.append(_map_object("Disconnect", old["Disconnect"], new["Disconnect"], contextual))
     objects += _networks(old["Networks"], new["Networks"], contextual)
     objects.append(_scaling(old["Scaling"], new["Scaling"], contextual))
-    objects += _services(old["Services"], new["Services"], contextual)
+    objects += service_diffs(old["Services"], new["Services"], contextual)
     objects += _volumes(old["Volumes"], new["Volumes"], contextual)
     return {"Type": kind, "Name": name, "Fields": _fields(old_flat, new_flat, False),
             "Objects": [o for o in objects if o is not None] or None,
@@ -366,7 +387,7 @@ def _task(old: Obj | None, new: Obj | None, contextual: bool) -> Obj:
                               "DispatchPayloadConfig", "DispatchPayload", contextual))
     objects += _set(old["Artifacts"], new["Artifacts"], "TaskArtifact", "Artifact", contextual,
                     lambda a: str(a["RelativeDest"]))
-    objects += _services(old["Services"], new["Services"], contextual)
+    objects += service_diffs(old["Services"], new["Services"], contextual)
     objects.append(_block("Vault", "Vault", old["Vault"], new["Vault"], contextual))
     objects += _secrets(old["Secrets"], new["Secrets"], contextual)
     objects.append(_primitive(old["Consul"], new["Consul"], "Consul", "Consul", contextual))
@@ -541,7 +562,7 @@ def _volumes(old: dict[str, Obj] | None, new: dict[str, Obj] | None,
             for k in sorted(set(old) | set(new))]
 
 
-def _services(old: list[Obj] | None, new: list[Obj] | None,
+def service_diffs(old: list[Obj] | None, new: list[Obj] | None,
               contextual: bool) -> list[Obj | None]:
     """diff.go:900 serviceDiffs, matched by findServiceMatch's score."""
     old, new = old or [], new or []
@@ -615,7 +636,91 @@ def _connect(old: Obj | None, new: Obj | None, contextual: bool) -> Obj | None:
                               contextual),
                    *_by_position(a["VolumeMounts"], b["VolumeMounts"], lambda x, y: _block(
                        "VolumeMount", "VolumeMount", x, y, contextual))]),
-        _block("Gateway", "ConsulGateway", o["Gateway"], n["Gateway"], contextual)])
+        _gateway(o["Gateway"], n["Gateway"], contextual)])
+
+
+def _gateway(old: Obj | None, new: Obj | None, contextual: bool) -> Obj | None:
+    """diff.go:1162 connectGatewayDiff and the gateway diffs below it."""
+    def named(items: list[Obj] | None, key: Callable[[Obj], str]) -> dict[str, Obj]:
+        return {key(x): x for x in items or () if x is not None}
+
+    def by_key(a: list[Obj] | None, b: list[Obj] | None, key: Callable[[Obj], str],
+               one: Callable[[Obj | None, Obj | None], Obj | None]) -> list[Obj | None]:
+        a_by, b_by = named(a, key), named(b, key)
+        out = [one(a_by.get(k), b_by.get(k)) for k in set(a_by) | set(b_by)]
+        return list(_sorted([o for o in out if o is not None]) or [])
+
+    def tls(a: Obj | None, b: Obj | None) -> Obj | None:  # :1363
+        return _block("TLS", "ConsulGatewayTLSConfig", a, b, contextual, children=lambda x, y: [
+            _strings(x["CipherSuites"], y["CipherSuites"], "CipherSuites", contextual),
+            _primitive(x["SDS"], y["SDS"], "ConsulGatewayTLSSDSConfig", "SDS", contextual)])
+
+    def headers(name: str, a: Obj | None, b: Obj | None) -> Obj | None:  # :1586
+        return _block(name, "ConsulHTTPHeaderModifiers", a, b, contextual, children=lambda x, y: [
+            _strings(x["Remove"], y["Remove"], "Remove", contextual)])
+
+    def ingress_service(a: Obj | None, b: Obj | None) -> Obj | None:  # :1505
+        out = _block("ConsulIngressService", "ConsulIngressService", a, b, contextual,
+                     children=lambda x, y: [
+                         _strings(x["Hosts"], y["Hosts"], "Hosts", contextual),
+                         tls(x["TLS"], y["TLS"]),
+                         headers("RequestHeaders", x["RequestHeaders"], y["RequestHeaders"]),
+                         headers("ResponseHeaders", x["ResponseHeaders"], y["ResponseHeaders"])])
+        if out is not None:  # the *uint32 limits are flattened by hand in Nomad
+            flats = [flat(a, "ConsulIngressService"), flat(b, "ConsulIngressService")]
+            for f, svc in zip(flats, (a, b), strict=True):
+                for key in ("MaxConnections", "MaxPendingRequests", "MaxConcurrentRequests"):
+                    if f is not None and svc is not None and svc[key] is not None:
+                        f[key] = str(svc[key])
+            out["Fields"] = _fields(flats[0], flats[1], contextual)
+        return out
+
+    def listener(a: Obj | None, b: Obj | None) -> Obj | None:  # :1439
+        return _block("Listener", "ConsulIngressListener", a, b, contextual,
+                      children=lambda x, y: by_key(x["Services"], y["Services"],
+                                                   lambda svc: str(svc["Name"]), ingress_service))
+
+    def proxy(a: Obj | None, b: Obj | None) -> Obj | None:  # :1617
+        def binds(x: Obj, y: Obj) -> Obj | None:  # :1670
+            bx, by = x["EnvoyGatewayBindAddresses"], y["EnvoyGatewayBindAddresses"]
+            if bx == by:
+                return None
+
+            def hostport(m: dict[str, Obj] | None) -> dict[str, str]:
+                return {k: (f"[{v['Address']}]" if ":" in v["Address"] else v["Address"])
+                        + f":{v['Port']}" for k, v in (m or {}).items()}
+
+            kind = ADDED if not bx else DELETED if not by else EDITED
+            return _object("EnvoyGatewayBindAddresses", kind,
+                           _fields(hostport(bx), hostport(by), contextual))
+
+        out = _block("Proxy", "ConsulGatewayProxy", a, b, contextual, children=lambda x, y: [
+            binds(x, y), _map_object("Config", x["Config"], y["Config"], contextual)])
+        if out is not None and a is not None and b is not None:
+            flats = [flat(a, "ConsulGatewayProxy"), flat(b, "ConsulGatewayProxy")]
+            for f, p in zip(flats, (a, b), strict=True):
+                if f is not None:
+                    timeout = p["ConnectTimeout"]
+                    f["ConnectTimeout"] = "" if timeout is None else go_duration(timeout)
+            out["Fields"] = _fields(flats[0], flats[1], contextual)
+        return out
+
+    def mesh(a: Obj | None, b: Obj | None) -> Obj | None:  # :1212
+        if a == b:
+            return None
+        return _object("Mesh", ADDED if a is None else DELETED if b is None else EDITED, None)
+
+    return _block("Gateway", "ConsulGateway", old, new, contextual, children=lambda o, n: [
+        proxy(o["Proxy"], n["Proxy"]),
+        _block("Ingress", "ConsulIngressConfigEntry", o["Ingress"], n["Ingress"], contextual,
+               children=lambda x, y: [tls(x["TLS"], y["TLS"]), *by_key(
+                   x["Listeners"], y["Listeners"], lambda li: f"{li['Protocol']}/{li['Port']}",
+                   listener)]),
+        _block("Terminating", "ConsulTerminatingConfigEntry", o["Terminating"], n["Terminating"],
+               contextual, children=lambda x, y: by_key(
+                   x["Services"], y["Services"], lambda svc: str(svc["Name"]),
+                   lambda a, b: _block("Service", "ConsulLinkedService", a, b, contextual))),
+        mesh(o["Mesh"], n["Mesh"])])
 
 
 def _proxy(old: Obj | None, new: Obj | None, contextual: bool) -> Obj | None:

@@ -17,9 +17,11 @@ prints exactly what Go's `json.Marshal` prints for it.
 from __future__ import annotations
 
 import base64
+import decimal
 import json
 import math
 import re
+from functools import cache
 from typing import Any
 
 from nomadmesh.testing.nomad_api.errors import NomadApiError
@@ -38,6 +40,15 @@ _STRING_TYPES = {"string", "api.CSIPluginType"}
 
 class Number(str):
     """A JSON number literal as written (Go checks the literal against the target type)."""
+
+
+class Pairs:
+    """A JSON object as its members in order, duplicates kept (Go decodes each one in turn)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items  # (key, value) pairs
 
 
 class _Decoder:
@@ -76,15 +87,18 @@ class _Decoder:
                 self.save(_kind(v), go_type)
                 return current
             elem = go_type[2:]
-            return [self.value(x, elem, _zero(elem)) for x in v]
+            # decode.go array(): elements decode into the slice's existing ones, then truncate
+            old = current if isinstance(current, list) else []
+            return [self.value(x, elem, old[i] if i < len(old) else _zero(elem))
+                    for i, x in enumerate(v)]
         if go_type.startswith("map[string]"):
-            if not isinstance(v, dict):
+            if not isinstance(v, Pairs):
                 self.save(_kind(v), go_type)
                 return current
             elem = go_type[len("map[string]"):]
             out = current if isinstance(current, dict) else {}
-            for key, x in v.items():
-                out[key] = self.value(x, elem, out.get(key, _zero(elem)))
+            for key, x in v.items:  # each member decodes into a fresh element (decode.go object)
+                out[key] = self.value(x, elem, _zero(elem))
             return out
         if go_type.startswith("api."):
             name = go_type[4:]
@@ -93,13 +107,13 @@ class _Decoder:
         return self.scalar(v, go_type, current)
 
     def struct_value(self, v: Any, name: str, current: Any) -> Any:
-        if not isinstance(v, dict):
+        if not isinstance(v, Pairs):
             self.save(_kind(v), "api." + name)
             return current
         out = current if isinstance(current, dict) else new_struct(name)
         by_json = fields_by_json(name)
         saved_struct, depth = self.struct, len(self.stack)
-        for key, x in v.items():
+        for key, x in v.items:
             f = by_json.get(key) or _fold_match(name, key)
             if f is None:
                 continue  # Go drops unknown keys
@@ -151,7 +165,7 @@ class _Decoder:
 
     def generic(self, v: Any) -> Any:
         """JSON into `interface{}`: maps, slices, float64 numbers (decode.go valueInterface)."""
-        if not isinstance(v, (list, dict)):
+        if not isinstance(v, (list, Pairs)):
             return self.generic_scalar(v)
         root: list[Any] = [v]
         todo: list[tuple[Any, Any]] = [(root, 0)]  # (container, key) whose value to convert
@@ -161,8 +175,8 @@ class _Decoder:
             if isinstance(x, list):
                 x = list(x)
                 todo.extend((x, i) for i in range(len(x)))
-            elif isinstance(x, dict):
-                x = dict(x)
+            elif isinstance(x, Pairs):
+                x = dict(x.items)  # a map[string]interface{}: the last duplicate wins
                 todo.extend((x, k) for k in x)
             else:
                 x = self.generic_scalar(x)
@@ -180,9 +194,9 @@ class _Decoder:
 
 
 def go_float(f: float) -> float | int:
-    """A float64 as Python keeps it: integral values within Go's plain-digit range as int."""
+    """A float64 as Go prints it: integral values within its plain-digit range as that int."""
     if f.is_integer() and abs(f) < 1e21:
-        return int(f)
+        return int(decimal.Decimal(repr(f)))  # the shortest digits, as strconv 'f' -1 gives
     return f
 
 
@@ -198,7 +212,18 @@ def decode(raw: bytes, struct: str) -> dict[str, Any]:
 
 def new_struct(name: str) -> dict[str, Any]:
     """A Go struct value with every field zero."""
-    return {f.json: _zero(f.go_type) for f in structs()[name]}
+    return {key: new_struct(nested) if nested else value for key, nested, value in _layout(name)}
+
+
+@cache
+def _layout(name: str) -> tuple[tuple[str, str, Any], ...]:
+    """(JSON key, nested struct name or "", immutable zero value) per field."""
+    out = []
+    for f in structs()[name]:
+        zero = _zero(f.go_type)
+        nested = f.go_type[4:] if isinstance(zero, dict) else ""
+        out.append((f.json, nested, None if nested else zero))
+    return tuple(out)
 
 
 def marshal(value: Any, go_type: str) -> Any:
@@ -250,7 +275,7 @@ def _kind(v: Any) -> str:
         return "string"
     if isinstance(v, list):
         return "array"
-    return "object"
+    return "object"  # Pairs
 
 
 def _fold(name: str) -> str | None:
@@ -341,7 +366,7 @@ def parse(raw: bytes) -> Any:
         value, _ = _PY_DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
         return _Scanner(text, start).document()
-    if _SURROGATE.search(text):
+    if "\\u" in text and _SURROGATE.search(text):
         value = _replace_surrogates(value)
     return value
 
@@ -362,10 +387,9 @@ def _replace_surrogates(value: Any) -> Any:
         x = container[key]
         if isinstance(x, list):
             todo.extend((x, i) for i in range(len(x)))
-        elif isinstance(x, dict):
-            fixed = {fix(k): v for k, v in x.items()}
-            container[key] = fixed
-            todo.extend((fixed, k) for k in fixed)
+        elif isinstance(x, Pairs):
+            x.items = [[fix(k), v] for k, v in x.items]  # each [key, value] fixed in place
+            todo.extend((member, 1) for member in x.items)
         else:
             container[key] = fix(x)
     return root[0]
@@ -392,7 +416,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-_PY_DECODER = json.JSONDecoder(parse_int=Number, parse_float=Number, parse_constant=_no_constant)
+_PY_DECODER = json.JSONDecoder(parse_int=Number, parse_float=Number, parse_constant=_no_constant,
+                               object_pairs_hook=Pairs)
 
 
 def _quote_char(c: str) -> str:
@@ -438,7 +463,7 @@ class _Scanner:
                     if isinstance(top[0], list):
                         top[0].append(value)
                     else:
-                        top[0][top[1]] = value
+                        top[0].items.append((top[1], value))
                     self.ws()
                     closer = "]" if isinstance(top[0], list) else "}"
                     after = "after array element" if closer == "]" else \
@@ -472,8 +497,8 @@ class _Scanner:
                 return _OPEN
             if self.s[self.i:self.i + 1] == "}":
                 self.i += 1
-                return {}
-            entry: list[Any] = [{}, None]
+                return Pairs([])
+            entry: list[Any] = [Pairs([]), None]
             stack.append(entry)
             self.key(entry)
             return _OPEN

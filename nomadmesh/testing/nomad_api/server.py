@@ -7,13 +7,15 @@ implicit identities (the emulated server has no default Consul/Vault identities 
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import re
 import uuid
 from typing import Any
 
+from nomadmesh.testing.nomad_api._json import clone
 from nomadmesh.testing.nomad_api.convert import canonicalize_scaling, new
 from nomadmesh.testing.nomad_api.errors import NomadApiError
+from nomadmesh.testing.nomad_api.validate import go_duration
 
 Obj = dict[str, Any]
 SECOND = 1_000_000_000
@@ -36,6 +38,8 @@ def mutate(job: Obj, *, default_priority: int = 50) -> Obj:
     for tg in job["TaskGroups"] or ():
         if tg["Networks"]:
             _connect_hook(job, tg)  # job_endpoint_hook_connect.go:148
+    for tg in job["TaskGroups"] or ():
+        _expose_hook(tg)
     _implied_constraints(job)
     if job["NodePool"] == "":
         job["NodePool"] = "default"  # job_endpoint_hook_node_pool_ce.go:25
@@ -150,7 +154,7 @@ def canonicalize_task(t: Obj, job: Obj, tg: Obj) -> None:
     else:
         _canonicalize_resources(t["Resources"])
     if t["RestartPolicy"] is None:
-        t["RestartPolicy"] = copy.deepcopy(tg["RestartPolicy"])
+        t["RestartPolicy"] = clone(tg["RestartPolicy"])
     if t["KillTimeout"] == 0:
         t["KillTimeout"] = 5 * SECOND
     for p in t["ScalingPolicies"] or ():
@@ -442,9 +446,9 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
         task["Name"] = st["Name"]
     if st["Driver"] != "" and st["Driver"] != task["Driver"]:
         task["Driver"] = st["Driver"]
-        task["Config"] = copy.deepcopy(st["Config"])
+        task["Config"] = clone(st["Config"])
     elif st["Config"]:
-        task["Config"] = {**(task["Config"] or {}), **copy.deepcopy(st["Config"])}
+        task["Config"] = {**(task["Config"] or {}), **clone(st["Config"])}
     if st["User"] != "":
         task["User"] = st["User"]
     for key in ("Env", "Meta"):
@@ -456,12 +460,12 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
                 task["Resources"][key] = st["Resources"][key]
         for key in ("Networks", "Devices"):
             if st["Resources"][key]:
-                task["Resources"][key] = copy.deepcopy(st["Resources"][key])
+                task["Resources"][key] = clone(st["Resources"][key])
     if st["KillTimeout"] is not None:
         task["KillTimeout"] = st["KillTimeout"]
     if st["LogConfig"] is not None:
         if task["LogConfig"] is None:
-            task["LogConfig"] = copy.deepcopy(st["LogConfig"])
+            task["LogConfig"] = clone(st["LogConfig"])
         else:
             for key in ("MaxFiles", "MaxFileSizeMB"):
                 if st["LogConfig"][key] > 0:
@@ -471,9 +475,9 @@ def _merge_sidecar_task(st: Obj, task: Obj) -> None:
     if st["KillSignal"] != "":
         task["KillSignal"] = st["KillSignal"]
     if st["VolumeMounts"] is not None:
-        task["VolumeMounts"] = copy.deepcopy(st["VolumeMounts"])
+        task["VolumeMounts"] = clone(st["VolumeMounts"])
     if st["Identities"] is not None:
-        task["Identities"] = copy.deepcopy(st["Identities"])
+        task["Identities"] = clone(st["Identities"])
 
 
 def _inject_port(g: Obj, label: str) -> None:
@@ -566,6 +570,72 @@ def _add(holder: Obj, constraint: Obj, *, left: bool) -> None:
         if (c["LTarget"] == constraint["LTarget"]) if left else (c == constraint):
             return
     holder["Constraints"] = (holder["Constraints"] or []) + [constraint]
+
+
+def check_hash(check: Obj, service_id: str) -> str:
+    """nomad/structs/services.go:487 ServiceCheck.Hash (hex sha256)."""
+    h = hashlib.sha256()
+    for part in (service_id, check["Name"], check["Type"], check["Command"],
+                 "".join(check["Args"] or ()), check["Path"], check["Protocol"],
+                 check["PortLabel"], go_duration(check["Interval"]),
+                 go_duration(check["Timeout"]), check["Method"], check["Body"],
+                 check["OnUpdate"], check["Notes"]):
+        h.update(part.encode())
+    if check["TLSSkipVerify"]:
+        h.update(b"true")
+    for optional in (check["TLSServerName"],):
+        h.update(optional.encode())
+    if check["Header"]:
+        h.update("".join(sorted(k + "".join(v or ()) for k, v in check["Header"].items()))
+                 .encode())
+    for optional in (check["AddressMode"], check["GRPCService"]):
+        h.update(optional.encode())
+    if check["GRPCUseTLS"]:
+        h.update(b"true")
+    for name, key in (("success", "SuccessBeforePassing"), ("failures", "FailuresBeforeCritical"),
+                      ("failures-before-warning", "FailuresBeforeWarning")):
+        if check[key]:
+            h.update(f"{name}:{check[key]}".encode())
+    return h.hexdigest()
+
+
+def _expose_hook(g: Obj) -> None:
+    """nomad/job_endpoint_hook_expose_check.go:24 Mutate: expose paths for exposed checks."""
+    for s in g["Services"] or ():
+        connect = s["Connect"]
+        for i, check in enumerate(s["Checks"] or ()):
+            if not check["Expose"] or connect is None or connect["SidecarService"] is None:
+                continue
+            if check["Type"].lower() not in ("grpc", "http") or not check["Path"].startswith("/"):
+                continue  # :160 checkIsExposable
+            error = _network_mode(g, "connect expose check", False)
+            if error is not None:
+                raise NomadApiError(500, f"error in job mutator expose-check: {error}")
+            if check["PortLabel"] == "":
+                suffix = check_hash(check, f"{s['Name']}_{i}")[:6]
+                label = f"svc_{s['Name']}_ck_{suffix}"
+                g["Networks"][0]["DynamicPorts"] = (g["Networks"][0]["DynamicPorts"] or []) + [
+                    new("Port", HostNetwork="default", Label=label, To=-1)]
+                check["PortLabel"] = label
+            value = next((p["Value"] for n in g["Networks"] or ()
+                          for p in (n["ReservedPorts"] or []) + (n["DynamicPorts"] or [])
+                          if p["Label"] == s["PortLabel"]), 0)
+            if value <= 0:
+                value = int(s["PortLabel"]) if s["PortLabel"].isdigit() else 0
+            if value <= 0:
+                raise NomadApiError(500, "error in job mutator expose-check: unable to determine "
+                                    "local service port for service check "
+                                    f"{g['Name']}->{s['Name']}->{check['Name']}")
+            path = new("ConsulExposePath", Path=check["Path"], Protocol=check["Protocol"],
+                       LocalPathPort=value, ListenerPort=check["PortLabel"])
+            sidecar = connect["SidecarService"]
+            if sidecar["Proxy"] is None:
+                sidecar["Proxy"] = new("ConsulProxy")
+            if sidecar["Proxy"]["Expose"] is None:
+                sidecar["Proxy"]["Expose"] = new("ConsulExposeConfig")
+            expose = sidecar["Proxy"]["Expose"]
+            if path not in (expose["Paths"] or ()):
+                expose["Paths"] = (expose["Paths"] or []) + [path]
 
 
 # --- validating hooks ---------------------------------------------------------------------------

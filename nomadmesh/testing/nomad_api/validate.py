@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
-from nomadmesh.testing.nomad_api.errors import multierror
+from nomadmesh.testing.nomad_api.errors import AgentPanic, multierror
 from nomadmesh.testing.nomad_api.periodic import CronError, parse_cron, valid_time_zone
 
 Obj = dict[str, Any]
@@ -134,6 +135,8 @@ def validate_job(j: Obj) -> list[str]:
                            f"exist in both: [{' '.join(both)}]")
         if pj_errs:
             errs.append(multierror(pj_errs))
+    if j["Multiregion"] is not None:
+        errs.append("Multiregion jobs are unlicensed.")  # structs_ce.go:44
     return errs
 
 
@@ -160,8 +163,9 @@ def _periodic(p: Obj) -> list[str]:
 def _constraints(cs: list[Obj | None] | None, *, task: bool = False) -> list[str]:
     errs = []
     for idx, c in enumerate(cs or ()):
-        if c is None:
-            continue
+        if c is None:  # Constraint.Validate on a nil pointer: the server panics
+            raise AgentPanic("panic in Validate: runtime error: invalid memory address or nil "
+                             "pointer dereference")
         inner = validate_constraint(c)
         if inner:
             errs.append(f"Constraint {idx + 1} validation failed: {multierror(inner)}")
@@ -172,24 +176,24 @@ def _constraints(cs: list[Obj | None] | None, *, task: bool = False) -> list[str
 
 
 def _affinities(affs: list[Obj] | None, system: bool) -> list[str]:
-    if system:
-        return ["System jobs may not have an affinity block"] if affs is not None else []
-    errs = []
-    for idx, a in enumerate(affs or ()):
-        inner = _affinity(a)
-        if inner:
-            errs.append(f"Affinity {idx + 1} validation failed: {multierror(inner)}")
-    return errs
+    return _placement(affs, system, "affinity", "Affinity", _affinity)
 
 
 def _spreads(spreads: list[Obj] | None, system: bool) -> list[str]:
+    return _placement(spreads, system, "spread", "Spread", _spread)
+
+
+def _placement(blocks: list[Obj] | None, system: bool, block: str, label: str,
+               check: Callable[[Obj], list[str]]) -> list[str]:
+    """The affinity and spread rules of Job/TaskGroup/Task.Validate (none in system jobs)."""
     if system:
-        return ["System jobs may not have a spread block"] if spreads is not None else []
+        return [f"System jobs may not have an {block} block" if block == "affinity" else
+                f"System jobs may not have a {block} block"] if blocks is not None else []
     errs = []
-    for idx, s in enumerate(spreads or ()):
-        inner = _spread(s)
+    for idx, item in enumerate(blocks or ()):
+        inner = check(item)
         if inner:
-            errs.append(f"Spread {idx + 1} validation failed: {multierror(inner)}")
+            errs.append(f"{label} {idx + 1} validation failed: {multierror(inner)}")
     return errs
 
 
@@ -758,6 +762,9 @@ def _scaling(tg: Obj, j: Obj) -> list[str]:
         errs.append("Scaling policy invalid: missing scaling policy type")
     elif p["Type"] != "horizontal":
         errs.append(f'Scaling policy invalid: scaling policy type "{p["Type"]}" is not valid')
+    elif p["Target"]:  # structs.go:6458 validateTargetHorizontal
+        errs += [f"Scaling policy invalid: missing target {name.lower()}"
+                 for name in ("Namespace", "Job", "Group") if not p["Target"].get(name)]
     if p["Max"] < 0:
         errs.append("Scaling policy invalid: maximum count must be specified and non-negative")
     elif p["Max"] < p["Min"]:
@@ -867,6 +874,26 @@ def validate_task(t: Obj, job_type: str, tg: Obj) -> list[str]:
             errs.append("Connect proxy task must not have a service block")
         if t["Leader"]:
             errs.append("Connect proxy task must not have leader set")
+        # structs.go:8740 ValidateConnectProxyService
+        service = t["Kind"].split(":", 1)[1]
+        names = [s["Name"] for s in tg["Services"] or ()
+                 if s["Connect"] is not None and s["Connect"]["SidecarService"] is not None]
+        if service not in names:
+            errs.append(f"No Connect services in task group with Connect proxy ({_q(service)})"
+                        if not names else
+                        f"Connect proxy service name ({_q(service)}) not found in Connect "
+                        f"services from task group: [{' '.join(names)}]")
+    csi = t["CSIPluginConfig"]
+    if csi is not None:
+        if csi["ID"] == "":
+            errs.append("CSIPluginConfig must have a non-empty PluginID")
+        if csi["Type"] not in ("node", "controller", "monolith"):
+            errs.append("CSIPluginConfig PluginType must be one of 'node', 'controller', or "
+                        f"'monolith', got: \"{csi['Type']}\"")
+        base, mount = csi["StagePublishBaseDir"], csi["MountDir"]
+        if base and mount and not posixpath.relpath(base, mount).startswith(".."):
+            errs.append("CSIPluginConfig StagePublishBaseDir must not be a subdirectory of "
+                        f'MountDir, got: StagePublishBaseDir="{base}" MountDir="{mount}"')
     for idx, vm in enumerate(t["VolumeMounts"] or ()):
         if vm["Volume"] not in (tg["Volumes"] or {}):
             errs.append(f"Volume Mount ({idx}) references undefined volume {vm['Volume']}")
@@ -1101,7 +1128,50 @@ def _artifact(a: Obj) -> list[str]:
         errs.append(f"invalid artifact mode {_q(a['GetterMode'])}; must be one of: any, file, dir")
     if _escapes(a["RelativeDest"]):
         errs.append("destination escapes allocation directory")
+    checksum = _checksum((a["GetterOptions"] or {}).get("checksum"))
+    if checksum is not None:
+        errs.append(checksum)
     return errs
+
+
+_CHECKSUM_SIZES = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+
+
+def _checksum(check: str | None) -> str | None:
+    """nomad/structs/structs.go:9921 TaskArtifact.validateChecksum."""
+    if check is None or re.search(r"\$\{[a-zA-Z0-9_\-\.]+\}", check):
+        return None
+    check = check.strip()
+    if check == "":
+        return "checksum value cannot be empty"
+    parts = check.split(":")
+    if len(parts) != 2:
+        return f'checksum must be given as "type:value"; got {_q(check)}'
+    kind, value = parts
+    hex_error = _hex_error(value)
+    if hex_error is not None:
+        return f"invalid checksum: {hex_error}"
+    if kind not in _CHECKSUM_SIZES:
+        return f"unsupported checksum type: {kind}"
+    if len(value) // 2 != _CHECKSUM_SIZES[kind]:
+        return f"invalid {kind} checksum: {value}"
+    return None
+
+
+def _hex_error(text: str) -> str | None:
+    """encoding/hex DecodeString's error text, or None."""
+    data = text.encode()
+    for byte in data:
+        if chr(byte) not in "0123456789abcdefABCDEF":
+            return f"encoding/hex: invalid byte: U+{byte:04X} {_quote_rune(chr(byte))}"
+    if len(data) % 2:
+        return "encoding/hex: odd length hex string"
+    return None
+
+
+def _quote_rune(char: str) -> str:
+    """Go's %q of a rune (as %#U prints it)."""
+    return "'\\''" if char == "'" else f"'{char}'"
 
 
 def _template(tmpl: Obj) -> list[str]:
@@ -1144,3 +1214,137 @@ def _template(tmpl: Obj) -> list[str]:
                     f"{go_duration(wait['Max'])}")
     return errs
 
+
+
+def job_warnings(j: Obj) -> list[str]:
+    """nomad/structs/structs.go:4956 Job.Warnings: the entries register answers as warnings."""
+    out = []
+    has_auto, all_auto = False, True
+    for tg in j["TaskGroups"] or ():
+        inner = _group_warnings(tg)
+        if inner:
+            out.append(f"Group {_q(tg['Name'])} has warnings: {multierror(inner)}")
+        u = tg["Update"]
+        if u is not None:
+            has_auto = has_auto or u["AutoPromote"]
+            all_auto = all_auto and (u["Canary"] == 0 or u["AutoPromote"])
+    for tg in j["TaskGroups"] or ():
+        out += _shutdown_delay_warnings(tg)
+    if has_auto and not all_auto:
+        out.append("auto_promote must be true for all groups to enable automatic promotion")
+    if j["Periodic"] is not None and j["Periodic"]["Spec"] != "":
+        out.append("cron is deprecated and may be removed in a future release. Use crons instead")
+    return out
+
+
+def _identity_warnings(wi: Obj) -> list[str]:
+    """nomad/structs/workload_id.go:500 WorkloadIdentity.Warnings."""
+    out = []
+    audiences = len(wi["Audience"] or ())
+    if audiences == 0:
+        out.append("identities without an audience are insecure")
+    elif audiences > 1:
+        out.append("while multiple audiences is allowed, it is more secure to use 1 audience per "
+                   "identity")
+    if wi["Name"] not in ("", "default") and wi["TTL"] == 0:
+        out.append("identities without an expiration are insecure")
+    if wi["Env"] and wi["ChangeMode"] != "restart":
+        out.append(f'using env={_text_bool(wi["Env"])} without change_mode="restart" may result '
+                   "in task not getting updated identity")
+    return out
+
+
+def _text_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _service_warnings(s: Obj) -> list[str]:
+    """Service.Warnings, prefixed as TaskGroup/Task.Warnings do (multierror.Prefix)."""
+    if s["Identity"] is None:
+        return []
+    return [f"Service {_q(s['Name'])}: {w}" for w in _identity_warnings(s["Identity"])]
+
+
+def _group_warnings(tg: Obj) -> list[str]:
+    """nomad/structs/structs.go:7626 TaskGroup.Warnings."""
+    out = []
+    u = tg["Update"]
+    if u is not None and tg["Count"] > 1 and u["MaxParallel"] > tg["Count"]:
+        out.append(f"Update max parallel count is greater than task group count "
+                   f"({u['MaxParallel']} > {tg['Count']}). A destructive change would result in "
+                   "the simultaneous replacement of all allocations.")
+    if tg["MaxClientDisconnect"] is not None:
+        out.append("MaxClientDisconnect is deprecated and ignored in favor of "
+                   "Disconnect.LostAfter")
+    if tg["StopAfterClientDisconnect"] is not None:
+        out.append("StopAfterClientDisconnect is deprecated and ignored favor of "
+                   "Disconnect.StopOnClientAfter")
+    if tg["PreventRescheduleOnLost"]:
+        out.append("PreventRescheduleOnLost is deprecated and ignored in favor of "
+                   "Disconnect.Replace")
+    if tg["Networks"] and tg["Networks"][0]["MBits"] > 0:
+        out.append("mbits has been deprecated as of Nomad 0.12.0. Please remove mbits from the "
+                   "network block")
+    for s in tg["Services"] or ():
+        out += _service_warnings(s)
+    for t in tg["Tasks"] or ():
+        inner = _task_warnings(t)
+        if inner:
+            out.append(f"Task {_q(t['Name'])} has warnings: {multierror(inner)}")
+    return out
+
+
+def _task_warnings(t: Obj) -> list[str]:
+    """nomad/structs/structs.go:8598 Task.Warnings."""
+    out = []
+    resources = t["Resources"]
+    if resources is not None and resources["IOPS"] != 0:
+        out.append("IOPS has been deprecated as of Nomad 0.9.0. Please remove IOPS from resource "
+                   "block.")
+    if resources is not None and resources["Networks"]:
+        out.append("task network resources have been deprecated as of Nomad 0.12.0. Please "
+                   "configure networking via group network block.")
+    for idx, tmpl in enumerate(t["Templates"] or ()):
+        if tmpl["VaultGrace"] != 0:
+            out.append(f"Template[{idx}] VaultGrace has been deprecated as of Nomad 0.11 and "
+                       "ignored since Vault 0.5. Please remove VaultGrace / vault_grace from "
+                       "template block.")
+    for s in t["Services"] or ():
+        out += _service_warnings(s)
+    for wid in t["Identities"] or ():
+        inner = _identity_warnings(wid)
+        if inner:
+            out.append(multierror([f"Identity[{wid['Name']}] {w}" for w in inner]))
+    return out
+
+
+def _shutdown_delay_warnings(tg: Obj) -> list[str]:
+    """nomad/structs/structs.go generateTaskGroupServiceShutdownDelayWarnings."""
+    out = []
+    referenced: set[str] = set()
+    unscoped = False
+    task_delay = False
+    group_delay = tg["ShutdownDelay"] is not None and tg["ShutdownDelay"] > 0
+    for s in tg["Services"] or ():
+        if s["TaskName"] != "":
+            referenced.add(s["TaskName"])
+            continue
+        if s["Connect"] is not None and s["Connect"]["SidecarTask"] is not None:
+            if s["Connect"]["SidecarTask"]["ShutdownDelay"] is None:
+                out.append(f"service {_q(s['Name'])} defines a sidecar task in Consul Connect "
+                           "definition, but the task has no shutdown_delay set")
+            continue
+        unscoped = True
+    for t in tg["Tasks"] or ():
+        if t["Name"] in referenced and t["ShutdownDelay"] == 0:
+            out.append(f"group {_q(tg['Name'])} references task {_q(t['Name'])} in a service "
+                       "definition, but the task has no shutdown_delay set")
+        if t["ShutdownDelay"] > 0:
+            task_delay = True
+        elif t["Services"]:
+            out.append(f"task {_q(t['Name'])} in group {_q(tg['Name'])} defines services, but has "
+                       "no shutdown_delay set")
+    if unscoped and not group_delay and not task_delay:
+        out.append(f"group {_q(tg['Name'])} defines services, but neither the group nor any of "
+                   "its tasks have shutdown_delay set")
+    return out

@@ -1,11 +1,15 @@
 """A snapshot file as a source: Envoy's own JSON/YAML resources, validated, hot-reloaded on change.
 
-The file is one mapping in the original design's shape, or a list of them (one per node cluster):
+The file is one mapping in the original design's shape, or a list of them (one per node cluster);
+the node cluster is `node.service_name` or, as the original design wrote it, a top-level
+`service_name`:
 
     version_info: "1"
-    node: {service_name: edge-router}
+    node: {service_name: edge-router}      # or: service_name: edge-router
     resources:
       - {"@type": type.googleapis.com/envoy.config.listener.v3.Listener, name: egress, ...}
+
+Every sidecar of a node cluster gets the file's snapshot as given, whatever its node metadata.
 """
 
 from __future__ import annotations
@@ -20,15 +24,26 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401 - registers the type
+from envoy.extensions.transport_sockets.tls.v3 import (
+    secret_pb2,
+    tls_pb2,  # noqa: F401 - registers the type
+)
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401 - registers
 from google.protobuf import json_format
 
+from nomadmesh.contract import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    SECRET_TYPE,
+    NodeKey,
+)
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from nomadmesh.xds.snapshot import Resource, Snapshot
+from nomadmesh.xds.source import SourceHealth
 
 log = logging.getLogger("nomadmesh.xds.static")
 
@@ -37,18 +52,31 @@ _MESSAGES: dict[str, Any] = {
     ROUTE_TYPE: route_pb2.RouteConfiguration,
     CLUSTER_TYPE: cluster_pb2.Cluster,
     ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+    SECRET_TYPE: secret_pb2.Secret,
 }
 _POLL_SECONDS = 0.2
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def load_snapshot_file(path: Path) -> dict[str, Snapshot]:
     """Parse and check a snapshot file; XdsError names the file and the offending resource."""
     try:
-        document = yaml.safe_load(path.read_text())
+        if not path.is_file():
+            raise XdsError(f"snapshot file {path}: not a regular file")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise XdsError(f"snapshot file {path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise XdsError(f"snapshot file {path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        document = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise XdsError(f"snapshot file {path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise XdsError(f"snapshot file {path}: not YAML or JSON: {exc}") from None
+    except RecursionError:
+        raise XdsError(f"snapshot file {path}: nested too deeply") from None
     entries = document if isinstance(document, list) else [document]
     snapshots: dict[str, Snapshot] = {}
     for number, entry in enumerate(entries):
@@ -65,8 +93,13 @@ def _snapshot(entry: Any, where: str) -> tuple[str, Snapshot]:
         raise XdsError(f"{where}: expected a mapping with version_info, node and resources")
     node = entry.get("node")
     node_cluster = node.get("service_name") if isinstance(node, dict) else None
+    top = entry.get("service_name")
+    if node_cluster is not None and top is not None and top != node_cluster:
+        raise XdsError(f"{where}: service_name {top!r} and node.service_name {node_cluster!r} "
+                       "differ")
+    node_cluster = node_cluster if node_cluster is not None else top
     if not isinstance(node_cluster, str) or not node_cluster:
-        raise XdsError(f"{where}: node.service_name is missing")
+        raise XdsError(f"{where}: service_name (or node.service_name) is missing")
     version = str(entry.get("version_info") or "")
     if not version:
         raise XdsError(f"{where}: version_info is missing")
@@ -75,7 +108,7 @@ def _snapshot(entry: Any, where: str) -> tuple[str, Snapshot]:
         raise XdsError(f"{where}: resources must be a list")
     items = [_resource(raw, f"{where}, resource {i}") for i, raw in enumerate(raw_resources)]
     try:
-        snapshot = Snapshot.of(version, items)
+        snapshot = Snapshot.of(items, version=version)
         snapshot.check()
     except XdsError as exc:
         raise XdsError(f"{where}: {exc}") from None
@@ -93,6 +126,8 @@ def _resource(raw: Any, where: str) -> Resource:
     name = fields.get("name") or fields.get("cluster_name") or "?"
     try:
         message = json_format.ParseDict(fields, message_class())
+    except RecursionError:
+        raise XdsError(f"{where}: nested too deeply") from None
     except json_format.ParseError as exc:
         kind = message_class.DESCRIPTOR.name
         raise XdsError(f"{where} ({kind} {name!r}): {exc}") from None
@@ -102,12 +137,17 @@ def _resource(raw: Any, where: str) -> Resource:
 class SnapshotFileSource:
     """Serves a snapshot file as given; a broken edit is refused and the last good one kept."""
 
+    name = "file"
+
     def __init__(self, path: Path, cache: SnapshotCache, metrics: XdsMetrics) -> None:
         self.path = path
         self.cache = cache
         self.metrics = metrics
         self._stamp: tuple[int, int] | None = None
-        self._ok = False
+        self._lock = threading.Lock()
+        self._by_cluster: dict[str, Snapshot] = {}
+        self._hashes: set[str] = set()
+        self._problem: str | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, name="nomadmesh-xds-snapshot-file", daemon=True
@@ -116,8 +156,10 @@ class SnapshotFileSource:
     def start(self) -> None:
         """Load the file (XdsError if it is unusable) and watch it for changes."""
         self._stamp = self._current_stamp()
-        self.cache.replace_all(load_snapshot_file(self.path))
-        self._ok = True
+        self._install(load_snapshot_file(self.path))
+        self.cache.on_watch(self._added, self._removed)
+        for node_hash in self.cache.watched():
+            self._added(node_hash)
         self._thread.start()
 
     def stop(self) -> None:
@@ -126,9 +168,43 @@ class SnapshotFileSource:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
 
+    def problems(self) -> list[str]:
+        """Why the file's current content is not served, if it is not."""
+        return [self._problem] if self._problem is not None else []
+
+    def health(self) -> SourceHealth:
+        """Healthy while the file's current content is served."""
+        return SourceHealth(ok=self._problem is None, problems=tuple(self.problems()))
+
     def healthy(self) -> bool:
         """Whether the file's current content was loaded."""
-        return self._ok
+        return self._problem is None
+
+    def _added(self, node_hash: str) -> None:
+        with self._lock:
+            self._hashes.add(node_hash)
+            snapshot = self._by_cluster.get(NodeKey.parse(node_hash).cluster)
+        if snapshot is not None:
+            self.cache.set_snapshots({node_hash: snapshot})
+
+    def _removed(self, node_hash: str) -> None:
+        with self._lock:
+            self._hashes.discard(node_hash)
+        self.cache.set_snapshots({}, [node_hash])
+
+    def _install(self, snapshots: dict[str, Snapshot]) -> None:
+        with self._lock:
+            self._by_cluster = snapshots
+            hashes = set(self._hashes) | set(snapshots)
+        changed = {}
+        removed = []
+        for node_hash in hashes:
+            snapshot = snapshots.get(NodeKey.parse(node_hash).cluster)
+            if snapshot is None:
+                removed.append(node_hash)
+            else:
+                changed[node_hash] = snapshot
+        self.cache.set_snapshots(changed, removed)
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -144,11 +220,13 @@ class SnapshotFileSource:
                 continue
             self._stamp = stamp
             try:
-                self.cache.replace_all(load_snapshot_file(self.path))
+                self._install(load_snapshot_file(self.path))
             except XdsError as exc:
-                self._ok = False
+                self._problem = f"file {self.path}: refused, serving the last good one: {exc}"[
+                    :400]
                 self.metrics.snapshot_errors.inc()
+                self.metrics.source_errors.labels(self.name, "reload_failed").inc()
                 log.error("snapshot file refused, keeping the last good one: %s", exc)
                 continue
-            self._ok = True
+            self._problem = None
             log.info("snapshot file reloaded path=%s", self.path)

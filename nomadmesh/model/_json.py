@@ -1,0 +1,423 @@
+"""Nomad's HTTP API JSON, both ways, driven by each class's field table.
+
+Each model class gets a compiled encoder and decoder from its field table (`_base.field`): one
+straight line per field, so a job is converted in one pass of dict lookups. Decoding checks every
+value as Nomad's Go decoder would (types, integer ranges, shapes: a Go map is a JSON object, a
+slice a list), reports unknown keys with their path (Nomad silently drops them), collects every
+problem before raising one ValidationError, and builds each object through its class.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from nomadmesh._gc import collector_paused
+from nomadmesh.errors import Problem, ValidationError
+from nomadmesh.model._base import (
+    INT_RANGES,
+    MAX_DEPTH,
+    FrozenDict,
+    Kind,
+    describe,
+    evolve,
+    label_spec,
+    specs,
+    thaw,
+)
+
+T = TypeVar("T")
+
+_Encoder = Callable[[Any], dict[str, Any]]
+_Decoder = Callable[[Any, str, list[Problem], list[Problem]], Any]
+_encoders: dict[type, _Encoder] = {}
+_decoders: dict[type, _Decoder] = {}
+
+# The register body around a job (api.JobRegisterRequest with its WriteRequest, and a plan's Diff).
+REGISTER_KEYS = frozenset({"Job", "Submission", "EnforceIndex", "JobModifyIndex", "PolicyOverride",
+                           "PreserveCounts", "PreserveResources", "EvalPriority", "Region",
+                           "Namespace", "SecretID", "Diff"})
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+
+def encode(obj: Any) -> dict[str, Any]:
+    """A model object as Nomad API JSON: a fresh dict of plain JSON types, unset fields left out."""
+    return encoder(type(obj))(obj)
+
+
+def encoder(cls: type) -> _Encoder:
+    """The compiled encoder of a model class."""
+    try:
+        return _encoders[cls]
+    except KeyError:
+        pass
+    namespace: dict[str, Any] = {"thaw": thaw, "ports": _encode_ports}
+    lines = ["def encode(obj):", "    out = {}"]
+    for i, s in enumerate(specs(cls)):
+        key = repr(s.api)
+        lines.append(f"    v = obj.{s.name}")
+        if s.api == "*ports":
+            namespace["port"] = encoder(s.block)  # type: ignore[arg-type]
+            lines.append("    if v: ports(v, out, port)")
+        elif s.kind is Kind.BLOCKS:
+            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"    if v: out[{key}] = [sub{i}(x) for x in v]")
+        elif s.kind is Kind.BLOCK:
+            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"    if v is not None: out[{key}] = sub{i}(v)")
+        elif s.kind is Kind.BLOCK_MAP:
+            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"    if v: out[{key}] = {{k: sub{i}(x) for k, x in v.items()}}")
+        elif s.kind in (Kind.STRS, Kind.INTS):
+            lines.append(f"    if v: out[{key}] = list(v)")
+        elif s.kind is Kind.MAP:
+            lines.append(f"    if v: out[{key}] = dict(v)")
+        elif s.kind in (Kind.ANY, Kind.MAP_STRS):
+            lines.append(f"    if v: out[{key}] = thaw(v)")
+        else:
+            lines.append(f"    if v is not None: out[{key}] = v")
+    lines.append("    return out")
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>", "exec"), namespace)
+    result: _Encoder = namespace["encode"]
+    _encoders[cls] = result
+    return result
+
+
+def _lazy_encoder(cls: type) -> _Encoder:
+    """The encoder of `cls`, compiled on first use (so compiling one class does not recurse)."""
+    if cls in _encoders:
+        return _encoders[cls]
+
+    def first(obj: Any) -> dict[str, Any]:
+        return encoder(cls)(obj)
+
+    return first
+
+
+def _encode_ports(ports: tuple[Any, ...], out: dict[str, Any], port: _Encoder) -> None:
+    """Nomad's JSON lists ports with a static value under ReservedPorts, the others DynamicPorts."""
+    reserved = [port(p) for p in ports if p.static]
+    dynamic = [port(p) for p in ports if not p.static]
+    if reserved:
+        out["ReservedPorts"] = reserved
+    if dynamic:
+        out["DynamicPorts"] = dynamic
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def decode(cls: type[T], data: Any, path: str, *, strict: bool = True) -> T:
+    """A model object from Nomad JSON; raises ValidationError listing every problem with its path.
+
+    With `strict=False` unknown keys are dropped, as Nomad does, instead of reported.
+    """
+    problems: list[Problem] = []
+    unknown: list[Problem] = []
+    with collector_paused():
+        obj = decoder(cls)(data, path, problems, unknown)
+    if strict:
+        problems.extend(unknown)
+    if problems:
+        raise ValidationError(problems, subject=path or cls.__name__)
+    assert obj is not None
+    return obj  # type: ignore[no-any-return]
+
+
+def decoder(cls: type) -> _Decoder:
+    """The compiled decoder of a model class: (data, path, problems, unknown) -> object or None."""
+    try:
+        return _decoders[cls]
+    except KeyError:
+        pass
+    _decoders[cls] = _lazy_decoder(cls)
+    result = _compile_decoder(cls)
+    _decoders[cls] = result
+    return result
+
+
+def _lazy_decoder(cls: type) -> _Decoder:
+    def first(data: Any, path: str, problems: list[Problem], unknown: list[Problem]) -> Any:
+        return _decoders[cls](data, path, problems, unknown)
+
+    return first
+
+
+_SCALAR_TESTS = {
+    Kind.STR: ("type(v) is str", "a string"),
+    Kind.BOOL: ("type(v) is bool", "true or false"),
+}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_text(text: str) -> str:
+    """A string as Go's JSON decoder reads it: a lone UTF-16 surrogate (valid in Python's JSON,
+    not in UTF-8) becomes U+FFFD."""
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _compile_decoder(cls: type) -> _Decoder:
+    table = specs(cls)
+    server_keys: frozenset[str] = getattr(cls, "_server", frozenset())
+    model_keys = {s.api for s in table if s.api != "*ports"}
+    if any(s.api == "*ports" for s in table):
+        model_keys |= {"ReservedPorts", "DynamicPorts"}
+    known = frozenset(model_keys | server_keys)
+    namespace: dict[str, Any] = {
+        "cls": cls, "KNOWN": known, "SERVER": server_keys, "Problem": Problem,
+        "describe": describe, "unknown_keys": _unknown_keys, "FrozenDict": FrozenDict,
+        "free": _free_form, "strs": _strings, "ints": _integers, "smap": _freeze_map,
+        "lmap": _string_lists, "ports": _decode_ports, "text": go_text,
+    }
+    lines = [
+        "def decode(data, path, problems, unknown):",
+        "    if type(data) is not dict:",
+        "        if not isinstance(data, Mapping):",
+        "            problems.append(Problem(path, 'expected a JSON object, got ' + describe(data)))",
+        "            return None",
+        "    n = len(problems)",
+        "    kw = {}",
+        "    if not data.keys() <= KNOWN: unknown_keys(data, KNOWN, path, unknown)",
+    ]
+    namespace["Mapping"] = Mapping
+    if server_keys:
+        lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
+        lines.append("    if srv: kw['server'] = srv")
+    for i, s in enumerate(table):
+        where = repr("." + s.where) if not s.label else "''"
+        name = repr(s.name)
+        if s.api == "*ports":
+            namespace["port"] = decoder(s.block)  # type: ignore[arg-type]
+            lines.append("    if data.get('ReservedPorts') is not None or "
+                         "data.get('DynamicPorts') is not None:")
+            lines.append("        kw['ports'] = ports(data, path, problems, unknown, port)")
+            continue
+        lines.append(f"    v = data.get({s.api!r})")
+        if s.label:
+            lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
+            lines.append("    elif type(v) is str: kw[" + name + "] = text(v)")
+            lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
+                         + ", 'expected a string, got ' + describe(v)))")
+            continue
+        lines.append("    if v is not None:")
+        bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
+        if s.kind in _SCALAR_TESTS:
+            test, what = _SCALAR_TESTS[s.kind]
+            value = "text(v)" if s.kind is Kind.STR else "v"
+            store = f"kw[{name}] = {value}" if s.ptr else f"if v: kw[{name}] = {value}"
+            lines.append(f"        if {test}:")
+            lines.append(f"            {store}")
+            lines.append(f"        else: {bad.format(what)}")
+        elif s.kind is Kind.INT or s.kind is Kind.DURATION:
+            go_int = "int64" if s.kind is Kind.DURATION else s.go_int
+            low, high = INT_RANGES[go_int]
+            what = ("integer nanoseconds" if s.kind is Kind.DURATION
+                    else f"an integer from {low} to {high} (Go {go_int})")
+            store = f"kw[{name}] = v" if s.ptr else f"if v: kw[{name}] = v"
+            lines.append(f"        if type(v) is int and {low} <= v <= {high}:")
+            lines.append(f"            {store}")
+            lines.append(f"        else: {bad.format(what)}")
+        elif s.kind is Kind.STRS:
+            lines.append(f"        v = strs(v, path + {where}, problems)")
+            lines.append(f"        if v: kw[{name}] = v")
+        elif s.kind is Kind.INTS:
+            lines.append(f"        v = ints(v, path + {where}, problems, {s.go_int!r})")
+            lines.append(f"        if v: kw[{name}] = v")
+        elif s.kind is Kind.MAP:
+            lines.append(f"        v = smap(v, path + {where}, problems)")
+            lines.append(f"        if v: kw[{name}] = v")
+        elif s.kind is Kind.MAP_STRS:
+            lines.append(f"        v = lmap(v, path + {where}, problems)")
+            lines.append(f"        if v: kw[{name}] = v")
+        elif s.kind is Kind.ANY:
+            lines.append(f"        v = free(v, path + {where}, problems)")
+            lines.append(f"        if v: kw[{name}] = v")
+        elif s.kind is Kind.BLOCK:
+            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            lines.append(f"        o = sub{i}(v, path + {where}, problems, unknown)")
+            lines.append(f"        if o is not None: kw[{name}] = o")
+        elif s.kind is Kind.BLOCKS:
+            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            sub_label = label_spec(s.block)  # type: ignore[arg-type]
+            lines.append("        if type(v) is list:")
+            lines.append("            items = []")
+            lines.append("            for j, x in enumerate(v):")
+            if sub_label is not None:
+                lines.append(f"                t = x.get({sub_label.api!r}) if type(x) is dict else None")
+                lines.append("                if type(t) is not str or not t: t = j")
+            else:
+                lines.append("                t = j")
+            lines.append(f"                o = sub{i}(x, f'{{path}}.{s.where}[{{t}}]', problems, unknown)")
+            lines.append("                if o is not None: items.append(o)")
+            lines.append(f"            if items: kw[{name}] = tuple(items)")
+            lines.append(f"        else: {bad.format('a list')}")
+        elif s.kind is Kind.BLOCK_MAP:
+            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            lines.append("        if type(v) is dict:")
+            lines.append("            items = {}")
+            lines.append("            for k, x in v.items():")
+            lines.append(f"                o = sub{i}(x, f'{{path}}.{s.where}[{{k}}]', problems, unknown)")
+            lines.append("                if o is not None: items[k] = o")
+            lines.append(f"            if items: kw[{name}] = FrozenDict(items)")
+            lines.append(f"        else: {bad.format('a JSON object keyed by name')}")
+        else:  # pragma: no cover - every kind is handled above
+            raise AssertionError(s.kind)
+    lines.append("    if len(problems) > n: return None")
+    lines.append("    return cls(**kw)")
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>", "exec"), namespace)
+    result: _Decoder = namespace["decode"]
+    return result
+
+
+def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,
+                  unknown: list[Problem]) -> None:
+    for key in data:
+        if key in known:
+            continue
+        hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+        more = f"; did you mean {hint[0]!r}?" if hint else ""
+        unknown.append(Problem(f"{path}.{key}",
+                               f"nomadmesh: unknown field {key!r} (Nomad would silently drop it){more}"))
+
+
+_STR = {str}
+_INT = {int}
+
+
+def _strings(value: Any, path: str, problems: list[Problem]) -> tuple[str, ...] | None:
+    if type(value) is list and (not value or set(map(type, value)) == _STR):
+        return tuple(map(go_text, value))
+    problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
+    return None
+
+
+def _integers(value: Any, path: str, problems: list[Problem], go_int: str) -> tuple[int, ...] | None:
+    low, high = INT_RANGES[go_int]
+    if type(value) is list and (not value or (set(map(type, value)) == _INT
+                                              and low <= min(value) and max(value) <= high)):
+        return tuple(value)
+    problems.append(Problem(path, f"expected a list of integers from {low} to {high} (Go {go_int}), "
+                                  f"got {describe(value)}"))
+    return None
+
+
+def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+    if type(value) is dict or isinstance(value, Mapping):
+        if not value:
+            return None
+        if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
+            return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
+        for k, v in value.items():
+            if type(k) is not str:
+                problems.append(Problem(f"{path}.{k}", f"map keys must be strings, got {describe(k)}"))
+            elif type(v) is not str:
+                problems.append(Problem(f"{path}.{k}", f"expected a string, got {describe(v)}"))
+        return None
+    problems.append(Problem(path, f"expected a JSON object of strings, got {describe(value)}"))
+    return None
+
+
+def _string_lists(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+    if not (type(value) is dict or isinstance(value, Mapping)):
+        problems.append(Problem(path, f"expected a JSON object of string lists, got {describe(value)}"))
+        return None
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in value.items():
+        if v is None:
+            out[str(k)] = ()
+            continue
+        items = _strings(v, f"{path}.{k}", problems)
+        if items is not None:
+            out[str(k)] = items
+    return FrozenDict(out) if out else None
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+    """A free-form JSON object (task config...), frozen, with what Go's decoder refuses reported:
+    numbers beyond float64, NaN and infinities (not JSON), non-string keys, nesting too deep."""
+    if not (type(value) is dict or isinstance(value, Mapping)):
+        problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
+        return None
+    if (set(map(type, value.values())) == _STR and set(map(type, value)) == _STR
+            and all(map(str.isascii, value.values())) and all(map(str.isascii, value))):
+        return FrozenDict(value)  # the common case: a flat map of plain strings
+    before = len(problems)
+    frozen = _freeze_json(value, path, 0, problems)
+    if len(problems) > before:
+        return None
+    return frozen if frozen else None
+
+
+def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> Any:
+    t = type(value)
+    if t is str:
+        return go_text(value)
+    if t is bool or value is None:
+        return value
+    if t is int:
+        if -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            return value
+        problems.append(Problem(path, "number out of range (Nomad decodes it as a float64)"))
+        return None
+    if t is float:
+        if math.isfinite(value):
+            return value
+        problems.append(Problem(path, f"{value!r} is not a JSON number"))
+        return None
+    if depth >= MAX_DEPTH:
+        problems.append(Problem(path, f"nomadmesh: nested more than {MAX_DEPTH} levels deep"))
+        return None
+    if t is dict or isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                problems.append(Problem(f"{path}.{k!r}", f"map keys must be strings, got {describe(k)}"))
+                continue
+            out[go_text(k)] = _freeze_json(v, f"{path}.{k}", depth + 1, problems)
+        return FrozenDict(out)
+    if t is list or t is tuple:
+        if not value or (set(map(type, value)) == _STR and all(map(str.isascii, value))):
+            return tuple(value)
+        return tuple(_freeze_json(v, f"{path}[{i}]", depth + 1, problems)
+                     for i, v in enumerate(value))
+    problems.append(Problem(path, f"expected a JSON value, got {describe(value)}"))
+    return None
+
+
+def _decode_ports(data: Mapping[str, Any], path: str, problems: list[Problem],
+                  unknown: list[Problem], port: _Decoder) -> tuple[Any, ...]:
+    """ReservedPorts and DynamicPorts into one list, reserved first (see `network.Port`)."""
+    out = []
+    for key in ("ReservedPorts", "DynamicPorts"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if type(value) is not list:
+            problems.append(Problem(f"{path}.{key}", f"expected a list, got {describe(value)}"))
+            continue
+        for i, item in enumerate(value):
+            tag = item.get("Label") if type(item) is dict else None
+            decoded = port(item, f"{path}.port[{tag if isinstance(tag, str) and tag else i}]",
+                           problems, unknown)
+            if decoded is None:
+                continue
+            if key == "DynamicPorts" and decoded.static is not None:
+                decoded = _dynamic(decoded)
+            out.append(decoded)
+    return tuple(out)
+
+
+def _dynamic(port: Any) -> Any:
+    return evolve(port, static=None)

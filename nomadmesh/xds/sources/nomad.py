@@ -1,0 +1,254 @@
+"""Nomad's native service discovery as a source (`provider = "nomad"`): a mesh without Consul.
+
+Blocking queries on `/v1/services` (which services exist, in every namespace) and on
+`/v1/service/<name>` per service (its registrations: address, port, tags). Nomad registers a
+service while its allocation runs and removes it when the allocation stops; there is no health
+status in a registration, so every registered instance is an endpoint. Nomad registrations carry
+no meta, so a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...`
+(`inject` adds it to services whose provider is nomad).
+
+Like the Consul source it never stops silently: a failed query is retried with backoff, an
+answer of the wrong shape is retried, a registration Envoy cannot use is skipped; each is
+counted, logged and listed by `problems()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
+from nomadmesh.errors import XdsError
+from nomadmesh.xds.build import MeshConfig
+from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.metrics import XdsMetrics
+from nomadmesh.xds.resources import Endpoint
+from nomadmesh.xds.source import SourceHealth
+from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams
+
+log = logging.getLogger("nomadmesh.xds.nomad")
+
+_BACKOFF_START = 0.05
+_BACKOFF_MAX = 0.5
+
+
+def nomad_address(address: str) -> str:
+    """The base URL of a Nomad address (`host:port` or a URL); XdsError if malformed."""
+    url = address if "://" in address else "http://" + address
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise XdsError(f"Nomad address {address!r} is malformed: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise XdsError(f"Nomad address {address!r} must be http(s)://host:port")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or 4646}"
+
+
+class NomadSource:
+    """Keeps the cache in step with Nomad's service registrations."""
+
+    name = "nomad"
+
+    def __init__(
+        self,
+        address: str,
+        cache: SnapshotCache,
+        metrics: XdsMetrics,
+        *,
+        token: str | None = None,
+        namespace: str = "*",
+        wait: str = "10s",
+        coalesce: float = 0.01,
+        tls_verify: bool | str = True,
+        timeout: float = 15.0,
+        config: MeshConfig | None = None,
+    ) -> None:
+        self.base = nomad_address(address)
+        self.address = address
+        self.cache = cache
+        self.metrics = metrics
+        self._token = token
+        self._namespace = namespace
+        self._wait = wait
+        self._verify = tls_verify
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._watchers: dict[str, threading.Event] = {}
+        self._views: dict[str, tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        self.problems_ = Problems(self.name, metrics, log)
+        self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce,
+                                 log=log, stopped=self._stopped, problems=self.problems_)
+
+    def start(self) -> None:
+        """Start watching; an unreachable Nomad is retried in the background, not fatal."""
+        self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
+        for node_hash in self.cache.watched():
+            self._builds.node_added(node_hash)
+        self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
+        self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
+
+    def stop(self) -> None:
+        """Stop every watch; blocked queries end when Nomad answers or the timeout passes."""
+        self._stopped.set()
+        self._builds.wake()
+        with self._lock:
+            for stop in self._watchers.values():
+                stop.set()
+        deadline = time.monotonic() + 0.3
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    @property
+    def builds(self) -> int:
+        """How many builds ran."""
+        return self._builds.builds
+
+    def problems(self) -> list[str]:
+        """What is wrong right now; empty when healthy."""
+        return self.problems_.current()
+
+    def health(self) -> SourceHealth:
+        """Healthy while nothing is wrong; else one line per problem."""
+        problems = tuple(self.problems())
+        return SourceHealth(ok=not problems, problems=problems)
+
+    def healthy(self) -> bool:
+        """Whether every watch's last answer was read without a problem."""
+        return not self.problems()
+
+    def _spawn(self, target: Any, name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # the address given wins over NOMAD_ADDR and proxies
+        session.verify = self._verify
+        if self._token:
+            session.headers["X-Nomad-Token"] = self._token
+        return session
+
+    def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any) -> None:
+        session = self._session()
+        index = 0
+        backoff = _BACKOFF_START
+        try:
+            while not stop.is_set() and not self._stopped.is_set():
+                params = {"namespace": self._namespace}
+                if index:
+                    params.update(index=str(index), wait=self._wait)
+                try:
+                    response = session.get(self.base + path, params=params,
+                                           timeout=self._timeout, allow_redirects=False)
+                    if response.status_code != 200:
+                        raise XdsError(f"HTTP {response.status_code}: {response.text[:120]}")
+                    new_index = response.headers.get("X-Nomad-Index", "0")
+                    apply(response.json())
+                except (requests.RequestException, ValueError, XdsError) as exc:
+                    if stop.is_set() or self._stopped.is_set():
+                        return
+                    kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
+                        "query_failed")
+                    self.problems_.report(what, kind, f"{type(exc).__name__}: {exc}"[:300])
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    index = 0
+                    continue
+                backoff = _BACKOFF_START
+                self.problems_.clear(what, kinds=("bad_answer", "query_failed"))
+                number = int(new_index) if new_index.isdigit() else 0
+                # As with Consul: an index that goes backwards restarts the watch.
+                index = 0 if number < index or number <= 0 else number
+                if index == 0:
+                    stop.wait(_BACKOFF_START)
+        finally:
+            session.close()
+
+    def _services_loop(self) -> None:
+        self._blocking("services", "/v1/services", self._stopped, self._on_services)
+
+    def _on_services(self, body: Any) -> None:
+        if not isinstance(body, list):
+            raise XdsError(f"the services answer is {type(body).__name__}, not a list")
+        names: set[str] = set()
+        for namespace in body:
+            services = namespace.get("Services") if isinstance(namespace, Mapping) else None
+            for service in services if isinstance(services, list) else ():
+                name = service.get("ServiceName") if isinstance(service, Mapping) else None
+                if isinstance(name, str) and name and "/" not in name:
+                    names.add(name)
+        with self._lock:
+            added = names - set(self._watchers)
+            removed = set(self._watchers) - names
+            for name in removed:
+                self._watchers.pop(name).set()
+                self._views.pop(name, None)
+                self.problems_.clear(f"service:{name}")
+            for name in added:
+                self._watchers[name] = threading.Event()
+        for name in sorted(added):
+            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{name}", name,
+                        self._watchers[name])
+        for name in removed:
+            self._builds.remove_service(name)
+
+    def _service_loop(self, name: str, stop: threading.Event) -> None:
+        self._blocking(f"service:{name}", f"/v1/service/{quote(name)}", stop,
+                       lambda body: self._on_service(name, body, stop))
+
+    def _on_service(self, name: str, body: Any, stop: threading.Event) -> None:
+        if not isinstance(body, list):
+            raise XdsError(f"the answer for service {name} is {type(body).__name__}, not a list")
+        view, skipped = registrations_view(body)
+        where = f"service:{name}"
+        if skipped:
+            self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
+        else:
+            self.problems_.clear(where, kinds=("bad_entry",))
+        with self._lock:
+            if stop.is_set() or self._views.get(name) == view:
+                return
+            self._views[name] = view
+        self._builds.set_service(name, view[0], view[1])
+
+
+def registrations_view(body: list[Any]) -> tuple[tuple[tuple[Endpoint, ...],
+                                                        tuple[Upstream, ...]], list[str]]:
+    """Endpoints and routes from a service's registrations, and what had to be skipped."""
+    endpoints = []
+    routes: dict[str, Upstream] = {}
+    skipped = []
+    good = [e for e in body if isinstance(e, Mapping)]
+    if len(good) < len(body):
+        skipped.append(f"{len(body) - len(good)} entries that are not objects skipped")
+    for entry in sorted(good, key=lambda e: str(e.get("ID"))):
+        instance = str(entry.get("ID") or "?")[:80]
+        address, port = entry.get("Address"), entry.get("Port")
+        tags = [t for t in entry.get("Tags") or () if isinstance(t, str)] if isinstance(
+            entry.get("Tags"), list) else []
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port <= 65535:
+            skipped.append(f"registration {instance}: port {str(port)[:20]} is not 1-65535")
+        elif not isinstance(address, str) or not address:
+            skipped.append(f"registration {instance}: no address")
+        else:
+            endpoints.append(Endpoint(address, port, tags=tuple(sorted(tags))))
+        for tag in tags:
+            if tag.startswith(ROUTES_TAG_PREFIX):
+                found, problems = entry_upstreams(tag.removeprefix(ROUTES_TAG_PREFIX))
+                if problems:
+                    skipped.append(f"registration {instance}: routes tag: {problems[0].message}")
+                    continue
+                for upstream in found:
+                    routes.setdefault(upstream.prefix, upstream)
+    return (tuple(endpoints), tuple(routes[p] for p in sorted(routes))), skipped

@@ -1,0 +1,170 @@
+"""The Nomad-native source (provider = "nomad") over real HTTP: a mesh with no Consul at all."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
+from nomadmesh.errors import XdsError
+from nomadmesh.mesh import GroupMesh, Mesh, inject
+from nomadmesh.model import Group, Job, Network, Port, Service, Task
+from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, watching
+from nomadmesh.xds import ControlPlane
+from nomadmesh.xds.resources import ENDPOINT_TYPE
+from nomadmesh.xds.sources.nomad import NomadSource, registrations_view
+
+
+class NomadServices:
+    """Nomad's `/v1/services` and `/v1/service/<name>` with blocking queries (X-Nomad-Index,
+    ?index=&wait=), as nomad/service_registration_endpoint.go serves them."""
+
+    def __init__(self) -> None:
+        self.index = 10
+        self.registrations: dict[str, dict[str, Any]] = {}
+        self.changed = threading.Condition()
+        self.queries: list[str] = []
+        nomad = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                nomad.queries.append(self.path)
+                wanted = int(query.get("index", ["0"])[0])
+                with nomad.changed:
+                    nomad.changed.wait_for(lambda: nomad.index > wanted, timeout=1.0)
+                    body = nomad.answer(url.path)
+                    index = nomad.index
+                data = json.dumps(body).encode()
+                self.send_response(200 if body is not None else 404)
+                self.send_header("X-Nomad-Index", str(index))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, path: str) -> Any:
+        if path == "/v1/services":
+            names: dict[str, set[str]] = {}
+            for reg in self.registrations.values():
+                names.setdefault(reg["ServiceName"], set()).update(reg["Tags"])
+            return [{"Namespace": "default", "Services": [
+                {"ServiceName": n, "Tags": sorted(t)} for n, t in sorted(names.items())]}]
+        name = path.removeprefix("/v1/service/")
+        return [r for _, r in sorted(self.registrations.items()) if r["ServiceName"] == name]
+
+    def register(self, reg_id: str, name: str, port: Any, tags: list[str] | None = None) -> None:
+        with self.changed:
+            self.index += 1
+            self.registrations[reg_id] = {
+                "ID": reg_id, "ServiceName": name, "Namespace": "default", "NodeID": "n1",
+                "Datacenter": "dc1", "JobID": name, "AllocID": reg_id, "Tags": tags or [],
+                "Address": "127.0.0.1", "Port": port, "CreateIndex": self.index,
+                "ModifyIndex": self.index}
+            self.changed.notify_all()
+
+    def deregister(self, reg_id: str) -> None:
+        with self.changed:
+            self.index += 1
+            self.registrations.pop(reg_id)
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def nomad() -> Iterator[NomadServices]:
+    server = NomadServices()
+    yield server
+    server.close()
+
+
+def nomad_plane(nomad: NomadServices) -> ControlPlane:
+    return ControlPlane(listen="127.0.0.1:0", source=lambda cache, metrics: NomadSource(
+        nomad.address, cache, metrics, wait="1s"))
+
+
+def ports(plane: ControlPlane, node: str, service: str) -> list[int]:
+    snapshot = plane.cache.get(node)
+    if snapshot is None or service not in snapshot.of_type(ENDPOINT_TYPE):
+        return []
+    assignment = snapshot.of_type(ENDPOINT_TYPE)[service].message
+    return [e.endpoint.address.socket_address.port_value for e in assignment.endpoints[0].lb_endpoints]
+
+
+def test_inject_puts_the_routes_in_a_tag_for_nomad_services() -> None:
+    job = Job("web", groups=[Group("web", networks=[Network(mode="bridge", ports=[Port("http")])],
+                                    services=[Service(name="web", port="http", provider="nomad")],
+                                    tasks=[Task("app", driver="docker")])])
+    mesh = Mesh(groups={"web": GroupMesh(upstreams=[Upstream("api", "/api")])})
+    service = inject(job, mesh).groups[0].services[0]
+    assert f"{ROUTES_TAG_PREFIX}api=/api" in service.tags
+
+
+def test_registrations_and_route_tags_become_snapshots_and_follow_changes(
+        nomad: NomadServices) -> None:
+    nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+    nomad.register("a1", "api", 7001)
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
+        eventually(lambda: ports(plane, "web", "api") == [7001], what="the first snapshot")
+        nomad.register("a2", "api", 7002)
+        eventually(lambda: ports(plane, "web", "api") == [7001, 7002], what="a new registration")
+        nomad.deregister("a1")
+        eventually(lambda: ports(plane, "web", "api") == [7002], what="a stopped allocation")
+        assert any("index=" in q for q in nomad.queries), "blocking queries were used"
+
+
+def test_a_registration_envoy_cannot_use_is_skipped_reported_and_later_changes_apply(
+        nomad: NomadServices) -> None:
+    nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+    nomad.register("a1", "api", 7001)
+    nomad.register("bad", "api", 70000)
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
+        eventually(lambda: ports(plane, "web", "api") == [7001], what="the good registration")
+        assert not plane.healthy()
+        assert any("port 70000" in p for p in plane.source.problems())  # type: ignore[union-attr]
+        nomad.deregister("bad")
+        nomad.register("a3", "api", 7003)
+        eventually(lambda: ports(plane, "web", "api") == [7001, 7003], what="later changes")
+        eventually(plane.healthy, what="healthy again")
+
+
+def test_malformed_registrations_are_skipped() -> None:
+    (endpoints, _), skipped = registrations_view([None, {"ID": "x", "Port": "80", "Address": "a"}])
+    assert endpoints == ()
+    assert skipped == ["1 entries that are not objects skipped",
+                       "registration x: port 80 is not 1-65535"]
+
+
+def test_a_malformed_nomad_address_is_an_xds_error() -> None:
+    for address in ("http://[::1", "host:abc", "ftp://h:1"):
+        with pytest.raises(XdsError, match="Nomad address"):
+            NomadSource(address, None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.envoy
+def test_a_real_sidecar_routes_through_nomad_discovery_alone(nomad: NomadServices) -> None:
+    with HttpBackend("api") as api:
+        nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+        nomad.register("a1", "api", api.port)
+        with nomad_plane(nomad) as plane, Sidecar(plane.port, "web") as sidecar:
+            sidecar.envoy.wait_for(lambda: sidecar.answer("/api/x") == "api /api/x",
+                                   what="a route from Nomad's registrations")

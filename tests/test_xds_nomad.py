@@ -11,23 +11,31 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
+from nomadmesh.contract import (
+    CONFIG_ITEM,
+    CONFIG_PREFIX,
+    ROUTES_TAG_PREFIX,
+    Upstream,
+    config_document,
+)
 from nomadmesh.errors import XdsError
 from nomadmesh.mesh import GroupMesh, Mesh, inject
 from nomadmesh.model import Group, Job, Network, Port, Service, Task
 from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, watching
 from nomadmesh.xds import ControlPlane
-from nomadmesh.xds.resources import ENDPOINT_TYPE
+from nomadmesh.xds.resources import ENDPOINT_TYPE, ROUTE_TYPE
 from nomadmesh.xds.sources.nomad import NomadSource, registrations_view
 
 
 class NomadServices:
     """Nomad's `/v1/services` and `/v1/service/<name>` with blocking queries (X-Nomad-Index,
-    ?index=&wait=), as nomad/service_registration_endpoint.go serves them."""
+    ?index=&wait=), as nomad/service_registration_endpoint.go serves them, and Variables
+    (`/v1/vars?prefix=`, `/v1/var/<path>`: nomad/variables_endpoint.go)."""
 
     def __init__(self) -> None:
         self.index = 10
         self.registrations: dict[str, dict[str, Any]] = {}
+        self.variables: dict[str, dict[str, Any]] = {}
         self.changed = threading.Condition()
         self.queries: list[str] = []
         nomad = self
@@ -42,7 +50,7 @@ class NomadServices:
                 wanted = int(query.get("index", ["0"])[0])
                 with nomad.changed:
                     nomad.changed.wait_for(lambda: nomad.index > wanted, timeout=1.0)
-                    body = nomad.answer(url.path)
+                    body = nomad.answer(url.path, query.get("prefix", [""])[0])
                     index = nomad.index
                 data = json.dumps(body).encode()
                 self.send_response(200 if body is not None else 404)
@@ -59,7 +67,12 @@ class NomadServices:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
 
-    def answer(self, path: str) -> Any:
+    def answer(self, path: str, prefix: str = "") -> Any:
+        if path == "/v1/vars":
+            return [{k: v[k] for k in ("Namespace", "Path", "CreateIndex", "ModifyIndex")}
+                    for p, v in sorted(self.variables.items()) if p.startswith(prefix)]
+        if path.startswith("/v1/var/"):
+            return self.variables.get(path.removeprefix("/v1/var/"))
         if path == "/v1/services":
             names: dict[str, set[str]] = {}
             for reg in self.registrations.values():
@@ -77,6 +90,17 @@ class NomadServices:
                 "Datacenter": "dc1", "JobID": name, "AllocID": reg_id, "Tags": tags or [],
                 "Address": "127.0.0.1", "Port": port, "CreateIndex": self.index,
                 "ModifyIndex": self.index}
+            self.changed.notify_all()
+
+    def set_variable(self, path: str, items: dict[str, str] | None) -> None:
+        with self.changed:
+            self.index += 1
+            if items is None:
+                self.variables.pop(path)
+            else:
+                created = self.variables.get(path, {}).get("CreateIndex", self.index)
+                self.variables[path] = {"Namespace": "default", "Path": path, "Items": items,
+                                        "CreateIndex": created, "ModifyIndex": self.index}
             self.changed.notify_all()
 
     def deregister(self, reg_id: str) -> None:
@@ -145,6 +169,55 @@ def test_a_registration_envoy_cannot_use_is_skipped_reported_and_later_changes_a
         nomad.register("a3", "api", 7003)
         eventually(lambda: ports(plane, "web", "api") == [7001, 7003], what="later changes")
         eventually(plane.healthy, what="healthy again")
+
+
+def routes(plane: ControlPlane, node: str) -> list[str]:
+    snapshot = plane.cache.get(node)
+    if snapshot is None or "egress_route" not in snapshot.of_type(ROUTE_TYPE):
+        return []
+    config = snapshot.of_type(ROUTE_TYPE)["egress_route"].message
+    return list(dict.fromkeys(r.match.prefix for host in config.virtual_hosts for r in host.routes))
+
+
+def test_config_documents_in_nomad_variables_win_over_the_routes_tag_and_follow_changes(
+        nomad: NomadServices) -> None:
+    nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+    nomad.register("a1", "api", 7001)
+    nomad.register("o1", "other", 7002)
+    path = CONFIG_PREFIX + "web"
+    nomad.set_variable(path, {CONFIG_ITEM: config_document(
+        [Upstream("api", "/v2/api"), Upstream("other", "/other")])})
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
+        eventually(lambda: routes(plane, "web") == ["/v2/api", "/other"], what="the document")
+        assert ports(plane, "web", "other") == [7002]
+        nomad.set_variable(path, {CONFIG_ITEM: "{not json"})
+        eventually(lambda: not plane.healthy(), what="the bad document reported")
+        assert any(f"nomad variable {path}" in p
+                   for p in plane.source.problems())  # type: ignore[union-attr]
+        assert routes(plane, "web") == ["/v2/api", "/other"]  # the last good one stays
+        nomad.set_variable(path, {CONFIG_ITEM: config_document([Upstream("api", "/v3/api")])})
+        eventually(lambda: routes(plane, "web") == ["/v3/api"], what="a changed document")
+        eventually(plane.healthy, what="healthy again")
+        nomad.set_variable(path, None)
+        eventually(lambda: routes(plane, "web") == ["/api"], what="back to the routes tag")
+        reads = [q for q in nomad.queries if q.startswith("/v1/var/")]
+        assert len(reads) == 3, reads  # one read per changed variable, none per wake-up
+
+
+def test_a_variable_without_a_config_item_is_reported_and_nested_paths_are_not_documents(
+        nomad: NomadServices) -> None:
+    nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+    nomad.register("a1", "api", 7001)
+    nomad.set_variable(CONFIG_PREFIX + "web/extra", {CONFIG_ITEM: "{not json"})
+    nomad.set_variable(CONFIG_PREFIX + "api", {"other": "x"})
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
+        eventually(lambda: routes(plane, "web") == ["/api"], what="the routes tag")
+        eventually(lambda: not plane.healthy(), what="the unusable variable reported")
+        problems = plane.source.problems()  # type: ignore[union-attr]
+        assert any("no item 'config'" in p for p in problems), problems
+        assert not any("web/extra" in p for p in problems), problems
+        nomad.set_variable(CONFIG_PREFIX + "api", None)
+        eventually(plane.healthy, what="healthy once it is gone")
 
 
 def test_malformed_registrations_are_skipped() -> None:

@@ -5,7 +5,10 @@ Blocking queries on `/v1/services` (which services exist, in every namespace) an
 service while its allocation runs and removes it when the allocation stops; there is no health
 status in a registration, so every registered instance is an endpoint. Nomad registrations carry
 no meta, so a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...`
-(`inject` adds it to services whose provider is nomad).
+(`inject` adds it to services whose provider is nomad). Mesh config documents (routes with their
+policies, who may call) are Nomad Variables at `nomadmesh/mesh/<service>`, the document in the
+item `config` (`contract.CONFIG_ITEM`): a blocking query on `/v1/vars?prefix=nomadmesh/mesh/`
+and one read of each variable whose ModifyIndex changed; a document wins over the routes tag.
 
 Like the Consul source it never stops silently: a failed query is retried with backoff, an
 answer of the wrong shape is retried, a registration Envoy cannot use is skipped; each is
@@ -23,7 +26,14 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
+from nomadmesh.contract import (
+    CONFIG_ITEM,
+    CONFIG_PREFIX,
+    ROUTES_TAG_PREFIX,
+    ServiceConfig,
+    Upstream,
+    read_config_document,
+)
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
@@ -83,6 +93,9 @@ class NomadSource:
         self._lock = threading.Lock()
         self._watchers: dict[str, threading.Event] = {}
         self._views: dict[str, tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]] = {}
+        self._configs: dict[str, ServiceConfig] = {}
+        # variable path -> (ModifyIndex read, the problem its document has or None)
+        self._variables: dict[str, tuple[int, str | None]] = {}
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self.problems_ = Problems(self.name, metrics, log)
@@ -95,6 +108,7 @@ class NomadSource:
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
         self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
+        self._spawn(self._config_loop, "nomadmesh-xds-nomad-config")
         self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
 
     def stop(self) -> None:
@@ -139,13 +153,14 @@ class NomadSource:
             session.headers["X-Nomad-Token"] = self._token
         return session
 
-    def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any) -> None:
+    def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any,
+                  extra: Mapping[str, str] | None = None) -> None:
         session = self._session()
         index = 0
         backoff = _BACKOFF_START
         try:
             while not stop.is_set() and not self._stopped.is_set():
-                params = {"namespace": self._namespace}
+                params = {"namespace": self._namespace, **(extra or {})}
                 if index:
                     params.update(index=str(index), wait=self._wait)
                 try:
@@ -154,7 +169,7 @@ class NomadSource:
                     if response.status_code != 200:
                         raise XdsError(f"HTTP {response.status_code}: {response.text[:120]}")
                     new_index = response.headers.get("X-Nomad-Index", "0")
-                    apply(response.json())
+                    apply(response.json(), session)
                 except (requests.RequestException, ValueError, XdsError) as exc:
                     if stop.is_set() or self._stopped.is_set():
                         return
@@ -178,7 +193,78 @@ class NomadSource:
     def _services_loop(self) -> None:
         self._blocking("services", "/v1/services", self._stopped, self._on_services)
 
-    def _on_services(self, body: Any) -> None:
+    def _config_loop(self) -> None:
+        self._blocking("config", "/v1/vars", self._stopped, self._on_variables,
+                       {"prefix": CONFIG_PREFIX})
+
+    def _on_variables(self, body: Any, session: requests.Session) -> None:
+        """The variables under `CONFIG_PREFIX`: read the changed ones, apply what changed."""
+        if not isinstance(body, list):
+            raise XdsError(f"the variables answer is {type(body).__name__}, not a list")
+        listed: dict[str, tuple[str, int]] = {}  # path -> (namespace, ModifyIndex)
+        for entry in body:
+            if not isinstance(entry, Mapping):
+                continue
+            path, namespace, index = entry.get("Path"), entry.get("Namespace"), entry.get(
+                "ModifyIndex")
+            if not isinstance(path, str) or not path.startswith(CONFIG_PREFIX):
+                continue
+            service = path.removeprefix(CONFIG_PREFIX)
+            if (not service or "/" in service or not isinstance(namespace, str)
+                    or not isinstance(index, int) or path in listed):
+                continue  # the first namespace (Nomad lists them in order) wins
+            listed[path] = (namespace, index)
+        with self._lock:
+            known = dict(self._variables)
+            found = dict(self._configs)
+        for path in set(known) - set(listed):
+            del known[path]
+            found.pop(path.removeprefix(CONFIG_PREFIX), None)
+        for path, (namespace, index) in sorted(listed.items()):
+            if known.get(path, (None,))[0] == index:
+                continue
+            service = path.removeprefix(CONFIG_PREFIX)
+            problem = None
+            try:
+                found[service] = self._read_variable(session, path, namespace)
+            except XdsError as exc:
+                problem = str(exc)[:200]  # the last good document stays
+            known[path] = (index, problem)
+        bad = [problem for _, problem in known.values() if problem is not None]
+        if bad:
+            self.problems_.report("config", "bad_entry", "; ".join(bad[:3]), count=len(bad))
+        else:
+            self.problems_.clear("config", kinds=("bad_entry",))
+        with self._lock:
+            changed = {s for s in set(found) | set(self._configs)
+                       if found.get(s) != self._configs.get(s)}
+            self._configs, self._variables = found, known
+            updates = {s: (self._views.get(s), found.get(s)) for s in changed}
+        for service, (view, config) in sorted(updates.items()):
+            tag_routes = view[1] if view is not None else ()
+            self._builds.set_upstreams(service, config.upstreams if config else tag_routes)
+            self._builds.set_callers(service, config.allow if config else None)
+
+    def _read_variable(self, session: requests.Session, path: str,
+                       namespace: str) -> ServiceConfig:
+        """One variable's config document; XdsError when it is unusable (not when unreachable)."""
+        where = f"nomad variable {path}"
+        response = session.get(f"{self.base}/v1/var/{quote(path, safe='/')}",
+                               params={"namespace": namespace}, timeout=self._timeout,
+                               allow_redirects=False)
+        if response.status_code == 404:
+            raise XdsError(f"{where}: gone while being read")
+        if response.status_code != 200:
+            raise requests.HTTPError(f"{where}: HTTP {response.status_code}: "
+                                     f"{response.text[:120]}")
+        body = response.json()
+        items = body.get("Items") if isinstance(body, Mapping) else None
+        text = items.get(CONFIG_ITEM) if isinstance(items, Mapping) else None
+        if not isinstance(text, str):
+            raise XdsError(f"{where}: no item {CONFIG_ITEM!r} holding a config document")
+        return read_config_document(text, where)
+
+    def _on_services(self, body: Any, session: requests.Session) -> None:
         if not isinstance(body, list):
             raise XdsError(f"the services answer is {type(body).__name__}, not a list")
         names: set[str] = set()
@@ -205,7 +291,7 @@ class NomadSource:
 
     def _service_loop(self, name: str, stop: threading.Event) -> None:
         self._blocking(f"service:{name}", f"/v1/service/{quote(name)}", stop,
-                       lambda body: self._on_service(name, body, stop))
+                       lambda body, _: self._on_service(name, body, stop))
 
     def _on_service(self, name: str, body: Any, stop: threading.Event) -> None:
         if not isinstance(body, list):
@@ -220,7 +306,8 @@ class NomadSource:
             if stop.is_set() or self._views.get(name) == view:
                 return
             self._views[name] = view
-        self._builds.set_service(name, view[0], view[1])
+            config = self._configs.get(name)
+        self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
 
 
 def registrations_view(body: list[Any]) -> tuple[tuple[tuple[Endpoint, ...],

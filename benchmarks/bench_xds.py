@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
+import io
 import logging
+import pstats
 import statistics
 import subprocess
 import sys
@@ -424,8 +427,16 @@ class TimedCache:
         self.installed.append(time.monotonic())
 
 
+def on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], object]) -> None:
+    """Run `action` on the event loop's thread and wait for it."""
+    async def run() -> None:
+        action()
+
+    asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+
 def bench_scale(services: int, endpoints: int, streams: int, changes: int,
-                per_connection: int) -> None:
+                per_connection: int, profile: bool = False) -> None:
     shared = "svc-0000"
     base = rss()
     state = scale_state(services, endpoints, shared)
@@ -474,11 +485,24 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
         ours: list[float] = []
         pushed: list[float] = []
         build_ms: list[float] = []
+        # --profile: cProfile on the xDS loop's thread (every stream's coroutine) during the
+        # shared changes; it slows that thread, so read its latencies as profiled ones.
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            on_loop(plane.server.loop, profiler.enable)
         for k in range(changes):
             samples, push_samples, built = change(shared, k, len(users))
             ours += samples
             pushed += push_samples
             build_ms.append(built)
+        if profiler is not None:
+            on_loop(plane.server.loop, profiler.disable)
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(14)
+            print("  profile of the xDS loop thread during the shared changes (by own time):")
+            print("\n".join("    " + line for line in text.getvalue().splitlines()
+                            if line.strip() and "function calls" not in line
+                            and not line.startswith(("Ordered", "   List"))))
         target = clusters[-1]
         few_users = [n for n, s in snapshots.items() if s is not None and target in s.shared_names]
         few: list[float] = []
@@ -542,6 +566,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--per-connection", type=int, default=1,
                         help="streams per HTTP/2 connection in the scale run (Envoy: 1)")
+    parser.add_argument("--profile", action="store_true",
+                        help="scale run: cProfile the xDS loop thread during the shared changes")
     parser.add_argument("--only", choices=["scale", "classic"],
                         help="run only the scale run, or only the earlier measurements")
     args = parser.parse_args()
@@ -553,7 +579,7 @@ def main() -> None:
             bench_data_plane(2000, 500.0)
     if args.only != "classic":
         bench_scale(args.scale_services, args.endpoints, args.scale_streams, args.changes,
-                    args.per_connection)
+                    args.per_connection, args.profile)
 
 
 if __name__ == "__main__":

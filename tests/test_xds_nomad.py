@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from nomadmesh.cli import main
 from nomadmesh.contract import (
     CONFIG_ITEM,
     CONFIG_PREFIX,
     ROUTES_TAG_PREFIX,
     Upstream,
     config_document,
+    read_config_document,
 )
-from nomadmesh.errors import XdsError
+from nomadmesh.deploy import NomadClient
+from nomadmesh.errors import ConflictError, XdsError
 from nomadmesh.mesh import GroupMesh, Mesh, inject
+from nomadmesh.mesh.config import apply_nomad_config
 from nomadmesh.model import Group, Job, Network, Port, Service, Task
 from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, watching
 from nomadmesh.xds import ControlPlane
@@ -36,6 +41,7 @@ class NomadServices:
         self.index = 10
         self.registrations: dict[str, dict[str, Any]] = {}
         self.variables: dict[str, dict[str, Any]] = {}
+        self.after_read: Callable[[], None] | None = None  # runs after each /v1/var/ read
         self.changed = threading.Condition()
         self.queries: list[str] = []
         nomad = self
@@ -52,8 +58,27 @@ class NomadServices:
                     nomad.changed.wait_for(lambda: nomad.index > wanted, timeout=1.0)
                     body = nomad.answer(url.path, query.get("prefix", [""])[0])
                     index = nomad.index
+                self.reply(200 if body is not None else 404, body, index)
+                if url.path.startswith("/v1/var/") and nomad.after_read is not None:
+                    nomad.after_read()
+
+            def do_PUT(self) -> None:
+                url = urlsplit(self.path)
+                nomad.queries.append("PUT " + self.path)
+                path = url.path.removeprefix("/v1/var/")
+                sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                cas = parse_qs(url.query).get("cas")
+                with nomad.changed:
+                    current = nomad.variables.get(path)
+                    if cas is not None and int(cas[0]) != (current or {}).get("ModifyIndex", 0):
+                        self.reply(409, current, nomad.index)  # nomad/variables_endpoint.go
+                        return
+                nomad.set_variable(path, sent["Items"])
+                self.reply(200, nomad.variables[path], nomad.index)
+
+            def reply(self, status: int, body: Any, index: int) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(200 if body is not None else 404)
+                self.send_response(status)
                 self.send_header("X-Nomad-Index", str(index))
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -218,6 +243,50 @@ def test_a_variable_without_a_config_item_is_reported_and_nested_paths_are_not_d
         assert not any("web/extra" in p for p in problems), problems
         nomad.set_variable(CONFIG_PREFIX + "api", None)
         eventually(plane.healthy, what="healthy once it is gone")
+
+
+def cli(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    return int(exited.value.code or 0)
+
+
+def test_mesh_apply_writes_nomad_variables_once_and_the_source_serves_them(
+        nomad: NomadServices, capsys: pytest.CaptureFixture[str]) -> None:
+    nomad.register("b1", "service-b", 7000)
+    nomad.register("a1", "service-a", 7001)
+    job = str(Path(__file__).parents[1] / "examples" / "jobs" / "service-b.nomad.hcl")
+    argv = ["mesh", "apply", job, "--nomad", f"http://{nomad.address}"]
+    assert cli(argv) == 0
+    assert capsys.readouterr().out.split() == [CONFIG_PREFIX + "service-b"]
+    stored = nomad.variables[CONFIG_PREFIX + "service-b"]["Items"]
+    assert read_config_document(stored[CONFIG_ITEM], "variable").upstreams == (
+        Upstream("service-a", "/hi_a"),)
+    assert cli(argv) == 0
+    assert "0 of 1 service config(s) changed" in capsys.readouterr().err
+    with nomad_plane(nomad) as plane, watching(plane.port, "service-b"):
+        eventually(lambda: routes(plane, "service-b") == ["/hi_a"], what="the applied document")
+        assert ports(plane, "service-b", "service-a") == [7001]
+
+
+def test_apply_nomad_config_never_overwrites_a_change_made_since_it_read(
+        nomad: NomadServices) -> None:
+    path = CONFIG_PREFIX + "web"
+    nomad.set_variable(path, {CONFIG_ITEM: config_document([Upstream("api", "/old")])})
+    theirs = {CONFIG_ITEM: config_document([Upstream("api", "/theirs")])}
+
+    def someone_else_writes() -> None:
+        nomad.after_read = None
+        nomad.set_variable(path, theirs)
+
+    nomad.after_read = someone_else_writes
+    client = NomadClient(address=f"http://{nomad.address}")
+    try:
+        with pytest.raises(ConflictError):
+            apply_nomad_config({path: config_document([Upstream("api", "/mine")])}, client)
+    finally:
+        client.close()
+    assert nomad.variables[path]["Items"] == theirs
 
 
 def test_malformed_registrations_are_skipped() -> None:

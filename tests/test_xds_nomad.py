@@ -310,3 +310,9 @@ def test_a_real_sidecar_routes_through_nomad_discovery_alone(nomad: NomadService
         with nomad_plane(nomad) as plane, Sidecar(plane.port, "web") as sidecar:
             sidecar.envoy.wait_for(lambda: sidecar.answer("/api/x") == "api /api/x",
                                    what="a route from Nomad's registrations")
+            # The config document from a Nomad Variable takes over the routes: still no Consul.
+            nomad.set_variable(CONFIG_PREFIX + "web", {CONFIG_ITEM: config_document(
+                [Upstream("api", "/v2")])})
+            sidecar.envoy.wait_for(lambda: sidecar.answer("/v2/x") == "api /v2/x",
+                                   what="a route from a Nomad Variable")
+            assert sidecar.answer("/api/x") == ""

@@ -107,8 +107,9 @@ class Snapshot:
     """All resources for one node hash, by type URL then name; `version` labels the whole (logs).
 
     The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
-    they do not depend on which control plane built the snapshot or when. `shared_names` are
-    resources of `shared.type_url` the snapshot takes from `shared` (their current content).
+    they do not depend on which control plane built the snapshot or when. `resources` holds the
+    snapshot's own resources; `shared_names` are resources of `shared.type_url` it takes from
+    `shared` (their current content). Read every resource through `of_type`.
     """
 
     version: str

@@ -26,7 +26,9 @@ from nomadmesh.errors import ConflictError, XdsError
 from nomadmesh.mesh import GroupMesh, Mesh, inject
 from nomadmesh.mesh.config import apply_nomad_config
 from nomadmesh.model import Group, Job, Network, Port, Service, Task
+from nomadmesh.testing import NomadEmulator
 from nomadmesh.testing.envoy import HttpBackend, Sidecar, eventually, watching
+from nomadmesh.testing.jobs import service_job
 from nomadmesh.xds import ControlPlane
 from nomadmesh.xds.resources import ENDPOINT_TYPE, ROUTE_TYPE
 from nomadmesh.xds.sources.nomad import NomadSource, registrations_view
@@ -56,7 +58,8 @@ class NomadServices:
                 wanted = int(query.get("index", ["0"])[0])
                 with nomad.changed:
                     nomad.changed.wait_for(lambda: nomad.index > wanted, timeout=1.0)
-                    body = nomad.answer(url.path, query.get("prefix", [""])[0])
+                    body = nomad.answer(url.path, query.get("prefix", [""])[0],
+                                        query.get("namespace", ["default"])[0])
                     index = nomad.index
                 self.reply(200 if body is not None else 404, body, index)
                 if url.path.startswith("/v1/var/") and nomad.after_read is not None:
@@ -92,26 +95,32 @@ class NomadServices:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
 
-    def answer(self, path: str, prefix: str = "") -> Any:
+    def answer(self, path: str, prefix: str = "", namespace: str = "default") -> Any:
         if path == "/v1/vars":
             return [{k: v[k] for k in ("Namespace", "Path", "CreateIndex", "ModifyIndex")}
                     for p, v in sorted(self.variables.items()) if p.startswith(prefix)]
         if path.startswith("/v1/var/"):
             return self.variables.get(path.removeprefix("/v1/var/"))
         if path == "/v1/services":
-            names: dict[str, set[str]] = {}
+            names: dict[str, dict[str, set[str]]] = {}
             for reg in self.registrations.values():
-                names.setdefault(reg["ServiceName"], set()).update(reg["Tags"])
-            return [{"Namespace": "default", "Services": [
-                {"ServiceName": n, "Tags": sorted(t)} for n, t in sorted(names.items())]}]
+                if namespace in ("*", reg["Namespace"]):
+                    names.setdefault(reg["Namespace"], {}).setdefault(
+                        reg["ServiceName"], set()).update(reg["Tags"])
+            return [{"Namespace": ns, "Services": [
+                {"ServiceName": n, "Tags": sorted(t)} for n, t in sorted(services.items())]}
+                for ns, services in sorted(names.items())]
+        # One namespace, exactly (state_store_service_registration.go:244): `*` finds nothing.
         name = path.removeprefix("/v1/service/")
-        return [r for _, r in sorted(self.registrations.items()) if r["ServiceName"] == name]
+        return [r for _, r in sorted(self.registrations.items())
+                if r["ServiceName"] == name and r["Namespace"] == namespace]
 
-    def register(self, reg_id: str, name: str, port: Any, tags: list[str] | None = None) -> None:
+    def register(self, reg_id: str, name: str, port: Any, tags: list[str] | None = None,
+                 namespace: str = "default") -> None:
         with self.changed:
             self.index += 1
             self.registrations[reg_id] = {
-                "ID": reg_id, "ServiceName": name, "Namespace": "default", "NodeID": "n1",
+                "ID": reg_id, "ServiceName": name, "Namespace": namespace, "NodeID": "n1",
                 "Datacenter": "dc1", "JobID": name, "AllocID": reg_id, "Tags": tags or [],
                 "Address": "127.0.0.1", "Port": port, "CreateIndex": self.index,
                 "ModifyIndex": self.index}
@@ -287,6 +296,49 @@ def test_apply_nomad_config_never_overwrites_a_change_made_since_it_read(
     finally:
         client.close()
     assert nomad.variables[path]["Items"] == theirs
+
+
+def emulated_service_job(job_id: str, name: str, count: int,
+                         tags: list[str] | None = None) -> dict[str, Any]:
+    job = service_job(job_id, count=count, service=name)
+    job["TaskGroups"][0]["Services"][0].update(Provider="nomad", Tags=tags or [], Checks=None)
+    return job
+
+
+def test_the_source_follows_the_nomad_emulators_services_and_variables() -> None:
+    with NomadEmulator() as emulator:
+        emulator.register(emulated_service_job("web", "web", 1, [ROUTES_TAG_PREFIX + "api=/api"]))
+        emulator.register(emulated_service_job("api", "api", 2))
+        with ControlPlane(listen="127.0.0.1:0", source=lambda cache, metrics: NomadSource(
+                emulator.address, cache, metrics, wait="1s")) as plane, \
+                watching(plane.port, "web"):
+            eventually(lambda: len(ports(plane, "web", "api")) == 2, what="both allocations")
+            assert routes(plane, "web") == ["/api"]
+            client = NomadClient(address=emulator.url)
+            try:
+                document = config_document([Upstream("api", "/v2/api")])
+                assert apply_nomad_config({CONFIG_PREFIX + "web": document}, client) == [
+                    CONFIG_PREFIX + "web"]
+            finally:
+                client.close()
+            eventually(lambda: routes(plane, "web") == ["/v2/api"], what="the variable")
+            emulator.register(emulated_service_job("api", "api", 3))
+            eventually(lambda: len(ports(plane, "web", "api")) == 3, what="a third allocation")
+            assert plane.healthy(), plane.source.problems()  # type: ignore[union-attr]
+
+
+def test_a_service_in_two_namespaces_is_watched_in_each_and_served_as_one(
+        nomad: NomadServices) -> None:
+    nomad.register("x1", "web", 7000, tags=[ROUTES_TAG_PREFIX + "api=/api"])
+    nomad.register("a1", "api", 7001)
+    nomad.register("a2", "api", 7002, namespace="prod")
+    with nomad_plane(nomad) as plane, watching(plane.port, "web"):
+        eventually(lambda: ports(plane, "web", "api") == [7001, 7002], what="both namespaces")
+        nomad.deregister("a1")
+        eventually(lambda: ports(plane, "web", "api") == [7002], what="one namespace left")
+        nomad.deregister("a2")
+        eventually(lambda: ports(plane, "web", "api") == [], what="none left")
+    assert any("namespace=prod" in q for q in nomad.queries if q.startswith("/v1/service/api"))
 
 
 def test_malformed_registrations_are_skipped() -> None:

@@ -1,7 +1,8 @@
 """Nomad's native service discovery as a source (`provider = "nomad"`): a mesh without Consul.
 
 Blocking queries on `/v1/services` (which services exist, in every namespace) and on
-`/v1/service/<name>` per service (its registrations: address, port, tags). Nomad registers a
+`/v1/service/<name>` per service and namespace that lists it (its registrations: address, port,
+tags); a name in several namespaces is one service of the mesh. Nomad registers a
 service while its allocation runs and removes it when the allocation stops; there is no health
 status in a registration, so every registered instance is an endpoint. Nomad registrations carry
 no meta, so a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...`
@@ -47,6 +48,8 @@ log = logging.getLogger("nomadmesh.xds.nomad")
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 0.5
 
+View = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]  # endpoints, routes from the tag
+
 
 def nomad_address(address: str) -> str:
     """The base URL of a Nomad address (`host:port` or a URL); XdsError if malformed."""
@@ -91,8 +94,10 @@ class NomadSource:
         self._verify = tls_verify
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._watchers: dict[str, threading.Event] = {}
-        self._views: dict[str, tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]] = {}
+        # (namespace, service name) -> the stop event of its watch
+        self._watchers: dict[tuple[str, str], threading.Event] = {}
+        # service name -> namespace -> its last view there
+        self._views: dict[str, dict[str, View]] = {}
         self._configs: dict[str, ServiceConfig] = {}
         # variable path -> (ModifyIndex read, the problem its document has or None)
         self._variables: dict[str, tuple[int, str | None]] = {}
@@ -239,7 +244,7 @@ class NomadSource:
             changed = {s for s in set(found) | set(self._configs)
                        if found.get(s) != self._configs.get(s)}
             self._configs, self._variables = found, known
-            updates = {s: (self._views.get(s), found.get(s)) for s in changed}
+            updates = {s: (self._view(s), found.get(s)) for s in changed}
         for service, (view, config) in sorted(updates.items()):
             tag_routes = view[1] if view is not None else ()
             self._builds.set_upstreams(service, config.upstreams if config else tag_routes)
@@ -267,47 +272,86 @@ class NomadSource:
     def _on_services(self, body: Any, session: requests.Session) -> None:
         if not isinstance(body, list):
             raise XdsError(f"the services answer is {type(body).__name__}, not a list")
-        names: set[str] = set()
+        keys: set[tuple[str, str]] = set()
+        fallback = self._namespace if self._namespace != "*" else "default"
         for namespace in body:
             services = namespace.get("Services") if isinstance(namespace, Mapping) else None
+            listed = namespace.get("Namespace") if isinstance(namespace, Mapping) else None
+            in_namespace = listed if isinstance(listed, str) and listed else fallback
             for service in services if isinstance(services, list) else ():
                 name = service.get("ServiceName") if isinstance(service, Mapping) else None
                 if isinstance(name, str) and name and "/" not in name:
-                    names.add(name)
+                    keys.add((in_namespace, name))
         with self._lock:
-            added = names - set(self._watchers)
-            removed = set(self._watchers) - names
-            for name in removed:
-                self._watchers.pop(name).set()
-                self._views.pop(name, None)
-                self.problems_.clear(f"service:{name}")
-            for name in added:
-                self._watchers[name] = threading.Event()
-        for name in sorted(added):
-            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{name}", name,
-                        self._watchers[name])
-        for name in removed:
+            added = keys - set(self._watchers)
+            removed = set(self._watchers) - keys
+            for key in removed:
+                self._watchers.pop(key).set()
+                views = self._views.get(key[1], {})
+                views.pop(key[0], None)
+                if not views:
+                    self._views.pop(key[1], None)
+                self.problems_.clear(_where(key))
+            for key in added:
+                self._watchers[key] = threading.Event()
+            # A name gone from every namespace leaves the mesh; one left elsewhere is re-published.
+            gone = {name for _, name in removed if self._view(name) is None}
+            left = {name: self._view(name) for _, name in removed if name not in gone}
+            configs = {name: self._configs.get(name) for name in left}
+        for key in sorted(added):
+            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{key[0]}-{key[1]}", key,
+                        self._watchers[key])
+        for name in sorted(gone):
             self._builds.remove_service(name)
+        for name, view in sorted(left.items()):
+            if view is not None:
+                self._publish(name, view, configs[name])
 
-    def _service_loop(self, name: str, stop: threading.Event) -> None:
-        self._blocking(f"service:{name}", f"/v1/service/{quote(name)}", stop,
-                       lambda body, _: self._on_service(name, body, stop))
+    def _service_loop(self, key: tuple[str, str], stop: threading.Event) -> None:
+        # Nomad looks a service up in one namespace (state_store_service_registration.go:244):
+        # `namespace=*` would find nothing, so each namespace listing the name is watched.
+        self._blocking(_where(key), f"/v1/service/{quote(key[1])}", stop,
+                       lambda body, _: self._on_service(key, body, stop), {"namespace": key[0]})
 
-    def _on_service(self, name: str, body: Any, stop: threading.Event) -> None:
+    def _on_service(self, key: tuple[str, str], body: Any, stop: threading.Event) -> None:
+        name = key[1]
         if not isinstance(body, list):
             raise XdsError(f"the answer for service {name} is {type(body).__name__}, not a list")
         view, skipped = registrations_view(body)
-        where = f"service:{name}"
+        where = _where(key)
         if skipped:
             self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
         else:
             self.problems_.clear(where, kinds=("bad_entry",))
         with self._lock:
-            if stop.is_set() or self._views.get(name) == view:
+            views = self._views.setdefault(name, {})
+            if stop.is_set() or views.get(key[0]) == view:
                 return
-            self._views[name] = view
+            views[key[0]] = view
+            combined = self._view(name) or view
             config = self._configs.get(name)
+        self._publish(name, combined, config)
+
+    def _publish(self, name: str, view: View, config: ServiceConfig | None) -> None:
         self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
+
+    def _view(self, name: str) -> View | None:
+        """A name's registrations over every namespace that has it (under the lock)."""
+        views = [v for _, v in sorted(self._views.get(name, {}).items())]
+        if not views:
+            return None
+        if len(views) == 1:
+            return views[0]
+        routes: dict[str, Upstream] = {}
+        for _, found in views:
+            for upstream in found:
+                routes.setdefault(upstream.prefix, upstream)
+        return (tuple(e for endpoints, _ in views for e in endpoints),
+                tuple(routes[p] for p in sorted(routes)))
+
+
+def _where(key: tuple[str, str]) -> str:
+    return f"service:{key[1]}" if key[0] == "default" else f"service:{key[0]}/{key[1]}"
 
 
 def registrations_view(body: list[Any]) -> tuple[tuple[tuple[Endpoint, ...],

@@ -46,8 +46,13 @@ REGISTER_KEYS = frozenset({"Job", "Submission", "EnforceIndex", "JobModifyIndex"
 
 
 def encode(obj: Any) -> dict[str, Any]:
-    """A model object as Nomad API JSON: a fresh dict of plain JSON types, unset fields left out."""
-    return encoder(type(obj))(obj)
+    """A model object as Nomad API JSON: a fresh dict of plain JSON types, unset fields left out.
+
+    A job's JSON is tens of thousands of new dicts and lists with no cycles: the cyclic collector
+    is paused while they are built.
+    """
+    with collector_paused():
+        return encoder(type(obj))(obj)
 
 
 def encoder(cls: type) -> _Encoder:
@@ -203,7 +208,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         lines.append(f"    v = data.get({s.api!r})")
         if s.label:
             lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
-            lines.append("    elif type(v) is str: kw[" + name + "] = text(v)")
+            lines.append("    elif type(v) is str: kw[" + name + "] = v if v.isascii() else text(v)")
             lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
                          + ", 'expected a string, got ' + describe(v)))")
             continue
@@ -211,7 +216,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
         if s.kind in _SCALAR_TESTS:
             test, what = _SCALAR_TESTS[s.kind]
-            value = "text(v)" if s.kind is Kind.STR else "v"
+            value = "(v if v.isascii() else text(v))" if s.kind is Kind.STR else "v"
             store = f"kw[{name}] = {value}" if s.ptr else f"if v: kw[{name}] = {value}"
             lines.append(f"        if {test}:")
             lines.append(f"            {store}")
@@ -295,6 +300,8 @@ _INT = {int}
 
 def _strings(value: Any, path: str, problems: list[Problem]) -> tuple[str, ...] | None:
     if type(value) is list and (not value or set(map(type, value)) == _STR):
+        if all(map(str.isascii, value)):
+            return tuple(value)
         return tuple(map(go_text, value))
     problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
     return None
@@ -315,6 +322,8 @@ def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | 
         if not value:
             return None
         if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
+            if all(map(str.isascii, value.values())) and all(map(str.isascii, value)):
+                return FrozenDict(value)
             return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
         for k, v in value.items():
             if type(k) is not str:
@@ -350,14 +359,41 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
     if not (type(value) is dict or isinstance(value, Mapping)):
         problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
         return None
-    if (set(map(type, value.values())) == _STR and set(map(type, value)) == _STR
-            and all(map(str.isascii, value.values())) and all(map(str.isascii, value))):
-        return FrozenDict(value)  # the common case: a flat map of plain strings
+    flat = _flat_config(value)
+    if flat is not None:
+        return flat
     before = len(problems)
     frozen = _freeze_json(value, path, 0, problems)
     if len(problems) > before:
         return None
     return frozen if frozen else None
+
+
+def _flat_config(value: Mapping[Any, Any]) -> FrozenDict | None:
+    """The common free-form object, frozen in one pass: ASCII string keys, each value an ASCII
+    string, a list of them, a finite number, a bool or null. None for anything else."""
+    out = {}
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not k.isascii():
+            return None
+        if t is str:
+            if not v.isascii():
+                return None
+        elif t is list:
+            if v and not (set(map(type, v)) == _STR and all(map(str.isascii, v))):
+                return None
+            v = tuple(v)
+        elif t is int:
+            if not -_FLOAT_MAX <= v <= _FLOAT_MAX:
+                return None
+        elif t is float:
+            if not math.isfinite(v):
+                return None
+        elif t is not bool and v is not None:
+            return None
+        out[k] = v
+    return FrozenDict(out) if out else None
 
 
 def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> Any:

@@ -19,6 +19,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.errors import Problem
 from nomadmesh.model._base import (
     INT_RANGES,
@@ -60,8 +61,18 @@ def problems(obj: Any, path: str | None = None) -> Iterator[Problem]:
     if found:
         return iter(found)
     if isinstance(obj, Job):
-        return iter(job_rules(stored_for_rules(obj), path))
+        return iter(refusals(obj, path))
     return iter(block_rules(obj, path))
+
+
+def refusals(job: Job, path: str) -> list[Problem]:
+    """What Nomad's rules refuse in a well-typed job, checked on the job as the server stores it.
+
+    The stored form is tens of thousands of short-lived objects on a large job and makes no
+    reference cycles, so the cyclic collector is paused while it is built and walked.
+    """
+    with collector_paused():
+        return job_rules(stored_for_rules(job), path)
 
 
 def block_rules(obj: Any, path: str) -> list[Problem]:

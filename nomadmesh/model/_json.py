@@ -70,13 +70,13 @@ def encoder(cls: type) -> _Encoder:
             namespace["port"] = encoder(s.block)  # type: ignore[arg-type]
             lines.append("    if v: ports(v, out, port)")
         elif s.kind is Kind.BLOCKS:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = [sub{i}(x) for x in v]")
         elif s.kind is Kind.BLOCK:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
             lines.append(f"    if v is not None: out[{key}] = sub{i}(v)")
         elif s.kind is Kind.BLOCK_MAP:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = {{k: sub{i}(x) for k, x in v.items()}}")
         elif s.kind in (Kind.STRS, Kind.INTS):
             lines.append(f"    if v: out[{key}] = list(v)")
@@ -94,13 +94,15 @@ def encoder(cls: type) -> _Encoder:
     return result
 
 
-def _lazy_encoder(cls: type) -> _Encoder:
-    """The encoder of `cls`, compiled on first use (so compiling one class does not recurse)."""
+def _lazy_encoder(cls: type, namespace: dict[str, Any], name: str) -> _Encoder:
+    """The encoder of `cls`, compiled on first use (so compiling one class does not recurse, and
+    classes a job does not use are never compiled); that use puts it in the caller's `name`."""
     if cls in _encoders:
         return _encoders[cls]
 
     def first(obj: Any) -> dict[str, Any]:
-        return encoder(cls)(obj)
+        compiled = namespace[name] = encoder(cls)
+        return compiled(obj)
 
     return first
 

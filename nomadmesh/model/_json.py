@@ -9,7 +9,6 @@ problem before raising one ValidationError, and builds each object through its c
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -287,6 +286,8 @@ def _compile_decoder(cls: type) -> _Decoder:
 
 def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,
                   unknown: list[Problem]) -> None:
+    import difflib  # only a job with an unknown key pays for it
+
     for key in data:
         if key in known:
             continue

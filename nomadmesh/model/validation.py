@@ -14,8 +14,6 @@ import ipaddress
 import math
 import posixpath
 import re
-import string
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -416,6 +414,8 @@ def _periodic(job: Job, f: _Found) -> None:
     if not p.cron and not p.crons:
         f.add("Must specify a spec", "cron")
     if p.time_zone:
+        import zoneinfo  # only jobs with a time zone pay for the tz database loader
+
         try:
             zoneinfo.ZoneInfo(p.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
@@ -1263,6 +1263,7 @@ def _transparent_proxy(tp: Any, f: _Found) -> None:
 _SECRET_NAME = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
 _IDENTITY_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,128}$")
 _ACTION_NAME = re.compile(r"^[^\x00\s]{1,128}$")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _CHECKSUM_LENGTHS = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
 
 
@@ -1551,7 +1552,7 @@ def _artifact(a: Any, f: _Found) -> None:
         f.add(f'checksum must be given as "type:value"; got {go_quote(check)}', "options.checksum")
         return
     kind, value = parts
-    if len(value) % 2 or any(c not in string.hexdigits for c in value):
+    if len(value) % 2 or any(c not in _HEX_DIGITS for c in value):
         f.add("invalid checksum: encoding/hex: invalid byte" if len(value) % 2 == 0 else
               "invalid checksum: encoding/hex: odd length hex string", "options.checksum")
         return

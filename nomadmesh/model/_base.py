@@ -36,6 +36,7 @@ import attrs
 from nomadmesh.errors import Problem, ValidationError
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 # How deep a free-form value (task config, scaling policy...) may nest. Python's own JSON parser
 # stops near 1,000 levels; hashing and encoding recurse per level, so the limit keeps them safe.
@@ -548,6 +549,26 @@ def compile_constructor(cls: type) -> None:
 def attrs_constructor(cls: type) -> Callable[..., None]:
     """The `__init__` attrs generated for a model class (what `compile_constructor` replaced)."""
     return _attrs_inits.get(cls) or cls.__init__  # type: ignore[misc]
+
+
+def compiled_on_first_use(compile_for: Callable[[type], F], compiled: Mapping[type, F], cls: type,
+                          namespace: dict[str, Any], name: str) -> F:
+    """What generated code calls as `namespace[name]` for a block of class `cls`: its compiled
+    function (`compiled[cls]`, from `compile_for`) if there is one, else a stand-in whose first
+    call compiles it and puts it there.
+
+    Compiling a class's codec does not compile every class below it, so a job pays only for the
+    classes it uses (a model import and a small job's first decode or check stay cheap).
+    """
+    done = compiled.get(cls)
+    if done is not None:
+        return done
+
+    def first(*args: Any) -> Any:
+        function = namespace[name] = compile_for(cls)
+        return function(*args)  # type: ignore[operator]
+
+    return first  # type: ignore[return-value]
 
 
 # --- copying -------------------------------------------------------------------------------------

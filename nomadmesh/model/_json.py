@@ -21,6 +21,7 @@ from nomadmesh.model._base import (
     MAX_DEPTH,
     FrozenDict,
     Kind,
+    compiled_on_first_use,
     describe,
     evolve,
     label_spec,
@@ -61,6 +62,10 @@ def encoder(cls: type) -> _Encoder:
     except KeyError:
         pass
     namespace: dict[str, Any] = {"thaw": thaw, "ports": _encode_ports}
+
+    def block(name: str, of: type) -> None:
+        namespace[name] = compiled_on_first_use(encoder, _encoders, of, namespace, name)
+
     lines = ["def encode(obj):", "    out = {}"]
     for i, s in enumerate(specs(cls)):
         key = repr(s.api)
@@ -69,13 +74,13 @@ def encoder(cls: type) -> _Encoder:
             namespace["port"] = encoder(s.block)  # type: ignore[arg-type]
             lines.append("    if v: ports(v, out, port)")
         elif s.kind is Kind.BLOCKS:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = [sub{i}(x) for x in v]")
         elif s.kind is Kind.BLOCK:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v is not None: out[{key}] = sub{i}(v)")
         elif s.kind is Kind.BLOCK_MAP:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block, namespace, f"sub{i}")  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = {{k: sub{i}(x) for k, x in v.items()}}")
         elif s.kind in (Kind.STRS, Kind.INTS):
             lines.append(f"    if v: out[{key}] = list(v)")
@@ -91,19 +96,6 @@ def encoder(cls: type) -> _Encoder:
     result: _Encoder = namespace["encode"]
     _encoders[cls] = result
     return result
-
-
-def _lazy_encoder(cls: type, namespace: dict[str, Any], name: str) -> _Encoder:
-    """The encoder of `cls`, compiled on first use (so compiling one class does not recurse, and
-    classes a job does not use are never compiled); that use puts it in the caller's `name`."""
-    if cls in _encoders:
-        return _encoders[cls]
-
-    def first(obj: Any) -> dict[str, Any]:
-        compiled = namespace[name] = encoder(cls)
-        return compiled(obj)
-
-    return first
 
 
 def _encode_ports(ports: tuple[Any, ...], out: dict[str, Any], port: _Encoder) -> None:
@@ -142,17 +134,8 @@ def decoder(cls: type) -> _Decoder:
         return _decoders[cls]
     except KeyError:
         pass
-    _decoders[cls] = _lazy_decoder(cls)
-    result = _compile_decoder(cls)
-    _decoders[cls] = result
+    result = _decoders[cls] = _compile_decoder(cls)
     return result
-
-
-def _lazy_decoder(cls: type) -> _Decoder:
-    def first(data: Any, path: str, problems: list[Problem], unknown: list[Problem]) -> Any:
-        return _decoders[cls](data, path, problems, unknown)
-
-    return first
 
 
 _SCALAR_TESTS = {
@@ -194,6 +177,10 @@ def _compile_decoder(cls: type) -> _Decoder:
         "    if not data.keys() <= KNOWN: unknown_keys(data, KNOWN, path, unknown)",
     ]
     namespace["Mapping"] = Mapping
+
+    def block(name: str, of: type) -> None:
+        namespace[name] = compiled_on_first_use(decoder, _decoders, of, namespace, name)
+
     if server_keys:
         lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
         lines.append("    if srv: kw['server'] = srv")
@@ -201,7 +188,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         where = repr("." + s.where) if not s.label else "''"
         name = repr(s.name)
         if s.api == "*ports":
-            namespace["port"] = decoder(s.block)  # type: ignore[arg-type]
+            block("port", s.block)  # type: ignore[arg-type]
             lines.append("    if data.get('ReservedPorts') is not None or "
                          "data.get('DynamicPorts') is not None:")
             lines.append("        kw['ports'] = ports(data, path, problems, unknown, port)")
@@ -247,11 +234,11 @@ def _compile_decoder(cls: type) -> _Decoder:
             lines.append(f"        v = free(v, path + {where}, problems)")
             lines.append(f"        if v: kw[{name}] = v")
         elif s.kind is Kind.BLOCK:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"        o = sub{i}(v, path + {where}, problems, unknown)")
             lines.append(f"        if o is not None: kw[{name}] = o")
         elif s.kind is Kind.BLOCKS:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             sub_label = label_spec(s.block)  # type: ignore[arg-type]
             lines.append("        if type(v) is list:")
             lines.append("            items = []")
@@ -266,7 +253,7 @@ def _compile_decoder(cls: type) -> _Decoder:
             lines.append(f"            if items: kw[{name}] = tuple(items)")
             lines.append(f"        else: {bad.format('a list')}")
         elif s.kind is Kind.BLOCK_MAP:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append("        if type(v) is dict:")
             lines.append("            items = {}")
             lines.append("            for k, x in v.items():")

@@ -23,6 +23,7 @@ from nomadmesh.model._base import (
     INT_RANGES,
     SECOND,
     Kind,
+    compiled_on_first_use,
     go_quote,
     json_problem,
     label_spec,
@@ -123,7 +124,6 @@ def _type_checker(cls: type) -> _Checker:
         return _checkers[cls]
     except KeyError:
         pass
-    _checkers[cls] = lambda obj, path, out: _checkers[cls](obj, path, out)
     namespace: dict[str, Any] = {"STR": {str}, "INT": {int}, "Mapping": Mapping,
                                  "json_problem": json_problem, "thorough": _thorough_types}
     lines = ["def check(obj, path, out):"]
@@ -141,7 +141,8 @@ def _type_checker(cls: type) -> _Checker:
             lines.append(f"    if v is not None and not ({test}): return thorough(obj, path, out)")
             continue
         namespace[f"B{i}"] = s.block
-        namespace[f"sub{i}"] = _type_checker(s.block)
+        namespace[f"sub{i}"] = compiled_on_first_use(_type_checker, _checkers, s.block, namespace,
+                                                     f"sub{i}")
         at = f"path + {'.' + s.where!r}"
         if s.kind is Kind.BLOCK:
             lines.append(f"    v = obj.{s.name}")

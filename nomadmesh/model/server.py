@@ -1027,14 +1027,15 @@ _EMPTY_REPR: dict[Kind, str] = {Kind.BLOCKS: "()", Kind.STRS: "()", Kind.INTS: "
 
 @cache
 def _structs_values() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]],
-                               dict[str, frozenset[str]]]:
+                               dict[str, frozenset[str]], frozenset[str]]:
     """nomadmesh/data/nomad_structs_values.json (scripts/regen-structs-values): per api struct, the
     pointer fields the server keeps as Go values, the pointer-to-struct fields it keeps as struct
-    values, and the fields it does not keep."""
+    values, the fields it does not keep; and the structs whose zeros a GET leaves out."""
     text = resources.files("nomadmesh.data").joinpath("nomad_structs_values.json").read_text("utf-8")
     data = json.loads(text)
-    return tuple({k: frozenset(v) for k, v in data[part].items()}  # type: ignore[return-value]
-                 for part in ("values", "blocks", "dropped"))
+    values, blocks, dropped = ({k: frozenset(v) for k, v in data[part].items()}
+                               for part in ("values", "blocks", "dropped"))
+    return values, blocks, dropped, frozenset(data["omit_empty"])
 
 
 def _as_stored(obj: T) -> T:
@@ -1052,7 +1053,7 @@ def _storer(cls: type) -> Callable[[Any], Any]:
     except KeyError:
         pass
     _storers[cls] = lambda obj: _storers[cls](obj)  # a placeholder while compiling
-    values, blocks, dropped = _structs_values()
+    values, blocks, dropped, omit_empty = _structs_values()
     go = cls._go  # type: ignore[attr-defined]
     zero_keys, block_keys = values.get(go, frozenset()), blocks.get(go, frozenset())
     drop_keys = dropped.get(go, frozenset())
@@ -1067,6 +1068,9 @@ def _storer(cls: type) -> Callable[[Any], Any]:
                       else f"    if v is not None: ch[{s.name!r}] = None"]
         elif s.api in zero_keys:
             lines += [read, f"    if v is None: ch[{s.name!r}] = {_ZEROS[s.kind]!r}"]
+        elif go in omit_empty and s.kind in _ZEROS and s is not label:
+            # A GET leaves this struct's zero fields out: a zero set by hand reads back unset.
+            lines += [read, f"    if v is not None and not v: ch[{s.name!r}] = None"]
         elif s.api in block_keys:
             assert s.block is not None
             namespace[f"new{i}"] = s.block

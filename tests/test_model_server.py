@@ -644,3 +644,23 @@ def test_an_upstream_without_mesh_gateway_is_stored_with_an_empty_one() -> None:
                                                         local_bind_port=5432)]))))]))
     upstream = group.services[0].connect.sidecar_service.proxy.upstreams[0]  # type: ignore[union-attr]
     assert upstream.mesh_gateway is not None and upstream.mesh_gateway.mode is None
+
+
+def test_the_countdash_example_is_stored_with_its_sidecars() -> None:
+    """examples/jobs/connect-countdash.nomad.hcl, Nomad's own Connect example: each group gets
+    its connect-proxy task and port; the dashboard's sidecar_task block sets 300 MHz / 256 MB,
+    and the api's sidecar-task defaults replace the injected 2x2 MB logs (Nomad issue 11497)."""
+    from nomadmesh import load
+    from tests.example_files import JOBS
+
+    stored = canonicalize(load(JOBS / "connect-countdash.nomad.hcl"))
+    api, dashboard = stored.groups
+    assert [t.name for t in api.tasks] == ["web", "connect-proxy-count-api"]
+    assert [p.label for p in api.networks[0].ports] == ["connect-proxy-count-api"]
+    sidecar = dashboard.tasks[1]
+    assert sidecar.name == "connect-proxy-count-dashboard"
+    assert sidecar.resources is not None and sidecar.logs is not None
+    assert (sidecar.resources.cpu, sidecar.resources.memory) == (300, 256)
+    assert (sidecar.logs.max_files, sidecar.logs.max_file_size) == (10, 10)
+    assert [p.label for p in dashboard.networks[0].ports] == ["http", "connect-proxy-count-dashboard"]
+    assert CONSUL in dashboard.constraints and CNI[0] in dashboard.constraints

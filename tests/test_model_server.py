@@ -664,3 +664,20 @@ def test_the_countdash_example_is_stored_with_its_sidecars() -> None:
     assert (sidecar.logs.max_files, sidecar.logs.max_file_size) == (10, 10)
     assert [p.label for p in dashboard.networks[0].ports] == ["http", "connect-proxy-count-dashboard"]
     assert CONSUL in dashboard.constraints and CNI[0] in dashboard.constraints
+
+
+@pytest.mark.parametrize("name", ["connect-countdash.nomad.hcl", "service-a.nomad.hcl",
+                                  "cache-bridge-dns.nomad.hcl"])
+def test_the_fsms_second_canonicalize_changes_nothing(name: str) -> None:
+    """nomad/fsm.go:681 canonicalizes the job again after the hooks; canonicalize does what that
+    pass would change where the hooks add it, so running it again is a no-op."""
+    from nomadmesh import load
+    from nomadmesh.model.server import DEFAULT_SERVER, _canonical_job, stored
+    from tests.example_files import JOBS
+
+    job = load(JOBS / name).canonicalize(server=False)
+    for config in (DEFAULT_SERVER, ServerConfig(
+            consul_service_identity=WorkloadIdentity(aud=["consul.io"], change_signal="sighup"),
+            consul_task_identity=WorkloadIdentity(aud=["c"]), vault_default_identity=WorkloadIdentity())):
+        out = stored(job, zero_fill=False, config=config)
+        assert _canonical_job(out) == out

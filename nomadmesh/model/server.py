@@ -129,16 +129,21 @@ def _zero_update(stagger: int = 0, max_parallel: int = 0) -> UpdateStrategy:
 
 def _structs_group(group: Group, vault_namespace: str) -> Group:
     """command/agent/job_endpoint.go:1227 ApiTgToStructsTG."""
-    count = group.count or 0
-    return evolve(
-        group,
+    changes: dict[str, Any] = {}
+    if any(v.type not in ("host", "csi") for v in group.volumes.values()):
         # :1327: only host and CSI volumes are kept.
-        volumes={k: v for k, v in group.volumes.items() if v.type in ("host", "csi")},
-        networks=tuple(_structs_network(n) for n in group.networks),
-        services=tuple(_structs_service(s, group=True) for s in group.services),
-        scaling=_structs_scaling(group.scaling, count) if group.scaling is not None else None,
-        tasks=tuple(_structs_task(t, vault_namespace) for t in group.tasks),
-    )
+        changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
+    if any(n.device is not None for n in group.networks):
+        changes["networks"] = tuple(_structs_network(n) for n in group.networks)
+    services = tuple(_structs_service(s, group=True) for s in group.services)
+    if not _same(services, group.services):
+        changes["services"] = services
+    if group.scaling is not None:
+        changes["scaling"] = _structs_scaling(group.scaling, group.count or 0)
+    tasks = tuple(_structs_task(t, vault_namespace) for t in group.tasks)
+    if not _same(tasks, group.tasks):
+        changes["tasks"] = tasks
+    return evolve(group, **changes) if changes else group
 
 
 def _structs_scaling(policy: Scaling, count: int) -> Scaling:
@@ -158,7 +163,7 @@ def _structs_network(network: Network) -> Network:
 def _structs_task(task: Task, vault_namespace: str) -> Task:
     """command/agent/job_endpoint.go:1376 ApiTaskToStructsTask."""
     changes: dict[str, Any] = {}
-    if task.resources is not None:
+    if task.resources is not None and _structs_resources(task.resources) is not task.resources:
         changes["resources"] = _structs_resources(task.resources)
     if task.services:
         changes["services"] = tuple(_structs_service(s, group=False) for s in task.services)
@@ -179,6 +184,8 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
 
 def _structs_resources(resources: Resources) -> Resources:
     """command/agent/job_endpoint.go:1598 ApiResourcesToStructs does not carry DiskMB over."""
+    if resources.disk is None and all(n.device is None for n in resources.networks):
+        return resources
     return evolve(resources, disk=None, networks=tuple(_structs_network(n) for n in resources.networks))
 
 
@@ -186,11 +193,17 @@ def _structs_service(service: Service, *, group: bool) -> Service:
     """command/agent/job_endpoint.go:1707 ApiServicesToStructs: no service-level check_restart
     (the api merged it into the checks), no check `advertise`, and a task service's checks lose
     their task (the server sets the service's)."""
-    checks = tuple(evolve(c, advertise=None, task=c.task if group else None) for c in service.checks)
-    connect = service.connect
-    if connect is not None:
-        connect = _structs_connect(connect)
-    return evolve(service, check_restart=None, checks=checks, connect=connect)
+    changes: dict[str, Any] = {}
+    if service.check_restart is not None:
+        changes["check_restart"] = None
+    if any(c.advertise is not None or (c.task is not None and not group) for c in service.checks):
+        changes["checks"] = tuple(evolve(c, advertise=None, task=c.task if group else None)
+                                  for c in service.checks)
+    if service.connect is not None:
+        connect = _structs_connect(service.connect)
+        if connect is not service.connect:
+            changes["connect"] = connect
+    return evolve(service, **changes) if changes else service
 
 
 def _structs_connect(connect: ConsulConnect) -> ConsulConnect:
@@ -198,6 +211,13 @@ def _structs_connect(connect: ConsulConnect) -> ConsulConnect:
     `ExposeConfig` replaces `Expose` (:2031), an expose block's deprecated `Path` its `Paths`
     (:2084); a sidecar task's resources lose DiskMB."""
     sidecar_service = connect.sidecar_service
+    sidecar_task = connect.sidecar_task
+    if ((sidecar_service is None or sidecar_service.proxy is None
+         or (sidecar_service.proxy.expose_config is None and (
+             sidecar_service.proxy.expose is None or not sidecar_service.proxy.expose.deprecated_paths)))
+            and (sidecar_task is None or sidecar_task.resources is None
+                 or _structs_resources(sidecar_task.resources) is sidecar_task.resources)):
+        return connect
     if sidecar_service is not None and sidecar_service.proxy is not None:
         proxy = sidecar_service.proxy
         expose = proxy.expose_config if proxy.expose_config is not None else proxy.expose
@@ -207,7 +227,6 @@ def _structs_connect(connect: ConsulConnect) -> ConsulConnect:
             expose = ConsulExposeConfig(paths=expose.paths)
         proxy = evolve(proxy, expose=expose, expose_config=None)
         sidecar_service = evolve(sidecar_service, proxy=proxy)
-    sidecar_task = connect.sidecar_task
     if sidecar_task is not None and sidecar_task.resources is not None:
         sidecar_task = evolve(sidecar_task, resources=_structs_resources(sidecar_task.resources))
     return evolve(connect, sidecar_service=sidecar_service, sidecar_task=sidecar_task)
@@ -342,17 +361,22 @@ def _replace_env(text: str, *envs: dict[str, str]) -> str:
 
 
 def _admission(job: Job, config: ServerConfig) -> Job:
-    """The mutators after the canonicalizer, in Nomad's order, then the FSM's Canonicalize."""
-    job = evolve(job, groups=tuple(_consul_hook(_vault_hook(g)) for g in job.groups))
-    job = evolve(job, groups=tuple(_connect_hook(g, job) if g.networks else g for g in job.groups))
-    job = evolve(job, groups=tuple(_expose_check_hook(g) for g in job.groups))
-    job = _implied_constraints(job)
+    """The mutators after the canonicalizer, in Nomad's order (each reads and changes one group
+    at a time, so they run group by group), then the FSM's Canonicalize (nomad/fsm.go:681),
+    which can only change what the hooks added: that is canonicalized where it is added (renamed
+    Connect services, implicit identities), so the second pass is not run."""
+    # structs.go:5162 Job.Secrets: every group gets the constraint of every group's providers.
+    providers = tuple(dict.fromkeys(s.provider or "" for g in job.groups for t in g.tasks
+                                    for s in t.secrets))
+    groups = []
+    for g in job.groups:
+        g = _consul_hook(_vault_hook(g))
+        if g.networks:
+            g = _connect_hook(g, job)
+        g = _implied_constraints(_expose_check_hook(g), providers)
+        groups.append(_implicit_identities(g, config))
     # nomad/job_endpoint_hook_node_pool_ce.go:27.
-    job = evolve(job, node_pool=job.node_pool or "default",
-                 groups=tuple(_implicit_identities(g, config) for g in job.groups))
-    # nomad/fsm.go:681 applyUpsertJob canonicalizes once more: only what the hooks added
-    # (implicit identities, renamed services) can change.
-    return _canonical_job(job)
+    return evolve(job, node_pool=job.node_pool or "default", groups=groups)
 
 
 def _vault_hook(group: Group) -> Group:
@@ -372,16 +396,25 @@ def _consul_hook(group: Group) -> Group:
         consul = group.consul if group.consul.cluster else evolve(group.consul, cluster="default")
         changes["consul"] = consul
         changes["constraints"] = _with_partition(group.constraints, consul)
-    changes["services"] = tuple(_default_cluster(s) for s in group.services)
-    tasks = []
-    for t in group.tasks:
-        task_changes: dict[str, Any] = {"services": tuple(_default_cluster(s) for s in t.services)}
-        if t.consul is not None:
-            consul = t.consul if t.consul.cluster else evolve(t.consul, cluster="default")
-            task_changes["consul"] = consul
-            task_changes["constraints"] = _with_partition(t.constraints, consul)
-        tasks.append(evolve(t, **task_changes))
-    return evolve(group, tasks=tuple(tasks), **changes)
+    services = tuple(_default_cluster(s) for s in group.services)
+    if not _same(services, group.services):
+        changes["services"] = services
+    tasks = tuple(_consul_task(t) for t in group.tasks)
+    if not _same(tasks, group.tasks):
+        changes["tasks"] = tasks
+    return evolve(group, **changes) if changes else group
+
+
+def _consul_task(task: Task) -> Task:
+    changes: dict[str, Any] = {}
+    services = tuple(_default_cluster(s) for s in task.services)
+    if not _same(services, task.services):
+        changes["services"] = services
+    if task.consul is not None:
+        consul = task.consul if task.consul.cluster else evolve(task.consul, cluster="default")
+        changes["consul"] = consul
+        changes["constraints"] = _with_partition(task.constraints, consul)
+    return evolve(task, **changes) if changes else task
 
 
 def _default_cluster(service: Service) -> Service:
@@ -442,7 +475,7 @@ def _connect_hook(group: Group, job: Job) -> Group:
             # :318: canonicalized since this mutator runs after job canonicalization.
             tasks[index] = _canonical_task(task, group, job.name or "", job.namespace or "")
             ports = _inject_port(ports, connect.sidecar_service.port or f"connect-proxy-{name}")
-            services[i] = evolve(service, name=name)
+            services[i] = _renamed(service, name, group, job)
         elif connect.native:
             # :327: the task backing a native service is named, or the group's only task.
             index = _native_task(tasks, service)
@@ -455,7 +488,8 @@ def _connect_hook(group: Group, job: Job) -> Group:
             gateway = connect.gateway
             mode = group.networks[0].mode or ""
             gateway = evolve(gateway, proxy=_gateway_proxy(gateway, mode))
-            service = evolve(service, name=name, connect=evolve(connect, gateway=gateway))
+            service = _renamed(evolve(service, connect=evolve(connect, gateway=gateway)), name,
+                               group, job)
             if gateway.terminating is not None and not service.port:
                 label = f"connect-terminating-{name}"
                 service = evolve(service, port=label)
@@ -477,6 +511,14 @@ def _connect_hook(group: Group, job: Job) -> Group:
     # :396: the group network is canonicalized again for the ports added.
     network = _canonical_network(evolve(group.networks[0], ports=ports))
     return evolve(group, services=services, tasks=tasks, networks=(network, *group.networks[1:]))
+
+
+def _renamed(service: Service, name: str, group: Group, job: Job) -> Service:
+    """The service with its interpolated name, as the FSM's Canonicalize leaves it."""
+    if name == service.name:
+        return service
+    return _canonical_service(evolve(service, name=name), job.name or "", group.name, "group",
+                              job.namespace or "")
 
 
 def _submission_env(job: Job, group: Group) -> tuple[dict[str, str], dict[str, str]]:
@@ -860,57 +902,53 @@ _TASK_SCHEDULE = Constraint(attribute="${attr.nomad.version}", value=">= 1.8.0-d
                             operator="semver")
 
 
-def _implied_constraints(job: Job) -> Job:
-    """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate."""
-    # structs.go:5162 Job.Secrets: every group gets the constraint of every group's providers.
-    providers = list(dict.fromkeys(s.provider or "" for g in job.groups for t in g.tasks
-                                   for s in t.secrets))
-    groups = []
-    for g in job.groups:
-        constraints = list(g.constraints)
-        vaults = sorted((t.name, t.vault) for t in g.tasks if t.vault is not None)
-        for _, vault in vaults:
-            cluster = vault.cluster or "default"
-            _add_left(constraints, _VAULT if cluster == "default" else Constraint(
-                attribute=f"${{attr.vault.{cluster}.version}}", value=">= 1.11.0",
-                operator="semver"))
-        for provider in providers:
-            _add_left(constraints, Constraint(
-                attribute=f"${{attr.plugins.secrets.{provider}.version}}", operator="is_set"))
-        if any(t.resources is not None and t.resources.numa is not None
-               and (t.resources.numa.affinity or "none") != "none" for t in g.tasks):
-            for c in _NUMA:
-                _add_full(constraints, c)
-        signals = _required_signals(g)
-        if signals:  # nomad/job_endpoint.go:423 getSignalConstraint
-            _add_full(constraints, Constraint(attribute="${attr.os.signals}",
-                                              value=",".join(sorted(signals)), operator="set_contains"))
-        every = [*g.services, *(s for t in g.tasks for s in t.services)]
-        nomad_services = [s for s in every if s.provider == "nomad"]
-        if nomad_services:
-            _add_full(constraints, _NSD)
-        if any(s.checks for s in nomad_services):
-            _add_full(constraints, _NSD_CHECKS)
-        tasks = g.tasks
-        if any(s.provider in (None, "", "consul") for s in every):
-            for s in g.services:
-                if s.provider in (None, "", "consul"):
-                    _add_left(constraints, _CONSUL_VERSION)
-            tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
-        if any(n.mode == "bridge" for n in g.networks):
-            for c in _CNI:
-                _add_left(constraints, c)
-        if any(s.connect is not None and s.connect.sidecar_service is not None
-               and s.connect.sidecar_service.proxy is not None
-               and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
-            for c in _TPROXY:
-                _add_left(constraints, c)
-        if any(t.schedule is not None for t in g.tasks):
-            _add_left(constraints, _TASK_SCHEDULE)
-        if len(constraints) != len(g.constraints) or tasks is not g.tasks:
-            g = evolve(g, constraints=constraints, tasks=tasks)
-        groups.append(g)
-    return evolve(job, groups=groups)
+def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
+    """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate, for one group."""
+    constraints = list(g.constraints)
+    # The tasks' vault blocks in the order of their names (job_endpoint_hooks.go:301).
+    for vault in (t.vault for t in sorted(g.tasks, key=lambda t: t.name) if t.vault is not None):
+        cluster = vault.cluster or "default"
+        _add_left(constraints, _VAULT if cluster == "default" else Constraint(
+            attribute=f"${{attr.vault.{cluster}.version}}", value=">= 1.11.0",
+            operator="semver"))
+    for provider in providers:
+        _add_left(constraints, Constraint(
+            attribute=f"${{attr.plugins.secrets.{provider}.version}}", operator="is_set"))
+    if any(t.resources is not None and t.resources.numa is not None
+           and (t.resources.numa.affinity or "none") != "none" for t in g.tasks):
+        for c in _NUMA:
+            _add_full(constraints, c)
+    signals = _required_signals(g)
+    if signals:  # nomad/job_endpoint.go:423 getSignalConstraint
+        _add_full(constraints, Constraint(attribute="${attr.os.signals}",
+                                          value=",".join(sorted(signals)), operator="set_contains"))
+    every = [*g.services, *(s for t in g.tasks for s in t.services)]
+    nomad_services = [s for s in every if s.provider == "nomad"]
+    if nomad_services:
+        _add_full(constraints, _NSD)
+    if any(s.checks for s in nomad_services):
+        _add_full(constraints, _NSD_CHECKS)
+    tasks = g.tasks
+    if any(s.provider in (None, "", "consul") for s in every):
+        for s in g.services:
+            if s.provider in (None, "", "consul"):
+                _add_left(constraints, _CONSUL_VERSION)
+        tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
+        if _same(tasks, g.tasks):
+            tasks = g.tasks
+    if any(n.mode == "bridge" for n in g.networks):
+        for c in _CNI:
+            _add_left(constraints, c)
+    if any(s.connect is not None and s.connect.sidecar_service is not None
+           and s.connect.sidecar_service.proxy is not None
+           and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
+        for c in _TPROXY:
+            _add_left(constraints, c)
+    if any(t.schedule is not None for t in g.tasks):
+        _add_left(constraints, _TASK_SCHEDULE)
+    if tasks is g.tasks and len(constraints) == len(g.constraints):
+        return g
+    return evolve(g, tasks=tasks, constraints=constraints)
 
 
 def _task_consul_constraint(task: Task) -> Task:
@@ -958,16 +996,22 @@ def _implicit_identities(group: Group, config: ServerConfig) -> Group:
     has_identity = any(s.identity is not None for s in services)
     tasks = []
     for t in group.tasks:
-        t = evolve(t, services=tuple(_service_identity(s, config) for s in t.services))
+        task_services = tuple(_service_identity(s, config) for s in t.services)
+        if not _same(task_services, t.services):
+            t = evolve(t, services=task_services)
         has_identity = has_identity or any(s.identity is not None for s in t.services)
         t = _vault_identity(_consul_task_identity(t, group, config), config)
         has_identity = has_identity or bool(t.identities)
         tasks.append(t)
-    constraints = group.constraints
+    changes: dict[str, Any] = {}
+    if not _same(services, group.services):
+        changes["services"] = services
+    if not _same(tuple(tasks), group.tasks):
+        changes["tasks"] = tasks
     # Nomad appends it on every registration; added once here, as the partition constraint.
-    if has_identity and _IDENTITY_VERSION not in constraints:
-        constraints = (*constraints, _IDENTITY_VERSION)
-    return evolve(group, services=services, tasks=tuple(tasks), constraints=constraints)
+    if has_identity and _IDENTITY_VERSION not in group.constraints:
+        changes["constraints"] = (*group.constraints, _IDENTITY_VERSION)
+    return evolve(group, **changes) if changes else group
 
 
 def _from_config(wid: WorkloadIdentity) -> WorkloadIdentity:
@@ -988,6 +1032,8 @@ def _service_identity(service: Service, config: ServerConfig) -> Service:
         wid = _from_config(config.consul_service_identity)
     owner = f"{service.task}-" if service.task else ""
     name = f"consul-service_{owner}{service.name or ''}-{service.port or ''}"
+    if (wid.name, wid.service_name) == (name, service.name) and wid is service.identity:
+        return service
     return evolve(service, identity=evolve(wid, name=name, service_name=service.name))
 
 
@@ -1000,7 +1046,7 @@ def _consul_task_identity(task: Task, group: Group, config: ServerConfig) -> Tas
     name = f"consul_{consul.cluster or 'default'}"  # nomad/structs/consul.go:81 IdentityName
     if any(w.name == name for w in task.identities):
         return task
-    wid = evolve(_from_config(config.consul_task_identity), name=name)
+    wid = _canonical_identity(evolve(_from_config(config.consul_task_identity), name=name))
     return evolve(task, identities=(*task.identities, wid))
 
 
@@ -1012,7 +1058,7 @@ def _vault_identity(task: Task, config: ServerConfig) -> Task:
     name = f"vault_{task.vault.cluster or 'default'}"  # nomad/structs/structs.go:10466
     if any(w.name == name for w in task.identities):
         return task
-    wid = evolve(_from_config(config.vault_default_identity), name=name)
+    wid = _canonical_identity(evolve(_from_config(config.vault_default_identity), name=name))
     return evolve(task, identities=(*task.identities, wid))
 
 

@@ -681,3 +681,77 @@ def test_the_fsms_second_canonicalize_changes_nothing(name: str) -> None:
             consul_task_identity=WorkloadIdentity(aud=["c"]), vault_default_identity=WorkloadIdentity())):
         out = stored(job, zero_fill=False, config=config)
         assert _canonical_job(out) == out
+
+
+# --- the validating Connect and expose-check hooks -------------------------------------------------
+
+
+def refusals(group: Group) -> list[tuple[str, str]]:
+    return [(p.path.removeprefix("job[v]."), p.message)
+            for p in Job("v", groups=[group]).problems_list()]
+
+
+def sidecar(name: str, **proxy: Any) -> Service:
+    return Service(name=name, port="9999", connect=ConsulConnect(sidecar_service=ConsulSidecarService(
+        proxy=ConsulProxy(**proxy) if proxy else None)))
+
+
+@pytest.mark.parametrize(("group", "expected"), [
+    # TestJobEndpointConnect_groupConnectSidecarValidate
+    (Group("g1", tasks=[app()], services=[sidecar("s")]),
+     ("group[g1].network", 'connect sidecar: must have exactly one network for Consul Connect: '
+                           'group "g1" has 0 networks')),
+    (Group("g2", tasks=[app()], networks=[Network(mode="host")], services=[sidecar("s")]),
+     ("group[g2].network", 'connect sidecar: invalid network mode for Consul Connect: group "g2" '
+                           'uses network mode "host"; must be "bridge" or "cni/*"')),
+    (Group("group", tasks=[app()], networks=[Network(mode="bridge")],
+           services=[sidecar("Connect-Service")]),
+     ("group[group].service[0].name", 'Consul Connect service name "Connect-Service" in group '
+                                      '"group" must not contain uppercase characters')),
+    (Group("Connect-Group", tasks=[app()], networks=[Network(mode="bridge")],
+           services=[sidecar("connect-service")]),
+     ("group[Connect-Group]", 'Consul Connect group "Connect-Group" with service '
+                              '"connect-service" must not contain uppercase characters')),
+    # "connect group overlap upstreams" and TestJobEndpointConnect_groupConnectUpstreamsValidate
+    (Group("connect-group", tasks=[app()], networks=[Network(mode="bridge")], services=[
+        sidecar("s1", upstreams=[ConsulUpstream(destination_name="a", local_bind_port=8999)]),
+        sidecar("s2", upstreams=[ConsulUpstream(destination_name="b", local_bind_port=8999)])]),
+     ("group[connect-group].service[1].connect.sidecar_service.proxy.upstreams[0]",
+      'Consul Connect services "s2" and "s1" in group "connect-group" using same address for '
+      'upstreams (:8999)')),
+    (Group("group", tasks=[app()], networks=[Network(mode="bridge", ports=[Port("www", static=80)])],
+           services=[sidecar("s1", transparent_proxy=ConsulTransparentProxy(
+               exclude_inbound_ports=["www", "9000", "no-such-label"]))]),
+     ("group[group].service[0].connect.sidecar_service.proxy.transparent_proxy"
+      ".exclude_inbound_ports", 'Consul Connect transparent proxy port "no-such-label" must be '
+                                'numeric or one of network.port labels')),
+    (Group("group", tasks=[app()], networks=[Network(mode="bridge")], services=[
+        Service(name="s1", port="1", connect=ConsulConnect(native=True)),
+        sidecar("s2", transparent_proxy=ConsulTransparentProxy())]),
+     ("group[group]", "Consul Connect transparent proxy requires there is only one connect block")),
+    # TestJobEndpointConnect_groupConnectGatewayValidate
+    (Group("g1", networks=[Network()], services=[Service(name="gw", port="1", connect=ConsulConnect(
+        gateway=ConsulGateway(ingress=ConsulIngressConfigEntry())))]),
+     ("group[g1].network", 'connect gateway: invalid network mode for Consul Connect: group "g1" '
+                           'uses network mode ""; must be "bridge", "host", or "cni/*"')),
+    # TestJobExposeCheckHook_tgValidateUseOfCheckExpose and _Validate
+    (Group("g1", tasks=[app()], networks=[Network(mode="bridge")], services=[Service(
+        name="s1", port="1", checks=[Check(name="c1", type="http", path="/", interval="5s",
+                                           timeout="1s", expose=True)])]),
+     ("group[g1].service[0].check[0].expose",
+      "exposed service check g1->s1->c1 requires use of sidecar_proxy")),
+    (Group("g1", networks=[Network(mode="bridge")], tasks=[app(services=[Service(
+        name="s2", port="1", checks=[Check(name="s2-check1", type="http", path="/", interval="5s",
+                                           timeout="1s", expose=True)])])]),
+     ("group[g1].task[app].service[0].check[0].expose",
+      "exposed service check g1[app]->s2->s2-check1 is not a task-group service")),
+])
+def test_what_the_validating_hooks_refuse(group: Group, expected: tuple[str, str]) -> None:
+    assert expected in refusals(group)
+
+
+def test_a_valid_connect_group_passes_the_hooks() -> None:
+    group = Group("api", tasks=[app()], networks=[Network(mode="bridge")], services=[
+        sidecar("s1", upstreams=[ConsulUpstream(destination_name="a", local_bind_port=9001)]),
+        sidecar("s2", upstreams=[ConsulUpstream(destination_name="b", local_bind_port=9002)])])
+    assert refusals(group) == []

@@ -85,14 +85,19 @@ def stored(job: Job, *, zero_fill: bool = True, config: ServerConfig = DEFAULT_S
 
 
 def admission_problems(job: Job, path: str) -> list[Problem]:
-    """The errors Nomad's mutating admission hooks refuse `job` with (a stored job, as validation
-    sees it); Nomad stops at the first, in the order of nomad/job_endpoint.go:66."""
+    """The errors Nomad's Connect and expose-check admission hooks refuse `job` with (a stored
+    job, as validation sees it): their mutators' (Nomad stops at the first) and their validators'
+    (nomad/job_endpoint.go:77; each returns its first)."""
     out: list[Problem] = []
     for g in job.groups:
         where = f"{path}.group[{g.name}]"
         if g.networks:
             out.extend(_connect_problems(g, where))
         out.extend(_expose_problems(g, where))
+    for validate in (_connect_validate, _expose_validate):
+        found = next((p for g in job.groups if (p := validate(g, f"{path}.group[{g.name}]"))), None)
+        if found is not None:
+            out.append(found)
     return out
 
 
@@ -804,18 +809,115 @@ def _local_service_port(networks: list[Network], label: str) -> int | None:
     return None
 
 
-def _network_mode_problem(group: Group) -> str | None:
-    """nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate(tg, "connect expose
-    check", false), as :179 borrows it before changing the network."""
+def _network_mode_problem(group: Group, prefix: str = "connect expose check",
+                          allow_host: bool = False) -> str | None:
+    """nomad/job_endpoint_hook_connect.go:634 groupConnectNetworkModeValidate (the expose-check
+    hook borrows it before changing the network, expose_check.go:179)."""
     if len(group.networks) != 1:
-        return (f"connect expose check: must have exactly one network for Consul Connect: group "
+        return (f"{prefix}: must have exactly one network for Consul Connect: group "
                 f"{go_quote(group.name)} has {len(group.networks)} networks")
     mode = group.networks[0].mode or ""
-    if mode == "bridge" or mode.startswith("cni/"):
+    if mode == "bridge" or (allow_host and mode == "host") or mode.startswith("cni/"):
         return None
-    return (f"connect expose check: invalid network mode for Consul Connect: group "
-            f"{go_quote(group.name)} uses network mode {go_quote(mode)}; must be \"bridge\" or "
-            "\"cni/*\"")
+    allowed = '"bridge", "host", or "cni/*"' if allow_host else '"bridge" or "cni/*"'
+    return (f"{prefix}: invalid network mode for Consul Connect: group {go_quote(group.name)} "
+            f"uses network mode {go_quote(mode)}; must be {allowed}")
+
+
+def _connect_validate(group: Group, path: str) -> Problem | None:
+    """nomad/job_endpoint_hook_connect.go:549 groupConnectValidate: the first problem of the
+    group's Connect services, then of their upstreams (:568)."""
+    for i, s in enumerate(group.services):
+        connect = s.connect
+        if connect is None:
+            continue
+        if connect.sidecar_service is not None:  # :654 groupConnectSidecarValidate
+            mode = _network_mode_problem(group, "connect sidecar")
+            if mode is not None:
+                return Problem(f"{path}.network", mode)
+            name = s.name or ""
+            if name != name.lower():
+                return Problem(f"{path}.service[{i}].name",
+                               f"Consul Connect service name {go_quote(name)} in group "
+                               f"{go_quote(group.name)} must not contain uppercase characters")
+            if group.name != group.name.lower():
+                return Problem(path, f"Consul Connect group {go_quote(group.name)} with service "
+                                     f"{go_quote(name)} must not contain uppercase characters")
+        elif connect.gateway is not None and not connect.native:  # :683
+            mode = _network_mode_problem(group, "connect gateway", allow_host=True)
+            if mode is not None:
+                return Problem(f"{path}.network", mode)
+    return _upstreams_validate(group, path)
+
+
+def _upstreams_validate(group: Group, path: str) -> Problem | None:
+    """nomad/job_endpoint_hook_connect.go:568 groupConnectUpstreamsValidate."""
+    listeners: dict[str, str] = {}
+    connect_blocks = 0
+    tproxy = False
+    for i, s in enumerate(group.services):
+        if s.connect is None:
+            continue
+        connect_blocks += 1
+        sidecar = s.connect.sidecar_service
+        if sidecar is None or sidecar.proxy is None:
+            continue
+        where = f"{path}.service[{i}].connect.sidecar_service.proxy"
+        for j, up in enumerate(sidecar.proxy.upstreams):
+            listener = up.local_bind_socket_path or _join_host_port(up.local_bind_address or "",
+                                                                     up.local_bind_port or 0)
+            if listener in listeners:
+                return Problem(f"{where}.upstreams[{j}]",
+                               f"Consul Connect services {go_quote(s.name or '')} and "
+                               f"{go_quote(listeners[listener])} in group {go_quote(group.name)} "
+                               f"using same address for upstreams ({listener})")
+            listeners[listener] = s.name or ""
+        tp = sidecar.proxy.transparent_proxy
+        if tp is None:
+            continue
+        tproxy = True
+        if not tp.no_dns and any(n.dns is not None and (n.dns.servers or n.dns.searches
+                                                        or n.dns.options) for n in group.networks):
+            return Problem(f"{where}.transparent_proxy", "Consul Connect transparent proxy cannot "
+                                                         "be used with network.dns unless no_dns=true")
+        reserved = {p.label for n in group.networks for p in n.ports if p.static}
+        for label in tp.exclude_inbound_ports:
+            if not (re.fullmatch("[0-9]+", label) and int(label) <= 65535) and label not in reserved:
+                return Problem(f"{where}.transparent_proxy.exclude_inbound_ports",
+                               f"Consul Connect transparent proxy port {go_quote(label)} must be "
+                               "numeric or one of network.port labels")
+    if tproxy and connect_blocks > 1:
+        return Problem(path, "Consul Connect transparent proxy requires there is only one "
+                             "connect block")
+    return None
+
+
+def _join_host_port(host: str, port: int) -> str:
+    """Go's net.JoinHostPort."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _expose_validate(group: Group, path: str) -> Problem | None:
+    """nomad/job_endpoint_hook_expose_check.go:61 jobExposeCheckHook.Validate: a group exposing a
+    check has one bridge or CNI network; only a Connect sidecar's group service may expose one."""
+    if any(c.expose for s in group.services for c in s.checks):
+        mode = _network_mode_problem(group)
+        if mode is not None:
+            return Problem(f"{path}.network", mode)
+    for i, s in enumerate(group.services):
+        for j, c in enumerate(s.checks):
+            if c.expose and (s.connect is None or s.connect.sidecar_service is None):
+                return Problem(f"{path}.service[{i}].check[{j}].expose",
+                               f"exposed service check {group.name}->{s.name}->{c.name} requires "
+                               "use of sidecar_proxy")
+    for t in group.tasks:
+        for i, s in enumerate(t.services):
+            for j, c in enumerate(s.checks):
+                if c.expose:
+                    return Problem(f"{path}.task[{t.name}].service[{i}].check[{j}].expose",
+                                   f"exposed service check {group.name}[{t.name}]->{s.name}->"
+                                   f"{c.name} is not a task-group service")
+    return None
 
 
 def _expose_problems(group: Group, path: str) -> list[Problem]:

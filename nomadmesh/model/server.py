@@ -86,14 +86,16 @@ def stored(job: Job, *, zero_fill: bool = True, config: ServerConfig = DEFAULT_S
 
 def admission_problems(job: Job, path: str) -> list[Problem]:
     """The errors Nomad's Connect and expose-check admission hooks refuse `job` with (a stored
-    job, as validation sees it): their mutators' (Nomad stops at the first) and their validators'
-    (nomad/job_endpoint.go:77; each returns its first)."""
+    job, as validation sees it): their mutators' (Nomad stops at the first, and runs no
+    validator then), else their validators' (nomad/job_endpoint.go:77; each returns its first)."""
     out: list[Problem] = []
     for g in job.groups:
         where = f"{path}.group[{g.name}]"
         if g.networks:
             out.extend(_connect_problems(g, where))
         out.extend(_expose_problems(g, where))
+    if out:
+        return out
     for validate in (_connect_validate, _expose_validate):
         found = next((p for g in job.groups if (p := validate(g, f"{path}.group[{g.name}]"))), None)
         if found is not None:

@@ -168,3 +168,7 @@ class DemoFailed(NomadmeshError):
 
 class XdsError(NomadmeshError):
     """The xDS control plane cannot build or serve a configuration (bad snapshot, bad settings)."""
+
+
+class OutputError(InputError):
+    """An output file cannot be written: its directory is missing or closed, or it is not writable."""

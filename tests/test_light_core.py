@@ -33,7 +33,7 @@ def test_job_verbs_work_without_the_xds_extra() -> None:
 
 
 def test_the_control_plane_job_renders_without_the_xds_extra() -> None:
-    done = nomadmesh_without_xds("render", "examples/packs/mesh_control_plane")
+    done = nomadmesh_without_xds("render", "mesh-control-plane")
     assert done.returncode == 0, done.stderr
 
 

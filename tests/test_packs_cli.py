@@ -35,6 +35,28 @@ def test_list_shows_packs_of_the_search_path(capsys: pytest.CaptureFixture[str],
     assert out.splitlines()[1].split()[:2] == ["alpha", "1.2.0"]
 
 
+def test_list_shows_the_packs_installed_with_nomadmesh_from_any_directory(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "nomadmesh", "pack", "list"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    [row] = [line.split() for line in done.stdout.splitlines() if line.startswith("mesh-")]
+    assert row[:2] == ["mesh-control-plane", "1.0.0"] and row[-2] == "nomadmesh"
+
+
+def test_no_packs_found_suggests_a_command_that_exists(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nomadmesh.packs.registry as registry
+
+    monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    code, out, _ = run(capsys, "pack", "list")
+    assert code == 0
+    assert "`nomadmesh pack --path DIR list`" in out and "$NOMADMESH_PACKS_PATH" in out
+    write_pack(tmp_path, name="alpha")
+    code, out, _ = run(capsys, "pack", "--path", str(tmp_path), "list")  # as suggested
+    assert code == 0 and "alpha" in out
+
+
 def test_info_lists_variables_with_types_and_defaults(capsys: pytest.CaptureFixture[str],
                                                       tmp_path: Path) -> None:
     directory = write_pack(tmp_path, name="alpha", image="nginx:1")
@@ -118,7 +140,8 @@ def test_run_plan_status_and_stop_a_deployment(capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "pack", "run", str(v2), "--name", "eu", "--prune")
     assert "job 'eu-worker': stopped (pruned: no longer in the pack)" in out
     code, out, _ = run(capsys, "pack", "status")
-    assert [line.split()[:4] for line in out.splitlines()[1:]] == [["eu", "shop", "2.0.0", "eu-web"]]
+    # The pack version is no longer job meta (a meta change restarts every allocation).
+    assert [line.split()[:4] for line in out.splitlines()[1:]] == [["eu", "shop", "-", "eu-web"]]
     code, out, _ = run(capsys, "pack", "stop", "--name", "eu")
     assert (code, out) == (0, "job 'eu-web': stopped\n")
 
@@ -132,3 +155,16 @@ def test_run_without_prune_says_which_jobs_it_left(capsys: pytest.CaptureFixture
     _, out, _ = run(capsys, "pack", "run", str(write_pack(tmp_path / "b", name="shop",
                                                           suffixes=("web",))), "--name", "eu")
     assert "job 'eu-worker': left running" in out and "--prune" in out
+
+
+def test_pack_run_exits_as_nomad_job_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         nomad_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOMAD_ADDR", nomad_url)
+    shop = write_pack(tmp_path, name="shop")
+    assert run(capsys, "pack", "run", str(shop), "--name", "small")[0] == 0
+    assert run(capsys, "pack", "plan", str(shop), "--name", "small")[0] == 0
+    assert run(capsys, "pack", "plan", str(shop), "--var", "count=2", "--name", "small")[0] == 1
+    assert run(capsys, "pack", "plan", str(shop), "--var", "count=x", "--name", "small")[0] == 255
+    # 100 x 300 MB does not fit the emulator's three 8 GB nodes: placement failures exit 2
+    code, _, err = run(capsys, "pack", "run", str(shop), "--var", "count=100", "--name", "big")
+    assert code == 2 and "failed" in err

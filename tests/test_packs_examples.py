@@ -19,7 +19,8 @@ PACKS = Path(__file__).parent.parent / "examples" / "packs"
 
 
 def example(name: str) -> Pack[Any]:
-    return find_pack(str(PACKS / name)).pack
+    """An example pack by directory name, or a pack installed with nomadmesh by pack name."""
+    return find_pack(str(PACKS / name) if (PACKS / name).is_dir() else name).pack
 
 
 def render(name: str, deployment: str | None = None, **values: Any) -> list[Job]:
@@ -29,12 +30,13 @@ def render(name: str, deployment: str | None = None, **values: Any) -> list[Job]
 
 def test_every_example_pack_is_listed_with_a_description() -> None:
     found = {f.pack.name: f.pack.description for f in list_packs(search_path=[PACKS])}
+    # the example directories and the pack installed with nomadmesh itself
     assert set(found) == {"batch-report", "mesh-control-plane", "redis-cache", "web-service"}
     assert all(found.values())
 
 
 def test_every_example_variable_is_documented() -> None:
-    for directory in ("batch_report", "mesh_control_plane", "redis_cache", "web_service"):
+    for directory in ("batch_report", "mesh-control-plane", "redis_cache", "web_service"):
         assert all(v.description for v in example(directory).describe()), directory
 
 
@@ -87,31 +89,31 @@ def test_redis_with_a_volume_persists_to_it() -> None:
 
 
 def test_the_control_plane_registers_the_service_the_mesh_looks_up() -> None:
-    [xds] = render("mesh_control_plane")
+    [xds] = render("mesh-control-plane")
     assert xds.groups[0].services[0].name == Mesh().control_plane
 
 
 def test_the_control_plane_is_never_meshed_itself() -> None:
-    [xds] = render("mesh_control_plane")
+    [xds] = render("mesh-control-plane")
     assert not has_sidecar(inject(xds).groups[0])
 
 
 def test_the_control_plane_runs_in_its_image_with_the_chosen_log_level() -> None:
-    [xds] = render("mesh_control_plane", log_level="debug")
+    [xds] = render("mesh-control-plane", log_level="debug")
     task = xds.groups[0].tasks[0]
     assert (task.driver, task.config["image"]) == ("docker", "ghcr.io/nomadmesh/nomadmesh:0.1.0")
     assert list(task.config["args"])[-2:] == ["--log-level", "debug"]
 
 
 def test_without_an_image_the_control_plane_runs_the_nodes_nomadmesh() -> None:
-    [xds] = render("mesh_control_plane", image="")
+    [xds] = render("mesh-control-plane", image="")
     task = xds.groups[0].tasks[0]
     assert (task.driver, task.config["command"]) == ("raw_exec", "nomadmesh")
 
 
 def test_the_control_plane_log_level_is_one_of_the_choices() -> None:
     with pytest.raises(ValidationError) as exc:
-        render("mesh_control_plane", log_level="loud")
+        render("mesh-control-plane", log_level="loud")
     assert exc.value.problems[0].path == "log_level"
 
 

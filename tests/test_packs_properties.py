@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nomadmesh.packs import variable
-from nomadmesh.packs.variables import digest, resolve
+from nomadmesh.packs.variables import resolve
 
 
 @attrs.frozen(kw_only=True)
@@ -66,8 +66,3 @@ def test_values_given_as_command_line_text_resolve_to_themselves(data: dict[str,
             "inner.enabled": str(data["inner"]["enabled"]).lower()}
     assert resolve(Sample, values=text, env={}) == as_instance(data)
 
-
-@settings(max_examples=60, deadline=None)
-@given(values, values)
-def test_the_digest_tells_different_variables_apart(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert (digest(as_instance(a)) == digest(as_instance(b))) == (as_instance(a) == as_instance(b))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import nomadmesh
 from nomadmesh.errors import LoadError
 from nomadmesh.packs import find_pack, is_pack_ref, list_packs, render_ref
 from tests.packs_support import bare_repo_with_tags, unique_module, write_pack
@@ -37,7 +38,10 @@ def test_a_pack_is_found_by_name_on_the_search_path(tmp_path: Path,
 def test_list_shows_every_pack_on_the_search_path(tmp_path: Path) -> None:
     write_pack(tmp_path, name="one")
     write_pack(tmp_path, name="two")
-    assert [f.pack.name for f in list_packs(search_path=[tmp_path])] == ["one", "two"]
+    found = [(f.pack.name, f.origin) for f in list_packs(search_path=[tmp_path])]
+    # the search path's packs, and the one installed with nomadmesh (an entry point)
+    assert [name for name, _ in found] == ["mesh-control-plane", "one", "two"]
+    assert found[0][1] == f"nomadmesh {nomadmesh.__version__}"
 
 
 def test_an_unknown_name_suggests_a_close_one(tmp_path: Path) -> None:

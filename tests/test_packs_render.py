@@ -71,15 +71,16 @@ def test_every_job_carries_the_deployment_meta() -> None:
     v = app.resolve(values={"count": "2"}, env={})
     for job in app.render(v, deployment="shop"):
         assert job.meta[META_PACK] == "app"
-        assert job.meta[META_PACK_VERSION] == "2.1.0"
         assert job.meta[META_DEPLOYMENT] == "shop"
-        assert len(job.meta[META_VARIABLES_DIGEST]) == 16
 
 
-def test_the_variables_digest_follows_the_values() -> None:
-    one = app.render(AppVariables(count=1))[0].meta[META_VARIABLES_DIGEST]
-    two = app.render(AppVariables(count=2))[0].meta[META_VARIABLES_DIGEST]
-    assert one != two
+def test_the_meta_stays_the_same_across_pack_versions_and_values() -> None:
+    # Any meta change replaces every allocation on a real Nomad (scheduler/util.go
+    # tasksUpdated), so neither the pack version nor the variables may live there.
+    one = app.render(AppVariables(count=1))[0].meta
+    two = attrs.evolve(app, version="9.9.9").render(AppVariables(count=2))[0].meta
+    assert one == two
+    assert META_PACK_VERSION not in one and META_VARIABLES_DIGEST not in one
 
 
 def test_resolve_reports_a_dependency_variable_with_its_path() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from nomadmesh.errors import ParseError, ValidationError
 from nomadmesh.packs import VariableInfo, variable
-from nomadmesh.packs.variables import describe, digest, resolve
+from nomadmesh.packs.variables import describe, resolve
 
 
 @attrs.frozen(kw_only=True)
@@ -167,8 +167,3 @@ def test_describe_lists_nested_variables_with_types_defaults_and_docs() -> None:
                                               "port Redis listens on")
     assert info["image"].required and info["datacenters"].default == ["dc1"]
 
-
-def test_the_digest_changes_with_any_value_and_is_stable_otherwise() -> None:
-    a = resolve(Web, values={"image": "x"}, env={})
-    b = resolve(Web, values={"image": "x", "redis.port": "6380"}, env={})
-    assert digest(a) == digest(resolve(Web, values={"image": "x"}, env={})) != digest(b)

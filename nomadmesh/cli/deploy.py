@@ -1,181 +1,264 @@
-"""Cluster verbs: plan, run (with live progress), status, stop, history, revert, dispatch, promote."""
+"""Cluster verbs with `nomad`'s flags, output and exit codes: plan, run, status, stop, history,
+revert, dispatch, promote, logs (command/job_*.go and alloc_logs.go at aa026cc)."""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nomadmesh.cli import EXIT_FAILED, cli
-from nomadmesh.cli._options import deployment_option, job_variables, load_jobs, parse_assignments
-from nomadmesh.deploy import DeployEvent, DeployResult, NomadClient
+from nomadmesh.cli._group import NomadCommand
+from nomadmesh.cli._options import (
+    Connection,
+    connection_options,
+    deployment_option,
+    job_variables,
+    json_input,
+    load_jobs,
+    mesh_options,
+    parse_assignments,
+    with_sidecars,
+)
+from nomadmesh.cli._table import columns, key_values
 from nomadmesh.errors import DeploymentFailed, NomadmeshError
-from nomadmesh.model import Job, parse_duration
 
-EXIT_PLAN_CHANGES = 1
-EXIT_PLAN_ERROR = 255
+if TYPE_CHECKING:
+    from nomadmesh.deploy import DeployEvent, DeployResult, JobStatus, NomadClient
+    from nomadmesh.model import Job
 
-F = TypeVar("F", bound=Callable[..., Any])
+EXIT_PLAN_ERROR = 255  # job_plan.go:64-67
+SHORT_ID = 8  # meta.go: shortId
 
-
-def connection_options(fn: F) -> F:
-    """--address/--namespace/--region; NOMAD_* variables otherwise (the token only from
-    NOMAD_TOKEN, so it never lands in shell history or process lists)."""
-    fn = click.option("--region", default=None, help="Region (default: NOMAD_REGION).")(fn)
-    fn = click.option("--namespace", "-n", default=None,
-                      help="Namespace (default: the job's, or NOMAD_NAMESPACE).")(fn)
-    fn = click.option("--address", default=None,
-                      help="Nomad API address (default: NOMAD_ADDR or http://127.0.0.1:4646).")(fn)
-    return fn
+def _jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_in: bool,
+          inject: bool, mesh_file: str | None, deployment: str | None = None) -> list[Job]:
+    if mesh_file and not inject:
+        raise click.UsageError("--mesh needs --inject")  # before reading anything
+    return with_sidecars(load_jobs(path, variables, var_files, deployment, json_input=json_in),
+                         inject, mesh_file)
 
 
-def mesh_options(fn: F) -> F:
-    """--inject [--mesh FILE]: add Envoy sidecars before planning or submitting."""
-    fn = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
-                      default=None, help="Mesh settings for --inject (TOML or YAML).")(fn)
-    fn = click.option("--inject", is_flag=True,
-                      help="Inject Envoy sidecars into meshed groups first.")(fn)
-    return fn
+def _is_pack(path: str) -> bool:
+    if path == "-":
+        return False
+    from nomadmesh.packs import is_pack_ref
+
+    return is_pack_ref(path)
 
 
-def _client(address: str | None, region: str | None) -> NomadClient:
-    return NomadClient.from_env(address=address, region=region)
+# --- plan -----------------------------------------------------------------------------------
 
 
-def _jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...], inject: bool,
-          mesh_file: str | None, deployment: str | None = None) -> list[Job]:
-    jobs = load_jobs(path, variables, var_files, deployment)
-    if not inject:
-        if mesh_file:
-            raise click.UsageError("--mesh needs --inject")
-        return jobs
-    from nomadmesh.mesh import Mesh
-    from nomadmesh.mesh import inject as inject_sidecars
-
-    mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
-    return [inject_sidecars(job, mesh) for job in jobs]
-
-
-@cli.command("plan")
-@click.argument("path", metavar="PATH|PACK")
+@cli.command("plan", cls=NomadCommand, error_exit=EXIT_PLAN_ERROR)
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
+@json_input
+@click.option("-verbose", "--verbose", is_flag=True,
+              help="Show every field of added and removed groups and tasks too.")
+@click.option("-diff/-no-diff", "--diff/--no-diff", "show_diff", default=True, show_default=True,
+              help="Show the diff between the job on the server and this one (-diff=false: off).")
+@click.option("-json-output", "--json-output", "json_output", is_flag=True,
+              help="Print Nomad's plan response as JSON instead of the plan text.")
+@click.option("-preserve-counts/-no-preserve-counts", "--preserve-counts/--no-preserve-counts",
+              default=True, show_default=True,
+              help="Keep a group's running count when the file's count did not change since it "
+                   "was scaled (-preserve-counts=false: submit the file's counts).")
 @deployment_option
+@click.option("--prune", is_flag=True,
+              help="For packs: plan as `run --prune` would run (dropped jobs count as changes).")
 @mesh_options
 @connection_options
 def plan_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-                 deployment: str | None, inject: bool, mesh_file: str | None,
-                 address: str | None, namespace: str | None, region: str | None) -> None:
-    """Show what submitting a job file or pack would change; exit 0 none, 1 changes, 255 error."""
-    from nomadmesh.packs import is_pack_ref
+                 json_input: bool, verbose: bool, show_diff: bool, json_output: bool,
+                 preserve_counts: bool, deployment: str | None, prune: bool, inject: bool,
+                 mesh_file: str | None,
+                 connection: Connection) -> None:
+    """Show what submitting a job file or pack would change, as `nomad job plan`.
+
+    Exit 0 when no allocation would be created, destroyed or replaced, 1 when one would, 255 on
+    any error (job_plan.go:64).
+    """
+    from nomadmesh.cli._plan import format_modify_index, format_plan, plan_json
+
+    pack = _is_pack(path)
+    if prune and not pack:
+        raise click.UsageError("--prune applies to packs only")
+    jobs = _jobs(path, variables, var_files, json_input, inject, mesh_file, deployment)
+    with connection.client() as client:
+        if pack:
+            from nomadmesh.packs import find_pack
+
+            sys.exit(plan_pack_command(client, jobs, find_pack(path).pack.version,
+                                       verbose=verbose, show_diff=show_diff,
+                                       json_output=json_output, prune=prune))
+        plans = [client.plan(job, preserve_counts=preserve_counts) for job in jobs]
+    if json_output:
+        body = [plan_json(p) for p in plans]
+        click.echo(json.dumps(body[0] if len(body) == 1 else body, indent=4))
+    else:
+        run_args = [*(f"-var={json.dumps(f'{k}={v}')}" for k, v in variables.items()),
+                    *(f"-var-file={json.dumps(f)}" for f in var_files),
+                    *([f"-namespace={json.dumps(connection.namespace)}"]
+                      if connection.namespace else [])]
+        for plan in plans:
+            click.echo(format_plan(plan, verbose=verbose, diff=show_diff), nl=False)
+            click.echo(format_modify_index(plan.job_modify_index, run_args, path))
+    sys.exit(max(p.exit_code for p in plans))
+
+
+def plan_pack_command(client: NomadClient, jobs: list[Job], version: str, *, verbose: bool,
+                      show_diff: bool, json_output: bool, prune: bool) -> int:
+    """Print a pack deployment's plan; its exit code (1 also when --prune would stop jobs)."""
+    from nomadmesh.cli._plan import format_plan, plan_json
     from nomadmesh.packs.deploy import plan_pack
 
-    try:
-        jobs = _jobs(path, variables, var_files, inject, mesh_file, deployment)
-        with _client(address, region) as client:
-            if is_pack_ref(path):
-                pack_plan = plan_pack(client, jobs)
-                click.echo(pack_plan.render(), nl=False)
-                changed = any(p.changes for p in pack_plan.plans) or bool(pack_plan.dropped)
-                sys.exit(EXIT_PLAN_CHANGES if changed else 0)
-            plans = [client.plan(job, namespace=namespace) for job in jobs]
-    except NomadmeshError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_PLAN_ERROR)
-    for plan in plans:
-        click.echo(plan.render())
-        click.echo(f"\nTo submit with this plan's index: nomadmesh run --check-index "
-                   f"{plan.job_modify_index} {path}")
-    sys.exit(EXIT_PLAN_CHANGES if any(p.changes for p in plans) else 0)
+    pack_plan = plan_pack(client, jobs, prune=prune)
+    if json_output:
+        click.echo(json.dumps({"Pack": pack_plan.pack, "Version": version,
+                               "Deployment": pack_plan.deployment,
+                               "Plans": [plan_json(p) for p in pack_plan.plans],
+                               "Dropped": list(pack_plan.dropped)}, indent=4))
+    else:
+        click.echo(f"Pack {pack_plan.pack} {version}, deployment "
+                   f"{pack_plan.deployment!r}\n")
+        for plan in pack_plan.plans:
+            click.echo(format_plan(plan, verbose=verbose, diff=show_diff))
+        if pack_plan.dropped:
+            click.echo("Jobs this version no longer produces (stopped with --prune):"
+                       if prune else
+                       "Jobs this version no longer produces (stopped only with --prune):")
+            for job_id in pack_plan.dropped:
+                click.echo(f"  - {job_id}")
+    return pack_plan.exit_code
 
 
-@cli.command("run")
-@click.argument("path", metavar="PATH|PACK")
+# --- run ------------------------------------------------------------------------------------
+
+
+@cli.command("run", cls=NomadCommand)
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
+@json_input
+@click.option("-check-index", "--check-index", type=click.IntRange(min=0), default=None,
+              metavar="N", help="Submit only if the job's modify index is still N (0: the job "
+                                "must not exist yet), e.g. the index `plan` printed.")
+@click.option("-detach", "--detach", is_flag=True,
+              help="Return once the job is registered, printing its evaluation ID.")
+@click.option("-preserve-counts/-no-preserve-counts", "--preserve-counts/--no-preserve-counts",
+              default=True, show_default=True,
+              help="Keep a group's running count when the file's count did not change since it "
+                   "was scaled (-preserve-counts=false: submit the file's counts).")
+@click.option("-output", "--output", "print_only", is_flag=True,
+              help="Print the JSON that would be submitted, without submitting.")
 @deployment_option
 @click.option("--prune", is_flag=True,
               help="For packs: stop the deployment's jobs this version no longer produces.")
 @mesh_options
-@connection_options
-@click.option("--detach", is_flag=True, help="Return once the job is registered.")
 @click.option("--timeout", default="10m", show_default=True,
               help="How long to watch the rollout (Go duration).")
-@click.option("--check-index", type=int, default=None,
-              help="Submit only if the job's modify index is still N (0: must not exist).")
 @click.option("--promote", is_flag=True, help="Promote canaries once they are healthy.")
 @click.option("--force-owner", is_flag=True,
               help="Overwrite a job that another tool (e.g. Nomad Pack) deployed.")
+@connection_options
 def run_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+                json_input: bool, check_index: int | None, detach: bool, preserve_counts: bool,
+                print_only: bool,
                 deployment: str | None, prune: bool, inject: bool, mesh_file: str | None,
-                address: str | None, namespace: str | None, region: str | None, detach: bool,
-                timeout: str, check_index: int | None, promote: bool, force_owner: bool) -> None:
-    """Submit a job file or pack and watch it until healthy; exit 0 healthy, 1 failed, 2 bad input."""
-    try:
-        seconds = parse_duration(timeout) / 1e9
-    except (ValueError, NomadmeshError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--timeout") from None
-    if seconds <= 0:
-        raise click.BadParameter("must be positive", param_hint="--timeout")
-    jobs = _jobs(path, variables, var_files, inject, mesh_file, deployment)
-    from nomadmesh.packs import is_pack_ref
+                timeout: str, promote: bool, force_owner: bool, connection: Connection) -> None:
+    """Submit a job file or pack and watch it until healthy, as `nomad job run`.
 
-    if is_pack_ref(path):
-        _run_pack(jobs, prune, address, region, detach, seconds)
-        return
-    if prune:
+    Exit 0 when healthy (or registered, with -detach), 2 when allocations could not be placed,
+    1 on any other error (job_run.go:46).
+    """
+    seconds = _timeout(timeout)
+    pack = _is_pack(path)
+    if prune and not pack:
         raise click.UsageError("--prune applies to packs only")
-    failed = False
-    with _client(address, region) as client:
+    jobs = _jobs(path, variables, var_files, json_input, inject, mesh_file, deployment)
+    if print_only:
+        for job in jobs:
+            click.echo(json.dumps({"Job": job.to_api()}, indent=4))
+        return
+    if pack:
+        sys.exit(_run_pack(connection, jobs, prune, detach, seconds))
+    codes = [0]
+    with connection.client() as client:
         for job in jobs:
             with _progress(job.id) as on_event:
                 try:
                     result = client.run(job, wait=not detach, timeout=seconds, on_event=on_event,
                                         check_index=check_index, promote=promote,
                                         allow_foreign=force_owner,
-                                        namespace=namespace)
+                                        preserve_counts=preserve_counts)
                 except DeploymentFailed as exc:
-                    failed = True
-                    _print_failure(exc)
+                    codes.append(print_failure(exc))
                     continue
-            click.echo(_verdict(result))
-    if failed:
-        sys.exit(EXIT_FAILED)
+            _print_result(result, detach)
+    sys.exit(max(codes))
 
 
-def _run_pack(jobs: list[Job], prune: bool, address: str | None, region: str | None,
-              detach: bool, seconds: float) -> None:
+def _timeout(text: str) -> float:
+    from nomadmesh.model import parse_duration
+
+    try:
+        seconds = parse_duration(text) / 1e9
+    except (ValueError, NomadmeshError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
+    if seconds <= 0:
+        raise click.BadParameter("must be positive", param_hint="--timeout")
+    return seconds
+
+
+def _run_pack(connection: Connection, jobs: list[Job], prune: bool, detach: bool,
+              seconds: float) -> int:
     """Run a rendered pack; dropped jobs are stopped only with --prune, else listed."""
     from nomadmesh.packs.deploy import run_pack
 
-    with _client(address, region) as client, _progress(jobs[0].id) as on_event:
+    with connection.client() as client, _progress(jobs[0].id) as on_event:
         try:
             result = run_pack(client, jobs, prune=prune, wait=not detach, timeout=seconds,
                               on_event=on_event)
         except DeploymentFailed as exc:
-            _print_failure(exc)
-            sys.exit(EXIT_FAILED)
+            return print_failure(exc)
     for r in result.results:
-        click.echo(_verdict(r))
+        _print_result(r, detach)
     for job_id in result.pruned:
         click.echo(f"==> job {job_id!r} stopped: the pack no longer produces it (--prune)")
     for job_id in result.left_running:
         click.echo(f"==> job {job_id!r} left running although the pack no longer produces it; "
                    "run again with --prune to stop it")
+    return 0
 
 
-def _verdict(result: DeployResult) -> str:
+def _print_result(result: DeployResult, detach: bool) -> None:
+    if detach:
+        # As `nomad job run -detach` (job_run.go:318-337).
+        click.echo("Job registration successful")
+        if result.eval_id:
+            click.echo(f"Evaluation ID: {result.eval_id}")
+        return
     if result.status == "awaiting-promotion":
-        return (f"==> job {result.job_id!r}: canaries healthy; promote with "
-                f"`nomadmesh promote {result.job_id}`")
-    return f"==> {result}"
+        click.echo(f"==> job {result.job_id!r}: canaries healthy; promote with "
+                   f"`nomadmesh promote {result.job_id}`")
+        return
+    click.echo(f"==> {result}")
 
 
-def _print_failure(exc: DeploymentFailed) -> None:
-    click.echo(f"==> job {exc.job_id!r} failed:", err=True)
+def print_failure(exc: DeploymentFailed) -> int:
+    """The diagnosis on standard error; the exit code (2 for placement failures, else 1)."""
+    from nomadmesh.cli._terminal import RED, paint
+
+    click.echo(paint(f"==> job {exc.job_id!r} failed:", RED, stream=sys.stderr), err=True)
     for line in exc.diagnosis or ("(no diagnosis available)",):
         click.echo(f"    * {line}", err=True)
+    from nomadmesh.deploy import DeployResult
+
+    result = exc.result
+    return result.exit_code if isinstance(result, DeployResult) else EXIT_FAILED
 
 
 @contextmanager
@@ -183,7 +266,9 @@ def _progress(job_id: str) -> Iterator[Callable[[DeployEvent], None]]:
     """Rich live view (per-group table and recent events) on a terminal, plain lines otherwise."""
     from rich.console import Console
 
-    console = Console()
+    from nomadmesh.cli._terminal import rich_options
+
+    console = Console(**rich_options())  # type: ignore[arg-type]
     if not console.is_terminal:
         def plain(event: DeployEvent) -> None:
             click.echo(f"    {event}")
@@ -220,89 +305,302 @@ def _progress(job_id: str) -> Iterator[Callable[[DeployEvent], None]]:
         yield update
 
 
-@cli.command("status")
-@click.argument("job_id")
+# --- status, history ------------------------------------------------------------------------
+
+
+@cli.command("status", cls=NomadCommand)
+@click.argument("job_id", metavar="[JOB]", required=False)
+@click.option("-json", "--json", "as_json", is_flag=True,
+              help="Print Nomad's JSON: the job list, or the job's summary, allocations, latest "
+                   "deployment and evaluations.")
+@click.option("-short", "--short", is_flag=True, help="Only the job's basic information.")
+@click.option("-verbose", "--verbose", is_flag=True, help="Full allocation and deployment IDs.")
 @connection_options
-def status_command(job_id: str, address: str | None, namespace: str | None,
-                   region: str | None) -> None:
-    """Show a job: status, version, owner, allocations, deployment, Consul services."""
-    with _client(address, region) as client:
-        click.echo(str(client.status(job_id, namespace=namespace)))
+def status_command(job_id: str | None, as_json: bool, short: bool, verbose: bool,
+                   connection: Connection) -> None:
+    """List jobs, or show one: status, versions, allocations, deployment, services.
+
+    Without JOB, every job of the namespace (-namespace '*' for all), as `nomad job status`.
+    """
+    with connection.client() as client:
+        if job_id is None:
+            _list_jobs(client, as_json, all_namespaces=connection.namespace == "*")
+            return
+        if as_json:
+            click.echo(json.dumps([_job_json(client, job_id)], indent=4))
+            return
+        click.echo(format_status(client.status(job_id), client.job(job_id), short=short,
+                                 id_length=None if verbose else SHORT_ID))
 
 
-@cli.command("stop")
+def _list_jobs(client: NomadClient, as_json: bool, *, all_namespaces: bool) -> None:
+    stubs = client.jobs()
+    if not stubs:
+        click.echo("No running jobs")  # job_status.go:160
+        return
+    if as_json:
+        click.echo(json.dumps([_job_json(client, str(s.get("ID")), str(s.get("Namespace") or ""))
+                               for s in stubs], indent=4))
+        return
+    header = ["ID", *(["Namespace"] if all_namespaces else []), "Type", "Priority", "Status",
+              "Submit Date"]
+    rows = [[str(s.get("ID", "")), *([str(s.get("Namespace", ""))] if all_namespaces else []),
+             _type(s), str(s.get("Priority", "")),
+             str(s.get("Status", "")) + (" (stopped)" if s.get("Stop") else ""),
+             _time(s.get("SubmitTime"))] for s in stubs]
+    click.echo(columns(header, rows))
+
+
+def _type(stub: dict[str, Any]) -> str:
+    """getTypeString (job_status.go:942)."""
+    text = str(stub.get("Type", ""))
+    if stub.get("Periodic"):
+        text += "/periodic"
+    if stub.get("ParameterizedJob"):
+        text += "/parameterized"
+    return text
+
+
+def _time(nanos: object) -> str:
+    """formatTime (helpers.go:102): RFC 3339 in local time, empty for the zero time."""
+    import datetime
+
+    if not isinstance(nanos, int) or nanos < 1_000_000_000:
+        return ""
+    moment = datetime.datetime.fromtimestamp(nanos / 1e9).astimezone()
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _job_json(client: NomadClient, job_id: str, namespace: str = "") -> dict[str, Any]:
+    """createJsonJobsOutput (job_status.go:877): the job's summary, allocations, latest
+    deployment and evaluations as Nomad's API returns them."""
+    api = client.api
+    params = api.http.params(namespace or None)
+    return {"Summary": api.summary(job_id, params),
+            "Allocations": api.allocations(job_id, params),
+            "LatestDeployment": api.latest_deployment(job_id, params),
+            "Evaluations": api.evaluations(job_id, params)}
+
+
+def format_status(status: JobStatus, job: Mapping[str, Any], *, short: bool = False,
+                  id_length: int | None = SHORT_ID) -> str:
+    """A job's status in the layout of `nomad job status JOB` (job_status.go:222-248), with its
+    version and owner, and its services' instances when Consul is known."""
+
+    def cut(text: str) -> str:
+        return text[:id_length] if id_length else text
+
+    basic = [("ID", status.job_id), ("Name", str(job.get("Name") or status.job_id)),
+             ("Submit Date", _time(job.get("SubmitTime"))), ("Type", status.type),
+             ("Priority", str(job.get("Priority", ""))),
+             ("Datacenters", ",".join(job.get("Datacenters") or ())),
+             ("Namespace", str(job.get("Namespace") or "")),
+             ("Node Pool", str(job.get("NodePool") or "")),
+             ("Status", status.status + (" (stopped)" if status.stopped else "")),
+             ("Periodic", "true" if job.get("Periodic") else "false"),
+             ("Parameterized", "true" if job.get("ParameterizedJob") else "false"),
+             ("Version", f"{status.version}" + (" (stable)" if status.stable else "")),
+             ("Owner", str(status.owner))]
+    out = [key_values(basic)]
+    if short:
+        return out[0]
+    if status.summary:
+        states = ("Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown")
+        out += ["", "Summary", columns(["Task Group", *states], [
+            [group, *(str(counts.get(s, 0)) for s in states)]
+            for group, counts in sorted(status.summary.items())])]
+    if status.deployment_id:
+        out += ["", "Latest Deployment", key_values([
+            ("ID", cut(status.deployment_id)), ("Status", status.deployment_status or ""),
+            ("Description", status.deployment_description)])]
+        if status.groups:
+            canaries = any(g.desired_canaries for g in status.groups)
+            head = ["Task Group", "Desired", "Placed", "Healthy", "Unhealthy"]
+            out += ["", "Deployed", columns(
+                head + (["Canaries"] if canaries else []),
+                [[g.name, str(g.desired), str(g.placed), str(g.healthy), str(g.unhealthy),
+                  *([f"{g.placed_canaries}/{g.desired_canaries}"] if canaries else [])]
+                 for g in status.groups])]
+    if status.allocations:
+        out += ["", "Allocations", columns(
+            ["ID", "Node", "Task Group", "Version", "Desired", "Status", "Health"],
+            [[cut(a.id), a.node, a.group, str(a.job_version), a.desired_status, a.client_status,
+              "" if a.healthy is None else ("healthy" if a.healthy else "unhealthy")]
+             for a in status.allocations])]
+    if status.services:
+        out += ["", "Services (Consul)", columns(
+            ["Service", "Address", "Checks"],
+            [[s.service, f"{s.address}:{s.port}",
+              ", ".join(f"{name}={state}" for name, state in s.checks.items())]
+             for s in status.services])]
+    return "\n".join(out)
+
+
+@cli.command("history", cls=NomadCommand)
+@click.argument("job_id", metavar="JOB")
+@click.option("-json", "--json", "as_json", is_flag=True,
+              help="Print the job's versions as Nomad's API returns them.")
+@click.option("-version", "--version", "only_version", type=click.IntRange(min=0), default=None,
+              metavar="N", help="Only version N.")
+@click.option("-p", "show_diff", is_flag=True,
+              help="Show each version's diff against the one before it.")
+@click.option("-full", "--full", is_flag=True, help="Show each version's whole job as JSON.")
+@connection_options
+def history_command(job_id: str, as_json: bool, only_version: int | None, show_diff: bool,
+                    full: bool, connection: Connection) -> None:
+    """List a job's versions, newest first, with who submitted each and what changed."""
+    with connection.client() as client:
+        body = client.api.versions(job_id, client.api.http.params(extra={"diffs": "true"}))
+        versions = client.history(job_id)
+    raw = list(body.get("Versions") or [])
+    diffs = list(body.get("Diffs") or [])
+    picked = [i for i, v in enumerate(versions) if only_version in (None, v.version)]
+    if only_version is not None and not picked:
+        raise NomadmeshError(f"job {job_id!r} has no version {only_version}")
+    if as_json:
+        click.echo(json.dumps([raw[i] for i in picked if i < len(raw)], indent=4))
+        return
+    from nomadmesh.cli._plan import format_job_diff
+
+    blocks = []
+    for i in picked:
+        text = str(versions[i])
+        if show_diff and i < len(diffs) and diffs[i]:
+            text += "\n  Diff:\n" + _indent(format_job_diff(diffs[i], False).rstrip(), 4)
+        if full and i < len(raw):
+            text += "\n  Job:\n" + _indent(json.dumps(raw[i], indent=4), 4)
+        blocks.append(text)
+    click.echo("\n".join(blocks))
+
+
+def _indent(text: str, width: int) -> str:
+    return "\n".join(" " * width + line if line else line for line in text.splitlines())
+
+
+# --- stop, revert, dispatch, promote --------------------------------------------------------
+
+
+@cli.command("stop", cls=NomadCommand)
 @click.argument("job_id", metavar="JOB|PACK")
-@click.option("--purge", is_flag=True, help="Also forget the job and its history.")
+@click.option("-purge", "--purge", is_flag=True, help="Also forget the job and its history.")
+@click.option("-detach", "--detach", is_flag=True,
+              help="Return at once; nomadmesh's stop always does (accepted as in `nomad`).")
+@click.option("-yes", "--yes", is_flag=True,
+              help="Answer yes; nomadmesh's stop never asks (accepted as in `nomad`).")
 @click.option("--name", "deployment", default=None, metavar="DEPLOYMENT",
               help="Stop every job of this pack deployment (JOB|PACK is then the pack).")
 @connection_options
-def stop_command(job_id: str, purge: bool, deployment: str | None, address: str | None,
-                 namespace: str | None, region: str | None) -> None:
-    """Stop a job's allocations (and with --purge, remove the job), or a pack deployment."""
+def stop_command(job_id: str, purge: bool, detach: bool, yes: bool, deployment: str | None,
+                 connection: Connection) -> None:
+    """Stop a job's allocations (and with -purge, remove the job), or a pack deployment."""
     if deployment is not None:
         from nomadmesh.packs import find_pack
         from nomadmesh.packs.deploy import stop_pack
 
-        with _client(address, region) as client:
+        with connection.client() as client:
             stopped = stop_pack(client, deployment, pack=find_pack(job_id).pack.name,
-                                purge=purge, namespace=namespace)
+                                purge=purge)
         for stopped_id in stopped:
             click.echo(f"==> job {stopped_id!r} {'purged' if purge else 'stopped'}")
         return
-    with _client(address, region) as client:
-        result = client.stop(job_id, purge=purge, namespace=namespace)
+    with connection.client() as client:
+        result = client.stop(job_id, purge=purge)
     click.echo(f"==> job {job_id!r} {'purged' if purge else 'stopped'}"
-               + (f" (evaluation {result.eval_id[:8]})" if result.eval_id else ""))
+               + (f" (evaluation {result.eval_id[:SHORT_ID]})" if result.eval_id else ""))
 
 
-@cli.command("history")
-@click.argument("job_id")
+@cli.command("revert", cls=NomadCommand)
+@click.argument("job_id", metavar="JOB")
+@click.argument("version", type=click.IntRange(min=0))
 @connection_options
-def history_command(job_id: str, address: str | None, namespace: str | None,
-                    region: str | None) -> None:
-    """List a job's versions, newest first, with who submitted each and what changed."""
-    with _client(address, region) as client:
-        for version in client.history(job_id, namespace=namespace):
-            click.echo(str(version))
-
-
-@cli.command("revert")
-@click.argument("job_id")
-@click.argument("version", type=int)
-@connection_options
-def revert_command(job_id: str, version: int, address: str | None, namespace: str | None,
-                   region: str | None) -> None:
+def revert_command(job_id: str, version: int, connection: Connection) -> None:
     """Register an earlier version of a job again."""
-    with _client(address, region) as client:
-        result = client.revert(job_id, version, namespace=namespace)
+    with connection.client() as client:
+        result = client.revert(job_id, version)
     click.echo(f"==> job {job_id!r} reverted to version {version}"
-               + (f" (evaluation {result.eval_id[:8]})" if result.eval_id else ""))
+               + (f" (evaluation {result.eval_id[:SHORT_ID]})" if result.eval_id else ""))
 
 
-@cli.command("dispatch")
-@click.argument("job_id")
-@click.option("--meta", "meta", multiple=True, metavar="K=V", help="Dispatch meta (repeatable).")
-@click.option("--payload-file", type=click.File("rb"), default=None,
-              help="Payload file ('-' for standard input).")
+@cli.command("dispatch", cls=NomadCommand)
+@click.argument("job_id", metavar="JOB")
+@click.argument("payload_file", metavar="[INPUT]", required=False, type=click.File("rb"))
+@click.option("-meta", "--meta", "meta", multiple=True, metavar="K=V",
+              help="Dispatch meta (repeatable).")
+@click.option("-idempotency-token", "--idempotency-token", default=None, metavar="TOKEN",
+              help="Dispatch at most once per token.")
+@click.option("--payload-file", "payload_option", type=click.File("rb"), default=None,
+              help="Payload file ('-' for standard input); the same as INPUT.")
 @connection_options
-def dispatch_command(job_id: str, meta: tuple[str, ...], payload_file: Any,
-                     address: str | None, namespace: str | None, region: str | None) -> None:
+def dispatch_command(job_id: str, payload_file: Any, meta: tuple[str, ...],
+                     idempotency_token: str | None, payload_option: Any,
+                     connection: Connection) -> None:
     """Start a child of a parameterized job."""
-    values = parse_assignments(meta, what="--meta")
-    payload = payload_file.read() if payload_file is not None else None
-    with _client(address, region) as client:
-        result = client.dispatch(job_id, meta=values, payload=payload, namespace=namespace)
+    values = parse_assignments(meta, what="-meta")
+    if payload_file is not None and payload_option is not None:
+        raise click.UsageError("give the payload once: INPUT or --payload-file")
+    source = payload_file or payload_option
+    payload = source.read() if source is not None else None
+    with connection.client() as client:
+        result = client.dispatch(job_id, meta=values, payload=payload,
+                                 idempotency_token=idempotency_token)
     click.echo(f"==> dispatched {result.dispatched_job_id}"
-               + (f" (evaluation {result.eval_id[:8]})" if result.eval_id else ""))
+               + (f" (evaluation {result.eval_id[:SHORT_ID]})" if result.eval_id else ""))
 
 
-@cli.command("promote")
-@click.argument("job_id")
+@cli.command("promote", cls=NomadCommand)
+@click.argument("job_id", metavar="JOB")
+@click.option("-group", "--group", "groups", multiple=True, metavar="GROUP",
+              help="Promote only this group's canaries (repeatable; default: all).")
 @connection_options
-def promote_command(job_id: str, address: str | None, namespace: str | None,
-                    region: str | None) -> None:
+def promote_command(job_id: str, groups: tuple[str, ...], connection: Connection) -> None:
     """Promote the canaries of a job's latest deployment."""
-    with _client(address, region) as client:
-        deployment = client.promote(job_id, namespace=namespace)
-    click.echo(f"==> promoted deployment {deployment[:8]} of job {job_id!r}")
+    with connection.client() as client:
+        deployment = client.promote(job_id, groups=list(groups) or None)
+    click.echo(f"==> promoted deployment {deployment[:SHORT_ID]} of job {job_id!r}")
 
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+@cli.command("logs", cls=NomadCommand)
+@click.argument("job_id", metavar="JOB")
+@click.argument("task", metavar="[TASK]", required=False)
+@click.option("-job", "--job", "by_job", is_flag=True,
+              help="JOB names a job, as `nomad alloc logs -job` (always so in nomadmesh).")
+@click.option("-task", "--task", "task_option", default=None, metavar="TASK",
+              help="The task (wins over the TASK argument).")
+@click.option("-group", "--group", default=None, metavar="GROUP",
+              help="Only allocations of this task group.")
+@click.option("--alloc", "alloc_prefix", default="", metavar="ID",
+              help="Only the allocation whose ID starts with this.")
+@click.option("-stderr", "--stderr", is_flag=True, help="Show stderr instead of stdout.")
+@click.option("-stdout", "--stdout", is_flag=True, help="Show stdout (the default).")
+@click.option("-f", "--follow", "follow", is_flag=True,
+              help="Keep printing what the task writes until it stops (or Ctrl+C).")
+@click.option("-tail", "--tail", is_flag=True,
+              help="Only the end of the log: the last 10 lines unless -n or -c says otherwise.")
+@click.option("-n", "--lines", "lines", type=click.IntRange(min=0), default=None, metavar="LINES",
+              help="The last LINES lines (implies -tail).")
+@click.option("-c", "--bytes", "count_bytes", type=click.IntRange(min=0), default=None,
+              metavar="BYTES", help="The last BYTES bytes (implies -tail).")
+@connection_options
+def logs_command(job_id: str, task: str | None, by_job: bool, task_option: str | None,
+                 group: str | None, alloc_prefix: str, stderr: bool, stdout: bool, follow: bool,
+                 tail: bool, lines: int | None, count_bytes: int | None,
+                 connection: Connection) -> None:
+    """Print (or follow) what a task of a job wrote."""
+    from nomadmesh.cli._logs import LogRequest, show_logs
+
+    if stderr and stdout:
+        raise click.UsageError("-stderr and -stdout cannot be used together")
+    if lines is not None and count_bytes is not None:
+        raise click.UsageError("-n and -c cannot be used together")
+    chosen_task = task_option or task
+    if not chosen_task:
+        raise click.UsageError("which task? give TASK or -task")
+    request = LogRequest(job_id=job_id, task=chosen_task, group=group, alloc_prefix=alloc_prefix,
+                         stderr=stderr, follow=follow,
+                         tail=tail or lines is not None or count_bytes is not None,
+                         lines=lines, count_bytes=count_bytes)
+    with connection.client() as client:
+        show_logs(client, request)

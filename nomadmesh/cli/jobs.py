@@ -1,4 +1,4 @@
-"""Offline job verbs: render and validate work on files without a cluster (fmt: cli/fmt.py)."""
+"""Offline job verbs: render, validate and fmt work on files without a cluster."""
 
 from __future__ import annotations
 
@@ -7,46 +7,70 @@ import sys
 import click
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import deployment_option, job_variables, load_jobs, render_jobs
+from nomadmesh.cli._group import NomadCommand
+from nomadmesh.cli._options import (
+    deployment_option,
+    format_option,
+    job_variables,
+    json_input,
+    load_jobs,
+    mesh_options,
+    render_jobs,
+    with_sidecars,
+)
+from nomadmesh.cli._output import write_output
+from nomadmesh.cli._terminal import BOLD, GREEN, RED, YELLOW, paint
 from nomadmesh.errors import ValidationError
 
 
 @cli.command()
-@click.argument("path", metavar="PATH|PACK")
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
+@json_input
 @deployment_option
-@click.option("--output", "-f", "output", type=click.Choice(["json", "hcl"]), default="json",
-              show_default=True, help="Registration payload as JSON, or the job as HCL.")
-@click.option("--inject", "with_sidecars", is_flag=True,
-              help="Add Envoy sidecars to meshed groups first (see `nomadmesh inject`).")
-@click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False, exists=True),
-              help="Mesh settings (TOML or YAML) for --inject.")
-def render(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-           deployment: str | None, output: str, with_sidecars: bool, mesh_file: str | None) -> None:
+@format_option(("json", "hcl"), "The registration payload as JSON, or the job as HCL.")
+@mesh_options
+@click.option("--out", "out_file", default=None, metavar="FILE",
+              help="Write to FILE instead of standard output.")
+def render(path: str, variables: dict[str, str], var_files: tuple[str, ...], json_input: bool,
+           deployment: str | None, output_format: str, inject: bool, mesh_file: str | None,
+           out_file: str | None) -> None:
     """Print the registration payload {"Job": ...} (or HCL) for a job file or a pack."""
-    jobs = load_jobs(path, variables, var_files, deployment)
-    if with_sidecars:
-        from nomadmesh.mesh import Mesh, inject
-
-        mesh = Mesh.from_file(mesh_file) if mesh_file else Mesh()
-        jobs = [inject(job, mesh) for job in jobs]
-    elif mesh_file:
-        raise click.UsageError("--mesh only applies with --inject")
-    click.echo(render_jobs(jobs, output), nl=False)
+    if mesh_file and not inject:
+        raise click.UsageError("--mesh needs --inject")  # before reading anything
+    jobs = load_jobs(path, variables, var_files, deployment, json_input=json_input)
+    write_output(render_jobs(with_sidecars(jobs, inject, mesh_file), output_format), out_file)
 
 
-@cli.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@cli.command(cls=NomadCommand)
+@click.argument("path", metavar="PATH|PACK|-")
 @job_variables
-def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...]) -> None:
-    """Check a job file offline; exit 0 when valid, 1 with every problem listed."""
+@json_input
+def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...],
+             json_input: bool) -> None:
+    """Check a job file offline, as `nomad job validate`.
+
+    Exit 0 when every job is valid, 1 when any problem is found (syntax, variables or the rules
+    Nomad's server applies), each printed with its file position or field path. Warnings (Nomad's
+    own, and nomadmesh's checks marked "nomadmesh:") are printed and do not fail the check.
+    """
     try:
-        jobs = load_jobs(path, variables, var_files)
+        jobs = load_jobs(path, variables, var_files, json_input=json_input)
     except ValidationError as exc:
+        click.echo(paint("Job validation errors:", BOLD, RED, stream=sys.stderr), err=True)
         for problem in exc.problems:
             click.echo(f"{path}: {problem}", err=True)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
         sys.exit(1)
+    warnings = [w for job in jobs for w in job.warnings()]
+    if warnings:
+        # As `nomad job validate` (job_validate.go:162, meta.go FormatWarnings): warnings are
+        # printed, in yellow, and do not fail the check.
+        click.echo(paint("Job Warnings:", BOLD, YELLOW))
+        for warning in warnings:
+            click.echo(paint(f"{path}: {warning}", YELLOW))
     for job in jobs:
         tasks = sum(len(g.tasks) for g in job.groups)
         click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
+    click.echo(paint("Job validation successful", BOLD, GREEN))
+

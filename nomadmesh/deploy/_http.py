@@ -24,7 +24,6 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
-from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
@@ -287,10 +286,9 @@ def make_session(config: NomadConfig) -> requests.Session:
 
 
 def _user_agent() -> str:
-    try:
-        return f"nomadmesh/{metadata.version('nomadmesh')}"
-    except metadata.PackageNotFoundError:
-        return "nomadmesh"
+    from nomadmesh import __version__  # the one place the version is written
+
+    return f"nomadmesh/{__version__}"
 
 
 # --- requests ----------------------------------------------------------------------------------

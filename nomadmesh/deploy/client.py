@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from nomadmesh.deploy import diagnose
 from nomadmesh.deploy._http import Answer, NomadHttp, Retry, problem
@@ -43,14 +43,16 @@ from nomadmesh.errors import (
     OwnershipError,
     ValidationError,
 )
-from nomadmesh.model import Job
 
 TOOL = "nomadmesh"
 DEFAULT_RUN_TIMEOUT = 600.0
 WATCH_WAIT = 30.0
 DIAGNOSIS_GRACE = 2.0
 
-JobLike = Job | Mapping[str, Any]
+if TYPE_CHECKING:  # the model is not imported to read a job's status (CLI startup)
+    from nomadmesh.model import Job
+
+JobLike: TypeAlias = "Job | Mapping[str, Any]"
 OnEvent = Callable[[DeployEvent], None]
 
 _ROLLBACK = re.compile(r"rolling back to job version (\d+)")
@@ -470,12 +472,12 @@ def count_before_scaling(events: list[Mapping[str, Any]], running: int | None) -
 
 
 def _api_job(job: JobLike) -> dict[str, Any]:
-    return dict(job.to_api() if isinstance(job, Job) else job.get("Job", job))
+    return dict(job.get("Job", job) if isinstance(job, Mapping) else job.to_api())
 
 
 def _checked(job: JobLike) -> dict[str, Any]:
     """The API JSON of `job`; a Python-built job is validated first (with paths)."""
-    if isinstance(job, Job):
+    if not isinstance(job, Mapping):
         job.validate()
     api = _api_job(job)
     if not isinstance(api.get("ID"), str) or not api["ID"]:

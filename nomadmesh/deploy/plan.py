@@ -144,21 +144,25 @@ class Plan:
         return self.render()
 
     def _repr_html_(self) -> str:
-        diff = "".join(
-            f"<span style='color:{_COLOR.get(kind, 'inherit')}'>{html.escape(text)}</span>\n"
-            for kind, text in self.lines()) or html.escape(f'Job: "{self.job_id}" (no diff)\n')
+        """A summary first (what the scheduler would do per group, failed placements), then
+        the diff, folded away for a new job (every field of it is new)."""
+        verdict = "a new job" if self.is_new else "changes" if self.changes else "no changes"
         rows = "".join(
             f"<tr><td>{html.escape(g.name)}</td><td>{g.place}</td><td>{g.in_place_update}</td>"
             f"<td>{g.destructive_update}</td><td>{g.canary}</td><td>{g.stop}</td>"
             f"<td>{g.ignore}</td></tr>" for g in self.groups)
         table = ("<table><thead><tr><th>group</th><th>place</th><th>in-place</th>"
                  "<th>destructive</th><th>canary</th><th>stop</th><th>ignore</th></tr></thead>"
-                 f"<tbody>{rows}</tbody></table>")
+                 f"<tbody>{rows}</tbody></table>") if rows else ""
         failed = self.failed_placements._repr_html_() if self.failed_placements else ""
-        verdict = "changes" if self.changes else "no changes"
-        return (f"<div><strong>Plan for job {html.escape(self.job_id)}</strong> ({verdict}, "
-                f"JobModifyIndex {self.job_modify_index})<pre>{diff}</pre>{table}{failed}</div>")
-
+        diff = "".join(
+            f"<span style='color:{_COLOR.get(kind, 'inherit')}'>{html.escape(text)}</span>\n"
+            for kind, text in self.lines()) or html.escape(f'Job: "{self.job_id}" (no diff)\n')
+        details = (f"<details><summary>diff</summary><pre>{diff}</pre></details>"
+                   if self.is_new else f"<pre>{diff}</pre>")
+        return (f"<div><strong>Plan for job {html.escape(self.job_id)}</strong>: {verdict} "
+                f"(exit code {self.exit_code}, JobModifyIndex {self.job_modify_index})"
+                f"{table}{failed}{details}</div>")
 
 def _job_lines(diff: Mapping[str, Any], groups: tuple[GroupUpdate, ...]) -> Iterator[tuple[str, str]]:
     kind = str(diff.get("Type") or "None")

@@ -270,7 +270,40 @@ class JobStatus:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
+        """Tables, for notebooks: the job, its groups, allocations and Consul services."""
+        state = self.status + (" (stopped)" if self.stopped else "")
+        head = (f"<strong>{html.escape(self.job_id)}</strong> ({html.escape(self.type)}): "
+                f"{html.escape(state)}, version {self.version}"
+                + (" (stable)" if self.stable else "") + f", owner {html.escape(str(self.owner))}")
+        parts = [f"<p>{head}</p>"]
+        if self.summary:
+            states = ("Queued", "Starting", "Running", "Failed", "Complete", "Lost")
+            parts.append(_table(("group", *(s.lower() for s in states)), [
+                (g, *(str(c.get(s, 0)) for s in states)) for g, c in sorted(self.summary.items())]))
+        if self.deployment_id:
+            parts.append(f"<p>deployment <code>{html.escape(self.deployment_id[:8])}</code>: "
+                         f"{html.escape(self.deployment_status or '')}"
+                         + (f" ({html.escape(self.deployment_description)})"
+                            if self.deployment_description else "") + "</p>")
+        if self.allocations:
+            parts.append(_table(("allocation", "group", "node", "version", "desired", "status",
+                                 "health"), [
+                (a.id[:8], a.group, a.node, str(a.job_version), a.desired_status, a.client_status,
+                 "" if a.healthy is None else ("healthy" if a.healthy else "unhealthy"))
+                for a in self.allocations]))
+        if self.services:
+            parts.append(_table(("service", "instance", "address", "checks"), [
+                (s.service, s.id, f"{s.address}:{s.port}",
+                 ", ".join(f"{name}: {state}" for name, state in s.checks.items()) or "(none)")
+                for s in self.services]))
+        return "<div>" + "".join(parts) + "</div>"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ import attrs
 from nomadmesh.deploy import DeployEvent, DeployResult, NomadClient, Plan
 from nomadmesh.errors import InputError, NotFound, OwnershipError
 from nomadmesh.model import Job
-from nomadmesh.packs.pack import META_DEPLOYMENT, META_PACK, META_PACK_VERSION, META_VARIABLES_DIGEST
+from nomadmesh.packs.definition import META_DEPLOYMENT, META_PACK, META_PACK_VERSION, META_VARIABLES_DIGEST
 
 
 @attrs.frozen

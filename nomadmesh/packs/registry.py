@@ -9,29 +9,30 @@ A reference is one of:
 
 A pack directory is imported under its own name with its parent directory on `sys.path`, so
 packs in the same directory import each other as dependencies the way installed packs do.
+
+The loader asks `is_pack_ref` of every job file the CLI reads, so this module imports little at
+its top; what only fetching, listing or rendering needs is imported where it is used.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import importlib
-import importlib.metadata
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from nomadmesh.errors import LoadError, NomadmeshError
-from nomadmesh.packs.pack import Pack
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from nomadmesh.packs.definition import Pack
 
 ENTRY_POINT_GROUP = "nomadmesh.packs"
 PATH_ENV = "NOMADMESH_PACKS_PATH"
@@ -56,9 +57,10 @@ def find_pack(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | None 
         directory, origin = fetch_git(ref, cache_dir=cache_dir)
         return FoundPack(load_directory(directory), origin)
     path = Path(ref)
-    if path.is_dir():
+    kind = _kind(path)
+    if kind == "directory":
         return FoundPack(load_directory(path), str(path.resolve()))
-    if path.exists():
+    if kind is not None:
         raise LoadError(f"{ref}: not a pack directory (a pack is a Python package directory)")
     for ep in _entry_points():
         if ep.name == ref:
@@ -71,6 +73,8 @@ def find_pack(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | None 
         if found.pack.name == ref:
             return found
     known = sorted({f.pack.name for f in everything})
+    import difflib
+
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else (
         f"; known packs: {', '.join(known)}" if known else
@@ -90,8 +94,11 @@ def is_pack_ref(ref: str, *, search_path: Iterable[str | os.PathLike[str]] | Non
     if ref.startswith("git+"):
         return True
     path = Path(ref)
-    if path.exists():
-        return _is_pack_dir(path)
+    kind = _kind(path)
+    if kind is not None:
+        return kind == "directory" and _is_pack_dir(path)
+    if not ref or len(ref) > 255 or "\x00" in ref:
+        return False  # not a name an entry point or a directory can have
     names = {ep.name for ep in _entry_points()}
     names |= {d.name for d in _pack_dirs(search_path)}
     return ref in names or ref.replace("-", "_") in names
@@ -125,6 +132,8 @@ def load_directory(path: str | os.PathLike[str]) -> Pack[Any]:
 
 def pack_of(module: types.ModuleType, where: str) -> Pack[Any]:
     """The pack a module declares: its `pack` attribute, else the one Pack defined in it."""
+    from nomadmesh.packs.definition import Pack
+
     declared = getattr(module, "pack", None)
     if isinstance(declared, Pack):
         return declared
@@ -146,6 +155,8 @@ def fetch_git(ref: str, *, cache_dir: str | os.PathLike[str] | None = None,
                         "[#subdirectory=PATH]")
     subdir = match.group("subdir") or ""
     root = Path(cache_dir or (env or os.environ).get(CACHE_ENV) or _default_cache()) / "packs"
+    import hashlib
+
     key = hashlib.sha256(f"{url}@{pinned}".encode()).hexdigest()[:16]
     checkout = root / f"{_slug(url)}-{_slug(pinned)}-{key}"
     if not (checkout / COMMIT_FILE).is_file():
@@ -158,6 +169,9 @@ def fetch_git(ref: str, *, cache_dir: str | os.PathLike[str] | None = None,
 
 
 def _clone(url: str, ref: str, checkout: Path) -> None:
+    import shutil
+    import tempfile
+
     checkout.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=checkout.parent))
     try:
@@ -178,6 +192,8 @@ def _clone(url: str, ref: str, checkout: Path) -> None:
 
 def _git(*args: str, what: str) -> str:
     """Run git; a failure is a LoadError starting with `what`, ending with git's last line."""
+    import subprocess
+
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
         done = subprocess.run(["git", *args], capture_output=True, text=True, env=env,
@@ -199,22 +215,42 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text.rstrip("/").rsplit("/", 1)[-1])[:40]
 
 
+def _kind(path: Path) -> str | None:
+    """"directory", "other" (it exists, as a file or anything else) or None (it does not);
+    a path the system refuses to look up (too long, a loop, no permission) is an error."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except ValueError:  # a NUL byte: no such path can exist
+        return None
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot be looked up: {exc.strerror}") from None
+    import stat
+
+    return "directory" if stat.S_ISDIR(mode) else "other"
+
+
 def _is_pack_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "__init__.py").is_file()
+    return _kind(path) == "directory" and _kind(path / "__init__.py") == "other"
 
 
 def _pack_dirs(search_path: Iterable[str | os.PathLike[str]] | None) -> list[Path]:
     roots = ([Path(p) for p in search_path] if search_path is not None else
              [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p])
-    return [d for root in roots if root.is_dir() for d in sorted(root.iterdir())
+    return [d for root in roots if _kind(root) == "directory" for d in sorted(root.iterdir())
             if _is_pack_dir(d) and not d.name.startswith(("_", "."))]
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
+def _entry_points() -> list[EntryPoint]:
+    import importlib.metadata
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def _from_entry_point(ep: importlib.metadata.EntryPoint) -> Pack[Any]:
+def _from_entry_point(ep: EntryPoint) -> Pack[Any]:
+    from nomadmesh.packs.definition import Pack
+
     try:
         target = ep.load()
     except NomadmeshError:
@@ -230,6 +266,6 @@ def _from_entry_point(ep: importlib.metadata.EntryPoint) -> Pack[Any]:
                     "not a pack or a module declaring one")
 
 
-def _entry_point_origin(ep: importlib.metadata.EntryPoint) -> str:
+def _entry_point_origin(ep: EntryPoint) -> str:
     dist = ep.dist
     return f"{dist.name} {dist.version}" if dist is not None else f"entry point {ep.value}"

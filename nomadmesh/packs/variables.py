@@ -10,10 +10,8 @@ rendered; problems carry the variable's dotted path (`redis.port`) and where the
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
+import math
 import os
-import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,14 +19,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import attrs
-import yaml
 
 from nomadmesh.errors import LoadError, ParseError, Problem, ValidationError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from nomadmesh.packs import documents
 
 V = TypeVar("V")
 
@@ -41,6 +34,7 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 VarPath = tuple[str, ...]  # ("redis", "port") for `redis.port`
+MAX_VAR_FILE = 4 * 1024**2
 
 
 def variable(default: Any = attrs.NOTHING, *, description: str = "", validator: Any = None,
@@ -100,46 +94,34 @@ def resolve(cls: type[V], *, values: Mapping[str, Any] | None = None,
     return instance
 
 
-def digest(variables: object) -> str:
-    """A short, stable hash of resolved variables (job meta `nomadmesh.variables_digest`)."""
-    data = attrs.asdict(variables) if attrs.has(type(variables)) else variables  # type: ignore[arg-type]
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def read_var_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A var file as a mapping: `.json`, `.yaml`/`.yml`, `.toml`, anything else as HCL."""
     p = Path(path)
     if not p.is_file():
-        raise LoadError(f"{p}: variable file not found")
+        raise LoadError(f"{p}: variable file not found (or not a regular file)")
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoadError(f"{p}: cannot read: {exc}") from None
+        with p.open("rb") as f:
+            raw = f.read(MAX_VAR_FILE + 1)
+    except OSError as exc:
+        raise LoadError(f"{p}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_VAR_FILE:
+        raise LoadError(f"{p}: larger than {MAX_VAR_FILE // 1024**2} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     suffix = p.suffix.lower()
     data: Any
     if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParseError(exc.msg, source=str(p), line=exc.lineno, column=exc.colno) from None
+        data = documents.parse_json(text, str(p))
     elif suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise ParseError(str(getattr(exc, "problem", None) or exc), source=str(p),
-                             line=mark.line + 1 if mark else None,
-                             column=mark.column + 1 if mark else None) from None
+        data = documents.parse_yaml(text, str(p)) or {}
     elif suffix == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ParseError(str(exc), source=str(p)) from None
+        data = documents.parse_toml(text, str(p))
     else:
         from nomadmesh.hcl import parse_var_file
 
-        data = parse_var_file(text, filename=str(p))
+        data = documents.checked(parse_var_file(text, filename=str(p)), str(p))
     if not isinstance(data, dict):
         raise ParseError("a variable file must hold a mapping of names to values", source=str(p))
     return data
@@ -305,13 +287,13 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
                 return _convert(value, option, path)
             except _Bad as exc:
                 failures.append(exc)
-        raise _Bad(path, f"expected {_type_name(tp)}, got {value!r}") if len(failures) > 1 \
+        raise _Bad(path, f"expected {_type_name(tp)}, got {_short(value)}") if len(failures) > 1 \
             else failures[0]
     if origin is Literal:
         for choice in args:
             if value == choice or (isinstance(value, str) and str(choice) == value):
                 return choice
-        raise _Bad(path, f"must be one of {', '.join(repr(c) for c in args)}, got {value!r}")
+        raise _Bad(path, f"must be one of {', '.join(repr(c) for c in args)}, got {_short(value)}")
     if origin in (list, tuple, Sequence) or tp in (list, tuple):
         return _sequence(value, tp, origin or tp, args, path)
     if origin in (dict, Mapping) or tp is dict:
@@ -321,15 +303,15 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if tp is int:
         return _number(value, int, "an integer", path)
     if tp is float:
-        return float(_number(value, float, "a number", path))
+        return _number(value, float, "a number", path)
     if tp is str:
         if isinstance(value, str):
             return value
-        raise _Bad(path, f"expected a string, got {value!r} ({type(value).__name__})")
+        raise _Bad(path, f"expected a string, got {_short(value)} ({type(value).__name__})")
     if isinstance(tp, type):
         if isinstance(value, tp):
             return value
-        raise _Bad(path, f"expected {tp.__name__}, got {value!r}")
+        raise _Bad(path, f"expected {tp.__name__}, got {_short(value)}")
     raise _Bad(path, f"unsupported variable type {_type_name(tp)}")
 
 
@@ -338,20 +320,39 @@ def _bool(value: Any, path: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise _Bad(path, f"expected true or false, got {value!r}")
+    raise _Bad(path, f"expected true or false, got {_short(value)}")
 
 
 def _number(value: Any, kind: type, what: str, path: str) -> Any:
     if isinstance(value, bool):
-        raise _Bad(path, f"expected {what}, got {value!r}")
+        raise _Bad(path, f"expected {what}, got {_short(value)}")
+    number: Any = None
     if isinstance(value, int) or (kind is float and isinstance(value, float)):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > 400:
+            raise _Bad(path, f"expected {what}, got a {len(text)}-character string")
         try:
-            return kind(value.strip())
+            number = kind(text)
         except ValueError:
-            pass
-    raise _Bad(path, f"expected {what}, got {value!r}")
+            number = None
+    if number is None:
+        raise _Bad(path, f"expected {what}, got {_short(value)}")
+    if kind is float:
+        try:
+            number = float(number)
+        except OverflowError:
+            raise _Bad(path, f"{_short(value)} is too large for a number") from None
+        if not math.isfinite(number):
+            raise _Bad(path, f"expected a finite number, got {_short(value)}")
+    return number
+
+
+def _short(value: Any) -> str:
+    """A value as problems quote it: its repr, cut short (inputs can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _sequence(value: Any, tp: Any, container: Any, args: tuple[Any, ...], path: str) -> Any:
@@ -360,7 +361,7 @@ def _sequence(value: Any, tp: Any, container: Any, args: tuple[Any, ...], path: 
         value = _json(text, list, path) if text.startswith("[") else (
             [part.strip() for part in text.split(",")] if text else [])
     if not isinstance(value, (list, tuple)):
-        raise _Bad(path, f"expected a list, got {value!r}")
+        raise _Bad(path, f"expected a list, got {_short(value)}")
     item = args[0] if args else Any
     items = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if container is tuple else items
@@ -370,16 +371,17 @@ def _mapping(value: Any, args: tuple[Any, ...], path: str) -> dict[str, Any]:
     if isinstance(value, str):
         value = _json(value.strip(), dict, path)
     if not isinstance(value, Mapping):
-        raise _Bad(path, f"expected a mapping, got {value!r}")
+        raise _Bad(path, f"expected a mapping, got {_short(value)}")
     item = args[1] if len(args) == 2 else Any
     return {str(k): _convert(v, item, f"{path}.{k}") for k, v in value.items()}
 
 
 def _json(text: str, kind: type, path: str) -> Any:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _Bad(path, f"not valid JSON: {exc.msg}") from None
+        data = documents.parse_json(text, path)
+    except ParseError as exc:
+        raise _Bad(path, f"not valid JSON: {exc.message}") from None
     if not isinstance(data, kind):
-        raise _Bad(path, f"expected a JSON {'list' if kind is list else 'object'}, got {text!r}")
+        raise _Bad(path, f"expected a JSON {'list' if kind is list else 'object'}, got "
+                         f"{_short(text)}")
     return data

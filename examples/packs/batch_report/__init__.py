@@ -37,8 +37,7 @@ class Variables:
 
 
 @pack(name="batch-report", version="1.0.0", variables=Variables,
-      description="A report built by a periodic batch job",
-      url="https://github.com/nomadmesh/nomadmesh/tree/main/examples/packs/batch_report")
+      description="A report built by a periodic batch job")
 def jobs(v: Variables, deployment: str) -> Job:
     """One periodic batch job named after the deployment."""
     return Job(deployment, type="batch", datacenters=v.datacenters,

@@ -24,8 +24,7 @@ class Variables:
 
 
 @pack(name="redis-cache", version="1.0.0", variables=Variables,
-      description="One Redis server registered in Consul",
-      url="https://github.com/nomadmesh/nomadmesh/tree/main/examples/packs/redis_cache")
+      description="One Redis server registered in Consul", url="https://redis.io")
 def jobs(v: Variables, deployment: str) -> Job:
     """A single Redis server registered in Consul under the deployment's name."""
     args = ["--port", str(v.port)] + (["--appendonly", "yes"] if v.volume else [])

@@ -53,8 +53,7 @@ class Variables:
 
 
 @pack(name="web-service", version="1.0.0", variables=Variables,
-      description="A meshed HTTP service with upstreams and a Redis cache",
-      url="https://github.com/nomadmesh/nomadmesh/tree/main/examples/packs/web_service")
+      description="A meshed HTTP service with upstreams and a Redis cache")
 def jobs(v: Variables, deployment: str) -> Job:
     """A meshed web service named after the deployment, with its Redis cache."""
     redis_service = dependency_deployment(deployment, "redis")

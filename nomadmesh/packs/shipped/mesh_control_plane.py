@@ -1,4 +1,4 @@
-"""mesh_control_plane: the nomadmesh xDS control plane (`nomadmesh xds serve`) as a Nomad service.
+"""mesh-control-plane: the nomadmesh xDS control plane (`nomadmesh xds serve`) as a Nomad service.
 
 Composes `nomadmesh.xds.control_plane_job` (ports, arguments, services and checks stay defined in
 one place) and adds what a production deployment wants: a container image, spreading over nodes,
@@ -39,8 +39,7 @@ class Variables:
 
 
 @pack(name="mesh-control-plane", version="1.0.0", variables=Variables,
-      description="The nomadmesh xDS control plane that feeds the Envoy sidecars",
-      url="https://github.com/nomadmesh/nomadmesh/tree/main/examples/packs/mesh_control_plane")
+      description="The nomadmesh xDS control plane that feeds the Envoy sidecars")
 def jobs(v: Variables, deployment: str) -> Job:
     """The control plane job, spread over nodes, never meshed itself."""
     base = control_plane_job(job_id=deployment, service=v.service_name, consul=v.consul_address,

@@ -19,11 +19,13 @@ from nomadmesh.packs.variables import DEPENDENCY, DESCRIPTION, VariableInfo
 V = TypeVar("V")
 
 # Job meta that ties every rendered job to its pack instance (read back by plan/run/stop/status).
-# Dashes, not dots: NomadClient.payload replaces every `nomadmesh.*` job meta key with its own
-# ownership keys on submit, so dotted names would not survive to the server.
+# Only names that stay the same from one render to the next: any Meta change makes the scheduler
+# replace every allocation (scheduler/util.go tasksUpdated compares the combined task meta).
 META_PACK = "nomadmesh.pack"
-META_PACK_VERSION = "nomadmesh.pack_version"
 META_DEPLOYMENT = "nomadmesh.deployment"
+# Keys of earlier versions, which changed with the pack version and the variables; no longer
+# written, still read from jobs deployed with them.
+META_PACK_VERSION = "nomadmesh.pack_version"
 META_VARIABLES_DIGEST = "nomadmesh.variables_digest"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -80,8 +82,7 @@ class Pack(Generic[V]):
         name = deployment or self.name
         if not _DEPLOYMENT.match(name):
             raise InputError(f"deployment name {name!r} must be letters, digits, '-', '_' or '.'")
-        meta = {META_PACK: self.name, META_PACK_VERSION: self.version, META_DEPLOYMENT: name,
-                META_VARIABLES_DIGEST: _variables.digest(chosen)}
+        meta = {META_PACK: self.name, META_DEPLOYMENT: name}
         jobs = [attrs.evolve(j, meta={**j.meta, **meta}) for j in self._jobs(chosen, name)]
         problems: list[Problem] = []
         seen: set[str] = set()

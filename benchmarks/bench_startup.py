@@ -1,0 +1,108 @@
+"""How long the `nomadmesh` command takes to start and finish, against the bare minimum (issue 15).
+
+Each case is a fresh process, timed against a baseline process of the same kind, in rotation so
+that machine load affects both alike (median of N rounds):
+
+1. `nomadmesh --help`                 vs `python -c pass`                       target <= 2x
+2. `nomadmesh validate F` (offline)   vs the bare parse of F in a fresh python    target <= 1.3x
+   `nomadmesh render F`               vs the same bare parse                      (reported)
+3. `nomadmesh status JOB` (online)    vs `import nomad` + python-nomad's get_job  target <= 1.3x
+
+The bare parse is nomadmesh's own HCL parser (`nomadmesh.hcl`) when it is installed, else
+python-hcl2's `hcl2.loads`; both only parse, they build no job and check nothing.
+
+Run: `.venv/bin/python benchmarks/bench_startup.py [--rounds N]`; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+NOMADMESH = str(Path(PYTHON).with_name("nomadmesh"))
+JOB_FILE = ROOT / "examples" / "jobs" / "web-canary.nomad.hcl"
+
+
+def bare_parse_code(path: Path) -> tuple[str, str]:
+    """Python source that only parses `path` as HCL, and the parser's name."""
+    if importlib.util.find_spec("nomadmesh.hcl") is not None:
+        return (f"from nomadmesh.hcl import parse\nparse(open({str(path)!r}).read(), "
+                f"filename={str(path)!r})", "nomadmesh.hcl.parse")
+    return f"import hcl2\nhcl2.loads(open({str(path)!r}).read())", "hcl2.loads"
+
+
+def timed(argv: Sequence[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                          check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def rotated(cases: list[Sequence[str]], rounds: int, env: dict[str, str]) -> list[float]:
+    """Median wall time of each command, run in rotation (one warm-up round first)."""
+    for argv in cases:
+        timed(argv, env)
+    samples: list[list[float]] = [[] for _ in cases]
+    for _ in range(rounds):
+        for argv, out in zip(cases, samples, strict=True):
+            out.append(timed(argv, env))
+    return [statistics.median(s) for s in samples]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "CONSUL_"))}
+    rows: list[tuple[str, float, str, float, float | None]] = []
+
+    base, help_ = rotated([[PYTHON, "-c", "pass"], [NOMADMESH, "--help"]], args.rounds, env)
+    rows.append(("python -c pass", base, "nomadmesh --help", help_, 2.0))
+
+    code, parser_name = bare_parse_code(JOB_FILE)
+    base, validate, render = rotated([[PYTHON, "-c", code],
+                                      [NOMADMESH, "validate", str(JOB_FILE)],
+                                      [NOMADMESH, "render", str(JOB_FILE)]], args.rounds, env)
+    rows.append((f"bare {parser_name}(F)", base, "nomadmesh validate F", validate, 1.3))
+    rows.append((f"bare {parser_name}(F)", base, "nomadmesh render F", render, None))
+
+    from nomadmesh.deploy import NomadClient
+    from nomadmesh.loader import load
+    from nomadmesh.testing import NomadEmulator
+
+    with NomadEmulator() as nomad, NomadClient(nomad.url) as client:
+        client.run(load(JOB_FILE), wait=False)
+        env_online = {**env, "NOMAD_ADDR": nomad.url}
+        python_nomad = ("import nomad\nnomad.Nomad(address="
+                        f"{nomad.url!r}, timeout=10).job.get_job('web')")
+        base, status = rotated([[PYTHON, "-c", python_nomad], [NOMADMESH, "status", "web"]],
+                               args.rounds, env_online)
+    rows.append(("python-nomad get_job", base, "nomadmesh status JOB", status, 1.3))
+
+    missed = 0
+    print(f"{len(rows)} cases, median of {args.rounds} rounds each, in rotation; F = "
+          f"{JOB_FILE.relative_to(ROOT)}")
+    for base_name, base_t, name, t, target in rows:
+        ratio = t / base_t
+        verdict = "" if target is None else (
+            f"(target <= {target}x) " + ("met" if ratio <= target else "MISSED"))
+        missed += target is not None and ratio > target
+        print(f"{base_name:<28} {base_t * 1e3:7.1f} ms   {name:<22} {t * 1e3:7.1f} ms   "
+              f"ratio {ratio:4.2f}x {verdict}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

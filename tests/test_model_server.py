@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from nomadmesh import (
     Check,
@@ -46,6 +47,7 @@ from nomadmesh import (
 )
 from nomadmesh.model import NUMA, Schedule, ScheduleCron, Secret, ServerConfig
 from nomadmesh.model._base import SECOND
+from tests.strategies import jobs
 
 # nomad/job_endpoint_hooks.go:37 and job_endpoint_hook_connect.go:86, :128, :115.
 CONSUL = Constraint(attribute="${attr.consul.version}", value=">= 1.8.0", operator="semver")
@@ -609,7 +611,7 @@ def test_a_zero_priority_takes_the_servers_default() -> None:
 def test_what_the_server_structs_do_not_keep() -> None:
     """job_endpoint.go:1707 (no service check_restart, no check advertise, a task service's
     checks take its task), :1651 (no network device), :1376 (no vault policies; the job's vault
-    namespace), :1327 (only host and CSI volumes)."""
+    namespace), :1309 (only host and CSI volumes)."""
     from nomadmesh import CheckRestart, VolumeRequest
 
     job = Job("j", vault_namespace="ns", groups=[Group(
@@ -755,3 +757,16 @@ def test_a_valid_connect_group_passes_the_hooks() -> None:
         sidecar("s1", upstreams=[ConsulUpstream(destination_name="a", local_bind_port=9001)]),
         sidecar("s2", upstreams=[ConsulUpstream(destination_name="b", local_bind_port=9002)])])
     assert refusals(group) == []
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(jobs())
+def test_a_stored_job_reads_back_and_canonicalizes_to_itself(job: Job) -> None:
+    """What a GET returns (sidecars, ports, constraints, identities included) is read back
+    unchanged and canonicalize leaves it as it is: the comparison a deploy makes."""
+    stored = canonicalize(job)
+    got = Job.from_api(stored.to_api())
+    assert got == stored
+    assert canonicalize(got) == stored

@@ -138,7 +138,7 @@ def _structs_group(group: Group, vault_namespace: str) -> Group:
     """command/agent/job_endpoint.go:1227 ApiTgToStructsTG."""
     changes: dict[str, Any] = {}
     if any(v.type not in ("host", "csi") for v in group.volumes.values()):
-        # :1327: only host and CSI volumes are kept.
+        # :1309: only host and CSI volumes are kept.
         changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
     if any(n.device is not None for n in group.networks):
         changes["networks"] = tuple(_structs_network(n) for n in group.networks)
@@ -175,8 +175,8 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
     if task.services:
         changes["services"] = tuple(_structs_service(s, group=False) for s in task.services)
     if task.vault is not None:
-        # Policies are not kept (deprecated); job_endpoint.go:1369 gives the job's vault namespace
-        # to a task vault block without one.
+        # Policies are not kept (deprecated, :1454); job_endpoint.go:1366 gives the job's vault
+        # namespace to a task vault block without one.
         namespace = task.vault.namespace or vault_namespace
         changes["vault"] = evolve(task.vault, policies=(), namespace=namespace)
     if any(m.volume is None for m in task.volume_mounts):
@@ -248,7 +248,7 @@ def _canonical_job(job: Job) -> Job:
     return evolve(
         job,
         namespace=namespace,
-        # structs.go:4684: no datacenters means every datacenter.
+        # structs.go:4686: no datacenters means every datacenter.
         datacenters=job.datacenters or ("*",),
         # structs.go:6101 ParameterizedJobConfig.Canonicalize.
         parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
@@ -387,7 +387,7 @@ def _admission(job: Job, config: ServerConfig) -> Job:
 
 
 def _vault_hook(group: Group) -> Group:
-    """nomad/job_endpoint_hook_vault_ce.go:33 jobVaultHook.Mutate: vault cluster "default"."""
+    """nomad/job_endpoint_hook_vault_ce.go:36 jobVaultHook.Mutate: vault cluster "default"."""
     if not any(t.vault is not None and not t.vault.cluster for t in group.tasks):
         return group
     return evolve(group, tasks=tuple(
@@ -532,7 +532,7 @@ def _submission_env(job: Job, group: Group) -> tuple[dict[str, str], dict[str, s
     """The environment nomad/job_endpoint_hook_connect.go:279 interpolates Connect service names
     with: client/taskenv/env.go:514 NewBuilder(nil, alloc{Job, TaskGroup}, nil, region).Build()
     has no node, task or allocated ports; its maps are the env and the node attributes."""
-    env: dict[str, str] = {"NOMAD_ALLOC_INDEX": "0"}  # env.go:577, the index of an unnamed alloc
+    env: dict[str, str] = {"NOMAD_ALLOC_INDEX": "0"}  # env.go:575, the index of an unnamed alloc
     for key, value in (("NOMAD_GROUP_NAME", group.name), ("NOMAD_JOB_ID", job.id),
                        ("NOMAD_JOB_NAME", job.name or ""),
                        ("NOMAD_JOB_PARENT_ID", str(job.server.get("ParentID") or "")),
@@ -550,8 +550,8 @@ def _submission_env(job: Job, group: Group) -> tuple[dict[str, str], dict[str, s
                 env["NOMAD_UPSTREAM_PORT_" + dest] = port
                 env["NOMAD_UPSTREAM_ADDR_" + dest] = "127.0.0.1:" + port
     nodes = {"node.region": job.region} if job.region else {}
-    # env.go:787 CombinedTaskMeta(group, ""): the group's meta over the job's, as NOMAD_META_<key>
-    # and NOMAD_META_<KEY>, keys cleaned (env.go:676).
+    # env.go:788 CombinedTaskMeta(group, ""): the group's meta over the job's, as NOMAD_META_<key>
+    # and NOMAD_META_<KEY>, keys cleaned (env.go:684).
     meta = {**job.meta, **group.meta}
     base = dict(env)
     for key, value in meta.items():

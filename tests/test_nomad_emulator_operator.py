@@ -1,0 +1,79 @@
+"""The emulator's agent, operator, system, search, metrics and scaling endpoints (gaps python-nomad's
+suite found). Texts and shapes follow Nomad at aa026cc: command/agent/agent_endpoint.go,
+operator_endpoint.go, nomad/search_endpoint.go, nomad/structs/structs.go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from nomadmesh.testing import NomadEmulator
+from nomadmesh.testing.jobs import service_job
+
+
+@pytest.fixture
+def nomad() -> Iterator[NomadEmulator]:
+    with NomadEmulator() as emulator:
+        yield emulator
+
+
+def _call(nomad: NomadEmulator, method: str, path: str, body: Any = None,
+          **params: str) -> requests.Response:
+    return requests.request(method, f"{nomad.url}{path}", json=body, params=params, timeout=5)
+
+
+def test_agent_members_servers_join_force_leave(nomad: NomadEmulator) -> None:
+    members = _call(nomad, "GET", "/v1/agent/members").json()
+    assert members["ServerRegion"] == "global"
+    assert [(m["Name"], m["Status"]) for m in members["Members"]] == [
+        ("nomad-emulator.global", "alive")]
+    assert _call(nomad, "GET", "/v1/agent/servers").json() == ["127.0.0.1:4647"]
+    joined = _call(nomad, "POST", "/v1/agent/join", address="nope").json()
+    assert joined["num_joined"] == 0 and joined["error"].startswith("1 error occurred:")
+    missing = _call(nomad, "POST", "/v1/agent/join")
+    assert (missing.status_code, missing.text) == (400, "missing address to join")
+    assert _call(nomad, "POST", "/v1/agent/force-leave", node="nope").status_code == 200
+    bad = _call(nomad, "POST", "/v1/agent/force-leave", node="x", prune="maybe")
+    assert (bad.status_code, bad.text) == (400, "invalid prune value")
+
+
+def test_raft_configuration_and_peer_removal(nomad: NomadEmulator) -> None:
+    servers = _call(nomad, "GET", "/v1/operator/raft/configuration").json()["Servers"]
+    assert [(s["Address"], s["Leader"], s["Voter"]) for s in servers] == [
+        ("127.0.0.1:4647", True, True)]
+    by_address = _call(nomad, "DELETE", "/v1/operator/raft/peer", address="1.2.3.4:4646")
+    assert (by_address.status_code, by_address.text) == (
+        400, "Removing a peer by address is not supported in the current raft protocol version")
+    unknown = _call(nomad, "DELETE", "/v1/operator/raft/peer", id="x")
+    assert (unknown.status_code, unknown.text) == (
+        500, 'id "x" was not found in the Raft configuration')
+
+
+def test_prefix_and_fuzzy_search(nomad: NomadEmulator) -> None:
+    nomad.register(service_job("example", count=1))
+    nomad.register(service_job("other", count=1))
+    found = _call(nomad, "POST", "/v1/search", {"Prefix": "ex", "Context": "jobs"}).json()
+    assert found == {"Matches": {"jobs": ["example"]}, "Truncations": {"jobs": False}}
+    everything = _call(nomad, "POST", "/v1/search", {"Prefix": "", "Context": "all"}).json()
+    assert everything["Matches"]["jobs"] == ["example", "other"]
+    assert len(everything["Matches"]["nodes"]) == 3
+    fuzzy = _call(nomad, "POST", "/v1/search/fuzzy", {"Text": "xamp", "Context": "jobs"}).json()
+    assert fuzzy["Matches"]["jobs"] == [{"ID": "example", "Scope": ["default", "example"]}]
+    short = _call(nomad, "POST", "/v1/search/fuzzy", {"Text": "e", "Context": "jobs"})
+    assert (short.status_code, short.text) == (
+        500, "fuzzy search query must be at least 2 characters, got 1")
+
+
+def test_system_gc_metrics_and_scaling_policies(nomad: NomadEmulator) -> None:
+    assert _call(nomad, "PUT", "/v1/system/gc").status_code == 200
+    nomad.register(service_job("web", count=2))
+    gauges = {g["Name"]: g["Value"] for g in _call(nomad, "GET", "/v1/metrics").json()["Gauges"]}
+    assert gauges["nomad.state.jobs"] == 1.0
+    prometheus = _call(nomad, "GET", "/v1/metrics", format="prometheus")
+    assert (prometheus.status_code, prometheus.text) == (415, "Prometheus is not enabled")
+    assert _call(nomad, "GET", "/v1/scaling/policies").json() == []
+    assert _call(nomad, "GET", "/v1/scaling/policy/nope").status_code == 404

@@ -77,3 +77,60 @@ def test_system_gc_metrics_and_scaling_policies(nomad: NomadEmulator) -> None:
     assert (prometheus.status_code, prometheus.text) == (415, "Prometheus is not enabled")
     assert _call(nomad, "GET", "/v1/scaling/policies").json() == []
     assert _call(nomad, "GET", "/v1/scaling/policy/nope").status_code == 404
+
+
+# --- node writes (command/agent/node_endpoint.go, nomad/node_endpoint.go) ----------------------
+
+
+def _node(nomad: NomadEmulator, node_id: str) -> dict[str, Any]:
+    node: dict[str, Any] = _call(nomad, "GET", f"/v1/node/{node_id}").json()
+    return node
+
+
+def test_node_eligibility_and_evaluate(nomad: NomadEmulator) -> None:
+    nomad.register(service_job("web", count=1))
+    assert nomad.wait_for(lambda: any(a["ClientStatus"] == "running"
+                                      for a in nomad.snapshot().all("allocs")), 10)
+    node_id = next(a["NodeID"] for a in nomad.snapshot().all("allocs"))
+    evaluated = _call(nomad, "POST", f"/v1/node/{node_id}/evaluate").json()
+    assert len(evaluated["EvalIDs"]) == 1
+    ev = _call(nomad, "GET", f"/v1/evaluation/{evaluated['EvalIDs'][0]}").json()
+    assert (ev["TriggeredBy"], ev["NodeID"], ev["JobID"]) == ("node-update", node_id, "web")
+    off = _call(nomad, "POST", f"/v1/node/{node_id}/eligibility",
+                {"NodeID": node_id, "Eligibility": "ineligible"})
+    assert off.status_code == 200
+    node = _node(nomad, node_id)
+    assert node["SchedulingEligibility"] == "ineligible"
+    assert node["Events"][-1]["Message"] == "Node marked as ineligible for scheduling"
+    bad = _call(nomad, "POST", f"/v1/node/{node_id}/eligibility", {"Eligibility": "maybe"})
+    assert (bad.status_code, bad.text) == (500, 'invalid scheduling eligibility "maybe"')
+
+
+def test_drain_migrates_allocations_and_disable_marks_eligible(nomad: NomadEmulator) -> None:
+    nomad.register(service_job("web", count=1))
+    assert nomad.wait_for(lambda: any(a["ClientStatus"] == "running"
+                                      for a in nomad.snapshot().all("allocs")), 10)
+    first = next(iter(nomad.snapshot().all("allocs")))
+    node_id = first["NodeID"]
+    drained = _call(nomad, "POST", f"/v1/node/{node_id}/drain",
+                    {"NodeID": node_id, "DrainSpec": {"Deadline": -1}}).json()
+    assert len(drained["EvalIDs"]) == 1
+    node = _node(nomad, node_id)
+    assert node["DrainStrategy"]["Deadline"] == -1 and "Drain" not in node  # no such field
+    assert node["SchedulingEligibility"] == "ineligible"
+    stub = next(n for n in _call(nomad, "GET", "/v1/nodes").json() if n["ID"] == node_id)
+    assert stub["Drain"] is True
+    assert nomad.wait_for(lambda: any(
+        a["NodeID"] != node_id and a["ClientStatus"] == "running"
+        for a in nomad.snapshot().all("allocs")), 10)
+    eligible = _call(nomad, "POST", f"/v1/node/{node_id}/eligibility",
+                     {"Eligibility": "eligible"})
+    assert (eligible.status_code, eligible.text) == (
+        500, "can not set node's scheduling eligibility to eligible while it is draining")
+    _call(nomad, "POST", f"/v1/node/{node_id}/drain",
+          {"NodeID": node_id, "DrainSpec": None, "MarkEligible": True})
+    node = _node(nomad, node_id)
+    assert (node["DrainStrategy"], node["SchedulingEligibility"]) == (None, "eligible")
+    assert node["Events"][-1]["Message"] == "Node drain disabled"
+    typo = _call(nomad, "POST", f"/v1/node/{node_id}/drain", {"DrainSpec": {"Deadline": "1"}})
+    assert typo.status_code == 400 and "of type time.Duration" in typo.text

@@ -38,6 +38,7 @@ from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScr
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
 from nomadmesh.testing.joblist import JobListing
+from nomadmesh.testing.node_endpoints import NodeEndpoints
 from nomadmesh.testing.nomad_api import AgentPanic, HclParser, NomadApiError
 from nomadmesh.testing.operator import OperatorEndpoints
 from nomadmesh.testing.server import job_endpoint
@@ -232,6 +233,7 @@ class NomadEmulator(HttpEmulator):
         r("GET", "/v1/services", self._h_services)
         self.acl.routes(r)
         OperatorEndpoints(self).routes(r)
+        NodeEndpoints(self).routes(r)
         r("GET DELETE", "/v1/service/(.*)", self._h_service)
 
     # --- agent ----------------------------------------------------------------------------------
@@ -705,10 +707,11 @@ class NomadEmulator(HttpEmulator):
             """structs.Node.Stub (structs.go:2296) with NodeStubFields (http.go:1132)."""
             attributes = node.get("Attributes") or {}
             out = {k: node.get(k) for k in (
-                "ID", "Name", "Datacenter", "NodeClass", "NodePool", "Drain",
+                "ID", "Name", "Datacenter", "NodeClass", "NodePool",
                 "SchedulingEligibility", "Status", "StatusDescription", "Drivers", "Version",
-                "CreateIndex", "ModifyIndex")} | {
-                "Address": attributes.get("unique.network.ip-address")}
+                "CreateIndex", "ModifyIndex", "LastDrain")} | {
+                "Address": attributes.get("unique.network.ip-address"),
+                "Drain": node.get("DrainStrategy") is not None}
             if resources:
                 out["NodeResources"] = node.get("NodeResources")
                 out["ReservedResources"] = node.get("ReservedResources")

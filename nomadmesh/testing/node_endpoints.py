@@ -2,8 +2,8 @@
 nomad/node_endpoint.go, nomad/state/state_store.go updateNodeDrainImpl).
 
 A drain marks the node ineligible and every non-terminal allocation on it for migration at once
-(the drainer's `migrate.max_parallel` pacing and `deadline` timing are not emulated); the drain
-strategy stays until it is disabled.
+(the drainer's `migrate.max_parallel` pacing and `deadline` timing are not emulated); once no
+allocation to drain is left on the node, the drain is complete (nomad/drainer/drainer.go).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nomadmesh.testing._http import HttpError, Request, Response, decode_json
 from nomadmesh.testing.server import structs as s
-from nomadmesh.testing.server.state import Txn
+from nomadmesh.testing.server.state import Snapshot, Txn
 
 if TYPE_CHECKING:
     from nomadmesh.testing.nomad import NomadEmulator
@@ -24,6 +24,7 @@ TRIGGER_NODE_DRAIN = "node-drain"  # structs.EvalTriggerNodeDrain
 # nomad/node_endpoint.go:37-47
 DRAIN_SET, DRAIN_UPDATED, DRAIN_DISABLED = ("Node drain strategy set",
                                             "Node drain strategy updated", "Node drain disabled")
+DRAIN_COMPLETE = "Node drain complete"  # nomad/drainer/drainer.go:39
 ELIGIBLE, INELIGIBLE = ("Node marked as eligible for scheduling",
                         "Node marked as ineligible for scheduling")
 
@@ -61,6 +62,31 @@ class NodeEndpoints:
 
     def __init__(self, emulator: NomadEmulator) -> None:
         self.nomad = emulator
+        emulator.state.listeners.append(self._on_commit)
+
+    def _on_commit(self, keys: set[Any], index: int) -> None:
+        """Commit listener: a draining node whose allocations changed may be done."""
+        if any(len(k) == 2 and k[0] in ("allocs", "nodes") for k in keys):
+            self.nomad.server.loop.call_soon(self._complete_drains)
+
+    def _complete_drains(self) -> None:
+        """The drainer's completion (drainer.go handleMigratedAllocs / NodeDrainEventComplete)."""
+        def apply(txn: Txn) -> None:
+            for node in txn.nodes():
+                strategy = node.get("DrainStrategy")
+                if strategy is None or _to_drain(txn, node, strategy):
+                    continue
+                now = s.rfc3339(s.now_ns())
+                txn.upsert_node(s.evolve(
+                    node, DrainStrategy=None,
+                    LastDrain={**(node.get("LastDrain") or {}), "Status": "complete",
+                               "UpdatedAt": now},
+                    Events=_node_event(node, DRAIN_COMPLETE, "Drain", txn.index)))
+
+        snap = self.nomad.snapshot()
+        if any(n.get("DrainStrategy") is not None and not _to_drain(snap, n, n["DrainStrategy"])
+               for n in snap.nodes()):
+            self.nomad.server.write(apply)
 
     def routes(self, add: Callable[[str, str, Any], None]) -> None:
         """Register the routes (command/agent/node_endpoint.go:40-60)."""
@@ -165,11 +191,7 @@ class NodeEndpoints:
         """The drainer's work, all at once: mark the node's live allocations to migrate
         (nomad/drainer), system ones unless IgnoreSystemJobs, and evaluate their jobs."""
         jobs: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for alloc in txn.allocs_by_node(node["ID"]):
-            job = alloc.get("Job") or {}
-            if s.terminal(alloc) or (job.get("Type") in ("system", "sysbatch")
-                                     and strategy["IgnoreSystemJobs"]):
-                continue
+        for alloc in _to_drain(txn, node, strategy):
             transition = {**(alloc.get("DesiredTransition") or {}), "Migrate": True}
             txn.upsert_alloc(s.evolve(alloc, DesiredTransition=transition,
                                       ModifyTime=s.now_ns()))
@@ -178,6 +200,15 @@ class NodeEndpoints:
                 jobs[(current["Namespace"], current["ID"])] = current
         return [txn.upsert_eval(s.new_eval(job, TRIGGER_NODE_DRAIN))["ID"]
                 for job in jobs.values()]
+
+
+def _to_drain(snap: Snapshot, node: Mapping[str, Any], strategy: Mapping[str, Any]
+              ) -> list[dict[str, Any]]:
+    """The node's allocations a drain still has to move: live ones, system ones unless
+    IgnoreSystemJobs."""
+    return [a for a in snap.allocs_by_node(node["ID"])
+            if not s.terminal(a) and not (strategy["IgnoreSystemJobs"] and (
+                a.get("Job") or {}).get("Type") in ("system", "sysbatch"))]
 
 
 def _object(req: Request) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from nomadmesh.testing._http import (
 from nomadmesh.testing.acl import MANAGEMENT, AclEndpoints
 from nomadmesh.testing.client.client import Client
 from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScript
+from nomadmesh.testing.client_endpoints import ClientEndpoints
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
 from nomadmesh.testing.joblist import JobListing
@@ -234,6 +235,7 @@ class NomadEmulator(HttpEmulator):
         self.acl.routes(r)
         OperatorEndpoints(self).routes(r)
         NodeEndpoints(self).routes(r)
+        ClientEndpoints(self).routes(r)
         r("GET DELETE", "/v1/service/(.*)", self._h_service)
 
     # --- agent ----------------------------------------------------------------------------------

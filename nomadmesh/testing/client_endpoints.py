@@ -1,0 +1,159 @@
+"""Client endpoints: host and allocation stats, signals, garbage collection
+(command/agent/alloc_endpoint.go:218, stats_endpoint.go, client/alloc_endpoint.go).
+
+Emulated tasks consume nothing, so every usage counter is 0; host totals are the node's
+fingerprinted resources. A signal is recorded as the task's `Signaling` event (a docker task
+refuses a signal name moby's parser does not know); it is not delivered to a process.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from nomadmesh.testing._http import HttpError, Request, Response, decode_json
+from nomadmesh.testing.server import structs as s
+
+if TYPE_CHECKING:
+    from nomadmesh.testing.nomad import NomadEmulator
+
+_MIB = 1024 * 1024
+# moby/sys/signal SignalMap (linux): names without the SIG prefix
+_DOCKER_SIGNALS = frozenset(sig.name[3:] for sig in signal.Signals
+                            if not sig.name.startswith("SIGRT")) | {"RTMIN", "RTMAX"}
+
+
+def _unknown(alloc_id: str) -> HttpError:
+    """structs.NewErrUnknownAllocation (nomad/structs/errors.go:136) as the agent's 404."""
+    return HttpError(404, f'Unknown allocation "{alloc_id}"')
+
+
+def _usage() -> dict[str, Any]:
+    """A structs.ResourceUsage of a task that uses nothing."""
+    return {"MemoryStats": {"RSS": 0, "Cache": 0, "Swap": 0, "MappedFile": 0, "Usage": 0,
+                            "MaxUsage": 0, "KernelUsage": 0, "KernelMaxUsage": 0,
+                            "Measured": ["RSS", "Cache", "Swap", "Usage", "Max Usage"]},
+            "CpuStats": {"SystemMode": 0.0, "UserMode": 0.0, "TotalTicks": 0.0,
+                         "ThrottledPeriods": 0, "ThrottledTime": 0, "Percent": 0.0,
+                         "Measured": ["System Mode", "User Mode", "Percent"]},
+            "DeviceStats": None}
+
+
+def docker_signal_problem(name: str) -> str:
+    """moby's signal.ParseSignal as the docker driver calls it (drivers/docker/handle.go:129)."""
+    bare = name.upper().removeprefix("SIG")
+    if (bare.isdigit() and int(bare) > 0) or bare in _DOCKER_SIGNALS:
+        return ""
+    return f"failed to parse signal: invalid signal: {name}"
+
+
+class ClientEndpoints:
+    """/v1/client/stats, /v1/client/gc and /v1/client/allocation/<id>/{stats,signal,gc}."""
+
+    def __init__(self, emulator: NomadEmulator) -> None:
+        self.nomad = emulator
+        self.started = time.monotonic()
+
+    def routes(self, add: Callable[[str, str, Any], None]) -> None:
+        """Register the routes (command/agent/http.go:466-470)."""
+        add("GET", "/v1/client/stats", self._h_host_stats)
+        add("GET PUT POST", "/v1/client/gc", self._h_gc_all)
+        add("GET", "/v1/client/allocation/([^/]+)/stats", self._h_alloc_stats)
+        add("PUT POST", "/v1/client/allocation/([^/]+)/signal", self._h_signal)
+        add("GET PUT POST", "/v1/client/allocation/([^/]+)/gc", self._h_gc)
+
+    def _node(self, req: Request) -> Mapping[str, Any]:
+        node_id = req.query.get("node_id", "")
+        snap = self.nomad.snapshot()
+        if not node_id:
+            nodes = snap.nodes()
+            if not nodes:
+                raise HttpError(400, "No local Node and node_id not provided")
+            return nodes[0]
+        node = snap.node_by_id(node_id)
+        if node is None:
+            raise HttpError(404, f"Unknown node {node_id}")
+        return node
+
+    def _h_host_stats(self, req: Request) -> Response:
+        """hoststats.HostStats (client/hoststats/host.go:21) of a node."""
+        node = self._node(req)
+        resources = node.get("NodeResources") or {}
+        memory = int((resources.get("Memory") or {}).get("MemoryMB") or 0) * _MIB
+        disk = int((resources.get("Disk") or {}).get("DiskMB") or 0) * _MIB
+        disk_stats = {"Device": "emulated", "Mountpoint": "/", "Size": disk, "Used": 0,
+                      "Available": disk, "UsedPercent": 0.0, "InodesUsedPercent": 0.0}
+        return Response({
+            "Memory": {"Total": memory, "Available": memory, "Used": 0, "Free": memory},
+            "CPU": [{"CPU": "cpu0", "User": 0.0, "System": 0.0, "Idle": 100.0, "Total": 0.0}],
+            "DiskStats": [disk_stats], "AllocDirStats": disk_stats, "DeviceStats": [],
+            "Uptime": int(time.monotonic() - self.started), "Timestamp": time.time_ns(),
+            "CPUTicksConsumed": 0.0})
+
+    def _alloc(self, alloc_id: str) -> Mapping[str, Any]:
+        alloc = self.nomad.snapshot().alloc_by_id(alloc_id)
+        if alloc is None:
+            raise _unknown(alloc_id)
+        return alloc
+
+    def _h_alloc_stats(self, req: Request) -> Response:
+        """cstructs.AllocResourceUsage (client/structs/structs.go:344) of the running tasks."""
+        alloc_id = req.params[0]
+        self._alloc(alloc_id)
+        runner = self.nomad.client.runner_of(alloc_id)
+        if runner is None or runner.destroyed:
+            raise _unknown(alloc_id)
+        now = time.time_ns()
+        tasks = {name: {"ResourceUsage": _usage(), "Timestamp": now, "Pids": None}
+                 for name, state in runner.states.items() if state.get("State") == "running"}
+        only = req.query.get("task")
+        if only:
+            tasks = {k: v for k, v in tasks.items() if k == only}
+        return Response({"ResourceUsage": _usage(), "Tasks": tasks, "Timestamp": now})
+
+    def _h_signal(self, req: Request) -> Response:
+        """allocRunner.Signal (client/allocrunner/alloc_runner.go:1476) and the task runner's
+        (taskrunner/lifecycle.go:143): a Signaling event, then the driver's answer."""
+        alloc_id = req.params[0]
+        body = decode_json(req.body) if req.body.strip() else {}
+        if not isinstance(body, dict):
+            raise HttpError(400, "Failed to decode body: json: cannot unmarshal array into Go "
+                                 "value of type structs.AllocSignalRequest")
+        alloc = self._alloc(alloc_id)
+        runner = self.nomad.client.runner_of(alloc_id)
+        if runner is None or runner.destroyed:
+            raise _unknown(alloc_id)
+        name, task = str(body.get("Signal") or ""), str(body.get("Task") or "")
+        group = s.lookup_group(alloc["Job"], alloc["TaskGroup"]) or {}
+        drivers = {t["Name"]: t.get("Driver") for t in group.get("Tasks") or ()}
+        if task and task not in runner.states:
+            raise HttpError(500, "Task not found")
+        errors = []
+        for each in [task] if task else sorted(runner.states):
+            if runner.states[each].get("State") != "running":
+                problem = "Task not running"
+            else:
+                runner.task_event(each, "Signaling", f"Task being sent signal {name}",
+                                  {"TaskSignal": name})
+                problem = docker_signal_problem(name) if drivers.get(each) == "docker" else ""
+            if problem and task:
+                raise HttpError(500, problem)
+            if problem:
+                errors.append(f"Failed to signal task: {each}, err: {problem}")
+        if errors:
+            word = "error" if len(errors) == 1 else "errors"
+            items = "".join(f"\t* {e}\n" for e in errors)
+            raise HttpError(500, f"{len(errors)} {word} occurred:\n{items}\n")
+        return Response({"Index": 0})
+
+    def _h_gc(self, req: Request) -> Response:
+        """Allocations.GarbageCollect: nothing is kept on disk for a simulated allocation."""
+        self._alloc(req.params[0])
+        return Response(None)
+
+    def _h_gc_all(self, req: Request) -> Response:
+        """Allocations.GarbageCollectAll (alloc_endpoint.go:253)."""
+        self._node(req)
+        return Response(None)

@@ -26,9 +26,10 @@ def running() -> Iterator[tuple[NomadEmulator, dict[str, Any]]]:
         yield nomad, next(iter(nomad.snapshot().all("allocs")))
 
 
-def _call(nomad: NomadEmulator, method: str, path: str, body: Any = None,
+def _call(nomad: NomadEmulator, method: str, url_path: str, body: Any = None,
           **params: str) -> requests.Response:
-    return requests.request(method, f"{nomad.url}{path}", json=body, params=params, timeout=5)
+    return requests.request(method, f"{nomad.url}{url_path}", json=body, params=params,
+                            timeout=5)
 
 
 def test_host_and_allocation_stats(running: tuple[NomadEmulator, dict[str, Any]]) -> None:
@@ -66,3 +67,25 @@ def test_garbage_collection(running: tuple[NomadEmulator, dict[str, Any]]) -> No
     assert _call(nomad, "GET", "/v1/client/gc", node_id=alloc["NodeID"]).status_code == 200
     assert _call(nomad, "GET", "/v1/client/gc").status_code == 200
     assert _call(nomad, "GET", "/v1/client/allocation/nope/gc").status_code == 404
+
+
+def test_alloc_dir_ls_stat_stream(running: tuple[NomadEmulator, dict[str, Any]]) -> None:
+    """client/allocdir/alloc_dir.go:383 List, :413 Stat; client/fs_endpoint.go:230 stream."""
+    nomad, alloc = running
+    alloc_id = alloc["ID"]
+    top = _call(nomad, "GET", f"/v1/client/fs/ls/{alloc_id}", path="/").json()
+    assert [(f["Name"], f["IsDir"]) for f in top] == [("alloc", True), ("server", True)]
+    logs = _call(nomad, "GET", f"/v1/client/fs/ls/{alloc_id}", path="alloc/logs").json()
+    assert [f["Name"] for f in logs] == ["server.stderr.0", "server.stdout.0"]
+    root = _call(nomad, "GET", f"/v1/client/fs/stat/{alloc_id}", path="/").json()
+    assert (root["Name"], root["IsDir"]) == (alloc_id, True)
+    missing = _call(nomad, "GET", f"/v1/client/fs/stat/{alloc_id}", path="/nope")
+    assert missing.status_code == 404 and missing.text.endswith("no such file or directory")
+    escape = _call(nomad, "GET", f"/v1/client/fs/ls/{alloc_id}", path="../..")
+    assert (escape.status_code, escape.text) == (500, "Path escapes the alloc directory")
+    stream = _call(nomad, "GET", f"/v1/client/fs/stream/{alloc_id}", path="/server/executor",
+                   offset="1", origin="start")
+    assert stream.status_code == 400 and "no such file or directory" in stream.text
+    directory = _call(nomad, "GET", f"/v1/client/fs/stream/{alloc_id}", path="/alloc")
+    assert (directory.status_code, directory.text) == (400, 'file "/alloc" is a directory')
+    assert _call(nomad, "GET", f"/v1/client/fs/ls/{alloc_id}").text == "must provide a file path"

@@ -5,6 +5,7 @@ operator_endpoint.go, nomad/search_endpoint.go, nomad/structs/structs.go.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -144,3 +145,35 @@ def test_drain_disabled_with_mark_eligible(nomad: NomadEmulator) -> None:
     _call(nomad, "POST", f"/v1/node/{node_id}/drain", {"DrainSpec": None, "MarkEligible": True})
     node = _node(nomad, node_id)
     assert (node["DrainStrategy"], node["SchedulingEligibility"]) == (None, "eligible")
+
+
+# --- event stream (command/agent/event_endpoint.go:46, nomad/structs/event.go) -----------------
+
+
+def _first_event(nomad: NomadEmulator, params: dict[str, str],
+                 write: Any) -> dict[str, Any]:
+    """Open the stream, do `write`, answer the first batch that arrives."""
+    with requests.get(f"{nomad.url}/v1/event/stream", params=params, stream=True,
+                      timeout=10) as resp:
+        assert resp.status_code == 200
+        write()
+        for line in resp.iter_lines():
+            batch: dict[str, Any] = json.loads(line)
+            if batch:
+                return batch
+    raise AssertionError("the stream ended")
+
+
+def test_event_stream_topics(nomad: NomadEmulator) -> None:
+    batch = _first_event(nomad, {"topic": "Job"},
+                         lambda: nomad.register(service_job("web", count=1)))
+    assert {(e["Topic"], e["Type"], e["Key"]) for e in batch["Events"]} == {
+        ("Job", "JobRegistered", "web")}
+    assert batch["Events"][0]["Payload"]["Job"]["ID"] == "web"
+    node_id = nomad.snapshot().nodes()[0]["ID"]
+    batch = _first_event(nomad, {"topic": "Node"}, lambda: _call(
+        nomad, "POST", f"/v1/node/{node_id}/eligibility", {"Eligibility": "ineligible"}))
+    assert [(e["Type"], e["Key"]) for e in batch["Events"]] == [("NodeEligibility", node_id)]
+    bad = _call(nomad, "GET", "/v1/event/stream", topic="a:b:c")
+    assert (bad.status_code, bad.text) == (400, "Invalid topic query: error parsing topics: "
+                                                "Invalid key value pair for topic, topic: a:b:c")

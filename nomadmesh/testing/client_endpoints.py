@@ -4,10 +4,16 @@
 Emulated tasks consume nothing, so every usage counter is 0; host totals are the node's
 fingerprinted resources. A signal is recorded as the task's `Signaling` event (a docker task
 refuses a signal name moby's parser does not know); it is not delivered to a process.
+`fs/ls`, `fs/stat` and `fs/stream` see the layout a client gives an allocation directory
+(client/allocdir: `alloc/{data,logs,tmp}`, `<task>/{local,secrets,tmp}`) with the task logs
+as the runner reports them; a stream sends what the file holds and ends (it does not follow).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import posixpath
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -63,6 +69,9 @@ class ClientEndpoints:
         add("GET", "/v1/client/allocation/([^/]+)/stats", self._h_alloc_stats)
         add("PUT POST", "/v1/client/allocation/([^/]+)/signal", self._h_signal)
         add("GET PUT POST", "/v1/client/allocation/([^/]+)/gc", self._h_gc)
+        add("GET", "/v1/client/fs/ls/([^/]*)", self._h_ls)
+        add("GET", "/v1/client/fs/stat/([^/]*)", self._h_stat)
+        add("GET", "/v1/client/fs/stream/([^/]*)", self._h_stream)
 
     def _node(self, req: Request) -> Mapping[str, Any]:
         node_id = req.query.get("node_id", "")
@@ -157,3 +166,94 @@ class ClientEndpoints:
         """Allocations.GarbageCollectAll (alloc_endpoint.go:253)."""
         self._node(req)
         return Response(None)
+
+    # --- the allocation directory (client/allocdir/alloc_dir.go:383, :413) -------------------
+
+    def _tree(self, alloc: Mapping[str, Any]) -> dict[str, bytes | None]:
+        """path -> content (None: a directory) of the allocation directory."""
+        group = s.lookup_group(alloc["Job"], alloc["TaskGroup"]) or {}
+        tasks = [t["Name"] for t in group.get("Tasks") or ()]
+        tree: dict[str, bytes | None] = {"": None, "alloc": None, "alloc/data": None,
+                                         "alloc/logs": None, "alloc/tmp": None}
+        for task in tasks:
+            tree.update({task: None, f"{task}/local": None, f"{task}/secrets": None,
+                         f"{task}/tmp": None})
+            for kind in ("stdout", "stderr"):
+                tree[f"alloc/logs/{task}.{kind}.0"] = self.nomad.runner.logs(
+                    alloc["ID"], task, kind)
+        return tree
+
+    def _fs_args(self, req: Request) -> tuple[Mapping[str, Any], str, dict[str, bytes | None]]:
+        alloc_id = req.params[0]
+        if not alloc_id:
+            raise HttpError(400, "must provide a valid alloc id")
+        path = req.query.get("path", "")
+        if not path:
+            raise HttpError(400, "must provide a file path")
+        alloc = self._alloc(alloc_id)
+        clean = posixpath.normpath("/" + path).lstrip("/")
+        if posixpath.normpath(path.lstrip("/") or ".").startswith(".."):
+            raise HttpError(500, "Path escapes the alloc directory")
+        return alloc, clean, self._tree(alloc)
+
+    @staticmethod
+    def _info(alloc: Mapping[str, Any], path: str, content: bytes | None) -> dict[str, Any]:
+        """cstructs.AllocFileInfo."""
+        stamp = s.rfc3339(int(alloc.get("CreateTime") or 0))
+        info = {"Name": posixpath.basename(path) or alloc["ID"], "IsDir": content is None,
+                "Size": 4096 if content is None else len(content),
+                "FileMode": "drwxrwxrwx" if content is None else "-rw-r--r--",
+                "ModTime": stamp}
+        return info
+
+    @staticmethod
+    def _missing(alloc: Mapping[str, Any], path: str) -> str:
+        """os.Stat's error for a path under the client's allocation directory."""
+        return (f"stat /var/lib/nomad/alloc/{alloc['ID']}/{path}: "
+                "no such file or directory")
+
+    def _h_ls(self, req: Request) -> Response:
+        """FileSystem.List; a missing path is the agent's 404 (command/agent/fs_endpoint.go:86)."""
+        alloc, path, tree = self._fs_args(req)
+        if path not in tree:
+            raise HttpError(404, f"open /var/lib/nomad/alloc/{alloc['ID']}/{path}: "
+                                 "no such file or directory")
+        if tree[path] is not None:
+            raise HttpError(500, f"readdirent /var/lib/nomad/alloc/{alloc['ID']}/{path}: "
+                                 "not a directory")
+        prefix = f"{path}/" if path else ""
+        children = sorted(p for p in tree if p.startswith(prefix) and p != path
+                          and "/" not in p[len(prefix):])
+        return Response([self._info(alloc, p, tree[p]) for p in children])
+
+    def _h_stat(self, req: Request) -> Response:
+        """FileSystem.Stat, with the ContentType detectContentType gives."""
+        alloc, path, tree = self._fs_args(req)
+        if path not in tree:
+            raise HttpError(404, self._missing(alloc, path))
+        info = self._info(alloc, path, tree[path])
+        content = tree[path]
+        info["ContentType"] = ("" if content is None else "text/plain; charset=utf-8"
+                               if content else "application/octet-stream")
+        return Response(info)
+
+    def _h_stream(self, req: Request) -> Response:
+        """FileSystem.stream (client/fs_endpoint.go:160): a missing file or a directory is a 400."""
+        alloc, path, tree = self._fs_args(req)
+        origin = req.query.get("origin") or "start"
+        if origin not in ("start", "end"):
+            raise HttpError(400, "origin must be start or end")
+        offset_text = req.query.get("offset") or "0"
+        if not offset_text.lstrip("-").isdigit():
+            raise HttpError(400, f'error parsing offset: strconv.ParseInt: parsing '
+                                 f'"{offset_text}": invalid syntax')
+        if path not in tree:
+            raise HttpError(400, self._missing(alloc, path))
+        content = tree[path]
+        if content is None:
+            raise HttpError(400, f'file "{req.query["path"]}" is a directory')
+        offset = int(offset_text)
+        start = max(0, len(content) - offset) if origin == "end" else min(len(content), offset)
+        frame = {"Data": base64.b64encode(content[start:]).decode(), "File": path,
+                 "Offset": len(content), "FileEvent": ""} if content[start:] else {}
+        return Response(raw=json.dumps(frame).encode())

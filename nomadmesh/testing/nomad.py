@@ -38,6 +38,7 @@ from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScr
 from nomadmesh.testing.client_endpoints import ClientEndpoints
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
+from nomadmesh.testing.events import EventBroker
 from nomadmesh.testing.joblist import JobListing
 from nomadmesh.testing.node_endpoints import NodeEndpoints
 from nomadmesh.testing.nomad_api import AgentPanic, HclParser, NomadApiError
@@ -236,6 +237,7 @@ class NomadEmulator(HttpEmulator):
         OperatorEndpoints(self).routes(r)
         NodeEndpoints(self).routes(r)
         ClientEndpoints(self).routes(r)
+        EventBroker(self).routes(r)
         r("GET DELETE", "/v1/service/(.*)", self._h_service)
 
     # --- agent ----------------------------------------------------------------------------------

@@ -230,6 +230,8 @@ def test_promote_before_canaries_are_healthy_is_refused(nomad: NomadEmulator,
 def test_promote_needs_the_deployment_id_in_the_body(nomad: NomadEmulator,
                                                      nomad_api: Any) -> None:
     nomad_api.job.register_job("web", {"Job": service_job("web")})
+    # The scheduler creates the deployment after register answers, as Nomad's worker does.
+    assert nomad.wait_for(lambda: nomad_api.job.get_deployment("web") is not None)
     dep_id = nomad_api.job.get_deployment("web")["ID"]
     missing = requests.post(f"{nomad.url}/v1/deployment/promote/{dep_id}", json={"All": True},
                             timeout=5)

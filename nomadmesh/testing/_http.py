@@ -269,6 +269,7 @@ class HttpEmulator(Running):
         self._pool: ThreadPoolExecutor | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._lifecycle = threading.RLock()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -299,6 +300,10 @@ class HttpEmulator(Running):
 
     def start(self) -> HttpEmulator:
         """Bind (the same port again after a stop) and serve on the emulator's loop thread."""
+        with self._lifecycle:
+            return self._start()
+
+    def _start(self) -> HttpEmulator:
         if self._server is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -334,6 +339,10 @@ class HttpEmulator(Running):
 
     def stop(self) -> None:
         """Stop serving, close every connection and join every thread; state is kept."""
+        with self._lifecycle:
+            self._stop()
+
+    def _stop(self) -> None:
         loop, thread, server = self._loop, self._thread, self._server
         if loop is None or server is None:
             return
@@ -359,8 +368,9 @@ class HttpEmulator(Running):
 
     def restart(self) -> None:
         """Stop and start again on the same port, keeping all state."""
-        self.stop()
-        self.start()
+        with self._lifecycle:
+            self._stop()
+            self._start()
 
     def _started(self) -> None:
         """Hook for subclasses: the server is up."""

@@ -86,6 +86,10 @@ def test_token_validation_texts(fresh: NomadEmulator) -> None:
         400, "token 0 invalid: 1 error occurred:\n\t* client token missing policies or roles\n\n")
     r = _call(fresh, "POST", "/v1/acl/token", root, {"Name": "x", "Type": "bogus"})
     assert "token type must be client or management" in r.text
+    # encoding/json's type error, as the agent's decodeBody answers it
+    r = _call(fresh, "POST", "/v1/acl/token", root, {"Name": "x", "Policies": "readonly"})
+    assert (r.status_code, r.text) == (400, "json: cannot unmarshal string into Go struct field "
+                                            "ACLToken.Policies of type []string")
 
 
 def test_policies_upsert_read_list_delete(fresh: NomadEmulator) -> None:

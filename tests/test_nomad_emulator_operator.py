@@ -136,7 +136,13 @@ def test_drain_migrates_allocations_then_completes(nomad: NomadEmulator) -> None
     assert again.status_code == 200
     assert _node(nomad, node_id)["SchedulingEligibility"] == "eligible"
     typo = _call(nomad, "POST", f"/v1/node/{node_id}/drain", {"DrainSpec": {"Deadline": "1"}})
-    assert typo.status_code == 400 and "of type time.Duration" in typo.text
+    assert (typo.status_code, typo.text) == (400, (
+        "json: cannot unmarshal string into Go struct field "
+        "NodeUpdateDrainRequest.DrainSpec.Deadline of type time.Duration"))
+    huge = _call(nomad, "POST", f"/v1/node/{node_id}/drain", {"DrainSpec": {"Deadline": 1e300}})
+    assert (huge.status_code, huge.text) == (400, (
+        "json: cannot unmarshal number 1e+300 into Go struct field "
+        "NodeUpdateDrainRequest.DrainSpec.Deadline of type time.Duration"))
 
 
 def test_drain_disabled_with_mark_eligible(nomad: NomadEmulator) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from nomadmesh.testing._gotypes import check_fields
 from nomadmesh.testing._http import (
     Blocking,
     HttpError,
@@ -131,6 +132,9 @@ class AclEndpoints:
 
     def _upsert(self, body: dict[str, Any], accessor: str) -> Response:
         """ACL.UpsertTokens with one token (nomad/acl_endpoint.go:558, upsertTokens :618)."""
+        check_fields(body, "ACLToken", {"AccessorID": "string", "SecretID": "string",
+                                        "Name": "string", "Type": "string",
+                                        "Policies": "[]string", "Global": "bool"})
         def apply(txn: Txn) -> tuple[dict[str, Any], int]:
             existing = txn.get("acl_token", accessor) if accessor else None
             if accessor and existing is None:
@@ -163,7 +167,9 @@ class AclEndpoints:
         return errors
 
     def _h_bootstrap(self, req: Request) -> Response:
-        secret = str(_body(req).get("BootstrapSecret") or "")
+        body = _body(req)
+        check_fields(body, "ACLTokenBootstrapRequest", {"BootstrapSecret": "string"})
+        secret = str(body.get("BootstrapSecret") or "")
         if secret and not re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}", secret):
             raise HttpError(400, "invalid acl token")
         token, index = self.bootstrap(secret or None)
@@ -212,6 +218,7 @@ class AclEndpoints:
 
             return self.answer(None, self.server.write(delete))
         body = _body(req)
+        check_fields(body, "ACLToken", {"AccessorID": "string"})
         if body.get("AccessorID") != accessor:
             raise HttpError(400, "ACL token accessor does not match request path")
         return self._upsert(body, accessor)
@@ -247,6 +254,8 @@ class AclEndpoints:
 
             return self.answer(None, self.server.write(delete))
         body = _body(req)
+        check_fields(body, "ACLPolicy", {"Name": "string", "Description": "string",
+                                         "Rules": "string"})
         if body.get("Name") != name:
             raise HttpError(400, "ACL policy name does not match request path")
         errors = []

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nomadmesh.testing._gotypes import check_fields
 from nomadmesh.testing._http import HttpError, Request, Response, decode_json
 from nomadmesh.testing.server import structs as s
 
@@ -130,6 +131,7 @@ class ClientEndpoints:
         if not isinstance(body, dict):
             raise HttpError(400, "Failed to decode body: json: cannot unmarshal array into Go "
                                  "value of type structs.AllocSignalRequest")
+        check_fields(body, "AllocSignalRequest", {"Task": "string", "Signal": "string"})
         alloc = self._alloc(alloc_id)
         runner = self.nomad.client.runner_of(alloc_id)
         if runner is None or runner.destroyed:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nomadmesh.testing._gotypes import check_fields
 from nomadmesh.testing._http import HttpError, Request, Response, decode_json
 from nomadmesh.testing.server import structs as s
 from nomadmesh.testing.server.state import Snapshot, Txn
@@ -122,6 +123,7 @@ class NodeEndpoints:
     def _h_eligibility(self, req: Request) -> Response:
         """Node.UpdateEligibility (nomad/node_endpoint.go:1036)."""
         body = _object(req)
+        check_fields(body, "NodeUpdateEligibilityRequest", {"Eligibility": "string"})
         eligibility = body.get("Eligibility")
 
         def apply(txn: Txn, node: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +149,10 @@ class NodeEndpoints:
         if spec is not None and not isinstance(spec, dict):
             raise HttpError(400, "json: cannot unmarshal into Go struct field "
                                  "NodeUpdateDrainRequest.DrainSpec of type api.DrainSpec")
+        check_fields(body, "NodeUpdateDrainRequest", {"MarkEligible": "bool",
+                                                      "Meta": "map[string]string"})
+        if spec is not None:
+            check_fields(spec, "NodeUpdateDrainRequest.DrainSpec", {"IgnoreSystemJobs": "bool"})
         mark_eligible = bool(body.get("MarkEligible"))
 
         def apply(txn: Txn, node: dict[str, Any]) -> dict[str, Any]:
@@ -219,11 +225,7 @@ def _object(req: Request) -> dict[str, Any]:
 
 
 def _duration(value: Any) -> int:
-    """A time.Duration from JSON: nanoseconds as a number (Go's decoder refuses anything else)."""
-    if value is None:
-        return 0
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    kind = {str: "string", bool: "bool", list: "array", dict: "object"}.get(type(value), "value")
-    raise HttpError(400, f"json: cannot unmarshal {kind} into Go struct field "
-                         "NodeUpdateDrainRequest.DrainSpec.Deadline of type time.Duration")
+    """A time.Duration from JSON: int64 nanoseconds (Go's decoder refuses anything else)."""
+    check_fields({"Deadline": value}, "NodeUpdateDrainRequest.DrainSpec",
+                 {"Deadline": "time.Duration"})
+    return int(value or 0)

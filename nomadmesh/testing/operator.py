@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nomadmesh.testing._gotypes import check_fields
 from nomadmesh.testing._http import Blocking, HttpError, Request, Response, decode_json
 from nomadmesh.testing.config import NOMAD_VERSION
 
@@ -148,6 +149,8 @@ class OperatorEndpoints:
     def _h_search(self, req: Request) -> Response | Blocking:
         """Search.PrefixSearch (nomad/search_endpoint.go:585): up to 20 IDs per context."""
         body = self._body(req)
+        check_fields(body, "SearchRequest", {"Prefix": "string", "Context": "string",
+                                             "Namespace": "string"})
         prefix, context = str(body.get("Prefix") or ""), str(body.get("Context") or "")
         contexts = _PREFIX_CONTEXTS if context == "all" else (context,)
         if any(c not in _PREFIX_CONTEXTS for c in contexts):
@@ -164,6 +167,8 @@ class OperatorEndpoints:
     def _h_fuzzy(self, req: Request) -> Response:
         """Search.FuzzySearch over jobs (search_endpoint.go:726, fuzzyMatchesJob :266)."""
         body = self._body(req)
+        check_fields(body, "FuzzySearchRequest", {"Text": "string", "Context": "string",
+                                                  "Namespace": "string"})
         text, context = str(body.get("Text") or ""), str(body.get("Context") or "")
         if len(text) < 2:  # SearchConfig.MinTermLength default
             raise HttpError(500, f"fuzzy search query must be at least 2 characters, "

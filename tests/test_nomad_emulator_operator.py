@@ -62,7 +62,7 @@ def test_prefix_and_fuzzy_search(nomad: NomadEmulator) -> None:
     everything = _call(nomad, "POST", "/v1/search", {"Prefix": "", "Context": "all"}).json()
     assert everything["Matches"]["jobs"] == ["example", "other"]
     assert len(everything["Matches"]["nodes"]) == 3
-    fuzzy = _call(nomad, "POST", "/v1/search/fuzzy", {"Text": "xamp", "Context": "jobs"}).json()
+    fuzzy = _call(nomad, "POST", "/v1/search/fuzzy", {"Text": "XAmp", "Context": "jobs"}).json()
     assert fuzzy["Matches"]["jobs"] == [{"ID": "example", "Scope": ["default", "example"]}]
     short = _call(nomad, "POST", "/v1/search/fuzzy", {"Text": "e", "Context": "jobs"})
     assert (short.status_code, short.text) == (

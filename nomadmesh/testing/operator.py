@@ -176,6 +176,7 @@ class OperatorEndpoints:
         if context not in ("all", "jobs"):
             raise HttpError(500, f"fuzzy search is emulated for jobs only, not {context!r}")
         namespace = str(body.get("Namespace") or req.query.get("namespace") or "default")
+        text = text.lower()  # search_endpoint.go:762
         sets: dict[str, list[tuple[int, str, list[str]]]] = {}
 
         def hit(ctx: str, name: str, *scope: str) -> None:

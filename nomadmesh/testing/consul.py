@@ -536,6 +536,9 @@ class ConsulEmulator(HttpEmulator):
                 cached = self._health_answers.get(key)
                 if pred is None and cached is not None and cached[0] == index:
                     return index, Response(raw=cached[1])
+                # Drop the stale answer first: its memory then holds the new one (fresh memory
+                # for a megabyte costs more in page faults than re-encoding the change).
+                self._health_answers.pop(key, None)
                 if pred is None:
                     listing = self._health_listing(name)
                     parts = listing.parts if not passing and not tag else [

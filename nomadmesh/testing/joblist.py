@@ -57,6 +57,9 @@ class JobListing:
                 return cached[1]
             if snap.index < self._at:  # an older snapshot than the cache: from scratch
                 return self._from_scratch(snap, namespace, prefix)
+            # Drop the stale answer first: its memory then holds the new one (fresh memory for
+            # half a megabyte costs more in page faults than re-encoding the changed stubs).
+            self._answers.pop((namespace, prefix), None)
             self._at = snap.index
             self._realign(snap)
             self._refresh_dirty(snap)

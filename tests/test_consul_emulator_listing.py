@@ -58,7 +58,7 @@ def test_health_answers_are_byte_for_byte_an_encoding_from_scratch(
         consul: ConsulEmulator) -> None:
     rng = random.Random(5)
     session = requests.Session()
-    for step in range(150):
+    for step in range(100):
         action = _step(consul, rng, step)
         for name in (*NAMES, "nothing"):
             for passing in (False, True):
@@ -76,3 +76,30 @@ def test_health_answers_are_byte_for_byte_an_encoding_from_scratch(
                                    timeout=10)
             assert filtered.content == _from_scratch(consul, name, True, None, "canary"), (
                 step, action, name)
+
+
+def test_a_large_answer_written_in_blocks_is_the_encoding_from_scratch(
+        consul: ConsulEmulator) -> None:
+    rng = random.Random(11)
+    session = requests.Session()
+    for n in range(97):  # two blocks and one entry, then exactly two blocks, then fewer
+        consul.register("big", service_id=f"big-{n:03d}", port=n, tags=["v1"],
+                        meta={"pad": "x" * 600},
+                        checks=[{"CheckID": f"b-{n}", "TTL": "10s", "Status": "passing"}])
+    assert len(_from_scratch(consul, "big", False, None)) > 64 * 1024  # written in pieces
+    for step in range(24):
+        if step == 8:
+            consul.deregister("big-096")
+        elif step == 16:
+            consul.deregister(f"big-{rng.randrange(96):03d}")
+        checks = [c["CheckID"] for c in consul.check_definitions() if c["CheckID"] != "serfHealth"]
+        consul.set_check_status(rng.choice(checks), rng.choice(["passing", "critical"]),
+                                f"output {step}")
+        for params in ({}, {"passing": "1"}, {"tag": "v1"}):
+            got = session.get(f"{consul.url}/v1/health/service/big", params=params, timeout=10)
+            assert got.status_code == 200
+            assert got.content == _from_scratch(consul, "big", "passing" in params,
+                                                params.get("tag")), (step, params)
+        head = session.head(f"{consul.url}/v1/health/service/big", timeout=10)
+        assert int(head.headers["Content-Length"]) == len(
+            _from_scratch(consul, "big", False, None))

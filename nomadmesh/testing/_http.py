@@ -134,13 +134,16 @@ class Response:
     """A handler's answer: JSON (default) or raw text, a status and extra headers.
 
     With `stream`, the body is sent chunked: `stream()` (run on the pool) answers the next
-    bytes and whether that was the end; it is called again every `poll` seconds.
+    bytes and whether that was the end; it is called again every `poll` seconds. With
+    `pieces`, the body is these byte strings in order, written one by one as the connection
+    drains (a large answer kept in pieces is never copied whole).
     """
 
     body: Any = None
     status: int = 200
     headers: dict[str, str] = attrs.Factory(dict)
     raw: bytes | None = None
+    pieces: Sequence[bytes] | None = None
     content_type: str = "application/json"
     stream: Callable[[], tuple[bytes, bool]] | None = None
     poll: float = 0.1
@@ -793,10 +796,14 @@ _JOIN_BELOW = 64 * 1024  # answers smaller than this go out in one write with th
 
 async def _write_response(writer: _Stream, req: Request, resp: Response,
                           keep_alive: bool) -> None:
-    data = resp.raw if resp.raw is not None else go_json(resp.body)
+    if resp.pieces is not None:
+        pieces = resp.pieces
+    else:
+        pieces = (resp.raw if resp.raw is not None else go_json(resp.body),)
+    length = sum(map(len, pieces))
     head = [_status_line(resp.status),
             f"Content-Type: {resp.content_type}\r\n".encode(),
-            f"Content-Length: {len(data)}\r\n".encode(),
+            f"Content-Length: {length}\r\n".encode(),
             f"Date: {formatdate(usegmt=True)}\r\n".encode()]
     head.extend(f"{name}: {value}\r\n".encode("latin-1", "replace")
                 for name, value in resp.headers.items())
@@ -805,11 +812,13 @@ async def _write_response(writer: _Stream, req: Request, resp: Response,
     head.append(b"\r\n")
     if req.method == "HEAD":
         writer.write(b"".join(head))
-    elif len(data) < _JOIN_BELOW:
-        writer.write(b"".join([*head, data]))
+    elif length < _JOIN_BELOW:
+        writer.write(b"".join([*head, *pieces]))
     else:  # a large answer goes out as it is: copying it into the head would cost more
         writer.write(b"".join(head))
-        writer.write(data)
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
     await writer.drain()
 
 

@@ -50,13 +50,36 @@ class _Write:
 
 
 class _HealthListing:
-    """One service's health entries as JSON, in service ID order, and whether each passes."""
+    """One service's health entries as JSON, in service ID order, and whether each passes.
+
+    The unfiltered answer is kept as blocks of `BLOCK` entries, each with its separators, so
+    a change re-joins one block and the answer is written block by block.
+    """
+
+    BLOCK = 48
 
     def __init__(self, ids: list[str]) -> None:
         self.ids = ids
         self.at = {service_id: n for n, service_id in enumerate(ids)}
         self.parts: list[bytes] = [b""] * len(ids)
         self.passing: list[bool] = [False] * len(ids)
+        self._blocks: list[bytes | None] = [None] * max(1, -(-len(ids) // self.BLOCK))
+
+    def changed(self, n: int) -> None:
+        """Entry `n` was re-encoded."""
+        self._blocks[n // self.BLOCK] = None
+
+    def blocks(self) -> tuple[bytes, ...]:
+        """The JSON array of every entry, in pieces that join to it."""
+        out = []
+        for k, block in enumerate(self._blocks):
+            if block is None:
+                start = k * self.BLOCK
+                end = min(start + self.BLOCK, len(self.ids))
+                block = self._blocks[k] = (b"," if k else b"[") + b",".join(
+                    self.parts[start:end]) + (b"]" if end == len(self.ids) else b"")
+            out.append(block)
+        return tuple(out)
 
 
 class ConsulEmulator(HttpEmulator):
@@ -83,7 +106,8 @@ class ConsulEmulator(HttpEmulator):
         self._catalog_services: tuple[int, bytes] = (0, b"")  # (services index, its JSON)
         self._listings: dict[str, _HealthListing] = {}  # service name -> its health entries
         self._stale: dict[str, set[str]] = {}  # name -> instances whose entry may have changed
-        self._health_answers: dict[tuple[str, bool, str | None], tuple[int, bytes]] = {}
+        self._health_answers: dict[tuple[str, bool, str | None],
+                                   tuple[int, tuple[bytes, ...]]] = {}
         self._checks_by_service: dict[str, set[str]] = {}
         self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
         self._kv: dict[str, dict[str, Any]] = {}
@@ -374,6 +398,7 @@ class ConsulEmulator(HttpEmulator):
         listing.parts[n] = go_json({"Node": node, "Service": self._service_view(s),
                                     "Checks": checks})
         listing.passing[n] = all(c["Status"] == "passing" for c in checks)
+        listing.changed(n)
 
     def _catalog_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -535,15 +560,16 @@ class ConsulEmulator(HttpEmulator):
                 key = (name, passing, tag)
                 cached = self._health_answers.get(key)
                 if pred is None and cached is not None and cached[0] == index:
-                    return index, Response(raw=cached[1])
+                    return index, Response(pieces=cached[1])
                 # Drop the stale answer first: its memory then holds the new one (fresh memory
                 # for a megabyte costs more in page faults than re-encoding the change).
                 self._health_answers.pop(key, None)
                 if pred is None:
                     listing = self._health_listing(name)
-                    parts = listing.parts if not passing and not tag else [
-                        part for service_id, part, ok in zip(
-                            listing.ids, listing.parts, listing.passing, strict=True)
+                    if not passing and not tag:
+                        return index, self._health_answer(key, index, listing.blocks())
+                    parts = [part for service_id, part, ok in zip(
+                        listing.ids, listing.parts, listing.passing, strict=True)
                         if (ok or not passing) and _has_tag(self._services[service_id], tag)]
                 else:
                     node = self._node()
@@ -556,12 +582,18 @@ class ConsulEmulator(HttpEmulator):
                             parts.append(go_json(entry))
                 data = json_array(parts)
                 if pred is None:
-                    if len(self._health_answers) > 256:
-                        self._health_answers.clear()
-                    self._health_answers[key] = (index, data)
+                    return index, self._health_answer(key, index, (data,))
                 return index, Response(raw=data)
 
         return self.blocking(req, [("service", name)], compute)
+
+    def _health_answer(self, key: tuple[str, bool, str | None], index: int,
+                       pieces: tuple[bytes, ...]) -> Response:
+        """Keep an unfiltered health answer until its service changes."""
+        if len(self._health_answers) > 256:
+            self._health_answers.clear()
+        self._health_answers[key] = (index, pieces)
+        return Response(pieces=pieces)
 
     def _h_health_checks(self, req: Request) -> Response | Blocking:
         name = req.params[0]

@@ -194,7 +194,11 @@ def test_a_bootstrap_path_must_stay_inside_the_task_directory(value: str) -> Non
     ("inf.json", '{"egress_port": Infinity}', "Infinity is not JSON"),
     ("nan.toml", "egress_port = nan", "nan is not a usable number"),
     ("inf.yaml", "egress_port: .inf", "inf is not a usable number"),
-    ("huge.json", '{"egress_port": ' + "9" * 5000 + "}", "digits"),
+    ("huge.json", '{"egress_port": ' + "9" * 5000 + "}", "huge.json:1: an integer has more"),
+    # Fuzz finding: tomllib's int() refused a 4,301-digit integer with a bare ValueError.
+    ("huge.toml", "inbound = true\negress_port = " + "9" * 4301,
+     "huge.toml:2: an integer has more than 4,300 digits"),
+    ("huge.yaml", "egress_port: 1_" + "9" * 4301, "huge.yaml:1: an integer has more than"),
     ("huge.toml", "egress_port = " + "9" * 30, "integer too large"),
     ("deep.json", "[" * 5000 + "]" * 5000, "nested too deeply"),
     ("deep.yaml", "a:\n" + "".join("  " * i + "- \n" for i in range(1, 60)), "nested more than"),

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from nomadmesh._reading import long_integer_line, max_int_digits
+from nomadmesh._reading import brackets_deeper_than, long_integer_line, max_int_digits
 from nomadmesh.contract import DEFAULT_CONTROL_PLANE, DEFAULT_POLICY, PlainReader, Policy
 from nomadmesh.errors import LoadError, MeshError, ParseError, Problem
 from nomadmesh.mesh.upstreams import Upstream
@@ -361,6 +361,11 @@ def _parse(text: str, path: Path) -> Any:
             raise ParseError(str(exc), source=str(path)) from None
         except ValueError:  # an integer longer than int() converts
             raise _integer_too_long(text, path) from None
+    if suffix in (".yaml", ".yml", ".json") and brackets_deeper_than(
+            text, MAX_SETTINGS_DEPTH, quotes="\"'" if suffix != ".json" else '"'):
+        # Before the parser: PyYAML's scanner is quadratic in flow depth (5,000 took seconds).
+        raise ParseError(f"brackets nested more than {MAX_SETTINGS_DEPTH} levels deep",
+                         source=str(path))
     if suffix in (".yaml", ".yml"):
         import yaml
 

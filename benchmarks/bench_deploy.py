@@ -64,9 +64,9 @@ def bench_notice(rounds: int) -> list[float]:
 
             def watch(job_id: str = job.id, turned: list[float] = turned) -> None:
                 def successful() -> bool:
-                    dep = emulator.cluster.latest_deployment("default", job_id)
+                    dep = emulator.snapshot().latest_deployment("default", job_id)
                     return dep is not None and dep["Status"] == "successful"
-                # wait_for is woken by the same notify_all that completes the deployment.
+                # wait_for is woken by the same write that completes the deployment.
                 if emulator.wait_for(successful, timeout=30):
                     turned.append(time.perf_counter())
 

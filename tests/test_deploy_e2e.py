@@ -114,8 +114,6 @@ def test_run_reports_progress_and_task_events_as_they_happen(client: NomadClient
 
 
 # Strict: once the emulator stores Submissions this passes and the marker must go.
-@pytest.mark.xfail(not REAL, strict=True, reason="the emulator does not store Submissions yet "
-                   "(GET /v1/job/<id>/submission; /work/coord/to-emucluster.md, deploy item 1)")
 def test_submitted_job_carries_only_the_owner_tool_in_meta_and_its_source_in_the_submission(
         client: NomadClient, job_id: str) -> None:
     client.run(service(job_id), timeout=60)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
 import requests
 
-from nomadmesh.deploy import DeployEvent, DeployResult, NomadClient, Plan
+from nomadmesh.deploy import DeployResult, NomadClient, Plan
 from nomadmesh.deploy.client import count_before_scaling
 from nomadmesh.errors import DeploymentFailed, DeployTimeout, OwnershipError, ValidationError
 from nomadmesh.model import Group, Job, Resources, Task, UpdateStrategy
@@ -101,9 +102,6 @@ def _scale(nomad: NomadEmulator, count: int) -> None:
     answer.raise_for_status()
 
 
-# Strict: once the emulator answers GET /v1/job/<id>/scale this passes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the emulator has no GET /v1/job/<id>/scale with scaling "
-                   "events yet (/work/coord/to-emucluster.md, deploy item 2)")
 def test_run_keeps_a_scaled_groups_count_when_the_file_did_not_change_it(
         client: NomadClient, nomad: NomadEmulator) -> None:
     client.run(service(count=2), timeout=30)
@@ -147,25 +145,24 @@ def test_the_count_before_scaling_follows_the_chain_of_scaling_events() -> None:
 
 
 def test_promote_with_a_failing_canary_and_auto_revert_reports_the_revert(
-        client: NomadClient, nomad: NomadEmulator) -> None:
+        client: NomadClient, nomad: NomadEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     client.run(service(update=attrs.evolve(FAST_UPDATE, auto_revert=True)), timeout=30)
     canary = attrs.evolve(FAST_UPDATE, canary=1, auto_revert=True)
     failed_once: list[str] = []
+    promote = client.api.promote
 
-    def fail_when_canaries_are_healthy(event: DeployEvent) -> None:
-        # The canary is healthy, so the client promotes next; the deployment fails first (as
-        # when a canary dies in between), and Nomad rolls back instead of promoting.
-        if event.kind == "progress" and not failed_once and any(
-                g.placed_canaries and g.healthy >= g.desired_canaries for g in event.groups):
-            dep = client.api.latest_deployment("web", {})
-            assert dep is not None
-            failed_once.append(str(dep["ID"]))
-            requests.post(f"{nomad.url}/v1/deployment/fail/{dep['ID']}", timeout=10,
-                          json={"DeploymentID": dep["ID"]}).raise_for_status()
+    def fail_then_promote(deployment_id: str, *args: Any, **kwargs: Any) -> Any:
+        # The canaries are healthy and the client promotes; the deployment fails first (as
+        # when a canary dies in between), so Nomad refuses and rolls back instead.
+        if not failed_once:
+            failed_once.append(deployment_id)
+            requests.post(f"{nomad.url}/v1/deployment/fail/{deployment_id}", timeout=10,
+                          json={"DeploymentID": deployment_id}).raise_for_status()
+        return promote(deployment_id, *args, **kwargs)
 
+    monkeypatch.setattr(client.api, "promote", fail_then_promote)
     with pytest.raises(DeploymentFailed) as failed:
-        client.run(service(image="busybox:1.37", update=canary), timeout=60, promote=True,
-                   on_event=fail_when_canaries_are_healthy)
+        client.run(service(image="busybox:1.37", update=canary), timeout=60, promote=True)
     assert failed_once
     assert not isinstance(failed.value, DeployTimeout)
     assert "/v1/deployment/promote" not in str(failed.value)

@@ -49,7 +49,7 @@ def submit(cluster: LocalExecutionCluster, job: Job) -> None:
 
 
 def only_alloc(cluster: LocalExecutionCluster, job_id: str) -> dict[str, Any]:
-    allocs = [a for a in cluster.nomad.cluster.allocs.values() if a["JobID"] == job_id]
+    allocs = [a for a in cluster.nomad.snapshot().all("allocs") if a["JobID"] == job_id]
     return allocs[0] if len(allocs) == 1 else {}
 
 
@@ -294,8 +294,42 @@ def test_a_job_stopped_while_its_sidecar_waits_to_restart_stops_at_once(
     submit(local, job)
     assert local.nomad.wait_for(lambda: any(
         e["Type"] == "Restarting"
-        for e in only_alloc(local, "stuck").get("TaskStates", {}).get("proxy", {}).get("Events", [])))
+        for e in (only_alloc(local, "stuck").get("TaskStates") or {}).get("proxy", {}).get("Events", [])))
     with NomadClient(local.nomad.url) as client:
         client.stop("stuck")
     alloc = wait_status(local, "stuck", "complete", timeout=5)
     assert [alloc["TaskStates"][t]["State"] for t in ("app", "proxy")] == ["dead", "dead"]
+
+
+TICKS = "import time\nfor i in range(5):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.2)"
+
+
+def test_logs_follow_streams_until_the_task_is_done(local: LocalExecutionCluster) -> None:
+    submit(local, batch("ticker", python_task("tick", TICKS)))
+    assert local.nomad.wait_for(lambda: only_alloc(local, "ticker").get("ClientStatus")
+                                in ("running", "complete"), timeout=15)
+    alloc_id = only_alloc(local, "ticker")["ID"]
+    with requests.get(f"{local.nomad.url}/v1/client/fs/logs/{alloc_id}", stream=True,
+                      params={"task": "tick", "type": "stdout", "plain": "true",
+                              "follow": "true"}, timeout=30) as response:
+        text = b"".join(response.iter_content(None)).decode()
+    assert text == "".join(f"tick {i}\n" for i in range(5))
+    assert only_alloc(local, "ticker")["TaskStates"]["tick"]["State"] == "dead"
+
+
+def test_logs_origin_and_offset_select_bytes(local: LocalExecutionCluster) -> None:
+    submit(local, batch("said", python_task("say", "print('0123456789')")))
+    alloc = wait_status(local, "said", "complete")
+    url = f"{local.nomad.url}/v1/client/fs/logs/{alloc['ID']}"
+
+    def logs(**params: str) -> requests.Response:
+        return requests.get(url, params={"task": "say", "type": "stdout", "plain": "true",
+                                         **params}, timeout=5)
+
+    assert logs(origin="end", offset="4").text == "789\n"
+    assert logs(origin="start", offset="7").text == "789\n"
+    framed = requests.get(url, params={"task": "say", "type": "stdout"}, timeout=5).json()
+    assert (framed["File"], framed["Offset"]) == ("alloc/logs/say.stdout.0", 0)
+    assert (logs(origin="middle").status_code, logs(origin="middle").text) == (
+        400, "origin must be start or end")
+    assert logs(task="ghost").status_code == 400

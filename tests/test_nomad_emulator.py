@@ -10,6 +10,7 @@ import nomad as python_nomad
 import pytest
 import requests
 
+from nomadmesh.cli.dev import hcl_parser
 from nomadmesh.testing import NomadEmulator
 from nomadmesh.testing.jobs import batch_job, service_job
 
@@ -52,8 +53,11 @@ def test_unchanged_spec_keeps_version_but_gets_an_evaluation(nomad_api: Any) -> 
     first = nomad_api.job.register_job("web", {"Job": service_job("web")})
     second = nomad_api.job.register_job("web", {"Job": service_job("web")})
     assert second["EvalID"] and second["EvalID"] != first["EvalID"]
-    assert second["JobModifyIndex"] == first["JobModifyIndex"]
-    assert nomad_api.job.get_job("web")["Version"] == 0
+    job = nomad_api.job.get_job("web")
+    assert (job["Version"], job["JobModifyIndex"]) == (0, first["JobModifyIndex"])
+    # An unchanged register answers the job's ModifyIndex (nomad/job_endpoint.go:327), which
+    # status changes move on; the spec's JobModifyIndex stays.
+    assert first["JobModifyIndex"] <= second["JobModifyIndex"] <= job["ModifyIndex"]
 
 
 def test_versions_are_listed_newest_first(nomad_api: Any) -> None:
@@ -194,25 +198,23 @@ def test_validate_valid_job_has_no_errors(nomad_url: str) -> None:
     assert (r.json()["ValidationErrors"], r.json()["Error"]) == (None, "")
 
 
-def test_parse_turns_hcl_into_api_json(nomad_api: Any) -> None:
-    hcl = '''
-    job "web" {
-      group "app" {
-        count = 2
-        task "server" {
-          driver = "docker"
-          config { image = "nginx" }
-        }
-      }
-    }
-    '''
-    job = nomad_api.jobs.parse(hcl, canonicalize=True)
-    assert (job["ID"], job["TaskGroups"][0]["Count"], job["Namespace"]) == ("web", 2, "default")
+def test_parse_without_an_hcl_parser_is_not_emulated(nomad_url: str) -> None:
+    r = requests.post(f"{nomad_url}/v1/jobs/parse", json={"JobHCL": 'job "x" {}'}, timeout=5)
+    assert (r.status_code, r.text.startswith("/v1/jobs/parse is not emulated")) == (501, True)
 
 
-def test_parse_error_is_400(nomad_url: str) -> None:
-    r = requests.post(f"{nomad_url}/v1/jobs/parse", json={"JobHCL": "job {"}, timeout=5)
-    assert r.status_code == 400
+def test_dev_parses_hcl_with_nomadmeshs_parser() -> None:
+    hcl = 'job "web" {\n  group "app" {\n    count = var.n\n    task "server" {\n' \
+          '      driver = "docker"\n    }\n  }\n}\nvariable "n" {\n  type = number\n}\n'
+    with NomadEmulator(hcl_parser=hcl_parser) as nomad:
+        # the first parse imports and compiles the parser: a generous timeout under load
+        ok = requests.post(f"{nomad.url}/v1/jobs/parse", json={
+            "JobHCL": hcl, "Variables": "n = 2\n", "Canonicalize": True}, timeout=60)
+        bad = requests.post(f"{nomad.url}/v1/jobs/parse", json={"JobHCL": "job {"}, timeout=60)
+    job = ok.json()
+    assert (job["ID"], job["Name"], job["TaskGroups"][0]["Count"], job["Namespace"]) == (
+        "web", "web", 2, "default")  # the name defaults to the ID (jobspec2/parse_job.go:15)
+    assert (bad.status_code, bad.text.startswith("Failed to parse job: ")) == (400, True)
 
 
 # --- stop, purge --------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def test_parse_error_is_400(nomad_url: str) -> None:
 def test_stop_keeps_the_job_as_dead(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad_api.job.register_job("web", {"Job": service_job("web")})
     nomad_api.job.deregister_job("web")
-    assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "web")]["Status"] == "dead")
+    assert nomad.wait_for(lambda: nomad.snapshot().job_by_id("default", "web")["Status"] == "dead")
     job = nomad_api.job.get_job("web")
     assert (job["Stop"], job["Status"]) == (True, "dead")
 
@@ -303,6 +305,31 @@ def test_node_detail_has_resources(nomad_api: Any) -> None:
     node_id = nomad_api.nodes.get_nodes()[0]["ID"]
     node = nomad_api.node.get_node(node_id)
     assert node["NodeResources"]["Memory"]["MemoryMB"] == 8192
+
+
+def test_node_list_fields_resources_and_os(nomad_url: str) -> None:
+    # NodeStubFields (command/agent/http.go:1132, structs.go:2296)
+    plain = requests.get(f"{nomad_url}/v1/nodes", timeout=5).json()[0]
+    full = requests.get(f"{nomad_url}/v1/nodes", params={"resources": "true", "os": "true"},
+                        timeout=5).json()[0]
+    assert "NodeResources" not in plain and "Attributes" not in plain
+    assert full["NodeResources"]["Memory"]["MemoryMB"] == 8192
+    assert "ReservedResources" in full and full["Attributes"] == {"os.name": "ubuntu"}
+    bad = requests.get(f"{nomad_url}/v1/nodes", params={"os": "yes"}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_allocation_list_fields_resources_and_task_states(nomad: NomadEmulator) -> None:
+    # AllocStubFields (alloc_endpoint.go:42, structs/alloc.go:757)
+    nomad.register(service_job("web"))
+    assert nomad.wait_for(lambda: len(nomad.snapshot().all("allocs")) == 1)
+    url = f"{nomad.url}/v1/allocations"
+    plain = requests.get(url, timeout=5).json()[0]
+    full = requests.get(url, params={"resources": "true", "task_states": "false"},
+                        timeout=5).json()[0]
+    assert "AllocatedResources" not in plain and "TaskStates" in plain
+    assert full["AllocatedResources"]["Tasks"]["server"]["Memory"]["MemoryMB"] == 64
+    assert full["TaskStates"] is None
 
 
 def test_unknown_path_is_404(nomad_url: str) -> None:

@@ -53,8 +53,11 @@ def test_image_change_is_an_edited_config_field_forcing_destructive_update(
     [group] = plan["Diff"]["TaskGroups"]
     [task] = group["Tasks"]
     [config] = [o for o in task["Objects"] if o["Name"] == "Config"]
-    assert config["Fields"] == [{"Type": "Edited", "Name": "image", "Old": "nginx:1.27",
-                                 "New": "nginx:2", "Annotations": None}]
+    # The diff is contextual (diff.go): an edited object lists its unchanged fields as None.
+    assert config["Fields"] == [
+        {"Type": "Edited", "Name": "image", "Old": "nginx:1.27", "New": "nginx:2",
+         "Annotations": None},
+        {"Type": "None", "Name": "ports[0]", "Old": "http", "New": "http", "Annotations": None}]
     assert task["Annotations"] == ["forces create/destroy update"]
     assert plan["Annotations"]["DesiredTGUpdates"]["app"]["DestructiveUpdate"] == 1
     assert group["Updates"] == {"create/destroy update": 1}
@@ -64,9 +67,12 @@ def test_count_change_is_a_group_field(nomad: NomadEmulator, nomad_api: Any) -> 
     _ready(nomad, service_job("web", count=1))
     plan = _plan(nomad_api, service_job("web", count=3))
     [group] = plan["Diff"]["TaskGroups"]
+    # scheduler/annotate.go annotates a count increase with "forces create".
     assert {"Type": "Edited", "Name": "Count", "Old": "1", "New": "3",
-            "Annotations": None} in group["Fields"]
-    assert plan["Annotations"]["DesiredTGUpdates"]["app"]["Place"] == 2
+            "Annotations": ["forces create"]} in group["Fields"]
+    updates = plan["Annotations"]["DesiredTGUpdates"]["app"]
+    # A count-only change updates the running allocation in place (util.go tasksUpdated).
+    assert (updates["Place"], updates["InPlaceUpdate"], updates["DestructiveUpdate"]) == (2, 1, 0)
 
 
 def test_scale_down_plans_stops(nomad: NomadEmulator, nomad_api: Any) -> None:
@@ -115,7 +121,7 @@ def test_plan_reports_failed_tg_allocs_without_placing(nomad: NomadEmulator,
                                                        nomad_api: Any) -> None:
     plan = _plan(nomad_api, service_job("big", memory_mb=100_000))
     assert plan["FailedTGAllocs"]["app"]["DimensionExhausted"] == {"memory": 3}
-    assert nomad.cluster.allocs == {}
+    assert nomad.snapshot().count("allocs") == 0
 
 
 def test_plan_without_diff_has_null_diff(nomad_api: Any) -> None:

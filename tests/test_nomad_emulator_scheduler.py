@@ -15,7 +15,7 @@ from nomadmesh.testing.jobs import batch_job, service_job
 def _settled(nomad: NomadEmulator, job_id: str, status: str = "successful",
              version: int | None = None) -> bool:
     def done() -> bool:
-        dep = nomad.cluster.latest_deployment("default", job_id)
+        dep = nomad.snapshot().latest_deployment("default", job_id)
         return dep is not None and dep["Status"] == status and (
             version is None or dep["JobVersion"] == version)
 
@@ -24,6 +24,16 @@ def _settled(nomad: NomadEmulator, job_id: str, status: str = "successful",
 
 def _allocs(nomad_api: Any, job_id: str) -> list[dict[str, Any]]:
     return sorted(nomad_api.job.get_allocations(job_id), key=lambda a: a["CreateIndex"])
+
+
+def _canaries_healthy(nomad: NomadEmulator, job_id: str, count: int) -> bool:
+    dep = nomad.snapshot().latest_deployment("default", job_id)
+    if dep is None:
+        return False
+    ids = [i for state in dep["TaskGroups"].values() for i in state["PlacedCanaries"] or ()]
+    snap = nomad.snapshot()
+    return len(ids) == count and all((snap.alloc_by_id(i) or {}).get(
+        "DeploymentStatus", {}).get("Healthy") for i in ids)
 
 
 def _live(allocs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -35,7 +45,7 @@ def _live(allocs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_evaluation_completes_after_register(nomad: NomadEmulator, nomad_api: Any) -> None:
     result = nomad_api.job.register_job("web", {"Job": service_job("web")})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"] == "complete")
     ev = nomad_api.evaluation.get_evaluation(result["EvalID"])
     assert (ev["TriggeredBy"], ev["JobID"], ev["FailedTGAllocs"]) == ("job-register", "web", None)
 
@@ -80,7 +90,7 @@ def test_job_becomes_running_and_summary_counts_allocations(nomad: NomadEmulator
 
 def test_batch_job_runs_to_completion_and_is_dead(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad_api.job.register_job("b", {"Job": batch_job("b")})
-    assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "b")]["Status"] == "dead")
+    assert nomad.wait_for(lambda: nomad.snapshot().job_by_id("default", "b")["Status"] == "dead")
     [alloc] = _allocs(nomad_api, "b")
     assert alloc["ClientStatus"] == "complete"
     assert alloc["TaskStates"]["server"]["Events"][-1]["Type"] == "Terminated"
@@ -88,7 +98,7 @@ def test_batch_job_runs_to_completion_and_is_dead(nomad: NomadEmulator, nomad_ap
 
 def test_batch_job_has_no_deployment(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad_api.job.register_job("b", {"Job": batch_job("b")})
-    assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "b")]["Status"] == "dead")
+    assert nomad.wait_for(lambda: nomad.snapshot().job_by_id("default", "b")["Status"] == "dead")
     assert nomad_api.job.get_deployments("b") == []
 
 
@@ -97,7 +107,7 @@ def test_stopping_a_job_stops_its_allocations(nomad: NomadEmulator, nomad_api: A
     assert _settled(nomad, "web")
     nomad_api.job.deregister_job("web")
     assert nomad.wait_for(lambda: all(a["ClientStatus"] == "complete"
-                                      for a in nomad.cluster.allocs.values()))
+                                      for a in nomad.snapshot().all("allocs")))
     assert {a["DesiredStatus"] for a in _allocs(nomad_api, "web")} == {"stop"}
 
 
@@ -147,8 +157,8 @@ def test_rolling_update_respects_max_parallel(nomad: NomadEmulator, nomad_api: A
     assert _settled(nomad, "web")
     changed = service_job("web", count=3, image="nginx:2", update={"MaxParallel": 1})
     nomad_api.job.register_job("web", {"Job": changed})
-    assert nomad.wait_for(lambda: any(a["JobVersion"] == 1 for a in nomad.cluster.allocs.values()))
-    new = [a for a in nomad.cluster.allocs.values() if a["JobVersion"] == 1]
+    assert nomad.wait_for(lambda: any(a["JobVersion"] == 1 for a in nomad.snapshot().all("allocs")))
+    new = [a for a in nomad.snapshot().all("allocs") if a["JobVersion"] == 1]
     assert len(new) == 1
 
 
@@ -170,9 +180,9 @@ def test_canary_deployment_waits_for_promotion(nomad: NomadEmulator, nomad_api: 
     assert _settled(nomad, "web")
     nomad_api.job.register_job("web", {"Job": service_job("web", count=2, image="v2",
                                                           update=update)})
-    assert nomad.wait_for(lambda: "promotion" in nomad.cluster.latest_deployment(
-        "default", "web")["StatusDescription"])
+    assert nomad.wait_for(lambda: _canaries_healthy(nomad, "web", 1))
     dep = nomad_api.job.get_deployment("web")
+    assert dep["StatusDescription"] == "Deployment is running but requires manual promotion"
     assert (dep["Status"], dep["TaskGroups"]["app"]["DesiredCanaries"]) == ("running", 1)
     canaries = [a for a in _live(_allocs(nomad_api, "web")) if a["DeploymentStatus"]["Canary"]]
     assert len(canaries) == 1
@@ -186,8 +196,7 @@ def test_promote_completes_a_canary_deployment(nomad: NomadEmulator, nomad_api: 
     assert _settled(nomad, "web")
     nomad_api.job.register_job("web", {"Job": service_job("web", count=2, image="v2",
                                                           update=update)})
-    assert nomad.wait_for(lambda: "promotion" in nomad.cluster.latest_deployment(
-        "default", "web")["StatusDescription"])
+    assert nomad.wait_for(lambda: _canaries_healthy(nomad, "web", 1))
     nomad_api.deployment.promote_deployment_all(nomad_api.job.get_deployment("web")["ID"])
     assert _settled(nomad, "web", version=1)
     assert sorted(a["JobVersion"] for a in _live(_allocs(nomad_api, "web"))) == [1, 1]
@@ -208,12 +217,29 @@ def test_promote_before_canaries_are_healthy_is_refused(nomad: NomadEmulator,
     assert _settled(nomad, "web")
     nomad.timings.healthy_after = 5
     nomad_api.job.register_job("web", {"Job": service_job("web", image="v2", update=update)})
-    assert nomad.wait_for(lambda: nomad.cluster.latest_deployment("default", "web")[
+    assert nomad.wait_for(lambda: nomad.snapshot().latest_deployment("default", "web")[
         "JobVersion"] == 1)
-    dep_id = nomad.cluster.latest_deployment("default", "web")["ID"]
-    r = requests.post(f"{nomad.url}/v1/deployment/promote/{dep_id}", json={"All": True},
-                      timeout=5)
-    assert (r.status_code, r.text) == (500, 'Task group "app" has 0/1 healthy allocations')
+    dep_id = nomad.snapshot().latest_deployment("default", "web")["ID"]
+    r = requests.post(f"{nomad.url}/v1/deployment/promote/{dep_id}",
+                      json={"DeploymentID": dep_id, "All": True}, timeout=5)
+    # UpdateDeploymentPromotion's multierror (state_store.go:5070), a 500 from the agent.
+    assert (r.status_code, r.text) == (
+        500, '1 error occurred:\n\t* Task group "app" has 0/1 healthy allocations\n\n')
+
+
+def test_promote_needs_the_deployment_id_in_the_body(nomad: NomadEmulator,
+                                                     nomad_api: Any) -> None:
+    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    # The scheduler creates the deployment after register answers, as Nomad's worker does.
+    assert nomad.wait_for(lambda: nomad_api.job.get_deployment("web") is not None)
+    dep_id = nomad_api.job.get_deployment("web")["ID"]
+    missing = requests.post(f"{nomad.url}/v1/deployment/promote/{dep_id}", json={"All": True},
+                            timeout=5)
+    other = requests.post(f"{nomad.url}/v1/deployment/promote/{dep_id}",
+                          json={"DeploymentID": "x", "All": True}, timeout=5)
+    # command/agent/deployment_endpoint.go deploymentPromote
+    assert (missing.status_code, missing.text) == (400, "DeploymentID must be specified")
+    assert (other.status_code, other.text) == (400, "Deployment ID does not match")
 
 
 def test_fail_endpoint_marks_the_deployment_failed(nomad: NomadEmulator, nomad_api: Any) -> None:
@@ -231,7 +257,7 @@ def test_new_version_cancels_the_running_deployment(nomad: NomadEmulator,
     nomad_api.job.register_job("web", {"Job": service_job("web")})
     assert nomad.wait_for(lambda: nomad.deployment_status("web") == "running")
     nomad_api.job.register_job("web", {"Job": service_job("web", image="v2")})
-    assert nomad.wait_for(lambda: len(nomad.cluster.deployments) == 2)
+    assert nomad.wait_for(lambda: nomad.snapshot().count("deployment") == 2)
     statuses = sorted((d["JobVersion"], d["Status"], d["StatusDescription"])
                       for d in nomad_api.job.get_deployments("web"))
     assert statuses[0] == (0, "cancelled", "Cancelled due to newer version of job")
@@ -239,12 +265,17 @@ def test_new_version_cancels_the_running_deployment(nomad: NomadEmulator,
 
 # --- scripted failures -----------------------------------------------------------------------
 
+# Without a progress deadline the deployment watcher fails a deployment on its first unhealthy
+# allocation (deployment_watcher.go:701 shouldFailEarly); with one, it lets the allocation be
+# rescheduled until the deadline (see the rescheduling tests).
+NO_DEADLINE = {"MaxParallel": 1, "ProgressDeadline": 0}
+
 
 def test_driver_failure_fails_the_allocation_with_the_message(nomad: NomadEmulator,
                                                               nomad_api: Any) -> None:
     nomad.script_task("web", "app", "server", fail="driver",
                       message='Failed to pull `nginx:nope`: manifest unknown')
-    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    nomad_api.job.register_job("web", {"Job": service_job("web", update=NO_DEADLINE)})
     assert _settled(nomad, "web", status="failed")
     [alloc] = _allocs(nomad_api, "web")
     state = alloc["TaskStates"]["server"]
@@ -255,7 +286,7 @@ def test_driver_failure_fails_the_allocation_with_the_message(nomad: NomadEmulat
 
 def test_crashing_task_restarts_then_fails(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad.script_task("web", "app", "server", fail="exit", exit_code=137)
-    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    nomad_api.job.register_job("web", {"Job": service_job("web", update=NO_DEADLINE)})
     assert _settled(nomad, "web", status="failed")
     [alloc] = _allocs(nomad_api, "web")
     state = alloc["TaskStates"]["server"]
@@ -268,7 +299,7 @@ def test_crashing_task_restarts_then_fails(nomad: NomadEmulator, nomad_api: Any)
 def test_unhealthy_task_fails_the_deployment(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad.timings.healthy_deadline = 0.1
     nomad.script_task("web", "app", "server", fail="unhealthy")
-    nomad_api.job.register_job("web", {"Job": service_job("web")})
+    nomad_api.job.register_job("web", {"Job": service_job("web", update=NO_DEADLINE)})
     assert _settled(nomad, "web", status="failed")
     dep = nomad_api.job.get_deployment("web")
     [alloc] = _allocs(nomad_api, "web")
@@ -278,7 +309,7 @@ def test_unhealthy_task_fails_the_deployment(nomad: NomadEmulator, nomad_api: An
 
 def test_auto_revert_rolls_back_to_the_last_stable_version(nomad: NomadEmulator,
                                                            nomad_api: Any) -> None:
-    update = {"AutoRevert": True}
+    update = {**NO_DEADLINE, "AutoRevert": True}
     nomad_api.job.register_job("web", {"Job": service_job("web", update=update)})
     assert _settled(nomad, "web")
     nomad.script_task("web", "app", "server", fail="exit", version=1)
@@ -294,7 +325,7 @@ def test_auto_revert_rolls_back_to_the_last_stable_version(nomad: NomadEmulator,
 def test_script_applies_a_limited_number_of_times(nomad: NomadEmulator, nomad_api: Any) -> None:
     nomad.script_task("web", "app", "server", fail="driver", times=1)
     nomad_api.job.register_job("web", {"Job": service_job("web", count=2)})
-    assert nomad.wait_for(lambda: sorted(a["ClientStatus"] for a in nomad.cluster.allocs.values())
+    assert nomad.wait_for(lambda: sorted(a["ClientStatus"] for a in nomad.snapshot().all("allocs"))
                           == ["failed", "running"])
 
 
@@ -310,7 +341,7 @@ def test_resource_ask_larger_than_every_node_reports_failed_tg_allocs(
         nomad: NomadEmulator, nomad_api: Any) -> None:
     result = nomad_api.job.register_job("big", {"Job": service_job("big", count=2,
                                                                     memory_mb=100_000)})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"] == "complete")
     ev = nomad_api.evaluation.get_evaluation(result["EvalID"])
     metrics = ev["FailedTGAllocs"]["app"]
     assert (metrics["NodesEvaluated"], metrics["NodesExhausted"],
@@ -325,7 +356,7 @@ def test_constraint_that_no_node_meets_is_reported(nomad: NomadEmulator, nomad_a
     job["Constraints"] = [{"LTarget": "${attr.kernel.name}", "RTarget": "windows",
                            "Operand": "="}]
     result = nomad_api.job.register_job("win", {"Job": job})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"] == "complete")
     metrics = nomad_api.evaluation.get_evaluation(result["EvalID"])["FailedTGAllocs"]["app"]
     assert metrics["ConstraintFiltered"] == {"${attr.kernel.name} = windows": 3}
 
@@ -334,7 +365,7 @@ def test_missing_driver_is_reported(nomad: NomadEmulator, nomad_api: Any) -> Non
     job = service_job("j")
     job["TaskGroups"][0]["Tasks"][0]["Driver"] = "java"
     result = nomad_api.job.register_job("j", {"Job": job})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"] == "complete")
     metrics = nomad_api.evaluation.get_evaluation(result["EvalID"])["FailedTGAllocs"]["app"]
     assert metrics["ConstraintFiltered"] == {"missing drivers": 3}
 
@@ -343,10 +374,10 @@ def test_custom_nodes_bound_placement() -> None:
     nodes = [NodeSpec("small", memory_mb=128)]
     with NomadEmulator(nodes=nodes) as nomad:
         result = nomad.register(service_job("web", count=2, memory_mb=100))
-        assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"]
+        assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"]
                               == "complete")
-        placed = list(nomad.cluster.allocs.values())
-        failed = nomad.cluster.evals[result["EvalID"]]["FailedTGAllocs"]["app"]
+        placed = list(nomad.snapshot().all("allocs"))
+        failed = nomad.snapshot().eval_by_id(result["EvalID"])["FailedTGAllocs"]["app"]
     assert (len(placed), failed["DimensionExhausted"]) == (1, {"memory": 1})
 
 
@@ -373,7 +404,7 @@ def test_stopped_allocation_deregisters_its_service(nomad: NomadEmulator, consul
     assert _settled(nomad, "web")
     nomad_api.job.deregister_job("web")
     assert nomad.wait_for(lambda: all(a["ClientStatus"] == "complete"
-                                      for a in nomad.cluster.allocs.values()))
+                                      for a in nomad.snapshot().all("allocs")))
     _, entries = consul_api.health.service("web")
     assert entries == []
 
@@ -383,7 +414,7 @@ def test_unhealthy_task_registers_critical_checks(nomad: NomadEmulator, consul_a
     nomad.script_task("web", "app", "server", fail="unhealthy")
     nomad_api.job.register_job("web", {"Job": service_job("web", service="web")})
     assert nomad.wait_for(lambda: any(a["ClientStatus"] == "running"
-                                      for a in nomad.cluster.allocs.values()))
+                                      for a in nomad.snapshot().all("allocs")))
     _, entries = consul_api.health.service("web")
     _, passing = consul_api.health.service("web", passing=True)
     assert (len(entries), passing) == (1, [])
@@ -417,7 +448,7 @@ def test_dispatch_without_required_meta_is_refused(nomad_url: str, nomad_api: An
     nomad_api.job.register_job("p", {"Job": _parameterized("p")})
     r = requests.post(f"{nomad_url}/v1/job/p/dispatch", json={}, timeout=5)
     assert (r.status_code, r.text) == (500, "Dispatch did not provide required meta keys: "
-                                            "['customer']")
+                                            "[customer]")  # Go prints a slice so
 
 
 def test_dispatch_with_the_same_idempotency_token_returns_the_same_child(
@@ -458,7 +489,7 @@ def test_revert_registers_the_old_spec_as_a_new_version(nomad_api: Any) -> None:
 def test_revert_to_the_current_version_is_refused(nomad_url: str, nomad_api: Any) -> None:
     nomad_api.job.register_job("web", {"Job": service_job("web")})
     r = requests.post(f"{nomad_url}/v1/job/web/revert", json={"JobVersion": 0}, timeout=5)
-    assert (r.status_code, r.text) == (500, "can't revert to current version 0")
+    assert (r.status_code, r.text) == (500, "can't revert to current version")  # job_endpoint.go:581
 
 
 def test_stable_marks_a_version(nomad_api: Any) -> None:
@@ -478,24 +509,41 @@ def test_evaluate_creates_a_new_evaluation(nomad_api: Any) -> None:
 def test_slow_timings_are_configurable() -> None:
     with NomadEmulator(timings=Timings(start_delay=0.3)) as nomad:
         nomad.register(service_job("web"))
-        early = copy.deepcopy(list(nomad.cluster.allocs.values()))
-        assert nomad.wait_for(lambda: bool(nomad.cluster.allocs))
-        first = next(iter(nomad.cluster.allocs.values()))["ClientStatus"]
+        early = copy.deepcopy(list(nomad.snapshot().all("allocs")))
+        assert nomad.wait_for(lambda: bool(nomad.snapshot().count("allocs")))
+        first = next(iter(nomad.snapshot().all("allocs")))["ClientStatus"]
     assert (early, first) == ([], "pending")
 
 
-def test_job_with_only_unplaceable_allocations_is_pending(nomad: NomadEmulator,
-                                                          nomad_api: Any) -> None:
-    result = nomad_api.job.register_job("big", {"Job": service_job("big", memory_mb=100_000)})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[result["EvalID"]]["Status"] == "complete")
+def test_batch_job_with_only_unplaceable_allocations_is_pending(nomad: NomadEmulator,
+                                                                nomad_api: Any) -> None:
+    job = batch_job("big")
+    job["TaskGroups"][0]["Tasks"][0]["Resources"]["MemoryMB"] = 100_000
+    result = nomad_api.job.register_job("big", {"Job": job})
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"]
+                          == "complete")
+    # getJobStatus (state_store.go:5585): no deployment, no allocation, a blocked evaluation.
     assert nomad_api.job.get_job("big")["Status"] == "pending"
+
+
+def test_unplaceable_service_job_is_running_with_its_deployment(nomad: NomadEmulator,
+                                                                nomad_api: Any) -> None:
+    result = nomad_api.job.register_job("big", {"Job": service_job("big", memory_mb=100_000)})
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(result["EvalID"])["Status"]
+                          == "complete")
+    # The reconciler creates the deployment before placement fails, and getJobStatus looks at
+    # deployments first (state_store.go:5597): the job is "running" with nothing placed.
+    deployment = nomad_api.job.get_deployment("big")
+    assert (deployment["Status"], deployment["TaskGroups"]["app"]["PlacedAllocs"]) == (
+        "running", 0)
+    assert nomad_api.job.get_job("big")["Status"] == "running"
 
 
 def test_a_placeable_version_cancels_the_blocked_evaluation(nomad: NomadEmulator,
                                                             nomad_api: Any) -> None:
     first = nomad_api.job.register_job("big", {"Job": service_job("big", memory_mb=100_000)})
-    assert nomad.wait_for(lambda: nomad.cluster.evals[first["EvalID"]]["Status"] == "complete")
-    blocked_id = nomad.cluster.evals[first["EvalID"]]["BlockedEval"]
+    assert nomad.wait_for(lambda: nomad.snapshot().eval_by_id(first["EvalID"])["Status"] == "complete")
+    blocked_id = nomad.snapshot().eval_by_id(first["EvalID"])["BlockedEval"]
     nomad_api.job.register_job("big", {"Job": service_job("big")})
     assert _settled(nomad, "big")
     assert nomad_api.evaluation.get_evaluation(blocked_id)["Status"] == "canceled"
@@ -507,7 +555,7 @@ def test_service_job_whose_allocations_all_failed_is_dead(nomad: NomadEmulator,
     nomad.script_task("web", "app", "server", fail="driver")
     nomad_api.job.register_job("web", {"Job": service_job("web")})
     assert _settled(nomad, "web", status="failed")
-    assert nomad.wait_for(lambda: nomad.cluster.jobs[("default", "web")]["Status"] == "dead")
+    assert nomad.wait_for(lambda: nomad.snapshot().job_by_id("default", "web")["Status"] == "dead")
 
 
 def test_paused_deployment_places_nothing_until_resumed(nomad: NomadEmulator,
@@ -519,7 +567,7 @@ def test_paused_deployment_places_nothing_until_resumed(nomad: NomadEmulator,
     nomad_api.job.register_job("web", {"Job": service_job("web", count=2, image="v2",
                                                           update=update)})
     assert nomad.wait_for(lambda: nomad.deployment_status("web") == "running"
-                          and nomad.cluster.latest_deployment("default", "web")["JobVersion"]
+                          and nomad.snapshot().latest_deployment("default", "web")["JobVersion"]
                           == 1)
     dep_id = nomad_api.job.get_deployment("web")["ID"]
     nomad_api.deployment.pause_deployment(dep_id, True)
@@ -533,9 +581,9 @@ def test_stopped_allocation_is_replaced(nomad: NomadEmulator, nomad_api: Any) ->
     assert _settled(nomad, "web")
     [alloc] = _allocs(nomad_api, "web")
     nomad_api.allocation.stop_allocation(alloc["ID"])
-    assert nomad.wait_for(lambda: len(_live(list(nomad.cluster.allocs.values()))) == 1
+    assert nomad.wait_for(lambda: len(_live(list(nomad.snapshot().all("allocs")))) == 1
                           and alloc["ID"] not in {a["ID"] for a in
-                                                  _live(list(nomad.cluster.allocs.values()))})
+                                                  _live(list(nomad.snapshot().all("allocs")))})
     stopped = nomad_api.allocation.get_allocation(alloc["ID"])
     assert (stopped["DesiredStatus"], stopped["DesiredDescription"]) == (
         "stop", "alloc is being migrated")

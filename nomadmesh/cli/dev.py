@@ -5,11 +5,28 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
+import hcl2
 
 from nomadmesh.cli import cli
+from nomadmesh.errors import NomadmeshError
 from nomadmesh.testing.cluster import LocalCluster
+
+
+def hcl_parser(text: str, variables: str) -> dict[str, Any]:
+    """HCL for the emulator's `/v1/jobs/parse`: nomadmesh's own parser (not independent)."""
+    from nomadmesh.model import Job
+
+    try:
+        values = hcl2.loads(variables) if variables.strip() else {}
+        job: dict[str, Any] = Job.from_hcl(text, variables=values, validate=False).to_api()
+    except (NomadmeshError, ValueError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+    if job.get("Name") is None:  # jobspec2/parse_job.go:15: the name defaults to the ID
+        job["Name"] = job.get("ID")
+    return job
 
 
 @cli.command()
@@ -26,7 +43,8 @@ def dev(nomad_port: int, consul_port: int, host: str) -> None:
         stopped.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    with LocalCluster(host=host, nomad_port=nomad_port, consul_port=consul_port) as cluster:
+    with LocalCluster(host=host, nomad_port=nomad_port, consul_port=consul_port,
+                      hcl_parser=hcl_parser) as cluster:
         click.echo(f"Nomad API emulator:  {cluster.nomad.url}")
         click.echo(f"Consul API emulator: {cluster.consul.url}")
         click.echo("These are emulators (see docs/emulators.md); point clients at them with:")

@@ -264,7 +264,13 @@ class NomadClient:
         deadline = time.monotonic() + timeout
         api = _checked(job)
         params = self._params(api, namespace, region)
-        emit = on_event or (lambda _event: None)
+        before: list[DeployEvent] = []
+
+        def emit(event: DeployEvent) -> None:
+            before.append(event)
+            if on_event is not None:
+                on_event(event)
+
         current = self.api.job_or_none(api["ID"], params, deadline=deadline)
         _check_owner(api, current, allow_foreign)
         api = self.payload(api, namespace=namespace, current=current)
@@ -280,7 +286,9 @@ class NomadClient:
                          + (f", evaluation {registered.eval_id[:8]}" if registered.eval_id else "")))
         if not wait:
             return DeployResult(api["ID"], "registered", eval_id=registered.eval_id or None)
-        run = _Run(self, api["ID"], api, params, deadline, emit, promote)
+        run = _Run(self, api["ID"], api, params, deadline, on_event or (lambda _event: None),
+                   promote)
+        run.events.extend(before)
         return run.follow(registered)
 
     def _preserve_counts(self, api: dict[str, Any], current: Mapping[str, Any],

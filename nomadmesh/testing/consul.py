@@ -3,33 +3,49 @@
 One emulated agent that is also the server of datacenter `dc1`, with a single node. Checks are not
 probed: their status is what was registered (default `critical`, as Consul does) until changed via
 the check endpoints or `set_check_status`. Indexes follow Consul: the health of service X carries
-the highest raft index of X's entries, so unrelated changes do not wake its watchers.
+the highest raft index of X's entries, so unrelated changes do not wake its watchers, and every
+write fires only the watch keys it touched (`("service", X)`, `("kv", key)`, ...). Instances are
+indexed by service name and checks by service, so a health query costs what that service has,
+not what the catalog has.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import hashlib
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from nomadmesh.testing._filter import FilterError, compile_filter
 from nomadmesh.testing._http import (
+    Blocking,
     EmulatorError,
     HttpEmulator,
     HttpError,
     Request,
     Response,
     bearer_token,
+    go_json,
     int_param,
 )
+from nomadmesh.testing.config import HttpLimits
+from nomadmesh.testing.watch import WatchKey
 
 DATACENTER = "dc1"
 NODE_NAME = "consul-emulator"
 CHECK_STATES = ("passing", "warning", "critical", "maintenance")
 _SERF_CHECK = "serfHealth"
+
+
+class _Write:
+    """One write to the Consul state: its raft index and the watch keys it touches."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.keys: set[WatchKey] = set()
 
 
 class ConsulEmulator(HttpEmulator):
@@ -38,8 +54,10 @@ class ConsulEmulator(HttpEmulator):
     default_port = 8500
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, acl_token: str | None = None,
-                 node_address: str = "127.0.0.1") -> None:
-        super().__init__(host, port)
+                 node_address: str = "127.0.0.1", limits: HttpLimits | None = None) -> None:
+        super().__init__(host, port, limits=limits)
+        self._lock = threading.RLock()
+        self._index = 1
         self.acl_token = acl_token
         self.node_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{NODE_NAME}.{DATACENTER}"))
         self.node_address = node_address
@@ -50,6 +68,11 @@ class ConsulEmulator(HttpEmulator):
                  "Output": "Agent alive and reachable"}, service=None, index=1),
         }
         self._name_index: dict[str, int] = {}
+        self._by_name: dict[str, set[str]] = {}
+        self._catalog_services: tuple[int, bytes] = (0, b"")  # (services index, its JSON)
+        self._entry_json: dict[str, tuple[Any, tuple[Any, ...], bytes]] = {}
+        self._health_answers: dict[tuple[str, bool, str | None], tuple[int, bytes]] = {}
+        self._checks_by_service: dict[str, set[str]] = {}
         self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
         self._kv: dict[str, dict[str, Any]] = {}
         self._tombstones: dict[str, int] = {}
@@ -85,15 +108,16 @@ class ConsulEmulator(HttpEmulator):
         checks = list(body.get("Checks") or [])
         if body.get("Check"):
             checks.insert(0, body["Check"])
-        with self.store.write() as index:
+        with self._write() as w:
             old = self._services.get(service_id)
             # A re-registration replaces the service's checks; a check that keeps its ID keeps
             # its status unless the new definition sets one, as the Consul agent does.
-            previous = {c["CheckID"]: c["Status"] for c in self._checks.values()
-                        if c["ServiceID"] == service_id}
-            self._drop_service_checks(service_id)
+            previous = {c: self._checks[c]["Status"]
+                        for c in self._checks_by_service.get(service_id, ())}
+            self._drop_service_checks(service_id, w)
             if old is not None and old["Service"] != name:
-                self._touch_name(old["Service"], index)
+                self._by_name[old["Service"]].discard(service_id)
+                self._touch_name(old["Service"], w)
             record = {
                 "ID": service_id,
                 "Service": name,
@@ -107,81 +131,86 @@ class ConsulEmulator(HttpEmulator):
                 "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
                 "Connect": {},
                 "Datacenter": DATACENTER,
-                "CreateIndex": old["CreateIndex"] if old else index,
-                "ModifyIndex": index,
+                "CreateIndex": old["CreateIndex"] if old else w.index,
+                "ModifyIndex": w.index,
             }
             self._services[service_id] = record
+            self._by_name.setdefault(name, set()).add(service_id)
             for n, raw_check in enumerate(checks, start=1):
                 check = _canonical_keys(raw_check)
                 check_id = check.get("CheckID") or check.get("ID") or (
                     f"service:{service_id}" if len(checks) == 1 else f"service:{service_id}:{n}")
                 if not check.get("Status") and check_id in previous:
                     check["Status"] = previous[check_id]
-                self._put_check(dict(check, CheckID=check_id), record, index)
-            self._touch_name(name, index)
-            self._tables["services"] = index
+                self._put_check(dict(check, CheckID=check_id), record, w)
+            self._touch_name(name, w)
+            self._touch_table("services", w)
         return service_id
 
     def deregister(self, service_id: str) -> None:
         """Remove a service instance and its checks; HttpError 404 when it is unknown."""
-        with self.store.write() as index:
+        with self._write() as w:
             record = self._services.pop(service_id, None)
+            self._entry_json.pop(service_id, None)
             if record is None:
                 raise HttpError(404, f'Unknown service ID "{service_id}". Ensure that the '
                                      "service ID is passed, not the service name.")
-            self._drop_service_checks(service_id)
-            self._touch_name(record["Service"], index)
-            self._tables["services"] = self._tables["checks"] = index
+            self._by_name[record["Service"]].discard(service_id)
+            self._drop_service_checks(service_id, w)
+            self._touch_name(record["Service"], w)
+            self._touch_table("services", w)
+            self._touch_table("checks", w)
 
     def set_check_status(self, check_id: str, status: str, output: str = "") -> None:
         """Set a check's status (passing, warning, critical, maintenance)."""
         if status not in CHECK_STATES:
             raise HttpError(400, f'Invalid check status: "{status}"')
-        with self.store.write() as index:
+        with self._write() as w:
             check = self._checks.get(check_id)
             if check is None:
                 raise HttpError(404, f'Unknown check ID "{check_id}". Ensure that the check ID '
                                      "is passed, not the check name.")
             if check["Status"] == status and check["Output"] == output:
                 return
-            check["Status"] = status
-            check["Output"] = output
-            check["ModifyIndex"] = index
-            self._tables["checks"] = index
+            self._checks[check_id] = {**check, "Status": status, "Output": output,
+                                      "ModifyIndex": w.index}
+            self._touch_table("checks", w)
+            w.keys.add(("check", check_id))
             if check["ServiceName"]:
-                self._touch_name(check["ServiceName"], index)
+                self._touch_name(check["ServiceName"], w)
             else:
-                for name in {s["Service"] for s in self._services.values()}:
-                    self._touch_name(name, index)
+                for name in list(self._by_name):
+                    self._touch_name(name, w)
 
     def checks_of(self, service_id: str) -> list[str]:
         """The check IDs registered for a service instance."""
-        with self.store.lock:
-            return [c["CheckID"] for c in self._checks.values() if c["ServiceID"] == service_id]
+        with self._lock:
+            return sorted(self._checks_by_service.get(service_id, ()))
 
     def check_status(self, check_id: str) -> str | None:
         """A check's status (None when it is not registered)."""
-        with self.store.lock:
+        with self._lock:
             check = self._checks.get(check_id)
             return None if check is None else str(check["Status"])
 
     def check_definitions(self) -> list[dict[str, Any]]:
         """Every registered check with its ID, status, interval, timeout and HTTP/TCP target."""
-        with self.store.lock:
+        with self._lock:
             return [{"CheckID": c["CheckID"], "Status": c["Status"], "Interval": c["Interval"],
                      "Timeout": c["Timeout"], **c["Definition"]} for c in self._checks.values()]
 
     def healthy_instances(self, name: str) -> list[dict[str, Any]]:
         """Instances of a service whose checks all pass (what consul-template's `service` sees)."""
-        with self.store.lock:
-            return [self._service_view(s) for s in self._instances(name)
-                    if all(c["Status"] == "passing" for c in self._checks.values()
-                           if c["ServiceID"] in ("", s["ID"]))]
+        with self._lock:
+            return [copy.deepcopy(self._service_view(s)) for s in self._instances(name)
+                    if all(c["Status"] == "passing" for c in self._checks_for(s["ID"]))]
 
     def service_ids(self, name: str | None = None) -> list[str]:
         """IDs of registered service instances (of one service name, when given)."""
-        with self.store.lock:
-            return [i for i, s in self._services.items() if name is None or s["Service"] == name]
+        with self._lock:
+            if name is None:
+                return list(self._services)
+            return sorted(self._by_name.get(name, ()))
 
     def kv_put(self, key: str, value: bytes | str, flags: int = 0) -> None:
         """Write a KV entry from Python."""
@@ -190,18 +219,42 @@ class ConsulEmulator(HttpEmulator):
 
     def kv_get(self, key: str) -> bytes | None:
         """Read a KV value from Python (None when missing)."""
-        with self.store.lock:
+        with self._lock:
             entry = self._kv.get(key)
             return None if entry is None else bytes(entry["Raw"])
 
     # --- state helpers (caller holds the lock) -----------------------------------------------
 
-    def _touch_name(self, name: str, index: int) -> None:
-        self._name_index[name] = index
+    @contextmanager
+    def _write(self) -> Iterator[_Write]:
+        """One write: the lock, the next raft index, and the keys it touched fired after."""
+        with self._lock:
+            self._index += 1
+            w = _Write(self._index)
+            yield w
+        self.watches.fire(w.keys, w.index)
 
-    def _drop_service_checks(self, service_id: str) -> None:
-        for check_id in [c for c, v in self._checks.items() if v["ServiceID"] == service_id]:
-            del self._checks[check_id]
+    def watch_index(self) -> int:
+        """The latest raft index (what a blocking query has seen)."""
+        return self._index
+
+    def _touch_name(self, name: str, w: _Write) -> None:
+        self._name_index[name] = w.index
+        w.keys.add(("service", name))
+
+    def _touch_table(self, table: str, w: _Write) -> None:
+        self._tables[table] = w.index
+        w.keys.add((table,))
+
+    def _drop_service_checks(self, service_id: str, w: _Write) -> None:
+        for check_id in self._checks_by_service.pop(service_id, set()):
+            self._checks.pop(check_id, None)
+            w.keys.add(("check", check_id))
+
+    def _checks_for(self, service_id: str) -> list[dict[str, Any]]:
+        """The node's checks and the service's own, as a health entry lists them."""
+        own = [self._checks[c] for c in sorted(self._checks_by_service.get(service_id, ()))]
+        return [self._checks[_SERF_CHECK], *own]
 
     def _check_record(self, definition: Mapping[str, Any], service: Mapping[str, Any] | None,
                       index: int) -> dict[str, Any]:
@@ -238,13 +291,17 @@ class ConsulEmulator(HttpEmulator):
         }
 
     def _put_check(self, definition: Mapping[str, Any], service: Mapping[str, Any],
-                   index: int) -> None:
-        record = self._check_record(definition, service, index)
+                   w: _Write) -> None:
+        record = self._check_record(definition, service, w.index)
         old = self._checks.get(record["CheckID"])
         if old is not None:
             record["CreateIndex"] = old["CreateIndex"]
+            if old["ServiceID"] and old["ServiceID"] != service["ID"]:
+                self._checks_by_service.get(old["ServiceID"], set()).discard(record["CheckID"])
         self._checks[record["CheckID"]] = record
-        self._tables["checks"] = index
+        self._checks_by_service.setdefault(service["ID"], set()).add(record["CheckID"])
+        w.keys.add(("check", record["CheckID"]))
+        self._touch_table("checks", w)
 
     def _node(self) -> dict[str, Any]:
         return {
@@ -255,31 +312,40 @@ class ConsulEmulator(HttpEmulator):
         }
 
     def _instances(self, name: str) -> list[dict[str, Any]]:
-        return sorted((s for s in self._services.values() if s["Service"] == name),
-                      key=lambda s: s["ID"])
+        return [self._services[i] for i in sorted(self._by_name.get(name, ()))]
 
     def _service_index(self, name: str) -> int:
         return self._name_index.get(name) or max(self._tables["services"], self._tables["nodes"])
 
+    # The views below share the state's objects: they are encoded under the lock (`_read`).
+
     def _service_view(self, s: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in s.items() if k != "Datacenter"}
+        return {k: v for k, v in s.items() if k != "Datacenter"}
 
-    def _health_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
-        checks = [copy.deepcopy(c) for c in self._checks.values()
-                  if c["ServiceID"] in ("", s["ID"])]
-        return {"Node": self._node(), "Service": self._service_view(s), "Checks": checks}
+    def _health_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Node": node, "Service": self._service_view(s), "Checks": self._checks_for(s["ID"])}
 
-    def _catalog_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
-        node = self._node()
+    def _health_entry_json(self, s: Mapping[str, Any], node: Mapping[str, Any],
+                           checks: list[dict[str, Any]]) -> bytes:
+        """A health entry's JSON, kept until its service or one of its checks is replaced."""
+        cached = self._entry_json.get(s["ID"])
+        if cached is not None and cached[0] is s and len(cached[1]) == len(checks) and all(
+                a is b for a, b in zip(cached[1], checks, strict=True)):
+            return cached[2]
+        data = go_json({"Node": node, "Service": self._service_view(s), "Checks": checks})
+        self._entry_json[s["ID"]] = (s, tuple(checks), data)
+        return data
+
+    def _catalog_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "ID": node["ID"], "Node": NODE_NAME, "Address": self.node_address,
             "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
             "NodeMeta": node["Meta"], "ServiceKind": s["Kind"], "ServiceID": s["ID"],
-            "ServiceName": s["Service"], "ServiceTags": list(s["Tags"]),
-            "ServiceAddress": s["Address"], "ServiceWeights": dict(s["Weights"]),
-            "ServiceMeta": dict(s["Meta"]), "ServicePort": s["Port"],
+            "ServiceName": s["Service"], "ServiceTags": s["Tags"],
+            "ServiceAddress": s["Address"], "ServiceWeights": s["Weights"],
+            "ServiceMeta": s["Meta"], "ServicePort": s["Port"],
             "ServiceEnableTagOverride": s["EnableTagOverride"],
-            "ServiceProxy": copy.deepcopy(s["Proxy"]), "ServiceConnect": {},
+            "ServiceProxy": s["Proxy"], "ServiceConnect": {},
             "CreateIndex": s["CreateIndex"], "ModifyIndex": s["ModifyIndex"],
         }
 
@@ -320,8 +386,14 @@ class ConsulEmulator(HttpEmulator):
         r("GET", "/v1/health/state/(.+)", self._h_health_state)
         r("GET PUT DELETE", "/v1/kv/(.*)", self._h_kv)
 
-    def _answer(self, body: Any, index: int) -> Response:
-        return Response(body, headers=self.index_headers(index))
+    def _read(self, req: Request, keys: Iterable[WatchKey], index_of: Any,
+              build: Any) -> Response | Blocking:
+        """A blocking read: `index_of()` and `build()`, encoded, under the state lock."""
+        def compute() -> tuple[int, Any]:
+            with self._lock:
+                return index_of(), Response(raw=go_json(build()))
+
+        return self.blocking(req, keys, compute)
 
     def _h_leader(self, req: Request) -> Response:
         return Response(f"{self.host}:8300")
@@ -343,13 +415,14 @@ class ConsulEmulator(HttpEmulator):
         })
 
     def _h_agent_services(self, req: Request) -> Response:
-        with self.store.lock:
-            return Response({i: self._service_view(s) for i, s in self._services.items()})
+        with self._lock:
+            return Response(raw=go_json({i: self._service_view(s)
+                                         for i, s in self._services.items()}))
 
     def _h_agent_checks(self, req: Request) -> Response:
-        with self.store.lock:
-            return Response({i: copy.deepcopy(c) for i, c in self._checks.items()
-                             if i != _SERF_CHECK})
+        with self._lock:
+            return Response(raw=go_json({i: c for i, c in self._checks.items()
+                                         if i != _SERF_CHECK}))
 
     def _h_register(self, req: Request) -> Response:
         body = req.json()
@@ -376,68 +449,98 @@ class ConsulEmulator(HttpEmulator):
                               str(body.get("Output") or ""))
         return Response(raw=b"")
 
-    def _h_catalog_services(self, req: Request) -> Response:
-        def index() -> int:
-            return self._tables["services"]
+    def _h_catalog_services(self, req: Request) -> Response | Blocking:
+        def compute() -> tuple[int, Response]:
+            with self._lock:
+                index = self._tables["services"]
+                if self._catalog_services[0] != index:
+                    out: dict[str, list[str]] = {"consul": []}
+                    for name in sorted(self._by_name):
+                        instances = self._instances(name)
+                        if not instances:
+                            continue
+                        tags = out.setdefault(name, [])
+                        for instance in instances:
+                            tags.extend(t for t in instance["Tags"] if t not in tags)
+                    self._catalog_services = (index, go_json(out))
+                return index, Response(raw=self._catalog_services[1])
 
-        with self.store.lock:
-            idx = self.store.block(req, index)
-            out: dict[str, list[str]] = {"consul": []}
-            for s in self._services.values():
-                tags = out.setdefault(s["Service"], [])
-                tags.extend(t for t in s["Tags"] if t not in tags)
-            return self._answer(out, idx)
+        return self.blocking(req, [("services",)], compute)
 
-    def _h_catalog_nodes(self, req: Request) -> Response:
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._tables["nodes"])
-            node = self._node()
-            return self._answer([{k: v for k, v in node.items()}], idx)
+    def _h_catalog_nodes(self, req: Request) -> Response | Blocking:
+        return self._read(req, [("nodes",)], lambda: self._tables["nodes"],
+                          lambda: [self._node()])
 
-    def _h_catalog_service(self, req: Request) -> Response:
+    def _h_catalog_service(self, req: Request) -> Response | Blocking:
         name = req.params[0]
         pred = _predicate(req)
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._service_index(name))
-            entries = [self._catalog_entry(s) for s in self._instances(name)
-                       if _has_tag(s, req.query.get("tag"))]
-            return self._answer([e for e in entries if pred is None or pred(e)], idx)
+        tag = req.query.get("tag")
 
-    def _h_health_service(self, req: Request) -> Response:
+        def build() -> list[dict[str, Any]]:
+            node = self._node()
+            entries = [self._catalog_entry(s, node) for s in self._instances(name)
+                       if _has_tag(s, tag)]
+            return [e for e in entries if pred is None or pred(e)]
+
+        return self._read(req, [("service", name)], lambda: self._service_index(name), build)
+
+    def _h_health_service(self, req: Request) -> Response | Blocking:
         name = req.params[0]
         pred = _predicate(req)
         passing = req.flag("passing")
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._service_index(name))
-            out = []
-            for s in self._instances(name):
-                if not _has_tag(s, req.query.get("tag")):
-                    continue
-                entry = self._health_entry(s)
-                if passing and any(c["Status"] != "passing" for c in entry["Checks"]):
-                    continue
-                if pred is None or pred(entry):
-                    out.append(entry)
-            return self._answer(out, idx)
+        tag = req.query.get("tag")
 
-    def _h_health_checks(self, req: Request) -> Response:
+        def compute() -> tuple[int, Response]:
+            with self._lock:
+                index = self._service_index(name)
+                key = (name, passing, tag)
+                cached = self._health_answers.get(key)
+                if pred is None and cached is not None and cached[0] == index:
+                    return index, Response(raw=cached[1])
+                node = self._node()
+                parts = []
+                for s in self._instances(name):
+                    if not _has_tag(s, tag):
+                        continue
+                    checks = self._checks_for(s["ID"])
+                    if passing and any(c["Status"] != "passing" for c in checks):
+                        continue
+                    if pred is None:
+                        parts.append(self._health_entry_json(s, node, checks))
+                    elif pred(entry := self._health_entry(s, node)):
+                        parts.append(go_json(entry))
+                data = b"[" + b",".join(parts) + b"]"
+                if pred is None:
+                    if len(self._health_answers) > 256:
+                        self._health_answers.clear()
+                    self._health_answers[key] = (index, data)
+                return index, Response(raw=data)
+
+        return self.blocking(req, [("service", name)], compute)
+
+    def _h_health_checks(self, req: Request) -> Response | Blocking:
         name = req.params[0]
         pred = _predicate(req)
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._service_index(name))
-            checks = [copy.deepcopy(c) for c in self._checks.values() if c["ServiceName"] == name]
-            return self._answer([c for c in checks if pred is None or pred(c)], idx)
 
-    def _h_health_state(self, req: Request) -> Response:
+        def build() -> list[dict[str, Any]]:
+            checks = [c for i in sorted(self._by_name.get(name, ()))
+                      for c in self._checks_for(i) if c["ServiceName"] == name]
+            return [c for c in checks if pred is None or pred(c)]
+
+        return self._read(req, [("service", name)], lambda: self._service_index(name), build)
+
+    def _h_health_state(self, req: Request) -> Response | Blocking:
         state = req.params[0]
         if state not in ("any", *CHECK_STATES):
             raise HttpError(400, "Bad check state")
         pred = _predicate(req)
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._tables["checks"])
-            checks = [copy.deepcopy(c) for c in self._checks.values()
+
+        def build() -> list[dict[str, Any]]:
+            checks = [c for c in self._checks.values()
                       if state == "any" or c["Status"] == state]
-            return self._answer([c for c in checks if pred is None or pred(c)], idx)
+            return [c for c in checks if pred is None or pred(c)]
+
+        return self._read(req, [("checks",)], lambda: self._tables["checks"], build)
 
     # --- KV -----------------------------------------------------------------------------------
 
@@ -452,22 +555,24 @@ class ConsulEmulator(HttpEmulator):
         return self._tables["kvs"]
 
     def _kv_write(self, key: str, data: bytes, flags: int, cas: int | None) -> bool:
-        with self.store.lock:
+        with self._lock:
             old = self._kv.get(key)
             if cas is not None and (
                 (cas == 0 and old is not None) or (cas > 0 and (old is None
                                                                 or old["ModifyIndex"] != cas))):
                 return False
-            index = self.store.bump()
-            self._kv[key] = {
-                "LockIndex": 0, "Key": key, "Flags": flags, "Raw": data,
-                "CreateIndex": old["CreateIndex"] if old else index, "ModifyIndex": index,
-            }
-            self._tombstones.pop(key, None)
-            self._tables["kvs"] = index
+            with self._write() as w:
+                self._kv[key] = {
+                    "LockIndex": 0, "Key": key, "Flags": flags, "Raw": data,
+                    "CreateIndex": old["CreateIndex"] if old else w.index,
+                    "ModifyIndex": w.index,
+                }
+                self._tombstones.pop(key, None)
+                w.keys.add(("kv", key))
+                self._touch_table("kvs", w)
             return True
 
-    def _h_kv(self, req: Request) -> Response:
+    def _h_kv(self, req: Request) -> Response | Blocking:
         key = req.params[0]
         if req.method == "PUT":
             cas = int_param(req, "cas", -1) if "cas" in req.query else None
@@ -478,25 +583,34 @@ class ConsulEmulator(HttpEmulator):
                                              int_param(req, "cas") if "cas" in req.query else None))
         recurse = req.flag("recurse")
         keys_only = "keys" in req.query
-        with self.store.lock:
-            idx = self.store.block(req, lambda: self._kv_index(key, recurse or keys_only))
+        watch: WatchKey = ("kvs",) if recurse or keys_only else ("kv", key)
+
+        def build() -> Any:
             if keys_only:
                 listed = _kv_keys(sorted(k for k in self._kv if k.startswith(key)), key,
                                   req.query.get("separator", ""))
-                if not listed:
-                    return Response(raw=b"", status=404, headers=self.index_headers(idx))
-                return self._answer(listed, idx)
+                return listed or None
             matches = ([self._kv[k] for k in sorted(self._kv) if k.startswith(key)] if recurse
                        else [self._kv[key]] if key in self._kv else [])
             if not matches:
-                return Response(raw=b"", status=404, headers=self.index_headers(idx))
+                return None
             if "raw" in req.query:
-                return Response(raw=bytes(matches[0]["Raw"]), headers=self.index_headers(idx),
+                return Response(raw=bytes(matches[0]["Raw"]),
                                 content_type="text/plain; charset=utf-8")
-            return self._answer([_kv_view(e) for e in matches], idx)
+            return [_kv_view(e) for e in matches]
+
+        def compute() -> tuple[int, Any]:
+            with self._lock:
+                index = self._kv_index(key, recurse or keys_only)
+                body = build()
+            if body is None:
+                return index, Response(raw=b"", status=404)
+            return index, body
+
+        return self.blocking(req, [watch], compute)
 
     def _kv_delete(self, key: str, recurse: bool, cas: int | None) -> bool:
-        with self.store.lock:
+        with self._lock:
             if cas is not None:
                 entry = self._kv.get(key)
                 if entry is None or entry["ModifyIndex"] != cas:
@@ -505,11 +619,12 @@ class ConsulEmulator(HttpEmulator):
                 [key] if key in self._kv else [])
             if not doomed:
                 return True
-            index = self.store.bump()
-            for k in doomed:
-                del self._kv[k]
-                self._tombstones[k] = index
-            self._tables["kvs"] = index
+            with self._write() as w:
+                for k in doomed:
+                    del self._kv[k]
+                    self._tombstones[k] = w.index
+                    w.keys.add(("kv", k))
+                self._touch_table("kvs", w)
             return True
 
 
@@ -566,10 +681,4 @@ def _predicate(req: Request) -> Any:
         raise HttpError(400, f"Failed to create boolean expression evaluator: {exc}") from exc
 
 
-def check_id_for(service_id: str, name: str) -> str:
-    """A stable check ID derived from a service ID and a check name (as Nomad generates them)."""
-    digest = hashlib.sha1(f"{service_id}/{name}".encode()).hexdigest()
-    return f"_nomad-check-{digest}"
-
-
-__all__ = ["CHECK_STATES", "ConsulEmulator", "EmulatorError", "check_id_for"]
+__all__ = ["CHECK_STATES", "ConsulEmulator", "EmulatorError"]

@@ -1,12 +1,17 @@
 """Local task execution for the Nomad emulator: `raw_exec` and `exec` tasks as real processes.
 
-`LocalRunner` plugs into the emulator's `TaskRunner` protocol. Each allocation gets a directory
-laid out as a Nomad client's (`alloc/`, `alloc/logs/<task>.stdout.0`, `<task>/local`,
+`LocalRunner` plugs into the emulator's `TaskRunner` protocol; the alloc runner decides when
+each task starts and stops (lifecycle order), this module runs it. Each allocation gets a
+directory laid out as a Nomad client's (`alloc/`, `alloc/logs/<task>.stdout.0`, `<task>/local`,
 `<task>/secrets`); each task runs in its own process group with Nomad's runtime environment,
-`${...}` interpolation in config, args and env, and its `template` blocks rendered against the
-Consul emulator (re-rendered as Consul changes, honouring `change_mode`). Lifecycle hooks run in
-Nomad's order, exits follow the group's restart policy, and the services' HTTP/TCP checks are
-executed for real, so deployments turn healthy only when the processes actually answer.
+`${...}` interpolation in config, args and env, its artifacts fetched and its `template` blocks
+rendered against the Consul emulator (re-rendered as Consul changes, honouring `change_mode`).
+Like a Nomad client it keeps what it writes for a task inside the task and alloc directories
+(client/taskenv ClientPath, helper/escapingfs), fails a task whose template cannot render with
+"Template failed: ...", kills with the task's `kill_signal` (SIGKILL after `kill_timeout`) and
+waits `shutdown_delay` after deregistering its services. Exits follow the group's restart
+policy, and the services' HTTP/TCP checks are executed for real, so deployments turn healthy
+only when the processes actually answer.
 
 `local_cluster()` starts Consul and Nomad emulators in this mode on one node that offers only
 `exec` and `raw_exec`: docker tasks are unplaceable ("missing drivers"), not faked.
@@ -15,40 +20,54 @@ executed for real, so deployments turn healthy only when the processes actually 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+import traceback
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from nomadmesh.testing._http import HttpError
+from nomadmesh.testing.client.runner import DEFAULT_KILL_TIMEOUT, TaskHandle
 from nomadmesh.testing.cluster import LocalCluster
+from nomadmesh.testing.config import NodeSpec, Timings
 from nomadmesh.testing.consul import ConsulEmulator
-from nomadmesh.testing.scheduler import NodeSpec, TaskHandle, Timings, node_value
+from nomadmesh.testing.server.feasible import resolve_target
+from nomadmesh.testing.server.structs import duration_text
 from nomadmesh.testing.templates import TemplateError, render
 
 LOCAL_DRIVERS = ("exec", "raw_exec")
 _INTERPOLATION = re.compile(r"\$\{([^}]+)\}")
-_DEFAULT_KILL_TIMEOUT = 5_000_000_000
+_MAX_ARTIFACT = 512 * 1024 * 1024
+GROUP_EXIT_WAIT = 2.0  # seconds a killed task waits for the processes it forked
+
+
+class SandboxError(Exception):
+    """A path written for a task would leave its task and alloc directories."""
 
 
 def local_node(address: str = "127.0.0.1") -> NodeSpec:
-    """The one node of a local cluster: this machine, offering `exec` and `raw_exec` only."""
-    return NodeSpec("local", address=address, drivers=LOCAL_DRIVERS)
+    """The one node of a local cluster: this machine, offering `exec` and `raw_exec` only, and
+    no bridge networking (tasks share the host's network)."""
+    return NodeSpec("local", address=address, drivers=LOCAL_DRIVERS, cni=False)
 
 
 def local_timings() -> Timings:
-    """Delays for real processes: health is decided by checks, within a minute."""
-    return Timings(start_delay=0.0, healthy_after=0.2, healthy_deadline=60.0, restart_delay=0.0)
+    """Real time for real processes, with health decided by checks within a minute."""
+    return Timings(scale=1.0, start_delay=0.0, healthy_after=0.2, healthy_deadline=60.0)
 
 
 class LocalExecutionCluster(LocalCluster):
@@ -59,6 +78,7 @@ class LocalExecutionCluster(LocalCluster):
         self.runner = LocalRunner(root)
         super().__init__(host=host, nomad_port=nomad_port, consul_port=consul_port,
                          nodes=[local_node(host)], timings=local_timings(), runner=self.runner)
+        self.runner.consul = self.consul
 
     def stop(self) -> None:
         """Kill every task's process group, then stop Nomad and Consul."""
@@ -73,6 +93,37 @@ def local_cluster(root: Path | str | None = None, **options: Any) -> LocalExecut
     return cluster
 
 
+def client_path(task_dir: Path, alloc_dir: Path, raw: str, join_escape: bool) -> Path:
+    """TaskEnv.ClientPath: a path for a task, refused when it leaves the task and alloc dirs.
+
+    Relative paths (and, with `join_escape`, absolute ones outside the sandbox) are joined to
+    the task directory; the result must stay inside the task or the shared alloc directory,
+    also once symlinks are resolved (helper/escapingfs PathEscapesAllocDir).
+    """
+    path = Path(raw)
+    if not path.is_absolute() or (join_escape and _escapes(path, task_dir, alloc_dir)):
+        path = task_dir / raw.lstrip("/") if path.is_absolute() else task_dir / path
+    path = Path(os.path.normpath(path))
+    if _escapes(path, task_dir, alloc_dir) or _escapes(_resolved(path), task_dir.resolve(),
+                                                       alloc_dir.resolve()):
+        raise SandboxError(raw)
+    return path
+
+
+def _escapes(path: Path, task_dir: Path, alloc_dir: Path) -> bool:
+    return not any(path == base or base in path.parents for base in (task_dir, alloc_dir))
+
+
+def _resolved(path: Path) -> Path:
+    """The path with the symlinks of its existing part resolved."""
+    existing = path
+    rest: list[str] = []
+    while not existing.exists() and existing != existing.parent:
+        rest.insert(0, existing.name)
+        existing = existing.parent
+    return existing.resolve().joinpath(*rest)
+
+
 class LocalRunner:
     """Runs `raw_exec`/`exec` tasks as local processes, one process group per task."""
 
@@ -80,12 +131,12 @@ class LocalRunner:
 
     def __init__(self, root: Path | str | None = None, *, check_interval_cap: float = 1.0,
                  watch_interval: float = 0.25) -> None:
-        self.root = Path(root) if root is not None else Path(
-            tempfile.mkdtemp(prefix="nomadmesh-local-"))
+        self.root = (Path(root) if root is not None else Path(
+            tempfile.mkdtemp(prefix="nomadmesh-local-"))).resolve()
         self.check_interval_cap = check_interval_cap
         self.watch_interval = watch_interval
         self.consul: ConsulEmulator | None = None
-        self._allocs: dict[str, _Alloc] = {}
+        self._tasks: dict[tuple[str, str], _Task] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -96,31 +147,28 @@ class LocalRunner:
     # --- TaskRunner protocol -----------------------------------------------------------------
 
     def start(self, handle: TaskHandle) -> None:
-        """Collect the allocation's tasks; once all are here, run them in lifecycle order."""
+        """Run the task in its own thread: set up, fetch, render, run, restart per policy."""
         if self._closed.is_set():
             handle.event("Driver Failure", "the local runner is closed", FailsTask=True)
             handle.dead(failed=True)
             return
+        task = _Task(self, handle)
         with self._lock:
-            if self.consul is None:
-                self.consul = handle.cluster.consul
-            alloc = self._allocs.get(handle.alloc_id)
-            if alloc is None:
-                alloc = self._allocs[handle.alloc_id] = _Alloc(self, handle)
-            alloc.tasks[handle.name] = _Task(alloc, handle)
-            complete = len(alloc.tasks) == len(handle.cluster.handles[handle.alloc_id])
+            self._tasks[(handle.alloc_id, handle.name)] = task
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, daemon=True,
                                                  name="nomadmesh-local-watch")
                 self._watcher.start()
-        if complete:
-            alloc.launch()
+        task.start()
 
     def stop(self, handle: TaskHandle) -> None:
-        """Stop the task's allocation: main tasks, then sidecars, then poststop tasks."""
-        alloc = self._allocs.get(handle.alloc_id)
-        if alloc is not None:
-            alloc.request_stop()
+        """Stop the task (kill_signal, kill_timeout, SIGKILL) without blocking the caller."""
+        with self._lock:
+            task = self._tasks.get((handle.alloc_id, handle.name))
+        if task is None:
+            handle.dead(failed=False)
+            return
+        threading.Thread(target=task.stop, daemon=True, name=f"stop-{handle.name}").start()
 
     def port_available(self, address: str, port: int) -> bool:
         """Whether nothing on this machine listens on `address:port` now."""
@@ -141,19 +189,15 @@ class LocalRunner:
     def process_groups(self) -> list[int]:
         """Process group ids of the task processes started and not yet reaped."""
         with self._lock:
-            tasks = [t for a in self._allocs.values() for t in a.tasks.values()]
+            tasks = list(self._tasks.values())
         return [t.pgid for t in tasks if t.pgid is not None]
 
     def close(self) -> None:
         """Kill every task's process group at once and stop watching; nothing keeps running."""
         self._closed.set()
         with self._lock:
-            allocs = list(self._allocs.values())
-        for alloc in allocs:
-            alloc.closing = True
-            alloc.stopping.set()
-        killers = [threading.Thread(target=task.kill, args=(2.0,))
-                   for alloc in allocs for task in alloc.tasks.values()]
+            tasks = list(self._tasks.values())
+        killers = [threading.Thread(target=task.kill, args=(2.0,)) for task in tasks]
         for killer in killers:
             killer.start()
         for killer in killers:
@@ -166,32 +210,52 @@ class LocalRunner:
 
     def _watch(self) -> None:
         while not self._closed.wait(self.watch_interval):
-            self._run_checks()
             with self._lock:
-                tasks = [t for a in self._allocs.values() for t in a.tasks.values()]
+                tasks = list(self._tasks.values())
+            self._run_consul_checks()
             for task in tasks:
-                task.refresh_templates()
+                try:
+                    self._run_nomad_checks(task)
+                    task.refresh_templates()
+                except Exception as exc:  # one task's trouble must not stop the others'
+                    task.fail(f"Template failed: {exc}")
+                    traceback.print_exc()
 
-    def _run_checks(self) -> None:
+    def _due(self, check_id: str, interval: float) -> bool:
+        now = time.monotonic()
+        if self._checks_due.get(check_id, 0.0) > now:
+            return False
+        self._checks_due[check_id] = now + min(interval, self.check_interval_cap)
+        return True
+
+    def _probe(self, http: str, tcp: str, timeout: float) -> tuple[str, str]:
+        timeout = min(timeout, self.check_interval_cap)
+        return self._http_check(http, timeout) if http else _tcp_check(tcp, timeout)
+
+    def _run_consul_checks(self) -> None:
         consul = self.consul
         if consul is None:
             return
-        now = time.monotonic()
         for check in consul.check_definitions():
             target = check.get("HTTP") or check.get("TCP")
-            if not target or self._checks_due.get(check["CheckID"], 0.0) > now:
+            if not target or not self._due(check["CheckID"],
+                                           _seconds(check.get("Interval") or "10s")):
                 continue
-            interval = min(_seconds(check.get("Interval") or "10s"), self.check_interval_cap)
-            self._checks_due[check["CheckID"]] = now + interval
-            timeout = min(_seconds(check.get("Timeout") or "2s"), self.check_interval_cap)
-            status, output = (self._http_check(str(target), timeout) if check.get("HTTP")
-                              else _tcp_check(str(target), timeout))
+            status, output = self._probe(str(check.get("HTTP") or ""),
+                                         str(check.get("TCP") or ""),
+                                         _seconds(check.get("Timeout") or "2s"))
             if status != check["Status"]:
                 try:
                     consul.set_check_status(check["CheckID"], status, output)
                 except HttpError as exc:
                     if exc.status != 404:  # 404: the service was deregistered meanwhile
                         raise
+
+    def _run_nomad_checks(self, task: _Task) -> None:
+        for check_id, http, tcp, interval, timeout in task.handle.nomad_checks():
+            if self._due(check_id, interval):
+                status, _ = self._probe(http, tcp, timeout)
+                task.handle.set_check_status(check_id, status)
 
     def _http_check(self, url: str, timeout: float) -> tuple[str, str]:
         try:
@@ -204,135 +268,68 @@ class LocalRunner:
         return ("warning" if response.status_code == 429 else "critical"), output
 
 
-class _Alloc:
-    """One allocation's tasks and the thread that runs them in lifecycle order."""
-
-    def __init__(self, runner: LocalRunner, handle: TaskHandle) -> None:
-        self.runner = runner
-        self.id = handle.alloc_id
-        self.dir = runner.root / handle.alloc_id
-        self.tasks: dict[str, _Task] = {}
-        self.stopping = threading.Event()
-        self.closing = False
-        cluster = handle.cluster
-        alloc = cluster.allocs[handle.alloc_id]
-        self.node = next(n for n in cluster.nodes if n.id == alloc["NodeID"])
-        self.meta = {**(alloc["Job"].get("Meta") or {}), **(cluster.group_of(self.id).get(
-            "Meta") or {})}
-
-    def launch(self) -> None:
-        """Start the lifecycle thread."""
-        (self.dir / "alloc" / "logs").mkdir(parents=True, exist_ok=True)
-        (self.dir / "alloc" / "data").mkdir(exist_ok=True)
-        (self.dir / "alloc" / "tmp").mkdir(exist_ok=True)
-        threading.Thread(target=self._run, daemon=True, name=f"alloc-{self.id[:8]}").start()
-
-    def request_stop(self) -> None:
-        """Ask the lifecycle thread to stop the allocation (idempotent)."""
-        self.stopping.set()
-
-    def phase(self, hook: str, sidecar: bool | None = None) -> list[_Task]:
-        """The tasks of one lifecycle hook ("" for main tasks)."""
-        return [t for t in self.tasks.values() if t.hook == hook
-                and (sidecar is None or t.sidecar == sidecar)]
-
-    def _run(self) -> None:
-        for task in self.phase("prestart", sidecar=False):
-            task.start()
-            if not self._until(task.finished.is_set) or task.failed:
-                return self._shutdown()
-        sidecars = self.phase("prestart", sidecar=True)
-        for task in sidecars:
-            task.start()
-        if not self._until(lambda: all(t.started.is_set() for t in sidecars)):
-            return self._shutdown()
-        main = self.phase("")
-        for task in main:
-            task.start()
-        if self._until(lambda: all(t.started.is_set() for t in main)):
-            for task in self.phase("poststart"):
-                task.start()
-            self._until(lambda: all(t.finished.is_set() for t in main))
-        return self._shutdown()
-
-    def _until(self, condition: Callable[[], bool]) -> bool:
-        """Wait for `condition`; False when the allocation is stopped first."""
-        while not condition():
-            if self.stopping.wait(0.05):
-                return False
-        return True
-
-    def _shutdown(self) -> None:
-        if self.closing:
-            return
-        for group in (self.phase("") + self.phase("poststart"), self.phase("prestart")):
-            threads = [threading.Thread(target=t.stop) for t in group]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        for task in self.phase("poststop"):
-            if not self.closing:
-                task.start()
-                task.finished.wait()
-
-
 class _Task:
     """One task of an allocation: its directory, environment, templates and process."""
 
-    def __init__(self, alloc: _Alloc, handle: TaskHandle) -> None:
-        self.alloc = alloc
+    def __init__(self, runner: LocalRunner, handle: TaskHandle) -> None:
+        self.runner = runner
         self.handle = handle
         self.spec = handle.task
-        lifecycle = self.spec.get("Lifecycle") or {}
-        self.hook: str = lifecycle.get("Hook") or ""
-        self.sidecar = bool(lifecycle.get("Sidecar"))
-        self.dir = alloc.dir / handle.name
+        self.alloc_dir = runner.root / handle.alloc_id
+        self.dir = self.alloc_dir / handle.name
         self.env: dict[str, str] = {}
         self.rendered: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
         self.pgid: int | None = None
-        self.started = threading.Event()
+        self.stopping = threading.Event()
         self.finished = threading.Event()
-        self.failed = False
         self._lock = threading.Lock()
-        self._killing = False
         self._restart_signaled = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Supervise the task in its own thread: set up, run, restart per policy."""
-        threading.Thread(target=self._supervise, daemon=True,
+        """Supervise the task in its own thread."""
+        threading.Thread(target=self._supervise_safely, daemon=True,
                          name=f"task-{self.handle.name}").start()
 
     def stop(self) -> None:
-        """Kill the process (interrupt, kill_timeout, kill) and report the task dead."""
+        """Kill the process (kill_signal, kill_timeout, SIGKILL) and report the task dead."""
+        self.stopping.set()
         with self._lock:
-            if self.finished.is_set():
-                return
-            self._killing = True
             running = self.process is not None
         if running:
-            timeout = int(self.spec.get("KillTimeout") or _DEFAULT_KILL_TIMEOUT)
-            self.handle.event("Killing", f"Sent interrupt. Waiting {_duration(timeout)} before "
-                              "force killing", KillTimeout=timeout)
+            timeout = int(self.spec.get("KillTimeout") or DEFAULT_KILL_TIMEOUT)
+            self.handle.event("Killing", f"Sent interrupt. Waiting {duration_text(timeout)} "
+                              "before force killing", KillTimeout=timeout)
             self.kill(timeout / 1e9)
             self.handle.event("Killed", "Task successfully killed")
         self._finish(failed=False)
 
+    def fail(self, message: str) -> None:
+        """Kill the task because of an error outside its process (Lifecycle.Kill, FailsTask)."""
+        if self.finished.is_set():
+            return
+        self.stopping.set()
+        self.handle.event("Killing", message, FailsTask=True, KillReason=message)
+        self.kill(int(self.spec.get("KillTimeout") or DEFAULT_KILL_TIMEOUT) / 1e9)
+        self._finish(failed=True)
+
     def kill(self, timeout: float) -> None:
-        """Interrupt the process group, wait up to `timeout`, then kill it; reap the process."""
+        """Signal the process group, wait up to `timeout`, then kill it; reap the process."""
+        self.stopping.set()
         with self._lock:
-            self._killing = True
             process, pgid = self.process, self.pgid
         if process is None or pgid is None:
             return
-        _signal_group(pgid, _kill_signal(self.spec))
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout)
+        sig = _kill_signal(self.spec)
+        if sig is not None:
+            _signal_group(pgid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
+        _await_group_exit(pgid, GROUP_EXIT_WAIT)
         with self._lock:
             self.pgid = None
 
@@ -341,24 +338,50 @@ class _Task:
             if self.finished.is_set():
                 return
             self.finished.set()
-            self.started.set()
-            self.failed = failed
         self.handle.dead(failed=failed)
+
+    def _supervise_safely(self) -> None:
+        try:
+            self._supervise()
+        except Exception as exc:  # an error of the runner itself still ends the task visibly
+            traceback.print_exc()
+            message = f"failed to run task: {exc}"
+            self.handle.event("Driver Failure", message, DriverError=message, FailsTask=True)
+            self.kill(0.0)
+            self._finish(failed=True)
 
     def _supervise(self) -> None:
         self.handle.event("Task Setup", "Building Task Directory")
+        self._directories()
+        try:
+            self._fetch_artifacts()
+        except SandboxError:
+            message = 'prestart hook "artifacts" failed: failed to download artifact: ' \
+                      "artifact destination path escapes alloc directory"
+            self.handle.event("Task hook failed", message, Message=message)
+            self.handle.event("Not Restarting", "Error was unrecoverable", FailsTask=True)
+            return self._finish(failed=True)
+        except _DownloadError as exc:
+            self.handle.event("Failed Artifact Download", str(exc), DownloadError=str(exc))
+            self.handle.event("Not Restarting", "Error was unrecoverable", FailsTask=True)
+            return self._finish(failed=True)
         try:
             self._setup()
+        except SandboxError as exc:
+            message = f"template: template {exc.args[1]} path escapes alloc directory"
+            self.handle.event("Task hook failed", message, Message=message)
+            self.handle.event("Not Restarting", "Error was unrecoverable", FailsTask=True)
+            return self._finish(failed=True)
         except TemplateError as exc:
             message = f"Template failed: {exc}"
-            self.handle.event("Setup Failure", message, SetupError=message, FailsTask=True)
+            self.handle.event("Killing", message, FailsTask=True, KillReason=message)
             return self._finish(failed=True)
         policy = self.handle.restart_policy
         restarts: list[float] = []
         while True:
             code, error = self._run_once()
             if code is None and error is None:
-                return
+                return None  # stopped: the stopper reports the task dead
             if error is not None:
                 self.handle.event("Driver Failure", error, DriverError=error)
             else:
@@ -374,25 +397,24 @@ class _Task:
             delay = self._restart_delay(policy, restarts)
             if delay is None:
                 attempts = int(policy.get("Attempts", 2))
-                interval = _duration(int(policy.get("Interval") or 0))
+                interval = duration_text(int(policy.get("Interval") or 0))
+                mode = policy.get("Mode") or "fail"
                 self.handle.event("Not Restarting", f"Exceeded allowed attempts {attempts} in "
-                                  f'interval {interval} and mode is "fail"', FailsTask=True)
+                                  f'interval {interval} and mode is "{mode}"', FailsTask=True)
                 return self._finish(failed=True)
-            self.handle.event("Restarting", f"Task restarting in {_duration(int(delay * 1e9))}",
+            self.handle.event("Restarting", f"Task restarting in {duration_text(delay * 1e9)}",
                               RestartReason="Restart within policy")
             self.handle.restarting()
-            if self.alloc.stopping.wait(delay):
+            if self.stopping.wait(self.handle.timings.restart(int(delay * 1e9))):
                 return None
 
-    def _was_killed(self) -> bool:
-        with self._lock:
-            return self._killing
-
     def _restarts_on_success(self) -> bool:
-        job_type = self.handle.job_type
-        return job_type in ("service", "system") and (self.hook == "" or self.sidecar)
+        lifecycle = self.spec.get("Lifecycle") or {}
+        return self.handle.job_type in ("service", "system") and (
+            not lifecycle.get("Hook") or bool(lifecycle.get("Sidecar")))
 
-    def _restart_delay(self, policy: Mapping[str, Any], restarts: list[float]) -> float | None:
+    @staticmethod
+    def _restart_delay(policy: Mapping[str, Any], restarts: list[float]) -> float | None:
         now = time.monotonic()
         interval = int(policy.get("Interval") or 0) / 1e9
         restarts[:] = [t for t in restarts if now - t < interval]
@@ -410,48 +432,71 @@ class _Task:
         config = self.spec.get("Config") or {}
         command = self.interpolate(str(config.get("command") or ""))
         args = [self.interpolate(str(a)) for a in config.get("args") or []]
-        stdout_path = self.alloc.dir / "alloc" / "logs" / f"{self.handle.name}.stdout.0"
-        stderr_path = self.alloc.dir / "alloc" / "logs" / f"{self.handle.name}.stderr.0"
+        logs = self.alloc_dir / "alloc" / "logs"
         with self._lock:
-            if self._killing or (self.alloc.stopping.is_set() and self.hook != "poststop"):
+            if self.stopping.is_set():
                 return None, None
             try:
-                with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+                with open(logs / f"{self.handle.name}.stdout.0", "ab") as out, \
+                        open(logs / f"{self.handle.name}.stderr.0", "ab") as err:
                     process = subprocess.Popen(
                         [_resolve(command, self.dir), *args], cwd=self.dir, env=self.env,
                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                         start_new_session=True)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 return None, f"failed to launch command with executor: {exc}"
             self.process, self.pgid = process, process.pid
         self.handle.event("Started", "Task started by client")
         self.handle.running()
-        self.started.set()
         code = process.wait()
         # Children the task left behind die with it, as in Nomad's executor.
         _signal_group(process.pid, signal.SIGKILL)
         with self._lock:
             self.process = None
             self.pgid = None
-        if self._was_killed():
+        if self.stopping.is_set():
             return None, None
         return code, None
 
-    # --- environment and templates -----------------------------------------------------------
+    # --- directories, artifacts, environment and templates -----------------------------------
 
-    def _setup(self) -> None:
+    def _directories(self) -> None:
+        for sub in ("logs", "data", "tmp"):
+            (self.alloc_dir / "alloc" / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("local", "secrets", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         resources = self.spec.get("Resources") or {}
-        env = {**os.environ, **self.handle.env,
-               "NOMAD_TASK_NAME": self.handle.name,
-               "NOMAD_ALLOC_DIR": str(self.alloc.dir / "alloc"),
-               "NOMAD_TASK_DIR": str(self.dir / "local"),
-               "NOMAD_SECRETS_DIR": str(self.dir / "secrets"),
-               "NOMAD_CPU_LIMIT": str(resources.get("CPU") or 100),
-               "NOMAD_MEMORY_LIMIT": str(resources.get("MemoryMB") or 300)}
-        self.env = env
-        env.update({k: self.interpolate(str(v)) for k, v in (self.spec.get("Env") or {}).items()})
+        self.env = {**os.environ, **self.handle.env,
+                    "NOMAD_TASK_NAME": self.handle.name,
+                    "NOMAD_ALLOC_DIR": str(self.alloc_dir / "alloc"),
+                    "NOMAD_TASK_DIR": str(self.dir / "local"),
+                    "NOMAD_SECRETS_DIR": str(self.dir / "secrets"),
+                    "NOMAD_CPU_LIMIT": str(resources.get("CPU") or 100),
+                    "NOMAD_MEMORY_LIMIT": str(resources.get("MemoryMB") or 300)}
+        self.env.update({k: self.interpolate(str(v))
+                         for k, v in (self.spec.get("Env") or {}).items()})
+
+    def path(self, raw: str, join_escape: bool) -> Path:
+        """A path for this task (interpolated), kept inside the task and alloc directories."""
+        return client_path(self.dir, self.alloc_dir / "alloc", self.interpolate(raw),
+                           join_escape)
+
+    def _fetch_artifacts(self) -> None:
+        artifacts = self.spec.get("Artifacts") or []
+        if not artifacts:
+            return
+        self.handle.event("Downloading Artifacts", "Client is downloading artifacts")
+        for artifact in artifacts:
+            source = self.interpolate(str(artifact.get("GetterSource") or ""))
+            dest = self.path(str(artifact.get("RelativeDest") or "local/"), True)
+            try:
+                _fetch(source, dest, artifact.get("GetterOptions") or {},
+                       str(artifact.get("GetterMode") or "any"), self.runner._http)
+            except (OSError, requests.RequestException, tarfile.TarError,
+                    zipfile.BadZipFile) as exc:
+                raise _DownloadError(f'failed to download artifact "{source}": {exc}') from None
+
+    def _setup(self) -> None:
         for template in self.spec.get("Templates") or []:
             text = self._render(template)
             self._write(template, text)
@@ -464,37 +509,53 @@ class _Task:
             name = match.group(1).strip()
             if name in self.env:
                 return self.env[name]
-            if name.startswith("meta.") and name[5:] in self.alloc.meta:
-                return str(self.alloc.meta[name[5:]])
-            found = node_value(self.alloc.node, match.group(0))
-            return match.group(0) if found is None else found
+            if name.startswith("meta."):
+                meta = f"NOMAD_META_{name[5:]}"
+                if meta in self.handle.env:
+                    return self.handle.env[meta]
+            found, ok = resolve_target(match.group(0), self.handle.node)
+            return found if ok else match.group(0)
 
         return _INTERPOLATION.sub(one, value)
 
     def _render(self, template: Mapping[str, Any]) -> str:
         text = template.get("EmbeddedTmpl")
         if text is None and template.get("SourcePath"):
-            text = (self.dir / self.interpolate(str(template["SourcePath"]))).read_text()
-        return render(str(text or ""), self.env, self.alloc.runner.consul)
+            try:
+                source = self.path(str(template["SourcePath"]), False)
+            except SandboxError as exc:
+                raise SandboxError(exc.args[0], "source") from None
+            text = source.read_text(errors="surrogateescape")
+        return render(str(text or ""), self.env, self.runner.consul)
+
+    def _destination(self, template: Mapping[str, Any]) -> Path:
+        try:
+            return self.path(str(template.get("DestPath") or "local/template"), True)
+        except SandboxError as exc:
+            raise SandboxError(exc.args[0], "destination") from None
 
     def _write(self, template: Mapping[str, Any], text: str) -> None:
-        dest = self.dir / self.interpolate(str(template.get("DestPath") or "local/template"))
+        dest = self._destination(template)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(text)
+        # Never follow a symlink planted at the destination out of the sandbox.
+        if dest.is_symlink():
+            dest.unlink()
+        dest.write_bytes(text.encode("utf-8", "surrogateescape"))
         perms = str(template.get("Perms") or "0644")
-        dest.chmod(int(perms, 8))
+        dest.chmod(int(perms, 8) if re.fullmatch(r"[0-7]{3,4}", perms) else 0o644)
         self.rendered[str(dest)] = text
 
     def refresh_templates(self) -> None:
         """Re-render templates of a running task; apply `change_mode` to those that changed."""
-        if not self.started.is_set() or self.finished.is_set() or self.process is None:
+        if self.finished.is_set() or self.process is None:
             return
         for template in self.spec.get("Templates") or []:
-            dest = str(self.dir / self.interpolate(str(template.get("DestPath") or "")))
             try:
                 text = self._render(template)
-            except TemplateError:
-                continue
+            except TemplateError as exc:
+                self.fail(f"Template failed: {exc}")
+                return
+            dest = str(self._destination(template))
             if self.rendered.get(dest) == text:
                 continue
             self._write(template, text)
@@ -505,18 +566,65 @@ class _Task:
         if mode == "signal":
             name = str(template.get("ChangeSignal") or "SIGHUP")
             self.handle.event("Signaling", f"Template re-rendered; sending {name}")
+            sig = _signal(name)
             with self._lock:
-                if self.pgid is not None:
-                    _signal_group(self.pgid, getattr(signal, name, signal.SIGHUP))
+                if self.pgid is not None and sig is not None:
+                    _signal_group(self.pgid, sig)
         elif mode == "restart":
             if template.get("Envvars"):
                 self.env.update(_env_file(text))
             self.handle.event("Restart Signaled", "Template with change_mode restart re-rendered")
             self._restart_signaled = True
             with self._lock:
-                process, pgid = self.process, self.pgid
-            if process is not None and pgid is not None:
-                _signal_group(pgid, _kill_signal(self.spec))
+                pgid = self.pgid
+            if pgid is not None:
+                _signal_group(pgid, _kill_signal(self.spec) or signal.SIGKILL)
+
+
+class _DownloadError(Exception):
+    """An artifact could not be fetched."""
+
+
+def _fetch(source: str, dest: Path, options: Mapping[str, Any], mode: str,
+           http: requests.Session) -> None:
+    """go-getter for the local runner: file:// and http(s):// sources, archives unpacked."""
+    url = urlsplit(source)
+    name = Path(url.path).name or "artifact"
+    if url.scheme in ("", "file"):
+        data = Path(url.path).read_bytes()
+    elif url.scheme in ("http", "https"):
+        response = http.get(source, timeout=30, stream=True)
+        response.raise_for_status()
+        chunks, size = [], 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > _MAX_ARTIFACT:
+                raise OSError(f"artifact larger than {_MAX_ARTIFACT} bytes")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    else:
+        raise OSError(f"unsupported artifact source scheme {url.scheme!r}")
+    archive = str(options.get("archive", "")).lower() != "false"
+    if archive and name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        dest.mkdir(parents=True, exist_ok=True)
+        _unpack(name, data, dest)
+        return
+    target = dest / name if mode != "file" else dest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def _unpack(name: str, data: bytes, dest: Path) -> None:
+    """Unpack an archive; a member that would land outside `dest` is refused."""
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                if not (dest / member).resolve().is_relative_to(dest.resolve()):
+                    raise OSError(f"archive member {member!r} escapes the destination")
+            archive.extractall(dest)
+        return
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(dest, filter="data")
 
 
 def _resolve(command: str, task_dir: Path) -> str:
@@ -535,12 +643,34 @@ def _env_file(text: str) -> dict[str, str]:
     return out
 
 
-def _kill_signal(spec: Mapping[str, Any]) -> signal.Signals:
-    return getattr(signal, str(spec.get("KillSignal") or "SIGINT"), signal.SIGINT)
+def _signal(name: str) -> signal.Signals | None:
+    """A signal by name ("SIGTERM", "TERM"); None when it is not one."""
+    name = name.strip().upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    return signal.Signals.__members__.get(name)
+
+
+def _kill_signal(spec: Mapping[str, Any]) -> signal.Signals | None:
+    """The task's kill_signal (SIGINT by default); None when it names no signal (then the
+    process is killed with SIGKILL, never left running)."""
+    return _signal(str(spec.get("KillSignal") or "SIGINT"))
+
+
+def _await_group_exit(pgid: int, timeout: float) -> None:
+    """Wait until no process of the group is left (children the task forked are reaped by
+    init, not by us), up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return
+        time.sleep(0.01)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    with contextlib.suppress(OSError):
         os.killpg(pgid, sig)
 
 
@@ -549,8 +679,8 @@ def _tcp_check(target: str, timeout: float) -> tuple[str, str]:
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             return "passing", f"TCP connect {target}: Success"
-    except OSError as exc:
-        return "critical", f"dial tcp {target}: {exc.strerror or exc}"
+    except (OSError, ValueError) as exc:
+        return "critical", f"dial tcp {target}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _seconds(text: str) -> float:
@@ -560,7 +690,3 @@ def _seconds(text: str) -> float:
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2)]
     return float(match.group(1)) * scale
 
-
-def _duration(ns: int) -> str:
-    seconds = ns / 1e9
-    return f"{seconds:g}s"

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from nomadmesh.testing.config import Timings
 from nomadmesh.testing.consul import ConsulEmulator
 from nomadmesh.testing.nomad import NomadEmulator
-from nomadmesh.testing.scheduler import Timings
 
 
 def pytest_configure(config: pytest.Config) -> None:

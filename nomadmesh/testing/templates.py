@@ -33,12 +33,15 @@ class ConsulSource(Protocol):
 
 def render(text: str, env: Mapping[str, str], consul: ConsulSource | None) -> str:
     """Render consul-template text with a task's environment and a Consul source."""
-    tokens = _tokens(text)
-    nodes, rest = _parse(tokens, 0, ())
-    if rest != len(tokens):
-        raise TemplateError("unexpected {{ end }} or {{ else }}")
-    out: list[str] = []
-    _Renderer(env, consul).run(nodes, {}, None, out)
+    try:
+        tokens = _tokens(text)
+        nodes, rest = _parse(tokens, 0, ())
+        if rest != len(tokens):
+            raise TemplateError("unexpected {{ end }} or {{ else }}")
+        out: list[str] = []
+        _Renderer(env, consul).run(nodes, {}, None, out)
+    except RecursionError:
+        raise TemplateError("template nested too deeply") from None
     return "".join(out)
 
 
@@ -148,8 +151,8 @@ class _Renderer:
             "eq": lambda a, *b: any(a == x for x in b),
             "ne": lambda a, b: a != b,
             "not": lambda a: not bool(a),
-            "and": lambda *a: next((x for x in a if not bool(x)), a[-1]),
-            "or": lambda *a: next((x for x in a if bool(x)), a[-1]),
+            "and": lambda *a: next((x for x in a if not bool(x)), _last("and", a)),
+            "or": lambda *a: next((x for x in a if bool(x)), _last("or", a)),
             "len": len,
             "toUpper": lambda s: str(s).upper(),
             "toLower": lambda s: str(s).lower(),
@@ -170,6 +173,8 @@ class _Renderer:
         if node.kind == "if":
             self.run(node.body if bool(value) else node.otherwise, scope, dot, out)
             return
+        if value is not None and not isinstance(value, (dict, list, tuple, str)):
+            raise TemplateError(f"range can't iterate over {_format(value)}")
         items = list(value.items()) if isinstance(value, dict) else list(enumerate(value or []))
         if not items:
             self.run(node.otherwise, scope, dot, out)
@@ -226,7 +231,10 @@ class _Renderer:
 
     def value(self, word: str, scope: dict[str, Any], dot: Any) -> Any:
         if word.startswith('"'):
-            return json.loads(word)
+            try:
+                return json.loads(word)
+            except ValueError:
+                raise TemplateError("unterminated quoted string") from None
         if word.startswith("`"):
             return word[1:-1]
         if re.fullmatch(r"-?\d+", word):
@@ -265,7 +273,15 @@ class _Renderer:
         if self.consul is None:
             raise TemplateError(f'key "{key}": no Consul to read from')
         raw = self.consul.kv_get(str(key))
-        return default if raw is None else raw.decode()
+        # Go strings are bytes: a value that is not UTF-8 renders as it is (write the result
+        # with errors="surrogateescape" to get its bytes back).
+        return default if raw is None else raw.decode("utf-8", "surrogateescape")
+
+
+def _last(name: str, args: tuple[Any, ...]) -> Any:
+    if not args:
+        raise TemplateError(f"wrong number of args for {name}: want at least 1 got 0")
+    return args[-1]
 
 
 def _closing(words: list[str], start: int) -> int:

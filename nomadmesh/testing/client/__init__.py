@@ -1,0 +1,1 @@
+"""The emulated Nomad clients: alloc runners, task runners, health, service registration."""

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _bench import big_job, rotated
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.mesh import Mesh, inject
-from nomadmesh.mesh.inject import SIDECAR_META_KEY, _evolve
-from nomadmesh.model import Group, Job
+from nomadmesh.mesh.inject import SIDECAR_META_KEY
+from nomadmesh.model import Group, Job, evolve
 from nomadmesh.model._base import FrozenDict
 
 ISSUE_RATIO = 0.5  # inject / to_api, as issue 5 stated it
@@ -36,25 +37,28 @@ def copy_floor(before: Job, after: Job) -> Callable[[], object]:
     old = {id(g) for g in before.groups}
     groups = [g for g in after.groups if id(g) not in old]
     old_tasks = {id(t) for g in before.groups for t in g.tasks}
+    old_services = {id(s) for g in before.groups for s in g.services}
+    old_checks = {id(c) for g in before.groups for s in g.services for c in s.checks}
 
     def build_group(group: Group) -> Group:
         tasks = []
         for task in group.tasks:
             if SIDECAR_META_KEY in task.meta:  # the sidecar: new meta, template and service
                 service = task.services[0]
-                task = _evolve(task, {
-                    "meta": FrozenDict(task.meta),
-                    "templates": (*task.templates[:-1], _evolve(task.templates[-1], {})),
-                    "services": (_evolve(service, {"meta": FrozenDict(service.meta)}),),
-                })
+                task = evolve(task, meta=FrozenDict(task.meta),
+                              templates=(*task.templates[:-1], evolve(task.templates[-1])),
+                              services=(evolve(service, meta=FrozenDict(service.meta)),))
             elif id(task) not in old_tasks:  # an application task: new env
-                task = _evolve(task, {"env": FrozenDict(task.env)})
+                task = evolve(task, env=FrozenDict(task.env))
             tasks.append(task)
-        return _evolve(group, {"tasks": tuple(tasks),
-                               "networks": (_evolve(group.networks[0], {}), *group.networks[1:])})
+        services = tuple(s if id(s) in old_services else evolve(s, checks=tuple(
+            c if id(c) in old_checks else evolve(c) for c in s.checks)) for s in group.services)
+        return evolve(group, tasks=tuple(tasks), services=services,
+                      networks=(evolve(group.networks[0]), *group.networks[1:]))
 
     def floor() -> Job:
-        return _evolve(after, {"groups": tuple(build_group(g) for g in groups)})
+        with collector_paused():  # as inject does
+            return evolve(after, groups=tuple(build_group(g) for g in groups))
 
     return floor
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
+import io
+import logging
+import pstats
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +31,7 @@ import requests
 from nomadmesh.testing import ConsulEmulator
 from nomadmesh.testing.envoy import AdsClient, HttpBackend, Sidecar, eventually
 from nomadmesh.xds import ControlPlane, Endpoint, MeshState, Upstream, build_snapshots
-from nomadmesh.xds.build import SnapshotBuilder
+from nomadmesh.xds.build import MeshConfig, SnapshotBuilder
 from nomadmesh.xds.cache import Response, SnapshotCache
 from nomadmesh.xds.control_plane import settle_heap
 from nomadmesh.xds.resources import (
@@ -38,7 +43,8 @@ from nomadmesh.xds.resources import (
     load_assignment,
 )
 from nomadmesh.xds.server import SERVICE, encode_response, xds_loop
-from nomadmesh.xds.snapshot import Resource, field
+from nomadmesh.xds.snapshot import Resource, Snapshot, field
+from nomadmesh.xds.sources._common import BuildLoop, Problems
 
 
 def mesh_state(services: int, endpoints: int, flipped: int | None = None) -> MeshState:
@@ -314,12 +320,12 @@ def moved_endpoints(endpoints: int, k: int) -> list[Endpoint]:
 class BarePush:
     """The floor: a bare grpc.aio server that writes one prebuilt message to every stream.
 
-    It answers the fleet's subscriptions from the same cache (untimed), then on `push()` every
+    It answers the fleet's subscriptions from the same snapshots (untimed), then on `push()` every
     stream coroutine wakes and writes the same bytes: gRPC's own cost of one push to N streams.
     """
 
-    def __init__(self, cache: SnapshotCache) -> None:
-        self.cache = cache
+    def __init__(self, snapshots: dict[str, Snapshot | None]) -> None:
+        self.snapshots = snapshots
         self.port = 0
         self._server: Any = None
         self._payloads: list[bytes] = []
@@ -346,7 +352,7 @@ class BarePush:
 
     async def _stream(self, request_iterator: Any, context: Any) -> None:
         first = await context.read()
-        snapshot = self.cache.get(first.node.cluster)
+        snapshot = self.snapshots[first.node.cluster]
         assert snapshot is not None
         control_plane = field(6, b"")
 
@@ -409,65 +415,105 @@ def latencies(times: list[str], started: float) -> list[float]:
     return [(float(t) - started) * 1000 for t in times]
 
 
+class TimedCache:
+    """The cache as a BuildLoop sees it, noting when each build was installed."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+        self.installed: list[float] = []
+
+    def set_snapshots(self, *args: Any) -> None:
+        self.cache.set_snapshots(*args)
+        self.installed.append(time.monotonic())
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, action: Callable[[], object]) -> None:
+    """Run `action` on the event loop's thread and wait for it."""
+    async def run() -> None:
+        action()
+
+    asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+
 def bench_scale(services: int, endpoints: int, streams: int, changes: int,
-                per_connection: int) -> None:
+                per_connection: int, profile: bool = False) -> None:
     shared = "svc-0000"
     base = rss()
     state = scale_state(services, endpoints, shared)
-    builder = SnapshotBuilder()
-    started = time.perf_counter()
-    builder.load(state)
-    for name in state.endpoints:
-        builder.add_node(name)
-    snapshots, _ = builder.build()
-    build_seconds = time.perf_counter() - started
-    per_service = (rss() - base) / services
-    clusters = sorted(snapshots)[:streams]
-    users = {node for node in clusters if shared in snapshots[node].of_type(ENDPOINT_TYPE)}
+    clusters = sorted(state.endpoints)[:streams]
     print(f"scale: {services} services x {endpoints} endpoints, each calling 3 others and "
           f"{shared}; {streams} ADS streams ({per_connection} per connection)", flush=True)
     with ControlPlane(listen="127.0.0.1:0") as plane:
+        # The Consul and Nomad sources' build path: changes queued to a BuildLoop, which builds
+        # on its own thread (coalesced) the snapshots of the node hashes that have streams.
+        stopped = threading.Event()
+        log = logging.getLogger("bench")
+        loop = BuildLoop(plane.cache, plane.metrics, MeshConfig(), coalesce=0.01, log=log,
+                         stopped=stopped, problems=Problems("bench", plane.metrics, log))
+        timed_cache = TimedCache(plane.cache)
+        loop.cache = timed_cache  # type: ignore[assignment]
         started = time.perf_counter()
-        plane.cache.set_snapshots(snapshots)
-        install_seconds = time.perf_counter() - started
-        before_streams = rss()
+        loop.builder.load(state)
+        load_seconds = time.perf_counter() - started
+        per_service = (rss() - base) / services
+        plane.cache.on_watch(loop.node_added, loop.node_removed)
+        builder_thread = threading.Thread(target=loop.run, daemon=True)
+        builder_thread.start()
         settle_heap()  # as `xds serve` does once its source has loaded
-        pauses = CollectorPauses()
+        before_streams = rss()
         fleet = Fleet(plane.port, clusters, per_connection)
         per_stream = (rss() - before_streams) / streams
-        print(f"  build every snapshot (SnapshotBuilder) {build_seconds:.2f} s, install (checked) "
-              f"{install_seconds:.2f} s; memory {per_service / 1024:.1f} KiB per service")
-        print(f"  {streams} streams subscribed (CDS, EDS, LDS, RDS acknowledged) in "
-              f"{fleet.ready_seconds:.1f} s; server memory {per_stream / 1024:.1f} KiB per stream",
-              flush=True)
+        snapshots = {node: plane.cache.get(node) for node in clusters}
+        users = {n for n, s in snapshots.items() if s is not None and shared in s.shared_names}
+        print(f"  load the state into the builder {load_seconds:.2f} s, memory "
+              f"{per_service / 1024:.1f} KiB per service")
+        print(f"  {streams} streams subscribed (their snapshots built as they connected; CDS, EDS, "
+              f"LDS, RDS acknowledged) in {fleet.ready_seconds:.1f} s; {len(plane.cache.node_hashes())} "
+              f"snapshots; server memory {per_stream / 1024:.1f} KiB per stream", flush=True)
+        pauses = CollectorPauses()
 
-        def change(service: str, k: int, receivers: int) -> tuple[list[float], list[float], float,
-                                                                   int]:
+        def change(service: str, k: int, receivers: int) -> tuple[list[float], list[float], float]:
             fleet.command("arm", "armed")
+            builds = len(timed_cache.installed)
             changed_at = time.monotonic()
-            builder.set_service(service, moved_endpoints(endpoints, k))
-            changed, removed = builder.build()
-            plane.cache.set_snapshots(changed, removed)
-            installed_at = time.monotonic()
+            loop.set_endpoints(service, moved_endpoints(endpoints, k))
             times = fleet.command(f"collect {receivers}", "times")
+            installed_at = timed_cache.installed[builds]
             return (latencies(times, changed_at), latencies(times, installed_at),
-                    (installed_at - changed_at) * 1000, len(changed))
+                    (installed_at - changed_at) * 1000)
 
         ours: list[float] = []
         pushed: list[float] = []
         build_ms: list[float] = []
+        # --profile: cProfile on the xDS loop's thread (every stream's coroutine) during the
+        # shared changes; it slows that thread, so read its latencies as profiled ones.
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            on_loop(plane.server.loop, profiler.enable)
         for k in range(changes):
-            samples, push_samples, built, touched = change(shared, k, len(users))
+            samples, push_samples, built = change(shared, k, len(users))
             ours += samples
             pushed += push_samples
             build_ms.append(built)
+        if profiler is not None:
+            on_loop(plane.server.loop, profiler.disable)
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(14)
+            print("  profile of the xDS loop thread during the shared changes (by own time):")
+            print("\n".join("    " + line for line in text.getvalue().splitlines()
+                            if line.strip() and "function calls" not in line
+                            and not line.startswith(("Ordered", "   List"))))
         target = clusters[-1]
-        few_users = [n for n in clusters if target in snapshots[n].of_type(ENDPOINT_TYPE)]
+        few_users = [n for n, s in snapshots.items() if s is not None and target in s.shared_names]
         few: list[float] = []
         for k in range(changes):
             few += change(target, k, len(few_users))[0]
         fleet.close()
-        bare_server = BarePush(plane.cache)
+        pauses.close()
+        stopped.set()
+        loop.wake()
+        builder_thread.join(timeout=10)
+        bare_server = BarePush(snapshots)
         bare_server.start()
         try:
             fleet = Fleet(bare_server.port, clusters, per_connection)
@@ -483,22 +529,22 @@ def bench_scale(services: int, endpoints: int, streams: int, changes: int,
             fleet.close()
         finally:
             bare_server.stop()
-    pauses.close()
     missing = [f"{label} {got} of {wanted}" for label, got, wanted in (
         ("nomadmesh", len(ours), len(users) * changes), ("bare", len(bare), streams * changes))
         if got != wanted]
-    print(f"  one endpoint of {shared} changes ({touched} node snapshots rebuilt, the "
+    print(f"  one endpoint of {shared} changes (one shared assignment replaced, the "
           f"{len(users)} streams using it), {changes} changes, receipt at every stream:")
     print(f"    change -> receipt    p50 {percentile(ours, 0.5):6.1f} ms  p99 "
           f"{percentile(ours, 0.99):6.1f} ms  max {max(ours):6.1f} ms  (target p99 <= 100 ms)")
-    print(f"      of which build + install (SnapshotBuilder, cache): median "
-          f"{statistics.median(build_ms):.1f} ms")
+    print(f"      of which queue + build + install (BuildLoop, SnapshotBuilder, cache): median "
+          f"{statistics.median(build_ms):.2f} ms")
     print(f"    installed -> receipt p50 {percentile(pushed, 0.5):6.1f} ms  p99 "
           f"{percentile(pushed, 0.99):6.1f} ms  max {max(pushed):6.1f} ms  (the transport)")
     print(f"    bare grpcio push     p50 {percentile(bare, 0.5):6.1f} ms  p99 "
           f"{percentile(bare, 0.99):6.1f} ms  max {max(bare):6.1f} ms")
     print(f"    transport / bare     p50 {percentile(pushed, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
-          f"{percentile(pushed, 0.99) / percentile(bare, 0.99):.2f}x; end to end / bare p99 "
+          f"{percentile(pushed, 0.99) / percentile(bare, 0.99):.2f}x; end to end / bare p50 "
+          f"{percentile(ours, 0.5) / percentile(bare, 0.5):.2f}x  p99 "
           f"{percentile(ours, 0.99) / percentile(bare, 0.99):.2f}x"
           f"{'  (RECEIPTS MISSING: ' + ', '.join(missing) + ')' if missing else ''}")
     print(f"  cyclic collections during the changes: {len(pauses.samples)}, longest "
@@ -520,6 +566,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--per-connection", type=int, default=1,
                         help="streams per HTTP/2 connection in the scale run (Envoy: 1)")
+    parser.add_argument("--profile", action="store_true",
+                        help="scale run: cProfile the xDS loop thread during the shared changes")
     parser.add_argument("--only", choices=["scale", "classic"],
                         help="run only the scale run, or only the earlier measurements")
     args = parser.parse_args()
@@ -531,7 +579,7 @@ def main() -> None:
             bench_data_plane(2000, 500.0)
     if args.only != "classic":
         bench_scale(args.scale_services, args.endpoints, args.scale_streams, args.changes,
-                    args.per_connection)
+                    args.per_connection, args.profile)
 
 
 if __name__ == "__main__":

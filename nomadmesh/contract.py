@@ -49,6 +49,8 @@ SIDECAR_META_KEY = "nomadmesh.sidecar"
 # upstreams with their policy. Read by the control plane, written by `nomadmesh mesh apply`;
 # changing it restarts nothing (unlike job meta).
 CONFIG_PREFIX = "nomadmesh/mesh/"
+# In a Nomad Variable at CONFIG_PREFIX + service, the item holding that document.
+CONFIG_ITEM = "config"
 
 # --- node metadata (bootstrap → control plane) ----------------------------------------------------
 

@@ -118,6 +118,31 @@ def test_an_inconsistent_snapshot_installs_nothing_of_the_same_call() -> None:
     assert cache.get("service-y") is good["service-y"]
 
 
+def test_an_inconsistent_snapshot_still_wakes_the_users_of_a_changed_shared_assignment() -> None:
+    async def body() -> tuple[list[str], list[tuple[str, list[str]]]]:
+        from nomadmesh.xds.build import SnapshotBuilder
+
+        cache = SnapshotCache()
+        builder = SnapshotBuilder()
+        builder.load(STATE)
+        builder.add_node("service-x")
+        cache.set_snapshots(*builder.build())
+        heard: list[str] = []
+        x = cache.open_watch("service-x", lambda: heard.append("x"))
+        subscribe(x)
+        builder.set_service("service-a", (Endpoint("10.0.0.9", 81),))
+        build = builder.build()
+        broken = Snapshot.of([Resource.of(resources.egress_listener())])
+        with pytest.raises(XdsError, match="uses route configuration 'egress_route'"):
+            cache.set_snapshots({"service-y": broken}, (), build.shared)
+        await asyncio.sleep(0)
+        return heard, summary(x.due())
+
+    heard, due = run(body)
+    assert heard == ["x"]
+    assert due == [("ClusterLoadAssignment", ["service-a"])]
+
+
 def test_set_snapshots_removes_what_it_is_told_and_keeps_the_rest() -> None:
     cache = SnapshotCache()
     cache.replace_all(build_snapshots(STATE))
@@ -149,6 +174,62 @@ def test_after_an_endpoint_change_only_that_assignment_is_due() -> None:
         return summary(watch.due())
 
     assert run(body) == [("ClusterLoadAssignment", ["service-b"])]
+
+
+def test_a_shared_assignment_changed_in_place_wakes_its_users_with_only_that_assignment_due() -> None:
+    async def body() -> tuple[list[str], list[tuple[str, list[str]]], list[Response]]:
+        from nomadmesh.xds.build import SnapshotBuilder
+
+        cache = SnapshotCache()
+        builder = SnapshotBuilder()
+        builder.load(STATE)
+        for node in ("service-x", "service-y", "service-a"):
+            builder.add_node(node)
+        cache.set_snapshots(*builder.build())
+        heard: list[str] = []
+        x = cache.open_watch("service-x", lambda: heard.append("x"))
+        cache.open_watch("service-y", lambda: heard.append("y"))
+        cache.open_watch("service-a", lambda: heard.append("a"))
+        subscribe(x)
+        installed = cache.get("service-x")
+        builder.set_service("service-a", (Endpoint("10.0.0.9", 81),))
+        build = builder.build()
+        assert build.snapshots == {} and build.shared == ["service-a"]
+        cache.set_snapshots(*build)
+        await asyncio.sleep(0)
+        assert cache.get("service-x") is installed  # no snapshot was rebuilt or replaced
+        return heard, summary(x.due()), x.due()
+
+    heard, due, again = run(body)
+    assert heard == ["x"]  # service-y does not call service-a; service-a's sidecar calls nobody
+    assert due == [("ClusterLoadAssignment", ["service-a"])]
+    assert again == []
+
+
+def test_a_route_change_and_a_shared_assignment_change_in_one_build_are_both_due() -> None:
+    async def body() -> list[tuple[str, list[str]]]:
+        from nomadmesh.xds.build import SnapshotBuilder
+
+        cache = SnapshotCache()
+        builder = SnapshotBuilder()
+        builder.load(STATE)
+        builder.add_node("service-x")
+        cache.set_snapshots(*builder.build())
+        x = cache.open_watch("service-x", lambda: None)
+        subscribe(x)
+        # The route moves (a derived snapshot keeps its EDS mapping) and service-a's endpoints
+        # move in place, in the same build.
+        builder.set_upstreams("service-x", (Upstream("service-a", "/moved_a"),
+                                            Upstream("service-b", "/hi_b")))
+        builder.set_service("service-a", (Endpoint("10.0.0.9", 81),))
+        build = builder.build()
+        assert sorted(build.snapshots) == ["service-x"] and build.shared == ["service-a"]
+        cache.set_snapshots(*build)
+        await asyncio.sleep(0)
+        return summary(x.due())
+
+    assert run(body) == [("ClusterLoadAssignment", ["service-a"]),
+                         ("RouteConfiguration", ["egress_route"])]
 
 
 def test_nothing_is_due_twice_for_the_same_content() -> None:

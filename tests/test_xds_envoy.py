@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from nomadmesh.contract import PUSH_ORDER
 from nomadmesh.testing.envoy import HttpBackend, Sidecar, free_port
 from nomadmesh.xds import (
     ControlPlane,
@@ -100,8 +101,8 @@ def test_a_rejected_cluster_is_counted_once_and_traffic_is_unaffected(
     broken.connect_timeout.seconds = -1  # Envoy's validation refuses a negative timeout
     items = [
         r
-        for kind in current.resources.values()
-        for r in kind.values()
+        for type_url in PUSH_ORDER
+        for r in current.of_type(type_url).values()
         if r.name != "service-a" or r.type_url != resources.CLUSTER_TYPE
     ]
     broken_snapshot = Snapshot.of([*items, Resource.of(broken)])

@@ -195,22 +195,41 @@ def test_the_same_state_gets_the_same_versions_in_another_builder() -> None:
                for t in (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE))
 
 
-def test_an_endpoint_change_rebuilds_only_the_nodes_that_route_to_that_service() -> None:
+def test_an_endpoint_change_replaces_one_shared_assignment_and_rebuilds_no_snapshot() -> None:
     builder = SnapshotBuilder()
     builder.load(MeshState(STATE.endpoints, {**STATE.upstreams,
-                                             "service-y": (Upstream("service-b", "/hi_b"),)}))
+                                             "service-y": (Upstream("service-a", "/hi_a"),)}))
     for name in (X, "service-y", "service-a"):
         builder.add_node(name)
-    first, _ = builder.build()
+    first = builder.build().snapshots
     assert sorted(first) == sorted([X, "service-y", "service-a"])
+    old_a = first[X].of_type(ENDPOINT_TYPE)["service-a"]
+    old_b = first[X].of_type(ENDPOINT_TYPE)["service-b"]
     builder.set_service("service-a", (Endpoint("10.0.0.1", 80, health="critical"),))
-    changed, removed = builder.build()
-    assert sorted(changed) == [X]
-    assert removed == []
-    # The endpoints of the other upstream are the very same resource.
-    old, new = first[X].of_type(ENDPOINT_TYPE), changed[X].of_type(ENDPOINT_TYPE)
-    assert new["service-b"] is old["service-b"]
-    assert new["service-a"] is not old["service-a"]
+    assert builder.build() == ({}, [], ["service-a"])
+    # Both snapshots that route to service-a serve the new assignment; the other is the same.
+    new_a = builder.assignments.get("service-a")
+    assert new_a is not None and new_a is not old_a
+    assert first[X].of_type(ENDPOINT_TYPE)["service-a"] is new_a
+    assert first["service-y"].of_type(ENDPOINT_TYPE)["service-a"] is new_a
+    assert first[X].of_type(ENDPOINT_TYPE)["service-b"] is old_b
+    assert first[X].type_version(ENDPOINT_TYPE) != build_snapshots(STATE, [X])[X].type_version(
+        ENDPOINT_TYPE)
+
+
+def test_an_assignment_no_snapshot_names_any_more_is_dropped() -> None:
+    builder = SnapshotBuilder()
+    builder.load(STATE)
+    builder.add_node(X)
+    builder.build()
+    assert "service-b" in builder.assignments
+    builder.set_upstreams("service-x", (Upstream("service-a", "/hi_a"),))
+    builder.build()
+    builder.build()  # unused assignments go at the next build, after the cache installed
+    assert "service-b" not in builder.assignments
+    assert "service-a" in builder.assignments
+    builder.set_service("service-b", (Endpoint("10.0.0.7", 80),))
+    assert builder.build().shared == []  # no snapshot names it: nothing to push
 
 
 def test_a_build_without_changes_returns_nothing() -> None:
@@ -219,7 +238,7 @@ def test_a_build_without_changes_returns_nothing() -> None:
     builder.add_node(X)
     builder.build()
     builder.set_service("service-a", STATE.endpoints["service-a"])
-    assert builder.build() == ({}, [])
+    assert builder.build() == ({}, [], [])
 
 
 def test_a_node_that_leaves_and_a_service_that_leaves_are_removed() -> None:
@@ -229,9 +248,9 @@ def test_a_node_that_leaves_and_a_service_that_leaves_are_removed() -> None:
     builder.add_node("service-a")
     builder.build()
     builder.remove_node("service-a")
-    assert builder.build() == ({}, ["service-a"])
+    assert builder.build() == ({}, ["service-a"], [])
     builder.remove_service("service-x")
-    assert builder.build() == ({}, [X])
+    assert builder.build() == ({}, [X], [])
 
 
 def test_a_route_to_a_missing_cluster_is_inconsistent() -> None:

@@ -8,7 +8,6 @@ from types import FrameType
 from typing import Any
 
 import click
-import hcl2
 
 from nomadmesh.cli import cli
 from nomadmesh.errors import NomadmeshError
@@ -17,10 +16,11 @@ from nomadmesh.testing.cluster import LocalCluster
 
 def hcl_parser(text: str, variables: str) -> dict[str, Any]:
     """HCL for the emulator's `/v1/jobs/parse`: nomadmesh's own parser (not independent)."""
+    from nomadmesh.hcl import parse_var_file
     from nomadmesh.model import Job
 
     try:
-        values = hcl2.loads(variables) if variables.strip() else {}
+        values = parse_var_file(variables, filename="Variables") if variables.strip() else {}
         job: dict[str, Any] = Job.from_hcl(text, variables=values, validate=False).to_api()
     except (NomadmeshError, ValueError, TypeError) as exc:
         raise ValueError(str(exc)) from None

@@ -15,6 +15,7 @@ from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.config import (
     app_service_name,
     apply_config,
+    apply_nomad_config,
     config_entries,
     effective_route,
     service_upstreams,
@@ -67,16 +68,32 @@ def mesh_group() -> None:
 @click.option("--consul", envvar="CONSUL_HTTP_ADDR", default="127.0.0.1:8500",
               show_default="$CONSUL_HTTP_ADDR or 127.0.0.1:8500",
               help="Consul HTTP address the control plane watches.")
+@click.option("--nomad", "nomad_address", metavar="ADDR", default=None,
+              help="Write Nomad Variables at this Nomad address instead of Consul KV (a mesh "
+                   "with Nomad discovery; the token and TLS settings from NOMAD_*).")
+@click.option("--namespace", default=None,
+              help="With --nomad: the namespace of the variables (default: NOMAD_NAMESPACE, else "
+                   "\"default\").")
 @click.option("--dry-run", is_flag=True, help="Print the documents instead of writing them.")
 def apply_command(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-                  mesh_file: str | None, consul: str, dry_run: bool) -> None:
-    """Write each meshed service's upstreams and traffic policy to Consul KV
-    (`nomadmesh/mesh/<service>`), where the control plane reads them."""
+                  mesh_file: str | None, consul: str, nomad_address: str | None,
+                  namespace: str | None, dry_run: bool) -> None:
+    """Write each meshed service's upstreams and traffic policy to Consul KV, or with --nomad
+    to Nomad Variables (`nomadmesh/mesh/<service>`), where the control plane reads them."""
     entries = config_entries(load_jobs(path, variables, var_files), _mesh(mesh_file))
     if dry_run:
         click.echo(json.dumps({k: json.loads(v) for k, v in entries.items()}, indent=2))
         return
-    changed = apply_config(entries, consul=consul)
+    if nomad_address is not None:
+        from nomadmesh.deploy import NomadClient
+
+        client = NomadClient.from_env(address=nomad_address)
+        try:
+            changed = apply_nomad_config(entries, client, namespace)
+        finally:
+            client.close()
+    else:
+        changed = apply_config(entries, consul=consul)
     click.echo(f"{len(changed)} of {len(entries)} service config(s) changed", err=True)
     for key in changed:
         click.echo(key)

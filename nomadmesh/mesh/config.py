@@ -6,7 +6,9 @@ change of group or task meta makes Nomad replace every allocation. So the full c
 service (routes, matches, splits, policy) is one JSON document in Consul KV at
 `nomadmesh/mesh/<service>`, written by `nomadmesh mesh apply` (or `apply_config`) and read by
 the control plane with a blocking query: a policy change reaches every sidecar in about a second
-and restarts nothing. The routes' short form stays in service meta (`nomadmesh-upstreams`), so a
+and restarts nothing. A mesh without Consul keeps the same documents as Nomad Variables at the
+same paths (`apply_nomad_config`, `nomadmesh mesh apply --nomad`), in the item `config`.
+The routes' short form stays in service meta (`nomadmesh-upstreams`), so a
 service whose document is missing still gets its routes, with the default policy.
 """
 
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import attrs
 import requests
 
 from nomadmesh.contract import (
+    CONFIG_ITEM,
     CONFIG_PREFIX,
     DEFAULT_POLICY,
     Policy,
@@ -28,10 +31,20 @@ from nomadmesh.contract import (
     Upstream,
     config_document,
 )
-from nomadmesh.errors import ApiError, ConsulUnavailable, InputError, PermissionDenied, Problem
+from nomadmesh.errors import (
+    ApiError,
+    ConsulUnavailable,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    Problem,
+)
 from nomadmesh.mesh.inject import DEFAULT_MESH, app_service, group_upstreams, inject, is_meshed
 from nomadmesh.mesh.settings import Mesh
 from nomadmesh.model import Group, Job
+
+if TYPE_CHECKING:
+    from nomadmesh.deploy import NomadClient
 
 
 def service_configs(job: Job, mesh: Mesh | None = None) -> dict[str, ServiceConfig]:
@@ -115,6 +128,35 @@ def apply_config(entries: Mapping[str, str], *, consul: str | None = None,
                 continue
             _request(session, "PUT", url, timeout, data=document.encode())
             changed.append(key)
+    return changed
+
+
+def apply_nomad_config(entries: Mapping[str, str], client: NomadClient,
+                       namespace: str | None = None) -> list[str]:
+    """Write the documents as Nomad Variables (item `config`) through the client's API
+    boundary; returns the paths whose content changed. Each write is a check-and-set on the
+    ModifyIndex read, so a concurrent writer's change is never overwritten (ConflictError)."""
+    from nomadmesh.deploy._http import Answer
+
+    http = client.api.http
+    params = http.params(namespace)
+    changed = []
+    for key, document in sorted(entries.items()):
+        path = ("var", *key.split("/"))
+        try:
+            current = http.request("get", path, Answer.OBJECT, params=params,
+                                   retry=http.retry).body
+        except NotFound:
+            current = {}
+        items = current.get("Items")
+        if isinstance(items, Mapping) and items.get(CONFIG_ITEM) == document:
+            continue
+        index = current.get("ModifyIndex", 0)
+        body = {"Path": key, "Items": {CONFIG_ITEM: document}}
+        http.request("put", path, Answer.OBJECT,
+                     params={**params, "cas": index if isinstance(index, int) else 0},
+                     body=body)
+        changed.append(key)
     return changed
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.contract import (
     APP_ADDRESS_KEY,
     APP_PORT_KEY,
@@ -49,7 +50,7 @@ from nomadmesh.model import (
     Task,
     Template,
 )
-from nomadmesh.model._base import SECOND, FrozenDict
+from nomadmesh.model._base import SECOND, FrozenDict, evolve
 
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
 XDS_ENDPOINTS_PATH = "secrets/nomadmesh_xds_endpoints.json"
@@ -62,12 +63,13 @@ def inject(job: Job, mesh: Mesh | None = None) -> Job:
     """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
     kit = _Kit(_checked(mesh or DEFAULT_MESH), job)
     problems: list[Problem] = []
-    groups = tuple([_inject_group(job, g, kit, problems) for g in job.groups])
+    with collector_paused():  # thousands of new values, no reference cycles
+        groups = tuple([_inject_group(job, g, kit, problems) for g in job.groups])
     if problems:
         raise MeshError(problems, subject=f"job {job.id!r}")
     if all(new is old for new, old in zip(groups, job.groups, strict=True)):
         return job
-    return _evolve(job, {"groups": groups})
+    return evolve(job, groups=groups)
 
 
 def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
@@ -186,16 +188,15 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
         if owner is None:
             services = (published, *services[1:])
         else:
-            tasks = [_evolve(t, {"services": (published, *t.services[1:])})
+            tasks = [evolve(t, services=(published, *t.services[1:]))
                      if t.name == owner.name else t for t in tasks]
         if len(problems) > before:
             return group
     # The new ports are dynamic and go last, so the network keeps its static-first order.
     networks = group.networks
-    network = _evolve(networks[0], {"ports": networks[0].ports + kit.ports(
-        plan.bridge, plan.app_port is not None)})
-    return _evolve(group, {"tasks": tuple(tasks), "services": services,
-                           "networks": (network, *networks[1:])})
+    network = evolve(networks[0], ports=networks[0].ports + kit.ports(
+        plan.bridge, plan.app_port is not None))
+    return evolve(group, tasks=tuple(tasks), services=services, networks=(network, *networks[1:]))
 
 
 def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | None:
@@ -303,14 +304,13 @@ def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
     added = len(env)
     for task in tasks:
         if task.is_main:
-            merged = FrozenDict(task.env)
-            _dict_update(merged, env)  # still being built: the freeze applies from here on
+            merged = FrozenDict({**task.env, **env})
             if len(merged) != len(task.env) + added:
                 for name in sorted(task.env.keys() & env.keys()):
                     problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
                                             f"{name} is set by the mesh; remove it or rename the "
                                             "mesh's env var"))
-            task = _evolve(task, {"env": merged})
+            task = evolve(task, env=merged)
         out.append(task)
     return out
 
@@ -337,9 +337,9 @@ def _published(service: Service, routes: str | None, plan: _Plan, owner: Task | 
             changes["tags"] = (*service.tags, tag)
     if plan.app_port is not None:
         changes["port"] = mesh.inbound_port_label
-        changes["checks"] = tuple(c if c.port else _evolve(c, {"port": plan.app_port})
+        changes["checks"] = tuple(c if c.port else evolve(c, port=plan.app_port)
                                   for c in service.checks)
-    return _evolve(service, changes)
+    return evolve(service, **changes)
 
 
 # --- the sidecar task ---------------------------------------------------------------------------
@@ -370,18 +370,13 @@ def _sidecar_task(group: Group, plan: _Plan, app: Service, kit: _Kit,
                                     f"{key} is set by the mesh from the control plane address"))
     cluster = _template_value(plan.service, plan.path, problems)
     prototype = kit.prototype(sidecar, plan.bridge)
-    bootstrap = _evolve(kit.bootstrap_file, {"data": kit.bootstrap(plan.bridge, cluster, group.name,
-                                                                   plan.app_port)})
-    metrics = _evolve(kit.metrics_service(app.provider), {
-        "name": metrics_name,
-        "meta": FrozenDict({"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}),
-    })
-    return _evolve(prototype, {
-        "name": name,
-        "templates": (*prototype.templates, bootstrap),
-        "services": (metrics,),
-        "meta": FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}),
-    })
+    bootstrap = evolve(kit.bootstrap_file,
+                       data=kit.bootstrap(plan.bridge, cluster, group.name, plan.app_port))
+    metrics = evolve(kit.metrics_service(app.provider), name=metrics_name, meta=FrozenDict(
+        {"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}))
+    return evolve(prototype, name=name, templates=(*prototype.templates, bootstrap),
+                  services=(metrics,),
+                  meta=FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}))
 
 
 def _metrics_name_taken(plan: _Plan, metrics_name: str, problems: list[Problem]) -> None:
@@ -618,22 +613,3 @@ def _quoted(value: str) -> str:
         return value
     return json.dumps(value)[1:-1]
 
-
-# --- copying model values ------------------------------------------------------------------------
-
-T = TypeVar("T")
-_new = object.__new__
-_set = object.__setattr__
-_dict_update = dict.update
-
-
-def _evolve(obj: T, changes: dict[str, Any]) -> T:
-    """`attrs.evolve` without re-running converters, for values already in model form.
-
-    Injection builds a few objects per group; on a 500-group job the converters (re-freezing maps
-    that are frozen already) would cost more than the rest of the work together. Model classes keep
-    a `__dict__` (see model/_base.py), so the copy is one dict merge at C speed.
-    """
-    new = _new(type(obj))
-    _set(new, "__dict__", obj.__dict__ | changes)
-    return new

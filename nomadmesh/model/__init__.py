@@ -4,6 +4,7 @@ Nomad's api package (nomadmesh/data/nomad_api_schema.json)."""
 from nomadmesh.model._base import (
     Duration,
     FrozenDict,
+    compile_constructor,
     evolve,
     format_duration,
     model_classes,
@@ -80,9 +81,11 @@ def canonicalize(job: Job, *, server: bool = True) -> Job:
     return job.canonicalize(server=server)
 
 
-# Notebook-friendly reprs: only the fields that differ from their defaults.
+# Notebook-friendly reprs: only the fields that differ from their defaults; constructors with
+# the converters' fast paths inline (see _base.compile_constructor).
 for _cls in (*model_classes(Job), Submission):
     _cls.__repr__ = compact_repr  # type: ignore[method-assign, assignment]
+    compile_constructor(_cls)
 
 __all__ = [
     "NUMA",

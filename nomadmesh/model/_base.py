@@ -36,6 +36,7 @@ import attrs
 from nomadmesh.errors import Problem, ValidationError
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 # How deep a free-form value (task config, scaling policy...) may nest. Python's own JSON parser
 # stops near 1,000 levels; hashing and encoding recurse per level, so the limit keeps them safe.
@@ -452,6 +453,122 @@ def model_classes(root: type) -> tuple[type, ...]:
                 seen[s.block] = None
                 queue.append(s.block)
     return tuple(seen)
+
+
+# --- construction --------------------------------------------------------------------------------
+
+# A converter's fixed points, as an expression over the value `{v}`: a value that passes is what
+# the converter would return for it, so the compiled constructor stores it without the call.
+# `{c}` is the converter itself, called for every other value.
+_FIXED_POINTS: dict[Callable[[Any], Any], str] = {
+    unset_zero: "{v} if {v} is None else (None if {v} in __ZEROS else {v})",
+    to_tuple: "{v} if __type({v}) is __tuple else {c}({v})",
+    strings: "{v} if __type({v}) is __tuple else {c}({v})",
+    integers: "{v} if __type({v}) is __tuple else {c}({v})",
+    freeze_map: "{v} if __type({v}) is __FrozenDict else {c}({v})",
+    free_form: "{v} if __type({v}) is __FrozenDict else {c}({v})",
+    block_map: "{v} if __type({v}) is __FrozenDict else {c}({v})",
+    to_duration: "{v} if {v} is None or __type({v}) is __int else {c}({v})",
+    duration_value: "({v} or None) if __type({v}) is __int else {c}({v})",
+}
+
+
+def _delegate_to(converter: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """The converter of `_base` a model module's typed converter only calls, if it is one.
+
+    Model modules declare converters such as `def tasks(value: Iterable[Task] | None) ->
+    tuple[Task, ...]: return to_tuple(value)` so type checkers see the element type; a converter
+    whose code is exactly that call (same bytecode, same global) behaves as the one it calls.
+    """
+    code = getattr(converter, "__code__", None)
+    if code is None or code.co_argcount != 1 or len(code.co_names) != 1:
+        return None
+    target = getattr(converter, "__globals__", {}).get(code.co_names[0])
+    if target is None or target not in _FIXED_POINTS:
+        return None
+    return target if code.co_code == _delegating.__code__.co_code else None
+
+
+def _delegating(value: Any) -> Any:
+    return to_tuple(value)
+
+
+_attrs_inits: dict[type, Callable[..., None]] = {}
+
+
+def compile_constructor(cls: type) -> None:
+    """Give a model class the `__init__` attrs would, with its converters' fast paths inline.
+
+    The constructor keeps attrs' signature, defaults, converters and field order; a value already
+    in its stored form (a tuple, a frozen map, nanoseconds, a non-zero string) is stored without a
+    converter call, which is most of what building an object costs (decoding, `evolve`, the
+    canonical forms of validation, injection all construct through it). A class using an attrs
+    feature this does not reproduce (validators, factories, hooks) keeps attrs' own `__init__`.
+    """
+    fields = attrs.fields(cls)
+    if (cls in _attrs_inits or hasattr(cls, "__attrs_pre_init__")
+            or hasattr(cls, "__attrs_post_init__")
+            or any(a.validator is not None or not a.init or isinstance(a.converter, attrs.Converter)
+                   # attrs' stubs type Factory as a function; at run time it is the class.
+                   or isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+                   for a in fields)):
+        return
+    # Helpers are named with two underscores, which no field's parameter (its alias) starts with.
+    namespace: dict[str, Any] = {"__ZEROS": _ZEROS, "__FrozenDict": FrozenDict, "__type": type,
+                                 "__tuple": tuple, "__int": int}
+    positional: list[str] = []
+    keywords: list[str] = []
+    body: list[str] = []
+    for i, a in enumerate(fields):
+        name = a.alias
+        if a.default is attrs.NOTHING:
+            (keywords if a.kw_only else positional).append(name)
+        else:
+            namespace[f"__d{i}"] = a.default
+            (keywords if a.kw_only else positional).append(f"{name}=__d{i}")
+        value = name
+        if a.converter is not None:
+            converter = _delegate_to(a.converter) or a.converter
+            namespace[f"__c{i}"] = converter
+            fixed = _FIXED_POINTS.get(converter, "{c}({v})")
+            value = fixed.format(v=name, c=f"__c{i}")
+        body.append(f"    __d[{a.name!r}] = {value}")
+    params = ["self", *positional] + (["*", *keywords] if keywords else [])
+    lines = [f"def __init__({', '.join(params)}):", "    __d = self.__dict__", *body]
+    # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
+    exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
+    init = namespace["__init__"]
+    original = cls.__init__  # type: ignore[misc]
+    init.__qualname__ = original.__qualname__
+    init.__module__ = original.__module__
+    init.__annotations__ = dict(getattr(original, "__annotations__", {}))
+    _attrs_inits[cls] = original
+    cls.__init__ = init  # type: ignore[misc]
+
+
+def attrs_constructor(cls: type) -> Callable[..., None]:
+    """The `__init__` attrs generated for a model class (what `compile_constructor` replaced)."""
+    return _attrs_inits.get(cls) or cls.__init__  # type: ignore[misc]
+
+
+def compiled_on_first_use(compile_for: Callable[[type], F], compiled: Mapping[type, F], cls: type,
+                          namespace: dict[str, Any], name: str) -> F:
+    """What generated code calls as `namespace[name]` for a block of class `cls`: its compiled
+    function (`compiled[cls]`, from `compile_for`) if there is one, else a stand-in whose first
+    call compiles it and puts it there.
+
+    Compiling a class's codec does not compile every class below it, so a job pays only for the
+    classes it uses (a model import and a small job's first decode or check stay cheap).
+    """
+    done = compiled.get(cls)
+    if done is not None:
+        return done
+
+    def first(*args: Any) -> Any:
+        function = namespace[name] = compile_for(cls)
+        return function(*args)  # type: ignore[operator]
+
+    return first  # type: ignore[return-value]
 
 
 # --- copying -------------------------------------------------------------------------------------

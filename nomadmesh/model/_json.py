@@ -9,7 +9,6 @@ problem before raising one ValidationError, and builds each object through its c
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from nomadmesh.model._base import (
     MAX_DEPTH,
     FrozenDict,
     Kind,
+    compiled_on_first_use,
     describe,
     evolve,
     label_spec,
@@ -46,8 +46,13 @@ REGISTER_KEYS = frozenset({"Job", "Submission", "EnforceIndex", "JobModifyIndex"
 
 
 def encode(obj: Any) -> dict[str, Any]:
-    """A model object as Nomad API JSON: a fresh dict of plain JSON types, unset fields left out."""
-    return encoder(type(obj))(obj)
+    """A model object as Nomad API JSON: a fresh dict of plain JSON types, unset fields left out.
+
+    A job's JSON is tens of thousands of new dicts and lists with no cycles: the cyclic collector
+    is paused while they are built.
+    """
+    with collector_paused():
+        return encoder(type(obj))(obj)
 
 
 def encoder(cls: type) -> _Encoder:
@@ -57,6 +62,10 @@ def encoder(cls: type) -> _Encoder:
     except KeyError:
         pass
     namespace: dict[str, Any] = {"thaw": thaw, "ports": _encode_ports}
+
+    def block(name: str, of: type) -> None:
+        namespace[name] = compiled_on_first_use(encoder, _encoders, of, namespace, name)
+
     lines = ["def encode(obj):", "    out = {}"]
     for i, s in enumerate(specs(cls)):
         key = repr(s.api)
@@ -65,13 +74,13 @@ def encoder(cls: type) -> _Encoder:
             namespace["port"] = encoder(s.block)  # type: ignore[arg-type]
             lines.append("    if v: ports(v, out, port)")
         elif s.kind is Kind.BLOCKS:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = [sub{i}(x) for x in v]")
         elif s.kind is Kind.BLOCK:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v is not None: out[{key}] = sub{i}(v)")
         elif s.kind is Kind.BLOCK_MAP:
-            namespace[f"sub{i}"] = _lazy_encoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"    if v: out[{key}] = {{k: sub{i}(x) for k, x in v.items()}}")
         elif s.kind in (Kind.STRS, Kind.INTS):
             lines.append(f"    if v: out[{key}] = list(v)")
@@ -87,17 +96,6 @@ def encoder(cls: type) -> _Encoder:
     result: _Encoder = namespace["encode"]
     _encoders[cls] = result
     return result
-
-
-def _lazy_encoder(cls: type) -> _Encoder:
-    """The encoder of `cls`, compiled on first use (so compiling one class does not recurse)."""
-    if cls in _encoders:
-        return _encoders[cls]
-
-    def first(obj: Any) -> dict[str, Any]:
-        return encoder(cls)(obj)
-
-    return first
 
 
 def _encode_ports(ports: tuple[Any, ...], out: dict[str, Any], port: _Encoder) -> None:
@@ -136,17 +134,8 @@ def decoder(cls: type) -> _Decoder:
         return _decoders[cls]
     except KeyError:
         pass
-    _decoders[cls] = _lazy_decoder(cls)
-    result = _compile_decoder(cls)
-    _decoders[cls] = result
+    result = _decoders[cls] = _compile_decoder(cls)
     return result
-
-
-def _lazy_decoder(cls: type) -> _Decoder:
-    def first(data: Any, path: str, problems: list[Problem], unknown: list[Problem]) -> Any:
-        return _decoders[cls](data, path, problems, unknown)
-
-    return first
 
 
 _SCALAR_TESTS = {
@@ -188,6 +177,10 @@ def _compile_decoder(cls: type) -> _Decoder:
         "    if not data.keys() <= KNOWN: unknown_keys(data, KNOWN, path, unknown)",
     ]
     namespace["Mapping"] = Mapping
+
+    def block(name: str, of: type) -> None:
+        namespace[name] = compiled_on_first_use(decoder, _decoders, of, namespace, name)
+
     if server_keys:
         lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
         lines.append("    if srv: kw['server'] = srv")
@@ -195,7 +188,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         where = repr("." + s.where) if not s.label else "''"
         name = repr(s.name)
         if s.api == "*ports":
-            namespace["port"] = decoder(s.block)  # type: ignore[arg-type]
+            block("port", s.block)  # type: ignore[arg-type]
             lines.append("    if data.get('ReservedPorts') is not None or "
                          "data.get('DynamicPorts') is not None:")
             lines.append("        kw['ports'] = ports(data, path, problems, unknown, port)")
@@ -203,7 +196,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         lines.append(f"    v = data.get({s.api!r})")
         if s.label:
             lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
-            lines.append("    elif type(v) is str: kw[" + name + "] = text(v)")
+            lines.append("    elif type(v) is str: kw[" + name + "] = v if v.isascii() else text(v)")
             lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
                          + ", 'expected a string, got ' + describe(v)))")
             continue
@@ -211,7 +204,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
         if s.kind in _SCALAR_TESTS:
             test, what = _SCALAR_TESTS[s.kind]
-            value = "text(v)" if s.kind is Kind.STR else "v"
+            value = "(v if v.isascii() else text(v))" if s.kind is Kind.STR else "v"
             store = f"kw[{name}] = {value}" if s.ptr else f"if v: kw[{name}] = {value}"
             lines.append(f"        if {test}:")
             lines.append(f"            {store}")
@@ -241,11 +234,11 @@ def _compile_decoder(cls: type) -> _Decoder:
             lines.append(f"        v = free(v, path + {where}, problems)")
             lines.append(f"        if v: kw[{name}] = v")
         elif s.kind is Kind.BLOCK:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"        o = sub{i}(v, path + {where}, problems, unknown)")
             lines.append(f"        if o is not None: kw[{name}] = o")
         elif s.kind is Kind.BLOCKS:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             sub_label = label_spec(s.block)  # type: ignore[arg-type]
             lines.append("        if type(v) is list:")
             lines.append("            items = []")
@@ -260,7 +253,7 @@ def _compile_decoder(cls: type) -> _Decoder:
             lines.append(f"            if items: kw[{name}] = tuple(items)")
             lines.append(f"        else: {bad.format('a list')}")
         elif s.kind is Kind.BLOCK_MAP:
-            namespace[f"sub{i}"] = decoder(s.block)  # type: ignore[arg-type]
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append("        if type(v) is dict:")
             lines.append("            items = {}")
             lines.append("            for k, x in v.items():")
@@ -280,6 +273,8 @@ def _compile_decoder(cls: type) -> _Decoder:
 
 def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,
                   unknown: list[Problem]) -> None:
+    import difflib  # only a job with an unknown key pays for it
+
     for key in data:
         if key in known:
             continue
@@ -295,6 +290,8 @@ _INT = {int}
 
 def _strings(value: Any, path: str, problems: list[Problem]) -> tuple[str, ...] | None:
     if type(value) is list and (not value or set(map(type, value)) == _STR):
+        if all(map(str.isascii, value)):
+            return tuple(value)
         return tuple(map(go_text, value))
     problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
     return None
@@ -315,6 +312,8 @@ def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | 
         if not value:
             return None
         if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
+            if all(map(str.isascii, value.values())) and all(map(str.isascii, value)):
+                return FrozenDict(value)
             return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
         for k, v in value.items():
             if type(k) is not str:
@@ -350,14 +349,41 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
     if not (type(value) is dict or isinstance(value, Mapping)):
         problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
         return None
-    if (set(map(type, value.values())) == _STR and set(map(type, value)) == _STR
-            and all(map(str.isascii, value.values())) and all(map(str.isascii, value))):
-        return FrozenDict(value)  # the common case: a flat map of plain strings
+    flat = _flat_config(value)
+    if flat is not None:
+        return flat
     before = len(problems)
     frozen = _freeze_json(value, path, 0, problems)
     if len(problems) > before:
         return None
     return frozen if frozen else None
+
+
+def _flat_config(value: Mapping[Any, Any]) -> FrozenDict | None:
+    """The common free-form object, frozen in one pass: ASCII string keys, each value an ASCII
+    string, a list of them, a finite number, a bool or null. None for anything else."""
+    out = {}
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not k.isascii():
+            return None
+        if t is str:
+            if not v.isascii():
+                return None
+        elif t is list:
+            if v and not (set(map(type, v)) == _STR and all(map(str.isascii, v))):
+                return None
+            v = tuple(v)
+        elif t is int:
+            if not -_FLOAT_MAX <= v <= _FLOAT_MAX:
+                return None
+        elif t is float:
+            if not math.isfinite(v):
+                return None
+        elif t is not bool and v is not None:
+            return None
+        out[k] = v
+    return FrozenDict(out) if out else None
 
 
 def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> Any:

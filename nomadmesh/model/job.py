@@ -329,7 +329,7 @@ class Job:
             job = evolve(job, submission=submission)
         if validate:
             # Decoding checked every type already; only Nomad's rules remain.
-            found = validation.job_rules(validation.stored_for_rules(job), job.path)
+            found = validation.refusals(job, job.path)
             if found:
                 raise ValidationError(found, subject=f"job {job.id!r}")
         return job

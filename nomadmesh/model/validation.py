@@ -14,16 +14,16 @@ import ipaddress
 import math
 import posixpath
 import re
-import string
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nomadmesh._gc import collector_paused
 from nomadmesh.errors import Problem
 from nomadmesh.model._base import (
     INT_RANGES,
     SECOND,
     Kind,
+    compiled_on_first_use,
     go_quote,
     json_problem,
     label_spec,
@@ -60,8 +60,18 @@ def problems(obj: Any, path: str | None = None) -> Iterator[Problem]:
     if found:
         return iter(found)
     if isinstance(obj, Job):
-        return iter(job_rules(stored_for_rules(obj), path))
+        return iter(refusals(obj, path))
     return iter(block_rules(obj, path))
+
+
+def refusals(job: Job, path: str) -> list[Problem]:
+    """What Nomad's rules refuse in a well-typed job, checked on the job as the server stores it.
+
+    The stored form is tens of thousands of short-lived objects on a large job and makes no
+    reference cycles, so the cyclic collector is paused while it is built and walked.
+    """
+    with collector_paused():
+        return job_rules(stored_for_rules(job), path)
 
 
 def block_rules(obj: Any, path: str) -> list[Problem]:
@@ -114,7 +124,6 @@ def _type_checker(cls: type) -> _Checker:
         return _checkers[cls]
     except KeyError:
         pass
-    _checkers[cls] = lambda obj, path, out: _checkers[cls](obj, path, out)
     namespace: dict[str, Any] = {"STR": {str}, "INT": {int}, "Mapping": Mapping,
                                  "json_problem": json_problem, "thorough": _thorough_types}
     lines = ["def check(obj, path, out):"]
@@ -132,7 +141,8 @@ def _type_checker(cls: type) -> _Checker:
             lines.append(f"    if v is not None and not ({test}): return thorough(obj, path, out)")
             continue
         namespace[f"B{i}"] = s.block
-        namespace[f"sub{i}"] = _type_checker(s.block)
+        namespace[f"sub{i}"] = compiled_on_first_use(_type_checker, _checkers, s.block, namespace,
+                                                     f"sub{i}")
         at = f"path + {'.' + s.where!r}"
         if s.kind is Kind.BLOCK:
             lines.append(f"    v = obj.{s.name}")
@@ -405,6 +415,8 @@ def _periodic(job: Job, f: _Found) -> None:
     if not p.cron and not p.crons:
         f.add("Must specify a spec", "cron")
     if p.time_zone:
+        import zoneinfo  # only jobs with a time zone pay for the tz database loader
+
         try:
             zoneinfo.ZoneInfo(p.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
@@ -1252,6 +1264,7 @@ def _transparent_proxy(tp: Any, f: _Found) -> None:
 _SECRET_NAME = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
 _IDENTITY_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,128}$")
 _ACTION_NAME = re.compile(r"^[^\x00\s]{1,128}$")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _CHECKSUM_LENGTHS = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
 
 
@@ -1540,7 +1553,7 @@ def _artifact(a: Any, f: _Found) -> None:
         f.add(f'checksum must be given as "type:value"; got {go_quote(check)}', "options.checksum")
         return
     kind, value = parts
-    if len(value) % 2 or any(c not in string.hexdigits for c in value):
+    if len(value) % 2 or any(c not in _HEX_DIGITS for c in value):
         f.add("invalid checksum: encoding/hex: invalid byte" if len(value) % 2 == 0 else
               "invalid checksum: encoding/hex: odd length hex string", "options.checksum")
         return

@@ -2,8 +2,12 @@
 
 A source (Consul, Nomad) tells a `SnapshotBuilder` what changed (a service's endpoints or routes,
 a sidecar's node hash appearing or going) and `build()` returns only the snapshots that changed:
-the work per change is proportional to the sidecars it touches, not to the size of the mesh.
-Every resource whose inputs did not change is reused, so an unchanged snapshot is the very same
+the work per change is proportional to what it touches, not to the size of the mesh. Snapshots
+exist only for the node hashes that have sidecars (`add_node`, from the cache's `on_watch`).
+ClusterLoadAssignments are shared: one per EDS name in `builder.assignments`, named by every
+snapshot that uses it, so an endpoint change replaces one resource however many sidecars call
+the service, and no snapshot is rebuilt (`Build.shared` names what the cache must push). Every
+other resource whose inputs did not change is reused, so an unchanged snapshot is the very same
 object and its streams are not woken. Builds are deterministic (sorted, content-versioned), so
 replicas that see the same state serve the same versions.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import attrs
 
@@ -35,7 +40,7 @@ from nomadmesh.errors import XdsError
 from nomadmesh.xds import resources
 from nomadmesh.xds.ca import Identity, MeshCA
 from nomadmesh.xds.resources import ClusterPlan, Endpoint
-from nomadmesh.xds.snapshot import Resource, Snapshot
+from nomadmesh.xds.snapshot import Resource, SharedResources, Snapshot
 
 
 @attrs.frozen
@@ -89,6 +94,14 @@ class MeshState:
     callers: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
+class Build(NamedTuple):
+    """What one `build()` changed: hand it to `SnapshotCache.set_snapshots(*build)`."""
+
+    snapshots: dict[str, Snapshot]  # by node hash, the snapshots that changed
+    removed: list[str]  # node hashes that have no snapshot any more
+    shared: list[str]  # shared assignments whose content changed in place
+
+
 class SnapshotBuilder:
     """Incremental snapshots per node hash; feed it changes, `build()` returns what changed."""
 
@@ -99,8 +112,6 @@ class SnapshotBuilder:
         self._allowed: dict[str, tuple[str, ...]] = {}
         # node cluster -> node hashes of its connected sidecars
         self._nodes: dict[str, set[str]] = {}
-        # upstream service -> node clusters routing to it
-        self._callers: dict[str, set[str]] = {}
         self._dirty_clusters: set[str] = set()
         self._dirty_services: set[str] = set()
         self._dirty_nodes: set[str] = set()
@@ -108,7 +119,10 @@ class SnapshotBuilder:
         # memoized resources
         self._routes: dict[str, tuple[tuple[Upstream, ...], Resource]] = {}
         self._clusters: dict[ClusterPlan, Resource] = {}
-        self._assignments: dict[str, Resource] = {}
+        # One ClusterLoadAssignment per EDS name in use, shared by every snapshot naming it.
+        self.assignments = SharedResources()
+        self._assignment_users: dict[str, int] = {}  # EDS name -> snapshots naming it
+        self._unused: set[str] = set()  # EDS names no snapshot names since the last build
         self._subsets: dict[str, set[str]] = {}  # service -> EDS names built from it
         self._listeners: dict[tuple[tuple[str, int], str], Resource] = {}
         self._inbound: dict[tuple[object, ...], Resource] = {}
@@ -119,7 +133,7 @@ class SnapshotBuilder:
         self._access_log = [resources.json_access_log()] if config.access_log else []
         self._tracing_cluster = (Resource.of(resources.tracing_cluster(
             config.tracing.provider, *config.tracing.address)) if config.tracing else None)
-        self._snapshots: dict[str, tuple[list[Resource], Snapshot]] = {}
+        self._snapshots: dict[str, tuple[list[Resource], frozenset[str], Snapshot]] = {}
 
     # --- changes ---------------------------------------------------------------------------------
 
@@ -139,15 +153,8 @@ class SnapshotBuilder:
     def set_upstreams(self, name: str, upstreams: Iterable[Upstream]) -> None:
         """The routes the sidecars of service `name` get."""
         upstreams = tuple(upstreams)
-        old = self._upstreams.get(name)
-        if old == upstreams:
+        if self._upstreams.get(name) == upstreams:
             return
-        for service in {u.service for u in old or ()} - {u.service for u in upstreams}:
-            callers = self._callers.get(service)
-            if callers is not None:
-                callers.discard(name)
-        for service in {u.service for u in upstreams}:
-            self._callers.setdefault(service, set()).add(name)
         self._upstreams[name] = upstreams
         self._dirty_clusters.add(name)
 
@@ -212,8 +219,9 @@ class SnapshotBuilder:
 
     # --- building --------------------------------------------------------------------------------
 
-    def build(self) -> tuple[dict[str, Snapshot], list[str]]:
-        """Snapshots that changed since the last build (by node hash), and node hashes to drop."""
+    def build(self) -> Build:
+        """Snapshots that changed since the last build (by node hash), node hashes to drop, and
+        the shared assignments whose content changed."""
         # A build allocates many objects and no reference cycles.
         with collector_paused():
             return self._build()
@@ -221,45 +229,81 @@ class SnapshotBuilder:
     def snapshot(self, node_hash: str) -> Snapshot | None:
         """The current snapshot of a node hash (after the last build)."""
         found = self._snapshots.get(node_hash)
-        return found[1] if found is not None else None
+        return found[2] if found is not None else None
 
-    def _build(self) -> tuple[dict[str, Snapshot], list[str]]:
-        for service in self._dirty_services:
-            for name in self._subsets.pop(service, ()):
-                del self._assignments[name]
+    def _build(self) -> Build:
+        # Assignments no installed snapshot names since the last build can go now.
+        for name in self._unused:
+            if not self._assignment_users.get(name):
+                self._assignment_users.pop(name, None)
+                self.assignments.remove(name)
+                service = resources.subset_filter(name)[0]
+                subsets = self._subsets.get(service)
+                if subsets is not None:
+                    subsets.discard(name)
+                    if not subsets:
+                        del self._subsets[service]
+        self._unused.clear()
+        # An endpoint change replaces the service's shared assignments; no snapshot changes.
+        shared: list[str] = []
+        for service in sorted(self._dirty_services):
+            endpoints = self._endpoints.get(service, ())
+            for name in sorted(self._subsets.get(service, ())):
+                if self.assignments.set(Resource.of(resources.load_assignment(name, endpoints))):
+                    shared.append(name)
         for cluster in self._dirty_clusters:
             if cluster not in self._upstreams:
                 self._routes.pop(cluster, None)
-        affected = set(self._dirty_clusters)
-        for service in self._dirty_services:
-            affected |= self._callers.get(service, set())
         todo = set(self._dirty_nodes)
-        for cluster in affected:
+        for cluster in self._dirty_clusters:
             todo |= self._nodes.get(cluster, set())
         changed: dict[str, Snapshot] = {}
         removed = set(self._removed_nodes)
         for node_hash in sorted(todo):
             key = NodeKey.parse(node_hash)
             if key.cluster not in self._upstreams:
-                if self._snapshots.pop(node_hash, None) is not None:
+                dropped = self._snapshots.pop(node_hash, None)
+                if dropped is not None:
+                    self._release(dropped[1])
                     removed.add(node_hash)
                 continue
-            items = self._items(key)
+            items, names = self._items(key)
             previous = self._snapshots.get(node_hash)
-            if previous is not None and _same_items(previous[0], items):
+            if previous is not None and previous[1] == names and _same_items(previous[0], items):
                 continue
-            snapshot = _derived(previous, items) or Snapshot.of(items)
-            self._snapshots[node_hash] = (items, snapshot)
+            snapshot = None
+            if previous is not None and previous[1] == names:
+                snapshot = _derived(previous[0], previous[2], items)
+                names = previous[1]  # the same frozenset: the cache's index sees no change
+            if snapshot is None:
+                snapshot = Snapshot.of(items, shared=self.assignments, shared_names=names)
+            self._use(names)
+            if previous is not None:
+                self._release(previous[1])
+            self._snapshots[node_hash] = (items, names, snapshot)
             changed[node_hash] = snapshot
         for node_hash in self._removed_nodes:
-            self._snapshots.pop(node_hash, None)
+            dropped = self._snapshots.pop(node_hash, None)
+            if dropped is not None:
+                self._release(dropped[1])
         self._dirty_clusters.clear()
         self._dirty_services.clear()
         self._dirty_nodes.clear()
         self._removed_nodes.clear()
-        return changed, sorted(removed - set(changed))
+        return Build(changed, sorted(removed - set(changed)), shared)
 
-    def _items(self, key: NodeKey) -> list[Resource]:
+    def _use(self, names: frozenset[str]) -> None:
+        for name in names:
+            self._assignment_users[name] = self._assignment_users.get(name, 0) + 1
+
+    def _release(self, names: frozenset[str]) -> None:
+        for name in names:
+            left = self._assignment_users.get(name, 0) - 1
+            self._assignment_users[name] = left
+            if left <= 0:
+                self._unused.add(name)
+
+    def _items(self, key: NodeKey) -> tuple[list[Resource], frozenset[str]]:
         upstreams = self._upstreams.get(key.cluster, ())
         items = [self._listener(key), self._route(key.cluster, upstreams)]
         if key.get(INBOUND_PORT_KEY) is not None:
@@ -280,8 +324,8 @@ class SnapshotBuilder:
                     items.append(self._cluster(plan))
                 if plan.service_name not in assignments:
                     assignments.add(plan.service_name)
-                    items.append(self._assignment(plan.service_name))
-        return items
+                    self._assignment(plan.service_name)
+        return items, frozenset(assignments)
 
     def _listener(self, key: NodeKey) -> Resource:
         binding = (key.get(EGRESS_ADDRESS_KEY) or DEFAULT_EGRESS_ADDRESS,
@@ -339,15 +383,12 @@ class SnapshotBuilder:
                 resources.identity_secret(identity.certificate, identity.private_key)))
         return found[1]
 
-    def _assignment(self, service_name: str) -> Resource:
-        found = self._assignments.get(service_name)
-        if found is None:
+    def _assignment(self, service_name: str) -> None:
+        if service_name not in self.assignments:
             service = resources.subset_filter(service_name)[0]
             endpoints = self._endpoints.get(service, ())
-            found = self._assignments[service_name] = Resource.of(
-                resources.load_assignment(service_name, endpoints))
+            self.assignments.set(Resource.of(resources.load_assignment(service_name, endpoints)))
             self._subsets.setdefault(service, set()).add(service_name)
-        return found
 
 
 def build_snapshots(state: MeshState, nodes: Iterable[str] | None = None,
@@ -357,22 +398,22 @@ def build_snapshots(state: MeshState, nodes: Iterable[str] | None = None,
     builder.load(state)
     for node_hash in nodes if nodes is not None else set(state.endpoints) | set(state.upstreams):
         builder.add_node(node_hash)
-    return builder.build()[0]
+    return builder.build().snapshots
 
 
-def _derived(previous: tuple[list[Resource], Snapshot] | None,
+def _derived(old_items: list[Resource], previous: Snapshot,
              items: list[Resource]) -> Snapshot | None:
     """The previous snapshot with only the replaced resources swapped in, when the set of names is
-    the same (an endpoint or policy change): O(what changed) instead of a whole new snapshot."""
-    if previous is None or len(previous[0]) != len(items):
+    the same (a policy or route change): O(what changed) instead of a whole new snapshot."""
+    if len(old_items) != len(items):
         return None
     replaced = []
-    for old, new in zip(previous[0], items, strict=True):
+    for old, new in zip(old_items, items, strict=True):
         if old is not new:
             if old.name != new.name or old.type_url != new.type_url:
                 return None
             replaced.append(new)
-    return previous[1].with_resources(replaced)
+    return previous.with_resources(replaced)
 
 
 def _same_items(old: list[Resource], new: list[Resource]) -> bool:

@@ -4,6 +4,8 @@ As in go-control-plane's `pkg/cache/v3`, the cache decides what a stream is due:
 one stream's subscriptions and what it was last sent, and answers "which responses now?" after a
 request or a snapshot change. The server (server.py) only moves bytes. Sources hand the cache new
 snapshots from their own threads; a change wakes only the watches of the node hashes it touches.
+A shared resource that changed in place (an assignment many snapshots name, see snapshot.py)
+wakes the watches of the node hashes that name it, each told which names to look at.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nomadmesh.contract import (
     PUSH_ORDER,
     ROUTE_TYPE,
 )
+from nomadmesh.errors import XdsError
 from nomadmesh.xds.snapshot import Resource, Snapshot, set_version
 
 NodeHash = Callable[[str, Mapping[str, Any]], str]
@@ -50,6 +53,8 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._snapshots: dict[str, Snapshot] = {}
         self._watches: dict[str, set[Watch]] = {}
+        # shared resource name -> node hashes whose installed snapshot names it
+        self._users: dict[str, set[str]] = {}
         self._listeners: list[tuple[Callable[[str], None], Callable[[str], None]]] = []
 
     def on_watch(self, added: Callable[[str], None], removed: Callable[[str], None]) -> None:
@@ -80,24 +85,66 @@ class SnapshotCache:
         self.set_snapshots({node_hash: snapshot})
 
     def set_snapshots(
-        self, changed: Mapping[str, Snapshot], removed: Iterable[str] = ()
+        self, changed: Mapping[str, Snapshot], removed: Iterable[str] = (),
+        shared: Iterable[str] = (),
     ) -> None:
         """Install changed snapshots and drop removed ones, in O(what changed); thread-safe.
 
+        `shared` names shared resources whose content changed in place (`Build.shared`): the
+        streams of every node hash whose snapshot names one are told to look at it.
         Every snapshot is checked first: an inconsistent one raises XdsError and nothing of this
-        call is installed. A snapshot identical (`is`) to the installed one wakes nobody.
+        call is installed (the users of `shared` are still woken: that content is live already).
+        A snapshot identical (`is`) to the installed one wakes nobody.
         """
-        for snapshot in changed.values():
-            snapshot.check()
+        shared = list(shared)
+        try:
+            for snapshot in changed.values():
+                snapshot.check()
+        except XdsError:
+            if shared:
+                self.set_snapshots({}, (), shared)
+            raise
         removed = [node_hash for node_hash in removed if node_hash not in changed]
         with self._lock:
-            touched = [h for h, s in changed.items() if self._snapshots.get(h) is not s]
-            touched.extend(h for h in removed if h in self._snapshots)
-            self._snapshots.update(changed)
+            touched = []
+            for node_hash, snapshot in changed.items():
+                previous = self._snapshots.get(node_hash)
+                if previous is not snapshot:
+                    touched.append(node_hash)
+                    self._index(node_hash, previous, snapshot)
             for node_hash in removed:
-                self._snapshots.pop(node_hash, None)
-            woken = [w for h in touched for w in self._watches.get(h, ())]
+                previous = self._snapshots.pop(node_hash, None)
+                if previous is not None:
+                    touched.append(node_hash)
+                    self._index(node_hash, previous, None)
+            self._snapshots.update(changed)
+            # A node hash whose snapshot changed and that names a changed shared resource is
+            # told both: its new snapshot may share its unchanged EDS mapping with the old one.
+            names: dict[str, tuple[str, ...] | None] = dict.fromkeys(touched)
+            if shared:
+                users: dict[str, list[str]] = {}
+                for name in shared:
+                    for node_hash in self._users.get(name, ()):
+                        users.setdefault(node_hash, []).append(name)
+                names.update((node_hash, tuple(which)) for node_hash, which in users.items())
+            woken = [(w, which) for node_hash, which in names.items()
+                     for w in self._watches.get(node_hash, ())]
         _wake(woken)
+
+    def _index(self, node_hash: str, old: Snapshot | None, new: Snapshot | None) -> None:
+        """Keep `_users` in step when a node hash's snapshot changes (under the lock)."""
+        old_names = old.shared_names if old is not None else frozenset()
+        new_names = new.shared_names if new is not None else frozenset()
+        if old_names is new_names:
+            return
+        for name in old_names - new_names:
+            users = self._users.get(name)
+            if users is not None:
+                users.discard(node_hash)
+                if not users:
+                    del self._users[name]
+        for name in new_names - old_names:
+            self._users.setdefault(name, set()).add(node_hash)
 
     def replace_all(self, snapshots: Mapping[str, Snapshot]) -> None:
         """Install a whole generation: node hashes not listed are dropped; O(all snapshots)."""
@@ -142,14 +189,14 @@ class SnapshotCache:
             removed(watch.node_hash)
 
 
-def _wake(watches: list[Watch]) -> None:
+def _wake(watches: list[tuple[Watch, tuple[str, ...] | None]]) -> None:
     """Tell each watch's loop, with one cross-thread call per loop rather than one per watch."""
     if not watches:
         return
     changed_at = time.monotonic()
-    by_loop: dict[asyncio.AbstractEventLoop, list[Watch]] = {}
-    for watch in watches:
-        by_loop.setdefault(watch.loop, []).append(watch)
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Watch, tuple[str, ...] | None]]] = {}
+    for item in watches:
+        by_loop.setdefault(item[0].loop, []).append(item)
     for loop, group in by_loop.items():
         try:
             loop.call_soon_threadsafe(_deliver, group, changed_at)
@@ -157,9 +204,9 @@ def _wake(watches: list[Watch]) -> None:
             continue  # that loop has closed: its streams are gone
 
 
-def _deliver(watches: list[Watch], changed_at: float) -> None:
-    for watch in watches:
-        watch.notify(changed_at)
+def _deliver(watches: list[tuple[Watch, tuple[str, ...] | None]], changed_at: float) -> None:
+    for watch, names in watches:
+        watch.notify(changed_at, names)
 
 
 @attrs.define
@@ -171,9 +218,11 @@ class _TypeState:
     # name -> Resource last sent; for complete-set types this is the whole set last sent.
     sent: dict[str, Resource] = attrs.field(factory=dict)
     sent_version: str | None = None
-    # The snapshot's mapping of this type when the stream last caught up with it: a snapshot
-    # derived with `with_resources` shares untouched types, so a type is skipped in O(1).
+    # The snapshot's own mapping of this type when the stream last caught up with it: a
+    # snapshot derived with `with_resources` shares untouched types, so a type is skipped in
+    # O(1). For the shared type also the shared names (the frozenset object) it caught up with.
     basis: object = None
+    shared_basis: object = None
 
 
 class Watch:
@@ -193,11 +242,15 @@ class Watch:
         self._wake = wake
         self._closed = False
         self._types = {type_url: _TypeState() for type_url in PUSH_ORDER}
+        self._pending: set[str] = set()  # shared names changed since the last `due()`
 
-    def notify(self, changed_at: float) -> None:
-        """The snapshot changed (called on the watch's loop by the cache)."""
+    def notify(self, changed_at: float, names: Iterable[str] | None = None) -> None:
+        """The snapshot changed, or (`names`) shared resources it names changed in place; called
+        on the watch's loop by the cache."""
         if self._closed:
             return
+        if names is not None:
+            self._pending.update(names)
         if self.changed_at is None:
             self.changed_at = changed_at
         self._wake()
@@ -227,6 +280,7 @@ class Watch:
     def due(self) -> list[Response]:
         """After a change: what is due, in contract.PUSH_ORDER (CDS, EDS, SDS, LDS, RDS), removals last."""
         self.changed_at = None
+        pending, self._pending = self._pending, set()
         snapshot = self.cache.get(self.node_hash)
         if snapshot is None:
             return []  # no snapshot any more: Envoy keeps what it has
@@ -234,7 +288,15 @@ class Watch:
         removals = []
         for type_url in PUSH_ORDER:
             state = self._types[type_url]
-            if not state.subscribed or snapshot.of_type(type_url) is state.basis:
+            if not state.subscribed:
+                continue
+            if snapshot.own(type_url) is state.basis and snapshot.shared_names is state.shared_basis:
+                # Nothing of this type changed but, maybe, shared resources in place.
+                if not pending or type_url != _shared_type(snapshot):
+                    continue
+                response = self._response(type_url, snapshot, force=False, only=pending)
+                if response is not None:
+                    responses.append(response)
                 continue
             if type_url in COMPLETE_SET_TYPES:
                 current = snapshot.of_type(type_url)
@@ -252,20 +314,26 @@ class Watch:
         for type_url in removals:
             final = self._send_set(type_url, snapshot.of_type(type_url),
                                    version=snapshot.type_version(type_url))
-            self._types[type_url].basis = snapshot.of_type(type_url)
+            self._caught_up(self._types[type_url], snapshot, type_url)
             if final is not None:
                 responses.append(final)
         return responses
 
-    def _response(self, type_url: str, snapshot: Snapshot, *, force: bool) -> Response | None:
+    @staticmethod
+    def _caught_up(state: _TypeState, snapshot: Snapshot, type_url: str) -> None:
+        state.basis = snapshot.own(type_url)
+        state.shared_basis = snapshot.shared_names
+
+    def _response(self, type_url: str, snapshot: Snapshot, *, force: bool,
+                  only: set[str] | None = None) -> Response | None:
         state = self._types[type_url]
-        state.basis = snapshot.of_type(type_url)
+        self._caught_up(state, snapshot, type_url)
         if type_url in COMPLETE_SET_TYPES:
             return self._send_set(type_url, snapshot.of_type(type_url), force=force,
                                   version=snapshot.type_version(type_url))
         available = snapshot.of_type(type_url)
         due = []
-        for name in sorted(state.names):
+        for name in sorted(state.names if only is None else state.names & only):
             item = available.get(name)
             if item is not None:
                 previous = state.sent.get(name)
@@ -300,13 +368,17 @@ class Watch:
             if previous is None or previous.version != item.version:
                 for dependent_name in _dependent_names(type_url, item):
                     dependent.sent.pop(dependent_name, None)
-                    dependent.basis = None
+                    dependent.basis = dependent.shared_basis = None
         state.sent = dict(items)
         state.sent_version = version
         return Response(type_url, version, tuple(items[name] for name in sorted(items)))
 
 
 _DEPENDENT = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
+
+
+def _shared_type(snapshot: Snapshot) -> str | None:
+    return snapshot.shared.type_url if snapshot.shared is not None else None
 
 
 def _dependent_names(type_url: str, item: Resource) -> list[str]:

@@ -1,4 +1,9 @@
-"""Immutable snapshots: exactly the resources one node hash is sent, each with its own version."""
+"""Snapshots: exactly the resources one node hash is sent, each with its own version.
+
+A snapshot is immutable except for the resources it shares by name (`SharedResources`: the
+ClusterLoadAssignments the builder keeps once for every sidecar that uses them): replacing a
+shared resource is one assignment, and every snapshot that names it serves the new one.
+"""
 
 from __future__ import annotations
 
@@ -63,22 +68,66 @@ class Resource(NamedTuple):
         return self.wire[start + 1:]
 
 
+class SharedResources:
+    """Resources of one type that many snapshots share by name (ClusterLoadAssignments).
+
+    Replacing one is O(1) however many snapshots name it: each of them serves the new one. One
+    writer (a builder's thread); readers on any thread see either the old or the new resource.
+    """
+
+    def __init__(self, type_url: str = ENDPOINT_TYPE) -> None:
+        self.type_url = type_url
+        self._items: dict[str, Resource] = {}
+
+    def get(self, name: str) -> Resource | None:
+        """The current resource of that name, or None."""
+        return self._items.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def set(self, item: Resource) -> bool:
+        """Add or replace one resource; whether its content changed."""
+        if item.type_url != self.type_url:
+            raise XdsError(f"resource {item.name!r}: {item.type_url} is not {self.type_url}")
+        previous = self._items.get(item.name)
+        self._items[item.name] = item
+        return previous is None or previous.version != item.version
+
+    def remove(self, name: str) -> None:
+        """Forget a resource no snapshot names any more."""
+        self._items.pop(name, None)
+
+
 @attrs.frozen(eq=False)
 class Snapshot:
     """All resources for one node hash, by type URL then name; `version` labels the whole (logs).
 
     The per-type versions sent to Envoy are content hashes (`type_version`), never `version`, so
-    they do not depend on which control plane built the snapshot or when.
+    they do not depend on which control plane built the snapshot or when. `resources` holds the
+    snapshot's own resources; `shared_names` are resources of `shared.type_url` it takes from
+    `shared` (their current content). Read every resource through `of_type`.
     """
 
     version: str
     resources: Mapping[str, Mapping[str, Resource]]
+    shared: SharedResources | None = None
+    shared_names: frozenset[str] = frozenset()
     # Per-type versions, computed once; "checked" once check() passed.
     _memo: dict[str, object] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
-    def of(cls, items: Iterable[Resource], *, version: str | None = None) -> Snapshot:
-        """Group resources by type (duplicate names are an error); `version` is only a label."""
+    def of(cls, items: Iterable[Resource], *, version: str | None = None,
+           shared: SharedResources | None = None,
+           shared_names: Iterable[str] = ()) -> Snapshot:
+        """Group resources by type (duplicate names are an error); `version` is only a label.
+
+        With `shared`, the snapshot also serves the named resources of that table, whatever
+        their content is when they are sent.
+        """
         by_type: dict[str, dict[str, Resource]] = {type_url: {} for type_url in PUSH_ORDER}
         for item in items:
             if item.type_url not in by_type:
@@ -86,12 +135,15 @@ class Snapshot:
             if item.name in by_type[item.type_url]:
                 raise XdsError(f"resource {item.name!r} appears twice ({item.type_url})")
             by_type[item.type_url][item.name] = item
+        names = frozenset(shared_names) if shared is not None else frozenset()
         if version is None:
             digest = hashlib.blake2b(digest_size=8)
             for type_url in PUSH_ORDER:
                 digest.update(set_version(by_type[type_url]).encode())
+            for name in sorted(names):
+                digest.update(f"shared:{name};".encode())
             version = digest.hexdigest()
-        return cls(version=version, resources=by_type)
+        return cls(version=version, resources=by_type, shared=shared, shared_names=names)
 
     @classmethod
     def empty(cls, *, version: str | None = None) -> Snapshot:
@@ -99,11 +151,25 @@ class Snapshot:
         return cls.of((), version=version)
 
     def of_type(self, type_url: str) -> Mapping[str, Resource]:
-        """Resources of one type, by name."""
-        return self.resources.get(type_url, {})
+        """Resources of one type, by name (shared ones with their current content)."""
+        own = self.resources.get(type_url, _NONE)
+        shared = self.shared
+        if shared is None or type_url != shared.type_url or not self.shared_names:
+            return own
+        # Read once, so a reader on another thread sees one consistent set.
+        view = {name: item for name in self.shared_names
+                if (item := shared.get(name)) is not None}
+        view.update(own)
+        return view
+
+    def own(self, type_url: str) -> Mapping[str, Resource]:
+        """Resources of one type that are the snapshot's own (not shared), by name."""
+        return self.resources.get(type_url, _NONE)
 
     def type_version(self, type_url: str) -> str:
         """A version for the whole set of one type: changes iff any of its resources changes."""
+        if self.shared is not None and type_url == self.shared.type_url and self.shared_names:
+            return set_version(self.of_type(type_url))  # shared content changes in place
         version = self._memo.get(type_url)
         if not isinstance(version, str):
             # Computed once per snapshot and type, shared by every stream of its node hash.
@@ -130,7 +196,8 @@ class Snapshot:
             same_shape = same_shape and previous is not None and previous.refs == item.refs
             by_type[item.type_url][item.name] = item  # type: ignore[index]
             digest.update(f"{item.type_url}/{item.name}={item.version};".encode())
-        derived = Snapshot(version=digest.hexdigest(), resources=by_type)
+        derived = Snapshot(version=digest.hexdigest(), resources=by_type, shared=self.shared,
+                           shared_names=self.shared_names)
         derived._memo.update(
             (type_url, version) for type_url, version in self._memo.items()
             if type_url in by_type and type_url not in copied
@@ -158,6 +225,8 @@ class Snapshot:
             raise XdsError("inconsistent snapshot:" + "".join(f"\n  * {p!s}" for p in found))
         self._memo["checked"] = True
 
+
+_NONE: Mapping[str, Resource] = {}
 
 _MISSING = {
     (LISTENER_TYPE, ROUTE_TYPE):

@@ -165,9 +165,9 @@ class BuildLoop:
             for change in pending:
                 change(self.builder)
             self.builder.renew_due()
-            changed, removed = self.builder.build()
+            build = self.builder.build()
             self._next_renewal = self.builder.renew_due()
-            self.cache.set_snapshots(changed, removed)
+            self.cache.set_snapshots(*build)
         except XdsError as exc:
             self.metrics.snapshot_errors.inc()
             self.problems.report("build", "build_failed", str(exc)[:300])
@@ -180,5 +180,6 @@ class BuildLoop:
         self.problems.clear("build")
         self.builds += 1
         self.metrics.snapshot_build_seconds.observe(time.perf_counter() - started)
-        if changed or removed:
-            self.log.info("snapshots installed changed=%s removed=%s", len(changed), len(removed))
+        if build.snapshots or build.removed or build.shared:
+            self.log.info("snapshots installed changed=%s removed=%s assignments=%s",
+                          len(build.snapshots), len(build.removed), len(build.shared))

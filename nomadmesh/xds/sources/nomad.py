@@ -1,11 +1,15 @@
 """Nomad's native service discovery as a source (`provider = "nomad"`): a mesh without Consul.
 
 Blocking queries on `/v1/services` (which services exist, in every namespace) and on
-`/v1/service/<name>` per service (its registrations: address, port, tags). Nomad registers a
+`/v1/service/<name>` per service and namespace that lists it (its registrations: address, port,
+tags); a name in several namespaces is one service of the mesh. Nomad registers a
 service while its allocation runs and removes it when the allocation stops; there is no health
 status in a registration, so every registered instance is an endpoint. Nomad registrations carry
 no meta, so a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...`
-(`inject` adds it to services whose provider is nomad).
+(`inject` adds it to services whose provider is nomad). Mesh config documents (routes with their
+policies, who may call) are Nomad Variables at `nomadmesh/mesh/<service>`, the document in the
+item `config` (`contract.CONFIG_ITEM`): a blocking query on `/v1/vars?prefix=nomadmesh/mesh/`
+and one read of each variable whose ModifyIndex changed; a document wins over the routes tag.
 
 Like the Consul source it never stops silently: a failed query is retried with backoff, an
 answer of the wrong shape is retried, a registration Envoy cannot use is skipped; each is
@@ -23,7 +27,14 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from nomadmesh.contract import ROUTES_TAG_PREFIX, Upstream
+from nomadmesh.contract import (
+    CONFIG_ITEM,
+    CONFIG_PREFIX,
+    ROUTES_TAG_PREFIX,
+    ServiceConfig,
+    Upstream,
+    read_config_document,
+)
 from nomadmesh.errors import XdsError
 from nomadmesh.xds.build import MeshConfig
 from nomadmesh.xds.cache import SnapshotCache
@@ -36,6 +47,8 @@ log = logging.getLogger("nomadmesh.xds.nomad")
 
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 0.5
+
+View = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]  # endpoints, routes from the tag
 
 
 def nomad_address(address: str) -> str:
@@ -81,8 +94,13 @@ class NomadSource:
         self._verify = tls_verify
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._watchers: dict[str, threading.Event] = {}
-        self._views: dict[str, tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]] = {}
+        # (namespace, service name) -> the stop event of its watch
+        self._watchers: dict[tuple[str, str], threading.Event] = {}
+        # service name -> namespace -> its last view there
+        self._views: dict[str, dict[str, View]] = {}
+        self._configs: dict[str, ServiceConfig] = {}
+        # variable path -> (ModifyIndex read, the problem its document has or None)
+        self._variables: dict[str, tuple[int, str | None]] = {}
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self.problems_ = Problems(self.name, metrics, log)
@@ -95,6 +113,7 @@ class NomadSource:
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
         self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
+        self._spawn(self._config_loop, "nomadmesh-xds-nomad-config")
         self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
 
     def stop(self) -> None:
@@ -139,13 +158,14 @@ class NomadSource:
             session.headers["X-Nomad-Token"] = self._token
         return session
 
-    def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any) -> None:
+    def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any,
+                  extra: Mapping[str, str] | None = None) -> None:
         session = self._session()
         index = 0
         backoff = _BACKOFF_START
         try:
             while not stop.is_set() and not self._stopped.is_set():
-                params = {"namespace": self._namespace}
+                params = {"namespace": self._namespace, **(extra or {})}
                 if index:
                     params.update(index=str(index), wait=self._wait)
                 try:
@@ -154,7 +174,7 @@ class NomadSource:
                     if response.status_code != 200:
                         raise XdsError(f"HTTP {response.status_code}: {response.text[:120]}")
                     new_index = response.headers.get("X-Nomad-Index", "0")
-                    apply(response.json())
+                    apply(response.json(), session)
                 except (requests.RequestException, ValueError, XdsError) as exc:
                     if stop.is_set() or self._stopped.is_set():
                         return
@@ -178,49 +198,160 @@ class NomadSource:
     def _services_loop(self) -> None:
         self._blocking("services", "/v1/services", self._stopped, self._on_services)
 
-    def _on_services(self, body: Any) -> None:
+    def _config_loop(self) -> None:
+        self._blocking("config", "/v1/vars", self._stopped, self._on_variables,
+                       {"prefix": CONFIG_PREFIX})
+
+    def _on_variables(self, body: Any, session: requests.Session) -> None:
+        """The variables under `CONFIG_PREFIX`: read the changed ones, apply what changed."""
+        if not isinstance(body, list):
+            raise XdsError(f"the variables answer is {type(body).__name__}, not a list")
+        listed: dict[str, tuple[str, int]] = {}  # path -> (namespace, ModifyIndex)
+        for entry in body:
+            if not isinstance(entry, Mapping):
+                continue
+            path, namespace, index = entry.get("Path"), entry.get("Namespace"), entry.get(
+                "ModifyIndex")
+            if not isinstance(path, str) or not path.startswith(CONFIG_PREFIX):
+                continue
+            service = path.removeprefix(CONFIG_PREFIX)
+            if (not service or "/" in service or not isinstance(namespace, str)
+                    or not isinstance(index, int) or path in listed):
+                continue  # the first namespace (Nomad lists them in order) wins
+            listed[path] = (namespace, index)
+        with self._lock:
+            known = dict(self._variables)
+            found = dict(self._configs)
+        for path in set(known) - set(listed):
+            del known[path]
+            found.pop(path.removeprefix(CONFIG_PREFIX), None)
+        for path, (namespace, index) in sorted(listed.items()):
+            if known.get(path, (None,))[0] == index:
+                continue
+            service = path.removeprefix(CONFIG_PREFIX)
+            problem = None
+            try:
+                found[service] = self._read_variable(session, path, namespace)
+            except XdsError as exc:
+                problem = str(exc)[:200]  # the last good document stays
+            known[path] = (index, problem)
+        bad = [problem for _, problem in known.values() if problem is not None]
+        if bad:
+            self.problems_.report("config", "bad_entry", "; ".join(bad[:3]), count=len(bad))
+        else:
+            self.problems_.clear("config", kinds=("bad_entry",))
+        with self._lock:
+            changed = {s for s in set(found) | set(self._configs)
+                       if found.get(s) != self._configs.get(s)}
+            self._configs, self._variables = found, known
+            updates = {s: (self._view(s), found.get(s)) for s in changed}
+        for service, (view, config) in sorted(updates.items()):
+            tag_routes = view[1] if view is not None else ()
+            self._builds.set_upstreams(service, config.upstreams if config else tag_routes)
+            self._builds.set_callers(service, config.allow if config else None)
+
+    def _read_variable(self, session: requests.Session, path: str,
+                       namespace: str) -> ServiceConfig:
+        """One variable's config document; XdsError when it is unusable (not when unreachable)."""
+        where = f"nomad variable {path}"
+        response = session.get(f"{self.base}/v1/var/{quote(path, safe='/')}",
+                               params={"namespace": namespace}, timeout=self._timeout,
+                               allow_redirects=False)
+        if response.status_code == 404:
+            raise XdsError(f"{where}: gone while being read")
+        if response.status_code != 200:
+            raise requests.HTTPError(f"{where}: HTTP {response.status_code}: "
+                                     f"{response.text[:120]}")
+        body = response.json()
+        items = body.get("Items") if isinstance(body, Mapping) else None
+        text = items.get(CONFIG_ITEM) if isinstance(items, Mapping) else None
+        if not isinstance(text, str):
+            raise XdsError(f"{where}: no item {CONFIG_ITEM!r} holding a config document")
+        return read_config_document(text, where)
+
+    def _on_services(self, body: Any, session: requests.Session) -> None:
         if not isinstance(body, list):
             raise XdsError(f"the services answer is {type(body).__name__}, not a list")
-        names: set[str] = set()
+        keys: set[tuple[str, str]] = set()
+        fallback = self._namespace if self._namespace != "*" else "default"
         for namespace in body:
             services = namespace.get("Services") if isinstance(namespace, Mapping) else None
+            listed = namespace.get("Namespace") if isinstance(namespace, Mapping) else None
+            in_namespace = listed if isinstance(listed, str) and listed else fallback
             for service in services if isinstance(services, list) else ():
                 name = service.get("ServiceName") if isinstance(service, Mapping) else None
                 if isinstance(name, str) and name and "/" not in name:
-                    names.add(name)
+                    keys.add((in_namespace, name))
         with self._lock:
-            added = names - set(self._watchers)
-            removed = set(self._watchers) - names
-            for name in removed:
-                self._watchers.pop(name).set()
-                self._views.pop(name, None)
-                self.problems_.clear(f"service:{name}")
-            for name in added:
-                self._watchers[name] = threading.Event()
-        for name in sorted(added):
-            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{name}", name,
-                        self._watchers[name])
-        for name in removed:
+            added = keys - set(self._watchers)
+            removed = set(self._watchers) - keys
+            for key in removed:
+                self._watchers.pop(key).set()
+                views = self._views.get(key[1], {})
+                views.pop(key[0], None)
+                if not views:
+                    self._views.pop(key[1], None)
+                self.problems_.clear(_where(key))
+            for key in added:
+                self._watchers[key] = threading.Event()
+            # A name gone from every namespace leaves the mesh; one left elsewhere is re-published.
+            gone = {name for _, name in removed if self._view(name) is None}
+            left = {name: self._view(name) for _, name in removed if name not in gone}
+            configs = {name: self._configs.get(name) for name in left}
+        for key in sorted(added):
+            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{key[0]}-{key[1]}", key,
+                        self._watchers[key])
+        for name in sorted(gone):
             self._builds.remove_service(name)
+        for name, view in sorted(left.items()):
+            if view is not None:
+                self._publish(name, view, configs[name])
 
-    def _service_loop(self, name: str, stop: threading.Event) -> None:
-        self._blocking(f"service:{name}", f"/v1/service/{quote(name)}", stop,
-                       lambda body: self._on_service(name, body, stop))
+    def _service_loop(self, key: tuple[str, str], stop: threading.Event) -> None:
+        # Nomad looks a service up in one namespace (state_store_service_registration.go:244):
+        # `namespace=*` would find nothing, so each namespace listing the name is watched.
+        self._blocking(_where(key), f"/v1/service/{quote(key[1])}", stop,
+                       lambda body, _: self._on_service(key, body, stop), {"namespace": key[0]})
 
-    def _on_service(self, name: str, body: Any, stop: threading.Event) -> None:
+    def _on_service(self, key: tuple[str, str], body: Any, stop: threading.Event) -> None:
+        name = key[1]
         if not isinstance(body, list):
             raise XdsError(f"the answer for service {name} is {type(body).__name__}, not a list")
         view, skipped = registrations_view(body)
-        where = f"service:{name}"
+        where = _where(key)
         if skipped:
             self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
         else:
             self.problems_.clear(where, kinds=("bad_entry",))
         with self._lock:
-            if stop.is_set() or self._views.get(name) == view:
+            views = self._views.setdefault(name, {})
+            if stop.is_set() or views.get(key[0]) == view:
                 return
-            self._views[name] = view
-        self._builds.set_service(name, view[0], view[1])
+            views[key[0]] = view
+            combined = self._view(name) or view
+            config = self._configs.get(name)
+        self._publish(name, combined, config)
+
+    def _publish(self, name: str, view: View, config: ServiceConfig | None) -> None:
+        self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
+
+    def _view(self, name: str) -> View | None:
+        """A name's registrations over every namespace that has it (under the lock)."""
+        views = [v for _, v in sorted(self._views.get(name, {}).items())]
+        if not views:
+            return None
+        if len(views) == 1:
+            return views[0]
+        routes: dict[str, Upstream] = {}
+        for _, found in views:
+            for upstream in found:
+                routes.setdefault(upstream.prefix, upstream)
+        return (tuple(e for endpoints, _ in views for e in endpoints),
+                tuple(routes[p] for p in sorted(routes)))
+
+
+def _where(key: tuple[str, str]) -> str:
+    return f"service:{key[1]}" if key[0] == "default" else f"service:{key[0]}/{key[1]}"
 
 
 def registrations_view(body: list[Any]) -> tuple[tuple[tuple[Endpoint, ...],

@@ -81,9 +81,9 @@ class MeshStateSource:
 
     def _install(self) -> None:
         self._builder.renew_due()
-        changed, removed = self._builder.build()
+        build = self._builder.build()
         next_renewal = self._builder.renew_due()
         if next_renewal != self._next_renewal:
             self._next_renewal = next_renewal
             self._wake.set()
-        self.cache.set_snapshots(changed, removed)
+        self.cache.set_snapshots(*build)

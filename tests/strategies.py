@@ -12,6 +12,7 @@ import string
 from functools import cache
 from typing import Any, TypeVar
 
+import attrs
 from hypothesis import strategies as st
 
 from nomadmesh.model import (
@@ -285,8 +286,10 @@ def checks(port: str | None, task_names: tuple[str, ...], provider: str, tcp: bo
 
 
 @cache
-def connects(port: str) -> st.SearchStrategy[ConsulConnect]:
-    """Consul Connect sidecars (one per service, exclusive of native and gateways)."""
+def connects(port: str, dynamic: bool) -> st.SearchStrategy[ConsulConnect]:
+    """Consul Connect sidecars (one per service, exclusive of native and gateways); the sidecar
+    service names the service's port only when it is dynamic (nomad/job_endpoint_hook_connect.go:239
+    injectPort adds a dynamic port of that label unless one exists)."""
     upstream = st.fixed_dictionaries(
         {"DestinationName": names, "LocalBindPort": st.integers(1, 65535)},
         optional={"Datacenter": names, "LocalBindAddress": st.just("127.0.0.1"),
@@ -295,7 +298,9 @@ def connects(port: str) -> st.SearchStrategy[ConsulConnect]:
                   "Config": st.dictionaries(identifiers, strings, max_size=2)})
     proxy = st.fixed_dictionaries({}, optional={
         "LocalServicePort": st.integers(1, 65535),
-        "Upstreams": st.lists(upstream, min_size=1, max_size=3),
+        # nomad/job_endpoint_hook_connect.go:567: no two upstreams listen on one address
+        "Upstreams": st.lists(upstream, min_size=1, max_size=3,
+                              unique_by=lambda u: u["LocalBindPort"]),
         "Config": st.dictionaries(map_keys, config_values(1), max_size=3),
         "TransparentProxy": st.fixed_dictionaries({}, optional={
             "UID": st.just("101"), "ExcludeOutboundCIDRs": st.lists(st.just("10.0.0.0/8"),
@@ -303,7 +308,7 @@ def connects(port: str) -> st.SearchStrategy[ConsulConnect]:
             "NoDNS": st.booleans()}),
     })
     sidecar_service = st.fixed_dictionaries({}, optional={
-        "Port": st.just(port), "Tags": st.lists(names, max_size=2),
+        **({"Port": st.just(port)} if dynamic else {}), "Tags": st.lists(names, max_size=2),
         "Proxy": proxy, "DisableDefaultTCPCheck": st.booleans(), "Meta": string_maps})
     sidecar_task = st.fixed_dictionaries({}, optional={
         "Name": names, "Driver": st.just("docker"),
@@ -320,9 +325,9 @@ def connects(port: str) -> st.SearchStrategy[ConsulConnect]:
 
 @cache
 def services(ports: tuple[str, ...], task_names: tuple[str, ...], provider: str,
-             group: bool) -> st.SearchStrategy[Service]:
-    """Valid services of one provider, on one of `ports` (or none), with checks; group Consul
-    services sometimes with a Connect sidecar."""
+             group: bool, dynamic: tuple[str, ...] = ()) -> st.SearchStrategy[Service]:
+    """Valid services of one provider, on one of `ports` (`dynamic` those without a static
+    port) or none, with checks; group Consul services sometimes with a Connect sidecar."""
     def build(port: str | None, connect: ConsulConnect | None) -> st.SearchStrategy[Service]:
         return st.builds(
             Service, name=optional(names), port=st.just(port), provider=st.just(provider),
@@ -341,7 +346,7 @@ def services(ports: tuple[str, ...], task_names: tuple[str, ...], provider: str,
         )
 
     def with_connect(port: str | None) -> st.SearchStrategy[Service]:
-        connect = (optional(connects(port)) if group and provider == "consul" and port
+        connect = (optional(connects(port, port in dynamic)) if group and provider == "consul" and port
                    else st.none())
         return connect.flatmap(lambda c: build(port, c))
 
@@ -456,12 +461,26 @@ def groups(draw: st.DrawFn, name: st.SearchStrategy[str] = names,
         count = draw(st.integers(low, high)) if count is not None else None
         scaling = Scaling(min=low, max=high, enabled=draw(optional(st.booleans())),
                           policy=draw(st.dictionaries(identifiers, config_values(1), max_size=2)))
+    dynamic = tuple(p.label for n in network_list for p in n.ports if not p.static)
+    service_list = draw(st.lists(services(labels, task_names, provider, True, dynamic),
+                                 max_size=2, unique_by=lambda s: (s.name, s.port)))
+    sidecar = next((s.connect for s in service_list if s.connect is not None), None)
+    if sidecar is not None:
+        # nomad/job_endpoint_hook_connect.go:549 groupConnectValidate: one sidecar (a transparent
+        # proxy allows no other connect block), its one network in bridge or CNI mode, no DNS
+        # beside a transparent proxy that keeps it
+        service_list = [s if s.connect is None or s.connect is sidecar
+                        else attrs.evolve(s, connect=None) for s in service_list]
+        proxy = sidecar.sidecar_service.proxy if sidecar.sidecar_service is not None else None
+        tproxy = proxy is not None and proxy.transparent_proxy is not None
+        network_list = [attrs.evolve(
+            network_list[0], mode=draw(st.sampled_from(["bridge", "cni/mesh"])),
+            dns=None if tproxy else network_list[0].dns)]
     return draw(st.builds(
         Group, name=name, count=st.just(count),
         tasks=st.just(task_list),
         networks=st.just(network_list),
-        services=st.lists(services(labels, task_names, provider, True), max_size=2,
-                          unique_by=lambda s: (s.name, s.port)),
+        services=st.just(service_list),
         volumes=st.just(volumes),
         restart=optional(restart_policies()),
         reschedule=optional(reschedule_policies()) if job_type not in ("system", "sysbatch")

@@ -212,11 +212,14 @@ def test_task_rules(changes: dict[str, Any], expected: list[tuple[str, str]]) ->
     (Service(name="web", port="http", provider="nomad", checks=[
         Check(type="grpc", interval="10s", timeout="1s")]),
      [("service[0].check[0].type", 'invalid check type ("grpc"), must be one of tcp, http')]),
-    # services.go:1334 ConsulConnect.Validate
+    # services.go:1334 ConsulConnect.Validate; the Connect hook treats the service as a sidecar
+    # (job_endpoint_hook_connect.go:288 switches on HasSidecar first), so no task is inferred
+    # for it and services.go:894 refuses it too
     (Service(name="web", port="http", connect=ConsulConnect(native=True,
                                                             sidecar_service=ConsulSidecarService())),
      [("service[0].connect", "Consul Connect must be exclusively native, make use of a sidecar, or "
-                             "represent a Gateway")]),
+                             "represent a Gateway"),
+      ("service[0].task", "Service web is Connect Native and requires setting the task")]),
 ])
 def test_group_service_rules(service: Service, expected: list[tuple[str, str]]) -> None:
     network = Network(mode="bridge", ports=[Port("http")])

@@ -58,6 +58,7 @@ from nomadmesh.model.policies import (
 )
 from nomadmesh.model.resources import NUMA, Device, EphemeralDisk, LogConfig, Resources
 from nomadmesh.model.scaling import Scaling
+from nomadmesh.model.server import DEFAULT_SERVER, ServerConfig
 from nomadmesh.model.service import Check, CheckRestart, Service, ServiceWeights
 from nomadmesh.model.task import (
     Action,
@@ -75,10 +76,11 @@ from nomadmesh.model.task import (
 from nomadmesh.model.volumes import CSIMountOptions, VolumeMount, VolumeRequest
 
 
-def canonicalize(job: Job, *, server: bool = True) -> Job:
-    """The job with Nomad's defaults applied: as `GET /v1/job/<id>` returns it, or with
-    `server=False` exactly as the agent's `api.Job.Canonicalize()` makes it; idempotent."""
-    return job.canonicalize(server=server)
+def canonicalize(job: Job, *, server: bool = True, config: ServerConfig = DEFAULT_SERVER) -> Job:
+    """The job with Nomad's defaults applied: as `GET /v1/job/<id>` returns it from a server
+    configured as `config` (Nomad's defaults unless given), or with `server=False` exactly as the
+    agent's `api.Job.Canonicalize()` makes it; idempotent."""
+    return job.canonicalize(server=server, config=config)
 
 
 # Notebook-friendly reprs: only the fields that differ from their defaults; constructors with
@@ -148,6 +150,7 @@ __all__ = [
     "Schedule",
     "ScheduleCron",
     "Secret",
+    "ServerConfig",
     "Service",
     "ServiceWeights",
     "SidecarTask",

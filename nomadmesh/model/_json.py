@@ -174,7 +174,7 @@ def _compile_decoder(cls: type) -> _Decoder:
         "            return None",
         "    n = len(problems)",
         "    kw = {}",
-        "    if not data.keys() <= KNOWN: unknown_keys(data, KNOWN, path, unknown)",
+        "    if not data.keys() <= KNOWN: data = unknown_keys(data, KNOWN, path, unknown)",
     ]
     namespace["Mapping"] = Mapping
 
@@ -257,6 +257,12 @@ def _compile_decoder(cls: type) -> _Decoder:
             lines.append("        if type(v) is dict:")
             lines.append("            items = {}")
             lines.append("            for k, x in v.items():")
+            map_label = label_spec(s.block)  # type: ignore[arg-type]
+            if map_label is not None:
+                # The label is the map key: the server's structs may not repeat it (a GET of a
+                # gateway's bind addresses has no Name).
+                lines.append(f"                if type(x) is dict and {map_label.api!r} not in x: "
+                             f"x = {{{map_label.api!r}: k, **x}}")
             lines.append(f"                o = sub{i}(x, f'{{path}}.{s.where}[{{k}}]', problems, unknown)")
             lines.append("                if o is not None: items[k] = o")
             lines.append(f"            if items: kw[{name}] = FrozenDict(items)")
@@ -272,16 +278,24 @@ def _compile_decoder(cls: type) -> _Decoder:
 
 
 def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,
-                  unknown: list[Problem]) -> None:
-    import difflib  # only a job with an unknown key pays for it
-
-    for key in data:
-        if key in known:
+                  unknown: list[Problem]) -> dict[str, Any]:
+    """`data` as Go's decoder reads it: a key that is no field's exactly names the field it matches
+    case-insensitively (encoding/json; the server's JobUILink.Url is the api's URL), later keys
+    winning; the rest are reported."""
+    folded = {k.casefold(): k for k in known}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        field = key if key in known else folded.get(str(key).casefold())
+        if field is not None:
+            out[field] = value
             continue
+        import difflib  # only a job with an unknown key pays for it
+
         hint = difflib.get_close_matches(str(key), sorted(known), n=1)
         more = f"; did you mean {hint[0]!r}?" if hint else ""
         unknown.append(Problem(f"{path}.{key}",
                                f"nomadmesh: unknown field {key!r} (Nomad would silently drop it){more}"))
+    return out
 
 
 _STR = {str}

@@ -28,7 +28,7 @@ from nomadmesh.model._base import (
 from nomadmesh.model.group import Group, groups
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
 from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateStrategy
-from nomadmesh.model.server import stored
+from nomadmesh.model.server import DEFAULT_SERVER, ServerConfig, stored
 
 
 @attrs.frozen(slots=False)
@@ -232,11 +232,12 @@ class Job:
 
     # --- defaults ------------------------------------------------------------------------------
 
-    def canonicalize(self, *, server: bool = True) -> Job:
-        """Nomad's defaults: the job as `GET /v1/job/<id>` returns it (see nomadmesh.model.server),
-        or with `server=False` exactly what the agent's api.Job.Canonicalize makes of it."""
+    def canonicalize(self, *, server: bool = True, config: ServerConfig = DEFAULT_SERVER) -> Job:
+        """Nomad's defaults: the job as `GET /v1/job/<id>` returns it from a server configured as
+        `config` (see nomadmesh.model.server), or with `server=False` exactly what the agent's
+        api.Job.Canonicalize makes of it."""
         job = self._api_canonical()
-        return stored(job) if server else job
+        return stored(job, config=config) if server else job
 
     def _api_canonical(self) -> Job:
         """api/jobs.go:1164 Job.Canonicalize."""

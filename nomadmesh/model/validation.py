@@ -334,7 +334,10 @@ def _admission(job: Job, f: _Found) -> None:
     jobValidate (with the default job_max_priority, 100) and Nomad CE's Consul and Vault hooks
     (nomad/job_endpoint_hook_consul_ce.go:14, job_endpoint_hook_vault_ce.go:17). Those that read
     the cluster's configuration or state (Vault enabled, node pool exists, namespace rules) are not
-    checked here."""
+    checked here. First the errors of the mutating hooks (nomadmesh.model.server)."""
+    from nomadmesh.model.server import admission_problems
+
+    f.out.extend(admission_problems(job, f.path))
     if job.type == "_core":
         f.add("job type cannot be core", "type")
     if not 1 <= (job.priority or 0) <= 100:

@@ -62,7 +62,8 @@ class NodeSpec:
         attributes.update(self.attributes)
         return {
             "ID": self.id, "Name": self.name, "Datacenter": self.datacenter,
-            "NodeClass": self.node_class, "NodePool": self.node_pool, "Drain": False,
+            "NodeClass": self.node_class, "NodePool": self.node_pool,
+            "DrainStrategy": None, "LastDrain": None, "Events": None,
             "SchedulingEligibility": "eligible", "Status": "ready", "StatusDescription": "",
             "HTTPAddr": f"{self.address}:4646", "TLSEnabled": False, "Attributes": attributes,
             "Meta": dict(self.meta),

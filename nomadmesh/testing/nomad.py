@@ -32,12 +32,17 @@ from nomadmesh.testing._http import (
     check_nesting,
     decode_json,
 )
+from nomadmesh.testing.acl import MANAGEMENT, AclEndpoints
 from nomadmesh.testing.client.client import Client
 from nomadmesh.testing.client.runner import SimulatedRunner, TaskRunner, TaskScript
+from nomadmesh.testing.client_endpoints import ClientEndpoints
 from nomadmesh.testing.config import NOMAD_VERSION, HttpLimits, NodeSpec, Timings, default_nodes
 from nomadmesh.testing.consul import ConsulEmulator
+from nomadmesh.testing.events import EventBroker
 from nomadmesh.testing.joblist import JobListing
+from nomadmesh.testing.node_endpoints import NodeEndpoints
 from nomadmesh.testing.nomad_api import AgentPanic, HclParser, NomadApiError
+from nomadmesh.testing.operator import OperatorEndpoints
 from nomadmesh.testing.server import job_endpoint
 from nomadmesh.testing.server import structs as s
 from nomadmesh.testing.server.deploymentwatcher import DeploymentError
@@ -70,12 +75,12 @@ class NomadEmulator(HttpEmulator):
                  nodes: Iterable[NodeSpec] | None = None, timings: Timings | None = None,
                  runner: TaskRunner | None = None, region: str = "global",
                  datacenter: str = "dc1", limits: HttpLimits | None = None,
-                 hcl_parser: HclParser | None = None) -> None:
+                 hcl_parser: HclParser | None = None, acl_bootstrap: bool = False) -> None:
         super().__init__(host, port, tls, limits)
         self.region = region
         self.datacenter = datacenter
-        self.acl_token: str | None = (acl if isinstance(acl, str) else str(uuid.uuid4())
-                                      ) if acl else None
+        self.acl_enabled = bool(acl) or acl_bootstrap
+        self.acl_token: str | None = None
         timings = timings or Timings()
         self.hcl_parser = hcl_parser
         self.runner: TaskRunner = runner or SimulatedRunner(timings)
@@ -90,6 +95,10 @@ class NomadEmulator(HttpEmulator):
             for node in self.nodes:
                 txn.upsert_node(node.to_node(txn.index))
         self._listings = {meta: JobListing(self.state, self._stub, meta) for meta in (False, True)}
+        self.acl = AclEndpoints(self.server, self.answer, self.blocking, self.acl_enabled)
+        if acl:
+            secret = acl if isinstance(acl, str) else str(uuid.uuid4())
+            self.acl_token = str(self.acl.bootstrap(secret)[0]["SecretID"])
         self._routes()
 
     @property
@@ -175,17 +184,22 @@ class NomadEmulator(HttpEmulator):
                 "X-Nomad-LastContact": "0"}
 
     def authorize(self, req: Request) -> None:
-        """With ACLs on, every endpoint but /v1/status needs the management token."""
+        """With ACLs on, every endpoint but /v1/status and /v1/acl/bootstrap needs a management
+        token; a client token may only read itself (its policies are not evaluated)."""
         region = req.query.get("region")
         if region and region != self.region:
             raise HttpError(500, "No path to region")
-        if self.acl_token is None or req.path.startswith("/v1/status/"):
+        if not self.acl_enabled or req.path.startswith("/v1/status/") or (
+                req.path == "/v1/acl/bootstrap"):
             return
         token = bearer_token(req, "X-Nomad-Token")
         if not token:
             raise HttpError(403, "Permission denied")
-        if token != self.acl_token:
+        found = self.acl.token_by_secret(token)
+        if found is None:
             raise HttpError(403, "ACL token not found")
+        if found["Type"] != MANAGEMENT and req.path != "/v1/acl/token/self":
+            raise HttpError(403, "Permission denied")
 
     def _routes(self) -> None:
         r = self.router.add
@@ -219,6 +233,11 @@ class NomadEmulator(HttpEmulator):
         r("GET", "/v1/vars", self._h_vars)
         r("GET DELETE " + _WRITE, "/v1/var/(.*)", self._h_var)
         r("GET", "/v1/services", self._h_services)
+        self.acl.routes(r)
+        OperatorEndpoints(self).routes(r)
+        NodeEndpoints(self).routes(r)
+        ClientEndpoints(self).routes(r)
+        EventBroker(self).routes(r)
         r("GET DELETE", "/v1/service/(.*)", self._h_service)
 
     # --- agent ----------------------------------------------------------------------------------
@@ -227,7 +246,7 @@ class NomadEmulator(HttpEmulator):
         return Response({
             "config": {"Region": self.region, "Datacenter": self.datacenter,
                        "NodeName": "nomad-emulator", "Version": {"Version": NOMAD_VERSION},
-                       "ACL": {"Enabled": self.acl_token is not None},
+                       "ACL": {"Enabled": self.acl_enabled},
                        "TLSConfig": {"EnableHTTP": self.tls_context is not None}},
             "member": {"Name": f"nomad-emulator.{self.region}", "Addr": self.host,
                        "Port": 4648, "Status": "alive",
@@ -692,10 +711,11 @@ class NomadEmulator(HttpEmulator):
             """structs.Node.Stub (structs.go:2296) with NodeStubFields (http.go:1132)."""
             attributes = node.get("Attributes") or {}
             out = {k: node.get(k) for k in (
-                "ID", "Name", "Datacenter", "NodeClass", "NodePool", "Drain",
+                "ID", "Name", "Datacenter", "NodeClass", "NodePool",
                 "SchedulingEligibility", "Status", "StatusDescription", "Drivers", "Version",
-                "CreateIndex", "ModifyIndex")} | {
-                "Address": attributes.get("unique.network.ip-address")}
+                "CreateIndex", "ModifyIndex", "LastDrain")} | {
+                "Address": attributes.get("unique.network.ip-address"),
+                "Drain": node.get("DrainStrategy") is not None}
             if resources:
                 out["NodeResources"] = node.get("NodeResources")
                 out["ReservedResources"] = node.get("ReservedResources")

@@ -26,7 +26,7 @@ TRACKED_VERSIONS = 6  # structs.JobDefaultTrackedVersions
 
 TABLES = ("jobs", "job_version", "job_summary", "job_submission", "evals", "allocs",
           "deployment", "nodes", "service_registrations", "scaling_event", "periodic_launch",
-          "variables", "node_usage")
+          "variables", "node_usage", "acl_token", "acl_policy", "acl_bootstrap")
 
 Key = Hashable
 

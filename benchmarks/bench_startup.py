@@ -80,9 +80,11 @@ def main() -> int:
 
     from nomadmesh.deploy import NomadClient
     from nomadmesh.loader import load
-    from nomadmesh.testing import NomadEmulator
+    from nomadmesh.testing import NodeSpec, NomadEmulator
 
-    with NomadEmulator() as nomad, NomadClient(nomad.url) as client:
+    # F runs in node pool "web": the emulated nodes must be in it for the register to be admitted.
+    nodes = [NodeSpec(f"web-node-{i}", node_pool="web") for i in (1, 2, 3)]
+    with NomadEmulator(nodes=nodes) as nomad, NomadClient(nomad.url) as client:
         client.run(load(JOB_FILE), wait=False)
         env_online = {**env, "NOMAD_ADDR": nomad.url}
         python_nomad = ("import nomad\nnomad.Nomad(address="

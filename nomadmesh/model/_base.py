@@ -27,7 +27,7 @@ import enum
 import math
 import re
 import reprlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -504,6 +504,8 @@ def compile_constructor(cls: type) -> None:
     converter call, which is most of what building an object costs (decoding, `evolve`, the
     canonical forms of validation, injection all construct through it). A class using an attrs
     feature this does not reproduce (validators, factories, hooks) keeps attrs' own `__init__`.
+    The constructor is compiled by the class's first construction (a stand-in until then, with
+    attrs' signature), so an import compiles none and a small job only those it builds.
     """
     fields = attrs.fields(cls)
     if (cls in _attrs_inits or hasattr(cls, "__attrs_pre_init__")
@@ -513,6 +515,21 @@ def compile_constructor(cls: type) -> None:
                    or isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
                    for a in fields)):
         return
+    original = cls.__init__  # type: ignore[misc]
+
+    def first(self: Any, *args: Any, **kwargs: Any) -> None:
+        _compiled_constructor(cls, fields, original)(self, *args, **kwargs)
+
+    first.__qualname__ = original.__qualname__
+    first.__module__ = original.__module__
+    first.__wrapped__ = original  # type: ignore[attr-defined]  # inspect.signature: attrs' own
+    _attrs_inits[cls] = original
+    cls.__init__ = first  # type: ignore[misc]
+
+
+def _compiled_constructor(cls: type, fields: Sequence[Any],
+                          original: Callable[..., None]) -> Callable[..., None]:
+    """Compile `cls`'s constructor (see `compile_constructor`) and install it."""
     # Helpers are named with two underscores, which no field's parameter (its alias) starts with.
     namespace: dict[str, Any] = {"__ZEROS": _ZEROS, "__FrozenDict": FrozenDict, "__type": type,
                                  "__tuple": tuple, "__int": int}
@@ -537,13 +554,12 @@ def compile_constructor(cls: type) -> None:
     lines = [f"def __init__({', '.join(params)}):", "    __d = self.__dict__", *body]
     # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
     exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
-    init = namespace["__init__"]
-    original = cls.__init__  # type: ignore[misc]
+    init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = original.__qualname__
     init.__module__ = original.__module__
     init.__annotations__ = dict(getattr(original, "__annotations__", {}))
-    _attrs_inits[cls] = original
     cls.__init__ = init  # type: ignore[misc]
+    return init
 
 
 def attrs_constructor(cls: type) -> Callable[..., None]:

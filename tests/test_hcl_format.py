@@ -159,3 +159,11 @@ def test_fmt_reports_each_bad_file_on_one_line(tmp_path: Path, capsys: pytest.Ca
     assert "Unclosed configuration block" in lines[0]
     assert "No file or directory" in lines[1]
     assert "only .nomad and .hcl files" in lines[2]
+
+
+@pytest.mark.parametrize("args", [(), ("-check", "-list=false"), ("-recursive",)])
+def test_fmt_of_a_path_the_system_refuses_is_one_error_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
+    # Fuzz finding: a 300-character name (ENAMETOOLONG) escaped as an OSError from pathlib.
+    too_long = str(tmp_path / ("x" * 300))
+    assert run(capsys, *args, too_long) == (1, "", f"No file or directory at {too_long}\n")

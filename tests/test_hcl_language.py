@@ -210,6 +210,22 @@ def test_an_unknown_function_suggests_the_nearest_name() -> None:
     assert 'Did you mean "upper"?' in error('job "j" {\n  region = uppr("a")\n}\n').nomad_text
 
 
+def test_an_unknown_block_type_suggests_the_nearest_name() -> None:
+    assert error('job "j" {\n  grop "g" {\n  }\n}\n').nomad_text == (
+        'f.nomad.hcl:2,3-7: Unsupported block type; Blocks of type "grop" are not expected here.'
+        ' Did you mean "group"?')
+
+
+@pytest.mark.timeout(60)
+def test_a_very_long_unknown_block_type_is_reported_in_linear_time() -> None:
+    # Fuzz finding: the suggestion's edit distance was quadratic in the name (a 200 KB name took
+    # 21 s, 400 KB would take minutes); names that differ in length by 3 or more cannot match.
+    name = "v" + "a" * 400_000
+    exc = error(f'job "j" {{\n  {name} {{\n  }}\n}}\n')
+    assert exc.nomad_text == (f'f.nomad.hcl:2,3-{3 + len(name)}: Unsupported block type; Blocks of'
+                              f' type "{name}" are not expected here.')
+
+
 def test_file_functions_read_relative_to_the_job_file(tmp_path: Any) -> None:
     (tmp_path / "data.txt").write_text("from disk")
     text = 'job "j" {\n  meta {\n    v = file("data.txt")\n  }\n}\n'

@@ -64,10 +64,15 @@ def serve(source: MeshStateSource, sidecar: Sidecar, backends: dict[str, list[Ht
 
 
 def _routed(sidecar: Sidecar, path: str) -> bool:
+    """Whether the route reaches a backend: not Envoy's own 404 (no route yet) nor its own 503
+    (the route's cluster still warming for its endpoints, seen under load: a POST sent then
+    never reached the backend). The router adds the service-time header to upstream answers."""
     try:
-        return sidecar.get(path).status_code != 404
+        response = sidecar.get(path)
     except requests.RequestException:
         return False
+    return ("x-envoy-upstream-service-time" in response.headers
+            or response.status_code not in (404, 503))
 
 
 def every_other_fails(number: int, method: str, path: str) -> tuple[int, float]:

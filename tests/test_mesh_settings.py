@@ -194,9 +194,16 @@ def test_a_bootstrap_path_must_stay_inside_the_task_directory(value: str) -> Non
     ("inf.json", '{"egress_port": Infinity}', "Infinity is not JSON"),
     ("nan.toml", "egress_port = nan", "nan is not a usable number"),
     ("inf.yaml", "egress_port: .inf", "inf is not a usable number"),
-    ("huge.json", '{"egress_port": ' + "9" * 5000 + "}", "digits"),
+    ("huge.json", '{"egress_port": ' + "9" * 5000 + "}", "huge.json:1: an integer has more"),
+    # Fuzz finding: tomllib's int() refused a 4,301-digit integer with a bare ValueError.
+    ("huge.toml", "inbound = true\negress_port = " + "9" * 4301,
+     "huge.toml:2: an integer has more than 4,300 digits"),
+    ("huge.yaml", "egress_port: 1_" + "9" * 4301, "huge.yaml:1: an integer has more than"),
     ("huge.toml", "egress_port = " + "9" * 30, "integer too large"),
-    ("deep.json", "[" * 5000 + "]" * 5000, "nested too deeply"),
+    ("deep.json", "[" * 5000 + "]" * 5000, "deep.json: brackets nested more than 32 levels"),
+    # Fuzz finding: PyYAML took seconds (a hang under load) on 5,000 flow brackets.
+    ("deep.yaml", "[" * 5000, "deep.yaml: brackets nested more than 32 levels deep"),
+    ("deeper.yml", "a: " + "{a: " * 33, "brackets nested more than 32 levels deep"),
     ("deep.yaml", "a:\n" + "".join("  " * i + "- \n" for i in range(1, 60)), "nested more than"),
 ])
 def test_unusable_numbers_and_deep_nesting_are_one_error(

@@ -133,6 +133,40 @@ def test_an_unknown_resource_type_is_refused(tmp_path: Path) -> None:
         load_snapshot_file(write(tmp_path / "s.yaml", document))
 
 
+@pytest.mark.parametrize(("edit", "error"), [
+    (lambda r: r.__setitem__("\ud800", 1), r"resource 0: the key \\ud800 holds an unpaired"),
+    (lambda r: r["address"]["socket_address"].__setitem__("address", "a\udc00"),
+     r"resource 0: the value of address\.socket_address\.address holds an unpaired"),
+    (lambda r: r["filter_chains"][0]["filters"][0].__setitem__("x\ud800", {}),
+     r"the key filter_chains\[0\]\.filters\[0\]\.x\\ud800 holds"),
+])
+def test_a_lone_surrogate_in_a_key_or_string_names_its_path(
+        tmp_path: Path, edit: Any, error: str) -> None:
+    # Fuzz finding: json_format raised SystemError for an unknown key holding "\ud800".
+    document = design_snapshot(8080)
+    edit(document["resources"][0])
+    with pytest.raises(XdsError, match=error):
+        load_snapshot_file(write(tmp_path / "s.json", document))
+
+
+@pytest.mark.parametrize("text", ["[" * 5000, "a: " + "{" * 201 + "}" * 201])
+def test_brackets_nested_past_any_resource_are_refused_before_yaml_reads_them(
+        tmp_path: Path, text: str) -> None:
+    # PyYAML's scanner is quadratic in flow depth: 5,000 brackets took seconds of CPU.
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(XdsError, match=r"s\.yaml: brackets nested more than 200 levels deep"):
+        load_snapshot_file(path)
+
+
+def test_an_integer_longer_than_python_reads_names_its_line(tmp_path: Path) -> None:
+    # Fuzz finding: yaml's int() raised ValueError for a 4,301-digit integer.
+    path = tmp_path / "s.yaml"
+    path.write_text("version_info: 1\nresources: []\nservice_name: " + "7" * 4301 + "\n")
+    with pytest.raises(XdsError, match=r"s\.yaml, line 3: an integer has more than 4,300 digits"):
+        load_snapshot_file(path)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[ControlPlane, Path]]:
     path = write(tmp_path / "s.yaml", design_snapshot(8080))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -105,11 +106,14 @@ def _files(paths: tuple[str, ...], recursive: bool) -> list[Path | InputError]:
     out: list[Path | InputError] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            out.extend(_directory(p, recursive))
-        elif not p.exists():
+        try:  # one stat, as command/fmt.go:173; any failure (ENAMETOOLONG, EACCES, NUL) is "no file"
+            mode = p.stat().st_mode
+        except (OSError, ValueError):
             out.append(InputError(f"No file or directory at {raw}"))
-        elif p.suffix in NOMAD_SUFFIXES and p.is_file():
+            continue
+        if stat.S_ISDIR(mode):
+            out.extend(_directory(p, recursive))
+        elif p.suffix in NOMAD_SUFFIXES and stat.S_ISREG(mode):
             out.append(p)
         else:
             out.append(InputError(f"{raw}: only .nomad and .hcl files can be processed using fmt"))
@@ -124,9 +128,14 @@ def _directory(p: Path, recursive: bool) -> list[Path | InputError]:
     out: list[Path | InputError] = []
     for entry in entries:
         sub = p / entry.name
-        if entry.is_dir():
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError as exc:
+            out.append(InputError(f"Failed to read file {sub}: {exc.strerror}"))
+            continue
+        if is_dir:
             if recursive:
                 out.extend(_directory(sub, recursive))
-        elif entry.is_file() and sub.suffix in NOMAD_SUFFIXES:
+        elif is_file and sub.suffix in NOMAD_SUFFIXES:
             out.append(sub)
     return out

@@ -108,6 +108,8 @@ class HclDiagnostics(Exception):
 
 def go_quote(text: str) -> str:
     """Go's `%q` rendering of a string."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         if ch == '"' or ch == "\\":
@@ -144,6 +146,8 @@ def levenshtein(a: str, b: str) -> int:
 def name_suggestion(given: str, suggestions: list[str]) -> str:
     """The first name within edit distance 2, as hcl's nameSuggestion picks it."""
     for suggestion in suggestions:
-        if levenshtein(given, suggestion) < 3:
+        # The distance is at least the length difference: skip the quadratic count for a name
+        # that cannot be within 2 (a block type 200 KB long took 20 s otherwise).
+        if abs(len(given) - len(suggestion)) < 3 and levenshtein(given, suggestion) < 3:
             return suggestion
     return ""

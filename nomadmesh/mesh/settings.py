@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from nomadmesh._reading import brackets_deeper_than, long_integer_line, max_int_digits
 from nomadmesh.contract import DEFAULT_CONTROL_PLANE, DEFAULT_POLICY, PlainReader, Policy
 from nomadmesh.errors import LoadError, MeshError, ParseError, Problem
 from nomadmesh.mesh.upstreams import Upstream
@@ -358,6 +359,13 @@ def _parse(text: str, path: Path) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ParseError(str(exc), source=str(path)) from None
+        except ValueError:  # an integer longer than int() converts
+            raise _integer_too_long(text, path) from None
+    if suffix in (".yaml", ".yml", ".json") and brackets_deeper_than(
+            text, MAX_SETTINGS_DEPTH, quotes="\"'" if suffix != ".json" else '"'):
+        # Before the parser: PyYAML's scanner is quadratic in flow depth (5,000 took seconds).
+        raise ParseError(f"brackets nested more than {MAX_SETTINGS_DEPTH} levels deep",
+                         source=str(path))
     if suffix in (".yaml", ".yml"):
         import yaml
 
@@ -368,21 +376,32 @@ def _parse(text: str, path: Path) -> Any:
             raise ParseError(str(getattr(exc, "problem", None) or exc), source=str(path),
                              line=mark.line + 1 if mark else None,
                              column=mark.column + 1 if mark else None) from None
-        except ValueError as exc:  # an integer too long to convert
-            raise ParseError(str(exc)[:200], source=str(path)) from None
+        except ValueError:  # an integer longer than int() converts
+            raise _integer_too_long(text, path) from None
     if suffix == ".json":
         try:
             return json.loads(text, parse_constant=_not_json)
         except json.JSONDecodeError as exc:
             raise ParseError(exc.msg, source=str(path), line=exc.lineno,
                              column=exc.colno) from None
-        except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
-            raise ParseError(str(exc)[:200], source=str(path)) from None
+        except _NotJson as exc:
+            raise ParseError(f"{exc} is not JSON", source=str(path)) from None
+        except ValueError:  # an integer longer than int() converts
+            raise _integer_too_long(text, path) from None
     raise LoadError(f"{path}: mesh settings must be .toml, .yaml, .yml or .json")
 
 
+class _NotJson(Exception):
+    """NaN, Infinity or -Infinity, which Python's json reads and JSON does not have."""
+
+
 def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _NotJson(name)
+
+
+def _integer_too_long(text: str, path: Path) -> ParseError:
+    return ParseError(f"an integer has more than {max_int_digits():,} digits (no setting holds "
+                      "one beyond 64 bits)", source=str(path), line=long_integer_line(text))
 
 
 _MESH_SCALARS: dict[str, type | tuple[type, ...]] = {

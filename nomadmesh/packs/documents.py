@@ -14,6 +14,7 @@ import math
 import sys
 from typing import Any
 
+from nomadmesh._reading import brackets_deeper_than
 from nomadmesh.errors import ParseError
 
 if sys.version_info >= (3, 11):
@@ -108,22 +109,5 @@ def _no_constant(token: str) -> Any:
 def _check_brackets(text: str, source: str, quotes: str = '"') -> None:
     """Refuse brackets nested deeper than MAX_DEPTH (outside quoted strings) before a recursive
     parser sees them: JSON, and YAML's flow collections (PyYAML needs seconds for 5,000)."""
-    level = 0
-    quote = ""
-    escaped = False
-    for char in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\" and quote == '"':
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in quotes:
-            quote = char
-        elif char in "[{":
-            level += 1
-            if level > MAX_DEPTH:
-                raise ParseError(f"nested deeper than {MAX_DEPTH} levels", source=source)
-        elif char in "]}":
-            level -= 1
+    if brackets_deeper_than(text, MAX_DEPTH, quotes):
+        raise ParseError(f"nested deeper than {MAX_DEPTH} levels", source=source)

@@ -31,6 +31,7 @@ from envoy.extensions.transport_sockets.tls.v3 import (
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401 - registers
 from google.protobuf import json_format
 
+from nomadmesh._reading import brackets_deeper_than, long_integer_line, max_int_digits
 from nomadmesh.contract import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -56,6 +57,9 @@ _MESSAGES: dict[str, Any] = {
 }
 _POLL_SECONDS = 0.2
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# Brackets nest deeper than this in no Envoy resource (json_format stops at 100 messages); PyYAML
+# needs seconds for 5,000 and ends in a RecursionError, so deeper text is refused before it.
+MAX_DEPTH = 200
 
 
 def load_snapshot_file(path: Path) -> dict[str, Snapshot]:
@@ -70,13 +74,21 @@ def load_snapshot_file(path: Path) -> dict[str, Snapshot]:
     if len(raw) > MAX_FILE_BYTES:
         raise XdsError(f"snapshot file {path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
-        document = yaml.safe_load(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise XdsError(f"snapshot file {path}: not UTF-8 text (byte {exc.start})") from None
+    if brackets_deeper_than(text, MAX_DEPTH, quotes="\"'"):
+        raise XdsError(f"snapshot file {path}: brackets nested more than {MAX_DEPTH} levels deep")
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise XdsError(f"snapshot file {path}: not YAML or JSON: {exc}") from None
     except RecursionError:
         raise XdsError(f"snapshot file {path}: nested too deeply") from None
+    except ValueError:  # yaml's int() of a decimal integer longer than Python converts
+        line = long_integer_line(text)
+        raise XdsError(f"snapshot file {path}" + (f", line {line}" if line else "") +
+                       f": an integer has more than {max_int_digits():,} digits") from None
     entries = document if isinstance(document, list) else [document]
     snapshots: dict[str, Snapshot] = {}
     for number, entry in enumerate(entries):
@@ -124,6 +136,10 @@ def _resource(raw: Any, where: str) -> Resource:
     if message_class is None:
         raise XdsError(f"{where}: @type {type_url!r} is not one of {', '.join(_MESSAGES)}")
     name = fields.get("name") or fields.get("cluster_name") or "?"
+    surrogate = _unpaired_surrogate(fields)
+    if surrogate is not None:
+        raise XdsError(f"{where}: {surrogate} holds an unpaired UTF-16 surrogate, which is not "
+                       "Unicode text (protobuf strings must be UTF-8)")
     try:
         message = json_format.ParseDict(fields, message_class())
     except RecursionError:
@@ -132,6 +148,44 @@ def _resource(raw: Any, where: str) -> Resource:
         kind = message_class.DESCRIPTOR.name
         raise XdsError(f"{where} ({kind} {name!r}): {exc}") from None
     return Resource.of(message)
+
+
+def _unpaired_surrogate(fields: dict[str, Any]) -> str | None:
+    """The path of the first key or string holding a lone surrogate (a JSON or YAML "\\ud800").
+
+    json_format cannot encode one: in a string it raises its ParseError, in a key that names no
+    field upb's lookup raises SystemError, so the document is checked before it is parsed.
+    """
+    stack: list[tuple[str, Any]] = [("", fields)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                return f"the value of {where}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{_printable(key)}" if where else _printable(key)
+                if isinstance(key, str) and not _is_unicode(key):
+                    return f"the key {path}"
+                stack.append((path, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(key: object) -> str:
+    """A key as text that any terminal can print (a lone surrogate as its escape)."""
+    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class SnapshotFileSource:

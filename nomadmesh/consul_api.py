@@ -17,9 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import consul
-import consul.exceptions
-import consul.std
 import requests
 
 from nomadmesh.errors import ApiError, ConsulUnavailable, InputError, PermissionDenied
@@ -85,6 +82,9 @@ class ConsulApi:
             port = -1
         if not parts.hostname or parts.scheme not in ("http", "https") or port <= 0:
             raise InputError(f"Consul address {config.address!r} is not http(s)://host[:port]")
+        # py-consul is imported by the first client, not by every command that may make one.
+        import consul.std
+
         with _CONSTRUCT:
             client = consul.Consul(host=parts.hostname, port=port, token=config.token,
                                    scheme=parts.scheme, verify=config.verify, cert=config.cert)
@@ -139,6 +139,8 @@ class ConsulApi:
                                                       recurse=True))
 
     def _call(self, what: str, query: Any) -> tuple[int, Any]:
+        import consul.exceptions  # imported already by __init__ (see there)
+
         try:
             idx, body = query()
         except consul.ACLPermissionDenied as exc:

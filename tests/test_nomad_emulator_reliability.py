@@ -77,6 +77,35 @@ def test_50_nomad_blocking_queries_all_wake_on_register(nomad: NomadEmulator) ->
     assert counts == [1] * 50
 
 
+def test_restarts_under_blocking_traffic_leave_no_waiter_behind(nomad: NomadEmulator) -> None:
+    index = requests.get(f"{nomad.url}/v1/jobs", timeout=5).headers["X-Nomad-Index"]
+    stop = threading.Event()
+
+    def watcher(_: int) -> None:
+        # Reconnects at once, so connections arrive while the server is shutting down.
+        while not stop.is_set():
+            try:
+                requests.get(f"{nomad.url}/v1/jobs", params={"index": index, "wait": "30s"},
+                             timeout=40)
+            except requests.RequestException:
+                continue
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(watcher, n) for n in range(20)]
+        assert nomad.wait_for(lambda: nomad.watches.subscribed() >= 20, timeout=20)
+        for _ in range(5):
+            nomad.restart()
+        stop.set()
+        nomad.stop()
+        for future in futures:
+            future.result(timeout=60)
+    # Every parked query of every stopped loop is gone, and a write wakes nobody dead.
+    assert nomad.watches.subscribed() == 0
+    nomad.start()
+    nomad.register(service_job("web"))
+    assert requests.get(f"{nomad.url}/v1/job/web", timeout=5).status_code == 200
+
+
 # --- faults -----------------------------------------------------------------------------------------
 
 

@@ -83,8 +83,9 @@ def canonicalize(job: Job, *, server: bool = True, config: ServerConfig = DEFAUL
     return job.canonicalize(server=server, config=config)
 
 
-# Notebook-friendly reprs: only the fields that differ from their defaults; constructors with
-# the converters' fast paths inline (see _base.compile_constructor).
+# Notebook-friendly reprs: only the fields that differ from their defaults (the classes declare
+# `repr=False`, so attrs compiles no repr of its own for them); constructors with the converters'
+# fast paths inline (see _base.compile_constructor).
 for _cls in (*model_classes(Job), Submission):
     _cls.__repr__ = compact_repr  # type: ignore[method-assign, assignment]
     compile_constructor(_cls)

@@ -27,7 +27,7 @@ import enum
 import math
 import re
 import reprlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -373,10 +373,14 @@ class FieldSpec:
 _SPEC = "nomadmesh"
 _NO_HCL = "-"
 
-_CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
-    Kind.MAP: freeze_map,
-    Kind.MAP_STRS: free_form,
-    Kind.ANY: free_form,
+# One attrs Converter per function, shared by every field it converts: attrs inspects a plain
+# function's signature again for each field (176 of the model's 273 converted fields come here).
+_FREE_FORM: attrs.Converter[Any, Any] = attrs.Converter(free_form)
+_UNSET_ZERO: attrs.Converter[Any, Any] = attrs.Converter(unset_zero)
+_CONVERTERS: dict[Kind, attrs.Converter[Any, Any]] = {
+    Kind.MAP: attrs.Converter(freeze_map),
+    Kind.MAP_STRS: _FREE_FORM,
+    Kind.ANY: _FREE_FORM,
 }
 _EMPTY_DEFAULTS: dict[Kind, Any] = {
     Kind.STRS: (), Kind.INTS: (), Kind.BLOCKS: (), Kind.MAP: EMPTY, Kind.MAP_STRS: EMPTY,
@@ -398,7 +402,7 @@ def field(api: str, kind: Kind = Kind.STR, *, hcl: str | None = None, block: typ
     """Declare an optional, keyword-only field whose Python type is what it stores."""
     converter = _CONVERTERS.get(kind)
     if converter is None and not ptr and kind in (Kind.STR, Kind.INT, Kind.BOOL):
-        converter = unset_zero
+        converter = _UNSET_ZERO
     return attrs.field(default=_EMPTY_DEFAULTS.get(kind), kw_only=True, converter=converter,
                        metadata=go(api, kind, hcl=hcl, block=block, ptr=ptr, go_int=go_int))
 
@@ -410,7 +414,7 @@ def label(api: str, *, kind: Kind = Kind.STR, ptr: bool = False) -> Any:
 
 def side() -> Any:
     """Fields Nomad sets itself (Status, Version, indexes...): kept aside, ignored by equality."""
-    return attrs.field(default=EMPTY, kw_only=True, converter=free_form, eq=False, repr=False)
+    return attrs.field(default=EMPTY, kw_only=True, converter=_FREE_FORM, eq=False, repr=False)
 
 
 _specs_cache: dict[type, tuple[FieldSpec, ...]] = {}
@@ -489,6 +493,15 @@ def _delegate_to(converter: Callable[[Any], Any]) -> Callable[[Any], Any] | None
     return target if code.co_code == _delegating.__code__.co_code else None
 
 
+def _plain(converter: Any) -> Callable[[Any], Any] | None:
+    """A field's converter as a one-argument function (an attrs Converter unwrapped), or None
+    for one that also takes the instance or the field (which compiled constructors do not pass)."""
+    if not isinstance(converter, attrs.Converter):
+        return converter  # type: ignore[no-any-return]
+    wrapped: Any = converter  # attrs' stubs do not declare a Converter's attributes
+    return None if wrapped.takes_self or wrapped.takes_field else wrapped.converter
+
+
 def _delegating(value: Any) -> Any:
     return to_tuple(value)
 
@@ -504,15 +517,33 @@ def compile_constructor(cls: type) -> None:
     converter call, which is most of what building an object costs (decoding, `evolve`, the
     canonical forms of validation, injection all construct through it). A class using an attrs
     feature this does not reproduce (validators, factories, hooks) keeps attrs' own `__init__`.
+    The constructor is compiled by the class's first construction (a stand-in until then, with
+    attrs' signature), so an import compiles none and a small job only those it builds.
     """
     fields = attrs.fields(cls)
     if (cls in _attrs_inits or hasattr(cls, "__attrs_pre_init__")
             or hasattr(cls, "__attrs_post_init__")
-            or any(a.validator is not None or not a.init or isinstance(a.converter, attrs.Converter)
+            or any(a.validator is not None or not a.init
+                   or (a.converter is not None and _plain(a.converter) is None)
                    # attrs' stubs type Factory as a function; at run time it is the class.
                    or isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
                    for a in fields)):
         return
+    original = cls.__init__  # type: ignore[misc]
+
+    def first(self: Any, *args: Any, **kwargs: Any) -> None:
+        _compiled_constructor(cls, fields, original)(self, *args, **kwargs)
+
+    first.__qualname__ = original.__qualname__
+    first.__module__ = original.__module__
+    first.__wrapped__ = original  # type: ignore[attr-defined]  # inspect.signature: attrs' own
+    _attrs_inits[cls] = original
+    cls.__init__ = first  # type: ignore[misc]
+
+
+def _compiled_constructor(cls: type, fields: Sequence[Any],
+                          original: Callable[..., None]) -> Callable[..., None]:
+    """Compile `cls`'s constructor (see `compile_constructor`) and install it."""
     # Helpers are named with two underscores, which no field's parameter (its alias) starts with.
     namespace: dict[str, Any] = {"__ZEROS": _ZEROS, "__FrozenDict": FrozenDict, "__type": type,
                                  "__tuple": tuple, "__int": int}
@@ -527,8 +558,9 @@ def compile_constructor(cls: type) -> None:
             namespace[f"__d{i}"] = a.default
             (keywords if a.kw_only else positional).append(f"{name}=__d{i}")
         value = name
-        if a.converter is not None:
-            converter = _delegate_to(a.converter) or a.converter
+        plain = _plain(a.converter)
+        if plain is not None:
+            converter = _delegate_to(plain) or plain
             namespace[f"__c{i}"] = converter
             fixed = _FIXED_POINTS.get(converter, "{c}({v})")
             value = fixed.format(v=name, c=f"__c{i}")
@@ -537,13 +569,12 @@ def compile_constructor(cls: type) -> None:
     lines = [f"def __init__({', '.join(params)}):", "    __d = self.__dict__", *body]
     # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
     exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
-    init = namespace["__init__"]
-    original = cls.__init__  # type: ignore[misc]
+    init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = original.__qualname__
     init.__module__ = original.__module__
     init.__annotations__ = dict(getattr(original, "__annotations__", {}))
-    _attrs_inits[cls] = original
     cls.__init__ = init  # type: ignore[misc]
+    return init
 
 
 def attrs_constructor(cls: type) -> Callable[..., None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -29,9 +28,11 @@ def compact_repr(obj: Any) -> str:
 
 def job_html(job: Job) -> str:
     """A job as an HTML table: one row per task, with its group's count, network and ports."""
-    head = (f"<div><strong>job {html.escape(job.id)}</strong> "
-            f"<span style='color:#666'>({html.escape(job.type or 'service')}"
-            f"{', ' + html.escape(', '.join(job.datacenters)) if job.datacenters else ''})</span>")
+    from html import escape  # here: only the notebook's HTML needs it, not every model import
+
+    head = (f"<div><strong>job {escape(job.id)}</strong> "
+            f"<span style='color:#666'>({escape(job.type or 'service')}"
+            f"{', ' + escape(', '.join(job.datacenters)) if job.datacenters else ''})</span>")
     rows = []
     for group in job.groups:
         for i, task in enumerate(group.tasks):
@@ -44,6 +45,8 @@ def job_html(job: Job) -> str:
 
 
 def _group_cells(group: Group, span: int) -> str:
+    from html import escape  # (see job_html)
+
     ports = ", ".join(
         f"{p.label}" + (f":{p.static}" if p.static else "") + (f"→{p.to}" if p.to else "")
         for p in group.ports)
@@ -52,10 +55,12 @@ def _group_cells(group: Group, span: int) -> str:
                          for s in group.services) or "—"
     count = "1 (default)" if group.count is None else str(group.count)
     cells = (group.name, count, mode, ports or "—", services)
-    return "".join(f"<td rowspan='{span}'>{html.escape(c)}</td>" for c in cells)
+    return "".join(f"<td rowspan='{span}'>{escape(c)}</td>" for c in cells)
 
 
 def _task_cells(task: Task) -> str:
+    from html import escape  # (see job_html)
+
     runs = task.config.get("image") or task.config.get("command") or ""
     res = task.resources
     size = f"{res.cpu or '—'} MHz / {res.memory or '—'} MB" if res is not None else "defaults"
@@ -63,4 +68,4 @@ def _task_cells(task: Task) -> str:
     if task.lifecycle is not None and task.lifecycle.hook:
         hook = task.lifecycle.hook + (" (sidecar)" if task.lifecycle.sidecar else "")
     cells = (task.name, task.driver or "", str(runs), size, hook or "main")
-    return "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+    return "".join(f"<td>{escape(c)}</td>" for c in cells)

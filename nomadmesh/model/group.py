@@ -55,7 +55,7 @@ def _pointer_duration(api: str) -> dict[str, object]:
     return go(api, DURATION, ptr=True)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Group:
     """A task group: `Group("api", count=2, tasks=[Task(...)])`."""
 

@@ -23,7 +23,7 @@ from nomadmesh.model._base import (
 )
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Port:
     """A port label; `static` reserves a fixed host port, otherwise Nomad picks one.
 
@@ -57,7 +57,7 @@ def ports(value: Iterable[Port] | None) -> tuple[Port, ...]:
     return items
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class DNSConfig:
     """DNS settings for bridge-mode allocations (`dns` block)."""
 
@@ -71,7 +71,7 @@ class DNSConfig:
                                            metadata=go("Options", STRS))
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class CNIConfig:
     """Arguments passed to the CNI plugins of a `cni/<name>` network (`cni` block)."""
 
@@ -80,7 +80,7 @@ class CNIConfig:
     args: Mapping[str, str] = field("Args", MAP)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Network:
     """A `network` block: mode (host, bridge, none, cni/<name>) and its ports."""
 

@@ -11,7 +11,7 @@ import attrs
 from nomadmesh.model._base import ANY, BOOL, INT, evolve, field, side, to_tuple
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Scaling:
     """Scaling bounds and the autoscaler's policy (`scaling` block of a group or task)."""
 

@@ -12,13 +12,11 @@ unless given. Each step cites the Nomad source (aa026cc99cfb) it mirrors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import operator
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -578,6 +576,8 @@ def _suffix(job: Job, group: Group, service: str) -> str:
     """Nomad appends 6 random hex digits (uuid.Generate()[:6], job_endpoint_hook_connect.go:306) to
     a sidecar task whose name is taken; nomadmesh derives them from the names, so canonicalize is a
     function. Only a job with a task named `connect-proxy-<service>` of its own sees the difference."""
+    import hashlib  # here, not at import: only Connect admission hashes (OpenSSL loads slowly)
+
     return hashlib.sha256(f"{job.id}\x00{group.name}\x00{service}".encode()).hexdigest()[:6]
 
 
@@ -946,6 +946,8 @@ def _expose_problems(group: Group, path: str) -> list[Problem]:
 
 def _check_hash(check: Check, service_id: str) -> str:
     """nomad/structs/services.go:487 ServiceCheck.Hash(serviceID), hex sha256."""
+    import hashlib  # here, not at import (see _suffix)
+
     h = hashlib.sha256()
     for part in (service_id, check.name, check.type, check.command, "".join(check.args),
                  check.path, check.protocol, check.port, _go_duration(check.interval or 0),
@@ -1181,6 +1183,8 @@ def _structs_values() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[st
     """nomadmesh/data/nomad_structs_values.json (scripts/regen-structs-values): per api struct, the
     pointer fields the server keeps as Go values, the pointer-to-struct fields it keeps as struct
     values, the fields it does not keep; and the structs whose zeros a GET leaves out."""
+    from importlib import resources  # here: it imports tempfile, random and hashlib
+
     text = resources.files("nomadmesh.data").joinpath("nomad_structs_values.json").read_text("utf-8")
     data = json.loads(text)
     values, blocks, dropped = ({k: frozenset(v) for k, v in data[part].items()}

@@ -30,7 +30,7 @@ from nomadmesh.model.connect import ConsulConnect
 from nomadmesh.model.identity import WorkloadIdentity
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class CheckRestart:
     """Restart a task whose check stays unhealthy (`check_restart` block)."""
 
@@ -57,7 +57,7 @@ class CheckRestart:
         return self if self.grace is not None else evolve(self, grace=SECOND)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Check:
     """A health check of a service (`check` block)."""
 
@@ -99,7 +99,7 @@ def _checks(value: Iterable[Check] | None) -> tuple[Check, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class ServiceWeights:
     """DNS SRV weights of a Consul service by health (`weights` block)."""
 
@@ -114,7 +114,7 @@ class ServiceWeights:
                       warning=self.warning if self.warning and self.warning > 0 else 1)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class Service:
     """A service registration for a group or task (`service` block)."""
 

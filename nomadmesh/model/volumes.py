@@ -11,7 +11,7 @@ import attrs
 from nomadmesh.model._base import BLOCK, BOOL, STR, STRS, evolve, field, go, label, strings, to_tuple
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class CSIMountOptions:
     """File system and mount flags of a CSI volume (`mount_options` block)."""
 
@@ -22,7 +22,7 @@ class CSIMountOptions:
                                                metadata=go("MountFlags", STRS))
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class VolumeRequest:
     """A host or CSI volume the group claims (`volume "name"` block)."""
 
@@ -39,7 +39,7 @@ class VolumeRequest:
     per_alloc: bool | None = field("PerAlloc", BOOL)
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, repr=False)
 class VolumeMount:
     """Where a group volume appears inside the task (`volume_mount` block)."""
 

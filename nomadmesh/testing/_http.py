@@ -349,24 +349,32 @@ class HttpEmulator(Running):
         loop, thread, server = self._loop, self._thread, self._server
         if loop is None or server is None:
             return
-        self._stopping()
         self._closing = True
 
         async def shutdown() -> None:
             server.close()
-            for task in list(self._connections):
-                task.cancel()
-            if self._connections:
-                await asyncio.wait(list(self._connections), timeout=5)
+            # Until no task of this loop is left: a connection accepted just before the close
+            # may not have started yet; it starts, sees the server closing and ends by itself.
+            for _ in range(10):
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    break
+                for task in tasks:
+                    if task in self._connections:
+                        task.cancel()
+                await asyncio.wait(tasks, timeout=5)
             await server.wait_closed()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        # The front door closes first: answers in flight may still need the server behind it.
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=60)
+        self._stopping()
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout=10)
         loop.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        self._connections.clear()
         self._server = self._loop = self._thread = self._pool = None
 
     def restart(self) -> None:
@@ -451,6 +459,8 @@ class HttpEmulator(Running):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            if self._closing:
+                return
             if self.tls_context is not None:
                 tls = _TlsStream(reader, writer, self.tls_context, self.limits.max_header)
                 await asyncio.wait_for(tls.handshake(), self.limits.handshake_timeout)
@@ -517,15 +527,19 @@ class HttpEmulator(Running):
         woken = asyncio.Event()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(woken.set)
+            # Called from a writer's commit: a loop closed by a stop must never fail the write.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(woken.set)
 
         token = self.watches.subscribe(blocking.keys, wake)
+        waiter = asyncio.ensure_future(woken.wait())
         try:
-            if not self.watches.fired_since(blocking.keys, blocking.seen):
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(woken.wait(),
-                                           max(0.0, blocking.deadline - time.monotonic()))
+            if not self._closing and not self.watches.fired_since(blocking.keys, blocking.seen):
+                # asyncio.wait, not wait_for: Python 3.11's wait_for loses a cancellation that
+                # meets a wake-up, and a stop would then wait for the whole blocking query.
+                await asyncio.wait((waiter,), timeout=max(0.0, blocking.deadline - time.monotonic()))
         finally:
+            waiter.cancel()
             self.watches.unsubscribe(token, blocking.keys)
         seen = self.watch_index()
         index, response = await loop.run_in_executor(self._pool, blocking.compute)

@@ -50,6 +50,11 @@ class Watches:
         with self._lock:
             return len(self._subscribers.get(key, {}))
 
+    def subscribed(self) -> int:
+        """How many subscriptions are open (blocking queries parked), over all keys."""
+        with self._lock:
+            return sum(len(subscribers) for subscribers in self._subscribers.values())
+
     def fired_since(self, keys: Iterable[WatchKey], index: int) -> bool:
         """Whether one of the keys was touched by a commit after `index`."""
         with self._lock:

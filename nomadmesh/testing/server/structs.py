@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from nomadmesh.testing.nomad_api.validate import go_duration
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 SECOND = 1_000_000_000
 
@@ -107,31 +109,7 @@ def evolve(obj: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
 
 def duration_text(ns: int | float) -> str:
     """A duration as Go's time.Duration.String prints it ("30m0s", "15s", "1.5s", "100ms")."""
-    ns = int(ns)
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    if ns < SECOND:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return sign + _fraction(ns, size) + unit
-    hours, rest = divmod(ns, 3600 * SECOND)
-    minutes, rest = divmod(rest, 60 * SECOND)
-    text = _fraction(rest, SECOND) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{text}"
-    if minutes:
-        return f"{sign}{minutes}m{text}"
-    return sign + text
-
-
-def _fraction(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    if not frac:
-        return str(whole)
-    digits = len(str(unit)) - 1
-    return f"{whole}.{str(frac).rjust(digits, '0').rstrip('0')}"
+    return go_duration(int(ns))
 
 
 # --- jobs and allocations ----------------------------------------------------------------------

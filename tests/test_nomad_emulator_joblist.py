@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
 from nomadmesh.testing import NomadEmulator
+from nomadmesh.testing._http import go_json
 from nomadmesh.testing.joblist import JobListing
 from nomadmesh.testing.jobs import service_job
 from nomadmesh.testing.server import job_endpoint
@@ -77,3 +79,86 @@ def test_the_http_listing_follows_updates_and_prefixes(nomad: NomadEmulator) -> 
     job_endpoint.deregister(nomad.server, "default", "web", purge=True)
     assert list(listed(prefix="w")) == ["web-2", "worker"]
     assert list(listed(prefix="nothing")) == []
+
+
+def _encoded_from_scratch(nomad: NomadEmulator, snap: Snapshot,
+                          meta: bool) -> list[tuple[Mapping[str, Any], bytes]]:
+    jobs = sorted(snap.all("jobs"), key=lambda job: (job["Namespace"], job["ID"]))
+    return [(job, go_json(nomad._stub(snap, job, meta))) for job in jobs]
+
+
+def _array(parts: list[bytes]) -> bytes:
+    """The JSON array as the listing wrote it before it was kept incrementally."""
+    return b"[" + b",".join(parts) + b"]"
+
+
+def test_the_emulators_listing_is_byte_for_byte_an_encoding_from_scratch(
+        nomad: NomadEmulator) -> None:
+    rng = random.Random(13)
+    snapshots = []
+    for step in range(60):
+        jobs = [(j["Namespace"], j["ID"]) for j in nomad.snapshot().jobs()]
+        action = rng.choice(["new", "new", "version", "stable", "stop", "purge"]
+                            if jobs else ["new"])
+        if action == "new":
+            job = service_job(f"{rng.choice('ab')}-{step}", meta={"n": str(step)})
+            job["Namespace"] = rng.choice(["default", "team-a"])
+            nomad.register(job)
+        elif action in ("version", "stop"):
+            namespace, job_id = rng.choice(jobs)
+            job = service_job(job_id, image=f"nginx:{step}")
+            job["Namespace"], job["Stop"] = namespace, action == "stop"
+            nomad.register(job)
+        elif action == "stable":
+            namespace, job_id = rng.choice(jobs)
+            current = nomad.snapshot().job_by_id(namespace, job_id)
+            assert current is not None
+            job_endpoint.stable(nomad.server, namespace, job_id, current["Version"],
+                                not current["Stable"])
+        else:
+            job_endpoint.deregister(nomad.server, *rng.choice(jobs), purge=True)
+        snapshots.append(nomad.snapshot())
+        for snap in (snapshots[-1], rng.choice(snapshots)):
+            for meta in (False, True):
+                encoded = _encoded_from_scratch(nomad, snap, meta)
+                listing = nomad._listings[meta]
+                for namespace in ("default", "team-a", "*"):
+                    for prefix in ("", "a", "b-1", "zzz"):
+                        expected = _array([part for job, part in encoded
+                                           if namespace in ("*", job["Namespace"])
+                                           and job["ID"].startswith(prefix)])
+                        assert listing.answer(snap, namespace, prefix) == expected, (
+                            step, action, meta, namespace, prefix)
+                assert [part for _, part in listing.stubs(snap)] == [
+                    part for _, part in encoded], (step, action, meta)
+
+
+def test_the_http_listing_is_byte_for_byte_an_encoding_from_scratch(
+        nomad: NomadEmulator) -> None:
+    for n in range(12):
+        job = service_job(f"{'ab'[n % 2]}-{n}", meta={"n": str(n)})
+        job["Namespace"] = ("default", "team-a", "team-b")[n % 3]
+        nomad.register(job)
+    job_endpoint.stable(nomad.server, "team-a", "b-1", 0, True)
+    queries: list[tuple[dict[str, str], Callable[[Mapping[str, Any]], bool], bool]] = [
+        ({}, lambda job: job["Namespace"] == "default", False),
+        ({"namespace": "*", "meta": "true"}, lambda job: True, True),
+        ({"namespace": "team-a", "prefix": "b"},
+         lambda job: job["Namespace"] == "team-a" and job["ID"].startswith("b"), False),
+        ({"namespace": "*", "filter": 'Namespace == "team-b"'},
+         lambda job: job["Namespace"] == "team-b", False),
+        ({"namespace": "*", "prefix": "a", "meta": "true", "filter": 'Meta.n != "0"'},
+         lambda job: job["ID"].startswith("a") and job["ID"] != "a-0", True),
+    ]
+    for params, chosen, meta in queries:
+        # the scheduler moves job summaries meanwhile: compare with a snapshot that did not move
+        deadline = time.monotonic() + 30
+        while True:
+            before = nomad.snapshot()
+            answer = requests.get(f"{nomad.url}/v1/jobs", params=params, timeout=10)
+            if nomad.snapshot().index == before.index or time.monotonic() > deadline:
+                break
+        assert answer.status_code == 200, answer.text
+        expected = _array([part for job, part in _encoded_from_scratch(nomad, before, meta)
+                           if chosen(job)])
+        assert answer.content == expected, params

@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
@@ -134,13 +134,16 @@ class Response:
     """A handler's answer: JSON (default) or raw text, a status and extra headers.
 
     With `stream`, the body is sent chunked: `stream()` (run on the pool) answers the next
-    bytes and whether that was the end; it is called again every `poll` seconds.
+    bytes and whether that was the end; it is called again every `poll` seconds. With
+    `pieces`, the body is these byte strings in order, written one by one as the connection
+    drains (a large answer kept in pieces is never copied whole).
     """
 
     body: Any = None
     status: int = 200
     headers: dict[str, str] = attrs.Factory(dict)
     raw: bytes | None = None
+    pieces: Sequence[bytes] | None = None
     content_type: str = "application/json"
     stream: Callable[[], tuple[bytes, bool]] | None = None
     poll: float = 0.1
@@ -802,27 +805,49 @@ async def _write_raw(writer: _Stream, status: int, text: str, close: bool) -> No
         await writer.drain()
 
 
+_JOIN_BELOW = 64 * 1024  # answers smaller than this go out in one write with their head
+
+
 async def _write_response(writer: _Stream, req: Request, resp: Response,
                           keep_alive: bool) -> None:
-    data = resp.raw if resp.raw is not None else go_json(resp.body)
+    if resp.pieces is not None:
+        pieces = resp.pieces
+    else:
+        pieces = (resp.raw if resp.raw is not None else go_json(resp.body),)
+    length = sum(map(len, pieces))
     head = [_status_line(resp.status),
             f"Content-Type: {resp.content_type}\r\n".encode(),
-            f"Content-Length: {len(data)}\r\n".encode(),
+            f"Content-Length: {length}\r\n".encode(),
             f"Date: {formatdate(usegmt=True)}\r\n".encode()]
     head.extend(f"{name}: {value}\r\n".encode("latin-1", "replace")
                 for name, value in resp.headers.items())
     if not keep_alive:
         head.append(b"Connection: close\r\n")
     head.append(b"\r\n")
-    if req.method != "HEAD":
-        head.append(data)
-    writer.write(b"".join(head))
+    if req.method == "HEAD":
+        writer.write(b"".join(head))
+    elif length < _JOIN_BELOW:
+        writer.write(b"".join([*head, *pieces]))
+    else:  # a large answer goes out as it is: copying it into the head would cost more
+        writer.write(b"".join(head))
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
     await writer.drain()
 
 
 def go_json(body: Any) -> bytes:
     """JSON as Go's encoding/json writes it: no spaces after separators."""
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def json_array(parts: Sequence[bytes]) -> bytes:
+    """The JSON array of encoded elements in one join (a large `bytes + bytes` costs far more)."""
+    if not parts:
+        return b"[]"
+    if len(parts) == 1:
+        return b"[" + parts[0] + b"]"
+    return b",".join([b"[" + parts[0], *parts[1:-1], parts[-1] + b"]"])
 
 
 def _text_response(status: int, text: str) -> Response:

@@ -30,6 +30,7 @@ from nomadmesh.testing._http import (
     bearer_token,
     go_json,
     int_param,
+    json_array,
 )
 from nomadmesh.testing.config import HttpLimits
 from nomadmesh.testing.watch import WatchKey
@@ -46,6 +47,39 @@ class _Write:
     def __init__(self, index: int) -> None:
         self.index = index
         self.keys: set[WatchKey] = set()
+
+
+class _HealthListing:
+    """One service's health entries as JSON, in service ID order, and whether each passes.
+
+    The unfiltered answer is kept as blocks of `BLOCK` entries, each with its separators, so
+    a change re-joins one block and the answer is written block by block.
+    """
+
+    BLOCK = 48
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.at = {service_id: n for n, service_id in enumerate(ids)}
+        self.parts: list[bytes] = [b""] * len(ids)
+        self.passing: list[bool] = [False] * len(ids)
+        self._blocks: list[bytes | None] = [None] * max(1, -(-len(ids) // self.BLOCK))
+
+    def changed(self, n: int) -> None:
+        """Entry `n` was re-encoded."""
+        self._blocks[n // self.BLOCK] = None
+
+    def blocks(self) -> tuple[bytes, ...]:
+        """The JSON array of every entry, in pieces that join to it."""
+        out = []
+        for k, block in enumerate(self._blocks):
+            if block is None:
+                start = k * self.BLOCK
+                end = min(start + self.BLOCK, len(self.ids))
+                block = self._blocks[k] = (b"," if k else b"[") + b",".join(
+                    self.parts[start:end]) + (b"]" if end == len(self.ids) else b"")
+            out.append(block)
+        return tuple(out)
 
 
 class ConsulEmulator(HttpEmulator):
@@ -70,8 +104,10 @@ class ConsulEmulator(HttpEmulator):
         self._name_index: dict[str, int] = {}
         self._by_name: dict[str, set[str]] = {}
         self._catalog_services: tuple[int, bytes] = (0, b"")  # (services index, its JSON)
-        self._entry_json: dict[str, tuple[Any, tuple[Any, ...], bytes]] = {}
-        self._health_answers: dict[tuple[str, bool, str | None], tuple[int, bytes]] = {}
+        self._listings: dict[str, _HealthListing] = {}  # service name -> its health entries
+        self._stale: dict[str, set[str]] = {}  # name -> instances whose entry may have changed
+        self._health_answers: dict[tuple[str, bool, str | None],
+                                   tuple[int, tuple[bytes, ...]]] = {}
         self._checks_by_service: dict[str, set[str]] = {}
         self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
         self._kv: dict[str, dict[str, Any]] = {}
@@ -118,6 +154,7 @@ class ConsulEmulator(HttpEmulator):
             if old is not None and old["Service"] != name:
                 self._by_name[old["Service"]].discard(service_id)
                 self._touch_name(old["Service"], w)
+                self._entry_changed(old["Service"], service_id)
             record = {
                 "ID": service_id,
                 "Service": name,
@@ -136,6 +173,7 @@ class ConsulEmulator(HttpEmulator):
             }
             self._services[service_id] = record
             self._by_name.setdefault(name, set()).add(service_id)
+            self._entry_changed(name, service_id)
             for n, raw_check in enumerate(checks, start=1):
                 check = _canonical_keys(raw_check)
                 check_id = check.get("CheckID") or check.get("ID") or (
@@ -151,11 +189,11 @@ class ConsulEmulator(HttpEmulator):
         """Remove a service instance and its checks; HttpError 404 when it is unknown."""
         with self._write() as w:
             record = self._services.pop(service_id, None)
-            self._entry_json.pop(service_id, None)
             if record is None:
                 raise HttpError(404, f'Unknown service ID "{service_id}". Ensure that the '
                                      "service ID is passed, not the service name.")
             self._by_name[record["Service"]].discard(service_id)
+            self._entry_changed(record["Service"], service_id)
             self._drop_service_checks(service_id, w)
             self._touch_name(record["Service"], w)
             self._touch_table("services", w)
@@ -178,7 +216,10 @@ class ConsulEmulator(HttpEmulator):
             w.keys.add(("check", check_id))
             if check["ServiceName"]:
                 self._touch_name(check["ServiceName"], w)
-            else:
+                self._entry_changed(check["ServiceName"], check["ServiceID"])
+            else:  # the node's check is in every entry
+                self._listings.clear()
+                self._stale.clear()
                 for name in list(self._by_name):
                     self._touch_name(name, w)
 
@@ -241,6 +282,11 @@ class ConsulEmulator(HttpEmulator):
     def _touch_name(self, name: str, w: _Write) -> None:
         self._name_index[name] = w.index
         w.keys.add(("service", name))
+
+    def _entry_changed(self, name: str, service_id: str) -> None:
+        """Mark an instance's health entry for re-encoding (it changed, came or went)."""
+        if name in self._listings:
+            self._stale.setdefault(name, set()).add(service_id)
 
     def _touch_table(self, table: str, w: _Write) -> None:
         self._tables[table] = w.index
@@ -325,16 +371,34 @@ class ConsulEmulator(HttpEmulator):
     def _health_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         return {"Node": node, "Service": self._service_view(s), "Checks": self._checks_for(s["ID"])}
 
-    def _health_entry_json(self, s: Mapping[str, Any], node: Mapping[str, Any],
-                           checks: list[dict[str, Any]]) -> bytes:
-        """A health entry's JSON, kept until its service or one of its checks is replaced."""
-        cached = self._entry_json.get(s["ID"])
-        if cached is not None and cached[0] is s and len(cached[1]) == len(checks) and all(
-                a is b for a, b in zip(cached[1], checks, strict=True)):
-            return cached[2]
-        data = go_json({"Node": node, "Service": self._service_view(s), "Checks": checks})
-        self._entry_json[s["ID"]] = (s, tuple(checks), data)
-        return data
+    def _health_listing(self, name: str) -> _HealthListing:
+        """The service's health entries, re-encoding only the instances changed since last time."""
+        listing = self._listings.get(name)
+        stale = self._stale.pop(name, set())
+        members = self._by_name.get(name, set())
+        node = self._node()
+        if listing is None or any((i in members) != (i in listing.at) for i in stale):
+            old = listing or _HealthListing([])
+            listing = _HealthListing(sorted(members))
+            for n, service_id in enumerate(listing.ids):
+                k = None if service_id in stale else old.at.get(service_id)
+                if k is None:
+                    self._encode_entry(listing, n, node)
+                else:
+                    listing.parts[n], listing.passing[n] = old.parts[k], old.passing[k]
+            self._listings[name] = listing
+        else:
+            for service_id in stale:
+                self._encode_entry(listing, listing.at[service_id], node)
+        return listing
+
+    def _encode_entry(self, listing: _HealthListing, n: int, node: Mapping[str, Any]) -> None:
+        s = self._services[listing.ids[n]]
+        checks = self._checks_for(s["ID"])
+        listing.parts[n] = go_json({"Node": node, "Service": self._service_view(s),
+                                    "Checks": checks})
+        listing.passing[n] = all(c["Status"] == "passing" for c in checks)
+        listing.changed(n)
 
     def _catalog_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -496,27 +560,40 @@ class ConsulEmulator(HttpEmulator):
                 key = (name, passing, tag)
                 cached = self._health_answers.get(key)
                 if pred is None and cached is not None and cached[0] == index:
-                    return index, Response(raw=cached[1])
-                node = self._node()
-                parts = []
-                for s in self._instances(name):
-                    if not _has_tag(s, tag):
-                        continue
-                    checks = self._checks_for(s["ID"])
-                    if passing and any(c["Status"] != "passing" for c in checks):
-                        continue
-                    if pred is None:
-                        parts.append(self._health_entry_json(s, node, checks))
-                    elif pred(entry := self._health_entry(s, node)):
-                        parts.append(go_json(entry))
-                data = b"[" + b",".join(parts) + b"]"
+                    return index, Response(pieces=cached[1])
+                # Drop the stale answer first: its memory then holds the new one (fresh memory
+                # for a megabyte costs more in page faults than re-encoding the change).
+                self._health_answers.pop(key, None)
                 if pred is None:
-                    if len(self._health_answers) > 256:
-                        self._health_answers.clear()
-                    self._health_answers[key] = (index, data)
+                    listing = self._health_listing(name)
+                    if not passing and not tag:
+                        return index, self._health_answer(key, index, listing.blocks())
+                    parts = [part for service_id, part, ok in zip(
+                        listing.ids, listing.parts, listing.passing, strict=True)
+                        if (ok or not passing) and _has_tag(self._services[service_id], tag)]
+                else:
+                    node = self._node()
+                    parts = []
+                    for s in self._instances(name):
+                        entry = self._health_entry(s, node)
+                        if _has_tag(s, tag) and (not passing or all(
+                                c["Status"] == "passing" for c in entry["Checks"])) \
+                                and pred(entry):
+                            parts.append(go_json(entry))
+                data = json_array(parts)
+                if pred is None:
+                    return index, self._health_answer(key, index, (data,))
                 return index, Response(raw=data)
 
         return self.blocking(req, [("service", name)], compute)
+
+    def _health_answer(self, key: tuple[str, bool, str | None], index: int,
+                       pieces: tuple[bytes, ...]) -> Response:
+        """Keep an unfiltered health answer until its service changes."""
+        if len(self._health_answers) > 256:
+            self._health_answers.clear()
+        self._health_answers[key] = (index, pieces)
+        return Response(pieces=pieces)
 
     def _h_health_checks(self, req: Request) -> Response | Blocking:
         name = req.params[0]

@@ -31,6 +31,7 @@ from nomadmesh.testing._http import (
     bearer_token,
     check_nesting,
     decode_json,
+    json_array,
 )
 from nomadmesh.testing.acl import MANAGEMENT, AclEndpoints
 from nomadmesh.testing.client.client import Client
@@ -289,7 +290,7 @@ class NomadEmulator(HttpEmulator):
                      if (namespace == "*" or job["Namespace"] == namespace)
                      and job["ID"].startswith(prefix)
                      and pred({**self._stub(snap, job, False), "Meta": job.get("Meta") or {}})]
-            return index, Response(raw=b"[" + b",".join(parts) + b"]")
+            return index, Response(raw=json_array(parts))
 
         return self.blocking(req, [("jobs",), ("job_summary",)], compute)
 

@@ -32,8 +32,12 @@ class PeriodicDispatch:
         self._timers: dict[Key, Timer] = {}
 
     def on_commit(self, keys: set[WatchKey], index: int) -> None:
-        """Commit listener: jobs that were registered, changed or removed."""
-        jobs = [k[1] for k in keys if len(k) == 2 and k[0] == "jobs"]
+        """Commit listener: periodic (or tracked) jobs that were written or removed."""
+        # A write to any other job does not wake the loop. A job that stops being periodic
+        # while the loop schedules it keeps a timer whose launch re-checks the job.
+        snap = self.server.state.snapshot()
+        jobs = [k[1] for k in keys if len(k) == 2 and k[0] == "jobs" and (
+            k[1] in self._timers or _periodic(snap.job_by_id(*k[1])))]
         if jobs:
             self.server.loop.call_soon(lambda: self.refresh(jobs))
 
@@ -80,3 +84,7 @@ class PeriodicDispatch:
         if not s.is_periodic(job):
             raise NomadApiError(500, "can't force launch non-periodic job")
         return job_endpoint.launch_periodic(self.server, job, datetime.now().astimezone())
+
+
+def _periodic(job: dict[str, Any] | None) -> bool:
+    return job is not None and s.is_periodic(job)

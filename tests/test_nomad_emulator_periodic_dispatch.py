@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -19,6 +20,11 @@ def _periodic(job_id: str) -> dict[str, Any]:
 
 def test_only_periodic_or_tracked_jobs_reach_the_dispatcher(
         nomad: NomadEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The start-up restore (a refresh of every job) runs on the loop: let it run first, or a
+    # loaded machine runs it after the writes below and it counts them.
+    started = threading.Event()
+    nomad.server.loop.call_soon(started.set)
+    assert started.wait(timeout=30)
     dispatcher = nomad.server.periodic
     refreshed: list[Any] = []
     refresh = dispatcher.refresh

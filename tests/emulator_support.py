@@ -15,36 +15,24 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from nomadmesh.testing.nomad_api import NomadApiError, api_job_json, decode_register
 from nomadmesh.testing.nomad_api.api_canonical import canonicalize_job
 from nomadmesh.testing.nomad_api.schema import structs
+from tests import nomad_oracle
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "emulator"
 
 
 def oracle_path() -> Path | None:
-    """The nomad-api-oracle binary (../shared/tools beside the checkout), None when absent."""
-    if "NOMAD_API_ORACLE" in os.environ:
-        candidates = [Path(os.environ["NOMAD_API_ORACLE"])]
-    else:  # CI clones beside shared/; a git worktree sits one level deeper
-        candidates = [base / "shared/tools/nomad-api-oracle" for base in ROOT.parents[:2]]
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
+    """The nomad-api-oracle binary (tests/nomad_oracle.py finds it), None when absent."""
+    path = nomad_oracle.oracle_path()
+    return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def require_oracle() -> Path:
     """The oracle; a missing one fails the test in CI and skips it elsewhere."""
-    path = oracle_path()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nomad-api-oracle is required in CI (../shared/tools/nomad-api-oracle)")
-        pytest.skip("nomad-api-oracle not found beside the checkout")
-    return path
+    return nomad_oracle.oracle()
 
 
 def oracle_register(bodies: list[bytes], oracle: Path) -> list[dict[str, Any]]:

@@ -18,9 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def oracle_path() -> Path:
-    """Where the oracle is: $NOMAD_API_ORACLE, else ../shared/tools/nomad-api-oracle."""
+    """Where the oracle is: $NOMAD_API_ORACLE, else ../shared/tools/nomad-api-oracle (CI clones
+    beside shared/; a git worktree sits one level deeper)."""
     env = os.environ.get("NOMAD_API_ORACLE")
-    return Path(env).resolve() if env else ROOT.parent / "shared" / "tools" / "nomad-api-oracle"
+    if env:
+        return Path(env).resolve()
+    candidates = [base / "shared" / "tools" / "nomad-api-oracle" for base in ROOT.parents[:2]]
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def oracle() -> Path:

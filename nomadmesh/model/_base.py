@@ -620,7 +620,7 @@ def evolve(obj: T, **changes: Any) -> T:
     except KeyError:
         converters = _copy_converters_for(cls)
     if converters is None:
-        return cls(**{**obj.__dict__, **changes})  # type: ignore[no-any-return]
+        return cls(**{**obj.__dict__, **changes})
     new = _new(cls)
     state = obj.__dict__.copy()
     _set_state(new, "__dict__", state)  # the instance is not frozen before it is returned
@@ -631,7 +631,7 @@ def evolve(obj: T, **changes: Any) -> T:
             raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument "
                             f"{name!r}") from None
         state[name] = value if convert is None else convert(value)
-    return new  # type: ignore[no-any-return]
+    return new
 
 
 _new = object.__new__

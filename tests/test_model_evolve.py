@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from test_model_construction import CLASSES, SAMPLES, VALUES, _same, _with_attrs
 
 from nomadmesh.model import Job, Task, evolve
+from nomadmesh.model._base import freeze, thaw
 
 
 def _built(cls: type, data: st.DataObject) -> tuple[Any, dict[str, Any]] | None:
@@ -81,3 +82,24 @@ def test_an_unknown_field_is_refused_as_the_constructor_refuses() -> None:
         evolve(Task("t"), colour="red")
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         evolve(Job("j"), colour="red")
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20)
+
+
+def _plain(value: Any) -> bool:
+    """Only dicts, lists and atoms, all the way down (no FrozenDict, no tuple)."""
+    if isinstance(value, dict):
+        return type(value) is dict and all(map(_plain, value.values()))
+    if isinstance(value, (list, tuple)):
+        return type(value) is list and all(map(_plain, value))
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON)
+def test_thaw_returns_the_plain_value_that_was_frozen(value: Any) -> None:
+    thawed = thaw(freeze(value))
+    assert thawed == value and _plain(thawed)

@@ -100,11 +100,26 @@ def freeze(value: Any, depth: int = 0) -> Any:
 
 def thaw(value: Any) -> Any:
     """Deep-convert frozen data back to plain dicts and lists (what `to_api()` returns)."""
+    t = type(value)
+    if t is FrozenDict or t is dict:
+        out = dict(value)
+        for k, v in out.items():  # replacing values in place: the dict's size does not change
+            t = type(v)
+            if t is tuple and _all_atoms(map(type, v)):
+                out[k] = list(v)
+            elif t not in _ATOMS:
+                out[k] = thaw(v)
+        return out
+    if t is tuple and _all_atoms(map(type, value)):
+        return list(value)
     if isinstance(value, dict):
         return {k: v if type(v) in _ATOMS else thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [v if type(v) in _ATOMS else thaw(v) for v in value]
     return value
+
+
+_all_atoms = frozenset({*_ATOMS, float}).issuperset
 
 
 def _too_deep() -> ValidationError:

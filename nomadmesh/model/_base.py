@@ -134,6 +134,8 @@ def to_tuple(value: Iterable[T] | None) -> tuple[T, ...]:
     """Any iterable (or None) becomes a tuple; a lone string or map is kept for validation to name."""
     if type(value) is tuple:
         return value
+    if type(value) is list:
+        return tuple(value)
     if value is None:
         return ()
     if isinstance(value, (str, bytes, Mapping)):

@@ -13,13 +13,13 @@ import click
 
 from nomadmesh.cli import EXIT_FAILED, cli
 from nomadmesh.cli._group import NomadCommand
+from nomadmesh.cli._offline import load_jobs
 from nomadmesh.cli._options import (
     Connection,
     connection_options,
     deployment_option,
     job_variables,
     json_input,
-    load_jobs,
     mesh_options,
     parse_assignments,
     with_sidecars,

@@ -130,7 +130,7 @@ def test_other_command_lines_are_left_to_click(argv: list[str], files: dict[str,
     assert capsys.readouterr() == ("", "")
 
 
-def test_shell_completion_and_non_utf8_streams_are_left_to_click(
+def test_shell_completion_and_ascii_streams_are_left_to_click(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("_NOMADMESH_COMPLETE", "bash_complete")
     assert fast_validate(["validate", ECHO]) is None

@@ -4,13 +4,14 @@
 every file); click's import alone is ~35 ms of the ~60 ms its target leaves. `fast_validate`
 reads the few command lines whose meaning is plain (a path, `-var`, `-var-file`, `-json`) and runs
 the same check the click command runs, printing what click would print; any other command line
-(help, an unknown or malformed flag, `--`, shell completion, a stream that is not UTF-8) returns
+(help, an unknown or malformed flag, `--`, shell completion, an ASCII stream click re-wraps) returns
 None and goes through click as before. A test compares both paths' output on a set of command
 lines, so the two cannot drift.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Sequence
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 _VALUE_FLAGS = {"-var": "variables", "--var": "variables",
                 "-var-file": "var_files", "--var-file": "var_files"}
 _JSON_FLAGS = ("-json", "--json")
-_UTF8 = ("utf-8", "utf8")
 
 
 class Echo(Protocol):
@@ -113,7 +113,7 @@ def validate_args(args: Sequence[str]) -> tuple[str, dict[str, str], tuple[str, 
 
 def fast_validate(argv: Sequence[str]) -> int | None:
     """The exit code of `nomadmesh ARGV` run without click, or None when click must run it."""
-    if "_NOMADMESH_COMPLETE" in os.environ or not (_utf8(sys.stdout) and _utf8(sys.stderr)):
+    if "_NOMADMESH_COMPLETE" in os.environ or not (_as_is(sys.stdout) and _as_is(sys.stderr)):
         return None
     rest = _terminal.configure(argv, os.environ)
     parsed = validate_args(rest[1:]) if rest[:1] == ["validate"] else None
@@ -165,5 +165,15 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def _utf8(stream: Any) -> bool:
-    return str(getattr(stream, "encoding", "")).lower() in _UTF8
+def _as_is(stream: Any) -> bool:
+    """Whether click.echo writes to `stream` itself, as this path does: a text stream whose
+    encoding is set and not ASCII, or one without a binary buffer to re-wrap (click._compat
+    _force_correct_text_stream); else click writes UTF-8 to the buffer and click must run."""
+    encoding = getattr(stream, "encoding", None)
+    if encoding is not None and getattr(stream, "errors", None) is not None:
+        try:
+            if codecs.lookup(encoding).name != "ascii":
+                return True
+        except LookupError:
+            return True
+    return getattr(stream, "buffer", None) is None

@@ -1,5 +1,6 @@
-"""`validate`'s click-free path (cli/_offline.py) prints what the click command prints, exits with
-the same code, and leaves to click every command line it does not plainly understand."""
+"""The click-free path (cli/_fast.py) of `validate` and `status` prints what the click commands
+print, exits with the same codes, and leaves to click every command line it does not plainly
+understand."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from nomadmesh.cli import _terminal
+from nomadmesh.cli._fast import fast_path
 from nomadmesh.cli._group import run as click_run
-from nomadmesh.cli._offline import fast_validate
+from nomadmesh.deploy import NomadClient
+from nomadmesh.model import Job
+from nomadmesh.testing import NomadEmulator
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "jobs"
@@ -57,7 +61,7 @@ def with_files(argv: list[str], files: dict[str, str]) -> list[str]:
 
 def both(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[tuple[int, str, str], ...]:
     """(exit code, stdout, stderr) of the fast path and of click's, on the same command line."""
-    code = fast_validate(argv)
+    code = fast_path(argv)
     assert code is not None, f"the fast path declined {argv}"
     fast = (code, *capsys.readouterr())
     try:
@@ -118,7 +122,12 @@ DECLINED = [
     ["validate", ECHO, "-var", "-json"],
     ["validate", "-var-file", "{dir.hcl}", ECHO],
     ["render", ECHO],
-    ["status"],
+    ["status", "-address", "http://127.0.0.1:1"],
+    ["status", "-namespace=*"],
+    ["status", "web", "other"],
+    ["status", "-json=true"],
+    ["status", "-"],
+    ["status", "--help"],
 ]
 
 
@@ -126,32 +135,42 @@ DECLINED = [
 def test_other_command_lines_are_left_to_click(argv: list[str], files: dict[str, str],
                                                capsys: pytest.CaptureFixture[str]) -> None:
     argv = with_files(argv, files)
-    assert fast_validate(argv) is None
+    assert fast_path(argv) is None
     assert capsys.readouterr() == ("", "")
 
 
 def test_shell_completion_and_ascii_streams_are_left_to_click(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("_NOMADMESH_COMPLETE", "bash_complete")
-    assert fast_validate(["validate", ECHO]) is None
+    assert fast_path(["validate", ECHO]) is None
     monkeypatch.delenv("_NOMADMESH_COMPLETE")
     with open(os.devnull, "w", encoding="ascii") as ascii_out:
         monkeypatch.setattr(sys, "stdout", ascii_out)
-        assert fast_validate(["validate", ECHO]) is None
+        assert fast_path(["validate", ECHO]) is None
     assert capsys.readouterr() == ("", "")
 
 
-def test_validate_runs_without_importing_click() -> None:
+def click_imported(argv: list[str], env: dict[str, str] | None = None) -> tuple[bool, str]:
+    """Whether `nomadmesh ARGV` imported click, and what it printed, in a fresh process."""
     code = ("import atexit, sys\n"
             "atexit.register(lambda: sys.__stderr__.write('click' in sys.modules and 'CLICK' "
             "or 'NOCLICK'))\n"
             "from nomadmesh.cli import main\n"
-            f"main(['validate', {ECHO!r}])\n")
+            f"main({argv!r})\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=120, check=False, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr
-    assert "job 'echo-api' is valid" in done.stdout
-    assert done.stderr.endswith("NOCLICK")
+    return not done.stderr.endswith("NOCLICK"), done.stdout
+
+
+def test_validate_and_status_run_without_importing_click(cluster: NomadEmulator) -> None:
+    assert click_imported(["validate", ECHO]) == (False, f"{ECHO}: job 'echo-api' is valid "
+                                                  "(1 group(s), 1 task(s))\n"
+                                                  "Job validation successful\n")
+    imported, out = click_imported(["status", "nowhere"], {"NOMAD_ADDR": cluster.url})
+    assert not imported
+    assert out.startswith("ID            = nowhere\n")
+    assert click_imported(["validate", "--help"])[0]  # the control: click's path imports it
 
 
 def test_a_reader_that_leaves_early_gets_exit_1_and_no_traceback(files: dict[str, str]) -> None:
@@ -163,6 +182,66 @@ def test_a_reader_that_leaves_early_gets_exit_1_and_no_traceback(files: dict[str
         capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+# A job that cannot be placed: its status stays what it is while both paths read it.
+NOWHERE = """
+job "nowhere" {
+  constraint {
+    attribute = "${attr.kernel.name}"
+    value     = "plan9"
+  }
+  group "api" {
+    task "app" {
+      driver = "docker"
+      config {
+        image = "busybox:1.36"
+      }
+    }
+  }
+}
+"""
+STATUS_CASES = [
+    (["status"], 0, "nowhere"),
+    (["status", "nowhere"], 0, "Latest Deployment"),
+    (["status", "-json", "nowhere"], 0, '"Summary"'),
+    (["status", "--json"], 0, '"Evaluations"'),
+    (["status", "nowhere", "-short"], 0, "Parameterized = false"),
+    (["status", "-verbose", "nowhere"], 0, "Deployed"),
+    (["status", "nope"], 1, "error: "),
+    (["-force-color", "status", "nope"], 1, "\x1b[31merror: "),
+]
+
+
+@pytest.fixture
+def cluster(nomad: NomadEmulator, monkeypatch: pytest.MonkeyPatch) -> NomadEmulator:
+    """The emulator with the unplaceable job, found through NOMAD_ADDR as a cluster would be."""
+    monkeypatch.setenv("NOMAD_ADDR", nomad.url)
+    for name in ("NOMAD_CLI_NO_COLOR", "NOMAD_CLI_FORCE_COLOR", "NO_COLOR", "NOMAD_TOKEN",
+                 "NOMAD_NAMESPACE", "NOMAD_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    with NomadClient(nomad.url) as client:
+        client.run(Job.from_hcl(NOWHERE), wait=False)
+    return nomad
+
+
+@pytest.mark.parametrize(("argv", "exit_code", "printed"), STATUS_CASES,
+                         ids=[" ".join(a) for a, _, _ in STATUS_CASES])
+def test_status_on_the_fast_path_prints_what_click_prints(
+        cluster: NomadEmulator, argv: list[str], exit_code: int, printed: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fast, slow = both(capsys, argv)
+    assert fast == slow
+    assert fast[0] == exit_code
+    assert printed in fast[1] + fast[2]
+
+
+def test_status_of_an_empty_cluster_on_both_paths(nomad: NomadEmulator,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NOMAD_ADDR", nomad.url)
+    fast, slow = both(capsys, ["status"])
+    assert fast == slow == (0, "No running jobs\n", "")
 
 
 @pytest.fixture(autouse=True)

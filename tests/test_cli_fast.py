@@ -18,6 +18,7 @@ from nomadmesh.cli._group import run as click_run
 from nomadmesh.deploy import NomadClient
 from nomadmesh.model import Job
 from nomadmesh.testing import NomadEmulator
+from tests.test_deploy_cli import UNPLACEABLE as NOWHERE
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "jobs"
@@ -184,23 +185,7 @@ def test_a_reader_that_leaves_early_gets_exit_1_and_no_traceback(files: dict[str
     assert done.stderr == ""
 
 
-# A job that cannot be placed: its status stays what it is while both paths read it.
-NOWHERE = """
-job "nowhere" {
-  constraint {
-    attribute = "${attr.kernel.name}"
-    value     = "plan9"
-  }
-  group "api" {
-    task "app" {
-      driver = "docker"
-      config {
-        image = "busybox:1.36"
-      }
-    }
-  }
-}
-"""
+# NOWHERE cannot be placed: its status stays what it is while both paths read it.
 STATUS_CASES = [
     (["status"], 0, "nowhere"),
     (["status", "nowhere"], 0, "Latest Deployment"),

@@ -58,6 +58,24 @@ class XdsMetrics:
             ["source", "kind"],
             registry=self.registry,
         )
+        self.source_watch = Gauge(
+            "nomadmesh_xds_source_watch",
+            "1 for the way a source watches (events, blocking, catalog), by source and mode",
+            ["source", "mode"],
+            registry=self.registry,
+        )
+        self.source_relists = Counter(
+            "nomadmesh_xds_source_relists",
+            "Full re-reads of a source's services, by source and reason",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.source_fetches = Counter(
+            "nomadmesh_xds_source_fetches",
+            "Single-service reads a source made to follow a change, by source",
+            ["source"],
+            registry=self.registry,
+        )
         self.unidentified_streams = Gauge(
             "nomadmesh_xds_unidentified_streams",
             "Open streams that have not sent their first request yet",

@@ -130,6 +130,15 @@ class ConsulApi:
         return self._call("reading the service catalog",
                           lambda: self._client.catalog.services(index=index, wait=wait))
 
+    def health_state_raw(self, state: str = "any", *, index: int | None = None,
+                         wait: str | None = None) -> tuple[int, Any]:
+        """`GET /v1/health/state/<state>` (a blocking query with `index`): every check in that
+        state, of every node and service, as decoded JSON of any shape (entries are checked by
+        the caller). Its index is the checks table's (agent/consul/health_endpoint.go
+        ChecksInState)."""
+        return self._call(f"reading the checks in state {state!r}",
+                          lambda: self._client.health.state(state, index=index, wait=wait))
+
     def kv_prefix_raw(self, prefix: str, *, index: int | None = None,
                       wait: str | None = None) -> tuple[int, Any]:
         """`GET /v1/kv/<prefix>?recurse` (a blocking query with `index`): every entry under the

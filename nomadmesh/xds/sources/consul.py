@@ -1,5 +1,20 @@
-"""Consul as a source: blocking queries on the catalog, each service's health and the mesh's KV
-config → incremental snapshots.
+"""Consul as a source: three blocking queries learn what changed, a fixed pool of readers reads
+only those services, and the mesh's KV config → incremental snapshots.
+
+However many services there are, the source holds `connections` connections (default 8) and a
+fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
+the services table's, agent/consul/state/catalog.go catalogServicesMaxIndex, moved by every
+instance written, ensureServiceTxn), one on `/v1/health/state/any` (every check with its service
+and ModifyIndex; the checks table's index, health_endpoint.go ChecksInState), one on the KV config,
+and `connections - 3` readers of `/v1/health/service/<name>` (non-blocking). What they learn:
+- a name that appears, or whose tags change, is read; one that disappears is removed;
+- a check that appears, goes or changes (status, output, service) has its service read; a node's
+  own check (serfHealth, no service) has every service read;
+- a catalog index that moves with no name or tag change (an instance's address, port, meta or
+  weights, or a new instance of a known service) says something changed but not what: every
+  service is read again (a re-read, counted in `nomadmesh_xds_source_relists{reason="catalog"}`).
+A reader's answer is the service's state at the time of the read, and a service marked while it
+is being read is read once more, so the last read always follows the last change seen.
 
 Consul is reached through `nomadmesh.consul_api` (the one Consul boundary): the address and token
 given to the source always win over CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN, and the token is
@@ -34,7 +49,13 @@ from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import CRITICAL, PASSING, WARNING, Endpoint
 from nomadmesh.xds.source import SourceHealth
-from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams, weight_of
+from nomadmesh.xds.sources._common import (
+    BuildLoop,
+    Fetcher,
+    Problems,
+    entry_upstreams,
+    weight_of,
+)
 
 log = logging.getLogger("nomadmesh.xds.consul")
 
@@ -43,6 +64,8 @@ _BACKOFF_MAX = 0.5
 _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
 
 ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
+CheckKey = tuple[str, str]  # (Node, CheckID)
+CheckState = tuple[str, int, str, str]  # (ServiceName, ModifyIndex, Status, ServiceID)
 
 
 def consul_address(address: str) -> tuple[str, int, str]:
@@ -76,7 +99,12 @@ class ConsulSource:
         wait: str = "10s",
         timeout: float = 15.0,
         config: MeshConfig | None = None,
+        connections: int = 8,
     ) -> None:
+        if connections < 4:
+            raise XdsError(f"the Consul source needs at least 4 connections, not {connections} "
+                           "(the catalog, checks and config watches and one reader)")
+        self.connections = connections
         self._host, self._port, self._scheme = consul_address(address)
         self.address = address
         self._token = token
@@ -87,18 +115,28 @@ class ConsulSource:
         self._lock = threading.Lock()
         self._views: dict[str, ServiceView] = {}
         self._configs: dict[str, ServiceConfig] = {}
-        self._watchers: dict[str, threading.Event] = {}
+        self._known: dict[str, tuple[str, ...]] = {}  # name -> tags, as the catalog lists them
+        self._catalog_index = 0
+        self._checks: dict[CheckKey, CheckState] | None = None
+        self._checks_seen = threading.Event()  # the first checks answer is in
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        self.relists = 0
         self.problems_ = Problems(self.name, metrics, log)
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce, log=log,
                                  stopped=self._stopped, problems=self.problems_)
+        self._readers: Fetcher[str, ConsulApi] = Fetcher(
+            "nomadmesh-xds-consul-read", connections - 3, self._read_service, self._client,
+            lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
         """Start watching; an unreachable Consul is retried in the background, not fatal."""
         self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
+        self.metrics.source_watch.labels(self.name, "catalog").set(1)
+        self._readers.start()
+        self._spawn(self._checks_loop, "nomadmesh-xds-consul-checks")
         self._spawn(self._catalog_loop, "nomadmesh-xds-consul-catalog")
         self._spawn(self._config_loop, "nomadmesh-xds-consul-config")
         self._spawn(self._builds.run, "nomadmesh-xds-consul-build")
@@ -107,12 +145,12 @@ class ConsulSource:
         """Stop every watcher; blocked queries end when Consul answers or drops them."""
         self._stopped.set()
         self._builds.wake()
-        with self._lock:
-            for stop in self._watchers.values():
-                stop.set()
+        self._readers.wake()
+        self._checks_seen.set()
         deadline = time.monotonic() + 0.3
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._readers.join(deadline)
 
     @property
     def builds(self) -> int:
@@ -153,7 +191,7 @@ class ConsulSource:
         while not stop.is_set() and not self._stopped.is_set():
             try:
                 new_index, body = query(index)
-                apply(body)
+                apply(new_index, body)
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if stop.is_set() or self._stopped.is_set():
                     return
@@ -188,44 +226,113 @@ class ConsulSource:
             return client.catalog_services_raw(index=index or None,
                                                wait=self._wait if index else None)
 
+        # The first read of every service must start after the checks it is compared with
+        # were taken, or a check changing in between would be missed.
+        self._checks_seen.wait()
         try:
             self._blocking("catalog", self._stopped, query, self._on_catalog)
         finally:
             client.close()
 
-    def _on_catalog(self, services: Any) -> None:
+    def _on_catalog(self, index: int, services: Any) -> None:
         if not isinstance(services, Mapping):
             raise XdsError(f"the catalog answer is {type(services).__name__}, not an object")
-        names = {str(name) for name in services if name != "consul"}
+        names = {str(name): tuple(sorted(str(t) for t in tags)) if isinstance(tags, list) else ()
+                 for name, tags in services.items() if name != "consul"}
         with self._lock:
-            added = names - set(self._watchers)
-            removed = set(self._watchers) - names
+            first = self._catalog_index == 0
+            moved = index != self._catalog_index
+            added = set(names) - set(self._known)
+            removed = set(self._known) - set(names)
+            retagged = {n for n in set(names) & set(self._known) if names[n] != self._known[n]}
+            self._known, self._catalog_index = names, index
             for name in removed:
-                self._watchers.pop(name).set()
                 self._views.pop(name, None)
                 self.problems_.clear(f"health:{name}")
-            for name in added:
-                self._watchers[name] = threading.Event()
-        for name in sorted(added):
-            self._spawn(self._health_loop, f"nomadmesh-xds-consul-{name}", name,
-                        self._watchers[name])
-        for name in removed:
+        for name in sorted(removed):
             self._builds.remove_service(name)
+        if first or (moved and not (added or removed or retagged)):
+            if not first:
+                self._relist("catalog")
+            self._readers.mark(sorted(names))
+        else:
+            self._readers.mark(sorted(added | retagged))
 
-    def _health_loop(self, name: str, stop: threading.Event) -> None:
+    def _relist(self, reason: str) -> None:
+        self.relists += 1
+        self.metrics.source_relists.labels(self.name, reason).inc()
+        log.info("consul re-reading every service reason=%s services=%s", reason,
+                 len(self._known))
+
+    def _checks_loop(self) -> None:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            return client.health_service_raw(name, index=index or None,
-                                             wait=self._wait if index else None)
+            return client.health_state_raw("any", index=index or None,
+                                           wait=self._wait if index else None)
 
         try:
-            self._blocking(f"health:{name}", stop, query,
-                           lambda body: self._on_health(name, body, stop))
+            self._blocking("checks", self._stopped, query, self._on_checks)
         finally:
             client.close()
 
-    def _on_health(self, name: str, entries: Any, stop: threading.Event) -> None:
+    def _on_checks(self, index: int, checks: Any) -> None:
+        """Read again the services whose checks appeared, went or changed."""
+        if not isinstance(checks, list):
+            raise XdsError(f"the checks answer is {type(checks).__name__}, not a list")
+        current: dict[CheckKey, CheckState] = {}
+        for check in checks:
+            if not isinstance(check, Mapping):
+                continue
+            modified = check.get("ModifyIndex")
+            current[(str(check.get("Node")), str(check.get("CheckID")))] = (
+                str(check.get("ServiceName") or ""),
+                modified if isinstance(modified, int) else -1,
+                str(check.get("Status")), str(check.get("ServiceID") or ""))
+        with self._lock:
+            before, self._checks = self._checks, current
+            known = set(self._known)
+        self._checks_seen.set()
+        if before is None:
+            return  # the baseline: the catalog's first answer reads every service
+        changed = {key for key in set(before) | set(current)
+                   if before.get(key) != current.get(key)}
+        services = {state[0] for key in changed
+                    for state in (before.get(key), current.get(key)) if state is not None}
+        if "" in services:  # a node's own check: every service on it may have changed health
+            self._relist("node_check")
+            self._readers.mark(sorted(known))
+        else:
+            self._readers.mark(sorted(services & known))
+
+    def _read_service(self, client: ConsulApi, name: str) -> None:
+        """One service's health (a reader): retried with backoff until read or gone."""
+        backoff = _BACKOFF_START
+        where = f"health:{name}"
+        while not self._stopped.is_set():
+            with self._lock:
+                if name not in self._known:
+                    return
+            try:
+                _, entries = client.health_service_raw(name)
+                self._on_health(name, entries)
+            except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
+                if self._stopped.is_set():
+                    return
+                bad_answer = isinstance(exc, XdsError) or (
+                    isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
+                if not bad_answer:
+                    self.metrics.consul_errors.inc()
+                kind = "bad_answer" if bad_answer else "query_failed"
+                self.problems_.report(where, kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._stopped.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            self.metrics.source_fetches.labels(self.name).inc()
+            self.problems_.clear(where, kinds=("bad_answer", "query_failed"))
+            return
+
+    def _on_health(self, name: str, entries: Any) -> None:
         if not isinstance(entries, list):
             raise XdsError(f"the health answer is {type(entries).__name__}, not a list")
         view, skipped = service_view(name, entries)
@@ -235,10 +342,10 @@ class ConsulSource:
         else:
             self.problems_.clear(where, kinds=("bad_entry",))
         with self._lock:
-            # A watch stopped while its query was in flight (the service left the catalog, maybe
-            # to come back under a new watch) must not write its late answer.
-            if stop.is_set() or self._views.get(name) == view:
-                return  # a late answer, or a wake-up without a change
+            # A service that left the catalog while it was read must not come back with the
+            # late answer (if it returns, the catalog marks it to be read again).
+            if name not in self._known or self._views.get(name) == view:
+                return
             self._views[name] = view
             config = self._configs.get(name)
         self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
@@ -255,7 +362,7 @@ class ConsulSource:
         finally:
             client.close()
 
-    def _on_config(self, entries: Any) -> None:
+    def _on_config(self, index: int, entries: Any) -> None:
         """The mesh config documents under `CONFIG_PREFIX`; they win over service meta routes."""
         found: dict[str, ServiceConfig] = {}
         bad = []

@@ -4,14 +4,14 @@ It watches every service of every watched namespace on one connection: Nomad's e
 `GET /v1/event/stream?topic=Service` (command/agent/event_endpoint.go:46), whose batches carry
 each registration written or deleted (nomad/state/events.go:178 and :427, payload
 `ServiceRegistrationStreamEvent`, nomad/structs/event.go:176). The stream is opened first, then
-the services are listed (`/v1/services`, then `/v1/service/<name>` for each, read by a fixed pool
-of `connections - 2` workers), then the stream's batches newer than the list's index are applied
-in order. A reconnect is a possible gap (Nomad resumes at the closest batch it still has,
-nomad/stream/event_buffer.go:160, without saying so), so every reconnect lists again; each re-list
-is counted (`nomadmesh_xds_source_relists`) and logged. A Nomad without the stream (404: before
-1.0) or a token it refuses (403) is watched with blocking queries instead, one per service
-(`/v1/services`, `/v1/service/<name>` with `index`/`wait`); the metric `nomadmesh_xds_source_watch`
-and `health()` say which.
+the services are listed (`/v1/services` on one more connection, then `/v1/service/<name>` for
+each, read by a fixed pool of `connections - 3` workers), then the stream's batches newer than the
+list's index are applied in order. A reconnect is a possible gap (Nomad resumes at the closest
+batch it still has, nomad/stream/event_buffer.go:160, without saying so), so every reconnect lists
+again; each re-list is counted (`nomadmesh_xds_source_relists`) and logged. A Nomad without the
+stream (404: before 1.0) or a token it refuses (403) is watched with blocking queries instead, one
+per service (`/v1/services`, `/v1/service/<name>` with `index`/`wait`); the metric
+`nomadmesh_xds_source_watch` and `health()` say which.
 
 A name in several namespaces is one service of the mesh. Nomad registers a service while its
 allocation runs and removes it when the allocation stops; there is no health status in a
@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -111,9 +112,9 @@ class NomadSource:
     ) -> None:
         if watch not in WATCH_MODES:
             raise XdsError(f"Nomad watch mode {watch!r} is not one of {', '.join(WATCH_MODES)}")
-        if connections < 3:
-            raise XdsError(f"the Nomad source needs at least 3 connections, not {connections} "
-                           "(the event stream, the variables watch and one reader)")
+        if connections < 4:
+            raise XdsError(f"the Nomad source needs at least 4 connections, not {connections} "
+                           "(the event stream, the variables watch, the list and one reader)")
         self.base = nomad_address(address)
         self.connections = connections
         self.watch = watch
@@ -146,7 +147,7 @@ class NomadSource:
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce,
                                  log=log, stopped=self._stopped, problems=self.problems_)
         self._readers: Fetcher[ServiceKey, requests.Session] = Fetcher(
-            "nomadmesh-xds-nomad-read", connections - 2, self._read_listed, self._session,
+            "nomadmesh-xds-nomad-read", connections - 3, self._read_listed, self._session,
             lambda session: session.close(), self._stopped)
 
     def start(self) -> None:
@@ -287,7 +288,8 @@ class NomadSource:
             while not self._stopped.is_set():
                 try:
                     lines = self._open_stream(session)
-                    listed = self._relist(session, reason)
+                    with self._session() as lister:  # the stream holds `session`'s connection
+                        listed = self._relist(lister, reason)
                     if listed is None:
                         return
                     backoff = _BACKOFF_START
@@ -636,10 +638,10 @@ class NomadSource:
 
 def _shut(response: requests.Response) -> None:
     """End a streamed response being read on another thread: its socket says end of file."""
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):  # already closed by its reader
-            sock.shutdown(socket.SHUT_RDWR)
+    # A duplicate of the socket's descriptor: shutting it down ends the reader's socket.
+    with contextlib.suppress(OSError, ValueError), \
+            socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -171,4 +171,5 @@ class EventBroker:
                 beat[0] = time.monotonic()
             return "".join(f"{line}\n" for line in lines).encode(), False
 
-        return Response(stream=more, content_type="application/json")
+        # Nomad flushes each batch as it is published (stream/ndjson.go): poll often.
+        return Response(stream=more, content_type="application/json", poll=0.005)

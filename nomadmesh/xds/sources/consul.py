@@ -4,15 +4,19 @@ only those services, and the mesh's KV config → incremental snapshots.
 However many services there are, the source holds `connections` connections (default 8) and a
 fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
 the services table's, agent/consul/state/catalog.go catalogServicesMaxIndex, moved by every
-instance written, ensureServiceTxn), one on `/v1/health/state/any` (every check with its service
-and ModifyIndex; the checks table's index, health_endpoint.go ChecksInState), one on the KV config,
-and `connections - 3` readers of `/v1/health/service/<name>` (non-blocking). What they learn:
+instance written, ensureServiceTxn), one on `/v1/health/state/any?filter=Status != "passing"`
+(the checks that are not passing, with their service; the index is the checks table's whatever
+the filter keeps, health_endpoint.go ChecksInState), one on the KV config, and `connections - 3`
+readers of `/v1/health/service/<name>` (non-blocking). What they learn:
 - a name that appears, or whose tags change, is read; one that disappears is removed;
-- a check that appears, goes or changes (status, output, service) has its service read; a node's
-  own check (serfHealth, no service) has every service read;
+- an instance's health is the worst of its checks, so it changes exactly when its set of checks
+  that are not passing changes: a check that enters, leaves or changes status in that list has its
+  service read; a node's own check there (serfHealth, no service) has every service read;
 - a catalog index that moves with no name or tag change (an instance's address, port, meta or
   weights, or a new instance of a known service) says something changed but not what: every
-  service is read again (a re-read, counted in `nomadmesh_xds_source_relists{reason="catalog"}`).
+  service is read again (a re-read, counted in `nomadmesh_xds_source_relists{reason="catalog"}`);
+- after a failed catalog query or an index that went backwards, the Consul answering may have
+  been rebuilt or restored with the same indexes: every service is read again (`restart`).
 A reader's answer is the service's state at the time of the read, and a service marked while it
 is being read is read once more, so the last read always follows the last change seen.
 
@@ -65,7 +69,8 @@ _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
 
 ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
-CheckState = tuple[str, int, str, str]  # (ServiceName, ModifyIndex, Status, ServiceID)
+CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
+NOT_PASSING = 'Status != "passing"'  # a Consul filter expression (agent/structs bexpr tags)
 
 
 def consul_address(address: str) -> tuple[str, int, str]:
@@ -223,6 +228,11 @@ class ConsulSource:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
+            if not index:
+                # The first query, or one after a failure or an index that went backwards: the
+                # Consul answering may have been rebuilt or restored (same indexes, other
+                # data), so its answer is read in full.
+                self._catalog_index = 0
             return client.catalog_services_raw(index=index or None,
                                                wait=self._wait if index else None)
 
@@ -241,6 +251,7 @@ class ConsulSource:
                  for name, tags in services.items() if name != "consul"}
         with self._lock:
             first = self._catalog_index == 0
+            started = bool(self._known) or self.builds > 0
             moved = index != self._catalog_index
             added = set(names) - set(self._known)
             removed = set(self._known) - set(names)
@@ -254,6 +265,8 @@ class ConsulSource:
         if first or (moved and not (added or removed or retagged)):
             if not first:
                 self._relist("catalog")
+            elif started:
+                self._relist("restart")
             self._readers.mark(sorted(names))
         else:
             self._readers.mark(sorted(added | retagged))
@@ -269,7 +282,8 @@ class ConsulSource:
 
         def query(index: int) -> tuple[Any, Any]:
             return client.health_state_raw("any", index=index or None,
-                                           wait=self._wait if index else None)
+                                           wait=self._wait if index else None,
+                                           filter_expr=NOT_PASSING)
 
         try:
             self._blocking("checks", self._stopped, query, self._on_checks)
@@ -277,18 +291,17 @@ class ConsulSource:
             client.close()
 
     def _on_checks(self, index: int, checks: Any) -> None:
-        """Read again the services whose checks appeared, went or changed."""
+        """Read again the services whose checks entered, left or changed in the list of checks
+        that are not passing."""
         if not isinstance(checks, list):
             raise XdsError(f"the checks answer is {type(checks).__name__}, not a list")
         current: dict[CheckKey, CheckState] = {}
         for check in checks:
             if not isinstance(check, Mapping):
                 continue
-            modified = check.get("ModifyIndex")
             current[(str(check.get("Node")), str(check.get("CheckID")))] = (
-                str(check.get("ServiceName") or ""),
-                modified if isinstance(modified, int) else -1,
-                str(check.get("Status")), str(check.get("ServiceID") or ""))
+                str(check.get("ServiceName") or ""), str(check.get("Status")),
+                str(check.get("ServiceID") or ""))
         with self._lock:
             before, self._checks = self._checks, current
             known = set(self._known)

@@ -175,7 +175,7 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
         print(line + f"  (ONLY {len(watched.last)} LOADED)", flush=True)
     else:
         print(line, flush=True)
-        mode = getattr(source, "mode", "per-service")
+        mode = getattr(source, "mode", "per-service" if impl == "old" else "catalog")
         targets = [f"svc-{(i * 7919) % services}" for i in range(changes)]
         if kind == "consul":
             samples = []

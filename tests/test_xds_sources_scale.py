@@ -11,10 +11,12 @@ from typing import Any
 
 import psutil
 import pytest
+import requests
 
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.testing.envoy import eventually
+from nomadmesh.xds import ControlPlane
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import Endpoint
@@ -196,17 +198,20 @@ class RefusingNomad:
 @pytest.mark.parametrize("status", [403, 404])
 def test_a_refused_event_stream_falls_back_to_blocking_queries_and_says_so(status: int) -> None:
     nomad = RefusingNomad(status)
-    metrics = XdsMetrics()
-    source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="1s")
     try:
-        source.start()
-        eventually(lambda: source.mode == "blocking", what="the fallback")
-        assert metrics.source_watch.labels("nomad", "blocking")._value.get() == 1
-        health = source.health()
-        assert health.ok, health
-        assert any(f"HTTP {status}" in p and "blocking" in p for p in health.problems), health
+        with ControlPlane(listen="127.0.0.1:0", nomad=nomad.address, nomad_wait="1s",
+                          metrics="127.0.0.1:0") as plane:
+            source = plane.source
+            assert isinstance(source, NomadSource)
+            eventually(lambda: source.mode == "blocking", what="the fallback")
+            assert plane.metrics.source_watch.labels("nomad", "blocking")._value.get() == 1
+            health = source.health()
+            assert health.ok, health
+            assert any(f"HTTP {status}" in p and "blocking" in p for p in health.problems)
+            page = requests.get(f"http://127.0.0.1:{plane.metrics_port}/healthz", timeout=5)
+            assert page.status_code == 200, page.text
+            assert page.text.startswith("ok\n") and "blocking queries" in page.text, page.text
     finally:
-        source.stop()
         nomad.close()
 
 

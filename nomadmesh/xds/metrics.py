@@ -158,7 +158,9 @@ def _handler(
                 self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
                 state = health()
-                body = "ok\n" if state.ok else "unhealthy\n" + "".join(
+                # Healthy with notes (a source that fell back to a costlier way of watching)
+                # still lists them.
+                body = ("ok\n" if state.ok else "unhealthy\n") + "".join(
                     f"{problem}\n" for problem in state.problems
                 )
                 self._reply(200 if state.ok else 503, body.encode(), "text/plain")

@@ -14,7 +14,10 @@ readers of `/v1/health/service/<name>` (non-blocking). What they learn:
   service read; a node's own check there (serfHealth, no service) has every service read;
 - a catalog index that moves with no name or tag change (an instance's address, port, meta or
   weights, or a new instance of a known service) says something changed but not what: every
-  service is read again (a re-read, counted in `nomadmesh_xds_source_relists{reason="catalog"}`);
+  service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
+  the readers: one read per node, not per service; the health comes from the checks that are not
+  passing, which the source already holds), counted in
+  `nomadmesh_xds_source_relists{reason="catalog"}`;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`).
 A reader's answer is the service's state at the time of the read, and a service marked while it
@@ -35,7 +38,7 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,6 +72,7 @@ _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
 
 ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
+ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
 NOT_PASSING = 'Status != "passing"'  # a Consul filter expression (agent/structs bexpr tags)
 
@@ -122,6 +126,7 @@ class ConsulSource:
         self._configs: dict[str, ServiceConfig] = {}
         self._known: dict[str, tuple[str, ...]] = {}  # name -> tags, as the catalog lists them
         self._catalog_index = 0
+        self._loaded = False  # the catalog's first answer was applied
         self._checks: dict[CheckKey, CheckState] | None = None
         self._checks_seen = threading.Event()  # the first checks answer is in
         self._threads: list[threading.Thread] = []
@@ -130,8 +135,10 @@ class ConsulSource:
         self.problems_ = Problems(self.name, metrics, log)
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce, log=log,
                                  stopped=self._stopped, problems=self.problems_)
-        self._readers: Fetcher[str, ConsulApi] = Fetcher(
-            "nomadmesh-xds-consul-read", connections - 3, self._read_service, self._client,
+        # node -> (its answer, the problem reading it or ""), for a full re-read
+        self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
+        self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
+            "nomadmesh-xds-consul-read", connections - 3, self._read, self._client,
             lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
@@ -251,7 +258,7 @@ class ConsulSource:
                  for name, tags in services.items() if name != "consul"}
         with self._lock:
             first = self._catalog_index == 0
-            started = bool(self._known) or self.builds > 0
+            started = self._loaded
             moved = index != self._catalog_index
             added = set(names) - set(self._known)
             removed = set(self._known) - set(names)
@@ -262,20 +269,62 @@ class ConsulSource:
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
-        if first or (moved and not (added or removed or retagged)):
-            if not first:
-                self._relist("catalog")
-            elif started:
-                self._relist("restart")
-            self._readers.mark(sorted(names))
+        if first and not started:
+            self._mark(names)  # the first load: each service's health, on the readers
+        elif first or (moved and not (added or removed or retagged)):
+            self._reread("catalog" if not first else "restart")
         else:
-            self._readers.mark(sorted(added | retagged))
+            self._mark(added | retagged)
+        self._loaded = True
 
-    def _relist(self, reason: str) -> None:
+    def _mark(self, names: Iterable[str]) -> None:
+        self._readers.mark([("service", name) for name in sorted(names)])
+
+    def _reread(self, reason: str) -> None:
+        """Read every service again, node by node (far fewer reads than services): each node's
+        services from the catalog, their health from the checks that are not passing."""
+        started = time.perf_counter()
         self.relists += 1
         self.metrics.source_relists.labels(self.name, reason).inc()
-        log.info("consul re-reading every service reason=%s services=%s", reason,
-                 len(self._known))
+        client = self._client()
+        try:
+            _, nodes = client.catalog_nodes_raw()
+        finally:
+            client.close()
+        if not isinstance(nodes, list):
+            raise XdsError(f"the nodes answer is {type(nodes).__name__}, not a list")
+        names = sorted({str(n.get("Node")) for n in nodes if isinstance(n, Mapping)
+                        and n.get("Node")})
+        with self._lock:
+            self._node_reads = {}
+        self._readers.mark([("node", name) for name in names])
+        if not self._readers.wait_idle():
+            return
+        with self._lock:
+            found, self._node_reads = self._node_reads, {}
+            bad = dict(self._checks or {})
+        failed = [f"node {name}: {problem}" for name, (_, problem) in found.items() if problem]
+        if failed:
+            # Half a re-read would drop the unread nodes' instances: it is retried whole.
+            raise XdsError("re-reading every service: " + "; ".join(failed[:3]))
+        not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for (check_node, _), (_, status, service_id) in bad.items():
+            not_passing.setdefault((check_node, service_id), []).append({"Status": status})
+        entries: dict[str, list[Any]] = {}
+        for node_name, (body, _) in found.items():
+            node = _mapping(body.get("Node"))
+            own = not_passing.get((node_name, ""), [])
+            for listed in _mapping(body.get("Services")).values():
+                service = _mapping(listed)
+                entries.setdefault(str(service.get("Service")), []).append({
+                    "Node": node, "Service": service,
+                    "Checks": own + not_passing.get((node_name, str(service.get("ID"))), [])})
+        with self._lock:
+            known = sorted(self._known)
+        for name in known:
+            self._on_health(name, entries.get(name, []))
+        log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
+                 reason, len(known), len(names), time.perf_counter() - started)
 
     def _checks_loop(self) -> None:
         client = self._client()
@@ -313,22 +362,29 @@ class ConsulSource:
         services = {state[0] for key in changed
                     for state in (before.get(key), current.get(key)) if state is not None}
         if "" in services:  # a node's own check: every service on it may have changed health
-            self._relist("node_check")
-            self._readers.mark(sorted(known))
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, "node_check").inc()
+            self._mark(known)
         else:
-            self._readers.mark(sorted(services & known))
+            self._mark(services & known)
 
-    def _read_service(self, client: ConsulApi, name: str) -> None:
-        """One service's health (a reader): retried with backoff until read or gone."""
+    def _read(self, client: ConsulApi, key: ReadKey) -> None:
+        """One read (a reader): a service's health, or a node's services for a re-read;
+        retried with backoff until read, or the service gone."""
+        kind, name = key
         backoff = _BACKOFF_START
-        where = f"health:{name}"
+        where = f"health:{name}" if kind == "service" else f"node:{name}"
         while not self._stopped.is_set():
             with self._lock:
-                if name not in self._known:
+                if kind == "service" and name not in self._known:
                     return
             try:
-                _, entries = client.health_service_raw(name)
-                self._on_health(name, entries)
+                if kind == "service":
+                    _, entries = client.health_service_raw(name)
+                    self._on_health(name, entries)
+                else:
+                    self._read_node(client, name)
+                    return
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if self._stopped.is_set():
                     return
@@ -344,6 +400,20 @@ class ConsulSource:
             self.metrics.source_fetches.labels(self.name).inc()
             self.problems_.clear(where, kinds=("bad_answer", "query_failed"))
             return
+
+    def _read_node(self, client: ConsulApi, name: str) -> None:
+        """One node's services for a re-read, once: a failure fails the re-read (retried whole)."""
+        try:
+            _, body = client.catalog_node_raw(name)
+            if body is not None and not isinstance(body, Mapping):
+                raise XdsError(f"the answer is {type(body).__name__}, not an object")
+        except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
+            with self._lock:
+                self._node_reads[name] = ({}, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        self.metrics.source_fetches.labels(self.name).inc()
+        with self._lock:
+            self._node_reads[name] = (body or {}, "")
 
     def _on_health(self, name: str, entries: Any) -> None:
         if not isinstance(entries, list):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from types import FrameType
 
 import click
 
 from nomadmesh.cli import cli
+from nomadmesh.cli._signals import StopSignals
 
 
 @cli.command()
@@ -26,33 +23,23 @@ def demo(once: bool, examples: str | None, timeout: float) -> None:
     from nomadmesh.demo import Demo, addresses_text
 
     started = time.monotonic()
-    stopped = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    try:
-        with Demo(examples, say=click.echo, timeout=timeout) as run:
-            click.echo(f"Nomad (emulated, running tasks locally): {run.cluster.nomad.url}")
-            click.echo(f"Consul (emulated):                       {run.cluster.consul.url}")
-            run.deploy()
-            run.check()
-            run.resilience()
-            run.zero_trust()
-            run.scale(3)
-            click.echo(f"check passed in {time.monotonic() - started:.1f}s")
-            if once:
-                # The servers stop when this returns: addresses to explore would be dead ends.
-                return
-            click.echo("explore:")
-            for line in addresses_text(run.explore()):
-                click.echo(line)
-            click.echo(f"  logs: NOMAD_ADDR={run.cluster.nomad.url} nomadmesh logs service-b "
-                       "service-b-app")
-            click.echo("Press Ctrl+C to stop.", err=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                stopped.wait()
-            click.echo("stopping", err=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with StopSignals() as signals, Demo(examples, say=click.echo, timeout=timeout) as run:
+        click.echo(f"Nomad (emulated, running tasks locally): {run.cluster.nomad.url}")
+        click.echo(f"Consul (emulated):                       {run.cluster.consul.url}")
+        run.deploy()
+        run.check()
+        run.resilience()
+        run.zero_trust()
+        run.scale(3)
+        click.echo(f"check passed in {time.monotonic() - started:.1f}s")
+        if once:
+            # The servers stop when this returns: addresses to explore would be dead ends.
+            return
+        click.echo("explore:")
+        for line in addresses_text(run.explore()):
+            click.echo(line)
+        click.echo(f"  logs: NOMAD_ADDR={run.cluster.nomad.url} nomadmesh logs service-b "
+                   "service-b-app")
+        click.echo("Press Ctrl+C to stop.", err=True)
+        signals.wait()
+        click.echo("stopping", err=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import signal
-import threading
-from types import FrameType
 from typing import Any
 
 import click
 
 from nomadmesh.cli import cli
+from nomadmesh.cli._signals import StopSignals
 from nomadmesh.errors import NomadmeshError
 from nomadmesh.testing.cluster import LocalCluster
 
@@ -37,23 +36,14 @@ def hcl_parser(text: str, variables: str) -> dict[str, Any]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def dev(nomad_port: int, consul_port: int, host: str) -> None:
     """Run emulated Nomad and Consul APIs on loopback until Ctrl+C (no real cluster needed)."""
-    stopped = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    with LocalCluster(host=host, nomad_port=nomad_port, consul_port=consul_port,
-                      hcl_parser=hcl_parser) as cluster:
+    with StopSignals() as signals, LocalCluster(
+            host=host, nomad_port=nomad_port, consul_port=consul_port,
+            hcl_parser=hcl_parser) as cluster:
         click.echo(f"Nomad API emulator:  {cluster.nomad.url}")
         click.echo(f"Consul API emulator: {cluster.consul.url}")
         click.echo("These are emulators (see docs/emulators.md); point clients at them with:")
         for name, value in cluster.env.items():
             click.echo(f"export {name}={value}")
         click.echo("Press Ctrl+C to stop.", err=True)
-        try:
-            stopped.wait()
-        except KeyboardInterrupt:
+        if signals.wait() == signal.SIGINT:
             click.echo("stopping", err=True)
-        finally:
-            signal.signal(signal.SIGTERM, previous)

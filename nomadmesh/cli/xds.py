@@ -6,15 +6,13 @@ import datetime
 import logging
 import os
 import resource
-import signal
-import threading
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import attrs
 import click
 
 from nomadmesh.cli import cli
+from nomadmesh.cli._signals import StopSignals
 from nomadmesh.errors import XdsError
 
 if TYPE_CHECKING:
@@ -134,19 +132,12 @@ def serve(
                          nomad=nomad_address, nomad_token=nomad_token,
                          snapshot_file=snapshot_file, metrics=metrics, tls=tls,
                          mesh_config=mesh_config, identify_timeout=identify_timeout)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     source = "consul" if consul_address else "nomad" if nomad_address else "snapshot-file"
-    with plane:
+    with StopSignals() as signals, plane:
         settle_heap()
         log.info("serving listen=%s:%s metrics_port=%s source=%s mtls=%s", plane.host,
                  plane.port, plane.metrics_port, source, mesh_config.ca is not None)
-        stop.wait()
+        signals.wait()
 
 
 def _mesh_config(mtls: bool, ca_cert: str | None, ca_key: str | None, trust_domain: str,

@@ -102,11 +102,19 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
             consul.deregister("svc-3-1")
             eventually(lambda: "svc-3" not in seen, what="a service gone")
 
-            # A second instance of a known service changes no name or tag: everything is read.
+            # A second instance of a known service changes no name or tag: everything is read
+            # again, node by node, the health taken from the checks that are not passing.
+            consul.set_check_status("svc-9-1-check", "warning")
+            eventually(lambda: [e.health for e in seen["svc-9"]] == ["warning"], what="warning")
+            read_before = fetches(metrics, "consul")
             consul_register(consul, "svc-9", "svc-9-2", 29998)
             eventually(lambda: ports_of(seen, "svc-9") == [20009, 29998],
                        what="the new instance")
             assert source.relists == relists + 1
+            assert fetches(metrics, "consul") - read_before <= 2  # one node, not 200 services
+            assert {e.port: e.health for e in seen["svc-9"]} == {20009: "warning",
+                                                                 29998: "passing"}
+            assert [e.health for e in seen["svc-7"]] == ["critical"]  # kept through the re-read
             assert len(source_threads("nomadmesh-xds-consul")) == 7
             assert source.healthy(), source.problems()
     eventually(lambda: not source_threads("nomadmesh-xds-consul"), timeout=5,

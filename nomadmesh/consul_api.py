@@ -131,15 +131,13 @@ class ConsulApi:
                           lambda: self._client.catalog.services(index=index, wait=wait))
 
     def health_state_raw(self, state: str = "any", *, index: int | None = None,
-                         wait: str | None = None,
-                         filter_expr: str | None = None) -> tuple[int, Any]:
-        """`GET /v1/health/state/<state>` (a blocking query with `index`, `filter` a Consul
-        filter expression): the checks in that state, of every node and service, as decoded
-        JSON of any shape (entries are checked by the caller). Its index is the checks table's
-        (agent/consul/health_endpoint.go ChecksInState), whatever the filter keeps."""
+                         wait: str | None = None) -> tuple[int, Any]:
+        """`GET /v1/health/state/<state>` (a blocking query with `index`): the checks in that
+        state, of every node and service, as decoded JSON of any shape (entries are checked by
+        the caller). Its index is the checks table's, whatever the state keeps
+        (agent/consul/health_endpoint.go ChecksInState)."""
         return self._call(f"reading the checks in state {state!r}",
-                          lambda: self._client.health.state(state, index=index, wait=wait,
-                                                            filter_expr=filter_expr))
+                          lambda: self._client.health.state(state, index=index, wait=wait))
 
     def catalog_nodes_raw(self) -> tuple[int, Any]:
         """`GET /v1/catalog/nodes`: every node, as decoded JSON of any shape."""

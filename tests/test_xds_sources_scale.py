@@ -85,7 +85,7 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
         with following(source) as seen:
             eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
             threads = source_threads("nomadmesh-xds-consul")
-            # catalog, checks, config, build + 3 readers, whatever the number of services
+            # catalog, critical, warning, config, build + 2 readers, at any number of services
             assert len(threads) == 7, threads
             eventually(lambda: connections_to(consul.port) <= 6, what="at most 6 connections")
             assert connections_to(consul.port) >= 3  # the three watches stay open
@@ -236,8 +236,8 @@ def test_watch_events_only_reports_a_refused_stream_instead_of_falling_back() ->
 
 
 def test_a_connection_budget_below_what_the_watches_need_is_an_xds_error() -> None:
-    with pytest.raises(XdsError, match="at least 4 connections"):
-        ConsulSource("127.0.0.1:8500", SnapshotCache(), XdsMetrics(), connections=3)
+    with pytest.raises(XdsError, match="at least 5 connections"):
+        ConsulSource("127.0.0.1:8500", SnapshotCache(), XdsMetrics(), connections=4)
     with pytest.raises(XdsError, match="at least 4 connections"):
         NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), connections=3)
     with pytest.raises(XdsError, match="watch mode"):

@@ -1,13 +1,13 @@
-"""Consul as a source: three blocking queries learn what changed, a fixed pool of readers reads
+"""Consul as a source: four blocking queries learn what changed, a fixed pool of readers reads
 only those services, and the mesh's KV config → incremental snapshots.
 
 However many services there are, the source holds `connections` connections (default 8) and a
 fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
 the services table's, agent/consul/state/catalog.go catalogServicesMaxIndex, moved by every
-instance written, ensureServiceTxn), one on `/v1/health/state/any?filter=Status != "passing"`
-(the checks that are not passing, with their service; the index is the checks table's whatever
-the filter keeps, health_endpoint.go ChecksInState), one on the KV config, and `connections - 3`
-readers of `/v1/health/service/<name>` (non-blocking). What they learn:
+instance written, ensureServiceTxn), one each on `/v1/health/state/critical` and
+`/v1/health/state/warning` (the checks that are not passing, with their service; the index is the
+checks table's, health_endpoint.go ChecksInState; maintenance is a critical check), one on the KV
+config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocking). What they learn:
 - a name that appears, or whose tags change, is read; one that disappears is removed;
 - an instance's health is the worst of its checks, so it changes exactly when its set of checks
   that are not passing changes: a check that enters, leaves or changes status in that list has its
@@ -74,7 +74,8 @@ ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
 ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
-NOT_PASSING = 'Status != "passing"'  # a Consul filter expression (agent/structs bexpr tags)
+# The check states that make an instance not passing (maintenance is a critical check).
+NOT_PASSING = ("critical", "warning")
 
 
 def consul_address(address: str) -> tuple[str, int, str]:
@@ -110,9 +111,9 @@ class ConsulSource:
         config: MeshConfig | None = None,
         connections: int = 8,
     ) -> None:
-        if connections < 4:
-            raise XdsError(f"the Consul source needs at least 4 connections, not {connections} "
-                           "(the catalog, checks and config watches and one reader)")
+        if connections < 5:
+            raise XdsError(f"the Consul source needs at least 5 connections, not {connections} "
+                           "(the catalog, two checks and the config watches and one reader)")
         self.connections = connections
         self._host, self._port, self._scheme = consul_address(address)
         self.address = address
@@ -127,8 +128,9 @@ class ConsulSource:
         self._known: dict[str, tuple[str, ...]] = {}  # name -> tags, as the catalog lists them
         self._catalog_index = 0
         self._loaded = False  # the catalog's first answer was applied
-        self._checks: dict[CheckKey, CheckState] | None = None
-        self._checks_seen = threading.Event()  # the first checks answer is in
+        # check state -> its checks, as the last answer of that state's watch listed them
+        self._checks_in: dict[str, dict[CheckKey, CheckState]] = {}
+        self._checks_seen = threading.Event()  # the first answer of each state's watch is in
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self.relists = 0
@@ -138,7 +140,7 @@ class ConsulSource:
         # node -> (its answer, the problem reading it or ""), for a full re-read
         self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
         self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
-            "nomadmesh-xds-consul-read", connections - 3, self._read, self._client,
+            "nomadmesh-xds-consul-read", connections - 4, self._read, self._client,
             lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
@@ -148,7 +150,8 @@ class ConsulSource:
             self._builds.node_added(node_hash)
         self.metrics.source_watch.labels(self.name, "catalog").set(1)
         self._readers.start()
-        self._spawn(self._checks_loop, "nomadmesh-xds-consul-checks")
+        for state in NOT_PASSING:
+            self._spawn(self._checks_loop, f"nomadmesh-xds-consul-{state}", state)
         self._spawn(self._catalog_loop, "nomadmesh-xds-consul-catalog")
         self._spawn(self._config_loop, "nomadmesh-xds-consul-config")
         self._spawn(self._builds.run, "nomadmesh-xds-consul-build")
@@ -302,7 +305,7 @@ class ConsulSource:
             return
         with self._lock:
             found, self._node_reads = self._node_reads, {}
-            bad = dict(self._checks or {})
+            bad = {k: v for checks in self._checks_in.values() for k, v in checks.items()}
         failed = [f"node {name}: {problem}" for name, (_, problem) in found.items() if problem]
         if failed:
             # Half a re-read would drop the unread nodes' instances: it is retried whole.
@@ -326,22 +329,22 @@ class ConsulSource:
         log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
                  reason, len(known), len(names), time.perf_counter() - started)
 
-    def _checks_loop(self) -> None:
+    def _checks_loop(self, state: str) -> None:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            return client.health_state_raw("any", index=index or None,
-                                           wait=self._wait if index else None,
-                                           filter_expr=NOT_PASSING)
+            return client.health_state_raw(state, index=index or None,
+                                           wait=self._wait if index else None)
 
         try:
-            self._blocking("checks", self._stopped, query, self._on_checks)
+            self._blocking(f"checks:{state}", self._stopped, query,
+                           lambda index, body: self._on_checks(state, body))
         finally:
             client.close()
 
-    def _on_checks(self, index: int, checks: Any) -> None:
+    def _on_checks(self, state: str, checks: Any) -> None:
         """Read again the services whose checks entered, left or changed in the list of checks
-        that are not passing."""
+        in `state`."""
         if not isinstance(checks, list):
             raise XdsError(f"the checks answer is {type(checks).__name__}, not a list")
         current: dict[CheckKey, CheckState] = {}
@@ -352,9 +355,11 @@ class ConsulSource:
                 str(check.get("ServiceName") or ""), str(check.get("Status")),
                 str(check.get("ServiceID") or ""))
         with self._lock:
-            before, self._checks = self._checks, current
+            before = self._checks_in.get(state)
+            self._checks_in[state] = current
             known = set(self._known)
-        self._checks_seen.set()
+            if len(self._checks_in) == len(NOT_PASSING):
+                self._checks_seen.set()
         if before is None:
             return  # the baseline: the catalog's first answer reads every service
         changed = {key for key in set(before) | set(current)

@@ -155,9 +155,9 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
     source: Any
     if kind == "consul":
         cls = baseline.ConsulSource if impl == "old" and baseline is not None else ConsulSource
-        source = cls(address, cache, metrics, wait="30s")
+        source = cls(address, cache, metrics)
     else:
-        source = NomadSource(address, cache, metrics, wait="30s",
+        source = NomadSource(address, cache, metrics,
                              watch="blocking" if impl == "old" else "auto")
     threads_before = threading.active_count()
     watched = Watched(source)

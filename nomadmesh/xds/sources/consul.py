@@ -19,7 +19,8 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
   passing, which the source already holds), counted in
   `nomadmesh_xds_source_relists{reason="catalog"}`;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
-  been rebuilt or restored with the same indexes: every service is read again (`restart`).
+  been rebuilt or restored with the same indexes: every service is read again (`restart`);
+- the first load is such a read too (not counted).
 A reader's answer is the service's state at the time of the read, and a service marked while it
 is being read is read once more, so the last read always follows the last change seen.
 
@@ -272,10 +273,8 @@ class ConsulSource:
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
-        if first and not started:
-            self._mark(names)  # the first load: each service's health, on the readers
-        elif first or (moved and not (added or removed or retagged)):
-            self._reread("catalog" if not first else "restart")
+        if first or (moved and not (added or removed or retagged)):
+            self._reread("start" if not started else "restart" if first else "catalog")
         else:
             self._mark(added | retagged)
         self._loaded = True
@@ -287,17 +286,21 @@ class ConsulSource:
         """Read every service again, node by node (far fewer reads than services): each node's
         services from the catalog, their health from the checks that are not passing."""
         started = time.perf_counter()
-        self.relists += 1
-        self.metrics.source_relists.labels(self.name, reason).inc()
+        if reason != "start":
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, reason).inc()
         client = self._client()
         try:
             _, nodes = client.catalog_nodes_raw()
+        except (ConsulUnavailable, PermissionDenied, ApiError) as exc:
+            nodes = exc
         finally:
             client.close()
-        if not isinstance(nodes, list):
-            raise XdsError(f"the nodes answer is {type(nodes).__name__}, not a list")
-        names = sorted({str(n.get("Node")) for n in nodes if isinstance(n, Mapping)
-                        and n.get("Node")})
+        if not isinstance(nodes, list) or not all(
+                isinstance(n, Mapping) and isinstance(n.get("Node"), str) for n in nodes):
+            self._reread_each(reason, f"the nodes answer is unusable: {str(nodes)[:120]}")
+            return
+        names = sorted({str(n["Node"]) for n in nodes})
         with self._lock:
             self._node_reads = {}
         self._readers.mark([("node", name) for name in names])
@@ -308,8 +311,9 @@ class ConsulSource:
             bad = {k: v for checks in self._checks_in.values() for k, v in checks.items()}
         failed = [f"node {name}: {problem}" for name, (_, problem) in found.items() if problem]
         if failed:
-            # Half a re-read would drop the unread nodes' instances: it is retried whole.
-            raise XdsError("re-reading every service: " + "; ".join(failed[:3]))
+            # Half a re-read would drop the unread nodes' instances.
+            self._reread_each(reason, "; ".join(failed[:3]))
+            return
         not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
         for (check_node, _), (_, status, service_id) in bad.items():
             not_passing.setdefault((check_node, service_id), []).append({"Status": status})
@@ -328,6 +332,14 @@ class ConsulSource:
             self._on_health(name, entries.get(name, []))
         log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
                  reason, len(known), len(names), time.perf_counter() - started)
+
+    def _reread_each(self, reason: str, why: str) -> None:
+        """Read every service on its own (when reading node by node failed: a token without
+        node:read, an answer of the wrong shape)."""
+        log.warning("consul re-reading each service on its own reason=%s error=%s", reason, why)
+        with self._lock:
+            known = set(self._known)
+        self._mark(known)
 
     def _checks_loop(self, state: str) -> None:
         client = self._client()

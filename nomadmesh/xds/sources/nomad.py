@@ -270,10 +270,8 @@ class NomadSource:
                             "reason=%s", exc)
                 self._set_mode("blocking")
                 with self._lock:
-                    keys = set(self._registrations)
+                    # What the stream showed stays served until the blocking queries answer.
                     self._registrations.clear()
-                for key in sorted(keys):
-                    self._set_view(key, None)
         self._blocking("services", "/v1/services", self._stopped, self._on_services)
 
     # --- the event stream ---------------------------------------------------------------------
@@ -570,9 +568,15 @@ class NomadSource:
         keys = self._service_keys(body)
         with self._lock:
             added = keys - set(self._watchers)
-            removed = set(self._watchers) - keys
+            # Services served without a watch (listed by the event stream before a fallback)
+            # and no longer listed are gone too.
+            unwatched = {(namespace, name) for name, views in self._views.items()
+                         for namespace in views} - set(self._watchers)
+            removed = (set(self._watchers) | unwatched) - keys
             for key in removed:
-                self._watchers.pop(key).set()
+                stop = self._watchers.pop(key, None)
+                if stop is not None:
+                    stop.set()
                 views = self._views.get(key[1], {})
                 views.pop(key[0], None)
                 if not views:

@@ -3,7 +3,9 @@ only the changed service read, and no change lost across a reconnect."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -242,3 +244,78 @@ def test_a_connection_budget_below_what_the_watches_need_is_an_xds_error() -> No
         NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), connections=3)
     with pytest.raises(XdsError, match="watch mode"):
         NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), watch="poll")
+
+
+class RevokingNomad:
+    """A Nomad that serves the event stream once (a heartbeat, then the connection ends) and
+    refuses it afterwards (403: a token that lost the capability), with one service `web`."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+        nomad = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/v1/event/stream"):
+                    nomad.streams += 1
+                    if nomad.streams == 1:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        self.wfile.write(b"{}\n")
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                        self.close_connection = True
+                        return
+                    code, body = 403, b"Permission denied"
+                elif self.path.startswith("/v1/services"):
+                    code, body = 200, json.dumps([{"Namespace": "default", "Services": [
+                        {"ServiceName": "web", "Tags": []}]}]).encode()
+                elif self.path.startswith("/v1/service/web"):
+                    code, body = 200, json.dumps([nomad_registration("web", "w1", 7000)]).encode()
+                else:
+                    code, body = 200, b"[]"
+                self.send_response(code)
+                self.send_header("X-Nomad-Index", "5")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_service() -> None:
+    nomad = RevokingNomad()
+    removed: list[str] = []
+    source = NomadSource(nomad.address, SnapshotCache(), XdsMetrics(), wait="1s")
+    remove = source._builds.remove_service
+
+    def on_remove(name: str) -> None:
+        removed.append(name)
+        remove(name)
+
+    source._builds.remove_service = on_remove  # type: ignore[method-assign]
+    try:
+        with following(source) as seen:
+            eventually(lambda: source.mode == "blocking", what="the fallback after the 403")
+            assert nomad.streams == 2
+            eventually(lambda: ports_of(seen, "web") == [7000], what="web served")
+            eventually(lambda: any(t.startswith("nomadmesh-xds-nomad-default-web")
+                                   for t in source_threads("nomadmesh-xds-nomad")),
+                       what="web's blocking watch")
+            assert removed == []  # served from the stream's list until the blocking answer
+    finally:
+        nomad.close()

@@ -1,8 +1,9 @@
 """The `nomadmesh` command line: a table of verbs, each loaded from its own module when used.
 
 Nothing here imports click or any verb's module: `nomadmesh --help` and `--version` are answered
-from the table below, and a verb's module (with click and its own dependencies) is imported only
-when that verb runs. Each module registers its commands on the click group `cli` when imported.
+from the table below, the plain command lines of `validate` and `status` by `_fast` (no click),
+and a verb's module (with click and its own dependencies) is imported only when that verb runs.
+Each module registers its commands on the click group `cli` when imported.
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         sys.stdout.write(f"nomadmesh, version {__version__}\n")
         sys.exit(0)
+    if "validate" in args or "status" in args:
+        from nomadmesh.cli._fast import fast_path
+
+        code = fast_path(args)
+        if code is not None:
+            sys.exit(code)
     from nomadmesh.cli._group import run
 
     sys.exit(run(args))

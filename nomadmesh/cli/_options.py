@@ -54,20 +54,6 @@ def json_input(fn: F) -> F:
                              "whatever its name.")(fn)
 
 
-def load_jobs(path: str, variables: dict[str, str], var_files: tuple[str, ...],
-              deployment: str | None = None, *, json_input: bool = False) -> list[Job]:
-    """Every job a file (`-` for standard input) or pack defines; problems are InputErrors."""
-    from nomadmesh.errors import InputError
-    from nomadmesh.loader import load_all
-
-    if json_input and (variables or var_files):
-        # As `nomad`: "cannot use variables with JSON files." (helpers.go:458)
-        raise InputError("-var and -var-file cannot be used with JSON job files (-json)")
-    options: dict[str, Any] = {"format": "json"} if json_input else {}
-    return load_all(path, variables=variables, var_files=var_files, deployment=deployment,
-                    **options)
-
-
 def mesh_options(fn: F) -> F:
     """--inject [--mesh FILE]: add Envoy sidecars to meshed groups first."""
     fn = click.option("--mesh", "mesh_file", type=click.Path(dir_okay=False), default=None,

@@ -8,19 +8,17 @@ import click
 
 from nomadmesh.cli import cli
 from nomadmesh.cli._group import NomadCommand
+from nomadmesh.cli._offline import check_jobs, load_jobs
 from nomadmesh.cli._options import (
     deployment_option,
     format_option,
     job_variables,
     json_input,
-    load_jobs,
     mesh_options,
     render_jobs,
     with_sidecars,
 )
 from nomadmesh.cli._output import write_output
-from nomadmesh.cli._terminal import BOLD, GREEN, RED, YELLOW, paint
-from nomadmesh.errors import ValidationError
 
 
 @cli.command()
@@ -54,23 +52,6 @@ def validate(path: str, variables: dict[str, str], var_files: tuple[str, ...],
     Nomad's server applies), each printed with its file position or field path. Warnings (Nomad's
     own, and nomadmesh's checks marked "nomadmesh:") are printed and do not fail the check.
     """
-    try:
-        jobs = load_jobs(path, variables, var_files, json_input=json_input)
-    except ValidationError as exc:
-        click.echo(paint("Job validation errors:", BOLD, RED, stream=sys.stderr), err=True)
-        for problem in exc.problems:
-            click.echo(f"{path}: {problem}", err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
-        sys.exit(1)
-    warnings = [w for job in jobs for w in job.warnings()]
-    if warnings:
-        # As `nomad job validate` (job_validate.go:162, meta.go FormatWarnings): warnings are
-        # printed, in yellow, and do not fail the check.
-        click.echo(paint("Job Warnings:", BOLD, YELLOW))
-        for warning in warnings:
-            click.echo(paint(f"{path}: {warning}", YELLOW))
-    for job in jobs:
-        tasks = sum(len(g.tasks) for g in job.groups)
-        click.echo(f"{path}: job {job.id!r} is valid ({len(job.groups)} group(s), {tasks} task(s))")
-    click.echo(paint("Job validation successful", BOLD, GREEN))
-
+    code = check_jobs(path, variables, var_files, json_input, echo=click.echo)
+    if code:
+        sys.exit(code)

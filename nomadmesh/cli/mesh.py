@@ -10,7 +10,8 @@ import click
 import yaml
 
 from nomadmesh.cli import cli
-from nomadmesh.cli._options import job_variables, load_jobs, parse_assignments, render_jobs
+from nomadmesh.cli._offline import load_jobs
+from nomadmesh.cli._options import job_variables, parse_assignments, render_jobs
 from nomadmesh.mesh import Mesh, inject, sidecar_task
 from nomadmesh.mesh.config import (
     app_service_name,

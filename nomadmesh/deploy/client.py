@@ -14,9 +14,7 @@ from nomadmesh.deploy import diagnose
 from nomadmesh.deploy._http import Answer, NomadHttp, Retry, problem
 from nomadmesh.deploy.api import NomadApi
 from nomadmesh.deploy.config import NomadConfig
-from nomadmesh.deploy.consul import ServiceHealth
 from nomadmesh.deploy.diagnose import Diagnosis, Finding
-from nomadmesh.deploy.plan import Plan
 from nomadmesh.deploy.results import (
     META_DEPLOYMENT,
     META_PACK,
@@ -32,7 +30,6 @@ from nomadmesh.deploy.results import (
     Owner,
     RegisterResult,
 )
-from nomadmesh.deploy.watch import Watch
 from nomadmesh.errors import (
     ApiError,
     ConflictError,
@@ -49,7 +46,11 @@ DEFAULT_RUN_TIMEOUT = 600.0
 WATCH_WAIT = 30.0
 DIAGNOSIS_GRACE = 2.0
 
-if TYPE_CHECKING:  # the model is not imported to read a job's status (CLI startup)
+if TYPE_CHECKING:  # the model, plans, Consul and watches are not imported to read a job's
+    # status (CLI start-up): each is imported where it is used
+    from nomadmesh.deploy.consul import ServiceHealth
+    from nomadmesh.deploy.plan import Plan
+    from nomadmesh.deploy.watch import Watch
     from nomadmesh.model import Job
 
 JobLike: TypeAlias = "Job | Mapping[str, Any]"
@@ -96,7 +97,11 @@ class NomadClient:
             skip_verify=skip_verify, timeout=timeout)
         self._http = NomadHttp(self.config, retry=retry or Retry())
         self.api = NomadApi(self._http)
-        self.consul = ServiceHealth(consul) if isinstance(consul, str) else consul
+        if isinstance(consul, str):
+            from nomadmesh.deploy.consul import ServiceHealth
+
+            consul = ServiceHealth(consul)
+        self.consul = consul
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> NomadClient:
@@ -104,6 +109,8 @@ class NomadClient:
         CONSUL_HTTP_ADDR for service health); explicit keyword arguments win."""
         env = os.environ if env is None else env
         if "consul" not in explicit and env.get("CONSUL_HTTP_ADDR"):
+            from nomadmesh.deploy.consul import ServiceHealth
+
             explicit["consul"] = ServiceHealth.from_env(env)
         return cls(env=env, **explicit)
 
@@ -193,6 +200,8 @@ class NomadClient:
               deadline: float | None) -> Plan:
         reply = self.api.plan(api["ID"], {"Job": api, "Diff": True, "PolicyOverride": False},
                               params, deadline=deadline)
+        from nomadmesh.deploy.plan import Plan
+
         return Plan.from_api(api["ID"], reply)
 
     def register(self, job: JobLike, *, enforce_index: int | None = None,
@@ -410,6 +419,8 @@ class NomadClient:
         body = self.api.versions(job_id, self._http.params(namespace, region, {"diffs": "true"}))
         versions = body.get("Versions") or []
         diffs = body.get("Diffs") or []
+        from nomadmesh.deploy.plan import Plan
+
         out = []
         for i, v in enumerate(versions):
             changes: tuple[str, ...] = ()
@@ -614,7 +625,7 @@ class _Run:
 
     def follow_eval(self, eval_id: str) -> dict[str, Any]:
         fetch = self.api.blocking(("evaluation", eval_id), Answer.OBJECT, self.params)
-        with Watch() as watch:
+        with _watch() as watch:
             watch.follow("eval", fetch, wait=WATCH_WAIT)
             while True:
                 body = self.next(watch)
@@ -651,7 +662,7 @@ class _Run:
         self.deployment_id = deployment_id
         reverted_to: int | None = None
         failed_diagnosis = Diagnosis()
-        with Watch() as watch:
+        with _watch() as watch:
             watch.follow(f"dep:{deployment_id}",
                          self.api.blocking(("deployment", deployment_id), Answer.OBJECT,
                                            self.params),
@@ -783,7 +794,7 @@ class _Run:
 
     def follow_allocations(self, job_type: str) -> DeployResult:
         """Jobs without a deployment: batch until complete, others until placed and running."""
-        with Watch() as watch:
+        with _watch() as watch:
             watch.follow("allocs", self.api.blocking(("job", self.job_id, "allocations"),
                                                      Answer.LIST, self.params), wait=WATCH_WAIT)
             while True:
@@ -803,6 +814,13 @@ class _Run:
                         return self.result("complete")
                 elif all(a.get("ClientStatus") == "running" for a in current):
                     return self.result("placed" if job_type == "system" else "healthy")
+
+
+def _watch() -> Watch:
+    """A new Watch (its module, with its threads and queues, is imported by the first rollout)."""
+    from nomadmesh.deploy.watch import Watch
+
+    return Watch()
 
 
 def _progress(dep: Mapping[str, Any]) -> tuple[GroupProgress, ...]:

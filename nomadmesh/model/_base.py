@@ -100,11 +100,26 @@ def freeze(value: Any, depth: int = 0) -> Any:
 
 def thaw(value: Any) -> Any:
     """Deep-convert frozen data back to plain dicts and lists (what `to_api()` returns)."""
+    t = type(value)
+    if t is FrozenDict or t is dict:
+        out = dict(value)
+        for k, v in out.items():  # replacing values in place: the dict's size does not change
+            t = type(v)
+            if t is tuple and _all_atoms(map(type, v)):
+                out[k] = list(v)
+            elif t not in _ATOMS:
+                out[k] = thaw(v)
+        return out
+    if t is tuple and _all_atoms(map(type, value)):
+        return list(value)
     if isinstance(value, dict):
         return {k: v if type(v) in _ATOMS else thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [v if type(v) in _ATOMS else thaw(v) for v in value]
     return value
+
+
+_all_atoms = frozenset({*_ATOMS, float}).issuperset
 
 
 def _too_deep() -> ValidationError:
@@ -119,6 +134,8 @@ def to_tuple(value: Iterable[T] | None) -> tuple[T, ...]:
     """Any iterable (or None) becomes a tuple; a lone string or map is kept for validation to name."""
     if type(value) is tuple:
         return value
+    if type(value) is list:
+        return tuple(value)
     if value is None:
         return ()
     if isinstance(value, (str, bytes, Mapping)):
@@ -606,12 +623,51 @@ def compiled_on_first_use(compile_for: Callable[[type], F], compiled: Mapping[ty
 
 
 def evolve(obj: T, **changes: Any) -> T:
-    """`obj` with `changes` applied, built by the class's own constructor: `attrs.evolve`, cheaper.
+    """`obj` with `changes` applied: `attrs.evolve`, cheaper.
 
-    Every field goes through `__init__` (converters included, so `evolve(task, env={...})` stores
-    a frozen map); only attrs.evolve's per-field lookups are saved, by merging the instance dict.
+    The copy starts from the instance's own (already converted) values and runs the converters
+    of the changed fields only, so it stores exactly what the class's `__init__` would store for
+    the merged fields (every converter maps its own output to itself;
+    tests/test_model_evolve.py checks this for every class). A class with an attrs feature
+    the compiled constructors do not reproduce (validators, hooks) is copied through `__init__`.
     """
-    return type(obj)(**{**obj.__dict__, **changes})
+    cls = type(obj)
+    try:
+        converters = _copy_converters[cls]
+    except KeyError:
+        converters = _copy_converters_for(cls)
+    if converters is None:
+        return cls(**{**obj.__dict__, **changes})
+    new = _new(cls)
+    state = obj.__dict__.copy()
+    _set_state(new, "__dict__", state)  # the instance is not frozen before it is returned
+    for name, value in changes.items():
+        try:
+            convert = converters[name]
+        except KeyError:
+            raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument "
+                            f"{name!r}") from None
+        state[name] = value if convert is None else convert(value)
+    return new
+
+
+_new = object.__new__
+_set_state = object.__setattr__
+_copy_converters: dict[type, dict[str, Callable[[Any], Any] | None] | None] = {}
+
+
+def _copy_converters_for(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
+    """Each field's one-argument converter (None: stored as given) for `evolve`'s copies of a
+    class whose constructor is compiled, else None (copied through `__init__`)."""
+    converters: dict[str, Callable[[Any], Any] | None] | None = None
+    fields = attrs.fields(cls) if cls in _attrs_inits else ()
+    if fields and all(a.alias == a.name for a in fields):
+        converters = {}
+        for a in fields:
+            plain = _plain(a.converter) if a.converter is not None else None
+            converters[a.name] = None if plain is None else _delegate_to(plain) or plain
+    _copy_converters[cls] = converters
+    return converters
 
 
 def overlay(base: T, override: T | None) -> T:

@@ -66,10 +66,10 @@ def encoder(cls: type) -> _Encoder:
     def block(name: str, of: type) -> None:
         namespace[name] = compiled_on_first_use(encoder, _encoders, of, namespace, name)
 
-    lines = ["def encode(obj):", "    out = {}"]
+    lines = ["def encode(obj):", "    out = {}", "    d = obj.__dict__"]
     for i, s in enumerate(specs(cls)):
         key = repr(s.api)
-        lines.append(f"    v = obj.{s.name}")
+        lines.append(f"    v = d[{s.name!r}]")
         if s.api == "*ports":
             namespace["port"] = encoder(s.block)  # type: ignore[arg-type]
             lines.append("    if v: ports(v, out, port)")

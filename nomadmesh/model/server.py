@@ -257,7 +257,7 @@ def _canonical_job(job: Job) -> Job:
 
 def _canonical_group(group: Group, job_name: str, namespace: str) -> Group:
     """nomad/structs/structs.go:7020 TaskGroup.Canonicalize (the api set the policies already)."""
-    return evolve(
+    return _evolved(
         group,
         services=tuple(_canonical_service(s, job_name, group.name, "group", namespace)
                        for s in group.services),
@@ -284,24 +284,23 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
             identity = wid  # for backward compatibility the default one lives in Task.Identity
         else:
             identities.append(wid)
-    identity = (_canonical_identity(identity) if identity is not None
-                else WorkloadIdentity(name=DEFAULT_IDENTITY, aud=[DEFAULT_AUDIENCE]))
+    identity = _canonical_identity(identity) if identity is not None else _DEFAULT_IDENTITY
     resources = task.resources
     if resources is None:
-        resources = Resources(cpu=100, memory=300)  # structs.go:2388 DefaultResources
+        resources = _DEFAULT_RESOURCES
     else:
         # structs.go:2577 Resources.Canonicalize: the networks' and NUMA's.
         numa = resources.numa
         if numa is not None and not numa.affinity:
             numa = evolve(numa, affinity="none")  # structs/numa.go:42
-        resources = evolve(resources, networks=[_canonical_network(n) for n in resources.networks],
-                           numa=numa)
+        resources = _evolved(resources, networks=tuple(_canonical_network(n)
+                                                       for n in resources.networks), numa=numa)
     vault = task.vault
     if vault is not None:  # structs.go:10506 Vault.Canonicalize
         vault = evolve(vault, change_mode=vault.change_mode or "restart",
                        change_signal=(vault.change_signal.upper() if vault.change_signal
                                       else vault.change_signal))
-    return evolve(
+    return _evolved(
         task,
         services=tuple(_canonical_service(s, job_name, group.name, task.name, namespace)
                        for s in task.services),
@@ -315,8 +314,31 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         templates=tuple(t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
                         for t in task.templates),
         identity=identity,
-        identities=identities,
+        identities=tuple(identities),
     )
+
+
+# Shared by every task that has none (frozen values): structs.go:2388 DefaultResources, and the
+# default workload identity (structs.go:8115).
+_DEFAULT_RESOURCES = Resources(cpu=100, memory=300)
+_DEFAULT_IDENTITY = WorkloadIdentity(name=DEFAULT_IDENTITY, aud=[DEFAULT_AUDIENCE])
+
+
+def _evolved(obj: T, **changes: Any) -> T:
+    """`obj` with those `changes` that differ from what it holds; `obj` itself when none do.
+
+    A change differs unless it is the very value held, or a tuple of the very values held: the
+    canonical passes recompute every field they own, and most are already canonical.
+    """
+    state = obj.__dict__
+    different = {name: value for name, value in changes.items()
+                 if not _identical(value, state[name])}
+    return evolve(obj, **different) if different else obj
+
+
+def _identical(new: Any, old: Any) -> bool:
+    return new is old or (type(new) is tuple and type(old) is tuple and len(new) == len(old)
+                          and all(map(operator.is_, new, old)))
 
 
 def _canonical_identity(wid: WorkloadIdentity) -> WorkloadIdentity:
@@ -324,7 +346,7 @@ def _canonical_identity(wid: WorkloadIdentity) -> WorkloadIdentity:
     name = wid.name or DEFAULT_IDENTITY
     aud = (DEFAULT_AUDIENCE,) if name == DEFAULT_IDENTITY else wid.aud
     signal = wid.change_signal.upper() if wid.change_signal else wid.change_signal
-    return evolve(wid, name=name, aud=aud, change_signal=signal)
+    return _evolved(wid, name=name, aud=aud, change_signal=signal)
 
 
 def _canonical_service(service: Service, job: str, group: str, task: str, namespace: str) -> Service:
@@ -333,13 +355,13 @@ def _canonical_service(service: Service, job: str, group: str, task: str, namesp
     name = _replace_env(service.name or "", {"JOB": job, "TASKGROUP": group, "TASK": task,
                                              "BASE": f"{job}-{group}-{task}"})
     checks = tuple(_canonical_check(c, name, task_name) for c in service.checks)
-    return evolve(service, task=task_name, name=name, checks=checks,
+    return _evolved(service, task=task_name, name=name, checks=checks,
                   provider=service.provider or "consul")
 
 
 def _canonical_check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return evolve(check, name=check.name or f"service: {go_quote(service_name)} check",
+    return _evolved(check, name=check.name or f"service: {go_quote(service_name)} check",
                   task=check.task or task_name, on_update=check.on_update or "require_healthy")
 
 

@@ -10,6 +10,7 @@ job Nomad accepts.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import posixpath
@@ -237,17 +238,27 @@ def _go_list(items: Iterable[str]) -> str:
 
 
 class _Found:
-    """Problems collected under one path prefix."""
+    """Problems collected under one path prefix (joined only when a problem is added: most
+    blocks have none)."""
 
-    def __init__(self, out: list[Problem], path: str) -> None:
+    __slots__ = ("_parent", "_where", "out")
+
+    def __init__(self, out: list[Problem], path: str, parent: _Found | None = None) -> None:
         self.out = out
-        self.path = path
+        self._where = path
+        self._parent = parent
+
+    @property
+    def path(self) -> str:
+        """The full path of this prefix."""
+        return self._where if self._parent is None else f"{self._parent.path}.{self._where}"
 
     def add(self, message: str, where: str = "") -> None:
-        self.out.append(Problem(f"{self.path}.{where}" if where else self.path, message))
+        path = self.path
+        self.out.append(Problem(f"{path}.{where}" if where else path, message))
 
     def at(self, where: str) -> _Found:
-        return _Found(self.out, f"{self.path}.{where}")
+        return _Found(self.out, where, self)
 
 
 # --- the job -----------------------------------------------------------------------------------
@@ -464,6 +475,7 @@ def _attribute_problem(target: str) -> str | None:
     return f"unsupported attribute {go_quote(target)}"
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a job repeats its targets group by group
 def _regexp_problem(pattern: str) -> str | None:
     """Go's regexp (RE2) refuses what Python's re compiles too: look-arounds, back-references."""
     if re.search(r"\(\?<?[=!]|\\[1-9]", pattern):
@@ -475,6 +487,7 @@ def _regexp_problem(pattern: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a job repeats its targets group by group
 def _version_problem(text: str) -> str | None:
     for part in text.split(","):
         if not _VERSION_CONSTRAINT.match(part):
@@ -482,6 +495,7 @@ def _version_problem(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a job repeats its targets group by group
 def _semver_problem(text: str) -> str | None:
     for alternative in text.split("||"):
         for part in re.split(r"\s*,\s*|\s+(?![^\d\s]*\d)(?<![=<>~^!])", alternative.strip()):

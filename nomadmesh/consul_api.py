@@ -130,6 +130,25 @@ class ConsulApi:
         return self._call("reading the service catalog",
                           lambda: self._client.catalog.services(index=index, wait=wait))
 
+    def health_state_raw(self, state: str = "any", *, index: int | None = None,
+                         wait: str | None = None) -> tuple[int, Any]:
+        """`GET /v1/health/state/<state>` (a blocking query with `index`): the checks in that
+        state, of every node and service, as decoded JSON of any shape (entries are checked by
+        the caller). Its index is the checks table's, whatever the state keeps
+        (agent/consul/health_endpoint.go ChecksInState)."""
+        return self._call(f"reading the checks in state {state!r}",
+                          lambda: self._client.health.state(state, index=index, wait=wait))
+
+    def catalog_nodes_raw(self) -> tuple[int, Any]:
+        """`GET /v1/catalog/nodes`: every node, as decoded JSON of any shape."""
+        return self._call("reading the catalog's nodes", lambda: self._client.catalog.nodes())
+
+    def catalog_node_raw(self, node: str) -> tuple[int, Any]:
+        """`GET /v1/catalog/node/<node>`: the node and its services by ID (`null` for a node
+        Consul does not know), as decoded JSON of any shape."""
+        return self._call(f"reading the services of node {node!r}",
+                          lambda: self._client.catalog.node(node))
+
     def kv_prefix_raw(self, prefix: str, *, index: int | None = None,
                       wait: str | None = None) -> tuple[int, Any]:
         """`GET /v1/kv/<prefix>?recurse` (a blocking query with `index`): every entry under the

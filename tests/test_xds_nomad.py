@@ -110,6 +110,8 @@ class NomadServices:
             return [{"Namespace": ns, "Services": [
                 {"ServiceName": n, "Tags": sorted(t)} for n, t in sorted(services.items())]}
                 for ns, services in sorted(names.items())]
+        if not path.startswith("/v1/service/"):
+            return None  # no event stream here: a Nomad before 1.0, watched by blocking queries
         # One namespace, exactly (state_store_service_registration.go:244): `*` finds nothing.
         name = path.removeprefix("/v1/service/")
         return [r for _, r in sorted(self.registrations.items())

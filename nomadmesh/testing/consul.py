@@ -444,6 +444,7 @@ class ConsulEmulator(HttpEmulator):
         r("GET", "/v1/catalog/services", self._h_catalog_services)
         r("GET", "/v1/catalog/service/(.+)", self._h_catalog_service)
         r("GET", "/v1/catalog/nodes", self._h_catalog_nodes)
+        r("GET", "/v1/catalog/node/(.+)", self._h_catalog_node)
         r("GET", "/v1/catalog/datacenters", self._h_datacenters)
         r("GET", "/v1/health/service/(.+)", self._h_health_service)
         r("GET", "/v1/health/checks/(.+)", self._h_health_checks)
@@ -534,6 +535,22 @@ class ConsulEmulator(HttpEmulator):
     def _h_catalog_nodes(self, req: Request) -> Response | Blocking:
         return self._read(req, [("nodes",)], lambda: self._tables["nodes"],
                           lambda: [self._node()])
+
+    def _h_catalog_node(self, req: Request) -> Response | Blocking:
+        """`/v1/catalog/node/<node>` (agent/catalog_endpoint.go NodeServices): the node and its
+        services by ID, `null` for a node it does not know; the index is the nodes and services
+        tables' (agent/consul/state/catalog.go NodeServices: maxIndexTxn(nodes, services))."""
+        name = req.params[0]
+
+        def build() -> dict[str, Any] | None:
+            if name != NODE_NAME:
+                return None
+            return {"Node": self._node(), "Services": {
+                service_id: self._service_view(self._services[service_id])
+                for service_id in sorted(self._services)}}
+
+        return self._read(req, [("services",), ("nodes",)],
+                          lambda: max(self._tables["services"], self._tables["nodes"]), build)
 
     def _h_catalog_service(self, req: Request) -> Response | Blocking:
         name = req.params[0]

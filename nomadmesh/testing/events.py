@@ -37,6 +37,7 @@ _TOPICS = {
     "acl_token": ("ACLToken", "ACLToken", "ACLTokenUpserted", "ACLTokenDeleted"),
     "acl_policy": ("ACLPolicy", "ACLPolicy", "ACLPolicyUpserted", "ACLPolicyDeleted"),
 }
+_REMEMBERED = ("nodes", "service_registrations")  # tables whose deletes have events
 
 
 def _key(table: str, obj: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -47,7 +48,8 @@ def _key(table: str, obj: Mapping[str, Any]) -> tuple[str, list[str]]:
         return str(obj["ID"]), [str(obj.get("JobID") or "")] + (
             [str(obj["DeploymentID"])] if obj.get("DeploymentID") else [])
     if table == "service_registrations":
-        return str(obj["ServiceName"]), []
+        # nomad/state/events.go:178 and :427: keyed by the registration, filtered by job or name
+        return str(obj["ID"]), [str(obj.get("JobID") or ""), str(obj["ServiceName"])]
     if table == "acl_token":
         return str(obj["AccessorID"]), []
     if table == "acl_policy":
@@ -69,8 +71,13 @@ class EventBroker:
         self.nomad = emulator
         self._lock = threading.Lock()
         self._batches: deque[dict[str, Any]] = deque(maxlen=BUFFER_SIZE)
+        # What a delete event shows (the object before it went: events.go eventFromChange):
+        # nodes, and service registrations, whose deregistration carries the registration.
+        snap = emulator.snapshot()
         self._seen: dict[tuple[str, Any], Mapping[str, Any]] = {
-            ("nodes", n["ID"]): n for n in emulator.snapshot().nodes()}
+            ("nodes", n["ID"]): n for n in snap.nodes()}
+        self._seen.update({("service_registrations", r["ID"]): r
+                           for r in snap.all("service_registrations")})
         emulator.state.listeners.append(self._on_commit)
 
     def routes(self, add: Callable[[str, str, Any], None]) -> None:
@@ -105,7 +112,7 @@ class EventBroker:
                 kind = self._node_type(old, obj)
             if table == "jobs" and obj is not None and obj.get("Stop"):
                 kind = delete
-            if table == "nodes":
+            if table in _REMEMBERED:
                 if obj is None:
                     self._seen.pop(key, None)
                 else:
@@ -164,4 +171,5 @@ class EventBroker:
                 beat[0] = time.monotonic()
             return "".join(f"{line}\n" for line in lines).encode(), False
 
-        return Response(stream=more, content_type="application/json")
+        # Nomad flushes each batch as it is published (stream/ndjson.go): poll often.
+        return Response(stream=more, content_type="application/json", poll=0.005)

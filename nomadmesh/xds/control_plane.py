@@ -80,6 +80,7 @@ class ControlPlane(Running):
         nomad_token: str | None = None,
         nomad_namespace: str = "*",
         nomad_wait: str = "10s",
+        source_connections: int = 8,
         source: SourceFactory | None = None,
         metrics: str | None = None,
         tls: ServerTls | None = None,
@@ -110,7 +111,7 @@ class ControlPlane(Running):
 
             self.source = ConsulSource(
                 consul, self.cache, self.metrics, token=consul_token, coalesce=coalesce,
-                wait=consul_wait, config=mesh_config,
+                wait=consul_wait, config=mesh_config, connections=source_connections,
             )
         elif nomad is not None:
             from nomadmesh.xds.sources.nomad import NomadSource
@@ -118,6 +119,7 @@ class ControlPlane(Running):
             self.source = NomadSource(
                 nomad, self.cache, self.metrics, token=nomad_token, namespace=nomad_namespace,
                 coalesce=coalesce, wait=nomad_wait, config=mesh_config,
+                connections=source_connections,
             )
         elif snapshot_file is not None:
             from nomadmesh.xds.sources.static import SnapshotFileSource

@@ -58,6 +58,24 @@ class XdsMetrics:
             ["source", "kind"],
             registry=self.registry,
         )
+        self.source_watch = Gauge(
+            "nomadmesh_xds_source_watch",
+            "1 for the way a source watches (events, blocking, catalog), by source and mode",
+            ["source", "mode"],
+            registry=self.registry,
+        )
+        self.source_relists = Counter(
+            "nomadmesh_xds_source_relists",
+            "Full re-reads of a source's services, by source and reason",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.source_fetches = Counter(
+            "nomadmesh_xds_source_fetches",
+            "Single-service reads a source made to follow a change, by source",
+            ["source"],
+            registry=self.registry,
+        )
         self.unidentified_streams = Gauge(
             "nomadmesh_xds_unidentified_streams",
             "Open streams that have not sent their first request yet",
@@ -140,7 +158,9 @@ def _handler(
                 self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
                 state = health()
-                body = "ok\n" if state.ok else "unhealthy\n" + "".join(
+                # Healthy with notes (a source that fell back to a costlier way of watching)
+                # still lists them.
+                body = ("ok\n" if state.ok else "unhealthy\n") + "".join(
                     f"{problem}\n" for problem in state.problems
                 )
                 self._reply(200 if state.ok else 503, body.encode(), "text/plain")

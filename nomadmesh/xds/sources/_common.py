@@ -6,8 +6,8 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
 
 from nomadmesh.contract import Upstream, parse_upstreams
 from nomadmesh.errors import Problem, XdsError
@@ -15,6 +15,9 @@ from nomadmesh.xds.build import MeshConfig, SnapshotBuilder
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import Endpoint
+
+Key = TypeVar("Key", bound=Hashable)
+Client = TypeVar("Client")
 
 # Envoy adds up the weights of a locality's endpoints in a uint32; keep far from overflowing it.
 MAX_WEIGHT = 1 << 20
@@ -183,3 +186,89 @@ class BuildLoop:
         if build.snapshots or build.removed or build.shared:
             self.log.info("snapshots installed changed=%s removed=%s assignments=%s",
                           len(build.snapshots), len(build.removed), len(build.shared))
+
+
+class Fetcher(Generic[Key, Client]):
+    """Reads single services on a fixed number of worker threads, one client (connection) each.
+
+    `mark(keys)` queues reads; a key marked while it is being read is read once more after that
+    read, and never by two workers at once, so the last read of a key always starts after its
+    last change was seen. However many services there are, the threads and connections are
+    `workers`.
+    """
+
+    def __init__(self, name: str, workers: int, read: Callable[[Client, Key], None],
+                 client: Callable[[], Client], close: Callable[[Client], None],
+                 stopped: threading.Event) -> None:
+        self.name = name
+        self.workers = max(1, workers)
+        self._read = read
+        self._client = client
+        self._close = close
+        self._stopped = stopped
+        self._cond = threading.Condition()
+        self._dirty: dict[Key, None] = {}  # an ordered set: first marked, first read
+        self._busy: set[Key] = set()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the workers."""
+        for number in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"{self.name}-{number}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def mark(self, keys: Iterable[Key]) -> None:
+        """Read these keys (again) soon."""
+        with self._cond:
+            for key in keys:
+                self._dirty[key] = None
+            self._cond.notify_all()
+
+    def wait_idle(self) -> bool:
+        """Block until every marked key was read (False when the source stopped first)."""
+        with self._cond:
+            while (self._dirty or self._busy) and not self._stopped.is_set():
+                self._cond.wait(0.5)
+        return not self._stopped.is_set()
+
+    def pending(self) -> int:
+        """Keys marked or being read."""
+        with self._cond:
+            return len(self._dirty) + len(self._busy)
+
+    def wake(self) -> None:
+        """Let the workers notice that the source stopped."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def join(self, deadline: float) -> None:
+        """Wait (until the monotonic `deadline`) for the workers to end."""
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _next(self) -> Key | None:
+        with self._cond:
+            while not self._stopped.is_set():
+                # At most `workers` keys are busy, so this scan stays short.
+                key = next((k for k in self._dirty if k not in self._busy), None)
+                if key is not None:
+                    del self._dirty[key]
+                    self._busy.add(key)
+                    return key
+                self._cond.wait()
+        return None
+
+    def _work(self) -> None:
+        client = self._client()
+        try:
+            while (key := self._next()) is not None:
+                try:
+                    self._read(client, key)
+                finally:
+                    with self._cond:
+                        self._busy.discard(key)
+                        self._cond.notify_all()
+        finally:
+            self._close(client)

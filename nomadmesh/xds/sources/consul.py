@@ -1,5 +1,28 @@
-"""Consul as a source: blocking queries on the catalog, each service's health and the mesh's KV
-config → incremental snapshots.
+"""Consul as a source: four blocking queries learn what changed, a fixed pool of readers reads
+only those services, and the mesh's KV config → incremental snapshots.
+
+However many services there are, the source holds `connections` connections (default 8) and a
+fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
+the services table's, agent/consul/state/catalog.go catalogServicesMaxIndex, moved by every
+instance written, ensureServiceTxn), one each on `/v1/health/state/critical` and
+`/v1/health/state/warning` (the checks that are not passing, with their service; the index is the
+checks table's, health_endpoint.go ChecksInState; maintenance is a critical check), one on the KV
+config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocking). What they learn:
+- a name that appears, or whose tags change, is read; one that disappears is removed;
+- an instance's health is the worst of its checks, so it changes exactly when its set of checks
+  that are not passing changes: a check that enters, leaves or changes status in that list has its
+  service read; a node's own check there (serfHealth, no service) has every service read;
+- a catalog index that moves with no name or tag change (an instance's address, port, meta or
+  weights, or a new instance of a known service) says something changed but not what: every
+  service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
+  the readers: one read per node, not per service; the health comes from the checks that are not
+  passing, which the source already holds), counted in
+  `nomadmesh_xds_source_relists{reason="catalog"}`;
+- after a failed catalog query or an index that went backwards, the Consul answering may have
+  been rebuilt or restored with the same indexes: every service is read again (`restart`);
+- the first load is such a read too (not counted).
+A reader's answer is the service's state at the time of the read, and a service marked while it
+is being read is read once more, so the last read always follows the last change seen.
 
 Consul is reached through `nomadmesh.consul_api` (the one Consul boundary): the address and token
 given to the source always win over CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN, and the token is
@@ -16,7 +39,7 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +57,13 @@ from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import CRITICAL, PASSING, WARNING, Endpoint
 from nomadmesh.xds.source import SourceHealth
-from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams, weight_of
+from nomadmesh.xds.sources._common import (
+    BuildLoop,
+    Fetcher,
+    Problems,
+    entry_upstreams,
+    weight_of,
+)
 
 log = logging.getLogger("nomadmesh.xds.consul")
 
@@ -43,6 +72,11 @@ _BACKOFF_MAX = 0.5
 _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
 
 ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
+CheckKey = tuple[str, str]  # (Node, CheckID)
+ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
+CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
+# The check states that make an instance not passing (maintenance is a critical check).
+NOT_PASSING = ("critical", "warning")
 
 
 def consul_address(address: str) -> tuple[str, int, str]:
@@ -76,7 +110,12 @@ class ConsulSource:
         wait: str = "10s",
         timeout: float = 15.0,
         config: MeshConfig | None = None,
+        connections: int = 8,
     ) -> None:
+        if connections < 5:
+            raise XdsError(f"the Consul source needs at least 5 connections, not {connections} "
+                           "(the catalog, two checks and the config watches and one reader)")
+        self.connections = connections
         self._host, self._port, self._scheme = consul_address(address)
         self.address = address
         self._token = token
@@ -87,18 +126,33 @@ class ConsulSource:
         self._lock = threading.Lock()
         self._views: dict[str, ServiceView] = {}
         self._configs: dict[str, ServiceConfig] = {}
-        self._watchers: dict[str, threading.Event] = {}
+        self._known: dict[str, tuple[str, ...]] = {}  # name -> tags, as the catalog lists them
+        self._catalog_index = 0
+        self._loaded = False  # the catalog's first answer was applied
+        # check state -> its checks, as the last answer of that state's watch listed them
+        self._checks_in: dict[str, dict[CheckKey, CheckState]] = {}
+        self._checks_seen = threading.Event()  # the first answer of each state's watch is in
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        self.relists = 0
         self.problems_ = Problems(self.name, metrics, log)
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce, log=log,
                                  stopped=self._stopped, problems=self.problems_)
+        # node -> (its answer, the problem reading it or ""), for a full re-read
+        self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
+        self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
+            "nomadmesh-xds-consul-read", connections - 4, self._read, self._client,
+            lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
         """Start watching; an unreachable Consul is retried in the background, not fatal."""
         self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
+        self.metrics.source_watch.labels(self.name, "catalog").set(1)
+        self._readers.start()
+        for state in NOT_PASSING:
+            self._spawn(self._checks_loop, f"nomadmesh-xds-consul-{state}", state)
         self._spawn(self._catalog_loop, "nomadmesh-xds-consul-catalog")
         self._spawn(self._config_loop, "nomadmesh-xds-consul-config")
         self._spawn(self._builds.run, "nomadmesh-xds-consul-build")
@@ -107,12 +161,12 @@ class ConsulSource:
         """Stop every watcher; blocked queries end when Consul answers or drops them."""
         self._stopped.set()
         self._builds.wake()
-        with self._lock:
-            for stop in self._watchers.values():
-                stop.set()
+        self._readers.wake()
+        self._checks_seen.set()
         deadline = time.monotonic() + 0.3
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._readers.join(deadline)
 
     @property
     def builds(self) -> int:
@@ -153,7 +207,7 @@ class ConsulSource:
         while not stop.is_set() and not self._stopped.is_set():
             try:
                 new_index, body = query(index)
-                apply(body)
+                apply(new_index, body)
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if stop.is_set() or self._stopped.is_set():
                     return
@@ -185,47 +239,200 @@ class ConsulSource:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
+            if not index:
+                # The first query, or one after a failure or an index that went backwards: the
+                # Consul answering may have been rebuilt or restored (same indexes, other
+                # data), so its answer is read in full.
+                self._catalog_index = 0
             return client.catalog_services_raw(index=index or None,
                                                wait=self._wait if index else None)
 
+        # The first read of every service must start after the checks it is compared with
+        # were taken, or a check changing in between would be missed.
+        self._checks_seen.wait()
         try:
             self._blocking("catalog", self._stopped, query, self._on_catalog)
         finally:
             client.close()
 
-    def _on_catalog(self, services: Any) -> None:
+    def _on_catalog(self, index: int, services: Any) -> None:
         if not isinstance(services, Mapping):
             raise XdsError(f"the catalog answer is {type(services).__name__}, not an object")
-        names = {str(name) for name in services if name != "consul"}
+        names = {str(name): tuple(sorted(str(t) for t in tags)) if isinstance(tags, list) else ()
+                 for name, tags in services.items() if name != "consul"}
         with self._lock:
-            added = names - set(self._watchers)
-            removed = set(self._watchers) - names
+            first = self._catalog_index == 0
+            started = self._loaded
+            moved = index != self._catalog_index
+            added = set(names) - set(self._known)
+            removed = set(self._known) - set(names)
+            retagged = {n for n in set(names) & set(self._known) if names[n] != self._known[n]}
+            self._known, self._catalog_index = names, index
             for name in removed:
-                self._watchers.pop(name).set()
                 self._views.pop(name, None)
                 self.problems_.clear(f"health:{name}")
-            for name in added:
-                self._watchers[name] = threading.Event()
-        for name in sorted(added):
-            self._spawn(self._health_loop, f"nomadmesh-xds-consul-{name}", name,
-                        self._watchers[name])
-        for name in removed:
+        for name in sorted(removed):
             self._builds.remove_service(name)
+        if first or (moved and not (added or removed or retagged)):
+            self._reread("start" if not started else "restart" if first else "catalog")
+        else:
+            self._mark(added | retagged)
+        self._loaded = True
 
-    def _health_loop(self, name: str, stop: threading.Event) -> None:
+    def _mark(self, names: Iterable[str]) -> None:
+        self._readers.mark([("service", name) for name in sorted(names)])
+
+    def _reread(self, reason: str) -> None:
+        """Read every service again, node by node (far fewer reads than services): each node's
+        services from the catalog, their health from the checks that are not passing."""
+        started = time.perf_counter()
+        if reason != "start":
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, reason).inc()
+        client = self._client()
+        try:
+            _, nodes = client.catalog_nodes_raw()
+        except (ConsulUnavailable, PermissionDenied, ApiError) as exc:
+            nodes = exc
+        finally:
+            client.close()
+        if not isinstance(nodes, list) or not all(
+                isinstance(n, Mapping) and isinstance(n.get("Node"), str) for n in nodes):
+            self._reread_each(reason, f"the nodes answer is unusable: {str(nodes)[:120]}")
+            return
+        names = sorted({str(n["Node"]) for n in nodes})
+        with self._lock:
+            self._node_reads = {}
+        self._readers.mark([("node", name) for name in names])
+        if not self._readers.wait_idle():
+            return
+        with self._lock:
+            found, self._node_reads = self._node_reads, {}
+            bad = {k: v for checks in self._checks_in.values() for k, v in checks.items()}
+        failed = [f"node {name}: {problem}" for name, (_, problem) in found.items() if problem]
+        if failed:
+            # Half a re-read would drop the unread nodes' instances.
+            self._reread_each(reason, "; ".join(failed[:3]))
+            return
+        not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for (check_node, _), (_, status, service_id) in bad.items():
+            not_passing.setdefault((check_node, service_id), []).append({"Status": status})
+        entries: dict[str, list[Any]] = {}
+        for node_name, (body, _) in found.items():
+            node = _mapping(body.get("Node"))
+            own = not_passing.get((node_name, ""), [])
+            for listed in _mapping(body.get("Services")).values():
+                service = _mapping(listed)
+                entries.setdefault(str(service.get("Service")), []).append({
+                    "Node": node, "Service": service,
+                    "Checks": own + not_passing.get((node_name, str(service.get("ID"))), [])})
+        with self._lock:
+            known = sorted(self._known)
+        for name in known:
+            self._on_health(name, entries.get(name, []))
+        log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
+                 reason, len(known), len(names), time.perf_counter() - started)
+
+    def _reread_each(self, reason: str, why: str) -> None:
+        """Read every service on its own (when reading node by node failed: a token without
+        node:read, an answer of the wrong shape)."""
+        log.warning("consul re-reading each service on its own reason=%s error=%s", reason, why)
+        with self._lock:
+            known = set(self._known)
+        self._mark(known)
+
+    def _checks_loop(self, state: str) -> None:
         client = self._client()
 
         def query(index: int) -> tuple[Any, Any]:
-            return client.health_service_raw(name, index=index or None,
-                                             wait=self._wait if index else None)
+            return client.health_state_raw(state, index=index or None,
+                                           wait=self._wait if index else None)
 
         try:
-            self._blocking(f"health:{name}", stop, query,
-                           lambda body: self._on_health(name, body, stop))
+            self._blocking(f"checks:{state}", self._stopped, query,
+                           lambda index, body: self._on_checks(state, body))
         finally:
             client.close()
 
-    def _on_health(self, name: str, entries: Any, stop: threading.Event) -> None:
+    def _on_checks(self, state: str, checks: Any) -> None:
+        """Read again the services whose checks entered, left or changed in the list of checks
+        in `state`."""
+        if not isinstance(checks, list):
+            raise XdsError(f"the checks answer is {type(checks).__name__}, not a list")
+        current: dict[CheckKey, CheckState] = {}
+        for check in checks:
+            if not isinstance(check, Mapping):
+                continue
+            current[(str(check.get("Node")), str(check.get("CheckID")))] = (
+                str(check.get("ServiceName") or ""), str(check.get("Status")),
+                str(check.get("ServiceID") or ""))
+        with self._lock:
+            before = self._checks_in.get(state)
+            self._checks_in[state] = current
+            known = set(self._known)
+            if len(self._checks_in) == len(NOT_PASSING):
+                self._checks_seen.set()
+        if before is None:
+            return  # the baseline: the catalog's first answer reads every service
+        changed = {key for key in set(before) | set(current)
+                   if before.get(key) != current.get(key)}
+        services = {state[0] for key in changed
+                    for state in (before.get(key), current.get(key)) if state is not None}
+        if "" in services:  # a node's own check: every service on it may have changed health
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, "node_check").inc()
+            self._mark(known)
+        else:
+            self._mark(services & known)
+
+    def _read(self, client: ConsulApi, key: ReadKey) -> None:
+        """One read (a reader): a service's health, or a node's services for a re-read;
+        retried with backoff until read, or the service gone."""
+        kind, name = key
+        backoff = _BACKOFF_START
+        where = f"health:{name}" if kind == "service" else f"node:{name}"
+        while not self._stopped.is_set():
+            with self._lock:
+                if kind == "service" and name not in self._known:
+                    return
+            try:
+                if kind == "service":
+                    _, entries = client.health_service_raw(name)
+                    self._on_health(name, entries)
+                else:
+                    self._read_node(client, name)
+                    return
+            except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
+                if self._stopped.is_set():
+                    return
+                bad_answer = isinstance(exc, XdsError) or (
+                    isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
+                if not bad_answer:
+                    self.metrics.consul_errors.inc()
+                kind = "bad_answer" if bad_answer else "query_failed"
+                self.problems_.report(where, kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._stopped.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            self.metrics.source_fetches.labels(self.name).inc()
+            self.problems_.clear(where, kinds=("bad_answer", "query_failed"))
+            return
+
+    def _read_node(self, client: ConsulApi, name: str) -> None:
+        """One node's services for a re-read, once: a failure fails the re-read (retried whole)."""
+        try:
+            _, body = client.catalog_node_raw(name)
+            if body is not None and not isinstance(body, Mapping):
+                raise XdsError(f"the answer is {type(body).__name__}, not an object")
+        except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
+            with self._lock:
+                self._node_reads[name] = ({}, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        self.metrics.source_fetches.labels(self.name).inc()
+        with self._lock:
+            self._node_reads[name] = (body or {}, "")
+
+    def _on_health(self, name: str, entries: Any) -> None:
         if not isinstance(entries, list):
             raise XdsError(f"the health answer is {type(entries).__name__}, not a list")
         view, skipped = service_view(name, entries)
@@ -235,10 +442,10 @@ class ConsulSource:
         else:
             self.problems_.clear(where, kinds=("bad_entry",))
         with self._lock:
-            # A watch stopped while its query was in flight (the service left the catalog, maybe
-            # to come back under a new watch) must not write its late answer.
-            if stop.is_set() or self._views.get(name) == view:
-                return  # a late answer, or a wake-up without a change
+            # A service that left the catalog while it was read must not come back with the
+            # late answer (if it returns, the catalog marks it to be read again).
+            if name not in self._known or self._views.get(name) == view:
+                return
             self._views[name] = view
             config = self._configs.get(name)
         self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])
@@ -255,7 +462,7 @@ class ConsulSource:
         finally:
             client.close()
 
-    def _on_config(self, entries: Any) -> None:
+    def _on_config(self, index: int, entries: Any) -> None:
         """The mesh config documents under `CONFIG_PREFIX`; they win over service meta routes."""
         found: dict[str, ServiceConfig] = {}
         bad = []

@@ -1,15 +1,26 @@
 """Nomad's native service discovery as a source (`provider = "nomad"`): a mesh without Consul.
 
-Blocking queries on `/v1/services` (which services exist, in every namespace) and on
-`/v1/service/<name>` per service and namespace that lists it (its registrations: address, port,
-tags); a name in several namespaces is one service of the mesh. Nomad registers a
-service while its allocation runs and removes it when the allocation stops; there is no health
-status in a registration, so every registered instance is an endpoint. Nomad registrations carry
-no meta, so a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...`
-(`inject` adds it to services whose provider is nomad). Mesh config documents (routes with their
-policies, who may call) are Nomad Variables at `nomadmesh/mesh/<service>`, the document in the
-item `config` (`contract.CONFIG_ITEM`): a blocking query on `/v1/vars?prefix=nomadmesh/mesh/`
-and one read of each variable whose ModifyIndex changed; a document wins over the routes tag.
+It watches every service of every watched namespace on one connection: Nomad's event stream,
+`GET /v1/event/stream?topic=Service` (command/agent/event_endpoint.go:46), whose batches carry
+each registration written or deleted (nomad/state/events.go:178 and :427, payload
+`ServiceRegistrationStreamEvent`, nomad/structs/event.go:176). The stream is opened first, then
+the services are listed (`/v1/services` on one more connection, then `/v1/service/<name>` for
+each, read by a fixed pool of `connections - 3` workers), then the stream's batches newer than the
+list's index are applied in order. A reconnect is a possible gap (Nomad resumes at the closest
+batch it still has, nomad/stream/event_buffer.go:160, without saying so), so every reconnect lists
+again; each re-list is counted (`nomadmesh_xds_source_relists`) and logged. A Nomad without the
+stream (404: before 1.0) or a token it refuses (403) is watched with blocking queries instead, one
+per service (`/v1/services`, `/v1/service/<name>` with `index`/`wait`); the metric
+`nomadmesh_xds_source_watch` and `health()` say which.
+
+A name in several namespaces is one service of the mesh. Nomad registers a service while its
+allocation runs and removes it when the allocation stops; there is no health status in a
+registration, so every registered instance is an endpoint. Nomad registrations carry no meta, so
+a group's routes travel as one tag, `nomadmesh-upstreams=service-a=/hi_a,...` (`inject` adds it to
+services whose provider is nomad). Mesh config documents (routes with their policies, who may
+call) are Nomad Variables at `nomadmesh/mesh/<service>`, the document in the item `config`
+(`contract.CONFIG_ITEM`): a blocking query on `/v1/vars?prefix=nomadmesh/mesh/` and one read of
+each variable whose ModifyIndex changed; a document wins over the routes tag.
 
 Like the Consul source it never stops silently: a failed query is retried with backoff, an
 answer of the wrong shape is retried, a registration Envoy cannot use is skipped; each is
@@ -18,10 +29,14 @@ counted, logged and listed by `problems()`.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -41,14 +56,23 @@ from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.resources import Endpoint
 from nomadmesh.xds.source import SourceHealth
-from nomadmesh.xds.sources._common import BuildLoop, Problems, entry_upstreams
+from nomadmesh.xds.sources._common import BuildLoop, Fetcher, Problems, entry_upstreams
 
 log = logging.getLogger("nomadmesh.xds.nomad")
 
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 0.5
+# Nomad sends a heartbeat line every 10 s (nomad/stream/ndjson.go); a silent stream is dead.
+_STREAM_SILENCE = 35.0
+WATCH_MODES = ("auto", "events", "blocking")
 
 View = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]  # endpoints, routes from the tag
+ServiceKey = tuple[str, str]  # (namespace, service name)
+Registrations = dict[str, Mapping[str, Any]]  # registration ID -> registration
+
+
+class StreamUnavailable(Exception):
+    """This Nomad does not serve the event stream to this token (the reason is the message)."""
 
 
 def nomad_address(address: str) -> str:
@@ -83,8 +107,18 @@ class NomadSource:
         tls_verify: bool | str = True,
         timeout: float = 15.0,
         config: MeshConfig | None = None,
+        connections: int = 8,
+        watch: str = "auto",
     ) -> None:
+        if watch not in WATCH_MODES:
+            raise XdsError(f"Nomad watch mode {watch!r} is not one of {', '.join(WATCH_MODES)}")
+        if connections < 4:
+            raise XdsError(f"the Nomad source needs at least 4 connections, not {connections} "
+                           "(the event stream, the variables watch, the list and one reader)")
         self.base = nomad_address(address)
+        self.connections = connections
+        self.watch = watch
+        self.mode = "events" if watch != "blocking" else "blocking"
         self.address = address
         self.cache = cache
         self.metrics = metrics
@@ -101,17 +135,29 @@ class NomadSource:
         self._configs: dict[str, ServiceConfig] = {}
         # variable path -> (ModifyIndex read, the problem its document has or None)
         self._variables: dict[str, tuple[int, str | None]] = {}
+        # event mode: (namespace, name) -> its registrations, as listed and then streamed
+        self._registrations: dict[ServiceKey, Registrations] = {}
+        self._listed: dict[ServiceKey, tuple[int, list[Any]]] = {}  # a re-list's answers
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        self._response: requests.Response | None = None
+        self._fallback = ""
+        self.relists = 0
         self.problems_ = Problems(self.name, metrics, log)
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce,
                                  log=log, stopped=self._stopped, problems=self.problems_)
+        self._readers: Fetcher[ServiceKey, requests.Session] = Fetcher(
+            "nomadmesh-xds-nomad-read", connections - 3, self._read_listed, self._session,
+            lambda session: session.close(), self._stopped)
 
     def start(self) -> None:
         """Start watching; an unreachable Nomad is retried in the background, not fatal."""
         self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
+        self._set_mode(self.mode)
+        if self.mode == "events":
+            self._readers.start()
         self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
         self._spawn(self._config_loop, "nomadmesh-xds-nomad-config")
         self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
@@ -120,12 +166,17 @@ class NomadSource:
         """Stop every watch; blocked queries end when Nomad answers or the timeout passes."""
         self._stopped.set()
         self._builds.wake()
+        self._readers.wake()
         with self._lock:
             for stop in self._watchers.values():
                 stop.set()
+            response = self._response
+        if response is not None:
+            _shut(response)  # the stream's read ends at once
         deadline = time.monotonic() + 0.3
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._readers.join(deadline)
 
     @property
     def builds(self) -> int:
@@ -137,9 +188,19 @@ class NomadSource:
         return self.problems_.current()
 
     def health(self) -> SourceHealth:
-        """Healthy while nothing is wrong; else one line per problem."""
+        """Healthy while nothing is wrong; else one line per problem. A source that fell back
+        to blocking queries says so (one connection per service: see the module)."""
         problems = tuple(self.problems())
+        if self.mode == "blocking" and self.watch == "auto":
+            problems += (f"nomad watch: blocking queries, one connection per service "
+                         f"({self._fallback})",)
+            return SourceHealth(ok=not self.problems(), problems=problems)
         return SourceHealth(ok=not problems, problems=problems)
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        for each in ("events", "blocking"):
+            self.metrics.source_watch.labels(self.name, each).set(1 if each == mode else 0)
 
     def healthy(self) -> bool:
         """Whether every watch's last answer was read without a problem."""
@@ -196,7 +257,225 @@ class NomadSource:
             session.close()
 
     def _services_loop(self) -> None:
+        if self.mode == "events":
+            try:
+                self._stream_loop()
+                return
+            except StreamUnavailable as exc:
+                if self.watch == "events":
+                    self.problems_.report("events", "stream_unavailable", str(exc))
+                    return
+                self._fallback = str(exc)
+                log.warning("nomad event stream unavailable, watching with blocking queries "
+                            "reason=%s", exc)
+                self._set_mode("blocking")
+                with self._lock:
+                    # What the stream showed stays served until the blocking queries answer.
+                    self._registrations.clear()
         self._blocking("services", "/v1/services", self._stopped, self._on_services)
+
+    # --- the event stream ---------------------------------------------------------------------
+
+    def _stream_loop(self) -> None:
+        """Open the stream, list, apply the stream; again after any end (StreamUnavailable when
+        this Nomad or token has no stream)."""
+        session = self._session()
+        backoff = _BACKOFF_START
+        reason = "start"
+        try:
+            while not self._stopped.is_set():
+                try:
+                    lines = self._open_stream(session)
+                    with self._session() as lister:  # the stream holds `session`'s connection
+                        listed = self._relist(lister, reason)
+                    if listed is None:
+                        return
+                    backoff = _BACKOFF_START
+                    self.problems_.clear("events", kinds=("query_failed", "bad_answer"))
+                    self._follow(lines, listed)
+                    reason = "reconnect"
+                except (requests.RequestException, ValueError, XdsError) as exc:
+                    if self._stopped.is_set():
+                        return
+                    kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
+                        "query_failed")
+                    self.problems_.report("events", kind, f"{type(exc).__name__}: {exc}"[:300])
+                    self._stopped.wait(backoff)
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    reason = "reconnect"
+                finally:
+                    with self._lock:
+                        response, self._response = self._response, None
+                    if response is not None:
+                        response.close()
+        finally:
+            session.close()
+
+    def _open_stream(self, session: requests.Session) -> Iterator[bytes]:
+        """The stream from the oldest batch Nomad keeps (index 1): the list read next is then
+        covered by what the stream holds for us while we list."""
+        response = session.get(
+            self.base + "/v1/event/stream",
+            params={"topic": "Service", "namespace": self._namespace, "index": "1"},
+            stream=True, timeout=(self._timeout, _STREAM_SILENCE), allow_redirects=False)
+        with self._lock:
+            self._response = response
+        if self._stopped.is_set():
+            raise requests.ConnectionError("stopped")
+        if response.status_code in (403, 404):
+            text = response.text[:160].strip()
+            raise StreamUnavailable(f"GET /v1/event/stream: HTTP {response.status_code}"
+                                    + (f": {text}" if text else ""))
+        if response.status_code != 200:
+            raise XdsError(f"the event stream: HTTP {response.status_code}: "
+                           f"{response.text[:120]}")
+        return response.iter_lines(chunk_size=None)
+
+    def _relist(self, session: requests.Session, reason: str) -> int | None:
+        """Read every service afresh; the index the list is current at (None: stopped)."""
+        started = time.perf_counter()
+        response = session.get(self.base + "/v1/services", params={"namespace": self._namespace},
+                               timeout=self._timeout, allow_redirects=False)
+        if response.status_code != 200:
+            raise XdsError(f"/v1/services: HTTP {response.status_code}: {response.text[:120]}")
+        index_text = response.headers.get("X-Nomad-Index", "0")
+        index = int(index_text) if index_text.isdigit() else 0
+        keys = self._service_keys(response.json())
+        with self._lock:
+            self._listed = {}
+        self._readers.mark(sorted(keys))
+        if not self._readers.wait_idle():
+            return None
+        with self._lock:
+            listed, self._listed = self._listed, {}
+            before = set(self._registrations)
+            self._registrations = {
+                key: {str(r.get("ID")): r for r in body if isinstance(r, Mapping)}
+                for key, (_, body) in listed.items() if key in keys}
+        for key in sorted(before - keys):
+            self._set_view(key, None)
+        for key in sorted(keys):
+            self._set_view(key, listed[key][1] if key in listed else [])
+        if reason != "start":
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, reason).inc()
+        log.info("nomad services listed reason=%s services=%s index=%s seconds=%.3f", reason,
+                 len(keys), index, time.perf_counter() - started)
+        return index
+
+    def _read_listed(self, session: requests.Session, key: ServiceKey) -> None:
+        """One service's registrations for a re-list (a pool worker); retried until read."""
+        backoff = _BACKOFF_START
+        while not self._stopped.is_set():
+            try:
+                response = session.get(f"{self.base}/v1/service/{quote(key[1])}",
+                                       params={"namespace": key[0]}, timeout=self._timeout,
+                                       allow_redirects=False)
+                if response.status_code != 200:
+                    raise XdsError(f"HTTP {response.status_code}: {response.text[:120]}")
+                body = response.json()
+                if not isinstance(body, list):
+                    raise XdsError(f"the answer for service {key[1]} is "
+                                   f"{type(body).__name__}, not a list")
+            except (requests.RequestException, ValueError, XdsError) as exc:
+                kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
+                    "query_failed")
+                self.problems_.report(_where(key), kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._stopped.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            self.problems_.clear(_where(key), kinds=("bad_answer", "query_failed"))
+            self.metrics.source_fetches.labels(self.name).inc()
+            index_text = response.headers.get("X-Nomad-Index", "0")
+            with self._lock:
+                self._listed[key] = (int(index_text) if index_text.isdigit() else 0, body)
+            return
+
+    def _follow(self, lines: Iterator[bytes], listed: int) -> None:
+        """Apply the stream's batches newer than `listed`, each service's registrations in
+        commit order, until the stream ends."""
+        for line in lines:
+            if self._stopped.is_set():
+                return
+            if not line.strip():
+                continue
+            batch = json.loads(line)
+            if not isinstance(batch, Mapping):
+                raise XdsError(f"an event stream line is {type(batch).__name__}, not an object")
+            if not batch:
+                continue  # a heartbeat (nomad/stream/ndjson.go JsonHeartbeat)
+            index, events = batch.get("Index"), batch.get("Events")
+            if not isinstance(index, int) or not isinstance(events, list):
+                self.problems_.report("events", "bad_entry", "a batch without Index or Events "
+                                      "skipped")
+                continue
+            if index <= listed:
+                continue  # already in the list
+            self._apply_events(events)
+        raise requests.ConnectionError("the event stream ended")
+
+    def _apply_events(self, events: list[Any]) -> None:
+        touched: set[ServiceKey] = set()
+        with self._lock:
+            for event in events:
+                service = _mapping(_mapping(event).get("Payload")).get("Service")
+                kind = _mapping(event).get("Type")
+                if not isinstance(service, Mapping):
+                    continue
+                name, namespace = service.get("ServiceName"), service.get("Namespace")
+                if not isinstance(name, str) or not name or "/" in name:
+                    continue
+                key = (namespace if isinstance(namespace, str) and namespace else "default",
+                       name)
+                registrations = self._registrations.setdefault(key, {})
+                if kind == "ServiceDeregistration":
+                    registrations.pop(str(service.get("ID")), None)
+                elif kind == "ServiceRegistration":
+                    registrations[str(service.get("ID"))] = service
+                else:
+                    continue
+                touched.add(key)
+            bodies = {}
+            for key in touched:
+                registrations = self._registrations.get(key) or {}
+                if not registrations:
+                    self._registrations.pop(key, None)
+                bodies[key] = list(registrations.values()) or None
+        for key in sorted(touched):
+            self._set_view(key, bodies[key])
+
+    def _set_view(self, key: ServiceKey, body: list[Any] | None) -> None:
+        """A service's registrations in one namespace (None or empty: it has none there)."""
+        name = key[1]
+        where = _where(key)
+        empty: tuple[View, list[str]] = (((), ()), [])
+        view, skipped = registrations_view(body) if body else empty
+        if skipped:
+            self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
+        else:
+            self.problems_.clear(where, kinds=("bad_entry",))
+        with self._lock:
+            views = self._views.setdefault(name, {})
+            if not body:
+                if key[0] not in views:
+                    if not views:
+                        self._views.pop(name, None)
+                    return
+                del views[key[0]]
+                if not views:
+                    self._views.pop(name, None)
+            elif views.get(key[0]) == view:
+                return
+            else:
+                views[key[0]] = view
+            combined = self._view(name)
+            config = self._configs.get(name)
+        if combined is None:
+            self._builds.remove_service(name)
+        else:
+            self._publish(name, combined, config)
+
+    # --- blocking queries (no event stream) ---------------------------------------------------
 
     def _config_loop(self) -> None:
         self._blocking("config", "/v1/vars", self._stopped, self._on_variables,
@@ -269,10 +548,11 @@ class NomadSource:
             raise XdsError(f"{where}: no item {CONFIG_ITEM!r} holding a config document")
         return read_config_document(text, where)
 
-    def _on_services(self, body: Any, session: requests.Session) -> None:
+    def _service_keys(self, body: Any) -> set[ServiceKey]:
+        """(namespace, name) of every service a `/v1/services` answer lists."""
         if not isinstance(body, list):
             raise XdsError(f"the services answer is {type(body).__name__}, not a list")
-        keys: set[tuple[str, str]] = set()
+        keys: set[ServiceKey] = set()
         fallback = self._namespace if self._namespace != "*" else "default"
         for namespace in body:
             services = namespace.get("Services") if isinstance(namespace, Mapping) else None
@@ -282,11 +562,21 @@ class NomadSource:
                 name = service.get("ServiceName") if isinstance(service, Mapping) else None
                 if isinstance(name, str) and name and "/" not in name:
                     keys.add((in_namespace, name))
+        return keys
+
+    def _on_services(self, body: Any, session: requests.Session) -> None:
+        keys = self._service_keys(body)
         with self._lock:
             added = keys - set(self._watchers)
-            removed = set(self._watchers) - keys
+            # Services served without a watch (listed by the event stream before a fallback)
+            # and no longer listed are gone too.
+            unwatched = {(namespace, name) for name, views in self._views.items()
+                         for namespace in views} - set(self._watchers)
+            removed = (set(self._watchers) | unwatched) - keys
             for key in removed:
-                self._watchers.pop(key).set()
+                stop = self._watchers.pop(key, None)
+                if stop is not None:
+                    stop.set()
                 views = self._views.get(key[1], {})
                 views.pop(key[0], None)
                 if not views:
@@ -348,6 +638,18 @@ class NomadSource:
                 routes.setdefault(upstream.prefix, upstream)
         return (tuple(e for endpoints, _ in views for e in endpoints),
                 tuple(routes[p] for p in sorted(routes)))
+
+
+def _shut(response: requests.Response) -> None:
+    """End a streamed response being read on another thread: its socket says end of file."""
+    # A duplicate of the socket's descriptor: shutting it down ends the reader's socket.
+    with contextlib.suppress(OSError, ValueError), \
+            socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _where(key: tuple[str, str]) -> str:

@@ -1,0 +1,261 @@
+"""Discovery sources at scale: the Consul and Nomad sources before and after one-loop watching.
+
+Run: python benchmarks/bench_sources.py [--services 1000 10000] [--endpoints 2] [--changes 40]
+     [--baseline dfecd11] [--only consul|nomad]
+
+For each source, number of services and implementation, in one run against the same emulator
+(in its own process, as Consul or Nomad would be): the threads the source holds, its open
+connections to the server, the time from start until the builder has every service, and the time
+from a single-service change made in the server to the builder receiving that service, p50/p99.
+"old" is the source as it was at `--baseline` (Consul: one thread and one blocking query per
+service, loaded from git) or its blocking-query fallback (Nomad: the same code as before);
+"new" is the current source (Consul: catalog + checks watches and a reader pool; Nomad: the
+event stream and a reader pool), both with the default budget of 8 connections.
+Changes: Consul, a check flip (passing <-> critical) on one service; a new instance of a known
+service (which the catalog cannot attribute, so the new source reads every service); Nomad, a
+registration added and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import psutil
+
+from nomadmesh.testing import ConsulEmulator, NomadEmulator
+from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.metrics import XdsMetrics
+from nomadmesh.xds.sources.consul import ConsulSource
+from nomadmesh.xds.sources.nomad import NomadSource
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
+    """The emulator process: fill it, then apply the parent's changes one by one."""
+    emulator: Any = ConsulEmulator() if kind == "consul" else NomadEmulator()
+    emulator.start()
+    if kind == "consul":
+        for s in range(services):
+            for e in range(endpoints):
+                emulator.register(f"svc-{s}", service_id=f"svc-{s}-{e}", address="127.0.0.1",
+                                  port=20000 + e, checks=[{"CheckID": f"svc-{s}-{e}-check",
+                                                           "TTL": "1h", "Status": "passing"}])
+    else:
+        registrations = [nomad_registration(s, e) for s in range(services)
+                         for e in range(endpoints)]
+        for start in range(0, len(registrations), 1000):
+            chunk = registrations[start:start + 1000]
+            emulator.server.write(lambda txn, chunk=chunk: [txn.upsert_service(r) for r in chunk])
+    conn.send((emulator.address, emulator.port))
+    while True:
+        command, *args = conn.recv()
+        if command == "stop":
+            break
+        if command == "flip":
+            emulator.set_check_status(*args)
+        elif command == "consul-add":
+            name, instance, port = args
+            emulator.register(name, service_id=instance, address="127.0.0.1", port=port,
+                              checks=[{"CheckID": f"{instance}-check", "TTL": "1h",
+                                       "Status": "passing"}])
+        elif command == "consul-remove":
+            emulator.deregister(args[0])
+        elif command == "nomad-add":
+            reg = nomad_registration(*args)
+            emulator.server.write(lambda txn, reg=reg: txn.upsert_service(reg))
+        elif command == "nomad-remove":
+            reg_id = nomad_registration(*args)["ID"]
+            emulator.server.write(lambda txn, reg_id=reg_id: txn.delete_service(reg_id))
+        conn.send("done")
+    emulator.stop()
+
+
+def nomad_registration(service: int, endpoint: int) -> dict[str, Any]:
+    return {"ID": f"_nomad-task-svc-{service}-{endpoint}", "ServiceName": f"svc-{service}",
+            "Namespace": "default", "NodeID": "n1", "Datacenter": "dc1",
+            "JobID": f"svc-{service}", "AllocID": f"a-{service}-{endpoint}", "Tags": [],
+            "Address": "127.0.0.1", "Port": 20000 + endpoint}
+
+
+def baseline_consul(revision: str) -> ModuleType:
+    """The Consul source as it was at `revision` (one thread and blocking query per service)."""
+    text = subprocess.run(["git", "show", f"{revision}:nomadmesh/xds/sources/consul.py"],
+                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "consul_baseline.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("consul_baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Watched:
+    """What the source hands its builder: per service, the last endpoints and when."""
+
+    def __init__(self, source: Any) -> None:
+        self.cond = threading.Condition()
+        self.last: dict[str, tuple[float, tuple[Any, ...]]] = {}
+        loop = source._builds
+        original = loop.set_service
+
+        def set_service(name: str, endpoints: Any, upstreams: Any) -> None:
+            endpoints = tuple(endpoints)
+            with self.cond:
+                self.last[name] = (time.perf_counter(), endpoints)
+                self.cond.notify_all()
+            original(name, endpoints, upstreams)
+
+        loop.set_service = set_service
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def connections_to(port: int) -> int:
+    return sum(1 for c in psutil.Process().net_connections(kind="tcp")
+               if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+
+
+def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
+        baseline: ModuleType | None) -> None:
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve, args=(kind, services, endpoints, child))
+    server.start()
+    address, port = parent.recv()
+
+    def change(*command: Any) -> float:
+        started = time.perf_counter()
+        parent.send(command)
+        parent.recv()
+        return started
+
+    cache, metrics = SnapshotCache(), XdsMetrics()
+    source: Any
+    if kind == "consul":
+        cls = baseline.ConsulSource if impl == "old" and baseline is not None else ConsulSource
+        source = cls(address, cache, metrics)
+    else:
+        source = NomadSource(address, cache, metrics,
+                             watch="blocking" if impl == "old" else "auto")
+    threads_before = threading.active_count()
+    watched = Watched(source)
+    started = time.perf_counter()
+    source.start()
+    loaded = watched.wait(lambda: len(watched.last) >= services, timeout=900)
+    load_s = time.perf_counter() - started
+    time.sleep(0.5)  # let connections settle
+    threads = threading.active_count() - threads_before
+    conns = connections_to(port)
+    rss = psutil.Process().memory_info().rss >> 20
+    line = (f"  {kind:6} {impl:3} {services:6} services x {endpoints}: threads {threads:6}  "
+            f"connections {conns:6}  load {load_s:7.2f} s  rss {rss} MiB")
+    if not loaded:
+        print(line + f"  (ONLY {len(watched.last)} LOADED)", flush=True)
+    else:
+        print(line, flush=True)
+        mode = getattr(source, "mode", "per-service" if impl == "old" else "catalog")
+        targets = [f"svc-{(i * 7919) % services}" for i in range(changes)]
+        if kind == "consul":
+            samples = []
+            for name in targets:
+                for status in ("critical", "passing"):
+                    at = change("flip", f"{name}-0-check", status)
+                    if not watched.wait(lambda name=name, status=status, at=at:
+                                        watched.last[name][0] >= at
+                                        and watched.last[name][1][0].health == status,
+                                        timeout=60):
+                        print(f"    MISSED: {name} {status}", flush=True)
+                        continue
+                    samples.append((watched.last[name][0] - at) * 1000)
+                    time.sleep(0.02)
+            report(f"{kind} {impl} check flip", samples, mode, source)
+            samples = []
+            for name in targets[:max(3, changes // 8)]:
+                instance = f"{name}-extra"
+                at = change("consul-add", name, instance, 29999)
+                watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
+                    e.port == 29999 for e in watched.last[name][1]), timeout=120)
+                samples.append((watched.last[name][0] - at) * 1000)
+                change("consul-remove", instance)
+                watched.wait(lambda name=name: all(e.port != 29999 for e in
+                                                   watched.last[name][1]), timeout=120)
+            report(f"{kind} {impl} new instance", samples, mode, source)
+        else:
+            samples = []
+            for name in targets:
+                service = int(name.removeprefix("svc-"))
+                at = change("nomad-add", service, endpoints)
+                watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and len(
+                    watched.last[name][1]) == endpoints + 1, timeout=60)
+                samples.append((watched.last[name][0] - at) * 1000)
+                at = change("nomad-remove", service, endpoints)
+                watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and len(
+                    watched.last[name][1]) == endpoints, timeout=60)
+                samples.append((watched.last[name][0] - at) * 1000)
+                time.sleep(0.02)
+            report(f"{kind} {impl} add/remove", samples, mode, source)
+    stopping = time.perf_counter()
+    source.stop()
+    parent.send(("stop",))
+    server.join(timeout=60)
+    deadline = time.monotonic() + 60
+    while threading.active_count() > threads_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"    stopped in {time.perf_counter() - stopping:.1f} s", flush=True)
+
+
+def report(what: str, samples: list[float], mode: str, source: Any) -> None:
+    print(f"    {what:28} ({mode}): change -> builder p50 {percentile(samples, 0.5):8.1f} ms  "
+          f"p99 {percentile(samples, 0.99):8.1f} ms  max {max(samples):8.1f} ms  "
+          f"mean {statistics.mean(samples):8.1f} ms  re-reads {getattr(source, 'relists', '-')}",
+          flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--endpoints", type=int, default=2)
+    parser.add_argument("--changes", type=int, default=40)
+    parser.add_argument("--baseline", default="dfecd11",
+                        help="git revision of the per-service Consul source")
+    parser.add_argument("--only", choices=["consul", "nomad"])
+    parser.add_argument("--impl", choices=["old", "new"])
+    args = parser.parse_args()
+    baseline = baseline_consul(args.baseline)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, "
+          f"python {sys.version.split()[0]}", flush=True)
+    for kind in ("consul", "nomad"):
+        if args.only not in (None, kind):
+            continue
+        for services in args.services:
+            for impl in ("old", "new"):
+                if args.impl not in (None, impl):
+                    continue
+                run(kind, impl, services, args.endpoints, args.changes, baseline)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""The Consul and Nomad sources at many services: a fixed number of threads and connections,
+only the changed service read, and no change lost across a reconnect."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+from nomadmesh.errors import XdsError
+from nomadmesh.testing import ConsulEmulator, NomadEmulator
+from nomadmesh.testing.envoy import eventually
+from nomadmesh.xds import ControlPlane
+from nomadmesh.xds.cache import SnapshotCache
+from nomadmesh.xds.metrics import XdsMetrics
+from nomadmesh.xds.resources import Endpoint
+from nomadmesh.xds.sources.consul import ConsulSource
+from nomadmesh.xds.sources.nomad import NomadSource, _shut
+
+SERVICES = 200
+Seen = dict[str, tuple[Endpoint, ...]]
+
+
+def source_threads(prefix: str) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def connections_to(port: int) -> int:
+    """This process's open TCP connections to `port` (the emulator serves from it too: only the
+    client ends, whose remote port it is, are counted)."""
+    return sum(1 for c in psutil.Process().net_connections(kind="tcp")
+               if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+
+
+@contextmanager
+def following(source: ConsulSource | NomadSource) -> Iterator[Seen]:
+    """The endpoints the source hands its builder, per service (removed: gone from the dict)."""
+    seen: Seen = {}
+    loop = source._builds
+    set_service, remove = loop.set_service, loop.remove_service
+
+    def on_set(name: str, endpoints: Any, upstreams: Any) -> None:
+        seen[name] = tuple(endpoints)
+        set_service(name, seen[name], upstreams)
+
+    def on_remove(name: str) -> None:
+        seen.pop(name, None)
+        remove(name)
+
+    loop.set_service = on_set  # type: ignore[method-assign]
+    loop.remove_service = on_remove  # type: ignore[method-assign]
+    source.start()
+    try:
+        yield seen
+    finally:
+        source.stop()
+
+
+def ports_of(seen: Seen, name: str) -> list[int]:
+    return sorted(e.port for e in seen.get(name, ()))
+
+
+def fetches(metrics: XdsMetrics, source: str) -> float:
+    return float(metrics.source_fetches.labels(source)._value.get())
+
+
+def consul_register(consul: ConsulEmulator, name: str, instance: str, port: int) -> None:
+    consul.register(name, service_id=instance, address="127.0.0.1", port=port,
+                    checks=[{"CheckID": f"{instance}-check", "TTL": "30s", "Status": "passing"}])
+
+
+def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed() -> None:
+    with ConsulEmulator() as consul:
+        for n in range(SERVICES):
+            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        metrics = XdsMetrics()
+        source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+            threads = source_threads("nomadmesh-xds-consul")
+            # catalog, critical, warning, config, build + 2 readers, at any number of services
+            assert len(threads) == 7, threads
+            eventually(lambda: connections_to(consul.port) <= 6, what="at most 6 connections")
+            assert connections_to(consul.port) >= 3  # the three watches stay open
+            read_before, relists = fetches(metrics, "consul"), source.relists
+
+            consul.set_check_status("svc-7-1-check", "critical")
+            eventually(lambda: [e.health for e in seen["svc-7"]] == ["critical"],
+                       what="the health change")
+            assert fetches(metrics, "consul") - read_before <= 2  # that service, not all 200
+            assert source.relists == relists
+
+            consul_register(consul, "svc-new", "svc-new-1", 29999)
+            eventually(lambda: ports_of(seen, "svc-new") == [29999], what="a new service")
+            consul.deregister("svc-3-1")
+            eventually(lambda: "svc-3" not in seen, what="a service gone")
+
+            # A second instance of a known service changes no name or tag: everything is read
+            # again, node by node, the health taken from the checks that are not passing.
+            consul.set_check_status("svc-9-1-check", "warning")
+            eventually(lambda: [e.health for e in seen["svc-9"]] == ["warning"], what="warning")
+            read_before = fetches(metrics, "consul")
+            consul_register(consul, "svc-9", "svc-9-2", 29998)
+            eventually(lambda: ports_of(seen, "svc-9") == [20009, 29998],
+                       what="the new instance")
+            assert source.relists == relists + 1
+            assert fetches(metrics, "consul") - read_before <= 2  # one node, not 200 services
+            assert {e.port: e.health for e in seen["svc-9"]} == {20009: "warning",
+                                                                 29998: "passing"}
+            assert [e.health for e in seen["svc-7"]] == ["critical"]  # kept through the re-read
+            assert len(source_threads("nomadmesh-xds-consul")) == 7
+            assert source.healthy(), source.problems()
+    eventually(lambda: not source_threads("nomadmesh-xds-consul"), timeout=5,
+               what="the source's threads to end")
+
+
+def nomad_registration(name: str, instance: str, port: int) -> dict[str, Any]:
+    return {"ID": f"_nomad-task-{instance}", "ServiceName": name, "Namespace": "default",
+            "NodeID": "n1", "Datacenter": "dc1", "JobID": name, "AllocID": instance,
+            "Tags": [], "Address": "127.0.0.1", "Port": port}
+
+
+def nomad_write(nomad: NomadEmulator, change: Callable[[Any], object]) -> None:
+    nomad.server.write(change)
+
+
+def test_nomad_source_follows_every_service_on_one_event_stream() -> None:
+    with NomadEmulator() as nomad:
+        registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
+                         for n in range(SERVICES)]
+        nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+        metrics = XdsMetrics()
+        source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="2s", connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+            assert source.mode == "events"
+            assert metrics.source_watch.labels("nomad", "events")._value.get() == 1
+            threads = source_threads("nomadmesh-xds-nomad")
+            assert len(threads) == 6, threads  # stream, config, build + 3 readers
+            eventually(lambda: connections_to(nomad.port) <= 6, what="at most 6 connections")
+            assert connections_to(nomad.port) >= 2  # the stream and the variables watch
+            read_before = fetches(metrics, "nomad")
+
+            nomad_write(nomad, lambda txn: txn.upsert_service(
+                nomad_registration("svc-7", "svc-7-2", 29999)))
+            eventually(lambda: ports_of(seen, "svc-7") == [20007, 29999], what="a new instance")
+            nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-3-1"))
+            eventually(lambda: "svc-3" not in seen, what="a service gone")
+            assert fetches(metrics, "nomad") == read_before  # the events carry the changes
+
+            # A reconnect may have missed batches: the source lists again, and a change made
+            # while it was away is served.
+            with source._lock:
+                response = source._response
+            assert response is not None
+            nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-8-1"))
+            _shut(response)
+            eventually(lambda: source.relists == 1, what="the re-list after the reconnect")
+            eventually(lambda: "svc-8" not in seen, what="the change across the reconnect")
+            nomad_write(nomad, lambda txn: txn.upsert_service(
+                nomad_registration("svc-9", "svc-9-2", 29998)))
+            eventually(lambda: ports_of(seen, "svc-9") == [20009, 29998],
+                       what="events after the reconnect")
+            assert metrics.source_relists.labels("nomad", "reconnect")._value.get() == 1
+            assert source.healthy(), source.problems()
+
+
+class RefusingNomad:
+    """A Nomad whose event stream answers `status` and has no services (blocking queries)."""
+
+    def __init__(self, status: int) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/v1/event/stream"):
+                    code, body = status, b"Permission denied"
+                else:
+                    code, body = 200, b"[]"
+                self.send_response(code)
+                self.send_header("X-Nomad-Index", "5")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refused_event_stream_falls_back_to_blocking_queries_and_says_so(status: int) -> None:
+    nomad = RefusingNomad(status)
+    try:
+        with ControlPlane(listen="127.0.0.1:0", nomad=nomad.address, nomad_wait="1s",
+                          metrics="127.0.0.1:0") as plane:
+            source = plane.source
+            assert isinstance(source, NomadSource)
+            eventually(lambda: source.mode == "blocking", what="the fallback")
+            assert plane.metrics.source_watch.labels("nomad", "blocking")._value.get() == 1
+            health = source.health()
+            assert health.ok, health
+            assert any(f"HTTP {status}" in p and "blocking" in p for p in health.problems)
+            page = requests.get(f"http://127.0.0.1:{plane.metrics_port}/healthz", timeout=5)
+            assert page.status_code == 200, page.text
+            assert page.text.startswith("ok\n") and "blocking queries" in page.text, page.text
+    finally:
+        nomad.close()
+
+
+def test_watch_events_only_reports_a_refused_stream_instead_of_falling_back() -> None:
+    nomad = RefusingNomad(403)
+    source = NomadSource(nomad.address, SnapshotCache(), XdsMetrics(), watch="events")
+    try:
+        source.start()
+        eventually(lambda: any("HTTP 403" in p for p in source.problems()), what="the report")
+        assert source.mode == "events" and not source.healthy()
+    finally:
+        source.stop()
+        nomad.close()
+
+
+def test_a_connection_budget_below_what_the_watches_need_is_an_xds_error() -> None:
+    with pytest.raises(XdsError, match="at least 5 connections"):
+        ConsulSource("127.0.0.1:8500", SnapshotCache(), XdsMetrics(), connections=4)
+    with pytest.raises(XdsError, match="at least 4 connections"):
+        NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), connections=3)
+    with pytest.raises(XdsError, match="watch mode"):
+        NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), watch="poll")
+
+
+class RevokingNomad:
+    """A Nomad that serves the event stream once (a heartbeat, then the connection ends) and
+    refuses it afterwards (403: a token that lost the capability), with one service `web`."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+        nomad = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/v1/event/stream"):
+                    nomad.streams += 1
+                    if nomad.streams == 1:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        self.wfile.write(b"{}\n")
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                        self.close_connection = True
+                        return
+                    code, body = 403, b"Permission denied"
+                elif self.path.startswith("/v1/services"):
+                    code, body = 200, json.dumps([{"Namespace": "default", "Services": [
+                        {"ServiceName": "web", "Tags": []}]}]).encode()
+                elif self.path.startswith("/v1/service/web"):
+                    code, body = 200, json.dumps([nomad_registration("web", "w1", 7000)]).encode()
+                else:
+                    code, body = 200, b"[]"
+                self.send_response(code)
+                self.send_header("X-Nomad-Index", "5")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_service() -> None:
+    nomad = RevokingNomad()
+    removed: list[str] = []
+    source = NomadSource(nomad.address, SnapshotCache(), XdsMetrics(), wait="1s")
+    remove = source._builds.remove_service
+
+    def on_remove(name: str) -> None:
+        removed.append(name)
+        remove(name)
+
+    source._builds.remove_service = on_remove  # type: ignore[method-assign]
+    try:
+        with following(source) as seen:
+            eventually(lambda: source.mode == "blocking", what="the fallback after the 403")
+            assert nomad.streams == 2
+            eventually(lambda: ports_of(seen, "web") == [7000], what="web served")
+            eventually(lambda: any(t.startswith("nomadmesh-xds-nomad-default-web")
+                                   for t in source_threads("nomadmesh-xds-nomad")),
+                       what="web's blocking watch")
+            assert removed == []  # served from the stream's list until the blocking answer
+    finally:
+        nomad.close()

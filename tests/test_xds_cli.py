@@ -252,3 +252,34 @@ def test_sidecar_mtls_without_a_tls_ads_channel_is_served_with_a_warning(tmp_pat
     assert process.returncode == 0, stderr
     assert "private keys travel in SDS responses over a plain-text ADS channel" in stderr
     assert "mtls=True" in stderr
+
+
+def test_serving_consul_holds_no_more_connections_than_the_source_budget() -> None:
+    import psutil
+
+    with ConsulEmulator() as consul:
+        for n in range(40):
+            consul.register(f"service-{n}", service_id=f"s{n}", address="127.0.0.1", port=7000 + n)
+        metrics = free_port()
+        process = serve("--consul", consul.address, "--listen", f"127.0.0.1:{free_port()}",
+                        "--metrics", f"127.0.0.1:{metrics}", "--source-connections", "5")
+
+        def held() -> int:
+            return sum(1 for c in psutil.Process(process.pid).net_connections(kind="tcp")
+                       if c.raddr and c.raddr.port == consul.port)
+
+        try:
+            eventually(lambda: healthz_ok(metrics), timeout=20, what="/healthz")
+            eventually(lambda: held() > 0, timeout=20, what="the source's watches")
+            most = max(held() for _ in range(50))
+        finally:
+            stderr = stop(process)
+    assert process.returncode == 0, stderr
+    assert most <= 5, most  # 40 services, where the old source held one connection each
+
+
+def test_a_source_budget_below_the_minimum_is_refused() -> None:
+    process = serve("--consul", "127.0.0.1:1", "--source-connections", "4")
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "'--source-connections': 4 is not in the range x>=5." in stderr, stderr

@@ -59,6 +59,9 @@ def xds_group() -> None:
               help="Services that list no allowed callers accept none (default: any caller).")
 @click.option("--identify-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a new stream has to send its first request.")
+@click.option("--source-connections", default=8, show_default=True, type=click.IntRange(5),
+              help="HTTP connections the Consul or Nomad source may hold, whatever the number of "
+                   "services (docs/xds.md, the connection budget).")
 @click.option("--access-log", is_flag=True,
               help="Every sidecar logs one JSON line per request to its stdout.")
 @click.option("--tracing", type=click.Choice(["zipkin", "opentelemetry"]), default=None,
@@ -86,6 +89,7 @@ def serve(
     cert_lifetime: str,
     default_deny: bool,
     identify_timeout: float,
+    source_connections: int,
     access_log: bool,
     tracing: str | None,
     tracing_collector: str | None,
@@ -131,7 +135,8 @@ def serve(
     plane = ControlPlane(listen=listen, consul=consul_address, consul_token=consul_token,
                          nomad=nomad_address, nomad_token=nomad_token,
                          snapshot_file=snapshot_file, metrics=metrics, tls=tls,
-                         mesh_config=mesh_config, identify_timeout=identify_timeout)
+                         mesh_config=mesh_config, identify_timeout=identify_timeout,
+                         source_connections=source_connections)
     source = "consul" if consul_address else "nomad" if nomad_address else "snapshot-file"
     with StopSignals() as signals, plane:
         settle_heap()

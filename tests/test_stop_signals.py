@@ -106,13 +106,14 @@ def test_dev_stops_on_sigterm_taken_by_another_thread() -> None:
     assert process.returncode == 0
 
 
-def test_a_sigint_before_the_wait_interrupts_the_work_as_python_does(tmp_path: Path) -> None:
+def test_a_sigint_before_the_wait_interrupts_interruptible_work_as_python_does(
+        tmp_path: Path) -> None:
     # The demo's minute of set-up must stay interruptible by Ctrl+C.
     script = tmp_path / "work.py"
     script.write_text(textwrap.dedent("""
         import os, signal, sys
         from nomadmesh.cli._signals import StopSignals
-        with StopSignals() as signals:
+        with StopSignals(interruptible=True) as signals:
             try:
                 os.kill(os.getpid(), signal.SIGINT)
                 for _ in range(10**7):
@@ -129,3 +130,20 @@ def test_a_sigint_before_the_wait_interrupts_the_work_as_python_does(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "interrupted", "woke on SIGTERM", "default SIGINT handler back: True"]
+
+
+def test_a_sigint_before_the_wait_is_kept_for_it_by_default(tmp_path: Path) -> None:
+    # `xds serve` is ready (healthz 200) a moment before it waits: a Ctrl+C then is a clean stop.
+    script = tmp_path / "work.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal
+        from nomadmesh.cli._signals import StopSignals
+        with StopSignals() as signals:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**6):
+                pass
+            print("woke on", signal.Signals(signals.wait()).name)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env=env())
+    assert (done.returncode, done.stdout) == (0, "woke on SIGINT\n"), done.stderr

@@ -26,12 +26,14 @@ class StopSignals:
     """`with StopSignals() as signals: ...; signals.wait()`: block until SIGTERM or SIGINT.
 
     Inside the block SIGTERM no longer terminates the process: one that arrives before `wait()`
-    is kept and makes it return at once, so the work in the block is cleaned up. SIGINT before
-    `wait()` raises KeyboardInterrupt as Python's default handler does. Leaving the block
-    restores the previous handlers and wakeup fd. Main thread only (as `signal.signal`).
+    is kept and makes it return at once, so the work in the block is cleaned up. SIGINT is kept
+    the same way, unless `interruptible`: then SIGINT before `wait()` raises KeyboardInterrupt as
+    Python's default handler does (for a long set-up that Ctrl+C must cut short). Leaving the
+    block restores the previous handlers and wakeup fd. Main thread only (as `signal.signal`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, interruptible: bool = False) -> None:
+        self._interruptible = interruptible
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
@@ -48,7 +50,7 @@ class StopSignals:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """The Python-level handler; while waiting, the wakeup byte says which signal came."""
-        if signum == signal.SIGINT and not self._waiting:
+        if signum == signal.SIGINT and self._interruptible and not self._waiting:
             self._kept.extend(s for s in self._received() if s != signal.SIGINT)
             raise KeyboardInterrupt
 

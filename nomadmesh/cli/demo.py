@@ -23,7 +23,7 @@ def demo(once: bool, examples: str | None, timeout: float) -> None:
     from nomadmesh.demo import Demo, addresses_text
 
     started = time.monotonic()
-    with StopSignals() as signals, Demo(examples, say=click.echo, timeout=timeout) as run:
+    with StopSignals(interruptible=True) as signals, Demo(examples, say=click.echo, timeout=timeout) as run:
         click.echo(f"Nomad (emulated, running tasks locally): {run.cluster.nomad.url}")
         click.echo(f"Consul (emulated):                       {run.cluster.consul.url}")
         run.deploy()

@@ -444,8 +444,9 @@ def test_a_malformed_consul_address_is_an_xds_error() -> None:
 class HostileConsul:
     """A Consul that answers `null` catalogs and `[null]` health at first, then good answers."""
 
-    def __init__(self, bad_answers: int) -> None:
+    def __init__(self, bad_answers: int, null_reads: int = 0) -> None:
         self.bad_left = {"catalog": bad_answers, "health": bad_answers}
+        self.null_reads_left = null_reads  # first reads of service-a's health answered `null`
         hostile = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -461,6 +462,9 @@ class HostileConsul:
                 elif self.path.startswith("/v1/health/service/service-a"):
                     good = b'[{"Node": {"Address": "127.0.0.1"}, "Service": {"ID": "a1", "Port": 7001}}]'
                     status, body = 200, b"[null]" if bad else good
+                    if not bad and hostile.null_reads_left > 0:
+                        hostile.null_reads_left -= 1
+                        body = b"null"
                 else:
                     meta = b'{"nomadmesh-upstreams": "service-a=/hi_a"}'
                     status, body = 200, b'[{"Node": {"Address": "127.0.0.1"}, "Service": ' \
@@ -495,6 +499,19 @@ def test_null_catalog_and_null_health_answers_are_retried_until_good() -> None:
             assert hostile.bad_left == {"catalog": 0, "health": 0}
             assert plane.metrics.source_errors.labels("consul", "bad_answer")._value.get() >= 2
             eventually(plane.healthy, what="healthy after the good answers")
+    finally:
+        hostile.close()
+
+
+def test_a_service_read_that_fails_is_read_again_as_that_service() -> None:
+    # A reader retrying a failed health read must read the service again (the retry once went
+    # to the node path, with the service's name as a node, and the service was never served).
+    hostile = HostileConsul(bad_answers=0, null_reads=2)
+    try:
+        with ControlPlane(listen="127.0.0.1:0", consul=hostile.address,
+                          consul_wait="1s") as plane, watching(plane.port, "service-x"):
+            eventually(lambda: ports(plane, "service-a") == [(7001, 1)], what="service-a read")
+            assert hostile.null_reads_left == 0
     finally:
         hostile.close()
 

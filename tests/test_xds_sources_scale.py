@@ -174,18 +174,19 @@ def test_nomad_source_follows_every_service_on_one_event_stream() -> None:
             assert source.healthy(), source.problems()
 
 
-class RefusingNomad:
-    """A Nomad whose event stream answers `status` and has no services (blocking queries)."""
+class FakeNomad:
+    """A loopback HTTP/1.1 server answering GETs with `answer(handler)`: (status, body), or None
+    when `answer` wrote its own response."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, answer: Callable[[BaseHTTPRequestHandler], tuple[int, bytes] | None]) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                if self.path.startswith("/v1/event/stream"):
-                    code, body = status, b"Permission denied"
-                else:
-                    code, body = 200, b"[]"
+                answered = answer(self)
+                if answered is None:
+                    return
+                code, body = answered
                 self.send_response(code)
                 self.send_header("X-Nomad-Index", "5")
                 self.send_header("Content-Length", str(len(body)))
@@ -203,6 +204,14 @@ class RefusingNomad:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RefusingNomad(FakeNomad):
+    """A Nomad whose event stream answers `status` and has no services (blocking queries)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(lambda handler: (status, b"Permission denied")
+                         if handler.path.startswith("/v1/event/stream") else (200, b"[]"))
 
 
 @pytest.mark.parametrize("status", [403, 404])
@@ -246,55 +255,34 @@ def test_a_connection_budget_below_what_the_watches_need_is_an_xds_error() -> No
         NomadSource("127.0.0.1:4646", SnapshotCache(), XdsMetrics(), watch="poll")
 
 
-class RevokingNomad:
+class RevokingNomad(FakeNomad):
     """A Nomad that serves the event stream once (a heartbeat, then the connection ends) and
     refuses it afterwards (403: a token that lost the capability), with one service `web`."""
 
     def __init__(self) -> None:
         self.streams = 0
-        nomad = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                if self.path.startswith("/v1/event/stream"):
-                    nomad.streams += 1
-                    if nomad.streams == 1:
-                        self.send_response(200)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Connection", "close")
-                        self.end_headers()
-                        self.wfile.write(b"{}\n")
-                        self.wfile.flush()
-                        time.sleep(0.3)
-                        self.close_connection = True
-                        return
-                    code, body = 403, b"Permission denied"
-                elif self.path.startswith("/v1/services"):
-                    code, body = 200, json.dumps([{"Namespace": "default", "Services": [
-                        {"ServiceName": "web", "Tags": []}]}]).encode()
-                elif self.path.startswith("/v1/service/web"):
-                    code, body = 200, json.dumps([nomad_registration("web", "w1", 7000)]).encode()
-                else:
-                    code, body = 200, b"[]"
-                self.send_response(code)
-                self.send_header("X-Nomad-Index", "5")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet."""
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes] | None:
+        if handler.path.startswith("/v1/event/stream"):
+            self.streams += 1
+            if self.streams == 1:
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Connection", "close")
+                handler.end_headers()
+                handler.wfile.write(b"{}\n")
+                handler.wfile.flush()
+                time.sleep(0.3)
+                handler.close_connection = True
+                return None
+            return 403, b"Permission denied"
+        if handler.path.startswith("/v1/services"):
+            return 200, json.dumps([{"Namespace": "default", "Services": [
+                {"ServiceName": "web", "Tags": []}]}]).encode()
+        if handler.path.startswith("/v1/service/web"):
+            return 200, json.dumps([nomad_registration("web", "w1", 7000)]).encode()
+        return 200, b"[]"
 
 
 def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_service() -> None:

@@ -233,11 +233,6 @@ class Fetcher(Generic[Key, Client]):
                 self._cond.wait(0.5)
         return not self._stopped.is_set()
 
-    def pending(self) -> int:
-        """Keys marked or being read."""
-        with self._cond:
-            return len(self._dirty) + len(self._busy)
-
     def wake(self) -> None:
         """Let the workers notice that the source stopped."""
         with self._cond:

@@ -197,6 +197,15 @@ class ConsulSource:
         return ConsulApi(ConsulConfig(address=f"{scheme}://{host}:{self._port}",
                                       token=self._token, timeout=self._timeout))
 
+    def _report_failure(self, where: str, exc: Exception) -> None:
+        """Count and report a failed query, or an answer that cannot be used; the caller retries."""
+        bad_answer = isinstance(exc, XdsError) or (
+            isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
+        if not bad_answer:
+            self.metrics.consul_errors.inc()
+        self.problems_.report(where, "bad_answer" if bad_answer else "query_failed",
+                              f"{type(exc).__name__}: {exc}"[:300])
+
     def _blocking(self, what: str, stop: threading.Event, query: Any, apply: Any) -> None:
         """Run a blocking query until stopped: index kept, reset when it goes backwards, backoff.
 
@@ -211,12 +220,7 @@ class ConsulSource:
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if stop.is_set() or self._stopped.is_set():
                     return
-                bad_answer = isinstance(exc, XdsError) or (
-                    isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
-                if not bad_answer:
-                    self.metrics.consul_errors.inc()
-                kind = "bad_answer" if bad_answer else "query_failed"
-                self.problems_.report(what, kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._report_failure(what, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 # Re-read without blocking once Consul answers: recovery shows at once, and a
@@ -376,8 +380,8 @@ class ConsulSource:
             return  # the baseline: the catalog's first answer reads every service
         changed = {key for key in set(before) | set(current)
                    if before.get(key) != current.get(key)}
-        services = {state[0] for key in changed
-                    for state in (before.get(key), current.get(key)) if state is not None}
+        services = {seen[0] for key in changed
+                    for seen in (before.get(key), current.get(key)) if seen is not None}
         if "" in services:  # a node's own check: every service on it may have changed health
             self.relists += 1
             self.metrics.source_relists.labels(self.name, "node_check").inc()
@@ -405,12 +409,7 @@ class ConsulSource:
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if self._stopped.is_set():
                     return
-                bad_answer = isinstance(exc, XdsError) or (
-                    isinstance(exc, ApiError) and not isinstance(exc, PermissionDenied))
-                if not bad_answer:
-                    self.metrics.consul_errors.inc()
-                kind = "bad_answer" if bad_answer else "query_failed"
-                self.problems_.report(where, kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._report_failure(where, exc)
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue

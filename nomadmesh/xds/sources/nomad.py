@@ -191,11 +191,11 @@ class NomadSource:
         """Healthy while nothing is wrong; else one line per problem. A source that fell back
         to blocking queries says so (one connection per service: see the module)."""
         problems = tuple(self.problems())
+        ok = not problems  # the fallback is a note, not a problem
         if self.mode == "blocking" and self.watch == "auto":
             problems += (f"nomad watch: blocking queries, one connection per service "
                          f"({self._fallback})",)
-            return SourceHealth(ok=not self.problems(), problems=problems)
-        return SourceHealth(ok=not problems, problems=problems)
+        return SourceHealth(ok=ok, problems=problems)
 
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -219,6 +219,11 @@ class NomadSource:
             session.headers["X-Nomad-Token"] = self._token
         return session
 
+    def _report_failure(self, where: str, exc: Exception) -> None:
+        """Report a failed query, or an answer that cannot be used; the caller retries."""
+        kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else "query_failed"
+        self.problems_.report(where, kind, f"{type(exc).__name__}: {exc}"[:300])
+
     def _blocking(self, what: str, path: str, stop: threading.Event, apply: Any,
                   extra: Mapping[str, str] | None = None) -> None:
         session = self._session()
@@ -239,9 +244,7 @@ class NomadSource:
                 except (requests.RequestException, ValueError, XdsError) as exc:
                     if stop.is_set() or self._stopped.is_set():
                         return
-                    kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
-                        "query_failed")
-                    self.problems_.report(what, kind, f"{type(exc).__name__}: {exc}"[:300])
+                    self._report_failure(what, exc)
                     stop.wait(backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX)
                     index = 0
@@ -297,9 +300,7 @@ class NomadSource:
                 except (requests.RequestException, ValueError, XdsError) as exc:
                     if self._stopped.is_set():
                         return
-                    kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
-                        "query_failed")
-                    self.problems_.report("events", kind, f"{type(exc).__name__}: {exc}"[:300])
+                    self._report_failure("events", exc)
                     self._stopped.wait(backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX)
                     reason = "reconnect"
@@ -378,9 +379,7 @@ class NomadSource:
                     raise XdsError(f"the answer for service {key[1]} is "
                                    f"{type(body).__name__}, not a list")
             except (requests.RequestException, ValueError, XdsError) as exc:
-                kind = "bad_answer" if isinstance(exc, (ValueError, XdsError)) else (
-                    "query_failed")
-                self.problems_.report(_where(key), kind, f"{type(exc).__name__}: {exc}"[:300])
+                self._report_failure(_where(key), exc)
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
@@ -444,16 +443,20 @@ class NomadSource:
         for key in sorted(touched):
             self._set_view(key, bodies[key])
 
+    def _checked_view(self, key: ServiceKey, body: list[Any]) -> View:
+        """The registrations' view; those Envoy cannot use are skipped and reported."""
+        view, skipped = registrations_view(body)
+        if skipped:
+            self.problems_.report(_where(key), "bad_entry", "; ".join(skipped[:3]),
+                                  count=len(skipped))
+        else:
+            self.problems_.clear(_where(key), kinds=("bad_entry",))
+        return view
+
     def _set_view(self, key: ServiceKey, body: list[Any] | None) -> None:
         """A service's registrations in one namespace (None or empty: it has none there)."""
         name = key[1]
-        where = _where(key)
-        empty: tuple[View, list[str]] = (((), ()), [])
-        view, skipped = registrations_view(body) if body else empty
-        if skipped:
-            self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
-        else:
-            self.problems_.clear(where, kinds=("bad_entry",))
+        view = self._checked_view(key, body or [])
         with self._lock:
             views = self._views.setdefault(name, {})
             if not body:
@@ -607,12 +610,7 @@ class NomadSource:
         name = key[1]
         if not isinstance(body, list):
             raise XdsError(f"the answer for service {name} is {type(body).__name__}, not a list")
-        view, skipped = registrations_view(body)
-        where = _where(key)
-        if skipped:
-            self.problems_.report(where, "bad_entry", "; ".join(skipped[:3]), count=len(skipped))
-        else:
-            self.problems_.clear(where, kinds=("bad_entry",))
+        view = self._checked_view(key, body)
         with self._lock:
             views = self._views.setdefault(name, {})
             if stop.is_set() or views.get(key[0]) == view:

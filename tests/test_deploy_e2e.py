@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from nomadmesh.deploy import DeployEvent, NomadClient
 from nomadmesh.errors import (
+    ApiError,
     ConflictError,
     DeploymentFailed,
     NotFound,
@@ -319,6 +321,25 @@ def test_promote_true_promotes_healthy_canaries_and_finishes_the_rollout(
     result = client.run(service(job_id, image="busybox:1.37", update=canary), timeout=60,
                         promote=True)
     assert (result.status, result.promoted) == ("healthy", True)
+
+
+def test_promoting_canaries_not_yet_healthy_is_nomads_refusal_not_a_job_problem(
+        client: NomadClient, job_id: str) -> None:
+    # The canary needs 60 s to count as healthy; Nomad refuses the promotion meanwhile with a
+    # go-multierror text (state_store.go UpdateDeploymentPromotion), which names no job field.
+    client.run(service(job_id, update=attrs.evolve(FAST_UPDATE, canary=1)), timeout=60)
+    slow = attrs.evolve(FAST_UPDATE, canary=1, min_healthy_time=60 * SECOND,
+                        healthy_deadline=90 * SECOND, progress_deadline=120 * SECOND)
+    client.run(service(job_id, image="busybox:1.37", update=slow), wait=False)
+    deadline = time.monotonic() + 30
+    while (client.api.latest_deployment(job_id, {}) or {}).get("JobVersion") != 1:
+        assert time.monotonic() < deadline, "no deployment of version 1 in 30 s"
+        time.sleep(0.05)
+    with pytest.raises(ApiError) as refused:
+        client.promote(job_id)
+    assert not isinstance(refused.value, ValidationError)
+    assert "/v1/deployment/promote/" in str(refused.value)
+    assert 'Task group "api" has 0/1 healthy allocations' in refused.value.body
 
 
 def test_promote_promotes_the_latest_deployment(client: NomadClient, job_id: str) -> None:

@@ -162,7 +162,11 @@ ANSWERS: tuple[Rule, ...] = (
 def classify(status: int, text: str, method: str, url: str,
              subject: str | None = None) -> tuple[NomadmeshError, bool]:
     """The error an HTTP error answer means, and whether asking again may help."""
-    rule = next(r for r in ANSWERS if r.matches(status, text))
+    # The go-multierror texts read as job problems only where a job was sent; elsewhere (a
+    # promotion Nomad refuses: `1 error occurred: * Task group "api" has 0/1 healthy
+    # allocations`) they are the refusal of that request.
+    rule = next(r for r in ANSWERS
+                if r.matches(status, text) and (r.build is None or subject is not None))
     if rule.build is not None:
         return rule.build(status, text, url, subject), rule.retry
     kind = rule.error or ApiError

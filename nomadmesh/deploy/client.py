@@ -57,7 +57,6 @@ JobLike: TypeAlias = "Job | Mapping[str, Any]"
 OnEvent = Callable[[DeployEvent], None]
 
 _ROLLBACK = re.compile(r"rolling back to job version (\d+)")
-_NEEDS_PROMOTION = "requires manual promotion"
 _TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
 _TERMINAL_ALLOC = ("complete", "failed", "lost")
 
@@ -758,8 +757,8 @@ class _Run:
                    if int(s.get("DesiredCanaries") or 0) > 0 and not s.get("Promoted")]
         if not waiting or any(s.get("AutoPromote") for s in waiting):
             return False
-        if _NEEDS_PROMOTION in str(dep.get("StatusDescription") or ""):
-            return True
+        # Not the "requires manual promotion" description: Nomad's reconciler writes it when it
+        # creates the deployment, before any canary is placed (reconcile_cluster.go:655-663).
         return all(len(s.get("PlacedCanaries") or ()) >= int(s["DesiredCanaries"])
                    and int(s.get("HealthyAllocs") or 0) >= int(s["DesiredCanaries"])
                    for s in waiting)

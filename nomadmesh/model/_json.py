@@ -193,14 +193,16 @@ def _compile_decoder(cls: type) -> _Decoder:
                          "data.get('DynamicPorts') is not None:")
             lines.append("        kw['ports'] = ports(data, path, problems, unknown, port)")
             continue
-        lines.append(f"    v = data.get({s.api!r})")
         if s.label:
+            lines.append(f"    v = data.get({s.api!r})")
             lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
             lines.append("    elif type(v) is str: kw[" + name + "] = v if v.isascii() else text(v)")
             lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
                          + ", 'expected a string, got ' + describe(v)))")
             continue
-        lines.append("    if v is not None:")
+        # A membership test skips an absent field (most are, in any one block) without the
+        # method call of `data.get`.
+        lines.append(f"    if {s.api!r} in data and (v := data[{s.api!r}]) is not None:")
         bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
         if s.kind in _SCALAR_TESTS:
             test, what = _SCALAR_TESTS[s.kind]

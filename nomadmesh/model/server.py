@@ -300,22 +300,35 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         vault = evolve(vault, change_mode=vault.change_mode or "restart",
                        change_signal=(vault.change_signal.upper() if vault.change_signal
                                       else vault.change_signal))
-    return _evolved(
-        task,
-        services=tuple(_canonical_service(s, job_name, group.name, task.name, namespace)
-                       for s in task.services),
-        resources=resources,
-        restart=task.restart if task.restart is not None else group.restart,
-        kill_timeout=task.kill_timeout or 5 * SECOND,  # structs.go:7813 DefaultKillTimeout
-        scaling_policies=tuple(p if p.type else evolve(p, type="horizontal")
-                               for p in task.scaling_policies),
-        vault=vault,
+    # What `_evolved` would keep of every field this pass owns, computed only for the fields
+    # that can differ (one copy of the task, none when nothing changes).
+    changes: dict[str, Any] = {}
+    if task.services:
+        services = tuple(_canonical_service(s, job_name, group.name, task.name, namespace)
+                         for s in task.services)
+        if not _same(services, task.services):
+            changes["services"] = services
+    if resources is not task.resources:
+        changes["resources"] = resources
+    if task.restart is None and group.restart is not None:
+        changes["restart"] = group.restart
+    if not task.kill_timeout:
+        changes["kill_timeout"] = 5 * SECOND  # structs.go:7813 DefaultKillTimeout
+    if any(not p.type for p in task.scaling_policies):
+        changes["scaling_policies"] = tuple(p if p.type else evolve(p, type="horizontal")
+                                            for p in task.scaling_policies)
+    if vault is not None:
+        changes["vault"] = vault
+    if any(t.change_signal for t in task.templates):
         # structs.go:8927 Template.Canonicalize.
-        templates=tuple(t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
-                        for t in task.templates),
-        identity=identity,
-        identities=tuple(identities),
-    )
+        changes["templates"] = tuple(
+            t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
+            for t in task.templates)
+    if identity is not task.identity:
+        changes["identity"] = identity
+    if not (len(identities) == len(task.identities) and _same(tuple(identities), task.identities)):
+        changes["identities"] = tuple(identities)
+    return evolve(task, **changes) if changes else task
 
 
 # Shared by every task that has none (frozen values): structs.go:2388 DefaultResources, and the
@@ -331,9 +344,17 @@ def _evolved(obj: T, **changes: Any) -> T:
     canonical passes recompute every field they own, and most are already canonical.
     """
     state = obj.__dict__
-    different = {name: value for name, value in changes.items()
-                 if not _identical(value, state[name])}
+    different = {}
+    for name, value in changes.items():
+        old = state[name]
+        # `_identical`, inline: this runs for every field of every block the pass owns.
+        if value is not old and not (type(value) is tuple and type(old) is tuple
+                                     and len(value) == len(old) and all(map(_is, value, old))):
+            different[name] = value
     return evolve(obj, **different) if different else obj
+
+
+_is = operator.is_
 
 
 def _identical(new: Any, old: Any) -> bool:

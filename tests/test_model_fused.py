@@ -1,0 +1,104 @@
+"""The canonical passes' compiled copies (nomadmesh.model._copy) store exactly what `evolve` stores.
+
+The canonical forms themselves are checked against Nomad by the golden register tests
+(tests/test_model_oracle.py, tests/test_golden*.py); this checks the copying machinery they use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_model_construction import CLASSES, SAMPLES, VALUES, _same
+
+from nomadmesh.model import evolve, resources, task
+from nomadmesh.model._copy import DECLARED, compile_copier, copier
+
+
+def _instance(cls: type) -> Any:
+    return cls(*("label" for a in attrs.fields(cls) if not a.kw_only))
+
+
+def _outcome(make: Any) -> Any:
+    try:
+        return make().__dict__
+    except Exception as error:
+        return type(error)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_a_compiled_copy_is_evolve(data: st.DataObject) -> None:
+    cls = data.draw(st.sampled_from(CLASSES))
+    obj = _instance(cls)
+    names = [a.name for a in attrs.fields(cls)]
+    chosen = tuple(data.draw(st.lists(st.sampled_from(names), unique=True, min_size=1))
+                   if names else ())
+    values = [data.draw(VALUES) for _ in chosen]
+    expected = _outcome(lambda: evolve(obj, **dict(zip(chosen, values, strict=True))))
+    got = _outcome(lambda: compile_copier(cls, chosen)(obj, *values))
+    if isinstance(expected, type):
+        assert got is expected
+    else:
+        assert not isinstance(got, type), got
+        assert _same(got, expected), (chosen, values)
+        assert got is not obj.__dict__
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_every_sample_in_every_field(cls: type) -> None:
+    obj = _instance(cls)
+    for a in attrs.fields(cls):
+        copy = compile_copier(cls, (a.name,))
+        for value in SAMPLES:
+            expected = _outcome(lambda: evolve(obj, **{a.name: value}))  # noqa: B023
+            got = _outcome(lambda: copy(obj, value))  # noqa: B023
+            if isinstance(expected, type):
+                assert got is expected, (a.name, value)
+            else:
+                assert _same(got, expected), (a.name, value)
+
+
+def test_an_unknown_field_is_refused_as_evolve_refuses_it() -> None:
+    obj = task.Task("t")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        compile_copier(task.Task, ("nope",))(obj, 1)
+
+
+def test_a_subclass_is_copied_by_evolve() -> None:
+    @attrs.frozen(slots=False)
+    class Special(task.Template):
+        pass
+
+    obj = Special(data="x")
+    copy = compile_copier(task.Template, ("data",))(obj, "y")
+    assert type(copy) is Special
+    assert copy.data == "y"
+
+
+def test_the_stand_in_compiles_once_and_replaces_itself() -> None:
+    namespace: dict[str, Any] = {}
+    namespace["c"] = first = copier(resources.LogConfig, ("max_files",), namespace, "c")
+    one = namespace["c"](resources.LogConfig(), 3)
+    assert namespace["c"] is not first
+    assert namespace["c"](resources.LogConfig(max_files=1), 4).max_files == 4
+    assert one.max_files == 3
+
+
+def test_the_canonicalize_methods_declare_their_copies() -> None:
+    declared = {(cls.__name__, names[0]) for cls, names in DECLARED}
+    assert {("Template", "source"), ("Task", "resources"), ("Resources", "cores"),
+            ("LogConfig", "max_files"), ("EphemeralDisk", "sticky"), ("Group", "count"),
+            ("Check", "check_restart"), ("Service", "name")} <= declared
+
+
+@pytest.mark.parametrize(("cls", "names"), DECLARED, ids=[c.__name__ for c, _ in DECLARED])
+def test_each_declared_copy_names_fields_of_its_class(cls: type, names: tuple[str, ...]) -> None:
+    assert set(names) <= {a.name for a in attrs.fields(cls)}
+    obj = _instance(cls)
+    values = [getattr(obj, n) for n in names]
+    assert _same(compile_copier(cls, names)(obj, *values).__dict__,
+                 evolve(obj, **dict(zip(names, values, strict=True))).__dict__)

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_model_construction import CLASSES, SAMPLES, VALUES, _same
 
-from nomadmesh.model import evolve, resources, task
+from nomadmesh.model import Job, _json, evolve, resources, task
 from nomadmesh.model._copy import DECLARED, compile_copier, copier
+from tests.model_fixtures import random_job
 
 
 def _instance(cls: type) -> Any:
@@ -102,3 +103,37 @@ def test_each_declared_copy_names_fields_of_its_class(cls: type, names: tuple[st
     values = [getattr(obj, n) for n in names]
     assert _same(compile_copier(cls, names)(obj, *values).__dict__,
                  evolve(obj, **dict(zip(names, values, strict=True))).__dict__)
+
+
+def _blocks(value: Any, out: list[Any]) -> None:
+    if attrs.has(type(value)):
+        out.append(value)
+        for v in value.__dict__.values():
+            _blocks(v, out)
+    elif type(value) is tuple or isinstance(value, dict):
+        for v in (value.values() if isinstance(value, dict) else value):
+            _blocks(v, out)
+
+
+@pytest.mark.parametrize("seed", range(0, 120, 3))
+def test_a_decoded_block_is_what_its_constructor_stores(seed: int) -> None:
+    """The decoders build an object's dict themselves (its constructor's defaults, then each
+    decoded field through its converter): the same dict, in the same order, as the constructor
+    called with the decoded fields, for every block of a drawn job."""
+    blocks: list[Any] = []
+    _blocks(Job.from_api(random_job(seed).to_api(), validate=False), blocks)
+    assert blocks
+    for block in blocks:
+        cls = type(block)
+        data = _json.encode(block)
+        direct, problems_direct, unknown_direct = _decode(_json.decoder(cls), data)
+        built, problems, unknown = _decode(_json._compile_decoder(cls, direct=False), data)
+        assert (problems_direct, unknown_direct) == (problems, unknown)
+        assert type(direct) is cls
+        assert _same(direct.__dict__, built.__dict__), cls.__name__
+
+
+def _decode(decoder: Any, data: Any) -> tuple[Any, list[Any], list[Any]]:
+    problems: list[Any] = []
+    unknown: list[Any] = []
+    return decoder(data, "x", problems, unknown), problems, unknown

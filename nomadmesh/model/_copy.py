@@ -45,36 +45,46 @@ def compile_copier(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     """`copy(obj, *values)`: `evolve(obj, **dict(zip(names, values)))`, compiled for `cls`."""
     params = [f"v{i}" for i in range(len(names))]
     given = "".join(f"{v}, " for v in params)
-    namespace: dict[str, Any] = {
-        "__cls": cls, "__evolve": evolve, "__names": names, "__new": object.__new__,
-        "__set": object.__setattr__, "__ZEROS": getattr(_base, "_ZEROS", ("", 0)),
-        "__FrozenDict": FrozenDict, "__type": type, "__tuple": tuple, "__int": int,
-    }
+    namespace: dict[str, Any] = {"__cls": cls, "__evolve": evolve, "__names": names,
+                                 "__new": object.__new__, "__set": object.__setattr__,
+                                 **fixed_point_names()}
     lines = [f"def copy(obj, {given}):",
              "    if __type(obj) is not __cls:",
              f"        return __evolve(obj, **dict(zip(__names, ({given}))))"]
-    converters = _converters(cls)
-    if converters is None or any(n not in converters for n in names):
+    table = converters(cls)
+    if table is None or any(n not in table for n in names):
         # Copied through __init__ by evolve (or a name it refuses): evolve does it all.
         lines.append(f"    return __evolve(obj, **dict(zip(__names, ({given}))))")
     else:
-        fixed_points: dict[Any, str] = getattr(_base, "_FIXED_POINTS", {})
         lines.append("    d = obj.__dict__.copy()")
         for i, (field, v) in enumerate(zip(names, params, strict=True)):
-            convert = converters[field]
+            convert = table[field]
             if convert is None:
                 lines.append(f"    d[{field!r}] = {v}")
             else:
                 namespace[f"__c{i}"] = convert
-                value = fixed_points.get(convert, "{c}({v})").format(v=v, c=f"__c{i}")
-                lines.append(f"    d[{field!r}] = {value}")
+                lines.append(f"    d[{field!r}] = {fixed_point(convert, v, f'__c{i}')}")
         lines += ["    new = __new(__cls)", "    __set(new, '__dict__', d)", "    return new"]
     exec(compile("\n".join(lines), f"<nomadmesh copier {cls.__name__}>", "exec"), namespace)
     result: Callable[..., T] = namespace["copy"]
     return result
 
 
-def _converters(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
+def fixed_point(convert: Callable[[Any], Any], value: str, name: str) -> str:
+    """Python for `convert(value)` (`convert` bound to `name`, `value` a variable) with the
+    converter's fast path inline, as the compiled constructors store it: a value already in
+    its stored form is stored as it is (every converter maps its own output to itself)."""
+    fixed_points: dict[Any, str] = getattr(_base, "_FIXED_POINTS", {})
+    return fixed_points.get(convert, "{c}({v})").format(v=value, c=name)
+
+
+def fixed_point_names() -> dict[str, Any]:
+    """What the expressions of `fixed_point` refer to."""
+    return {"__ZEROS": getattr(_base, "_ZEROS", ("", 0)), "__FrozenDict": FrozenDict,
+            "__type": type, "__tuple": tuple, "__int": int}
+
+
+def converters(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
     """`evolve`'s own table of `cls`'s converters (None: `evolve` copies through `__init__`)."""
     table: dict[type, Any] | None = getattr(_base, "_copy_converters", None)
     build: Callable[[type], Any] | None = getattr(_base, "_copy_converters_for", None)

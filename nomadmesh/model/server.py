@@ -135,7 +135,7 @@ def _zero_update(stagger: int = 0, max_parallel: int = 0) -> UpdateStrategy:
 def _structs_group(group: Group, vault_namespace: str) -> Group:
     """command/agent/job_endpoint.go:1227 ApiTgToStructsTG."""
     changes: dict[str, Any] = {}
-    if any(v.type not in ("host", "csi") for v in group.volumes.values()):
+    if group.volumes and any(v.type not in ("host", "csi") for v in group.volumes.values()):
         # :1309: only host and CSI volumes are kept.
         changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
     if any(n.device is not None for n in group.networks):
@@ -177,7 +177,7 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
         # namespace to a task vault block without one.
         namespace = task.vault.namespace or vault_namespace
         changes["vault"] = evolve(task.vault, policies=(), namespace=namespace)
-    if any(m.volume is None for m in task.volume_mounts):
+    if task.volume_mounts and any(m.volume is None for m in task.volume_mounts):
         # :2166 apiVolumeMountsToStructs skips mounts without a volume.
         changes["volume_mounts"] = tuple(m for m in task.volume_mounts if m.volume is not None)
     if task.schedule is not None and task.schedule.cron is None:
@@ -201,7 +201,8 @@ def _structs_service(service: Service, *, group: bool) -> Service:
     changes: dict[str, Any] = {}
     if service.check_restart is not None:
         changes["check_restart"] = None
-    if any(c.advertise is not None or (c.task is not None and not group) for c in service.checks):
+    if service.checks and any(c.advertise is not None or (c.task is not None and not group)
+                              for c in service.checks):
         changes["checks"] = tuple(evolve(c, advertise=None, task=c.task if group else None)
                                   for c in service.checks)
     if service.connect is not None:
@@ -293,8 +294,9 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         numa = resources.numa
         if numa is not None and not numa.affinity:
             numa = evolve(numa, affinity="none")  # structs/numa.go:42
-        resources = _evolved(resources, networks=tuple(_canonical_network(n)
-                                                       for n in resources.networks), numa=numa)
+        if resources.networks or numa is not resources.numa:
+            resources = _evolved(resources, networks=tuple(_canonical_network(n)
+                                                           for n in resources.networks), numa=numa)
     vault = task.vault
     if vault is not None:  # structs.go:10506 Vault.Canonicalize
         vault = evolve(vault, change_mode=vault.change_mode or "restart",
@@ -314,7 +316,7 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         changes["restart"] = group.restart
     if not task.kill_timeout:
         changes["kill_timeout"] = 5 * SECOND  # structs.go:7813 DefaultKillTimeout
-    if any(not p.type for p in task.scaling_policies):
+    if task.scaling_policies and any(not p.type for p in task.scaling_policies):
         changes["scaling_policies"] = tuple(p if p.type else evolve(p, type="horizontal")
                                             for p in task.scaling_policies)
     if vault is not None:
@@ -455,9 +457,10 @@ def _consul_hook(group: Group) -> Group:
 
 def _consul_task(task: Task) -> Task:
     changes: dict[str, Any] = {}
-    services = tuple(_default_cluster(s) for s in task.services)
-    if not _same(services, task.services):
-        changes["services"] = services
+    if task.services:
+        services = tuple(_default_cluster(s) for s in task.services)
+        if not _same(services, task.services):
+            changes["services"] = services
     if task.consul is not None:
         consul = task.consul if task.consul.cluster else evolve(task.consul, cluster="default")
         changes["consul"] = consul
@@ -1103,7 +1106,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
 def _task_consul_constraint(task: Task) -> Task:
     """nomad/job_endpoint_hooks.go:347: a task with a Consul service gets the Consul version
     constraint itself."""
-    if not any(s.provider in (None, "", "consul") for s in task.services):
+    if not task.services or not any(s.provider in (None, "", "consul") for s in task.services):
         return task
     constraints = list(task.constraints)
     _add_left(constraints, _CONSUL_VERSION)
@@ -1124,8 +1127,11 @@ def _required_signals(group: Group) -> set[str]:
 
 def _add_left(constraints: list[Constraint], implied: Constraint) -> None:
     """nomad/job_endpoint_hooks.go:462 constraintMatcherLeft: unless one has the same attribute."""
-    if not any(c.attribute == implied.attribute for c in constraints):
-        constraints.append(implied)
+    attribute = implied.attribute
+    for c in constraints:
+        if c.attribute == attribute:
+            return
+    constraints.append(implied)
 
 
 def _add_full(constraints: list[Constraint], implied: Constraint) -> None:
@@ -1145,10 +1151,12 @@ def _implicit_identities(group: Group, config: ServerConfig) -> Group:
     has_identity = any(s.identity is not None for s in services)
     tasks = []
     for t in group.tasks:
-        task_services = tuple(_service_identity(s, config) for s in t.services)
-        if not _same(task_services, t.services):
-            t = evolve(t, services=task_services)
-        has_identity = has_identity or any(s.identity is not None for s in t.services)
+        if t.services:
+            task_services = tuple(_service_identity(s, config) for s in t.services)
+            if not _same(task_services, t.services):
+                t = evolve(t, services=task_services)
+        has_identity = has_identity or (bool(t.services)
+                                        and any(s.identity is not None for s in t.services))
         t = _vault_identity(_consul_task_identity(t, group, config), config)
         has_identity = has_identity or bool(t.identities)
         tasks.append(t)

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_model_construction import CLASSES, SAMPLES, VALUES, _same
 
-from nomadmesh.model import Job, _json, evolve, resources, task
+from nomadmesh.model import Job, _json, evolve, resources, server, task
+from nomadmesh.model._base import go_quote
 from nomadmesh.model._copy import DECLARED, compile_copier, copier
 from tests.model_fixtures import random_job
 
@@ -137,3 +138,15 @@ def _decode(decoder: Any, data: Any) -> tuple[Any, list[Any], list[Any]]:
     problems: list[Any] = []
     unknown: list[Any] = []
     return decoder(data, "x", problems, unknown), problems, unknown
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+def test_the_server_pass_quotes_as_go_quote(text: str) -> None:
+    assert server._quote(text) == go_quote(text)
+
+
+def test_the_quote_fast_path_agrees_on_every_character() -> None:
+    for code in range(0x110000):
+        if not 0xD800 <= code < 0xE000:
+            assert server._quote(chr(code) + "a") == go_quote(chr(code) + "a"), hex(code)

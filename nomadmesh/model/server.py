@@ -384,8 +384,16 @@ def _canonical_service(service: Service, job: str, group: str, task: str, namesp
 
 def _canonical_check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return _evolved(check, name=check.name or f"service: {go_quote(service_name)} check",
+    return _evolved(check, name=check.name or f"service: {_quote(service_name)} check",
                   task=check.task or task_name, on_update=check.on_update or "require_healthy")
+
+
+def _quote(text: str) -> str:
+    """`go_quote`, with its common case first: printable ASCII without quotes or backslashes is
+    quoted as it is (Go's strconv.Quote escapes only those of it)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return go_quote(text)
 
 
 _ENV_REF = re.compile(r"\$\{[a-zA-Z0-9_\-.]+\}")

@@ -1065,8 +1065,19 @@ _TASK_SCHEDULE = Constraint(attribute="${attr.nomad.version}", value=">= 1.8.0-d
 def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate, for one group."""
     constraints = list(g.constraints)
+    # What the tasks ask for, in one pass over them.
+    has_vault = has_numa = has_schedule = False
+    for t in g.tasks:
+        if t.vault is not None:
+            has_vault = True
+        if (t.resources is not None and t.resources.numa is not None
+                and (t.resources.numa.affinity or "none") != "none"):
+            has_numa = True
+        if t.schedule is not None:
+            has_schedule = True
     # The tasks' vault blocks in the order of their names (job_endpoint_hooks.go:301).
-    for vault in (t.vault for t in sorted(g.tasks, key=lambda t: t.name) if t.vault is not None):
+    for vault in (t.vault for t in (sorted(g.tasks, key=lambda t: t.name) if has_vault else ())
+                  if t.vault is not None):
         cluster = vault.cluster or "default"
         _add_left(constraints, _VAULT if cluster == "default" else Constraint(
             attribute=f"${{attr.vault.{cluster}.version}}", value=">= 1.11.0",
@@ -1074,8 +1085,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     for provider in providers:
         _add_left(constraints, Constraint(
             attribute=f"${{attr.plugins.secrets.{provider}.version}}", operator="is_set"))
-    if any(t.resources is not None and t.resources.numa is not None
-           and (t.resources.numa.affinity or "none") != "none" for t in g.tasks):
+    if has_numa:
         for c in _NUMA:
             _add_full(constraints, c)
     signals = _required_signals(g)
@@ -1104,7 +1114,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
            and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
         for c in _TPROXY:
             _add_left(constraints, c)
-    if any(t.schedule is not None for t in g.tasks):
+    if has_schedule:
         _add_left(constraints, _TASK_SCHEDULE)
     if tasks is g.tasks and len(constraints) == len(g.constraints):
         return g

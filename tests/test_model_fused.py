@@ -16,7 +16,8 @@ from test_model_construction import CLASSES, SAMPLES, VALUES, _same
 
 from nomadmesh.model import Job, _json, evolve, resources, server, task
 from nomadmesh.model._base import go_quote
-from nomadmesh.model._copy import DECLARED, compile_copier, copier
+from nomadmesh.model._base import overlay as _base_overlay
+from nomadmesh.model._copy import DECLARED, compile_copier, copier, overlay
 from tests.model_fixtures import random_job
 
 
@@ -150,3 +151,33 @@ def test_the_quote_fast_path_agrees_on_every_character() -> None:
     for code in range(0x110000):
         if not 0xD800 <= code < 0xE000:
             assert server._quote(chr(code) + "a") == go_quote(chr(code) + "a"), hex(code)
+
+
+def _drawn(cls: type, data: st.DataObject) -> Any:
+    """An instance of `cls` with drawn values in drawn fields, or None if its converters refuse."""
+    fields = attrs.fields(cls)
+    chosen = data.draw(st.lists(st.sampled_from([a for a in fields if a.kw_only] or [None]),
+                                unique=True))
+    try:
+        return cls(*("label" for a in fields if not a.kw_only),
+                   **{a.alias: data.draw(VALUES) for a in chosen if a is not None})
+    except Exception:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_a_compiled_overlay_is_overlay(data: st.DataObject) -> None:
+    cls = data.draw(st.sampled_from(CLASSES))
+    base, override = _drawn(cls, data), _drawn(cls, data)
+    if base is None or override is None:
+        return
+    expected = _outcome(lambda: _base_overlay(base, override))
+    got = _outcome(lambda: overlay(base, override))
+    if isinstance(expected, type):
+        assert got is expected
+        return
+    assert _same(got, expected)
+    assert (overlay(base, override) is base) == (_base_overlay(base, override) is base)
+    assert overlay(None, override) is override
+    assert overlay(base, None) is base

@@ -95,3 +95,51 @@ def converters(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
         return found
     built: dict[str, Callable[[Any], Any] | None] | None = build(cls)
     return built
+
+
+def overlay(base: T, override: T | None) -> T:
+    """`_base.overlay` (Nomad's Merge: `base` with every field `override` sets), compiled per
+    class: the fields read from the instance dict, one copy only when one is set."""
+    if override is None:
+        return base
+    if base is None:
+        return override
+    cls = type(override)
+    try:
+        merge = _overlays[cls]
+    except KeyError:
+        merge = _overlays[cls] = _compile_overlay(cls)
+    merged: T = merge(base, override)
+    return merged
+
+
+_overlays: dict[type, Callable[[Any, Any], Any]] = {}
+
+
+def _compile_overlay(cls: type) -> Callable[[Any, Any], Any]:
+    """`merge(base, override)` for an `override` of `cls`: what `_base.overlay` returns."""
+    table = converters(cls)
+    names = [s.name for s in _base.specs(cls)]
+    if table is None or any(n not in table for n in names):
+        return _base.overlay
+    namespace: dict[str, Any] = {"__cls": cls, "__slow": _base.overlay, "__new": object.__new__,
+                                 "__set": object.__setattr__, **fixed_point_names()}
+    lines = ["def merge(base, override):",
+             "    if __type(base) is not __cls:",
+             "        return __slow(base, override)",
+             "    o = override.__dict__",
+             "    d = None"]
+    for i, field in enumerate(names):
+        lines += [f"    v = o[{field!r}]", "    if v is not None:",
+                  "        if d is None: d = base.__dict__.copy()"]
+        convert = table[field]
+        if convert is None:
+            lines.append(f"        d[{field!r}] = v")
+        else:
+            namespace[f"__c{i}"] = convert
+            lines.append(f"        d[{field!r}] = {fixed_point(convert, 'v', f'__c{i}')}")
+    lines += ["    if d is None:", "        return base", "    new = __new(__cls)",
+              "    __set(new, '__dict__', d)", "    return new"]
+    exec(compile("\n".join(lines), f"<nomadmesh overlay {cls.__name__}>", "exec"), namespace)
+    result: Callable[[Any, Any], Any] = namespace["merge"]
+    return result

@@ -21,11 +21,10 @@ from nomadmesh.model._base import (
     field,
     go,
     label,
-    overlay,
     to_duration,
     to_tuple,
 )
-from nomadmesh.model._copy import copier
+from nomadmesh.model._copy import copier, overlay
 from nomadmesh.model.identity import Consul
 from nomadmesh.model.network import Network, Port, networks
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads

@@ -24,12 +24,11 @@ from nomadmesh.model._base import (
     field,
     go,
     label,
-    overlay,
     strings,
     to_duration,
     to_tuple,
 )
-from nomadmesh.model._copy import copier
+from nomadmesh.model._copy import copier, overlay
 from nomadmesh.model.identity import (
     Consul,
     Secret,

@@ -424,8 +424,12 @@ def _admission(job: Job, config: ServerConfig) -> Job:
     which can only change what the hooks added: that is canonicalized where it is added (renamed
     Connect services, implicit identities), so the second pass is not run."""
     # structs.go:5162 Job.Secrets: every group gets the constraint of every group's providers.
-    providers = tuple(dict.fromkeys(s.provider or "" for g in job.groups for t in g.tasks
-                                    for s in t.secrets))
+    seen: dict[str, None] = {}
+    for g in job.groups:
+        for t in g.tasks:
+            if t.secrets:
+                seen.update(dict.fromkeys(s.provider or "" for s in t.secrets))
+    providers = tuple(seen)
     groups = []
     for g in job.groups:
         g = _consul_hook(_vault_hook(g))

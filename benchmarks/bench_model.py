@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _bench import big_job, rotated
 
 from nomadmesh import Job
-from nomadmesh.model import evolve
+from nomadmesh.model import evolve, validation
 
 
 def main() -> None:
@@ -32,11 +32,14 @@ def main() -> None:
     text = json.dumps(api)
     groups = job.groups
 
+    decoded = Job.from_api(json.loads(text), validate=False)
+    stored = validation.stored_for_rules(decoded)
+
     def copy_every_group_and_task() -> object:
         return evolve(job, groups=[evolve(g, tasks=[evolve(t, user="x") for t in g.tasks])
                                    for g in groups])
 
-    dumps, encode, loads, decode, decode_only, to_api, copies = rotated([
+    dumps, encode, loads, decode, decode_only, to_api, copies, api_form, stored_form, rules = rotated([
         lambda: json.dumps(api),
         lambda: json.dumps(job.to_api()),
         lambda: json.loads(text),
@@ -44,6 +47,11 @@ def main() -> None:
         lambda: Job.from_api(json.loads(text), validate=False),
         job.to_api,
         copy_every_group_and_task,
+        # The parts of validation: the agent's canonical form, the stored form built from the
+        # job (both canonical passes), Nomad's rules on the stored form.
+        lambda: decoded.canonicalize(server=False),
+        lambda: validation.stored_for_rules(decoded),
+        lambda: validation.job_rules(stored, decoded.path),
     ], args.repeat)
     objects = args.groups * (1 + args.tasks)
     print(f"job: {args.groups} groups x {args.tasks} tasks, {len(text) / 1e6:.2f} MB of JSON")
@@ -59,6 +67,10 @@ def main() -> None:
     print(f"evolve() of the job, each group, each task ({objects + 1} copies) "
           f"{copies * 1e3:8.2f} ms   {copies / to_api:.2f}x to_api, "
           f"{copies / (objects + 1) * 1e6:.2f} us per copy")
+    print("validation's parts, on the decoded job (each / json.loads):")
+    print(f"  job.canonicalize(server=False)     {api_form * 1e3:8.2f} ms   {api_form / loads:.2f}x")
+    print(f"  stored_for_rules (both passes)     {stored_form * 1e3:8.2f} ms   {stored_form / loads:.2f}x")
+    print(f"  job_rules on the stored job        {rules * 1e3:8.2f} ms   {rules / loads:.2f}x")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import attrs
+
 from nomadmesh._gc import collector_paused
 from nomadmesh.errors import Problem, ValidationError
+from nomadmesh.model import _copy
 from nomadmesh.model._base import (
     INT_RANGES,
     MAX_DEPTH,
@@ -153,7 +156,8 @@ def go_text(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-def _compile_decoder(cls: type) -> _Decoder:
+def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
+    """`direct=False`: build the object through its constructor (what tests compare with)."""
     table = specs(cls)
     server_keys: frozenset[str] = getattr(cls, "_server", frozenset())
     model_keys = {s.api for s in table if s.api != "*ports"}
@@ -177,35 +181,55 @@ def _compile_decoder(cls: type) -> _Decoder:
         "    if not data.keys() <= KNOWN: data = unknown_keys(data, KNOWN, path, unknown)",
     ]
     namespace["Mapping"] = Mapping
+    state = _direct_state(cls, table) if direct else None
+    if state is not None:
+        # The object's own dict is built here (the defaults its constructor stores, then each
+        # decoded field through its converter) instead of a keyword call of the constructor.
+        namespace.update(DEFAULTS=state[0], new=object.__new__, set_state=object.__setattr__,
+                         **_copy.fixed_point_names())
+        lines[6] = "    kw = DEFAULTS.copy()"
+    converters = state[1] if state is not None else {}
+
+    def put(field: str, value: str) -> str:
+        """`kw[field] = value`, through the field's converter when the dict is built here;
+        `value` is a name or an expression evaluated once."""
+        convert = converters.get(field)
+        if convert is None:
+            return f"kw[{field!r}] = {value}"
+        namespace[f"conv_{field}"] = convert
+        if value.isidentifier():
+            return f"kw[{field!r}] = " + _copy.fixed_point(convert, value, f"conv_{field}")
+        return f"kw[{field!r}] = conv_{field}({value})"
 
     def block(name: str, of: type) -> None:
         namespace[name] = compiled_on_first_use(decoder, _decoders, of, namespace, name)
 
     if server_keys:
         lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
-        lines.append("    if srv: kw['server'] = srv")
+        lines.append("    if srv: " + put("server", "srv"))
     for i, s in enumerate(table):
         where = repr("." + s.where) if not s.label else "''"
-        name = repr(s.name)
         if s.api == "*ports":
             block("port", s.block)  # type: ignore[arg-type]
             lines.append("    if data.get('ReservedPorts') is not None or "
                          "data.get('DynamicPorts') is not None:")
-            lines.append("        kw['ports'] = ports(data, path, problems, unknown, port)")
+            lines.append("        " + put("ports", "ports(data, path, problems, unknown, port)"))
             continue
-        lines.append(f"    v = data.get({s.api!r})")
         if s.label:
+            lines.append(f"    v = data.get({s.api!r})")
             lines.append(f"    if v is None: problems.append(Problem(path, 'missing {s.api}'))")
-            lines.append("    elif type(v) is str: kw[" + name + "] = v if v.isascii() else text(v)")
+            lines.append("    elif type(v) is str: " + put(s.name, "(v if v.isascii() else text(v))"))
             lines.append("    else: problems.append(Problem(path + '.' + " + repr(s.api)
                          + ", 'expected a string, got ' + describe(v)))")
             continue
-        lines.append("    if v is not None:")
+        # A membership test skips an absent field (most are, in any one block) without the
+        # method call of `data.get`.
+        lines.append(f"    if {s.api!r} in data and (v := data[{s.api!r}]) is not None:")
         bad = f"problems.append(Problem(path + {where}, 'expected {{}}, got ' + describe(v)))"
         if s.kind in _SCALAR_TESTS:
             test, what = _SCALAR_TESTS[s.kind]
             value = "(v if v.isascii() else text(v))" if s.kind is Kind.STR else "v"
-            store = f"kw[{name}] = {value}" if s.ptr else f"if v: kw[{name}] = {value}"
+            store = put(s.name, value) if s.ptr else "if v: " + put(s.name, value)
             lines.append(f"        if {test}:")
             lines.append(f"            {store}")
             lines.append(f"        else: {bad.format(what)}")
@@ -214,29 +238,29 @@ def _compile_decoder(cls: type) -> _Decoder:
             low, high = INT_RANGES[go_int]
             what = ("integer nanoseconds" if s.kind is Kind.DURATION
                     else f"an integer from {low} to {high} (Go {go_int})")
-            store = f"kw[{name}] = v" if s.ptr else f"if v: kw[{name}] = v"
+            store = put(s.name, "v") if s.ptr else "if v: " + put(s.name, "v")
             lines.append(f"        if type(v) is int and {low} <= v <= {high}:")
             lines.append(f"            {store}")
             lines.append(f"        else: {bad.format(what)}")
         elif s.kind is Kind.STRS:
             lines.append(f"        v = strs(v, path + {where}, problems)")
-            lines.append(f"        if v: kw[{name}] = v")
+            lines.append("        if v: " + put(s.name, "v"))
         elif s.kind is Kind.INTS:
             lines.append(f"        v = ints(v, path + {where}, problems, {s.go_int!r})")
-            lines.append(f"        if v: kw[{name}] = v")
+            lines.append("        if v: " + put(s.name, "v"))
         elif s.kind is Kind.MAP:
             lines.append(f"        v = smap(v, path + {where}, problems)")
-            lines.append(f"        if v: kw[{name}] = v")
+            lines.append("        if v: " + put(s.name, "v"))
         elif s.kind is Kind.MAP_STRS:
             lines.append(f"        v = lmap(v, path + {where}, problems)")
-            lines.append(f"        if v: kw[{name}] = v")
+            lines.append("        if v: " + put(s.name, "v"))
         elif s.kind is Kind.ANY:
             lines.append(f"        v = free(v, path + {where}, problems)")
-            lines.append(f"        if v: kw[{name}] = v")
+            lines.append("        if v: " + put(s.name, "v"))
         elif s.kind is Kind.BLOCK:
             block(f"sub{i}", s.block)  # type: ignore[arg-type]
             lines.append(f"        o = sub{i}(v, path + {where}, problems, unknown)")
-            lines.append(f"        if o is not None: kw[{name}] = o")
+            lines.append("        if o is not None: " + put(s.name, "o"))
         elif s.kind is Kind.BLOCKS:
             block(f"sub{i}", s.block)  # type: ignore[arg-type]
             sub_label = label_spec(s.block)  # type: ignore[arg-type]
@@ -250,7 +274,7 @@ def _compile_decoder(cls: type) -> _Decoder:
                 lines.append("                t = j")
             lines.append(f"                o = sub{i}(x, f'{{path}}.{s.where}[{{t}}]', problems, unknown)")
             lines.append("                if o is not None: items.append(o)")
-            lines.append(f"            if items: kw[{name}] = tuple(items)")
+            lines.append("            if items: " + put(s.name, "tuple(items)"))
             lines.append(f"        else: {bad.format('a list')}")
         elif s.kind is Kind.BLOCK_MAP:
             block(f"sub{i}", s.block)  # type: ignore[arg-type]
@@ -265,16 +289,44 @@ def _compile_decoder(cls: type) -> _Decoder:
                              f"x = {{{map_label.api!r}: k, **x}}")
             lines.append(f"                o = sub{i}(x, f'{{path}}.{s.where}[{{k}}]', problems, unknown)")
             lines.append("                if o is not None: items[k] = o")
-            lines.append(f"            if items: kw[{name}] = FrozenDict(items)")
+            lines.append("            if items: " + put(s.name, "FrozenDict(items)"))
             lines.append(f"        else: {bad.format('a JSON object keyed by name')}")
         else:  # pragma: no cover - every kind is handled above
             raise AssertionError(s.kind)
     lines.append("    if len(problems) > n: return None")
-    lines.append("    return cls(**kw)")
+    if state is None:
+        lines.append("    return cls(**kw)")
+    else:
+        lines += ["    obj = new(cls)", "    set_state(obj, '__dict__', kw)", "    return obj"]
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
     exec(compile("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>", "exec"), namespace)
     result: _Decoder = namespace["decode"]
     return result
+
+
+def _direct_state(cls: type, table: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """For a class whose copies `evolve` builds from the instance dict (nomadmesh.model._copy):
+    the dict its constructor stores when given no argument (every field in order, the label a
+    placeholder the decoder always replaces) and its fields' converters. None for a class built
+    through its constructor: one `evolve` copies through `__init__`, one with a required field
+    other than its label, or one whose converted default is not one shared value."""
+    converters = _copy.converters(cls)
+    if converters is None:
+        return None
+    label = next((s.name for s in table if s.label), None)
+    defaults: dict[str, Any] = {}
+    for a in attrs.fields(cls):
+        if a.default is attrs.NOTHING:
+            if a.name != label:
+                return None
+            defaults[a.name] = None
+            continue
+        convert = converters[a.name]
+        value = a.default if convert is None else convert(a.default)
+        if convert is not None and convert(a.default) is not value:
+            return None
+        defaults[a.name] = value
+    return defaults, {k: v for k, v in converters.items() if v is not None}
 
 
 def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,

@@ -18,14 +18,13 @@ from nomadmesh.model._base import (
     INT,
     MAP,
     block_map,
-    evolve,
     field,
     go,
     label,
-    overlay,
     to_duration,
     to_tuple,
 )
+from nomadmesh.model._copy import copier, overlay
 from nomadmesh.model.identity import Consul
 from nomadmesh.model.network import Network, Port, networks
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
@@ -39,7 +38,7 @@ from nomadmesh.model.policies import (
 from nomadmesh.model.resources import EphemeralDisk
 from nomadmesh.model.scaling import Scaling
 from nomadmesh.model.service import Service, services
-from nomadmesh.model.task import Task, tasks
+from nomadmesh.model.task import Task, canonical_task, tasks
 from nomadmesh.model.volumes import VolumeRequest
 
 if TYPE_CHECKING:
@@ -140,26 +139,31 @@ class Group:
         migrate = overlay(job.migrate, self.migrate) if job.migrate else self.migrate
         if migrate is None and job_type == "service":
             migrate = MigrateStrategy()
-        group = evolve(
+        restart = overlay(RestartPolicy.default_for(job_type), self.restart)
+        job_name = job.name or ""
+        # One copy: the tasks read only the group's name and its canonical restart policy.
+        return _canonical_group(
             self,
-            count=count,
-            scaling=self.scaling.canonicalize(count) if self.scaling is not None else None,
-            ephemeral_disk=(self.ephemeral_disk or EphemeralDisk()).canonicalize(),
-            consul=(self.consul.canonicalize(job.consul_namespace) if self.consul is not None
-                    else None),
-            update=update.canonicalize() if update is not None else None,
-            reschedule=reschedule.canonicalize(job_type) if reschedule is not None else None,
-            migrate=migrate.canonicalize() if migrate is not None else None,
-            restart=overlay(RestartPolicy.default_for(job_type), self.restart),
+            count,
+            self.scaling.canonicalize(count) if self.scaling is not None else None,
+            (self.ephemeral_disk or EphemeralDisk()).canonicalize(),
+            self.consul.canonicalize(job.consul_namespace) if self.consul is not None else None,
+            update.canonicalize() if update is not None else None,
+            reschedule.canonicalize(job_type) if reschedule is not None else None,
+            migrate.canonicalize() if migrate is not None else None,
+            restart,
+            tuple(canonical_task(t, self.name, restart, job_name) for t in self.tasks),
+            tuple(s.canonicalize() for s in self.spreads),
+            tuple(a.canonicalize() for a in self.affinities),
+            tuple(s.canonicalize(job_name, self.name) for s in self.services),
+            self.disconnect.canonicalize() if self.disconnect is not None else None,
         )
-        return evolve(
-            group,
-            tasks=tuple(t.canonicalize(group, job) for t in self.tasks),
-            spreads=tuple(s.canonicalize() for s in self.spreads),
-            affinities=tuple(a.canonicalize() for a in self.affinities),
-            services=tuple(s.canonicalize(job.name or "", self.name) for s in self.services),
-            disconnect=self.disconnect.canonicalize() if self.disconnect is not None else None,
-        )
+
+
+# Group.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.
+_canonical_group = copier(Group, (
+    "count", "scaling", "ephemeral_disk", "consul", "update", "reschedule", "migrate", "restart",
+    "tasks", "spreads", "affinities", "services", "disconnect"), globals(), "_canonical_group")
 
 
 def groups(value: Iterable[Group] | None) -> tuple[Group, ...]:

@@ -18,9 +18,9 @@ from nomadmesh.model._base import (
     evolve,
     field,
     go,
-    overlay,
     to_duration,
 )
+from nomadmesh.model._copy import overlay
 
 
 def _pointer_duration(api: str) -> dict[str, object]:

@@ -9,6 +9,7 @@ from typing import ClassVar
 import attrs
 
 from nomadmesh.model._base import BLOCK, BLOCKS, BOOL, INT, STRS, evolve, field, go, label, strings, to_tuple
+from nomadmesh.model._copy import copier
 from nomadmesh.model.network import Network, networks
 from nomadmesh.model.placement import Affinity, Constraint, affinities, constraints
 
@@ -81,13 +82,13 @@ class Resources:
             cores = 0
             if cpu is None:
                 cpu = 100
-        return evolve(
+        return _canonical_resources(
             self,
-            cores=cores,
-            cpu=0 if cpu is None else cpu,
-            memory=300 if self.memory is None else self.memory,
-            devices=tuple(d.canonicalize() for d in self.devices),
-            numa=self.numa.canonicalize() if self.numa is not None else None,
+            cores,
+            0 if cpu is None else cpu,
+            300 if self.memory is None else self.memory,
+            tuple(d.canonicalize() for d in self.devices),
+            self.numa.canonicalize() if self.numa is not None else None,
         )
 
 
@@ -104,11 +105,11 @@ class LogConfig:
 
     def canonicalize(self) -> LogConfig:
         """api/tasks.go:729 LogConfig.Canonicalize: 10 files of 10 MB, not disabled."""
-        return evolve(
+        return _canonical_logs(
             self,
-            max_files=10 if self.max_files is None else self.max_files,
-            max_file_size=10 if self.max_file_size is None else self.max_file_size,
-            disabled=False if self.disabled is None else self.disabled,
+            10 if self.max_files is None else self.max_files,
+            10 if self.max_file_size is None else self.max_file_size,
+            False if self.disabled is None else self.disabled,
         )
 
 
@@ -124,6 +125,14 @@ class EphemeralDisk:
 
     def canonicalize(self) -> EphemeralDisk:
         """api/tasks.go:374 EphemeralDisk.Canonicalize: 300 MB, not sticky, not migrated."""
-        return evolve(self, sticky=False if self.sticky is None else self.sticky,
-                      migrate=False if self.migrate is None else self.migrate,
-                      size=300 if self.size is None else self.size)
+        return _canonical_disk(self, False if self.sticky is None else self.sticky,
+                               False if self.migrate is None else self.migrate,
+                               300 if self.size is None else self.size)
+
+
+# The canonicalize methods' copies (see nomadmesh.model._copy), in the order of their arguments.
+_canonical_resources = copier(Resources, ("cores", "cpu", "memory", "devices", "numa"), globals(),
+                              "_canonical_resources")
+_canonical_logs = copier(LogConfig, ("max_files", "max_file_size", "disabled"), globals(),
+                         "_canonical_logs")
+_canonical_disk = copier(EphemeralDisk, ("sticky", "migrate", "size"), globals(), "_canonical_disk")

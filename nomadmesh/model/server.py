@@ -135,7 +135,7 @@ def _zero_update(stagger: int = 0, max_parallel: int = 0) -> UpdateStrategy:
 def _structs_group(group: Group, vault_namespace: str) -> Group:
     """command/agent/job_endpoint.go:1227 ApiTgToStructsTG."""
     changes: dict[str, Any] = {}
-    if any(v.type not in ("host", "csi") for v in group.volumes.values()):
+    if group.volumes and any(v.type not in ("host", "csi") for v in group.volumes.values()):
         # :1309: only host and CSI volumes are kept.
         changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
     if any(n.device is not None for n in group.networks):
@@ -177,7 +177,7 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
         # namespace to a task vault block without one.
         namespace = task.vault.namespace or vault_namespace
         changes["vault"] = evolve(task.vault, policies=(), namespace=namespace)
-    if any(m.volume is None for m in task.volume_mounts):
+    if task.volume_mounts and any(m.volume is None for m in task.volume_mounts):
         # :2166 apiVolumeMountsToStructs skips mounts without a volume.
         changes["volume_mounts"] = tuple(m for m in task.volume_mounts if m.volume is not None)
     if task.schedule is not None and task.schedule.cron is None:
@@ -201,7 +201,8 @@ def _structs_service(service: Service, *, group: bool) -> Service:
     changes: dict[str, Any] = {}
     if service.check_restart is not None:
         changes["check_restart"] = None
-    if any(c.advertise is not None or (c.task is not None and not group) for c in service.checks):
+    if service.checks and any(c.advertise is not None or (c.task is not None and not group)
+                              for c in service.checks):
         changes["checks"] = tuple(evolve(c, advertise=None, task=c.task if group else None)
                                   for c in service.checks)
     if service.connect is not None:
@@ -293,29 +294,43 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         numa = resources.numa
         if numa is not None and not numa.affinity:
             numa = evolve(numa, affinity="none")  # structs/numa.go:42
-        resources = _evolved(resources, networks=tuple(_canonical_network(n)
-                                                       for n in resources.networks), numa=numa)
+        if resources.networks or numa is not resources.numa:
+            resources = _evolved(resources, networks=tuple(_canonical_network(n)
+                                                           for n in resources.networks), numa=numa)
     vault = task.vault
     if vault is not None:  # structs.go:10506 Vault.Canonicalize
         vault = evolve(vault, change_mode=vault.change_mode or "restart",
                        change_signal=(vault.change_signal.upper() if vault.change_signal
                                       else vault.change_signal))
-    return _evolved(
-        task,
-        services=tuple(_canonical_service(s, job_name, group.name, task.name, namespace)
-                       for s in task.services),
-        resources=resources,
-        restart=task.restart if task.restart is not None else group.restart,
-        kill_timeout=task.kill_timeout or 5 * SECOND,  # structs.go:7813 DefaultKillTimeout
-        scaling_policies=tuple(p if p.type else evolve(p, type="horizontal")
-                               for p in task.scaling_policies),
-        vault=vault,
+    # What `_evolved` would keep of every field this pass owns, computed only for the fields
+    # that can differ (one copy of the task, none when nothing changes).
+    changes: dict[str, Any] = {}
+    if task.services:
+        services = tuple(_canonical_service(s, job_name, group.name, task.name, namespace)
+                         for s in task.services)
+        if not _same(services, task.services):
+            changes["services"] = services
+    if resources is not task.resources:
+        changes["resources"] = resources
+    if task.restart is None and group.restart is not None:
+        changes["restart"] = group.restart
+    if not task.kill_timeout:
+        changes["kill_timeout"] = 5 * SECOND  # structs.go:7813 DefaultKillTimeout
+    if task.scaling_policies and any(not p.type for p in task.scaling_policies):
+        changes["scaling_policies"] = tuple(p if p.type else evolve(p, type="horizontal")
+                                            for p in task.scaling_policies)
+    if vault is not None:
+        changes["vault"] = vault
+    if any(t.change_signal for t in task.templates):
         # structs.go:8927 Template.Canonicalize.
-        templates=tuple(t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
-                        for t in task.templates),
-        identity=identity,
-        identities=tuple(identities),
-    )
+        changes["templates"] = tuple(
+            t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
+            for t in task.templates)
+    if identity is not task.identity:
+        changes["identity"] = identity
+    if not (len(identities) == len(task.identities) and _same(tuple(identities), task.identities)):
+        changes["identities"] = tuple(identities)
+    return evolve(task, **changes) if changes else task
 
 
 # Shared by every task that has none (frozen values): structs.go:2388 DefaultResources, and the
@@ -331,9 +346,17 @@ def _evolved(obj: T, **changes: Any) -> T:
     canonical passes recompute every field they own, and most are already canonical.
     """
     state = obj.__dict__
-    different = {name: value for name, value in changes.items()
-                 if not _identical(value, state[name])}
+    different = {}
+    for name, value in changes.items():
+        old = state[name]
+        # `_identical`, inline: this runs for every field of every block the pass owns.
+        if value is not old and not (type(value) is tuple and type(old) is tuple
+                                     and len(value) == len(old) and all(map(_is, value, old))):
+            different[name] = value
     return evolve(obj, **different) if different else obj
+
+
+_is = operator.is_
 
 
 def _identical(new: Any, old: Any) -> bool:
@@ -361,8 +384,16 @@ def _canonical_service(service: Service, job: str, group: str, task: str, namesp
 
 def _canonical_check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return _evolved(check, name=check.name or f"service: {go_quote(service_name)} check",
+    return _evolved(check, name=check.name or f"service: {_quote(service_name)} check",
                   task=check.task or task_name, on_update=check.on_update or "require_healthy")
+
+
+def _quote(text: str) -> str:
+    """`go_quote`, with its common case first: printable ASCII without quotes or backslashes is
+    quoted as it is (Go's strconv.Quote escapes only those of it)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return go_quote(text)
 
 
 _ENV_REF = re.compile(r"\$\{[a-zA-Z0-9_\-.]+\}")
@@ -393,8 +424,12 @@ def _admission(job: Job, config: ServerConfig) -> Job:
     which can only change what the hooks added: that is canonicalized where it is added (renamed
     Connect services, implicit identities), so the second pass is not run."""
     # structs.go:5162 Job.Secrets: every group gets the constraint of every group's providers.
-    providers = tuple(dict.fromkeys(s.provider or "" for g in job.groups for t in g.tasks
-                                    for s in t.secrets))
+    seen: dict[str, None] = {}
+    for g in job.groups:
+        for t in g.tasks:
+            if t.secrets:
+                seen.update(dict.fromkeys(s.provider or "" for s in t.secrets))
+    providers = tuple(seen)
     groups = []
     for g in job.groups:
         g = _consul_hook(_vault_hook(g))
@@ -434,9 +469,10 @@ def _consul_hook(group: Group) -> Group:
 
 def _consul_task(task: Task) -> Task:
     changes: dict[str, Any] = {}
-    services = tuple(_default_cluster(s) for s in task.services)
-    if not _same(services, task.services):
-        changes["services"] = services
+    if task.services:
+        services = tuple(_default_cluster(s) for s in task.services)
+        if not _same(services, task.services):
+            changes["services"] = services
     if task.consul is not None:
         consul = task.consul if task.consul.cluster else evolve(task.consul, cluster="default")
         changes["consul"] = consul
@@ -1033,8 +1069,19 @@ _TASK_SCHEDULE = Constraint(attribute="${attr.nomad.version}", value=">= 1.8.0-d
 def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate, for one group."""
     constraints = list(g.constraints)
+    # What the tasks ask for, in one pass over them.
+    has_vault = has_numa = has_schedule = False
+    for t in g.tasks:
+        if t.vault is not None:
+            has_vault = True
+        if (t.resources is not None and t.resources.numa is not None
+                and (t.resources.numa.affinity or "none") != "none"):
+            has_numa = True
+        if t.schedule is not None:
+            has_schedule = True
     # The tasks' vault blocks in the order of their names (job_endpoint_hooks.go:301).
-    for vault in (t.vault for t in sorted(g.tasks, key=lambda t: t.name) if t.vault is not None):
+    for vault in (t.vault for t in (sorted(g.tasks, key=lambda t: t.name) if has_vault else ())
+                  if t.vault is not None):
         cluster = vault.cluster or "default"
         _add_left(constraints, _VAULT if cluster == "default" else Constraint(
             attribute=f"${{attr.vault.{cluster}.version}}", value=">= 1.11.0",
@@ -1042,8 +1089,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     for provider in providers:
         _add_left(constraints, Constraint(
             attribute=f"${{attr.plugins.secrets.{provider}.version}}", operator="is_set"))
-    if any(t.resources is not None and t.resources.numa is not None
-           and (t.resources.numa.affinity or "none") != "none" for t in g.tasks):
+    if has_numa:
         for c in _NUMA:
             _add_full(constraints, c)
     signals = _required_signals(g)
@@ -1072,7 +1118,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
            and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
         for c in _TPROXY:
             _add_left(constraints, c)
-    if any(t.schedule is not None for t in g.tasks):
+    if has_schedule:
         _add_left(constraints, _TASK_SCHEDULE)
     if tasks is g.tasks and len(constraints) == len(g.constraints):
         return g
@@ -1082,7 +1128,7 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
 def _task_consul_constraint(task: Task) -> Task:
     """nomad/job_endpoint_hooks.go:347: a task with a Consul service gets the Consul version
     constraint itself."""
-    if not any(s.provider in (None, "", "consul") for s in task.services):
+    if not task.services or not any(s.provider in (None, "", "consul") for s in task.services):
         return task
     constraints = list(task.constraints)
     _add_left(constraints, _CONSUL_VERSION)
@@ -1103,8 +1149,11 @@ def _required_signals(group: Group) -> set[str]:
 
 def _add_left(constraints: list[Constraint], implied: Constraint) -> None:
     """nomad/job_endpoint_hooks.go:462 constraintMatcherLeft: unless one has the same attribute."""
-    if not any(c.attribute == implied.attribute for c in constraints):
-        constraints.append(implied)
+    attribute = implied.attribute
+    for c in constraints:
+        if c.attribute == attribute:
+            return
+    constraints.append(implied)
 
 
 def _add_full(constraints: list[Constraint], implied: Constraint) -> None:
@@ -1124,10 +1173,12 @@ def _implicit_identities(group: Group, config: ServerConfig) -> Group:
     has_identity = any(s.identity is not None for s in services)
     tasks = []
     for t in group.tasks:
-        task_services = tuple(_service_identity(s, config) for s in t.services)
-        if not _same(task_services, t.services):
-            t = evolve(t, services=task_services)
-        has_identity = has_identity or any(s.identity is not None for s in t.services)
+        if t.services:
+            task_services = tuple(_service_identity(s, config) for s in t.services)
+            if not _same(task_services, t.services):
+                t = evolve(t, services=task_services)
+        has_identity = has_identity or (bool(t.services)
+                                        and any(s.identity is not None for s in t.services))
         t = _vault_identity(_consul_task_identity(t, group, config), config)
         has_identity = has_identity or bool(t.identities)
         tasks.append(t)

@@ -26,6 +26,7 @@ from nomadmesh.model._base import (
     to_duration,
     to_tuple,
 )
+from nomadmesh.model._copy import copier
 from nomadmesh.model.connect import ConsulConnect
 from nomadmesh.model.identity import WorkloadIdentity
 
@@ -157,25 +158,34 @@ class Service:
         for check in self.checks:
             restart = (self.check_restart.merged(check.check_restart) if self.check_restart is not None
                        else check.check_restart)
-            checks.append(evolve(
+            checks.append(_canonical_check(
                 check,
-                check_restart=restart.canonicalize() if restart is not None else None,
-                success_before_passing=_not_negative(check.success_before_passing),
-                failures_before_critical=_not_negative(check.failures_before_critical),
-                failures_before_warning=_not_negative(check.failures_before_warning),
-                on_update=check.on_update or on_update,
+                restart.canonicalize() if restart is not None else None,
+                _not_negative(check.success_before_passing),
+                _not_negative(check.failures_before_critical),
+                _not_negative(check.failures_before_warning),
+                check.on_update or on_update,
             ))
-        return evolve(
+        return _canonical_service(
             self,
-            name=name,
-            address_mode=self.address_mode or "auto",
-            on_update=on_update,
-            provider=self.provider or "consul",
-            cluster=self.cluster or "default",
-            connect=self.connect.canonicalize() if self.connect is not None else None,
-            weights=self.weights.canonicalize() if self.weights is not None else None,
-            checks=tuple(checks),
+            name,
+            self.address_mode or "auto",
+            on_update,
+            self.provider or "consul",
+            self.cluster or "default",
+            self.connect.canonicalize() if self.connect is not None else None,
+            self.weights.canonicalize() if self.weights is not None else None,
+            tuple(checks),
         )
+
+
+# Service.canonicalize's copies (see nomadmesh.model._copy), in the order of their arguments.
+_canonical_check = copier(Check, (
+    "check_restart", "success_before_passing", "failures_before_critical",
+    "failures_before_warning", "on_update"), globals(), "_canonical_check")
+_canonical_service = copier(Service, (
+    "name", "address_mode", "on_update", "provider", "cluster", "connect", "weights", "checks"),
+    globals(), "_canonical_service")
 
 
 def _not_negative(value: int | None) -> int | None:

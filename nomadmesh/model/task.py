@@ -24,11 +24,11 @@ from nomadmesh.model._base import (
     field,
     go,
     label,
-    overlay,
     strings,
     to_duration,
     to_tuple,
 )
+from nomadmesh.model._copy import copier, overlay
 from nomadmesh.model.identity import (
     Consul,
     Secret,
@@ -129,23 +129,30 @@ class Template:
             change_signal = "SIGHUP" if change_mode == "signal" else ""
         else:
             change_signal = _go_upper(self.change_signal)
-        return evolve(
+        return _canonical_template(
             self,
-            source="" if self.source is None else self.source,
-            destination="" if self.destination is None else self.destination,
-            data="" if self.data is None else self.data,
-            change_mode=change_mode,
-            change_signal=change_signal,
-            change_script=self.change_script.canonicalize() if self.change_script else None,
-            once=False if self.once is None else self.once,
-            splay=5 * SECOND if self.splay is None else self.splay,
-            perms="0644" if self.perms is None else self.perms,
-            left_delimiter="{{" if self.left_delimiter is None else self.left_delimiter,
-            right_delimiter="}}" if self.right_delimiter is None else self.right_delimiter,
-            env=False if self.env is None else self.env,
-            error_on_missing_key=False if self.error_on_missing_key is None else self.error_on_missing_key,
-            vault_grace=0 if self.vault_grace is None else self.vault_grace,
+            "" if self.source is None else self.source,
+            "" if self.destination is None else self.destination,
+            "" if self.data is None else self.data,
+            change_mode,
+            change_signal,
+            self.change_script.canonicalize() if self.change_script else None,
+            False if self.once is None else self.once,
+            5 * SECOND if self.splay is None else self.splay,
+            "0644" if self.perms is None else self.perms,
+            "{{" if self.left_delimiter is None else self.left_delimiter,
+            "}}" if self.right_delimiter is None else self.right_delimiter,
+            False if self.env is None else self.env,
+            False if self.error_on_missing_key is None else self.error_on_missing_key,
+            0 if self.vault_grace is None else self.vault_grace,
         )
+
+
+# Template.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.
+_canonical_template = copier(Template, (
+    "source", "destination", "data", "change_mode", "change_signal", "change_script", "once",
+    "splay", "perms", "left_delimiter", "right_delimiter", "env", "error_on_missing_key",
+    "vault_grace"), globals(), "_canonical_template")
 
 
 def _go_upper(text: str) -> str:
@@ -335,22 +342,34 @@ class Task:
 
     def canonicalize(self, group: Group, job: Job) -> Task:
         """api/tasks.go:804 Task.Canonicalize(tg, job), with `group` already canonical."""
-        return evolve(
-            self,
-            resources=(self.resources or Resources()).canonicalize(),
-            kill_timeout=5 * SECOND if self.kill_timeout is None else self.kill_timeout,
-            logs=(self.logs or LogConfig()).canonicalize(),
-            artifacts=tuple(a.canonicalize() for a in self.artifacts),
-            vault=self.vault.canonicalize() if self.vault is not None else None,
-            consul=self.consul.canonicalize() if self.consul is not None else None,
-            templates=tuple(t.canonicalize() for t in self.templates),
-            services=tuple(s.canonicalize(job.name or "", group.name, self.name)
-                           for s in self.services),
-            affinities=tuple(a.canonicalize() for a in self.affinities),
-            volume_mounts=tuple(v.canonicalize() for v in self.volume_mounts),
-            csi_plugin=self.csi_plugin.canonicalize() if self.csi_plugin is not None else None,
-            restart=overlay(group.restart, self.restart),
-        )
+        return canonical_task(self, group.name, group.restart, job.name or "")
+
+
+def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | None,
+                   job_name: str) -> Task:
+    """`task.canonicalize(group, job)` from what it reads of them: the group's name and canonical
+    restart policy, the job's name."""
+    return _canonical_task(
+        task,
+        (task.resources or Resources()).canonicalize(),
+        5 * SECOND if task.kill_timeout is None else task.kill_timeout,
+        (task.logs or LogConfig()).canonicalize(),
+        tuple(a.canonicalize() for a in task.artifacts),
+        task.vault.canonicalize() if task.vault is not None else None,
+        task.consul.canonicalize() if task.consul is not None else None,
+        tuple(t.canonicalize() for t in task.templates),
+        tuple(s.canonicalize(job_name, group_name, task.name) for s in task.services),
+        tuple(a.canonicalize() for a in task.affinities),
+        tuple(v.canonicalize() for v in task.volume_mounts),
+        task.csi_plugin.canonicalize() if task.csi_plugin is not None else None,
+        overlay(group_restart, task.restart),
+    )
+
+
+# Task.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.
+_canonical_task = copier(Task, (
+    "resources", "kill_timeout", "logs", "artifacts", "vault", "consul", "templates", "services",
+    "affinities", "volume_mounts", "csi_plugin", "restart"), globals(), "_canonical_task")
 
 
 def tasks(value: Iterable[Task] | None) -> tuple[Task, ...]:

@@ -24,12 +24,15 @@ time, which dominates decoding and copying; measured in benchmarks/bench_model.p
 from __future__ import annotations
 
 import enum
+import inspect
 import math
+import operator
 import re
 import reprlib
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import attrs
 
@@ -434,6 +437,225 @@ def side() -> Any:
     return attrs.field(default=EMPTY, kw_only=True, converter=_FREE_FORM, eq=False, repr=False)
 
 
+# --- class creation ------------------------------------------------------------------------------
+
+# attrs' `@attrs.frozen` compiles an `__init__`, `__eq__` and `__hash__` for every class it builds
+# (one `compile()` per class, ~0.3 ms each, ~25 ms for the model's import), and the model replaces
+# that `__init__` with its own compiled constructor anyway. Model classes are declared with
+# `_base.frozen` instead: type checkers see `attrs.frozen` itself (so mypy's attrs plugin and
+# pyright read them as attrs classes), while at run time a plain model class (annotated
+# `attrs.field`s, no base class, no hooks, validators or factories) is built here without
+# generated code: its equality and hash are one shared implementation over the fields attrs
+# would compare, its constructor is compiled by its first construction, and its attrs metadata
+# (`__attrs_attrs__`, what `attrs.fields`, `attrs.has`, `attrs.evolve` and `attrs.asdict` read)
+# is built by attrs itself, from the same field definitions, the first time it is asked for.
+# Any other class (and any other decorator option) is built by `attrs.frozen` as before.
+
+if TYPE_CHECKING:
+    from attrs import frozen as frozen
+else:
+    def frozen(maybe_cls: type | None = None, /, **options: Any) -> Any:
+        """`attrs.frozen`, building plain model classes without generated code (see above)."""
+
+        def wrap(cls: type) -> type:
+            if options == _PLAIN_OPTIONS:
+                built = _plain_model_class(cls)
+                if built is not None:
+                    return built
+            return attrs.frozen(cls, **options)
+
+        return wrap if maybe_cls is None else wrap(maybe_cls)
+
+
+_PLAIN_OPTIONS = {"slots": False, "repr": False}
+
+
+class _Field:
+    """What the model's own code reads of a field (the names of `attrs.Attribute`'s attributes)."""
+
+    __slots__ = ("alias", "converter", "default", "eq", "init", "kw_only", "metadata", "name",
+                 "type", "validator")
+
+    def __init__(self, name: str, ca: Any, type_: Any) -> None:
+        self.name = name
+        self.alias = ca.alias or name.lstrip("_")
+        self.default = ca._default
+        self.converter = ca.converter
+        self.eq = ca.eq
+        self.init = ca.init
+        self.kw_only = ca.kw_only
+        self.metadata = ca.metadata
+        self.type = type_
+        self.validator = None
+
+
+# What a model class's `__dict__` must not define for the plain path (attrs would keep or use it).
+_OWN_METHODS = frozenset({
+    "__init__", "__eq__", "__ne__", "__hash__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__setattr__", "__delattr__", "__getstate__", "__setstate__", "__attrs_pre_init__",
+    "__attrs_post_init__", "__attrs_init_subclass__", "__attrs_attrs__", "__attrs_props__",
+    "__slots__",
+})
+_CLASS_VAR_PREFIXES = ("typing.ClassVar", "t.ClassVar", "ClassVar", "typing_extensions.ClassVar")
+
+
+@attrs.frozen(slots=False, repr=False)
+class _Reference:
+    """An attrs frozen class: the setattr, delattr and `__ne__` attrs shares between classes."""
+
+    x: int = 0
+
+
+_COUNTING = type(attrs.field())  # what `attrs.field()` returns (attrs' _CountingAttr)
+
+
+def _plain_model_class(cls: type) -> type | None:
+    """`cls` made a frozen model class without generated code, or None when it is not plain."""
+    counting = _COUNTING
+    own = cls.__dict__
+    if cls.__bases__ != (object,) or not _OWN_METHODS.isdisjoint(own):
+        return None
+    annotations = own.get("__annotations__", {})
+    fields: list[_Field] = []
+    definitions: dict[str, Any] = {}
+    defaulted = False
+    for name, annotation in annotations.items():
+        text = str(annotation).strip("'\"")
+        if text.startswith(_CLASS_VAR_PREFIXES):
+            continue
+        ca = own.get(name, attrs.NOTHING)
+        if not isinstance(ca, counting):
+            if ca is not attrs.NOTHING:
+                return None  # a plain default: attrs makes it a field (kept to attrs)
+            ca = attrs.field()
+        if (ca._validator is not None or ca.on_setattr is not None or not ca.init
+                or ca.eq_key is not None or ca.hash is not None or ca.order_key is not None
+                or isinstance(ca._default, attrs.Factory)  # type: ignore[arg-type]
+                or (ca.converter is not None and _plain(ca.converter) is None)):
+            return None
+        if not ca.kw_only:
+            if ca._default is attrs.NOTHING and defaulted:
+                return None  # attrs refuses the class: let it say why
+            defaulted = defaulted or ca._default is not attrs.NOTHING
+        fields.append(_Field(name, ca, annotation))
+        definitions[name] = ca
+    if any(isinstance(v, counting) and k not in definitions for k, v in own.items()):
+        return None  # an unannotated attrs.field(): attrs decides what that means
+    for f in fields:
+        if f.name in own:
+            delattr(cls, f.name)
+    compared = tuple(f.name for f in fields if f.eq)
+    if len(compared) > 1:
+        key: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*compared)
+    elif compared:
+        one = operator.attrgetter(compared[0])
+        key = lambda obj: (one(obj),)  # noqa: E731
+    else:
+        key = _no_key
+    added: dict[str, Any] = {
+        "__model_fields__": tuple(fields),
+        "__model_definitions__": (definitions, dict(annotations)),
+        "__model_key__": key,
+        "__model_salt__": hash(f"<nomadmesh model {cls.__module__}.{cls.__qualname__}>"),
+        "__setattr__": _Reference.__setattr__,
+        "__delattr__": _Reference.__delattr__,
+        "__eq__": _model_eq,
+        "__ne__": _Reference.__ne__,
+        "__hash__": _model_hash,
+        "__init__": _FirstConstructor(cls),
+        "__attrs_attrs__": _TwinAttribute(cls, "__attrs_attrs__"),
+        "__attrs_props__": _TwinAttribute(cls, "__attrs_props__"),
+    }
+    if "__match_args__" not in own:
+        added["__match_args__"] = tuple(f.name for f in fields if f.init and not f.kw_only)
+    for name, value in added.items():
+        setattr(cls, name, value)
+    return cls
+
+
+def _no_key(obj: Any) -> tuple[Any, ...]:
+    return ()
+
+
+def _model_eq(self: Any, other: Any) -> Any:
+    """attrs' generated `__eq__`: the same class, and equal fields (those with `eq=True`)."""
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    key = self.__class__.__model_key__
+    return key(self) == key(other)
+
+
+def _model_hash(self: Any) -> int:
+    """attrs' generated `__hash__` of a frozen class: the class and the compared fields."""
+    cls = self.__class__
+    return hash((cls.__model_salt__, *cls.__model_key__(self)))
+
+
+_twins: dict[type, type] = {}
+
+
+def _attrs_twin(cls: type) -> type:
+    """The class attrs builds from a plain model class's own field definitions (its metadata and
+    attrs' generated `__init__` are what `cls` would have had from `attrs.frozen`)."""
+    twin = _twins.get(cls)
+    if twin is None:
+        definitions, annotations = cls.__model_definitions__  # type: ignore[attr-defined]
+        namespace: dict[str, Any] = dict(definitions)
+        namespace.update(__annotations__=annotations, __module__=cls.__module__,
+                         __qualname__=cls.__qualname__, __doc__=cls.__doc__)
+        twin = _twins[cls] = attrs.frozen(type(cls.__name__, (), namespace), slots=False,
+                                          repr=False)
+    return twin
+
+
+class _TwinAttribute:
+    """A class attribute attrs sets (`__attrs_attrs__`...), taken from the twin on first use."""
+
+    __slots__ = ("cls", "name")
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls = cls
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        value = _attrs_twin(self.cls).__dict__[self.name]
+        type.__setattr__(self.cls, self.name, value)
+        return value
+
+
+class _FirstConstructor:
+    """A plain model class's `__init__` until its first use compiles it (see compile_constructor);
+    `inspect.signature` reads the compiled one's."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, obj: Any, /, *args: Any, **kwargs: Any) -> None:
+        self.compiled()(obj, *args, **kwargs)
+
+    def compiled(self) -> Callable[..., None]:
+        init: Callable[..., None] = self.cls.__dict__["__init__"]
+        if init is self:
+            init = _compiled_constructor(self.cls, self.cls.__dict__["__model_fields__"], None)
+        return init
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.compiled())
+
+
+def model_fields(cls: type) -> Sequence[Any]:
+    """A model class's fields: `attrs.fields(cls)`, or for a plain model class the same field
+    definitions without building attrs' metadata (the attributes the model reads are the same)."""
+    own: Sequence[Any] | None = cls.__dict__.get("__model_fields__")
+    return own if own is not None else attrs.fields(cls)
+
+
 _specs_cache: dict[type, tuple[FieldSpec, ...]] = {}
 
 
@@ -444,7 +666,7 @@ def specs(cls: type) -> tuple[FieldSpec, ...]:
     except KeyError:
         pass
     out = []
-    for a in attrs.fields(cls):
+    for a in model_fields(cls):
         raw = a.metadata.get(_SPEC)
         if raw is None:
             continue
@@ -535,8 +757,11 @@ def compile_constructor(cls: type) -> None:
     canonical forms of validation, injection all construct through it). A class using an attrs
     feature this does not reproduce (validators, factories, hooks) keeps attrs' own `__init__`.
     The constructor is compiled by the class's first construction (a stand-in until then, with
-    attrs' signature), so an import compiles none and a small job only those it builds.
+    attrs' signature), so an import compiles none and a small job only those it builds. A plain
+    model class (`frozen`) has that stand-in from its creation.
     """
+    if "__model_fields__" in cls.__dict__:
+        return
     fields = attrs.fields(cls)
     if (cls in _attrs_inits or hasattr(cls, "__attrs_pre_init__")
             or hasattr(cls, "__attrs_post_init__")
@@ -559,7 +784,7 @@ def compile_constructor(cls: type) -> None:
 
 
 def _compiled_constructor(cls: type, fields: Sequence[Any],
-                          original: Callable[..., None]) -> Callable[..., None]:
+                          original: Callable[..., None] | None) -> Callable[..., None]:
     """Compile `cls`'s constructor (see `compile_constructor`) and install it."""
     # Helpers are named with two underscores, which no field's parameter (its alias) starts with.
     namespace: dict[str, Any] = {"__ZEROS": _ZEROS, "__FrozenDict": FrozenDict, "__type": type,
@@ -587,15 +812,52 @@ def _compiled_constructor(cls: type, fields: Sequence[Any],
     # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
     exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
     init: Callable[..., None] = namespace["__init__"]
-    init.__qualname__ = original.__qualname__
-    init.__module__ = original.__module__
-    init.__annotations__ = dict(getattr(original, "__annotations__", {}))
+    if original is not None:
+        init.__qualname__ = original.__qualname__
+        init.__module__ = original.__module__
+        init.__annotations__ = dict(getattr(original, "__annotations__", {}))
+    else:  # a plain model class: the names and annotations attrs gives its `__init__`
+        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        init.__module__ = cls.__module__
+        init.__annotations__ = _init_annotations(fields)
     cls.__init__ = init  # type: ignore[misc]
     return init
 
 
+def _init_annotations(fields: Sequence[Any]) -> dict[str, Any]:
+    """The `__annotations__` attrs gives a generated `__init__`: each field's type, or for a
+    converted field the type of its converter's first parameter (when it declares one)."""
+    annotations: dict[str, Any] = {"return": None}
+    for a in fields:
+        if a.converter is None:
+            if a.type is not None:
+                annotations[a.alias] = a.type
+        else:
+            first = _first_param_type(a.converter)
+            if first:
+                annotations[a.alias] = first
+    return annotations
+
+
+_first_param_types: dict[Any, Any] = {}
+
+
+def _first_param_type(converter: Any) -> Any:
+    try:
+        return _first_param_types[converter]
+    except KeyError:
+        pass
+    wrapped = converter if isinstance(converter, attrs.Converter) else attrs.Converter(converter)
+    result = _first_param_types[converter] = getattr(wrapped, "_first_param_type", None)
+    return result
+
+
 def attrs_constructor(cls: type) -> Callable[..., None]:
-    """The `__init__` attrs generated for a model class (what `compile_constructor` replaced)."""
+    """The `__init__` attrs generated for a model class (what `compile_constructor` replaced, or
+    for a plain model class what `attrs.frozen` would have generated)."""
+    if "__model_fields__" in cls.__dict__:
+        twin_init: Callable[..., None] = _attrs_twin(cls).__init__  # type: ignore[misc]
+        return twin_init
     return _attrs_inits.get(cls) or cls.__init__  # type: ignore[misc]
 
 
@@ -660,7 +922,8 @@ def _copy_converters_for(cls: type) -> dict[str, Callable[[Any], Any] | None] | 
     """Each field's one-argument converter (None: stored as given) for `evolve`'s copies of a
     class whose constructor is compiled, else None (copied through `__init__`)."""
     converters: dict[str, Callable[[Any], Any] | None] | None = None
-    fields = attrs.fields(cls) if cls in _attrs_inits else ()
+    is_plain = "__model_fields__" in cls.__dict__
+    fields = model_fields(cls) if cls in _attrs_inits or is_plain else ()
     if fields and all(a.alias == a.name for a in fields):
         converters = {}
         for a in fields:

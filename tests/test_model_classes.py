@@ -150,3 +150,43 @@ def test_classes_using_other_attrs_features_are_attrs_classes() -> None:
         _Validated(3)  # type: ignore[arg-type]
     assert "__model_fields__" not in _Repr.__dict__
     assert repr(_Repr("x")) == "_Repr(name='x')"
+
+
+_CACHE_RUN = """
+import builtins, sys
+sys.dont_write_bytecode = False
+from nomadmesh.model import _base
+_base._CACHE_FILE = sys.argv[1]  # (what the model's import built came from the package's cache)
+_base._generated = None
+compiled = []
+real_compile = builtins.compile
+def counting_compile(source, filename, *args, **kwargs):
+    if str(filename).startswith("<nomadmesh "):
+        compiled.append(filename)
+    return real_compile(source, filename, *args, **kwargs)
+builtins.compile = counting_compile
+from nomadmesh.loader import load_all
+jobs = load_all(sys.argv[2])
+again = load_all(sys.argv[2])[0]
+print(len(compiled), len(list(jobs[0].warnings())), jobs[0].to_api()["ID"], jobs[0] == again)
+"""
+
+
+def test_generated_code_is_compiled_once_and_read_back(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    job_file = Path(__file__).parent.parent / "examples" / "jobs" / "web-canary.nomad.hcl"
+    cache = tmp_path / "generated.bin"
+
+    def run() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", _CACHE_RUN, str(cache), str(job_file)],
+                              capture_output=True, check=True, text=True)
+        return done.stdout.split()
+
+    first = run()
+    assert int(first[0]) > 10 and cache.exists()  # decoders, constructors, type checks
+    second = run()
+    assert second[0] == "0" and second[1:] == first[1:]  # every unit read back, same results
+    cache.write_bytes(b"not a cache")  # a damaged file is compiled past, and written again
+    assert run()[1:] == first[1:]
+    assert run()[0] == "0"

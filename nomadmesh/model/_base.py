@@ -23,15 +23,21 @@ time, which dominates decoding and copying; measured in benchmarks/bench_model.p
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import enum
 import inspect
+import marshal
 import math
 import operator
+import os
 import re
 import reprlib
+import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from importlib.util import MAGIC_NUMBER as _MAGIC
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import attrs
@@ -499,13 +505,6 @@ _OWN_METHODS = frozenset({
 _CLASS_VAR_PREFIXES = ("typing.ClassVar", "t.ClassVar", "ClassVar", "typing_extensions.ClassVar")
 
 
-@attrs.frozen(slots=False, repr=False)
-class _Reference:
-    """An attrs frozen class: the setattr, delattr and `__ne__` attrs shares between classes."""
-
-    x: int = 0
-
-
 _COUNTING = type(attrs.field())  # what `attrs.field()` returns (attrs' _CountingAttr)
 
 
@@ -554,18 +553,17 @@ def _plain_model_class(cls: type) -> type | None:
         key = _no_key
     added: dict[str, Any] = {
         "__model_fields__": tuple(fields),
-        "__model_definitions__": (definitions, dict(annotations)),
         "__model_key__": key,
-        "__model_salt__": hash(f"<nomadmesh model {cls.__module__}.{cls.__qualname__}>"),
-        "__setattr__": _Reference.__setattr__,
-        "__delattr__": _Reference.__delattr__,
+        "__setattr__": FieldSpec.__setattr__,
+        "__delattr__": FieldSpec.__delattr__,
         "__eq__": _model_eq,
-        "__ne__": _Reference.__ne__,
+        "__ne__": FieldSpec.__ne__,
         "__hash__": _model_hash,
         "__init__": _FirstConstructor(cls),
         "__attrs_attrs__": _TwinAttribute(cls, "__attrs_attrs__"),
         "__attrs_props__": _TwinAttribute(cls, "__attrs_props__"),
     }
+    _definitions[cls] = (definitions, dict(annotations))
     if "__match_args__" not in own:
         added["__match_args__"] = tuple(f.name for f in fields if f.init and not f.kw_only)
     for name, value in added.items():
@@ -587,11 +585,12 @@ def _model_eq(self: Any, other: Any) -> Any:
 
 def _model_hash(self: Any) -> int:
     """attrs' generated `__hash__` of a frozen class: the class and the compared fields."""
-    cls = self.__class__
-    return hash((cls.__model_salt__, *cls.__model_key__(self)))
+    key = self.__class__.__model_key__  # the defining class's own: it stands for the class
+    return hash((key, *key(self)))
 
 
 _twins: dict[type, type] = {}
+_definitions: dict[type, tuple[dict[str, Any], dict[str, Any]]] = {}  # each plain class's own
 
 
 def _attrs_twin(cls: type) -> type:
@@ -599,7 +598,7 @@ def _attrs_twin(cls: type) -> type:
     attrs' generated `__init__` are what `cls` would have had from `attrs.frozen`)."""
     twin = _twins.get(cls)
     if twin is None:
-        definitions, annotations = cls.__model_definitions__  # type: ignore[attr-defined]
+        definitions, annotations = _definitions[cls]
         namespace: dict[str, Any] = dict(definitions)
         namespace.update(__annotations__=annotations, __module__=cls.__module__,
                          __qualname__=cls.__qualname__, __doc__=cls.__doc__)
@@ -810,7 +809,7 @@ def _compiled_constructor(cls: type, fields: Sequence[Any],
     params = ["self", *positional] + (["*", *keywords] if keywords else [])
     lines = [f"def __init__({', '.join(params)}):", "    __d = self.__dict__", *body]
     # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>"), namespace)
     init: Callable[..., None] = namespace["__init__"]
     if original is not None:
         init.__qualname__ = original.__qualname__
@@ -879,6 +878,79 @@ def compiled_on_first_use(compile_for: Callable[[type], F], compiled: Mapping[ty
         return function(*args)  # type: ignore[operator]
 
     return first  # type: ignore[return-value]
+
+
+# --- generated code, compiled once per installation ------------------------------------------------
+
+# The model generates constructors, JSON codecs and type checks per class on first use; compiling
+# them is most of what a small job's first decode and check cost in a fresh process (~14 ms of a
+# `nomadmesh validate`). `compile_generated` keeps what it compiled, as Python keeps a module's
+# byte code: in one file of this package's `__pycache__` (named by the interpreter's cache tag,
+# checked against its magic number), written at exit when Python writes byte code
+# (`sys.dont_write_bytecode` is false) and the directory is writable. An entry is keyed by the
+# generated source and file name themselves, so a changed generator or class only misses the cache.
+
+_CACHE_FILE = os.path.join(os.path.dirname(__file__), "__pycache__",
+                           f"nomadmesh-generated.{sys.implementation.cache_tag}.bin")
+_CACHE_LIMIT = 4096  # entries; a file past it is started again
+_generated: dict[str, bytes] | None = None
+_new_generated: dict[str, bytes] = {}
+
+
+def compile_generated(source: str, filename: str) -> types.CodeType:
+    """`compile(source, filename, "exec")`, from the cache of generated code when it has it."""
+    global _generated
+    if _generated is None:
+        _generated = _read_generated()
+    key = f"{filename}\0{source}"
+    data = _generated.get(key)
+    if data is not None:
+        try:
+            code = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            pass
+        else:
+            if type(code) is types.CodeType:
+                return code
+    code = compile(source, filename, "exec")
+    if not sys.dont_write_bytecode and _CACHE_FILE:
+        if not _new_generated:
+            atexit.register(_write_generated)
+        _new_generated[key] = marshal.dumps(code)
+    return code
+
+
+def _read_generated() -> dict[str, bytes]:
+    try:
+        with open(_CACHE_FILE, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    if data[:len(_MAGIC)] != _MAGIC:
+        return {}
+    try:
+        table = marshal.loads(memoryview(data)[len(_MAGIC):])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    return table if type(table) is dict else {}
+
+
+def _write_generated() -> None:
+    """Add what this process compiled to the cache file (atomically; errors are ignored)."""
+    table = dict(_read_generated())
+    if len(table) + len(_new_generated) > _CACHE_LIMIT:
+        table = {}
+    table.update(_new_generated)
+    _new_generated.clear()
+    temporary = f"{_CACHE_FILE}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(_CACHE_FILE), exist_ok=True)
+        with open(temporary, "wb") as f:
+            f.write(_MAGIC + marshal.dumps(table))
+        os.replace(temporary, _CACHE_FILE)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
 
 
 # --- copying -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from nomadmesh.model._base import (
     MAX_DEPTH,
     FrozenDict,
     Kind,
+    compile_generated,
     compiled_on_first_use,
     describe,
     evolve,
@@ -92,7 +93,7 @@ def encoder(cls: type) -> _Encoder:
             lines.append(f"    if v is not None: out[{key}] = v")
     lines.append("    return out")
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>"), namespace)
     result: _Encoder = namespace["encode"]
     _encoders[cls] = result
     return result
@@ -272,7 +273,7 @@ def _compile_decoder(cls: type) -> _Decoder:
     lines.append("    if len(problems) > n: return None")
     lines.append("    return cls(**kw)")
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>"), namespace)
     result: _Decoder = namespace["decode"]
     return result
 

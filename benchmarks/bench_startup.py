@@ -108,6 +108,7 @@ def main() -> int:
     print(f"{len(rows)} cases, median of {args.rounds} rounds each, in rotation; F = "
           f"{JOB_FILE.relative_to(ROOT)}; wall time (the target) and CPU time (user + system, "
           "which other processes on the machine disturb less)")
+    print(_generated_code_state(env))
     for base_name, (base_t, base_cpu), name, (t, cpu), target in rows:
         ratio = t / base_t
         verdict = "" if target is None else (
@@ -118,6 +119,17 @@ def main() -> int:
         print(f"{'':<28} {base_cpu * 1e3:7.1f} ms   {'(CPU)':<22} {cpu * 1e3:7.1f} ms   "
               f"ratio {cpu / base_cpu:4.2f}x")
     return 1 if missed else 0
+
+
+def _generated_code_state(env: dict[str, str]) -> str:
+    """Whether the model's generated code came compiled from its cache (`_base.compile_generated`):
+    the runs above write it as Python writes byte code, so not under PYTHONDONTWRITEBYTECODE."""
+    from nomadmesh.model import _base
+
+    writes = "not written: PYTHONDONTWRITEBYTECODE is set" if env.get("PYTHONDONTWRITEBYTECODE") \
+        else "written by the first run"
+    entries = len(_base._read_generated())
+    return f"generated-code cache: {entries} entries in {_base._CACHE_FILE} ({writes})"
 
 
 if __name__ == "__main__":

@@ -23,13 +23,22 @@ time, which dominates decoding and copying; measured in benchmarks/bench_model.p
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import enum
+import inspect
+import marshal
 import math
+import operator
+import os
 import re
 import reprlib
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from importlib.util import MAGIC_NUMBER as _MAGIC
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import attrs
 
@@ -434,6 +443,218 @@ def side() -> Any:
     return attrs.field(default=EMPTY, kw_only=True, converter=_FREE_FORM, eq=False, repr=False)
 
 
+# --- class creation ------------------------------------------------------------------------------
+
+# attrs' `@attrs.frozen` compiles an `__init__`, `__eq__` and `__hash__` for every class it builds
+# (one `compile()` per class, ~0.3 ms each, ~25 ms for the model's import), and the model replaces
+# that `__init__` with its own compiled constructor anyway. Model classes are declared with
+# `_base.frozen` instead: type checkers see `attrs.frozen` itself (so mypy's attrs plugin and
+# pyright read them as attrs classes), while at run time a plain model class (annotated
+# `attrs.field`s, no base class, no hooks, validators or factories) is built here without
+# generated code: its equality and hash are one shared implementation over the fields attrs
+# would compare, its constructor is compiled by its first construction, and its attrs metadata
+# (`__attrs_attrs__`, what `attrs.fields`, `attrs.has`, `attrs.evolve` and `attrs.asdict` read)
+# is built by attrs itself, from the same field definitions, the first time it is asked for.
+# Any other class (and any other decorator option) is built by `attrs.frozen` as before.
+
+if TYPE_CHECKING:
+    from attrs import frozen as frozen
+else:
+    def frozen(maybe_cls: type | None = None, /, **options: Any) -> Any:
+        """`attrs.frozen`, building plain model classes without generated code (see above)."""
+
+        def wrap(cls: type) -> type:
+            if options == _PLAIN_OPTIONS:
+                built = _plain_model_class(cls)
+                if built is not None:
+                    return built
+            return attrs.frozen(cls, **options)
+
+        return wrap if maybe_cls is None else wrap(maybe_cls)
+
+
+_PLAIN_OPTIONS = {"slots": False, "repr": False}
+
+
+class _Field:
+    """What the model's own code reads of a field (the names of `attrs.Attribute`'s attributes)."""
+
+    __slots__ = ("alias", "converter", "default", "eq", "init", "kw_only", "metadata", "name",
+                 "type", "validator")
+
+    def __init__(self, name: str, ca: Any, type_: Any) -> None:
+        self.name = name
+        self.alias = ca.alias or name.lstrip("_")
+        self.default = ca._default
+        self.converter = ca.converter
+        self.eq = ca.eq
+        self.init = ca.init
+        self.kw_only = ca.kw_only
+        self.metadata = ca.metadata
+        self.type = type_
+        self.validator = None
+
+
+# What a model class's `__dict__` must not define for the plain path (attrs would keep or use it).
+_OWN_METHODS = frozenset({
+    "__init__", "__eq__", "__ne__", "__hash__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__setattr__", "__delattr__", "__getstate__", "__setstate__", "__attrs_pre_init__",
+    "__attrs_post_init__", "__attrs_init_subclass__", "__attrs_attrs__", "__attrs_props__",
+    "__slots__",
+})
+_CLASS_VAR_PREFIXES = ("typing.ClassVar", "t.ClassVar", "ClassVar", "typing_extensions.ClassVar")
+
+
+_COUNTING = type(attrs.field())  # what `attrs.field()` returns (attrs' _CountingAttr)
+
+
+def _plain_model_class(cls: type) -> type | None:
+    """`cls` made a frozen model class without generated code, or None when it is not plain."""
+    counting = _COUNTING
+    own = cls.__dict__
+    if cls.__bases__ != (object,) or not _OWN_METHODS.isdisjoint(own):
+        return None
+    annotations = own.get("__annotations__", {})
+    fields: list[_Field] = []
+    definitions: dict[str, Any] = {}
+    defaulted = False
+    for name, annotation in annotations.items():
+        text = str(annotation).strip("'\"")
+        if text.startswith(_CLASS_VAR_PREFIXES):
+            continue
+        ca = own.get(name, attrs.NOTHING)
+        if not isinstance(ca, counting):
+            if ca is not attrs.NOTHING:
+                return None  # a plain default: attrs makes it a field (kept to attrs)
+            ca = attrs.field()
+        if (ca._validator is not None or ca.on_setattr is not None or not ca.init
+                or ca.eq_key is not None or ca.hash is not None or ca.order_key is not None
+                or isinstance(ca._default, attrs.Factory)  # type: ignore[arg-type]
+                or (ca.converter is not None and _plain(ca.converter) is None)):
+            return None
+        if not ca.kw_only:
+            if ca._default is attrs.NOTHING and defaulted:
+                return None  # attrs refuses the class: let it say why
+            defaulted = defaulted or ca._default is not attrs.NOTHING
+        fields.append(_Field(name, ca, annotation))
+        definitions[name] = ca
+    if any(isinstance(v, counting) and k not in definitions for k, v in own.items()):
+        return None  # an unannotated attrs.field(): attrs decides what that means
+    for f in fields:
+        if f.name in own:
+            delattr(cls, f.name)
+    compared = tuple(f.name for f in fields if f.eq)
+    if len(compared) > 1:
+        key: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*compared)
+    elif compared:
+        one = operator.attrgetter(compared[0])
+        key = lambda obj: (one(obj),)  # noqa: E731
+    else:
+        key = _no_key
+    added: dict[str, Any] = {
+        "__model_fields__": tuple(fields),
+        "__model_key__": key,
+        "__setattr__": FieldSpec.__setattr__,
+        "__delattr__": FieldSpec.__delattr__,
+        "__eq__": _model_eq,
+        "__ne__": FieldSpec.__ne__,
+        "__hash__": _model_hash,
+        "__init__": _FirstConstructor(cls),
+        "__attrs_attrs__": _TwinAttribute(cls, "__attrs_attrs__"),
+        "__attrs_props__": _TwinAttribute(cls, "__attrs_props__"),
+    }
+    _definitions[cls] = (definitions, dict(annotations))
+    if "__match_args__" not in own:
+        added["__match_args__"] = tuple(f.name for f in fields if f.init and not f.kw_only)
+    for name, value in added.items():
+        setattr(cls, name, value)
+    return cls
+
+
+def _no_key(obj: Any) -> tuple[Any, ...]:
+    return ()
+
+
+def _model_eq(self: Any, other: Any) -> Any:
+    """attrs' generated `__eq__`: the same class, and equal fields (those with `eq=True`)."""
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    key = self.__class__.__model_key__
+    return key(self) == key(other)
+
+
+def _model_hash(self: Any) -> int:
+    """attrs' generated `__hash__` of a frozen class: the class and the compared fields."""
+    key = self.__class__.__model_key__  # the defining class's own: it stands for the class
+    return hash((key, *key(self)))
+
+
+_twins: dict[type, type] = {}
+_definitions: dict[type, tuple[dict[str, Any], dict[str, Any]]] = {}  # each plain class's own
+
+
+def _attrs_twin(cls: type) -> type:
+    """The class attrs builds from a plain model class's own field definitions (its metadata and
+    attrs' generated `__init__` are what `cls` would have had from `attrs.frozen`)."""
+    twin = _twins.get(cls)
+    if twin is None:
+        definitions, annotations = _definitions[cls]
+        namespace: dict[str, Any] = dict(definitions)
+        namespace.update(__annotations__=annotations, __module__=cls.__module__,
+                         __qualname__=cls.__qualname__, __doc__=cls.__doc__)
+        twin = _twins[cls] = attrs.frozen(type(cls.__name__, (), namespace), slots=False,
+                                          repr=False)
+    return twin
+
+
+class _TwinAttribute:
+    """A class attribute attrs sets (`__attrs_attrs__`...), taken from the twin on first use."""
+
+    __slots__ = ("cls", "name")
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls = cls
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        value = _attrs_twin(self.cls).__dict__[self.name]
+        type.__setattr__(self.cls, self.name, value)
+        return value
+
+
+class _FirstConstructor:
+    """A plain model class's `__init__` until its first use compiles it (see compile_constructor);
+    `inspect.signature` reads the compiled one's."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, obj: Any, /, *args: Any, **kwargs: Any) -> None:
+        self.compiled()(obj, *args, **kwargs)
+
+    def compiled(self) -> Callable[..., None]:
+        init: Callable[..., None] = self.cls.__dict__["__init__"]
+        if init is self:
+            init = _compiled_constructor(self.cls, self.cls.__dict__["__model_fields__"], None)
+        return init
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.compiled())
+
+
+def model_fields(cls: type) -> Sequence[Any]:
+    """A model class's fields: `attrs.fields(cls)`, or for a plain model class the same field
+    definitions without building attrs' metadata (the attributes the model reads are the same)."""
+    own: Sequence[Any] | None = cls.__dict__.get("__model_fields__")
+    return own if own is not None else attrs.fields(cls)
+
+
 _specs_cache: dict[type, tuple[FieldSpec, ...]] = {}
 
 
@@ -444,7 +665,7 @@ def specs(cls: type) -> tuple[FieldSpec, ...]:
     except KeyError:
         pass
     out = []
-    for a in attrs.fields(cls):
+    for a in model_fields(cls):
         raw = a.metadata.get(_SPEC)
         if raw is None:
             continue
@@ -535,8 +756,11 @@ def compile_constructor(cls: type) -> None:
     canonical forms of validation, injection all construct through it). A class using an attrs
     feature this does not reproduce (validators, factories, hooks) keeps attrs' own `__init__`.
     The constructor is compiled by the class's first construction (a stand-in until then, with
-    attrs' signature), so an import compiles none and a small job only those it builds.
+    attrs' signature), so an import compiles none and a small job only those it builds. A plain
+    model class (`frozen`) has that stand-in from its creation.
     """
+    if "__model_fields__" in cls.__dict__:
+        return
     fields = attrs.fields(cls)
     if (cls in _attrs_inits or hasattr(cls, "__attrs_pre_init__")
             or hasattr(cls, "__attrs_post_init__")
@@ -559,7 +783,7 @@ def compile_constructor(cls: type) -> None:
 
 
 def _compiled_constructor(cls: type, fields: Sequence[Any],
-                          original: Callable[..., None]) -> Callable[..., None]:
+                          original: Callable[..., None] | None) -> Callable[..., None]:
     """Compile `cls`'s constructor (see `compile_constructor`) and install it."""
     # Helpers are named with two underscores, which no field's parameter (its alias) starts with.
     namespace: dict[str, Any] = {"__ZEROS": _ZEROS, "__FrozenDict": FrozenDict, "__type": type,
@@ -585,17 +809,54 @@ def _compiled_constructor(cls: type, fields: Sequence[Any],
     params = ["self", *positional] + (["*", *keywords] if keywords else [])
     lines = [f"def __init__({', '.join(params)}):", "    __d = self.__dict__", *body]
     # Generated from the class's own attrs fields only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh constructor {cls.__name__}>"), namespace)
     init: Callable[..., None] = namespace["__init__"]
-    init.__qualname__ = original.__qualname__
-    init.__module__ = original.__module__
-    init.__annotations__ = dict(getattr(original, "__annotations__", {}))
+    if original is not None:
+        init.__qualname__ = original.__qualname__
+        init.__module__ = original.__module__
+        init.__annotations__ = dict(getattr(original, "__annotations__", {}))
+    else:  # a plain model class: the names and annotations attrs gives its `__init__`
+        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        init.__module__ = cls.__module__
+        init.__annotations__ = _init_annotations(fields)
     cls.__init__ = init  # type: ignore[misc]
     return init
 
 
+def _init_annotations(fields: Sequence[Any]) -> dict[str, Any]:
+    """The `__annotations__` attrs gives a generated `__init__`: each field's type, or for a
+    converted field the type of its converter's first parameter (when it declares one)."""
+    annotations: dict[str, Any] = {"return": None}
+    for a in fields:
+        if a.converter is None:
+            if a.type is not None:
+                annotations[a.alias] = a.type
+        else:
+            first = _first_param_type(a.converter)
+            if first:
+                annotations[a.alias] = first
+    return annotations
+
+
+_first_param_types: dict[Any, Any] = {}
+
+
+def _first_param_type(converter: Any) -> Any:
+    try:
+        return _first_param_types[converter]
+    except KeyError:
+        pass
+    wrapped = converter if isinstance(converter, attrs.Converter) else attrs.Converter(converter)
+    result = _first_param_types[converter] = getattr(wrapped, "_first_param_type", None)
+    return result
+
+
 def attrs_constructor(cls: type) -> Callable[..., None]:
-    """The `__init__` attrs generated for a model class (what `compile_constructor` replaced)."""
+    """The `__init__` attrs generated for a model class (what `compile_constructor` replaced, or
+    for a plain model class what `attrs.frozen` would have generated)."""
+    if "__model_fields__" in cls.__dict__:
+        twin_init: Callable[..., None] = _attrs_twin(cls).__init__  # type: ignore[misc]
+        return twin_init
     return _attrs_inits.get(cls) or cls.__init__  # type: ignore[misc]
 
 
@@ -617,6 +878,79 @@ def compiled_on_first_use(compile_for: Callable[[type], F], compiled: Mapping[ty
         return function(*args)  # type: ignore[operator]
 
     return first  # type: ignore[return-value]
+
+
+# --- generated code, compiled once per installation ------------------------------------------------
+
+# The model generates constructors, JSON codecs and type checks per class on first use; compiling
+# them is most of what a small job's first decode and check cost in a fresh process (~14 ms of a
+# `nomadmesh validate`). `compile_generated` keeps what it compiled, as Python keeps a module's
+# byte code: in one file of this package's `__pycache__` (named by the interpreter's cache tag,
+# checked against its magic number), written at exit when Python writes byte code
+# (`sys.dont_write_bytecode` is false) and the directory is writable. An entry is keyed by the
+# generated source and file name themselves, so a changed generator or class only misses the cache.
+
+_CACHE_FILE = os.path.join(os.path.dirname(__file__), "__pycache__",
+                           f"nomadmesh-generated.{sys.implementation.cache_tag}.bin")
+_CACHE_LIMIT = 4096  # entries; a file past it is started again
+_generated: dict[str, bytes] | None = None
+_new_generated: dict[str, bytes] = {}
+
+
+def compile_generated(source: str, filename: str) -> types.CodeType:
+    """`compile(source, filename, "exec")`, from the cache of generated code when it has it."""
+    global _generated
+    if _generated is None:
+        _generated = _read_generated()
+    key = f"{filename}\0{source}"
+    data = _generated.get(key)
+    if data is not None:
+        try:
+            code = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            pass
+        else:
+            if type(code) is types.CodeType:
+                return code
+    code = compile(source, filename, "exec")
+    if not sys.dont_write_bytecode and _CACHE_FILE:
+        if not _new_generated:
+            atexit.register(_write_generated)
+        _new_generated[key] = marshal.dumps(code)
+    return code
+
+
+def _read_generated() -> dict[str, bytes]:
+    try:
+        with open(_CACHE_FILE, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    if data[:len(_MAGIC)] != _MAGIC:
+        return {}
+    try:
+        table = marshal.loads(memoryview(data)[len(_MAGIC):])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    return table if type(table) is dict else {}
+
+
+def _write_generated() -> None:
+    """Add what this process compiled to the cache file (atomically; errors are ignored)."""
+    table = dict(_read_generated())
+    if len(table) + len(_new_generated) > _CACHE_LIMIT:
+        table = {}
+    table.update(_new_generated)
+    _new_generated.clear()
+    temporary = f"{_CACHE_FILE}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(_CACHE_FILE), exist_ok=True)
+        with open(temporary, "wb") as f:
+            f.write(_MAGIC + marshal.dumps(table))
+        os.replace(temporary, _CACHE_FILE)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
 
 
 # --- copying -------------------------------------------------------------------------------------
@@ -660,7 +994,8 @@ def _copy_converters_for(cls: type) -> dict[str, Callable[[Any], Any] | None] | 
     """Each field's one-argument converter (None: stored as given) for `evolve`'s copies of a
     class whose constructor is compiled, else None (copied through `__init__`)."""
     converters: dict[str, Callable[[Any], Any] | None] | None = None
-    fields = attrs.fields(cls) if cls in _attrs_inits else ()
+    is_plain = "__model_fields__" in cls.__dict__
+    fields = model_fields(cls) if cls in _attrs_inits or is_plain else ()
     if fields and all(a.alias == a.name for a in fields):
         converters = {}
         for a in fields:

@@ -24,6 +24,7 @@ from nomadmesh.model._base import (
     MAX_DEPTH,
     FrozenDict,
     Kind,
+    compile_generated,
     compiled_on_first_use,
     describe,
     evolve,
@@ -95,7 +96,7 @@ def encoder(cls: type) -> _Encoder:
             lines.append(f"    if v is not None: out[{key}] = v")
     lines.append("    return out")
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh encoder {cls.__name__}>"), namespace)
     result: _Encoder = namespace["encode"]
     _encoders[cls] = result
     return result
@@ -299,7 +300,7 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
     else:
         lines += ["    obj = new(cls)", "    set_state(obj, '__dict__', kw)", "    return obj"]
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh decoder {cls.__name__}>"), namespace)
     result: _Decoder = namespace["decode"]
     return result
 

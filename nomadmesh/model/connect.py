@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     ANY,
     BLOCK,
@@ -36,7 +37,7 @@ from nomadmesh.model.resources import LogConfig, Resources
 from nomadmesh.model.volumes import VolumeMount, volume_mounts
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulMeshGateway:
     """How an upstream reaches other datacenters or partitions (`mesh_gateway` block)."""
 
@@ -45,7 +46,7 @@ class ConsulMeshGateway:
     mode: str | None = field("Mode")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulUpstream:
     """A service the sidecar proxies to on a local port (`upstreams` block)."""
 
@@ -69,7 +70,7 @@ def _upstreams(value: Iterable[ConsulUpstream] | None) -> tuple[ConsulUpstream, 
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulExposePath:
     """One HTTP path exposed through the sidecar without mTLS (`path` block)."""
 
@@ -85,7 +86,7 @@ def _expose_paths(value: Iterable[ConsulExposePath] | None) -> tuple[ConsulExpos
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulExposeConfig:
     """Paths the sidecar exposes (`expose` block); `deprecated_paths` is Nomad's old JSON key."""
 
@@ -99,7 +100,7 @@ class ConsulExposeConfig:
         metadata=go("Path", BLOCKS, hcl="", block=ConsulExposePath))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulTransparentProxy:
     """Redirect the group's traffic through the sidecar with iptables (`transparent_proxy`)."""
 
@@ -119,7 +120,7 @@ class ConsulTransparentProxy:
     no_dns: bool | None = field("NoDNS", BOOL)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulProxy:
     """The Connect sidecar proxy's settings (`proxy` block)."""
 
@@ -138,7 +139,7 @@ class ConsulProxy:
     config: Mapping[str, Any] = field("Config", ANY)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulSidecarService:
     """The sidecar's own service registration (`sidecar_service` block)."""
 
@@ -152,7 +153,7 @@ class ConsulSidecarService:
     meta: Mapping[str, str] = field("Meta", MAP)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class SidecarTask:
     """Overrides for the Connect sidecar task Nomad injects (`sidecar_task` block)."""
 
@@ -190,7 +191,7 @@ class SidecarTask:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulGatewayBindAddress:
     """An address the gateway's Envoy listens on (`envoy_gateway_bind_addresses "name"`)."""
 
@@ -206,7 +207,7 @@ def _bind_addresses(value: Mapping[str, ConsulGatewayBindAddress] | Iterable[Con
     return block_map(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulGatewayProxy:
     """The Envoy settings of a Connect gateway (`proxy` block)."""
 
@@ -229,7 +230,7 @@ class ConsulGatewayProxy:
         return evolve(self, connect_timeout=5 * SECOND)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulGatewayTLSSDSConfig:
     """Certificates for a gateway listener from an SDS cluster (`sds` block)."""
 
@@ -239,7 +240,7 @@ class ConsulGatewayTLSSDSConfig:
     cert_resource: str | None = field("CertResource")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulGatewayTLSConfig:
     """TLS of an ingress gateway or one of its services (`tls` block)."""
 
@@ -253,7 +254,7 @@ class ConsulGatewayTLSConfig:
     sds: ConsulGatewayTLSSDSConfig | None = field("SDS", BLOCK, block=ConsulGatewayTLSSDSConfig)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulHTTPHeaderModifiers:
     """Headers an ingress gateway adds, sets or removes (`request_headers` / `response_headers`)."""
 
@@ -265,7 +266,7 @@ class ConsulHTTPHeaderModifiers:
                                           metadata=go("Remove", STRS))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulIngressService:
     """A service an ingress gateway listener routes to (`service` block)."""
 
@@ -290,7 +291,7 @@ def _ingress_services(value: Iterable[ConsulIngressService] | None
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulIngressListener:
     """A port an ingress gateway listens on (`listener` block)."""
 
@@ -311,7 +312,7 @@ def _listeners(value: Iterable[ConsulIngressListener] | None) -> tuple[ConsulIng
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulIngressConfigEntry:
     """An ingress gateway's configuration (`ingress` block)."""
 
@@ -327,7 +328,7 @@ class ConsulIngressConfigEntry:
         return evolve(self, listeners=tuple(x.canonicalize() for x in self.listeners))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulLinkedService:
     """An external service a terminating gateway fronts (`service` block)."""
 
@@ -344,7 +345,7 @@ def _linked_services(value: Iterable[ConsulLinkedService] | None) -> tuple[Consu
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulTerminatingConfigEntry:
     """A terminating gateway's configuration (`terminating` block)."""
 
@@ -355,14 +356,14 @@ class ConsulTerminatingConfigEntry:
         metadata=go("Services", BLOCKS, hcl="service", block=ConsulLinkedService))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulMeshConfigEntry:
     """A mesh gateway (`mesh {}`): Nomad's api has no settings for it."""
 
     _go: ClassVar[str] = "ConsulMeshConfigEntry"
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulGateway:
     """A Connect ingress, terminating or mesh gateway (`gateway` block)."""
 
@@ -380,7 +381,7 @@ class ConsulGateway:
                       ingress=self.ingress.canonicalize() if self.ingress is not None else None)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ConsulConnect:
     """Consul Connect for a service: a sidecar, a native integration or a gateway (`connect`)."""
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     BLOCK,
     BLOCK_MAP,
@@ -54,7 +55,7 @@ def _pointer_duration(api: str) -> dict[str, object]:
     return go(api, DURATION, ptr=True)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Group:
     """A task group: `Group("api", count=2, tasks=[Task(...)])`."""
 

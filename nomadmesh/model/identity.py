@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     ANY,
     BOOL,
@@ -25,7 +26,7 @@ from nomadmesh.model._base import (
 )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class WorkloadIdentity:
     """A signed identity token for the task or service (`identity` block)."""
 
@@ -51,7 +52,7 @@ def identities(value: Iterable[WorkloadIdentity] | None) -> tuple[WorkloadIdenti
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Vault:
     """Vault token and policies for the task (`vault` block)."""
 
@@ -83,7 +84,7 @@ class Vault:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Consul:
     """Which Consul cluster, namespace and partition the group or task uses (`consul` block)."""
 
@@ -100,7 +101,7 @@ class Consul:
                       cluster=self.cluster or "default")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Secret:
     """A secret fetched for the task from a provider (`secret "name"` block)."""
 

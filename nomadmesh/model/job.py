@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import attrs
 
 from nomadmesh.errors import Problem, ValidationError
-from nomadmesh.model import _json, validation
+from nomadmesh.model import _base, _json, validation
 from nomadmesh.model._base import (
     BLOCK,
     BLOCKS,
@@ -31,7 +31,7 @@ from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateSt
 from nomadmesh.model.server import DEFAULT_SERVER, ServerConfig, stored
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Periodic:
     """Run a batch job on a cron schedule (`periodic` block)."""
 
@@ -58,7 +58,7 @@ class Periodic:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Parameterized:
     """Make a batch job a template dispatched with a payload and meta (`parameterized`)."""
 
@@ -71,7 +71,7 @@ class Parameterized:
                                                  metadata=go("MetaOptional", STRS))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class MultiregionStrategy:
     """How a multiregion deployment rolls across regions (`strategy` block)."""
 
@@ -81,7 +81,7 @@ class MultiregionStrategy:
     on_failure: str | None = field("OnFailure", STR, ptr=True)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class MultiregionRegion:
     """One region of a multiregion job (`region "name"` block)."""
 
@@ -99,7 +99,7 @@ def _regions(value: Iterable[MultiregionRegion] | None) -> tuple[MultiregionRegi
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Multiregion:
     """Deploy the job to several regions (`multiregion` block, Nomad Enterprise)."""
 
@@ -120,7 +120,7 @@ class Multiregion:
         return evolve(self, strategy=strategy, regions=regions)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class JobUILink:
     """A link shown on the job's page in Nomad's web UI (`link` block)."""
 
@@ -134,7 +134,7 @@ def _links(value: Iterable[JobUILink] | None) -> tuple[JobUILink, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class JobUI:
     """The job's description and links in Nomad's web UI (`ui` block)."""
 
@@ -146,7 +146,7 @@ class JobUI:
         metadata=go("Links", BLOCKS, hcl="link", block=JobUILink))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Submission:
     """Where a job came from: the register body's `Submission`, shown in Nomad's UI.
 
@@ -170,7 +170,7 @@ SERVER_FIELDS = frozenset({
 })
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Job:
     """A Nomad job: `Job("web", groups=[Group("api", tasks=[Task("app", driver="docker")])])`."""
 

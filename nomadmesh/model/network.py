@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     BLOCK,
     BLOCKS,
@@ -23,7 +24,7 @@ from nomadmesh.model._base import (
 )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Port:
     """A port label; `static` reserves a fixed host port, otherwise Nomad picks one.
 
@@ -57,7 +58,7 @@ def ports(value: Iterable[Port] | None) -> tuple[Port, ...]:
     return items
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class DNSConfig:
     """DNS settings for bridge-mode allocations (`dns` block)."""
 
@@ -71,7 +72,7 @@ class DNSConfig:
                                            metadata=go("Options", STRS))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class CNIConfig:
     """Arguments passed to the CNI plugins of a `cni/<name>` network (`cni` block)."""
 
@@ -80,7 +81,7 @@ class CNIConfig:
     args: Mapping[str, str] = field("Args", MAP)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Network:
     """A `network` block: mode (host, bridge, none, cni/<name>) and its ports."""
 

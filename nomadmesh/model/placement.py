@@ -8,10 +8,11 @@ from typing import ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import BLOCKS, INT, evolve, field, go, label, to_tuple
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Constraint:
     """A hard placement rule: `attribute operator value` must hold on the node."""
 
@@ -22,7 +23,7 @@ class Constraint:
     operator: str | None = field("Operand")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Affinity:
     """A soft placement preference, weighted from -100 (avoid) to 100 (prefer)."""
 
@@ -38,7 +39,7 @@ class Affinity:
         return self if self.weight is not None else evolve(self, weight=50)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class SpreadTarget:
     """A share of allocations for one attribute value (`target "us-east" { percent = 50 }`)."""
 
@@ -62,7 +63,7 @@ def _targets(value: Iterable[SpreadTarget] | None) -> tuple[SpreadTarget, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Spread:
     """Spread allocations across the values of a node attribute."""
 

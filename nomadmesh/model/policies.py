@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     BOOL,
     DURATION,
@@ -27,7 +28,7 @@ def _pointer_duration(api: str) -> dict[str, object]:
     return go(api, DURATION, ptr=True)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class RestartPolicy:
     """Restarts of a failed task on the same node (`restart` block)."""
 
@@ -51,7 +52,7 @@ class RestartPolicy:
                              render_templates=False)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ReschedulePolicy:
     """Moving a failed allocation to another node (`reschedule` block)."""
 
@@ -84,7 +85,7 @@ class ReschedulePolicy:
         return overlay(ReschedulePolicy.default_for(job_type), self)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class UpdateStrategy:
     """Rolling updates, canaries and auto-revert (`update` block)."""
 
@@ -123,7 +124,7 @@ class UpdateStrategy:
                         self.auto_promote, self.canary))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class MigrateStrategy:
     """How allocations leave a draining node (`migrate` block)."""
 
@@ -147,7 +148,7 @@ class MigrateStrategy:
         return overlay(MigrateStrategy.default(), self)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Disconnect:
     """What happens to allocations on a client that stops heartbeating (`disconnect` block)."""
 

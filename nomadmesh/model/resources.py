@@ -8,13 +8,14 @@ from typing import ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import BLOCK, BLOCKS, BOOL, INT, STRS, evolve, field, go, label, strings, to_tuple
 from nomadmesh.model._copy import copier
 from nomadmesh.model.network import Network, networks
 from nomadmesh.model.placement import Affinity, Constraint, affinities, constraints
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Device:
     """A device the task needs, such as `device "nvidia/gpu" { count = 2 }`."""
 
@@ -39,7 +40,7 @@ def _devices(value: Iterable[Device] | None) -> tuple[Device, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class NUMA:
     """NUMA-aware placement of the task's cores (`numa` block)."""
 
@@ -54,7 +55,7 @@ class NUMA:
         return self if self.affinity else evolve(self, affinity="none")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Resources:
     """CPU (MHz), memory (MB) and friends (`resources` block)."""
 
@@ -92,7 +93,7 @@ class Resources:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class LogConfig:
     """Log rotation for a task (`logs` block)."""
 
@@ -113,7 +114,7 @@ class LogConfig:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class EphemeralDisk:
     """The allocation's scratch disk (`ephemeral_disk` block)."""
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-import attrs
-
+from nomadmesh.model import _base
 from nomadmesh.model._base import ANY, BOOL, INT, evolve, field, side, to_tuple
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Scaling:
     """Scaling bounds and the autoscaler's policy (`scaling` block of a group or task)."""
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     BLOCK,
     BLOCKS,
@@ -31,7 +32,7 @@ from nomadmesh.model.connect import ConsulConnect
 from nomadmesh.model.identity import WorkloadIdentity
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class CheckRestart:
     """Restart a task whose check stays unhealthy (`check_restart` block)."""
 
@@ -58,7 +59,7 @@ class CheckRestart:
         return self if self.grace is not None else evolve(self, grace=SECOND)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Check:
     """A health check of a service (`check` block)."""
 
@@ -100,7 +101,7 @@ def _checks(value: Iterable[Check] | None) -> tuple[Check, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ServiceWeights:
     """DNS SRV weights of a Consul service by health (`weights` block)."""
 
@@ -115,7 +116,7 @@ class ServiceWeights:
                       warning=self.warning if self.warning and self.warning > 0 else 1)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Service:
     """A service registration for a group or task (`service` block)."""
 

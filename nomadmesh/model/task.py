@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import (
     ANY,
     BLOCK,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from nomadmesh.model.job import Job
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Lifecycle:
     """When a task runs relative to the main tasks (`lifecycle` block)."""
 
@@ -59,7 +60,7 @@ class Lifecycle:
     sidecar: bool | None = field("Sidecar", BOOL)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ChangeScript:
     """The script run when a template changes with change_mode = "script"."""
 
@@ -84,7 +85,7 @@ class ChangeScript:
         )
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class TemplateWait:
     """Quiescence bounds for template re-rendering (`wait` block)."""
 
@@ -96,7 +97,7 @@ class TemplateWait:
                                   metadata=go("Max", DURATION, ptr=True))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Template:
     """A consul-template rendered into the task's directory (`template` block)."""
 
@@ -164,7 +165,7 @@ def _templates(value: Iterable[Template] | None) -> tuple[Template, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Artifact:
     """A file fetched with go-getter before the task starts (`artifact` block)."""
 
@@ -209,7 +210,7 @@ def _artifacts(value: Iterable[Artifact] | None) -> tuple[Artifact, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class DispatchPayload:
     """Where a dispatched job's payload is written in the task (`dispatch_payload` block)."""
 
@@ -218,7 +219,7 @@ class DispatchPayload:
     file: str | None = field("File")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class CSIPlugin:
     """The task is a CSI plugin (`csi_plugin` block)."""
 
@@ -238,7 +239,7 @@ class CSIPlugin:
                       health_timeout=self.health_timeout or 30 * SECOND)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Action:
     """A command operators can run in the task on demand (`action "name"` block)."""
 
@@ -254,7 +255,7 @@ def _actions(value: Iterable[Action] | None) -> tuple[Action, ...]:
     return to_tuple(value)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class ScheduleCron:
     """The time window in which a scheduled task runs (`cron` block, Nomad Enterprise)."""
 
@@ -265,7 +266,7 @@ class ScheduleCron:
     timezone: str | None = field("Timezone")
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Schedule:
     """Run the task only inside a time window (`schedule` block, Nomad Enterprise)."""
 
@@ -274,7 +275,7 @@ class Schedule:
     cron: ScheduleCron | None = field("Cron", BLOCK, block=ScheduleCron)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class Task:
     """One task of a group: `Task("app", driver="docker", config={"image": "nginx"})`."""
 

@@ -24,6 +24,7 @@ from nomadmesh.model._base import (
     INT_RANGES,
     SECOND,
     Kind,
+    compile_generated,
     compiled_on_first_use,
     go_quote,
     json_problem,
@@ -171,7 +172,7 @@ def _type_checker(cls: type) -> _Checker:
         lines.append(f"    if type(obj.{lab.name}) is not str: return thorough(obj, path, out)")
     lines += children or ["    return None"]
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
-    exec(compile("\n".join(lines), f"<nomadmesh types {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh types {cls.__name__}>"), namespace)
     result: _Checker = namespace["check"]
     _checkers[cls] = result
     return result

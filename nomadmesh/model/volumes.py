@@ -8,10 +8,11 @@ from typing import ClassVar
 
 import attrs
 
+from nomadmesh.model import _base
 from nomadmesh.model._base import BLOCK, BOOL, STR, STRS, evolve, field, go, label, strings, to_tuple
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class CSIMountOptions:
     """File system and mount flags of a CSI volume (`mount_options` block)."""
 
@@ -22,7 +23,7 @@ class CSIMountOptions:
                                                metadata=go("MountFlags", STRS))
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class VolumeRequest:
     """A host or CSI volume the group claims (`volume "name"` block)."""
 
@@ -39,7 +40,7 @@ class VolumeRequest:
     per_alloc: bool | None = field("PerAlloc", BOOL)
 
 
-@attrs.frozen(slots=False, repr=False)
+@_base.frozen(slots=False, repr=False)
 class VolumeMount:
     """Where a group volume appears inside the task (`volume_mount` block)."""
 

@@ -65,7 +65,8 @@ def compile_copier(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
                 namespace[f"__c{i}"] = convert
                 lines.append(f"    d[{field!r}] = {fixed_point(convert, v, f'__c{i}')}")
         lines += ["    new = __new(__cls)", "    __set(new, '__dict__', d)", "    return new"]
-    exec(compile("\n".join(lines), f"<nomadmesh copier {cls.__name__}>", "exec"), namespace)
+    code = _base.compile_generated("\n".join(lines), f"<nomadmesh copier {cls.__name__}>")
+    exec(code, namespace)
     result: Callable[..., T] = namespace["copy"]
     return result
 
@@ -140,6 +141,7 @@ def _compile_overlay(cls: type) -> Callable[[Any, Any], Any]:
             lines.append(f"        d[{field!r}] = {fixed_point(convert, 'v', f'__c{i}')}")
     lines += ["    if d is None:", "        return base", "    new = __new(__cls)",
               "    __set(new, '__dict__', d)", "    return new"]
-    exec(compile("\n".join(lines), f"<nomadmesh overlay {cls.__name__}>", "exec"), namespace)
+    code = _base.compile_generated("\n".join(lines), f"<nomadmesh overlay {cls.__name__}>")
+    exec(code, namespace)
     result: Callable[[Any, Any], Any] = namespace["merge"]
     return result

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from nomadmesh.errors import Problem
-from nomadmesh.model._base import SECOND, Kind, evolve, go_quote, label_spec, specs
+from nomadmesh.model._base import (
+    SECOND,
+    Kind,
+    compile_generated,
+    evolve,
+    go_quote,
+    label_spec,
+    specs,
+)
 from nomadmesh.model.connect import (
     ConsulConnect,
     ConsulExposeConfig,
@@ -1321,7 +1329,7 @@ def _storer(cls: type) -> Callable[[Any], Any]:
         return _unchanged
     lines.append("    return evolve(obj, **ch) if ch else obj")
     # Generated from the model's field table and nomad_structs_values.json only.
-    exec(compile("\n".join(lines), f"<nomadmesh stored {cls.__name__}>", "exec"), namespace)
+    exec(compile_generated("\n".join(lines), f"<nomadmesh stored {cls.__name__}>"), namespace)
     result: Callable[[Any], Any] = namespace["stored"]
     _storers[cls] = result
     return result

@@ -123,6 +123,39 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
                what="the source's threads to end")
 
 
+def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -> None:
+    """An unattributable catalog move reads every node, but the instances' ModifyIndex says
+    which services changed: only those are rebuilt."""
+    with ConsulEmulator() as consul:
+        for n in range(SERVICES):
+            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        metrics = XdsMetrics()
+        source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+
+            def re_read(change: Callable[[], object], name: str, ports: list[int]) -> None:
+                relists, rebuilt = source.relists, source.rebuilt_total
+                change()
+                eventually(lambda: ports_of(seen, name) == ports, what=f"{name} on {ports}")
+                eventually(lambda: source.rebuilt_total > rebuilt, what="the re-read's end")
+                assert source.relists == relists + 1
+                assert source.rebuilt == 1 and source.rebuilt_total == rebuilt + 1
+
+            # a new instance of a known service
+            re_read(lambda: consul_register(consul, "svc-9", "svc-9-2", 29998), "svc-9",
+                    [20009, 29998])
+            # a known instance registered again on another port
+            re_read(lambda: consul_register(consul, "svc-11", "svc-11-1", 29997), "svc-11",
+                    [29997])
+            # one of two instances gone
+            re_read(lambda: consul.deregister("svc-9-2"), "svc-9", [20009])
+            assert ports_of(seen, "svc-12") == [20012]
+            assert metrics.source_relists.labels("consul", "catalog")._value.get() == 3
+            assert source.healthy(), source.problems()
+
+
 def nomad_registration(name: str, instance: str, port: int) -> dict[str, Any]:
     return {"ID": f"_nomad-task-{instance}", "ServiceName": name, "Namespace": "default",
             "NodeID": "n1", "Datacenter": "dc1", "JobID": name, "AllocID": instance,

@@ -17,7 +17,12 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
   service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
   the readers: one read per node, not per service; the health comes from the checks that are not
   passing, which the source already holds), counted in
-  `nomadmesh_xds_source_relists{reason="catalog"}`;
+  `nomadmesh_xds_source_relists{reason="catalog"}`. The read attributes the change: each
+  instance carries its ModifyIndex (set to the write's index whenever the instance changes,
+  agent/consul/state/catalog.go ensureServiceTxn) and its node's (ensureNodeTxn), so only the
+  services whose set of (instance, ModifyIndex, node, node ModifyIndex) differs from the one
+  their view was made from are rebuilt; the others are left as they are (their health is the
+  checks watches' business). After a `restart` or at `start` every service is rebuilt;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`);
 - the first load is such a read too (not counted).
@@ -75,6 +80,8 @@ ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
 ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
+# What a service's view was made from: its instances' (ID, ModifyIndex, node, node ModifyIndex)
+Signature = tuple[tuple[str, int, str, int], ...]
 # The check states that make an instance not passing (maintenance is a critical check).
 NOT_PASSING = ("critical", "warning")
 
@@ -140,6 +147,14 @@ class ConsulSource:
                                  stopped=self._stopped, problems=self.problems_)
         # node -> (its answer, the problem reading it or ""), for a full re-read
         self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
+        # service -> the signature of the answer its view was made from (None: unknown)
+        self._signatures: dict[str, Signature | None] = {}
+        # service -> the read number at which its last applied health read started; a re-read
+        # leaves alone a service read afresh after the re-read's node reads started
+        self._read_started: dict[str, int] = {}
+        self._reads = 0
+        self.rebuilt = 0  # services rebuilt by the last re-read
+        self.rebuilt_total = 0
         self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
             "nomadmesh-xds-consul-read", connections - 4, self._read, self._client,
             lambda client: client.close(), self._stopped)
@@ -274,6 +289,8 @@ class ConsulSource:
             self._known, self._catalog_index = names, index
             for name in removed:
                 self._views.pop(name, None)
+                self._signatures.pop(name, None)
+                self._read_started.pop(name, None)
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
@@ -307,6 +324,8 @@ class ConsulSource:
         names = sorted({str(n["Node"]) for n in nodes})
         with self._lock:
             self._node_reads = {}
+            self._reads += 1
+            epoch = self._reads
         self._readers.mark([("node", name) for name in names])
         if not self._readers.wait_idle():
             return
@@ -330,12 +349,27 @@ class ConsulSource:
                 entries.setdefault(str(service.get("Service")), []).append({
                     "Node": node, "Service": service,
                     "Checks": own + not_passing.get((node_name, str(service.get("ID"))), [])})
+        # A catalog move is attributed by the instances' indexes; after a start or a restart
+        # (a Consul rebuilt or restored may reuse indexes) every service is rebuilt.
+        attribute = reason == "catalog"
+        rebuilt = 0
         with self._lock:
             known = sorted(self._known)
+            signatures = dict(self._signatures)
+            fresher = {name for name, at in self._read_started.items() if at > epoch}
         for name in known:
-            self._on_health(name, entries.get(name, []))
-        log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
-                 reason, len(known), len(names), time.perf_counter() - started)
+            instances = entries.get(name, [])
+            signature = signature_of(instances)
+            if name in fresher or (attribute and signature is not None
+                                   and signatures.get(name) == signature):
+                continue
+            rebuilt += 1
+            self._on_health(name, instances, signature=signature)
+        self.rebuilt = rebuilt
+        self.rebuilt_total += rebuilt
+        log.info("consul re-read every service reason=%s services=%s nodes=%s rebuilt=%s "
+                 "seconds=%.3f", reason, len(known), len(names), rebuilt,
+                 time.perf_counter() - started)
 
     def _reread_each(self, reason: str, why: str) -> None:
         """Read every service on its own (when reading node by node failed: a token without
@@ -401,8 +435,11 @@ class ConsulSource:
                     return
             try:
                 if kind == "service":
+                    with self._lock:
+                        self._reads += 1
+                        number = self._reads
                     _, entries = client.health_service_raw(name)
-                    self._on_health(name, entries)
+                    self._on_health(name, entries, started=number)
                 else:
                     self._read_node(client, name)
                     return
@@ -431,9 +468,14 @@ class ConsulSource:
         with self._lock:
             self._node_reads[name] = (body or {}, "")
 
-    def _on_health(self, name: str, entries: Any) -> None:
+    def _on_health(self, name: str, entries: Any, *, started: int | None = None,
+                   signature: Signature | None = None) -> None:
+        """Apply a service's entries: a health read's (`started`: its read number) or a
+        re-read's (with their `signature`)."""
         if not isinstance(entries, list):
             raise XdsError(f"the health answer is {type(entries).__name__}, not a list")
+        if started is not None:
+            signature = signature_of(entries)
         view, skipped = service_view(name, entries)
         where = f"health:{name}"
         if skipped:
@@ -443,7 +485,12 @@ class ConsulSource:
         with self._lock:
             # A service that left the catalog while it was read must not come back with the
             # late answer (if it returns, the catalog marks it to be read again).
-            if name not in self._known or self._views.get(name) == view:
+            if name not in self._known:
+                return
+            self._signatures[name] = signature
+            if started is not None:
+                self._read_started[name] = max(started, self._read_started.get(name, 0))
+            if self._views.get(name) == view:
                 return
             self._views[name] = view
             config = self._configs.get(name)
@@ -535,6 +582,22 @@ def service_view(name: str, entries: Sequence[Any]) -> tuple[ServiceView, list[s
             for upstream in upstreams:
                 routes.setdefault(upstream.prefix, upstream)
     return (tuple(endpoints), tuple(routes[p] for p in sorted(routes))), skipped
+
+
+def signature_of(entries: Sequence[Any]) -> Signature | None:
+    """What a service's entries were made from: each instance's ID and ModifyIndex and its
+    node's name and ModifyIndex, sorted (None when an entry lacks one: never matched)."""
+    out = []
+    for entry in entries:
+        service = _mapping(_mapping(entry).get("Service"))
+        node = _mapping(_mapping(entry).get("Node"))
+        instance, modified = service.get("ID"), service.get("ModifyIndex")
+        node_name, node_modified = node.get("Node"), node.get("ModifyIndex")
+        if not (isinstance(instance, str) and isinstance(node_name, str)
+                and type(modified) is int and type(node_modified) is int):
+            return None
+        out.append((instance, modified, node_name, node_modified))
+    return tuple(sorted(out))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -207,6 +207,60 @@ def test_nomad_source_follows_every_service_on_one_event_stream() -> None:
             assert source.healthy(), source.problems()
 
 
+def test_nomad_blocking_fallback_holds_its_connection_budget_at_any_number_of_services() -> None:
+    """Without the event stream the source watches `/v1/services` and re-reads the services on
+    its readers: a fixed number of threads and connections, however many services there are."""
+    with NomadEmulator() as nomad:
+        registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
+                         for n in range(SERVICES)]
+        nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+        metrics = XdsMetrics()
+        source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="2s", connections=6,
+                             watch="blocking")
+        most = [0]
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.05):
+                most[0] = max(most[0], connections_to(nomad.port))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            with following(source) as seen:
+                eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+                assert source.mode == "blocking"
+                assert metrics.source_watch.labels("nomad", "blocking")._value.get() == 1
+                threads = source_threads("nomadmesh-xds-nomad")
+                assert len(threads) == 6, threads  # services, config, build + 3 readers
+
+                nomad_write(nomad, lambda txn: txn.upsert_service(
+                    nomad_registration("svc-7", "svc-7-2", 29999)))
+                eventually(lambda: ports_of(seen, "svc-7") == [20007, 29999],
+                           what="a new instance")
+                relists = source.relists
+                assert relists >= 1
+                nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-3-1"))
+                eventually(lambda: "svc-3" not in seen, what="a service gone")
+                nomad_write(nomad, lambda txn: txn.upsert_service(
+                    nomad_registration("svc-new", "svc-new-1", 29998)))
+                eventually(lambda: ports_of(seen, "svc-new") == [29998], what="a new service")
+                nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-7-2"))
+                eventually(lambda: ports_of(seen, "svc-7") == [20007], what="an instance gone")
+                eventually(lambda: source.relists >= relists + 1, what="re-reads counted")
+                assert metrics.source_relists.labels("nomad", "blocking")._value.get() == \
+                    source.relists
+                assert len(source_threads("nomadmesh-xds-nomad")) == 6
+                assert source.healthy(), source.problems()
+        finally:
+            sampling.set()
+            sampler.join()
+        # the list, the variables and 3 readers: never one connection per service
+        assert 2 <= most[0] <= 6, most[0]
+    eventually(lambda: not source_threads("nomadmesh-xds-nomad"), timeout=5,
+               what="the source's threads to end")
+
+
 class FakeNomad:
     """A loopback HTTP/1.1 server answering GETs with `answer(handler)`: (status, body), or None
     when `answer` wrote its own response."""
@@ -321,7 +375,8 @@ class RevokingNomad(FakeNomad):
 def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_service() -> None:
     nomad = RevokingNomad()
     removed: list[str] = []
-    source = NomadSource(nomad.address, SnapshotCache(), XdsMetrics(), wait="1s")
+    metrics = XdsMetrics()
+    source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="1s")
     remove = source._builds.remove_service
 
     def on_remove(name: str) -> None:
@@ -334,9 +389,9 @@ def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_servic
             eventually(lambda: source.mode == "blocking", what="the fallback after the 403")
             assert nomad.streams == 2
             eventually(lambda: ports_of(seen, "web") == [7000], what="web served")
-            eventually(lambda: any(t.startswith("nomadmesh-xds-nomad-default-web")
-                                   for t in source_threads("nomadmesh-xds-nomad")),
-                       what="web's blocking watch")
+            # the stream's re-list read web once; the blocking list's first answer reads it again
+            eventually(lambda: fetches(metrics, "nomad") >= 2, what="web read in blocking mode")
+            assert ports_of(seen, "web") == [7000]
             assert removed == []  # served from the stream's list until the blocking answer
     finally:
         nomad.close()

@@ -340,15 +340,15 @@ class ConsulSource:
         not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
         for (check_node, _), (_, status, service_id) in bad.items():
             not_passing.setdefault((check_node, service_id), []).append({"Status": status})
-        entries: dict[str, list[Any]] = {}
+        # Each service's instances, as (node name, node, service): an entry (with the health
+        # from the checks held) is made only for the services rebuilt.
+        instances: dict[str, list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]] = {}
         for node_name, (body, _) in found.items():
             node = _mapping(body.get("Node"))
-            own = not_passing.get((node_name, ""), [])
             for listed in _mapping(body.get("Services")).values():
                 service = _mapping(listed)
-                entries.setdefault(str(service.get("Service")), []).append({
-                    "Node": node, "Service": service,
-                    "Checks": own + not_passing.get((node_name, str(service.get("ID"))), [])})
+                instances.setdefault(str(service.get("Service")), []).append(
+                    (node_name, node, service))
         # A catalog move is attributed by the instances' indexes; after a start or a restart
         # (a Consul rebuilt or restored may reuse indexes) every service is rebuilt.
         attribute = reason == "catalog"
@@ -358,13 +358,18 @@ class ConsulSource:
             signatures = dict(self._signatures)
             fresher = {name for name, at in self._read_started.items() if at > epoch}
         for name in known:
-            instances = entries.get(name, [])
-            signature = signature_of(instances)
-            if name in fresher or (attribute and signature is not None
-                                   and signatures.get(name) == signature):
+            if name in fresher:
+                continue
+            group = instances.get(name, [])
+            signature = _signature([(node, service) for _, node, service in group])
+            if attribute and signature is not None and signatures.get(name) == signature:
                 continue
             rebuilt += 1
-            self._on_health(name, instances, signature=signature)
+            entries = [{"Node": node, "Service": service,
+                        "Checks": not_passing.get((node_name, ""), []) + not_passing.get(
+                            (node_name, str(service.get("ID"))), [])}
+                       for node_name, node, service in group]
+            self._on_health(name, entries, signature=signature)
         self.rebuilt = rebuilt
         self.rebuilt_total += rebuilt
         log.info("consul re-read every service reason=%s services=%s nodes=%s rebuilt=%s "
@@ -587,10 +592,15 @@ def service_view(name: str, entries: Sequence[Any]) -> tuple[ServiceView, list[s
 def signature_of(entries: Sequence[Any]) -> Signature | None:
     """What a service's entries were made from: each instance's ID and ModifyIndex and its
     node's name and ModifyIndex, sorted (None when an entry lacks one: never matched)."""
+    return _signature([(_mapping(_mapping(entry).get("Node")),
+                        _mapping(_mapping(entry).get("Service"))) for entry in entries])
+
+
+def _signature(instances: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+               ) -> Signature | None:
+    """`signature_of` from (node, service) pairs."""
     out = []
-    for entry in entries:
-        service = _mapping(_mapping(entry).get("Service"))
-        node = _mapping(_mapping(entry).get("Node"))
+    for node, service in instances:
         instance, modified = service.get("ID"), service.get("ModifyIndex")
         node_name, node_modified = node.get("Node"), node.get("ModifyIndex")
         if not (isinstance(instance, str) and isinstance(node_name, str)

@@ -21,6 +21,7 @@ per change is this process's CPU time (the source; the server runs in another pr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import multiprocessing
 import os
@@ -30,7 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +40,7 @@ from typing import Any
 
 import psutil
 
+from nomadmesh.contract import SERVICE_META_KEY, node_hash
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
@@ -74,6 +77,11 @@ def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
             name, instance, port = args
             emulator.register(name, service_id=instance, address="127.0.0.1", port=port,
                               checks=[{"CheckID": f"{instance}-check", "TTL": "1h",
+                                       "Status": "passing"}])
+        elif command == "consul-caller":
+            emulator.register("caller", service_id="caller-1", address="127.0.0.1", port=7000,
+                              meta={SERVICE_META_KEY: args[0]},
+                              checks=[{"CheckID": "caller-1-check", "TTL": "1h",
                                        "Status": "passing"}])
         elif command == "consul-remove":
             emulator.deregister(args[0])
@@ -195,19 +203,32 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                     samples.append((watched.last[name][0] - at) * 1000)
                     time.sleep(0.02)
             report(f"{kind} {impl} check flip", samples, mode, source)
-            samples = []
-            cpu = CpuPerChange()
-            for name in targets[:max(3, changes // 8)]:
-                instance = f"{name}-extra"
-                at = change("consul-add", name, instance, 29999)
-                watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
-                    e.port == 29999 for e in watched.last[name][1]), timeout=120)
-                samples.append((watched.last[name][0] - at) * 1000)
-                change("consul-remove", instance)
-                watched.wait(lambda name=name: all(e.port != 29999 for e in
-                                                   watched.last[name][1]), timeout=120)
-                cpu.settle(2)
-            report(f"{kind} {impl} new instance", samples, mode, source, cpu.per_change())
+            few = targets[:max(3, changes // 8)]
+
+            def new_instances(what: str) -> None:
+                samples = []
+                cpu = CpuPerChange()
+                for name in few:
+                    instance = f"{name}-extra"
+                    at = change("consul-add", name, instance, 29999)
+                    watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
+                        e.port == 29999 for e in watched.last[name][1]), timeout=120)
+                    samples.append((watched.last[name][0] - at) * 1000)
+                    change("consul-remove", instance)
+                    watched.wait(lambda name=name: all(e.port != 29999 for e in
+                                                       watched.last[name][1]), timeout=120)
+                    cpu.settle(2)
+                report(f"{kind} {impl} {what}", samples, mode, source, cpu.per_change())
+
+            new_instances("new instance")
+            if impl == "new":
+                # The same changes to services a connected sidecar routes to (`caller`, whose
+                # meta routes to them): read one by one ahead of the re-read.
+                change("consul-caller", ",".join(f"{name}=/{name}" for name in few))
+                watched.wait(lambda: "caller" in watched.last, timeout=60)
+                with sidecar(cache, "caller"):
+                    time.sleep(0.5)
+                    new_instances("new instance, routed to")
         else:
             samples = []
             cpu = CpuPerChange()
@@ -231,6 +252,27 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
     while threading.active_count() > threads_before + 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     print(f"    stopped in {time.perf_counter() - stopping:.1f} s", flush=True)
+
+
+@contextmanager
+def sidecar(cache: SnapshotCache, service: str) -> Iterator[None]:
+    """A connected sidecar of `service` as the cache sees it: a watch for its node hash on an
+    event loop of its own (as the ADS server opens one per stream)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def open_watch() -> Any:
+        return cache.open_watch(node_hash(service, {}), lambda: None)
+
+    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
+    try:
+        yield
+    finally:
+        watch.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
 
 class CpuPerChange:

@@ -3,6 +3,7 @@ only the changed service read, and no change lost across a reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ import psutil
 import pytest
 import requests
 
+from nomadmesh.contract import SERVICE_META_KEY, node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.testing.envoy import eventually
@@ -136,10 +138,10 @@ def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -
             eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
 
             def re_read(change: Callable[[], object], name: str, ports: list[int]) -> None:
-                relists, rebuilt = source.relists, source.rebuilt_total
+                relists, rebuilt, rereads = source.relists, source.rebuilt_total, source.rereads
                 change()
                 eventually(lambda: ports_of(seen, name) == ports, what=f"{name} on {ports}")
-                eventually(lambda: source.rebuilt_total > rebuilt, what="the re-read's end")
+                eventually(lambda: source.rereads > rereads, what="the re-read's end")
                 assert source.relists == relists + 1
                 assert source.rebuilt == 1 and source.rebuilt_total == rebuilt + 1
 
@@ -153,6 +155,67 @@ def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -
             re_read(lambda: consul.deregister("svc-9-2"), "svc-9", [20009])
             assert ports_of(seen, "svc-12") == [20012]
             assert metrics.source_relists.labels("consul", "catalog")._value.get() == 3
+            assert source.healthy(), source.problems()
+
+
+@contextmanager
+def sidecar_of(cache: SnapshotCache, service: str) -> Iterator[None]:
+    """A connected sidecar of `service` as the cache sees it: a watch for its node hash, opened
+    on an event loop of its own (as the ADS server opens one per stream)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def open_watch() -> Any:
+        return cache.open_watch(node_hash(service, {}), lambda: None)
+
+    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
+    try:
+        yield
+    finally:
+        watch.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+def test_a_consul_re_read_first_reads_what_connected_sidecars_route_to() -> None:
+    """An unattributable catalog move: the services a connected sidecar routes to (and its own)
+    are read one by one ahead of the node reads, so they are served in one read's time."""
+    with ConsulEmulator() as consul:
+        for n in range(SERVICES):
+            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        consul.register("caller", service_id="caller-1", address="127.0.0.1", port=7000,
+                        meta={SERVICE_META_KEY: "svc-9=/nine,svc-10=/ten"},
+                        checks=[{"CheckID": "caller-1-check", "TTL": "30s",
+                                 "Status": "passing"}])
+        metrics = XdsMetrics()
+        cache = SnapshotCache()
+        source = ConsulSource(consul.address, cache, metrics, wait="2s", connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES + 1, timeout=30, what="every service")
+
+            def new_instance(name: str, instance: str, port: int) -> float:
+                relists, rereads = source.relists, source.rereads
+                read_before = fetches(metrics, "consul")
+                consul_register(consul, name, instance, port)
+                eventually(lambda: port in ports_of(seen, name), what=f"{instance}")
+                eventually(lambda: source.rereads > rereads, what="the re-read's end")
+                assert source.relists == relists + 1
+                return fetches(metrics, "consul") - read_before
+
+            assert new_instance("svc-11", "svc-11-2", 29990) == 1  # the node, nothing else
+            assert source.hot_reads == 0
+            with sidecar_of(cache, "caller"):
+                # caller, svc-9 and svc-10 one by one, then the node
+                assert new_instance("svc-9", "svc-9-2", 29991) == 4
+                assert source.hot_reads == 3
+                assert ports_of(seen, "svc-9") == [20009, 29991]
+                # the same for a change elsewhere: which service changed is not known
+                assert new_instance("svc-12", "svc-12-2", 29992) == 4
+                assert source.hot_reads == 6
+            assert new_instance("svc-13", "svc-13-2", 29993) == 1  # disconnected: none
+            assert source.hot_reads == 6
             assert source.healthy(), source.problems()
 
 

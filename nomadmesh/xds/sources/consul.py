@@ -22,7 +22,10 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
   agent/consul/state/catalog.go ensureServiceTxn) and its node's (ensureNodeTxn), so only the
   services whose set of (instance, ModifyIndex, node, node ModifyIndex) differs from the one
   their view was made from are rebuilt; the others are left as they are (their health is the
-  checks watches' business). After a `restart` or at `start` every service is rebuilt;
+  checks watches' business). Ahead of that re-read, the services connected sidecars route to
+  (their upstreams, and the connected services themselves; at most `HOT_READS_MAX`) are read one
+  by one on the readers, so what is subscribed is served in one read's time (`hot_reads`).
+  After a `restart` or at `start` every service is rebuilt;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`);
 - the first load is such a read too (not counted).
@@ -52,6 +55,7 @@ from nomadmesh.consul_api import ConsulApi, ConsulConfig
 from nomadmesh.contract import (
     CONFIG_PREFIX,
     SERVICE_META_KEY,
+    NodeKey,
     ServiceConfig,
     Upstream,
     read_config_document,
@@ -82,6 +86,9 @@ ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
 # What a service's view was made from: its instances' (ID, ModifyIndex, node, node ModifyIndex)
 Signature = tuple[tuple[str, int, str, int], ...]
+# At most this many subscribed services are read one by one ahead of a re-read; more would cost
+# more than the re-read itself, which then serves them all.
+HOT_READS_MAX = 32
 # The check states that make an instance not passing (maintenance is a critical check).
 NOT_PASSING = ("critical", "warning")
 
@@ -155,15 +162,19 @@ class ConsulSource:
         self._reads = 0
         self.rebuilt = 0  # services rebuilt by the last re-read
         self.rebuilt_total = 0
+        self.rereads = 0  # re-reads completed
+        # node hash -> the service of its sidecars, while the cache has a watch for it
+        self._connected: dict[str, str] = {}
+        self.hot_reads = 0  # subscribed services read first, ahead of re-reads
         self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
             "nomadmesh-xds-consul-read", connections - 4, self._read, self._client,
             lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
         """Start watching; an unreachable Consul is retried in the background, not fatal."""
-        self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
+        self.cache.on_watch(self._node_added, self._node_removed)
         for node_hash in self.cache.watched():
-            self._builds.node_added(node_hash)
+            self._node_added(node_hash)
         self.metrics.source_watch.labels(self.name, "catalog").set(1)
         self._readers.start()
         for state in NOT_PASSING:
@@ -200,6 +211,29 @@ class ConsulSource:
     def healthy(self) -> bool:
         """Whether every watch's last answer was read without a problem."""
         return not self.problems()
+
+    def _node_added(self, node_hash: str) -> None:
+        with self._lock:
+            self._connected[node_hash] = NodeKey.parse(node_hash).cluster
+        self._builds.node_added(node_hash)
+
+    def _node_removed(self, node_hash: str) -> None:
+        with self._lock:
+            self._connected.pop(node_hash, None)
+        self._builds.node_removed(node_hash)
+
+    def _subscribed(self) -> set[str]:
+        """The services whose endpoints connected sidecars route to (their upstreams), and
+        the connected services themselves (under no lock)."""
+        with self._lock:
+            connected = set(self._connected.values()) & set(self._known)
+            out = set(connected)
+            for name in connected:
+                config, view = self._configs.get(name), self._views.get(name)
+                upstreams = config.upstreams if config is not None else (
+                    view[1] if view is not None else ())
+                out.update(u.service for u in upstreams)
+            return out & set(self._known)
 
     def _spawn(self, target: Any, name: str, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -295,7 +329,16 @@ class ConsulSource:
         for name in sorted(removed):
             self._builds.remove_service(name)
         if first or (moved and not (added or removed or retagged)):
-            self._reread("start" if not started else "restart" if first else "catalog")
+            reason = "start" if not started else "restart" if first else "catalog"
+            if reason == "catalog":
+                # What connected sidecars route to is read on its own first, ahead of the
+                # node reads (the readers take marks in order): it is served in one read's
+                # time; the re-read then covers everything (it leaves those reads alone).
+                hot = self._subscribed()
+                if 0 < len(hot) <= HOT_READS_MAX:
+                    self.hot_reads += len(hot)
+                    self._mark(hot)
+            self._reread(reason)
         else:
             self._mark(added | retagged)
         self._loaded = True
@@ -372,6 +415,7 @@ class ConsulSource:
             self._on_health(name, entries, signature=signature)
         self.rebuilt = rebuilt
         self.rebuilt_total += rebuilt
+        self.rereads += 1
         log.info("consul re-read every service reason=%s services=%s nodes=%s rebuilt=%s "
                  "seconds=%.3f", reason, len(known), len(names), rebuilt,
                  time.perf_counter() - started)

@@ -217,7 +217,7 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                     change("consul-remove", instance)
                     watched.wait(lambda name=name: all(e.port != 29999 for e in
                                                        watched.last[name][1]), timeout=120)
-                    cpu.settle(2)
+                    cpu.settle(2, source)
                 report(f"{kind} {impl} {what}", samples, mode, source, cpu.per_change())
 
             new_instances("new instance")
@@ -242,7 +242,7 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                 watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and len(
                     watched.last[name][1]) == endpoints, timeout=60)
                 samples.append((watched.last[name][0] - at) * 1000)
-                cpu.settle(2)
+                cpu.settle(2, source)
             report(f"{kind} {impl} add/remove", samples, mode, source, cpu.per_change())
     stopping = time.perf_counter()
     source.stop()
@@ -285,9 +285,15 @@ class CpuPerChange:
         self.idle = (time.process_time() - started) / (time.perf_counter() - wall)
         self.cpu, self.wall, self.changes = time.process_time(), time.perf_counter(), 0
 
-    def settle(self, changes: int) -> None:
-        """`changes` more were made and seen; let their work (a re-read's tail) finish."""
+    def settle(self, changes: int, source: Any) -> None:
+        """`changes` more were made and seen; let their work (a re-read's tail) finish, so
+        the next change is not queued behind it."""
         time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        # Consul: every re-read started (the first load's and each counted one) has ended.
+        while (hasattr(source, "rereads") and source.rereads < source.relists + 1
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         self.changes += changes
 
     def per_change(self) -> float:

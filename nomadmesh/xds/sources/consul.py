@@ -331,13 +331,15 @@ class ConsulSource:
         if first or (moved and not (added or removed or retagged)):
             reason = "start" if not started else "restart" if first else "catalog"
             if reason == "catalog":
-                # What connected sidecars route to is read on its own first, ahead of the
-                # node reads (the readers take marks in order): it is served in one read's
-                # time; the re-read then covers everything (it leaves those reads alone).
+                # What connected sidecars route to is read on its own first, before the node
+                # reads start (whose decoding would hold the interpreter): it is served in one
+                # read's time; the re-read then covers everything (it leaves those reads alone).
                 hot = self._subscribed()
                 if 0 < len(hot) <= HOT_READS_MAX:
                     self.hot_reads += len(hot)
                     self._mark(hot)
+                    if not self._readers.wait_idle():
+                        return
             self._reread(reason)
         else:
             self._mark(added | retagged)

@@ -338,7 +338,8 @@ class ConsulSource:
                 if 0 < len(hot) <= HOT_READS_MAX:
                     self.hot_reads += len(hot)
                     self._mark(hot)
-                    if not self._readers.wait_idle():
+                    # (not for long: a read retried with backoff must not hold the catalog)
+                    if not self._readers.wait_idle(timeout=1.0):
                         return
             self._reread(reason)
         else:

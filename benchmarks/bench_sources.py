@@ -1,24 +1,27 @@
 """Discovery sources at scale: the Consul and Nomad sources before and after one-loop watching.
 
 Run: python benchmarks/bench_sources.py [--services 1000 10000] [--endpoints 2] [--changes 40]
-     [--baseline dfecd11] [--only consul|nomad]
+     [--baseline dfecd11] [--only consul|nomad] [--impl old|new|fallback]
 
 For each source, number of services and implementation, in one run against the same emulator
 (in its own process, as Consul or Nomad would be): the threads the source holds, its open
 connections to the server, the time from start until the builder has every service, and the time
 from a single-service change made in the server to the builder receiving that service, p50/p99.
-"old" is the source as it was at `--baseline` (Consul: one thread and one blocking query per
-service, loaded from git) or its blocking-query fallback (Nomad: the same code as before);
-"new" is the current source (Consul: catalog + checks watches and a reader pool; Nomad: the
-event stream and a reader pool), both with the default budget of 8 connections.
+"old" is the source as it was at `--baseline` (one thread and one blocking query per service,
+loaded from git); "new" is the current source (Consul: catalog + checks watches and a reader
+pool; Nomad: the event stream and a reader pool), and "fallback" (Nomad only) the current
+source's blocking-query fallback (`watch="blocking"`: the list watch and the reader pool), all
+with the default budget of 8 connections.
 Changes: Consul, a check flip (passing <-> critical) on one service; a new instance of a known
-service (which the catalog cannot attribute, so the new source reads every service); Nomad, a
-registration added and removed.
+service (which the catalog cannot attribute, so the new source reads every node, then rebuilds
+the services whose instances' ModifyIndex moved); Nomad, a registration added and removed. CPU
+per change is this process's CPU time (the source; the server runs in another process).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import multiprocessing
 import os
@@ -28,7 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +40,7 @@ from typing import Any
 
 import psutil
 
+from nomadmesh.contract import SERVICE_META_KEY, node_hash
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
@@ -73,6 +78,11 @@ def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
             emulator.register(name, service_id=instance, address="127.0.0.1", port=port,
                               checks=[{"CheckID": f"{instance}-check", "TTL": "1h",
                                        "Status": "passing"}])
+        elif command == "consul-caller":
+            emulator.register("caller", service_id="caller-1", address="127.0.0.1", port=7000,
+                              meta={SERVICE_META_KEY: args[0]},
+                              checks=[{"CheckID": "caller-1-check", "TTL": "1h",
+                                       "Status": "passing"}])
         elif command == "consul-remove":
             emulator.deregister(args[0])
         elif command == "nomad-add":
@@ -92,13 +102,13 @@ def nomad_registration(service: int, endpoint: int) -> dict[str, Any]:
             "Address": "127.0.0.1", "Port": 20000 + endpoint}
 
 
-def baseline_consul(revision: str) -> ModuleType:
-    """The Consul source as it was at `revision` (one thread and blocking query per service)."""
-    text = subprocess.run(["git", "show", f"{revision}:nomadmesh/xds/sources/consul.py"],
+def baseline_source(revision: str, kind: str) -> ModuleType:
+    """A source as it was at `revision` (one thread and blocking query per service)."""
+    text = subprocess.run(["git", "show", f"{revision}:nomadmesh/xds/sources/{kind}.py"],
                           cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "consul_baseline.py"
+    path = Path(tempfile.mkdtemp()) / f"{kind}_baseline.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location("consul_baseline", path)
+    spec = importlib.util.spec_from_file_location(f"{kind}_baseline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -139,7 +149,7 @@ def connections_to(port: int) -> int:
 
 
 def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
-        baseline: ModuleType | None) -> None:
+        baseline: dict[str, ModuleType]) -> None:
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(kind, services, endpoints, child))
     server.start()
@@ -154,11 +164,13 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
     cache, metrics = SnapshotCache(), XdsMetrics()
     source: Any
     if kind == "consul":
-        cls = baseline.ConsulSource if impl == "old" and baseline is not None else ConsulSource
+        cls = baseline["consul"].ConsulSource if impl == "old" else ConsulSource
         source = cls(address, cache, metrics)
+    elif impl == "old":
+        source = baseline["nomad"].NomadSource(address, cache, metrics)
     else:
         source = NomadSource(address, cache, metrics,
-                             watch="blocking" if impl == "old" else "auto")
+                             watch="blocking" if impl == "fallback" else "auto")
     threads_before = threading.active_count()
     watched = Watched(source)
     started = time.perf_counter()
@@ -175,7 +187,7 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
         print(line + f"  (ONLY {len(watched.last)} LOADED)", flush=True)
     else:
         print(line, flush=True)
-        mode = getattr(source, "mode", "per-service" if impl == "old" else "catalog")
+        mode = "per-service" if impl == "old" else getattr(source, "mode", "catalog")
         targets = [f"svc-{(i * 7919) % services}" for i in range(changes)]
         if kind == "consul":
             samples = []
@@ -191,19 +203,35 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                     samples.append((watched.last[name][0] - at) * 1000)
                     time.sleep(0.02)
             report(f"{kind} {impl} check flip", samples, mode, source)
-            samples = []
-            for name in targets[:max(3, changes // 8)]:
-                instance = f"{name}-extra"
-                at = change("consul-add", name, instance, 29999)
-                watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
-                    e.port == 29999 for e in watched.last[name][1]), timeout=120)
-                samples.append((watched.last[name][0] - at) * 1000)
-                change("consul-remove", instance)
-                watched.wait(lambda name=name: all(e.port != 29999 for e in
-                                                   watched.last[name][1]), timeout=120)
-            report(f"{kind} {impl} new instance", samples, mode, source)
+            few = targets[:max(3, changes // 8)]
+
+            def new_instances(what: str) -> None:
+                samples = []
+                cpu = CpuPerChange()
+                for name in few:
+                    instance = f"{name}-extra"
+                    at = change("consul-add", name, instance, 29999)
+                    watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
+                        e.port == 29999 for e in watched.last[name][1]), timeout=120)
+                    samples.append((watched.last[name][0] - at) * 1000)
+                    change("consul-remove", instance)
+                    watched.wait(lambda name=name: all(e.port != 29999 for e in
+                                                       watched.last[name][1]), timeout=120)
+                    cpu.settle(2, source)
+                report(f"{kind} {impl} {what}", samples, mode, source, cpu.per_change())
+
+            new_instances("new instance")
+            if impl == "new":
+                # The same changes to services a connected sidecar routes to (`caller`, whose
+                # meta routes to them): read one by one ahead of the re-read.
+                change("consul-caller", ",".join(f"{name}=/{name}" for name in few))
+                watched.wait(lambda: "caller" in watched.last, timeout=60)
+                with sidecar(cache, "caller"):
+                    time.sleep(0.5)
+                    new_instances("new instance, routed to")
         else:
             samples = []
+            cpu = CpuPerChange()
             for name in targets:
                 service = int(name.removeprefix("svc-"))
                 at = change("nomad-add", service, endpoints)
@@ -214,8 +242,8 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                 watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and len(
                     watched.last[name][1]) == endpoints, timeout=60)
                 samples.append((watched.last[name][0] - at) * 1000)
-                time.sleep(0.02)
-            report(f"{kind} {impl} add/remove", samples, mode, source)
+                cpu.settle(2, source)
+            report(f"{kind} {impl} add/remove", samples, mode, source, cpu.per_change())
     stopping = time.perf_counter()
     source.stop()
     parent.send(("stop",))
@@ -226,11 +254,60 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
     print(f"    stopped in {time.perf_counter() - stopping:.1f} s", flush=True)
 
 
-def report(what: str, samples: list[float], mode: str, source: Any) -> None:
+@contextmanager
+def sidecar(cache: SnapshotCache, service: str) -> Iterator[None]:
+    """A connected sidecar of `service` as the cache sees it: a watch for its node hash on an
+    event loop of its own (as the ADS server opens one per stream)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def open_watch() -> Any:
+        return cache.open_watch(node_hash(service, {}), lambda: None)
+
+    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
+    try:
+        yield
+    finally:
+        watch.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+class CpuPerChange:
+    """This process's CPU time (the source's threads: the server is another process) per
+    change, less what the process spends idle in the same wall time."""
+
+    def __init__(self) -> None:
+        started, wall = time.process_time(), time.perf_counter()
+        time.sleep(0.5)
+        self.idle = (time.process_time() - started) / (time.perf_counter() - wall)
+        self.cpu, self.wall, self.changes = time.process_time(), time.perf_counter(), 0
+
+    def settle(self, changes: int, source: Any) -> None:
+        """`changes` more were made and seen; let their work (a re-read's tail) finish, so
+        the next change is not queued behind it."""
+        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        # Consul: every re-read started (the first load's and each counted one) has ended.
+        while (hasattr(source, "rereads") and source.rereads < source.relists + 1
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        self.changes += changes
+
+    def per_change(self) -> float:
+        spent = time.process_time() - self.cpu
+        idle = self.idle * (time.perf_counter() - self.wall)
+        return max(0.0, spent - idle) / max(1, self.changes) * 1000
+
+
+def report(what: str, samples: list[float], mode: str, source: Any,
+           cpu_ms: float | None = None) -> None:
     print(f"    {what:28} ({mode}): change -> builder p50 {percentile(samples, 0.5):8.1f} ms  "
           f"p99 {percentile(samples, 0.99):8.1f} ms  max {max(samples):8.1f} ms  "
-          f"mean {statistics.mean(samples):8.1f} ms  re-reads {getattr(source, 'relists', '-')}",
-          flush=True)
+          f"mean {statistics.mean(samples):8.1f} ms  re-reads {getattr(source, 'relists', '-')}"
+          + (f"  cpu/change {cpu_ms:.1f} ms" if cpu_ms is not None else ""), flush=True)
 
 
 def main() -> None:
@@ -241,17 +318,17 @@ def main() -> None:
     parser.add_argument("--baseline", default="dfecd11",
                         help="git revision of the per-service Consul source")
     parser.add_argument("--only", choices=["consul", "nomad"])
-    parser.add_argument("--impl", choices=["old", "new"])
+    parser.add_argument("--impl", choices=["old", "new", "fallback"])
     args = parser.parse_args()
-    baseline = baseline_consul(args.baseline)
+    baseline = {kind: baseline_source(args.baseline, kind) for kind in ("consul", "nomad")}
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, "
           f"python {sys.version.split()[0]}", flush=True)
     for kind in ("consul", "nomad"):
         if args.only not in (None, kind):
             continue
         for services in args.services:
-            for impl in ("old", "new"):
-                if args.impl not in (None, impl):
+            for impl in ("old", "new", "fallback"):
+                if args.impl not in (None, impl) or (kind, impl) == ("consul", "fallback"):
                     continue
                 run(kind, impl, services, args.endpoints, args.changes, baseline)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)

@@ -562,3 +562,17 @@ def test_allowed_callers_in_kv_become_the_inbound_rbac_policy(consul: ConsulEmul
         consul.kv_put(CONFIG_PREFIX + "service-a", config_document([], allow=["service-x"]))
         eventually(lambda: inbound_rbac(plane, node) == ["allowed-callers"],
                    what="only service-x allowed")
+
+
+def test_the_emulator_answers_a_service_whose_instance_came_and_went_between_two_reads() -> None:
+    """(The emulator's health listing is updated per instance: one registered and deregistered
+    between two reads must not break the next answer, which real Consul gives as usual.)"""
+    with ConsulEmulator() as consul:
+        consul.register("a", service_id="a-1", address="127.0.0.1", port=1)
+        url = f"http://{consul.address}/v1/health/service/a"
+        assert requests.get(url, timeout=5).status_code == 200
+        consul.register("a", service_id="a-2", address="127.0.0.1", port=2)
+        consul.deregister("a-2")
+        answer = requests.get(url, timeout=5)
+        assert answer.status_code == 200, answer.text
+        assert [e["Service"]["ID"] for e in answer.json()] == ["a-1"]

@@ -3,6 +3,7 @@ only the changed service read, and no change lost across a reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ import psutil
 import pytest
 import requests
 
+from nomadmesh.contract import SERVICE_META_KEY, node_hash
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.testing.envoy import eventually
@@ -123,6 +125,100 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
                what="the source's threads to end")
 
 
+def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -> None:
+    """An unattributable catalog move reads every node, but the instances' ModifyIndex says
+    which services changed: only those are rebuilt."""
+    with ConsulEmulator() as consul:
+        for n in range(SERVICES):
+            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        metrics = XdsMetrics()
+        source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+
+            def re_read(change: Callable[[], object], name: str, ports: list[int]) -> None:
+                relists, rebuilt, rereads = source.relists, source.rebuilt_total, source.rereads
+                change()
+                eventually(lambda: ports_of(seen, name) == ports, what=f"{name} on {ports}")
+                eventually(lambda: source.rereads > rereads, what="the re-read's end")
+                assert source.relists == relists + 1
+                assert source.rebuilt == 1 and source.rebuilt_total == rebuilt + 1
+
+            # a new instance of a known service
+            re_read(lambda: consul_register(consul, "svc-9", "svc-9-2", 29998), "svc-9",
+                    [20009, 29998])
+            # a known instance registered again on another port
+            re_read(lambda: consul_register(consul, "svc-11", "svc-11-1", 29997), "svc-11",
+                    [29997])
+            # one of two instances gone
+            re_read(lambda: consul.deregister("svc-9-2"), "svc-9", [20009])
+            assert ports_of(seen, "svc-12") == [20012]
+            assert metrics.source_relists.labels("consul", "catalog")._value.get() == 3
+            assert source.healthy(), source.problems()
+
+
+@contextmanager
+def sidecar_of(cache: SnapshotCache, service: str) -> Iterator[None]:
+    """A connected sidecar of `service` as the cache sees it: a watch for its node hash, opened
+    on an event loop of its own (as the ADS server opens one per stream)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def open_watch() -> Any:
+        return cache.open_watch(node_hash(service, {}), lambda: None)
+
+    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
+    try:
+        yield
+    finally:
+        watch.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+def test_a_consul_re_read_first_reads_what_connected_sidecars_route_to() -> None:
+    """An unattributable catalog move: the services a connected sidecar routes to (and its own)
+    are read one by one ahead of the node reads, so they are served in one read's time."""
+    with ConsulEmulator() as consul:
+        for n in range(SERVICES):
+            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        consul.register("caller", service_id="caller-1", address="127.0.0.1", port=7000,
+                        meta={SERVICE_META_KEY: "svc-9=/nine,svc-10=/ten"},
+                        checks=[{"CheckID": "caller-1-check", "TTL": "30s",
+                                 "Status": "passing"}])
+        metrics = XdsMetrics()
+        cache = SnapshotCache()
+        source = ConsulSource(consul.address, cache, metrics, wait="2s", connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES + 1, timeout=30, what="every service")
+
+            def new_instance(name: str, instance: str, port: int) -> float:
+                relists, rereads = source.relists, source.rereads
+                read_before = fetches(metrics, "consul")
+                consul_register(consul, name, instance, port)
+                eventually(lambda: port in ports_of(seen, name), what=f"{instance}")
+                eventually(lambda: source.rereads > rereads, what="the re-read's end")
+                assert source.relists == relists + 1
+                return fetches(metrics, "consul") - read_before
+
+            assert new_instance("svc-11", "svc-11-2", 29990) == 1  # the node, nothing else
+            assert source.hot_reads == 0
+            with sidecar_of(cache, "caller"):
+                # caller, svc-9 and svc-10 one by one, then the node
+                assert new_instance("svc-9", "svc-9-2", 29991) == 4
+                assert source.hot_reads == 3
+                assert ports_of(seen, "svc-9") == [20009, 29991]
+                # the same for a change elsewhere: which service changed is not known
+                assert new_instance("svc-12", "svc-12-2", 29992) == 4
+                assert source.hot_reads == 6
+            assert new_instance("svc-13", "svc-13-2", 29993) == 1  # disconnected: none
+            assert source.hot_reads == 6
+            assert source.healthy(), source.problems()
+
+
 def nomad_registration(name: str, instance: str, port: int) -> dict[str, Any]:
     return {"ID": f"_nomad-task-{instance}", "ServiceName": name, "Namespace": "default",
             "NodeID": "n1", "Datacenter": "dc1", "JobID": name, "AllocID": instance,
@@ -172,6 +268,60 @@ def test_nomad_source_follows_every_service_on_one_event_stream() -> None:
                        what="events after the reconnect")
             assert metrics.source_relists.labels("nomad", "reconnect")._value.get() == 1
             assert source.healthy(), source.problems()
+
+
+def test_nomad_blocking_fallback_holds_its_connection_budget_at_any_number_of_services() -> None:
+    """Without the event stream the source watches `/v1/services` and re-reads the services on
+    its readers: a fixed number of threads and connections, however many services there are."""
+    with NomadEmulator() as nomad:
+        registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
+                         for n in range(SERVICES)]
+        nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+        metrics = XdsMetrics()
+        source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="2s", connections=6,
+                             watch="blocking")
+        most = [0]
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.05):
+                most[0] = max(most[0], connections_to(nomad.port))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            with following(source) as seen:
+                eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+                assert source.mode == "blocking"
+                assert metrics.source_watch.labels("nomad", "blocking")._value.get() == 1
+                threads = source_threads("nomadmesh-xds-nomad")
+                assert len(threads) == 6, threads  # services, config, build + 3 readers
+
+                nomad_write(nomad, lambda txn: txn.upsert_service(
+                    nomad_registration("svc-7", "svc-7-2", 29999)))
+                eventually(lambda: ports_of(seen, "svc-7") == [20007, 29999],
+                           what="a new instance")
+                relists = source.relists
+                assert relists >= 1
+                nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-3-1"))
+                eventually(lambda: "svc-3" not in seen, what="a service gone")
+                nomad_write(nomad, lambda txn: txn.upsert_service(
+                    nomad_registration("svc-new", "svc-new-1", 29998)))
+                eventually(lambda: ports_of(seen, "svc-new") == [29998], what="a new service")
+                nomad_write(nomad, lambda txn: txn.delete_service("_nomad-task-svc-7-2"))
+                eventually(lambda: ports_of(seen, "svc-7") == [20007], what="an instance gone")
+                eventually(lambda: source.relists >= relists + 1, what="re-reads counted")
+                assert metrics.source_relists.labels("nomad", "blocking")._value.get() == \
+                    source.relists
+                assert len(source_threads("nomadmesh-xds-nomad")) == 6
+                assert source.healthy(), source.problems()
+        finally:
+            sampling.set()
+            sampler.join()
+        # the list, the variables and 3 readers: never one connection per service
+        assert 2 <= most[0] <= 6, most[0]
+    eventually(lambda: not source_threads("nomadmesh-xds-nomad"), timeout=5,
+               what="the source's threads to end")
 
 
 class FakeNomad:
@@ -288,7 +438,8 @@ class RevokingNomad(FakeNomad):
 def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_service() -> None:
     nomad = RevokingNomad()
     removed: list[str] = []
-    source = NomadSource(nomad.address, SnapshotCache(), XdsMetrics(), wait="1s")
+    metrics = XdsMetrics()
+    source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="1s")
     remove = source._builds.remove_service
 
     def on_remove(name: str) -> None:
@@ -301,9 +452,9 @@ def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_servic
             eventually(lambda: source.mode == "blocking", what="the fallback after the 403")
             assert nomad.streams == 2
             eventually(lambda: ports_of(seen, "web") == [7000], what="web served")
-            eventually(lambda: any(t.startswith("nomadmesh-xds-nomad-default-web")
-                                   for t in source_threads("nomadmesh-xds-nomad")),
-                       what="web's blocking watch")
+            # the stream's re-list read web once; the blocking list's first answer reads it again
+            eventually(lambda: fetches(metrics, "nomad") >= 2, what="web read in blocking mode")
+            assert ports_of(seen, "web") == [7000]
             assert removed == []  # served from the stream's list until the blocking answer
     finally:
         nomad.close()

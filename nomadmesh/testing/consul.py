@@ -389,7 +389,9 @@ class ConsulEmulator(HttpEmulator):
             self._listings[name] = listing
         else:
             for service_id in stale:
-                self._encode_entry(listing, listing.at[service_id], node)
+                # An instance added and removed again since the last listing is in neither.
+                if service_id in listing.at:
+                    self._encode_entry(listing, listing.at[service_id], node)
         return listing
 
     def _encode_entry(self, listing: _HealthListing, n: int, node: Mapping[str, Any]) -> None:

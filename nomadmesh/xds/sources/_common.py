@@ -226,11 +226,16 @@ class Fetcher(Generic[Key, Client]):
                 self._dirty[key] = None
             self._cond.notify_all()
 
-    def wait_idle(self) -> bool:
-        """Block until every marked key was read (False when the source stopped first)."""
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every marked key was read (False when the source stopped first); with
+        a `timeout`, at most that many seconds (then True all the same)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while (self._dirty or self._busy) and not self._stopped.is_set():
-                self._cond.wait(0.5)
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                self._cond.wait(left)
         return not self._stopped.is_set()
 
     def wake(self) -> None:

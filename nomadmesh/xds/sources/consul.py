@@ -17,7 +17,15 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
   service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
   the readers: one read per node, not per service; the health comes from the checks that are not
   passing, which the source already holds), counted in
-  `nomadmesh_xds_source_relists{reason="catalog"}`;
+  `nomadmesh_xds_source_relists{reason="catalog"}`. The read attributes the change: each
+  instance carries its ModifyIndex (set to the write's index whenever the instance changes,
+  agent/consul/state/catalog.go ensureServiceTxn) and its node's (ensureNodeTxn), so only the
+  services whose set of (instance, ModifyIndex, node, node ModifyIndex) differs from the one
+  their view was made from are rebuilt; the others are left as they are (their health is the
+  checks watches' business). Ahead of that re-read, the services connected sidecars route to
+  (their upstreams, and the connected services themselves; at most `HOT_READS_MAX`) are read one
+  by one on the readers, so what is subscribed is served in one read's time (`hot_reads`).
+  After a `restart` or at `start` every service is rebuilt;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`);
 - the first load is such a read too (not counted).
@@ -47,6 +55,7 @@ from nomadmesh.consul_api import ConsulApi, ConsulConfig
 from nomadmesh.contract import (
     CONFIG_PREFIX,
     SERVICE_META_KEY,
+    NodeKey,
     ServiceConfig,
     Upstream,
     read_config_document,
@@ -75,6 +84,11 @@ ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
 ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
+# What a service's view was made from: its instances' (ID, ModifyIndex, node, node ModifyIndex)
+Signature = tuple[tuple[str, int, str, int], ...]
+# At most this many subscribed services are read one by one ahead of a re-read; more would cost
+# more than the re-read itself, which then serves them all.
+HOT_READS_MAX = 32
 # The check states that make an instance not passing (maintenance is a critical check).
 NOT_PASSING = ("critical", "warning")
 
@@ -140,15 +154,27 @@ class ConsulSource:
                                  stopped=self._stopped, problems=self.problems_)
         # node -> (its answer, the problem reading it or ""), for a full re-read
         self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
+        # service -> the signature of the answer its view was made from (None: unknown)
+        self._signatures: dict[str, Signature | None] = {}
+        # service -> the read number at which its last applied health read started; a re-read
+        # leaves alone a service read afresh after the re-read's node reads started
+        self._read_started: dict[str, int] = {}
+        self._reads = 0
+        self.rebuilt = 0  # services rebuilt by the last re-read
+        self.rebuilt_total = 0
+        self.rereads = 0  # re-reads completed
+        # node hash -> the service of its sidecars, while the cache has a watch for it
+        self._connected: dict[str, str] = {}
+        self.hot_reads = 0  # subscribed services read first, ahead of re-reads
         self._readers: Fetcher[ReadKey, ConsulApi] = Fetcher(
             "nomadmesh-xds-consul-read", connections - 4, self._read, self._client,
             lambda client: client.close(), self._stopped)
 
     def start(self) -> None:
         """Start watching; an unreachable Consul is retried in the background, not fatal."""
-        self.cache.on_watch(self._builds.node_added, self._builds.node_removed)
+        self.cache.on_watch(self._node_added, self._node_removed)
         for node_hash in self.cache.watched():
-            self._builds.node_added(node_hash)
+            self._node_added(node_hash)
         self.metrics.source_watch.labels(self.name, "catalog").set(1)
         self._readers.start()
         for state in NOT_PASSING:
@@ -185,6 +211,29 @@ class ConsulSource:
     def healthy(self) -> bool:
         """Whether every watch's last answer was read without a problem."""
         return not self.problems()
+
+    def _node_added(self, node_hash: str) -> None:
+        with self._lock:
+            self._connected[node_hash] = NodeKey.parse(node_hash).cluster
+        self._builds.node_added(node_hash)
+
+    def _node_removed(self, node_hash: str) -> None:
+        with self._lock:
+            self._connected.pop(node_hash, None)
+        self._builds.node_removed(node_hash)
+
+    def _subscribed(self) -> set[str]:
+        """The services whose endpoints connected sidecars route to (their upstreams), and
+        the connected services themselves (under no lock)."""
+        with self._lock:
+            connected = set(self._connected.values()) & set(self._known)
+            out = set(connected)
+            for name in connected:
+                config, view = self._configs.get(name), self._views.get(name)
+                upstreams = config.upstreams if config is not None else (
+                    view[1] if view is not None else ())
+                out.update(u.service for u in upstreams)
+            return out & set(self._known)
 
     def _spawn(self, target: Any, name: str, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -274,11 +323,25 @@ class ConsulSource:
             self._known, self._catalog_index = names, index
             for name in removed:
                 self._views.pop(name, None)
+                self._signatures.pop(name, None)
+                self._read_started.pop(name, None)
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
         if first or (moved and not (added or removed or retagged)):
-            self._reread("start" if not started else "restart" if first else "catalog")
+            reason = "start" if not started else "restart" if first else "catalog"
+            if reason == "catalog":
+                # What connected sidecars route to is read on its own first, before the node
+                # reads start (whose decoding would hold the interpreter): it is served in one
+                # read's time; the re-read then covers everything (it leaves those reads alone).
+                hot = self._subscribed()
+                if 0 < len(hot) <= HOT_READS_MAX:
+                    self.hot_reads += len(hot)
+                    self._mark(hot)
+                    # (not for long: a read retried with backoff must not hold the catalog)
+                    if not self._readers.wait_idle(timeout=1.0):
+                        return
+            self._reread(reason)
         else:
             self._mark(added | retagged)
         self._loaded = True
@@ -307,6 +370,8 @@ class ConsulSource:
         names = sorted({str(n["Node"]) for n in nodes})
         with self._lock:
             self._node_reads = {}
+            self._reads += 1
+            epoch = self._reads
         self._readers.mark([("node", name) for name in names])
         if not self._readers.wait_idle():
             return
@@ -321,21 +386,42 @@ class ConsulSource:
         not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
         for (check_node, _), (_, status, service_id) in bad.items():
             not_passing.setdefault((check_node, service_id), []).append({"Status": status})
-        entries: dict[str, list[Any]] = {}
+        # Each service's instances, as (node name, node, service): an entry (with the health
+        # from the checks held) is made only for the services rebuilt.
+        instances: dict[str, list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]] = {}
         for node_name, (body, _) in found.items():
             node = _mapping(body.get("Node"))
-            own = not_passing.get((node_name, ""), [])
             for listed in _mapping(body.get("Services")).values():
                 service = _mapping(listed)
-                entries.setdefault(str(service.get("Service")), []).append({
-                    "Node": node, "Service": service,
-                    "Checks": own + not_passing.get((node_name, str(service.get("ID"))), [])})
+                instances.setdefault(str(service.get("Service")), []).append(
+                    (node_name, node, service))
+        # A catalog move is attributed by the instances' indexes; after a start or a restart
+        # (a Consul rebuilt or restored may reuse indexes) every service is rebuilt.
+        attribute = reason == "catalog"
+        rebuilt = 0
         with self._lock:
             known = sorted(self._known)
+            signatures = dict(self._signatures)
+            fresher = {name for name, at in self._read_started.items() if at > epoch}
         for name in known:
-            self._on_health(name, entries.get(name, []))
-        log.info("consul re-read every service reason=%s services=%s nodes=%s seconds=%.3f",
-                 reason, len(known), len(names), time.perf_counter() - started)
+            if name in fresher:
+                continue
+            group = instances.get(name, [])
+            signature = _signature([(node, service) for _, node, service in group])
+            if attribute and signature is not None and signatures.get(name) == signature:
+                continue
+            rebuilt += 1
+            entries = [{"Node": node, "Service": service,
+                        "Checks": not_passing.get((node_name, ""), []) + not_passing.get(
+                            (node_name, str(service.get("ID"))), [])}
+                       for node_name, node, service in group]
+            self._on_health(name, entries, signature=signature)
+        self.rebuilt = rebuilt
+        self.rebuilt_total += rebuilt
+        self.rereads += 1
+        log.info("consul re-read every service reason=%s services=%s nodes=%s rebuilt=%s "
+                 "seconds=%.3f", reason, len(known), len(names), rebuilt,
+                 time.perf_counter() - started)
 
     def _reread_each(self, reason: str, why: str) -> None:
         """Read every service on its own (when reading node by node failed: a token without
@@ -401,8 +487,11 @@ class ConsulSource:
                     return
             try:
                 if kind == "service":
+                    with self._lock:
+                        self._reads += 1
+                        number = self._reads
                     _, entries = client.health_service_raw(name)
-                    self._on_health(name, entries)
+                    self._on_health(name, entries, started=number)
                 else:
                     self._read_node(client, name)
                     return
@@ -431,9 +520,14 @@ class ConsulSource:
         with self._lock:
             self._node_reads[name] = (body or {}, "")
 
-    def _on_health(self, name: str, entries: Any) -> None:
+    def _on_health(self, name: str, entries: Any, *, started: int | None = None,
+                   signature: Signature | None = None) -> None:
+        """Apply a service's entries: a health read's (`started`: its read number) or a
+        re-read's (with their `signature`)."""
         if not isinstance(entries, list):
             raise XdsError(f"the health answer is {type(entries).__name__}, not a list")
+        if started is not None:
+            signature = signature_of(entries)
         view, skipped = service_view(name, entries)
         where = f"health:{name}"
         if skipped:
@@ -443,7 +537,12 @@ class ConsulSource:
         with self._lock:
             # A service that left the catalog while it was read must not come back with the
             # late answer (if it returns, the catalog marks it to be read again).
-            if name not in self._known or self._views.get(name) == view:
+            if name not in self._known:
+                return
+            self._signatures[name] = signature
+            if started is not None:
+                self._read_started[name] = max(started, self._read_started.get(name, 0))
+            if self._views.get(name) == view:
                 return
             self._views[name] = view
             config = self._configs.get(name)
@@ -535,6 +634,27 @@ def service_view(name: str, entries: Sequence[Any]) -> tuple[ServiceView, list[s
             for upstream in upstreams:
                 routes.setdefault(upstream.prefix, upstream)
     return (tuple(endpoints), tuple(routes[p] for p in sorted(routes))), skipped
+
+
+def signature_of(entries: Sequence[Any]) -> Signature | None:
+    """What a service's entries were made from: each instance's ID and ModifyIndex and its
+    node's name and ModifyIndex, sorted (None when an entry lacks one: never matched)."""
+    return _signature([(_mapping(_mapping(entry).get("Node")),
+                        _mapping(_mapping(entry).get("Service"))) for entry in entries])
+
+
+def _signature(instances: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+               ) -> Signature | None:
+    """`signature_of` from (node, service) pairs."""
+    out = []
+    for node, service in instances:
+        instance, modified = service.get("ID"), service.get("ModifyIndex")
+        node_name, node_modified = node.get("Node"), node.get("ModifyIndex")
+        if not (isinstance(instance, str) and isinstance(node_name, str)
+                and type(modified) is int and type(node_modified) is int):
+            return None
+        out.append((instance, modified, node_name, node_modified))
+    return tuple(sorted(out))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

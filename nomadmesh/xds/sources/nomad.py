@@ -9,9 +9,18 @@ each, read by a fixed pool of `connections - 3` workers), then the stream's batc
 list's index are applied in order. A reconnect is a possible gap (Nomad resumes at the closest
 batch it still has, nomad/stream/event_buffer.go:160, without saying so), so every reconnect lists
 again; each re-list is counted (`nomadmesh_xds_source_relists`) and logged. A Nomad without the
-stream (404: before 1.0) or a token it refuses (403) is watched with blocking queries instead, one
-per service (`/v1/services`, `/v1/service/<name>` with `index`/`wait`); the metric
-`nomadmesh_xds_source_watch` and `health()` say which.
+stream (404: before 1.0) or a token it refuses (403) is watched with blocking queries instead,
+within the same budget: one blocking query on `/v1/services` and the same pool of readers.
+Nomad gives that list the registrations table's index and wakes it on any registration written
+or deleted in the namespace (nomad/service_registration_endpoint.go List:
+GetServiceRegistrationsByNamespace watches the whole table, setReplyQueryMeta
+TableServiceRegistrations), and `/v1/service/<name>` carries the same table-wide index
+(GetService), so neither says which service changed and a per-service blocking query is only
+exact while it is held, one connection each. So each move of the list's index has every listed
+service read again on the readers (`/v1/service/<name>`, non-blocking; only changed views are
+built), counted in `nomadmesh_xds_source_relists{reason="blocking"}`; a name that appears is read,
+one that disappears is removed at once. The metric `nomadmesh_xds_source_watch` and `health()`
+say which watch runs.
 
 A name in several namespaces is one service of the mesh. Nomad registers a service while its
 allocation runs and removes it when the allocation stops; there is no health status in a
@@ -128,8 +137,9 @@ class NomadSource:
         self._verify = tls_verify
         self._timeout = timeout
         self._lock = threading.Lock()
-        # (namespace, service name) -> the stop event of its watch
-        self._watchers: dict[tuple[str, str], threading.Event] = {}
+        # blocking mode: the services the last `/v1/services` answer listed, and its index
+        self._listed_keys: set[ServiceKey] = set()
+        self._list_index = 0
         # service name -> namespace -> its last view there
         self._views: dict[str, dict[str, View]] = {}
         self._configs: dict[str, ServiceConfig] = {}
@@ -156,8 +166,7 @@ class NomadSource:
         for node_hash in self.cache.watched():
             self._builds.node_added(node_hash)
         self._set_mode(self.mode)
-        if self.mode == "events":
-            self._readers.start()
+        self._readers.start()
         self._spawn(self._services_loop, "nomadmesh-xds-nomad-services")
         self._spawn(self._config_loop, "nomadmesh-xds-nomad-config")
         self._spawn(self._builds.run, "nomadmesh-xds-nomad-build")
@@ -168,8 +177,6 @@ class NomadSource:
         self._builds.wake()
         self._readers.wake()
         with self._lock:
-            for stop in self._watchers.values():
-                stop.set()
             response = self._response
         if response is not None:
             _shut(response)  # the stream's read ends at once
@@ -189,11 +196,13 @@ class NomadSource:
 
     def health(self) -> SourceHealth:
         """Healthy while nothing is wrong; else one line per problem. A source that fell back
-        to blocking queries says so (one connection per service: see the module)."""
+        to blocking queries says so (each registration change re-reads every service: see the
+        module)."""
         problems = tuple(self.problems())
         ok = not problems  # the fallback is a note, not a problem
         if self.mode == "blocking" and self.watch == "auto":
-            problems += (f"nomad watch: blocking queries, one connection per service "
+            problems += (f"nomad watch: blocking queries, every registration change re-reads "
+                         f"each service on {self._readers.workers} connections "
                          f"({self._fallback})",)
         return SourceHealth(ok=ok, problems=problems)
 
@@ -240,7 +249,8 @@ class NomadSource:
                     if response.status_code != 200:
                         raise XdsError(f"HTTP {response.status_code}: {response.text[:120]}")
                     new_index = response.headers.get("X-Nomad-Index", "0")
-                    apply(response.json(), session)
+                    apply(response.json(), session,
+                          int(new_index) if new_index.isdigit() else 0)
                 except (requests.RequestException, ValueError, XdsError) as exc:
                     if stop.is_set() or self._stopped.is_set():
                         return
@@ -365,9 +375,14 @@ class NomadSource:
         return index
 
     def _read_listed(self, session: requests.Session, key: ServiceKey) -> None:
-        """One service's registrations for a re-list (a pool worker); retried until read."""
+        """One service's registrations (a pool worker), retried until read: for a re-list, or
+        in blocking mode applied at once (unless the service is no longer listed)."""
         backoff = _BACKOFF_START
         while not self._stopped.is_set():
+            if self.mode == "blocking":
+                with self._lock:
+                    if key not in self._listed_keys:
+                        return
             try:
                 response = session.get(f"{self.base}/v1/service/{quote(key[1])}",
                                        params={"namespace": key[0]}, timeout=self._timeout,
@@ -385,6 +400,9 @@ class NomadSource:
                 continue
             self.problems_.clear(_where(key), kinds=("bad_answer", "query_failed"))
             self.metrics.source_fetches.labels(self.name).inc()
+            if self.mode == "blocking":
+                self._set_view(key, body, listed_only=True)
+                return
             index_text = response.headers.get("X-Nomad-Index", "0")
             with self._lock:
                 self._listed[key] = (int(index_text) if index_text.isdigit() else 0, body)
@@ -453,11 +471,15 @@ class NomadSource:
             self.problems_.clear(_where(key), kinds=("bad_entry",))
         return view
 
-    def _set_view(self, key: ServiceKey, body: list[Any] | None) -> None:
-        """A service's registrations in one namespace (None or empty: it has none there)."""
+    def _set_view(self, key: ServiceKey, body: list[Any] | None, *,
+                  listed_only: bool = False) -> None:
+        """A service's registrations in one namespace (None or empty: it has none there);
+        `listed_only`: dropped when the last list no longer has the service."""
         name = key[1]
         view = self._checked_view(key, body or [])
         with self._lock:
+            if listed_only and key not in self._listed_keys:
+                return
             views = self._views.setdefault(name, {})
             if not body:
                 if key[0] not in views:
@@ -484,7 +506,7 @@ class NomadSource:
         self._blocking("config", "/v1/vars", self._stopped, self._on_variables,
                        {"prefix": CONFIG_PREFIX})
 
-    def _on_variables(self, body: Any, session: requests.Session) -> None:
+    def _on_variables(self, body: Any, session: requests.Session, _index: int) -> None:
         """The variables under `CONFIG_PREFIX`: read the changed ones, apply what changed."""
         if not isinstance(body, list):
             raise XdsError(f"the variables answer is {type(body).__name__}, not a list")
@@ -567,58 +589,41 @@ class NomadSource:
                     keys.add((in_namespace, name))
         return keys
 
-    def _on_services(self, body: Any, session: requests.Session) -> None:
+    def _on_services(self, body: Any, session: requests.Session, index: int) -> None:
+        """Blocking mode: the list of services. A name gone is removed at once; a name new is
+        read; an index that moved (a registration written or deleted somewhere, see the module)
+        has every listed service read again on the readers."""
         keys = self._service_keys(body)
         with self._lock:
-            added = keys - set(self._watchers)
-            # Services served without a watch (listed by the event stream before a fallback)
+            first = self._list_index == 0
+            moved = index != self._list_index
+            self._list_index = index
+            # Services served without being listed (by the event stream before a fallback)
             # and no longer listed are gone too.
-            unwatched = {(namespace, name) for name, views in self._views.items()
-                         for namespace in views} - set(self._watchers)
-            removed = (set(self._watchers) | unwatched) - keys
+            served = {(namespace, name) for name, views in self._views.items()
+                      for namespace in views}
+            removed = (self._listed_keys | served) - keys
+            added = keys - self._listed_keys
+            self._listed_keys = keys
             for key in removed:
-                stop = self._watchers.pop(key, None)
-                if stop is not None:
-                    stop.set()
                 views = self._views.get(key[1], {})
                 views.pop(key[0], None)
                 if not views:
                     self._views.pop(key[1], None)
                 self.problems_.clear(_where(key))
-            for key in added:
-                self._watchers[key] = threading.Event()
             # A name gone from every namespace leaves the mesh; one left elsewhere is re-published.
             gone = {name for _, name in removed if self._view(name) is None}
             left = {name: self._view(name) for _, name in removed if name not in gone}
             configs = {name: self._configs.get(name) for name in left}
-        for key in sorted(added):
-            self._spawn(self._service_loop, f"nomadmesh-xds-nomad-{key[0]}-{key[1]}", key,
-                        self._watchers[key])
         for name in sorted(gone):
             self._builds.remove_service(name)
         for name, view in sorted(left.items()):
             if view is not None:
                 self._publish(name, view, configs[name])
-
-    def _service_loop(self, key: tuple[str, str], stop: threading.Event) -> None:
-        # Nomad looks a service up in one namespace (state_store_service_registration.go:244):
-        # `namespace=*` would find nothing, so each namespace listing the name is watched.
-        self._blocking(_where(key), f"/v1/service/{quote(key[1])}", stop,
-                       lambda body, _: self._on_service(key, body, stop), {"namespace": key[0]})
-
-    def _on_service(self, key: tuple[str, str], body: Any, stop: threading.Event) -> None:
-        name = key[1]
-        if not isinstance(body, list):
-            raise XdsError(f"the answer for service {name} is {type(body).__name__}, not a list")
-        view = self._checked_view(key, body)
-        with self._lock:
-            views = self._views.setdefault(name, {})
-            if stop.is_set() or views.get(key[0]) == view:
-                return
-            views[key[0]] = view
-            combined = self._view(name) or view
-            config = self._configs.get(name)
-        self._publish(name, combined, config)
+        if moved and not first and keys - added:
+            self.relists += 1
+            self.metrics.source_relists.labels(self.name, "blocking").inc()
+        self._readers.mark(sorted(keys if moved else added))
 
     def _publish(self, name: str, view: View, config: ServiceConfig | None) -> None:
         self._builds.set_service(name, view[0], config.upstreams if config is not None else view[1])

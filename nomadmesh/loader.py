@@ -15,7 +15,6 @@ import json
 import os
 import stat
 import sys
-import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -290,6 +289,8 @@ def _call_job_function(fn: Any, variables: Mapping[str, Any], p: Path) -> Any:
 
 def _user_error(exc: BaseException, p: Path) -> str:
     """The user's own exception, located at the deepest frame inside their file."""
+    import traceback  # only when a Python job file raised (it imports textwrap)
+
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == p.resolve():

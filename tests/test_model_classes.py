@@ -12,6 +12,7 @@ import inspect
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -190,3 +191,18 @@ def test_generated_code_is_compiled_once_and_read_back(tmp_path: Any) -> None:
     cache.write_bytes(b"not a cache")  # a damaged file is compiled past, and written again
     assert run()[1:] == first[1:]
     assert run()[0] == "0"
+
+
+def test_loading_and_checking_a_job_builds_no_attrs_class() -> None:
+    # attrs' metadata of a plain model class is built on first use, with attrs' generated code;
+    # decoding, constructing, validating and encoding read the model's own field table instead.
+    code = ("import sys\n"
+            "from nomadmesh.loader import load_all\n"
+            "from nomadmesh.model import _base\n"
+            "job = load_all(sys.argv[1])[0]\n"
+            "list(job.warnings()); job.to_api()\n"
+            "print(sorted(c.__name__ for c in _base._twins))\n")
+    job_file = Path(__file__).parent.parent / "examples" / "jobs" / "web-canary.nomad.hcl"
+    done = subprocess.run([sys.executable, "-c", code, str(job_file)], capture_output=True,
+                          check=True, text=True)
+    assert done.stdout.strip() == "[]"

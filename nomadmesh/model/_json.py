@@ -29,6 +29,7 @@ from nomadmesh.model._base import (
     describe,
     evolve,
     label_spec,
+    model_fields,
     specs,
     thaw,
 )
@@ -316,7 +317,7 @@ def _direct_state(cls: type, table: tuple[Any, ...]) -> tuple[dict[str, Any], di
         return None
     label = next((s.name for s in table if s.label), None)
     defaults: dict[str, Any] = {}
-    for a in attrs.fields(cls):
+    for a in model_fields(cls):  # not attrs.fields: that builds attrs' own class first
         if a.default is attrs.NOTHING:
             if a.name != label:
                 return None

@@ -9,7 +9,7 @@ Each module registers its commands on the click group `cli` when imported.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from nomadmesh.cli._group import NomadmeshGroup
@@ -20,12 +20,21 @@ EXIT_INTERRUPTED = 130
 WIDTH = 100
 
 
-class Verb(NamedTuple):
-    """One top-level command: its name, the module that defines it, its one-line summary."""
+class Verb:
+    """One top-level command: its name, the module that defines it, its one-line summary.
 
-    name: str
-    module: str
-    summary: str
+    A plain class, not a NamedTuple: typing compiles a NamedTuple's field types at import, which
+    every command line would pay."""
+
+    __slots__ = ("module", "name", "summary")
+
+    def __init__(self, name: str, module: str, summary: str) -> None:
+        self.name = name
+        self.module = module
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return f"Verb({self.name!r}, {self.module!r})"
 
 
 # In the order `nomadmesh --help` lists them. A test checks each summary against the first line

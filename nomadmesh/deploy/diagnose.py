@@ -7,7 +7,6 @@ allocations with `TaskStates[*].Events`, and a deployment's status description.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -87,6 +86,8 @@ class Diagnosis:
         return Diagnosis(self.findings + tuple(f for f in other.findings if f not in seen))
 
     def _repr_html_(self) -> str:
+        import html  # notebooks only: the CLI's status never renders HTML
+
         if not self.findings:
             return "<p><em>no failures found</em></p>"
         rows = "".join(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -162,6 +161,8 @@ class DeployResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        import html  # notebooks only: the CLI's status never renders HTML
+
         color = "#1a7f37" if self.ok else "#b00020"
         rows = "".join(_progress_row(g) for g in self.groups)
         table = ("<table><thead><tr><th>group</th><th>healthy / desired</th><th>placed</th>"
@@ -178,6 +179,8 @@ class DeployResult:
 
 
 def _progress_row(g: GroupProgress) -> str:
+    import html  # notebooks only: the CLI's status never renders HTML
+
     pct = int(100 * g.healthy / g.desired) if g.desired else 100
     bar = (f"<div style='background:#eee;width:120px'><div style='background:#1a7f37;"
            f"width:{pct}%'>&nbsp;</div></div>")
@@ -271,6 +274,8 @@ class JobStatus:
 
     def _repr_html_(self) -> str:
         """Tables, for notebooks: the job, its groups, allocations and Consul services."""
+        import html  # notebooks only: the CLI's status never renders HTML
+
         state = self.status + (" (stopped)" if self.stopped else "")
         head = (f"<strong>{html.escape(self.job_id)}</strong> ({html.escape(self.type)}): "
                 f"{html.escape(state)}, version {self.version}"
@@ -300,6 +305,8 @@ class JobStatus:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    import html  # notebooks only: the CLI's status never renders HTML
+
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)

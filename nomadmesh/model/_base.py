@@ -15,10 +15,11 @@ Fields whose Python input differs from what is stored (durations, lists, maps of
 declared with `attrs.field(converter=...)` directly, so type checkers see the converter and accept
 what it accepts (`interval="10s"`, `groups=[...]`); the others use `field()`.
 
-Classes are frozen attrs classes backed by an instance dict (`slots=False`): every object,
-decoded or copied, is built by its `__init__`, and a dict-backed frozen `__init__` stores a field
-with one dict assignment where a slotted one makes a call per field (~40% of the construction
-time, which dominates decoding and copying; measured in benchmarks/bench_model.py).
+Classes are frozen attrs classes backed by an instance dict (`slots=False`): a dict-backed frozen
+`__init__` stores a field with one dict assignment where a slotted one makes a call per field
+(~40% of the construction time; measured in benchmarks/bench_model.py), and copies (`evolve`,
+`nomadmesh.model._copy`) and decoders (`nomadmesh.model._json`) build that dict directly, storing
+exactly what `__init__` would (tests/test_model_evolve.py, tests/test_model_fused.py).
 """
 
 from __future__ import annotations

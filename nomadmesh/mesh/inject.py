@@ -45,12 +45,14 @@ from nomadmesh.model import (
     Group,
     Job,
     Lifecycle,
+    Network,
     Port,
     Service,
     Task,
     Template,
 )
 from nomadmesh.model._base import SECOND, FrozenDict, evolve
+from nomadmesh.model._copy import copier
 
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"
 XDS_ENDPOINTS_PATH = "secrets/nomadmesh_xds_endpoints.json"
@@ -58,6 +60,21 @@ LOOPBACK = "127.0.0.1"
 
 DEFAULT_MESH = Mesh()
 _NOTHING_INSIDE: dict[int, str] = {}  # host mode: no port of the group is inside a namespace
+
+# The copies inject makes, compiled per class with the changed fields fixed (`evolve` with these
+# keywords, without building and walking a keyword dict); each replaces its stand-in on first use.
+_with_groups = copier(Job, ("groups",), globals(), "_with_groups")
+_injected_group = copier(Group, ("tasks", "services", "networks"), globals(), "_injected_group")
+_with_ports = copier(Network, ("ports",), globals(), "_with_ports")
+_with_env_map = copier(Task, ("env",), globals(), "_with_env_map")
+_with_services = copier(Task, ("services",), globals(), "_with_services")
+_named_sidecar = copier(Task, ("name", "templates", "services", "meta"), globals(),
+                        "_named_sidecar")
+_with_data = copier(Template, ("data",), globals(), "_with_data")
+_named_service = copier(Service, ("name", "meta"), globals(), "_named_service")
+_published_service = copier(Service, ("meta", "tags", "port", "checks"), globals(),
+                            "_published_service")
+_with_port = copier(Check, ("port",), globals(), "_with_port")
 
 def inject(job: Job, mesh: Mesh | None = None) -> Job:
     """The job with an Envoy sidecar in every meshed group; raises MeshError on any conflict."""
@@ -69,7 +86,7 @@ def inject(job: Job, mesh: Mesh | None = None) -> Job:
         raise MeshError(problems, subject=f"job {job.id!r}")
     if all(new is old for new, old in zip(groups, job.groups, strict=True)):
         return job
-    return evolve(job, groups=groups)
+    return _with_groups(job, groups)
 
 
 def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
@@ -188,15 +205,15 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
         if owner is None:
             services = (published, *services[1:])
         else:
-            tasks = [evolve(t, services=(published, *t.services[1:]))
+            tasks = [_with_services(t, (published, *t.services[1:]))
                      if t.name == owner.name else t for t in tasks]
         if len(problems) > before:
             return group
     # The new ports are dynamic and go last, so the network keeps its static-first order.
     networks = group.networks
-    network = evolve(networks[0], ports=networks[0].ports + kit.ports(
+    network = _with_ports(networks[0], networks[0].ports + kit.ports(
         plan.bridge, plan.app_port is not None))
-    return evolve(group, tasks=tuple(tasks), services=services, networks=(network, *networks[1:]))
+    return _injected_group(group, tuple(tasks), services, (network, *networks[1:]))
 
 
 def _network_mode(group: Group, path: str, problems: list[Problem]) -> bool | None:
@@ -310,7 +327,7 @@ def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
                     problems.append(Problem(f"{plan.path}.task[{task.name}].env.{name}",
                                             f"{name} is set by the mesh; remove it or rename the "
                                             "mesh's env var"))
-            task = evolve(task, env=merged)
+            task = _with_env_map(task, merged)
         out.append(task)
     return out
 
@@ -319,7 +336,7 @@ def _published(service: Service, routes: str | None, plan: _Plan, owner: Task | 
                problems: list[Problem], mesh: Mesh) -> Service:
     """The application service as the mesh registers it: at the sidecar's inbound port (its
     checks still reach the app directly), carrying the routes the control plane reads."""
-    changes: dict[str, object] = {}
+    meta, tags, port, checks = service.meta, service.tags, service.port, service.checks
     if routes is not None:
         current = service.meta.get(SERVICE_META_KEY)
         if current is not None and current != routes:
@@ -327,19 +344,19 @@ def _published(service: Service, routes: str | None, plan: _Plan, owner: Task | 
             problems.append(Problem(f"{plan.path}.{where}.meta.{SERVICE_META_KEY}",
                                     f"already set to {current!r}, but the group's upstreams are "
                                     f"{routes!r}; declare upstreams in one place"))
-        changes["meta"] = FrozenDict({**service.meta, SERVICE_META_KEY: routes})
+        meta = FrozenDict({**meta, SERVICE_META_KEY: routes})
         tag = ROUTES_TAG_PREFIX + routes
         if service.provider == "nomad" and tag not in service.tags:
             # Nomad's registrations keep tags only; the control plane reads the routes there.
             if any(t.startswith(ROUTES_TAG_PREFIX) for t in service.tags):
                 problems.append(Problem(f"{plan.path}.service[0].tags", "a routes tag is already "
                                         f"set, but the group's upstreams are {routes!r}"))
-            changes["tags"] = (*service.tags, tag)
+            tags = (*tags, tag)
     if plan.app_port is not None:
-        changes["port"] = mesh.inbound_port_label
-        changes["checks"] = tuple(c if c.port else evolve(c, port=plan.app_port)
-                                  for c in service.checks)
-    return evolve(service, **changes)
+        port = mesh.inbound_port_label
+        checks = tuple([c if c.port else _with_port(c, plan.app_port) for c in checks])
+    # The fields left as they are go through their converters' fast path: stored as they are.
+    return _published_service(service, meta, tags, port, checks)
 
 
 # --- the sidecar task ---------------------------------------------------------------------------
@@ -370,13 +387,12 @@ def _sidecar_task(group: Group, plan: _Plan, app: Service, kit: _Kit,
                                     f"{key} is set by the mesh from the control plane address"))
     cluster = _template_value(plan.service, plan.path, problems)
     prototype = kit.prototype(sidecar, plan.bridge)
-    bootstrap = evolve(kit.bootstrap_file,
-                       data=kit.bootstrap(plan.bridge, cluster, group.name, plan.app_port))
-    metrics = evolve(kit.metrics_service(app.provider), name=metrics_name, meta=FrozenDict(
+    bootstrap = _with_data(kit.bootstrap_file,
+                           kit.bootstrap(plan.bridge, cluster, group.name, plan.app_port))
+    metrics = _named_service(kit.metrics_service(app.provider), metrics_name, FrozenDict(
         {"metrics_path": METRICS_PATH, "nomadmesh-service": plan.service}))
-    return evolve(prototype, name=name, templates=(*prototype.templates, bootstrap),
-                  services=(metrics,),
-                  meta=FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}))
+    return _named_sidecar(prototype, name, (*prototype.templates, bootstrap), (metrics,),
+                          FrozenDict({**sidecar.meta, SIDECAR_META_KEY: plan.service}))
 
 
 def _metrics_name_taken(plan: _Plan, metrics_name: str, problems: list[Problem]) -> None:

@@ -51,7 +51,7 @@ from nomadmesh.model import (
     Task,
     Template,
 )
-from nomadmesh.model._base import SECOND, FrozenDict, evolve
+from nomadmesh.model._base import SECOND, FrozenDict
 from nomadmesh.model._copy import copier
 
 XDS_ENV_PATH = "secrets/nomadmesh_xds.env"

@@ -94,7 +94,7 @@ def is_meshed(job: Job, group: Group, mesh: Mesh | None = None) -> bool:
     mesh = mesh or DEFAULT_MESH
     problems: list[Problem] = []
     return _wants_mesh(group, mesh.group_settings(group.name), f"{job.path}.group[{group.name}]",
-                       problems) and not problems
+                       problems, app_service(group)) and not problems
 
 
 def has_sidecar(group: Group) -> bool:
@@ -127,8 +127,10 @@ def _checked(mesh: Mesh) -> Mesh:
 # --- one group -----------------------------------------------------------------------------------
 
 
-def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Problem]) -> bool:
-    """Python settings win, then the group's `nomadmesh.mesh` meta, then "has a service"."""
+def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Problem],
+                found: tuple[Service, Task | None] | None) -> bool:
+    """Python settings win, then the group's `nomadmesh.mesh` meta, then "has a service"
+    (`found`, the group's `app_service`)."""
     flag = group.meta.get(MESH_META_KEY)
     if flag is not None and flag not in ("true", "false"):
         problems.append(Problem(f"{path}.meta.{MESH_META_KEY}",
@@ -138,7 +140,7 @@ def _wants_mesh(group: Group, settings: GroupMesh, path: str, problems: list[Pro
         return settings.enabled
     if flag is not None:
         return flag == "true"
-    return app_service(group) is not None
+    return found is not None
 
 
 def app_service(group: Group) -> tuple[Service, Task | None] | None:
@@ -168,9 +170,9 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
     mesh = kit.mesh
     path = f"{kit.job_path}.group[{group.name}]"
     settings = mesh.group_settings(group.name)
-    if not _wants_mesh(group, settings, path, problems) or has_sidecar(group):
-        return group
     found = app_service(group)
+    if not _wants_mesh(group, settings, path, problems, found) or has_sidecar(group):
+        return group
     if found is None:
         problems.append(Problem(path, "the group is meshed but has no service to name its "
                                 "sidecar after; add a service block"))
@@ -211,8 +213,8 @@ def _inject_group(job: Job, group: Group, kit: _Kit, problems: list[Problem]) ->
             return group
     # The new ports are dynamic and go last, so the network keeps its static-first order.
     networks = group.networks
-    network = _with_ports(networks[0], networks[0].ports + kit.ports(
-        plan.bridge, plan.app_port is not None))
+    network = _with_ports(networks[0], networks[0].ports + kit.ports[
+        plan.bridge, plan.app_port is not None])
     return _injected_group(group, tuple(tasks), services, (network, *networks[1:]))
 
 
@@ -320,7 +322,8 @@ def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
     out = []
     added = len(env)
     for task in tasks:
-        if task.is_main:
+        lifecycle = task.lifecycle
+        if lifecycle is None or not lifecycle.hook:  # task.is_main
             merged = FrozenDict({**task.env, **env})
             if len(merged) != len(task.env) + added:
                 for name in sorted(task.env.keys() & env.keys()):
@@ -415,6 +418,7 @@ class _Kit:
         self._tasks: dict[bool | tuple[int, bool], tuple[Sidecar, Task]] = {}
         self._services: dict[str | None, Service] = {}
         self._skeletons: dict[tuple[bool, bool], tuple[list[str], tuple[tuple[int, str], ...]]] = {}
+        self._app_values: dict[tuple[bool, str], dict[str, str]] = {}
         self._app_envs: dict[bool | tuple[bool, tuple[Upstream, ...]], dict[str, str]] = {}
         # Egress and admin stay inside a bridge namespace; only metrics reach the host there.
         self._ports = {
@@ -426,6 +430,9 @@ class _Kit:
             True: (Port(mesh.inbound_port_label, to=mesh.inbound_port),),
             False: (Port(mesh.inbound_port_label),),
         }
+        # The ports the sidecar adds to the group network, by (bridge, inbound).
+        self.ports = {(bridge, inbound): sidecar + (self._inbound_ports[bridge] if inbound else ())
+                      for bridge, sidecar in self._ports.items() for inbound in (True, False)}
         self._labels = {bridge: frozenset(p.label for p in ports + self._inbound_ports[bridge])
                         for bridge, ports in self._ports.items()}
         self.inside_ports = {mesh.egress_port: "egress_port", mesh.admin_port: "admin_port",
@@ -439,10 +446,6 @@ class _Kit:
         if env is None:
             env = self._app_envs[key] = _app_env(plan, self.mesh)
         return env
-
-    def ports(self, bridge: bool, inbound: bool) -> tuple[Port, ...]:
-        """The ports the sidecar adds to the group network."""
-        return self._ports[bridge] + (self._inbound_ports[bridge] if inbound else ())
 
     def port_labels(self, bridge: bool) -> frozenset[str]:
         return self._labels[bridge]
@@ -489,11 +492,16 @@ class _Kit:
             cluster_text = re.sub(r"@@([A-Za-z0-9_]+)@@", r'{{ env "\1" }}', cluster_text)
         values = {"CLUSTER": cluster_text, "GROUP": _quoted(group)}
         if app_port is not None:
-            # A number is where the app listens inside the group; a label is a Nomad port.
-            values["APP_PORT"] = app_port if app_port.isdigit() else (
-                f'{{{{ env "NOMAD_PORT_{app_port}" }}}}')
-            values["APP_IP"] = LOOPBACK if bridge or app_port.isdigit() else (
-                f'{{{{ env "NOMAD_IP_{app_port}" }}}}')
+            app = self._app_values.get((bridge, app_port))
+            if app is None:
+                # A number is where the app listens inside the group; a label is a Nomad port.
+                app = self._app_values[(bridge, app_port)] = {
+                    "APP_PORT": app_port if app_port.isdigit() else (
+                        f'{{{{ env "NOMAD_PORT_{app_port}" }}}}'),
+                    "APP_IP": LOOPBACK if bridge or app_port.isdigit() else (
+                        f'{{{{ env "NOMAD_IP_{app_port}" }}}}'),
+                }
+            values.update(app)
         out = pieces.copy()
         for index, slot in slots:
             out[index] = values[slot]

@@ -21,7 +21,6 @@ per change is this process's CPU time (the source; the server runs in another pr
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import multiprocessing
 import os
@@ -31,8 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -40,8 +38,9 @@ from typing import Any
 
 import psutil
 
-from nomadmesh.contract import SERVICE_META_KEY, node_hash
+from nomadmesh.contract import SERVICE_META_KEY
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
+from nomadmesh.testing.ads import connected_sidecar
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
 from nomadmesh.xds.sources.consul import ConsulSource
@@ -226,7 +225,7 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
                 # meta routes to them): read one by one ahead of the re-read.
                 change("consul-caller", ",".join(f"{name}=/{name}" for name in few))
                 watched.wait(lambda: "caller" in watched.last, timeout=60)
-                with sidecar(cache, "caller"):
+                with connected_sidecar(cache, "caller"):
                     time.sleep(0.5)
                     new_instances("new instance, routed to")
         else:
@@ -253,26 +252,6 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
         time.sleep(0.1)
     print(f"    stopped in {time.perf_counter() - stopping:.1f} s", flush=True)
 
-
-@contextmanager
-def sidecar(cache: SnapshotCache, service: str) -> Iterator[None]:
-    """A connected sidecar of `service` as the cache sees it: a watch for its node hash on an
-    event loop of its own (as the ADS server opens one per stream)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def open_watch() -> Any:
-        return cache.open_watch(node_hash(service, {}), lambda: None)
-
-    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
-    try:
-        yield
-    finally:
-        watch.close()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
 
 
 class CpuPerChange:

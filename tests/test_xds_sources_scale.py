@@ -3,7 +3,6 @@ only the changed service read, and no change lost across a reconnect."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,9 +15,10 @@ import psutil
 import pytest
 import requests
 
-from nomadmesh.contract import SERVICE_META_KEY, node_hash
+from nomadmesh.contract import SERVICE_META_KEY
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
+from nomadmesh.testing.ads import connected_sidecar
 from nomadmesh.testing.envoy import eventually
 from nomadmesh.xds import ControlPlane
 from nomadmesh.xds.cache import SnapshotCache
@@ -79,10 +79,15 @@ def consul_register(consul: ConsulEmulator, name: str, instance: str, port: int)
                     checks=[{"CheckID": f"{instance}-check", "TTL": "30s", "Status": "passing"}])
 
 
+def register_services(consul: ConsulEmulator) -> None:
+    """SERVICES services `svc-<n>`, one instance `svc-<n>-1` each on port 20000 + n."""
+    for n in range(SERVICES):
+        consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+
+
 def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed() -> None:
     with ConsulEmulator() as consul:
-        for n in range(SERVICES):
-            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        register_services(consul)
         metrics = XdsMetrics()
         source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
                               connections=6)
@@ -129,8 +134,7 @@ def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -
     """An unattributable catalog move reads every node, but the instances' ModifyIndex says
     which services changed: only those are rebuilt."""
     with ConsulEmulator() as consul:
-        for n in range(SERVICES):
-            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        register_services(consul)
         metrics = XdsMetrics()
         source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
                               connections=6)
@@ -158,33 +162,12 @@ def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -
             assert source.healthy(), source.problems()
 
 
-@contextmanager
-def sidecar_of(cache: SnapshotCache, service: str) -> Iterator[None]:
-    """A connected sidecar of `service` as the cache sees it: a watch for its node hash, opened
-    on an event loop of its own (as the ADS server opens one per stream)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def open_watch() -> Any:
-        return cache.open_watch(node_hash(service, {}), lambda: None)
-
-    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
-    try:
-        yield
-    finally:
-        watch.close()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
-
 
 def test_a_consul_re_read_first_reads_what_connected_sidecars_route_to() -> None:
     """An unattributable catalog move: the services a connected sidecar routes to (and its own)
     are read one by one ahead of the node reads, so they are served in one read's time."""
     with ConsulEmulator() as consul:
-        for n in range(SERVICES):
-            consul_register(consul, f"svc-{n}", f"svc-{n}-1", 20000 + n)
+        register_services(consul)
         consul.register("caller", service_id="caller-1", address="127.0.0.1", port=7000,
                         meta={SERVICE_META_KEY: "svc-9=/nine,svc-10=/ten"},
                         checks=[{"CheckID": "caller-1-check", "TTL": "30s",
@@ -206,7 +189,7 @@ def test_a_consul_re_read_first_reads_what_connected_sidecars_route_to() -> None
 
             assert new_instance("svc-11", "svc-11-2", 29990) == 1  # the node, nothing else
             assert source.hot_reads == 0
-            with sidecar_of(cache, "caller"):
+            with connected_sidecar(cache, "caller"):
                 # caller, svc-9 and svc-10 one by one, then the node
                 assert new_instance("svc-9", "svc-9-2", 29991) == 4
                 assert source.hot_reads == 3
@@ -229,11 +212,16 @@ def nomad_write(nomad: NomadEmulator, change: Callable[[Any], object]) -> None:
     nomad.server.write(change)
 
 
+def register_nomad_services(nomad: NomadEmulator) -> None:
+    """SERVICES services `svc-<n>`, one registration each on port 20000 + n, in one write."""
+    registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
+                     for n in range(SERVICES)]
+    nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+
+
 def test_nomad_source_follows_every_service_on_one_event_stream() -> None:
     with NomadEmulator() as nomad:
-        registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
-                         for n in range(SERVICES)]
-        nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+        register_nomad_services(nomad)
         metrics = XdsMetrics()
         source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="2s", connections=6)
         with following(source) as seen:
@@ -274,9 +262,7 @@ def test_nomad_blocking_fallback_holds_its_connection_budget_at_any_number_of_se
     """Without the event stream the source watches `/v1/services` and re-reads the services on
     its readers: a fixed number of threads and connections, however many services there are."""
     with NomadEmulator() as nomad:
-        registrations = [nomad_registration(f"svc-{n}", f"svc-{n}-1", 20000 + n)
-                         for n in range(SERVICES)]
-        nomad_write(nomad, lambda txn: [txn.upsert_service(r) for r in registrations])
+        register_nomad_services(nomad)
         metrics = XdsMetrics()
         source = NomadSource(nomad.address, SnapshotCache(), metrics, wait="2s", connections=6,
                              watch="blocking")

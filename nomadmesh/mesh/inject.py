@@ -322,8 +322,7 @@ def _with_env(tasks: tuple[Task, ...], env: dict[str, str], plan: _Plan,
     out = []
     added = len(env)
     for task in tasks:
-        lifecycle = task.lifecycle
-        if lifecycle is None or not lifecycle.hook:  # task.is_main
+        if task.is_main:
             merged = FrozenDict({**task.env, **env})
             if len(merged) != len(task.env) + added:
                 for name in sorted(task.env.keys() & env.keys()):

@@ -58,12 +58,7 @@ def compile_copier(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     else:
         lines.append("    d = obj.__dict__.copy()")
         for i, (field, v) in enumerate(zip(names, params, strict=True)):
-            convert = table[field]
-            if convert is None:
-                lines.append(f"    d[{field!r}] = {v}")
-            else:
-                namespace[f"__c{i}"] = convert
-                lines.append(f"    d[{field!r}] = {fixed_point(convert, v, f'__c{i}')}")
+            lines.append("    " + _store(field, v, table[field], f"__c{i}", namespace))
         lines += ["    new = __new(__cls)", "    __set(new, '__dict__', d)", "    return new"]
     code = _base.compile_generated("\n".join(lines), f"<nomadmesh copier {cls.__name__}>")
     exec(code, namespace)
@@ -71,31 +66,34 @@ def compile_copier(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     return result
 
 
+def _store(field: str, value: str, convert: Callable[[Any], Any] | None, name: str,
+           namespace: dict[str, Any]) -> str:
+    """Python storing variable `value` as `field` of the new dict `d`, through `convert` (bound
+    to `name` in `namespace`) unless the field is stored as given."""
+    if convert is None:
+        return f"d[{field!r}] = {value}"
+    namespace[name] = convert
+    return f"d[{field!r}] = {fixed_point(convert, value, name)}"
+
+
 def fixed_point(convert: Callable[[Any], Any], value: str, name: str) -> str:
     """Python for `convert(value)` (`convert` bound to `name`, `value` a variable) with the
     converter's fast path inline, as the compiled constructors store it: a value already in
     its stored form is stored as it is (every converter maps its own output to itself)."""
-    fixed_points: dict[Any, str] = getattr(_base, "_FIXED_POINTS", {})
-    return fixed_points.get(convert, "{c}({v})").format(v=value, c=name)
+    return _base._FIXED_POINTS.get(convert, "{c}({v})").format(v=value, c=name)
 
 
 def fixed_point_names() -> dict[str, Any]:
     """What the expressions of `fixed_point` refer to."""
-    return {"__ZEROS": getattr(_base, "_ZEROS", ("", 0)), "__FrozenDict": FrozenDict,
+    return {"__ZEROS": _base._ZEROS, "__FrozenDict": FrozenDict,
             "__type": type, "__tuple": tuple, "__int": int}
 
 
 def converters(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
     """`evolve`'s own table of `cls`'s converters (None: `evolve` copies through `__init__`)."""
-    table: dict[type, Any] | None = getattr(_base, "_copy_converters", None)
-    build: Callable[[type], Any] | None = getattr(_base, "_copy_converters_for", None)
-    if table is None or build is None:
-        return None
-    if cls in table:
-        found: dict[str, Callable[[Any], Any] | None] | None = table[cls]
-        return found
-    built: dict[str, Callable[[Any], Any] | None] | None = build(cls)
-    return built
+    if cls in _base._copy_converters:
+        return _base._copy_converters[cls]
+    return _base._copy_converters_for(cls)
 
 
 def overlay(base: T, override: T | None) -> T:
@@ -133,12 +131,7 @@ def _compile_overlay(cls: type) -> Callable[[Any, Any], Any]:
     for i, field in enumerate(names):
         lines += [f"    v = o[{field!r}]", "    if v is not None:",
                   "        if d is None: d = base.__dict__.copy()"]
-        convert = table[field]
-        if convert is None:
-            lines.append(f"        d[{field!r}] = v")
-        else:
-            namespace[f"__c{i}"] = convert
-            lines.append(f"        d[{field!r}] = {fixed_point(convert, 'v', f'__c{i}')}")
+        lines.append("        " + _store(field, "v", table[field], f"__c{i}", namespace))
     lines += ["    if d is None:", "        return base", "    new = __new(__cls)",
               "    __set(new, '__dict__', d)", "    return new"]
     code = _base.compile_generated("\n".join(lines), f"<nomadmesh overlay {cls.__name__}>")

@@ -172,16 +172,6 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
         "free": _free_form, "strs": _strings, "ints": _integers, "smap": _freeze_map,
         "lmap": _string_lists, "ports": _decode_ports, "text": go_text,
     }
-    lines = [
-        "def decode(data, path, problems, unknown):",
-        "    if type(data) is not dict:",
-        "        if not isinstance(data, Mapping):",
-        "            problems.append(Problem(path, 'expected a JSON object, got ' + describe(data)))",
-        "            return None",
-        "    n = len(problems)",
-        "    kw = {}",
-        "    if not data.keys() <= KNOWN: data = unknown_keys(data, KNOWN, path, unknown)",
-    ]
     namespace["Mapping"] = Mapping
     state = _direct_state(cls, table) if direct else None
     if state is not None:
@@ -189,8 +179,17 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
         # decoded field through its converter) instead of a keyword call of the constructor.
         namespace.update(DEFAULTS=state[0], new=object.__new__, set_state=object.__setattr__,
                          **_copy.fixed_point_names())
-        lines[6] = "    kw = DEFAULTS.copy()"
     converters = state[1] if state is not None else {}
+    lines = [
+        "def decode(data, path, problems, unknown):",
+        "    if type(data) is not dict:",
+        "        if not isinstance(data, Mapping):",
+        "            problems.append(Problem(path, 'expected a JSON object, got ' + describe(data)))",
+        "            return None",
+        "    n = len(problems)",
+        "    kw = DEFAULTS.copy()" if state is not None else "    kw = {}",
+        "    if not data.keys() <= KNOWN: data = unknown_keys(data, KNOWN, path, unknown)",
+    ]
 
     def put(field: str, value: str) -> str:
         """`kw[field] = value`, through the field's converter when the dict is built here;

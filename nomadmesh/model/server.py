@@ -357,7 +357,8 @@ def _evolved(obj: T, **changes: Any) -> T:
     different = {}
     for name, value in changes.items():
         old = state[name]
-        # `_identical`, inline: this runs for every field of every block the pass owns.
+        # The same value, or a tuple of the same values (inline: this runs for every field of
+        # every block the pass owns).
         if value is not old and not (type(value) is tuple and type(old) is tuple
                                      and len(value) == len(old) and all(map(_is, value, old))):
             different[name] = value
@@ -365,11 +366,6 @@ def _evolved(obj: T, **changes: Any) -> T:
 
 
 _is = operator.is_
-
-
-def _identical(new: Any, old: Any) -> bool:
-    return new is old or (type(new) is tuple and type(old) is tuple and len(new) == len(old)
-                          and all(map(operator.is_, new, old)))
 
 
 def _canonical_identity(wid: WorkloadIdentity) -> WorkloadIdentity:

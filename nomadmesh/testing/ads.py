@@ -1,15 +1,44 @@
-"""Many ADS streams from one process, on the xDS event loop: streams that never identify."""
+"""ADS streams in tests: many from one process that never identify, and a connected sidecar as
+the snapshot cache sees it."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from nomadmesh.contract import node_hash
 from nomadmesh.xds.server import xds_loop
+
+if TYPE_CHECKING:
+    from nomadmesh.xds.cache import SnapshotCache
+
+
+@contextmanager
+def connected_sidecar(cache: SnapshotCache, service: str) -> Iterator[None]:
+    """A connected sidecar of `service` as the cache sees it: a watch for its node hash, opened
+    on an event loop of its own (as the ADS server opens one per stream), closed on exit."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def open_watch() -> Any:
+        return cache.open_watch(node_hash(service, {}), lambda: None)
+
+    watch = asyncio.run_coroutine_threadsafe(open_watch(), loop).result(timeout=5)
+    try:
+        yield
+    finally:
+        watch.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
 
 class SilentStreams:

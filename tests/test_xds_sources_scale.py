@@ -111,6 +111,10 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
             eventually(lambda: ports_of(seen, "svc-new") == [29999], what="a new service")
             consul.deregister("svc-3-1")
             eventually(lambda: "svc-3" not in seen, what="a service gone")
+            # (each of those moves was re-read as well: it might have held other changes)
+            eventually(lambda: source.rereads == source.relists + 1, what="the re-reads' end")
+            assert source.relists == relists + 2
+            relists = source.relists
 
             # A second instance of a known service changes no name or tag: everything is read
             # again, node by node, the health taken from the checks that are not passing.
@@ -129,6 +133,25 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
             assert source.healthy(), source.problems()
     eventually(lambda: not source_threads("nomadmesh-xds-consul"), timeout=5,
                what="the source's threads to end")
+
+
+def test_a_new_name_and_a_new_instance_in_one_catalog_move_are_both_seen() -> None:
+    """Writes between two catalog answers are one move: a service that came does not hide a
+    new instance of a known one written with it."""
+    with ConsulEmulator() as consul:
+        register_services(consul)
+        source = ConsulSource(consul.address, SnapshotCache(), XdsMetrics(), wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+            eventually(lambda: source.rereads == 1, what="the first load's end")
+            with consul._lock:  # the parked catalog query answers once, after both writes
+                consul_register(consul, "svc-brand-new", "svc-brand-new-1", 29990)
+                consul_register(consul, "svc-5", "svc-5-2", 29991)
+            eventually(lambda: ports_of(seen, "svc-brand-new") == [29990], what="the new name")
+            eventually(lambda: ports_of(seen, "svc-5") == [20005, 29991],
+                       what="the new instance of svc-5")
+            assert source.relists == 1
 
 
 def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -> None:

@@ -348,7 +348,13 @@ class ConsulSource:
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
-        if first or (moved and not (added or removed or retagged)):
+        if not first:
+            # A name that came or was retagged is read on its own at once.
+            self._mark(added | retagged)
+        if first or moved:
+            # Writes between two answers are one move: besides the names that came, went or
+            # were retagged, it may hold any other change (a new instance of a known service,
+            # an address, a port), which the catalog does not attribute; the re-read does.
             reason = "start" if not started else "restart" if first else "catalog"
             if reason == "catalog":
                 # What connected sidecars route to is read on its own first, before the node
@@ -362,8 +368,6 @@ class ConsulSource:
                     if not self._readers.wait_idle(timeout=1.0):
                         return
             self._reread(reason)
-        else:
-            self._mark(added | retagged)
         self._loaded = True
 
     def _mark(self, names: Iterable[str]) -> None:

@@ -774,11 +774,12 @@ class ConsulEmulator(HttpEmulator):
         def build() -> dict[str, Any] | None:
             if name not in self._nodes:
                 return None
-            services = {key[1]: self._service_view(self._services[key])
-                        for key in sorted(self._by_node[name])}
-            if pred is not None:
-                services = {i: v for i, v in services.items() if pred(v)}
-            return {"Node": self._nodes[name], "Services": services}
+            # (the filter sees the record: it holds the view's fields, and a view is made only
+            # for what it keeps)
+            return {"Node": self._nodes[name], "Services": {
+                key[1]: self._service_view(self._services[key])
+                for key in sorted(self._by_node[name])
+                if pred is None or pred(self._services[key])}}
 
         return self._read(req, [("node", name)], lambda: self._node_index.get(
             name, self._node_extinction), build)

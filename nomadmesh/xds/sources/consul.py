@@ -1,5 +1,6 @@
 """Consul as a source: four blocking queries learn what changed, a fixed pool of readers reads
-only those services, and the mesh's KV config → incremental snapshots.
+only those services (or the nodes whose index moved), and the mesh's KV config → incremental
+snapshots.
 
 However many services there are, the source holds `connections` connections (default 8) and a
 fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
@@ -12,20 +13,39 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
 - an instance's health is the worst of its checks, so it changes exactly when its set of checks
   that are not passing changes: a check that enters, leaves or changes status in that list has its
   service read; a node's own check there (serfHealth, no service) has every service read;
-- a catalog index that moves with no name or tag change (an instance's address, port, meta or
-  weights, or a new instance of a known service) says something changed but not what: every
-  service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
-  the readers: one read per node, not per service; the health comes from the checks that are not
-  passing, which the source already holds), counted in
+- a catalog index that moves says something changed but not always what: a name that came or
+  went, or was retagged, is handled as above, but the same move may hold other writes (every
+  write between two answers is one move), and a new instance of a known service, or an
+  instance's address, port, meta or weights, moves it with no name or tag change. So every move
+  is attributed by reading the catalog node by node (`/v1/catalog/nodes`, then
+  `/v1/catalog/node/<node>` on the readers: one read per node, not per service; the health comes
+  from the checks that are not passing, which the source already holds), counted in
   `nomadmesh_xds_source_relists{reason="catalog"}`. The read attributes the change: each
   instance carries its ModifyIndex (set to the write's index whenever the instance changes,
   agent/consul/state/catalog.go ensureServiceTxn) and its node's (ensureNodeTxn), so only the
   services whose set of (instance, ModifyIndex, node, node ModifyIndex) differs from the one
   their view was made from are rebuilt; the others are left as they are (their health is the
-  checks watches' business). Ahead of that re-read, the services connected sidecars route to
-  (their upstreams, and the connected services themselves; at most `HOT_READS_MAX`) are read one
-  by one on the readers, so what is subscribed is served in one read's time (`hot_reads`).
-  After a `restart` or at `start` every service is rebuilt;
+  checks watches' business).
+  On a Consul with many nodes, not every node is read. Since Consul 1.13 (consul#12399) the
+  index of `/v1/catalog/node/<node>` is the node's own, moved by every write to the node or one
+  of its services (catalog.go nodeServices: catalogNodeMaxIndex; catalog_ce.go
+  catalogInsertService, catalogInsertNode; deleteServiceTxn), and a `filter` applies to its
+  services after that index was taken (agent/consul/catalog_endpoint.go NodeServices). Each
+  node is probed with a filter that matches no service (`PROBE_FILTER`: a tiny answer at the
+  node's index), on the readers; a node whose index is not the one it was last read at (either
+  way: a restored Consul may go back), one not read yet and one Consul does not know any more
+  are read; what each read node held is compared with what it held the last time (instance
+  IDs, their ModifyIndex, the node's), and each service that moved there is read on its own
+  (`/v1/health/service/<name>`). A node that went takes its services along. Every node is read
+  instead when that cannot be trusted: a probe or a node read failed, the last full read found
+  one node or every node at one index (an older Consul answers every node at the catalog's
+  index; one node has nothing to gain), or more than `MOVED_READS_MAX` services moved (a full
+  read then costs less). Counted in `nodes_read` (the last re-read's), `nodes_read_total`,
+  `nodes_probed_total` and `attributed`; `node_probes=False` always reads every node.
+  Ahead of either, the services connected sidecars route to (their upstreams, and the connected
+  services themselves; at most `HOT_READS_MAX`) are read one by one on the readers, so what is
+  subscribed is served in one read's time (`hot_reads`). After a `restart` or at `start` every
+  node is read and every service is rebuilt;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`);
 - the first load is such a read too (not counted).

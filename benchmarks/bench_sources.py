@@ -46,13 +46,14 @@ from types import ModuleType
 from typing import Any
 
 import psutil
+import requests
 
 from nomadmesh.contract import SERVICE_META_KEY
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.testing.ads import connected_sidecar
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.sources.consul import ConsulSource
+from nomadmesh.xds.sources.consul import PROBE_FILTER, ConsulSource
 from nomadmesh.xds.sources.nomad import NomadSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,6 +305,18 @@ def run_nodes(services: int, endpoints: int, nodes: int, changes: int, rounds: i
         parent.recv()
         return at
 
+    # What the emulator alone takes to answer a probe and a node's read, one after another
+    # (a Python process serves them all: the probes of one change add up there).
+    session = requests.Session()
+    base = address if "://" in address else "http://" + address
+    for what, params in (("probe", {"filter": PROBE_FILTER}), ("read", {})):
+        began = time.perf_counter()
+        for n in range(nodes):
+            session.get(f"{base}/v1/catalog/node/node-{n}", params=params,
+                        timeout=30).raise_for_status()
+        print(f"    emulator: a node's {what} {(time.perf_counter() - began) / nodes * 1000:.1f}"
+              f" ms, one after another", flush=True)
+    session.close()
     targets = [(i * 7919) % services for i in range(changes)]
     for number in range(1, rounds + 1):
         results = {impl: measure_nodes(impl, number, address, services, endpoints, nodes,

@@ -220,8 +220,7 @@ class ConsulEmulator(HttpEmulator):
         checks = [dict(c) for c in ([body["Check"]] if body.get("Check") else [])
                   + list(body.get("Checks") or []) if isinstance(c, Mapping)]
         for check in checks:
-            check.setdefault("Node", node)
-            if not check.get("Node"):
+            if not check.get("Node"):  # catalog_endpoint.go Register
                 check["Node"] = node
             if not check.get("CheckID") and check.get("Name"):  # checkPreApply
                 check["CheckID"] = check["Name"]
@@ -559,9 +558,6 @@ class ConsulEmulator(HttpEmulator):
         w.keys.add(("check", record["CheckID"]))
         self._touch_table("checks", w)
         self._check_changed(record, w)
-
-    def _node(self, name: str = NODE_NAME) -> dict[str, Any]:
-        return self._nodes[name]
 
     def _instances(self, name: str) -> list[dict[str, Any]]:
         return [self._services[k] for k in sorted(self._by_name.get(name, ()))]

@@ -2,6 +2,7 @@
 
 Run: python benchmarks/bench_sources.py [--services 1000 10000] [--endpoints 2] [--changes 40]
      [--baseline dfecd11] [--only consul|nomad] [--impl old|new|fallback]
+     python benchmarks/bench_sources.py --nodes 100 --services 10000 --endpoints 10 [--rounds 2]
 
 For each source, number of services and implementation, in one run against the same emulator
 (in its own process, as Consul or Nomad would be): the threads the source holds, its open
@@ -16,6 +17,14 @@ Changes: Consul, a check flip (passing <-> critical) on one service; a new insta
 service (which the catalog cannot attribute, so the new source reads every node, then rebuilds
 the services whose instances' ModifyIndex moved); Nomad, a registration added and removed. CPU
 per change is this process's CPU time (the source; the server runs in another process).
+
+With `--nodes N` (the multi-node case), the Consul emulator holds N nodes besides its own, the
+instances spread over them as a Consul client agent per Nomad client registers them, and the
+current source is run twice per round, alternately: "full" with per-node attribution off (every
+node read on each unattributed catalog move, as before), then "nodes" (each node's index probed,
+only the nodes whose index moved read). The change is a new instance of an unsubscribed service
+on one node, then its removal; reported: time to the builder, the nodes read and probed per
+change, CPU per change, and the ratios full/nodes of the same round.
 """
 
 from __future__ import annotations
@@ -37,23 +46,34 @@ from types import ModuleType
 from typing import Any
 
 import psutil
+import requests
 
 from nomadmesh.contract import SERVICE_META_KEY
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
 from nomadmesh.testing.ads import connected_sidecar
 from nomadmesh.xds.cache import SnapshotCache
 from nomadmesh.xds.metrics import XdsMetrics
-from nomadmesh.xds.sources.consul import ConsulSource
+from nomadmesh.xds.sources.consul import PROBE_FILTER, ConsulSource
 from nomadmesh.xds.sources.nomad import NomadSource
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
+def node_of(service: int, endpoint: int, nodes: int) -> str:
+    """The node an instance is registered on, in the multi-node case."""
+    return f"node-{(service * 7 + endpoint) % nodes}"
+
+
+def serve(kind: str, services: int, endpoints: int, conn: Connection, nodes: int = 0) -> None:
     """The emulator process: fill it, then apply the parent's changes one by one."""
     emulator: Any = ConsulEmulator() if kind == "consul" else NomadEmulator()
     emulator.start()
-    if kind == "consul":
+    if kind == "consul" and nodes:
+        for s in range(services):
+            for e in range(endpoints):
+                emulator.catalog_register(node_instance(node_of(s, e, nodes), f"svc-{s}",
+                                                        f"svc-{s}-{e}", 20000 + e))
+    elif kind == "consul":
         for s in range(services):
             for e in range(endpoints):
                 emulator.register(f"svc-{s}", service_id=f"svc-{s}-{e}", address="127.0.0.1",
@@ -84,6 +104,10 @@ def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
                                        "Status": "passing"}])
         elif command == "consul-remove":
             emulator.deregister(args[0])
+        elif command == "node-add":
+            emulator.catalog_register(node_instance(*args))
+        elif command == "node-remove":
+            emulator.catalog_deregister({"Node": args[0], "ServiceID": args[1]})
         elif command == "nomad-add":
             reg = nomad_registration(*args)
             emulator.server.write(lambda txn, reg=reg: txn.upsert_service(reg))
@@ -92,6 +116,15 @@ def serve(kind: str, services: int, endpoints: int, conn: Connection) -> None:
             emulator.server.write(lambda txn, reg_id=reg_id: txn.delete_service(reg_id))
         conn.send("done")
     emulator.stop()
+
+
+def node_instance(node: str, name: str, instance: str, port: int) -> dict[str, Any]:
+    """A `/v1/catalog/register` body: one instance on `node` with a passing check."""
+    number = int(node.rsplit("-", 1)[1])
+    return {"Node": node, "Address": f"10.{number // 250}.{number % 250}.1",
+            "Service": {"Service": name, "ID": instance, "Address": "127.0.0.1", "Port": port},
+            "Check": {"CheckID": f"{instance}-check", "Name": "alive", "Status": "passing",
+                      "ServiceID": instance}}
 
 
 def nomad_registration(service: int, endpoint: int) -> dict[str, Any]:
@@ -254,6 +287,99 @@ def run(kind: str, impl: str, services: int, endpoints: int, changes: int,
 
 
 
+def run_nodes(services: int, endpoints: int, nodes: int, changes: int, rounds: int) -> None:
+    """The multi-node case: one emulator; per round, the source with per-node attribution off
+    ("full") and on ("nodes"), each loaded afresh, each given the same changes."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve,
+                                     args=("consul", services, endpoints, child, nodes))
+    started = time.perf_counter()
+    server.start()
+    address, _ = parent.recv()
+    print(f"  consul {services} services x {endpoints} over {nodes} nodes: emulator filled in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    def change(*command: Any) -> float:
+        at = time.perf_counter()
+        parent.send(command)
+        parent.recv()
+        return at
+
+    # What the emulator alone takes to answer a probe and a node's read, one after another
+    # (a Python process serves them all: the probes of one change add up there).
+    session = requests.Session()
+    base = address if "://" in address else "http://" + address
+    spent: dict[str, float] = {}
+    for what, params in (("probe", {"filter": PROBE_FILTER}), ("read", {})) * 2:  # 2nd kept
+        began = time.perf_counter()
+        for n in range(nodes):
+            session.get(f"{base}/v1/catalog/node/node-{n}", params=params,
+                        timeout=30).raise_for_status()
+        spent[what] = (time.perf_counter() - began) / nodes * 1000
+    print(f"    emulator alone, nodes one after another: a probe {spent['probe']:.1f} ms, a "
+          f"node's read {spent['read']:.1f} ms", flush=True)
+    session.close()
+    targets = [(i * 7919) % services for i in range(changes)]
+    for number in range(1, rounds + 1):
+        results = {impl: measure_nodes(impl, number, address, services, endpoints, nodes,
+                                       targets, change) for impl in ("full", "nodes")}
+        full, fast = results["full"], results["nodes"]
+        if full and fast:
+            print(f"    round {number} full/nodes: p50 {full[0] / fast[0]:5.1f}x  p99 "
+                  f"{full[1] / fast[1]:5.1f}x  node reads {full[2] / max(fast[2], 1e-9):5.1f}x"
+                  f"  cpu {full[3] / max(fast[3], 1e-9):5.1f}x", flush=True)
+    parent.send(("stop",))
+    server.join(timeout=60)
+
+
+def measure_nodes(impl: str, number: int, address: str, services: int, endpoints: int,
+                  nodes: int, targets: list[int], change: Callable[..., float]
+                  ) -> tuple[float, float, float, float] | None:
+    """One source on the multi-node emulator: (p50 ms, p99 ms, node reads per change, CPU ms
+    per change) of a new instance of each target service on one node, and its removal."""
+    source = ConsulSource(address, SnapshotCache(), XdsMetrics(), node_probes=impl == "nodes")
+    watched = Watched(source)
+    began = time.perf_counter()
+    source.start()
+    loaded = watched.wait(lambda: len(watched.last) >= services, timeout=900)
+    load_s = time.perf_counter() - began
+    # the first load's re-read has ended (its node reads are what later probes compare to)
+    deadline = time.monotonic() + 120
+    while source.rereads < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    if not loaded:
+        print(f"    round {number} {impl}: ONLY {len(watched.last)} LOADED", flush=True)
+        source.stop()
+        return None
+    samples: list[float] = []
+    cpu = CpuPerChange()
+    read, probed = source.nodes_read_total, source.nodes_probed_total
+    for service in targets:
+        name, instance = f"svc-{service}", f"svc-{service}-extra"
+        node = node_of(service, endpoints, nodes)
+        at = change("node-add", node, name, instance, 29999)
+        watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and any(
+            e.port == 29999 for e in watched.last[name][1]), timeout=120)
+        samples.append((watched.last[name][0] - at) * 1000)
+        at = change("node-remove", node, instance)
+        watched.wait(lambda name=name, at=at: watched.last[name][0] >= at and all(
+            e.port != 29999 for e in watched.last[name][1]), timeout=120)
+        samples.append((watched.last[name][0] - at) * 1000)
+        cpu.settle(2, source)
+    reads = (source.nodes_read_total - read) / len(samples)
+    probes = (source.nodes_probed_total - probed) / len(samples)
+    result = (percentile(samples, 0.5), percentile(samples, 0.99), reads, cpu.per_change())
+    print(f"    round {number} {impl:5}: load {load_s:6.2f} s  change -> builder p50 "
+          f"{result[0]:7.1f} ms  p99 {result[1]:7.1f} ms  max {max(samples):7.1f} ms  "
+          f"node reads/change {reads:6.2f}  probes/change {probes:6.1f}  "
+          f"cpu/change {result[3]:6.1f} ms  attributed {source.attributed}/{source.relists}",
+          flush=True)
+    source.stop()
+    time.sleep(1.0)
+    return result
+
+
 class CpuPerChange:
     """This process's CPU time (the source's threads: the server is another process) per
     change, less what the process spends idle in the same wall time."""
@@ -298,7 +424,18 @@ def main() -> None:
                         help="git revision of the per-service Consul source")
     parser.add_argument("--only", choices=["consul", "nomad"])
     parser.add_argument("--impl", choices=["old", "new", "fallback"])
+    parser.add_argument("--nodes", type=int, default=0,
+                        help="the multi-node Consul case: this many nodes (full vs per-node)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="multi-node case: alternating full/nodes rounds")
     args = parser.parse_args()
+    if args.nodes:
+        print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, "
+              f"python {sys.version.split()[0]}", flush=True)
+        for services in args.services:
+            run_nodes(services, args.endpoints, args.nodes, args.changes, args.rounds)
+        print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True)
+        return
     baseline = {kind: baseline_source(args.baseline, kind) for kind in ("consul", "nomad")}
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, "
           f"python {sys.version.split()[0]}", flush=True)

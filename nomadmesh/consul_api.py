@@ -143,11 +143,21 @@ class ConsulApi:
         """`GET /v1/catalog/nodes`: every node, as decoded JSON of any shape."""
         return self._call("reading the catalog's nodes", lambda: self._client.catalog.nodes())
 
-    def catalog_node_raw(self, node: str) -> tuple[int, Any]:
-        """`GET /v1/catalog/node/<node>`: the node and its services by ID (`null` for a node
-        Consul does not know), as decoded JSON of any shape."""
+    def catalog_node_raw(self, node: str, *, index: int | None = None, wait: str | None = None,
+                         filter_expr: str | None = None) -> tuple[int, Any]:
+        """`GET /v1/catalog/node/<node>` (a blocking query with `index`): the node and its
+        services by ID (`null` for a node Consul does not know), as decoded JSON of any shape.
+
+        Since Consul 1.13 (consul#12399) the index is the node's own, moved by every write to
+        the node or its services (agent/consul/state/catalog.go nodeServices:
+        catalogNodeMaxIndex), and for an unknown node the last node deregistration's; a
+        `filter_expr` selects among the services after that index was taken
+        (agent/consul/catalog_endpoint.go NodeServices), so a filter that matches nothing
+        answers the node alone at the same index.
+        """
         return self._call(f"reading the services of node {node!r}",
-                          lambda: self._client.catalog.node(node))
+                          lambda: self._client.catalog.node(node, index=index, wait=wait,
+                                                            filter_expr=filter_expr))
 
     def kv_prefix_raw(self, prefix: str, *, index: int | None = None,
                       wait: str | None = None) -> tuple[int, Any]:

@@ -22,8 +22,7 @@ NAMES = ("web", "api")
 def _from_scratch(consul: ConsulEmulator, name: str, passing: bool, tag: str | None,
                   filter_tag: str | None = None) -> bytes:
     with consul._lock:
-        node = consul._node()
-        entries = [consul._health_entry(s, node) for s in consul._instances(name)]
+        entries = [consul._health_entry(s) for s in consul._instances(name)]
         parts = [go_json(e) for e in entries
                  if (not tag or tag in e["Service"]["Tags"])
                  and (not passing or all(c["Status"] == "passing" for c in e["Checks"]))

@@ -18,6 +18,7 @@ import requests
 from nomadmesh.contract import SERVICE_META_KEY
 from nomadmesh.errors import XdsError
 from nomadmesh.testing import ConsulEmulator, NomadEmulator
+from nomadmesh.testing._http import HttpError
 from nomadmesh.testing.ads import connected_sidecar
 from nomadmesh.testing.envoy import eventually
 from nomadmesh.xds import ControlPlane
@@ -110,6 +111,10 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
             eventually(lambda: ports_of(seen, "svc-new") == [29999], what="a new service")
             consul.deregister("svc-3-1")
             eventually(lambda: "svc-3" not in seen, what="a service gone")
+            # (each of those moves was re-read as well: it might have held other changes)
+            eventually(lambda: source.rereads == source.relists + 1, what="the re-reads' end")
+            assert source.relists == relists + 2
+            relists = source.relists
 
             # A second instance of a known service changes no name or tag: everything is read
             # again, node by node, the health taken from the checks that are not passing.
@@ -128,6 +133,25 @@ def test_consul_source_holds_its_connection_budget_and_reads_only_what_changed()
             assert source.healthy(), source.problems()
     eventually(lambda: not source_threads("nomadmesh-xds-consul"), timeout=5,
                what="the source's threads to end")
+
+
+def test_a_new_name_and_a_new_instance_in_one_catalog_move_are_both_seen() -> None:
+    """Writes between two catalog answers are one move: a service that came does not hide a
+    new instance of a known one written with it."""
+    with ConsulEmulator() as consul:
+        register_services(consul)
+        source = ConsulSource(consul.address, SnapshotCache(), XdsMetrics(), wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+            eventually(lambda: source.rereads == 1, what="the first load's end")
+            with consul._lock:  # the parked catalog query answers once, after both writes
+                consul_register(consul, "svc-brand-new", "svc-brand-new-1", 29990)
+                consul_register(consul, "svc-5", "svc-5-2", 29991)
+            eventually(lambda: ports_of(seen, "svc-brand-new") == [29990], what="the new name")
+            eventually(lambda: ports_of(seen, "svc-5") == [20005, 29991],
+                       what="the new instance of svc-5")
+            assert source.relists == 1
 
 
 def test_a_consul_re_read_rebuilds_only_the_services_whose_instances_changed() -> None:
@@ -444,3 +468,191 @@ def test_a_stream_refused_after_a_reconnect_falls_back_without_dropping_a_servic
             assert removed == []  # served from the stream's list until the blocking answer
     finally:
         nomad.close()
+
+
+# --- a multi-node Consul: per-node attribution -------------------------------------------------
+
+NODES = 20
+NODE_SERVICES = 60  # services `nsvc-<n>`, 4 instances each, spread over the nodes
+
+
+def node_register(consul: ConsulEmulator, node: str, name: str, instance: str, port: int,
+                  address: str | None = None) -> None:
+    """One instance on `node` (catalog registration, as a Consul client agent's sync does)."""
+    consul.catalog_register({
+        "Node": node, "Address": address or f"10.1.0.{int(node.split('-')[1]) + 1}",
+        "Service": {"Service": name, "ID": instance, "Port": port},
+        "Check": {"CheckID": f"{instance}-check", "Name": "alive", "Status": "passing",
+                  "ServiceID": instance}})
+
+
+def register_on_nodes(consul: ConsulEmulator, nodes: int = NODES) -> None:
+    for n in range(NODE_SERVICES):
+        for k in range(4):
+            node_register(consul, f"node-{(n + 5 * k) % nodes}", f"nsvc-{n}", f"nsvc-{n}-{k}",
+                          21000 + k)
+
+
+class NodeReads:
+    """What one catalog move cost the source: the counters before, and their movement."""
+
+    def __init__(self, source: ConsulSource, metrics: XdsMetrics) -> None:
+        self.source, self.metrics = source, metrics
+        self.rereads, self.relists = source.rereads, source.relists
+        self.read, self.probed = source.nodes_read_total, source.nodes_probed_total
+        self.fetched, self.attributed = fetches(metrics, "consul"), source.attributed
+
+    def wait(self, rereads: int = 1) -> None:
+        eventually(lambda: self.source.rereads >= self.rereads + rereads,
+                   what="the re-read's end")
+
+    @property
+    def nodes_read(self) -> int:
+        return self.source.nodes_read_total - self.read
+
+    @property
+    def nodes_probed(self) -> int:
+        return self.source.nodes_probed_total - self.probed
+
+
+@contextmanager
+def multi_node_source(consul: ConsulEmulator) -> Iterator[tuple[ConsulSource, XdsMetrics, Seen]]:
+    metrics = XdsMetrics()
+    source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s", connections=6)
+    with following(source) as seen:
+        eventually(lambda: len(seen) == NODE_SERVICES, timeout=30, what="every service")
+        eventually(lambda: source.rereads >= 1, what="the first load's end")
+        yield source, metrics, seen
+
+
+def test_a_new_instance_on_node_7_of_20_is_read_with_one_node_read_not_20() -> None:
+    with ConsulEmulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            node_register(consul, "node-7", "nsvc-13", "nsvc-13-extra", 29999)
+            eventually(lambda: 29999 in ports_of(seen, "nsvc-13"), what="the new instance")
+            cost.wait()
+            assert source.relists == cost.relists + 1
+            assert (cost.nodes_read, source.nodes_read) == (1, 1)
+            assert cost.nodes_probed == NODES + 1  # and the agent's own node
+            assert source.attributed == cost.attributed + 1 and source.rebuilt == 1
+            # the node, then the one service that moved on it
+            assert fetches(metrics, "consul") - cost.fetched == 2
+            assert ports_of(seen, "nsvc-13") == [21000, 21001, 21002, 21003, 29999]
+            assert source.healthy(), source.problems()
+
+
+def test_a_deregistration_on_one_node_is_read_from_that_node() -> None:
+    with ConsulEmulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            consul.catalog_deregister({"Node": "node-8", "ServiceID": "nsvc-3-1"})
+            eventually(lambda: ports_of(seen, "nsvc-3") == [21000, 21002, 21003],
+                       what="the instance gone")
+            cost.wait()
+            assert cost.nodes_read == 1 and source.rebuilt == 1
+
+
+def test_an_instance_moved_to_another_node_is_followed_there() -> None:
+    with ConsulEmulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            consul.catalog_deregister({"Node": "node-4", "ServiceID": "nsvc-4-0"})
+            node_register(consul, "node-12", "nsvc-4", "nsvc-4-0", 21000)
+            eventually(lambda: {e.address for e in seen["nsvc-4"] if e.port == 21000}
+                       == {"10.1.0.13"}, what="the instance on node-12")
+            eventually(lambda: source.rereads >= cost.rereads + 1 and not any(
+                e.address == "10.1.0.5" for e in seen["nsvc-4"]), what="settled")
+            assert len(seen["nsvc-4"]) == 4
+            # one catalog move per write, or one for both: node-4 and node-12, read once each
+            assert cost.nodes_read in (2, 3) and source.attributed > cost.attributed
+
+
+def test_a_node_that_comes_is_read_and_one_that_goes_takes_its_instances_along() -> None:
+    with ConsulEmulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            node_register(consul, "node-20", "nsvc-1", "nsvc-1-new", 29998)
+            eventually(lambda: 29998 in ports_of(seen, "nsvc-1"), what="the new node's instance")
+            cost.wait()
+            assert cost.nodes_read == 1
+
+            cost = NodeReads(source, metrics)
+            consul.catalog_deregister({"Node": "node-0"})
+            gone = [f"nsvc-{n}" for n in range(NODE_SERVICES) if any(
+                (n + 5 * k) % NODES == 0 for k in range(4))]
+            eventually(lambda: all(len(seen[name]) == 3 for name in gone),
+                       what="node-0's instances gone")
+            cost.wait()
+            assert cost.nodes_read == 0 and source.attributed == cost.attributed + 1
+            assert len(gone) == 12 and source.rebuilt == 12
+            assert source.healthy(), source.problems()
+
+
+class _RefusesFilters(ConsulEmulator):
+    """A Consul that refuses `?filter` on the node endpoint (the probe fails)."""
+
+    def _h_catalog_node(self, req: Any) -> Any:
+        if "filter" in req.query:
+            raise HttpError(500, "rpc error: filter not allowed")
+        return super()._h_catalog_node(req)
+
+
+class _OneCatalogIndex(ConsulEmulator):
+    """A Consul before 1.13: every node is answered at the catalog's index."""
+
+    def _touch_node(self, node: str, w: Any) -> None:
+        super()._touch_node(node, w)
+        for name in self._node_index:
+            self._node_index[name] = w.index
+
+
+@pytest.mark.parametrize("emulator", [_RefusesFilters, _OneCatalogIndex])
+def test_without_per_node_indexes_every_node_is_read_and_nothing_missed(
+        emulator: type[ConsulEmulator]) -> None:
+    with emulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            node_register(consul, "node-7", "nsvc-13", "nsvc-13-extra", 29999)
+            eventually(lambda: 29999 in ports_of(seen, "nsvc-13"), what="the new instance")
+            cost.wait()
+            assert cost.nodes_read == NODES + 1 and source.attributed == cost.attributed
+            # probed (and refused) once per move, or not at all: the indexes say it is useless
+            assert cost.nodes_probed == (NODES + 1 if emulator is _RefusesFilters else 0)
+            assert source.healthy(), source.problems()
+
+
+def test_a_single_node_consul_is_not_probed() -> None:
+    with ConsulEmulator() as consul:
+        register_services(consul)
+        metrics = XdsMetrics()
+        source = ConsulSource(consul.address, SnapshotCache(), metrics, wait="2s",
+                              connections=6)
+        with following(source) as seen:
+            eventually(lambda: len(seen) == SERVICES, timeout=30, what="every service")
+            cost = NodeReads(source, metrics)
+            consul_register(consul, "svc-9", "svc-9-2", 29998)
+            eventually(lambda: 29998 in ports_of(seen, "svc-9"), what="the new instance")
+            cost.wait()
+            assert (cost.nodes_read, cost.nodes_probed) == (1, 0)
+
+
+def test_node_indexes_that_went_backwards_read_the_node_again() -> None:
+    """A Consul restored from an older snapshot (same node names, lower indexes): a node whose
+    index is not the one it was read at is read, whichever way it moved."""
+    with ConsulEmulator() as consul:
+        register_on_nodes(consul)
+        with multi_node_source(consul) as (source, metrics, seen):
+            cost = NodeReads(source, metrics)
+            with source._lock:
+                index, modified, services = source._nodes_seen["node-7"]
+                source._nodes_seen["node-7"] = (index + 1000, modified, services)
+            consul.catalog_deregister({"Node": "node-3", "ServiceID": "nsvc-3-0"})
+            eventually(lambda: len(seen["nsvc-3"]) == 3, what="the instance gone")
+            cost.wait()
+            assert cost.nodes_read == 2  # node-3, and node-7 whose index is not the one held

@@ -1,12 +1,15 @@
 """An in-process emulator of the Consul HTTP API: catalog, health, agent services/checks and KV.
 
-One emulated agent that is also the server of datacenter `dc1`, with a single node. Checks are not
-probed: their status is what was registered (default `critical`, as Consul does) until changed via
-the check endpoints or `set_check_status`. Indexes follow Consul: the health of service X carries
-the highest raft index of X's entries, so unrelated changes do not wake its watchers, and every
-write fires only the watch keys it touched (`("service", X)`, `("kv", key)`, ...). Instances are
-indexed by service name and checks by service, so a health query costs what that service has,
-not what the catalog has.
+One emulated agent that is also the server of datacenter `dc1`. Its own node (`NODE_NAME`) holds
+what the agent endpoints register; `PUT /v1/catalog/register` and `/v1/catalog/deregister` add,
+change and remove other nodes, their services and checks as a Consul server does, so the catalog
+and health endpoints answer across nodes. Checks are not probed: their status is what was
+registered (default `critical`, as Consul does) until changed via the check endpoints or
+`set_check_status`. Indexes follow Consul: the health of service X carries the highest raft index
+of X's entries, `/v1/catalog/node/<node>` the node's own index (Consul >= 1.13), so unrelated
+changes do not wake their watchers, and every write fires only the watch keys it touched
+(`("service", X)`, `("node", N)`, `("kv", key)`, ...). Instances are indexed by service name and
+by node, and checks by service, so a query costs what it answers, not what the catalog has.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ DATACENTER = "dc1"
 NODE_NAME = "consul-emulator"
 CHECK_STATES = ("passing", "warning", "critical", "maintenance")
 _SERF_CHECK = "serfHealth"
+SKey = tuple[str, str]  # (node name, service or check ID)
 
 
 class _Write:
@@ -58,7 +62,7 @@ class _HealthListing:
 
     BLOCK = 48
 
-    def __init__(self, ids: list[str]) -> None:
+    def __init__(self, ids: list[SKey]) -> None:
         self.ids = ids
         self.at = {service_id: n for n, service_id in enumerate(ids)}
         self.parts: list[bytes] = [b""] * len(ids)
@@ -95,20 +99,33 @@ class ConsulEmulator(HttpEmulator):
         self.acl_token = acl_token
         self.node_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{NODE_NAME}.{DATACENTER}"))
         self.node_address = node_address
-        self._services: dict[str, dict[str, Any]] = {}
-        self._checks: dict[str, dict[str, Any]] = {
-            _SERF_CHECK: self._check_record(
-                {"CheckID": _SERF_CHECK, "Name": "Serf Health Status", "Status": "passing",
-                 "Output": "Agent alive and reachable"}, service=None, index=1),
-        }
+        # node name -> its record, as /v1/catalog/node answers it
+        self._nodes: dict[str, dict[str, Any]] = {NODE_NAME: {
+            "ID": self.node_id, "Node": NODE_NAME, "Address": node_address,
+            "Datacenter": DATACENTER,
+            "TaggedAddresses": {"lan": node_address, "wan": node_address},
+            "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1,
+        }}
+        # Consul's per-node index entries ("node.<name>", agent/consul/state/catalog_ce.go
+        # nodeIndexName), moved by every write to the node or its services, and the index of
+        # the last node deregistration ("node_last_extinction", catalog.go deleteNodeTxn).
+        self._node_index: dict[str, int] = {NODE_NAME: 1}
+        self._node_extinction = 0
+        self._services: dict[SKey, dict[str, Any]] = {}  # (node, service ID) -> record
+        self._checks: dict[SKey, dict[str, Any]] = {}  # (node, check ID) -> record
+        self._node_checks: dict[str, set[SKey]] = {}  # node -> its checks without a service
+        self._put_node_check(self._check_record(
+            {"CheckID": _SERF_CHECK, "Name": "Serf Health Status", "Status": "passing",
+             "Output": "Agent alive and reachable"}, service=None, index=1, node=NODE_NAME))
         self._name_index: dict[str, int] = {}
-        self._by_name: dict[str, set[str]] = {}
+        self._by_name: dict[str, set[SKey]] = {}
+        self._by_node: dict[str, set[SKey]] = {NODE_NAME: set()}
         self._catalog_services: tuple[int, bytes] = (0, b"")  # (services index, its JSON)
         self._listings: dict[str, _HealthListing] = {}  # service name -> its health entries
-        self._stale: dict[str, set[str]] = {}  # name -> instances whose entry may have changed
+        self._stale: dict[str, set[SKey]] = {}  # name -> instances whose entry may have changed
         self._health_answers: dict[tuple[str, bool, str | None],
                                    tuple[int, tuple[bytes, ...]]] = {}
-        self._checks_by_service: dict[str, set[str]] = {}
+        self._checks_by_service: dict[SKey, set[SKey]] = {}
         self._tables = {"services": 1, "checks": 1, "nodes": 1, "kvs": 1}
         self._kv: dict[str, dict[str, Any]] = {}
         self._tombstones: dict[str, int] = {}
@@ -135,7 +152,8 @@ class ConsulEmulator(HttpEmulator):
         return self.register_definition(definition)
 
     def register_definition(self, body: Mapping[str, Any]) -> str:
-        """Register a service from a `/v1/agent/service/register` body; returns its service ID."""
+        """Register a service from a `/v1/agent/service/register` body on the agent's own node;
+        returns its service ID."""
         body = _canonical_keys(body)
         name = body.get("Name")
         if not name or not isinstance(name, str):
@@ -144,36 +162,14 @@ class ConsulEmulator(HttpEmulator):
         checks = list(body.get("Checks") or [])
         if body.get("Check"):
             checks.insert(0, body["Check"])
+        key = (NODE_NAME, service_id)
         with self._write() as w:
-            old = self._services.get(service_id)
             # A re-registration replaces the service's checks; a check that keeps its ID keeps
             # its status unless the new definition sets one, as the Consul agent does.
-            previous = {c: self._checks[c]["Status"]
-                        for c in self._checks_by_service.get(service_id, ())}
-            self._drop_service_checks(service_id, w)
-            if old is not None and old["Service"] != name:
-                self._by_name[old["Service"]].discard(service_id)
-                self._touch_name(old["Service"], w)
-                self._entry_changed(old["Service"], service_id)
-            record = {
-                "ID": service_id,
-                "Service": name,
-                "Tags": list(body.get("Tags") or []),
-                "Address": str(body.get("Address") or ""),
-                "Meta": dict(body.get("Meta") or {}),
-                "Port": int(body.get("Port") or 0),
-                "Weights": dict(body.get("Weights") or {"Passing": 1, "Warning": 1}),
-                "EnableTagOverride": bool(body.get("EnableTagOverride", False)),
-                "Kind": str(body.get("Kind") or ""),
-                "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-                "Connect": {},
-                "Datacenter": DATACENTER,
-                "CreateIndex": old["CreateIndex"] if old else w.index,
-                "ModifyIndex": w.index,
-            }
-            self._services[service_id] = record
-            self._by_name.setdefault(name, set()).add(service_id)
-            self._entry_changed(name, service_id)
+            previous = {c[1]: self._checks[c]["Status"]
+                        for c in self._checks_by_service.get(key, ())}
+            self._drop_service_checks(key, w)
+            record = self._put_service(NODE_NAME, {**body, "Service": name, "ID": service_id}, w)
             for n, raw_check in enumerate(checks, start=1):
                 check = _canonical_keys(raw_check)
                 check_id = check.get("CheckID") or check.get("ID") or (
@@ -181,77 +177,148 @@ class ConsulEmulator(HttpEmulator):
                 if not check.get("Status") and check_id in previous:
                     check["Status"] = previous[check_id]
                 self._put_check(dict(check, CheckID=check_id), record, w)
-            self._touch_name(name, w)
-            self._touch_table("services", w)
         return service_id
 
     def deregister(self, service_id: str) -> None:
-        """Remove a service instance and its checks; HttpError 404 when it is unknown."""
+        """Remove a service instance of the agent's node and its checks; HttpError 404 when it
+        is unknown (the agent's words)."""
         with self._write() as w:
-            record = self._services.pop(service_id, None)
-            if record is None:
+            if (NODE_NAME, service_id) not in self._services:
                 raise HttpError(404, f'Unknown service ID "{service_id}". Ensure that the '
                                      "service ID is passed, not the service name.")
-            self._by_name[record["Service"]].discard(service_id)
-            self._entry_changed(record["Service"], service_id)
-            self._drop_service_checks(service_id, w)
-            self._touch_name(record["Service"], w)
-            self._touch_table("services", w)
-            self._touch_table("checks", w)
+            self._delete_service((NODE_NAME, service_id), w)
 
-    def set_check_status(self, check_id: str, status: str, output: str = "") -> None:
+    def catalog_register(self, body: Mapping[str, Any]) -> None:
+        """`PUT /v1/catalog/register` (agent/consul/catalog_endpoint.go Register, then
+        agent/consul/state/catalog.go ensureRegistrationTxn): the node, created or updated
+        only when the request changes it, the service when it differs, and the checks, in
+        one write. Refusals are Consul's RPC errors (HTTP 500) with its words."""
+        node = body.get("Node")
+        if not isinstance(node, str) or not node:
+            raise HttpError(500, "Must provide node")
+        node_id = str(body.get("ID") or "")
+        if node_id:
+            try:
+                uuid.UUID(node_id)
+            except ValueError:
+                raise HttpError(500, f"Bad node ID: {node_id!r} is not a UUID") from None
+        skip_node = bool(body.get("SkipNodeUpdate"))
+        address = str(body.get("Address") or "")
+        if not address and not skip_node:
+            raise HttpError(500, "Must provide address if SkipNodeUpdate is not set")
+        service = body.get("Service")
+        if service is not None:
+            if not isinstance(service, Mapping):
+                raise HttpError(400, "Request decode failed: Service is not an object")
+            service = dict(service)
+            # catalog_endpoint.go servicePreApply: the ID defaults to the name.
+            if not service.get("ID") and service.get("Service"):
+                service["ID"] = service["Service"]
+            if service.get("ID") and not service.get("Service"):
+                raise HttpError(500, "Must provide service name (Service.Service) when "
+                                     "service ID is provided")
+        checks = [dict(c) for c in ([body["Check"]] if body.get("Check") else [])
+                  + list(body.get("Checks") or []) if isinstance(c, Mapping)]
+        for check in checks:
+            if not check.get("Node"):  # catalog_endpoint.go Register
+                check["Node"] = node
+            if not check.get("CheckID") and check.get("Name"):  # checkPreApply
+                check["CheckID"] = check["Name"]
+            if check["Node"].lower() != node.lower():
+                raise HttpError(500, f"Node '{check['Node']}' for check '{check.get('CheckID')}'"
+                                     f" doesn't match register request node '{node}'")
+        with self._write() as w:
+            if node not in self._nodes and skip_node:
+                raise HttpError(500, "failed inserting service: Missing node registration")
+            if not skip_node:
+                self._put_node({"ID": node_id, "Node": node, "Address": address,
+                                "TaggedAddresses": body.get("TaggedAddresses"),
+                                "Meta": body.get("NodeMeta")}, w)
+            if service is not None and service.get("ID"):
+                self._put_service(node, service, w, only_if_changed=True)
+            for check in checks:
+                service_id = str(check.get("ServiceID") or "")
+                owner = self._services.get((node, service_id)) if service_id else None
+                if service_id and owner is None:
+                    raise HttpError(500, f"failed inserting check on node {node!r}: Missing "
+                                         f"service registration")
+                definition = {**dict(check.get("Definition") or {}), **check}
+                if owner is None:
+                    self._put_node_check(self._check_record(definition, None, w.index, node), w)
+                else:
+                    self._put_check(definition, owner, w)
+
+    def catalog_deregister(self, body: Mapping[str, Any]) -> None:
+        """`PUT /v1/catalog/deregister` (catalog_endpoint.go Deregister, fsm applyDeregister):
+        a ServiceID removes that service and its checks, else a CheckID that check, else the
+        whole node; what is not there is no error."""
+        node = body.get("Node")
+        if not isinstance(node, str) or not node:
+            raise HttpError(500, "Must provide node")
+        with self._write() as w:
+            if body.get("ServiceID"):
+                key = (node, str(body["ServiceID"]))
+                if key in self._services:
+                    self._delete_service(key, w)
+            elif body.get("CheckID"):
+                self._delete_check((node, str(body["CheckID"])), w)
+            elif node in self._nodes:
+                self._delete_node(node, w)
+
+    def set_check_status(self, check_id: str, status: str, output: str = "", *,
+                         node: str = NODE_NAME) -> None:
         """Set a check's status (passing, warning, critical, maintenance)."""
         if status not in CHECK_STATES:
             raise HttpError(400, f'Invalid check status: "{status}"')
         with self._write() as w:
-            check = self._checks.get(check_id)
+            check = self._checks.get((node, check_id))
             if check is None:
                 raise HttpError(404, f'Unknown check ID "{check_id}". Ensure that the check ID '
                                      "is passed, not the check name.")
             if check["Status"] == status and check["Output"] == output:
                 return
-            self._checks[check_id] = {**check, "Status": status, "Output": output,
-                                      "ModifyIndex": w.index}
+            self._checks[(node, check_id)] = {**check, "Status": status, "Output": output,
+                                              "ModifyIndex": w.index}
             self._touch_table("checks", w)
             w.keys.add(("check", check_id))
-            if check["ServiceName"]:
-                self._touch_name(check["ServiceName"], w)
-                self._entry_changed(check["ServiceName"], check["ServiceID"])
-            else:  # the node's check is in every entry
-                self._listings.clear()
-                self._stale.clear()
-                for name in list(self._by_name):
-                    self._touch_name(name, w)
+            self._check_changed(check, w)
 
     def checks_of(self, service_id: str) -> list[str]:
-        """The check IDs registered for a service instance."""
+        """The check IDs registered for a service instance of the agent's node."""
         with self._lock:
-            return sorted(self._checks_by_service.get(service_id, ()))
+            return sorted(c[1] for c in self._checks_by_service.get((NODE_NAME, service_id), ()))
 
-    def check_status(self, check_id: str) -> str | None:
+    def check_status(self, check_id: str, *, node: str = NODE_NAME) -> str | None:
         """A check's status (None when it is not registered)."""
         with self._lock:
-            check = self._checks.get(check_id)
+            check = self._checks.get((node, check_id))
             return None if check is None else str(check["Status"])
 
     def check_definitions(self) -> list[dict[str, Any]]:
-        """Every registered check with its ID, status, interval, timeout and HTTP/TCP target."""
+        """Every check of the agent's node with its ID, status, interval, timeout and target
+        (what the agent runs)."""
         with self._lock:
             return [{"CheckID": c["CheckID"], "Status": c["Status"], "Interval": c["Interval"],
-                     "Timeout": c["Timeout"], **c["Definition"]} for c in self._checks.values()]
+                     "Timeout": c["Timeout"], **c["Definition"]}
+                    for (node, _), c in self._checks.items() if node == NODE_NAME]
 
     def healthy_instances(self, name: str) -> list[dict[str, Any]]:
         """Instances of a service whose checks all pass (what consul-template's `service` sees)."""
         with self._lock:
             return [copy.deepcopy(self._service_view(s)) for s in self._instances(name)
-                    if all(c["Status"] == "passing" for c in self._checks_for(s["ID"]))]
+                    if all(c["Status"] == "passing" for c in self._checks_for(s))]
 
     def service_ids(self, name: str | None = None) -> list[str]:
-        """IDs of registered service instances (of one service name, when given)."""
+        """IDs of registered service instances, of every node, in node order (of one service
+        name, when given)."""
         with self._lock:
-            if name is None:
-                return list(self._services)
-            return sorted(self._by_name.get(name, ()))
+            keys = self._services if name is None else self._by_name.get(name, ())
+            return [service_id for _, service_id in sorted(keys)]
+
+    def node_names(self) -> list[str]:
+        """The catalog's nodes (the agent's own included)."""
+        with self._lock:
+            return sorted(self._nodes)
 
     def kv_put(self, key: str, value: bytes | str, flags: int = 0) -> None:
         """Write a KV entry from Python."""
@@ -283,27 +350,152 @@ class ConsulEmulator(HttpEmulator):
         self._name_index[name] = w.index
         w.keys.add(("service", name))
 
-    def _entry_changed(self, name: str, service_id: str) -> None:
+    def _touch_node(self, node: str, w: _Write) -> None:
+        """The node's own index (catalog_ce.go catalogUpdateNodeIndexes) and the nodes table's
+        (catalogUpdateNodesIndexes): both move with the node and with each of its services."""
+        self._node_index[node] = w.index
+        w.keys.add(("node", node))
+        self._touch_table("nodes", w)
+
+    def _entry_changed(self, name: str, key: SKey) -> None:
         """Mark an instance's health entry for re-encoding (it changed, came or went)."""
         if name in self._listings:
-            self._stale.setdefault(name, set()).add(service_id)
+            self._stale.setdefault(name, set()).add(key)
 
     def _touch_table(self, table: str, w: _Write) -> None:
         self._tables[table] = w.index
         w.keys.add((table,))
 
-    def _drop_service_checks(self, service_id: str, w: _Write) -> None:
-        for check_id in self._checks_by_service.pop(service_id, set()):
-            self._checks.pop(check_id, None)
-            w.keys.add(("check", check_id))
+    def _put_node(self, fields: Mapping[str, Any], w: _Write) -> None:
+        """Create or update a node (state/catalog.go ensureNodeTxn): its ModifyIndex moves
+        only when something changed; then every service on it is touched, as their entries
+        carry the node (catalog_ce.go catalogInsertNode: updateAllServiceIndexesOfNode)."""
+        name = str(fields["Node"])
+        old = self._nodes.get(name)
+        record = {
+            "ID": fields.get("ID") or (old["ID"] if old else ""), "Node": name,
+            "Address": fields.get("Address") or "", "Datacenter": DATACENTER,
+            "TaggedAddresses": dict(fields.get("TaggedAddresses") or {}),
+            "Meta": dict(fields.get("Meta") or {}),
+            "CreateIndex": old["CreateIndex"] if old else w.index, "ModifyIndex": w.index,
+        }
+        if old is not None and {k: v for k, v in record.items() if k != "ModifyIndex"} == {
+                k: v for k, v in old.items() if k != "ModifyIndex"}:
+            return
+        self._nodes[name] = record
+        self._by_node.setdefault(name, set())
+        self._touch_node(name, w)
+        for key in self._by_node[name]:
+            service_name = self._services[key]["Service"]
+            self._touch_name(service_name, w)
+            self._entry_changed(service_name, key)
 
-    def _checks_for(self, service_id: str) -> list[dict[str, Any]]:
+    def _put_service(self, node: str, body: Mapping[str, Any], w: _Write, *,
+                     only_if_changed: bool = False) -> dict[str, Any]:
+        """Create or replace a service instance on a node (state/catalog.go ensureServiceTxn,
+        catalog_ce.go catalogInsertService): the services table, the service's name, the
+        nodes table and the node's own index all move to this write's."""
+        name, service_id = str(body["Service"]), str(body["ID"])
+        key = (node, service_id)
+        old = self._services.get(key)
+        record = {
+            "ID": service_id,
+            "Service": name,
+            "Tags": list(body.get("Tags") or []),
+            "Address": str(body.get("Address") or ""),
+            "Meta": dict(body.get("Meta") or {}),
+            "Port": int(body.get("Port") or 0),
+            "Weights": dict(body.get("Weights") or {"Passing": 1, "Warning": 1}),
+            "EnableTagOverride": bool(body.get("EnableTagOverride", False)),
+            "Kind": str(body.get("Kind") or ""),
+            "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
+            "Connect": {},
+            "Datacenter": DATACENTER,
+            "CreateIndex": old["CreateIndex"] if old else w.index,
+            "ModifyIndex": w.index,
+            "_node": node,
+        }
+        if only_if_changed and old is not None and all(
+                old[k] == v for k, v in record.items() if k not in ("ModifyIndex",)):
+            return old  # ensureRegistrationTxn: IsSame, no write
+        if old is not None and old["Service"] != name:
+            self._by_name[old["Service"]].discard(key)
+            self._touch_name(old["Service"], w)
+            self._entry_changed(old["Service"], key)
+        self._services[key] = record
+        self._by_name.setdefault(name, set()).add(key)
+        self._by_node.setdefault(node, set()).add(key)
+        self._entry_changed(name, key)
+        self._touch_name(name, w)
+        self._touch_table("services", w)
+        self._touch_node(node, w)
+        return record
+
+    def _delete_service(self, key: SKey, w: _Write) -> None:
+        """state/catalog.go deleteServiceTxn: its checks, then the service; the checks,
+        services and nodes tables and the node's own index move."""
+        record = self._services.pop(key)
+        self._by_name[record["Service"]].discard(key)
+        self._by_node[key[0]].discard(key)
+        self._entry_changed(record["Service"], key)
+        self._drop_service_checks(key, w)
+        self._touch_name(record["Service"], w)
+        self._touch_table("services", w)
+        self._touch_table("checks", w)
+        self._touch_node(key[0], w)
+
+    def _delete_node(self, node: str, w: _Write) -> None:
+        """state/catalog.go deleteNodeTxn: its services and checks, then the node; its own
+        index entry is dropped and the node extinction index moves."""
+        for key in sorted(self._by_node.get(node, ())):
+            self._delete_service(key, w)
+        for check_key in list(self._node_checks.get(node, ())):
+            self._delete_check(check_key, w)
+        del self._nodes[node]
+        self._by_node.pop(node, None)
+        self._node_checks.pop(node, None)
+        self._node_index.pop(node, None)
+        self._node_extinction = w.index
+        w.keys.add(("node", node))
+        self._touch_table("nodes", w)
+
+    def _delete_check(self, key: SKey, w: _Write) -> None:
+        check = self._checks.pop(key, None)
+        if check is None:
+            return
+        self._node_checks.get(key[0], set()).discard(key)
+        if check["ServiceID"]:
+            self._checks_by_service.get((key[0], check["ServiceID"]), set()).discard(key)
+        w.keys.add(("check", key[1]))
+        self._touch_table("checks", w)
+        self._check_changed(check, w)
+
+    def _check_changed(self, check: Mapping[str, Any], w: _Write) -> None:
+        """A check came, went or changed: its service's entries (a node's check: every
+        service of the node) are touched."""
+        node = str(check["Node"])
+        if check["ServiceName"]:
+            self._touch_name(check["ServiceName"], w)
+            self._entry_changed(check["ServiceName"], (node, check["ServiceID"]))
+            return
+        for key in self._by_node.get(node, ()):
+            name = self._services[key]["Service"]
+            self._touch_name(name, w)
+            self._entry_changed(name, key)
+
+    def _drop_service_checks(self, key: SKey, w: _Write) -> None:
+        for check_key in self._checks_by_service.pop(key, set()):
+            self._checks.pop(check_key, None)
+            w.keys.add(("check", check_key[1]))
+
+    def _checks_for(self, s: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The node's checks and the service's own, as a health entry lists them."""
-        own = [self._checks[c] for c in sorted(self._checks_by_service.get(service_id, ()))]
-        return [self._checks[_SERF_CHECK], *own]
+        node = s["_node"]
+        return [self._checks[c] for c in sorted(self._node_checks.get(node, ()))] + [
+            self._checks[c] for c in sorted(self._checks_by_service.get((node, s["ID"]), ()))]
 
     def _check_record(self, definition: Mapping[str, Any], service: Mapping[str, Any] | None,
-                      index: int) -> dict[str, Any]:
+                      index: int, node: str) -> dict[str, Any]:
         kind = ""
         for key, name in (("TTL", "ttl"), ("HTTP", "http"), ("TCP", "tcp"), ("GRPC", "grpc"),
                           ("Args", "script"), ("AliasService", "alias")):
@@ -317,7 +509,7 @@ class ConsulEmulator(HttpEmulator):
                                              "Method", "GRPC", "DeregisterCriticalServiceAfter")
                   if definition.get(k)}
         return {
-            "Node": NODE_NAME,
+            "Node": node,
             "CheckID": str(definition["CheckID"]),
             "Name": str(definition.get("Name") or (
                 f"Service '{service['Service']}' check" if service else definition["CheckID"])),
@@ -336,29 +528,39 @@ class ConsulEmulator(HttpEmulator):
             "ModifyIndex": index,
         }
 
+    def _put_node_check(self, record: dict[str, Any], w: _Write | None = None) -> None:
+        """A check of the node itself (no service): in every entry of the node's services."""
+        key = (str(record["Node"]), str(record["CheckID"]))
+        old = self._checks.get(key)
+        if old is not None:
+            record["CreateIndex"] = old["CreateIndex"]
+        self._checks[key] = record
+        self._node_checks.setdefault(key[0], set()).add(key)
+        if w is not None:
+            w.keys.add(("check", key[1]))
+            self._touch_table("checks", w)
+            self._check_changed(record, w)
+
     def _put_check(self, definition: Mapping[str, Any], service: Mapping[str, Any],
                    w: _Write) -> None:
-        record = self._check_record(definition, service, w.index)
-        old = self._checks.get(record["CheckID"])
+        node = service["_node"]
+        record = self._check_record(definition, service, w.index, node)
+        key = (node, record["CheckID"])
+        old = self._checks.get(key)
         if old is not None:
             record["CreateIndex"] = old["CreateIndex"]
             if old["ServiceID"] and old["ServiceID"] != service["ID"]:
-                self._checks_by_service.get(old["ServiceID"], set()).discard(record["CheckID"])
-        self._checks[record["CheckID"]] = record
-        self._checks_by_service.setdefault(service["ID"], set()).add(record["CheckID"])
+                self._checks_by_service.get((node, old["ServiceID"]), set()).discard(key)
+            elif not old["ServiceID"]:
+                self._node_checks.get(node, set()).discard(key)
+        self._checks[key] = record
+        self._checks_by_service.setdefault((node, service["ID"]), set()).add(key)
         w.keys.add(("check", record["CheckID"]))
         self._touch_table("checks", w)
-
-    def _node(self) -> dict[str, Any]:
-        return {
-            "ID": self.node_id, "Node": NODE_NAME, "Address": self.node_address,
-            "Datacenter": DATACENTER,
-            "TaggedAddresses": {"lan": self.node_address, "wan": self.node_address},
-            "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1,
-        }
+        self._check_changed(record, w)
 
     def _instances(self, name: str) -> list[dict[str, Any]]:
-        return [self._services[i] for i in sorted(self._by_name.get(name, ()))]
+        return [self._services[k] for k in sorted(self._by_name.get(name, ()))]
 
     def _service_index(self, name: str) -> int:
         return self._name_index.get(name) or max(self._tables["services"], self._tables["nodes"])
@@ -366,45 +568,44 @@ class ConsulEmulator(HttpEmulator):
     # The views below share the state's objects: they are encoded under the lock (`_read`).
 
     def _service_view(self, s: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in s.items() if k != "Datacenter"}
+        return {k: v for k, v in s.items() if k not in ("Datacenter", "_node")}
 
-    def _health_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
-        return {"Node": node, "Service": self._service_view(s), "Checks": self._checks_for(s["ID"])}
+    def _health_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Node": self._nodes[s["_node"]], "Service": self._service_view(s),
+                "Checks": self._checks_for(s)}
 
     def _health_listing(self, name: str) -> _HealthListing:
         """The service's health entries, re-encoding only the instances changed since last time."""
         listing = self._listings.get(name)
         stale = self._stale.pop(name, set())
         members = self._by_name.get(name, set())
-        node = self._node()
         if listing is None or any((i in members) != (i in listing.at) for i in stale):
             old = listing or _HealthListing([])
             listing = _HealthListing(sorted(members))
-            for n, service_id in enumerate(listing.ids):
-                k = None if service_id in stale else old.at.get(service_id)
+            for n, key in enumerate(listing.ids):
+                k = None if key in stale else old.at.get(key)
                 if k is None:
-                    self._encode_entry(listing, n, node)
+                    self._encode_entry(listing, n)
                 else:
                     listing.parts[n], listing.passing[n] = old.parts[k], old.passing[k]
             self._listings[name] = listing
         else:
-            for service_id in stale:
+            for key in stale:
                 # An instance added and removed again since the last listing is in neither.
-                if service_id in listing.at:
-                    self._encode_entry(listing, listing.at[service_id], node)
+                if key in listing.at:
+                    self._encode_entry(listing, listing.at[key])
         return listing
 
-    def _encode_entry(self, listing: _HealthListing, n: int, node: Mapping[str, Any]) -> None:
-        s = self._services[listing.ids[n]]
-        checks = self._checks_for(s["ID"])
-        listing.parts[n] = go_json({"Node": node, "Service": self._service_view(s),
-                                    "Checks": checks})
-        listing.passing[n] = all(c["Status"] == "passing" for c in checks)
+    def _encode_entry(self, listing: _HealthListing, n: int) -> None:
+        entry = self._health_entry(self._services[listing.ids[n]])
+        listing.parts[n] = go_json(entry)
+        listing.passing[n] = all(c["Status"] == "passing" for c in entry["Checks"])
         listing.changed(n)
 
-    def _catalog_entry(self, s: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    def _catalog_entry(self, s: Mapping[str, Any]) -> dict[str, Any]:
+        node = self._nodes[s["_node"]]
         return {
-            "ID": node["ID"], "Node": NODE_NAME, "Address": self.node_address,
+            "ID": node["ID"], "Node": node["Node"], "Address": node["Address"],
             "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
             "NodeMeta": node["Meta"], "ServiceKind": s["Kind"], "ServiceID": s["ID"],
             "ServiceName": s["Service"], "ServiceTags": s["Tags"],
@@ -443,6 +644,8 @@ class ConsulEmulator(HttpEmulator):
         r("PUT", "/v1/agent/service/deregister/(.+)", self._h_deregister)
         r("PUT", "/v1/agent/check/(pass|warn|fail)/(.+)", self._h_check_ttl)
         r("PUT", "/v1/agent/check/update/(.+)", self._h_check_update)
+        r("PUT", "/v1/catalog/register", self._h_catalog_register)
+        r("PUT", "/v1/catalog/deregister", self._h_catalog_deregister)
         r("GET", "/v1/catalog/services", self._h_catalog_services)
         r("GET", "/v1/catalog/service/(.+)", self._h_catalog_service)
         r("GET", "/v1/catalog/nodes", self._h_catalog_nodes)
@@ -483,13 +686,27 @@ class ConsulEmulator(HttpEmulator):
 
     def _h_agent_services(self, req: Request) -> Response:
         with self._lock:
-            return Response(raw=go_json({i: self._service_view(s)
-                                         for i, s in self._services.items()}))
+            return Response(raw=go_json({key[1]: self._service_view(self._services[key])
+                                         for key in sorted(self._by_node[NODE_NAME])}))
 
     def _h_agent_checks(self, req: Request) -> Response:
         with self._lock:
-            return Response(raw=go_json({i: c for i, c in self._checks.items()
-                                         if i != _SERF_CHECK}))
+            return Response(raw=go_json({key[1]: c for key, c in self._checks.items()
+                                         if key[0] == NODE_NAME and key[1] != _SERF_CHECK}))
+
+    def _h_catalog_register(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "Request decode failed: expected an object")
+        self.catalog_register(body)
+        return Response(True)
+
+    def _h_catalog_deregister(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "Request decode failed: expected an object")
+        self.catalog_deregister(body)
+        return Response(True)
 
     def _h_register(self, req: Request) -> Response:
         body = req.json()
@@ -535,24 +752,33 @@ class ConsulEmulator(HttpEmulator):
         return self.blocking(req, [("services",)], compute)
 
     def _h_catalog_nodes(self, req: Request) -> Response | Blocking:
+        pred = _predicate(req)
         return self._read(req, [("nodes",)], lambda: self._tables["nodes"],
-                          lambda: [self._node()])
+                          lambda: [self._nodes[n] for n in sorted(self._nodes)
+                                   if pred is None or pred(self._nodes[n])])
 
     def _h_catalog_node(self, req: Request) -> Response | Blocking:
-        """`/v1/catalog/node/<node>` (agent/catalog_endpoint.go NodeServices): the node and its
-        services by ID, `null` for a node it does not know; the index is the nodes and services
-        tables' (agent/consul/state/catalog.go NodeServices: maxIndexTxn(nodes, services))."""
+        """`/v1/catalog/node/<node>`: the node and its services by ID, `null` for a node it does
+        not know. The index is the node's own (Consul >= 1.13, consul#12399: state/catalog.go
+        nodeServices returns catalogNodeMaxIndex, catalog_ce.go: the "node.<name>" entry),
+        and for an unknown node the last node deregistration's (catalogNodeLastExtinctionIndex).
+        A `filter` applies to the services only, after the index was taken
+        (agent/consul/catalog_endpoint.go NodeServices: filter.Execute on Services)."""
         name = req.params[0]
+        pred = _predicate(req)
 
         def build() -> dict[str, Any] | None:
-            if name != NODE_NAME:
+            if name not in self._nodes:
                 return None
-            return {"Node": self._node(), "Services": {
-                service_id: self._service_view(self._services[service_id])
-                for service_id in sorted(self._services)}}
+            # (the filter sees the record: it holds the view's fields, and a view is made only
+            # for what it keeps)
+            return {"Node": self._nodes[name], "Services": {
+                key[1]: self._service_view(self._services[key])
+                for key in sorted(self._by_node[name])
+                if pred is None or pred(self._services[key])}}
 
-        return self._read(req, [("services",), ("nodes",)],
-                          lambda: max(self._tables["services"], self._tables["nodes"]), build)
+        return self._read(req, [("node", name)], lambda: self._node_index.get(
+            name, self._node_extinction), build)
 
     def _h_catalog_service(self, req: Request) -> Response | Blocking:
         name = req.params[0]
@@ -560,8 +786,7 @@ class ConsulEmulator(HttpEmulator):
         tag = req.query.get("tag")
 
         def build() -> list[dict[str, Any]]:
-            node = self._node()
-            entries = [self._catalog_entry(s, node) for s in self._instances(name)
+            entries = [self._catalog_entry(s) for s in self._instances(name)
                        if _has_tag(s, tag)]
             return [e for e in entries if pred is None or pred(e)]
 
@@ -587,14 +812,13 @@ class ConsulEmulator(HttpEmulator):
                     listing = self._health_listing(name)
                     if not passing and not tag:
                         return index, self._health_answer(key, index, listing.blocks())
-                    parts = [part for service_id, part, ok in zip(
+                    parts = [part for key, part, ok in zip(
                         listing.ids, listing.parts, listing.passing, strict=True)
-                        if (ok or not passing) and _has_tag(self._services[service_id], tag)]
+                        if (ok or not passing) and _has_tag(self._services[key], tag)]
                 else:
-                    node = self._node()
                     parts = []
                     for s in self._instances(name):
-                        entry = self._health_entry(s, node)
+                        entry = self._health_entry(s)
                         if _has_tag(s, tag) and (not passing or all(
                                 c["Status"] == "passing" for c in entry["Checks"])) \
                                 and pred(entry):
@@ -619,8 +843,8 @@ class ConsulEmulator(HttpEmulator):
         pred = _predicate(req)
 
         def build() -> list[dict[str, Any]]:
-            checks = [c for i in sorted(self._by_name.get(name, ()))
-                      for c in self._checks_for(i) if c["ServiceName"] == name]
+            checks = [c for s in self._instances(name)
+                      for c in self._checks_for(s) if c["ServiceName"] == name]
             return [c for c in checks if pred is None or pred(c)]
 
         return self._read(req, [("service", name)], lambda: self._service_index(name), build)

@@ -1,5 +1,6 @@
 """Consul as a source: four blocking queries learn what changed, a fixed pool of readers reads
-only those services, and the mesh's KV config → incremental snapshots.
+only those services (or the nodes whose index moved), and the mesh's KV config → incremental
+snapshots.
 
 However many services there are, the source holds `connections` connections (default 8) and a
 fixed number of threads: a blocking query on `/v1/catalog/services` (names and tags; its index is
@@ -12,20 +13,39 @@ config, and `connections - 4` readers of `/v1/health/service/<name>` (non-blocki
 - an instance's health is the worst of its checks, so it changes exactly when its set of checks
   that are not passing changes: a check that enters, leaves or changes status in that list has its
   service read; a node's own check there (serfHealth, no service) has every service read;
-- a catalog index that moves with no name or tag change (an instance's address, port, meta or
-  weights, or a new instance of a known service) says something changed but not what: every
-  service is read again, node by node (`/v1/catalog/nodes`, then `/v1/catalog/node/<node>` on
-  the readers: one read per node, not per service; the health comes from the checks that are not
-  passing, which the source already holds), counted in
+- a catalog index that moves says something changed but not always what: a name that came or
+  went, or was retagged, is handled as above, but the same move may hold other writes (every
+  write between two answers is one move), and a new instance of a known service, or an
+  instance's address, port, meta or weights, moves it with no name or tag change. So every move
+  is attributed by reading the catalog node by node (`/v1/catalog/nodes`, then
+  `/v1/catalog/node/<node>` on the readers: one read per node, not per service; the health comes
+  from the checks that are not passing, which the source already holds), counted in
   `nomadmesh_xds_source_relists{reason="catalog"}`. The read attributes the change: each
   instance carries its ModifyIndex (set to the write's index whenever the instance changes,
   agent/consul/state/catalog.go ensureServiceTxn) and its node's (ensureNodeTxn), so only the
   services whose set of (instance, ModifyIndex, node, node ModifyIndex) differs from the one
   their view was made from are rebuilt; the others are left as they are (their health is the
-  checks watches' business). Ahead of that re-read, the services connected sidecars route to
-  (their upstreams, and the connected services themselves; at most `HOT_READS_MAX`) are read one
-  by one on the readers, so what is subscribed is served in one read's time (`hot_reads`).
-  After a `restart` or at `start` every service is rebuilt;
+  checks watches' business).
+  On a Consul with many nodes, not every node is read. Since Consul 1.13 (consul#12399) the
+  index of `/v1/catalog/node/<node>` is the node's own, moved by every write to the node or one
+  of its services (catalog.go nodeServices: catalogNodeMaxIndex; catalog_ce.go
+  catalogInsertService, catalogInsertNode; deleteServiceTxn), and a `filter` applies to its
+  services after that index was taken (agent/consul/catalog_endpoint.go NodeServices). Each
+  node is probed with a filter that matches no service (`PROBE_FILTER`: a tiny answer at the
+  node's index), on the readers; a node whose index is not the one it was last read at (either
+  way: a restored Consul may go back), one not read yet and one Consul does not know any more
+  are read; what each read node held is compared with what it held the last time (instance
+  IDs, their ModifyIndex, the node's), and each service that moved there is read on its own
+  (`/v1/health/service/<name>`). A node that went takes its services along. Every node is read
+  instead when that cannot be trusted: a probe or a node read failed, the last full read found
+  one node or every node at one index (an older Consul answers every node at the catalog's
+  index; one node has nothing to gain), or more than `MOVED_READS_MAX` services moved (a full
+  read then costs less). Counted in `nodes_read` (the last re-read's), `nodes_read_total`,
+  `nodes_probed_total` and `attributed`; `node_probes=False` always reads every node.
+  Ahead of either, the services connected sidecars route to (their upstreams, and the connected
+  services themselves; at most `HOT_READS_MAX`) are read one by one on the readers, so what is
+  subscribed is served in one read's time (`hot_reads`). After a `restart` or at `start` every
+  node is read and every service is rebuilt;
 - after a failed catalog query or an index that went backwards, the Consul answering may have
   been rebuilt or restored with the same indexes: every service is read again (`restart`);
 - the first load is such a read too (not counted).
@@ -82,7 +102,7 @@ _SEVERITY = {PASSING: 0, WARNING: 1, CRITICAL: 2, "maintenance": 2}
 
 ServiceView = tuple[tuple[Endpoint, ...], tuple[Upstream, ...]]
 CheckKey = tuple[str, str]  # (Node, CheckID)
-ReadKey = tuple[str, str]  # ("service", name) or ("node", node name)
+ReadKey = tuple[str, str]  # ("service", name), ("node", node name) or ("probe", node name)
 CheckState = tuple[str, str, str]  # (ServiceName, Status, ServiceID)
 # What a service's view was made from: its instances' (ID, ModifyIndex, node, node ModifyIndex)
 Signature = tuple[tuple[str, int, str, int], ...]
@@ -91,6 +111,14 @@ Signature = tuple[tuple[str, int, str, int], ...]
 HOT_READS_MAX = 32
 # The check states that make an instance not passing (maintenance is a critical check).
 NOT_PASSING = ("critical", "warning")
+# A node's services as a re-read last saw them: (the node's index, the node's ModifyIndex, and
+# service ID -> (service name, ModifyIndex)); an index of -1 is one the answer lacked.
+NodeSeen = tuple[int, int, dict[str, tuple[str, int]]]
+# A probe's filter: it matches no service, so the answer is the node alone, at the node's index.
+PROBE_FILTER = 'Service == "" and Service != ""'
+# More services than this moved on the nodes read after probing: one full re-read (which
+# rebuilds from its own node reads) costs less than reading each of them on its own.
+MOVED_READS_MAX = 256
 
 
 def consul_address(address: str) -> tuple[str, int, str]:
@@ -125,6 +153,7 @@ class ConsulSource:
         timeout: float = 15.0,
         config: MeshConfig | None = None,
         connections: int = 8,
+        node_probes: bool = True,
     ) -> None:
         if connections < 5:
             raise XdsError(f"the Consul source needs at least 5 connections, not {connections} "
@@ -152,8 +181,19 @@ class ConsulSource:
         self.problems_ = Problems(self.name, metrics, log)
         self._builds = BuildLoop(cache, metrics, config or MeshConfig(), coalesce=coalesce, log=log,
                                  stopped=self._stopped, problems=self.problems_)
-        # node -> (its answer, the problem reading it or ""), for a full re-read
-        self._node_reads: dict[str, tuple[Mapping[str, Any], str]] = {}
+        # node -> (its answer, its index, the problem reading it or ""), for a re-read
+        self._node_reads: dict[str, tuple[Mapping[str, Any] | None, int, str]] = {}
+        # Per-node attribution (module docstring): whether to probe, what each node held at the
+        # last read of it, whether this Consul's node indexes are per node, and the probes'
+        # answers (node -> (its index, whether Consul knows it, the problem or "")).
+        self._node_probes = node_probes
+        self._nodes_seen: dict[str, NodeSeen] = {}
+        self._per_node = False
+        self._probes: dict[str, tuple[int, bool, str]] = {}
+        self.nodes_read = 0  # nodes read by the last re-read
+        self.nodes_read_total = 0
+        self.nodes_probed_total = 0
+        self.attributed = 0  # re-reads that read only the nodes whose index moved
         # service -> the signature of the answer its view was made from (None: unknown)
         self._signatures: dict[str, Signature | None] = {}
         # service -> the read number at which its last applied health read started; a re-read
@@ -328,7 +368,13 @@ class ConsulSource:
                 self.problems_.clear(f"health:{name}")
         for name in sorted(removed):
             self._builds.remove_service(name)
-        if first or (moved and not (added or removed or retagged)):
+        if not first:
+            # A name that came or was retagged is read on its own at once.
+            self._mark(added | retagged)
+        if first or moved:
+            # Writes between two answers are one move: besides the names that came, went or
+            # were retagged, it may hold any other change (a new instance of a known service,
+            # an address, a port), which the catalog does not attribute; the re-read does.
             reason = "start" if not started else "restart" if first else "catalog"
             if reason == "catalog":
                 # What connected sidecars route to is read on its own first, before the node
@@ -342,8 +388,6 @@ class ConsulSource:
                     if not self._readers.wait_idle(timeout=1.0):
                         return
             self._reread(reason)
-        else:
-            self._mark(added | retagged)
         self._loaded = True
 
     def _mark(self, names: Iterable[str]) -> None:
@@ -351,47 +395,48 @@ class ConsulSource:
 
     def _reread(self, reason: str) -> None:
         """Read every service again, node by node (far fewer reads than services): each node's
-        services from the catalog, their health from the checks that are not passing."""
+        services from the catalog, their health from the checks that are not passing. On a
+        catalog move, when this Consul keeps an index per node, only the nodes whose index
+        moved are read, and only the services that moved on them (`_reread_moved_nodes`)."""
         started = time.perf_counter()
         if reason != "start":
             self.relists += 1
             self.metrics.source_relists.labels(self.name, reason).inc()
-        client = self._client()
-        try:
-            _, nodes = client.catalog_nodes_raw()
-        except (ConsulUnavailable, PermissionDenied, ApiError) as exc:
-            nodes = exc
-        finally:
-            client.close()
-        if not isinstance(nodes, list) or not all(
-                isinstance(n, Mapping) and isinstance(n.get("Node"), str) for n in nodes):
-            self._reread_each(reason, f"the nodes answer is unusable: {str(nodes)[:120]}")
+        names = self._node_names(reason)
+        if names is None:
             return
-        names = sorted({str(n["Node"]) for n in nodes})
+        if reason == "catalog" and self._node_probes and self._per_node:
+            with self._lock:
+                seen = dict(self._nodes_seen)
+            if self._reread_moved_nodes(names, seen, started):
+                return
         with self._lock:
-            self._node_reads = {}
             self._reads += 1
             epoch = self._reads
-        self._readers.mark([("node", name) for name in names])
-        if not self._readers.wait_idle():
+        found = self._read_nodes(names)
+        if found is None:
             return
-        with self._lock:
-            found, self._node_reads = self._node_reads, {}
-            bad = {k: v for checks in self._checks_in.values() for k, v in checks.items()}
-        failed = [f"node {name}: {problem}" for name, (_, problem) in found.items() if problem]
+        failed = [f"node {name}: {problem}" for name, (_, _, problem) in found.items() if problem]
         if failed:
             # Half a re-read would drop the unread nodes' instances.
             self._reread_each(reason, "; ".join(failed[:3]))
             return
+        with self._lock:
+            self._nodes_seen = {name: _node_seen(body, index)
+                                for name, (body, index, _) in found.items() if body is not None}
+            # A Consul before 1.13 answers every node at the catalog's index: probing would
+            # find every node moved. One node has nothing to gain either.
+            self._per_node = len({seen[0] for seen in self._nodes_seen.values()}) > 1
+            bad = {k: v for checks in self._checks_in.values() for k, v in checks.items()}
         not_passing: dict[tuple[str, str], list[dict[str, str]]] = {}
         for (check_node, _), (_, status, service_id) in bad.items():
             not_passing.setdefault((check_node, service_id), []).append({"Status": status})
         # Each service's instances, as (node name, node, service): an entry (with the health
         # from the checks held) is made only for the services rebuilt.
         instances: dict[str, list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]] = {}
-        for node_name, (body, _) in found.items():
-            node = _mapping(body.get("Node"))
-            for listed in _mapping(body.get("Services")).values():
+        for node_name, (body, _, _) in found.items():
+            node = _mapping(_mapping(body).get("Node"))
+            for listed in _mapping(_mapping(body).get("Services")).values():
                 service = _mapping(listed)
                 instances.setdefault(str(service.get("Service")), []).append(
                     (node_name, node, service))
@@ -422,6 +467,91 @@ class ConsulSource:
         log.info("consul re-read every service reason=%s services=%s nodes=%s rebuilt=%s "
                  "seconds=%.3f", reason, len(known), len(names), rebuilt,
                  time.perf_counter() - started)
+
+    def _node_names(self, reason: str) -> list[str] | None:
+        """The catalog's nodes, or None (and every service read on its own) when unusable."""
+        client = self._client()
+        try:
+            _, nodes = client.catalog_nodes_raw()
+        except (ConsulUnavailable, PermissionDenied, ApiError) as exc:
+            nodes = exc
+        finally:
+            client.close()
+        if not isinstance(nodes, list) or not all(
+                isinstance(n, Mapping) and isinstance(n.get("Node"), str) for n in nodes):
+            self._reread_each(reason, f"the nodes answer is unusable: {str(nodes)[:120]}")
+            return None
+        return sorted({str(n["Node"]) for n in nodes})
+
+    def _read_nodes(self, names: Sequence[str]
+                    ) -> dict[str, tuple[Mapping[str, Any] | None, int, str]] | None:
+        """Read these nodes on the readers: node -> (its answer, its index, the problem or "");
+        None when the source stopped first."""
+        with self._lock:
+            self._node_reads = {}
+        self._readers.mark([("node", name) for name in names])
+        if not self._readers.wait_idle():
+            return None
+        with self._lock:
+            found, self._node_reads = self._node_reads, {}
+        self.nodes_read = len(names)
+        self.nodes_read_total += len(names)
+        return found
+
+    def _reread_moved_nodes(self, names: Sequence[str], seen: Mapping[str, NodeSeen],
+                            started: float) -> bool:
+        """Probe every node's index (a filter that matches no service: a tiny answer at the
+        node's index), read only the nodes whose index moved or that came or went, and read
+        on their own the services that moved on them. False when that cannot be trusted (a
+        probe or a read failed, too many services moved): the caller re-reads every node."""
+        with self._lock:
+            self._probes = {}
+        self._readers.mark([("probe", name) for name in names])
+        if not self._readers.wait_idle():
+            return True
+        with self._lock:
+            probes, self._probes = self._probes, {}
+        self.nodes_probed_total += len(names)
+        failed = [f"node {name}: {probes[name][2] if name in probes else 'not probed'}"
+                  for name in names if name not in probes or probes[name][2]]
+        if failed:
+            log.warning("consul node probes failed, reading every node error=%s",
+                        "; ".join(failed[:3]))
+            return False
+        # A node whose index is not the one it was read at (either way: a Consul restored
+        # may go back), one not read yet, and one Consul no longer knows, are read.
+        moved = [name for name in names if name not in seen or not probes[name][1]
+                 or probes[name][0] != seen[name][0]]
+        gone = set(seen) - set(names)
+        found = self._read_nodes(moved)
+        if found is None:
+            return True
+        if any(problem for _, _, problem in found.values()):
+            return False
+        now: dict[str, NodeSeen | None] = {name: None for name in gone}
+        for name, (body, index, _) in found.items():
+            now[name] = _node_seen(body, index) if body is not None else None
+        services: set[str] = set()
+        for name, after in now.items():
+            services |= _moved_services(seen.get(name), after)
+        if len(services) > MOVED_READS_MAX:
+            return False
+        with self._lock:
+            for name, after in now.items():
+                if after is None:
+                    self._nodes_seen.pop(name, None)
+                else:
+                    self._nodes_seen[name] = after
+            services &= set(self._known)
+        self._mark(services)
+        self.rebuilt = len(services)
+        self.rebuilt_total += len(services)
+        self.rereads += 1
+        self.attributed += 1
+        log.info("consul re-read the nodes whose index moved nodes=%s moved=%s gone=%s "
+                 "services=%s seconds=%.3f", len(names), len(moved), len(gone), len(services),
+                 time.perf_counter() - started)
+        return True
 
     def _reread_each(self, reason: str, why: str) -> None:
         """Read every service on its own (when reading node by node failed: a token without
@@ -492,8 +622,11 @@ class ConsulSource:
                         number = self._reads
                     _, entries = client.health_service_raw(name)
                     self._on_health(name, entries, started=number)
-                else:
+                elif kind == "node":
                     self._read_node(client, name)
+                    return
+                else:
+                    self._probe_node(client, name)
                     return
             except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
                 if self._stopped.is_set():
@@ -509,16 +642,29 @@ class ConsulSource:
     def _read_node(self, client: ConsulApi, name: str) -> None:
         """One node's services for a re-read, once: a failure fails the re-read (retried whole)."""
         try:
-            _, body = client.catalog_node_raw(name)
+            index, body = client.catalog_node_raw(name)
             if body is not None and not isinstance(body, Mapping):
                 raise XdsError(f"the answer is {type(body).__name__}, not an object")
         except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
             with self._lock:
-                self._node_reads[name] = ({}, f"{type(exc).__name__}: {exc}"[:200])
+                self._node_reads[name] = ({}, 0, f"{type(exc).__name__}: {exc}"[:200])
             return
         self.metrics.source_fetches.labels(self.name).inc()
         with self._lock:
-            self._node_reads[name] = (body or {}, "")
+            self._node_reads[name] = (body, index, "")
+
+    def _probe_node(self, client: ConsulApi, name: str) -> None:
+        """One node's index, with none of its services (a filter that matches none), once."""
+        try:
+            index, body = client.catalog_node_raw(name, filter_expr=PROBE_FILTER)
+            if body is not None and not isinstance(body, Mapping):
+                raise XdsError(f"the answer is {type(body).__name__}, not an object")
+        except (ConsulUnavailable, PermissionDenied, ApiError, XdsError) as exc:
+            with self._lock:
+                self._probes[name] = (0, False, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        with self._lock:
+            self._probes[name] = (index, body is not None, "")
 
     def _on_health(self, name: str, entries: Any, *, started: int | None = None,
                    signature: Signature | None = None) -> None:
@@ -655,6 +801,33 @@ def _signature(instances: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
             return None
         out.append((instance, modified, node_name, node_modified))
     return tuple(sorted(out))
+
+
+def _node_seen(body: Any, index: int) -> NodeSeen:
+    """What a node's answer holds, for telling later what moved on it."""
+    node = _mapping(_mapping(body).get("Node"))
+    services: dict[str, tuple[str, int]] = {}
+    for service_id, listed in _mapping(_mapping(body).get("Services")).items():
+        service = _mapping(listed)
+        modified = service.get("ModifyIndex")
+        services[str(service_id)] = (str(service.get("Service")),
+                                     modified if type(modified) is int else -1)
+    modified = node.get("ModifyIndex")
+    return index, modified if type(modified) is int else -1, services
+
+
+def _moved_services(before: NodeSeen | None, after: NodeSeen | None) -> set[str]:
+    """The services whose instances on a node differ between two reads of it (all of them on
+    a node that came, went or changed itself, or whose answer lacked an index)."""
+    if before is None or after is None or before[1] != after[1] or before[1] == -1:
+        return {name for seen in (before, after) if seen is not None
+                for name, _ in seen[2].values()}
+    out: set[str] = set()
+    for service_id in before[2].keys() | after[2].keys():
+        old, new = before[2].get(service_id), after[2].get(service_id)
+        if old != new or (old is not None and old[1] == -1):
+            out.update(seen[0] for seen in (old, new) if seen is not None)
+    return out
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

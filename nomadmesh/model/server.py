@@ -82,12 +82,24 @@ DEFAULT_SERVER = ServerConfig()
 def stored(job: Job, *, zero_fill: bool = True, config: ServerConfig = DEFAULT_SERVER) -> Job:
     """`job` (already api-canonical) as the server stores it; `zero_fill=False` leaves out the Go
     zeros of fields the server keeps as values (what validation reads as zero anyway)."""
-    out = _canonical_job(_structs_job(job))
+    out = _canonical_job(_structs_job(job), full=True)
     # nomad/job_endpoint_hooks.go:245: a priority of 0 takes the server's default.
     if not out.priority:
         out = evolve(out, priority=config.job_default_priority)
-    out = _admission(out, config)
+    out = _admission(out, config, full=True)
     return _as_stored(out) if zero_fill else out
+
+
+def for_rules(job: Job) -> Job:
+    """`stored(job, zero_fill=False)` without the two defaults validation never reads: a port's
+    host network stays unset (the rules read it as "default", as Nomad's own default is) and a
+    task without a workload identity keeps none (the default identity, `name = "default"` and
+    Nomad's audience, passes every identity rule). Every other field is the stored one.
+    tests/test_model_validation.py checks that the rules find the same in both forms."""
+    out = _canonical_job(_structs_job(job), full=False)
+    if not out.priority:
+        out = evolve(out, priority=DEFAULT_SERVER.job_default_priority)
+    return _admission(out, DEFAULT_SERVER, full=False)
 
 
 def admission_problems(job: Job, path: str) -> list[Problem]:
@@ -249,8 +261,8 @@ def _structs_connect(connect: ConsulConnect) -> ConsulConnect:
 # --- structs Canonicalize ------------------------------------------------------------------------
 
 
-def _canonical_job(job: Job) -> Job:
-    """nomad/structs/structs.go:4658 Job.Canonicalize."""
+def _canonical_job(job: Job, *, full: bool = True) -> Job:
+    """nomad/structs/structs.go:4658 Job.Canonicalize (`full=False`: see `for_rules`)."""
     job_name, namespace = job.name or "", job.namespace or "default"
     return evolve(
         job,
@@ -260,31 +272,34 @@ def _canonical_job(job: Job) -> Job:
         # structs.go:6101 ParameterizedJobConfig.Canonicalize.
         parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
                        if job.parameterized is not None else None),
-        groups=tuple(_canonical_group(g, job_name, namespace) for g in job.groups),
+        groups=tuple(_canonical_group(g, job_name, namespace, full) for g in job.groups),
     )
 
 
-def _canonical_group(group: Group, job_name: str, namespace: str) -> Group:
+def _canonical_group(group: Group, job_name: str, namespace: str, full: bool = True) -> Group:
     """nomad/structs/structs.go:7020 TaskGroup.Canonicalize (the api set the policies already)."""
     return _evolved(
         group,
         services=tuple(_canonical_service(s, job_name, group.name, "group", namespace)
                        for s in group.services),
-        networks=tuple(_canonical_network(n) for n in group.networks),
-        tasks=tuple(_canonical_task(t, group, job_name, namespace) for t in group.tasks),
+        networks=tuple(_canonical_network(n, full) for n in group.networks),
+        tasks=tuple(_canonical_task(t, group, job_name, namespace, full) for t in group.tasks),
     )
 
 
-def _canonical_network(network: Network) -> Network:
-    """nomad/structs/structs.go:2914 NetworkResource.Canonicalize: host network "default"."""
-    if all(p.host_network for p in network.ports):
+def _canonical_network(network: Network, full: bool = True) -> Network:
+    """nomad/structs/structs.go:2914 NetworkResource.Canonicalize: host network "default" (not
+    with `full=False`: see `for_rules`)."""
+    if not full or all(p.host_network for p in network.ports):
         return network
     return evolve(network, ports=[p if p.host_network else evolve(p, host_network="default")
                                   for p in network.ports])
 
 
-def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> Task:
-    """nomad/structs/structs.go:8115 Task.Canonicalize(job, tg)."""
+def _canonical_task(task: Task, group: Group, job_name: str, namespace: str,
+                    full: bool = True) -> Task:
+    """nomad/structs/structs.go:8115 Task.Canonicalize(job, tg) (`full=False`: no default
+    identity, see `for_rules`)."""
     identity = task.identity
     identities = []
     for wid in task.identities:
@@ -293,7 +308,10 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
             identity = wid  # for backward compatibility the default one lives in Task.Identity
         else:
             identities.append(wid)
-    identity = _canonical_identity(identity) if identity is not None else _DEFAULT_IDENTITY
+    if identity is not None:
+        identity = _canonical_identity(identity)
+    elif full:
+        identity = _DEFAULT_IDENTITY
     resources = task.resources
     if resources is None:
         resources = _DEFAULT_RESOURCES
@@ -303,7 +321,7 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         if numa is not None and not numa.affinity:
             numa = evolve(numa, affinity="none")  # structs/numa.go:42
         if resources.networks or numa is not resources.numa:
-            resources = _evolved(resources, networks=tuple(_canonical_network(n)
+            resources = _evolved(resources, networks=tuple(_canonical_network(n, full)
                                                            for n in resources.networks), numa=numa)
     vault = task.vault
     if vault is not None:  # structs.go:10506 Vault.Canonicalize
@@ -422,7 +440,7 @@ def _replace_env(text: str, *envs: dict[str, str]) -> str:
 # --- the mutating admission hooks (nomad/job_endpoint.go:66) --------------------------------------
 
 
-def _admission(job: Job, config: ServerConfig) -> Job:
+def _admission(job: Job, config: ServerConfig, *, full: bool = True) -> Job:
     """The mutators after the canonicalizer, in Nomad's order (each reads and changes one group
     at a time, so they run group by group), then the FSM's Canonicalize (nomad/fsm.go:681),
     which can only change what the hooks added: that is canonicalized where it is added (renamed
@@ -438,7 +456,7 @@ def _admission(job: Job, config: ServerConfig) -> Job:
     for g in job.groups:
         g = _consul_hook(_vault_hook(g))
         if g.networks:
-            g = _connect_hook(g, job)
+            g = _connect_hook(g, job, full)
         g = _implied_constraints(_expose_check_hook(g), providers)
         groups.append(_implicit_identities(g, config))
     # nomad/job_endpoint_hook_node_pool_ce.go:27.
@@ -513,7 +531,7 @@ _ENVOY_ARGS = ("-c", "${NOMAD_SECRETS_DIR}/envoy_bootstrap.json", "-l", "${meta.
                "--concurrency", "${meta.connect.proxy_concurrency}", "--disable-hot-restart")
 
 
-def _connect_hook(group: Group, job: Job) -> Group:
+def _connect_hook(group: Group, job: Job, full: bool = True) -> Group:
     """nomad/job_endpoint_hook_connect.go:274 groupConnectHook, for a group with a network."""
     if not any(s.connect is not None for s in group.services):
         return group
@@ -540,7 +558,7 @@ def _connect_hook(group: Group, job: Job) -> Group:
             if connect.sidecar_task is not None:
                 task = _merge_sidecar_task(connect.sidecar_task, task)
             # :318: canonicalized since this mutator runs after job canonicalization.
-            tasks[index] = _canonical_task(task, group, job.name or "", job.namespace or "")
+            tasks[index] = _canonical_task(task, group, job.name or "", job.namespace or "", full)
             ports = _inject_port(ports, connect.sidecar_service.port or f"connect-proxy-{name}")
             services[i] = _renamed(service, name, group, job)
         elif connect.native:
@@ -573,10 +591,10 @@ def _connect_hook(group: Group, job: Job) -> Group:
                                      _customized_tls(gateway))
                 if connect.sidecar_task is not None:
                     task = _merge_sidecar_task(connect.sidecar_task, task)
-                tasks.append(_canonical_task(task, group, job.name or "", job.namespace or ""))
+                tasks.append(_canonical_task(task, group, job.name or "", job.namespace or "", full))
             services[i] = service
     # :396: the group network is canonicalized again for the ports added.
-    network = _canonical_network(evolve(group.networks[0], ports=ports))
+    network = _canonical_network(evolve(group.networks[0], ports=ports), full)
     return evolve(group, services=services, tasks=tasks, networks=(network, *group.networks[1:]))
 
 

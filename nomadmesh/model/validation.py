@@ -94,10 +94,11 @@ def block_rules(obj: Any, path: str) -> list[Problem]:
 
 
 def stored_for_rules(job: Job) -> Job:
-    """The job as the server validates it, without the Go zeros the rules read as zero anyway."""
-    from nomadmesh.model.server import stored
+    """The job as the server validates it, without the Go zeros the rules read as zero anyway
+    and the defaults they never read (nomadmesh.model.server.for_rules)."""
+    from nomadmesh.model.server import for_rules
 
-    return stored(job.canonicalize(server=False), zero_fill=False)
+    return for_rules(job.canonicalize(server=False))
 
 
 def types(obj: Any, path: str) -> list[Problem]:

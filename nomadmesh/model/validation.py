@@ -298,8 +298,7 @@ def job_rules(job: Job, path: str) -> list[Problem]:
             f.add("Job datacenter must be non-empty string", f"datacenters[{i}]")
     if not job.groups:
         f.add("Missing job task groups")
-    for i, c in enumerate(job.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"))
+    _constraints(job.constraints, f)
     _affinities_and_spreads(job.affinities, job.spreads, job_type, f)
     if job.ui is not None and len(job.ui.description or "") > 1000:
         f.add(f"UI description must be under 1000 characters, currently "
@@ -511,58 +510,77 @@ def _semver_problem(text: str) -> str | None:
 _TARGET_RULES = ("set_contains_all", "set_contains_any", "set_contains", "regexp", "version", "semver")
 
 
-def _target(op: str, rtarget: str, noun: str, set_message: str, f: _Found) -> None:
-    """The RTarget checks constraints and affinities share (structs.go:10030, :10170)."""
+def _target(op: str, rtarget: str, noun: str, set_message: str) -> tuple[str, str] | None:
+    """The RTarget checks constraints and affinities share (structs.go:10030, :10170): the
+    problem's message and where, or None."""
     if op.startswith("set_contains"):
-        if not rtarget:
-            f.add(set_message, "value")
-        return
+        return (set_message, "value") if not rtarget else None
     if op == "regexp":
         problem = _regexp_problem(rtarget)
-        if problem is not None:
-            f.add(f"Regular expression failed to compile: {problem}", "value")
-        return
+        return None if problem is None else (f"Regular expression failed to compile: {problem}",
+                                             "value")
     problem = _version_problem(rtarget) if op == "version" else _semver_problem(rtarget)
-    if problem is not None:
-        f.add(f"{op.capitalize()} {noun} is invalid: {problem}", "value")
+    return None if problem is None else (f"{op.capitalize()} {noun} is invalid: {problem}", "value")
 
 
-def _constraint(c: Constraint, f: _Found, *, task: bool = False) -> None:
+def _constraints(constraints: tuple[Constraint, ...], f: _Found, *, task: bool = False) -> None:
+    """Every constraint's problems, under `constraint[<i>]` (a path made only for a problem)."""
+    for i, c in enumerate(constraints):
+        found = _constraint_problems(c.operator or "", c.value or "", c.attribute or "")
+        if task and c.operator in ("distinct_hosts", "distinct_property"):
+            # nomad/structs/structs.go:8268
+            found += ((f"Constraint has disallowed Operand at task level: {c.operator}",
+                       "operator"),)
+        if found:
+            at = f.at(f"constraint[{i}]")
+            for message, where in found:
+                at.add(message, where)
+
+
+def _constraint(c: Constraint, f: _Found) -> None:
     """nomad/structs/structs.go:10021 Constraint.Validate."""
-    op, rtarget = c.operator or "", c.value or ""
+    for message, where in _constraint_problems(c.operator or "", c.value or "", c.attribute or ""):
+        f.add(message, where)
+
+
+@functools.lru_cache(maxsize=4096)  # pure; a job repeats its constraints group by group
+def _constraint_problems(op: str, rtarget: str, attribute: str) -> tuple[tuple[str, str], ...]:
+    """nomad/structs/structs.go:10021 Constraint.Validate: each problem's message and where."""
+    out: list[tuple[str, str]] = []
     if op == "":
-        f.add("Missing constraint operand", "operator")
+        out.append(("Missing constraint operand", "operator"))
     require_ltarget = True
     if op == "distinct_hosts":
         require_ltarget = False
     elif op in _TARGET_RULES:
-        _target(op, rtarget, "constraint", "Set contains constraint requires an RTarget", f)
+        problem = _target(op, rtarget, "constraint", "Set contains constraint requires an RTarget")
+        if problem is not None:
+            out.append(problem)
     elif op == "distinct_property":
         if rtarget:
             if not rtarget.isdigit() or int(rtarget) >= 2**64:
-                f.add(f"Failed to convert RTarget {go_quote(rtarget)} to uint64: strconv.ParseUint: "
-                      f"parsing {go_quote(rtarget)}: invalid syntax", "value")
+                out.append((f"Failed to convert RTarget {go_quote(rtarget)} to uint64: "
+                            f"strconv.ParseUint: parsing {go_quote(rtarget)}: invalid syntax",
+                            "value"))
             elif int(rtarget) < 1:
-                f.add(f"Distinct Property must have an allowed count of 1 or greater: {rtarget} < 1",
-                      "value")
+                out.append(("Distinct Property must have an allowed count of 1 or greater: "
+                            f"{rtarget} < 1", "value"))
     elif op in ("is_set", "is_not_set"):
         if rtarget:
-            f.add(f"Operator {go_quote(op)} does not support an RTarget", "value")
+            out.append((f"Operator {go_quote(op)} does not support an RTarget", "value"))
     elif op in _EQUALITY:
         if not rtarget:
-            f.add(f"Operator {go_quote(op)} requires an RTarget", "value")
+            out.append((f"Operator {go_quote(op)} requires an RTarget", "value"))
     elif op:
-        f.add(f"Unknown constraint type {go_quote(op)}", "operator")
+        out.append((f"Unknown constraint type {go_quote(op)}", "operator"))
     if require_ltarget:
-        if not c.attribute:
-            f.add("no attribute provided but is required by operator", "attribute")
+        if not attribute:
+            out.append(("no attribute provided but is required by operator", "attribute"))
         else:
-            problem = _attribute_problem(c.attribute)
+            problem = _attribute_problem(attribute)
             if problem is not None:
-                f.add(problem, "attribute")
-    if task and op in ("distinct_hosts", "distinct_property"):
-        # nomad/structs/structs.go:8268
-        f.add(f"Constraint has disallowed Operand at task level: {op}", "operator")
+                out.append((problem, "attribute"))
+    return tuple(out)
 
 
 def _affinity(a: Affinity, f: _Found) -> None:
@@ -571,7 +589,9 @@ def _affinity(a: Affinity, f: _Found) -> None:
     if op == "":
         f.add("Missing affinity operand", "operator")
     if op in _TARGET_RULES:
-        _target(op, rtarget, "affinity", "Set contains operators require an RTarget", f)
+        problem = _target(op, rtarget, "affinity", "Set contains operators require an RTarget")
+        if problem is not None:
+            f.add(*problem)
     elif op in _EQUALITY:
         if not rtarget:
             f.add(f"Operator {go_quote(op)} requires an RTarget", "value")
@@ -630,8 +650,7 @@ def _group(g: Group, job: Job, f: _Found) -> None:
             f.add("MaxRunDuration must be greater than zero", "max_run_duration")
         if job_type not in ("batch", "sysbatch"):
             f.add(f"Job type {go_quote(job_type)} does not allow max_run_duration", "max_run_duration")
-    for i, c in enumerate(g.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"))
+    _constraints(g.constraints, f)
     _affinities_and_spreads(g.affinities, (), job_type, f)
     if g.restart is not None:
         _restart(g.restart, f.at("restart"))
@@ -1326,8 +1345,7 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
         f.add("Missing Log Config", "logs")
     else:
         _logs(t.logs, g, f.at("logs"))
-    for i, c in enumerate(t.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"), task=True)
+    _constraints(t.constraints, f, task=True)
     _affinities_and_spreads(t.affinities, (), job_type, f)
     _task_services(t, g, f)
     for i, a in enumerate(t.artifacts):

@@ -350,18 +350,21 @@ def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | N
                    job_name: str) -> Task:
     """`task.canonicalize(group, job)` from what it reads of them: the group's name and canonical
     restart policy, the job's name."""
+    # A list of blocks is canonicalized only when it has some (no generator for an empty one).
+    artifacts, templates, services = task.artifacts, task.templates, task.services
+    affinities, mounts = task.affinities, task.volume_mounts
     return _canonical_task(
         task,
         (task.resources or Resources()).canonicalize(),
         5 * SECOND if task.kill_timeout is None else task.kill_timeout,
         (task.logs or LogConfig()).canonicalize(),
-        tuple(a.canonicalize() for a in task.artifacts),
+        tuple(a.canonicalize() for a in artifacts) if artifacts else (),
         task.vault.canonicalize() if task.vault is not None else None,
         task.consul.canonicalize() if task.consul is not None else None,
-        tuple(t.canonicalize() for t in task.templates),
-        tuple(s.canonicalize(job_name, group_name, task.name) for s in task.services),
-        tuple(a.canonicalize() for a in task.affinities),
-        tuple(v.canonicalize() for v in task.volume_mounts),
+        tuple(t.canonicalize() for t in templates) if templates else (),
+        tuple(s.canonicalize(job_name, group_name, task.name) for s in services) if services else (),
+        tuple(a.canonicalize() for a in affinities) if affinities else (),
+        tuple(v.canonicalize() for v in mounts) if mounts else (),
         task.csi_plugin.canonicalize() if task.csi_plugin is not None else None,
         overlay(group_restart, task.restart),
     )

@@ -362,6 +362,8 @@ def _admission(job: Job, f: _Found) -> None:
         for i, s in enumerate(g.services):
             _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
         for t in g.tasks:
+            if not t.services and t.consul is None and t.vault is None:
+                continue  # nothing to check
             at = where.at(f"task[{t.name}]")
             for i, s in enumerate(t.services):
                 _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
@@ -1600,6 +1602,9 @@ def _artifact(a: Any, f: _Found) -> None:
         f.add(f"invalid {kind} checksum: {value}", "options.checksum")
 
 
+_OCTAL = frozenset("01234567")
+
+
 def _template(t: Any, f: _Found) -> None:
     """nomad/structs/structs.go:8933 Template.Validate."""
     if not t.source and not t.data:
@@ -1626,8 +1631,8 @@ def _template(t: Any, f: _Found) -> None:
               "change_mode")
     if (t.splay or 0) < 0:
         f.add("Must specify positive splay value", "splay")
-    if t.perms and not (set(t.perms) <= set("01234567") and int(t.perms, 8) < 4096):
-        reason = "value out of range" if set(t.perms) <= set("01234567") else "invalid syntax"
+    if t.perms and not (_OCTAL.issuperset(t.perms) and int(t.perms, 8) < 4096):
+        reason = "value out of range" if _OCTAL.issuperset(t.perms) else "invalid syntax"
         f.add(f"Failed to parse {go_quote(t.perms)} as octal: strconv.ParseUint: parsing "
               f"{go_quote(t.perms)}: {reason}", "perms")
     wait = t.wait
@@ -1637,6 +1642,8 @@ def _template(t: Any, f: _Found) -> None:
 
 def _task_services(t: Task, g: Group, f: _Found) -> None:
     """nomad/structs/structs.go:8440 validateServices(task, tg.Networks)."""
+    if not t.services:
+        return  # nothing to check: no service, so no port label referenced
     ports: dict[str, set[str]] = {}
     known: set[tuple[str, str]] = set()
     for i, s in enumerate(t.services):

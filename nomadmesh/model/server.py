@@ -31,6 +31,7 @@ from nomadmesh.model._base import (
     label_spec,
     specs,
 )
+from nomadmesh.model._copy import copier
 from nomadmesh.model.connect import (
     ConsulConnect,
     ConsulExposeConfig,
@@ -41,6 +42,7 @@ from nomadmesh.model.connect import (
     ConsulProxy,
     SidecarTask,
 )
+from nomadmesh.model.group import Group
 from nomadmesh.model.identity import Consul, WorkloadIdentity
 from nomadmesh.model.network import Network, Port
 from nomadmesh.model.placement import Constraint
@@ -51,7 +53,6 @@ from nomadmesh.model.service import Check, Service
 from nomadmesh.model.task import Lifecycle, Task
 
 if TYPE_CHECKING:
-    from nomadmesh.model.group import Group
     from nomadmesh.model.job import Job
 
 T = TypeVar("T")
@@ -278,13 +279,14 @@ def _canonical_job(job: Job, *, full: bool = True) -> Job:
 
 def _canonical_group(group: Group, job_name: str, namespace: str, full: bool = True) -> Group:
     """nomad/structs/structs.go:7020 TaskGroup.Canonicalize (the api set the policies already)."""
-    return _evolved(
-        group,
-        services=tuple(_canonical_service(s, job_name, group.name, "group", namespace)
-                       for s in group.services),
-        networks=tuple(_canonical_network(n, full) for n in group.networks),
-        tasks=tuple(_canonical_task(t, group, job_name, namespace, full) for t in group.tasks),
-    )
+    services = tuple(_canonical_service(s, job_name, group.name, "group", namespace)
+                     for s in group.services) if group.services else ()
+    networks = tuple(_canonical_network(n, full) for n in group.networks) if full else group.networks
+    tasks = tuple(_canonical_task(t, group, job_name, namespace, full) for t in group.tasks)
+    if _same(services, group.services) and _same(networks, group.networks) and _same(
+            tasks, group.tasks):
+        return group
+    return _server_group(group, services, networks, tasks)
 
 
 def _canonical_network(network: Network, full: bool = True) -> Network:
@@ -397,17 +399,35 @@ def _canonical_identity(wid: WorkloadIdentity) -> WorkloadIdentity:
 def _canonical_service(service: Service, job: str, group: str, task: str, namespace: str) -> Service:
     """nomad/structs/services.go:694 Service.Canonicalize(job, taskGroup, task, jobNamespace)."""
     task_name = service.task or (task if task != "group" else None)
-    name = _replace_env(service.name or "", {"JOB": job, "TASKGROUP": group, "TASK": task,
-                                             "BASE": f"{job}-{group}-{task}"})
-    checks = tuple(_canonical_check(c, name, task_name) for c in service.checks)
-    return _evolved(service, task=task_name, name=name, checks=checks,
-                  provider=service.provider or "consul")
+    name = service.name or ""
+    if "${" in name:
+        name = _replace_env(name, {"JOB": job, "TASKGROUP": group, "TASK": task,
+                                   "BASE": f"{job}-{group}-{task}"})
+    checks = tuple(_canonical_check(c, name, task_name)
+                   for c in service.checks) if service.checks else ()
+    provider = service.provider or "consul"
+    if (task_name is service.task and name is service.name and provider is service.provider
+            and _same(checks, service.checks)):
+        return service
+    return _server_service(service, task_name, name, checks, provider)
 
 
 def _canonical_check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return _evolved(check, name=check.name or f"service: {_quote(service_name)} check",
-                  task=check.task or task_name, on_update=check.on_update or "require_healthy")
+    name = check.name or f"service: {_quote(service_name)} check"
+    task = check.task or task_name
+    on_update = check.on_update or "require_healthy"
+    if name is check.name and task is check.task and on_update is check.on_update:
+        return check
+    return _server_check(check, name, task, on_update)
+
+
+# The server pass's copies (see nomadmesh.model._copy), in the order of their arguments: each
+# stores what `_evolved` stores (a field given its own value keeps it).
+_server_group = copier(Group, ("services", "networks", "tasks"), globals(), "_server_group")
+_server_service = copier(Service, ("task", "name", "checks", "provider"), globals(),
+                         "_server_service")
+_server_check = copier(Check, ("name", "task", "on_update"), globals(), "_server_check")
 
 
 def _quote(text: str) -> str:
@@ -483,7 +503,8 @@ def _consul_hook(group: Group) -> Group:
     services = tuple(_default_cluster(s) for s in group.services)
     if not _same(services, group.services):
         changes["services"] = services
-    tasks = tuple(_consul_task(t) for t in group.tasks)
+    tasks = tuple(_consul_task(t) if t.services or t.consul is not None else t
+                  for t in group.tasks)
     if not _same(tasks, group.tasks):
         changes["tasks"] = tasks
     return evolve(group, **changes) if changes else group
@@ -1091,16 +1112,29 @@ _TASK_SCHEDULE = Constraint(attribute="${attr.nomad.version}", value=">= 1.8.0-d
 def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate, for one group."""
     constraints = list(g.constraints)
-    # What the tasks ask for, in one pass over them.
+    # What the tasks ask for, in one pass over them: vault, NUMA, schedules, signals
+    # (nomad/structs/structs.go:5210 Job.RequiredSignals) and their services.
     has_vault = has_numa = has_schedule = False
+    signals: set[str] = set()
+    task_services: list[Service] = []
     for t in g.tasks:
-        if t.vault is not None:
+        vault = t.vault
+        if vault is not None:
             has_vault = True
+            if vault.change_mode == "signal":
+                signals.add(vault.change_signal or "")
         if (t.resources is not None and t.resources.numa is not None
                 and (t.resources.numa.affinity or "none") != "none"):
             has_numa = True
         if t.schedule is not None:
             has_schedule = True
+        if t.kill_signal:
+            signals.add(t.kill_signal)
+        for tpl in t.templates:
+            if tpl.change_mode == "signal":
+                signals.add(tpl.change_signal or "")
+        if t.services:
+            task_services += t.services
     # The tasks' vault blocks in the order of their names (job_endpoint_hooks.go:301).
     for vault in (t.vault for t in (sorted(g.tasks, key=lambda t: t.name) if has_vault else ())
                   if t.vault is not None):
@@ -1114,37 +1148,43 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     if has_numa:
         for c in _NUMA:
             _add_full(constraints, c)
-    signals = _required_signals(g)
     if signals:  # nomad/job_endpoint.go:423 getSignalConstraint
         _add_full(constraints, Constraint(attribute="${attr.os.signals}",
                                           value=",".join(sorted(signals)), operator="set_contains"))
-    every = [*g.services, *(s for t in g.tasks for s in t.services)]
+    every = [*g.services, *task_services] if task_services else g.services
     nomad_services = [s for s in every if s.provider == "nomad"]
     if nomad_services:
         _add_full(constraints, _NSD)
-    if any(s.checks for s in nomad_services):
-        _add_full(constraints, _NSD_CHECKS)
+        if any(s.checks for s in nomad_services):
+            _add_full(constraints, _NSD_CHECKS)
     tasks = g.tasks
     if any(s.provider in (None, "", "consul") for s in every):
-        for s in g.services:
-            if s.provider in (None, "", "consul"):
-                _add_left(constraints, _CONSUL_VERSION)
-        tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
-        if _same(tasks, g.tasks):
-            tasks = g.tasks
-    if any(n.mode == "bridge" for n in g.networks):
-        for c in _CNI:
-            _add_left(constraints, c)
-    if any(s.connect is not None and s.connect.sidecar_service is not None
-           and s.connect.sidecar_service.proxy is not None
-           and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
-        for c in _TPROXY:
-            _add_left(constraints, c)
+        if any(s.provider in (None, "", "consul") for s in g.services):
+            _add_left(constraints, _CONSUL_VERSION)
+        if task_services:
+            tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
+            if _same(tasks, g.tasks):
+                tasks = g.tasks
+    for n in g.networks:
+        if n.mode == "bridge":
+            for c in _CNI:
+                _add_left(constraints, c)
+            break
+    for s in g.services:
+        if (s.connect is not None and s.connect.sidecar_service is not None
+                and s.connect.sidecar_service.proxy is not None
+                and s.connect.sidecar_service.proxy.transparent_proxy is not None):
+            for c in _TPROXY:
+                _add_left(constraints, c)
+            break
     if has_schedule:
         _add_left(constraints, _TASK_SCHEDULE)
     if tasks is g.tasks and len(constraints) == len(g.constraints):
         return g
-    return evolve(g, tasks=tasks, constraints=constraints)
+    return _implied_group(g, tasks, constraints)
+
+
+_implied_group = copier(Group, ("tasks", "constraints"), globals(), "_implied_group")
 
 
 def _task_consul_constraint(task: Task) -> Task:
@@ -1155,18 +1195,6 @@ def _task_consul_constraint(task: Task) -> Task:
     constraints = list(task.constraints)
     _add_left(constraints, _CONSUL_VERSION)
     return task if len(constraints) == len(task.constraints) else evolve(task, constraints=constraints)
-
-
-def _required_signals(group: Group) -> set[str]:
-    """nomad/structs/structs.go:5210 Job.RequiredSignals, for one group."""
-    out: set[str] = set()
-    for t in group.tasks:
-        if t.vault is not None and t.vault.change_mode == "signal":
-            out.add(t.vault.change_signal or "")
-        if t.kill_signal:
-            out.add(t.kill_signal)
-        out.update(tpl.change_signal or "" for tpl in t.templates if tpl.change_mode == "signal")
-    return out
 
 
 def _add_left(constraints: list[Constraint], implied: Constraint) -> None:
@@ -1193,15 +1221,18 @@ def _implicit_identities(group: Group, config: ServerConfig) -> Group:
     """nomad/job_endpoint_hook_implicit_identities.go:20 jobImplicitIdentitiesHook.Mutate."""
     services = tuple(_service_identity(s, config) for s in group.services)
     has_identity = any(s.identity is not None for s in services)
+    # Without the server's task identities (Nomad's default) a task gains none.
+    task_identities = (config.consul_task_identity is not None
+                       or config.vault_default_identity is not None)
     tasks = []
     for t in group.tasks:
         if t.services:
             task_services = tuple(_service_identity(s, config) for s in t.services)
             if not _same(task_services, t.services):
                 t = evolve(t, services=task_services)
-        has_identity = has_identity or (bool(t.services)
-                                        and any(s.identity is not None for s in t.services))
-        t = _vault_identity(_consul_task_identity(t, group, config), config)
+            has_identity = has_identity or any(s.identity is not None for s in t.services)
+        if task_identities:
+            t = _vault_identity(_consul_task_identity(t, group, config), config)
         has_identity = has_identity or bool(t.identities)
         tasks.append(t)
     changes: dict[str, Any] = {}
@@ -1354,4 +1385,5 @@ def _unchanged(obj: Any) -> Any:
 
 
 def _same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
-    return all(map(operator.is_, new, old))
+    """The same values, by identity (`new` was made from `old`, element by element)."""
+    return new is old or (len(new) == len(old) and all(map(operator.is_, new, old)))

@@ -653,12 +653,14 @@ def _group(g: Group, job: Job, f: _Found) -> None:
         if job_type not in ("batch", "sysbatch"):
             f.add(f"Job type {go_quote(job_type)} does not allow max_run_duration", "max_run_duration")
     _constraints(g.constraints, f)
-    _affinities_and_spreads(g.affinities, (), job_type, f)
+    if g.affinities:
+        _affinities_and_spreads(g.affinities, (), job_type, f)
     if g.restart is not None:
         _restart(g.restart, f.at("restart"))
     else:
         f.add(f"Task Group {g.name} should have a restart policy", "restart")
-    _affinities_and_spreads((), g.spreads, job_type, f)
+    if g.spreads:
+        _affinities_and_spreads((), g.spreads, job_type, f)
     if job_type in ("system", "sysbatch"):
         if g.reschedule is not None:
             f.add("System or sysbatch jobs should not have a reschedule policy", "reschedule")
@@ -1347,9 +1349,12 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
         f.add("Missing Log Config", "logs")
     else:
         _logs(t.logs, g, f.at("logs"))
-    _constraints(t.constraints, f, task=True)
-    _affinities_and_spreads(t.affinities, (), job_type, f)
-    _task_services(t, g, f)
+    if t.constraints:
+        _constraints(t.constraints, f, task=True)
+    if t.affinities:
+        _affinities_and_spreads(t.affinities, (), job_type, f)
+    if t.services:
+        _task_services(t, g, f)
     for i, a in enumerate(t.artifacts):
         _artifact(a, f.at(f"artifact[{i}]"))
     if t.vault is not None:

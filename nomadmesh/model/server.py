@@ -159,11 +159,12 @@ def _structs_group(group: Group, vault_namespace: str) -> Group:
     if group.volumes and any(v.type not in ("host", "csi") for v in group.volumes.values()):
         # :1309: only host and CSI volumes are kept.
         changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
-    if any(n.device is not None for n in group.networks):
+    if group.networks and any(n.device is not None for n in group.networks):
         changes["networks"] = tuple(_structs_network(n) for n in group.networks)
-    services = tuple(_structs_service(s, group=True) for s in group.services)
-    if not _same(services, group.services):
-        changes["services"] = services
+    if group.services:
+        services = tuple(_structs_service(s, group=True) for s in group.services)
+        if not _same(services, group.services):
+            changes["services"] = services
     if group.scaling is not None:
         changes["scaling"] = _structs_scaling(group.scaling, group.count or 0)
     tasks = tuple(_structs_task(t, vault_namespace) for t in group.tasks)
@@ -210,7 +211,8 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
 
 def _structs_resources(resources: Resources) -> Resources:
     """command/agent/job_endpoint.go:1598 ApiResourcesToStructs does not carry DiskMB over."""
-    if resources.disk is None and all(n.device is None for n in resources.networks):
+    if resources.disk is None and (not resources.networks
+                                   or all(n.device is None for n in resources.networks)):
         return resources
     return evolve(resources, disk=None, networks=tuple(_structs_network(n) for n in resources.networks))
 
@@ -1158,17 +1160,19 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
         if any(s.checks for s in nomad_services):
             _add_full(constraints, _NSD_CHECKS)
     tasks = g.tasks
-    if any(s.provider in (None, "", "consul") for s in every):
-        if any(s.provider in (None, "", "consul") for s in g.services):
-            _add_left(constraints, _CONSUL_VERSION)
-        if task_services:
-            tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
-            if _same(tasks, g.tasks):
-                tasks = g.tasks
+    consul_group = any(s.provider in (None, "", "consul") for s in g.services)
+    if consul_group:
+        _add_left(constraints, _CONSUL_VERSION)
+    if task_services and any(s.provider in (None, "", "consul") for s in task_services):
+        tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
+        if _same(tasks, g.tasks):
+            tasks = g.tasks
     for n in g.networks:
         if n.mode == "bridge":
-            for c in _CNI:
-                _add_left(constraints, c)
+            attributes = {c.attribute for c in constraints}
+            for c in _CNI:  # _add_left of each (their attributes differ)
+                if c.attribute not in attributes:
+                    constraints.append(c)
             break
     for s in g.services:
         if (s.connect is not None and s.connect.sidecar_service is not None

@@ -151,7 +151,8 @@ class Group:
             self,
             count,
             self.scaling.canonicalize(count) if self.scaling is not None else None,
-            (self.ephemeral_disk or _empty_disk()).canonicalize(),
+            (self.ephemeral_disk.canonicalize() if self.ephemeral_disk is not None
+             else _default_disk()),
             self.consul.canonicalize(job.consul_namespace) if self.consul is not None else None,
             update.canonicalize() if update is not None else None,
             reschedule.canonicalize(job_type) if reschedule is not None else None,
@@ -166,8 +167,9 @@ class Group:
 
 
 @cache
-def _empty_disk() -> EphemeralDisk:
-    return EphemeralDisk()
+def _default_disk() -> EphemeralDisk:
+    """`EphemeralDisk().canonicalize()`, made once (a frozen value, shared)."""
+    return EphemeralDisk().canonicalize()
 
 
 # Group.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.

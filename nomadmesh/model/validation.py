@@ -1109,7 +1109,7 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OP
 def _service(s: Service, f: _Found) -> None:
     """nomad/structs/services.go:761 Service.Validate."""
     name = s.name or ""
-    if not _SERVICE_NAME.match(_ENV.sub("ENV-VAR", name)):
+    if not _SERVICE_NAME.match(_ENV.sub("ENV-VAR", name) if "${" in name else name):
         f.add("Service name must be valid per RFC 1123 and can contain only alphanumeric characters "
               f"or dashes and must be no longer than 63 characters: {go_quote(name)}", "name")
     mode = s.address_mode or ""

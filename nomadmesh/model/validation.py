@@ -579,9 +579,9 @@ def _constraint_problems(op: str, rtarget: str, attribute: str) -> tuple[tuple[s
         if not attribute:
             out.append(("no attribute provided but is required by operator", "attribute"))
         else:
-            problem = _attribute_problem(attribute)
-            if problem is not None:
-                out.append((problem, "attribute"))
+            message = _attribute_problem(attribute)
+            if message is not None:
+                out.append((message, "attribute"))
     return tuple(out)
 
 

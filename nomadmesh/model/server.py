@@ -305,7 +305,7 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str,
     """nomad/structs/structs.go:8115 Task.Canonicalize(job, tg) (`full=False`: no default
     identity, see `for_rules`)."""
     identity = task.identity
-    identities = []
+    identities: list[WorkloadIdentity] = []
     for wid in task.identities:
         wid = _canonical_identity(wid)
         if wid.name == DEFAULT_IDENTITY:
@@ -351,14 +351,15 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str,
                                             for p in task.scaling_policies)
     if vault is not None:
         changes["vault"] = vault
-    if any(t.change_signal for t in task.templates):
+    if task.templates and any(t.change_signal for t in task.templates):
         # structs.go:8927 Template.Canonicalize.
         changes["templates"] = tuple(
             t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
             for t in task.templates)
     if identity is not task.identity:
         changes["identity"] = identity
-    if not (len(identities) == len(task.identities) and _same(tuple(identities), task.identities)):
+    if task.identities and not (len(identities) == len(task.identities)
+                                and _same(tuple(identities), task.identities)):
         changes["identities"] = tuple(identities)
     return evolve(task, **changes) if changes else task
 

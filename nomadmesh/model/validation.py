@@ -305,6 +305,10 @@ def job_rules(job: Job, path: str) -> list[Problem]:
               f"{len((job.ui.description or '').encode(errors='surrogatepass'))}", "ui.description")
     seen: dict[str, int] = {}
     for i, g in enumerate(job.groups):
+        if (g.name and g.name not in seen and (g.shutdown_delay is None or g.shutdown_delay >= 0)
+                and not (job_type == "system" and (g.count or 0) > 1)):
+            seen[g.name] = i  # the common case: nothing to report
+            continue
         where = f.at(f"group[{g.name or i}]")
         if not g.name:
             where.add(f"Job task group {i + 1} missing name")
@@ -360,13 +364,15 @@ def _admission(job: Job, f: _Found) -> None:
         if g.consul is not None and g.consul.cluster not in ("", "default", None):
             where.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
         for i, s in enumerate(g.services):
-            _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
+            if _service_admission_problem(s):
+                _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
         for t in g.tasks:
             if not t.services and t.consul is None and t.vault is None:
                 continue  # nothing to check
             at = where.at(f"task[{t.name}]")
             for i, s in enumerate(t.services):
-                _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
+                if _service_admission_problem(s):
+                    _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
             if t.consul is not None and t.consul.cluster not in ("", "default", None):
                 at.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
             if t.vault is not None:
@@ -377,6 +383,12 @@ def _admission(job: Job, f: _Found) -> None:
     if namespaces:
         f.add("multiple Vault namespaces requires Nomad Enterprise, Namespaces: "
               + ", ".join(sorted(namespaces)))
+
+
+def _service_admission_problem(s: Service) -> bool:
+    """Whether `_service_admission` finds something (its path is made only then)."""
+    return ((s.identity is not None and not s.identity.name)
+            or ((s.provider or "consul") == "consul" and s.cluster not in ("", "default", None)))
 
 
 def _service_admission(s: Service, parent: str, f: _Found) -> None:

@@ -1191,6 +1191,9 @@ def _nomad_service(s: Service, f: _Found) -> None:
         f.add("Service with provider nomad cannot include Connect blocks", "connect")
 
 
+_ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")  # a scheme: not a relative path
+
+
 def _check_common(c: Check, allowed: tuple[str, ...]) -> tuple[str, str] | None:
     """nomad/structs/services.go:257 ServiceCheck.validateCommon: the first problem, as Go returns."""
     kind = (c.type or "").lower()
@@ -1199,7 +1202,7 @@ def _check_common(c: Check, allowed: tuple[str, ...]) -> tuple[str, str] | None:
     if kind == "http":
         if not c.path:
             return "http type must have http path", "path"
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", c.path):
+        if _ABSOLUTE_URL.match(c.path):
             return "http type must have relative http path", "path"
     if kind == "script" and not c.command:
         return "script type must have a valid script path", "command"
@@ -1657,6 +1660,9 @@ def _template(t: Any, f: _Found) -> None:
         f.add(f"wait min {go_duration(wait.min)} is greater than max {go_duration(wait.max)}", "wait")
 
 
+_NUMERIC_PORT = re.compile(r"[+-]?\d+")
+
+
 def _task_services(t: Task, g: Group, f: _Found) -> None:
     """nomad/structs/structs.go:8440 validateServices(task, tg.Networks)."""
     if not t.services:
@@ -1697,7 +1703,7 @@ def _task_services(t: Task, g: Group, f: _Found) -> None:
             if not port:
                 where.add(f"check {go_quote(c.name or '')} is missing a port", at)
                 continue
-            numeric = bool(re.fullmatch(r"[+-]?\d+", port))
+            numeric = bool(_NUMERIC_PORT.fullmatch(port))
             if c.address_mode == "driver" and numeric:
                 if int(port) <= 0:
                     where.add(f"check {go_quote(c.name or '')} has invalid numeric port {int(port)}",

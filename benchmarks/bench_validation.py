@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,7 +36,8 @@ def main() -> None:
     path = decoded.path
     form = validation.stored_for_rules(decoded)
 
-    def paused(function):  # as `refusals` runs its steps: the cyclic collector paused
+    def paused(function: Callable[[], object]) -> Callable[[], object]:
+        """`function` with the cyclic collector paused, as `refusals` runs its steps."""
         def run() -> object:
             with collector_paused():
                 return function()

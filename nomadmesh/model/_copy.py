@@ -99,8 +99,8 @@ def converters(cls: type) -> dict[str, Callable[[Any], Any] | None] | None:
 def overlay(base: T, override: T | None) -> T:
     """`_base.overlay` (Nomad's Merge: `base` with every field `override` sets), compiled per
     class: the fields read from the instance dict, one copy only when one is set."""
-    if override is None:
-        return base
+    if override is None or override is base:
+        return base  # (a value merged over itself is itself)
     if base is None:
         return override
     cls = type(override)

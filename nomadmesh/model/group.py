@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -35,6 +36,9 @@ from nomadmesh.model.policies import (
     ReschedulePolicy,
     RestartPolicy,
     UpdateStrategy,
+    empty_migrate,
+    reschedule_default,
+    restart_default,
 )
 from nomadmesh.model.resources import EphemeralDisk
 from nomadmesh.model.scaling import Scaling
@@ -136,29 +140,36 @@ class Group:
             update = job.update
         reschedule = overlay(job.reschedule, self.reschedule) if job.reschedule else self.reschedule
         if reschedule is None and job_type not in ("sysbatch", "system"):
-            reschedule = ReschedulePolicy.default_for(job_type)
+            reschedule = reschedule_default(job_type)
         migrate = overlay(job.migrate, self.migrate) if job.migrate else self.migrate
         if migrate is None and job_type == "service":
-            migrate = MigrateStrategy()
-        restart = overlay(RestartPolicy.default_for(job_type), self.restart)
+            migrate = empty_migrate()
+        restart = overlay(restart_default(job_type), self.restart)
         job_name = job.name or ""
         # One copy: the tasks read only the group's name and its canonical restart policy.
         return _canonical_group(
             self,
             count,
             self.scaling.canonicalize(count) if self.scaling is not None else None,
-            (self.ephemeral_disk or EphemeralDisk()).canonicalize(),
+            (self.ephemeral_disk.canonicalize() if self.ephemeral_disk is not None
+             else _default_disk()),
             self.consul.canonicalize(job.consul_namespace) if self.consul is not None else None,
             update.canonicalize() if update is not None else None,
             reschedule.canonicalize(job_type) if reschedule is not None else None,
             migrate.canonicalize() if migrate is not None else None,
             restart,
             tuple(canonical_task(t, self.name, restart, job_name) for t in self.tasks),
-            tuple(s.canonicalize() for s in self.spreads),
-            tuple(a.canonicalize() for a in self.affinities),
-            tuple(s.canonicalize(job_name, self.name) for s in self.services),
+            tuple(s.canonicalize() for s in self.spreads) if self.spreads else (),
+            tuple(a.canonicalize() for a in self.affinities) if self.affinities else (),
+            tuple(s.canonicalize(job_name, self.name) for s in self.services) if self.services else (),
             self.disconnect.canonicalize() if self.disconnect is not None else None,
         )
+
+
+@cache
+def _default_disk() -> EphemeralDisk:
+    """`EphemeralDisk().canonicalize()`, made once (a frozen value, shared)."""
+    return EphemeralDisk().canonicalize()
 
 
 # Group.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.

@@ -3,6 +3,7 @@ of each (api/tasks.go, api/jobs.go)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import ClassVar
 
 import attrs
@@ -82,7 +83,7 @@ class ReschedulePolicy:
 
     def canonicalize(self, job_type: str) -> ReschedulePolicy:
         """api/tasks.go:204 ReschedulePolicy.Canonicalize: unset fields from the job type's."""
-        return overlay(ReschedulePolicy.default_for(job_type), self)
+        return overlay(reschedule_default(job_type), self)
 
 
 @_base.frozen(slots=False, repr=False)
@@ -115,7 +116,7 @@ class UpdateStrategy:
 
     def canonicalize(self) -> UpdateStrategy:
         """api/jobs.go:739 UpdateStrategy.Canonicalize: unset fields from the default."""
-        return overlay(UpdateStrategy.default(), self)
+        return overlay(_update_default(), self)
 
     def is_empty(self) -> bool:
         """api/jobs.go:780 UpdateStrategy.Empty: nothing set to a non-zero value."""
@@ -145,7 +146,7 @@ class MigrateStrategy:
 
     def canonicalize(self) -> MigrateStrategy:
         """api/tasks.go:404 MigrateStrategy.Canonicalize: unset fields from the default."""
-        return overlay(MigrateStrategy.default(), self)
+        return overlay(_migrate_default(), self)
 
 
 @_base.frozen(slots=False, repr=False)
@@ -166,3 +167,42 @@ class Disconnect:
         return evolve(self, replace=True if self.replace is None else self.replace,
                       reconcile="best_score" if self.reconcile is None else self.reconcile)
 
+
+
+# The defaults the canonicalize methods merge into, made once (frozen values, so one is shared).
+
+
+def reschedule_default(job_type: str) -> ReschedulePolicy:
+    """`ReschedulePolicy.default_for(job_type)`, made once per kind of job type."""
+    return _reschedule_default(job_type if job_type in ("service", "batch") else "")
+
+
+@cache
+def _reschedule_default(kind: str) -> ReschedulePolicy:
+    return ReschedulePolicy.default_for(kind)
+
+
+def restart_default(job_type: str) -> RestartPolicy:
+    """`RestartPolicy.default_for(job_type)`, made once per kind of job type."""
+    return _restart_default(job_type in ("service", "system"))
+
+
+@cache
+def _restart_default(service: bool) -> RestartPolicy:
+    return RestartPolicy.default_for("service" if service else "batch")
+
+
+@cache
+def _update_default() -> UpdateStrategy:
+    return UpdateStrategy.default()
+
+
+@cache
+def _migrate_default() -> MigrateStrategy:
+    return MigrateStrategy.default()
+
+
+@cache
+def empty_migrate() -> MigrateStrategy:
+    """`MigrateStrategy()`, made once."""
+    return MigrateStrategy()

@@ -88,7 +88,7 @@ class Resources:
             cores,
             0 if cpu is None else cpu,
             300 if self.memory is None else self.memory,
-            tuple(d.canonicalize() for d in self.devices),
+            tuple(d.canonicalize() for d in self.devices) if self.devices else (),
             self.numa.canonicalize() if self.numa is not None else None,
         )
 

@@ -31,6 +31,7 @@ from nomadmesh.model._base import (
     label_spec,
     specs,
 )
+from nomadmesh.model._copy import copier
 from nomadmesh.model.connect import (
     ConsulConnect,
     ConsulExposeConfig,
@@ -41,6 +42,7 @@ from nomadmesh.model.connect import (
     ConsulProxy,
     SidecarTask,
 )
+from nomadmesh.model.group import Group
 from nomadmesh.model.identity import Consul, WorkloadIdentity
 from nomadmesh.model.network import Network, Port
 from nomadmesh.model.placement import Constraint
@@ -51,7 +53,6 @@ from nomadmesh.model.service import Check, Service
 from nomadmesh.model.task import Lifecycle, Task
 
 if TYPE_CHECKING:
-    from nomadmesh.model.group import Group
     from nomadmesh.model.job import Job
 
 T = TypeVar("T")
@@ -82,12 +83,24 @@ DEFAULT_SERVER = ServerConfig()
 def stored(job: Job, *, zero_fill: bool = True, config: ServerConfig = DEFAULT_SERVER) -> Job:
     """`job` (already api-canonical) as the server stores it; `zero_fill=False` leaves out the Go
     zeros of fields the server keeps as values (what validation reads as zero anyway)."""
-    out = _canonical_job(_structs_job(job))
+    out = _canonical_job(_structs_job(job), full=True)
     # nomad/job_endpoint_hooks.go:245: a priority of 0 takes the server's default.
     if not out.priority:
         out = evolve(out, priority=config.job_default_priority)
-    out = _admission(out, config)
+    out = _admission(out, config, full=True)
     return _as_stored(out) if zero_fill else out
+
+
+def for_rules(job: Job) -> Job:
+    """`stored(job, zero_fill=False)` without the two defaults validation never reads: a port's
+    host network stays unset (the rules read it as "default", as Nomad's own default is) and a
+    task without a workload identity keeps none (the default identity, `name = "default"` and
+    Nomad's audience, passes every identity rule). Every other field is the stored one.
+    tests/test_model_validation.py checks that the rules find the same in both forms."""
+    out = _canonical_job(_structs_job(job), full=False)
+    if not out.priority:
+        out = evolve(out, priority=DEFAULT_SERVER.job_default_priority)
+    return _admission(out, DEFAULT_SERVER, full=False)
 
 
 def admission_problems(job: Job, path: str) -> list[Problem]:
@@ -146,11 +159,12 @@ def _structs_group(group: Group, vault_namespace: str) -> Group:
     if group.volumes and any(v.type not in ("host", "csi") for v in group.volumes.values()):
         # :1309: only host and CSI volumes are kept.
         changes["volumes"] = {k: v for k, v in group.volumes.items() if v.type in ("host", "csi")}
-    if any(n.device is not None for n in group.networks):
+    if group.networks and any(n.device is not None for n in group.networks):
         changes["networks"] = tuple(_structs_network(n) for n in group.networks)
-    services = tuple(_structs_service(s, group=True) for s in group.services)
-    if not _same(services, group.services):
-        changes["services"] = services
+    if group.services:
+        services = tuple(_structs_service(s, group=True) for s in group.services)
+        if not _same(services, group.services):
+            changes["services"] = services
     if group.scaling is not None:
         changes["scaling"] = _structs_scaling(group.scaling, group.count or 0)
     tasks = tuple(_structs_task(t, vault_namespace) for t in group.tasks)
@@ -197,7 +211,8 @@ def _structs_task(task: Task, vault_namespace: str) -> Task:
 
 def _structs_resources(resources: Resources) -> Resources:
     """command/agent/job_endpoint.go:1598 ApiResourcesToStructs does not carry DiskMB over."""
-    if resources.disk is None and all(n.device is None for n in resources.networks):
+    if resources.disk is None and (not resources.networks
+                                   or all(n.device is None for n in resources.networks)):
         return resources
     return evolve(resources, disk=None, networks=tuple(_structs_network(n) for n in resources.networks))
 
@@ -249,8 +264,8 @@ def _structs_connect(connect: ConsulConnect) -> ConsulConnect:
 # --- structs Canonicalize ------------------------------------------------------------------------
 
 
-def _canonical_job(job: Job) -> Job:
-    """nomad/structs/structs.go:4658 Job.Canonicalize."""
+def _canonical_job(job: Job, *, full: bool = True) -> Job:
+    """nomad/structs/structs.go:4658 Job.Canonicalize (`full=False`: see `for_rules`)."""
     job_name, namespace = job.name or "", job.namespace or "default"
     return evolve(
         job,
@@ -260,40 +275,47 @@ def _canonical_job(job: Job) -> Job:
         # structs.go:6101 ParameterizedJobConfig.Canonicalize.
         parameterized=(evolve(job.parameterized, payload=job.parameterized.payload or "optional")
                        if job.parameterized is not None else None),
-        groups=tuple(_canonical_group(g, job_name, namespace) for g in job.groups),
+        groups=tuple(_canonical_group(g, job_name, namespace, full) for g in job.groups),
     )
 
 
-def _canonical_group(group: Group, job_name: str, namespace: str) -> Group:
+def _canonical_group(group: Group, job_name: str, namespace: str, full: bool = True) -> Group:
     """nomad/structs/structs.go:7020 TaskGroup.Canonicalize (the api set the policies already)."""
-    return _evolved(
-        group,
-        services=tuple(_canonical_service(s, job_name, group.name, "group", namespace)
-                       for s in group.services),
-        networks=tuple(_canonical_network(n) for n in group.networks),
-        tasks=tuple(_canonical_task(t, group, job_name, namespace) for t in group.tasks),
-    )
+    services = tuple(_canonical_service(s, job_name, group.name, "group", namespace)
+                     for s in group.services) if group.services else ()
+    networks = tuple(_canonical_network(n, full) for n in group.networks) if full else group.networks
+    tasks = tuple(_canonical_task(t, group, job_name, namespace, full) for t in group.tasks)
+    if _same(services, group.services) and _same(networks, group.networks) and _same(
+            tasks, group.tasks):
+        return group
+    return _server_group(group, services, networks, tasks)
 
 
-def _canonical_network(network: Network) -> Network:
-    """nomad/structs/structs.go:2914 NetworkResource.Canonicalize: host network "default"."""
-    if all(p.host_network for p in network.ports):
+def _canonical_network(network: Network, full: bool = True) -> Network:
+    """nomad/structs/structs.go:2914 NetworkResource.Canonicalize: host network "default" (not
+    with `full=False`: see `for_rules`)."""
+    if not full or all(p.host_network for p in network.ports):
         return network
     return evolve(network, ports=[p if p.host_network else evolve(p, host_network="default")
                                   for p in network.ports])
 
 
-def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> Task:
-    """nomad/structs/structs.go:8115 Task.Canonicalize(job, tg)."""
+def _canonical_task(task: Task, group: Group, job_name: str, namespace: str,
+                    full: bool = True) -> Task:
+    """nomad/structs/structs.go:8115 Task.Canonicalize(job, tg) (`full=False`: no default
+    identity, see `for_rules`)."""
     identity = task.identity
-    identities = []
+    identities: list[WorkloadIdentity] = []
     for wid in task.identities:
         wid = _canonical_identity(wid)
         if wid.name == DEFAULT_IDENTITY:
             identity = wid  # for backward compatibility the default one lives in Task.Identity
         else:
             identities.append(wid)
-    identity = _canonical_identity(identity) if identity is not None else _DEFAULT_IDENTITY
+    if identity is not None:
+        identity = _canonical_identity(identity)
+    elif full:
+        identity = _DEFAULT_IDENTITY
     resources = task.resources
     if resources is None:
         resources = _DEFAULT_RESOURCES
@@ -303,7 +325,7 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
         if numa is not None and not numa.affinity:
             numa = evolve(numa, affinity="none")  # structs/numa.go:42
         if resources.networks or numa is not resources.numa:
-            resources = _evolved(resources, networks=tuple(_canonical_network(n)
+            resources = _evolved(resources, networks=tuple(_canonical_network(n, full)
                                                            for n in resources.networks), numa=numa)
     vault = task.vault
     if vault is not None:  # structs.go:10506 Vault.Canonicalize
@@ -329,14 +351,15 @@ def _canonical_task(task: Task, group: Group, job_name: str, namespace: str) -> 
                                             for p in task.scaling_policies)
     if vault is not None:
         changes["vault"] = vault
-    if any(t.change_signal for t in task.templates):
+    if task.templates and any(t.change_signal for t in task.templates):
         # structs.go:8927 Template.Canonicalize.
         changes["templates"] = tuple(
             t if not t.change_signal else evolve(t, change_signal=t.change_signal.upper())
             for t in task.templates)
     if identity is not task.identity:
         changes["identity"] = identity
-    if not (len(identities) == len(task.identities) and _same(tuple(identities), task.identities)):
+    if task.identities and not (len(identities) == len(task.identities)
+                                and _same(tuple(identities), task.identities)):
         changes["identities"] = tuple(identities)
     return evolve(task, **changes) if changes else task
 
@@ -379,17 +402,35 @@ def _canonical_identity(wid: WorkloadIdentity) -> WorkloadIdentity:
 def _canonical_service(service: Service, job: str, group: str, task: str, namespace: str) -> Service:
     """nomad/structs/services.go:694 Service.Canonicalize(job, taskGroup, task, jobNamespace)."""
     task_name = service.task or (task if task != "group" else None)
-    name = _replace_env(service.name or "", {"JOB": job, "TASKGROUP": group, "TASK": task,
-                                             "BASE": f"{job}-{group}-{task}"})
-    checks = tuple(_canonical_check(c, name, task_name) for c in service.checks)
-    return _evolved(service, task=task_name, name=name, checks=checks,
-                  provider=service.provider or "consul")
+    name = service.name or ""
+    if "${" in name:
+        name = _replace_env(name, {"JOB": job, "TASKGROUP": group, "TASK": task,
+                                   "BASE": f"{job}-{group}-{task}"})
+    checks = tuple(_canonical_check(c, name, task_name)
+                   for c in service.checks) if service.checks else ()
+    provider = service.provider or "consul"
+    if (task_name is service.task and name is service.name and provider is service.provider
+            and _same(checks, service.checks)):
+        return service
+    return _server_service(service, task_name, name, checks, provider)
 
 
 def _canonical_check(check: Check, service_name: str, task_name: str | None) -> Check:
     """nomad/structs/services.go:222 ServiceCheck.Canonicalize(serviceName, taskName)."""
-    return _evolved(check, name=check.name or f"service: {_quote(service_name)} check",
-                  task=check.task or task_name, on_update=check.on_update or "require_healthy")
+    name = check.name or f"service: {_quote(service_name)} check"
+    task = check.task or task_name
+    on_update = check.on_update or "require_healthy"
+    if name is check.name and task is check.task and on_update is check.on_update:
+        return check
+    return _server_check(check, name, task, on_update)
+
+
+# The server pass's copies (see nomadmesh.model._copy), in the order of their arguments: each
+# stores what `_evolved` stores (a field given its own value keeps it).
+_server_group = copier(Group, ("services", "networks", "tasks"), globals(), "_server_group")
+_server_service = copier(Service, ("task", "name", "checks", "provider"), globals(),
+                         "_server_service")
+_server_check = copier(Check, ("name", "task", "on_update"), globals(), "_server_check")
 
 
 def _quote(text: str) -> str:
@@ -422,7 +463,7 @@ def _replace_env(text: str, *envs: dict[str, str]) -> str:
 # --- the mutating admission hooks (nomad/job_endpoint.go:66) --------------------------------------
 
 
-def _admission(job: Job, config: ServerConfig) -> Job:
+def _admission(job: Job, config: ServerConfig, *, full: bool = True) -> Job:
     """The mutators after the canonicalizer, in Nomad's order (each reads and changes one group
     at a time, so they run group by group), then the FSM's Canonicalize (nomad/fsm.go:681),
     which can only change what the hooks added: that is canonicalized where it is added (renamed
@@ -438,7 +479,7 @@ def _admission(job: Job, config: ServerConfig) -> Job:
     for g in job.groups:
         g = _consul_hook(_vault_hook(g))
         if g.networks:
-            g = _connect_hook(g, job)
+            g = _connect_hook(g, job, full)
         g = _implied_constraints(_expose_check_hook(g), providers)
         groups.append(_implicit_identities(g, config))
     # nomad/job_endpoint_hook_node_pool_ce.go:27.
@@ -465,7 +506,8 @@ def _consul_hook(group: Group) -> Group:
     services = tuple(_default_cluster(s) for s in group.services)
     if not _same(services, group.services):
         changes["services"] = services
-    tasks = tuple(_consul_task(t) for t in group.tasks)
+    tasks = tuple(_consul_task(t) if t.services or t.consul is not None else t
+                  for t in group.tasks)
     if not _same(tasks, group.tasks):
         changes["tasks"] = tasks
     return evolve(group, **changes) if changes else group
@@ -513,7 +555,7 @@ _ENVOY_ARGS = ("-c", "${NOMAD_SECRETS_DIR}/envoy_bootstrap.json", "-l", "${meta.
                "--concurrency", "${meta.connect.proxy_concurrency}", "--disable-hot-restart")
 
 
-def _connect_hook(group: Group, job: Job) -> Group:
+def _connect_hook(group: Group, job: Job, full: bool = True) -> Group:
     """nomad/job_endpoint_hook_connect.go:274 groupConnectHook, for a group with a network."""
     if not any(s.connect is not None for s in group.services):
         return group
@@ -540,7 +582,7 @@ def _connect_hook(group: Group, job: Job) -> Group:
             if connect.sidecar_task is not None:
                 task = _merge_sidecar_task(connect.sidecar_task, task)
             # :318: canonicalized since this mutator runs after job canonicalization.
-            tasks[index] = _canonical_task(task, group, job.name or "", job.namespace or "")
+            tasks[index] = _canonical_task(task, group, job.name or "", job.namespace or "", full)
             ports = _inject_port(ports, connect.sidecar_service.port or f"connect-proxy-{name}")
             services[i] = _renamed(service, name, group, job)
         elif connect.native:
@@ -573,10 +615,10 @@ def _connect_hook(group: Group, job: Job) -> Group:
                                      _customized_tls(gateway))
                 if connect.sidecar_task is not None:
                     task = _merge_sidecar_task(connect.sidecar_task, task)
-                tasks.append(_canonical_task(task, group, job.name or "", job.namespace or ""))
+                tasks.append(_canonical_task(task, group, job.name or "", job.namespace or "", full))
             services[i] = service
     # :396: the group network is canonicalized again for the ports added.
-    network = _canonical_network(evolve(group.networks[0], ports=ports))
+    network = _canonical_network(evolve(group.networks[0], ports=ports), full)
     return evolve(group, services=services, tasks=tasks, networks=(network, *group.networks[1:]))
 
 
@@ -1073,16 +1115,29 @@ _TASK_SCHEDULE = Constraint(attribute="${attr.nomad.version}", value=">= 1.8.0-d
 def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     """nomad/job_endpoint_hooks.go:260 jobImpliedConstraints.Mutate, for one group."""
     constraints = list(g.constraints)
-    # What the tasks ask for, in one pass over them.
+    # What the tasks ask for, in one pass over them: vault, NUMA, schedules, signals
+    # (nomad/structs/structs.go:5210 Job.RequiredSignals) and their services.
     has_vault = has_numa = has_schedule = False
+    signals: set[str] = set()
+    task_services: list[Service] = []
     for t in g.tasks:
-        if t.vault is not None:
+        vault = t.vault
+        if vault is not None:
             has_vault = True
+            if vault.change_mode == "signal":
+                signals.add(vault.change_signal or "")
         if (t.resources is not None and t.resources.numa is not None
                 and (t.resources.numa.affinity or "none") != "none"):
             has_numa = True
         if t.schedule is not None:
             has_schedule = True
+        if t.kill_signal:
+            signals.add(t.kill_signal)
+        for tpl in t.templates:
+            if tpl.change_mode == "signal":
+                signals.add(tpl.change_signal or "")
+        if t.services:
+            task_services += t.services
     # The tasks' vault blocks in the order of their names (job_endpoint_hooks.go:301).
     for vault in (t.vault for t in (sorted(g.tasks, key=lambda t: t.name) if has_vault else ())
                   if t.vault is not None):
@@ -1096,37 +1151,45 @@ def _implied_constraints(g: Group, providers: tuple[str, ...]) -> Group:
     if has_numa:
         for c in _NUMA:
             _add_full(constraints, c)
-    signals = _required_signals(g)
     if signals:  # nomad/job_endpoint.go:423 getSignalConstraint
         _add_full(constraints, Constraint(attribute="${attr.os.signals}",
                                           value=",".join(sorted(signals)), operator="set_contains"))
-    every = [*g.services, *(s for t in g.tasks for s in t.services)]
+    every = [*g.services, *task_services] if task_services else g.services
     nomad_services = [s for s in every if s.provider == "nomad"]
     if nomad_services:
         _add_full(constraints, _NSD)
-    if any(s.checks for s in nomad_services):
-        _add_full(constraints, _NSD_CHECKS)
+        if any(s.checks for s in nomad_services):
+            _add_full(constraints, _NSD_CHECKS)
     tasks = g.tasks
-    if any(s.provider in (None, "", "consul") for s in every):
-        for s in g.services:
-            if s.provider in (None, "", "consul"):
-                _add_left(constraints, _CONSUL_VERSION)
+    consul_group = any(s.provider in (None, "", "consul") for s in g.services)
+    if consul_group:
+        _add_left(constraints, _CONSUL_VERSION)
+    if task_services and any(s.provider in (None, "", "consul") for s in task_services):
         tasks = tuple(_task_consul_constraint(t) for t in g.tasks)
         if _same(tasks, g.tasks):
             tasks = g.tasks
-    if any(n.mode == "bridge" for n in g.networks):
-        for c in _CNI:
-            _add_left(constraints, c)
-    if any(s.connect is not None and s.connect.sidecar_service is not None
-           and s.connect.sidecar_service.proxy is not None
-           and s.connect.sidecar_service.proxy.transparent_proxy is not None for s in g.services):
-        for c in _TPROXY:
-            _add_left(constraints, c)
+    for n in g.networks:
+        if n.mode == "bridge":
+            attributes = {c.attribute for c in constraints}
+            for c in _CNI:  # _add_left of each (their attributes differ)
+                if c.attribute not in attributes:
+                    constraints.append(c)
+            break
+    for s in g.services:
+        if (s.connect is not None and s.connect.sidecar_service is not None
+                and s.connect.sidecar_service.proxy is not None
+                and s.connect.sidecar_service.proxy.transparent_proxy is not None):
+            for c in _TPROXY:
+                _add_left(constraints, c)
+            break
     if has_schedule:
         _add_left(constraints, _TASK_SCHEDULE)
     if tasks is g.tasks and len(constraints) == len(g.constraints):
         return g
-    return evolve(g, tasks=tasks, constraints=constraints)
+    return _implied_group(g, tasks, constraints)
+
+
+_implied_group = copier(Group, ("tasks", "constraints"), globals(), "_implied_group")
 
 
 def _task_consul_constraint(task: Task) -> Task:
@@ -1137,18 +1200,6 @@ def _task_consul_constraint(task: Task) -> Task:
     constraints = list(task.constraints)
     _add_left(constraints, _CONSUL_VERSION)
     return task if len(constraints) == len(task.constraints) else evolve(task, constraints=constraints)
-
-
-def _required_signals(group: Group) -> set[str]:
-    """nomad/structs/structs.go:5210 Job.RequiredSignals, for one group."""
-    out: set[str] = set()
-    for t in group.tasks:
-        if t.vault is not None and t.vault.change_mode == "signal":
-            out.add(t.vault.change_signal or "")
-        if t.kill_signal:
-            out.add(t.kill_signal)
-        out.update(tpl.change_signal or "" for tpl in t.templates if tpl.change_mode == "signal")
-    return out
 
 
 def _add_left(constraints: list[Constraint], implied: Constraint) -> None:
@@ -1175,15 +1226,18 @@ def _implicit_identities(group: Group, config: ServerConfig) -> Group:
     """nomad/job_endpoint_hook_implicit_identities.go:20 jobImplicitIdentitiesHook.Mutate."""
     services = tuple(_service_identity(s, config) for s in group.services)
     has_identity = any(s.identity is not None for s in services)
+    # Without the server's task identities (Nomad's default) a task gains none.
+    task_identities = (config.consul_task_identity is not None
+                       or config.vault_default_identity is not None)
     tasks = []
     for t in group.tasks:
         if t.services:
             task_services = tuple(_service_identity(s, config) for s in t.services)
             if not _same(task_services, t.services):
                 t = evolve(t, services=task_services)
-        has_identity = has_identity or (bool(t.services)
-                                        and any(s.identity is not None for s in t.services))
-        t = _vault_identity(_consul_task_identity(t, group, config), config)
+            has_identity = has_identity or any(s.identity is not None for s in t.services)
+        if task_identities:
+            t = _vault_identity(_consul_task_identity(t, group, config), config)
         has_identity = has_identity or bool(t.identities)
         tasks.append(t)
     changes: dict[str, Any] = {}
@@ -1336,4 +1390,5 @@ def _unchanged(obj: Any) -> Any:
 
 
 def _same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
-    return all(map(operator.is_, new, old))
+    """The same values, by identity (`new` was made from `old`, element by element)."""
+    return new is old or (len(new) == len(old) and all(map(operator.is_, new, old)))

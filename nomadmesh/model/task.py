@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -350,21 +351,36 @@ def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | N
                    job_name: str) -> Task:
     """`task.canonicalize(group, job)` from what it reads of them: the group's name and canonical
     restart policy, the job's name."""
+    # A list of blocks is canonicalized only when it has some (no generator for an empty one).
+    artifacts, templates, services = task.artifacts, task.templates, task.services
+    affinities, mounts = task.affinities, task.volume_mounts
     return _canonical_task(
         task,
-        (task.resources or Resources()).canonicalize(),
+        task.resources.canonicalize() if task.resources is not None else _default_resources(),
         5 * SECOND if task.kill_timeout is None else task.kill_timeout,
-        (task.logs or LogConfig()).canonicalize(),
-        tuple(a.canonicalize() for a in task.artifacts),
+        task.logs.canonicalize() if task.logs is not None else _default_logs(),
+        tuple(a.canonicalize() for a in artifacts) if artifacts else (),
         task.vault.canonicalize() if task.vault is not None else None,
         task.consul.canonicalize() if task.consul is not None else None,
-        tuple(t.canonicalize() for t in task.templates),
-        tuple(s.canonicalize(job_name, group_name, task.name) for s in task.services),
-        tuple(a.canonicalize() for a in task.affinities),
-        tuple(v.canonicalize() for v in task.volume_mounts),
+        tuple(t.canonicalize() for t in templates) if templates else (),
+        tuple(s.canonicalize(job_name, group_name, task.name) for s in services) if services else (),
+        tuple(a.canonicalize() for a in affinities) if affinities else (),
+        tuple(v.canonicalize() for v in mounts) if mounts else (),
         task.csi_plugin.canonicalize() if task.csi_plugin is not None else None,
         overlay(group_restart, task.restart),
     )
+
+
+@cache
+def _default_resources() -> Resources:
+    """`Resources().canonicalize()`, made once (a frozen value, shared)."""
+    return Resources().canonicalize()
+
+
+@cache
+def _default_logs() -> LogConfig:
+    """`LogConfig().canonicalize()`, made once (a frozen value, shared)."""
+    return LogConfig().canonicalize()
 
 
 # Task.canonicalize's copy (see nomadmesh.model._copy), in the order of its arguments.

@@ -94,10 +94,11 @@ def block_rules(obj: Any, path: str) -> list[Problem]:
 
 
 def stored_for_rules(job: Job) -> Job:
-    """The job as the server validates it, without the Go zeros the rules read as zero anyway."""
-    from nomadmesh.model.server import stored
+    """The job as the server validates it, without the Go zeros the rules read as zero anyway
+    and the defaults they never read (nomadmesh.model.server.for_rules)."""
+    from nomadmesh.model.server import for_rules
 
-    return stored(job.canonicalize(server=False), zero_fill=False)
+    return for_rules(job.canonicalize(server=False))
 
 
 def types(obj: Any, path: str) -> list[Problem]:
@@ -297,14 +298,17 @@ def job_rules(job: Job, path: str) -> list[Problem]:
             f.add("Job datacenter must be non-empty string", f"datacenters[{i}]")
     if not job.groups:
         f.add("Missing job task groups")
-    for i, c in enumerate(job.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"))
+    _constraints(job.constraints, f)
     _affinities_and_spreads(job.affinities, job.spreads, job_type, f)
     if job.ui is not None and len(job.ui.description or "") > 1000:
         f.add(f"UI description must be under 1000 characters, currently "
               f"{len((job.ui.description or '').encode(errors='surrogatepass'))}", "ui.description")
     seen: dict[str, int] = {}
     for i, g in enumerate(job.groups):
+        if (g.name and g.name not in seen and (g.shutdown_delay is None or g.shutdown_delay >= 0)
+                and not (job_type == "system" and (g.count or 0) > 1)):
+            seen[g.name] = i  # the common case: nothing to report
+            continue
         where = f.at(f"group[{g.name or i}]")
         if not g.name:
             where.add(f"Job task group {i + 1} missing name")
@@ -360,11 +364,15 @@ def _admission(job: Job, f: _Found) -> None:
         if g.consul is not None and g.consul.cluster not in ("", "default", None):
             where.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
         for i, s in enumerate(g.services):
-            _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
+            if _service_admission_problem(s):
+                _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
         for t in g.tasks:
+            if not t.services and t.consul is None and t.vault is None:
+                continue  # nothing to check
             at = where.at(f"task[{t.name}]")
             for i, s in enumerate(t.services):
-                _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
+                if _service_admission_problem(s):
+                    _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
             if t.consul is not None and t.consul.cluster not in ("", "default", None):
                 at.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
             if t.vault is not None:
@@ -375,6 +383,12 @@ def _admission(job: Job, f: _Found) -> None:
     if namespaces:
         f.add("multiple Vault namespaces requires Nomad Enterprise, Namespaces: "
               + ", ".join(sorted(namespaces)))
+
+
+def _service_admission_problem(s: Service) -> bool:
+    """Whether `_service_admission` finds something (its path is made only then)."""
+    return ((s.identity is not None and not s.identity.name)
+            or ((s.provider or "consul") == "consul" and s.cluster not in ("", "default", None)))
 
 
 def _service_admission(s: Service, parent: str, f: _Found) -> None:
@@ -510,58 +524,77 @@ def _semver_problem(text: str) -> str | None:
 _TARGET_RULES = ("set_contains_all", "set_contains_any", "set_contains", "regexp", "version", "semver")
 
 
-def _target(op: str, rtarget: str, noun: str, set_message: str, f: _Found) -> None:
-    """The RTarget checks constraints and affinities share (structs.go:10030, :10170)."""
+def _target(op: str, rtarget: str, noun: str, set_message: str) -> tuple[str, str] | None:
+    """The RTarget checks constraints and affinities share (structs.go:10030, :10170): the
+    problem's message and where, or None."""
     if op.startswith("set_contains"):
-        if not rtarget:
-            f.add(set_message, "value")
-        return
+        return (set_message, "value") if not rtarget else None
     if op == "regexp":
         problem = _regexp_problem(rtarget)
-        if problem is not None:
-            f.add(f"Regular expression failed to compile: {problem}", "value")
-        return
+        return None if problem is None else (f"Regular expression failed to compile: {problem}",
+                                             "value")
     problem = _version_problem(rtarget) if op == "version" else _semver_problem(rtarget)
-    if problem is not None:
-        f.add(f"{op.capitalize()} {noun} is invalid: {problem}", "value")
+    return None if problem is None else (f"{op.capitalize()} {noun} is invalid: {problem}", "value")
 
 
-def _constraint(c: Constraint, f: _Found, *, task: bool = False) -> None:
+def _constraints(constraints: tuple[Constraint, ...], f: _Found, *, task: bool = False) -> None:
+    """Every constraint's problems, under `constraint[<i>]` (a path made only for a problem)."""
+    for i, c in enumerate(constraints):
+        found = _constraint_problems(c.operator or "", c.value or "", c.attribute or "")
+        if task and c.operator in ("distinct_hosts", "distinct_property"):
+            # nomad/structs/structs.go:8268
+            found += ((f"Constraint has disallowed Operand at task level: {c.operator}",
+                       "operator"),)
+        if found:
+            at = f.at(f"constraint[{i}]")
+            for message, where in found:
+                at.add(message, where)
+
+
+def _constraint(c: Constraint, f: _Found) -> None:
     """nomad/structs/structs.go:10021 Constraint.Validate."""
-    op, rtarget = c.operator or "", c.value or ""
+    for message, where in _constraint_problems(c.operator or "", c.value or "", c.attribute or ""):
+        f.add(message, where)
+
+
+@functools.lru_cache(maxsize=4096)  # pure; a job repeats its constraints group by group
+def _constraint_problems(op: str, rtarget: str, attribute: str) -> tuple[tuple[str, str], ...]:
+    """nomad/structs/structs.go:10021 Constraint.Validate: each problem's message and where."""
+    out: list[tuple[str, str]] = []
     if op == "":
-        f.add("Missing constraint operand", "operator")
+        out.append(("Missing constraint operand", "operator"))
     require_ltarget = True
     if op == "distinct_hosts":
         require_ltarget = False
     elif op in _TARGET_RULES:
-        _target(op, rtarget, "constraint", "Set contains constraint requires an RTarget", f)
+        problem = _target(op, rtarget, "constraint", "Set contains constraint requires an RTarget")
+        if problem is not None:
+            out.append(problem)
     elif op == "distinct_property":
         if rtarget:
             if not rtarget.isdigit() or int(rtarget) >= 2**64:
-                f.add(f"Failed to convert RTarget {go_quote(rtarget)} to uint64: strconv.ParseUint: "
-                      f"parsing {go_quote(rtarget)}: invalid syntax", "value")
+                out.append((f"Failed to convert RTarget {go_quote(rtarget)} to uint64: "
+                            f"strconv.ParseUint: parsing {go_quote(rtarget)}: invalid syntax",
+                            "value"))
             elif int(rtarget) < 1:
-                f.add(f"Distinct Property must have an allowed count of 1 or greater: {rtarget} < 1",
-                      "value")
+                out.append(("Distinct Property must have an allowed count of 1 or greater: "
+                            f"{rtarget} < 1", "value"))
     elif op in ("is_set", "is_not_set"):
         if rtarget:
-            f.add(f"Operator {go_quote(op)} does not support an RTarget", "value")
+            out.append((f"Operator {go_quote(op)} does not support an RTarget", "value"))
     elif op in _EQUALITY:
         if not rtarget:
-            f.add(f"Operator {go_quote(op)} requires an RTarget", "value")
+            out.append((f"Operator {go_quote(op)} requires an RTarget", "value"))
     elif op:
-        f.add(f"Unknown constraint type {go_quote(op)}", "operator")
+        out.append((f"Unknown constraint type {go_quote(op)}", "operator"))
     if require_ltarget:
-        if not c.attribute:
-            f.add("no attribute provided but is required by operator", "attribute")
+        if not attribute:
+            out.append(("no attribute provided but is required by operator", "attribute"))
         else:
-            problem = _attribute_problem(c.attribute)
-            if problem is not None:
-                f.add(problem, "attribute")
-    if task and op in ("distinct_hosts", "distinct_property"):
-        # nomad/structs/structs.go:8268
-        f.add(f"Constraint has disallowed Operand at task level: {op}", "operator")
+            message = _attribute_problem(attribute)
+            if message is not None:
+                out.append((message, "attribute"))
+    return tuple(out)
 
 
 def _affinity(a: Affinity, f: _Found) -> None:
@@ -570,7 +603,9 @@ def _affinity(a: Affinity, f: _Found) -> None:
     if op == "":
         f.add("Missing affinity operand", "operator")
     if op in _TARGET_RULES:
-        _target(op, rtarget, "affinity", "Set contains operators require an RTarget", f)
+        problem = _target(op, rtarget, "affinity", "Set contains operators require an RTarget")
+        if problem is not None:
+            f.add(*problem)
     elif op in _EQUALITY:
         if not rtarget:
             f.add(f"Operator {go_quote(op)} requires an RTarget", "value")
@@ -629,14 +664,15 @@ def _group(g: Group, job: Job, f: _Found) -> None:
             f.add("MaxRunDuration must be greater than zero", "max_run_duration")
         if job_type not in ("batch", "sysbatch"):
             f.add(f"Job type {go_quote(job_type)} does not allow max_run_duration", "max_run_duration")
-    for i, c in enumerate(g.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"))
-    _affinities_and_spreads(g.affinities, (), job_type, f)
+    _constraints(g.constraints, f)
+    if g.affinities:
+        _affinities_and_spreads(g.affinities, (), job_type, f)
     if g.restart is not None:
         _restart(g.restart, f.at("restart"))
     else:
         f.add(f"Task Group {g.name} should have a restart policy", "restart")
-    _affinities_and_spreads((), g.spreads, job_type, f)
+    if g.spreads:
+        _affinities_and_spreads((), g.spreads, job_type, f)
     if job_type in ("system", "sysbatch"):
         if g.reschedule is not None:
             f.add("System or sysbatch jobs should not have a reschedule policy", "reschedule")
@@ -1085,7 +1121,7 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OP
 def _service(s: Service, f: _Found) -> None:
     """nomad/structs/services.go:761 Service.Validate."""
     name = s.name or ""
-    if not _SERVICE_NAME.match(_ENV.sub("ENV-VAR", name)):
+    if not _SERVICE_NAME.match(_ENV.sub("ENV-VAR", name) if "${" in name else name):
         f.add("Service name must be valid per RFC 1123 and can contain only alphanumeric characters "
               f"or dashes and must be no longer than 63 characters: {go_quote(name)}", "name")
     mode = s.address_mode or ""
@@ -1155,6 +1191,9 @@ def _nomad_service(s: Service, f: _Found) -> None:
         f.add("Service with provider nomad cannot include Connect blocks", "connect")
 
 
+_ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")  # a scheme: not a relative path
+
+
 def _check_common(c: Check, allowed: tuple[str, ...]) -> tuple[str, str] | None:
     """nomad/structs/services.go:257 ServiceCheck.validateCommon: the first problem, as Go returns."""
     kind = (c.type or "").lower()
@@ -1163,7 +1202,7 @@ def _check_common(c: Check, allowed: tuple[str, ...]) -> tuple[str, str] | None:
     if kind == "http":
         if not c.path:
             return "http type must have http path", "path"
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", c.path):
+        if _ABSOLUTE_URL.match(c.path):
             return "http type must have relative http path", "path"
     if kind == "script" and not c.command:
         return "script type must have a valid script path", "command"
@@ -1325,10 +1364,12 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
         f.add("Missing Log Config", "logs")
     else:
         _logs(t.logs, g, f.at("logs"))
-    for i, c in enumerate(t.constraints):
-        _constraint(c, f.at(f"constraint[{i}]"), task=True)
-    _affinities_and_spreads(t.affinities, (), job_type, f)
-    _task_services(t, g, f)
+    if t.constraints:
+        _constraints(t.constraints, f, task=True)
+    if t.affinities:
+        _affinities_and_spreads(t.affinities, (), job_type, f)
+    if t.services:
+        _task_services(t, g, f)
     for i, a in enumerate(t.artifacts):
         _artifact(a, f.at(f"artifact[{i}]"))
     if t.vault is not None:
@@ -1581,6 +1622,9 @@ def _artifact(a: Any, f: _Found) -> None:
         f.add(f"invalid {kind} checksum: {value}", "options.checksum")
 
 
+_OCTAL = frozenset("01234567")
+
+
 def _template(t: Any, f: _Found) -> None:
     """nomad/structs/structs.go:8933 Template.Validate."""
     if not t.source and not t.data:
@@ -1607,8 +1651,8 @@ def _template(t: Any, f: _Found) -> None:
               "change_mode")
     if (t.splay or 0) < 0:
         f.add("Must specify positive splay value", "splay")
-    if t.perms and not (set(t.perms) <= set("01234567") and int(t.perms, 8) < 4096):
-        reason = "value out of range" if set(t.perms) <= set("01234567") else "invalid syntax"
+    if t.perms and not (_OCTAL.issuperset(t.perms) and int(t.perms, 8) < 4096):
+        reason = "value out of range" if _OCTAL.issuperset(t.perms) else "invalid syntax"
         f.add(f"Failed to parse {go_quote(t.perms)} as octal: strconv.ParseUint: parsing "
               f"{go_quote(t.perms)}: {reason}", "perms")
     wait = t.wait
@@ -1616,8 +1660,13 @@ def _template(t: Any, f: _Found) -> None:
         f.add(f"wait min {go_duration(wait.min)} is greater than max {go_duration(wait.max)}", "wait")
 
 
+_NUMERIC_PORT = re.compile(r"[+-]?\d+")
+
+
 def _task_services(t: Task, g: Group, f: _Found) -> None:
     """nomad/structs/structs.go:8440 validateServices(task, tg.Networks)."""
+    if not t.services:
+        return  # nothing to check: no service, so no port label referenced
     ports: dict[str, set[str]] = {}
     known: set[tuple[str, str]] = set()
     for i, s in enumerate(t.services):
@@ -1654,7 +1703,7 @@ def _task_services(t: Task, g: Group, f: _Found) -> None:
             if not port:
                 where.add(f"check {go_quote(c.name or '')} is missing a port", at)
                 continue
-            numeric = bool(re.fullmatch(r"[+-]?\d+", port))
+            numeric = bool(_NUMERIC_PORT.fullmatch(port))
             if c.address_mode == "driver" and numeric:
                 if int(port) <= 0:
                     where.add(f"check {go_quote(c.name or '')} has invalid numeric port {int(port)}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -817,43 +816,77 @@ def _reschedule(r: ReschedulePolicy, f: _Found) -> None:
             _reschedule_delays(attempts, interval, delay, max_delay, function, f)
 
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+# Nomad's fibonacci check builds one delay per attempt (structs.go:6761-6778): past this many
+# steps that cannot be followed exactly, it is refused by nomadmesh instead (Nomad would allocate
+# one 8-byte duration per attempt, gigabytes for the attempts that get here).
+FIBONACCI_STEPS_MAX = 100_000
+
+
+def _i64(value: int) -> int:
+    """`value` as Go's int64 arithmetic leaves it: wrapped, two's complement."""
+    return (value + 2**63) % 2**64 - 2**63
+
+
+def _go_div(a: int, b: int) -> int:
+    """Go's integer division: truncated toward zero (Python's // floors)."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _go_round_second(d: int) -> int:
+    """time.Duration.Round(time.Second) (go/src/time/time.go Round): half away from zero,
+    saturating on overflow."""
+    m = SECOND
+    r = abs(d) % m  # Go's d % m, made non-negative as Round does for d < 0
+    half = r + r < m
+    if d < 0:
+        if half:
+            return d + r
+        d1 = _i64(d - m + r)
+        return d1 if d1 < d else _I64_MIN
+    if half:
+        return d - r
+    d1 = _i64(d + m - r)
+    return d1 if d1 > d else _I64_MAX
+
+
 def _reschedule_delays(attempts: int, interval: int, delay: int, max_delay: int, function: str,
                        f: _Found) -> None:
-    """nomad/structs/structs.go:6716 validateDelayParams and :6735 viableAttempts."""
+    """nomad/structs/structs.go:6716 validateDelayParams and :6733 viableAttempts, with Go's
+    int64 arithmetic (a product or sum that overflows wraps), in bounded time for any attempts:
+    Nomad loops once per attempt, so the repeating part is counted instead of walked."""
     possible, recommended, valid = 0, 0, True
     if function == "constant":
-        recommended = attempts * delay
+        recommended = _i64(attempts * delay)
         if interval < recommended:
-            possible, valid = interval // delay, False
+            possible, valid = _go_div(interval, delay), False
     elif function == "exponential":
-        for i in range(attempts):
-            next_delay = int(math.pow(2, i)) * delay
-            if next_delay > max_delay:
-                recommended += max_delay
-            else:
-                recommended = next_delay
+        # time.Duration(math.Pow(2, i)): exact up to 2**62; from i = 63 the float is out of
+        # int64's range and amd64's conversion gives the minimum int64 (Go's spec leaves the
+        # value to the implementation; Nomad's servers are built for amd64 first).
+        for i in range(min(attempts, 63)):
+            next_delay = _i64((1 << i) * delay)
+            recommended = _i64(recommended + max_delay) if next_delay > max_delay else next_delay
             if recommended < interval:
                 possible += 1
+        if attempts > 63:
+            # Every later step: next_delay is min int64 times delay (0 or min int64), never above
+            # max_delay (at least 5s here), so the interval recommended is that value each time.
+            recommended = _i64(_I64_MIN * delay)
+            if recommended < interval:
+                possible += attempts - 63
         valid = possible >= attempts
     else:
-        slots = [delay, delay]
-        ceiling = False
-        for i in range(2, attempts):
-            if ceiling:
-                next_delay = slots[i - 1] + max_delay
-            else:
-                next_delay = slots[i - 1] + slots[i - 2]
-                if next_delay > max_delay:
-                    next_delay, ceiling = max_delay, True
-            slots.append(next_delay)
-        recommended = slots[-1]
-        if interval < recommended:
-            valid = False
-            for slot in slots:
-                if interval > slot:
-                    possible += 1
+        outcome = _fibonacci(attempts, interval, delay, max_delay)
+        if outcome is None:
+            f.add(f"nomadmesh: {attempts} attempts with delay function \"fibonacci\" are too many "
+                  f"to check as Nomad does (it builds one delay per attempt)", "attempts")
+            return
+        possible, recommended, valid = outcome
     if valid:
         return
+    possible = max(possible, 0)
     if function == "constant":
         f.add(f"Nomad can only make {possible} attempts in {go_duration(interval)} with initial delay "
               f"{go_duration(delay)} and delay function {go_quote(function)}")
@@ -861,9 +894,55 @@ def _reschedule_delays(attempts: int, interval: int, delay: int, max_delay: int,
         f.add(f"Nomad can only make {possible} attempts in {go_duration(interval)} with initial delay "
               f"{go_duration(delay)}, delay function {go_quote(function)}, and delay ceiling "
               f"{go_duration(max_delay)}")
-    rounded = (recommended + SECOND // 2) // SECOND * SECOND
-    f.add(f"Set the interval to at least {go_duration(rounded)} to accommodate {attempts} attempts",
-          "interval")
+    f.add(f"Set the interval to at least {go_duration(_go_round_second(recommended))} to "
+          f"accommodate {attempts} attempts", "interval")
+
+
+def _fibonacci(attempts: int, interval: int, delay: int,
+               max_delay: int) -> tuple[int, int, bool] | None:
+    """viableAttempts' fibonacci case (structs.go:6760-6789): (possible, recommended, valid), or
+    None when it cannot be followed in FIBONACCI_STEPS_MAX steps.
+
+    Nomad's slots are delay, delay, then sums of the last two until one exceeds max_delay (that
+    slot is max_delay), then each the last plus max_delay. From the ceiling at slot k the slots
+    are (j + 1) * max_delay for j = 0, 1, ... (int64 arithmetic), so only the slots before it and
+    the wrapped part of the progression need walking."""
+    count = max(attempts, 2)  # the slots Nomad builds: two, then one per attempt from the third
+    slots = [delay, delay]
+    ceiling = -1  # the index of the slot that reached max_delay
+    while len(slots) < count:
+        if len(slots) > FIBONACCI_STEPS_MAX:
+            return None
+        next_delay = _i64(slots[-1] + slots[-2])
+        if next_delay > max_delay:
+            ceiling = len(slots)
+            slots.append(max_delay)
+            break
+        slots.append(next_delay)
+
+    def slot(k: int) -> int:
+        return slots[k] if ceiling < 0 or k <= ceiling else _i64((k - ceiling + 1) * max_delay)
+
+    recommended = slot(count - 1)
+    if interval >= recommended:
+        return 0, recommended, True
+    for k, value in enumerate(slots):  # Nomad: the index of the first slot above the interval
+        if value > interval:
+            return k, recommended, False
+    # The first slot of the progression (j + 1) * max_delay above the interval, j >= 1.
+    if ceiling >= 0:
+        j = interval // max_delay  # (j + 1) * max_delay > interval >= j * max_delay, unwrapped
+        if (j + 1) * max_delay <= _I64_MAX:
+            if ceiling + j < count:
+                return ceiling + j, recommended, False
+        else:
+            start = len(slots)
+            for k in range(start, min(count, start + FIBONACCI_STEPS_MAX)):
+                if slot(k) > interval:
+                    return k, recommended, False
+            if count > start + FIBONACCI_STEPS_MAX:
+                return None
+    return 0, recommended, False
 
 
 def _update(u: UpdateStrategy, f: _Found) -> None:

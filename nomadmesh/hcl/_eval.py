@@ -350,7 +350,14 @@ def _index_expr(expr: syn.IndexExpr, ctx: Ctx) -> Any:
 
 
 def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
-    source = evaluate(expr.source, ctx)
+    """hclsyntax SplatExpr.Value. An item whose `each` fails leaves an unknown in the result,
+    which keeps its type (a tuple for a tuple or a single value, a list for a list or set), so
+    a conditional around it reports a type mismatch first; the first error is raised."""
+    try:
+        source = evaluate(expr.source, ctx)
+    except HclDiagnostics as exc:
+        exc.unknown_type = None
+        raise
     t = type(source)
     is_seq = t is list or t is ListVal or t is SetVal
     if source is None:
@@ -359,9 +366,33 @@ def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
     child = ctx.child({})
     out = []
     anon = expr.item
+    if not items and (t is ListVal or t is SetVal) and source.etype in _STAND_INS:
+        # hclsyntax/expression.go SplatExpr.Value (resultTy): an empty list or set still types
+        # its result by evaluating `each` on an unknown of the element type, so a traversal a
+        # primitive cannot take fails even with no elements. Any value of a primitive type
+        # fails the same traversals in the same way.
+        child.vars = {_ANON: (anon, _STAND_INS[source.etype])}
+        try:
+            evaluate(expr.each, child)
+        except HclDiagnostics as exc:
+            exc.unknown_type = Type("list", elem=DYNAMIC)
+            raise
+    first: HclDiagnostics | None = None
+    types: list[Type] = []
     for item in items:
         child.vars = {_ANON: (anon, item)}
-        out.append(evaluate(expr.each, child))
+        try:
+            value = evaluate(expr.each, child)
+        except HclDiagnostics as exc:
+            first = first or exc
+            types.append(exc.unknown_type if isinstance(exc.unknown_type, Type) else DYNAMIC)
+            continue
+        out.append(value)
+        types.append(type_of(value))
+    if first is not None:
+        first.unknown_type = (Type("list", elem=DYNAMIC) if t is ListVal or t is SetVal
+                              else Type("tuple", elems=tuple(types)))
+        raise first
     if t is ListVal or t is SetVal:
         etype = unify([type_of(x) for x in out]) if out else DYNAMIC
         return ListVal(out, etype or DYNAMIC)
@@ -369,6 +400,7 @@ def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
 
 
 _ANON = "\x00anon"
+_STAND_INS: dict[Type, Any] = {STRING: "", NUMBER: 0, BOOL: False}
 
 
 def _anon(expr: syn.AnonSymbol, ctx: Ctx) -> Any:
@@ -419,6 +451,32 @@ def iterate(coll: Any) -> list[tuple[Any, Any]]:
 
 
 def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
+    """hclsyntax ForExpr.Value: a value expression's error leaves its (unknown) value in the
+    tuple or object, so the result keeps its structural type (a conditional around it reports
+    a type mismatch first); any other error leaves cty.DynamicVal. The first error is raised."""
+    failed: list[tuple[HclDiagnostics, _Failed, Type]] = []
+    try:
+        out = _for_values(expr, ctx, failed)
+    except HclDiagnostics as exc:
+        error = failed[0][0] if failed else exc
+        error.unknown_type = None
+        raise error from None
+    if not failed:
+        return out
+    error, unknowns = failed[0][0], {id(u): t for _, u, t in failed}
+    if type(out) is dict and not expr.group:
+        error.unknown_type = Type("object", attrs={
+            k: unknowns.get(id(v)) or type_of(v) for k, v in out.items()})
+    elif type(out) is list:
+        error.unknown_type = Type("tuple", elems=tuple(
+            unknowns.get(id(v)) or type_of(v) for v in out))
+    else:
+        error.unknown_type = None
+    raise error
+
+
+def _for_values(expr: syn.ForExpr, ctx: Ctx,
+                failed: list[tuple[HclDiagnostics, _Failed, Type]]) -> Any:
     coll = evaluate(expr.coll, ctx)
     if coll is None:
         raise ctx.fail(
@@ -485,7 +543,7 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
                     expr.key_expr.s,
                     expr.key_expr.e,
                 ) from None
-            value = evaluate(expr.val_expr, child)
+            value = _element(expr.val_expr, child, failed)
             if expr.group:
                 groups.setdefault(key, []).append(value)
             else:
@@ -500,10 +558,25 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
                     )
                 obj[key] = value
         else:
-            results.append(evaluate(expr.val_expr, child))
+            results.append(_element(expr.val_expr, child, failed))
     if make_obj:
         return dict(groups) if expr.group else obj
     return results
+
+
+class _Failed:
+    """Stands for a 'for' element whose value expression failed (see `_for`)."""
+
+
+def _element(expr: Any, ctx: Ctx, failed: list[tuple[HclDiagnostics, _Failed, Type]]) -> Any:
+    """A 'for' element's value; a failure is recorded in `failed` and stood in for."""
+    try:
+        return evaluate(expr, ctx)
+    except HclDiagnostics as exc:
+        stand_in = _Failed()
+        failed.append((exc, stand_in,
+                       exc.unknown_type if isinstance(exc.unknown_type, Type) else DYNAMIC))
+        return stand_in
 
 
 def _branch_type(value: Any, err: HclDiagnostics | None) -> tuple[Type, bool]:
@@ -592,9 +665,36 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
 
 
 def _describe_mismatch(tt: Type, ft: Type) -> str:
-    if tt.kind != ft.kind or tt.is_primitive:
-        return f"The 'true' value is {friendly_name(tt)}, but the 'false' value is {friendly_name(ft)}"
-    return "The 'true' and 'false' values have incompatible types"
+    """hclsyntax/expression.go describeConditionalTypeMismatch, for two types that do not unify."""
+    if tt.kind == "object" and ft.kind == "object":
+        for name in sorted(tt.attrs):
+            if name not in ft.attrs:
+                return (f"The 'true' value includes object attribute {go_quote(name)}, which is "
+                        "absent in the 'false' value")
+            if tt.attrs[name] != ft.attrs[name]:
+                return (f"Type mismatch for object attribute {go_quote(name)}: "
+                        f"{_describe_mismatch(tt.attrs[name], ft.attrs[name])}")
+        for name in sorted(ft.attrs):
+            if name not in tt.attrs:
+                return (f"The 'false' value includes object attribute {go_quote(name)}, which is "
+                        "absent in the 'true' value")
+    elif tt.kind == "tuple" and ft.kind == "tuple":
+        if len(tt.elems) != len(ft.elems):
+            return (f"The 'true' tuple has length {len(tt.elems)}, but the 'false' tuple has "
+                    f"length {len(ft.elems)}")
+        for i, (te, fe) in enumerate(zip(tt.elems, ft.elems, strict=True)):
+            if te != fe:
+                return f"Type mismatch for tuple element {i}: {_describe_mismatch(te, fe)}"
+    elif tt.kind == ft.kind and tt.kind in ("list", "set", "map"):
+        assert tt.elem is not None and ft.elem is not None
+        te, fe = tt.elem, ft.elem
+        if te.kind == fe.kind and te.kind in ("object", "tuple"):
+            return f"Mismatched {tt.kind} element types: {_describe_mismatch(te, fe)}"
+    true_name, false_name = friendly_name(tt), friendly_name(ft)
+    if true_name == false_name:
+        return ("At least one deeply-nested attribute or element is not compatible across both "
+                "the 'true' and the 'false' value")
+    return f"The 'true' value is {true_name}, but the 'false' value is {false_name}"
 
 
 _ARITH = {"+", "-", "*", "/", "%"}
@@ -910,12 +1010,12 @@ _DISPATCH: dict[type, Callable[[Any, Ctx], Any]] = {
     syn.ScopeTraversal: _unknown_as(_scope_traversal, _dynamic),
     syn.RelativeTraversal: _unknown_as(_relative_traversal, _dynamic),
     syn.IndexExpr: _unknown_as(_index_expr, _dynamic),
-    syn.Splat: _unknown_as(_splat, _dynamic),
+    syn.Splat: _splat,
     syn.AnonSymbol: _anon,
     syn.Parens: _parens,
     syn.TupleCons: _unknown_as(_tuple, _dynamic),
     syn.ObjectCons: _unknown_as(_object, _dynamic),
-    syn.ForExpr: _unknown_as(_for, _dynamic),
+    syn.ForExpr: _for,
     syn.Conditional: _conditional,
     syn.BinaryOp: _unknown_as(_binary, _op_type),
     syn.UnaryOp: _unknown_as(_unary, _op_type),

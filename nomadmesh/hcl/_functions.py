@@ -378,10 +378,11 @@ def _concat(*seqs: Any) -> Any:
 
 
 def _contains(lst: Any, value: Any) -> Any:
-    if not (_seq(lst) or isinstance(lst, dict)):
+    # go-cty stdlib/collection.go ContainsFunc: lists, tuples and sets only (maps and objects
+    # are refused, as Nomad's parser answers).
+    if not _seq(lst):
         raise FunctionError("argument must be list, tuple, or set")
-    items = lst.values() if isinstance(lst, dict) else lst
-    return any(equal(x, value) for x in items)
+    return any(equal(x, value) for x in lst)
 
 
 def _distinct(lst: Any) -> Any:

@@ -361,7 +361,10 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
     lines = [
         "def decode(data, drop):",
         "    if type(data) is not dict: raise Refer",
-        "    if not data.keys() <= KNOWN: data = fold(data, KNOWN, drop)",
+        # The keys read are counted: a key no field reads (an unknown one, or one Go matches
+        # case-insensitively) makes the count differ from the dict's size, which is cheaper to
+        # test once than every key against the known ones.
+        "    n = 0",
     ]
     if state is not None:
         # The new instance's own dict, filled in place (cheaper than building one and setting it).
@@ -382,11 +385,14 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
         namespace[name] = compiled_on_first_use(fast_decoder, _fast_decoders, of, namespace, name)
 
     if server_keys:
-        lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
+        lines.append("    srv = SERVER.intersection(data)")
+        lines.append("    n += len(srv)")
+        lines.append("    srv = {k: data[k] for k in srv if data[k] is not None}")
         lines.append("    if srv: " + put("server", "srv"))
     for i, s in enumerate(table):
         if s.api == "*ports":
             block("port", s.block)  # type: ignore[arg-type]
+            lines.append("    n += ('ReservedPorts' in data) + ('DynamicPorts' in data)")
             lines.append("    if data.get('ReservedPorts') is not None or "
                          "data.get('DynamicPorts') is not None:")
             lines.append("        v = ports(data, drop, port)")
@@ -395,10 +401,14 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
         if s.label:
             lines.append(f"    v = data.get({s.api!r})")
             lines.append("    if type(v) is not str: raise Refer")
+            lines.append("    n += 1")
             lines.append("    if not v.isascii(): v = text(v)")
             lines.append("    " + put(s.name, "v"))
             continue
-        lines.append(f"    if {s.api!r} in data and (v := data[{s.api!r}]) is not None:")
+        lines.append(f"    if {s.api!r} in data:")
+        lines.append("        n += 1")
+        lines.append(f"        if (v := data[{s.api!r}]) is not None:")
+        body = len(lines)
         if s.kind is Kind.STR or s.kind is Kind.BOOL:
             lines.append(f"        if type(v) is not {'str' if s.kind is Kind.STR else 'bool'}: raise Refer")
             if s.kind is Kind.STR:
@@ -442,6 +452,8 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
             lines.append("            v = FrozenDict(items); " + put(s.name, "v"))
         else:  # pragma: no cover - every kind is handled above
             raise AssertionError(s.kind)
+        lines[body:] = ["    " + line for line in lines[body:]]
+    lines.append("    if n != len(data): return decode(fold(data, KNOWN, drop), drop)")
     lines.append("    return cls(**kw)" if state is None else "    return obj")
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
     exec(compile_generated("\n".join(lines), f"<nomadmesh fast decoder {cls.__name__}>"), namespace)

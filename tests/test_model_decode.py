@@ -23,9 +23,11 @@ from tests.model_fixtures import random_job
 from tests.server_form import server_form
 
 # Values of every JSON shape (and a few Python ones), put in every field of every block.
-WRONG = (None, True, False, 0, -1, 7, 2**63, 1.5, float("nan"), "", "x", "\ud800", "ü", [], [1],
-         ["a", 2], ["é"], {}, {"a": 1}, {"a": "b"}, {"a": None}, {"a": [None]}, {1: "a"},
-         types.MappingProxyType({"a": "b"}))
+WRONG: tuple[Any, ...] = (
+    None, True, False, 0, -1, 7, 2**63, 1.5, float("nan"), "", "x", "\ud800", "ü", [], [1],
+    ["a", 2], ["é"], {}, {"a": 1}, {"a": "b"}, {"a": None}, {"a": [None]}, {1: "a"},
+    types.MappingProxyType({"a": "b"}),
+)
 
 
 def _state(value: Any) -> Any:

@@ -5,6 +5,11 @@ straight line per field, so a job is converted in one pass of dict lookups. Deco
 value as Nomad's Go decoder would (types, integer ranges, shapes: a Go map is a JSON object, a
 slice a list), reports unknown keys with their path (Nomad silently drops them), collects every
 problem before raising one ValidationError, and builds each object through its class.
+
+Decoding has two compiled decoders per class: a fast one, tried first, which builds no path and no
+problem list and gives up (`_Refer`) at the first thing it does not accept, and the thorough one,
+run only then, which names every problem. For input the fast one accepts both store the same
+objects (tests/test_model_decode.py).
 """
 
 from __future__ import annotations
@@ -123,7 +128,8 @@ def _encode_ports(ports: tuple[Any, ...], out: dict[str, Any], port: _Encoder) -
 def decode(cls: type[T], data: Any, path: str, *, strict: bool = True) -> T:
     """A model object from Nomad JSON; raises ValidationError listing every problem with its path.
 
-    With `strict=False` unknown keys are dropped, as Nomad does, instead of reported.
+    With `strict=False` unknown keys are dropped, as Nomad does, instead of reported. The fast
+    decoder builds the object; the thorough one runs only for input the fast one refers to it.
     """
     problems: list[Problem] = []
     unknown: list[Problem] = []

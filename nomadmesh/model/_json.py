@@ -458,6 +458,7 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
             lines.append("            v = FrozenDict(items); " + put(s.name, "v"))
         else:  # pragma: no cover - every kind is handled above
             raise AssertionError(s.kind)
+        # The field's lines were written at the level of a plain `if`: nest them one deeper.
         lines[body:] = ["    " + line for line in lines[body:]]
     lines.append("    if n != len(data): return decode(fold(data, KNOWN, drop), drop)")
     lines.append("    return cls(**kw)" if state is None else "    return obj")

@@ -5,6 +5,11 @@ straight line per field, so a job is converted in one pass of dict lookups. Deco
 value as Nomad's Go decoder would (types, integer ranges, shapes: a Go map is a JSON object, a
 slice a list), reports unknown keys with their path (Nomad silently drops them), collects every
 problem before raising one ValidationError, and builds each object through its class.
+
+Decoding has two compiled decoders per class: a fast one, tried first, which builds no path and no
+problem list and gives up (`_Refer`) at the first thing it does not accept, and the thorough one,
+run only then, which names every problem. For input the fast one accepts both store the same
+objects (tests/test_model_decode.py).
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from nomadmesh.model._base import (
     compile_generated,
     compiled_on_first_use,
     describe,
+    duration_value,
     evolve,
     label_spec,
     model_fields,
     specs,
     thaw,
+    to_duration,
+    to_tuple,
+    unset_zero,
 )
 
 T = TypeVar("T")
@@ -119,11 +128,16 @@ def _encode_ports(ports: tuple[Any, ...], out: dict[str, Any], port: _Encoder) -
 def decode(cls: type[T], data: Any, path: str, *, strict: bool = True) -> T:
     """A model object from Nomad JSON; raises ValidationError listing every problem with its path.
 
-    With `strict=False` unknown keys are dropped, as Nomad does, instead of reported.
+    With `strict=False` unknown keys are dropped, as Nomad does, instead of reported. The fast
+    decoder builds the object; the thorough one runs only for input the fast one refers to it.
     """
     problems: list[Problem] = []
     unknown: list[Problem] = []
     with collector_paused():
+        try:
+            return fast_decoder(cls)(data, not strict)  # type: ignore[no-any-return]
+        except _Refer:
+            pass
         obj = decoder(cls)(data, path, problems, unknown)
     if strict:
         problems.extend(unknown)
@@ -162,12 +176,8 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
     """`direct=False`: build the object through its constructor (what tests compare with)."""
     table = specs(cls)
     server_keys: frozenset[str] = getattr(cls, "_server", frozenset())
-    model_keys = {s.api for s in table if s.api != "*ports"}
-    if any(s.api == "*ports" for s in table):
-        model_keys |= {"ReservedPorts", "DynamicPorts"}
-    known = frozenset(model_keys | server_keys)
     namespace: dict[str, Any] = {
-        "cls": cls, "KNOWN": known, "SERVER": server_keys, "Problem": Problem,
+        "cls": cls, "KNOWN": _known_keys(cls), "SERVER": server_keys, "Problem": Problem,
         "describe": describe, "unknown_keys": _unknown_keys, "FrozenDict": FrozenDict,
         "free": _free_form, "strs": _strings, "ints": _integers, "smap": _freeze_map,
         "lmap": _string_lists, "ports": _decode_ports, "text": go_text,
@@ -305,6 +315,181 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
     return result
 
 
+class _Refer(Exception):
+    """Raised by a fast decoder at anything the thorough decoder must see: a problem, or a shape
+    only it handles (a Mapping that is not a dict, an unknown key kept for `strict`)."""
+
+
+_FastDecoder = Callable[[Any, bool], Any]
+_fast_decoders: dict[type, _FastDecoder] = {}
+
+
+def fast_decoder(cls: type) -> _FastDecoder:
+    """The compiled fast decoder of a model class: (data, drop unknown keys) -> object.
+
+    It stores exactly what `decoder(cls)` stores for input it accepts, and raises `_Refer` for
+    everything else; it builds no path and no list of problems (`decode` runs the thorough
+    decoder, which reports them, only then).
+    """
+    try:
+        return _fast_decoders[cls]
+    except KeyError:
+        pass
+    result = _fast_decoders[cls] = _compile_fast_decoder(cls)
+    return result
+
+
+# Converters that return a truthy value of the decoded type as it is: `unset_zero` any non-empty
+# string, non-zero integer or true; the duration converters any non-zero integer.
+_KEEPS_TRUTHY = {Kind.STR: frozenset({unset_zero}), Kind.BOOL: frozenset({unset_zero}),
+                 Kind.INT: frozenset({unset_zero, to_duration, duration_value}),
+                 Kind.DURATION: frozenset({unset_zero, to_duration, duration_value})}
+# ... and any value of the decoded type (a pointer field's zero too): the duration converter any
+# integer, the list converters any tuple.
+_KEEPS_ANY = {Kind.INT: frozenset({to_duration}), Kind.DURATION: frozenset({to_duration}),
+              Kind.BLOCKS: frozenset({to_tuple})}
+
+
+def _compile_fast_decoder(cls: type) -> _FastDecoder:
+    table = specs(cls)
+    server_keys: frozenset[str] = getattr(cls, "_server", frozenset())
+    namespace: dict[str, Any] = {
+        "cls": cls, "KNOWN": _known_keys(cls), "SERVER": server_keys, "Refer": _Refer,
+        "fold": _fold_keys, "free": _fast_free_form, "strs": _fast_strings, "ints": _fast_integers,
+        "smap": _fast_freeze_map, "lmap": _fast_string_lists, "ports": _fast_ports,
+        "text": go_text, "FrozenDict": FrozenDict, "tuple": tuple, "type": type,
+        "str": str, "int": int, "bool": bool, "list": list, "dict": dict,
+    }
+    state = _direct_state(cls, table)
+    if state is not None:
+        namespace.update(DEFAULTS=state[0], new=object.__new__, **_copy.fixed_point_names())
+    converters = state[1] if state is not None else {}
+    lines = [
+        "def decode(data, drop):",
+        "    if type(data) is not dict: raise Refer",
+        # The keys read are counted: a key no field reads (an unknown one, or one Go matches
+        # case-insensitively) makes the count differ from the dict's size, which is cheaper to
+        # test once than every key against the known ones.
+        "    n = 0",
+    ]
+    if state is not None:
+        # The new instance's own dict, filled in place (cheaper than building one and setting it).
+        lines += ["    obj = new(cls)", "    kw = obj.__dict__", "    kw.update(DEFAULTS)"]
+    else:
+        lines.append("    kw = {}")
+
+    def put(field: str, value: str, keeps: frozenset[Any] = frozenset()) -> str:
+        """`kw[field] = value` through the field's converter (`value` a name), skipped when it is
+        one of `keeps`, the converters known to return this value as it is."""
+        convert = converters.get(field)
+        if convert is None or convert in keeps:
+            return f"kw[{field!r}] = {value}"
+        namespace[f"conv_{field}"] = convert
+        return f"kw[{field!r}] = " + _copy.fixed_point(convert, value, f"conv_{field}")
+
+    def block(name: str, of: type) -> None:
+        namespace[name] = compiled_on_first_use(fast_decoder, _fast_decoders, of, namespace, name)
+
+    if server_keys:
+        lines.append("    srv = SERVER.intersection(data)")
+        lines.append("    n += len(srv)")
+        lines.append("    srv = {k: data[k] for k in srv if data[k] is not None}")
+        lines.append("    if srv: " + put("server", "srv"))
+    for i, s in enumerate(table):
+        if s.api == "*ports":
+            block("port", s.block)  # type: ignore[arg-type]
+            lines.append("    n += ('ReservedPorts' in data) + ('DynamicPorts' in data)")
+            lines.append("    if data.get('ReservedPorts') is not None or "
+                         "data.get('DynamicPorts') is not None:")
+            lines.append("        v = ports(data, drop, port)")
+            lines.append("        " + put("ports", "v"))
+            continue
+        if s.label:
+            lines.append(f"    v = data.get({s.api!r})")
+            lines.append("    if type(v) is not str: raise Refer")
+            lines.append("    n += 1")
+            lines.append("    if not v.isascii(): v = text(v)")
+            lines.append("    " + put(s.name, "v"))
+            continue
+        lines.append(f"    if {s.api!r} in data:")
+        lines.append("        n += 1")
+        lines.append(f"        if (v := data[{s.api!r}]) is not None:")
+        body = len(lines)
+        if s.kind is Kind.STR or s.kind is Kind.BOOL:
+            lines.append(f"        if type(v) is not {'str' if s.kind is Kind.STR else 'bool'}: raise Refer")
+            if s.kind is Kind.STR:
+                lines.append("        if not v.isascii(): v = text(v)")
+            if s.ptr:
+                lines.append("        " + put(s.name, "v", _KEEPS_ANY.get(s.kind, frozenset())))
+            else:
+                lines.append("        if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
+        elif s.kind is Kind.INT or s.kind is Kind.DURATION:
+            low, high = INT_RANGES["int64" if s.kind is Kind.DURATION else s.go_int]
+            lines.append(f"        if type(v) is not int or not {low} <= v <= {high}: raise Refer")
+            if s.ptr:
+                lines.append("        " + put(s.name, "v", _KEEPS_ANY[s.kind]))
+            else:
+                lines.append("        if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
+        elif s.kind in _FAST_VALUES:
+            extra = f", {s.go_int!r}" if s.kind is Kind.INTS else ""
+            lines.append(f"        v = {_FAST_VALUES[s.kind]}(v{extra})")
+            lines.append("        if v: " + put(s.name, "v"))
+        elif s.kind is Kind.BLOCK:
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
+            lines.append(f"        v = sub{i}(v, drop)")
+            lines.append("        " + put(s.name, "v"))
+        elif s.kind is Kind.BLOCKS:
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
+            lines.append("        if type(v) is not list: raise Refer")
+            # Most lists of blocks hold one: no list comprehension (a function call) for it.
+            lines.append(f"        if v: v = (sub{i}(v[0], drop),) if len(v) == 1 else "
+                         f"tuple([sub{i}(x, drop) for x in v]); " + put(s.name, "v", _KEEPS_ANY[s.kind]))
+        elif s.kind is Kind.BLOCK_MAP:
+            block(f"sub{i}", s.block)  # type: ignore[arg-type]
+            lines.append("        if type(v) is not dict: raise Refer")
+            lines.append("        if v:")
+            lines.append("            items = {}")
+            lines.append("            for k, x in v.items():")
+            map_label = label_spec(s.block)  # type: ignore[arg-type]
+            if map_label is not None:
+                lines.append(f"                if type(x) is dict and {map_label.api!r} not in x: "
+                             f"x = {{{map_label.api!r}: k, **x}}")
+            lines.append(f"                items[k] = sub{i}(x, drop)")
+            lines.append("            v = FrozenDict(items); " + put(s.name, "v"))
+        else:  # pragma: no cover - every kind is handled above
+            raise AssertionError(s.kind)
+        # The field's lines were written at the level of a plain `if`: nest them one deeper.
+        lines[body:] = ["    " + line for line in lines[body:]]
+    lines.append("    if n != len(data): return decode(fold(data, KNOWN, drop), drop)")
+    lines.append("    return cls(**kw)" if state is None else "    return obj")
+    # Generated from the model's own field table only; named so profiles and tracebacks say which.
+    exec(compile_generated("\n".join(lines), f"<nomadmesh fast decoder {cls.__name__}>"), namespace)
+    result: _FastDecoder = namespace["decode"]
+    return result
+
+
+_FAST_VALUES = {Kind.STRS: "strs", Kind.INTS: "ints", Kind.MAP: "smap", Kind.MAP_STRS: "lmap",
+                Kind.ANY: "free"}
+
+
+def _known_keys(cls: type) -> frozenset[str]:
+    """The JSON keys a class's decoder reads: its fields' and the server's own."""
+    table = specs(cls)
+    keys = {s.api for s in table if s.api != "*ports"}
+    if any(s.api == "*ports" for s in table):
+        keys |= {"ReservedPorts", "DynamicPorts"}
+    return frozenset(keys | getattr(cls, "_server", frozenset()))
+
+
+def _fold_keys(data: dict[str, Any], known: frozenset[str], drop: bool) -> dict[str, Any]:
+    """`_unknown_keys` for a fast decoder: the keys Go's decoder matches, unknown ones dropped
+    when `drop`, else left to the thorough decoder to report."""
+    out, unknown = _matched_keys(data, known)
+    if unknown and not drop:
+        raise _Refer
+    return out
+
+
 def _direct_state(cls: type, table: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """For a class whose copies `evolve` builds from the instance dict (nomadmesh.model._copy):
     the dict its constructor stores when given no argument (every field in order, the label a
@@ -332,64 +517,120 @@ def _direct_state(cls: type, table: tuple[Any, ...]) -> tuple[dict[str, Any], di
 
 def _unknown_keys(data: Mapping[str, Any], known: frozenset[str], path: str,
                   unknown: list[Problem]) -> dict[str, Any]:
+    """`data` as Go's decoder reads it (`_matched_keys`), its unknown keys reported."""
+    out, keys = _matched_keys(data, known)
+    if keys:
+        import difflib  # only a job with an unknown key pays for it
+
+        for key in keys:
+            hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+            more = f"; did you mean {hint[0]!r}?" if hint else ""
+            unknown.append(Problem(f"{path}.{key}", "nomadmesh: unknown field "
+                                   f"{key!r} (Nomad would silently drop it){more}"))
+    return out
+
+
+def _matched_keys(data: Mapping[str, Any], known: frozenset[str]) -> tuple[dict[str, Any], list[Any]]:
     """`data` as Go's decoder reads it: a key that is no field's exactly names the field it matches
     case-insensitively (encoding/json; the server's JobUILink.Url is the api's URL), later keys
-    winning; the rest are reported."""
+    winning; and the keys that match none, in order."""
     folded = {k.casefold(): k for k in known}
     out: dict[str, Any] = {}
+    unknown = []
     for key, value in data.items():
         field = key if key in known else folded.get(str(key).casefold())
         if field is not None:
             out[field] = value
-            continue
-        import difflib  # only a job with an unknown key pays for it
-
-        hint = difflib.get_close_matches(str(key), sorted(known), n=1)
-        more = f"; did you mean {hint[0]!r}?" if hint else ""
-        unknown.append(Problem(f"{path}.{key}",
-                               f"nomadmesh: unknown field {key!r} (Nomad would silently drop it){more}"))
-    return out
+        else:
+            unknown.append(key)
+    return out, unknown
 
 
 _STR = {str}
 _INT = {int}
 
 
+# Each value helper comes in two: `_fast_x(value)` returns the stored value or raises `_Refer`
+# (the fast decoders' path), and `_x(value, path, problems)` is the same with the problems named.
+
+
+def _fast_strings(value: Any) -> tuple[str, ...]:
+    # A loop, not `set(map(type, value))`: lists in a job are short, and for a few items the
+    # loop is about twice as fast.
+    if type(value) is not list:
+        raise _Refer
+    ascii = True
+    for item in value:
+        if type(item) is not str:
+            raise _Refer
+        if not item.isascii():
+            ascii = False
+    return tuple(value) if ascii else tuple(map(go_text, value))
+
+
 def _strings(value: Any, path: str, problems: list[Problem]) -> tuple[str, ...] | None:
-    if type(value) is list and (not value or set(map(type, value)) == _STR):
-        if all(map(str.isascii, value)):
-            return tuple(value)
-        return tuple(map(go_text, value))
-    problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
-    return None
+    try:
+        return _fast_strings(value)
+    except _Refer:
+        problems.append(Problem(path, f"expected a list of strings, got {describe(value)}"))
+        return None
 
 
-def _integers(value: Any, path: str, problems: list[Problem], go_int: str) -> tuple[int, ...] | None:
+def _fast_integers(value: Any, go_int: str) -> tuple[int, ...]:
     low, high = INT_RANGES[go_int]
     if type(value) is list and (not value or (set(map(type, value)) == _INT
                                               and low <= min(value) and max(value) <= high)):
         return tuple(value)
-    problems.append(Problem(path, f"expected a list of integers from {low} to {high} (Go {go_int}), "
-                                  f"got {describe(value)}"))
-    return None
+    raise _Refer
 
 
-def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+def _integers(value: Any, path: str, problems: list[Problem], go_int: str) -> tuple[int, ...] | None:
+    try:
+        return _fast_integers(value, go_int)
+    except _Refer:
+        low, high = INT_RANGES[go_int]
+        problems.append(Problem(path, f"expected a list of integers from {low} to {high} "
+                                      f"(Go {go_int}), got {describe(value)}"))
+        return None
+
+
+def _fast_freeze_map(value: Any) -> FrozenDict | None:
     if type(value) is dict or isinstance(value, Mapping):
         if not value:
             return None
-        if set(map(type, value.values())) == _STR and set(map(type, value)) == _STR:
-            if all(map(str.isascii, value.values())) and all(map(str.isascii, value)):
-                return FrozenDict(value)
-            return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
+        ascii = True
         for k, v in value.items():
-            if type(k) is not str:
-                problems.append(Problem(f"{path}.{k}", f"map keys must be strings, got {describe(k)}"))
-            elif type(v) is not str:
-                problems.append(Problem(f"{path}.{k}", f"expected a string, got {describe(v)}"))
+            if type(v) is not str or type(k) is not str:
+                raise _Refer
+            if not (v.isascii() and k.isascii()):
+                ascii = False
+        if ascii:
+            return FrozenDict(value)
+        return FrozenDict({go_text(k): go_text(v) for k, v in value.items()})
+    raise _Refer
+
+
+def _freeze_map(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+    try:
+        return _fast_freeze_map(value)
+    except _Refer:
+        pass
+    if not (type(value) is dict or isinstance(value, Mapping)):
+        problems.append(Problem(path, f"expected a JSON object of strings, got {describe(value)}"))
         return None
-    problems.append(Problem(path, f"expected a JSON object of strings, got {describe(value)}"))
+    for k, v in value.items():
+        if type(k) is not str:
+            problems.append(Problem(f"{path}.{k}", f"map keys must be strings, got {describe(k)}"))
+        elif type(v) is not str:
+            problems.append(Problem(f"{path}.{k}", f"expected a string, got {describe(v)}"))
     return None
+
+
+def _fast_string_lists(value: Any) -> FrozenDict | None:
+    if not (type(value) is dict or isinstance(value, Mapping)):
+        raise _Refer
+    out = {str(k): () if v is None else _fast_strings(v) for k, v in value.items()}
+    return FrozenDict(out) if out else None
 
 
 def _string_lists(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
@@ -410,20 +651,31 @@ def _string_lists(value: Any, path: str, problems: list[Problem]) -> FrozenDict 
 _FLOAT_MAX = 1.7976931348623157e308
 
 
-def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
-    """A free-form JSON object (task config...), frozen, with what Go's decoder refuses reported:
+def _fast_free_form(value: Any) -> FrozenDict | None:
+    """A free-form JSON object (task config...), frozen, refusing what Go's decoder refuses:
     numbers beyond float64, NaN and infinities (not JSON), non-string keys, nesting too deep."""
     if not (type(value) is dict or isinstance(value, Mapping)):
-        problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
-        return None
+        raise _Refer
     flat = _flat_config(value)
     if flat is not None:
         return flat
-    before = len(problems)
-    frozen = _freeze_json(value, path, 0, problems)
-    if len(problems) > before:
-        return None
+    problems: list[Problem] = []
+    frozen = _freeze_json(value, "", 0, problems)
+    if problems:
+        raise _Refer
     return frozen if frozen else None
+
+
+def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | None:
+    try:
+        return _fast_free_form(value)
+    except _Refer:
+        pass
+    if not (type(value) is dict or isinstance(value, Mapping)):
+        problems.append(Problem(path, f"expected a JSON object, got {describe(value)}"))
+    else:
+        _freeze_json(value, path, 0, problems)
+    return None
 
 
 def _flat_config(value: Mapping[Any, Any]) -> FrozenDict | None:
@@ -438,8 +690,9 @@ def _flat_config(value: Mapping[Any, Any]) -> FrozenDict | None:
             if not v.isascii():
                 return None
         elif t is list:
-            if v and not (set(map(type, v)) == _STR and all(map(str.isascii, v))):
-                return None
+            for x in v:
+                if type(x) is not str or not x.isascii():
+                    return None
             v = tuple(v)
         elif t is int:
             if not -_FLOAT_MAX <= v <= _FLOAT_MAX:
@@ -506,6 +759,23 @@ def _decode_ports(data: Mapping[str, Any], path: str, problems: list[Problem],
                            problems, unknown)
             if decoded is None:
                 continue
+            if key == "DynamicPorts" and decoded.static is not None:
+                decoded = _dynamic(decoded)
+            out.append(decoded)
+    return tuple(out)
+
+
+def _fast_ports(data: Mapping[str, Any], drop: bool, port: _FastDecoder) -> tuple[Any, ...]:
+    """`_decode_ports` for a fast decoder."""
+    out = []
+    for key in ("ReservedPorts", "DynamicPorts"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if type(value) is not list:
+            raise _Refer
+        for item in value:
+            decoded = port(item, drop)
             if key == "DynamicPorts" and decoded.static is not None:
                 decoded = _dynamic(decoded)
             out.append(decoded)

@@ -115,6 +115,8 @@ def start_range(expr: syn.Expr) -> tuple[int, int]:
         return start_range(expr.tuple)  # type: ignore[attr-defined]
     if t is syn.ObjectKey:
         return start_range(expr.wrapped)  # type: ignore[attr-defined]
+    if t is syn.Parens:  # as Nomad's parser answers: the inner expression's start
+        return start_range(expr.expr)  # type: ignore[attr-defined]
     return expr.s, expr.e
 
 
@@ -754,7 +756,7 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
     if op == "/":
         if b == 0:
             if a == 0:
-                raise FunctionError("can't divide zero by zero")
+                raise FunctionError("can't divide zero by zero or infinity by infinity")
             return float("inf") if a > 0 else float("-inf")
         if type(a) is float or type(b) is float:
             return a / b

@@ -83,7 +83,7 @@ def format_values(fmt: str, args: list[Any]) -> str:
             else:
                 _bad_char(fmt, k)
         if j >= n:
-            raise FormatError(f"invalid format string starting at offset {n}")
+            raise FormatError(f"invalid format string starting at offset {_offset(fmt, n)}")
         if not (fmt[j].isascii() and fmt[j].isalpha()):
             _bad_char(fmt, j)
         verb.mode = fmt[j]
@@ -101,8 +101,13 @@ def format_values(fmt: str, args: list[Any]) -> str:
 
 def _bad_char(fmt: str, at: int) -> None:
     if at >= len(fmt):
-        raise FormatError(f"invalid format string starting at offset {len(fmt)}")
-    raise FormatError(f"unrecognized format character {_rune(fmt[at])} at offset {at}")
+        raise FormatError(f"invalid format string starting at offset {_offset(fmt, len(fmt))}")
+    raise FormatError(f"unrecognized format character {_rune(fmt[at])} at offset {_offset(fmt, at)}")
+
+
+def _offset(fmt: str, at: int) -> int:
+    """cty's format scanner (go-cty stdlib/format_fsm.rl) counts offsets in UTF-8 bytes."""
+    return len(fmt[:at].encode("utf-8", "surrogatepass"))
 
 
 def _rune(ch: str) -> str:

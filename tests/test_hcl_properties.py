@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nomadmesh.errors import HclError
@@ -155,6 +155,22 @@ def _oracle_answer(binary: Path, tmp: Path, text: str) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(expr=EXPRESSIONS)
+# Draws that once differed from Nomad (2026-12-02), checked in every run.
+@example(expr="contains(local.m, 0)")
+@example(expr='split("", "")[*][0]')
+@example(expr='split("", "")[*].a')
+@example(expr="([] ? [for i, v in local.l : 0] : [for i, v in local.l : true])")
+@example(expr='(0 ? [for i, v in local.l : []["a"]] : { for k, v in local.m : k => [for i, v in '
+              'local.l : {  }] })')
+@example(expr='(true ? { for k, v in local.m : k => [][0] } : [1])')
+@example(expr='(true ? {a=1} : {a=true})')
+@example(expr='(true ? [[1]] : [[true],[1]])')
+@example(expr='([] ? 0 : "pre-${0}-${0}"[*][0])')
+@example(expr='(true ? 0 : split(",", "a,b")[*][0])')
+@example(expr="(0 / 0)")
+@example(expr='"%{ if format("é%", 0) }yes%{ else }no%{ endif }"')
+@example(expr="keys((0 + 0))")
+@example(expr='concat((0 + 0), {  })["a"]')
 def test_generated_expressions_evaluate_as_nomad_evaluates_them(expr: str, tmp_path: Path) -> None:
     text = HEADER % expr
     theirs = _oracle_answer(oracle(), tmp_path, text)

@@ -1539,9 +1539,39 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
 
 
 def _is_subdirectory(base: str, path: str) -> bool:
-    """helper.IsSubdirectory: `path` is `base` or below it."""
-    rel = posixpath.relpath(posixpath.normpath(path), posixpath.normpath(base))
-    return not rel.startswith("..")
+    """helper/funcs.go:573 IsSubdirectory: `path` is `base` or below it (false where Go's
+    filepath.Rel refuses, e.g. one path absolute and the other relative)."""
+    rel = _go_rel(base, path)
+    return rel is not None and not rel.startswith("..")
+
+
+def _go_clean(path: str) -> str:
+    """Go's filepath.Clean on Unix (POSIX's normpath, except that Go keeps one leading slash)."""
+    cleaned = posixpath.normpath(path)
+    return cleaned[1:] if cleaned.startswith("//") else cleaned
+
+
+def _go_rel(base_path: str, target_path: str) -> str | None:
+    """Go's filepath.Rel on Unix (path/filepath/path.go Rel), None where it returns an error.
+    Unlike posixpath.relpath it never consults the working directory."""
+    base, targ = _go_clean(base_path), _go_clean(target_path)
+    if targ == base:
+        return "."
+    if base == ".":
+        base = ""
+    if base.startswith("/") != targ.startswith("/"):
+        return None
+    base_parts = [p for p in base.split("/") if p]  # clean: only a leading "/" makes an empty one
+    targ_parts = [p for p in targ.split("/") if p]
+    common = 0
+    while (common < len(base_parts) and common < len(targ_parts)
+           and base_parts[common] == targ_parts[common]):
+        common += 1
+    rest = base_parts[common:]
+    if rest and rest[0] == "..":
+        return None
+    up = [".."] * len(rest)
+    return "/".join(up + targ_parts[common:]) or "."
 
 
 def _identity(wid: Any, f: _Found) -> None:

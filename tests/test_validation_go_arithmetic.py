@@ -1,10 +1,14 @@
-"""The reschedule policy's cross-check (Nomad's viableAttempts) in bounded time, as Nomad computes it.
+"""Validation rules that mirror Go code, checked against that code's own semantics.
 
-`literal` below is nomad/structs/structs.go:6733-6796 (viableAttempts) transcribed line by line
-with Go's int64 arithmetic: one step per attempt, as Nomad loops. nomadmesh's
+The reschedule policy's cross-check (Nomad's viableAttempts) in bounded time, as Nomad computes
+it: `literal` below is nomad/structs/structs.go:6733-6796 (viableAttempts) transcribed line by
+line with Go's int64 arithmetic: one step per attempt, as Nomad loops. nomadmesh's
 `validation._reschedule_delays` counts the repeating part instead of walking it; it must give the
 same (possible, recommended, valid) for every policy the literal loop can walk, and answer
 in bounded time for the attempts it cannot (any int64).
+
+The CSI plugin rule's helper.IsSubdirectory, through Go's filepath.Rel (never the process's
+working directory).
 """
 
 from __future__ import annotations
@@ -183,3 +187,31 @@ def test_exponential_past_63_attempts_follows_amd64_conversion() -> None:
     assert ours(100, 10**15, 30 * SECOND, 3600 * SECOND, "exponential") == \
         expected(100, 10**15, 30 * SECOND, 3600 * SECOND, "exponential")
     assert even[1] == 0 and odd[1] == I64_MIN
+
+
+# --- helper.IsSubdirectory (helper/funcs.go:573), through Go's filepath.Rel ----------------------
+# Each expectation is Go's path/filepath Rel on Unix worked through by hand: an error (None) when
+# exactly one path is absolute or the first differing base element is "..".
+GO_REL = [
+    ("/a", "/a/b", "b"), ("/a/b", "/a", ".."), ("a", "a/b", "b"), ("a", "/a", None),
+    ("/a", "a", None), ("", "a", "a"), ("a/..", "b", "b"), ("../x", "y", None), ("/", "/a", "a"),
+    ("/a", "/", ".."), ("/a/b", "/c/d", "../../c/d"), ("a/b", "a/b", "."), ("..", "../a", "a"),
+    ("x", "", "../."), ("/csi", "/csi/../x", "../x"), ("//a", "/a/b", "b"),
+]
+
+
+@pytest.mark.parametrize(("base", "target", "rel"), GO_REL)
+def test_paths_relate_as_gos_filepath_rel(base: str, target: str, rel: str | None) -> None:
+    assert validation._go_rel(base, target) == rel
+
+
+@pytest.mark.parametrize("cwd", ["/", "/tmp"])
+def test_the_csi_subdirectory_rule_does_not_depend_on_the_working_directory(
+        cwd: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # posixpath.relpath made relative paths absolute against the process's directory: from "/",
+    # "csi" vs "/csi/x" related; from elsewhere they did not. Go's Rel refuses the pair.
+    monkeypatch.chdir(cwd)
+    assert validation._is_subdirectory("csi", "/csi/x") is False
+    assert validation._is_subdirectory("/csi", "csi/x") is False
+    assert validation._is_subdirectory("csi", "csi/x") is True
+    assert validation._is_subdirectory("/csi", "/csi/../elsewhere") is False

@@ -7,6 +7,7 @@ Supports the subset tests and the xDS source use: selectors (`Service.Meta.versi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,10 @@ class FilterError(ValueError):
     """The expression cannot be parsed."""
 
 
+@functools.lru_cache(maxsize=256)
 def compile_filter(text: str) -> Predicate:
-    """Parse `text` into a predicate over JSON-like data; FilterError when it is malformed."""
+    """Parse `text` into a predicate over JSON-like data; FilterError when it is malformed.
+    Predicates hold no state, so one parse serves every request with the same filter."""
     tokens = _tokenize(text)
     parser = _Parser(tokens)
     pred = parser.expr()
@@ -59,10 +62,16 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _select(data: Any, selector: str) -> Any:
-    parts = re.findall(r'\[\s*"([^"]*)"\s*\]|([^.\[\]]+)', selector)
-    for bracket, dotted in parts:
-        key = bracket or dotted
+_SELECTOR_PART = re.compile(r'\[\s*"([^"]*)"\s*\]|([^.\[\]]+)')
+
+
+def _keys(selector: str) -> tuple[str, ...]:
+    """A selector's keys (`Meta["a.b"].x` -> ("Meta", "a.b", "x")), parsed once per filter."""
+    return tuple(bracket or dotted for bracket, dotted in _SELECTOR_PART.findall(selector))
+
+
+def _select(data: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
         if isinstance(data, dict):
             data = data.get(key)
         else:
@@ -128,26 +137,27 @@ class _Parser:
             self.pos += 1
             negate = self._accept("not")
             self._take("kw", "in")
-            selector = self._take("word")
-            return _negated(negate, lambda d: _contains(_select(d, selector), value))
+            keys = _keys(self._take("word"))
+            return _negated(negate, lambda d: _contains(_select(d, keys), value))
         selector = self._take("word")
+        keys = _keys(selector)
         if self._accept("=="):
             expected = self._value()
-            return lambda d: _text(_select(d, selector)) == expected
+            return lambda d: _text(_select(d, keys)) == expected
         if self._accept("!="):
             expected = self._value()
-            return lambda d: _text(_select(d, selector)) != expected
+            return lambda d: _text(_select(d, keys)) != expected
         if self._accept("is"):
             negate = self._accept("not")
             self._take("kw", "empty")
-            return _negated(negate, lambda d: not _select(d, selector))
+            return _negated(negate, lambda d: not _select(d, keys))
         negate = self._accept("not")
         if self._accept("contains"):
             expected = self._value()
-            return _negated(negate, lambda d: _contains(_select(d, selector), expected))
+            return _negated(negate, lambda d: _contains(_select(d, keys), expected))
         if self._accept("matches"):
             pattern = re.compile(self._value())
-            return _negated(negate, lambda d: bool(pattern.search(_text(_select(d, selector)))))
+            return _negated(negate, lambda d: bool(pattern.search(_text(_select(d, keys)))))
         raise FilterError(f"expected an operator after {selector!r}")
 
 

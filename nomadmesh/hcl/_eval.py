@@ -387,7 +387,7 @@ def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
             value = evaluate(expr.each, child)
         except HclDiagnostics as exc:
             first = first or exc
-            types.append(exc.unknown_type if isinstance(exc.unknown_type, Type) else DYNAMIC)
+            types.append(_unknown_type(exc))
             continue
         out.append(value)
         types.append(type_of(value))
@@ -456,29 +456,26 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
     """hclsyntax ForExpr.Value: a value expression's error leaves its (unknown) value in the
     tuple or object, so the result keeps its structural type (a conditional around it reports
     a type mismatch first); any other error leaves cty.DynamicVal. The first error is raised."""
-    failed: list[tuple[HclDiagnostics, _Failed, Type]] = []
+    failed: list[HclDiagnostics] = []
     try:
         out = _for_values(expr, ctx, failed)
     except HclDiagnostics as exc:
-        error = failed[0][0] if failed else exc
+        error = failed[0] if failed else exc
         error.unknown_type = None
         raise error from None
     if not failed:
         return out
-    error, unknowns = failed[0][0], {id(u): t for _, u, t in failed}
+    error = failed[0]
     if type(out) is dict and not expr.group:
-        error.unknown_type = Type("object", attrs={
-            k: unknowns.get(id(v)) or type_of(v) for k, v in out.items()})
+        error.unknown_type = Type("object", attrs={k: _element_type(v) for k, v in out.items()})
     elif type(out) is list:
-        error.unknown_type = Type("tuple", elems=tuple(
-            unknowns.get(id(v)) or type_of(v) for v in out))
+        error.unknown_type = Type("tuple", elems=tuple(_element_type(v) for v in out))
     else:
         error.unknown_type = None
     raise error
 
 
-def _for_values(expr: syn.ForExpr, ctx: Ctx,
-                failed: list[tuple[HclDiagnostics, _Failed, Type]]) -> Any:
+def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> Any:
     coll = evaluate(expr.coll, ctx)
     if coll is None:
         raise ctx.fail(
@@ -567,24 +564,36 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx,
 
 
 class _Failed:
-    """Stands for a 'for' element whose value expression failed (see `_for`)."""
+    """Stands for a 'for' element whose value expression failed: its unknown's type."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: Type) -> None:
+        self.type = type_
 
 
-def _element(expr: Any, ctx: Ctx, failed: list[tuple[HclDiagnostics, _Failed, Type]]) -> Any:
+def _element(expr: Any, ctx: Ctx, failed: list[HclDiagnostics]) -> Any:
     """A 'for' element's value; a failure is recorded in `failed` and stood in for."""
     try:
         return evaluate(expr, ctx)
     except HclDiagnostics as exc:
-        stand_in = _Failed()
-        failed.append((exc, stand_in,
-                       exc.unknown_type if isinstance(exc.unknown_type, Type) else DYNAMIC))
-        return stand_in
+        failed.append(exc)
+        return _Failed(_unknown_type(exc))
+
+
+def _element_type(value: Any) -> Type:
+    return value.type if type(value) is _Failed else type_of(value)
+
+
+def _unknown_type(exc: HclDiagnostics) -> Type:
+    """The type of the unknown a failed expression leaves (cty.DynamicVal when not known)."""
+    return exc.unknown_type if isinstance(exc.unknown_type, Type) else DYNAMIC
 
 
 def _branch_type(value: Any, err: HclDiagnostics | None) -> tuple[Type, bool]:
     """A branch's type for unification, and whether it is the untyped null."""
     if err is not None:
-        return (err.unknown_type if isinstance(err.unknown_type, Type) else DYNAMIC), False
+        return _unknown_type(err), False
     if value is None:
         return DYNAMIC, True
     return type_of(value), False

@@ -37,8 +37,6 @@ from nomadmesh.model.policies import (
     RestartPolicy,
     UpdateStrategy,
     empty_migrate,
-    reschedule_default,
-    restart_default,
 )
 from nomadmesh.model.resources import EphemeralDisk
 from nomadmesh.model.scaling import Scaling
@@ -140,11 +138,11 @@ class Group:
             update = job.update
         reschedule = overlay(job.reschedule, self.reschedule) if job.reschedule else self.reschedule
         if reschedule is None and job_type not in ("sysbatch", "system"):
-            reschedule = reschedule_default(job_type)
+            reschedule = ReschedulePolicy.default_for(job_type)
         migrate = overlay(job.migrate, self.migrate) if job.migrate else self.migrate
         if migrate is None and job_type == "service":
             migrate = empty_migrate()
-        restart = overlay(restart_default(job_type), self.restart)
+        restart = overlay(RestartPolicy.default_for(job_type), self.restart)
         job_name = job.name or ""
         # One copy: the tasks read only the group's name and its canonical restart policy.
         return _canonical_group(

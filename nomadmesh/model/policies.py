@@ -3,7 +3,7 @@ of each (api/tasks.go, api/jobs.go)."""
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import ClassVar
 
 import attrs
@@ -44,8 +44,10 @@ class RestartPolicy:
     render_templates: bool | None = field("RenderTemplates", BOOL, ptr=True)
 
     @staticmethod
+    @lru_cache(maxsize=8)
     def default_for(job_type: str) -> RestartPolicy:
-        """api/tasks.go:642 defaultServiceJobRestartPolicy / defaultBatchJobRestartPolicy."""
+        """api/tasks.go:642 defaultServiceJobRestartPolicy / defaultBatchJobRestartPolicy (made
+        once per job type: a frozen value, shared)."""
         if job_type in ("service", "system"):
             return RestartPolicy(delay=15 * SECOND, attempts=2, interval=30 * MINUTE, mode="fail",
                                  render_templates=False)
@@ -70,8 +72,9 @@ class ReschedulePolicy:
     unlimited: bool | None = field("Unlimited", BOOL, ptr=True)
 
     @staticmethod
+    @lru_cache(maxsize=8)
     def default_for(job_type: str) -> ReschedulePolicy:
-        """api/tasks.go:260 NewDefaultReschedulePolicy."""
+        """api/tasks.go:260 NewDefaultReschedulePolicy (made once per job type, shared)."""
         if job_type == "service":
             return ReschedulePolicy(delay=30 * SECOND, delay_function="exponential", max_delay=HOUR,
                                     unlimited=True, attempts=0, interval=0)
@@ -83,7 +86,7 @@ class ReschedulePolicy:
 
     def canonicalize(self, job_type: str) -> ReschedulePolicy:
         """api/tasks.go:204 ReschedulePolicy.Canonicalize: unset fields from the job type's."""
-        return overlay(reschedule_default(job_type), self)
+        return overlay(ReschedulePolicy.default_for(job_type), self)
 
 
 @_base.frozen(slots=False, repr=False)
@@ -107,8 +110,9 @@ class UpdateStrategy:
     auto_promote: bool | None = field("AutoPromote", BOOL, ptr=True)
 
     @staticmethod
+    @cache
     def default() -> UpdateStrategy:
-        """api/jobs.go:637 DefaultUpdateStrategy."""
+        """api/jobs.go:637 DefaultUpdateStrategy (made once, shared)."""
         return UpdateStrategy(stagger=30 * SECOND, max_parallel=1, health_check="checks",
                               min_healthy_time=10 * SECOND, healthy_deadline=5 * MINUTE,
                               progress_deadline=10 * MINUTE, canary=0, auto_revert=False,
@@ -116,7 +120,7 @@ class UpdateStrategy:
 
     def canonicalize(self) -> UpdateStrategy:
         """api/jobs.go:739 UpdateStrategy.Canonicalize: unset fields from the default."""
-        return overlay(_update_default(), self)
+        return overlay(UpdateStrategy.default(), self)
 
     def is_empty(self) -> bool:
         """api/jobs.go:780 UpdateStrategy.Empty: nothing set to a non-zero value."""
@@ -139,14 +143,15 @@ class MigrateStrategy:
                                                metadata=_pointer_duration("HealthyDeadline"))
 
     @staticmethod
+    @cache
     def default() -> MigrateStrategy:
-        """api/tasks.go:395 DefaultMigrateStrategy."""
+        """api/tasks.go:395 DefaultMigrateStrategy (made once, shared)."""
         return MigrateStrategy(max_parallel=1, health_check="checks", min_healthy_time=10 * SECOND,
                                healthy_deadline=5 * MINUTE)
 
     def canonicalize(self) -> MigrateStrategy:
         """api/tasks.go:404 MigrateStrategy.Canonicalize: unset fields from the default."""
-        return overlay(_migrate_default(), self)
+        return overlay(MigrateStrategy.default(), self)
 
 
 @_base.frozen(slots=False, repr=False)
@@ -168,41 +173,7 @@ class Disconnect:
                       reconcile="best_score" if self.reconcile is None else self.reconcile)
 
 
-
-# The defaults the canonicalize methods merge into, made once (frozen values, so one is shared).
-
-
-def reschedule_default(job_type: str) -> ReschedulePolicy:
-    """`ReschedulePolicy.default_for(job_type)`, made once per kind of job type."""
-    return _reschedule_default(job_type if job_type in ("service", "batch") else "")
-
-
-@cache
-def _reschedule_default(kind: str) -> ReschedulePolicy:
-    return ReschedulePolicy.default_for(kind)
-
-
-def restart_default(job_type: str) -> RestartPolicy:
-    """`RestartPolicy.default_for(job_type)`, made once per kind of job type."""
-    return _restart_default(job_type in ("service", "system"))
-
-
-@cache
-def _restart_default(service: bool) -> RestartPolicy:
-    return RestartPolicy.default_for("service" if service else "batch")
-
-
-@cache
-def _update_default() -> UpdateStrategy:
-    return UpdateStrategy.default()
-
-
-@cache
-def _migrate_default() -> MigrateStrategy:
-    return MigrateStrategy.default()
-
-
 @cache
 def empty_migrate() -> MigrateStrategy:
-    """`MigrateStrategy()`, made once."""
+    """`MigrateStrategy()`, made once (a frozen value, shared)."""
     return MigrateStrategy()

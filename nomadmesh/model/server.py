@@ -83,11 +83,7 @@ DEFAULT_SERVER = ServerConfig()
 def stored(job: Job, *, zero_fill: bool = True, config: ServerConfig = DEFAULT_SERVER) -> Job:
     """`job` (already api-canonical) as the server stores it; `zero_fill=False` leaves out the Go
     zeros of fields the server keeps as values (what validation reads as zero anyway)."""
-    out = _canonical_job(_structs_job(job), full=True)
-    # nomad/job_endpoint_hooks.go:245: a priority of 0 takes the server's default.
-    if not out.priority:
-        out = evolve(out, priority=config.job_default_priority)
-    out = _admission(out, config, full=True)
+    out = _server_pass(job, config, full=True)
     return _as_stored(out) if zero_fill else out
 
 
@@ -96,11 +92,17 @@ def for_rules(job: Job) -> Job:
     host network stays unset (the rules read it as "default", as Nomad's own default is) and a
     task without a workload identity keeps none (the default identity, `name = "default"` and
     Nomad's audience, passes every identity rule). Every other field is the stored one.
-    tests/test_model_validation.py checks that the rules find the same in both forms."""
-    out = _canonical_job(_structs_job(job), full=False)
+    tests/test_validation_form.py checks that the rules find the same in both forms."""
+    return _server_pass(job, DEFAULT_SERVER, full=False)
+
+
+def _server_pass(job: Job, config: ServerConfig, *, full: bool) -> Job:
+    """The conversion to structs, structs Canonicalize and the admission hooks."""
+    out = _canonical_job(_structs_job(job), full=full)
+    # nomad/job_endpoint_hooks.go:245: a priority of 0 takes the server's default.
     if not out.priority:
-        out = evolve(out, priority=DEFAULT_SERVER.job_default_priority)
-    return _admission(out, DEFAULT_SERVER, full=False)
+        out = evolve(out, priority=config.job_default_priority)
+    return _admission(out, config, full=full)
 
 
 def admission_problems(job: Job, path: str) -> list[Problem]:

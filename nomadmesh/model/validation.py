@@ -242,24 +242,29 @@ class _Found:
     """Problems collected under one path prefix (joined only when a problem is added: most
     blocks have none)."""
 
-    __slots__ = ("_parent", "_where", "out")
+    __slots__ = ("_args", "_parent", "_where", "out")
 
-    def __init__(self, out: list[Problem], path: str, parent: _Found | None = None) -> None:
+    def __init__(self, out: list[Problem], path: str, parent: _Found | None = None,
+                 args: tuple[Any, ...] = ()) -> None:
         self.out = out
         self._where = path
         self._parent = parent
+        self._args = args
 
     @property
     def path(self) -> str:
         """The full path of this prefix."""
-        return self._where if self._parent is None else f"{self._parent.path}.{self._where}"
+        where = self._where % self._args if self._args else self._where
+        return where if self._parent is None else f"{self._parent.path}.{where}"
 
     def add(self, message: str, where: str = "") -> None:
         path = self.path
         self.out.append(Problem(f"{path}.{where}" if where else path, message))
 
-    def at(self, where: str) -> _Found:
-        return _Found(self.out, where, self)
+    def at(self, where: str, *args: Any) -> _Found:
+        """The prefix `where` below this one; with `args`, `where % args`, formatted only when a
+        problem is added (`f.at("group[%s]", name)` costs no string for a block without one)."""
+        return _Found(self.out, where, self, args)
 
 
 # --- the job -----------------------------------------------------------------------------------
@@ -304,11 +309,7 @@ def job_rules(job: Job, path: str) -> list[Problem]:
               f"{len((job.ui.description or '').encode(errors='surrogatepass'))}", "ui.description")
     seen: dict[str, int] = {}
     for i, g in enumerate(job.groups):
-        if (g.name and g.name not in seen and (g.shutdown_delay is None or g.shutdown_delay >= 0)
-                and not (job_type == "system" and (g.count or 0) > 1)):
-            seen[g.name] = i  # the common case: nothing to report
-            continue
-        where = f.at(f"group[{g.name or i}]")
+        where = f.at("group[%s]", g.name or i)
         if not g.name:
             where.add(f"Job task group {i + 1} missing name")
         elif g.name in seen:
@@ -363,15 +364,13 @@ def _admission(job: Job, f: _Found) -> None:
         if g.consul is not None and g.consul.cluster not in ("", "default", None):
             where.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
         for i, s in enumerate(g.services):
-            if _service_admission_problem(s):
-                _service_admission(s, f"task group {g.name}", where.at(f"service[{i}]"))
+            _service_admission(s, f"task group {g.name}", where.at("service[%s]", i))
         for t in g.tasks:
             if not t.services and t.consul is None and t.vault is None:
                 continue  # nothing to check
-            at = where.at(f"task[{t.name}]")
+            at = where.at("task[%s]", t.name)
             for i, s in enumerate(t.services):
-                if _service_admission_problem(s):
-                    _service_admission(s, f"task {t.name}", at.at(f"service[{i}]"))
+                _service_admission(s, f"task {t.name}", at.at("service[%s]", i))
             if t.consul is not None and t.consul.cluster not in ("", "default", None):
                 at.add("non-default Consul cluster requires Nomad Enterprise", "consul.cluster")
             if t.vault is not None:
@@ -382,12 +381,6 @@ def _admission(job: Job, f: _Found) -> None:
     if namespaces:
         f.add("multiple Vault namespaces requires Nomad Enterprise, Namespaces: "
               + ", ".join(sorted(namespaces)))
-
-
-def _service_admission_problem(s: Service) -> bool:
-    """Whether `_service_admission` finds something (its path is made only then)."""
-    return ((s.identity is not None and not s.identity.name)
-            or ((s.provider or "consul") == "consul" and s.cluster not in ("", "default", None)))
 
 
 def _service_admission(s: Service, parent: str, f: _Found) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import attrs
+
 from nomadmesh.model import Job
 from nomadmesh.model._base import HOUR, INT_RANGES, SECOND, Kind, label_spec, specs
 
@@ -93,3 +95,20 @@ def _free(rng: random.Random, depth: int) -> Any:
             value = [_free(rng, depth + 1) for _ in range(rng.randrange(1, 3))]
         out[rng.choice(KEYS)] = value
     return out
+
+
+def blocks(value: Any) -> list[Any]:
+    """Every model object inside `value` (itself included), depth first, as often as it occurs."""
+    out: list[Any] = []
+    _collect(value, out)
+    return out
+
+
+def _collect(value: Any, out: list[Any]) -> None:
+    if attrs.has(type(value)):
+        out.append(value)
+        for v in value.__dict__.values():
+            _collect(v, out)
+    elif type(value) is tuple or isinstance(value, dict):
+        for v in (value.values() if isinstance(value, dict) else value):
+            _collect(v, out)

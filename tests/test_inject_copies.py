@@ -13,18 +13,9 @@ from nomadmesh.mesh import Mesh, Upstream, inject
 from nomadmesh.mesh.settings import GroupMesh
 from nomadmesh.model import Check, Group, Job, Network, Port, Service, Task
 from nomadmesh.model._copy import DECLARED
+from tests.model_fixtures import blocks
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "jobs"
-
-
-def _blocks(value: Any, out: dict[int, Any]) -> None:
-    if attrs.has(type(value)):
-        out[id(value)] = value
-        for v in value.__dict__.values():
-            _blocks(v, out)
-    elif type(value) is tuple or isinstance(value, dict):
-        for v in (value.values() if isinstance(value, dict) else value):
-            _blocks(v, out)
 
 
 def _typed(d: dict[str, Any]) -> list[tuple[str, type, Any]]:
@@ -71,10 +62,8 @@ def test_every_block_inject_builds_is_what_its_constructor_stores(job: Job, mesh
         injected = inject(job, mesh)
     except nomadmesh.MeshError:
         return  # a conflict: nothing built to check (tests/test_mesh_inject.py checks those)
-    old: dict[int, Any] = {}
-    new: dict[int, Any] = {}
-    _blocks(job, old)
-    _blocks(injected, new)
+    old = {id(b) for b in blocks(job)}
+    new = {id(b): b for b in blocks(injected)}
     built = [b for i, b in new.items() if i not in old]
     for block in built:
         cls = type(block)
@@ -91,11 +80,8 @@ def test_some_case_injects_every_kind_of_block_inject_builds() -> None:
             injected = inject(job, mesh)
         except nomadmesh.MeshError:
             continue
-        old: dict[int, Any] = {}
-        new: dict[int, Any] = {}
-        _blocks(job, old)
-        _blocks(injected, new)
-        kinds |= {type(b).__name__ for i, b in new.items() if i not in old}
+        old = {id(b) for b in blocks(job)}
+        kinds |= {type(b).__name__ for b in blocks(injected) if id(b) not in old}
     assert {"Job", "Group", "Network", "Task", "Template", "Service", "Check"} <= kinds
 
 

@@ -19,7 +19,7 @@ from nomadmesh import Job, canonicalize
 from nomadmesh.errors import ValidationError
 from nomadmesh.model import _json
 from nomadmesh.model._base import model_classes
-from tests.model_fixtures import random_job
+from tests.model_fixtures import blocks, random_job
 from tests.server_form import server_form
 
 # Values of every JSON shape (and a few Python ones), put in every field of every block.
@@ -54,17 +54,6 @@ def _fast(cls: type, data: Any, strict: bool = True) -> Any:
         return _json.fast_decoder(cls)(data, not strict)
     except _json._Refer:
         return None
-
-
-def _blocks(value: Any, out: list[Any]) -> list[Any]:
-    if attrs.has(type(value)):
-        out.append(value)
-        for v in value.__dict__.values():
-            _blocks(v, out)
-    elif type(value) is tuple or isinstance(value, dict):
-        for v in (value.values() if isinstance(value, dict) else value):
-            _blocks(v, out)
-    return out
 
 
 def _same_decoding(cls: type, data: Any, strict: bool = True) -> None:
@@ -116,7 +105,7 @@ def _samples() -> dict[type, list[dict[str, Any]]]:
     """Each block class's JSON, from the blocks of drawn jobs (a few per class)."""
     found: dict[type, list[dict[str, Any]]] = {}
     for seed in range(0, 60, 3):
-        for block in _blocks(random_job(seed), []):
+        for block in blocks(random_job(seed)):
             items = found.setdefault(type(block), [])
             if len(items) < 3:
                 items.append(_json.encode(block))

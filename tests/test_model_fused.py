@@ -18,7 +18,7 @@ from nomadmesh.model import Job, _json, evolve, resources, server, task
 from nomadmesh.model._base import go_quote
 from nomadmesh.model._base import overlay as _base_overlay
 from nomadmesh.model._copy import DECLARED, compile_copier, copier, overlay
-from tests.model_fixtures import random_job
+from tests.model_fixtures import blocks, random_job
 
 
 def _instance(cls: type) -> Any:
@@ -107,25 +107,14 @@ def test_each_declared_copy_names_fields_of_its_class(cls: type, names: tuple[st
                  evolve(obj, **dict(zip(names, values, strict=True))).__dict__)
 
 
-def _blocks(value: Any, out: list[Any]) -> None:
-    if attrs.has(type(value)):
-        out.append(value)
-        for v in value.__dict__.values():
-            _blocks(v, out)
-    elif type(value) is tuple or isinstance(value, dict):
-        for v in (value.values() if isinstance(value, dict) else value):
-            _blocks(v, out)
-
-
 @pytest.mark.parametrize("seed", range(0, 120, 3))
 def test_a_decoded_block_is_what_its_constructor_stores(seed: int) -> None:
     """The decoders build an object's dict themselves (its constructor's defaults, then each
     decoded field through its converter): the same dict, in the same order, as the constructor
     called with the decoded fields, for every block of a drawn job."""
-    blocks: list[Any] = []
-    _blocks(Job.from_api(random_job(seed).to_api(), validate=False), blocks)
-    assert blocks
-    for block in blocks:
+    found = blocks(Job.from_api(random_job(seed).to_api(), validate=False))
+    assert found
+    for block in found:
         cls = type(block)
         data = _json.encode(block)
         direct, problems_direct, unknown_direct = _decode(_json.decoder(cls), data)

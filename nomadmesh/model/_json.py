@@ -9,7 +9,8 @@ problem before raising one ValidationError, and builds each object through its c
 Decoding has two compiled decoders per class: a fast one, tried first, which builds no path and no
 problem list and gives up (`_Refer`) at the first thing it does not accept, and the thorough one,
 run only then, which names every problem. For input the fast one accepts both store the same
-objects (tests/test_model_decode.py).
+objects (tests/test_model_decode.py). A fast decoder learns the key shapes its class's input
+repeats and is recompiled with a branch per shape that reads only those keys (`_learn`).
 """
 
 from __future__ import annotations
@@ -335,7 +336,7 @@ def fast_decoder(cls: type) -> _FastDecoder:
         return _fast_decoders[cls]
     except KeyError:
         pass
-    result = _fast_decoders[cls] = _compile_fast_decoder(cls)
+    result = _fast_decoders[cls] = _compile_fast_decoder(cls, ())
     return result
 
 
@@ -349,34 +350,76 @@ _KEEPS_TRUTHY = {Kind.STR: frozenset({unset_zero}), Kind.BOOL: frozenset({unset_
 _KEEPS_ANY = {Kind.INT: frozenset({to_duration}), Kind.DURATION: frozenset({to_duration}),
               Kind.BLOCKS: frozenset({to_tuple})}
 
+# Key shapes. A job repeats a few shapes of each block many times (every task with the same keys),
+# so a class's fast decoder learns them: a set of keys seen `_SHAPE_AFTER` times on input it
+# accepted is compiled into it as a branch that reads exactly those keys, with no membership test
+# per field and no count of the keys read (a dict of that size holding all of them holds nothing
+# else). At most `_MAX_SHAPES` shapes per class, one per number of keys; other input takes the
+# general path, which stores the same objects.
+_SHAPE_AFTER = 8
+_MAX_SHAPES = 8
+_SHAPE_SAMPLES = 8  # distinct key sets counted per number of keys before it is given up
 
-def _compile_fast_decoder(cls: type) -> _FastDecoder:
+
+class _Shapes:
+    """What a class's fast decoder has learnt of its input's key shapes, across its recompiles."""
+
+    __slots__ = ("closed", "compiled", "counts", "users")
+
+    def __init__(self) -> None:
+        self.compiled: tuple[tuple[str, ...], ...] = ()
+        self.closed: set[int] = set()  # key counts not learnt (any more)
+        self.counts: dict[int, dict[tuple[str, ...], int]] = {}
+        # Where other decoders hold this class's decoder: (namespace, name), rebound on recompile.
+        self.users: list[tuple[dict[str, Any], str]] = []
+
+
+_shapes: dict[type, _Shapes] = {}
+
+def _learn(cls: type, data: dict[str, Any]) -> None:
+    """Count `data`'s key shape (accepted by the general path); compile it in once it is common."""
+    shapes = _shapes[cls]
+    size = len(data)
+    if size in shapes.closed:
+        return
+    seen = shapes.counts.setdefault(size, {})
+    key = tuple(data)
+    count = seen.get(key, 0) + 1
+    if count < _SHAPE_AFTER:
+        if count == 1 and len(seen) >= _SHAPE_SAMPLES:
+            shapes.closed.add(size)  # too varied at this size
+        else:
+            seen[key] = count
+        return
+    shapes.closed.add(size)
+    del shapes.counts[size]
+    shapes.compiled += (key,)
+    if len(shapes.compiled) >= _MAX_SHAPES:
+        shapes.closed.update(range(len(_known_keys(cls)) + 3))
+        shapes.counts.clear()
+    compiled = _fast_decoders[cls] = _compile_fast_decoder(cls, shapes.compiled)
+    for namespace, name in shapes.users:
+        namespace[name] = compiled
+
+
+def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _FastDecoder:
     table = specs(cls)
     server_keys: frozenset[str] = getattr(cls, "_server", frozenset())
+    learnt = _shapes.get(cls)
+    if learnt is None:
+        learnt = _shapes[cls] = _Shapes()
     namespace: dict[str, Any] = {
         "cls": cls, "KNOWN": _known_keys(cls), "SERVER": server_keys, "Refer": _Refer,
         "fold": _fold_keys, "free": _fast_free_form, "strs": _fast_strings, "ints": _fast_integers,
         "smap": _fast_freeze_map, "lmap": _fast_string_lists, "ports": _fast_ports,
         "text": go_text, "FrozenDict": FrozenDict, "tuple": tuple, "type": type,
         "str": str, "int": int, "bool": bool, "list": list, "dict": dict,
+        "CLOSED": learnt.closed, "learn": _learn,
     }
     state = _direct_state(cls, table)
     if state is not None:
         namespace.update(DEFAULTS=state[0], new=object.__new__, **_copy.fixed_point_names())
     converters = state[1] if state is not None else {}
-    lines = [
-        "def decode(data, drop):",
-        "    if type(data) is not dict: raise Refer",
-        # The keys read are counted: a key no field reads (an unknown one, or one Go matches
-        # case-insensitively) makes the count differ from the dict's size, which is cheaper to
-        # test once than every key against the known ones.
-        "    n = 0",
-    ]
-    if state is not None:
-        # The new instance's own dict, filled in place (cheaper than building one and setting it).
-        lines += ["    obj = new(cls)", "    kw = obj.__dict__", "    kw.update(DEFAULTS)"]
-    else:
-        lines.append("    kw = {}")
 
     def put(field: str, value: str, keeps: frozenset[Any] = frozenset()) -> str:
         """`kw[field] = value` through the field's converter (`value` a name), skipped when it is
@@ -389,83 +432,131 @@ def _compile_fast_decoder(cls: type) -> _FastDecoder:
 
     def block(name: str, of: type) -> None:
         namespace[name] = compiled_on_first_use(fast_decoder, _fast_decoders, of, namespace, name)
+        users = _shapes.setdefault(of, _Shapes()).users
+        if not any(held is namespace and key == name for held, key in users):
+            users.append((namespace, name))
 
-    if server_keys:
-        lines.append("    srv = SERVER.intersection(data)")
-        lines.append("    n += len(srv)")
-        lines.append("    srv = {k: data[k] for k in srv if data[k] is not None}")
-        lines.append("    if srv: " + put("server", "srv"))
-    for i, s in enumerate(table):
-        if s.api == "*ports":
-            block("port", s.block)  # type: ignore[arg-type]
-            lines.append("    n += ('ReservedPorts' in data) + ('DynamicPorts' in data)")
-            lines.append("    if data.get('ReservedPorts') is not None or "
-                         "data.get('DynamicPorts') is not None:")
-            lines.append("        v = ports(data, drop, port)")
-            lines.append("        " + put("ports", "v"))
-            continue
-        if s.label:
-            lines.append(f"    v = data.get({s.api!r})")
-            lines.append("    if type(v) is not str: raise Refer")
-            lines.append("    n += 1")
-            lines.append("    if not v.isascii(): v = text(v)")
-            lines.append("    " + put(s.name, "v"))
-            continue
-        lines.append(f"    if {s.api!r} in data:")
-        lines.append("        n += 1")
-        lines.append(f"        if (v := data[{s.api!r}]) is not None:")
-        body = len(lines)
-        if s.kind is Kind.STR or s.kind is Kind.BOOL:
-            lines.append(f"        if type(v) is not {'str' if s.kind is Kind.STR else 'bool'}: raise Refer")
-            if s.kind is Kind.STR:
-                lines.append("        if not v.isascii(): v = text(v)")
-            if s.ptr:
-                lines.append("        " + put(s.name, "v", _KEEPS_ANY.get(s.kind, frozenset())))
+    start = ["obj = new(cls)", "kw = obj.__dict__", "kw.update(DEFAULTS)"] if state is not None \
+        else ["kw = {}"]
+    finish = "return cls(**kw)" if state is None else "return obj"
+
+    def body(present: Callable[[str], str | None], count: bool) -> list[str]:
+        """The statements that build the object, at no indentation. `present(key)` is the
+        expression reading `data[key]` (None: the key is absent), or with `count` a membership
+        test and a count of the keys read are generated."""
+        lines = list(start)
+        if server_keys:
+            lines.append("srv = SERVER.intersection(data)")
+            if count:
+                lines.append("n += len(srv)")
+            lines.append("srv = {k: data[k] for k in srv if data[k] is not None}")
+            lines.append("if srv: " + put("server", "srv"))
+        for i, s in enumerate(table):
+            if s.api == "*ports":
+                block("port", s.block)  # type: ignore[arg-type]
+                if count:
+                    lines.append("n += ('ReservedPorts' in data) + ('DynamicPorts' in data)")
+                elif present("ReservedPorts") is None and present("DynamicPorts") is None:
+                    continue
+                lines.append("if data.get('ReservedPorts') is not None or "
+                             "data.get('DynamicPorts') is not None:")
+                lines.append("    v = ports(data, drop, port)")
+                lines.append("    " + put("ports", "v"))
+                continue
+            if s.label:
+                lines.append(f"v = data.get({s.api!r})" if count else f"v = {present(s.api)}")
+                lines.append("if type(v) is not str: raise Refer")
+                if count:
+                    lines.append("n += 1")
+                lines.append("if not v.isascii(): v = text(v)")
+                lines.append(put(s.name, "v"))
+                continue
+            if count:
+                lines.append(f"if {s.api!r} in data:")
+                lines.append("    n += 1")
+                lines.append(f"    if (v := data[{s.api!r}]) is not None:")
+                lines += ["        " + line for line in _fast_field(s, i, put, block)]
             else:
-                lines.append("        if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
-        elif s.kind is Kind.INT or s.kind is Kind.DURATION:
-            low, high = INT_RANGES["int64" if s.kind is Kind.DURATION else s.go_int]
-            lines.append(f"        if type(v) is not int or not {low} <= v <= {high}: raise Refer")
-            if s.ptr:
-                lines.append("        " + put(s.name, "v", _KEEPS_ANY[s.kind]))
-            else:
-                lines.append("        if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
-        elif s.kind in _FAST_VALUES:
-            extra = f", {s.go_int!r}" if s.kind is Kind.INTS else ""
-            lines.append(f"        v = {_FAST_VALUES[s.kind]}(v{extra})")
-            lines.append("        if v: " + put(s.name, "v"))
-        elif s.kind is Kind.BLOCK:
-            block(f"sub{i}", s.block)  # type: ignore[arg-type]
-            lines.append(f"        v = sub{i}(v, drop)")
-            lines.append("        " + put(s.name, "v"))
-        elif s.kind is Kind.BLOCKS:
-            block(f"sub{i}", s.block)  # type: ignore[arg-type]
-            lines.append("        if type(v) is not list: raise Refer")
-            # Most lists of blocks hold one: no list comprehension (a function call) for it.
-            lines.append(f"        if v: v = (sub{i}(v[0], drop),) if len(v) == 1 else "
-                         f"tuple([sub{i}(x, drop) for x in v]); " + put(s.name, "v", _KEEPS_ANY[s.kind]))
-        elif s.kind is Kind.BLOCK_MAP:
-            block(f"sub{i}", s.block)  # type: ignore[arg-type]
-            lines.append("        if type(v) is not dict: raise Refer")
-            lines.append("        if v:")
-            lines.append("            items = {}")
-            lines.append("            for k, x in v.items():")
-            map_label = label_spec(s.block)  # type: ignore[arg-type]
-            if map_label is not None:
-                lines.append(f"                if type(x) is dict and {map_label.api!r} not in x: "
-                             f"x = {{{map_label.api!r}: k, **x}}")
-            lines.append(f"                items[k] = sub{i}(x, drop)")
-            lines.append("            v = FrozenDict(items); " + put(s.name, "v"))
-        else:  # pragma: no cover - every kind is handled above
-            raise AssertionError(s.kind)
-        # The field's lines were written at the level of a plain `if`: nest them one deeper.
-        lines[body:] = ["    " + line for line in lines[body:]]
+                read = present(s.api)
+                if read is not None:
+                    lines.append(f"if (v := {read}) is not None:")
+                    lines += ["    " + line for line in _fast_field(s, i, put, block)]
+        return lines
+
+    lines = ["def decode(data, drop):", "    if type(data) is not dict: raise Refer"]
+    if shapes:
+        lines.append("    m = len(data)")
+    for j, shape in enumerate(shapes):
+        local = {key: f"a{k}" for k, key in enumerate(shape)}
+        lines.append(f"    {'if' if j == 0 else 'elif'} m == {len(shape)}:")
+        lines.append("        try:")
+        lines += [f"            {name} = data[{key!r}]" for key, name in local.items()]
+        if not shape:
+            lines.append("            pass")
+        lines += ["        except KeyError:", "            pass", "        else:"]
+        lines += ["            " + line for line in body(local.get, count=False)]
+        lines.append("            " + finish)
+    # The keys read are counted: a key no field reads (an unknown one, or one Go matches
+    # case-insensitively) makes the count differ from the dict's size, which is cheaper to test
+    # once than every key against the known ones.
+    lines.append("    n = 0")
+    lines += ["    " + line for line in body(lambda key: None, count=True)]
     lines.append("    if n != len(data): return decode(fold(data, KNOWN, drop), drop)")
-    lines.append("    return cls(**kw)" if state is None else "    return obj")
+    lines.append("    if n not in CLOSED: learn(cls, data)")
+    lines.append("    " + finish)
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
     exec(compile_generated("\n".join(lines), f"<nomadmesh fast decoder {cls.__name__}>"), namespace)
     result: _FastDecoder = namespace["decode"]
     return result
+
+
+def _fast_field(s: Any, i: int, put: Callable[..., str], block: Callable[[str, type], None]) -> list[str]:
+    """A fast decoder's statements storing field `s` from its value `v` (present, not null)."""
+    lines: list[str] = []
+    if s.kind is Kind.STR or s.kind is Kind.BOOL:
+        lines.append(f"if type(v) is not {'str' if s.kind is Kind.STR else 'bool'}: raise Refer")
+        if s.kind is Kind.STR:
+            lines.append("if not v.isascii(): v = text(v)")
+        if s.ptr:
+            lines.append(put(s.name, "v", _KEEPS_ANY.get(s.kind, frozenset())))
+        else:
+            lines.append("if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
+    elif s.kind is Kind.INT or s.kind is Kind.DURATION:
+        low, high = INT_RANGES["int64" if s.kind is Kind.DURATION else s.go_int]
+        lines.append(f"if type(v) is not int or not {low} <= v <= {high}: raise Refer")
+        if s.ptr:
+            lines.append(put(s.name, "v", _KEEPS_ANY[s.kind]))
+        else:
+            lines.append("if v: " + put(s.name, "v", _KEEPS_TRUTHY[s.kind]))
+    elif s.kind in _FAST_VALUES:
+        extra = f", {s.go_int!r}" if s.kind is Kind.INTS else ""
+        lines.append(f"v = {_FAST_VALUES[s.kind]}(v{extra})")
+        lines.append("if v: " + put(s.name, "v"))
+    elif s.kind is Kind.BLOCK:
+        block(f"sub{i}", s.block)
+        lines.append(f"v = sub{i}(v, drop)")
+        lines.append(put(s.name, "v"))
+    elif s.kind is Kind.BLOCKS:
+        block(f"sub{i}", s.block)
+        lines.append("if type(v) is not list: raise Refer")
+        # Most lists of blocks hold one: no list comprehension (a function call) for it.
+        lines.append(f"if v: v = (sub{i}(v[0], drop),) if len(v) == 1 else "
+                     f"tuple([sub{i}(x, drop) for x in v]); " + put(s.name, "v", _KEEPS_ANY[s.kind]))
+    elif s.kind is Kind.BLOCK_MAP:
+        block(f"sub{i}", s.block)
+        lines.append("if type(v) is not dict: raise Refer")
+        lines.append("if v:")
+        lines.append("    items = {}")
+        lines.append("    for k, x in v.items():")
+        map_label = label_spec(s.block)
+        if map_label is not None:
+            lines.append(f"        if type(x) is dict and {map_label.api!r} not in x: "
+                         f"x = {{{map_label.api!r}: k, **x}}")
+        lines.append(f"        items[k] = sub{i}(x, drop)")
+        lines.append("    v = FrozenDict(items); " + put(s.name, "v"))
+    else:  # pragma: no cover - every kind is handled above
+        raise AssertionError(s.kind)
+    return lines
 
 
 _FAST_VALUES = {Kind.STRS: "strs", Kind.INTS: "ints", Kind.MAP: "smap", Kind.MAP_STRS: "lmap",
@@ -653,12 +744,41 @@ _FLOAT_MAX = 1.7976931348623157e308
 
 def _fast_free_form(value: Any) -> FrozenDict | None:
     """A free-form JSON object (task config...), frozen, refusing what Go's decoder refuses:
-    numbers beyond float64, NaN and infinities (not JSON), non-string keys, nesting too deep."""
+    numbers beyond float64, NaN and infinities (not JSON), non-string keys, nesting too deep.
+
+    The common object is frozen in one pass here: ASCII string keys, each value an ASCII string,
+    a list of them, a finite number, a bool or null. Anything else is frozen by `_freeze_json`.
+    """
     if not (type(value) is dict or isinstance(value, Mapping)):
         raise _Refer
-    flat = _flat_config(value)
-    if flat is not None:
-        return flat
+    out = {}
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not k.isascii():
+            break
+        if t is str:
+            if not v.isascii():
+                break
+        elif t is list:
+            for x in v:
+                if type(x) is not str or not x.isascii():
+                    break
+            else:
+                v = tuple(v)
+                out[k] = v
+                continue
+            break
+        elif t is int:
+            if not -_FLOAT_MAX <= v <= _FLOAT_MAX:
+                break
+        elif t is float:
+            if not math.isfinite(v):
+                break
+        elif t is not bool and v is not None:
+            break
+        out[k] = v
+    else:
+        return FrozenDict(out) if out else None
     problems: list[Problem] = []
     frozen = _freeze_json(value, "", 0, problems)
     if problems:
@@ -676,34 +796,6 @@ def _free_form(value: Any, path: str, problems: list[Problem]) -> FrozenDict | N
     else:
         _freeze_json(value, path, 0, problems)
     return None
-
-
-def _flat_config(value: Mapping[Any, Any]) -> FrozenDict | None:
-    """The common free-form object, frozen in one pass: ASCII string keys, each value an ASCII
-    string, a list of them, a finite number, a bool or null. None for anything else."""
-    out = {}
-    for k, v in value.items():
-        t = type(v)
-        if type(k) is not str or not k.isascii():
-            return None
-        if t is str:
-            if not v.isascii():
-                return None
-        elif t is list:
-            for x in v:
-                if type(x) is not str or not x.isascii():
-                    return None
-            v = tuple(v)
-        elif t is int:
-            if not -_FLOAT_MAX <= v <= _FLOAT_MAX:
-                return None
-        elif t is float:
-            if not math.isfinite(v):
-                return None
-        elif t is not bool and v is not None:
-            return None
-        out[k] = v
-    return FrozenDict(out) if out else None
 
 
 def _freeze_json(value: Any, path: str, depth: int, problems: list[Problem]) -> Any:

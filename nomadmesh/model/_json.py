@@ -139,6 +139,8 @@ def decode(cls: type[T], data: Any, path: str, *, strict: bool = True) -> T:
             return fast_decoder(cls)(data, not strict)  # type: ignore[no-any-return]
         except _Refer:
             pass
+        finally:
+            _forget_shared()
         obj = decoder(cls)(data, path, problems, unknown)
     if strict:
         problems.extend(unknown)
@@ -376,6 +378,22 @@ class _Shapes:
 
 _shapes: dict[type, _Shapes] = {}
 
+# Blocks of scalar fields only (resources, logs, ports, checks...) repeat across a job's groups
+# and tasks: within one `decode`, a learnt shape of such a block returns the object it built for
+# equal values, as immutable values may be shared. These maps are emptied when `decode` returns,
+# so nothing is kept between decodes; `_SHARED_LIMIT` bounds them for other callers of the fast
+# decoders.
+_SCALAR_KINDS = frozenset({Kind.STR, Kind.INT, Kind.BOOL, Kind.DURATION})
+_SHARED_LIMIT = 4096
+_shared_maps: list[dict[tuple[Any, ...], Any]] = []
+
+
+def _forget_shared() -> None:
+    for shared in _shared_maps:
+        if shared:
+            shared.clear()
+
+
 def _learn(cls: type, data: dict[str, Any]) -> None:
     """Count `data`'s key shape (accepted by the general path); compile it in once it is common."""
     shapes = _shapes[cls]
@@ -414,7 +432,7 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
         "smap": _fast_freeze_map, "lmap": _fast_string_lists, "ports": _fast_ports,
         "text": go_text, "FrozenDict": FrozenDict, "tuple": tuple, "type": type,
         "str": str, "int": int, "bool": bool, "list": list, "dict": dict,
-        "CLOSED": learnt.closed, "learn": _learn,
+        "CLOSED": learnt.closed, "learn": _learn, "SHARED_LIMIT": _SHARED_LIMIT,
     }
     state = _direct_state(cls, table)
     if state is not None:
@@ -483,6 +501,44 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
                     lines += ["    " + line for line in _fast_field(s, i, put, block)]
         return lines
 
+    def shared_body(shape: tuple[str, ...], local: dict[str, str], shared: str) -> list[str] | None:
+        """For a shape of scalar fields only: the statements that check its values, then return
+        the object already decoded from equal values (`_shared_maps`), else build and keep it.
+        None for any other shape."""
+        fields = [f for f in table if f.api in local]
+        if len(fields) != len(shape) or any(f.kind not in _SCALAR_KINDS for f in fields):
+            return None
+        checks: list[str] = []
+        stores: list[str] = []
+        for f in fields:
+            a = local[f.api]
+            if f.label:
+                checks += [f"if type({a}) is not str: raise Refer",
+                           f"if not {a}.isascii(): {a} = text({a})"]
+                stores.append(put(f.name, a))
+                continue
+            if f.kind is Kind.STR:
+                checks += [f"if {a} is not None:",
+                           f"    if type({a}) is not str: raise Refer",
+                           f"    if not {a}.isascii(): {a} = text({a})"]
+            elif f.kind is Kind.BOOL:
+                checks.append(f"if {a} is not None and type({a}) is not bool: raise Refer")
+            else:
+                low, high = INT_RANGES["int64" if f.kind is Kind.DURATION else f.go_int]
+                checks.append(f"if {a} is not None and (type({a}) is not int "
+                              f"or not {low} <= {a} <= {high}): raise Refer")
+            if f.ptr:
+                stores.append(f"if {a} is not None: "
+                              + put(f.name, a, _KEEPS_ANY.get(f.kind, frozenset())))
+            else:
+                stores.append(f"if {a}: " + put(f.name, a, _KEEPS_TRUTHY[f.kind]))
+        # Checked, each value is None or of its field's exact type (an int is not a bool), so
+        # equal keys decode to equal objects.
+        key = "(" + "".join(f"{local[k]}, " for k in shape) + ")"
+        return [*checks, f"key = {key}", f"obj = {shared}.get(key)", "if obj is None:",
+                *("    " + line for line in start), *("    " + line for line in stores),
+                f"    if len({shared}) < SHARED_LIMIT: {shared}[key] = obj", "return obj"]
+
     lines = ["def decode(data, drop):", "    if type(data) is not dict: raise Refer"]
     if shapes:
         lines.append("    m = len(data)")
@@ -494,8 +550,16 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
         if not shape:
             lines.append("            pass")
         lines += ["        except KeyError:", "            pass", "        else:"]
-        lines += ["            " + line for line in body(local.get, count=False)]
-        lines.append("            " + finish)
+        shared = shared_body(shape, local, f"SHARED{j}") if state is not None and not server_keys \
+            else None
+        if shared is not None:
+            shared_map: dict[tuple[Any, ...], Any] = {}
+            namespace[f"SHARED{j}"] = shared_map
+            _shared_maps.append(shared_map)
+            lines += ["            " + line for line in shared]
+        else:
+            lines += ["            " + line for line in body(local.get, count=False)]
+            lines.append("            " + finish)
     # The keys read are counted: a key no field reads (an unknown one, or one Go matches
     # case-insensitively) makes the count differ from the dict's size, which is cheaper to test
     # once than every key against the known ones.

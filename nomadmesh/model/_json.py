@@ -380,18 +380,20 @@ _shapes: dict[type, _Shapes] = {}
 
 # Blocks of scalar fields only (resources, logs, ports, checks...) repeat across a job's groups
 # and tasks: within one `decode`, a learnt shape of such a block returns the object it built for
-# equal values, as immutable values may be shared. These maps are emptied when `decode` returns,
-# so nothing is kept between decodes; `_SHARED_LIMIT` bounds them for other callers of the fast
-# decoders.
+# equal values, as immutable values may be shared. A shape whose values do not repeat stops
+# looking once `_SHARED_LIMIT` different ones are kept. The maps are emptied (and the shapes
+# look again) when `decode` returns, so nothing is kept between decodes.
 _SCALAR_KINDS = frozenset({Kind.STR, Kind.INT, Kind.BOOL, Kind.DURATION})
-_SHARED_LIMIT = 4096
-_shared_maps: list[dict[tuple[Any, ...], Any]] = []
+_SHARED_LIMIT = 64
+# Each shape's map, and the namespace and name of its flag (false once it stopped looking).
+_shared_maps: list[tuple[dict[tuple[Any, ...], Any], dict[str, Any], str]] = []
 
 
 def _forget_shared() -> None:
-    for shared in _shared_maps:
+    for shared, namespace, flag in _shared_maps:
         if shared:
             shared.clear()
+            namespace[flag] = True
 
 
 def _learn(cls: type, data: dict[str, Any]) -> None:
@@ -415,6 +417,8 @@ def _learn(cls: type, data: dict[str, Any]) -> None:
     if len(shapes.compiled) >= _MAX_SHAPES:
         shapes.closed.update(range(len(_known_keys(cls)) + 3))
         shapes.counts.clear()
+    old = _fast_decoders[cls].__globals__
+    _shared_maps[:] = [entry for entry in _shared_maps if entry[1] is not old]
     compiled = _fast_decoders[cls] = _compile_fast_decoder(cls, shapes.compiled)
     for namespace, name in shapes.users:
         namespace[name] = compiled
@@ -501,7 +505,7 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
                     lines += ["    " + line for line in _fast_field(s, i, put, block)]
         return lines
 
-    def shared_body(shape: tuple[str, ...], local: dict[str, str], shared: str) -> list[str] | None:
+    def shared_body(shape: tuple[str, ...], local: dict[str, str], j: int) -> list[str] | None:
         """For a shape of scalar fields only: the statements that check its values, then return
         the object already decoded from equal values (`_shared_maps`), else build and keep it.
         None for any other shape."""
@@ -532,14 +536,28 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
                               + put(f.name, a, _KEEPS_ANY.get(f.kind, frozenset())))
             else:
                 stores.append(f"if {a}: " + put(f.name, a, _KEEPS_TRUTHY[f.kind]))
+        shared_map: dict[tuple[Any, ...], Any] = {}
+        namespace[f"SHARED{j}"] = shared_map
+        namespace[f"SHARING{j}"] = True
+        _shared_maps.append((shared_map, namespace, f"SHARING{j}"))
         # Checked, each value is None or of its field's exact type (an int is not a bool), so
         # equal keys decode to equal objects.
         key = "(" + "".join(f"{local[k]}, " for k in shape) + ")"
-        return [*checks, f"key = {key}", f"obj = {shared}.get(key)", "if obj is None:",
-                *("    " + line for line in start), *("    " + line for line in stores),
-                f"    if len({shared}) < SHARED_LIMIT: {shared}[key] = obj", "return obj"]
+        build = [*start, *stores]
+        return [*checks,
+                f"if SHARING{j}:",
+                f"    key = {key}",
+                f"    obj = SHARED{j}.get(key)",
+                "    if obj is None:",
+                *("        " + line for line in build),
+                f"        if len(SHARED{j}) < SHARED_LIMIT: SHARED{j}[key] = obj",
+                f"        else: SHARING{j} = False",
+                "    return obj",
+                *build,
+                "return obj"]
 
     lines = ["def decode(data, drop):", "    if type(data) is not dict: raise Refer"]
+    flags: list[str] = []
     if shapes:
         lines.append("    m = len(data)")
     for j, shape in enumerate(shapes):
@@ -550,12 +568,9 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
         if not shape:
             lines.append("            pass")
         lines += ["        except KeyError:", "            pass", "        else:"]
-        shared = shared_body(shape, local, f"SHARED{j}") if state is not None and not server_keys \
-            else None
+        shared = shared_body(shape, local, j) if state is not None and not server_keys else None
         if shared is not None:
-            shared_map: dict[tuple[Any, ...], Any] = {}
-            namespace[f"SHARED{j}"] = shared_map
-            _shared_maps.append(shared_map)
+            flags.append(f"SHARING{j}")
             lines += ["            " + line for line in shared]
         else:
             lines += ["            " + line for line in body(local.get, count=False)]
@@ -568,6 +583,8 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
     lines.append("    if n != len(data): return decode(fold(data, KNOWN, drop), drop)")
     lines.append("    if n not in CLOSED: learn(cls, data)")
     lines.append("    " + finish)
+    if flags:
+        lines.insert(1, f"    global {', '.join(flags)}")
     # Generated from the model's own field table only; named so profiles and tracebacks say which.
     exec(compile_generated("\n".join(lines), f"<nomadmesh fast decoder {cls.__name__}>"), namespace)
     result: _FastDecoder = namespace["decode"]

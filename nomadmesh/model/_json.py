@@ -10,7 +10,9 @@ Decoding has two compiled decoders per class: a fast one, tried first, which bui
 problem list and gives up (`_Refer`) at the first thing it does not accept, and the thorough one,
 run only then, which names every problem. For input the fast one accepts both store the same
 objects (tests/test_model_decode.py). A fast decoder learns the key shapes its class's input
-repeats and is recompiled with a branch per shape that reads only those keys (`_learn`).
+repeats and is recompiled with a branch per shape that reads only those keys (`_learn`); within one
+`decode`, a shape of scalar fields only returns the object it built for equal values
+(`_shared_maps`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from nomadmesh.hcl import _syntax as syn
 from nomadmesh.hcl._diag import HclDiagnostics, go_quote, name_suggestion
 from nomadmesh.hcl._eval import Ctx, evaluate, iterate
 from nomadmesh.hcl._json_syntax import JsonBody, JValue
-from nomadmesh.hcl._values import STRING, ConversionError, convert, friendly_name, type_of
+from nomadmesh.hcl._values import STRING, ConversionError, Null, Unknown, convert, friendly_name, type_of
 
 # schema: (attributes {name: required}, blocks {type: label names})
 Schema = tuple[dict[str, bool], dict[str, tuple[str, ...]]]
@@ -261,13 +261,14 @@ class View:
         each_attr = attrs["for_each"]
         each = each_attr.value()
         t = type(each)
-        if each is None:
+        if each is None or t is Null:
             raise self.fail(
                 "Invalid dynamic for_each value",
                 "Cannot use a null value in for_each.",
                 (each_attr.expr.s, each_attr.expr.e),
             )
-        if not (t is list or t is dict or hasattr(each, "etype")):
+        iterable = t is Unknown and each.type.kind in ("dynamic", "list", "set", "map", "tuple", "object")
+        if not (t is list or t is dict or hasattr(each, "etype") or iterable):
             raise self.fail(
                 "Invalid dynamic for_each value",
                 f"Cannot use a {friendly_name(type_of(each))} value in for_each. An iterable "
@@ -318,6 +319,15 @@ class View:
                 contents[1].def_range,
             )
         content_body = contents[0].node.body
+        if t is Unknown:
+            # hcl's dynblock makes an unknown block of an unknown for_each: each of its attributes
+            # is unknown, so decoding stops at the first (as written; Nomad decodes in its own order)
+            first = min(content_body.attrs.values(), key=lambda a: a.s, default=None)
+            if first is None:
+                return []
+            raise self.fail(
+                "Unsuitable value type", "Unsuitable value: value must be known", (first.expr.s, first.expr.e)
+            )
         out: list[BlockRef] = []
         for key, value in iterate(each):
             child = self.ctx.child({iterator: {"key": key, "value": value}})

@@ -1,7 +1,9 @@
 """Expression evaluation with hclsyntax's semantics on cty values (see `_values`).
 
 Errors raise HclDiagnostics with hcl's summary and detail. Both branches of a conditional are
-evaluated, as hcl does, but only the chosen branch's errors count.
+evaluated, as hcl does, but only the chosen branch's errors count. An `Unknown` operand makes
+each operation's result unknown, as in cty; the checks for it sit beside the checks for null,
+off the path a known value takes.
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ from nomadmesh.hcl._values import (
     ConversionError,
     ListVal,
     MapVal,
+    Null,
     SetVal,
     Type,
+    Unknown,
     convert,
-    equal,
+    equals,
     friendly_name,
+    is_null,
     is_number,
+    is_wholly_known,
     normalize,
+    null_of,
     type_of,
     unify,
 )
@@ -35,23 +42,43 @@ MAX_EVAL_DEPTH = 400
 
 
 class Function:
-    """An HCL function: typed parameters, an optional variadic one, and an implementation."""
+    """An HCL function: typed parameters, an optional variadic one, an implementation, and the
+    type of its result when an unknown argument stands in for a call (cty's Type, when static)."""
 
-    __slots__ = ("impl", "params", "var_param")
+    __slots__ = ("impl", "params", "returns", "var_param")
 
-    def __init__(self, params: list[Param], impl: Callable[..., Any], var_param: Param | None = None) -> None:
+    def __init__(
+        self,
+        params: list[Param],
+        impl: Callable[..., Any],
+        var_param: Param | None = None,
+        returns: Type = DYNAMIC,
+    ) -> None:
         self.params = params
         self.var_param = var_param
         self.impl = impl
+        self.returns = returns
 
 
 class Param:
-    __slots__ = ("allow_null", "name", "type")
+    """A cty function.Parameter: name, type, and which of null, unknown and untyped values
+    (AllowNull, AllowUnknown, AllowDynamicType) the implementation is given."""
 
-    def __init__(self, name: str, type_: Type = DYNAMIC, allow_null: bool = False) -> None:
+    __slots__ = ("allow_dynamic", "allow_null", "allow_unknown", "name", "type")
+
+    def __init__(
+        self,
+        name: str,
+        type_: Type = DYNAMIC,
+        allow_null: bool = False,
+        allow_unknown: bool = False,
+        allow_dynamic: bool = False,
+    ) -> None:
         self.name = name
         self.type = type_
         self.allow_null = allow_null
+        self.allow_unknown = allow_unknown
+        self.allow_dynamic = allow_dynamic
 
 
 class FunctionError(Exception):
@@ -134,18 +161,21 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
     if len(parts) == 1 and type(parts[0]) is syn.Literal and type(parts[0].value) is str:
         return parts[0].value
     out: list[str] = []
+    known = True
     for part in parts:
         value = part.value if type(part) is syn.Literal else evaluate(part, ctx)
         t = type(value)
         if t is str:
             out.append(value)
-        elif value is None:
+        elif value is None or t is Null:
             raise ctx.fail(
                 "Invalid template interpolation value",
                 "The expression result is null. Cannot include a null value in a string template.",
                 part.s,
                 part.e,
             )
+        elif t is Unknown:
+            known = False  # the later parts' errors still count
         else:
             try:
                 out.append(convert(value, STRING))
@@ -156,7 +186,7 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
                     part.s,
                     part.e,
                 ) from None
-    return "".join(out)
+    return "".join(out) if known else Unknown(STRING)
 
 
 def _template_wrap(expr: syn.TemplateWrap, ctx: Ctx) -> Any:
@@ -165,9 +195,13 @@ def _template_wrap(expr: syn.TemplateWrap, ctx: Ctx) -> Any:
 
 def _template_join(expr: syn.TemplateJoin, ctx: Ctx) -> Any:
     items = evaluate(expr.tuple, ctx)
+    if type(items) is Unknown:
+        return Unknown(STRING)
     out: list[str] = []
     for item in items:
-        if item is None:
+        if type(item) is Unknown:
+            return Unknown(STRING)
+        if is_null(item):
             raise ctx.fail(
                 "Invalid template interpolation value",
                 "An iteration result is null. Cannot include a null value in a string template.",
@@ -237,7 +271,9 @@ def get_attr(value: Any, name: str, ctx: Ctx, s: int, e: int) -> Any:
         raise ctx.fail(
             "Missing map element", f"This map does not have an element with the key {go_quote(name)}.", s, e
         )
-    if value is None:
+    if t is Unknown:
+        return _unknown_attr(value, name, ctx, s, e)
+    if value is None or t is Null:
         raise ctx.fail(
             "Attempt to get attribute from null value",
             "This value is null, so it does not have any attributes.",
@@ -275,19 +311,49 @@ def get_attr(value: Any, name: str, ctx: Ctx, s: int, e: int) -> Any:
     raise ctx.fail("Unsupported attribute", "This value does not have any attributes.", s, e)
 
 
+def _unknown_attr(value: Unknown, name: str, ctx: Ctx, s: int, e: int) -> Any:
+    """hcl.GetAttr of an unknown: an unknown of the attribute's type, or its type's error."""
+    t = value.type
+    if t.kind == "dynamic":
+        return Unknown()
+    if t.kind == "object" and name in t.attrs:
+        return Unknown(t.attrs[name])
+    if t.kind == "map":
+        assert t.elem is not None
+        return Unknown(t.elem)
+    if t.is_primitive:
+        raise ctx.fail(
+            "Unsupported attribute",
+            f"Can't access attributes on a primitive-typed value ({friendly_name(t)}).",
+            s,
+            e,
+        )
+    if t.kind == "object":
+        raise ctx.fail(
+            "Unsupported attribute", f"This object does not have an attribute named {go_quote(name)}.", s, e
+        )
+    raise ctx.fail("Unsupported attribute", "This value does not have any attributes.", s, e)
+
+
 _INVALID_INDEX = "Invalid index"
 _NO_ELEMENT = "The given key does not identify an element in this collection value"
 
 
 def index(value: Any, key: Any, ctx: Ctx, s: int, e: int) -> Any:
     """hcl.Index."""
-    if value is None:
+    t = type(value)
+    if value is None or t is Null:
         raise ctx.fail(
             "Attempt to index null value", "This value is null, so it does not have any indices.", s, e
         )
-    if key is None:
+    if key is None or type(key) is Null:
         raise ctx.fail(_INVALID_INDEX, "Can't use a null value as an indexing key.", s, e)
-    t = type(value)
+    if t is Unknown or type(key) is Unknown:
+        coll = type_of(value)
+        if coll.kind in ("list", "map") and type_of(key).kind != "dynamic":
+            assert coll.elem is not None
+            return Unknown(coll.elem)
+        return Unknown()
     if t is list or t is ListVal:
         try:
             k = convert(key, NUMBER)
@@ -364,6 +430,17 @@ def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
     is_seq = t is list or t is ListVal or t is SetVal
     if source is None:
         return []
+    if t is Null:
+        if source.type.kind in ("tuple", "list", "set"):
+            raise ctx.fail(
+                "Splat of null value",
+                "Splat expressions (with the * symbol) cannot be applied to null sequences.",
+                expr.source.s,
+                expr.source.e,
+            )
+        return []
+    if t is Unknown:
+        return Unknown()
     items = source if is_seq else [source]
     child = ctx.child({})
     out = []
@@ -423,25 +500,31 @@ def _tuple(expr: syn.TupleCons, ctx: Ctx) -> Any:
     return [evaluate(x, ctx) for x in expr.exprs]
 
 
-def object_key(key: syn.ObjectKey, ctx: Ctx) -> str:
-    """An object constructor key: a bare name as written, else the expression's string value."""
+def object_key(key: syn.ObjectKey, ctx: Ctx) -> Any:
+    """An object constructor key: a bare name as written, else the expression's string value
+    (an unknown string for an unknown key)."""
     name = key.literal_name()
     if name is not None:
         return name
     value = evaluate(key.wrapped, ctx)
-    if value is None:
+    if is_null(value):
         raise ctx.fail("Null value as key", "Can't use a null value as a key.", key.s, key.e)
     try:
-        return convert(value, STRING)  # type: ignore[no-any-return]
+        return convert(value, STRING)
     except ConversionError as exc:
         raise ctx.fail("Incorrect key type", f"Can't use this value as a key: {exc}.", key.s, key.e) from None
 
 
 def _object(expr: syn.ObjectCons, ctx: Ctx) -> Any:
     out: dict[str, Any] = {}
+    known = True
     for key, value in expr.items:
-        out[object_key(key, ctx)] = evaluate(value, ctx)
-    return out
+        name = object_key(key, ctx)
+        if type(name) is Unknown:  # hcl: an object with an unknown key is unknown
+            known = False
+            continue
+        out[name] = evaluate(value, ctx)
+    return out if known else Unknown()
 
 
 def iterate(coll: Any) -> list[tuple[Any, Any]]:
@@ -477,7 +560,7 @@ def _for(expr: syn.ForExpr, ctx: Ctx) -> Any:
 
 def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> Any:
     coll = evaluate(expr.coll, ctx)
-    if coll is None:
+    if is_null(coll):
         raise ctx.fail(
             "Iteration over null value",
             "A null value cannot be used as the collection in a 'for' expression.",
@@ -485,6 +568,8 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
             expr.coll.e,
         )
     t = type(coll)
+    if t is Unknown and coll.type.kind in ("dynamic", "list", "set", "map", "tuple", "object"):
+        return Unknown()
     if not (t is list or t is dict or t is ListVal or t is SetVal or t is MapVal):
         raise ctx.fail(
             "Iteration over non-iterable value",
@@ -498,6 +583,7 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
     results: list[Any] = []
     obj: dict[str, Any] = {}
     groups: dict[str, list[Any]] = {}
+    known = True
     for k, v in iterate(coll):
         scope = {val_var: v}
         if key_var is not None:
@@ -505,7 +591,7 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
         child = ctx.child(scope)
         if expr.cond is not None:
             cond = evaluate(expr.cond, child)
-            if cond is None:
+            if is_null(cond):
                 raise ctx.fail(
                     "Condition is null",
                     "The value of the 'if' clause must not be null.",
@@ -521,12 +607,15 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
                     expr.cond.s,
                     expr.cond.e,
                 ) from None
+            if type(cond) is Unknown:  # the result is unknown; the other elements still count
+                known = False
+                continue
             if not cond:
                 continue
         if make_obj:
             assert expr.key_expr is not None
             key = evaluate(expr.key_expr, child)
-            if key is None:
+            if is_null(key):
                 raise ctx.fail(
                     "Invalid object key",
                     "Key expression in 'for' expression must not produce a null value.",
@@ -543,6 +632,9 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
                     expr.key_expr.e,
                 ) from None
             value = _element(expr.val_expr, child, failed)
+            if type(key) is Unknown:
+                known = False
+                continue
             if expr.group:
                 groups.setdefault(key, []).append(value)
             else:
@@ -558,6 +650,8 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
                 obj[key] = value
         else:
             results.append(_element(expr.val_expr, child, failed))
+    if not known:
+        return Unknown()
     if make_obj:
         return dict(groups) if expr.group else obj
     return results
@@ -634,7 +728,7 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
     except HclDiagnostics as exc:
         exc.unknown_type = result_type
         raise
-    if cond is None:
+    if cond is None or type(cond) is Null:
         raise ctx.fail(
             "Null condition",
             "The condition value is null. Conditions must either be true or false.",
@@ -642,6 +736,8 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
             expr.cond.e,
             result_type,
         )
+    if type(cond) is Unknown:  # hcl drops both branches' errors here
+        return Unknown(result_type or DYNAMIC, _not_null(true_val) and _not_null(false_val))
     try:
         cond = convert(cond, BOOL)
     except ConversionError:
@@ -664,6 +760,8 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
         which = "false"
     if result_type is None or result_type.kind == "dynamic":
         return chosen
+    if chosen is None:  # the null literal takes the other branch's type
+        return null_of(result_type)
     try:
         return convert(chosen, result_type)
     except ConversionError as exc:
@@ -673,6 +771,14 @@ def _conditional(expr: syn.Conditional, ctx: Ctx) -> Any:
             where.s,
             where.e,
         ) from None
+
+
+def _not_null(value: Any) -> bool:
+    """cty's DefinitelyNotNull: a known non-null value, or an unknown refined as not null."""
+    t = type(value)
+    if t is Unknown:
+        return value.not_null  # type: ignore[no-any-return]
+    return value is not None and t is not Null
 
 
 def _describe_mismatch(tt: Type, ft: Type) -> str:
@@ -717,7 +823,9 @@ def _binary(expr: syn.BinaryOp, ctx: Ctx) -> Any:
     lhs = evaluate(expr.lhs, ctx)
     rhs = evaluate(expr.rhs, ctx)
     if op == "==" or op == "!=":
-        same = equal(lhs, rhs)
+        same = equals(lhs, rhs)
+        if type(same) is Unknown:
+            return same
         return same if op == "==" else not same
     want = BOOL if op == "&&" or op == "||" else NUMBER
     try:
@@ -732,10 +840,12 @@ def _binary(expr: syn.BinaryOp, ctx: Ctx) -> Any:
         raise ctx.fail(
             "Invalid operand", f"Unsuitable value for right operand: {exc}.", expr.rhs.s, expr.rhs.e
         ) from None
-    if lv is None or rv is None:
+    if lv is None or rv is None or type(lv) is Null or type(rv) is Null:
         raise ctx.fail(
             "Operation failed", "Error during operation: argument must not be null.", expr.s, expr.e
         )
+    if type(lv) is Unknown or type(rv) is Unknown:  # no short cut for && and || in Nomad's hcl
+        return Unknown(BOOL if op not in _ARITH else NUMBER, True)
     if op == "&&":
         return lv and rv
     if op == "||":
@@ -789,17 +899,19 @@ def _unary(expr: syn.UnaryOp, ctx: Ctx) -> Any:
         raise ctx.fail(
             "Invalid operand", f"Unsuitable value for unary operand: {exc}.", expr.operand.s, expr.operand.e
         ) from None
-    if v is None:
+    if v is None or type(v) is Null:
         raise ctx.fail(
             "Operation failed", "Error during operation: argument must not be null.", expr.s, expr.e
         )
+    if type(v) is Unknown:
+        return Unknown(want, True)
     return normalize(-v) if expr.op == "-" else not v
 
 
 def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     name = expr.name
     if ctx.functions is None:
-        raise ctx.fail("Function calls not allowed", "Functions may not be called here.", expr.s, expr.open_e)
+        raise ctx.fail("Function calls not allowed", "Functions may not be called here.", expr.s, expr.e)
     if name in ("try", "can"):
         return _try_can(expr, ctx)
     fn = ctx.functions.get(name)
@@ -830,20 +942,23 @@ def _call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
         if expr.expand_final:  # hcl evaluates the expanding argument first
             last_expr = arg_exprs.pop()
             last = evaluate(last_expr, ctx)
-            if last is None:
+            kind = type_of(last).kind
+            if is_null(last) and kind in ("dynamic", "tuple", "list", "set"):
                 raise ctx.fail(
                     "Invalid expanding argument value",
                     "The expanding argument (indicated by ...) must not be null.",
                     last_expr.s,
                     last_expr.e,
                 )
-            if type(last) not in (list, ListVal, SetVal):
+            if kind not in ("dynamic", "tuple", "list", "set"):
                 raise ctx.fail(
                     "Invalid expanding argument value",
                     "The expanding argument (indicated by ...) must be of a tuple, list, or set type.",
                     last_expr.s,
                     last_expr.e,
                 )
+            if type(last) is Unknown:
+                return Unknown()
             expanded = list(last)
         check_arity(fn, name, len(arg_exprs) + len(expanded), expr, ctx)
         return call_function(fn, name, arg_exprs, expanded, expr, ctx)
@@ -895,15 +1010,28 @@ def call_function(
         converted.append(_convert_arg(fn, i, evaluate(arg, ctx), arg, ctx))
     for value in expanded:
         converted.append(_convert_arg(fn, len(converted), value, expr.args[-1], ctx))
+    unknown = False
     for i, value in enumerate(converted):
-        param = params[i] if i < len(params) else fn.var_param
-        assert param is not None
-        if value is None and not param.allow_null:
-            raise ctx.fail(
-                "Invalid function argument",
-                f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
-                *start_range(expr.args[min(i, len(expr.args) - 1)]),
-            )
+        t = type(value)
+        if value is None or t is Null or t is Unknown:
+            param = params[i] if i < len(params) else fn.var_param
+            assert param is not None
+            if t is not Unknown and not param.allow_null:
+                raise ctx.fail(
+                    "Invalid function argument",
+                    f"Invalid value for {go_quote(param.name)} parameter: argument must not be null.",
+                    *start_range(expr.args[min(i, len(expr.args) - 1)]),
+                )
+            if param.type.kind == "dynamic" and type_of(value).kind == "dynamic" and not param.allow_dynamic:
+                # cty function.Call: a value of no type (the null literal, or an unknown of no
+                # type) for a parameter that does not take one makes the result unknown, uncalled
+                return Unknown()
+            if t is Unknown:
+                unknown = unknown or not param.allow_unknown
+            elif t is Null:
+                converted[i] = None
+    if unknown:
+        return Unknown(fn.returns, True)
     try:
         return fn.impl(*converted)
     except FunctionError as exc:
@@ -938,10 +1066,10 @@ def _try_can(expr: syn.FunctionCall, ctx: Ctx) -> Any:
                 expr.e,
             )
         try:
-            evaluate(expr.args[0], ctx)
+            value = evaluate(expr.args[0], ctx)
         except HclDiagnostics:
             return False
-        return True
+        return True if is_wholly_known(value) else Unknown(BOOL)
     if not expr.args:
         raise ctx.fail(
             "Error in function call",
@@ -952,9 +1080,11 @@ def _try_can(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     diags: list[Diagnostic] = []
     for arg in expr.args:
         try:
-            return evaluate(arg, ctx)
+            value = evaluate(arg, ctx)
         except HclDiagnostics as exc:
             diags.extend(exc.diags)
+            continue
+        return value if is_wholly_known(value) else Unknown()
     raise ctx.fail(
         "Error in function call",
         'Call to function "try" failed: no expression succeeded:\n'
@@ -979,6 +1109,8 @@ def _convert_call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
         )
     value = evaluate(expr.args[0], ctx)
     want = type_constraint(expr.args[1], ctx)
+    if value is None:
+        return null_of(want)
     try:
         return convert(value, want)
     except ConversionError as exc:

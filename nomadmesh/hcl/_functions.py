@@ -26,18 +26,23 @@ from typing import Any
 
 from nomadmesh.hcl._eval import Function, FunctionError, Param, arithmetic
 from nomadmesh.hcl._values import (
+    BOOL,
     DYNAMIC,
     NUMBER,
     STRING,
     ConversionError,
     ListVal,
     MapVal,
+    Null,
     SetVal,
     Type,
+    Unknown,
     convert,
     equal,
+    equals,
     format_number,
     is_number,
+    is_wholly_known,
     list_of,
     normalize,
     parse_number,
@@ -50,12 +55,39 @@ from nomadmesh.hcl._values import (
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-def _f(params: list[Param], impl: Callable[..., Any], var_param: Param | None = None) -> Function:
-    return Function(params, impl, var_param)
+def _f(
+    params: list[Param],
+    impl: Callable[..., Any],
+    var_param: Param | None = None,
+    returns: Type = DYNAMIC,
+    wholly_known: bool = False,
+) -> Function:
+    """A function; `wholly_known`: its cty implementation returns an unknown when any argument
+    holds one anywhere inside it."""
+    if wholly_known:
+        return Function(params, _when_wholly_known(impl, returns), var_param, returns)
+    return Function(params, impl, var_param, returns)
 
 
-def _p(name: str, type_: Type = DYNAMIC, allow_null: bool = False) -> Param:
-    return Param(name, type_, allow_null)
+def _when_wholly_known(impl: Callable[..., Any], returns: Type) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        if all(is_wholly_known(a) for a in args):
+            return impl(*args)
+        return Unknown(returns, True)
+
+    return call
+
+
+def _p(
+    name: str,
+    type_: Type = DYNAMIC,
+    allow_null: bool = False,
+    *,
+    unknown: bool = False,
+    dynamic: bool = False,
+) -> Param:
+    """A parameter with go-cty's AllowNull, AllowUnknown and AllowDynamicType."""
+    return Param(name, type_, allow_null, unknown, dynamic)
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -349,6 +381,8 @@ def _coalesce(*vals: Any) -> Any:
 
 def _coalescelist(*vals: Any) -> Any:
     for v in vals:
+        if type(v) is Unknown:
+            return Unknown(v.type if v.type.kind != "dynamic" else DYNAMIC)
         if v is None:
             continue
         if not _seq(v):
@@ -382,7 +416,13 @@ def _contains(lst: Any, value: Any) -> Any:
     # are refused, as Nomad's parser answers).
     if not _seq(lst):
         raise FunctionError("argument must be list, tuple, or set")
-    return any(equal(x, value) for x in lst)
+    unknown = False
+    for x in lst:
+        same = equals(value, x)
+        if same is True:
+            return True
+        unknown = unknown or same is not False
+    return Unknown(BOOL, True) if unknown else False
 
 
 def _distinct(lst: Any) -> Any:
@@ -445,6 +485,8 @@ def _index(coll: Any, key: Any) -> Any:
 
 
 def _keys(m: Any) -> Any:
+    if type(m) is Unknown and m.type.kind in ("map", "object"):
+        return Unknown(list_of(STRING) if m.type.kind == "map" else DYNAMIC)
     if not isinstance(m, dict):
         raise FunctionError("must have map or object type", 0)
     names = sorted(m)
@@ -466,6 +508,12 @@ def _length(coll: Any) -> Any:
     t = type(coll)
     if t in (list, ListVal, SetVal, MapVal):
         return len(coll)
+    if t is Unknown:
+        kind = coll.type.kind
+        if kind == "tuple":  # a tuple's length is in its type
+            return len(coll.type.elems)
+        if kind in ("dynamic", "list", "set", "map"):
+            return Unknown(NUMBER, True)
     raise FunctionError("collection must be a list, a map or a tuple")
 
 
@@ -581,7 +629,7 @@ def json_encode(v: Any) -> str:
 
     def enc(x: Any) -> None:
         t = type(x)
-        if x is None:
+        if x is None or t is Null:
             out.append("null")
         elif t is bool:
             out.append("true" if x else "false")
@@ -700,7 +748,7 @@ def _yamlencode(v: Any) -> str:
 
     def emit(x: Any) -> None:
         t = type(x)
-        if x is None:
+        if x is None or type(x) is Null:
             evs.append(events.ScalarEvent(None, None, (True, True), "null", style=None))
         elif t is bool:
             evs.append(events.ScalarEvent(None, None, (True, True), "true" if x else "false", style=None))
@@ -1283,78 +1331,110 @@ def _disabled(name: str, fn: Function) -> Function:
 
 S, N, D = STRING, NUMBER, DYNAMIC
 _STATIC: dict[str, Function] = {
-    "abs": _f([_p("num", N)], _abs),
-    "base64decode": _f([_p("str", S)], _base64decode),
-    "base64encode": _f([_p("str", S)], _base64encode),
-    "bcrypt": _f([_p("str", S)], _bcrypt, _p("cost", N)),
-    "ceil": _f([_p("num", N)], _ceil),
-    "chomp": _f([_p("str", S)], _chomp),
+    "abs": _f([_p("num", N)], _abs, returns=N),
+    "base64decode": _f([_p("str", S)], _base64decode, returns=S),
+    "base64encode": _f([_p("str", S)], _base64encode, returns=S),
+    "bcrypt": _f([_p("str", S)], _bcrypt, _p("cost", N), returns=S),
+    "ceil": _f([_p("num", N)], _ceil, returns=N),
+    "chomp": _f([_p("str", S)], _chomp, returns=S),
     "chunklist": _f([_p("list", list_of(D)), _p("size", N)], _chunklist),
-    "cidrhost": _f([_p("prefix", S), _p("hostnum", N)], _cidrhost),
-    "cidrnetmask": _f([_p("prefix", S)], _cidrnetmask),
-    "cidrsubnet": _f([_p("prefix", S), _p("newbits", N), _p("netnum", N)], _cidrsubnet),
-    "cidrsubnets": _f([_p("prefix", S)], _cidrsubnets, _p("newbits", N)),
-    "coalesce": _f([], _coalesce, _p("vals", D, True)),
-    "coalescelist": _f([], _coalescelist, _p("vals", D, True)),
-    "compact": _f([_p("list", list_of(S))], _compact),
+    "cidrhost": _f([_p("prefix", S), _p("hostnum", N)], _cidrhost, returns=S),
+    "cidrnetmask": _f([_p("prefix", S)], _cidrnetmask, returns=S),
+    "cidrsubnet": _f([_p("prefix", S), _p("newbits", N), _p("netnum", N)], _cidrsubnet, returns=S),
+    "cidrsubnets": _f([_p("prefix", S)], _cidrsubnets, _p("newbits", N), returns=list_of(S)),
+    "coalesce": _f([], _coalesce, _p("vals", D, True, unknown=True, dynamic=True)),
+    "coalescelist": _f([], _coalescelist, _p("vals", D, True, unknown=True, dynamic=True)),
+    "compact": _f([_p("list", list_of(S))], _compact, returns=list_of(S), wholly_known=True),
     "concat": _f([], _concat, _p("seqs", D)),
-    "contains": _f([_p("list", D), _p("value", D, True)], _contains),
+    "contains": _f([_p("list", D), _p("value", D, True)], _contains, returns=BOOL),
     "csvdecode": _f([_p("str", S)], _csvdecode),
-    "distinct": _f([_p("list", list_of(D))], _distinct),
+    "distinct": _f([_p("list", list_of(D))], _distinct, wholly_known=True),
     "element": _f([_p("list", D), _p("index", N)], _element),
-    "flatten": _f([_p("list", D)], _flatten),
-    "floor": _f([_p("num", N)], _floor),
-    "format": _f([_p("format", S)], _format, _p("args", D, True)),
-    "formatdate": _f([_p("format", S), _p("time", S)], _formatdate),
-    "formatlist": _f([_p("format", S)], _formatlist, _p("args", D, True)),
-    "indent": _f([_p("spaces", N), _p("str", S)], _indent),
+    "flatten": _f([_p("list", D)], _flatten, wholly_known=True),
+    "floor": _f([_p("num", N)], _floor, returns=N),
+    "format": _f(
+        [_p("format", S)],
+        _format,
+        _p("args", D, True, unknown=True, dynamic=True),
+        returns=S,
+        wholly_known=True,
+    ),
+    "formatdate": _f([_p("format", S), _p("time", S)], _formatdate, returns=S),
+    "formatlist": _f(
+        [_p("format", S)],
+        _formatlist,
+        _p("args", D, True, unknown=True, dynamic=True),
+        returns=list_of(S),
+        wholly_known=True,
+    ),
+    "indent": _f([_p("spaces", N), _p("str", S)], _indent, returns=S),
     "index": _f([_p("collection", D), _p("key", D)], _index),
-    "join": _f([_p("separator", S)], _join, _p("lists", list_of(S))),
+    "join": _f([_p("separator", S)], _join, _p("lists", list_of(S)), returns=S, wholly_known=True),
     "jsondecode": _f([_p("str", S)], _jsondecode),
-    "jsonencode": _f([_p("val", D, True)], _jsonencode),
-    "keys": _f([_p("inputMap", D)], _keys),
-    "length": _f([_p("collection", D)], _length),
-    "log": _f([_p("num", N), _p("base", N)], _log),
-    "lookup": _f([_p("inputMap", D), _p("key", S), _p("default", D)], _lookup),
-    "lower": _f([_p("str", S)], _lower),
-    "max": _f([], _max, _p("numbers", N)),
-    "merge": _f([], _merge, _p("maps", D, True)),
-    "min": _f([], _min, _p("numbers", N)),
-    "parseint": _f([_p("number", D), _p("base", N)], _parseint),
-    "pow": _f([_p("num", N), _p("power", N)], _pow),
-    "range": _f([], _range, _p("params", N)),
-    "reverse": _f([_p("str", S)], _strrev),
-    "replace": _f([_p("str", S), _p("substr", S), _p("replace", S)], _replace),
-    "regex_replace": _f([_p("str", S), _p("pattern", S), _p("replace", S)], _regex_replace),
-    "rsadecrypt": _f([_p("ciphertext", S), _p("privatekey", S)], _rsadecrypt),
-    "setintersection": _f([_p("first_set", set_of(D))], _setintersection, _p("other_sets", set_of(D))),
-    "setproduct": _f([], _setproduct, _p("sets", D)),
-    "setunion": _f([_p("first_set", set_of(D))], _setunion, _p("other_sets", set_of(D))),
-    "sha256": _f([_p("str", S)], _hash("sha256")),
-    "sha512": _f([_p("str", S)], _hash("sha512")),
-    "signum": _f([_p("num", N)], _signum),
+    "jsonencode": _f(
+        [_p("val", D, True, unknown=True, dynamic=True)],
+        _jsonencode,
+        returns=S,
+        wholly_known=True,
+    ),
+    "keys": _f([_p("inputMap", D, unknown=True)], _keys),
+    "length": _f([_p("collection", D, unknown=True, dynamic=True)], _length, returns=N),
+    "log": _f([_p("num", N), _p("base", N)], _log, returns=N),
+    "lookup": _f([_p("inputMap", D), _p("key", S), _p("default", D)], _lookup, wholly_known=True),
+    "lower": _f([_p("str", S)], _lower, returns=S),
+    "max": _f([], _max, _p("numbers", N), returns=N),
+    "merge": _f([], _merge, _p("maps", D, True, dynamic=True)),
+    "min": _f([], _min, _p("numbers", N), returns=N),
+    "parseint": _f([_p("number", D), _p("base", N)], _parseint, returns=N),
+    "pow": _f([_p("num", N), _p("power", N)], _pow, returns=N),
+    "range": _f([], _range, _p("params", N), returns=list_of(N)),
+    "reverse": _f([_p("str", S)], _strrev, returns=S),
+    "replace": _f([_p("str", S), _p("substr", S), _p("replace", S)], _replace, returns=S),
+    "regex_replace": _f([_p("str", S), _p("pattern", S), _p("replace", S)], _regex_replace, returns=S),
+    "rsadecrypt": _f([_p("ciphertext", S), _p("privatekey", S)], _rsadecrypt, returns=S),
+    "setintersection": _f(
+        [_p("first_set", set_of(D), dynamic=True)],
+        _setintersection,
+        _p("other_sets", set_of(D), dynamic=True),
+        wholly_known=True,
+    ),
+    "setproduct": _f([], _setproduct, _p("sets", D, unknown=True), wholly_known=True),
+    "setunion": _f(
+        [_p("first_set", set_of(D), dynamic=True)],
+        _setunion,
+        _p("other_sets", set_of(D), dynamic=True),
+        wholly_known=True,
+    ),
+    "sha256": _f([_p("str", S)], _hash("sha256"), returns=S),
+    "sha512": _f([_p("str", S)], _hash("sha512"), returns=S),
+    "signum": _f([_p("num", N)], _signum, returns=N),
     "slice": _f([_p("list", D), _p("start_index", N), _p("end_index", N)], _slice),
-    "sort": _f([_p("list", list_of(S))], _sort),
-    "split": _f([_p("separator", S), _p("str", S)], _split),
-    "strlen": _f([_p("str", S)], _strlen),
-    "strrev": _f([_p("str", S)], _strrev),
-    "substr": _f([_p("str", S), _p("offset", N), _p("length", N)], _substr),
-    "timeadd": _f([_p("timestamp", S), _p("duration", S)], _timeadd),
-    "title": _f([_p("str", S)], _title),
-    "trim": _f([_p("str", S), _p("cutset", S)], _trim),
-    "trimprefix": _f([_p("str", S), _p("prefix", S)], _trimprefix),
-    "trimspace": _f([_p("str", S)], _trimspace),
-    "trimsuffix": _f([_p("str", S), _p("suffix", S)], _trimsuffix),
-    "upper": _f([_p("str", S)], _upper),
-    "urlencode": _f([_p("str", S)], _urlencode),
+    "sort": _f([_p("list", list_of(S))], _sort, returns=list_of(S), wholly_known=True),
+    "split": _f([_p("separator", S), _p("str", S)], _split, returns=list_of(S)),
+    "strlen": _f([_p("str", S)], _strlen, returns=N),
+    "strrev": _f([_p("str", S)], _strrev, returns=S),
+    "substr": _f([_p("str", S), _p("offset", N), _p("length", N)], _substr, returns=S),
+    "timeadd": _f([_p("timestamp", S), _p("duration", S)], _timeadd, returns=S),
+    "title": _f([_p("str", S)], _title, returns=S),
+    "trim": _f([_p("str", S), _p("cutset", S)], _trim, returns=S),
+    "trimprefix": _f([_p("str", S), _p("prefix", S)], _trimprefix, returns=S),
+    "trimspace": _f([_p("str", S)], _trimspace, returns=S),
+    "trimsuffix": _f([_p("str", S), _p("suffix", S)], _trimsuffix, returns=S),
+    "upper": _f([_p("str", S)], _upper, returns=S),
+    "urlencode": _f([_p("str", S)], _urlencode, returns=S),
     "uuidv4": _f([], _uuidv4),
-    "uuidv5": _f([_p("namespace", S), _p("name", S)], _uuidv5),
+    "uuidv5": _f([_p("namespace", S), _p("name", S)], _uuidv5, returns=S),
     "values": _f([_p("mapping", D)], _values),
     "yamldecode": _f([_p("src", S)], _yamldecode),
-    "yamlencode": _f([_p("value", D, True)], _yamlencode),
-    "zipmap": _f([_p("keys", list_of(S)), _p("values", D)], _zipmap),
-    "md5": _f([_p("str", S)], _hash("md5")),
-    "sha1": _f([_p("str", S)], _hash("sha1")),
+    "yamlencode": _f(
+        [_p("value", D, True, unknown=True, dynamic=True)],
+        _yamlencode,
+        returns=S,
+        wholly_known=True,
+    ),
+    "zipmap": _f([_p("keys", list_of(S)), _p("values", D)], _zipmap, wholly_known=True),
+    "md5": _f([_p("str", S)], _hash("md5"), returns=S),
+    "sha1": _f([_p("str", S)], _hash("sha1"), returns=S),
     # try, can and convert take unevaluated expressions; _eval calls them specially.
     "try": _f([], lambda *a: None, _p("expressions", D, True)),
     "can": _f([_p("expression", D, True)], lambda *a: None),

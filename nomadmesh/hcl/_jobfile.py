@@ -16,7 +16,17 @@ from nomadmesh.hcl._eval import Ctx, evaluate
 from nomadmesh.hcl._functions import functions
 from nomadmesh.hcl._jobspec import decode_job_block, normalize_job, undefined_variable
 from nomadmesh.hcl._types import type_constraint
-from nomadmesh.hcl._values import BOOL, DYNAMIC, NUMBER, STRING, ConversionError, Type, convert, type_of
+from nomadmesh.hcl._values import (
+    BOOL,
+    DYNAMIC,
+    NUMBER,
+    STRING,
+    ConversionError,
+    Type,
+    convert,
+    null_of,
+    type_of,
+)
 
 VAR_ENV_PREFIX = "NOMAD_VAR_"
 _BAD_IDENTIFIER = (
@@ -177,7 +187,7 @@ def _decode_variable_block(
         value = evaluate(dexpr, static)
         if v.type is not None:
             try:
-                value = convert(value, v.type)
+                value = null_of(v.type) if value is None else convert(value, v.type)
             except ConversionError as exc:
                 raise static.fail(
                     "Invalid default value for variable",
@@ -394,6 +404,8 @@ def _typed(
 ) -> Any:
     if variable.type is None:
         return value
+    if value is None:  # a typed variable's null is a null of its type
+        return null_of(variable.type)
     try:
         return convert(value, variable.type)
     except ConversionError as exc:

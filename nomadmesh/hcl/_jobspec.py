@@ -27,8 +27,10 @@ from nomadmesh.hcl._values import (
     STRING,
     ConversionError,
     ListVal,
+    Null,
     SetVal,
     Type,
+    Unknown,
     convert,
     is_number,
     list_of,
@@ -118,7 +120,9 @@ def to_go(value: Any, go_type: str) -> Any:
     """A converted cty value as the JSON of the Go value gocty would make (None for nil)."""
     pointer = go_type.startswith("*")
     base = go_type.lstrip("*")
-    if value is None:
+    if type(value) is Unknown:
+        raise _GoError("value must be known")
+    if value is None or type(value) is Null:
         if pointer or base.startswith("[]") or base.startswith("map["):
             return None
         raise _GoError("null value is not allowed")
@@ -189,7 +193,7 @@ def _go_type_name(t: Type) -> str:
         "string": "cty.String",
         "number": "cty.Number",
         "bool": "cty.Bool",
-        "dynamic": "cty.DynamicPseudoType",
+        "dynamic": "{{{}}}",  # Go's %s of cty.DynamicPseudoType (an unknown's type here)
     }
     if t.kind in names:
         return names[t.kind]
@@ -267,6 +271,10 @@ def interface_value(value: Any, expr: syn.Expr, ctx: Ctx) -> Any:
     t = type(value)
     if value is None or t is str or t is bool:
         return value
+    if t is Null:
+        return None
+    if t is Unknown:
+        raise ctx.fail("unsuitable value type", "Unsuitable value: value is not known", *start_range(expr))
     if t is int or t is Fraction or t is float:
         number = to_json_number(value)
         if type(number) is float and not math.isfinite(number):

@@ -1,9 +1,10 @@
 """cty values and types (zclconf/go-cty) on native Python values.
 
-A cty value is: `None` (null), `bool`, `str`, a number (`int`, `fractions.Fraction` for
-non-integers, `float` only for infinities), a tuple (`list`), an object (`dict`), or a typed
-collection: `ListVal`, `SetVal` (lists carrying their element type) and `MapVal` (a dict).
-Conversions, unification and number formatting follow cty's `convert` package.
+A cty value is: `None` (the null of no type), `bool`, `str`, a number (`int`,
+`fractions.Fraction` for non-integers, `float` only for infinities), a tuple (`list`), an object
+(`dict`), a typed collection: `ListVal`, `SetVal` (lists carrying their element type) and `MapVal`
+(a dict), a typed null (`Null`) or an unknown (`Unknown`). Conversions, unification and number
+formatting follow cty's `convert` package.
 """
 
 from __future__ import annotations
@@ -158,6 +159,56 @@ class MapVal(dict):  # type: ignore[type-arg]
         self.etype = etype
 
 
+class Unknown:
+    """cty.UnknownVal(type): a value not known when the job is parsed. cty returns one for a call
+    whose dynamically typed parameter gets the untyped null (`contains(l, null)`), and
+    everything computed from it is unknown too; Nomad refuses a job value that holds one.
+    `not_null` is cty's only refinement modelled here (operators and stdlib results)."""
+
+    __slots__ = ("not_null", "type")
+
+    def __init__(self, type_: Type = DYNAMIC, not_null: bool = False) -> None:
+        self.type = type_
+        self.not_null = not_null
+
+    def __repr__(self) -> str:
+        return f"Unknown({type_string(self.type)})"
+
+
+class Null:
+    """cty.NullVal(type) of a known type, as a conditional or convert() makes of `null`; the
+    untyped null (cty.NullVal(cty.DynamicPseudoType)) is None."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: Type) -> None:
+        self.type = type_
+
+    def __repr__(self) -> str:
+        return f"Null({type_string(self.type)})"
+
+
+def null_of(t: Type) -> Any:
+    """cty.NullVal(t): None for the dynamic type."""
+    return None if t.kind == "dynamic" else Null(t)
+
+
+def is_null(v: Any) -> bool:
+    return v is None or type(v) is Null
+
+
+def is_wholly_known(v: Any) -> bool:
+    """cty IsWhollyKnown: no unknown in the value or anywhere inside it."""
+    t = type(v)
+    if t is Unknown:
+        return False
+    if t is list or t is ListVal or t is SetVal:
+        return all(is_wholly_known(x) for x in v)
+    if t is dict or t is MapVal:
+        return all(is_wholly_known(x) for x in v.values())
+    return True
+
+
 NUMBER_TYPES = (int, Fraction, float)
 
 
@@ -187,6 +238,8 @@ def type_of(v: Any) -> Type:
         return set_of(v.etype)
     if t is MapVal:
         return map_of(v.etype)
+    if t is Unknown or t is Null:
+        return v.type  # type: ignore[no-any-return]
     raise TypeError(f"not a cty value: {t.__name__}")
 
 
@@ -206,10 +259,12 @@ def _set_order(items: Any) -> list[Any]:
 
 
 def equal(a: Any, b: Any) -> bool:
-    """cty Equals: same type and same value (numbers by value)."""
+    """cty Equals of known values: same type and same value (numbers by value)."""
     ta, tb = type(a), type(b)
-    if a is None or b is None:
-        return a is None and b is None
+    if a is None or b is None or ta is Null or tb is Null:
+        return (a is None or ta is Null) and (b is None or tb is Null)
+    if ta is Unknown or tb is Unknown:
+        return False
     if ta is bool or tb is bool:
         return ta is tb and a == b
     if is_number(a):
@@ -221,6 +276,38 @@ def equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return all(equal(a[k], b[k]) for k in a)
     return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def equals(a: Any, b: Any) -> Any:
+    """cty Value.Equals: True, False, or an unknown bool when an unknown decides it."""
+    ta, tb = type(a), type(b)
+    if ta is Unknown or tb is Unknown:
+        if is_null(a) or is_null(b):  # null against a value refined as not null
+            other = b if is_null(a) else a
+            return False if type(other) is not Unknown or other.not_null else Unknown(BOOL, True)
+        if ta is Unknown and tb is Unknown:
+            return Unknown(BOOL, True)
+        known, unknown = (b, a) if ta is Unknown else (a, b)
+        if not unknown.type.has_dynamic() and type_of(known) != unknown.type:
+            return False
+        return Unknown(BOOL, True)
+    if is_wholly_known(a) and is_wholly_known(b):
+        return equal(a, b)
+    if type_of(a) != type_of(b):
+        return False
+    if ta is dict or ta is MapVal:
+        if a.keys() != b.keys():
+            return False
+        pairs = [(a[k], b[k]) for k in sorted(a)]
+    else:
+        if len(a) != len(b):
+            return False
+        pairs = list(zip(a, b, strict=True))
+    for x, y in pairs:  # the first element that is not equal decides, an unknown one too
+        same = equals(x, y)
+        if same is not True:
+            return same
+    return True
 
 
 def sorted_items(v: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -370,6 +457,11 @@ def _convert(v: Any, want: Type) -> Any:
     if kind == "dynamic" or v is None:
         return v
     t = type(v)
+    if t is Unknown or t is Null:
+        if not conversion_exists(v.type, want):
+            raise _Mismatch
+        wanted = want if v.type.kind == "dynamic" or not want.has_dynamic() else v.type
+        return Unknown(wanted, v.not_null) if t is Unknown else null_of(wanted)
     if kind == "string":
         if t is str:
             return v
@@ -643,6 +735,8 @@ def to_python(v: Any) -> Any:
     t = type(v)
     if v is None or t is str or t is bool:
         return v
+    if t is Null:
+        return None
     if t is int or t is Fraction or t is float:
         return to_json_number(v)
     if t is list or t is ListVal or t is SetVal:

@@ -322,7 +322,7 @@ class View:
         if t is Unknown:
             # hcl's dynblock makes an unknown block of an unknown for_each: each of its attributes
             # is unknown, so decoding stops at the first (as written; Nomad decodes in its own order)
-            first = min(content_body.attrs.values(), key=lambda a: a.s, default=None)
+            first = _first_attribute(content_body)
             if first is None:
                 return []
             raise self.fail(
@@ -335,10 +335,16 @@ class View:
             ranges: list[tuple[int, int]] = []
             for lexpr in label_exprs:
                 lval = evaluate(lexpr, child)
-                if lval is None:
+                if lval is None or type(lval) is Null:
                     raise self.fail(
                         "Invalid dynamic block label",
                         "Cannot use a null value as a dynamic block label.",
+                        (lexpr.s, lexpr.e),
+                    )
+                if type(lval) is Unknown:
+                    raise self.fail(
+                        "Invalid dynamic block label",
+                        "This value is not yet known. Dynamic block labels must be immediately-known values.",
                         (lexpr.s, lexpr.e),
                     )
                 try:
@@ -394,6 +400,16 @@ class View:
             node = syn.Attribute(btype, BlocksValue(blocks), first.s, first.type_e, first.e)
             out[btype] = Attr(node, node.expr, ctx)
         return out
+
+
+def _first_attribute(body: syn.Body) -> syn.Attribute | None:
+    """The body's first attribute as written, nested blocks' included."""
+    found = list(body.attrs.values())
+    for block in body.blocks:
+        inner = _first_attribute(block.body)
+        if inner is not None:
+            found.append(inner)
+    return min(found, key=lambda a: a.s, default=None)
 
 
 def _check_labels(view: View, block: syn.Block, name: str, labels: list[str], want: tuple[str, ...]) -> None:

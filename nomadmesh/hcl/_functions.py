@@ -41,6 +41,7 @@ from nomadmesh.hcl._values import (
     equal,
     equals,
     format_number,
+    is_null,
     is_number,
     is_wholly_known,
     list_of,
@@ -223,7 +224,7 @@ def _join(sep: str, *lists: Any) -> str:
     items: list[str] = []
     for li, lst in enumerate(lists):
         for i, item in enumerate(lst):
-            if item is None:
+            if is_null(item):
                 detail = f"element {i} of list {li + 1} is null" if len(lists) > 1 else f"element {i} is null"
                 raise FunctionError(f"{detail}; cannot concatenate null values", li + 1)
             items.append(item)
@@ -393,7 +394,7 @@ def _coalescelist(*vals: Any) -> Any:
 
 
 def _compact(lst: Any) -> Any:
-    return ListVal([x for x in lst if x is not None and x != ""], STRING)
+    return ListVal([x for x in lst if not is_null(x) and x != ""], STRING)
 
 
 def _concat(*seqs: Any) -> Any:
@@ -605,7 +606,7 @@ def _slice(lst: Any, start: Any, end: Any) -> Any:
 
 def _sort(lst: Any) -> Any:
     for i, x in enumerate(lst):
-        if x is None:
+        if is_null(x):
             raise FunctionError(f"given list element {i} is null; a null string cannot be sorted")
     return ListVal(sorted(lst), STRING)
 

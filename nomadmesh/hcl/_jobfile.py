@@ -24,6 +24,7 @@ from nomadmesh.hcl._values import (
     ConversionError,
     Type,
     convert,
+    is_null,
     null_of,
     type_of,
 )
@@ -432,7 +433,7 @@ def _variable_value(v: Variable, funcs: dict[str, Any]) -> Any:
         vctx = Ctx(decl_src, {"var": {v.name: value}}, functions("", False))
         for cond, message, def_range in v.validations:
             result = evaluate(cond, vctx)
-            if result is None:
+            if is_null(result):
                 raise vctx.fail(
                     "Invalid variable validation result",
                     "Validation condition expression must return either true or false, not null.",

@@ -162,7 +162,7 @@ def decode_expression(attr: Attr, field: GoField) -> Any:
 
 def decode_duration(value: Any, expr: syn.Expr, ctx: Ctx) -> int:
     """jobspec2 decodeDuration (hcl_conversions.go:41): Go duration strings or nanoseconds."""
-    if value is None:
+    if value is None or type(value) is Null:
         raise ctx.fail("Unsuitable value", "Unsuitable duration value: nil", *start_range(expr))
     if type(value) is str:
         try:
@@ -188,24 +188,24 @@ def decode_duration(value: Any, expr: syn.Expr, ctx: Ctx) -> int:
 
 
 def _go_type_name(t: Type) -> str:
-    """cty.Type printed with %s (its GoString)."""
-    names = {
-        "string": "cty.String",
-        "number": "cty.Number",
-        "bool": "cty.Bool",
-        "dynamic": "{{{}}}",  # Go's %s of cty.DynamicPseudoType (an unknown's type here)
-    }
-    if t.kind in names:
-        return names[t.kind]
-    if t.kind in ("list", "set", "map"):
+    """A cty.Type printed with Go's %s: the struct of its type implementation, as the oracle
+    prints it (primitive kinds are bytes: 'S' 83, 'N' 78, 'B' 66)."""
+    kind = t.kind
+    if kind in _PRIMITIVE_KINDS:
+        return f"{{{{{{}} %!s(cty.primitiveTypeKind={_PRIMITIVE_KINDS[kind]})}}}}"
+    if kind in ("list", "set", "map"):
         assert t.elem is not None
-        return f"cty.{t.kind.capitalize()}({_go_type_name(t.elem)})"
-    if t.kind == "tuple":
-        return "cty.Tuple([]cty.Type{" + ", ".join(_go_type_name(e) for e in t.elems) + "})"
-    if t.kind == "object":
-        inner = ", ".join(f'"{k}":{_go_type_name(v)}' for k, v in sorted(t.attrs.items()))
-        return "cty.Object(map[string]cty.Type{" + inner + "})"
-    return "cty.DynamicPseudoType"
+        return f"{{{{{{}} {_go_type_name(t.elem)}}}}}"
+    if kind == "tuple":
+        return "{{{} [" + " ".join(_go_type_name(e) for e in t.elems) + "]}}"
+    if kind == "object":
+        attrs = " ".join(f"{k}:{_go_type_name(v)}" for k, v in sorted(t.attrs.items()))
+        optional = " ".join(f"{k}:{{}}" for k in sorted(t.optional))
+        return f"{{{{{{}} map[{attrs}] map[{optional}]}}}}"
+    return "{{{}}}"  # cty.DynamicPseudoType (an unknown's type here)
+
+
+_PRIMITIVE_KINDS = {"string": 83, "number": 78, "bool": 66}
 
 
 _DURATION_UNITS = {
@@ -456,7 +456,7 @@ def _hcldec_object(view: View, attrs: dict[str, Type]) -> dict[str, Any]:
     for name, attr in found.items():
         value = attr.value()
         try:
-            out[name] = convert(value, attrs[name])
+            converted = convert(value, attrs[name])
         except ConversionError as exc:
             raise attr.ctx.fail(
                 "Incorrect attribute value type",
@@ -464,6 +464,13 @@ def _hcldec_object(view: View, attrs: dict[str, Type]) -> dict[str, Any]:
                 attr.expr.s,
                 attr.expr.e,
             ) from None
+        if type(converted) is Unknown:
+            # Nomad's decodeConstraint/decodeAffinity panic here ("value is unknown"); refuse as
+            # gohcl refuses an unknown elsewhere.
+            raise attr.ctx.fail(
+                "Unsuitable value type", "Unsuitable value: value must be known", *start_range(attr.expr)
+            )
+        out[name] = None if type(converted) is Null else converted
     return out
 
 

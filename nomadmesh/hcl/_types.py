@@ -128,7 +128,7 @@ def type_constraint(expr: syn.Expr, ctx: Ctx, *, allow_optional: bool = False) -
                         _INVALID,
                         "Optional attribute modifier is only for type constraints, not for exact types.",
                         value.s,
-                        value.e,
+                        value.name_e,
                     )
                 if len(value.args) != 1:
                     raise ctx.fail(

@@ -502,7 +502,7 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is not list and v.etype.kind != "dynamic" and elem.kind == "dynamic":
                 elem = v.etype
-            items = [_convert(x, elem) for x in v]
+            items = [_convert_elem(x, elem) for x in v]
             if elem.kind == "dynamic" and items:
                 elem = unify([type_of(x) for x in items]) or DYNAMIC
             return ListVal(items, elem) if kind == "list" else SetVal(items, elem)
@@ -516,26 +516,30 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is MapVal and elem.kind == "dynamic":
                 elem = v.etype
-            out = MapVal({k: _convert(x, elem) for k, x in v.items()}, elem)
-            return out
+            return MapVal({k: _convert_elem(x, elem) for k, x in v.items()}, elem)
         raise _Mismatch
     if kind == "tuple":
         if t in (list, ListVal, SetVal) and len(v) == len(want.elems):
-            return [_convert(x, e) for x, e in zip(v, want.elems, strict=True)]
+            return [_convert_elem(x, e) for x, e in zip(v, want.elems, strict=True)]
         raise _Mismatch
     if kind == "object":
         if t is dict or t is MapVal:
             out_obj: dict[str, Any] = {}
             for name, aty in want.attrs.items():
                 if name in v:
-                    out_obj[name] = _convert(v[name], aty)
+                    out_obj[name] = _convert_elem(v[name], aty)
                 elif name in want.optional:
-                    out_obj[name] = None
+                    out_obj[name] = null_of(aty)
                 else:
                     raise _Mismatch
             return out_obj
         raise _Mismatch
     raise _Mismatch
+
+
+def _convert_elem(v: Any, want: Type) -> Any:
+    """An element of a converted collection or structure: a null takes the element's type."""
+    return null_of(want) if v is None else _convert(v, want)
 
 
 def conversion_exists(got: Type, want: Type) -> bool:

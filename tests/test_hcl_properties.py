@@ -4,6 +4,7 @@ the same first error. Runs where `nomad-api-oracle` is (required in CI)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,8 @@ def _oracle_answer(binary: Path, tmp: Path, text: str) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=120,
+    # NOMADMESH_HCL_EXAMPLES: more draws for a longer local run (each one runs Nomad's parser)
+    max_examples=int(os.environ.get("NOMADMESH_HCL_EXAMPLES", "120")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -171,6 +173,33 @@ def _oracle_answer(binary: Path, tmp: Path, text: str) -> dict[str, Any]:
 @example(expr='"%{ if format("é%", 0) }yes%{ else }no%{ endif }"')
 @example(expr="keys((0 + 0))")
 @example(expr='concat((0 + 0), {  })["a"]')
+# Unknown values (an untyped null for contains' value) and typed nulls (2026-12-03).
+@example(expr="contains(local.l, null)")
+@example(expr="contains(local.m, null)")
+@example(expr='"pre-${contains(local.l, null)}-${0}"')
+@example(expr="length([contains(local.l, null)])")
+@example(expr="(true ? 1 : contains(local.l, null))")
+@example(expr="(false ? 1 : contains(local.l, null))")
+@example(expr="(contains(local.l, null) ? 1 : 2)")
+@example(expr="(contains(local.l, null) == true)")
+@example(expr="(null == (contains(local.l, null) == true))")
+@example(expr="(true || contains(local.l, null))")
+@example(expr="(null + contains(local.l, null))")
+@example(expr="[for i, v in local.l : contains(local.l, null)]")
+@example(expr="{ for k, v in local.m : k => contains(local.l, null) }")
+@example(expr="contains(local.l, null)[*]")
+@example(expr="contains(local.l, null)[0]")
+@example(expr="contains([1, contains(local.l, null)], 1)")
+@example(expr="jsonencode([contains(local.l, null)])")
+@example(expr="coalesce(null, contains(local.l, null))")
+@example(expr="element([contains(local.l, null), 1], 1)")
+@example(expr='"%{ if contains(local.l, null) }yes%{ else }no%{ endif }"')
+@example(expr='(true ? (true ? null : [1]) : "x")')
+@example(expr='(true ? (true ? null : 1) : "x")')
+@example(expr='(true ? [(true ? null : [1])] : ["x"])')
+@example(expr="contains(local.l, (true ? null : 1))")
+@example(expr="(true ? null : [1])[*]")
+@example(expr='join(",", [(true ? null : "a")])')
 def test_generated_expressions_evaluate_as_nomad_evaluates_them(expr: str, tmp_path: Path) -> None:
     text = HEADER % expr
     theirs = _oracle_answer(oracle(), tmp_path, text)

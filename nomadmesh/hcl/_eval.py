@@ -34,6 +34,7 @@ from nomadmesh.hcl._values import (
     is_wholly_known,
     normalize,
     null_of,
+    safe_known_prefix,
     type_of,
     unify,
 )
@@ -162,6 +163,7 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
         return parts[0].value
     out: list[str] = []
     known = True
+    cut = 0
     for part in parts:
         value = part.value if type(part) is syn.Literal else evaluate(part, ctx)
         t = type(value)
@@ -175,7 +177,8 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
                 part.e,
             )
         elif t is Unknown:
-            known = False  # the later parts' errors still count
+            if known:  # the later parts' errors still count; the text before is a known prefix
+                known, cut = False, len(out)
         else:
             try:
                 out.append(convert(value, STRING))
@@ -186,7 +189,9 @@ def _template(expr: syn.TemplateExpr, ctx: Ctx) -> Any:
                     part.s,
                     part.e,
                 ) from None
-    return "".join(out) if known else Unknown(STRING)
+    if known:
+        return "".join(out)
+    return Unknown(STRING, True, safe_known_prefix("".join(out[:cut])))
 
 
 def _template_wrap(expr: syn.TemplateWrap, ctx: Ctx) -> Any:
@@ -497,7 +502,20 @@ def _parens(expr: syn.Parens, ctx: Ctx) -> Any:
 
 
 def _tuple(expr: syn.TupleCons, ctx: Ctx) -> Any:
-    return [evaluate(x, ctx) for x in expr.exprs]
+    """hclsyntax TupleConsExpr.Value: an element's error leaves its unknown in the tuple, so the
+    tuple keeps its type (a conditional around it reports a type mismatch first)."""
+    out = []
+    first: HclDiagnostics | None = None
+    for x in expr.exprs:
+        try:
+            out.append(evaluate(x, ctx))
+        except HclDiagnostics as exc:
+            first = first or exc
+            out.append(Unknown(_unknown_type(exc)))
+    if first is not None:
+        first.unknown_type = Type("tuple", elems=tuple(type_of(v) for v in out))
+        raise first
+    return out
 
 
 def object_key(key: syn.ObjectKey, ctx: Ctx) -> Any:
@@ -516,14 +534,48 @@ def object_key(key: syn.ObjectKey, ctx: Ctx) -> Any:
 
 
 def _object(expr: syn.ObjectCons, ctx: Ctx) -> Any:
+    """hclsyntax ObjectConsExpr.Value: each key, then its value; a value's error leaves its
+    unknown in the object (which keeps its type), a key's error or an unknown key leaves
+    cty.DynamicVal. The first error is raised."""
     out: dict[str, Any] = {}
     known = True
+    first: HclDiagnostics | None = None
     for key, value in expr.items:
-        name = object_key(key, ctx)
-        if type(name) is Unknown:  # hcl: an object with an unknown key is unknown
+        name: Any = key.literal_name()
+        key_failed = False
+        if name is None:
+            try:
+                name = evaluate(key.wrapped, ctx)
+            except HclDiagnostics as exc:
+                first, key_failed = first or exc, True
+        try:
+            item = evaluate(value, ctx)
+        except HclDiagnostics as exc:
+            first = first or exc
+            item = Unknown(_unknown_type(exc))
+        if key_failed:
             known = False
             continue
-        out[name] = evaluate(value, ctx)
+        if name is None or type(name) is Null:
+            null_key = ctx.fail("Null value as key", "Can't use a null value as a key.", value.s, value.e)
+            first, known = first or null_key, False
+            continue
+        if type(name) is not str:
+            try:
+                name = convert(name, STRING)
+            except ConversionError as exc:
+                first = first or ctx.fail(
+                    "Incorrect key type", f"Can't use this value as a key: {exc}.", key.s, key.e
+                )
+                known = False
+                continue
+            if type(name) is Unknown:  # an object with an unknown key is unknown
+                known = False
+                continue
+        out[name] = item
+    if first is not None:
+        first.unknown_type = Type("object", attrs={k: type_of(v) for k, v in out.items()}) if known else None
+        raise first
     return out if known else Unknown()
 
 
@@ -1156,8 +1208,8 @@ _DISPATCH: dict[type, Callable[[Any, Ctx], Any]] = {
     syn.Splat: _splat,
     syn.AnonSymbol: _anon,
     syn.Parens: _parens,
-    syn.TupleCons: _unknown_as(_tuple, _dynamic),
-    syn.ObjectCons: _unknown_as(_object, _dynamic),
+    syn.TupleCons: _tuple,
+    syn.ObjectCons: _object,
     syn.ForExpr: _for,
     syn.Conditional: _conditional,
     syn.BinaryOp: _unknown_as(_binary, _op_type),

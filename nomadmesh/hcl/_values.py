@@ -163,13 +163,15 @@ class Unknown:
     """cty.UnknownVal(type): a value not known when the job is parsed. cty returns one for a call
     whose dynamically typed parameter gets the untyped null (`contains(l, null)`), and
     everything computed from it is unknown too; Nomad refuses a job value that holds one.
-    `not_null` is cty's only refinement modelled here (operators and stdlib results)."""
+    Of cty's refinements, two are modelled: not null (operators, templates, stdlib results) and
+    a string's known prefix (a template's text before the unknown part)."""
 
-    __slots__ = ("not_null", "type")
+    __slots__ = ("not_null", "prefix", "type")
 
-    def __init__(self, type_: Type = DYNAMIC, not_null: bool = False) -> None:
+    def __init__(self, type_: Type = DYNAMIC, not_null: bool = False, prefix: str = "") -> None:
         self.type = type_
         self.not_null = not_null
+        self.prefix = prefix
 
     def __repr__(self) -> str:
         return f"Unknown({type_string(self.type)})"
@@ -191,6 +193,19 @@ class Null:
 def null_of(t: Type) -> Any:
     """cty.NullVal(t): None for the dynamic type."""
     return None if t.kind == "dynamic" else Null(t)
+
+
+def safe_known_prefix(text: str) -> str:
+    """ctystrings.SafeKnownPrefix on hcl's first 128 bytes: NFC, without a last character that a
+    following one could still combine with (cty keeps it only for common punctuation)."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text.encode()[:128].decode(errors="ignore"))
+    while text and unicodedata.combining(text[-1]):
+        text = text[:-1]
+    if text and text[-1] not in "-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'":
+        text = text[:-1]
+    return text
 
 
 def is_null(v: Any) -> bool:
@@ -289,6 +304,8 @@ def equals(a: Any, b: Any) -> Any:
             return Unknown(BOOL, True)
         known, unknown = (b, a) if ta is Unknown else (a, b)
         if not unknown.type.has_dynamic() and type_of(known) != unknown.type:
+            return False
+        if type(known) is str and not known.startswith(unknown.prefix):
             return False
         return Unknown(BOOL, True)
     if is_wholly_known(a) and is_wholly_known(b):

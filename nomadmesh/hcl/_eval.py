@@ -444,8 +444,8 @@ def _splat(expr: syn.Splat, ctx: Ctx) -> Any:
                 expr.source.e,
             )
         return []
-    if t is Unknown:
-        return Unknown()
+    if t is Unknown and source.type.kind in ("dynamic", "tuple", "list", "set"):
+        return Unknown()  # an unknown of another type is a one-item tuple, as for a known value
     items = source if is_seq else [source]
     child = ctx.child({})
     out = []

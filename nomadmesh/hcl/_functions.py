@@ -337,6 +337,8 @@ def _format(fmt: str, *args: Any) -> str:
 
 
 def _formatlist(fmt: str, *args: Any) -> Any:
+    if any(type(a) is Unknown for a in args):  # cty: a list of unknown length
+        return Unknown(list_of(STRING), True)
     n = None
     for a in args:
         if type(a) in (list, ListVal, SetVal):
@@ -348,7 +350,7 @@ def _formatlist(fmt: str, *args: Any) -> Any:
     out = []
     for i in range(n):
         row = [a[i] if type(a) in (list, ListVal, SetVal) else a for a in args]
-        out.append(_format(fmt, *row))
+        out.append(_format(fmt, *row) if all(is_wholly_known(x) for x in row) else Unknown(STRING, True))
     return ListVal(out, STRING)
 
 
@@ -567,6 +569,8 @@ def _setunion(first: Any, *others: Any) -> Any:
 def _setproduct(*sets: Any) -> Any:
     if len(sets) < 2:
         raise FunctionError("at least two arguments are required")
+    if any(type(s) is Unknown for s in sets):
+        return Unknown()
     combos: list[list[Any]] = [[]]
     for s in sets:
         combos = [[*c, x] for c in combos for x in s]
@@ -616,6 +620,8 @@ def _zipmap(keys: Any, vals: Any) -> Any:
         raise FunctionError("values argument must be a list or tuple value")
     if len(keys) != len(vals):
         raise FunctionError(f"number of keys ({len(keys)}) does not match number of values ({len(vals)})")
+    if not is_wholly_known(keys):  # cty ZipmapFunc: unknown keys, unknown map; unknown values stay
+        return Unknown()
     if type(vals) is list:
         return dict(zip(keys, vals, strict=True))
     return MapVal(dict(zip(keys, vals, strict=True)), vals.etype)
@@ -1201,24 +1207,20 @@ def _file_functions(base_dir: str) -> dict[str, Function]:
             p = Path(base_dir) / p
         return p
 
-    def read(path: str, arg: int = 0) -> bytes:
+    def read(path: str) -> bytes:
+        """go-cty-funcs readFileBytes: its errors name the cleaned path and no argument."""
         p = resolve(path)
+        shown = os.path.normpath(p)
         try:
             if not p.is_file():
                 if p.exists():
-                    raise FunctionError(f"failed to read {p}", arg)
-                raise FunctionError(
-                    f"no file exists at {path}; this function works only with files that are "
-                    "distributed as part of the configuration source code, so if this file "
-                    "will be created by a resource in this configuration you must instead "
-                    "obtain this result from an attribute of that resource.",
-                    arg,
-                )
+                    raise FunctionError(f"failed to read {shown}")
+                raise FunctionError(f"no file exists at {shown}")
             if p.stat().st_size > MAX_FILE_BYTES:
-                raise FunctionError(f"{path} is larger than {MAX_FILE_BYTES} bytes", arg)
+                raise FunctionError(f"{path} is larger than {MAX_FILE_BYTES} bytes", 0)
             return p.read_bytes()
-        except OSError as exc:
-            raise FunctionError(f"failed to read {path}: {exc.strerror}", arg) from None
+        except OSError:
+            raise FunctionError(f"failed to read {shown}") from None
 
     def file_(path: str) -> str:
         data = read(path)
@@ -1228,8 +1230,7 @@ def _file_functions(base_dir: str) -> dict[str, Function]:
             raise FunctionError(
                 f"contents of {path} are not valid UTF-8; use the filebase64 function to "
                 "obtain the Base64 encoded contents or the other file functions (e.g. "
-                "filemd5, filesha256) to obtain file hashing results instead",
-                0,
+                "filemd5, filesha256) to obtain file hashing results instead"
             ) from None
 
     def filebase64(path: str) -> str:
@@ -1366,7 +1367,6 @@ _STATIC: dict[str, Function] = {
         _formatlist,
         _p("args", D, True, unknown=True, dynamic=True),
         returns=list_of(S),
-        wholly_known=True,
     ),
     "indent": _f([_p("spaces", N), _p("str", S)], _indent, returns=S),
     "index": _f([_p("collection", D), _p("key", D)], _index),
@@ -1399,7 +1399,7 @@ _STATIC: dict[str, Function] = {
         _p("other_sets", set_of(D), dynamic=True),
         wholly_known=True,
     ),
-    "setproduct": _f([], _setproduct, _p("sets", D, unknown=True), wholly_known=True),
+    "setproduct": _f([], _setproduct, _p("sets", D, unknown=True)),
     "setunion": _f(
         [_p("first_set", set_of(D), dynamic=True)],
         _setunion,
@@ -1433,7 +1433,7 @@ _STATIC: dict[str, Function] = {
         returns=S,
         wholly_known=True,
     ),
-    "zipmap": _f([_p("keys", list_of(S)), _p("values", D)], _zipmap, wholly_known=True),
+    "zipmap": _f([_p("keys", list_of(S)), _p("values", D)], _zipmap),
     "md5": _f([_p("str", S)], _hash("md5"), returns=S),
     "sha1": _f([_p("str", S)], _hash("sha1"), returns=S),
     # try, can and convert take unevaluated expressions; _eval calls them specially.

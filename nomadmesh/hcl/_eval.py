@@ -1164,13 +1164,16 @@ def _convert_call(expr: syn.FunctionCall, ctx: Ctx) -> Any:
     if value is None:
         return null_of(want)
     try:
-        return convert(value, want)
+        converted = convert(value, want)
     except ConversionError as exc:
         raise ctx.fail(
             "Invalid function argument",
             f'Invalid value for "value" parameter: {exc}.',
             *start_range(expr.args[0]),
         ) from None
+    if type(value) is Unknown:  # hcl's ConvertFunc does not take unknowns: an unrefined unknown
+        return Unknown(type_of(converted))
+    return converted
 
 
 def _unknown_as(

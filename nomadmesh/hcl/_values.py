@@ -209,6 +209,7 @@ def safe_known_prefix(text: str) -> str:
 
 
 def is_null(v: Any) -> bool:
+    """cty IsNull: the untyped null or a typed one."""
     return v is None or type(v) is Null
 
 
@@ -475,10 +476,14 @@ def _convert(v: Any, want: Type) -> Any:
         return v
     t = type(v)
     if t is Unknown or t is Null:
+        if v.type == want:
+            return v
         if not conversion_exists(v.type, want):
             raise _Mismatch
         wanted = want if v.type.kind == "dynamic" or not want.has_dynamic() else v.type
-        return Unknown(wanted, v.not_null) if t is Unknown else null_of(wanted)
+        if t is Null:
+            return null_of(wanted)
+        return Unknown(wanted, v.not_null)  # a conversion keeps no prefix
     if kind == "string":
         if t is str:
             return v
@@ -519,7 +524,7 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is not list and v.etype.kind != "dynamic" and elem.kind == "dynamic":
                 elem = v.etype
-            items = [_convert_elem(x, elem) for x in v]
+            items = [null_of(elem) if x is None else _convert(x, elem) for x in v]
             if elem.kind == "dynamic" and items:
                 elem = unify([type_of(x) for x in items]) or DYNAMIC
             return ListVal(items, elem) if kind == "list" else SetVal(items, elem)
@@ -533,7 +538,7 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is MapVal and elem.kind == "dynamic":
                 elem = v.etype
-            return MapVal({k: _convert_elem(x, elem) for k, x in v.items()}, elem)
+            return MapVal({k: null_of(elem) if x is None else _convert(x, elem) for k, x in v.items()}, elem)
         raise _Mismatch
     if kind == "tuple":
         if t in (list, ListVal, SetVal) and len(v) == len(want.elems):

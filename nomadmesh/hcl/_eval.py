@@ -631,6 +631,10 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
             expr.coll.e,
         )
     key_var, val_var = expr.key_var, expr.val_var
+    if expr.cond is not None:
+        # hcl checks the condition once on unknown key and value first, so it is checked even
+        # for an empty collection
+        _for_condition(expr, ctx.child({val_var: Unknown(), key_var or _ANON: Unknown()}))
     make_obj = expr.key_expr is not None
     results: list[Any] = []
     obj: dict[str, Any] = {}
@@ -642,23 +646,7 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
             scope[key_var] = k
         child = ctx.child(scope)
         if expr.cond is not None:
-            cond = evaluate(expr.cond, child)
-            if is_null(cond):
-                raise ctx.fail(
-                    "Condition is null",
-                    "The value of the 'if' clause must not be null.",
-                    expr.cond.s,
-                    expr.cond.e,
-                )
-            try:
-                cond = convert(cond, BOOL)
-            except ConversionError as exc:
-                raise ctx.fail(
-                    "Invalid 'for' condition",
-                    f"The 'if' clause value is invalid: {exc}.",
-                    expr.cond.s,
-                    expr.cond.e,
-                ) from None
+            cond = _for_condition(expr, child)
             if type(cond) is Unknown:  # the result is unknown; the other elements still count
                 known = False
                 continue
@@ -707,6 +695,25 @@ def _for_values(expr: syn.ForExpr, ctx: Ctx, failed: list[HclDiagnostics]) -> An
     if make_obj:
         return dict(groups) if expr.group else obj
     return results
+
+
+def _for_condition(expr: syn.ForExpr, ctx: Ctx) -> Any:
+    """A 'for' expression's `if` value, as a bool (or an unknown one)."""
+    assert expr.cond is not None
+    cond = evaluate(expr.cond, ctx)
+    if is_null(cond):
+        raise ctx.fail(
+            "Condition is null", "The value of the 'if' clause must not be null.", expr.cond.s, expr.cond.e
+        )
+    try:
+        return convert(cond, BOOL)
+    except ConversionError as exc:
+        raise ctx.fail(
+            "Invalid 'for' condition",
+            f"The 'if' clause value is invalid: {exc}.",
+            expr.cond.s,
+            expr.cond.e,
+        ) from None
 
 
 class _Failed:

@@ -202,6 +202,7 @@ def _oracle_answer(binary: Path, tmp: Path, text: str) -> dict[str, Any]:
 @example(expr='join(",", [(true ? null : "a")])')
 @example(expr='"%{ if "pre-${0}-${contains(0, null)}"[*] }yes%{ else }no%{ endif }"')
 @example(expr='([] ? {  }[*] : [(0 + "")])')
+@example(expr="[for i, v in local.l : (1 / 0)][0]")
 def test_generated_expressions_evaluate_as_nomad_evaluates_them(expr: str, tmp_path: Path) -> None:
     text = HEADER % expr
     theirs = _oracle_answer(oracle(), tmp_path, text)

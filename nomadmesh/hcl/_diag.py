@@ -96,6 +96,16 @@ class Diagnostic:
         return f"Diagnostic({self})"
 
 
+class JobConversionDiagnostic(Diagnostic):
+    """The CLI's failure to write the parsed job as JSON (command/job_run.go "Error converting
+    job"): Nomad's text has no position; the subject is kept for nomadmesh's own message."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.summary}: {self.detail}"
+
+
 class HclDiagnostics(Exception):
     """Internal carrier of error diagnostics; the public API turns it into a nomadmesh error."""
 

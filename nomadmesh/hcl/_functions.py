@@ -385,7 +385,7 @@ def _coalesce(*vals: Any) -> Any:
 def _coalescelist(*vals: Any) -> Any:
     for v in vals:
         if type(v) is Unknown:
-            return Unknown(v.type if v.type.kind != "dynamic" else DYNAMIC)
+            return Unknown(v.type)
         if v is None:
             continue
         if not _seq(v):

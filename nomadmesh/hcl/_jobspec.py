@@ -18,7 +18,7 @@ from typing import Any
 
 from nomadmesh.hcl import _syntax as syn
 from nomadmesh.hcl._body import Attr, BlockRef, Schema, View
-from nomadmesh.hcl._diag import Diagnostic, HclDiagnostics, Source, go_quote
+from nomadmesh.hcl._diag import Diagnostic, HclDiagnostics, JobConversionDiagnostic, Source, go_quote
 from nomadmesh.hcl._eval import Ctx, Function, evaluate, start_range
 from nomadmesh.hcl._values import (
     BOOL,
@@ -278,9 +278,11 @@ def interface_value(value: Any, expr: syn.Expr, ctx: Ctx) -> Any:
     if t is int or t is Fraction or t is float:
         number = to_json_number(value)
         if type(number) is float and not math.isfinite(number):
-            raise ctx.fail(
-                "Unsuitable value type", f"json: unsupported value: {_go_float(number)}", *start_range(expr)
-            )
+            # Go keeps the infinity; encoding the job as JSON fails once the whole file is
+            # decoded (so an HCL error elsewhere in the file would come first in Nomad)
+            detail = f"json: unsupported value: {_go_float(number)}"
+            subject = ctx.src.range(*start_range(expr))
+            raise HclDiagnostics([JobConversionDiagnostic("Error converting job", detail, subject)])
         return number
     if t is list or t is ListVal or t is SetVal:
         return [interface_value(x, expr, ctx) for x in value]

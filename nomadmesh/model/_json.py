@@ -221,7 +221,8 @@ def _compile_decoder(cls: type, *, direct: bool = True) -> _Decoder:
         namespace[name] = compiled_on_first_use(decoder, _decoders, of, namespace, name)
 
     if server_keys:
-        lines.append("    srv = {k: data[k] for k in SERVER.intersection(data) if data[k] is not None}")
+        # In the input's key order (a frozenset's order depends on the hash seed).
+        lines.append("    srv = {k: v for k, v in data.items() if k in SERVER and v is not None}")
         lines.append("    if srv: " + put("server", "srv"))
     for i, s in enumerate(table):
         where = repr("." + s.where) if not s.label else "''"
@@ -470,10 +471,13 @@ def _compile_fast_decoder(cls: type, shapes: tuple[tuple[str, ...], ...]) -> _Fa
         test and a count of the keys read are generated."""
         lines = list(start)
         if server_keys:
-            lines.append("srv = SERVER.intersection(data)")
+            # In the input's key order (a frozenset's order depends on the hash seed).
             if count:
+                lines.append("srv = [k for k in data if k in SERVER]")
                 lines.append("n += len(srv)")
-            lines.append("srv = {k: data[k] for k in srv if data[k] is not None}")
+                lines.append("srv = {k: data[k] for k in srv if data[k] is not None}")
+            else:
+                lines.append("srv = {k: v for k, v in data.items() if k in SERVER and v is not None}")
             lines.append("if srv: " + put("server", "srv"))
         for i, s in enumerate(table):
             if s.api == "*ports":

@@ -138,3 +138,75 @@ def _compile_overlay(cls: type) -> Callable[[Any, Any], Any]:
     exec(code, namespace)
     result: Callable[[Any, Any], Any] = namespace["merge"]
     return result
+
+
+# A memo that has kept this many results and found fewer hits than that stops keeping: on a job
+# that shares no block, looking up and keeping every block costs more than it saves.
+MEMO_LIMIT = 64
+
+
+class Memo:
+    """The canonical form of blocks and their merges within one canonical pass, keyed by the
+    identity of their inputs: a decoded job shares its equal blocks of scalar fields (one object,
+    see nomadmesh.model._json), so each is canonicalized once and its canonical form is shared
+    too, and the rules see it once (nomadmesh.model.validation). Only context-free work is kept:
+    `block.canonicalize()` with no argument or with a string one (keyed on it too), and
+    `overlay(base, override)` keyed on both. Model objects are immutable values, and the memo
+    holds its inputs, so no id is reused while kept. Past `MEMO_LIMIT` results with fewer hits,
+    it computes each again (the same values, unshared)."""
+
+    __slots__ = ("_hits", "_kept", "on")
+
+    def __init__(self) -> None:
+        self.on = True  # (callers with many blocks test it: off, they call the work directly)
+        # id -> (block, result) for `canonical`; (id, id) -> (base, override, result) for
+        # `overlay`, (id, str) -> (block, arg, result) for `canonical_for`: keys of different
+        # shapes or element types never compare equal.
+        self._kept: dict[Any, tuple[Any, ...]] = {}
+        self._hits = 0
+
+    def _keep(self, key: Any, entry: tuple[Any, ...]) -> None:
+        kept = self._kept
+        kept[key] = entry
+        if len(kept) >= MEMO_LIMIT and self._hits < len(kept):
+            self.on = False
+            kept.clear()
+
+    def canonical(self, block: T) -> T:
+        """`block.canonicalize()`, made once per block."""
+        if not self.on:
+            return block.canonicalize()  # type: ignore[attr-defined, no-any-return]
+        hit = self._kept.get(id(block))
+        if hit is not None:
+            self._hits += 1
+            return hit[1]  # type: ignore[no-any-return]
+        result = block.canonicalize()  # type: ignore[attr-defined]
+        self._keep(id(block), (block, result))
+        return result  # type: ignore[no-any-return]
+
+    def canonical_for(self, block: T, arg: str) -> T:
+        """`block.canonicalize(arg)`, made once per block and `arg` (a reschedule policy's job
+        type)."""
+        if not self.on:
+            return block.canonicalize(arg)  # type: ignore[attr-defined, no-any-return]
+        key = (id(block), arg)
+        hit = self._kept.get(key)
+        if hit is not None:
+            self._hits += 1
+            return hit[2]  # type: ignore[no-any-return]
+        result = block.canonicalize(arg)  # type: ignore[attr-defined]
+        self._keep(key, (block, arg, result))
+        return result  # type: ignore[no-any-return]
+
+    def overlay(self, base: T, override: T | None) -> T:
+        """`overlay(base, override)`, made once per pair."""
+        if override is None or override is base or base is None or not self.on:
+            return overlay(base, override)
+        key = (id(base), id(override))
+        hit = self._kept.get(key)
+        if hit is not None:
+            self._hits += 1
+            return hit[2]  # type: ignore[no-any-return]
+        result = overlay(base, override)
+        self._keep(key, (base, override, result))
+        return result

@@ -26,7 +26,7 @@ from nomadmesh.model._base import (
     to_duration,
     to_tuple,
 )
-from nomadmesh.model._copy import copier, overlay
+from nomadmesh.model._copy import Memo, copier
 from nomadmesh.model.identity import Consul
 from nomadmesh.model.network import Network, Port, networks
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
@@ -125,38 +125,42 @@ class Group:
             return nets[0].ports
         return tuple(p for n in nets for p in n.ports)
 
-    def canonicalize(self, job: Job) -> Group:
-        """api/tasks.go:530 TaskGroup.Canonicalize(job), with `job`'s own fields canonical."""
+    def canonicalize(self, job: Job, *, memo: Memo | None = None) -> Group:
+        """api/tasks.go:530 TaskGroup.Canonicalize(job), with `job`'s own fields canonical.
+        `memo`: the job's pass (nomadmesh.model._copy.Memo)."""
+        if memo is None:
+            memo = Memo()
         job_type = "service" if job.type is None else job.type
         count = self.count
         if count is None:
             count = self.scaling.min if self.scaling is not None and self.scaling.min is not None else 1
         update = self.update
         if job.update is not None and update is not None:
-            update = overlay(job.update, update)
+            update = memo.overlay(job.update, update)
         elif job.update is not None and not job.update.is_empty():
             update = job.update
-        reschedule = overlay(job.reschedule, self.reschedule) if job.reschedule else self.reschedule
+        reschedule = (memo.overlay(job.reschedule, self.reschedule) if job.reschedule
+                      else self.reschedule)
         if reschedule is None and job_type not in ("sysbatch", "system"):
             reschedule = ReschedulePolicy.default_for(job_type)
-        migrate = overlay(job.migrate, self.migrate) if job.migrate else self.migrate
+        migrate = memo.overlay(job.migrate, self.migrate) if job.migrate else self.migrate
         if migrate is None and job_type == "service":
             migrate = empty_migrate()
-        restart = overlay(RestartPolicy.default_for(job_type), self.restart)
+        restart = memo.overlay(RestartPolicy.default_for(job_type), self.restart)
         job_name = job.name or ""
         # One copy: the tasks read only the group's name and its canonical restart policy.
         return _canonical_group(
             self,
             count,
             self.scaling.canonicalize(count) if self.scaling is not None else None,
-            (self.ephemeral_disk.canonicalize() if self.ephemeral_disk is not None
+            (memo.canonical(self.ephemeral_disk) if self.ephemeral_disk is not None
              else _default_disk()),
             self.consul.canonicalize(job.consul_namespace) if self.consul is not None else None,
-            update.canonicalize() if update is not None else None,
-            reschedule.canonicalize(job_type) if reschedule is not None else None,
-            migrate.canonicalize() if migrate is not None else None,
+            memo.canonical(update) if update is not None else None,
+            memo.canonical_for(reschedule, job_type) if reschedule is not None else None,
+            memo.canonical(migrate) if migrate is not None else None,
             restart,
-            tuple(canonical_task(t, self.name, restart, job_name) for t in self.tasks),
+            tuple(canonical_task(t, self.name, restart, job_name, memo) for t in self.tasks),
             tuple(s.canonicalize() for s in self.spreads) if self.spreads else (),
             tuple(a.canonicalize() for a in self.affinities) if self.affinities else (),
             tuple(s.canonicalize(job_name, self.name) for s in self.services) if self.services else (),

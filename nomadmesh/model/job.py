@@ -25,6 +25,7 @@ from nomadmesh.model._base import (
     strings,
     to_tuple,
 )
+from nomadmesh.model._copy import Memo
 from nomadmesh.model.group import Group, groups
 from nomadmesh.model.placement import Affinity, Constraint, Spread, affinities, constraints, spreads
 from nomadmesh.model.policies import MigrateStrategy, ReschedulePolicy, UpdateStrategy
@@ -263,9 +264,10 @@ class Job:
             update=update,
             multiregion=self.multiregion.canonicalize() if self.multiregion is not None else None,
         )
+        memo = Memo()
         return evolve(
             job,
-            groups=tuple(g.canonicalize(job) for g in self.groups),
+            groups=tuple(g.canonicalize(job, memo=memo) for g in self.groups),
             spreads=tuple(s.canonicalize() for s in self.spreads),
             affinities=tuple(a.canonicalize() for a in self.affinities),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 from functools import cache
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -30,7 +31,7 @@ from nomadmesh.model._base import (
     to_duration,
     to_tuple,
 )
-from nomadmesh.model._copy import copier, overlay
+from nomadmesh.model._copy import Memo, copier, overlay
 from nomadmesh.model.identity import (
     Consul,
     Secret,
@@ -348,27 +349,34 @@ class Task:
 
 
 def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | None,
-                   job_name: str) -> Task:
+                   job_name: str, memo: Memo | None = None) -> Task:
     """`task.canonicalize(group, job)` from what it reads of them: the group's name and canonical
-    restart policy, the job's name."""
+    restart policy, the job's name. `memo`: the pass's (a block shared by tasks is made canonical
+    once: resources, logs, templates and the restart policy read no parent)."""
+    if memo is None:
+        memo = Memo()
     # A list of blocks is canonicalized only when it has some (no generator for an empty one).
     artifacts, templates, services = task.artifacts, task.templates, task.services
     affinities, mounts = task.affinities, task.volume_mounts
+    canonical, merge = (memo.canonical, memo.overlay) if memo.on else (_canonical, overlay)
     return _canonical_task(
         task,
-        task.resources.canonicalize() if task.resources is not None else _default_resources(),
+        canonical(task.resources) if task.resources is not None else _default_resources(),
         5 * SECOND if task.kill_timeout is None else task.kill_timeout,
-        task.logs.canonicalize() if task.logs is not None else _default_logs(),
+        canonical(task.logs) if task.logs is not None else _default_logs(),
         tuple(a.canonicalize() for a in artifacts) if artifacts else (),
         task.vault.canonicalize() if task.vault is not None else None,
         task.consul.canonicalize() if task.consul is not None else None,
-        tuple(t.canonicalize() for t in templates) if templates else (),
+        tuple(canonical(t) for t in templates) if templates else (),
         tuple(s.canonicalize(job_name, group_name, task.name) for s in services) if services else (),
         tuple(a.canonicalize() for a in affinities) if affinities else (),
         tuple(v.canonicalize() for v in mounts) if mounts else (),
         task.csi_plugin.canonicalize() if task.csi_plugin is not None else None,
-        overlay(group_restart, task.restart),
+        merge(group_restart, task.restart),
     )
+
+
+_canonical = methodcaller("canonicalize")
 
 
 @cache

@@ -31,6 +31,7 @@ from nomadmesh.model._base import (
     specs,
     type_problems,
 )
+from nomadmesh.model._copy import MEMO_LIMIT
 
 if TYPE_CHECKING:
     from nomadmesh.model.group import Group
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         RestartPolicy,
         UpdateStrategy,
     )
-    from nomadmesh.model.resources import Resources
+    from nomadmesh.model.resources import EphemeralDisk, Resources
     from nomadmesh.model.service import Check, Service
     from nomadmesh.model.task import Task
 
@@ -267,6 +268,51 @@ class _Found:
         return _Found(self.out, where, self, args)
 
 
+class _Once:
+    """Rule results of blocks within one run of the rules, each found once and reported again
+    under each path (`run`). Past `MEMO_LIMIT` results with fewer hits it stops keeping
+    (nomadmesh.model._copy.Memo)."""
+
+    __slots__ = ("_hits", "_kept", "on")
+
+    def __init__(self) -> None:
+        self.on = True  # (callers test it: off, they call the rule directly)
+        # key -> (the inputs, kept so that no id is reused, ((path below the block, message),))
+        self._kept: dict[Any, tuple[Any, tuple[tuple[str, str], ...]]] = {}
+        self._hits = 0
+
+    def run(self, key: Any, keep: Any, rule: Callable[..., None], args: tuple[Any, ...],
+            f: _Found, where: str) -> None:
+        """`rule(*args, f.at(where))`, found once per `key`: for rules that read nothing but
+        `args`, of blocks a job shares (a decoded job's equal blocks of scalar fields are one
+        object, and so are their canonical forms, see nomadmesh.model._copy.Memo). `key` holds
+        the ids of `args`, `keep` those objects. The problems come in the rule's order, at its
+        place, with the same paths."""
+        if self.on:
+            hit = self._kept.get(key)
+            if hit is not None:
+                self._hits += 1
+                if hit[1]:
+                    base = f.at(where).path
+                    f.out.extend(Problem(base + below, message) for below, message in hit[1])
+                return
+        at = f.at(where)
+        n = len(f.out)
+        rule(*args, at)
+        if not self.on:
+            return
+        found: tuple[tuple[str, str], ...] = ()
+        if len(f.out) > n:
+            # Every path the rule makes starts with its prefix's.
+            cut = len(at.path)
+            found = tuple((p.path[cut:], p.message) for p in f.out[n:])
+        kept = self._kept
+        kept[key] = (keep, found)
+        if len(kept) >= MEMO_LIMIT and self._hits < len(kept):
+            self.on = False
+            kept.clear()
+
+
 # --- the job -----------------------------------------------------------------------------------
 
 JOB_TYPES = ("service", "batch", "system", "sysbatch", "_core")
@@ -321,8 +367,9 @@ def job_rules(job: Job, path: str) -> list[Problem]:
         if job_type == "system" and (g.count or 0) > 1:
             where.add(f"Job task group {g.name} has count {g.count}. Count cannot exceed 1 with "
                       "system scheduler", "count")
+    once = _Once()
     for i, g in enumerate(job.groups):
-        _group(g, job, f.at(f"group[{g.name or i}]"))
+        _group(g, job, f.at(f"group[{g.name or i}]"), once)
     if job.periodic is not None and job.periodic.enabled:
         if job_type not in ("batch", "sysbatch"):
             f.add('Periodic can only be used with "batch" or "sysbatch" scheduler', "periodic")
@@ -636,8 +683,8 @@ def _spread(s: Spread, f: _Found) -> None:
 # --- the group -----------------------------------------------------------------------------------
 
 
-def _group(g: Group, job: Job, f: _Found) -> None:
-    """nomad/structs/structs.go:7111 TaskGroup.Validate(job)."""
+def _group(g: Group, job: Job, f: _Found, seen: _Once) -> None:
+    """nomad/structs/structs.go:7111 TaskGroup.Validate(job); `seen`: the run's (`_Once`)."""
     job_type = job.type or ""
     count = g.count or 0
     if not g.name:
@@ -660,7 +707,10 @@ def _group(g: Group, job: Job, f: _Found) -> None:
     if g.affinities:
         _affinities_and_spreads(g.affinities, (), job_type, f)
     if g.restart is not None:
-        _restart(g.restart, f.at("restart"))
+        if seen.on:
+            seen.run(id(g.restart), g.restart, _restart, (g.restart,), f, "restart")
+        else:
+            _restart(g.restart, f.at("restart"))
     else:
         f.add(f"Task Group {g.name} should have a restart policy", "restart")
     if g.spreads:
@@ -669,7 +719,10 @@ def _group(g: Group, job: Job, f: _Found) -> None:
         if g.reschedule is not None:
             f.add("System or sysbatch jobs should not have a reschedule policy", "reschedule")
     elif g.reschedule is not None:
-        _reschedule(g.reschedule, f.at("reschedule"))
+        if seen.on:
+            seen.run(id(g.reschedule), g.reschedule, _reschedule, (g.reschedule,), f, "reschedule")
+        else:
+            _reschedule(g.reschedule, f.at("reschedule"))
     else:
         f.add(f"Task Group {g.name} should have a reschedule policy", "reschedule")
     if g.ephemeral_disk is not None:
@@ -681,10 +734,16 @@ def _group(g: Group, job: Job, f: _Found) -> None:
     if g.update is not None:
         if job_type not in ("service", "system"):
             f.add(f"Job type {go_quote(job_type)} does not allow update block", "update")
-        _update(g.update, f.at("update"))
+        if seen.on:
+            seen.run(id(g.update), g.update, _update, (g.update,), f, "update")
+        else:
+            _update(g.update, f.at("update"))
     if job_type == "service":
         if g.migrate is not None:
-            _migrate(g.migrate, f.at("migrate"))
+            if seen.on:
+                seen.run(id(g.migrate), g.migrate, _migrate, (g.migrate,), f, "migrate")
+            else:
+                _migrate(g.migrate, f.at("migrate"))
     elif g.migrate is not None:
         f.add(f"Job type {go_quote(job_type)} does not allow migrate block", "migrate")
     tasks: dict[str, int] = {}
@@ -718,7 +777,7 @@ def _group(g: Group, job: Job, f: _Found) -> None:
     if g.scaling is not None:
         _scaling(g, job, f.at("scaling"))
     for i, t in enumerate(g.tasks):
-        _task(t, job_type, g, f.at(f"task[{t.name or i}]"))
+        _task(t, job_type, g, f.at(f"task[{t.name or i}]"), seen)
 
 
 def _connect_tasks(g: Group) -> list[bool]:
@@ -1407,8 +1466,8 @@ def _escapes(prefix: str, path: str) -> bool:
     return posixpath.relpath(full, alloc).startswith("..")
 
 
-def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
-    """nomad/structs/structs.go:8202 Task.Validate(jobType, tg)."""
+def _task(t: Task, job_type: str, g: Group, f: _Found, seen: _Once) -> None:
+    """nomad/structs/structs.go:8202 Task.Validate(jobType, tg); `seen`: the run's (`_Once`)."""
     if not t.name:
         f.add("Missing task name")
     if t.name == "alloc":
@@ -1431,11 +1490,19 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
     if t.resources is None:
         f.add("Missing task resources", "resources")
     else:
-        _resources(t.resources, f.at("resources"))
+        if seen.on:
+            seen.run(id(t.resources), t.resources, _resources, (t.resources,), f, "resources")
+        else:
+            _resources(t.resources, f.at("resources"))
     if t.logs is None:
         f.add("Missing Log Config", "logs")
     else:
-        _logs(t.logs, g, f.at("logs"))
+        # LogConfig.Validate reads the group's disk only.
+        disk = g.ephemeral_disk
+        if seen.on:
+            seen.run((id(t.logs), id(disk)), (t.logs, disk), _logs_on, (t.logs, disk), f, "logs")
+        else:
+            _logs_on(t.logs, disk, f.at("logs"))
     if t.constraints:
         _constraints(t.constraints, f, task=True)
     if t.affinities:
@@ -1454,7 +1521,10 @@ def _task(t: Task, job_type: str, g: Group, f: _Found) -> None:
             f.add(f"Vault validation failed: Unknown change mode {go_quote(mode)}", "vault.change_mode")
     destinations: dict[str, int] = {}
     for i, tmpl in enumerate(t.templates):
-        _template(tmpl, f.at(f"template[{i}]"))
+        if seen.on:
+            seen.run(id(tmpl), tmpl, _template, (tmpl,), f, f"template[{i}]")
+        else:
+            _template(tmpl, f.at(f"template[{i}]"))
         dest = tmpl.destination or ""
         if dest in destinations:
             f.add(f"Template {i + 1} has same destination as {destinations[dest]}",
@@ -1683,12 +1753,16 @@ def _device(d: Any, index: int, f: _Found) -> None:
 
 def _logs(logs: Any, g: Group | None, f: _Found) -> None:
     """nomad/structs/structs.go:7866 LogConfig.Validate(disk)."""
+    _logs_on(logs, g.ephemeral_disk if g is not None else None, f)
+
+
+def _logs_on(logs: Any, disk: EphemeralDisk | None, f: _Found) -> None:
+    """`_logs` with the group's disk (all it reads of the group)."""
     files, size = logs.max_files or 0, logs.max_file_size or 0
     if files < 1:
         f.add(f"minimum number of files is 1; got {files}", "max_files")
     if size < 1:
         f.add(f"minimum file size is 1MB; got {size}", "max_file_size")
-    disk = g.ephemeral_disk if g is not None else None
     if disk is not None and (disk.size or 0) <= files * size:
         f.add(f"log storage ({files * size} MB) must be less than requested disk capacity "
               f"({disk.size or 0} MB)")

@@ -286,8 +286,9 @@ class _Once:
         """`rule(*args, f.at(where))`, found once per `key`: for rules that read nothing but
         `args`, of blocks a job shares (a decoded job's equal blocks of scalar fields are one
         object, and so are their canonical forms, see nomadmesh.model._copy.Memo). `key` holds
-        the ids of `args`, `keep` those objects. The problems come in the rule's order, at its
-        place, with the same paths."""
+        the ids of `args`, `keep` those objects (each class of block has one rule here, so the
+        ids alone tell the rule). The problems come in the rule's order, at its place, with the
+        same paths."""
         if self.on:
             hit = self._kept.get(key)
             if hit is not None:

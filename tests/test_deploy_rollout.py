@@ -19,8 +19,11 @@ from nomadmesh.model import Group, Job, Resources, Task, UpdateStrategy
 from nomadmesh.testing import NomadEmulator
 
 SECOND = 1_000_000_000
-FAST_UPDATE = UpdateStrategy(min_healthy_time=1 * SECOND, healthy_deadline=30 * SECOND,
-                             progress_deadline=60 * SECOND)
+# The emulator runs a job's durations 200 times as fast (Timings.scale): these deadlines are 1.5 s
+# and 3 s of wall time, so a loaded CI machine cannot fail a deployment that these tests expect
+# to be healthy (30 s / 60 s were 0.15 s / 0.3 s, and once failed on "progress deadline").
+FAST_UPDATE = UpdateStrategy(min_healthy_time=1 * SECOND, healthy_deadline=300 * SECOND,
+                             progress_deadline=600 * SECOND)
 
 
 def service(job_id: str = "web", *, count: int = 2, image: str = "busybox:1.36",
@@ -201,6 +204,8 @@ def test_run_of_an_unplaceable_job_fails_with_exit_code_2(client: NomadClient) -
 def test_run_of_a_failing_job_fails_with_exit_code_1(client: NomadClient,
                                                      nomad: NomadEmulator) -> None:
     nomad.script_task("web", "api", "app", fail="driver", message="no such image")
+    failing_fast = attrs.evolve(FAST_UPDATE, healthy_deadline=30 * SECOND,
+                                progress_deadline=60 * SECOND)  # this deployment is to fail
     with pytest.raises(DeploymentFailed) as failed:
-        client.run(service(), timeout=30)
+        client.run(service(update=failing_fast), timeout=30)
     assert getattr(failed.value.result, "exit_code", None) == 1

@@ -10,6 +10,7 @@ formatting follow cty's `convert` package.
 from __future__ import annotations
 
 import re
+import unicodedata
 from fractions import Fraction
 from typing import Any
 
@@ -198,8 +199,6 @@ def null_of(t: Type) -> Any:
 def safe_known_prefix(text: str) -> str:
     """ctystrings.SafeKnownPrefix on hcl's first 128 bytes: NFC, without a last character that a
     following one could still combine with (cty keeps it only for common punctuation)."""
-    import unicodedata
-
     text = unicodedata.normalize("NFC", text.encode()[:128].decode(errors="ignore"))
     while text and unicodedata.combining(text[-1]):
         text = text[:-1]
@@ -524,7 +523,7 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is not list and v.etype.kind != "dynamic" and elem.kind == "dynamic":
                 elem = v.etype
-            items = [null_of(elem) if x is None else _convert(x, elem) for x in v]
+            items = [_convert_elem(x, elem) for x in v]
             if elem.kind == "dynamic" and items:
                 elem = unify([type_of(x) for x in items]) or DYNAMIC
             return ListVal(items, elem) if kind == "list" else SetVal(items, elem)
@@ -538,7 +537,7 @@ def _convert(v: Any, want: Type) -> Any:
                     raise _Mismatch
             elif t is MapVal and elem.kind == "dynamic":
                 elem = v.etype
-            return MapVal({k: null_of(elem) if x is None else _convert(x, elem) for k, x in v.items()}, elem)
+            return MapVal({k: _convert_elem(x, elem) for k, x in v.items()}, elem)
         raise _Mismatch
     if kind == "tuple":
         if t in (list, ListVal, SetVal) and len(v) == len(want.elems):

@@ -158,7 +158,7 @@ class Memo:
     __slots__ = ("_hits", "_kept", "on")
 
     def __init__(self) -> None:
-        self.on = True  # (callers with many blocks test it: off, they call the work directly)
+        self.on = True  # false once it stopped keeping
         # id -> (block, result) for `canonical`; (id, id) -> (base, override, result) for
         # `overlay`, (id, str) -> (block, arg, result) for `canonical_for`: keys of different
         # shapes or element types never compare equal.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 from functools import cache
-from operator import methodcaller
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -31,7 +30,7 @@ from nomadmesh.model._base import (
     to_duration,
     to_tuple,
 )
-from nomadmesh.model._copy import Memo, copier, overlay
+from nomadmesh.model._copy import Memo, copier
 from nomadmesh.model.identity import (
     Consul,
     Secret,
@@ -358,7 +357,7 @@ def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | N
     # A list of blocks is canonicalized only when it has some (no generator for an empty one).
     artifacts, templates, services = task.artifacts, task.templates, task.services
     affinities, mounts = task.affinities, task.volume_mounts
-    canonical, merge = (memo.canonical, memo.overlay) if memo.on else (_canonical, overlay)
+    canonical = memo.canonical
     return _canonical_task(
         task,
         canonical(task.resources) if task.resources is not None else _default_resources(),
@@ -372,11 +371,9 @@ def canonical_task(task: Task, group_name: str, group_restart: RestartPolicy | N
         tuple(a.canonicalize() for a in affinities) if affinities else (),
         tuple(v.canonicalize() for v in mounts) if mounts else (),
         task.csi_plugin.canonicalize() if task.csi_plugin is not None else None,
-        merge(group_restart, task.restart),
+        memo.overlay(group_restart, task.restart),
     )
 
-
-_canonical = methodcaller("canonicalize")
 
 
 @cache

@@ -276,10 +276,15 @@ class _Once:
     __slots__ = ("_hits", "_kept", "on")
 
     def __init__(self) -> None:
-        self.on = True  # (callers test it: off, they call the rule directly)
+        self.on = True  # false once it stopped keeping
         # key -> (the inputs, kept so that no id is reused, ((path below the block, message),))
         self._kept: dict[Any, tuple[Any, tuple[tuple[str, str], ...]]] = {}
         self._hits = 0
+
+    def block(self, block: Any, rule: Callable[[Any, _Found], None], f: _Found,
+              where: str) -> None:
+        """`run` for a rule that reads nothing but the block: keyed on its identity."""
+        self.run(id(block), block, rule, (block,), f, where)
 
     def run(self, key: Any, keep: Any, rule: Callable[..., None], args: tuple[Any, ...],
             f: _Found, where: str) -> None:
@@ -708,10 +713,7 @@ def _group(g: Group, job: Job, f: _Found, seen: _Once) -> None:
     if g.affinities:
         _affinities_and_spreads(g.affinities, (), job_type, f)
     if g.restart is not None:
-        if seen.on:
-            seen.run(id(g.restart), g.restart, _restart, (g.restart,), f, "restart")
-        else:
-            _restart(g.restart, f.at("restart"))
+        seen.block(g.restart, _restart, f, "restart")
     else:
         f.add(f"Task Group {g.name} should have a restart policy", "restart")
     if g.spreads:
@@ -720,10 +722,7 @@ def _group(g: Group, job: Job, f: _Found, seen: _Once) -> None:
         if g.reschedule is not None:
             f.add("System or sysbatch jobs should not have a reschedule policy", "reschedule")
     elif g.reschedule is not None:
-        if seen.on:
-            seen.run(id(g.reschedule), g.reschedule, _reschedule, (g.reschedule,), f, "reschedule")
-        else:
-            _reschedule(g.reschedule, f.at("reschedule"))
+        seen.block(g.reschedule, _reschedule, f, "reschedule")
     else:
         f.add(f"Task Group {g.name} should have a reschedule policy", "reschedule")
     if g.ephemeral_disk is not None:
@@ -735,16 +734,10 @@ def _group(g: Group, job: Job, f: _Found, seen: _Once) -> None:
     if g.update is not None:
         if job_type not in ("service", "system"):
             f.add(f"Job type {go_quote(job_type)} does not allow update block", "update")
-        if seen.on:
-            seen.run(id(g.update), g.update, _update, (g.update,), f, "update")
-        else:
-            _update(g.update, f.at("update"))
+        seen.block(g.update, _update, f, "update")
     if job_type == "service":
         if g.migrate is not None:
-            if seen.on:
-                seen.run(id(g.migrate), g.migrate, _migrate, (g.migrate,), f, "migrate")
-            else:
-                _migrate(g.migrate, f.at("migrate"))
+            seen.block(g.migrate, _migrate, f, "migrate")
     elif g.migrate is not None:
         f.add(f"Job type {go_quote(job_type)} does not allow migrate block", "migrate")
     tasks: dict[str, int] = {}
@@ -1491,19 +1484,13 @@ def _task(t: Task, job_type: str, g: Group, f: _Found, seen: _Once) -> None:
     if t.resources is None:
         f.add("Missing task resources", "resources")
     else:
-        if seen.on:
-            seen.run(id(t.resources), t.resources, _resources, (t.resources,), f, "resources")
-        else:
-            _resources(t.resources, f.at("resources"))
+        seen.block(t.resources, _resources, f, "resources")
     if t.logs is None:
         f.add("Missing Log Config", "logs")
     else:
         # LogConfig.Validate reads the group's disk only.
         disk = g.ephemeral_disk
-        if seen.on:
-            seen.run((id(t.logs), id(disk)), (t.logs, disk), _logs_on, (t.logs, disk), f, "logs")
-        else:
-            _logs_on(t.logs, disk, f.at("logs"))
+        seen.run((id(t.logs), id(disk)), (t.logs, disk), _logs, (t.logs, disk), f, "logs")
     if t.constraints:
         _constraints(t.constraints, f, task=True)
     if t.affinities:
@@ -1522,10 +1509,7 @@ def _task(t: Task, job_type: str, g: Group, f: _Found, seen: _Once) -> None:
             f.add(f"Vault validation failed: Unknown change mode {go_quote(mode)}", "vault.change_mode")
     destinations: dict[str, int] = {}
     for i, tmpl in enumerate(t.templates):
-        if seen.on:
-            seen.run(id(tmpl), tmpl, _template, (tmpl,), f, f"template[{i}]")
-        else:
-            _template(tmpl, f.at(f"template[{i}]"))
+        seen.block(tmpl, _template, f, f"template[{i}]")
         dest = tmpl.destination or ""
         if dest in destinations:
             f.add(f"Template {i + 1} has same destination as {destinations[dest]}",
@@ -1752,13 +1736,9 @@ def _device(d: Any, index: int, f: _Found) -> None:
         _affinity(a, f.at(f"affinity[{i}]"))
 
 
-def _logs(logs: Any, g: Group | None, f: _Found) -> None:
-    """nomad/structs/structs.go:7866 LogConfig.Validate(disk)."""
-    _logs_on(logs, g.ephemeral_disk if g is not None else None, f)
-
-
-def _logs_on(logs: Any, disk: EphemeralDisk | None, f: _Found) -> None:
-    """`_logs` with the group's disk (all it reads of the group)."""
+def _logs(logs: Any, disk: EphemeralDisk | None, f: _Found) -> None:
+    """nomad/structs/structs.go:7866 LogConfig.Validate(disk): the group's disk is all it reads
+    of the group."""
     files, size = logs.max_files or 0, logs.max_file_size or 0
     if files < 1:
         f.add(f"minimum number of files is 1; got {files}", "max_files")
